@@ -1,0 +1,84 @@
+/**
+ * The runtime adapter in use, and what the library keeps per adapter: the
+ * asynchronous operations with group-committed directory fsyncs, and the set
+ * of temporary files in flight (removed when the process exits).
+ */
+import type { AsyncFsOps, RuntimeAdapter } from "./runtime/types.ts";
+import { detectAdapter } from "./runtime/detect.ts";
+import { groupCommit } from "./_group_commit.ts";
+import type { Host, Replacement } from "./_replace.ts";
+import type { ResolvedOptions } from "./_validate.ts";
+
+/** An adapter with the state the library keeps for it. */
+export interface Context {
+  readonly adapter: RuntimeAdapter;
+  /** The adapter's asynchronous operations, with directory fsyncs shared. */
+  readonly async: AsyncFsOps;
+  /** Temporary files that exist now. */
+  readonly inFlight: Set<string>;
+}
+
+const contexts = new WeakMap<RuntimeAdapter, Context>();
+let chosen: RuntimeAdapter | null = null;
+
+function create(adapter: RuntimeAdapter): Context {
+  const inFlight = new Set<string>();
+  adapter.onExit(() => {
+    for (const path of inFlight) {
+      try {
+        adapter.sync.remove(path);
+      } catch { /* exiting: nothing more to do */ }
+    }
+    inFlight.clear();
+  });
+  const async = {
+    ...adapter.async,
+    syncDir: groupCommit(adapter.async.syncDir),
+  };
+  return { adapter, async, inFlight };
+}
+
+/** The context of the adapter in use. */
+export function currentContext(): Context {
+  const adapter = chosen ??= detectAdapter();
+  let context = contexts.get(adapter);
+  if (context === undefined) {
+    context = create(adapter);
+    contexts.set(adapter, context);
+  }
+  return context;
+}
+
+/**
+ * Makes the library use `adapter` (tests pass a fault-injecting one), or the
+ * detected runtime's again with `null`.
+ */
+export function useAdapter(adapter: RuntimeAdapter | null): void {
+  chosen = adapter;
+}
+
+/** A fresh replacement of `target` in `context`. */
+export function startReplacement(
+  context: Context,
+  target: string,
+  options: ResolvedOptions,
+): Replacement {
+  const { adapter } = context;
+  const host: Host = {
+    umask: adapter.umask(),
+    ids: adapter.ids(),
+    pid: adapter.pid,
+    renameRetryCodes: adapter.renameRetryCodes,
+  };
+  return {
+    target,
+    final: target,
+    temp: null,
+    file: null,
+    committed: false,
+    options,
+    host,
+    inFlight: context.inFlight,
+    ticket: null,
+  };
+}

@@ -1,0 +1,366 @@
+/**
+ * The atomic-replace algorithm, written once. Each phase is a generator of
+ * adapter requests (see `_steps.ts`), driven by `runSync` for the
+ * synchronous API and by `runAsync` for the asynchronous one:
+ *
+ * 1. {@linkcode prepare}: find the real target (following symbolic links),
+ *    create a fresh temporary file beside it, exclusively, with the target's
+ *    permissions and owner;
+ * 2. {@linkcode writeAll}: write every byte (short writes are resumed);
+ * 3. {@linkcode commit}: fsync, close, rename (or link, to create only if
+ *    absent), fsync the directory;
+ * 4. {@linkcode discard} on any failure or abort: close and remove the
+ *    temporary file; the target is never touched before the rename.
+ */
+import { basename, dirname, join, resolve } from "node:path";
+import { AtomicWriteError } from "./atomic_write_error.ts";
+import type { ResolvedOptions } from "./_validate.ts";
+import type { Ticket } from "./_path_queue.ts";
+import type { EntryInfo, OpenFile, ProcessIds } from "./runtime/types.ts";
+import {
+  both,
+  perform,
+  type Request,
+  request,
+  settle,
+  type Steps,
+  waitFor,
+} from "./_steps.ts";
+import { tempName } from "./_temp_name.ts";
+
+/** Facts about the process the algorithm needs, read once per write. */
+export interface Host {
+  umask: number;
+  ids: ProcessIds | null;
+  pid: number;
+  renameRetryCodes: ReadonlySet<string>;
+}
+
+/** The state of one atomic replacement, shared by its phases. */
+export interface Replacement {
+  /** The absolute path the caller named. */
+  readonly target: string;
+  /** The file actually replaced: `target` with symbolic links followed. */
+  final: string;
+  /** The temporary file, while it exists. */
+  temp: string | null;
+  /** The temporary file, while it is open. */
+  file: OpenFile | null;
+  /** Whether the new content is in place. */
+  committed: boolean;
+  readonly options: ResolvedOptions;
+  readonly host: Host;
+  /** Temporary files of this process that exist now, removed at exit. */
+  readonly inFlight: Set<string>;
+  /** This write's place among writes to the same path, for the async API. */
+  ticket: Ticket | null;
+}
+
+const MAX_LINK_HOPS = 40;
+const MAX_NAME_ATTEMPTS = 16;
+/** Backoff for transient rename failures (Windows scanners): about 1.3 s in all. */
+const RETRY_DELAYS_MS = [5, 10, 20, 40, 80, 160, 320, 640];
+
+function codeOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : "EIO";
+}
+
+function failure(
+  s: Replacement,
+  operation: string,
+  path: string,
+  cause: unknown,
+): unknown {
+  if (cause instanceof AtomicWriteError) return cause;
+  return new AtomicWriteError(
+    { code: codeOf(cause), operation, path, target: s.target, cause },
+    s.committed,
+  );
+}
+
+/** A failure the algorithm itself detects, with no runtime error behind it. */
+function problem(
+  s: Replacement,
+  code: string,
+  operation: string,
+  path: string,
+  reason: string,
+): AtomicWriteError {
+  return new AtomicWriteError({
+    code,
+    operation,
+    path,
+    target: s.target,
+    reason,
+  });
+}
+
+/** Runs one request; a failure becomes an {@linkcode AtomicWriteError} naming `operation` and `path`. */
+function* act<T>(
+  s: Replacement,
+  operation: string,
+  path: string,
+  req: Request<T>,
+): Steps<T> {
+  try {
+    return yield* perform(req);
+  } catch (error) {
+    throw failure(s, operation, path, error);
+  }
+}
+
+/** Closes and removes the temporary file, if any; never throws. */
+export function* discard(s: Replacement): Steps<void> {
+  const { file, temp } = s;
+  s.file = null;
+  s.temp = null;
+  if (file !== null) {
+    yield* settle(request("close", file));
+  }
+  if (temp !== null) {
+    const removed = yield* settle(request("remove", temp));
+    // If removal failed for another reason, the exit cleanup or
+    // removeStaleTemps() still knows the name.
+    if (removed.ok || codeOf(removed.error) === "ENOENT") {
+      s.inFlight.delete(temp);
+    }
+  }
+}
+
+/** Runs `steps`; on any failure discards the temporary file and rethrows. */
+export function* orDiscard<T>(s: Replacement, steps: Steps<T>): Steps<T> {
+  try {
+    return yield* steps;
+  } catch (error) {
+    yield* discard(s);
+    throw error;
+  }
+}
+
+/** Picks a new temporary name beside the target and records it as in flight. */
+function nextTempPath(s: Replacement): string {
+  const path = join(dirname(s.final), tempName(basename(s.final), s.host.pid));
+  s.temp = path;
+  s.inFlight.add(path);
+  return path;
+}
+
+/** Forgets a temporary name whose creation failed: it is not ours to remove. */
+function forgetTemp(s: Replacement, path: string): void {
+  s.temp = null;
+  s.inFlight.delete(path);
+}
+
+/**
+ * Creates the temporary file, after a `failed` first attempt if there was
+ * one: a name collision retries with a new name, a missing directory is
+ * created when the `mkdir` option is set.
+ */
+function* openTemp(
+  s: Replacement,
+  mode: number,
+  failed?: { path: string; error: unknown },
+): Steps<void> {
+  let madeDirectory = false;
+  for (let attempt = 1;; attempt++) {
+    if (failed !== undefined) {
+      const code = codeOf(failed.error);
+      if (code === "ENOENT" && s.options.mkdir && !madeDirectory) {
+        const dir = dirname(s.final);
+        yield* act(s, "create directory", dir, request("mkdir", dir));
+        madeDirectory = true;
+      } else if (code !== "EEXIST" || attempt > MAX_NAME_ATTEMPTS) {
+        throw failure(s, "create temporary file", failed.path, failed.error);
+      }
+    }
+    const path = nextTempPath(s);
+    const result = yield* settle(request("createExclusive", path, mode));
+    if (result.ok) {
+      s.file = result.value;
+      return;
+    }
+    forgetTemp(s, path);
+    failed = { path, error: result.error };
+  }
+}
+
+/** Whether a file created with `mode` would grant a permission bit that `wanted` does not. */
+function wider(s: Replacement, mode: number, wanted: number): boolean {
+  return ((mode & ~s.host.umask) & ~wanted & 0o777) !== 0;
+}
+
+/** Gives the temporary file the target's owner (where allowed) and the final permission bits. */
+function* applyOwnerAndMode(
+  s: Replacement,
+  entry: EntryInfo | null,
+  createdMode: number,
+): Steps<void> {
+  const temp = s.temp as string;
+  let mode = s.options.mode ?? entry?.mode ?? (createdMode & ~s.host.umask);
+  let chowned = false;
+  const ids = s.host.ids;
+  if (
+    entry !== null && ids !== null && entry.uid >= 0 &&
+    (entry.uid !== ids.uid || entry.gid !== ids.gid)
+  ) {
+    const owner = yield* settle(
+      request("chown", s.file, temp, entry.uid, entry.gid),
+    );
+    chowned = owner.ok;
+    // Not allowed to give the file away (not root): keep at least the group.
+    const group = owner.ok || entry.gid === ids.gid ? owner : yield* settle(
+      request("chown", s.file, temp, -1, entry.gid),
+    );
+    // The group changes to ours: never let a new set of users in through it.
+    if (!group.ok && s.options.mode === undefined) mode &= ~0o070;
+  }
+  const created = createdMode & ~s.host.umask;
+  if (mode !== created || (chowned && (mode & 0o6000) !== 0)) {
+    yield* act(s, "chmod", temp, request("chmod", s.file, temp, mode));
+  }
+}
+
+/**
+ * Creates the temporary file beside the real target. The first attempt runs
+ * in parallel with the target's lstat; it is redone only in the rare cases
+ * where the lstat shows it was made in the wrong place (the target is a
+ * symbolic link) or with wider permissions than the target's.
+ */
+export function* prepare(s: Replacement): Steps<void> {
+  for (let hops = 0;; hops++) {
+    s.options.signal?.throwIfAborted();
+    let mode = s.options.mode ?? 0o666;
+    const temp = nextTempPath(s);
+    const [stat, created] = yield* both(
+      request("lstat", s.final),
+      request("createExclusive", temp, mode),
+    );
+    if (created.ok) s.file = created.value;
+    else forgetTemp(s, temp);
+
+    if (!stat.ok) {
+      yield* discard(s);
+      throw failure(s, "stat", s.final, stat.error);
+    }
+    const entry = stat.value;
+    if (entry?.kind === "symlink") {
+      yield* discard(s);
+      if (hops >= MAX_LINK_HOPS) {
+        throw problem(
+          s,
+          "ELOOP",
+          "follow symbolic link",
+          s.final,
+          "too many links",
+        );
+      }
+      const link = yield* act(
+        s,
+        "readlink",
+        s.final,
+        request("readLink", s.final),
+      );
+      s.final = resolve(dirname(s.final), link);
+      continue;
+    }
+    if (entry?.kind === "directory") {
+      yield* discard(s);
+      throw problem(
+        s,
+        "EISDIR",
+        "replace",
+        s.final,
+        "the target is a directory",
+      );
+    }
+    if (!created.ok) {
+      if (entry !== null && s.options.mode === undefined) mode = entry.mode;
+      yield* openTemp(s, mode, { path: temp, error: created.error });
+    } else if (
+      entry !== null && s.options.mode === undefined &&
+      wider(s, mode, entry.mode)
+    ) {
+      // Never let the temporary file be readable by more users than the target.
+      yield* discard(s);
+      mode = entry.mode;
+      yield* openTemp(s, mode);
+    }
+    yield* orDiscard(s, applyOwnerAndMode(s, entry, mode));
+    return;
+  }
+}
+
+/** Writes all of `bytes` to the temporary file, resuming after short writes. */
+export function* writeAll(s: Replacement, bytes: Uint8Array): Steps<void> {
+  let offset = 0;
+  while (offset < bytes.length) {
+    s.options.signal?.throwIfAborted();
+    const rest = offset === 0 ? bytes : bytes.subarray(offset);
+    const written = yield* act<number>(
+      s,
+      "write",
+      s.temp as string,
+      request("write", s.file, rest),
+    );
+    if (written <= 0) {
+      throw problem(s, "EIO", "write", s.temp as string, "no bytes written");
+    }
+    offset += written;
+  }
+}
+
+/** Renames (or links) the temporary file onto the target, retrying transient failures. */
+function* publish(s: Replacement, temp: string): Steps<void> {
+  const op = s.options.overwrite ? "rename" : "link";
+  for (let attempt = 0;; attempt++) {
+    try {
+      yield* perform(request(op, temp, s.final));
+      return;
+    } catch (error) {
+      const delay = RETRY_DELAYS_MS[attempt];
+      if (delay === undefined || !s.host.renameRetryCodes.has(codeOf(error))) {
+        throw failure(s, op, s.final, error);
+      }
+      yield* perform(request("sleep", delay));
+    }
+  }
+}
+
+/** Makes the temporary file the target: fsync, close, rename, fsync the directory. */
+export function* commit(s: Replacement): Steps<void> {
+  const temp = s.temp as string;
+  s.options.signal?.throwIfAborted();
+  if (s.options.fsync) yield* act(s, "fsync", temp, request("sync", s.file));
+  const file = s.file;
+  s.file = null;
+  yield* act(s, "close", temp, request("close", file));
+  if (s.ticket?.mayRename) yield* waitFor(s.ticket.mayRename, s.options.signal);
+  s.options.signal?.throwIfAborted();
+  yield* publish(s, temp);
+  s.committed = true;
+  s.ticket?.renamed();
+  if (s.options.overwrite) {
+    s.temp = null;
+    s.inFlight.delete(temp);
+  } else {
+    // The link made the target; the temporary name goes (best effort: it is
+    // now just a second name of the target).
+    yield* discard(s);
+  }
+  const dir = dirname(s.final);
+  if (s.options.fsync) {
+    yield* act(s, "fsync directory", dir, request("syncDir", dir));
+  }
+}
+
+/** The whole replacement with one buffer of content. */
+export function* replace(s: Replacement, bytes: Uint8Array): Steps<void> {
+  yield* prepare(s);
+  yield* orDiscard(s, writeThenCommit(s, bytes));
+}
+
+function* writeThenCommit(s: Replacement, bytes: Uint8Array): Steps<void> {
+  yield* writeAll(s, bytes);
+  yield* commit(s);
+}

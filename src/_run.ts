@@ -1,0 +1,97 @@
+/** The two runners that drive the algorithm's steps: one synchronous, one asynchronous. */
+import type { AsyncFsOps, FsOps } from "./runtime/types.ts";
+import type { Instruction, Request, Settled, Steps } from "./_steps.ts";
+
+type AnyOp = (...args: readonly unknown[]) => unknown;
+type AsyncOp = (...args: readonly unknown[]) => Promise<unknown>;
+
+function settleSync(ops: FsOps, req: Request<unknown>): Settled<unknown> {
+  try {
+    return { ok: true, value: (ops[req.name] as AnyOp)(...req.args) };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+function executeSync(ops: FsOps, instruction: Instruction): unknown {
+  switch (instruction.kind) {
+    case "op":
+      return (ops[instruction.name] as AnyOp)(...instruction.args);
+    case "both":
+      return instruction.requests.map((req) => settleSync(ops, req));
+    case "wait":
+      throw new TypeError("A synchronous run cannot wait for a promise");
+  }
+}
+
+/** Runs `steps` to completion with synchronous operations. */
+export function runSync<T>(steps: Steps<T>, ops: FsOps): T {
+  let next = steps.next();
+  while (!next.done) {
+    let value: unknown;
+    try {
+      value = executeSync(ops, next.value);
+    } catch (error) {
+      next = steps.throw(error);
+      continue;
+    }
+    next = steps.next(value);
+  }
+  return next.value;
+}
+
+function settleAsync(
+  ops: AsyncFsOps,
+  req: Request<unknown>,
+): Promise<Settled<unknown>> {
+  return (ops[req.name] as AsyncOp)(...req.args).then(
+    (value: unknown) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error }),
+  );
+}
+
+function raceAbort(
+  promise: Promise<unknown>,
+  signal: AbortSignal,
+): Promise<unknown> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() =>
+      signal.removeEventListener("abort", onAbort)
+    );
+  });
+}
+
+function executeAsync(ops: AsyncFsOps, instruction: Instruction): unknown {
+  switch (instruction.kind) {
+    case "op":
+      return (ops[instruction.name] as AnyOp)(...instruction.args);
+    case "both":
+      return Promise.all(instruction.requests.map((r) => settleAsync(ops, r)));
+    case "wait":
+      return instruction.signal
+        ? raceAbort(instruction.promise, instruction.signal)
+        : instruction.promise;
+  }
+}
+
+/** Runs `steps` to completion with asynchronous operations. */
+export async function runAsync<T>(
+  steps: Steps<T>,
+  ops: AsyncFsOps,
+): Promise<T> {
+  let next = steps.next();
+  while (!next.done) {
+    let value: unknown;
+    try {
+      value = await executeAsync(ops, next.value);
+    } catch (error) {
+      next = steps.throw(error);
+      continue;
+    }
+    next = steps.next(value);
+  }
+  return next.value;
+}

@@ -1,0 +1,43 @@
+/**
+ * Names of temporary files: `.{name}.{pid}-{random}.atomic-tmp`, hidden,
+ * beside the target, never longer than 255 bytes (the limit of a file name
+ * on Linux, macOS and Windows file systems), however long the target's name.
+ */
+
+/** The fixed ending of every temporary file this library creates. */
+export const TEMP_SUFFIX = ".atomic-tmp";
+
+const MAX_NAME_BYTES = 255;
+const RANDOM_BYTES = 6;
+const pattern = /^\.(.*)\.(\d+)-([0-9a-f]{12})\.atomic-tmp$/s;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Random lowercase hex, `2 * bytes` characters long. */
+export function randomHex(bytes: number = RANDOM_BYTES): string {
+  const values = crypto.getRandomValues(new Uint8Array(bytes));
+  let hex = "";
+  for (const value of values) hex += value.toString(16).padStart(2, "0");
+  return hex;
+}
+
+/** Cuts `text` to at most `limit` UTF-8 bytes without splitting a character. */
+function truncateUtf8(text: string, limit: number): string {
+  const bytes = encoder.encode(text);
+  if (bytes.length <= limit) return text;
+  let end = limit;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return decoder.decode(bytes.subarray(0, end));
+}
+
+/** A fresh temporary file name for the target file name `base`, made by process `pid`. */
+export function tempName(base: string, pid: number): string {
+  const tail = `.${pid}-${randomHex()}${TEMP_SUFFIX}`;
+  return `.${truncateUtf8(base, MAX_NAME_BYTES - 1 - tail.length)}${tail}`;
+}
+
+/** The process id in a name made by {@linkcode tempName}, or `null` if the name is not one of ours. */
+export function tempNameOwner(name: string): number | null {
+  const match = pattern.exec(name);
+  return match ? Number(match[2]) : null;
+}

@@ -1,0 +1,95 @@
+/** The handle {@linkcode openAtomic} returns. */
+
+/**
+ * A file being written atomically. Nothing written is visible at
+ * {@linkcode AtomicFile.path} until {@linkcode AtomicFile.commit} resolves;
+ * leaving its scope without committing discards it. The temporary file exists
+ * (in the target's directory) from the moment `openAtomic()` resolves.
+ *
+ * Writes are buffered (up to 64 KiB) and written in order; a write that fails
+ * makes every later call reject with that failure, after the temporary file
+ * has been removed.
+ *
+ * @example Usage
+ * ```ts
+ * import { openAtomic } from "@x/atomic";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await using file = await openAtomic(`${dir}/out.txt`);
+ * await file.write("hello ");
+ * await file.write(new TextEncoder().encode("world\n"));
+ * await file.commit();
+ * ```
+ */
+export interface AtomicFile extends AsyncDisposable {
+  /** The absolute path of the file this replaces (as given, before following links). */
+  readonly path: string;
+  /**
+   * A stream into the file: closing it commits, aborting it discards.
+   *
+   * @example Usage
+   * ```ts
+   * import { openAtomic } from "@x/atomic";
+   *
+   * const dir = await Deno.makeTempDir();
+   * await using file = await openAtomic(`${dir}/copy.txt`);
+   * await ReadableStream.from([new TextEncoder().encode("streamed")]).pipeTo(file.writable);
+   * ```
+   */
+  readonly writable: WritableStream<Uint8Array>;
+  /**
+   * Appends `chunk` (strings are written as UTF-8).
+   *
+   * @param chunk The data to append.
+   * @returns A promise that resolves once the chunk is accepted.
+   * @throws {TypeError} If `chunk` is neither a string nor a `Uint8Array`.
+   * @throws {AtomicWriteError} If writing failed (for example `ENOSPC`), or the file was already committed (`EBADF`) or aborted (`ECANCELED`).
+   *
+   * @example Usage
+   * ```ts
+   * import { openAtomic } from "@x/atomic";
+   *
+   * const dir = await Deno.makeTempDir();
+   * await openAtomic(`${dir}/lines.txt`, async (file) => {
+   *   for (const line of ["a", "b"]) await file.write(line + "\n");
+   * });
+   * ```
+   */
+  write(chunk: string | Uint8Array): Promise<void>;
+  /**
+   * Makes the written content the file at {@linkcode AtomicFile.path}:
+   * flushes, fsyncs (unless `fsync: false`), renames over the target and
+   * fsyncs the directory. Calling it again returns the same promise.
+   *
+   * @returns A promise that resolves when the new content is in place (and durable).
+   * @throws {AtomicWriteError} If any step fails; the target is then unchanged and the temporary file removed.
+   *
+   * @example Usage
+   * ```ts
+   * import { openAtomic } from "@x/atomic";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const file = await openAtomic(`${dir}/state.json`);
+   * await file.write("{}");
+   * await file.commit();
+   * ```
+   */
+  commit(): Promise<void>;
+  /**
+   * Discards the file: removes the temporary file and leaves the target as
+   * it was. Does nothing once committed; safe to call more than once.
+   *
+   * @returns A promise that resolves when the temporary file is gone.
+   *
+   * @example Usage
+   * ```ts
+   * import { openAtomic } from "@x/atomic";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const file = await openAtomic(`${dir}/draft.txt`);
+   * await file.write("never mind");
+   * await file.abort();
+   * ```
+   */
+  abort(): Promise<void>;
+}

@@ -1,0 +1,50 @@
+/** Options shared by {@linkcode openAtomic}, {@linkcode writeFileAtomic} and {@linkcode writeFileAtomicSync}. */
+
+/**
+ * How an atomic write behaves.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeFileAtomic, type AtomicOptions } from "@x/atomic";
+ *
+ * const options: AtomicOptions = { mode: 0o600, mkdir: true };
+ * await writeFileAtomic(await Deno.makeTempDir() + "/secrets/token", "s3cr3t", options);
+ * ```
+ */
+export interface AtomicOptions {
+  /**
+   * Flush the temporary file to the device before the rename, and the
+   * directory after it, so that the new content survives a power cut.
+   * `false` keeps the write atomic (old or new content, never a mix) but not
+   * durable: after a power cut the old content may come back.
+   *
+   * @default {true}
+   */
+  fsync?: boolean;
+  /**
+   * Permission bits of the result, applied exactly (the umask does not
+   * reduce them).
+   *
+   * @default {the existing target's bits; for a new file 0o666 less the umask}
+   */
+  mode?: number;
+  /**
+   * Replace an existing file. `false` makes the write an atomic
+   * create-if-absent: it fails with code `EEXIST` and leaves an existing
+   * file untouched, and of many concurrent writers exactly one succeeds.
+   *
+   * @default {true}
+   */
+  overwrite?: boolean;
+  /**
+   * Aborting it at any point before the rename removes the temporary file
+   * and rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
+  /**
+   * Create missing parent directories.
+   *
+   * @default {false}
+   */
+  mkdir?: boolean;
+}

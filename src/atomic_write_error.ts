@@ -1,0 +1,75 @@
+/** The error every file-system failure of this library is reported as. */
+
+/** What an {@linkcode AtomicWriteError} is made from. */
+export interface AtomicWriteErrorInit {
+  /** The system error code, the same on every runtime (`ENOENT`, `ENOSPC`, …). */
+  code: string;
+  /** The operation that failed (`"write"`, `"fsync"`, `"rename"`, …). */
+  operation: string;
+  /** The path the operation was applied to (the temporary file, the target, its directory). */
+  path: string;
+  /** The file the caller asked to replace. */
+  target: string;
+  /** The runtime's own error, if there was one. */
+  cause?: unknown;
+  /** What went wrong, when there is more to say than the code. */
+  reason?: string;
+}
+
+/**
+ * A failed atomic write. The target is left as it was before the call (except
+ * when only the final directory fsync failed: see {@linkcode AtomicWriteError.committed}),
+ * and the temporary file has been removed.
+ *
+ * @example Usage
+ * ```ts
+ * import { AtomicWriteError, writeFileAtomic } from "@x/atomic";
+ *
+ * try {
+ *   await writeFileAtomic("/no/such/dir/file.txt", "data");
+ * } catch (error) {
+ *   if (error instanceof AtomicWriteError && error.code === "ENOENT") {
+ *     console.log(`${error.operation} failed on ${error.path}`);
+ *   }
+ * }
+ * ```
+ */
+export class AtomicWriteError extends Error {
+  /** The system error code, the same on every runtime (`ENOENT`, `EEXIST`, `ENOSPC`, …). */
+  readonly code: string;
+  /** The operation that failed (`"create temporary file"`, `"write"`, `"fsync"`, `"rename"`, …). */
+  readonly operation: string;
+  /** The path the failed operation was applied to. */
+  readonly path: string;
+  /** The file the caller asked to replace. */
+  readonly target: string;
+  /**
+   * `true` when the new content is already in place and only making the
+   * rename durable (the directory fsync) failed.
+   */
+  readonly committed: boolean;
+
+  /**
+   * Makes the error; the library does this, users rarely need to.
+   *
+   * @param init What failed, where, and why.
+   * @param committed Whether the new content is already in place.
+   */
+  constructor(init: AtomicWriteErrorInit, committed = false) {
+    const what = init.path === init.target
+      ? `${init.operation} failed`
+      : `${init.operation} "${init.path}" failed`;
+    super(
+      `Cannot replace "${init.target}": ${what} (${init.code}${
+        init.reason ? `: ${init.reason}` : ""
+      })`,
+      init.cause === undefined ? undefined : { cause: init.cause },
+    );
+    this.name = "AtomicWriteError";
+    this.code = init.code;
+    this.operation = init.operation;
+    this.path = init.path;
+    this.target = init.target;
+    this.committed = committed;
+  }
+}

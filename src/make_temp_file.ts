@@ -1,0 +1,224 @@
+/** Uniquely named temporary files that remove themselves when their scope ends. */
+import { join } from "node:path";
+import { currentContext } from "./_context.ts";
+import { runAsync, runSync } from "./_run.ts";
+import { perform, request, type Steps } from "./_steps.ts";
+import { randomHex } from "./_temp_name.ts";
+import { toAbsolutePath } from "./_validate.ts";
+
+/**
+ * Where and how {@linkcode makeTempFile} names the file, as in
+ * `Deno.makeTempFile`: `{dir}/{prefix}{random}{suffix}`.
+ *
+ * @example Usage
+ * ```ts
+ * import { makeTempFile, type MakeTempOptions } from "@x/atomic";
+ *
+ * const options: MakeTempOptions = { prefix: "report-", suffix: ".csv" };
+ * await using tmp = await makeTempFile(options);
+ * ```
+ */
+export interface MakeTempOptions {
+  /**
+   * The directory to create the file in.
+   *
+   * @default {the system's temporary directory}
+   */
+  dir?: string | URL;
+  /**
+   * The start of the file name.
+   *
+   * @default {""}
+   */
+  prefix?: string;
+  /**
+   * The end of the file name.
+   *
+   * @default {""}
+   */
+  suffix?: string;
+}
+
+/**
+ * A temporary file that exists until it is removed: by `remove()`, or when
+ * the `using`/`await using` scope that holds it ends.
+ *
+ * @example Usage
+ * ```ts
+ * import { makeTempFileSync } from "@x/atomic";
+ *
+ * using tmp = makeTempFileSync();
+ * Deno.writeTextFileSync(tmp.path, "scratch");
+ * ```
+ */
+export interface TempFile extends AsyncDisposable, Disposable {
+  /** The absolute path of the file. */
+  readonly path: string;
+  /**
+   * Removes the file; does nothing if it is already gone.
+   *
+   * @returns A promise that resolves once the file is gone.
+   *
+   * @example Usage
+   * ```ts
+   * import { makeTempFile } from "@x/atomic";
+   *
+   * const tmp = await makeTempFile();
+   * await tmp.remove();
+   * ```
+   */
+  remove(): Promise<void>;
+}
+
+const MAX_ATTEMPTS = 16;
+
+function checkName(value: unknown, what: string): string {
+  if (value === undefined) return "";
+  if (typeof value !== "string") {
+    throw new TypeError(`Cannot use option "${what}": expected a string`);
+  }
+  if (/[\\/\0]/.test(value)) {
+    throw new TypeError(
+      `Cannot use option "${what}" ${
+        JSON.stringify(value)
+      }: it contains a path separator or NUL byte`,
+    );
+  }
+  return value;
+}
+
+/** Creates `{dir}/{prefix}{random}{suffix}` exclusively (mode 0o600), retrying name collisions. */
+function* createUnique(
+  dir: string,
+  prefix: string,
+  suffix: string,
+): Steps<string> {
+  for (let attempt = 1;; attempt++) {
+    const path = join(dir, `${prefix}${randomHex()}${suffix}`);
+    try {
+      const file = yield* perform(request("createExclusive", path, 0o600));
+      yield* perform(request("close", file));
+      return path;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code !== "EEXIST" || attempt >= MAX_ATTEMPTS) throw error;
+    }
+  }
+}
+
+function* removeQuietly(path: string): Steps<void> {
+  try {
+    yield* perform(request("remove", path));
+  } catch (error) {
+    if ((error as { code?: string }).code !== "ENOENT") throw error;
+  }
+}
+
+function plan(options: MakeTempOptions | undefined): Steps<string> {
+  if (
+    options !== undefined && (options === null || typeof options !== "object")
+  ) {
+    throw new TypeError(
+      "Cannot make a temporary file: options must be an object",
+    );
+  }
+  const context = currentContext();
+  const dir = options?.dir === undefined
+    ? context.adapter.tmpDir()
+    : toAbsolutePath(options.dir, "dir");
+  return createUnique(
+    dir,
+    checkName(options?.prefix, "prefix"),
+    checkName(options?.suffix, "suffix"),
+  );
+}
+
+function tempFile(path: string): TempFile {
+  const { adapter } = currentContext();
+  const remove = () => runAsync(removeQuietly(path), adapter.async);
+  return {
+    path,
+    remove,
+    [Symbol.asyncDispose]: remove,
+    [Symbol.dispose]: () => runSync(removeQuietly(path), adapter.sync),
+  };
+}
+
+/**
+ * Creates a new, empty, uniquely named file (mode 0o600) that removes itself
+ * when its scope ends, like `Deno.makeTempFile` with cleanup built in.
+ *
+ * @param options Where to create it and how to name it.
+ * @returns The {@linkcode TempFile}.
+ * @throws {TypeError} If an option has the wrong type or the prefix or suffix holds a path separator.
+ * @throws {Error} With the runtime's `code` if the file cannot be created.
+ *
+ * @example Usage
+ * ```ts
+ * import { makeTempFile } from "@x/atomic";
+ *
+ * await using tmp = await makeTempFile({ prefix: "upload-" });
+ * await Deno.writeTextFile(tmp.path, "scratch"); // removed at the end of the scope
+ * ```
+ */
+export function makeTempFile(options?: MakeTempOptions): Promise<TempFile>;
+/**
+ * Creates a new, empty, uniquely named file, runs `fn` with it, and removes
+ * it when `fn` settles.
+ *
+ * @typeParam T What `fn` returns.
+ * @param fn Uses the file.
+ * @param options Where to create it and how to name it.
+ * @returns What `fn` returned.
+ * @throws {TypeError} If an option has the wrong type or the prefix or suffix holds a path separator.
+ * @throws {Error} With the runtime's `code` if the file cannot be created.
+ *
+ * @example Usage
+ * ```ts
+ * import { makeTempFile } from "@x/atomic";
+ *
+ * const size = await makeTempFile(async (tmp) => {
+ *   await Deno.writeTextFile(tmp.path, "abc");
+ *   return (await Deno.stat(tmp.path)).size;
+ * });
+ * ```
+ */
+export function makeTempFile<T>(
+  fn: (file: TempFile) => T | Promise<T>,
+  options?: MakeTempOptions,
+): Promise<T>;
+export async function makeTempFile<T>(
+  fnOrOptions?: ((file: TempFile) => T | Promise<T>) | MakeTempOptions,
+  options?: MakeTempOptions,
+): Promise<TempFile | T> {
+  const fn = typeof fnOrOptions === "function" ? fnOrOptions : undefined;
+  const steps = plan(fn ? options : fnOrOptions as MakeTempOptions);
+  const file = tempFile(await runAsync(steps, currentContext().adapter.async));
+  if (fn === undefined) return file;
+  try {
+    return await fn(file);
+  } finally {
+    await file.remove();
+  }
+}
+
+/**
+ * Creates a new, empty, uniquely named file (mode 0o600), synchronously; it
+ * removes itself when the `using` scope that holds it ends.
+ *
+ * @param options Where to create it and how to name it.
+ * @returns The {@linkcode TempFile}.
+ * @throws {TypeError} If an option has the wrong type or the prefix or suffix holds a path separator.
+ * @throws {Error} With the runtime's `code` if the file cannot be created.
+ *
+ * @example Usage
+ * ```ts
+ * import { makeTempFileSync } from "@x/atomic";
+ *
+ * using tmp = makeTempFileSync({ suffix: ".json" });
+ * Deno.writeTextFileSync(tmp.path, "{}");
+ * ```
+ */
+export function makeTempFileSync(options?: MakeTempOptions): TempFile {
+  return tempFile(runSync(plan(options), currentContext().adapter.sync));
+}

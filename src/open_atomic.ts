@@ -1,0 +1,88 @@
+/** Opening a file for an atomic, crash-safe replacement. */
+import type { AtomicFile } from "./atomic_file.ts";
+import type { AtomicOptions } from "./atomic_options.ts";
+import { AtomicFileHandle } from "./_atomic_file.ts";
+import { currentContext, startReplacement } from "./_context.ts";
+import { resolveOptions, toAbsolutePath } from "./_validate.ts";
+
+/**
+ * Opens `path` for an atomic replacement and returns the handle: nothing is
+ * visible at `path` until `commit()`; leaving scope without it discards.
+ *
+ * @param path The file to replace (a string or a `file:` URL).
+ * @param options How to write; see {@linkcode AtomicOptions}.
+ * @returns The open {@linkcode AtomicFile}; its temporary file exists already.
+ * @throws {TypeError} If an argument has the wrong type or `path` is empty or contains a NUL byte.
+ * @throws {AtomicWriteError} If the temporary file cannot be created (`ENOENT`, `EACCES`, `EISDIR`, …).
+ *
+ * @example Usage
+ * ```ts
+ * import { openAtomic } from "@x/atomic";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await using file = await openAtomic(`${dir}/big.bin`);
+ * await ReadableStream.from([new Uint8Array(1024)]).pipeTo(file.writable); // close commits
+ * ```
+ */
+export function openAtomic(
+  path: string | URL,
+  options?: AtomicOptions,
+): Promise<AtomicFile>;
+/**
+ * Opens `path` for an atomic replacement, runs `fn` with the handle, and
+ * commits when `fn` resolves, or discards and rethrows when it throws (like
+ * Python's `with open_atomic(path) as f:`).
+ *
+ * @typeParam T What `fn` returns.
+ * @param path The file to replace (a string or a `file:` URL).
+ * @param fn Writes the new content.
+ * @param options How to write; see {@linkcode AtomicOptions}.
+ * @returns What `fn` returned, once the new content is in place.
+ * @throws {TypeError} If an argument has the wrong type or `path` is empty or contains a NUL byte.
+ * @throws {AtomicWriteError} If a file-system step fails; the target is then unchanged.
+ *
+ * @example Usage
+ * ```ts
+ * import { openAtomic } from "@x/atomic";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await openAtomic(`${dir}/out.txt`, async (file) => {
+ *   for (const line of ["one", "two"]) await file.write(line + "\n");
+ * });
+ * ```
+ */
+export function openAtomic<T>(
+  path: string | URL,
+  fn: (file: AtomicFile) => T | Promise<T>,
+  options?: AtomicOptions,
+): Promise<T>;
+export async function openAtomic<T>(
+  path: string | URL,
+  fnOrOptions?: ((file: AtomicFile) => T | Promise<T>) | AtomicOptions,
+  options?: AtomicOptions,
+): Promise<AtomicFile | T> {
+  const fn = typeof fnOrOptions === "function" ? fnOrOptions : undefined;
+  if (fn === undefined && options !== undefined) {
+    throw new TypeError(
+      "Cannot open atomically: the second argument must be a function when options follow it",
+    );
+  }
+  const target = toAbsolutePath(path);
+  const resolved = resolveOptions(fn ? options : fnOrOptions);
+  resolved.signal?.throwIfAborted();
+  const context = currentContext();
+  const file = await AtomicFileHandle.open(
+    startReplacement(context, target, resolved),
+    context,
+  );
+  if (fn === undefined) return file;
+  let result: T;
+  try {
+    result = await fn(file);
+  } catch (error) {
+    await file.abort();
+    throw error;
+  }
+  await file.commit();
+  return result;
+}

@@ -1,0 +1,11 @@
+/**
+ * The Bun adapter. Bun implements `node:fs` natively (in Zig, straight onto
+ * system calls) and has no file API of its own for exclusive creation, fsync,
+ * fchmod or hard links (`Bun.file`/`Bun.write` cover whole-file I/O only), so
+ * it shares the descriptor-based operations with Node.
+ */
+import type { RuntimeAdapter } from "./types.ts";
+import { createNodeFsAdapter } from "./_node_fs.ts";
+
+/** The adapter used when running on Bun. */
+export const bunAdapter: RuntimeAdapter = createNodeFsAdapter("bun");

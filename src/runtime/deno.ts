@@ -1,0 +1,244 @@
+/**
+ * The Deno adapter, on Deno's own file APIs (`Deno.open`, `FsFile.sync`,
+ * `Deno.rename`, …). Deno errors already carry a POSIX `code` in most cases;
+ * the few that do not (`NotCapable`, errors raised before any system call)
+ * get one here, so the algorithm sees the same codes as on Node and Bun.
+ */
+import process from "node:process";
+import type { AsyncFsOps, EntryInfo, FsOps, RuntimeAdapter } from "./types.ts";
+import { sleep, sleepSync } from "./_sleep.ts";
+
+const codesByName: Record<string, string> = {
+  NotFound: "ENOENT",
+  AlreadyExists: "EEXIST",
+  PermissionDenied: "EACCES",
+  NotCapable: "EACCES",
+  IsADirectory: "EISDIR",
+  NotADirectory: "ENOTDIR",
+  FilesystemLoop: "ELOOP",
+  Busy: "EBUSY",
+  InvalidData: "EINVAL",
+  WriteZero: "EIO",
+  UnexpectedEof: "EIO",
+  Interrupted: "EINTR",
+};
+
+/** Linux errno numbers, for errors that only carry `(os error N)` in their message. */
+const codesByErrno: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  5: "EIO",
+  13: "EACCES",
+  16: "EBUSY",
+  17: "EEXIST",
+  18: "EXDEV",
+  20: "ENOTDIR",
+  21: "EISDIR",
+  22: "EINVAL",
+  24: "EMFILE",
+  27: "EFBIG",
+  28: "ENOSPC",
+  30: "EROFS",
+  36: "ENAMETOOLONG",
+  40: "ELOOP",
+  122: "EDQUOT",
+};
+
+function withCode(error: unknown): unknown {
+  if (!(error instanceof Error) || "code" in error) return error;
+  const errno = /\(os error (\d+)\)/.exec(error.message)?.[1];
+  const code = (errno && codesByErrno[Number(errno)]) ??
+    codesByName[error.name];
+  if (code) Object.assign(error, { code });
+  return error;
+}
+
+function syncWithCodes(ops: FsOps): FsOps {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, op] of Object.entries(ops)) {
+    wrapped[name] = (...args: unknown[]) => {
+      try {
+        return (op as (...a: unknown[]) => unknown)(...args);
+      } catch (error) {
+        throw withCode(error);
+      }
+    };
+  }
+  return wrapped as unknown as FsOps;
+}
+
+function asyncWithCodes(ops: AsyncFsOps): AsyncFsOps {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, op] of Object.entries(ops)) {
+    wrapped[name] = async (...args: unknown[]) => {
+      try {
+        return await (op as (...a: unknown[]) => Promise<unknown>)(...args);
+      } catch (error) {
+        throw withCode(error);
+      }
+    };
+  }
+  return wrapped as unknown as AsyncFsOps;
+}
+
+// Read through globalThis: this module is imported (not used) on Node and Bun too.
+const isWindows = globalThis.Deno?.build.os === "windows";
+
+function info(stat: Deno.FileInfo): EntryInfo {
+  return {
+    kind: stat.isFile
+      ? "file"
+      : stat.isDirectory
+      ? "directory"
+      : stat.isSymlink
+      ? "symlink"
+      : "other",
+    mode: (stat.mode ?? 0o666) & 0o7777,
+    uid: stat.uid ?? -1,
+    gid: stat.gid ?? -1,
+    mtimeMs: stat.mtime?.getTime() ?? 0,
+  };
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof Deno.errors.NotFound;
+}
+
+function isDirSyncUnsupported(error: unknown): boolean {
+  const code = (withCode(error) as { code?: string }).code;
+  return code === "EINVAL" || code === "ENOTSUP";
+}
+
+function owner(id: number): number | null {
+  return id < 0 ? null : id;
+}
+
+const createOptions = (mode: number): Deno.OpenOptions => ({
+  write: true,
+  createNew: true,
+  mode,
+});
+
+const sync: FsOps = syncWithCodes({
+  lstat: (path) => {
+    try {
+      return info(Deno.lstatSync(path));
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  },
+  readLink: (path) => Deno.readLinkSync(path),
+  mkdir: (path) => Deno.mkdirSync(path, { recursive: true }),
+  createExclusive: (path, mode) => Deno.openSync(path, createOptions(mode)),
+  write: (file, bytes) => (file as Deno.FsFile).writeSync(bytes),
+  sync: (file) => (file as Deno.FsFile).syncSync(),
+  chmod: (_file, path, mode) => Deno.chmodSync(path, mode),
+  chown: (_file, path, uid, gid) =>
+    Deno.chownSync(path, owner(uid), owner(gid)),
+  close: (file) => (file as Deno.FsFile).close(),
+  rename: (from, to) => Deno.renameSync(from, to),
+  link: (from, to) => Deno.linkSync(from, to),
+  remove: (path) => Deno.removeSync(path),
+  syncDir: (path) => {
+    if (isWindows) return;
+    const dir = Deno.openSync(path, { read: true });
+    try {
+      dir.syncSync();
+    } catch (error) {
+      if (!isDirSyncUnsupported(error)) throw error;
+    } finally {
+      dir.close();
+    }
+  },
+  readDir: (path) => Array.from(Deno.readDirSync(path), (entry) => entry.name),
+  sleep: sleepSync,
+});
+
+const async: AsyncFsOps = asyncWithCodes({
+  lstat: async (path) => {
+    try {
+      return info(await Deno.lstat(path));
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  },
+  readLink: (path) => Deno.readLink(path),
+  mkdir: (path) => Deno.mkdir(path, { recursive: true }),
+  createExclusive: (path, mode) => Deno.open(path, createOptions(mode)),
+  write: (file, bytes) => (file as Deno.FsFile).write(bytes),
+  sync: (file) => (file as Deno.FsFile).sync(),
+  chmod: (_file, path, mode) => Deno.chmod(path, mode),
+  chown: (_file, path, uid, gid) => Deno.chown(path, owner(uid), owner(gid)),
+  close: (file) => Promise.resolve((file as Deno.FsFile).close()),
+  rename: (from, to) => Deno.rename(from, to),
+  link: (from, to) => Deno.link(from, to),
+  remove: (path) => Deno.remove(path),
+  syncDir: async (path) => {
+    if (isWindows) return;
+    const dir = await Deno.open(path, { read: true });
+    try {
+      await dir.sync();
+    } catch (error) {
+      if (!isDirSyncUnsupported(error)) throw error;
+    } finally {
+      dir.close();
+    }
+  },
+  readDir: async (path) => {
+    const names: string[] = [];
+    for await (const entry of Deno.readDir(path)) names.push(entry.name);
+    return names;
+  },
+  sleep,
+});
+
+const exitSignals: Deno.Signal[] = isWindows
+  ? ["SIGINT"]
+  : ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/** The adapter used when running on Deno. */
+export const denoAdapter: RuntimeAdapter = {
+  name: "deno",
+  sync,
+  async,
+  get pid() {
+    return Deno.pid;
+  },
+  renameRetryCodes: new Set(isWindows ? ["EPERM", "EBUSY", "EACCES"] : []),
+  umask: () => Deno.umask(),
+  ids: () => {
+    const uid = Deno.uid();
+    const gid = Deno.gid();
+    return uid === null || gid === null ? null : { uid, gid };
+  },
+  tmpDir: () => {
+    try {
+      return Deno.env.get(isWindows ? "TEMP" : "TMPDIR") ??
+        (isWindows ? "C:\\Windows\\Temp" : "/tmp");
+    } catch {
+      return isWindows ? "C:\\Windows\\Temp" : "/tmp";
+    }
+  },
+  // Deno.kill takes no signal 0; the Node compatibility layer maps it to kill(pid, 0).
+  isProcessAlive: (pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (error) {
+      return (withCode(error) as { code?: string }).code === "EPERM";
+    }
+  },
+  onExit: (cleanup) => {
+    globalThis.addEventListener("unload", cleanup);
+    for (const signal of exitSignals) {
+      const onSignal = () => {
+        cleanup();
+        Deno.removeSignalListener(signal, onSignal);
+        Deno.kill(Deno.pid, signal);
+      };
+      Deno.addSignalListener(signal, onSignal);
+    }
+  },
+};

@@ -1,0 +1,107 @@
+/**
+ * The adapter contract: the few file-system operations the atomic-replace
+ * algorithm needs, each in a synchronous and an asynchronous form, plus the
+ * process facts it asks about. Each runtime implements it once
+ * (`deno.ts`, `bun.ts`, `node.ts`); the algorithm only ever talks to this
+ * interface, so a fault-injecting adapter can stand in for any runtime.
+ *
+ * Every operation that fails throws (or rejects with) an error carrying a
+ * POSIX-style string `code` (`ENOENT`, `EEXIST`, `ENOSPC`, …), whatever the
+ * runtime reports natively.
+ *
+ * @module
+ */
+
+/** An open file as the adapter represents it (a descriptor, an `FsFile`, …). */
+export type OpenFile = unknown;
+
+/** What the algorithm needs to know about an existing directory entry. */
+export interface EntryInfo {
+  /** The entry's type, not following a final symbolic link. */
+  kind: "file" | "directory" | "symlink" | "other";
+  /** Permission bits, including set-user-ID, set-group-ID and sticky. */
+  mode: number;
+  /** Owner, or -1 where the platform has none. */
+  uid: number;
+  /** Group, or -1 where the platform has none. */
+  gid: number;
+  /** Last modification, in milliseconds since the epoch. */
+  mtimeMs: number;
+}
+
+/** The file-system operations, in their synchronous form. */
+export interface FsOps {
+  /** Describes `path` without following a final link; `null` if it does not exist. */
+  lstat(path: string): EntryInfo | null;
+  /** The target of the symbolic link at `path`, as stored in the link. */
+  readLink(path: string): string;
+  /** Creates `path` and any missing parents. */
+  mkdir(path: string): void;
+  /** Creates a new file for writing, failing with `EEXIST` if `path` exists (`O_CREAT|O_EXCL`). */
+  createExclusive(path: string, mode: number): OpenFile;
+  /** Writes from the start of `bytes`; returns how many were written (possibly fewer). */
+  write(file: OpenFile, bytes: Uint8Array): number;
+  /** Flushes the file's data and metadata to the device (`fsync`). */
+  sync(file: OpenFile): void;
+  /** Sets the permission bits of the open file found at `path`. */
+  chmod(file: OpenFile, path: string, mode: number): void;
+  /** Sets the owner and group (-1 keeps one) of the open file found at `path`. */
+  chown(file: OpenFile, path: string, uid: number, gid: number): void;
+  /** Closes the file. */
+  close(file: OpenFile): void;
+  /** Atomically replaces `to` with `from`. */
+  rename(from: string, to: string): void;
+  /** Creates the hard link `to` for `from`, failing with `EEXIST` if `to` exists. */
+  link(from: string, to: string): void;
+  /** Removes the file at `path`. */
+  remove(path: string): void;
+  /** Flushes the directory at `path` so that renames in it survive a power cut. */
+  syncDir(path: string): void;
+  /** The names in the directory at `path`. */
+  readDir(path: string): string[];
+  /** Waits `ms` milliseconds. */
+  sleep(ms: number): void;
+}
+
+/** The file-system operations, in their asynchronous form. */
+export type AsyncFsOps = {
+  [K in keyof FsOps]: (
+    ...args: Parameters<FsOps[K]>
+  ) => Promise<ReturnType<FsOps[K]>>;
+};
+
+/** The name of a file-system operation. */
+export type OpName = keyof FsOps;
+
+/** Who the process runs as, on platforms that have owners. */
+export interface ProcessIds {
+  uid: number;
+  gid: number;
+}
+
+/** Everything the algorithm receives from the runtime it runs on. */
+export interface RuntimeAdapter {
+  /** Runtime name, for messages and reports only; the algorithm never branches on it. */
+  readonly name: string;
+  /** The operations, synchronous. */
+  readonly sync: FsOps;
+  /** The same operations, asynchronous. */
+  readonly async: AsyncFsOps;
+  /** This process's id (it goes into temporary file names). */
+  readonly pid: number;
+  /** Error codes from `rename` that are transient on this platform and worth retrying. */
+  readonly renameRetryCodes: ReadonlySet<string>;
+  /** The process's current umask. */
+  umask(): number;
+  /** The effective user and group, or `null` where the platform has no owners. */
+  ids(): ProcessIds | null;
+  /** The directory for temporary files (`$TMPDIR`, `/tmp`, …). */
+  tmpDir(): string;
+  /** Whether a process with this id is alive on this machine. */
+  isProcessAlive(pid: number): boolean;
+  /**
+   * Calls `cleanup` (synchronously) when the process exits normally or is
+   * ended by SIGINT, SIGTERM or SIGHUP, without changing what the signal does.
+   */
+  onExit(cleanup: () => void): void;
+}
