@@ -1,0 +1,540 @@
+/**
+ * The atomic-replace algorithm, specified through each of the three APIs
+ * (writeFileAtomic, writeFileAtomicSync, openAtomic). Failure paths are
+ * driven by the fault-injecting adapter over the real file system.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import { pathToFileURL } from "node:url";
+import { AtomicWriteError } from "../mod.ts";
+import { apis } from "./_apis.ts";
+import {
+  type Fault,
+  faultAdapter,
+  read,
+  tempsIn,
+  using,
+  withTempDir,
+} from "./_fixtures.ts";
+
+const isTemp = (args: unknown[]) =>
+  typeof args[0] === "string" && args[0].endsWith(".atomic-tmp");
+
+function modeOf(file: string): number {
+  return fs.statSync(file).mode & 0o7777;
+}
+
+/** Asserts that `promise` fails with an AtomicWriteError of `code`, and returns it. */
+async function failsWith(
+  promise: Promise<unknown>,
+  code: string,
+): Promise<AtomicWriteError> {
+  let caught: unknown;
+  await promise.catch((error) => caught = error);
+  assert.ok(
+    caught instanceof AtomicWriteError,
+    `expected an AtomicWriteError ${code}, got ${caught}`,
+  );
+  assert.equal(caught.code, code);
+  return caught;
+}
+
+/** Writes "old" to `file`, runs `fn`, asserts the target kept "old" and no temp is left. */
+async function keepsOld(
+  dir: string,
+  file: string,
+  fn: () => Promise<unknown>,
+): Promise<void> {
+  fs.writeFileSync(file, "old");
+  await fn();
+  assert.equal(read(file), "old");
+  assert.deepEqual(tempsIn(dir), []);
+}
+
+for (const api of apis) {
+  const { name, fails } = api;
+
+  test(`${name} creates a new file with the content`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "new.txt");
+      await api.write(file, "hello");
+      assert.equal(read(file), "hello");
+      assert.deepEqual(fs.readdirSync(dir), ["new.txt"]);
+    });
+  });
+
+  test(`${name} replaces the content of an existing file`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      fs.writeFileSync(file, "a much longer old content");
+      await api.write(file, new TextEncoder().encode("new"));
+      assert.equal(read(file), "new");
+    });
+  });
+
+  test(`${name} writes an empty file`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      fs.writeFileSync(file, "old");
+      await api.write(file, "");
+      assert.equal(read(file), "");
+    });
+  });
+
+  test(`${name} accepts a file: URL`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "url.txt");
+      await api.write(pathToFileURL(file), "via url");
+      assert.equal(read(file), "via url");
+    });
+  });
+
+  test(`${name} gives a new file 0o666 less the umask`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      await api.write(file, "x");
+      assert.equal(modeOf(file), 0o666 & ~process.umask());
+    });
+  });
+
+  test(`${name} keeps the permission bits of the file it replaces`, async () => {
+    await withTempDir(async (dir) => {
+      for (const mode of [0o600, 0o640, 0o755, 0o444, 0o666]) {
+        const file = path.join(dir, `m${mode.toString(8)}`);
+        fs.writeFileSync(file, "old");
+        fs.chmodSync(file, mode);
+        await api.write(file, "new");
+        assert.equal(modeOf(file), mode, `mode ${mode.toString(8)}`);
+      }
+    });
+  });
+
+  test(`${name} applies the mode option exactly, umask or not`, async () => {
+    await withTempDir(async (dir) => {
+      const fresh = path.join(dir, "fresh");
+      await api.write(fresh, "x", { mode: 0o666 });
+      assert.equal(modeOf(fresh), 0o666);
+      const existing = path.join(dir, "existing");
+      fs.writeFileSync(existing, "old", { mode: 0o644 });
+      await api.write(existing, "x", { mode: 0o600 });
+      assert.equal(modeOf(existing), 0o600);
+    });
+  });
+
+  test(`${name} never creates the temporary file wider than the target`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "secret");
+      fs.writeFileSync(file, "old", { mode: 0o600 });
+      fs.chmodSync(file, 0o600);
+      const adapter = faultAdapter([]);
+      const modes: number[] = [];
+      const spy = (open: (...a: never[]) => unknown) => (...args: never[]) => {
+        modes.push(args[1] as number);
+        return open(...args);
+      };
+      adapter.sync.createExclusive = spy(
+        adapter.sync.createExclusive,
+      ) as typeof adapter.sync.createExclusive;
+      adapter.async.createExclusive = spy(
+        adapter.async.createExclusive,
+      ) as typeof adapter.async.createExclusive;
+      await using(adapter, () => api.write(file, "new secret"));
+      // A first attempt (made before the target's mode was known) may exist,
+      // but the file that receives the data is created with the target's mode.
+      assert.equal(modes.at(-1), 0o600);
+      assert.equal(modeOf(file), 0o600);
+    });
+  });
+
+  test(`${name} writes through a symbolic link and keeps the link`, async () => {
+    await withTempDir(async (dir) => {
+      fs.mkdirSync(path.join(dir, "real"));
+      const real = path.join(dir, "real", "data.txt");
+      fs.writeFileSync(real, "old");
+      const link = path.join(dir, "link.txt");
+      fs.symlinkSync("real/data.txt", link);
+      await api.write(link, "new");
+      assert.ok(fs.lstatSync(link).isSymbolicLink());
+      assert.equal(fs.readlinkSync(link), "real/data.txt");
+      assert.equal(read(real), "new");
+      assert.deepEqual(tempsIn(dir), []);
+      assert.deepEqual(fs.readdirSync(path.join(dir, "real")), ["data.txt"]);
+    });
+  });
+
+  test(`${name} follows a chain of links to the final file`, async () => {
+    await withTempDir(async (dir) => {
+      const real = path.join(dir, "real.txt");
+      fs.writeFileSync(real, "old");
+      fs.symlinkSync(real, path.join(dir, "one"));
+      fs.symlinkSync("one", path.join(dir, "two"));
+      await api.write(path.join(dir, "two"), "new");
+      assert.equal(read(real), "new");
+      assert.ok(fs.lstatSync(path.join(dir, "two")).isSymbolicLink());
+      assert.ok(fs.lstatSync(path.join(dir, "one")).isSymbolicLink());
+    });
+  });
+
+  test(`${name} creates the file a dangling link points to`, async () => {
+    await withTempDir(async (dir) => {
+      const link = path.join(dir, "link");
+      fs.symlinkSync("target.txt", link);
+      await api.write(link, "born");
+      assert.ok(fs.lstatSync(link).isSymbolicLink());
+      assert.equal(read(path.join(dir, "target.txt")), "born");
+    });
+  });
+
+  test(`${name} ${fails} with ELOOP on a symbolic link loop`, async () => {
+    await withTempDir(async (dir) => {
+      fs.symlinkSync("b", path.join(dir, "a"));
+      fs.symlinkSync("a", path.join(dir, "b"));
+      await failsWith(api.write(path.join(dir, "a"), "x"), "ELOOP");
+      assert.deepEqual(fs.readdirSync(dir).sort(), ["a", "b"]);
+    });
+  });
+
+  test(`${name} ${fails} with EISDIR and leaves a directory target untouched`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "sub");
+      fs.mkdirSync(target);
+      fs.writeFileSync(path.join(target, "inside"), "kept");
+      const error = await failsWith(api.write(target, "x"), "EISDIR");
+      assert.match(error.message, /is a directory/);
+      assert.match(error.message, new RegExp(`"${target}"`));
+      assert.deepEqual(fs.readdirSync(target), ["inside"]);
+      assert.deepEqual(fs.readdirSync(dir), ["sub"]);
+    });
+  });
+
+  test(`${name} writes a target whose name is 255 bytes, with a temp name of at most 255`, async () => {
+    await withTempDir(async (dir) => {
+      for (const base of ["a".repeat(255), "é".repeat(127) + "x"]) {
+        assert.equal(new TextEncoder().encode(base).length, 255);
+        const file = path.join(dir, base);
+        fs.writeFileSync(file, "old");
+        const adapter = faultAdapter([]);
+        await using(adapter, () => api.write(file, "new"));
+        assert.equal(read(file), "new");
+        const temps = adapter.calls
+          .filter((call) => call.startsWith("createExclusive:"))
+          .map((call) => call.slice("createExclusive:".length));
+        assert.ok(temps.length > 0);
+        for (const temp of temps) {
+          assert.ok(new TextEncoder().encode(temp).length <= 255, temp);
+          assert.ok(temp.startsWith("."), temp);
+        }
+      }
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  test(`${name} ${fails} with ENAMETOOLONG for a 256-byte name`, async () => {
+    await withTempDir(async (dir) => {
+      await failsWith(
+        api.write(path.join(dir, "a".repeat(256)), "x"),
+        "ENAMETOOLONG",
+      );
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${name} ${fails} with ENOENT when the directory is missing`, async () => {
+    await withTempDir(async (dir) => {
+      await failsWith(api.write(path.join(dir, "no", "f"), "x"), "ENOENT");
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${name} creates missing parent directories with mkdir`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "a", "b", "c.txt");
+      await api.write(file, "deep", { mkdir: true });
+      assert.equal(read(file), "deep");
+      assert.deepEqual(tempsIn(path.join(dir, "a", "b")), []);
+    });
+  });
+
+  test(`${name} with overwrite: false creates an absent file`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "once.txt");
+      await api.write(file, "first", { overwrite: false });
+      assert.equal(read(file), "first");
+      assert.deepEqual(fs.readdirSync(dir), ["once.txt"]);
+    });
+  });
+
+  test(`${name} with overwrite: false ${fails} with EEXIST and keeps the file`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "once.txt");
+      await keepsOld(dir, file, async () => {
+        await failsWith(
+          api.write(file, "second", { overwrite: false }),
+          "EEXIST",
+        );
+      });
+    });
+  });
+
+  test(`${name} fsyncs the file before the rename and the directory after it`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      const adapter = faultAdapter([]);
+      await using(adapter, () => api.write(file, "durable"));
+      const steps = adapter.calls
+        .filter((c) => /^(write|sync|close|rename|syncDir)/.test(c))
+        .map((c) => c.split(":")[0]);
+      assert.deepEqual(steps, ["write", "sync", "close", "rename", "syncDir"]);
+      const syncDir = adapter.calls.find((c) => c.startsWith("syncDir:"));
+      assert.equal(syncDir, `syncDir:${path.basename(dir)}`);
+    });
+  });
+
+  test(`${name} with fsync: false flushes neither file nor directory`, async () => {
+    await withTempDir(async (dir) => {
+      const adapter = faultAdapter([]);
+      await using(
+        adapter,
+        () => api.write(path.join(dir, "f"), "fast", { fsync: false }),
+      );
+      assert.equal(read(path.join(dir, "f")), "fast");
+      assert.ok(
+        !adapter.calls.some((c) => /^sync/.test(c)),
+        adapter.calls.join(),
+      );
+    });
+  });
+
+  const faults: [string, Fault[], string][] = [
+    [
+      "the write fails with ENOSPC",
+      [{ op: "write", code: "ENOSPC" }],
+      "ENOSPC",
+    ],
+    [
+      "a short write is followed by ENOSPC",
+      [{ op: "write", code: "ENOSPC", shortWrite: 3 }],
+      "ENOSPC",
+    ],
+    ["the fsync fails with EIO", [{ op: "sync", code: "EIO" }], "EIO"],
+    ["the close fails with EIO", [{ op: "close", code: "EIO" }], "EIO"],
+    ["the rename fails with EXDEV", [{ op: "rename", code: "EXDEV" }], "EXDEV"],
+    [
+      "the rename fails with EACCES",
+      [{ op: "rename", code: "EACCES" }],
+      "EACCES",
+    ],
+    [
+      "the temporary file cannot be created (EACCES)",
+      [{ op: "createExclusive", code: "EACCES" }],
+      "EACCES",
+    ],
+    [
+      "the target cannot be examined (EIO)",
+      [{ op: "lstat", code: "EIO" }],
+      "EIO",
+    ],
+    [
+      "setting the mode fails with EPERM",
+      [{ op: "chmod", code: "EPERM" }],
+      "EPERM",
+    ],
+  ];
+  for (const [when, list, code] of faults) {
+    test(`${name} ${fails} with ${code}, keeps the target and leaves no temp when ${when}`, async () => {
+      await withTempDir(async (dir) => {
+        const file = path.join(dir, "f.txt");
+        await keepsOld(dir, file, async () => {
+          const adapter = faultAdapter(list);
+          // A mode the umask would narrow, so that a chmod is needed.
+          const options = list[0].op === "chmod" ? { mode: 0o666 } : {};
+          const error = await using(
+            adapter,
+            () => failsWith(api.write(file, "new content", options), code),
+          );
+          assert.ok(
+            error.cause instanceof Error,
+            "keeps the original as cause",
+          );
+          assert.match(error.message, new RegExp(`Cannot replace "${file}"`));
+        });
+      });
+    });
+  }
+
+  test(`${name} resumes after a short write and writes every byte`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      const data = "0123456789".repeat(1000);
+      const adapter = faultAdapter([
+        { op: "write", code: "UNUSED", shortWrite: 7, times: 1 },
+      ]);
+      await using(adapter, () => api.write(file, data));
+      assert.equal(read(file), data);
+      assert.equal(adapter.calls.filter((c) => c === "write").length, 2);
+    });
+  });
+
+  test(`${name} with overwrite: false ${fails} with the link's error and leaves no temp`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      const adapter = faultAdapter([{ op: "link", code: "EPERM" }]);
+      await using(
+        adapter,
+        () => failsWith(api.write(file, "x", { overwrite: false }), "EPERM"),
+      );
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${name} ${fails} with a committed error when only the directory fsync fails`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      fs.writeFileSync(file, "old");
+      const adapter = faultAdapter([{ op: "syncDir", code: "EIO" }]);
+      const error = await using(
+        adapter,
+        () => failsWith(api.write(file, "new"), "EIO"),
+      );
+      assert.equal(error.committed, true);
+      assert.equal(error.operation, "fsync directory");
+      assert.equal(read(file), "new");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  test(`${name} retries a rename that fails transiently where the platform says so (Windows)`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      fs.writeFileSync(file, "old");
+      const adapter = faultAdapter(
+        [{ op: "rename", code: "EBUSY", times: 3 }],
+        { renameRetryCodes: new Set(["EPERM", "EBUSY", "EACCES"]) },
+      );
+      await using(adapter, () => api.write(file, "new"));
+      assert.equal(read(file), "new");
+      assert.equal(adapter.sleeps.length, 3);
+      assert.ok(adapter.sleeps[0] < adapter.sleeps[1]);
+      assert.ok(adapter.sleeps[1] < adapter.sleeps[2]);
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  test(`${name} gives up a transiently failing rename after a bounded backoff`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      await keepsOld(dir, file, async () => {
+        const adapter = faultAdapter(
+          [{ op: "rename", code: "EPERM" }],
+          { renameRetryCodes: new Set(["EPERM", "EBUSY", "EACCES"]) },
+        );
+        await using(adapter, () => failsWith(api.write(file, "new"), "EPERM"));
+        const total = adapter.sleeps.reduce((a, b) => a + b, 0);
+        assert.ok(
+          adapter.sleeps.length >= 3,
+          `retried ${adapter.sleeps.length}`,
+        );
+        assert.ok(total <= 2000, `waited ${total} ms`);
+      });
+    });
+  });
+
+  test(`${name} does not retry a failed rename on POSIX`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      const adapter = faultAdapter([{ op: "rename", code: "EACCES" }], {
+        renameRetryCodes: new Set(),
+      });
+      await using(adapter, () => failsWith(api.write(file, "x"), "EACCES"));
+      assert.deepEqual(adapter.sleeps, []);
+    });
+  });
+
+  test(`${name} ${fails} with the signal's reason when the signal is already aborted`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      const reason = new Error("stop");
+      await keepsOld(dir, file, async () => {
+        await assert.rejects(
+          api.write(file, "new", { signal: AbortSignal.abort(reason) }),
+          (error) => error === reason,
+        );
+      });
+    });
+  });
+
+  const badArguments: [string, () => Promise<void>][] = [
+    ["an empty path", () => api.write("", "x")],
+    ["a path with a NUL byte", () => api.write("a\0b", "x")],
+    ["a path that is a number", () => api.write(42 as unknown as string, "x")],
+    [
+      "an http: URL",
+      () => api.write(new URL("http://example.com/x"), "x"),
+    ],
+    ["data that is a number", () => api.write("f", 42 as unknown as string)],
+    [
+      "options that are a string",
+      () => api.write("f", "x", "yes" as unknown as { fsync: boolean }),
+    ],
+    [
+      "a non-boolean fsync option",
+      () => api.write("f", "x", { fsync: "no" as unknown as boolean }),
+    ],
+    [
+      "a non-boolean overwrite option",
+      () => api.write("f", "x", { overwrite: 0 as unknown as boolean }),
+    ],
+    [
+      "a non-number mode",
+      () => api.write("f", "x", { mode: "644" as unknown as number }),
+    ],
+    [
+      "a signal that is not an AbortSignal",
+      () => api.write("f", "x", { signal: {} as AbortSignal }),
+    ],
+  ];
+  for (const [what, call] of badArguments) {
+    test(`${name} ${fails} with a TypeError for ${what}, touching no file`, async () => {
+      await withTempDir(async (dir) => {
+        const cwd = process.cwd();
+        process.chdir(dir);
+        try {
+          await assert.rejects(call(), TypeError);
+        } finally {
+          process.chdir(cwd);
+        }
+        assert.deepEqual(fs.readdirSync(dir), []);
+      });
+    });
+  }
+
+  test(`${name} ${fails} with a RangeError for a mode out of range`, async () => {
+    await withTempDir(async (dir) => {
+      await assert.rejects(
+        api.write(path.join(dir, "f"), "x", { mode: 0o10000 }),
+        RangeError,
+      );
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${name} keeps the owner of a file it replaces, when allowed to`, {
+    skip: typeof process.getuid !== "function" || process.getuid() !== 0
+      ? "only root may give a file to another user"
+      : false,
+  }, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "owned");
+      fs.writeFileSync(file, "old", { mode: 0o640 });
+      fs.chownSync(file, 65534, 65534);
+      await api.write(file, "new");
+      const stat = fs.statSync(file);
+      assert.equal(stat.uid, 65534);
+      assert.equal(stat.gid, 65534);
+      assert.equal(stat.mode & 0o7777, 0o640);
+    });
+  });
+}
