@@ -67,6 +67,11 @@ export class AtomicFileHandle implements AtomicFile {
     }
   }
 
+  /** Whether `abort()` (or the signal) ended the handle. */
+  get aborted(): boolean {
+    return this.#status === "aborted";
+  }
+
   get writable(): WritableStream<Uint8Array> {
     return this.#writable ??= new WritableStream<Uint8Array>({
       write: (chunk) => this.write(chunk),

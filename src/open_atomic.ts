@@ -83,6 +83,7 @@ export async function openAtomic<T>(
     await file.abort();
     throw error;
   }
-  await file.commit();
+  // A callback may commit or abort by itself; an aborted file stays aborted.
+  if (!file.aborted) await file.commit();
   return result;
 }

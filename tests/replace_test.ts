@@ -20,9 +20,6 @@ import {
   withTempDir,
 } from "./_fixtures.ts";
 
-const isTemp = (args: unknown[]) =>
-  typeof args[0] === "string" && args[0].endsWith(".atomic-tmp");
-
 function modeOf(file: string): number {
   return fs.statSync(file).mode & 0o7777;
 }

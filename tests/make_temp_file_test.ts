@@ -1,0 +1,100 @@
+/** makeTempFile() and makeTempFileSync(): unique files that remove themselves. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { makeTempFile, makeTempFileSync } from "../mod.ts";
+import { withTempDir } from "./_fixtures.ts";
+
+test("makeTempFile() creates an empty private file in the system temp directory", async () => {
+  const tmp = await makeTempFile();
+  try {
+    assert.equal(path.dirname(tmp.path), path.resolve(os.tmpdir()));
+    const stat = fs.statSync(tmp.path);
+    assert.equal(stat.size, 0);
+    assert.equal(stat.mode & 0o777, 0o600);
+  } finally {
+    await tmp.remove();
+  }
+});
+
+test("makeTempFile() names the file with the prefix and suffix in the given directory", async () => {
+  await withTempDir(async (dir) => {
+    const tmp = await makeTempFile({ dir, prefix: "up-", suffix: ".bin" });
+    assert.match(path.basename(tmp.path), /^up-[0-9a-f]{12}\.bin$/);
+    assert.equal(path.dirname(tmp.path), dir);
+    await tmp.remove();
+  });
+});
+
+test("makeTempFile() returns a file that removes itself when disposed", async () => {
+  const tmp = await makeTempFile();
+  assert.ok(fs.existsSync(tmp.path));
+  await tmp[Symbol.asyncDispose]();
+  assert.equal(fs.existsSync(tmp.path), false);
+});
+
+test("TempFile.remove() does nothing when the file is already gone", async () => {
+  const tmp = await makeTempFile();
+  fs.unlinkSync(tmp.path);
+  await tmp.remove();
+  tmp[Symbol.dispose]();
+});
+
+test("makeTempFile() with a callback removes the file when the callback settles", async () => {
+  let seen = "";
+  const size = await makeTempFile(async (tmp) => {
+    seen = tmp.path;
+    fs.writeFileSync(tmp.path, "abc");
+    return fs.statSync(tmp.path).size;
+  });
+  assert.equal(size, 3);
+  assert.equal(fs.existsSync(seen), false);
+});
+
+test("makeTempFile() with a callback removes the file when the callback throws", async () => {
+  let seen = "";
+  const boom = new Error("callback failed");
+  await assert.rejects(
+    makeTempFile((tmp) => {
+      seen = tmp.path;
+      throw boom;
+    }),
+    (e) => e === boom,
+  );
+  assert.equal(fs.existsSync(seen), false);
+});
+
+test("makeTempFileSync() creates a file that removes itself when disposed", () => {
+  const tmp = makeTempFileSync({ suffix: ".json" });
+  assert.ok(tmp.path.endsWith(".json"));
+  assert.ok(fs.existsSync(tmp.path));
+  tmp[Symbol.dispose]();
+  assert.equal(fs.existsSync(tmp.path), false);
+});
+
+test("makeTempFile() gives every file a different name", async () => {
+  await withTempDir(async (dir) => {
+    const files = await Promise.all(
+      Array.from({ length: 100 }, () => makeTempFile({ dir })),
+    );
+    assert.equal(new Set(files.map((f) => f.path)).size, 100);
+    await Promise.all(files.map((f) => f.remove()));
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("makeTempFile() rejects with a TypeError for a prefix holding a path separator", async () => {
+  await assert.rejects(makeTempFile({ prefix: "../escape" }), TypeError);
+  assert.throws(() => makeTempFileSync({ suffix: "a/b" }), TypeError);
+});
+
+test("makeTempFile() rejects with ENOENT for a missing directory", async () => {
+  await withTempDir(async (dir) => {
+    await assert.rejects(
+      makeTempFile({ dir: path.join(dir, "missing") }),
+      (e: { code?: string }) => e.code === "ENOENT",
+    );
+  });
+});

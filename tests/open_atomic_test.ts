@@ -1,0 +1,380 @@
+/** openAtomic(): the handle and scope forms. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import { type AtomicFile, AtomicWriteError, openAtomic } from "../mod.ts";
+import {
+  faultAdapter,
+  read,
+  runtimeName,
+  tempsIn,
+  using,
+  withTempDir,
+} from "./_fixtures.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+test("openAtomic() creates the temporary file beside the target when it resolves", async () => {
+  await withTempDir(async (dir) => {
+    const file = await openAtomic(path.join(dir, "out.txt"));
+    try {
+      const temps = tempsIn(dir);
+      assert.equal(temps.length, 1);
+      assert.match(temps[0], /^\.out\.txt\.\d+-[0-9a-f]{12}\.atomic-tmp$/);
+      assert.equal(fs.existsSync(path.join(dir, "out.txt")), false);
+    } finally {
+      await file.abort();
+    }
+  });
+});
+
+test("openAtomic() returns a handle whose path is the absolute target", async () => {
+  await withTempDir(async (dir) => {
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      const file = await openAtomic("rel.txt");
+      assert.equal(file.path, path.join(dir, "rel.txt"));
+      await file.abort();
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+});
+
+test("openAtomic() shows nothing at the target until commit()", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f.txt");
+    fs.writeFileSync(target, "old");
+    const file = await openAtomic(target);
+    await file.write("new ");
+    await file.write(bytes("content"));
+    assert.equal(read(target), "old");
+    await file.commit();
+    assert.equal(read(target), "new content");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("openAtomic() lets readers read the old file while the new one is written", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f.txt");
+    fs.writeFileSync(target, "old");
+    const reader = fs.openSync(target, "r");
+    const file = await openAtomic(target);
+    await file.write("x".repeat(100_000));
+    assert.equal(fs.readFileSync(target, "utf8"), "old");
+    await file.commit();
+    // The open descriptor still reads the old file; a new open sees the new one.
+    assert.equal(fs.readFileSync(reader, "utf8"), "old");
+    fs.closeSync(reader);
+    assert.equal(read(target).length, 100_000);
+  });
+});
+
+test("AtomicFile.commit() returns the same promise when called twice", async () => {
+  await withTempDir(async (dir) => {
+    const file = await openAtomic(path.join(dir, "f"));
+    await file.write("once");
+    const first = file.commit();
+    assert.equal(file.commit(), first);
+    await first;
+    assert.equal(read(path.join(dir, "f")), "once");
+  });
+});
+
+test("AtomicFile.abort() removes the temporary file and keeps the target", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const file = await openAtomic(target);
+    await file.write("discarded");
+    await file.abort();
+    assert.equal(read(target), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("AtomicFile.abort() can be called more than once", async () => {
+  await withTempDir(async (dir) => {
+    const file = await openAtomic(path.join(dir, "f"));
+    await Promise.all([file.abort(), file.abort()]);
+    await file.abort();
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("AtomicFile.abort() after commit() leaves the committed file alone", async () => {
+  await withTempDir(async (dir) => {
+    const file = await openAtomic(path.join(dir, "f"));
+    await file.write("kept");
+    await file.commit();
+    await file.abort();
+    assert.equal(read(path.join(dir, "f")), "kept");
+  });
+});
+
+test("AtomicFile.write() rejects with EBADF after commit()", async () => {
+  await withTempDir(async (dir) => {
+    const file = await openAtomic(path.join(dir, "f"));
+    await file.commit();
+    await assert.rejects(
+      file.write("late"),
+      (error) => error instanceof AtomicWriteError && error.code === "EBADF",
+    );
+  });
+});
+
+test("AtomicFile.write() and commit() reject with ECANCELED after abort()", async () => {
+  await withTempDir(async (dir) => {
+    const file = await openAtomic(path.join(dir, "f"));
+    await file.abort();
+    const canceled = (error: unknown) =>
+      error instanceof AtomicWriteError && error.code === "ECANCELED";
+    await assert.rejects(file.write("late"), canceled);
+    await assert.rejects(file.commit(), canceled);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("AtomicFile.write() rejects with a TypeError for a chunk of the wrong type", async () => {
+  await withTempDir(async (dir) => {
+    const file = await openAtomic(path.join(dir, "f"));
+    await assert.rejects(file.write(42 as unknown as string), TypeError);
+    await file.abort();
+  });
+});
+
+test("AtomicFile[Symbol.asyncDispose]() discards an uncommitted file", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const file = await openAtomic(target);
+    await file.write("never seen");
+    await file[Symbol.asyncDispose]();
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("AtomicFile[Symbol.asyncDispose]() keeps a committed file", async () => {
+  await withTempDir(async (dir) => {
+    const file = await openAtomic(path.join(dir, "f"));
+    await file.write("kept");
+    await file.commit();
+    await file[Symbol.asyncDispose]();
+    assert.equal(read(path.join(dir, "f")), "kept");
+  });
+});
+
+test("openAtomic() works with `await using` where the runtime parses it", async (t) => {
+  let scope: { disposeWithoutCommit(p: string): Promise<string[]> };
+  try {
+    scope = await import("./_await_using.ts");
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+    t.skip(`${runtimeName()} ${process.version} cannot parse \`await using\``);
+    return;
+  }
+  await withTempDir(async (dir) => {
+    const seen = await scope.disposeWithoutCommit(path.join(dir, "f"));
+    assert.equal(seen.length, 1, "the temp existed inside the scope");
+    assert.deepEqual(fs.readdirSync(dir), [], "and is gone after it");
+  });
+});
+
+test("AtomicFile.writable commits when the stream closes", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const file = await openAtomic(target);
+    const source = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const part of ["a", "b", "c"]) controller.enqueue(bytes(part));
+        controller.close();
+      },
+    });
+    await source.pipeTo(file.writable);
+    assert.equal(read(target), "abc");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("AtomicFile.writable discards when the source stream errors mid-way", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const file = await openAtomic(target);
+    const boom = new Error("upstream failed");
+    const source = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(bytes("partial"));
+        controller.error(boom);
+      },
+    });
+    await assert.rejects(source.pipeTo(file.writable), (e) => e === boom);
+    await file.abort();
+    assert.equal(read(target), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("AtomicFile.writable.abort() discards the file", async () => {
+  await withTempDir(async (dir) => {
+    const file = await openAtomic(path.join(dir, "f"));
+    const writer = file.writable.getWriter();
+    await writer.write(bytes("partial"));
+    await writer.abort(new Error("no"));
+    await file.abort();
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("AtomicFile keeps the order of writes that are not awaited", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const file = await openAtomic(target);
+    const big = "B".repeat(200_000);
+    const pending = [file.write("a"), file.write(big), file.write("c")];
+    await Promise.all(pending);
+    await file.commit();
+    assert.equal(read(target), "a" + big + "c");
+  });
+});
+
+test("AtomicFile.write() copies small chunks, so the caller may reuse its buffer", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const file = await openAtomic(target);
+    const buffer = bytes("first");
+    await file.write(buffer);
+    buffer.set(bytes("XXXXX"));
+    await file.commit();
+    assert.equal(read(target), "first");
+  });
+});
+
+test("AtomicFile rejects with ENOSPC when the disk fills, removes the temp and fails later calls", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const adapter = faultAdapter([{ op: "write", code: "ENOSPC" }]);
+    await using(adapter, async () => {
+      const file = await openAtomic(target);
+      const enospc = (e: unknown) =>
+        e instanceof AtomicWriteError && e.code === "ENOSPC";
+      await assert.rejects(file.write(new Uint8Array(1 << 20)), enospc);
+      assert.deepEqual(tempsIn(dir), []);
+      await assert.rejects(file.write("more"), enospc);
+      await assert.rejects(file.commit(), enospc);
+    });
+    assert.equal(read(target), "old");
+  });
+});
+
+test("AtomicFile.commit() rejects with a buffered write's error and keeps the target", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const adapter = faultAdapter([{ op: "write", code: "EIO" }]);
+    await using(adapter, async () => {
+      const file = await openAtomic(target);
+      await file.write("small, buffered");
+      await assert.rejects(
+        file.commit(),
+        (e) => e instanceof AtomicWriteError && e.code === "EIO",
+      );
+    });
+    assert.equal(read(target), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("openAtomic() removes the temporary file when the signal aborts while it is open", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const controller = new AbortController();
+    const file = await openAtomic(target, { signal: controller.signal });
+    await file.write("half");
+    const reason = new Error("cancelled by user");
+    controller.abort(reason);
+    await file.abort(); // waits for the discard the signal started
+    assert.deepEqual(tempsIn(dir), []);
+    await assert.rejects(file.commit(), (e) => e === reason);
+    await assert.rejects(file.write("x"), (e) => e === reason);
+    assert.equal(read(target), "old");
+  });
+});
+
+test("openAtomic() rejects with the signal's reason when it aborts during commit, before the rename", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const controller = new AbortController();
+    const reason = new Error("too late?");
+    const adapter = faultAdapter([]);
+    const realSync = adapter.async.sync;
+    adapter.async.sync = async (file) => {
+      controller.abort(reason); // abort while the fsync is in flight
+      return await realSync(file);
+    };
+    await using(adapter, async () => {
+      const file = await openAtomic(target, { signal: controller.signal });
+      await file.write("new");
+      await assert.rejects(file.commit(), (e) => e === reason);
+    });
+    assert.equal(read(target), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("openAtomic() with a callback commits when it resolves and returns its value", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const result = await openAtomic(target, async (file: AtomicFile) => {
+      await file.write("from scope");
+      assert.equal(fs.existsSync(target), false);
+      return 42;
+    });
+    assert.equal(result, 42);
+    assert.equal(read(target), "from scope");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("openAtomic() with a callback discards and rethrows when it throws", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const boom = new Error("callback failed");
+    await assert.rejects(
+      openAtomic(target, async (file) => {
+        await file.write("half-done");
+        throw boom;
+      }),
+      (e) => e === boom,
+    );
+    assert.equal(read(target), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("openAtomic() with a callback that aborts the file returns without committing", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const result = await openAtomic(target, async (file) => {
+      await file.write("no");
+      await file.abort();
+      return "aborted";
+    });
+    assert.equal(result, "aborted");
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("openAtomic() rejects with a TypeError for options after a non-function", async () => {
+  await assert.rejects(
+    openAtomic("f", {} as never, {}),
+    TypeError,
+  );
+});

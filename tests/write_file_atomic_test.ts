@@ -1,0 +1,223 @@
+/** writeFileAtomic(): what only the asynchronous one-shot API does. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { AtomicWriteError, writeFileAtomic } from "../mod.ts";
+import {
+  faultAdapter,
+  read,
+  tempsIn,
+  using,
+  withTempDir,
+} from "./_fixtures.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+test("writeFileAtomic() settles 50 concurrent writes to one path in call order, last data wins", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "same.txt");
+    const order: number[] = [];
+    await Promise.all(
+      Array.from(
+        { length: 50 },
+        (_, i) =>
+          writeFileAtomic(target, `write ${i} `.repeat(1 + (i * 7919) % 300))
+            .then(() => order.push(i)),
+      ),
+    );
+    assert.deepEqual(order, Array.from({ length: 50 }, (_, i) => i));
+    assert.equal(read(target), "write 49 ".repeat(1 + (49 * 7919) % 300));
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("writeFileAtomic() lets a later write to the same path proceed when an earlier one fails", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const adapter = faultAdapter([{ op: "write", code: "EIO", times: 1 }]);
+    await using(adapter, async () => {
+      const results = await Promise.allSettled([
+        writeFileAtomic(target, "first"),
+        writeFileAtomic(target, "second"),
+      ]);
+      assert.equal(results[0].status, "rejected");
+      assert.equal(results[1].status, "fulfilled");
+    });
+    assert.equal(read(target), "second");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("writeFileAtomic() with overwrite: false lets exactly one of 20 concurrent writers win", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "lock");
+    const results = await Promise.allSettled(
+      Array.from(
+        { length: 20 },
+        (_, i) => writeFileAtomic(target, `writer ${i}`, { overwrite: false }),
+      ),
+    );
+    const won = results.filter((r) => r.status === "fulfilled");
+    const lost = results.filter((r) => r.status === "rejected");
+    assert.equal(won.length, 1);
+    for (const r of lost) {
+      const reason = (r as PromiseRejectedResult).reason;
+      assert.ok(reason instanceof AtomicWriteError);
+      assert.equal(reason.code, "EEXIST");
+    }
+    const winner = results.findIndex((r) => r.status === "fulfilled");
+    assert.equal(read(target), `writer ${winner}`);
+    assert.deepEqual(fs.readdirSync(dir), ["lock"]);
+  });
+});
+
+test("writeFileAtomic() writes a ReadableStream", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes("from "));
+        controller.enqueue(bytes("a stream"));
+        controller.close();
+      },
+    });
+    await writeFileAtomic(target, stream);
+    assert.equal(read(target), "from a stream");
+  });
+});
+
+test("writeFileAtomic() writes a sync iterable of strings and bytes", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    await writeFileAtomic(target, ["a", bytes("b"), "c"]);
+    assert.equal(read(target), "abc");
+  });
+});
+
+test("writeFileAtomic() writes an async iterable", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    async function* lines() {
+      for (let i = 0; i < 1000; i++) yield `line ${i}\n`;
+    }
+    await writeFileAtomic(target, lines());
+    const text = read(target);
+    assert.equal(text.split("\n").length, 1001);
+    assert.ok(text.endsWith("line 999\n"));
+  });
+});
+
+test("writeFileAtomic() rejects with a TypeError for a bad chunk mid-iterable and keeps the target", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    await assert.rejects(
+      writeFileAtomic(target, ["ok", 42 as unknown as string]),
+      TypeError,
+    );
+    assert.equal(read(target), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("writeFileAtomic() discards and rethrows when the source iterable throws", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const boom = new Error("source failed");
+    async function* failing() {
+      yield "partial";
+      throw boom;
+    }
+    await assert.rejects(writeFileAtomic(target, failing()), (e) => e === boom);
+    assert.equal(read(target), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("writeFileAtomic() rejects with the signal's reason when aborted mid-stream", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const controller = new AbortController();
+    const reason = new Error("user cancelled");
+    async function* slow() {
+      yield "x".repeat(100_000);
+      controller.abort(reason);
+      yield "y".repeat(100_000);
+    }
+    await assert.rejects(
+      writeFileAtomic(target, slow(), { signal: controller.signal }),
+      (e) => e === reason,
+    );
+    assert.equal(read(target), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("writeFileAtomic() rejects with the signal's reason when aborted while waiting for its turn", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const controller = new AbortController();
+    const reason = new Error("stop waiting");
+    const adapter = faultAdapter([]);
+    const realSync = adapter.async.sync;
+    let calls = 0;
+    adapter.async.sync = async (file) => {
+      // The first write's fsync is slow; the second is aborted meanwhile.
+      if (++calls === 1) await new Promise((r) => setTimeout(r, 50));
+      return await realSync(file);
+    };
+    await using(adapter, async () => {
+      const first = writeFileAtomic(target, "first");
+      const second = writeFileAtomic(target, "second", {
+        signal: controller.signal,
+      });
+      setTimeout(() => controller.abort(reason), 10);
+      await assert.rejects(second, (e) => e === reason);
+      await first;
+    });
+    assert.equal(read(target), "first");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("writeFileAtomic() rejects with a TypeError for data that is neither bytes, text nor iterable", async () => {
+  await assert.rejects(
+    writeFileAtomic("f", { length: 3 } as unknown as string),
+    TypeError,
+  );
+  await assert.rejects(
+    writeFileAtomic("f", new DataView(new ArrayBuffer(2)) as unknown as string),
+    TypeError,
+  );
+});
+
+test("writeFileAtomic() shares directory fsyncs between concurrent writes to one directory", async () => {
+  await withTempDir(async (dir) => {
+    const adapter = faultAdapter([]);
+    await using(adapter, async () => {
+      await Promise.all(
+        Array.from(
+          { length: 20 },
+          (_, i) => writeFileAtomic(path.join(dir, `f${i}`), `data ${i}`),
+        ),
+      );
+    });
+    const renames = adapter.calls.filter((c) => c.startsWith("rename")).length;
+    const dirSyncs = adapter.calls.filter((c) =>
+      c.startsWith("syncDir")
+    ).length;
+    assert.equal(renames, 20);
+    assert.ok(dirSyncs >= 1 && dirSyncs < 20, `${dirSyncs} directory fsyncs`);
+    // Every write still had a directory fsync after its rename.
+    const lastRename = adapter.calls.findLastIndex((c) =>
+      c.startsWith("rename")
+    );
+    const lastSync = adapter.calls.findLastIndex((c) =>
+      c.startsWith("syncDir")
+    );
+    assert.ok(lastSync > lastRename);
+  });
+});
