@@ -212,8 +212,10 @@ function* applyOwnerAndMode(
     const group = owner.ok || entry.gid === ids.gid ? owner : yield* settle(
       request("chown", s.file, temp, -1, entry.gid),
     );
-    // The group changes to ours: never let a new set of users in through it.
-    if (!group.ok && s.options.mode === undefined) mode &= ~0o070;
+    // The group changes to ours: its members get no more than everyone else.
+    if (!group.ok && s.options.mode === undefined) {
+      mode &= ~0o070 | ((mode & 0o007) << 3);
+    }
   }
   const created = createdMode & ~s.host.umask;
   if (mode !== created || (chowned && (mode & 0o6000) !== 0)) {

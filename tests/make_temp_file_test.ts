@@ -44,7 +44,7 @@ test("TempFile.remove() does nothing when the file is already gone", async () =>
 
 test("makeTempFile() with a callback removes the file when the callback settles", async () => {
   let seen = "";
-  const size = await makeTempFile(async (tmp) => {
+  const size = await makeTempFile((tmp) => {
     seen = tmp.path;
     fs.writeFileSync(tmp.path, "abc");
     return fs.statSync(tmp.path).size;

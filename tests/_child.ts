@@ -1,0 +1,71 @@
+/**
+ * A child process for the process-level tests, run on the same runtime as
+ * the test: `_child.ts MODE TARGET [API]`.
+ * - `loop`: rewrite TARGET forever with self-checking payloads (see `checkPayload`).
+ * - `hold`: open TARGET, write, print the temporary file's name, wait for a signal.
+ * - `exit`: open TARGET, write, then exit with code 3 without committing.
+ * - `write`: write "written by child" to TARGET once; print the error code on failure.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import { openAtomic, writeFileAtomic, writeFileAtomicSync } from "../mod.ts";
+
+/** A payload of about `size` bytes that says how long it is and what it is made of. */
+export function payload(n: number, size: number): string {
+  const fill = String.fromCharCode(97 + n % 26);
+  return `BEGIN ${n} ${size}\n${fill.repeat(size)}\nEND ${n}\n`;
+}
+
+/** Whether `text` is one complete payload. */
+export function checkPayload(text: string): boolean {
+  const match = /^BEGIN (\d+) (\d+)\n([a-z]*)\nEND (\d+)\n$/.exec(text);
+  if (!match || match[1] !== match[4]) return false;
+  const [, n, size, body] = match;
+  return body.length === Number(size) &&
+    body === String.fromCharCode(97 + Number(n) % 26).repeat(body.length);
+}
+
+function tempsBeside(target: string): string[] {
+  return fs.readdirSync(path.dirname(target)).filter((f) =>
+    f.endsWith(".atomic-tmp")
+  );
+}
+
+async function main(): Promise<void> {
+  const [mode, target, api = "async"] = process.argv.slice(2);
+  if (mode === "loop") {
+    for (let n = 0;; n++) {
+      const data = payload(n, [1024, 65536, 1 << 20][n % 3] + n % 1000);
+      if (api === "sync") writeFileAtomicSync(target, data);
+      else if (api === "handle") {
+        await openAtomic(target, async (file) => {
+          for (let i = 0; i < data.length; i += 16384) {
+            await file.write(data.slice(i, i + 16384));
+          }
+        });
+      } else await writeFileAtomic(target, data);
+      if (n === 0) console.log("ready");
+    }
+  }
+  if (mode === "hold" || mode === "exit") {
+    const file = await openAtomic(target);
+    await file.write("x".repeat(100_000));
+    console.log(tempsBeside(target).join(","));
+    if (mode === "exit") process.exit(3);
+    setInterval(() => {}, 1000);
+    return;
+  }
+  if (mode === "write") {
+    try {
+      await writeFileAtomic(target, "written by child");
+      console.log("ok");
+    } catch (error) {
+      console.log((error as { code?: string }).code);
+    }
+    return;
+  }
+  throw new Error(`unknown mode ${mode}`);
+}
+
+if (import.meta.main ?? process.argv[1]?.endsWith("_child.ts")) await main();

@@ -1,0 +1,114 @@
+/**
+ * Permissions as a normal user: the writer runs as `nobody` (root ignores
+ * permissions, so these tests would pass by accident as root).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import process from "node:process";
+import {
+  canDropPrivileges,
+  read,
+  root,
+  scriptCommand,
+  tempsIn,
+  withTempDir,
+} from "./_fixtures.ts";
+
+const NOBODY = 65534;
+const skip = canDropPrivileges() ?? false;
+
+/** Runs tests/_child.ts as nobody; returns what it printed. */
+function writeAsNobody(target: string, home: string): string {
+  const command = scriptCommand(path.join(root, "tests", "_child.ts"), [
+    "write",
+    target,
+  ]);
+  return execFileSync(
+    "setpriv",
+    ["--reuid=nobody", "--regid=nogroup", "--clear-groups", ...command],
+    {
+      encoding: "utf8",
+      env: { ...process.env, HOME: home, DENO_DIR: path.join(home, "deno") },
+    },
+  ).trim();
+}
+
+/** A directory nobody can use as HOME, and one for the test's files. */
+async function withDirs(
+  fn: (home: string, dir: string) => Promise<void>,
+): Promise<void> {
+  await withTempDir(async (base) => {
+    fs.chmodSync(base, 0o755);
+    const home = path.join(base, "home");
+    const dir = path.join(base, "files");
+    fs.mkdirSync(home);
+    fs.mkdirSync(dir);
+    fs.chownSync(home, NOBODY, NOBODY);
+    await fn(home, dir);
+  });
+}
+
+test(
+  "writeFileAtomic() as a normal user rejects with EACCES in a read-only directory and leaves nothing",
+  {
+    skip,
+  },
+  async () => {
+    await withDirs(async (home, dir) => {
+      const target = path.join(dir, "f.txt");
+      fs.writeFileSync(target, "old");
+      fs.chmodSync(dir, 0o555);
+      assert.equal(writeAsNobody(target, home), "EACCES");
+      assert.equal(read(target), "old");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  },
+);
+
+test(
+  "writeFileAtomic() as a normal user replaces a file it may not give away, narrowing group access",
+  {
+    skip,
+  },
+  async () => {
+    await withDirs(async (home, dir) => {
+      fs.chmodSync(dir, 0o777);
+      const target = path.join(dir, "owned-by-root");
+      fs.writeFileSync(target, "old");
+      fs.chmodSync(target, 0o640);
+      assert.equal(writeAsNobody(target, home), "ok");
+      const stat = fs.statSync(target);
+      assert.equal(read(target), "written by child");
+      // The writer cannot chown to root: the file becomes nobody's, and since
+      // its group cannot stay root's either, the group gets no more than others.
+      assert.equal(stat.uid, NOBODY);
+      assert.equal(stat.mode & 0o777, 0o600);
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  },
+);
+
+test(
+  "writeFileAtomic() as a normal user keeps group bits that everyone has anyway",
+  {
+    skip,
+  },
+  async () => {
+    await withDirs(async (home, dir) => {
+      fs.chmodSync(dir, 0o777);
+      const target = path.join(dir, "public");
+      fs.writeFileSync(target, "old");
+      fs.chmodSync(target, 0o644);
+      assert.equal(writeAsNobody(target, home), "ok");
+      assert.equal(fs.statSync(target).mode & 0o777, 0o644);
+    });
+  },
+);
+
+if (skip) {
+  console.log(`permission tests skipped: ${skip} (${os.userInfo().username})`);
+}
