@@ -43,3 +43,8 @@ export {
   type MakeTempOptions,
   type TempFile,
 } from "./src/make_temp_file.ts";
+export {
+  removeStaleTemps,
+  type RemoveStaleTempsOptions,
+  removeStaleTempsSync,
+} from "./src/remove_stale_temps.ts";
