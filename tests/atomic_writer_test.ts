@@ -1,0 +1,102 @@
+/** AtomicWriter: coalescing bursts of writes to one file. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { AtomicWriteError, AtomicWriter } from "../mod.ts";
+import {
+  faultAdapter,
+  read,
+  tempsIn,
+  using,
+  withTempDir,
+} from "./_fixtures.ts";
+
+test("AtomicWriter.write() turns a burst of 100 writes into at most two, and the last data wins", async () => {
+  await withTempDir(async (dir) => {
+    const adapter = faultAdapter([]);
+    await using(adapter, async () => {
+      const writer = new AtomicWriter(path.join(dir, "db.json"));
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) => writer.write(`{"n":${i}}`)),
+      );
+    });
+    assert.equal(read(path.join(dir, "db.json")), '{"n":99}');
+    const renames = adapter.calls.filter((c) => c.startsWith("rename"));
+    assert.ok(renames.length <= 2, `${renames.length} writes`);
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("AtomicWriter.write() resolves only once data at least as new is in the file", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "n");
+    const writer = new AtomicWriter(file);
+    const seen: [number, number][] = [];
+    await Promise.all(
+      Array.from(
+        { length: 50 },
+        (_, i) =>
+          writer.write(String(i)).then(() =>
+            seen.push([i, Number(read(file))])
+          ),
+      ),
+    );
+    for (const [mine, onDisk] of seen) {
+      assert.ok(onDisk >= mine, `caller ${mine} saw ${onDisk}`);
+    }
+  });
+});
+
+test("AtomicWriter.write() rejects the callers of a failed write and still writes newer data", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const adapter = faultAdapter([{ op: "write", code: "ENOSPC", times: 1 }]);
+    await using(adapter, async () => {
+      const writer = new AtomicWriter(file);
+      const first = writer.write("first");
+      const second = writer.write("second");
+      await assert.rejects(
+        first,
+        (e) => e instanceof AtomicWriteError && e.code === "ENOSPC",
+      );
+      await second;
+    });
+    assert.equal(read(file), "second");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("AtomicWriter.write() copies its data, so the caller may reuse its buffer", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const writer = new AtomicWriter(file);
+    const buffer = new TextEncoder().encode("first");
+    void writer.write("zero");
+    const pending = writer.write(buffer);
+    buffer.fill(88);
+    await pending;
+    assert.equal(read(file), "first");
+  });
+});
+
+test("AtomicWriter.flush() waits until every write has settled", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const writer = new AtomicWriter(file);
+    for (let i = 0; i < 10; i++) void writer.write(`v${i}`);
+    await writer.flush();
+    assert.equal(read(file), "v9");
+  });
+});
+
+test("AtomicWriter.write() rejects with a TypeError for data of the wrong type", async () => {
+  const writer = new AtomicWriter("unused");
+  await assert.rejects(writer.write(1 as unknown as string), TypeError);
+});
+
+test("new AtomicWriter() throws a TypeError for a signal option", () => {
+  assert.throws(
+    () => new AtomicWriter("f", { signal: AbortSignal.abort() } as never),
+    TypeError,
+  );
+});
