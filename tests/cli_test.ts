@@ -1,0 +1,566 @@
+/**
+ * The `atomic-write` command, run for real: each test spawns `cli.ts` on the
+ * runtime running the tests and checks the file, the exit status and stderr.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import {
+  read,
+  root,
+  runtimeName,
+  scriptCommand,
+  tempsIn,
+  withTempDir,
+} from "./_fixtures.ts";
+
+const cli = path.join(root, "cli.ts");
+const isWindows = process.platform === "win32";
+
+/** How a run of the command ended. */
+interface Outcome {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts the command with `args`, its standard streams piped. */
+function start(args: string[], cwd?: string): ChildProcess {
+  const [exe, ...rest] = scriptCommand(cli, args);
+  return spawn(exe, rest, { cwd, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+/** The outcome of `child` once it has ended. */
+function finished(child: ChildProcess): Promise<Outcome> {
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.setEncoding("utf8").on("data", (text) => (stdout += text));
+  child.stderr?.setEncoding("utf8").on("data", (text) => (stderr += text));
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Runs the command with `args`, `input` on its standard input. */
+function atomicWrite(
+  args: string[],
+  input: string | Uint8Array = "",
+  cwd?: string,
+): Promise<Outcome> {
+  const child = start(args, cwd);
+  const outcome = finished(child);
+  // The command may exit before reading (bad usage): ignore EPIPE.
+  child.stdin?.on("error", () => {});
+  child.stdin?.end(input);
+  return outcome;
+}
+
+function quote(arg: string): string {
+  return `'${arg.replaceAll("'", "'\\''")}'`;
+}
+
+/** Runs the POSIX shell `script`, in which `atomic-write` runs the command. */
+function inShell(script: string): Promise<Outcome> {
+  const command = scriptCommand(cli).map(quote).join(" ");
+  const child = spawn("sh", [
+    "-c",
+    `atomic_write() { ${command} "$@"; }\n${script}`,
+  ], { stdio: ["ignore", "pipe", "pipe"] });
+  return finished(child);
+}
+
+/** Resolves once a temporary file of ours exists in `dir`. */
+async function tempAppears(dir: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (tempsIn(dir).length > 0) return;
+    if (child.exitCode !== null || child.signalCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error("the temporary file never appeared");
+}
+
+function modeOf(file: string): number {
+  return fs.statSync(file).mode & 0o777;
+}
+
+function versionIn(file: string): string {
+  return JSON.parse(fs.readFileSync(path.join(root, file), "utf8")).version;
+}
+
+test("atomic-write replaces FILE with standard input", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "config.json");
+    fs.writeFileSync(file, '{"x":0}\n');
+    const result = await atomicWrite([file], '{"x":1}\n');
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(file), '{"x":1}\n');
+    assert.equal(result.stdout, "");
+    assert.equal(result.stderr, "");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("atomic-write creates FILE when it does not exist", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "new.txt");
+    const result = await atomicWrite([file], "fresh\n");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(file), "fresh\n");
+  });
+});
+
+test("atomic-write resolves a relative FILE against its working directory", async () => {
+  await withTempDir(async (dir) => {
+    const result = await atomicWrite(["out.txt"], "here\n", dir);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(path.join(dir, "out.txt")), "here\n");
+  });
+});
+
+test("atomic-write changes nothing until standard input ends", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "data.txt");
+    fs.writeFileSync(file, "old\n");
+    const child = start([file]);
+    const outcome = finished(child);
+    child.stdin?.write("first half, ");
+    await tempAppears(dir, child);
+    assert.equal(read(file), "old\n");
+    child.stdin?.end("second half\n");
+    const result = await outcome;
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(file), "first half, second half\n");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("atomic-write copies a large input byte for byte", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "big.bin");
+    const input = new Uint8Array(5 * 1024 * 1024 + 7);
+    for (let i = 0; i < input.length; i++) input[i] = (i * 7919) & 0xff;
+    const result = await atomicWrite([file], input);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(new Uint8Array(fs.readFileSync(file)), input);
+  });
+});
+
+test("atomic-write can read FILE upstream in the same pipeline", {
+  skip: isWindows ? "needs a POSIX shell" : false,
+}, async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "list.txt");
+    fs.writeFileSync(file, "b\na\nc\n");
+    const shell = await inShell(
+      `sort ${quote(file)} | atomic_write ${quote(file)}`,
+    );
+    assert.equal(shell.code, 0, shell.stderr);
+    assert.equal(read(file), "a\nb\nc\n");
+  });
+});
+
+test("atomic-write keeps the permission bits of the file it replaces", {
+  skip: isWindows ? "no POSIX permission bits" : false,
+}, async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "secret");
+    fs.writeFileSync(file, "old");
+    fs.chmodSync(file, 0o600);
+    const result = await atomicWrite([file], "new");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(modeOf(file), 0o600);
+  });
+});
+
+test("atomic-write --mode 640 sets the permission bits", {
+  skip: isWindows ? "no POSIX permission bits" : false,
+}, async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "shared");
+    fs.writeFileSync(file, "old");
+    fs.chmodSync(file, 0o600);
+    const result = await atomicWrite(["--mode", "640", file], "new");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(modeOf(file), 0o640);
+    assert.equal(read(file), "new");
+  });
+});
+
+test("atomic-write --mode=MODE is the same as --mode MODE", {
+  skip: isWindows ? "no POSIX permission bits" : false,
+}, async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "script.sh");
+    const result = await atomicWrite(["--mode=0755", file], "#!/bin/sh\n");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(modeOf(file), 0o755);
+  });
+});
+
+test("atomic-write --mode exits 2 on a value that is not octal", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "file");
+    fs.writeFileSync(file, "old");
+    for (const mode of ["9", "rw-r-----", "10000", ""]) {
+      const result = await atomicWrite(["--mode", mode, file], "new");
+      assert.equal(result.code, 2, `--mode "${mode}"`);
+      assert.match(result.stderr, /^atomic-write: .*mode/);
+    }
+    assert.equal(read(file), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("atomic-write --mode exits 2 when its value is missing", async () => {
+  await withTempDir(async (dir) => {
+    const result = await atomicWrite([path.join(dir, "file"), "--mode"], "x");
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /"--mode" needs a value/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("atomic-write --mkdir creates missing parent directories", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "a", "b", "c.txt");
+    const result = await atomicWrite(["--mkdir", file], "deep\n");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(file), "deep\n");
+  });
+});
+
+test("atomic-write exits 1 naming the path and ENOENT when the directory is missing", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "missing", "c.txt");
+    const result = await atomicWrite([file], "data\n");
+    assert.equal(result.code, 1);
+    assert.ok(result.stderr.startsWith("atomic-write: "), result.stderr);
+    assert.ok(result.stderr.includes(`"${file}"`), result.stderr);
+    assert.match(result.stderr, /\(ENOENT\)/);
+    assert.match(result.stderr, /--mkdir/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("atomic-write exits 1 with EISDIR when FILE is a directory", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "sub");
+    fs.mkdirSync(target);
+    const result = await atomicWrite([target], "data\n");
+    assert.equal(result.code, 1);
+    assert.ok(result.stderr.includes(`"${target}"`), result.stderr);
+    assert.match(result.stderr, /\(EISDIR/);
+    assert.ok(fs.statSync(target).isDirectory());
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("atomic-write writes through a symbolic link and keeps the link", {
+  skip: isWindows ? "symbolic links need privileges on Windows" : false,
+}, async () => {
+  await withTempDir(async (dir) => {
+    const real = path.join(dir, "real.txt");
+    const link = path.join(dir, "link.txt");
+    fs.writeFileSync(real, "old\n");
+    fs.symlinkSync("real.txt", link);
+    const result = await atomicWrite([link], "new\n");
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(fs.lstatSync(link).isSymbolicLink());
+    assert.equal(read(real), "new\n");
+  });
+});
+
+test("atomic-write --no-overwrite creates FILE when it does not exist", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "once.lock");
+    const result = await atomicWrite(["--no-overwrite", file], "1234\n");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(file), "1234\n");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("atomic-write --no-overwrite exits 1 when the file exists", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "once.lock");
+    fs.writeFileSync(file, "first\n");
+    const result = await atomicWrite(["--no-overwrite", file], "second\n");
+    assert.equal(result.code, 1);
+    assert.ok(result.stderr.includes(`"${file}"`), result.stderr);
+    assert.match(result.stderr, /\(EEXIST\)/);
+    assert.equal(read(file), "first\n");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("atomic-write --append adds standard input after the old content", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "log.txt");
+    fs.writeFileSync(file, "one\n");
+    const result = await atomicWrite(["--append", file], "two\n");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(file), "one\ntwo\n");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("atomic-write --append keeps an old content larger than its buffer", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "log.txt");
+    const old = "x".repeat(200_000) + "\n";
+    fs.writeFileSync(file, old);
+    const result = await atomicWrite(["--append", file], "tail\n");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(file), old + "tail\n");
+  });
+});
+
+test("atomic-write --append creates FILE when it does not exist", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "log.txt");
+    const result = await atomicWrite(["--append", file], "first\n");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(file), "first\n");
+  });
+});
+
+test("atomic-write --append with empty input keeps the old content", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "log.txt");
+    fs.writeFileSync(file, "one\n");
+    const result = await atomicWrite(["--append", file], "");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(file), "one\n");
+  });
+});
+
+test("atomic-write exits 2 when --append and --no-overwrite are combined", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const result = await atomicWrite(["--append", "--no-overwrite", file], "x");
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /exclude each other/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("atomic-write --no-fsync still replaces the file", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "cache.json");
+    fs.writeFileSync(file, "old");
+    const result = await atomicWrite(["--no-fsync", file], "new");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(file), "new");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+/** The fsync-family system calls the command makes, counted with strace. */
+function fsyncCalls(args: string[], dir: string): number {
+  const log = path.join(dir, "strace.log");
+  const result = spawnSync("strace", [
+    "-f",
+    "-qq",
+    "-e",
+    "trace=fsync,fdatasync,sync_file_range",
+    "-o",
+    log,
+    ...scriptCommand(cli, args),
+  ], { input: "data\n", encoding: "utf8" });
+  assert.equal(result.status, 0, result.stderr);
+  const lines = fs.readFileSync(log, "utf8").split("\n");
+  fs.rmSync(log);
+  return lines.filter((line) =>
+    /\b(fsync|fdatasync|sync_file_range)\(/.test(line)
+  )
+    .length;
+}
+
+const noStrace = process.platform !== "linux" ||
+    spawnSync("strace", ["-V"]).status !== 0
+  ? "needs strace on Linux"
+  : false;
+
+test("atomic-write fsyncs the file and its directory", {
+  skip: noStrace,
+}, async () => {
+  await withTempDir((dir) => {
+    assert.ok(fsyncCalls([path.join(dir, "f")], dir) >= 2);
+  });
+});
+
+test("atomic-write --no-fsync makes no fsync calls", {
+  skip: noStrace,
+}, async () => {
+  await withTempDir((dir) => {
+    assert.equal(fsyncCalls(["--no-fsync", path.join(dir, "f")], dir), 0);
+  });
+});
+
+test("atomic-write exits 1 and keeps a non-empty file when the input is empty", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "config.json");
+    fs.writeFileSync(file, '{"keep":true}\n');
+    const result = await atomicWrite([file], "");
+    assert.equal(result.code, 1);
+    assert.ok(result.stderr.includes(`"${file}"`), result.stderr);
+    assert.match(result.stderr, /--allow-empty/);
+    assert.equal(read(file), '{"keep":true}\n');
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("atomic-write keeps a non-empty file when upstream fails without output", {
+  skip: isWindows ? "needs a POSIX shell" : false,
+}, async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "config.json");
+    fs.writeFileSync(file, "precious\n");
+    const missing = quote(path.join(dir, "no-such-input"));
+    const shell = await inShell(`cat ${missing} | atomic_write ${quote(file)}`);
+    assert.equal(shell.code, 1, shell.stderr);
+    assert.match(shell.stderr, /--allow-empty/);
+    assert.equal(read(file), "precious\n");
+  });
+});
+
+test("atomic-write --allow-empty empties a non-empty file", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "queue");
+    fs.writeFileSync(file, "job\n");
+    const result = await atomicWrite(["--allow-empty", file], "");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(file), "");
+  });
+});
+
+test("atomic-write creates an empty file from empty input when FILE does not exist", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "empty");
+    const result = await atomicWrite([file], "");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(file), "");
+  });
+});
+
+test("atomic-write accepts empty input when FILE is already empty", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "empty");
+    fs.writeFileSync(file, "");
+    const result = await atomicWrite([file], "");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(file), "");
+  });
+});
+
+test("atomic-write exits 2 without a FILE", async () => {
+  const result = await atomicWrite([], "data");
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /^atomic-write: Missing FILE\n/);
+  assert.match(result.stderr, /--help/);
+});
+
+test("atomic-write exits 2 with more than one FILE", async () => {
+  await withTempDir(async (dir) => {
+    const files = [path.join(dir, "a"), path.join(dir, "b")];
+    const result = await atomicWrite(files, "data");
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /Expected one FILE, got 2/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("atomic-write exits 2 on an unknown option", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const result = await atomicWrite(["--fsync=never", file], "data");
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /Unknown option "--fsync=never"/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("atomic-write takes the argument after -- as FILE even if it starts with -", async () => {
+  await withTempDir(async (dir) => {
+    // Not `--` first: `bun cli.ts -- x` drops that `--` before the script
+    // sees it (a Bun quirk the README mentions).
+    const args = ["--mkdir", "--", "--odd-name"];
+    const result = await atomicWrite(args, "odd\n", dir);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(path.join(dir, "--odd-name")), "odd\n");
+  });
+});
+
+test("atomic-write -h prints the usage on stdout and exits 0", async () => {
+  const result = await atomicWrite(["-h"]);
+  assert.equal(result.code, 0);
+  assert.match(result.stdout, /^Usage: atomic-write \[options\] FILE\n/);
+  for (
+    const option of [
+      "--append",
+      "--no-overwrite",
+      "--mkdir",
+      "--mode",
+      "--no-fsync",
+      "--allow-empty",
+      "--version",
+    ]
+  ) {
+    assert.ok(result.stdout.includes(option), option);
+  }
+  assert.equal(result.stderr, "");
+});
+
+test("atomic-write --help prints the same usage as -h", async () => {
+  const long = await atomicWrite(["--help"]);
+  const short = await atomicWrite(["-h"]);
+  assert.equal(long.code, 0);
+  assert.equal(long.stdout, short.stdout);
+});
+
+test("atomic-write --version prints the version in deno.json and package.json", async () => {
+  const result = await atomicWrite(["--version"]);
+  assert.equal(result.code, 0);
+  assert.equal(result.stdout, `atomic-write ${versionIn("deno.json")}\n`);
+  assert.equal(versionIn("package.json"), versionIn("deno.json"));
+});
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  test(
+    `atomic-write leaves FILE untouched and no temp file on ${signal} while soaking`,
+    {
+      skip: isWindows ? "no POSIX signals" : false,
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        const file = path.join(dir, "state.json");
+        fs.writeFileSync(file, "old\n");
+        const child = start([file]);
+        const outcome = finished(child);
+        child.stdin?.on("error", () => {});
+        child.stdin?.write("half of the new content");
+        await tempAppears(dir, child);
+        child.kill(signal);
+        const result = await outcome;
+        assert.equal(result.signal, signal, `exit code ${result.code}`);
+        assert.equal(read(file), "old\n");
+        assert.deepEqual(tempsIn(dir), []);
+        child.stdin?.destroy();
+      });
+    },
+  );
+}
+
+test("atomic-write cli.ts starts with a shebang for Node", () => {
+  const first = fs.readFileSync(cli, "utf8").split("\n")[0];
+  assert.equal(first, "#!/usr/bin/env node");
+  if (!isWindows) assert.ok((fs.statSync(cli).mode & 0o111) !== 0);
+  assert.ok(["deno", "bun", "node"].includes(runtimeName()));
+});
