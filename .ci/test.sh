@@ -49,7 +49,7 @@ run node22 'pass [0-9]+' 'fail [0-9]+' 'skipped [0-9]+' \
 echo
 echo "Per runtime:"
 printf '  %s\n' "${summary[@]}"
-echo "all runtimes: $total_pass passed, $total_fail failed"
+echo "total: $total_pass passed, $total_fail failed"
 if [ "$status" -ne 0 ]; then
   echo "FAILED: at least one runtime's suite failed" >&2
   exit 1
