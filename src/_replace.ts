@@ -209,11 +209,10 @@ function* applyOwnerAndMode(
     );
     chowned = owner.ok;
     // Not allowed to give the file away (not root): keep at least the group.
-    const group = owner.ok || entry.gid === ids.gid ? owner : yield* settle(
-      request("chown", s.file, temp, -1, entry.gid),
-    );
+    const groupKept = owner.ok || entry.gid === ids.gid ||
+      (yield* settle(request("chown", s.file, temp, -1, entry.gid))).ok;
     // The group changes to ours: its members get no more than everyone else.
-    if (!group.ok && s.options.mode === undefined) {
+    if (!groupKept && s.options.mode === undefined) {
       mode &= ~0o070 | ((mode & 0o007) << 3);
     }
   }

@@ -112,3 +112,23 @@ test(
 if (skip) {
   console.log(`permission tests skipped: ${skip} (${os.userInfo().username})`);
 }
+
+test(
+  "writeFileAtomic() as a normal user keeps the mode of a file of its own group",
+  {
+    skip,
+  },
+  async () => {
+    await withDirs(async (home, dir) => {
+      fs.chmodSync(dir, 0o777);
+      const target = path.join(dir, "shared-group");
+      fs.writeFileSync(target, "old");
+      fs.chownSync(target, 0, NOBODY); // root's file, in the writer's group
+      fs.chmodSync(target, 0o660);
+      assert.equal(writeAsNobody(target, home), "ok");
+      const stat = fs.statSync(target);
+      assert.equal(stat.gid, NOBODY);
+      assert.equal(stat.mode & 0o777, 0o660);
+    });
+  },
+);

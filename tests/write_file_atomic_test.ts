@@ -32,6 +32,27 @@ test("writeFileAtomic() settles 50 concurrent writes to one path in call order, 
   });
 });
 
+test("writeFileAtomic() renames in call order even when an earlier write is slower", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const adapter = faultAdapter([]);
+    const realSync = adapter.async.sync;
+    let calls = 0;
+    adapter.async.sync = async (file) => {
+      // The first write's fsync is slow: the second is ready to rename first.
+      if (++calls === 1) await new Promise((r) => setTimeout(r, 50));
+      return await realSync(file);
+    };
+    await using(adapter, async () => {
+      await Promise.all([
+        writeFileAtomic(target, "first"),
+        writeFileAtomic(target, "second"),
+      ]);
+    });
+    assert.equal(read(target), "second");
+  });
+});
+
 test("writeFileAtomic() lets a later write to the same path proceed when an earlier one fails", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
