@@ -190,7 +190,7 @@ async function run(command: Command): Promise<void> {
   const target = resolve(command.file);
   // The temporary file exists from here on; the library removes it on
   // SIGINT, SIGTERM and SIGHUP, and on any failure below.
-  const file = await openAtomic(target, options);
+  const file = await openAtomic(command.file, options);
   try {
     if (append) await copyOld(target, file);
     const received = await soak(target, file);
@@ -240,9 +240,21 @@ async function main(args: string[]): Promise<void> {
     if (error instanceof TypeError || error instanceof RangeError) {
       fail(error.message, 2);
     }
-    throw error;
+    // Anything else (a Deno permission the process lacks, …): still exit 1,
+    // with the runtime's own words, and FILE untouched.
+    const { name, message } = error instanceof Error
+      ? error
+      : { name: "Error", message: String(error) };
+    const code = (error as { code?: unknown } | null)?.code;
+    const suffix = typeof code === "string" ? ` (${code})` : "";
+    fail(
+      `Cannot replace "${resolve(command.file)}": ${name}: ${message}${suffix}`,
+      1,
+    );
   }
   process.exit(0);
 }
 
-await main(process.argv.slice(2));
+// Only as a program: importing this module (`deno test --doc`, a bundler)
+// must not read standard input or exit.
+if (import.meta.main) await main(process.argv.slice(2));

@@ -467,6 +467,12 @@ test("atomic-write exits 2 without a FILE", async () => {
   assert.match(result.stderr, /--help/);
 });
 
+test("atomic-write exits 2 when FILE is an empty string", async () => {
+  const result = await atomicWrite([""], "data");
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /^atomic-write: Cannot use path: it is empty\n/);
+});
+
 test("atomic-write exits 2 with more than one FILE", async () => {
   await withTempDir(async (dir) => {
     const files = [path.join(dir, "a"), path.join(dir, "b")];
