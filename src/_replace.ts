@@ -30,7 +30,8 @@ import { tempName } from "./_temp_name.ts";
 
 /** Facts about the process the algorithm needs, read once per write. */
 export interface Host {
-  umask: number;
+  /** `null`: unknown (the runtime would not tell). */
+  umask: number | null;
   ids: ProcessIds | null;
   pid: number;
   renameRetryCodes: ReadonlySet<string>;
@@ -185,9 +186,14 @@ function* openTemp(
   }
 }
 
-/** Whether a file created with `mode` would grant a permission bit that `wanted` does not. */
+/** The permission bits a file created with `mode` gets, or `null` if the umask is unknown. */
+function afterUmask(s: Replacement, mode: number): number | null {
+  return s.host.umask === null ? null : mode & ~s.host.umask;
+}
+
+/** Whether a file created with `mode` could grant a permission bit that `wanted` does not. */
 function wider(s: Replacement, mode: number, wanted: number): boolean {
-  return ((mode & ~s.host.umask) & ~wanted & 0o777) !== 0;
+  return ((afterUmask(s, mode) ?? mode) & ~wanted & 0o777) !== 0;
 }
 
 /** Gives the temporary file the target's owner (where allowed) and the final permission bits. */
@@ -197,7 +203,9 @@ function* applyOwnerAndMode(
   createdMode: number,
 ): Steps<void> {
   const temp = s.temp as string;
-  let mode = s.options.mode ?? entry?.mode ?? (createdMode & ~s.host.umask);
+  const created = afterUmask(s, createdMode);
+  // null: a new file whose bits the kernel already set from the umask.
+  let mode = s.options.mode ?? entry?.mode ?? created;
   let chowned = false;
   const ids = s.host.ids;
   if (
@@ -212,12 +220,13 @@ function* applyOwnerAndMode(
     const groupKept = owner.ok || entry.gid === ids.gid ||
       (yield* settle(request("chown", s.file, temp, -1, entry.gid))).ok;
     // The group changes to ours: its members get no more than everyone else.
-    if (!groupKept && s.options.mode === undefined) {
+    if (!groupKept && s.options.mode === undefined && mode !== null) {
       mode &= ~0o070 | ((mode & 0o007) << 3);
     }
   }
-  const created = createdMode & ~s.host.umask;
-  if (mode !== created || (chowned && (mode & 0o6000) !== 0)) {
+  if (
+    mode !== null && (mode !== created || (chowned && (mode & 0o6000) !== 0))
+  ) {
     yield* act(s, "chmod", temp, request("chmod", s.file, temp, mode));
   }
 }

@@ -15,8 +15,11 @@ export interface AtomicOptions {
   /**
    * Flush the temporary file to the device before the rename, and the
    * directory after it, so that the new content survives a power cut.
-   * `false` keeps the write atomic (old or new content, never a mix) but not
-   * durable: after a power cut the old content may come back.
+   * `false` skips both: readers, and a crash of the process (even
+   * `kill -9`), still see old or new content, never a mix; but after a power
+   * cut or kernel crash the old content may come back, or, depending on the
+   * file system, the file may be found empty or partly written (ext4 with
+   * its default `auto_da_alloc` guards against that; XFS and btrfs do not).
    *
    * @default {true}
    */

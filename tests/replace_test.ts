@@ -146,6 +146,22 @@ for (const api of apis) {
     });
   });
 
+  test(`${name} keeps permission bits when the runtime will not tell the umask`, async () => {
+    await withTempDir(async (dir) => {
+      const existing = path.join(dir, "existing");
+      fs.writeFileSync(existing, "old");
+      fs.chmodSync(existing, 0o664);
+      const fresh = path.join(dir, "fresh");
+      const adapter = faultAdapter([], { umask: () => null, ids: () => null });
+      await using(adapter, async () => {
+        await api.write(existing, "new");
+        await api.write(fresh, "new");
+      });
+      assert.equal(modeOf(existing), 0o664);
+      assert.equal(modeOf(fresh), 0o666 & ~process.umask());
+    });
+  });
+
   test(`${name} writes through a symbolic link and keeps the link`, async () => {
     await withTempDir(async (dir) => {
       fs.mkdirSync(path.join(dir, "real"));

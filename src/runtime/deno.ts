@@ -207,11 +207,23 @@ export const denoAdapter: RuntimeAdapter = {
     return Deno.pid;
   },
   renameRetryCodes: new Set(isWindows ? ["EPERM", "EBUSY", "EACCES"] : []),
-  umask: () => Deno.umask(),
+  // Both need --allow-sys; without it the algorithm works without them
+  // (it then sets permission bits explicitly and leaves owners alone).
+  umask: () => {
+    try {
+      return Deno.umask();
+    } catch {
+      return null;
+    }
+  },
   ids: () => {
-    const uid = Deno.uid();
-    const gid = Deno.gid();
-    return uid === null || gid === null ? null : { uid, gid };
+    try {
+      const uid = Deno.uid();
+      const gid = Deno.gid();
+      return uid === null || gid === null ? null : { uid, gid };
+    } catch {
+      return null;
+    }
   },
   tmpDir: () => {
     try {

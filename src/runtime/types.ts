@@ -91,8 +91,8 @@ export interface RuntimeAdapter {
   readonly pid: number;
   /** Error codes from `rename` that are transient on this platform and worth retrying. */
   readonly renameRetryCodes: ReadonlySet<string>;
-  /** The process's current umask. */
-  umask(): number;
+  /** The process's current umask, or `null` if the runtime will not tell (no permission). */
+  umask(): number | null;
   /** The effective user and group, or `null` where the platform has no owners. */
   ids(): ProcessIds | null;
   /** The directory for temporary files (`$TMPDIR`, `/tmp`, …). */
