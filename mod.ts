@@ -13,8 +13,9 @@
  * always made beside the target, so this is automatic). `fsync: false` keeps
  * the guarantee against process crashes and for concurrent readers, but not
  * against power loss: after a power cut the old content may come back, or on
- * some file systems the file may be found empty or partly written. A `kill -9` can leave a temporary file behind (never a damaged
- * target); {@linkcode removeStaleTemps} sweeps those.
+ * some file systems the file may be found empty or partly written. A
+ * `kill -9` can leave a temporary file behind (never a damaged target);
+ * {@linkcode removeStaleTemps} sweeps those.
  *
  * @example Usage
  * ```ts

@@ -39,7 +39,7 @@ function writeAsNobody(target: string, home: string): string {
 
 /** A directory nobody can use as HOME, and one for the test's files. */
 async function withDirs(
-  fn: (home: string, dir: string) => Promise<void>,
+  fn: (home: string, dir: string) => void | Promise<void>,
 ): Promise<void> {
   await withTempDir(async (base) => {
     fs.chmodSync(base, 0o755);
@@ -58,7 +58,7 @@ test(
     skip,
   },
   async () => {
-    await withDirs(async (home, dir) => {
+    await withDirs((home, dir) => {
       const target = path.join(dir, "f.txt");
       fs.writeFileSync(target, "old");
       fs.chmodSync(dir, 0o555);
@@ -75,7 +75,7 @@ test(
     skip,
   },
   async () => {
-    await withDirs(async (home, dir) => {
+    await withDirs((home, dir) => {
       fs.chmodSync(dir, 0o777);
       const target = path.join(dir, "owned-by-root");
       fs.writeFileSync(target, "old");
@@ -98,7 +98,7 @@ test(
     skip,
   },
   async () => {
-    await withDirs(async (home, dir) => {
+    await withDirs((home, dir) => {
       fs.chmodSync(dir, 0o777);
       const target = path.join(dir, "public");
       fs.writeFileSync(target, "old");
@@ -119,7 +119,7 @@ test(
     skip,
   },
   async () => {
-    await withDirs(async (home, dir) => {
+    await withDirs((home, dir) => {
       fs.chmodSync(dir, 0o777);
       const target = path.join(dir, "shared-group");
       fs.writeFileSync(target, "old");
