@@ -12,17 +12,30 @@ const RANDOM_BYTES = 6;
 const pattern = /^\.(.*)\.(\d+)-([0-9a-f]{12})\.atomic-tmp$/s;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const HEX = Array.from(
+  { length: 256 },
+  (_, i) => i.toString(16).padStart(2, "0"),
+);
 
-/** Random lowercase hex, `2 * bytes` characters long. */
+// Random bytes are drawn from the system in blocks: one getRandomValues call
+// costs several microseconds on Node, as much as a small write's syscalls.
+const pool = new Uint8Array(4096);
+let used = pool.length;
+
+/** Random lowercase hex, `2 * bytes` characters long (at most 4096 bytes). */
 export function randomHex(bytes: number = RANDOM_BYTES): string {
-  const values = crypto.getRandomValues(new Uint8Array(bytes));
+  if (used + bytes > pool.length) {
+    crypto.getRandomValues(pool);
+    used = 0;
+  }
   let hex = "";
-  for (const value of values) hex += value.toString(16).padStart(2, "0");
+  for (const end = used + bytes; used < end; used++) hex += HEX[pool[used]];
   return hex;
 }
 
 /** Cuts `text` to at most `limit` UTF-8 bytes without splitting a character. */
 function truncateUtf8(text: string, limit: number): string {
+  if (text.length * 3 <= limit) return text; // a UTF-16 unit is at most 3 bytes
   const bytes = encoder.encode(text);
   if (bytes.length <= limit) return text;
   let end = limit;

@@ -70,11 +70,16 @@ function syncWithCodes(ops: FsOps): FsOps {
 function asyncWithCodes(ops: AsyncFsOps): AsyncFsOps {
   const wrapped: Record<string, unknown> = {};
   for (const [name, op] of Object.entries(ops)) {
-    wrapped[name] = async (...args: unknown[]) => {
+    const rethrow = (error: unknown) => {
+      throw withCode(error);
+    };
+    wrapped[name] = (...args: unknown[]) => {
       try {
-        return await (op as (...a: unknown[]) => Promise<unknown>)(...args);
+        return (op as (...a: unknown[]) => Promise<unknown>)(...args).catch(
+          rethrow,
+        );
       } catch (error) {
-        throw withCode(error);
+        return Promise.reject(withCode(error));
       }
     };
   }
@@ -171,6 +176,7 @@ const async: AsyncFsOps = asyncWithCodes({
   sync: (file) => (file as Deno.FsFile).sync(),
   chmod: (_file, path, mode) => Deno.chmod(path, mode),
   chown: (_file, path, uid, gid) => Deno.chown(path, owner(uid), owner(gid)),
+  // Closing is synchronous in Deno; a throw becomes a rejection in the wrapper.
   close: (file) => Promise.resolve((file as Deno.FsFile).close()),
   rename: (from, to) => Deno.rename(from, to),
   link: (from, to) => Deno.link(from, to),
