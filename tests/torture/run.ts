@@ -352,10 +352,19 @@ async function faultCase(rt: Runtime, api: Api, fault: Fault): Promise<string> {
       describeFailure(result)
     }`,
   );
-  expect(
-    !result.ok,
-    `${injected} ${fault.id} call(s) failed with ${fault.errno}, yet the write succeeded`,
-  );
+  if (result.ok) {
+    const now = shaOf(target);
+    const state = now === sha256(fresh)
+      ? "the new content"
+      : now === before
+      ? "unchanged"
+      : "neither old nor new";
+    throw new Error(
+      `${injected} ${fault.id} call(s) failed with ${fault.errno}, yet the write succeeded (target ${state}, temps: ${
+        tempsIn(dir).length
+      })`,
+    );
+  }
   expect(
     result.code === fault.errno,
     `expected code ${fault.errno}, got ${describeFailure(result)}`,
