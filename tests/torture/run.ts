@@ -258,6 +258,11 @@ interface Fault {
   create?: boolean;
   /** The fault comes after the rename: the error says `committed`. */
   committed?: boolean;
+  /**
+   * Runtimes that never report this failure to JavaScript (README, "Runtime
+   * differences"): there the write must still be whole and leave no temp.
+   */
+  unreportedBy?: string[];
 }
 
 const FAULTS: Fault[] = [
@@ -274,7 +279,15 @@ const FAULTS: Fault[] = [
     on: "temp",
   },
   { id: "fsync", syscalls: ["fsync", "fdatasync"], errno: "EIO", on: "temp" },
-  { id: "close", syscalls: ["close"], errno: "EIO", on: "temp" },
+  // Deno (Rust's File drop) and Bun discard errors from close(2); with the
+  // fsync before it, the data is already on the device when it fails.
+  {
+    id: "close",
+    syscalls: ["close"],
+    errno: "EIO",
+    on: "temp",
+    unreportedBy: ["deno", "bun"],
+  },
   {
     id: "rename",
     syscalls: ["rename", "renameat", "renameat2"],
@@ -352,6 +365,14 @@ async function faultCase(rt: Runtime, api: Api, fault: Fault): Promise<string> {
       describeFailure(result)
     }`,
   );
+  if (result.ok && fault.unreportedBy?.includes(rt.name)) {
+    expect(
+      shaOf(target) === sha256(fresh),
+      "the target is not the new content",
+    );
+    noTemps(dir);
+    return `${fault.errno} from ${fault.id} not reported by ${rt.name} (documented); target whole and new, no temp`;
+  }
   if (result.ok) {
     const now = shaOf(target);
     const state = now === sha256(fresh)
