@@ -245,7 +245,7 @@ export function report(workDir: string, out: string): void {
       );
       if (outcome === null) return "—";
       const [value, met] = outcome;
-      return `${value.toFixed(2)} ${met ? "met" : "**missed**"}`;
+      return `${value.toFixed(3)} ${met ? "met" : "**missed**"}`;
     });
     lines.push(`| ${target.label} | ${cells.join(" | ")} |`);
   }

@@ -160,6 +160,18 @@ export function faultAdapter(
   };
 }
 
+/** A fault adapter whose first asynchronous fsync takes `ms` milliseconds longer. */
+export function slowFirstFsync(ms = 50): FaultAdapter {
+  const adapter = faultAdapter([]);
+  const realSync = adapter.async.sync;
+  let calls = 0;
+  adapter.async.sync = async (file) => {
+    if (++calls === 1) await new Promise((r) => setTimeout(r, ms));
+    return await realSync(file);
+  };
+  return adapter;
+}
+
 /** Runs `fn` with `adapter` in use, then goes back to the real one. */
 export async function using<T>(
   adapter: RuntimeAdapter,

@@ -7,6 +7,7 @@ import { AtomicWriteError, writeFileAtomic } from "../mod.ts";
 import {
   faultAdapter,
   read,
+  slowFirstFsync,
   tempsIn,
   using,
   withTempDir,
@@ -35,14 +36,8 @@ test("writeFileAtomic() settles 50 concurrent writes to one path in call order, 
 test("writeFileAtomic() renames in call order even when an earlier write is slower", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
-    const adapter = faultAdapter([]);
-    const realSync = adapter.async.sync;
-    let calls = 0;
-    adapter.async.sync = async (file) => {
-      // The first write's fsync is slow: the second is ready to rename first.
-      if (++calls === 1) await new Promise((r) => setTimeout(r, 50));
-      return await realSync(file);
-    };
+    // The first write's fsync is slow: the second is ready to rename first.
+    const adapter = slowFirstFsync();
     await using(adapter, async () => {
       await Promise.all([
         writeFileAtomic(target, "first"),
@@ -187,14 +182,8 @@ test("writeFileAtomic() rejects with the signal's reason when aborted while wait
     const target = path.join(dir, "f");
     const controller = new AbortController();
     const reason = new Error("stop waiting");
-    const adapter = faultAdapter([]);
-    const realSync = adapter.async.sync;
-    let calls = 0;
-    adapter.async.sync = async (file) => {
-      // The first write's fsync is slow; the second is aborted meanwhile.
-      if (++calls === 1) await new Promise((r) => setTimeout(r, 50));
-      return await realSync(file);
-    };
+    // The first write's fsync is slow; the second is aborted meanwhile.
+    const adapter = slowFirstFsync();
     await using(adapter, async () => {
       const first = writeFileAtomic(target, "first");
       const second = writeFileAtomic(target, "second", {
