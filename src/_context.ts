@@ -16,6 +16,10 @@ export interface Context {
   readonly async: AsyncFsOps;
   /** Temporary files that exist now. */
   readonly inFlight: Set<string>;
+  /** The umask, read on first use: reading it is racy (see `RuntimeAdapter.umask`). */
+  umask: number | null | undefined;
+  /** What earlier writes learnt (see `Replacement.hints`). */
+  readonly hints: { mode: number | null };
 }
 
 const contexts = new WeakMap<RuntimeAdapter, Context>();
@@ -35,7 +39,7 @@ function create(adapter: RuntimeAdapter): Context {
     ...adapter.async,
     syncDir: groupCommit(adapter.async.syncDir),
   };
-  return { adapter, async, inFlight };
+  return { adapter, async, inFlight, umask: undefined, hints: { mode: null } };
 }
 
 /** The context of the adapter in use. */
@@ -64,8 +68,9 @@ export function startReplacement(
   options: ResolvedOptions,
 ): Replacement {
   const { adapter } = context;
+  if (context.umask === undefined) context.umask = adapter.umask();
   const host: Host = {
-    umask: adapter.umask(),
+    umask: context.umask,
     ids: adapter.ids(),
     pid: adapter.pid,
     renameRetryCodes: adapter.renameRetryCodes,
@@ -80,5 +85,6 @@ export function startReplacement(
     host,
     inFlight: context.inFlight,
     ticket: null,
+    hints: context.hints,
   };
 }

@@ -28,9 +28,9 @@ import {
 } from "./_steps.ts";
 import { tempName } from "./_temp_name.ts";
 
-/** Facts about the process the algorithm needs, read once per write. */
+/** Facts about the process the algorithm needs. */
 export interface Host {
-  /** `null`: unknown (the runtime would not tell). */
+  /** Read once per process; `null`: unknown (the runtime would not tell). */
   umask: number | null;
   ids: ProcessIds | null;
   pid: number;
@@ -55,6 +55,8 @@ export interface Replacement {
   readonly inFlight: Set<string>;
   /** This write's place among writes to the same path, for the async API. */
   ticket: Ticket | null;
+  /** What earlier writes learnt: the permission bits of the last target replaced. */
+  readonly hints: { mode: number | null };
 }
 
 const MAX_LINK_HOPS = 40;
@@ -186,26 +188,20 @@ function* openTemp(
   }
 }
 
-/** The permission bits a file created with `mode` gets, or `null` if the umask is unknown. */
-function afterUmask(s: Replacement, mode: number): number | null {
-  return s.host.umask === null ? null : mode & ~s.host.umask;
-}
-
-/** Whether a file created with `mode` could grant a permission bit that `wanted` does not. */
-function wider(s: Replacement, mode: number, wanted: number): boolean {
-  return ((afterUmask(s, mode) ?? mode) & ~wanted & 0o777) !== 0;
-}
-
-/** Gives the temporary file the target's owner (where allowed) and the final permission bits. */
+/**
+ * Gives the temporary file the target's owner (where allowed) and the final
+ * permission bits `wanted` (`null`: what a plain create gives, already set by
+ * the kernel). The file was created with `createdWith`, never wider than
+ * `wanted`; the umask may have narrowed it further.
+ */
 function* applyOwnerAndMode(
   s: Replacement,
   entry: EntryInfo | null,
-  createdMode: number,
+  wanted: number | null,
+  createdWith: number,
 ): Steps<void> {
   const temp = s.temp as string;
-  const created = afterUmask(s, createdMode);
-  // null: a new file whose bits the kernel already set from the umask.
-  let mode = s.options.mode ?? entry?.mode ?? created;
+  let mode = wanted;
   let chowned = false;
   const ids = s.host.ids;
   if (
@@ -224,8 +220,14 @@ function* applyOwnerAndMode(
       mode &= ~0o070 | ((mode & 0o007) << 3);
     }
   }
+  // An explicit `mode` is applied whatever the umask; otherwise only when the
+  // umask (read once per process) or a chown changed the bits, or the umask is
+  // unknown.
+  const created = s.host.umask === null ? null : createdWith & ~s.host.umask;
   if (
-    mode !== null && (mode !== created || (chowned && (mode & 0o6000) !== 0))
+    mode !== null &&
+    (s.options.mode !== undefined || mode !== created ||
+      (chowned && (mode & 0o6000) !== 0))
   ) {
     yield* act(s, "chmod", temp, request("chmod", s.file, temp, mode));
   }
@@ -233,18 +235,20 @@ function* applyOwnerAndMode(
 
 /**
  * Creates the temporary file beside the real target. The first attempt runs
- * in parallel with the target's lstat; it is redone only in the rare cases
+ * in parallel with the target's lstat, with the permission bits the last
+ * target had (so usually the right ones); it is redone only in the rare cases
  * where the lstat shows it was made in the wrong place (the target is a
- * symbolic link) or with wider permissions than the target's.
+ * symbolic link) or with bits the target does not have: the temporary file
+ * is never readable or writable by more users than the target.
  */
 export function* prepare(s: Replacement): Steps<void> {
   for (let hops = 0;; hops++) {
     s.options.signal?.throwIfAborted();
-    let mode = s.options.mode ?? 0o666;
+    const predicted = s.options.mode ?? s.hints.mode ?? 0o666;
     const temp = nextTempPath(s);
     const [stat, created] = yield* both(
       request("lstat", s.final),
-      request("createExclusive", temp, mode),
+      request("createExclusive", temp, predicted),
     );
     if (created.ok) s.file = created.value;
     else forgetTemp(s, temp);
@@ -284,19 +288,23 @@ export function* prepare(s: Replacement): Steps<void> {
         "the target is a directory",
       );
     }
-    if (!created.ok) {
-      if (entry !== null && s.options.mode === undefined) mode = entry.mode;
-      yield* openTemp(s, mode, { path: temp, error: created.error });
-    } else if (
-      entry !== null && s.options.mode === undefined &&
-      wider(s, mode, entry.mode)
-    ) {
-      // Never let the temporary file be readable by more users than the target.
+    if (entry !== null) s.hints.mode = entry.mode;
+    // null: a new file gets what a plain create (0o666) gets from the umask.
+    const wanted = s.options.mode ?? entry?.mode ?? null;
+    const fits = wanted === null
+      ? predicted === 0o666
+      : (predicted & ~wanted & 0o7777) === 0;
+    let mode = predicted;
+    if (!created.ok || !fits) {
       yield* discard(s);
-      mode = entry.mode;
-      yield* openTemp(s, mode);
+      mode = wanted ?? 0o666;
+      yield* openTemp(
+        s,
+        mode,
+        created.ok ? undefined : { path: temp, error: created.error },
+      );
     }
-    yield* orDiscard(s, applyOwnerAndMode(s, entry, mode));
+    yield* orDiscard(s, applyOwnerAndMode(s, entry, wanted, mode));
     return;
   }
 }

@@ -146,6 +146,34 @@ for (const api of apis) {
     });
   });
 
+  test(`${name} reads the umask once per process, not once per write`, async () => {
+    await withTempDir(async (dir) => {
+      let reads = 0;
+      const adapter = faultAdapter([], {
+        umask: () => (reads++, process.umask()),
+      });
+      await using(adapter, async () => {
+        for (let i = 0; i < 3; i++) {
+          await api.write(path.join(dir, `f${i}`), "x");
+        }
+      });
+      assert.equal(reads, 1);
+    });
+  });
+
+  test(`${name} gives a new file 0o666 less the umask right after replacing a 0600 file`, async () => {
+    await withTempDir(async (dir) => {
+      const secret = path.join(dir, "secret");
+      fs.writeFileSync(secret, "old", { mode: 0o600 });
+      fs.chmodSync(secret, 0o600);
+      await api.write(secret, "new");
+      const fresh = path.join(dir, "fresh");
+      await api.write(fresh, "new");
+      assert.equal(modeOf(secret), 0o600);
+      assert.equal(modeOf(fresh), 0o666 & ~process.umask());
+    });
+  });
+
   test(`${name} keeps permission bits when the runtime will not tell the umask`, async () => {
     await withTempDir(async (dir) => {
       const existing = path.join(dir, "existing");

@@ -16,6 +16,7 @@ import type {
   RuntimeAdapter,
 } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
+import { umaskFromProc } from "./_umask.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
 const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
@@ -141,7 +142,15 @@ export function createNodeFsAdapter(name: string): RuntimeAdapter {
     pid: process.pid,
     // Windows: virus scanners and indexers hold files briefly (EPERM, EBUSY, EACCES).
     renameRetryCodes: new Set(isWindows ? ["EPERM", "EBUSY", "EACCES"] : []),
-    umask: () => process.umask(),
+    umask: () => {
+      const fromProc = umaskFromProc((path) => fs.readFileSync(path, "latin1"));
+      if (fromProc !== null) return fromProc;
+      try {
+        return process.umask();
+      } catch {
+        return null; // a worker thread may not read it
+      }
+    },
     ids: (): ProcessIds | null =>
       isWindows || !process.geteuid || !process.getegid
         ? null

@@ -7,6 +7,7 @@
 import process from "node:process";
 import type { AsyncFsOps, EntryInfo, FsOps, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
+import { umaskFromProc } from "./_umask.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -216,6 +217,8 @@ export const denoAdapter: RuntimeAdapter = {
   // Both need --allow-sys; without it the algorithm works without them
   // (it then sets permission bits explicitly and leaves owners alone).
   umask: () => {
+    const fromProc = umaskFromProc((path) => Deno.readTextFileSync(path));
+    if (fromProc !== null) return fromProc;
     try {
       return Deno.umask();
     } catch {

@@ -91,7 +91,12 @@ export interface RuntimeAdapter {
   readonly pid: number;
   /** Error codes from `rename` that are transient on this platform and worth retrying. */
   readonly renameRetryCodes: ReadonlySet<string>;
-  /** The process's current umask, or `null` if the runtime will not tell (no permission). */
+  /**
+   * The process's umask, or `null` if the runtime will not tell (no
+   * permission). The library calls it once per process: reading the mask
+   * with umask(2) sets it to 0 for a moment, so prefer a source that does not
+   * (Linux's /proc/self/status).
+   */
   umask(): number | null;
   /** The effective user and group, or `null` where the platform has no owners. */
   ids(): ProcessIds | null;
