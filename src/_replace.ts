@@ -189,6 +189,14 @@ function* openTemp(
 }
 
 /**
+ * The mode to ask for so that the kernel gives what a plain create gives:
+ * 0o666 less the umask (which the kernel takes off again, harmlessly).
+ */
+function plainCreate(s: Replacement): number {
+  return s.host.umask === null ? 0o666 : 0o666 & ~s.host.umask;
+}
+
+/**
  * Gives the temporary file the target's owner (where allowed) and the final
  * permission bits `wanted` (`null`: what a plain create gives, already set by
  * the kernel). The file was created with `createdWith`, never wider than
@@ -244,7 +252,7 @@ function* applyOwnerAndMode(
 export function* prepare(s: Replacement): Steps<void> {
   for (let hops = 0;; hops++) {
     s.options.signal?.throwIfAborted();
-    const predicted = s.options.mode ?? s.hints.mode ?? 0o666;
+    const predicted = s.options.mode ?? s.hints.mode ?? plainCreate(s);
     const temp = nextTempPath(s);
     const [stat, created] = yield* both(
       request("lstat", s.final),
@@ -292,12 +300,12 @@ export function* prepare(s: Replacement): Steps<void> {
     // null: a new file gets what a plain create (0o666) gets from the umask.
     const wanted = s.options.mode ?? entry?.mode ?? null;
     const fits = wanted === null
-      ? predicted === 0o666
+      ? predicted === plainCreate(s)
       : (predicted & ~wanted & 0o7777) === 0;
     let mode = predicted;
     if (!created.ok || !fits) {
       yield* discard(s);
-      mode = wanted ?? 0o666;
+      mode = wanted ?? plainCreate(s);
       yield* openTemp(
         s,
         mode,

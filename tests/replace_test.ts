@@ -146,6 +146,21 @@ for (const api of apis) {
     });
   });
 
+  test(`${name} creates one temporary file for a first write, new or overwrite`, async () => {
+    await withTempDir(async (dir) => {
+      const existing = path.join(dir, "existing");
+      fs.writeFileSync(existing, "old", { mode: 0o666 & ~process.umask() });
+      for (const file of [existing, path.join(dir, "fresh")]) {
+        const adapter = faultAdapter([]); // a fresh process, as far as the library knows
+        await using(adapter, () => api.write(file, "new"));
+        const creates = adapter.calls.filter((c) =>
+          c.startsWith("createExclusive")
+        );
+        assert.equal(creates.length, 1, path.basename(file));
+      }
+    });
+  });
+
   test(`${name} reads the umask once per process, not once per write`, async () => {
     await withTempDir(async (dir) => {
       let reads = 0;
