@@ -306,6 +306,26 @@ test("openAtomic() removes the temporary file when the signal aborts while it is
   });
 });
 
+test("openAtomic() rejects with the signal's reason when it aborts while the temporary file is made", async () => {
+  await withTempDir(async (dir) => {
+    const controller = new AbortController();
+    const reason = new Error("changed my mind");
+    const adapter = faultAdapter([]);
+    const realLstat = adapter.async.lstat;
+    adapter.async.lstat = async (path) => {
+      controller.abort(reason); // abort while the temp is being created
+      return await realLstat(path);
+    };
+    await using(adapter, async () => {
+      await assert.rejects(
+        openAtomic(path.join(dir, "f"), { signal: controller.signal }),
+        (e) => e === reason,
+      );
+    });
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 test("openAtomic() rejects with the signal's reason when it aborts during commit, before the rename", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
