@@ -26,6 +26,7 @@ import { resolve } from "node:path";
 import process from "node:process";
 import { AtomicWriteError, openAtomic } from "./mod.ts";
 import type { AtomicFile, AtomicOptions } from "./mod.ts";
+import { errorCode } from "./src/_error_code.ts";
 
 /** The package version; a test checks that it equals `deno.json`'s. */
 const VERSION = "0.1.0";
@@ -123,8 +124,7 @@ function parseArgs(args: string[]): Command | null {
 }
 
 function codeOf(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : "EIO";
+  return errorCode(error) ?? "EIO";
 }
 
 /** Copies FILE's current content (if it exists) into `file`. */
@@ -245,8 +245,8 @@ async function main(args: string[]): Promise<void> {
     const { name, message } = error instanceof Error
       ? error
       : { name: "Error", message: String(error) };
-    const code = (error as { code?: unknown } | null)?.code;
-    const suffix = typeof code === "string" ? ` (${code})` : "";
+    const code = errorCode(error);
+    const suffix = code === undefined ? "" : ` (${code})`;
     fail(
       `Cannot replace "${resolve(command.file)}": ${name}: ${message}${suffix}`,
       1,

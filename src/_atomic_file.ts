@@ -53,12 +53,6 @@ export class AtomicFileHandle implements AtomicFile {
     context: Context,
   ): Promise<AtomicFileHandle> {
     await runAsync(prepare(s), context.async);
-    const signal = s.options.signal;
-    if (signal?.aborted) {
-      // Aborted while the temporary file was being made: its abort event is past.
-      await runAsync(discard(s), context.async);
-      throw signal.reason;
-    }
     return new AtomicFileHandle(s, context);
   }
 

@@ -14,6 +14,7 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { AtomicWriteError } from "./atomic_write_error.ts";
+import { errorCode } from "./_error_code.ts";
 import type { ResolvedOptions } from "./_validate.ts";
 import type { Ticket } from "./_path_queue.ts";
 import type { EntryInfo, OpenFile, ProcessIds } from "./runtime/types.ts";
@@ -64,9 +65,9 @@ const MAX_NAME_ATTEMPTS = 16;
 /** Backoff for transient rename failures (Windows scanners): about 1.3 s in all. */
 const RETRY_DELAYS_MS = [5, 10, 20, 40, 80, 160, 320, 640];
 
+/** The error's system code; an error without one is reported as `EIO`. */
 function codeOf(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : "EIO";
+  return errorCode(error) ?? "EIO";
 }
 
 function failure(
@@ -312,9 +313,21 @@ export function* prepare(s: Replacement): Steps<void> {
         created.ok ? undefined : { path: temp, error: created.error },
       );
     }
-    yield* orDiscard(s, applyOwnerAndMode(s, entry, wanted, mode));
+    yield* orDiscard(s, finishTemp(s, entry, wanted, mode));
     return;
   }
+}
+
+/** The last steps of `prepare`, which discard the temporary file if they fail. */
+function* finishTemp(
+  s: Replacement,
+  entry: EntryInfo | null,
+  wanted: number | null,
+  createdWith: number,
+): Steps<void> {
+  yield* applyOwnerAndMode(s, entry, wanted, createdWith);
+  // An abort during the steps above fired its event before anyone listened.
+  s.options.signal?.throwIfAborted();
 }
 
 /** Writes all of `bytes` to the temporary file, resuming after short writes. */

@@ -1,6 +1,7 @@
 /** Uniquely named temporary files that remove themselves when their scope ends. */
 import { join } from "node:path";
 import { currentContext } from "./_context.ts";
+import { errorCode } from "./_error_code.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, type Steps } from "./_steps.ts";
 import { randomHex } from "./_temp_name.ts";
@@ -100,8 +101,7 @@ function* createUnique(
       yield* perform(request("close", file));
       return path;
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code !== "EEXIST" || attempt >= MAX_ATTEMPTS) throw error;
+      if (errorCode(error) !== "EEXIST" || attempt >= MAX_ATTEMPTS) throw error;
     }
   }
 }
@@ -110,7 +110,7 @@ function* removeQuietly(path: string): Steps<void> {
   try {
     yield* perform(request("remove", path));
   } catch (error) {
-    if ((error as { code?: string }).code !== "ENOENT") throw error;
+    if (errorCode(error) !== "ENOENT") throw error;
   }
 }
 

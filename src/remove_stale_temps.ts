@@ -1,6 +1,7 @@
 /** Sweeping the temporary files that crashed writers left behind. */
 import { join } from "node:path";
 import { currentContext } from "./_context.ts";
+import { errorCode } from "./_error_code.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, settle, type Steps } from "./_steps.ts";
 import { tempNameOwner } from "./_temp_name.ts";
@@ -35,11 +36,6 @@ const DEFAULT_OLDER_THAN_MS = 60 * 60 * 1000;
 /** A facility the sweep needs besides the file-system requests. */
 type IsAlive = (pid: number) => boolean;
 
-function codeOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
-}
-
 /** A file-system failure of the sweep, naming the operation and the path, keeping the code. */
 function sweepError(
   dir: string,
@@ -47,7 +43,7 @@ function sweepError(
   path: string,
   cause: unknown,
 ): Error {
-  const code = codeOf(cause) ?? "EIO";
+  const code = errorCode(cause) ?? "EIO";
   const what = path === dir
     ? `${operation} failed`
     : `${operation} "${path}" failed`;
@@ -107,7 +103,7 @@ function* sweep(
     const path = join(dir, name);
     const stat = yield* settle(request("lstat", path));
     if (!stat.ok) {
-      if (codeOf(stat.error) === "ENOENT") continue;
+      if (errorCode(stat.error) === "ENOENT") continue;
       throw sweepError(dir, "stat", path, stat.error);
     }
     const entry = stat.value;
@@ -117,7 +113,7 @@ function* sweep(
     const gone = yield* settle(request("remove", path));
     if (gone.ok) {
       removed.push(path);
-    } else if (codeOf(gone.error) !== "ENOENT") {
+    } else if (errorCode(gone.error) !== "ENOENT") {
       // ENOENT: another sweeper was first, which is fine.
       throw sweepError(dir, "remove", path, gone.error);
     }

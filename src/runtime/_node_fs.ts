@@ -17,6 +17,8 @@ import type {
 } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { umaskFromProc } from "./_umask.ts";
+import { isProcessAlive } from "./_process_alive.ts";
+import { errorCode } from "../_error_code.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
 const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
@@ -40,7 +42,7 @@ function info(stat: fs.Stats): EntryInfo {
 
 /** Some file systems (and Windows) cannot fsync a directory; that is not a failure. */
 function isDirSyncUnsupported(error: unknown): boolean {
-  const code = (error as { code?: string }).code;
+  const code = errorCode(error);
   return code === "EINVAL" || code === "ENOTSUP" || code === "EISDIR";
 }
 
@@ -156,14 +158,7 @@ export function createNodeFsAdapter(name: string): RuntimeAdapter {
         ? null
         : { uid: process.geteuid(), gid: process.getegid() },
     tmpDir: () => os.tmpdir(),
-    isProcessAlive: (pid) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch (error) {
-        return (error as { code?: string }).code === "EPERM";
-      }
-    },
+    isProcessAlive,
     onExit: (cleanup) => {
       process.on("exit", cleanup);
       for (const signal of exitSignals) {

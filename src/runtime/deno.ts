@@ -4,10 +4,10 @@
  * the few that do not (`NotCapable`, errors raised before any system call)
  * get one here, so the algorithm sees the same codes as on Node and Bun.
  */
-import process from "node:process";
 import type { AsyncFsOps, EntryInfo, FsOps, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { umaskFromProc } from "./_umask.ts";
+import { isProcessAlive } from "./_process_alive.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -243,14 +243,7 @@ export const denoAdapter: RuntimeAdapter = {
     }
   },
   // Deno.kill takes no signal 0; the Node compatibility layer maps it to kill(pid, 0).
-  isProcessAlive: (pid) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (error) {
-      return (withCode(error) as { code?: string }).code === "EPERM";
-    }
-  },
+  isProcessAlive,
   onExit: (cleanup) => {
     globalThis.addEventListener("unload", cleanup);
     for (const signal of exitSignals) {
