@@ -379,6 +379,33 @@ test("openAtomic() with a callback discards and rethrows when it throws", async 
   });
 });
 
+test("openAtomic() with a callback rejects with the signal's reason when it aborts inside the callback, after removing the temp", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const controller = new AbortController();
+    const reason = new Error("stopped mid-callback");
+    const adapter = faultAdapter([]);
+    const realRemove = adapter.async.remove;
+    adapter.async.remove = async (file) => {
+      await new Promise((r) => setTimeout(r, 20)); // a slow removal must still finish first
+      return await realRemove(file);
+    };
+    await using(adapter, async () => {
+      await assert.rejects(
+        openAtomic(target, async (file) => {
+          await file.write("half");
+          controller.abort(reason);
+          return "done";
+        }, { signal: controller.signal }),
+        (e) => e === reason,
+      );
+      assert.deepEqual(tempsIn(dir), [], "the temp is gone when it settles");
+    });
+    assert.equal(read(target), "old");
+  });
+});
+
 test("openAtomic() with a callback that aborts the file returns without committing", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
