@@ -11,6 +11,8 @@ interface Batch {
   done: PromiseWithResolvers<void>;
 }
 
+function ignore(): void {}
+
 /**
  * Keeps one file up to date with the latest data when it is saved often
  * (an app's state on every change, a cache, a lowdb-style JSON database).
@@ -19,6 +21,9 @@ interface Batch {
  * each caller's promise settles only once data at least as new as theirs is
  * in place (and durable, unless `fsync: false`). Each write is a full
  * {@linkcode writeFileAtomic}, so the file is never torn.
+ *
+ * A caller need not await `write()`: {@linkcode AtomicWriter.flush} reports
+ * whether the newest data reached the file.
  *
  * For exact, ordered writes where every call's data must reach the file, use
  * {@linkcode writeFileAtomic} itself.
@@ -44,6 +49,8 @@ export class AtomicWriter {
   #options: AtomicWriterOptions | undefined;
   #running: Promise<void> | null = null;
   #pending: Batch | null = null;
+  /** The error of the newest write, if it failed: the file lacks the newest data. */
+  #failure: { error: unknown } | null = null;
 
   /**
    * Makes a writer for `path`; nothing is written until {@linkcode AtomicWriter.write}.
@@ -67,7 +74,10 @@ export class AtomicWriter {
    * waiting to be written.
    *
    * @param data The new content; strings are written as UTF-8.
-   * @returns A promise that resolves once data at least as new as `data` is in place.
+   * @returns A promise that resolves once data at least as new as `data` is
+   * in place. Leaving it unawaited is safe: its failure is not an unhandled
+   * rejection, and {@linkcode AtomicWriter.flush} reports it if no newer data
+   * made it to the file.
    * @throws {TypeError} If `data` is neither a string nor a `Uint8Array`.
    * @throws {AtomicWriteError} If the write carrying this data fails.
    *
@@ -93,16 +103,21 @@ export class AtomicWriter {
       return this.#pending.done.promise;
     }
     const batch: Batch = { bytes, done: Promise.withResolvers<void>() };
+    batch.done.promise.catch(ignore); // a caller may leave it unawaited
     if (this.#running) this.#pending = batch;
     else this.#start(batch);
     return batch.done.promise;
   }
 
   /**
-   * Waits until every write asked for so far has settled.
+   * Waits until every write asked for so far has settled, and tells whether
+   * the newest data is in the file.
    *
-   * @returns A promise that resolves when the writer is idle (failures are
-   * reported to the callers of `write()`, not here).
+   * @returns A promise that resolves when the writer is idle with the newest
+   * data in place. An older write that failed, then overtaken by a newer one
+   * that succeeded, is reported only to its own `write()` callers.
+   * @throws {AtomicWriteError} If the newest write failed: the file then holds
+   * older data (or nothing).
    *
    * @example Usage
    * ```ts
@@ -116,18 +131,20 @@ export class AtomicWriter {
    */
   async flush(): Promise<void> {
     while (this.#running) await this.#running;
+    if (this.#failure) throw this.#failure.error;
   }
 
   #start(batch: Batch): void {
     const write = writeFileAtomic(this.path, batch.bytes, this.#options);
     write.then(batch.done.resolve, batch.done.reject);
     this.#running = write.then(
-      () => this.#next(),
-      () => this.#next(),
+      () => this.#next(null),
+      (error) => this.#next({ error }),
     );
   }
 
-  #next(): void {
+  #next(failure: { error: unknown } | null): void {
+    this.#failure = failure;
     const pending = this.#pending;
     this.#pending = null;
     this.#running = null;

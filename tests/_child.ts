@@ -5,11 +5,18 @@
  * - `hold`: open TARGET, write, print the temporary file's name, wait for a signal.
  * - `exit`: open TARGET, write, then exit with code 3 without committing.
  * - `write`: write "written by child" to TARGET once; print the error code on failure.
+ * - `flush`: AtomicWriter's documented pattern (a write not awaited, then
+ *   `flush()`); print how flush() ended, wait a moment, print "alive".
  */
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
-import { openAtomic, writeFileAtomic, writeFileAtomicSync } from "../mod.ts";
+import {
+  AtomicWriter,
+  openAtomic,
+  writeFileAtomic,
+  writeFileAtomicSync,
+} from "../mod.ts";
 
 /** A payload of about `size` bytes that says how long it is and what it is made of. */
 export function payload(n: number, size: number): string {
@@ -63,6 +70,19 @@ async function main(): Promise<void> {
     } catch (error) {
       console.log((error as { code?: string }).code);
     }
+    return;
+  }
+  if (mode === "flush") {
+    const writer = new AtomicWriter(target);
+    void writer.write("[]");
+    try {
+      await writer.flush();
+      console.log("flushed");
+    } catch (error) {
+      console.log(`flush rejected ${(error as { code?: string }).code}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    console.log("alive");
     return;
   }
   throw new Error(`unknown mode ${mode}`);

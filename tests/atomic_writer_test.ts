@@ -1,11 +1,14 @@
 /** AtomicWriter: coalescing bursts of writes to one file. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { AtomicWriteError, AtomicWriter } from "../mod.ts";
 import {
   faultAdapter,
   read,
+  root,
+  scriptCommand,
   tempsIn,
   using,
   withTempDir,
@@ -87,6 +90,48 @@ test("AtomicWriter.flush() waits until every write has settled", async () => {
     await writer.flush();
     assert.equal(read(file), "v9");
   });
+});
+
+test("AtomicWriter.flush() rejects with the error of the newest write when it failed", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const adapter = faultAdapter([{ op: "rename", code: "EACCES" }]);
+    await using(adapter, async () => {
+      const writer = new AtomicWriter(file);
+      void writer.write("lost");
+      await assert.rejects(
+        writer.flush(),
+        (e) => e instanceof AtomicWriteError && e.code === "EACCES",
+      );
+    });
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("AtomicWriter.flush() resolves when a newer write succeeded after a failed one", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const adapter = faultAdapter([{ op: "write", code: "ENOSPC", times: 1 }]);
+    await using(adapter, async () => {
+      const writer = new AtomicWriter(file);
+      void writer.write("first");
+      void writer.write("second");
+      await writer.flush();
+    });
+    assert.equal(read(file), "second");
+  });
+});
+
+test("AtomicWriter.flush() after a write that is not awaited reports its failure instead of crashing the process", () => {
+  // A child process: an unhandled rejection ends it on Deno and Node.
+  const target = path.join(root, "no such directory", "db.json");
+  const [exe, ...args] = scriptCommand(path.join(root, "tests", "_child.ts"), [
+    "flush",
+    target,
+  ]);
+  const child = spawnSync(exe, args, { encoding: "utf8", timeout: 60_000 });
+  assert.equal(child.stdout, "flush rejected ENOENT\nalive\n", child.stderr);
+  assert.equal(child.status, 0, child.stderr);
 });
 
 test("AtomicWriter.write() rejects with a TypeError for data of the wrong type", async () => {
