@@ -1,17 +1,30 @@
 /** A coalescing writer for state that is saved often. */
 import type { AtomicOptions } from "./atomic_options.ts";
-import { toAbsolutePath, toBytes } from "./_validate.ts";
-import { writeFileAtomic } from "./write_file_atomic.ts";
+import { settleInTurn, takeTicket, type Ticket } from "./_path_queue.ts";
+import {
+  type ResolvedOptions,
+  resolveOptions,
+  toAbsolutePath,
+  toBytes,
+} from "./_validate.ts";
+import { writeInTurn } from "./_write_in_turn.ts";
 
 /** Options of an {@linkcode AtomicWriter}: those of every write it makes. */
 export type AtomicWriterOptions = Omit<AtomicOptions, "signal">;
 
 interface Batch {
   bytes: Uint8Array;
+  /** The batch's place among all writes to the path: that of its newest `write()`. */
+  ticket: Ticket;
   done: PromiseWithResolvers<void>;
 }
 
 function ignore(): void {}
+
+/** Gives up `ticket`'s place: it renames and settles as soon as the writes before it have. */
+function passTurn(ticket: Ticket): void {
+  void settleInTurn(ticket, ticket.mayRename ?? Promise.resolve());
+}
 
 /**
  * Keeps one file up to date with the latest data when it is saved often
@@ -24,6 +37,12 @@ function ignore(): void {}
  *
  * A caller need not await `write()`: {@linkcode AtomicWriter.flush} reports
  * whether the newest data reached the file.
+ *
+ * Order across writers: each `write()` takes its place among all writes to
+ * the same path in this process (other `AtomicWriter`s, `writeFileAtomic()`,
+ * `AtomicFile.commit()`) when it is called, and data still waiting in a writer
+ * moves to the back with each newer `write()`. So the file ends with the data
+ * of the last call, whichever writer or function made it.
  *
  * For exact, ordered writes where every call's data must reach the file, use
  * {@linkcode writeFileAtomic} itself.
@@ -46,7 +65,7 @@ function ignore(): void {}
 export class AtomicWriter {
   /** The absolute path of the file this writer keeps. */
   readonly path: string;
-  #options: AtomicWriterOptions | undefined;
+  #options: ResolvedOptions;
   #running: Promise<void> | null = null;
   #pending: Batch | null = null;
   /** The error of the newest write, if it failed: the file lacks the newest data. */
@@ -57,7 +76,8 @@ export class AtomicWriter {
    *
    * @param path The file to keep (a string or a `file:` URL).
    * @param options How every write is made; see {@linkcode AtomicOptions}.
-   * @throws {TypeError} If `path` is not a non-empty string or `file:` URL.
+   * @throws {TypeError} If `path` is not a non-empty string or `file:` URL, or an option has the wrong type.
+   * @throws {RangeError} If `mode` is not a permission mask.
    */
   constructor(path: string | URL, options?: AtomicWriterOptions) {
     this.path = toAbsolutePath(path);
@@ -66,7 +86,7 @@ export class AtomicWriter {
         'Cannot use option "signal" with an AtomicWriter: it outlives any one write',
       );
     }
-    this.#options = options;
+    this.#options = resolveOptions(options);
   }
 
   /**
@@ -98,11 +118,14 @@ export class AtomicWriter {
     } catch (error) {
       return Promise.reject(error);
     }
+    const ticket = takeTicket(this.path);
     if (this.#pending) {
+      passTurn(this.#pending.ticket);
       this.#pending.bytes = bytes;
+      this.#pending.ticket = ticket;
       return this.#pending.done.promise;
     }
-    const batch: Batch = { bytes, done: Promise.withResolvers<void>() };
+    const batch: Batch = { bytes, ticket, done: Promise.withResolvers() };
     batch.done.promise.catch(ignore); // a caller may leave it unawaited
     if (this.#running) this.#pending = batch;
     else this.#start(batch);
@@ -135,7 +158,8 @@ export class AtomicWriter {
   }
 
   #start(batch: Batch): void {
-    const write = writeFileAtomic(this.path, batch.bytes, this.#options);
+    const { ticket, bytes } = batch;
+    const write = writeInTurn(ticket, this.path, bytes, this.#options);
     write.then(batch.done.resolve, batch.done.reject);
     this.#running = write.then(
       () => this.#next(null),
