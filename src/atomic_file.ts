@@ -59,7 +59,9 @@ export interface AtomicFile extends AsyncDisposable {
   /**
    * Makes the written content the file at {@linkcode AtomicFile.path}:
    * flushes, fsyncs (unless `fsync: false`), renames over the target and
-   * fsyncs the directory. Calling it again returns the same promise.
+   * fsyncs the directory. Calling it again returns the same promise. The
+   * handle takes its place among the writes to the path when `commit()` is
+   * called: it renames after every earlier call has.
    *
    * @returns A promise that resolves when the new content is in place (and durable).
    * @throws {AtomicWriteError} If any step fails; the target is then unchanged and the temporary file removed.

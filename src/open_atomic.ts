@@ -40,8 +40,8 @@ export function openAtomic(
  * @returns What `fn` returned, once the new content is in place.
  * @throws {TypeError} If an argument has the wrong type or `path` is empty or contains a NUL byte.
  * @throws {AtomicWriteError} If a file-system step fails; the target is then unchanged.
- * @throws {unknown} The signal's reason, if `options.signal` aborts before the
- * commit; the target is then unchanged and the temporary file already removed.
+ * @throws {unknown} If `options.signal` aborts before the commit: its reason,
+ * once the temporary file is removed (the target is unchanged).
  *
  * @example Usage
  * ```ts
