@@ -4,7 +4,12 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
-import { type AtomicFile, AtomicWriteError, openAtomic } from "../mod.ts";
+import {
+  type AtomicFile,
+  AtomicWriteError,
+  openAtomic,
+  writeFileAtomic,
+} from "../mod.ts";
 import {
   faultAdapter,
   read,
@@ -82,6 +87,17 @@ test("AtomicFile.commit() returns the same promise when called twice", async () 
     assert.equal(file.commit(), first);
     await first;
     assert.equal(read(path.join(dir, "f")), "once");
+  });
+});
+
+test("AtomicFile.commit() takes its place among writes to the path when it is called, not when the file was opened", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const file = await openAtomic(target);
+    await file.write("handle");
+    const earlier = writeFileAtomic(target, "called before commit");
+    await Promise.all([file.commit(), earlier]);
+    assert.equal(read(target), "handle");
   });
 });
 
