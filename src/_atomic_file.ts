@@ -1,5 +1,6 @@
 /** The implementation behind {@linkcode AtomicFile}. */
 import type { AtomicFile } from "./atomic_file.ts";
+import type { AtomicChunk } from "./write_file_atomic.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import type { Context } from "./_context.ts";
 import { settleInTurn, takeTicket } from "./_path_queue.ts";
@@ -117,10 +118,10 @@ export class AtomicFileHandle implements AtomicFile {
     });
   }
 
-  write(chunk: string | Uint8Array): Promise<void> {
+  write(chunk: AtomicChunk): Promise<void> {
     let bytes: Uint8Array;
     try {
-      bytes = toBytes(chunk, "chunk");
+      bytes = toBytes(chunk, "chunk", this.#s.options.encoding);
     } catch (error) {
       return Promise.reject(error);
     }

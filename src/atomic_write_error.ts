@@ -1,4 +1,5 @@
 /** The error every file-system failure of this library is reported as. */
+import { constants } from "node:os";
 
 /** What an {@linkcode AtomicWriteError} is made from. */
 export interface AtomicWriteErrorInit {
@@ -14,6 +15,27 @@ export interface AtomicWriteErrorInit {
   cause?: unknown;
   /** What went wrong, when there is more to say than the code. */
   reason?: string;
+}
+
+/**
+ * The error number for `code` in Node's convention (negated, as libuv gives
+ * it: `ENOENT` is -2 on Linux), from the runtime's `cause` when it carries
+ * one (Node, Bun), otherwise from the platform's table (Deno gives codes
+ * only).
+ */
+function errnoOf(code: string, cause: unknown): number | undefined {
+  const given = (cause as { errno?: unknown } | null)?.errno;
+  if (typeof given === "number") return given;
+  if (cause === undefined) return undefined;
+  const table = constants.errno as Record<string, number | undefined>;
+  const number = table[code];
+  return number === undefined ? undefined : -number;
+}
+
+/** The system call that failed, as the runtime named it (Node, Bun). */
+function syscallOf(cause: unknown): string | undefined {
+  const given = (cause as { syscall?: unknown } | null)?.syscall;
+  return typeof given === "string" ? given : undefined;
 }
 
 /**
@@ -48,6 +70,17 @@ export class AtomicWriteError extends Error {
    * rename durable (the directory fsync) failed.
    */
   readonly committed: boolean;
+  /**
+   * The system error number in Node's convention (negative: `ENOENT` is -2
+   * on Linux), when a system call failed; on Deno, which reports codes
+   * only, it is looked up from {@linkcode AtomicWriteError.code}.
+   */
+  readonly errno?: number;
+  /**
+   * The system call that failed (`"open"`, `"rename"`, …) where the runtime
+   * names it (Node and Bun; Deno does not).
+   */
+  readonly syscall?: string;
 
   /**
    * Makes the error; the library does this, users rarely need to.
@@ -71,5 +104,9 @@ export class AtomicWriteError extends Error {
     this.path = init.path;
     this.target = init.target;
     this.committed = committed;
+    const errno = errnoOf(init.code, init.cause);
+    if (errno !== undefined) this.errno = errno;
+    const syscall = syscallOf(init.cause);
+    if (syscall !== undefined) this.syscall = syscall;
   }
 }

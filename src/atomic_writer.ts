@@ -76,7 +76,7 @@ export class AtomicWriter {
    *
    * @param path The file to keep (a string or a `file:` URL).
    * @param options How every write is made; see {@linkcode AtomicOptions}.
-   * @throws {TypeError} If `path` is not a non-empty string or `file:` URL, or an option has the wrong type.
+   * @throws {TypeError} If `path` is not a non-empty string or `file:` URL, or an option is unknown or has the wrong type.
    * @throws {RangeError} If `mode` is not a permission mask.
    */
   constructor(path: string | URL, options?: AtomicWriterOptions) {
@@ -93,12 +93,13 @@ export class AtomicWriter {
    * Saves `data` as the file's newest content, replacing any data still
    * waiting to be written.
    *
-   * @param data The new content; strings are written as UTF-8.
+   * @param data The new content: a string (in the `encoding` option, UTF-8
+   * by default), any `ArrayBufferView` or an `ArrayBuffer`.
    * @returns A promise that resolves once data at least as new as `data` is
    * in place. Leaving it unawaited is safe: its failure is not an unhandled
    * rejection, and {@linkcode AtomicWriter.flush} reports it if no newer data
    * made it to the file.
-   * @throws {TypeError} If `data` is neither a string nor a `Uint8Array`.
+   * @throws {TypeError} If `data` is not one of those.
    * @throws {AtomicWriteError} If the write carrying this data fails.
    *
    * @example Usage
@@ -110,11 +111,13 @@ export class AtomicWriter {
    * await writer.write('{"ready":true}');
    * ```
    */
-  write(data: string | Uint8Array): Promise<void> {
+  write(data: string | ArrayBufferView | ArrayBuffer): Promise<void> {
     let bytes: Uint8Array;
     try {
       // Copied: the caller may change its buffer before the write happens.
-      bytes = typeof data === "string" ? toBytes(data) : toBytes(data).slice();
+      bytes = typeof data === "string"
+        ? toBytes(data, "data", this.#options.encoding)
+        : toBytes(data).slice();
     } catch (error) {
       return Promise.reject(error);
     }

@@ -1,31 +1,17 @@
 /** Replacing a file's content atomically. */
 import type { AtomicOptions } from "./atomic_options.ts";
-import { takeTicket } from "./_path_queue.ts";
-import { resolveOptions, toAbsolutePath, toBytes } from "./_validate.ts";
-import { type Content, writeInTurn } from "./_write_in_turn.ts";
+import { resolveOptions, toAbsolutePath } from "./_validate.ts";
+import { writeResolved } from "./_write.ts";
+
+/** One piece of content: text, or bytes in any binary form. */
+export type AtomicChunk = string | ArrayBufferView | ArrayBuffer;
 
 /** Everything {@linkcode writeFileAtomic} accepts as content. */
 export type AtomicData =
-  | string
-  | Uint8Array
+  | AtomicChunk
   | ReadableStream<Uint8Array>
-  | Iterable<string | Uint8Array>
-  | AsyncIterable<string | Uint8Array>;
-
-/** `data` as content to write, or the TypeError naming what was given. */
-function toContent(data: unknown): Content {
-  if (typeof data === "string" || data instanceof Uint8Array) {
-    return toBytes(data);
-  }
-  if (
-    data !== null && typeof data === "object" &&
-    (Symbol.asyncIterator in data || Symbol.iterator in data)
-  ) {
-    return data as Content;
-  }
-  toBytes(data); // throws the TypeError naming what was given
-  throw new TypeError("Cannot write data");
-}
+  | Iterable<AtomicChunk>
+  | AsyncIterable<AtomicChunk>;
 
 /**
  * Replaces the content of `path` with `data` atomically and (by default)
@@ -35,11 +21,12 @@ function toContent(data: unknown): Content {
  * {@linkcode AtomicWriter} writes to that path.
  *
  * @param path The file to replace (a string or a `file:` URL).
- * @param data The new content: a string (written as UTF-8), bytes, a
+ * @param data The new content: a string (written in the `encoding` option,
+ * UTF-8 by default), any `ArrayBufferView` or `ArrayBuffer`, a
  * `ReadableStream`, or a sync or async iterable of strings and bytes.
  * @param options How to write; see {@linkcode AtomicOptions}.
  * @returns A promise that resolves when the new content is in place.
- * @throws {TypeError} If an argument has the wrong type or `path` is empty or contains a NUL byte.
+ * @throws {TypeError} If an argument has the wrong type, an option is unknown, or `path` is empty or contains a NUL byte.
  * @throws {AtomicWriteError} If a file-system step fails (`ENOSPC`, `EACCES`, `EISDIR`, `EEXIST` with `overwrite: false`, …); the target is then unchanged and no temporary file is left.
  *
  * @example Usage
@@ -56,8 +43,5 @@ export async function writeFileAtomic(
   options?: AtomicOptions,
 ): Promise<void> {
   const target = toAbsolutePath(path);
-  const resolved = resolveOptions(options);
-  const content = toContent(data);
-  resolved.signal?.throwIfAborted();
-  await writeInTurn(takeTicket(target), target, content, resolved);
+  await writeResolved(target, data, resolveOptions(options));
 }
