@@ -198,6 +198,36 @@ function plainCreate(s: Replacement): number {
 }
 
 /**
+ * Codes with which a chown the caller asked for may fail without failing the
+ * write, as with `fs.chown` under write-file-atomic and atomically: the file
+ * system has no owners (`ENOSYS`), or a non-root process may not give files
+ * away (`EPERM`, `EINVAL`).
+ */
+function chownRefusalIsFine(code: string, ids: ProcessIds | null): boolean {
+  if (code === "ENOSYS") return true;
+  const root = ids !== null && ids.uid === 0;
+  return !root && (code === "EPERM" || code === "EINVAL");
+}
+
+/** Gives the temporary file the owner and group asked for; whether it did. */
+function* chownAsAsked(
+  s: Replacement,
+  owner: { uid: number; gid: number },
+): Steps<boolean> {
+  const ids = s.host.ids;
+  if (ids !== null && owner.uid === ids.uid && owner.gid === ids.gid) {
+    return false; // already ours
+  }
+  const temp = s.temp as string;
+  const result = yield* settle(
+    request("chown", s.file, temp, owner.uid, owner.gid),
+  );
+  if (result.ok) return true;
+  if (chownRefusalIsFine(codeOf(result.error), ids)) return false;
+  throw failure(s, "chown", temp, result.error);
+}
+
+/**
  * Gives the temporary file the target's owner (where allowed) and the final
  * permission bits `wanted` (`null`: what a plain create gives, already set by
  * the kernel). The file was created with `createdWith`, never wider than
@@ -213,8 +243,11 @@ function* applyOwnerAndMode(
   let mode = wanted;
   let chowned = false;
   const ids = s.host.ids;
-  if (
-    entry !== null && ids !== null && entry.uid >= 0 &&
+  const owner = s.options.owner;
+  if (typeof owner === "object") {
+    chowned = yield* chownAsAsked(s, owner);
+  } else if (
+    owner === "target" && entry !== null && ids !== null && entry.uid >= 0 &&
     (entry.uid !== ids.uid || entry.gid !== ids.gid)
   ) {
     const owner = yield* settle(
@@ -253,7 +286,8 @@ function* applyOwnerAndMode(
 export function* prepare(s: Replacement): Steps<void> {
   for (let hops = 0;; hops++) {
     s.options.signal?.throwIfAborted();
-    const predicted = s.options.mode ?? s.hints.mode ?? plainCreate(s);
+    const predicted = s.options.mode ??
+      (s.options.keepMode ? s.hints.mode : null) ?? plainCreate(s);
     const temp = nextTempPath(s);
     const [stat, created] = yield* both(
       request("lstat", s.final),
@@ -299,7 +333,8 @@ export function* prepare(s: Replacement): Steps<void> {
     }
     if (entry !== null) s.hints.mode = entry.mode;
     // null: a new file gets what a plain create (0o666) gets from the umask.
-    const wanted = s.options.mode ?? entry?.mode ?? null;
+    const wanted = s.options.mode ??
+      (s.options.keepMode ? entry?.mode : null) ?? null;
     const fits = wanted === null
       ? predicted === plainCreate(s)
       : (predicted & ~wanted & 0o7777) === 0;
@@ -326,6 +361,11 @@ function* finishTemp(
   createdWith: number,
 ): Steps<void> {
   yield* applyOwnerAndMode(s, entry, wanted, createdWith);
+  const tempCreated = s.options.tempCreated;
+  if (tempCreated !== undefined) {
+    const result = tempCreated(s.temp as string);
+    if (result instanceof Promise) yield* waitFor(result, s.options.signal);
+  }
   // An abort during the steps above fired its event before anyone listened.
   s.options.signal?.throwIfAborted();
 }
