@@ -126,7 +126,7 @@ function toData(data: unknown, resolved: ResolvedOptions): Uint8Array {
  * import { writeFile } from "@x/atomic/compat/write-file-atomic";
  *
  * const dir = await Deno.makeTempDir();
- * writeFile(`${dir}/a.txt`, "data", (error) => {
+ * await writeFile(`${dir}/a.txt`, "data", (error) => {
  *   if (error) console.error(error);
  * });
  * ```
@@ -150,7 +150,7 @@ export function writeFile(
  * import { writeFile } from "@x/atomic/compat/write-file-atomic";
  *
  * const dir = await Deno.makeTempDir();
- * writeFile(`${dir}/a.txt`, "data", (error) => {
+ * await writeFile(`${dir}/a.txt`, "data", (error) => {
  *   if (error) console.error(error);
  * });
  * ```
