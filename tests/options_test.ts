@@ -46,42 +46,23 @@ for (const api of apis) {
 
   test(`${api.name} writes strings in each encoding as Node's Buffer does`, async () => {
     await withTempDir(async (dir) => {
-      const text = "é€a\u{1F600}";
-      for (
-        const encoding of [
-          "utf8",
-          "utf-8",
-          "UTF8",
-          "utf16le",
-          "utf-16le",
-          "ucs2",
-          "ucs-2",
-          "latin1",
-          "binary",
-          "ascii",
-        ]
-      ) {
+      // [encoding, text, the bytes Node's Buffer.from(text, encoding) gives]
+      const table: [string, string, string][] = [
+        ["utf8", "é€a", "c3a9e282ac61"],
+        ["UTF-8", "é€a", "c3a9e282ac61"],
+        ["utf16le", "é€a", "e900ac206100"],
+        ["ucs-2", "é€a", "e900ac206100"],
+        ["latin1", "é€a", "e9ac61"],
+        ["binary", "é€a", "e9ac61"],
+        ["ascii", "é€a", "e9ac61"],
+        ["base64", "aGk/", "68693f"],
+        ["base64url", "aGk_", "68693f"],
+        ["hex", "C3a9ff", "c3a9ff"],
+      ];
+      for (const [encoding, text, hex] of table) {
         const target = path.join(dir, encoding);
         await api.write(target, text, { encoding });
-        assert.deepEqual(
-          fs.readFileSync(target),
-          Buffer.from(text, encoding as BufferEncoding),
-          encoding,
-        );
-      }
-      for (
-        const [encoding, text] of [["base64", "aGk/"], ["base64url", "aGk_"], [
-          "hex",
-          "c3a9ff",
-        ]]
-      ) {
-        const target = path.join(dir, encoding);
-        await api.write(target, text, { encoding });
-        assert.deepEqual(
-          fs.readFileSync(target),
-          Buffer.from(text, encoding as BufferEncoding),
-          encoding,
-        );
+        assert.equal(fs.readFileSync(target).toString("hex"), hex, encoding);
       }
     });
   });
