@@ -304,6 +304,69 @@ export function sharedCases(form: CompatForm): void {
     });
   });
 
+  for (const op of ["sync", "rename"] as const) {
+    test(`${name} ${fails} with the failure of ${op} and leaves the old file and no temporary file`, async () => {
+      await withTempDir(async (dir) => {
+        const file = path.join(dir, "f");
+        fs.writeFileSync(file, "old");
+        const adapter = faultAdapter([{ op, code: "EIO" }]);
+        const error = await using(adapter, () => form.write(file, "new"))
+          .then(() => null, (e) => e);
+        assert.ok(error instanceof AtomicWriteError);
+        assert.equal(error.code, "EIO");
+        assert.equal(read(file), "old");
+        assert.deepEqual(tempsIn(dir), []);
+      });
+    });
+  }
+
+  test(`${name} reports the rename's failure even when removing the temporary file fails too`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const adapter = faultAdapter([
+        { op: "rename", code: "EXDEV" },
+        { op: "remove", code: "EACCES" },
+      ]);
+      const error = await using(adapter, () => form.write(file, "new"))
+        .then(() => null, (e) => e);
+      assert.equal(error?.code, "EXDEV");
+      for (const temp of tempsIn(dir)) fs.rmSync(path.join(dir, temp));
+    });
+  });
+
+  test(`${name} writes all of the data after a short write`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      const data = "b".repeat(10_000);
+      const adapter = faultAdapter([
+        { op: "write", code: "EIO", shortWrite: 4096, times: 1 },
+      ]);
+      await using(adapter, () => form.write(file, data));
+      assert.equal(read(file), data);
+      assert.equal(adapter.calls.filter((c) => c === "write").length, 2);
+    });
+  });
+
+  test(`${name} leaves the options object as it was`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old", { mode: 0o640 });
+      const options = { fsync: false };
+      await form.write(file, "new", options);
+      assert.deepEqual(options, { fsync: false });
+    });
+  });
+
+  test(`${name} writes a file whose name is 250 bytes long`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "n".repeat(250));
+      await form.write(file, "x");
+      assert.equal(read(file), "x");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
   test(`${name} ${fails} with EISDIR when the target is a directory`, async () => {
     await withTempDir(async (dir) => {
       const target = path.join(dir, "d");

@@ -64,6 +64,27 @@ for (const form of forms) {
     });
   });
 
+  test(`${form.name} calls tmpCreated when a write fails after the temporary file exists, not when it could not be made`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const seen: string[] = [];
+      const tmpCreated = (tmp: string) => void seen.push(tmp);
+      const failedWrite = faultAdapter([{ op: "write", code: "EIO" }]);
+      await assert.rejects(
+        using(failedWrite, () => form.write(file, "x", { tmpCreated })),
+      );
+      assert.equal(seen.length, 1);
+      const failedCreate = faultAdapter([
+        { op: "createExclusive", code: "EROFS" },
+      ]);
+      await assert.rejects(
+        using(failedCreate, () => form.write(file, "x", { tmpCreated })),
+      );
+      assert.equal(seen.length, 1);
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
   test(`${form.name} ${form.fails} with a TypeError for tmpCreate and for tmpPurge: false`, async () => {
     await withTempDir(async (dir) => {
       const file = path.join(dir, "f");
