@@ -182,15 +182,22 @@ function defaults(): ResolvedOptions {
   };
 }
 
-/** Checks `options` and fills in the defaults. */
-export function resolveOptions(options: unknown): ResolvedOptions {
+/**
+ * Checks `options` and fills in the defaults. `valid` lists the keys the
+ * caller takes: an API with options of its own beyond {@linkcode AtomicOptions}
+ * passes them too, and checks their values itself.
+ */
+export function resolveOptions(
+  options: unknown,
+  valid: readonly string[] = ATOMIC_OPTION_KEYS,
+): ResolvedOptions {
   if (options === undefined) return defaults();
   if (options === null || typeof options !== "object") {
     throw new TypeError(
       `Cannot use options: expected an object, got ${describe(options)}`,
     );
   }
-  rejectUnknownKeys(options, ATOMIC_OPTION_KEYS);
+  rejectUnknownKeys(options, valid);
   const given = options as AtomicOptions;
   optionalBoolean(given, "fsync");
   optionalBoolean(given, "overwrite");
