@@ -29,6 +29,8 @@
  *
  * @module
  */
+// Reads return Node's Buffer, as atomically's do: node:fs gives exactly that,
+// and Deno and Bun provide it too (writes go through the runtime adapter).
 import { readFile as fsReadFile } from "node:fs/promises";
 import { readFileSync as fsReadFileSync } from "node:fs";
 import type { Buffer } from "node:buffer";
