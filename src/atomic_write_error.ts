@@ -26,7 +26,8 @@ export interface AtomicWriteErrorInit {
 function errnoOf(code: string, cause: unknown): number | undefined {
   const given = (cause as { errno?: unknown } | null)?.errno;
   if (typeof given === "number") return given;
-  if (cause === undefined) return undefined;
+  // Only for the code the runtime gave, not for one the library chose.
+  if ((cause as { code?: unknown } | null)?.code !== code) return undefined;
   const table = constants.errno as Record<string, number | undefined>;
   const number = table[code];
   return number === undefined ? undefined : -number;
