@@ -5,7 +5,7 @@ import { errorCode } from "./_error_code.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, type Steps } from "./_steps.ts";
 import { randomHex } from "./_temp_name.ts";
-import { toAbsolutePath } from "./_validate.ts";
+import { rejectUnknownKeys, toAbsolutePath } from "./_validate.ts";
 
 /**
  * Where and how {@linkcode makeTempFile} names the file, as in
@@ -121,6 +121,9 @@ function plan(options: MakeTempOptions | undefined): Steps<string> {
     throw new TypeError(
       "Cannot make a temporary file: options must be an object",
     );
+  }
+  if (options !== undefined) {
+    rejectUnknownKeys(options, ["dir", "prefix", "suffix"]);
   }
   const context = currentContext();
   const dir = options?.dir === undefined

@@ -5,7 +5,7 @@ import { errorCode } from "./_error_code.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, settle, type Steps } from "./_steps.ts";
 import { tempNameOwner } from "./_temp_name.ts";
-import { toAbsolutePath } from "./_validate.ts";
+import { rejectUnknownKeys, toAbsolutePath } from "./_validate.ts";
 
 /**
  * Which temporary files {@linkcode removeStaleTemps} may remove.
@@ -63,6 +63,7 @@ function checkOlderThan(options: unknown): number {
       "Cannot remove stale temporary files: options must be an object",
     );
   }
+  rejectUnknownKeys(options, ["olderThan"]);
   const value = (options as RemoveStaleTempsOptions).olderThan;
   if (value === undefined) return DEFAULT_OLDER_THAN_MS;
   if (typeof value !== "number") {

@@ -13,6 +13,12 @@ import {
   type AtomicOptions,
   AtomicWriteError,
   AtomicWriter,
+  makeTempFile,
+  makeTempFileSync,
+  type MakeTempOptions,
+  removeStaleTemps,
+  type RemoveStaleTempsOptions,
+  removeStaleTempsSync,
   writeFileAtomic,
   writeFileAtomicSync,
 } from "../mod.ts";
@@ -201,5 +207,29 @@ test("AtomicWriter.write() writes strings in the writer's encoding", async () =>
     assert.deepEqual([...fs.readFileSync(target)], [0x68, 0, 0x69, 0]);
     await writer.write(new DataView(new Uint8Array([0x6f, 0x6b]).buffer));
     assert.equal(fs.readFileSync(target, "utf8"), "ok");
+  });
+});
+
+test("makeTempFile() and makeTempFileSync() throw a TypeError for an unknown option", async () => {
+  await assert.rejects(
+    makeTempFile({ prefx: "a-" } as MakeTempOptions),
+    /unknown option "prefx" \(valid: "dir", "prefix", "suffix"\)/,
+  );
+  assert.throws(
+    () => makeTempFileSync({ mode: 0o600 } as MakeTempOptions),
+    /unknown option "mode"/,
+  );
+});
+
+test("removeStaleTemps() and removeStaleTempsSync() throw a TypeError for an unknown option", async () => {
+  await withTempDir(async (dir) => {
+    await assert.rejects(
+      removeStaleTemps(dir, { olderThanMs: 0 } as RemoveStaleTempsOptions),
+      /unknown option "olderThanMs" \(valid: "olderThan"\)/,
+    );
+    assert.throws(
+      () => removeStaleTempsSync(dir, { age: 0 } as RemoveStaleTempsOptions),
+      /unknown option "age"/,
+    );
   });
 });
