@@ -14,7 +14,7 @@ import {
 } from "./_replace.ts";
 import { runAsync } from "./_run.ts";
 import type { Steps } from "./_steps.ts";
-import { toBytes } from "./_validate.ts";
+import { concatBytes, toBytes } from "./_validate.ts";
 
 /** Small writes are gathered up to this size before they reach the file. */
 const BUFFER_BYTES = 64 * 1024;
@@ -40,17 +40,6 @@ interface State {
 }
 
 function ignore(): void {}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
-}
 
 /**
  * An open atomic write, driven step by step by the asynchronous runner.
@@ -199,7 +188,7 @@ export class AtomicFileHandle implements AtomicFile {
 
   #flush(): Promise<void> {
     if (this.#buffered === 0) return this.#queue;
-    const bytes = concat(this.#chunks, this.#buffered);
+    const bytes = concatBytes(this.#chunks);
     this.#chunks = [];
     this.#buffered = 0;
     return this.#run(() => writeAll(this.#s, bytes));
