@@ -72,6 +72,22 @@ async function nobodyJob(
   return result;
 }
 
+/** Writes 64 KiB of new content to `target` with `api`, as nobody. */
+function writeAsNobody(
+  suite: Suite,
+  rt: Runtime,
+  api: Api,
+  target: string,
+): Promise<Message> {
+  return nobodyJob(suite, rt, {
+    mode: "once",
+    target,
+    api,
+    tag: "new",
+    size: 64 * KiB,
+  });
+}
+
 /** A read-only directory: EACCES at once, target intact, no temp. */
 async function readOnlyDirCase(
   suite: Suite,
@@ -83,13 +99,7 @@ async function readOnlyDirCase(
   const old = makePayload("old", 0, 8 * KiB);
   fs.writeFileSync(target, old);
   fs.chmodSync(target, 0o666); // writable in place: only the directory is read-only
-  const result = await nobodyJob(suite, rt, {
-    mode: "once",
-    target,
-    api,
-    tag: "new",
-    size: 64 * KiB,
-  });
+  const result = await writeAsNobody(suite, rt, api, target);
   expect(
     !result.ok,
     "the write succeeded in a directory nobody cannot write to",
@@ -128,13 +138,7 @@ async function foreignTargetCase(
   const gid = group === "root" ? 0 : NOBODY;
   fs.chownSync(target, 0, gid);
   fs.chmodSync(target, 0o640);
-  const result = await nobodyJob(suite, rt, {
-    mode: "once",
-    target,
-    api,
-    tag: "new",
-    size: 64 * KiB,
-  });
+  const result = await writeAsNobody(suite, rt, api, target);
   expect(result.ok, `the write failed: ${describeFailure(result)}`);
   const check = checkPayload(readOrNull(target) ?? new Uint8Array());
   expect(
