@@ -59,6 +59,8 @@ export interface SuiteOptions {
   only?: string;
   /** Keep the working directory for inspection. */
   keep?: boolean;
+  /** The working directory to use (made if missing) instead of a fresh temp dir. */
+  dir?: string;
 }
 
 /** One run of the suite: its working directory, mounts, outcomes and counts. */
@@ -74,8 +76,10 @@ export class Suite {
 
   constructor(options: SuiteOptions) {
     this.options = options;
+    if (options.dir) fs.mkdirSync(options.dir, { recursive: true });
     this.root = fs.realpathSync(
-      fs.mkdtempSync(path.join(os.tmpdir(), `atomic-${options.name}-`)),
+      options.dir ??
+        fs.mkdtempSync(path.join(os.tmpdir(), `atomic-${options.name}-`)),
     );
     fs.chmodSync(this.root, 0o755);
   }
@@ -265,9 +269,9 @@ function pick<T>(all: T[], nameOf: (t: T) => string, list: string): T[] {
 /**
  * The command line of a suite: runs the `families` chosen by
  * `--families=a,b` on the runtimes chosen by `--runtimes=deno,bun` (default
- * all of each), only the cases whose name contains `--only=TEXT`, keeps the
- * working directory with `--keep`; undoes its mounts on SIGINT and SIGTERM
- * too. Prints `heading` first, and `summary` (if given) before the counts;
+ * all of each), only the cases whose name contains `--only=TEXT`, in the
+ * working directory `--dir=DIR` (default: a fresh one), kept with `--keep`;
+ * undoes its mounts on SIGINT and SIGTERM too. Prints `heading` first, and `summary` (if given) before the counts;
  * returns the exit status.
  */
 export async function runSuite(
@@ -296,6 +300,7 @@ export async function runSuite(
       flags,
       only: flags.get("only"),
       keep: flags.has("keep"),
+      dir: flags.get("dir"),
     });
   } catch (error) {
     console.error((error as Error).message);
