@@ -2,11 +2,13 @@
  * The process the file-system matrix (`run.ts`) starts on each runtime. It
  * takes one JSON argument, a list of `{ behaviour, dir, size }`, does each
  * behaviour's library calls in its directory, one after the other, and
- * prints one JSON line: `{ "type": "result", "outcomes": [[…], …] }`, the
- * outcomes of each case in order.
+ * prints one JSON line: `{ "type": "result", "cases": [{ outcomes, temps }] }`,
+ * for each case in order what its calls did and the temporary files in its
+ * directory once they settled (before the exit hook could remove any).
  */
 import fs from "node:fs";
 import process from "node:process";
+import { tempsIn } from "../torture/_harness.ts";
 import { BEHAVIOURS, type Outcome } from "./_behaviours.ts";
 
 /** One case for the child. */
@@ -18,10 +20,11 @@ export interface ChildCase {
 }
 
 const cases = JSON.parse(process.argv[2]) as ChildCase[];
-const outcomes: Outcome[][] = [];
+const results: { outcomes: Outcome[]; temps: string[] }[] = [];
 for (const c of cases) {
   const behaviour = BEHAVIOURS.find((b) => b.id === c.behaviour)!;
-  outcomes.push(await behaviour.act(c.dir, c.size));
+  const outcomes = await behaviour.act(c.dir, c.size);
+  results.push({ outcomes, temps: tempsIn(c.dir) });
 }
-fs.writeSync(1, JSON.stringify({ type: "result", outcomes }) + "\n");
+fs.writeSync(1, JSON.stringify({ type: "result", cases: results }) + "\n");
 process.exit(0);

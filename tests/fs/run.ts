@@ -45,6 +45,8 @@ interface Staged {
   setupError?: { code?: string; message: string };
   before?: Snapshot;
   outcomes?: Outcome[];
+  /** Temporary files in the directory once the calls settled. */
+  temps?: string[];
 }
 
 function behavioursOf(fsys: FileSystem): Behaviour[] {
@@ -52,13 +54,16 @@ function behavioursOf(fsys: FileSystem): Behaviour[] {
   return BEHAVIOURS.filter((b) => ids.includes(b.id));
 }
 
-/** Runs `cases` in one child on `rt`; their outcomes, in order. */
-async function runChild(rt: Runtime, cases: ChildCase[]): Promise<Outcome[][]> {
+/** Runs `cases` in one child on `rt`; what each did, in order. */
+async function runChild(
+  rt: Runtime,
+  cases: ChildCase[],
+): Promise<{ outcomes: Outcome[]; temps: string[] }[]> {
   const child = new Child([...rt.argv, CHILD, JSON.stringify(cases)]);
   try {
     const result = await child.message("result", 120_000);
     await child.finished();
-    return result.outcomes as Outcome[][];
+    return result.cases as { outcomes: Outcome[]; temps: string[] }[];
   } finally {
     child.kill();
   }
@@ -102,7 +107,7 @@ async function stage(
       return [{ b, entry }];
     });
     const { bavail, bsize } = fs.statfsSync(where);
-    const outcomes = await runChild(
+    const results = await runChild(
       rt,
       mine.map(({ b, entry }) => ({
         behaviour: b.id,
@@ -110,7 +115,7 @@ async function stage(
         size: bavail * bsize + OVER,
       })),
     );
-    mine.forEach(({ entry }, i) => entry.outcomes = outcomes[i]);
+    mine.forEach(({ entry }, i) => Object.assign(entry, results[i]));
   }
   return staged;
 }
@@ -148,6 +153,10 @@ function judge(fsys: FileSystem, b: Behaviour, s: Staged): string {
     );
   }
   const outcomes = s.outcomes!;
+  expect(
+    s.temps!.length === 0,
+    `temporary files left when the calls settled: ${s.temps!.join(", ")}`,
+  );
   const left = tempsIn(s.dir);
   expect(left.length === 0, `temporary files left: ${left.join(", ")}`);
   if (expected === undefined) {
