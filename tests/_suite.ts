@@ -15,14 +15,15 @@ import { pool, type Runtime, runtimes } from "./torture/_harness.ts";
 
 /** One case: it passes when `run` returns (its text says what was shown). */
 export interface Case {
-  /** Unique within the suite, ending in `runtime/api`: `--only` matches it. */
+  /** Unique within the suite, naming the runtime: `--only` matches it. */
   name: string;
   run(): Promise<string>;
 }
 
 /**
- * A fault family: what it proves, why it cannot run here (if so), and its
- * cases for one runtime, run in order.
+ * A family of cases (a fault family of the torture suite, a file system of
+ * the matrix): what it proves, why it cannot run here (if so), and its cases
+ * for one runtime, run in order.
  */
 export interface Family {
   /** The name `--families=` selects it by. */
