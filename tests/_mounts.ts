@@ -122,7 +122,10 @@ export function mountImage(
 ): Mount {
   const command = MOUNT_COMMAND[type] ?? ["mount", "-t", type];
   const problem = mountProblem() ?? imageProblem(type) ??
-    (hasCommand(command[0]) ? null : `${command[0]} is not installed`);
+    (hasCommand(command[0]) ? null : `${command[0]} is not installed`) ??
+    (type in MOUNT_COMMAND && !fs.existsSync("/dev/fuse")
+      ? "no /dev/fuse (FUSE) here"
+      : null);
   if (problem) throw new Skip(problem);
   fs.writeFileSync(image, "");
   fs.truncateSync(image, mib * 1024 * 1024);
