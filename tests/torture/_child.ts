@@ -11,6 +11,7 @@ import path from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import * as atomic from "../../mod.ts";
+import { tempsIn } from "./_harness.ts";
 import * as naive from "./_naive.ts";
 import { checkPayload, logSize, makePayload, prng } from "./_payload.ts";
 
@@ -219,21 +220,21 @@ async function main(job: Job): Promise<void> {
       const options = job.overwrite === false
         ? { overwrite: false }
         : undefined;
+      // The temporary files beside the target once the write settled.
+      const tempsBeside = () => tempsIn(path.dirname(job.target));
       const start = performance.now();
       try {
         await write(job.api, job.target, bytes, options);
-        say({
-          type: "result",
-          ok: true,
-          ms: performance.now() - start,
-          ...ids,
-        });
+        const ms = performance.now() - start;
+        say({ type: "result", ok: true, ms, ...ids, temps: tempsBeside() });
       } catch (error) {
+        const ms = performance.now() - start;
         say({
           type: "result",
           ok: false,
-          ms: performance.now() - start,
+          ms,
           ...ids,
+          temps: tempsBeside(),
           ...errorFields(error),
         });
       }

@@ -231,8 +231,18 @@ export function shaOf(file: string): string | null {
   return bytes === null ? null : sha256(bytes);
 }
 
-/** Throws unless `dir` holds no temporary file. */
-export function noTemps(dir: string): void {
+/**
+ * Throws unless `dir` holds no temporary file, and none was there when the
+ * child's write settled (`result.temps`): the library's exit hook removes
+ * temporary files still in flight, so after the exit alone a write that
+ * failed to remove its own would go unseen.
+ */
+export function noTemps(dir: string, result: Message): void {
+  const settled = result.temps as string[];
+  expect(
+    settled.length === 0,
+    `temporary files left when the write settled: ${settled.join(", ")}`,
+  );
   const left = tempsIn(dir);
   expect(left.length === 0, `temporary files left: ${left.join(", ")}`);
 }

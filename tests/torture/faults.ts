@@ -138,7 +138,7 @@ async function faultCase(
       shaOf(target) === sha256(fresh),
       "the target is not the new content",
     );
-    noTemps(dir);
+    noTemps(dir, result);
     return `${fault.errno} from ${fault.id} not reported by ${rt.name} (documented); target whole and new, no temp`;
   }
   if (result.ok) {
@@ -171,7 +171,7 @@ async function faultCase(
       before === null ? "the target was created" : "the target changed",
     );
   }
-  noTemps(dir);
+  noTemps(dir, result);
   return `${fault.errno} from "${result.operation}" (${injected} injected), target ${
     fault.committed ? "new and flagged committed" : "byte-identical"
   }, no temp`;

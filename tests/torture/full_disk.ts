@@ -65,7 +65,7 @@ function fullDiskCase(rt: Runtime, api: Api, mount: Mount): Promise<string> {
       `expected ENOSPC, got ${describeFailure(result)}`,
     );
     expect(shaOf(target) === sha256(old), "the old bytes are not intact");
-    noTemps(dir);
+    noTemps(dir, result);
     const after = freeBlocks(mount.dir);
     expect(
       after.free === before.free,
@@ -101,7 +101,7 @@ function justFitsCase(rt: Runtime, api: Api, mount: Mount): Promise<string> {
       check.ok && check.info.size === size,
       "the target is not the new content",
     );
-    noTemps(dir);
+    noTemps(dir, result);
     const after = freeBlocks(mount.dir);
     expect(
       after.free === empty - free,

@@ -113,7 +113,7 @@ async function readOnlyDirCase(
     `EACCES took ${Math.round(result.ms as number)} ms`,
   );
   expect(shaOf(target) === sha256(old), "the target changed");
-  noTemps(dir);
+  noTemps(dir, result);
   return `EACCES from "${result.operation}" in ${
     (result.ms as number).toFixed(1)
   } ms, target intact, no temp`;
@@ -168,7 +168,7 @@ async function foreignTargetCase(
       `mode is 0${mode.toString(8)}, expected 0600 (group bits dropped)`,
     );
   }
-  noTemps(dir);
+  noTemps(dir, result);
   return `replaced; now ${stat.uid}:${stat.gid} 0${
     mode.toString(8)
   } (was 0:${gid} 0640), no temp`;
