@@ -51,6 +51,18 @@ export {
   type TempFile,
 } from "./src/make_temp_file.ts";
 export {
+  type FileLock,
+  lockFile,
+  lockFileSync,
+  type LockOptions,
+} from "./src/lock_file.ts";
+export {
+  updateFileAtomic,
+  type UpdateOptions,
+  type UpdateResult,
+} from "./src/update_file_atomic.ts";
+export { updateFileAtomicSync } from "./src/update_file_atomic_sync.ts";
+export {
   removeStaleTemps,
   type RemoveStaleTempsOptions,
   removeStaleTempsSync,

@@ -14,7 +14,7 @@ export interface Context {
   readonly adapter: RuntimeAdapter;
   /** The adapter's asynchronous operations, with directory fsyncs shared. */
   readonly async: AsyncFsOps;
-  /** Temporary files that exist now. */
+  /** Temporary files and lock files of this process that exist now. */
   readonly inFlight: Set<string>;
   /** The umask, read on first use: reading it is racy (see `RuntimeAdapter.umask`). */
   umask: number | null | undefined;
@@ -86,5 +86,6 @@ export function startReplacement(
     inFlight: context.inFlight,
     ticket: null,
     hints: context.hints,
+    guard: null,
   };
 }

@@ -58,6 +58,8 @@ export interface Replacement {
   ticket: Ticket | null;
   /** What earlier writes learnt: the permission bits of the last target replaced. */
   readonly hints: { mode: number | null };
+  /** Runs just before the rename and throws to stop it (an update checks its lock is still held). */
+  guard: (() => Steps<void>) | null;
 }
 
 const MAX_LINK_HOPS = 40;
@@ -416,6 +418,7 @@ export function* commit(s: Replacement): Steps<void> {
   yield* act(s, "close", temp, request("close", file));
   if (s.ticket?.mayRename) yield* waitFor(s.ticket.mayRename, s.options.signal);
   s.options.signal?.throwIfAborted();
+  if (s.guard) yield* s.guard();
   yield* publish(s, temp);
   s.committed = true;
   s.ticket?.renamed();

@@ -18,6 +18,7 @@ import type {
 import { sleep, sleepSync } from "./_sleep.ts";
 import { umaskFromProc } from "./_umask.ts";
 import { isProcessAlive } from "./_process_alive.ts";
+import { processIdentity, processStartTime } from "./_process_identity.ts";
 import { errorCode } from "../_error_code.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
@@ -37,6 +38,7 @@ function info(stat: fs.Stats): EntryInfo {
     uid: isWindows ? -1 : stat.uid,
     gid: isWindows ? -1 : stat.gid,
     mtimeMs: stat.mtimeMs,
+    id: `${stat.dev}:${stat.ino}`,
   };
 }
 
@@ -84,6 +86,16 @@ const sync: FsOps = {
   },
   readDir: (path) => fs.readdirSync(path),
   sleep: sleepSync,
+  readFile: (path) => {
+    try {
+      return fs.readFileSync(path);
+    } catch (error) {
+      if (errorCode(error) === "ENOENT") return null;
+      throw error;
+    }
+  },
+  touch: (fd, mtimeMs) =>
+    fs.futimesSync(fd as number, mtimeMs / 1000, mtimeMs / 1000),
 };
 
 const async: AsyncFsOps = {
@@ -129,6 +141,15 @@ const async: AsyncFsOps = {
   },
   readDir: (path) => call((done) => fs.readdir(path, done)),
   sleep,
+  readFile: (path) =>
+    call<Uint8Array>((done) => fs.readFile(path, done)).catch((error) => {
+      if (errorCode(error) === "ENOENT") return null;
+      throw error;
+    }),
+  touch: (fd, mtimeMs) =>
+    call((done) =>
+      fs.futimes(fd as number, mtimeMs / 1000, mtimeMs / 1000, done)
+    ),
 };
 
 const exitSignals = isWindows
@@ -159,6 +180,13 @@ export function createNodeFsAdapter(name: string): RuntimeAdapter {
         : { uid: process.geteuid(), gid: process.getegid() },
     tmpDir: () => os.tmpdir(),
     isProcessAlive,
+    identity: processIdentity,
+    startTime: processStartTime,
+    repeat: (tick, ms) => {
+      const timer = setInterval(tick, ms);
+      timer.unref();
+      return () => clearInterval(timer);
+    },
     onExit: (cleanup) => {
       process.on("exit", cleanup);
       for (const signal of exitSignals) {

@@ -8,6 +8,7 @@ import type { AsyncFsOps, EntryInfo, FsOps, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { umaskFromProc } from "./_umask.ts";
 import { isProcessAlive } from "./_process_alive.ts";
+import { processIdentity, processStartTime } from "./_process_identity.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -103,6 +104,7 @@ function info(stat: Deno.FileInfo): EntryInfo {
     uid: stat.uid ?? -1,
     gid: stat.gid ?? -1,
     mtimeMs: stat.mtime?.getTime() ?? 0,
+    id: `${stat.dev}:${stat.ino ?? ""}`,
   };
 }
 
@@ -159,6 +161,16 @@ const sync: FsOps = syncWithCodes({
   },
   readDir: (path) => Array.from(Deno.readDirSync(path), (entry) => entry.name),
   sleep: sleepSync,
+  readFile: (path) => {
+    try {
+      return Deno.readFileSync(path);
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  },
+  touch: (file, mtimeMs) =>
+    (file as Deno.FsFile).utimeSync(new Date(mtimeMs), new Date(mtimeMs)),
 });
 
 const async: AsyncFsOps = asyncWithCodes({
@@ -199,6 +211,16 @@ const async: AsyncFsOps = asyncWithCodes({
     return names;
   },
   sleep,
+  readFile: async (path) => {
+    try {
+      return await Deno.readFile(path);
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  },
+  touch: (file, mtimeMs) =>
+    (file as Deno.FsFile).utime(new Date(mtimeMs), new Date(mtimeMs)),
 });
 
 const exitSignals: Deno.Signal[] = isWindows
@@ -244,6 +266,13 @@ export const denoAdapter: RuntimeAdapter = {
   },
   // Deno.kill takes no signal 0; the Node compatibility layer maps it to kill(pid, 0).
   isProcessAlive,
+  identity: processIdentity,
+  startTime: processStartTime,
+  repeat: (tick, ms) => {
+    const timer = setInterval(tick, ms);
+    Deno.unrefTimer(timer);
+    return () => clearInterval(timer);
+  },
   onExit: (cleanup) => {
     globalThis.addEventListener("unload", cleanup);
     for (const signal of exitSignals) {

@@ -11,6 +11,8 @@
  *
  * @module
  */
+import type { ProcessIdentity } from "./_process_identity.ts";
+export type { ProcessIdentity };
 
 /** An open file as the adapter represents it (a descriptor, an `FsFile`, …). */
 export type OpenFile = unknown;
@@ -27,6 +29,8 @@ export interface EntryInfo {
   gid: number;
   /** Last modification, in milliseconds since the epoch. */
   mtimeMs: number;
+  /** Which file this is (device and inode): equal ids, same file. */
+  id: string;
 }
 
 /** The file-system operations, in their synchronous form. */
@@ -61,6 +65,10 @@ export interface FsOps {
   readDir(path: string): string[];
   /** Waits `ms` milliseconds. */
   sleep(ms: number): void;
+  /** The whole content of the file at `path`; `null` if it does not exist. */
+  readFile(path: string): Uint8Array | null;
+  /** Sets the modification time of the open file (a lock's heartbeat). */
+  touch(file: OpenFile, mtimeMs: number): void;
 }
 
 /** The file-system operations, in their asynchronous form. */
@@ -104,6 +112,15 @@ export interface RuntimeAdapter {
   tmpDir(): string;
   /** Whether a process with this id is alive on this machine. */
   isProcessAlive(pid: number): boolean;
+  /** Who this process is, for lock files: host, boot id, pid, start time, pid namespace. */
+  identity(): ProcessIdentity;
+  /** The start time of process `pid`, as in {@linkcode ProcessIdentity.start}; `null` if unknown. */
+  startTime(pid: number): string | null;
+  /**
+   * Calls `tick` every `ms` milliseconds without keeping the process alive;
+   * returns the function that stops it.
+   */
+  repeat(tick: () => void, ms: number): () => void;
   /**
    * Calls `cleanup` (synchronously) when the process exits normally or is
    * ended by SIGINT, SIGTERM or SIGHUP, without changing what the signal does.

@@ -1,0 +1,478 @@
+/**
+ * The cross-process lock protocol, written once as steps (see `_steps.ts`)
+ * and driven synchronously or asynchronously like the write itself. Deno,
+ * Bun and Node processes all speak it, so they exclude each other.
+ *
+ * ## On disk
+ * The lock of `dir/name` is the file `dir/.name.atomic-lock`
+ * (`_lock_name.ts`), created with O_CREAT|O_EXCL, so of all the processes
+ * that try at once exactly one creates it. It holds a one-line record of its
+ * holder (`_lock_record.ts`); its modification time is the holder's
+ * heartbeat. A symbolic link as target locks the file it points to. The lock
+ * file is made before the target exists if need be.
+ *
+ * ## Taking over a stale lock without a race
+ * Removing a stale lock by name is a race: between "I judged it stale" and
+ * `unlink`, the lock may have been removed and re-created by a live process,
+ * and two waiters that both judged it stale would both go on to believe they
+ * hold the lock (proper-lockfile's issue #121). Here:
+ *
+ * 1. a waiter that judges the lock with token `T` stale first creates the
+ *    reclaim mutex `.name.T.atomic-reclaim` with O_EXCL. Of all the waiters
+ *    that judged *that* lock stale, exactly one succeeds; the others go back
+ *    to waiting;
+ * 2. holding the mutex, it looks at the lock again, and goes on only if it
+ *    is still the same file (same device and inode, same token) and still
+ *    stale (a late heartbeat refreshes it);
+ * 3. it renames the lock onto its mutex (the lock file is never removed by
+ *    name while it might be someone else's), checks that what it moved is
+ *    the file it judged (if not, it links it back: link(2) never replaces),
+ *    and removes it;
+ * 4. then, like everybody, it competes for the lock with O_EXCL.
+ *
+ * A waiter that comes late with an old judgement wins the mutex, but step 2
+ * finds a different lock and stops. A mutex whose holder died is itself
+ * reclaimed the same way (its record names it); the depth is bounded.
+ *
+ * ## Losing a lock, and fencing
+ * A holder that is alive but stalled (a blocked event loop, a suspended
+ * machine) past its lease may have its lock taken over. It never throws from
+ * a timer: its heartbeat finds the lock gone, or finds that its own lease
+ * ran out, marks the lock lost and aborts the lock's `signal`. A holder
+ * never renews a lease that already ran out, even if the file is still its
+ * own: a waiter may be between steps 2 and 3. An update checks the lock
+ * just before its rename ({@linkcode guard}): still its own file, and at
+ * least `margin` ms of lease left. The remaining window is that check and
+ * the rename itself: a holder that stalls for more than `margin` between the
+ * two can still commit after its lock was taken over. Across hosts, clocks
+ * must also agree within `margin`.
+ *
+ * A holder releases its lock by name (`unlink`) only while it has at least
+ * `margin` of lease left, when nobody may judge it stale; later, it goes
+ * through the reclaim mutex like a waiter.
+ *
+ * @module
+ */
+import { basename, dirname, join, resolve } from "node:path";
+import { AtomicWriteError } from "./atomic_write_error.ts";
+import { errorCode } from "./_error_code.ts";
+import { lockName, reclaimName } from "./_lock_name.ts";
+import {
+  type Checks,
+  describeHolder,
+  encodeRecord,
+  identityToken,
+  type LockRecord,
+  newRecord,
+  parseRecord,
+  type Sighting,
+  staleReason,
+} from "./_lock_record.ts";
+import {
+  perform,
+  type Request,
+  request,
+  settle,
+  type Steps,
+} from "./_steps.ts";
+import type { OpenFile, RuntimeAdapter } from "./runtime/types.ts";
+
+/**
+ * The default lease, in ms. A holder on this host that dies is detected at
+ * once (dead pid, reused pid, other boot), so the lease only decides for
+ * holders elsewhere (another host on a network file system, another pid
+ * namespace) and for live holders that stall. 10 s is long enough that a
+ * garbage-collection pause, a busy machine or a slow network file system
+ * does not cost a live holder its lock, and short enough that a crashed
+ * holder on another host blocks its waiters for seconds, not minutes.
+ */
+export const DEFAULT_LEASE_MS = 10_000;
+/** The heartbeat runs every `lease / HEARTBEATS_PER_LEASE` ms (2 s by default). */
+export const HEARTBEATS_PER_LEASE = 5;
+/** The fencing margin is `lease / MARGIN_PER_LEASE` ms (2 s by default). */
+const MARGIN_PER_LEASE = 5;
+/** How deep a chain of dead reclaimers is followed before waiting instead. */
+const MAX_RECLAIM_DEPTH = 3;
+/** Waiting: the first pause, the longest, and the growth between them. */
+const FIRST_WAIT_MS = 0.05;
+const LONGEST_WAIT_MS = 20;
+const WAIT_GROWTH = 1.5;
+const LOCK_MODE = 0o644;
+const MAX_LINK_HOPS = 40;
+
+/** What one lock acquisition is about. */
+export interface LockPlan {
+  /** The path the caller named. */
+  readonly target: string;
+  readonly lease: number;
+  /** ms to wait; `Infinity`: wait as long as it takes. */
+  readonly timeout: number;
+  readonly signal: AbortSignal | undefined;
+  readonly mkdir: boolean;
+  readonly adapter: RuntimeAdapter;
+}
+
+/** A lock this process holds. */
+export interface Held {
+  readonly plan: LockPlan;
+  /** The file actually locked: the target with symbolic links followed. */
+  readonly final: string;
+  readonly path: string;
+  readonly record: LockRecord;
+  /** The lock file's identity (device and inode). */
+  readonly id: string;
+  file: OpenFile | null;
+  /** When the last heartbeat (or the creation) was made, by `Date.now()`. */
+  beatAt: number;
+  /** Why the lock was lost, once it was. */
+  lost: AtomicWriteError | null;
+  released: boolean;
+  /** Called once when the lock is found lost. */
+  onLost?: () => void;
+}
+
+function lockError(
+  plan: LockPlan,
+  code: string,
+  operation: string,
+  path: string,
+  reason?: string,
+  cause?: unknown,
+): AtomicWriteError {
+  return new AtomicWriteError({
+    code,
+    operation,
+    path,
+    target: plan.target,
+    reason,
+    cause,
+  });
+}
+
+/** Runs one request; a failure becomes an {@linkcode AtomicWriteError}. */
+function* act<T>(
+  plan: LockPlan,
+  operation: string,
+  path: string,
+  req: Request<T>,
+): Steps<T> {
+  try {
+    return yield* perform(req);
+  } catch (error) {
+    if (error instanceof AtomicWriteError) throw error;
+    throw lockError(
+      plan,
+      errorCode(error) ?? "EIO",
+      operation,
+      path,
+      undefined,
+      error,
+    );
+  }
+}
+
+function checks(adapter: RuntimeAdapter): Checks {
+  return {
+    me: adapter.identity(),
+    isAlive: (pid) => adapter.isProcessAlive(pid),
+    startTime: (pid) => adapter.startTime(pid),
+  };
+}
+
+/** The margin of lease a holder keeps before it stops trusting its lock. */
+export function marginOf(lease: number): number {
+  return lease / MARGIN_PER_LEASE;
+}
+
+/** The file `target` stands for: symbolic links in the last component followed. */
+function* finalTarget(plan: LockPlan): Steps<string> {
+  let path = plan.target;
+  for (let hops = 0;; hops++) {
+    const entry = yield* act(plan, "stat", path, request("lstat", path));
+    if (entry?.kind !== "symlink") return path;
+    if (hops >= MAX_LINK_HOPS) {
+      throw lockError(
+        plan,
+        "ELOOP",
+        "follow symbolic link",
+        path,
+        "too many links",
+      );
+    }
+    const link = yield* act(plan, "readlink", path, request("readLink", path));
+    path = resolve(dirname(path), link);
+  }
+}
+
+/** The lock file at `path` as it is now, or `null` if there is none. */
+function* look(plan: LockPlan, path: string): Steps<Sighting | null> {
+  const bytes = yield* act(plan, "read lock", path, request("readFile", path));
+  if (bytes === null) return null;
+  const entry = yield* act(plan, "stat lock", path, request("lstat", path));
+  if (entry === null) return null;
+  const record = parseRecord(bytes);
+  if (record === undefined) {
+    throw lockError(
+      plan,
+      "EEXIST",
+      "lock",
+      path,
+      "the file is in the way and is not a lock file of @x/atomic",
+    );
+  }
+  return {
+    entry,
+    record,
+    token: record?.token ?? identityToken(entry),
+  };
+}
+
+/** Creates `path` with O_EXCL and writes `record` into it; `null` if it exists. */
+function* createRecord(
+  plan: LockPlan,
+  path: string,
+  record: LockRecord,
+): Steps<{ file: OpenFile; id: string } | null> {
+  let created = yield* settle(request("createExclusive", path, LOCK_MODE));
+  if (!created.ok && errorCode(created.error) === "ENOENT" && plan.mkdir) {
+    const dir = dirname(path);
+    yield* act(plan, "create directory", dir, request("mkdir", dir));
+    created = yield* settle(request("createExclusive", path, LOCK_MODE));
+  }
+  if (!created.ok) {
+    if (errorCode(created.error) === "EEXIST") return null;
+    throw lockError(
+      plan,
+      errorCode(created.error) ?? "EIO",
+      "create lock",
+      path,
+      undefined,
+      created.error,
+    );
+  }
+  const file = created.value;
+  try {
+    yield* act(
+      plan,
+      "write lock",
+      path,
+      request("write", file, encodeRecord(record)),
+    );
+    const entry = yield* act(plan, "stat lock", path, request("lstat", path));
+    if (entry === null) {
+      throw lockError(plan, "ENOENT", "stat lock", path, "removed at once");
+    }
+    return { file, id: entry.id };
+  } catch (error) {
+    yield* settle(request("close", file));
+    yield* settle(request("remove", path));
+    throw error;
+  }
+}
+
+/**
+ * Takes over the lock file at `path`, seen as `seen`, if it is still stale
+ * once this process holds its reclaim mutex (see the module comment).
+ * `force` skips the staleness check: a holder retiring its own expired lock.
+ */
+function* reclaim(
+  plan: LockPlan,
+  lock: string,
+  path: string,
+  seen: Sighting,
+  depth: number,
+  force: boolean,
+): Steps<void> {
+  const mutex = join(dirname(lock), reclaimName(basename(lock), seen.token));
+  const mine = newRecord(plan.adapter.identity(), plan.lease);
+  const made = yield* createRecord(plan, mutex, mine);
+  if (made === null) {
+    // Another process is reclaiming this very lock. If it died doing so,
+    // its mutex is stale in turn, and is reclaimed the same way.
+    if (depth >= MAX_RECLAIM_DEPTH) return;
+    const other = yield* look(plan, mutex);
+    if (
+      other !== null &&
+      staleReason(other, Date.now(), plan.lease, checks(plan.adapter)) !== null
+    ) {
+      yield* reclaim(plan, lock, mutex, other, depth + 1, false);
+    }
+    return;
+  }
+  try {
+    const again = yield* look(plan, path);
+    if (
+      again === null || again.entry.id !== seen.entry.id ||
+      again.token !== seen.token ||
+      (!force &&
+        staleReason(again, Date.now(), plan.lease, checks(plan.adapter)) ===
+          null)
+    ) {
+      return; // released, replaced, or refreshed since it was judged
+    }
+    yield* act(plan, "reclaim lock", path, request("rename", path, mutex));
+    const moved = yield* act(plan, "stat lock", mutex, request("lstat", mutex));
+    if (moved !== null && moved.id !== seen.entry.id) {
+      // Not the file judged stale: a live lock. Put it back; link(2) fails
+      // rather than replace a lock made since.
+      yield* settle(request("link", mutex, path));
+    }
+  } finally {
+    yield* settle(request("close", made.file));
+    yield* settle(request("remove", mutex));
+  }
+}
+
+/** Pauses a waiter: `ms` with jitter, never past the deadline. */
+function* pause(ms: number, deadline: number): Steps<void> {
+  const jittered = ms * (0.5 + Math.random());
+  const left = deadline - performance.now();
+  yield* perform(request("sleep", Math.max(0, Math.min(jittered, left))));
+}
+
+/**
+ * Waits for the lock of `plan.target` and takes it. The caller records
+ * `held.path` as in flight (removed at exit) and starts the heartbeat.
+ */
+export function* acquire(plan: LockPlan): Steps<Held> {
+  const final = yield* finalTarget(plan);
+  const path = join(dirname(final), lockName(basename(final)));
+  const deadline = performance.now() + plan.timeout;
+  let wait = FIRST_WAIT_MS;
+  for (;;) {
+    plan.signal?.throwIfAborted();
+    const record = newRecord(plan.adapter.identity(), plan.lease);
+    const beatAt = Date.now();
+    const made = yield* createRecord(plan, path, record);
+    if (made !== null) {
+      return {
+        plan,
+        final,
+        path,
+        record,
+        id: made.id,
+        file: made.file,
+        beatAt,
+        lost: null,
+        released: false,
+      };
+    }
+    const seen = yield* look(plan, path);
+    if (seen === null) continue; // released in between: try again at once
+    const stale = staleReason(
+      seen,
+      Date.now(),
+      plan.lease,
+      checks(plan.adapter),
+    );
+    if (stale !== null) {
+      yield* reclaim(plan, path, path, seen, 0, false);
+      continue;
+    }
+    if (performance.now() >= deadline) {
+      throw lockError(
+        plan,
+        "ETIMEDOUT",
+        "lock",
+        path,
+        `held by ${describeHolder(seen)} for longer than ${plan.timeout} ms`,
+      );
+    }
+    yield* pause(wait, deadline);
+    wait = Math.min(wait * WAIT_GROWTH, LONGEST_WAIT_MS);
+  }
+}
+
+/** Marks `held` lost (once) and returns the reason. */
+export function markLost(held: Held, reason: string): AtomicWriteError {
+  if (held.lost === null) {
+    held.lost = lockError(
+      held.plan,
+      "ELOCKLOST",
+      "hold lock",
+      held.path,
+      reason,
+    );
+    held.onLost?.();
+  }
+  return held.lost;
+}
+
+/** Whether `held` still has at least the fencing margin of lease left at `now`. */
+function inLease(held: Held, now: number): boolean {
+  return now < held.beatAt + held.plan.lease - marginOf(held.plan.lease);
+}
+
+/**
+ * Checks that `held` is still this process's lock, with margin to spare;
+ * throws `ELOCKLOST` if not. Run just before an update's rename.
+ */
+export function* guard(held: Held): Steps<void> {
+  if (held.lost) throw held.lost;
+  if (!inLease(held, Date.now())) {
+    throw markLost(held, "the lease ran out before the update could commit");
+  }
+  const entry = yield* settle(request("lstat", held.path));
+  if (!entry.ok || entry.value?.id !== held.id) {
+    throw markLost(held, "the lock file was taken over by another process");
+  }
+}
+
+/** One heartbeat: checks the lock, then renews its lease. Marks it lost instead of throwing. */
+export function* heartbeat(held: Held): Steps<void> {
+  if (held.released || held.lost) return;
+  const now = Date.now();
+  try {
+    yield* guard(held);
+  } catch {
+    return; // guard marked it lost
+  }
+  if (held.released || held.file === null) return;
+  const touched = yield* settle(request("touch", held.file, now));
+  if (touched.ok) held.beatAt = now;
+  else {markLost(
+      held,
+      `the heartbeat failed (${errorCode(touched.error) ?? "EIO"})`,
+    );}
+}
+
+/** Gives up the lock file. Never throws: a lost lock is not this process's to remove. */
+export function* release(held: Held): Steps<void> {
+  if (held.released) return;
+  held.released = true;
+  const file = held.file;
+  held.file = null;
+  if (held.lost === null) {
+    if (inLease(held, Date.now())) {
+      // Nobody may judge a lock within its lease stale: removing by name is safe.
+      const entry = yield* settle(request("lstat", held.path));
+      if (entry.ok && entry.value?.id === held.id) {
+        yield* settle(request("remove", held.path));
+      }
+    } else {
+      // Past the margin, a waiter may be reclaiming it: go through its mutex.
+      const entry = yield* settle(request("lstat", held.path));
+      if (entry.ok && entry.value?.id === held.id) {
+        const seen: Sighting = {
+          entry: entry.value,
+          record: held.record,
+          token: held.record.token,
+        };
+        try {
+          yield* reclaim(held.plan, held.path, held.path, seen, 0, true);
+        } catch { /* then it stays until it is judged stale */ }
+      }
+    }
+  }
+  if (file !== null) yield* settle(request("close", file));
+}
+
+/** The locked file's current content, or `null` if it does not exist. */
+export function* readLocked(held: Held): Steps<Uint8Array | null> {
+  return yield* act(
+    held.plan,
+    "read",
+    held.final,
+    request("readFile", held.final),
+  );
+}

@@ -1,0 +1,54 @@
+/**
+ * Names of lock files: `.{name}.atomic-lock` beside the target, and
+ * `.{name}.{token}.atomic-reclaim` for the mutex that one process holds while
+ * it removes a stale lock (see `_lock.ts`). Both end in a suffix no user file
+ * is likely to have, are hidden, and fit in 255 bytes (NAME_MAX on Linux,
+ * macOS and Windows) for any target name: a target name too long to fit is
+ * cut and a hash of the whole name is added, so two long names that share a
+ * beginning still get different locks.
+ */
+import { createHash } from "node:crypto";
+
+/** The fixed ending of every lock file. */
+export const LOCK_SUFFIX = ".atomic-lock";
+/** The fixed ending of every reclaim mutex. */
+export const RECLAIM_SUFFIX = ".atomic-reclaim";
+
+const MAX_NAME_BYTES = 255;
+/** Length of the tokens that name records (`_lock_record.ts`). */
+export const TOKEN_CHARS = 16;
+/** The longest stem that leaves room for `.{stem}.{token}.atomic-reclaim`. */
+const MAX_STEM_BYTES = MAX_NAME_BYTES - 2 - TOKEN_CHARS - RECLAIM_SUFFIX.length;
+const HASH_CHARS = 16;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+const lockPattern = /^\.(.+)\.atomic-lock$/s;
+const reclaimPattern = /^\.(.+)\.([0-9a-f]{16})\.atomic-reclaim$/s;
+
+/** The part of the lock names that stands for the target name `base`. */
+function stem(base: string): string {
+  const bytes = encoder.encode(base);
+  if (bytes.length <= MAX_STEM_BYTES) return base;
+  const hash = createHash("sha256").update(bytes).digest("hex");
+  let end = MAX_STEM_BYTES - 1 - HASH_CHARS;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--; // whole characters only
+  return `${decoder.decode(bytes.subarray(0, end))}~${
+    hash.slice(0, HASH_CHARS)
+  }`;
+}
+
+/** The lock file name for the target file name `base`. */
+export function lockName(base: string): string {
+  return `.${stem(base)}${LOCK_SUFFIX}`;
+}
+
+/** The name of the mutex for reclaiming the lock record named by `token`, beside lock `lock`. */
+export function reclaimName(lock: string, token: string): string {
+  return `${lock.slice(0, -LOCK_SUFFIX.length)}.${token}${RECLAIM_SUFFIX}`;
+}
+
+/** Whether `name` has the shape of a lock file or a reclaim mutex of ours. */
+export function isLockName(name: string): boolean {
+  return lockPattern.test(name) || reclaimPattern.test(name);
+}

@@ -1,0 +1,145 @@
+/**
+ * What a lock file says about its holder, and how a waiter judges from it
+ * whether the holder is gone.
+ *
+ * A lock file holds one line of JSON, written in a single `write` right
+ * after the file is created with O_EXCL:
+ *
+ * ```json
+ * {"lock":"@x/atomic","v":1,"token":"…16 hex…","host":"web1","boot":"…",
+ *  "pid":4242,"start":"123456","pidns":"pid:[4026531836]","lease":10000}
+ * ```
+ *
+ * The holder's heartbeat is the file's modification time (set with
+ * `futimes` on the holder's own descriptor, so it can only ever touch the
+ * holder's own file): the lock expires `lease` ms after it.
+ *
+ * A holder on this host, in this boot and this pid namespace is checked
+ * directly, so a lock whose holder died is taken over at once:
+ * - its pid is dead;
+ * - or its pid now belongs to another process (the start time differs);
+ * - or the lock was taken before the last boot (the boot id differs).
+ *
+ * Anything else (another host sharing the file system, another pid
+ * namespace, no /proc) is decided by the lease alone.
+ */
+import { randomHex } from "./_temp_name.ts";
+import { TOKEN_CHARS } from "./_lock_name.ts";
+import type { EntryInfo, ProcessIdentity } from "./runtime/types.ts";
+import { createHash } from "node:crypto";
+
+/** The first bytes of every record: how a lock file of ours is recognised. */
+const MARK = '{"lock":"@x/atomic"';
+
+/** A holder, as recorded in its lock file. */
+export interface LockRecord extends ProcessIdentity {
+  /** Unique to one acquisition: names the reclaim mutex and the record in messages. */
+  readonly token: string;
+  /** How long after the last heartbeat the lock expires, in ms. */
+  readonly lease: number;
+}
+
+/** A lock file as a waiter saw it. */
+export interface Sighting {
+  readonly entry: EntryInfo;
+  /** The parsed record; `null` while the holder is still writing it (or died doing so). */
+  readonly record: LockRecord | null;
+  /** Names this lock file for reclaiming: the record's token, or a hash of the file's identity. */
+  readonly token: string;
+}
+
+/** What the process-level facts say about a recorded holder. */
+export interface Checks {
+  readonly me: ProcessIdentity;
+  isAlive(pid: number): boolean;
+  startTime(pid: number): string | null;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A fresh record for this process. */
+export function newRecord(me: ProcessIdentity, lease: number): LockRecord {
+  return { ...me, token: randomHex(TOKEN_CHARS / 2), lease };
+}
+
+/** The bytes of `record`, as written to the lock file. */
+export function encodeRecord(record: LockRecord): Uint8Array {
+  const { token, host, boot, pid, start, pidns, lease } = record;
+  const body = JSON.stringify({ token, host, boot, pid, start, pidns, lease });
+  return encoder.encode(`${MARK},"v":1,${body.slice(1)}\n`);
+}
+
+function isRecord(value: unknown): value is LockRecord {
+  const r = value as Record<string, unknown> | null;
+  return r !== null && typeof r === "object" &&
+    typeof r.token === "string" && /^[0-9a-f]{16}$/.test(r.token) &&
+    typeof r.host === "string" && typeof r.boot === "string" &&
+    typeof r.pid === "number" && typeof r.start === "string" &&
+    typeof r.pidns === "string" && typeof r.lease === "number" &&
+    r.lease > 0;
+}
+
+/**
+ * Reads a lock file's bytes: the record, `null` if the holder is still
+ * writing it, or `undefined` if the file is not one of ours (then it is
+ * never removed).
+ */
+export function parseRecord(bytes: Uint8Array): LockRecord | null | undefined {
+  const text = decoder.decode(bytes);
+  if (!text.startsWith(MARK)) return MARK.startsWith(text) ? null : undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return isRecord(value) ? value : null;
+  } catch {
+    return text.endsWith("\n") ? undefined : null;
+  }
+}
+
+/** The token of a sighting whose record is not (yet) readable: a hash of the file's identity. */
+export function identityToken(entry: EntryInfo): string {
+  return createHash("sha256").update(`${entry.id}@${entry.mtimeMs}`).digest(
+    "hex",
+  ).slice(0, TOKEN_CHARS);
+}
+
+/**
+ * Why the lock seen in `seen` may be taken over now, or `null` if its holder
+ * may still be working. `lease` is the lease assumed for a record not yet
+ * written.
+ */
+export function staleReason(
+  seen: Sighting,
+  now: number,
+  lease: number,
+  checks: Checks,
+): string | null {
+  const r = seen.record;
+  const me = checks.me;
+  if (r !== null && r.host === me.host && me.host !== "") {
+    if (r.boot !== me.boot && r.boot !== "" && me.boot !== "") {
+      return "taken before the last boot";
+    }
+    if (r.pidns === me.pidns && r.pidns !== "" && r.boot === me.boot) {
+      if (!checks.isAlive(r.pid)) return `holder ${r.pid} is dead`;
+      const start = r.start === "" ? null : checks.startTime(r.pid);
+      if (start !== null && start !== r.start) {
+        return `pid ${r.pid} now belongs to another process`;
+      }
+      // A provably live holder on this host: the lease still applies (it
+      // may be stalled), but only the lease.
+    }
+  }
+  const expiry = seen.entry.mtimeMs + (r?.lease ?? lease);
+  return now > expiry
+    ? `lease expired ${Math.round(now - expiry)} ms ago`
+    : null;
+}
+
+/** A short description of the holder, for messages. */
+export function describeHolder(seen: Sighting): string {
+  const r = seen.record;
+  return r === null
+    ? "a holder still writing its record"
+    : `pid ${r.pid} on "${r.host}"`;
+}

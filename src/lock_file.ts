@@ -1,0 +1,287 @@
+/** A cross-process lock on a file, for critical sections of several steps. */
+import { type Context, currentContext } from "./_context.ts";
+import {
+  acquire,
+  DEFAULT_LEASE_MS,
+  heartbeat,
+  HEARTBEATS_PER_LEASE,
+  type Held,
+  type LockPlan,
+  release,
+} from "./_lock.ts";
+import { runAsync, runSync } from "./_run.ts";
+import { toAbsolutePath } from "./_validate.ts";
+
+/**
+ * How to wait for a lock, and how long to hold it without a heartbeat.
+ *
+ * @example Usage
+ * ```ts
+ * import { lockFile, type LockOptions } from "@x/atomic";
+ *
+ * const options: LockOptions = { timeout: 5_000 };
+ * const lock = await lockFile(`${await Deno.makeTempDir()}/db.json`, options);
+ * await lock.release();
+ * ```
+ */
+export interface LockOptions {
+  /**
+   * Milliseconds to wait for the lock; then the call fails with an
+   * {@linkcode AtomicWriteError} with code `ETIMEDOUT`. `0` tries once.
+   *
+   * @default {Infinity (wait as long as it takes)}
+   */
+  timeout?: number;
+  /** Aborting it cancels the wait (and an update before its commit) with the signal's reason. */
+  signal?: AbortSignal;
+  /**
+   * Milliseconds after the last heartbeat at which other processes may take
+   * the lock over. A holder on the same machine that dies is detected at
+   * once whatever the lease; the lease decides for holders on other machines
+   * (a network file system) and for live holders whose event loop stalls.
+   * The heartbeat runs every `lease / 5`, and a holder stops trusting its
+   * lock when less than `lease / 5` is left.
+   *
+   * @default {10_000}
+   */
+  lease?: number;
+  /**
+   * Create missing parent directories for the lock file.
+   *
+   * @default {false}
+   */
+  mkdir?: boolean;
+}
+
+/**
+ * A lock held by this process on a file, shared with every other process
+ * (Deno, Bun or Node) that locks or updates the same file with this library.
+ * Release it with {@linkcode FileLock.release}, or with `using` /
+ * `await using`. It is released at exit too, also on SIGINT, SIGTERM and
+ * SIGHUP.
+ *
+ * @example Usage
+ * ```ts
+ * import { lockFile } from "@x/atomic";
+ *
+ * const dir = await Deno.makeTempDir();
+ * {
+ *   await using lock = await lockFile(`${dir}/ledger.json`);
+ *   lock.signal.throwIfAborted(); // the lock was lost (another process took it over)
+ * }
+ * ```
+ */
+export interface FileLock extends Disposable, AsyncDisposable {
+  /** The locked file: the path given, with symbolic links followed. */
+  readonly path: string;
+  /** The lock file beside it. */
+  readonly lockPath: string;
+  /**
+   * Aborts, with an {@linkcode AtomicWriteError} of code `ELOCKLOST` as its
+   * reason, if the lock is found lost: this process stalled past the lease
+   * and another process took the lock over. Nothing throws from a timer.
+   */
+  readonly signal: AbortSignal;
+  /** Releases the lock; resolves when the lock file is gone. Calling it again does nothing. */
+  release(): Promise<void>;
+  /** Releases the lock synchronously. Calling it again does nothing. */
+  releaseSync(): void;
+}
+
+/** The implementation of {@linkcode FileLock}; updates use its `held` state. */
+export class HeldLock implements FileLock {
+  readonly path: string;
+  readonly lockPath: string;
+  readonly held: Held;
+  #context: Context;
+  #controller = new AbortController();
+  #stop: () => void;
+
+  constructor(held: Held, context: Context) {
+    this.held = held;
+    this.path = held.final;
+    this.lockPath = held.path;
+    this.#context = context;
+    context.inFlight.add(held.path);
+    held.onLost = () => {
+      context.inFlight.delete(held.path);
+      this.#stop();
+      this.#controller.abort(held.lost);
+    };
+    const every = held.plan.lease / HEARTBEATS_PER_LEASE;
+    this.#stop = context.adapter.repeat(() => {
+      runAsync(heartbeat(held), context.async).catch(() => {});
+    }, every);
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  #forget(): void {
+    this.#stop();
+    this.#context.inFlight.delete(this.held.path);
+  }
+
+  release(): Promise<void> {
+    this.#forget();
+    return runAsync(release(this.held), this.#context.async);
+  }
+
+  releaseSync(): void {
+    this.#forget();
+    runSync(release(this.held), this.#context.adapter.sync);
+  }
+
+  [Symbol.dispose](): void {
+    this.releaseSync();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+}
+
+function checkMs(
+  options: LockOptions,
+  key: "timeout" | "lease",
+  fallback: number,
+): number {
+  const value = options[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot use option "${key}": expected a number, got ${typeof value}`,
+    );
+  }
+  const finiteNeeded = key === "lease";
+  if (
+    Number.isNaN(value) || value < 0 || (key === "lease" && value === 0) ||
+    (finiteNeeded && !Number.isFinite(value))
+  ) {
+    throw new RangeError(
+      `Cannot use option "${key}": ${value} is not a ${
+        finiteNeeded ? "positive finite" : "non-negative"
+      } number of milliseconds`,
+    );
+  }
+  return value;
+}
+
+/** Checks the lock options for `path`; throws before any file is touched. */
+export function planLock(
+  path: unknown,
+  options: unknown,
+  context: Context,
+): LockPlan {
+  const target = toAbsolutePath(path);
+  if (
+    options !== undefined && (options === null || typeof options !== "object")
+  ) {
+    throw new TypeError("Cannot use options: expected an object");
+  }
+  const given = (options ?? {}) as LockOptions;
+  const { signal, mkdir } = given;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError('Cannot use option "signal": expected an AbortSignal');
+  }
+  if (mkdir !== undefined && typeof mkdir !== "boolean") {
+    throw new TypeError('Cannot use option "mkdir": expected a boolean');
+  }
+  return {
+    target,
+    timeout: checkMs(given, "timeout", Infinity),
+    lease: checkMs(given, "lease", DEFAULT_LEASE_MS),
+    signal,
+    mkdir: mkdir ?? false,
+    adapter: context.adapter,
+  };
+}
+
+/** Takes the lock of `plan`, asynchronously. */
+export async function takeLock(
+  plan: LockPlan,
+  context: Context,
+): Promise<HeldLock> {
+  return new HeldLock(await runAsync(acquire(plan), context.async), context);
+}
+
+/** Takes the lock of `plan`, blocking the thread while it waits. */
+export function takeLockSync(plan: LockPlan, context: Context): HeldLock {
+  return new HeldLock(runSync(acquire(plan), context.adapter.sync), context);
+}
+
+/**
+ * Waits for the cross-process lock of `path` and takes it, for a critical
+ * section of several steps or files. The lock is a file beside `path`
+ * (`.NAME.atomic-lock`); `path` itself need not exist. Processes on Deno,
+ * Bun and Node exclude each other. A lock whose holder died on this machine
+ * is taken over at once; otherwise after its lease. Locks are not
+ * re-entrant: locking a file twice in one process waits for the first lock.
+ *
+ * For a read-modify-write of one file, {@linkcode updateFileAtomic} does
+ * everything in one call.
+ *
+ * @param path The file to lock (a string or a `file:` URL).
+ * @param options How long to wait, how to cancel; see {@linkcode LockOptions}.
+ * @returns The lock, once held.
+ * @throws {TypeError} If `path` or an option has the wrong type.
+ * @throws {RangeError} If `timeout` or `lease` is out of range.
+ * @throws {AtomicWriteError} With code `ETIMEDOUT` if `timeout` passed, or the code of a failing file-system step.
+ *
+ * @example Usage
+ * ```ts
+ * import { lockFile, writeFileAtomic } from "@x/atomic";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const lock = await lockFile(`${dir}/index.json`, { timeout: 10_000 });
+ * try {
+ *   await writeFileAtomic(`${dir}/data.json`, "[]");
+ *   await writeFileAtomic(`${dir}/index.json`, '{"data":"data.json"}');
+ * } finally {
+ *   await lock.release();
+ * }
+ * ```
+ */
+export function lockFile(
+  path: string | URL,
+  options?: LockOptions,
+): Promise<FileLock> {
+  try {
+    const context = currentContext();
+    return takeLock(planLock(path, options, context), context);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * Waits for the cross-process lock of `path` and takes it, blocking the
+ * thread while it waits (with `Atomics.wait`: no CPU is burnt). The same
+ * lock as {@linkcode lockFile}.
+ *
+ * @param path The file to lock (a string or a `file:` URL).
+ * @param options How long to wait, how to cancel; see {@linkcode LockOptions}.
+ * @returns The lock, once held.
+ * @throws {TypeError} If `path` or an option has the wrong type.
+ * @throws {RangeError} If `timeout` or `lease` is out of range.
+ * @throws {AtomicWriteError} With code `ETIMEDOUT` if `timeout` passed, or the code of a failing file-system step.
+ *
+ * @example Usage
+ * ```ts
+ * import { lockFileSync } from "@x/atomic";
+ *
+ * const dir = Deno.makeTempDirSync();
+ * {
+ *   using _lock = lockFileSync(`${dir}/counter.txt`);
+ *   // … read, compute, write …
+ * }
+ * ```
+ */
+export function lockFileSync(
+  path: string | URL,
+  options?: LockOptions,
+): FileLock {
+  const context = currentContext();
+  return takeLockSync(planLock(path, options, context), context);
+}

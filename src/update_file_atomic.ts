@@ -1,0 +1,145 @@
+/** Read-modify-write of a file across processes, without lost updates. */
+import type { AtomicOptions } from "./atomic_options.ts";
+import { type Context, currentContext, startReplacement } from "./_context.ts";
+import { guard, readLocked } from "./_lock.ts";
+import {
+  type HeldLock,
+  type LockOptions,
+  planLock,
+  takeLock,
+} from "./lock_file.ts";
+import { replace } from "./_replace.ts";
+import { runAsync } from "./_run.ts";
+import type { LockPlan } from "./_lock.ts";
+import { type ResolvedOptions, resolveOptions, toBytes } from "./_validate.ts";
+
+/**
+ * Options of {@linkcode updateFileAtomic} and {@linkcode updateFileAtomicSync}:
+ * how to wait for the lock, and how to write.
+ *
+ * @example Usage
+ * ```ts
+ * import { updateFileAtomic, type UpdateOptions } from "@x/atomic";
+ *
+ * const options: UpdateOptions = { timeout: 5_000, mode: 0o600 };
+ * await updateFileAtomic(`${await Deno.makeTempDir()}/n`, () => "1", options);
+ * ```
+ */
+export interface UpdateOptions extends AtomicOptions, LockOptions {}
+
+/** What `fn` may return: new content, or `undefined` to leave the file as it is. */
+export type UpdateResult = string | Uint8Array | undefined;
+
+/** The checked arguments of an update. */
+export interface UpdatePlan {
+  readonly lock: LockPlan;
+  readonly write: ResolvedOptions;
+}
+
+/** Checks the arguments of an update; throws before any file is touched. */
+export function planUpdate(
+  path: unknown,
+  fn: unknown,
+  options: unknown,
+  context: Context,
+): UpdatePlan {
+  const lock = planLock(path, options, context);
+  if (typeof fn !== "function") {
+    throw new TypeError(
+      `Cannot update "${lock.target}": expected fn to be a function, got ${typeof fn}`,
+    );
+  }
+  const { timeout: _timeout, lease: _lease, ...write } =
+    (options ?? {}) as UpdateOptions;
+  return {
+    lock,
+    write: resolveOptions(options === undefined ? undefined : write),
+  };
+}
+
+/** The new content `result` as bytes; `null` to leave the file as it is. */
+export function newContent(
+  target: string,
+  result: unknown,
+): Uint8Array | null {
+  if (result === undefined) return null;
+  if (typeof result === "string" || result instanceof Uint8Array) {
+    return toBytes(result);
+  }
+  throw new TypeError(
+    `Cannot update "${target}": fn must return a string, a Uint8Array or undefined`,
+  );
+}
+
+/** Write options that stop the write when the lock is lost, or the caller aborts. */
+export function underLock(
+  write: ResolvedOptions,
+  lock: HeldLock,
+): ResolvedOptions {
+  const signal = write.signal
+    ? AbortSignal.any([write.signal, lock.signal])
+    : lock.signal;
+  return { ...write, signal };
+}
+
+/**
+ * Updates `path` under a cross-process lock, so that concurrent updates from
+ * any number of processes (Deno, Bun or Node) never lose one another's
+ * changes: reads the current content (`null` if the file does not exist),
+ * calls `fn` with it, and, if `fn` returns a string or bytes, replaces the
+ * file atomically with the same protocol, guarantees and options as
+ * {@linkcode writeFileAtomic}. If `fn` returns `undefined` the file is left
+ * as it is; if it throws, nothing changes and the error propagates. The lock
+ * is released in every case.
+ *
+ * Readers need no lock: they see the old content or the new, never a mix.
+ * An update whose lock was lost (this process stalled past the lease and
+ * another took the lock over) does not commit and rejects with code
+ * `ELOCKLOST`.
+ *
+ * @typeParam T What `fn` returns.
+ * @param path The file to update (a string or a `file:` URL); it need not exist.
+ * @param fn Computes the new content from the current one; may be async.
+ * @param options How to wait and how to write; see {@linkcode UpdateOptions}.
+ * @returns What `fn` returned.
+ * @throws {TypeError} If an argument has the wrong type, or `fn` returns something else than a string, bytes or `undefined`.
+ * @throws {RangeError} If `timeout`, `lease` or `mode` is out of range.
+ * @throws {AtomicWriteError} With code `ETIMEDOUT` if the lock was not had within `timeout`, `ELOCKLOST` if it was lost before the commit, or the code of a failing file-system step; the file is then unchanged.
+ *
+ * @example Usage
+ * ```ts
+ * import { updateFileAtomic } from "@x/atomic";
+ *
+ * const path = `${await Deno.makeTempDir()}/counter.json`;
+ * await updateFileAtomic(path, (current) => {
+ *   const count = current ? JSON.parse(new TextDecoder().decode(current)).count : 0;
+ *   return JSON.stringify({ count: count + 1 });
+ * });
+ * ```
+ */
+export async function updateFileAtomic<T extends UpdateResult>(
+  path: string | URL,
+  fn: (current: Uint8Array | null) => T | Promise<T>,
+  options?: UpdateOptions,
+): Promise<T> {
+  const context = currentContext();
+  const plan = planUpdate(path, fn, options, context);
+  const lock = await takeLock(plan.lock, context);
+  try {
+    const current = await runAsync(readLocked(lock.held), context.async);
+    const result = await fn(current);
+    const bytes = newContent(plan.lock.target, result);
+    if (bytes !== null) {
+      const s = startReplacement(
+        context,
+        plan.lock.target,
+        underLock(plan.write, lock),
+      );
+      s.guard = () => guard(lock.held);
+      await runAsync(replace(s, bytes), context.async);
+    }
+    return result;
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,71 @@
+/** Read-modify-write of a file across processes, synchronously. */
+import { currentContext, startReplacement } from "./_context.ts";
+import { guard, readLocked } from "./_lock.ts";
+import { takeLockSync } from "./lock_file.ts";
+import { replace } from "./_replace.ts";
+import { runSync } from "./_run.ts";
+import {
+  newContent,
+  planUpdate,
+  underLock,
+  type UpdateOptions,
+  type UpdateResult,
+} from "./update_file_atomic.ts";
+
+/**
+ * Updates `path` under a cross-process lock, blocking the thread: the same
+ * steps and guarantees as {@linkcode updateFileAtomic}, with a synchronous
+ * `fn`. While it waits for the lock the thread sleeps (`Atomics.wait`), it
+ * does not spin.
+ *
+ * @typeParam T What `fn` returns.
+ * @param path The file to update (a string or a `file:` URL); it need not exist.
+ * @param fn Computes the new content from the current one (`null`: no file).
+ * @param options How to wait and how to write; see {@linkcode UpdateOptions}.
+ * @returns What `fn` returned.
+ * @throws {TypeError} If an argument has the wrong type, or `fn` returns a promise or something else than a string, bytes or `undefined`.
+ * @throws {RangeError} If `timeout`, `lease` or `mode` is out of range.
+ * @throws {AtomicWriteError} With code `ETIMEDOUT`, `ELOCKLOST` or the code of a failing file-system step; the file is then unchanged.
+ *
+ * @example Usage
+ * ```ts
+ * import { updateFileAtomicSync } from "@x/atomic";
+ *
+ * const path = `${Deno.makeTempDirSync()}/visits.txt`;
+ * updateFileAtomicSync(path, (current) => {
+ *   const visits = current ? Number(new TextDecoder().decode(current)) : 0;
+ *   return String(visits + 1);
+ * });
+ * ```
+ */
+export function updateFileAtomicSync<T extends UpdateResult>(
+  path: string | URL,
+  fn: (current: Uint8Array | null) => T,
+  options?: UpdateOptions,
+): T {
+  const context = currentContext();
+  const plan = planUpdate(path, fn, options, context);
+  const lock = takeLockSync(plan.lock, context);
+  try {
+    const current = runSync(readLocked(lock.held), context.adapter.sync);
+    const result = fn(current);
+    if (result instanceof Promise) {
+      throw new TypeError(
+        `Cannot update "${plan.lock.target}": fn returned a promise; use updateFileAtomic()`,
+      );
+    }
+    const bytes = newContent(plan.lock.target, result);
+    if (bytes !== null) {
+      const s = startReplacement(
+        context,
+        plan.lock.target,
+        underLock(plan.write, lock),
+      );
+      s.guard = () => guard(lock.held);
+      runSync(replace(s, bytes), context.adapter.sync);
+    }
+    return result;
+  } finally {
+    lock.releaseSync();
+  }
+}
