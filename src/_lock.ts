@@ -56,7 +56,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import { errorCode } from "./_error_code.ts";
-import { lockName, reclaimName } from "./_lock_name.ts";
+import { lockName, lockOf, reclaimName } from "./_lock_name.ts";
 import {
   type Checks,
   describeHolder,
@@ -436,32 +436,31 @@ export function* heartbeat(held: Held): Steps<void> {
     );}
 }
 
-/** Gives up the lock file. Never throws: a lost lock is not this process's to remove. */
+/**
+ * Gives up the lock file. Never throws. Within its lease, with the margin to
+ * spare, nobody may judge the lock stale, so removing it by name is safe;
+ * later (or once found lost), a waiter may be reclaiming it, so it goes
+ * through the reclaim mutex like a waiter, which removes it only if it is
+ * still this very file.
+ */
 export function* release(held: Held): Steps<void> {
   if (held.released) return;
   held.released = true;
   const file = held.file;
   held.file = null;
-  if (held.lost === null) {
-    if (inLease(held, Date.now())) {
-      // Nobody may judge a lock within its lease stale: removing by name is safe.
-      const entry = yield* settle(request("lstat", held.path));
-      if (entry.ok && entry.value?.id === held.id) {
-        yield* settle(request("remove", held.path));
-      }
+  const entry = yield* settle(request("lstat", held.path));
+  if (entry.ok && entry.value?.id === held.id) {
+    if (held.lost === null && inLease(held, Date.now())) {
+      yield* settle(request("remove", held.path));
     } else {
-      // Past the margin, a waiter may be reclaiming it: go through its mutex.
-      const entry = yield* settle(request("lstat", held.path));
-      if (entry.ok && entry.value?.id === held.id) {
-        const seen: Sighting = {
-          entry: entry.value,
-          record: held.record,
-          token: held.record.token,
-        };
-        try {
-          yield* reclaim(held.plan, held.path, held.path, seen, 0, true);
-        } catch { /* then it stays until it is judged stale */ }
-      }
+      const seen: Sighting = {
+        entry: entry.value,
+        record: held.record,
+        token: held.record.token,
+      };
+      try {
+        yield* reclaim(held.plan, held.path, held.path, seen, 0, true);
+      } catch { /* then it stays until it is judged stale */ }
     }
   }
   if (file !== null) yield* settle(request("close", file));
@@ -475,4 +474,41 @@ export function* readLocked(held: Held): Steps<Uint8Array | null> {
     held.final,
     request("readFile", held.final),
   );
+}
+
+/**
+ * Removes the lock file (or reclaim mutex) at `path` if its holder is gone
+ * and it was last touched at least `olderThan` ms before `now`, through the
+ * same race-free reclaim as a waiter; returns whether it went. A file that
+ * is not one of ours is left alone.
+ */
+export function* sweepLock(
+  path: string,
+  adapter: RuntimeAdapter,
+  now: number,
+  olderThan: number,
+): Steps<boolean> {
+  const lock = lockOf(basename(path));
+  if (lock === null) return false;
+  const plan: LockPlan = {
+    target: path,
+    lease: DEFAULT_LEASE_MS,
+    timeout: 0,
+    signal: undefined,
+    mkdir: false,
+    adapter,
+  };
+  let seen: Sighting | null;
+  try {
+    seen = yield* look(plan, path);
+  } catch {
+    return false; // not a lock file of ours, or unreadable: not ours to judge
+  }
+  if (seen === null || now - seen.entry.mtimeMs < olderThan) return false;
+  if (staleReason(seen, now, plan.lease, checks(adapter)) === null) {
+    return false;
+  }
+  yield* reclaim(plan, join(dirname(path), lock), path, seen, 0, false);
+  const after = yield* settle(request("lstat", path));
+  return after.ok && after.value?.id !== seen.entry.id;
 }

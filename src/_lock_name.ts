@@ -48,7 +48,12 @@ export function reclaimName(lock: string, token: string): string {
   return `${lock.slice(0, -LOCK_SUFFIX.length)}.${token}${RECLAIM_SUFFIX}`;
 }
 
-/** Whether `name` has the shape of a lock file or a reclaim mutex of ours. */
-export function isLockName(name: string): boolean {
-  return lockPattern.test(name) || reclaimPattern.test(name);
+/**
+ * The lock file name that `name` belongs to, if `name` has the shape of a
+ * lock file or a reclaim mutex of ours; `null` otherwise.
+ */
+export function lockOf(name: string): string | null {
+  if (lockPattern.test(name)) return name;
+  const match = reclaimPattern.exec(name);
+  return match ? `.${match[1]}${LOCK_SUFFIX}` : null;
 }

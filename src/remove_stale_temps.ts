@@ -5,6 +5,8 @@ import { errorCode } from "./_error_code.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, settle, type Steps } from "./_steps.ts";
 import { tempNameOwner } from "./_temp_name.ts";
+import { sweepLock } from "./_lock.ts";
+import type { RuntimeAdapter } from "./runtime/types.ts";
 import { rejectUnknownKeys, toAbsolutePath } from "./_validate.ts";
 
 /**
@@ -89,6 +91,7 @@ function* sweep(
   olderThan: number,
   now: number,
   isAlive: IsAlive,
+  adapter: RuntimeAdapter,
 ): Steps<string[]> {
   let names: string[];
   try {
@@ -98,6 +101,11 @@ function* sweep(
   }
   const removed: string[] = [];
   for (const name of [...names].sort()) {
+    // Lock files go through the lock protocol's own race-free reclaim.
+    if (yield* sweepLock(join(dir, name), adapter, now, olderThan)) {
+      removed.push(join(dir, name));
+      continue;
+    }
     const pid = tempNameOwner(name);
     // Our own process is alive too: its writes in flight are never touched.
     if (pid === null || isAlive(pid)) continue;
@@ -128,7 +136,7 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
   const { adapter } = currentContext();
   return sweep(path, olderThan, Date.now(), (pid) => {
     return adapter.isProcessAlive(pid);
-  });
+  }, adapter);
 }
 
 /**
@@ -142,7 +150,10 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
  * the regular files whose process is no longer alive on this machine and
  * whose last modification is at least `olderThan` milliseconds ago: a file
  * that a live process is still writing is never removed. Subdirectories are
- * not searched.
+ * not searched. Lock files left by {@linkcode lockFile} and
+ * {@linkcode updateFileAtomic} holders that died (`.{name}.atomic-lock`) are
+ * removed too, when as old and provably stale: their holder is gone, or
+ * their lease ran out.
  *
  * @param dir The directory to sweep (a string or a `file:` URL).
  * @param options Which files are old enough; see {@linkcode RemoveStaleTempsOptions}.

@@ -1,0 +1,90 @@
+/**
+ * A child process for the lock tests, run on any runtime:
+ * `_lock_child.ts MODE TARGET [ARGS…]`.
+ * - `count TARGET N API`: increments the counter in TARGET N times with
+ *   `updateFileAtomic` (API `async`), `updateFileAtomicSync` (`sync`) or
+ *   both in turn (`mixed`); prints `ack V` for each value it committed.
+ * - `hold TARGET`: takes TARGET's lock, prints `held`, waits to be killed.
+ * - `race TARGET MARKER GO`: waits for the file GO, takes TARGET's lock,
+ *   creates MARKER with O_EXCL for a moment (printing `overlap` if it
+ *   exists: another holder is inside), releases; prints `done`.
+ * - `stall TARGET LEASE BLOCK`: an update with lease LEASE whose function
+ *   prints `in` then blocks the event loop for BLOCK ms; prints `committed`
+ *   or the error code.
+ */
+import fs from "node:fs";
+import process from "node:process";
+import { lockFile, updateFileAtomic, updateFileAtomicSync } from "../mod.ts";
+
+const decoder = new TextDecoder();
+const cell = new Int32Array(new SharedArrayBuffer(4));
+
+/** The next counter value after `current` (an absent file counts as 0). */
+export function increment(current: Uint8Array | null): string {
+  const value = current === null ? 0 : JSON.parse(decoder.decode(current)).n;
+  return JSON.stringify({ n: value + 1 });
+}
+
+/** The counter value in `text`. */
+export function counterValue(text: string): number {
+  return JSON.parse(text).n;
+}
+
+function say(line: string): void {
+  fs.writeSync(1, line + "\n");
+}
+
+async function main(): Promise<void> {
+  const [mode, target, ...args] = process.argv.slice(2);
+  if (mode === "count") {
+    const [n, api] = [Number(args[0]), args[1]];
+    for (let i = 0; i < n; i++) {
+      const sync = api === "sync" || (api === "mixed" && i % 2 === 1);
+      const text = sync
+        ? updateFileAtomicSync(target, increment)
+        : await updateFileAtomic(target, increment);
+      say(`ack ${counterValue(text)}`);
+    }
+    return;
+  }
+  if (mode === "hold") {
+    await lockFile(target);
+    say("held");
+    setInterval(() => {}, 1000);
+    return;
+  }
+  if (mode === "race") {
+    const [marker, go] = args;
+    while (!fs.existsSync(go)) Atomics.wait(cell, 0, 0, 1);
+    const lock = await lockFile(target);
+    try {
+      fs.closeSync(fs.openSync(marker, "wx"));
+    } catch {
+      say("overlap");
+    }
+    Atomics.wait(cell, 0, 0, 2);
+    fs.rmSync(marker, { force: true });
+    await lock.release();
+    say("done");
+    return;
+  }
+  if (mode === "stall") {
+    const [lease, block] = [Number(args[0]), Number(args[1])];
+    try {
+      await updateFileAtomic(target, (current) => {
+        say("in");
+        Atomics.wait(cell, 0, 0, block);
+        return increment(current);
+      }, { lease });
+      say("committed");
+    } catch (error) {
+      say((error as { code?: string }).code ?? String(error));
+    }
+    return;
+  }
+  throw new Error(`unknown mode ${mode}`);
+}
+
+if (import.meta.main ?? process.argv[1]?.endsWith("_lock_child.ts")) {
+  await main();
+}

@@ -1,0 +1,193 @@
+/**
+ * Helpers for the lock tests, the lock torture and the lock benchmark:
+ * children on any runtime, fake lock files, the mixed-runtime counter.
+ */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { root } from "./_fixtures.ts";
+import { counterValue } from "./_lock_child.ts";
+import { lockName } from "../src/_lock_name.ts";
+import { encodeRecord, type LockRecord } from "../src/_lock_record.ts";
+import { processIdentity } from "../src/runtime/_process_identity.ts";
+
+/** A runtime a child can run on. */
+export type ChildRuntime = "deno" | "bun" | "node";
+
+const lockChild = path.join(root, "tests", "_lock_child.ts");
+
+/** The command line that runs `script` on `runtime`, whatever runtime runs this. */
+export function commandFor(
+  runtime: ChildRuntime,
+  script: string,
+  args: string[],
+): string[] {
+  const bin = path.join(root, "node_modules");
+  if (runtime === "deno") {
+    return [path.join(bin, ".bin", "deno"), "run", "-A", script, ...args];
+  }
+  if (runtime === "bun") {
+    return [path.join(bin, ".bin", "bun"), script, ...args];
+  }
+  return [path.join(bin, "node", "bin", "node"), script, ...args];
+}
+
+/** A running child of `_lock_child.ts`. */
+export interface LockChild {
+  readonly pid: number;
+  /** Every line printed so far. */
+  readonly lines: string[];
+  /** Resolves with the first line that satisfies `match`. */
+  waitFor(match: (line: string) => boolean): Promise<string>;
+  /** Resolves with the exit code (or signal name) once the child has ended. */
+  readonly ended: Promise<{ code: number | null; signal: string | null }>;
+  /** What the child wrote to stderr. */
+  stderr(): string;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** Starts `_lock_child.ts` with `args` on `runtime`. */
+export function startLockChild(
+  runtime: ChildRuntime,
+  args: string[],
+): LockChild {
+  const [exe, ...rest] = commandFor(runtime, lockChild, args);
+  const proc = spawn(exe, rest, { stdio: ["ignore", "pipe", "pipe"] });
+  const lines: string[] = [];
+  const waiters: {
+    match: (l: string) => boolean;
+    done: (l: string) => void;
+  }[] = [];
+  let partial = "";
+  let err = "";
+  proc.stdout.setEncoding("utf8");
+  proc.stdout.on("data", (chunk: string) => {
+    partial += chunk;
+    let end;
+    while ((end = partial.indexOf("\n")) >= 0) {
+      const line = partial.slice(0, end);
+      partial = partial.slice(end + 1);
+      lines.push(line);
+      for (const w of [...waiters]) {
+        if (w.match(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.done(line);
+        }
+      }
+    }
+  });
+  proc.stderr.on("data", (chunk) => err += chunk);
+  const ended = new Promise<{ code: number | null; signal: string | null }>(
+    (resolve) => proc.on("close", (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    pid: proc.pid as number,
+    lines,
+    ended,
+    stderr: () => err,
+    waitFor: (match) => {
+      const seen = lines.find(match);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((done, fail) => {
+        waiters.push({ match, done });
+        ended.then(() =>
+          fail(new Error(`child ended first: ${err || lines.join("\n")}`))
+        );
+      });
+    },
+    kill: (signal) => void proc.kill(signal),
+  };
+}
+
+/** The lock file of `target`. */
+export function lockPathOf(target: string): string {
+  return path.join(path.dirname(target), lockName(path.basename(target)));
+}
+
+/**
+ * Writes a lock file for `target` as another holder would have, with the
+ * given fields changed from this process's own record, and an optional age.
+ */
+export function writeFakeLock(
+  target: string,
+  fields: Partial<LockRecord>,
+  ageMs = 0,
+): string {
+  const record: LockRecord = {
+    ...processIdentity(),
+    token: "0123456789abcdef",
+    lease: 10_000,
+    ...fields,
+  };
+  const lock = lockPathOf(target);
+  fs.writeFileSync(lock, encodeRecord(record));
+  if (ageMs > 0) {
+    const then = new Date(Date.now() - ageMs);
+    fs.utimesSync(lock, then, then);
+  }
+  return lock;
+}
+
+/** What a contention run saw. */
+export interface ContentionResult {
+  /** Every value acknowledged, by every worker. */
+  acks: number[];
+  /** The counter at the end. */
+  final: number;
+  /** Values acknowledged more than once. */
+  duplicates: number[];
+  /** Wall time of the run, ms. */
+  elapsedMs: number;
+}
+
+/** The values that occur more than once in `values`. */
+export function duplicatesIn(values: number[]): number[] {
+  const seen = new Set<number>();
+  const twice = new Set<number>();
+  for (const v of values) (seen.has(v) ? twice : seen).add(v);
+  return [...twice].sort((a, b) => a - b);
+}
+
+/**
+ * Runs one worker per entry of `workers` (a runtime and an API), each
+ * incrementing the counter in `target` `n` times; resolves when all ended.
+ */
+export async function contention(
+  target: string,
+  workers: [ChildRuntime, "async" | "sync" | "mixed"][],
+  n: number,
+): Promise<ContentionResult> {
+  const started = performance.now();
+  const children = workers.map(([runtime, api]) =>
+    startLockChild(runtime, ["count", target, String(n), api])
+  );
+  const ends = await Promise.all(children.map((c) => c.ended));
+  ends.forEach((end, i) => {
+    if (end.code !== 0) {
+      throw new Error(
+        `worker ${workers[i].join("/")} failed (${end.code ?? end.signal}): ${
+          children[i].stderr()
+        }`,
+      );
+    }
+  });
+  const acks = children.flatMap((c) =>
+    c.lines.filter((l) => l.startsWith("ack ")).map((l) => Number(l.slice(4)))
+  );
+  return {
+    acks,
+    final: counterValue(fs.readFileSync(target, "utf8")),
+    duplicates: duplicatesIn(acks),
+    elapsedMs: performance.now() - started,
+  };
+}
+
+/** Two workers of each runtime, one async and one mixing sync and async. */
+export const MIXED_WORKERS: [ChildRuntime, "async" | "mixed"][] = [
+  ["node", "async"],
+  ["node", "mixed"],
+  ["bun", "async"],
+  ["bun", "mixed"],
+  ["deno", "async"],
+  ["deno", "mixed"],
+];

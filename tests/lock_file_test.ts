@@ -1,0 +1,304 @@
+/** lockFile() and lockFileSync(): the lock file protocol, takeover and loss. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import {
+  AtomicWriteError,
+  lockFile,
+  lockFileSync,
+  removeStaleTemps,
+  updateFileAtomic,
+} from "../mod.ts";
+import { read, withTempDir } from "./_fixtures.ts";
+import { lockPathOf, startLockChild, writeFakeLock } from "./_lock_fixtures.ts";
+import { runtimeName } from "./_fixtures.ts";
+
+/** For tests that start child processes: the machine is shared and noisy. */
+const SLOW = { timeout: 180_000 };
+const LONG_LEASE = 60_000;
+/** Well below LONG_LEASE: a takeover within it did not wait for the lease. */
+const PROMPTLY = { timeout: 30_000 };
+const cell = new Int32Array(new SharedArrayBuffer(4));
+
+/** A pid that is certainly not running: a child that has exited. */
+async function deadPid(): Promise<number> {
+  const child = startLockChild(runtimeName(), [
+    "count",
+    "/nonexistent/x",
+    "0",
+    "async",
+  ]);
+  await child.ended;
+  return child.pid;
+}
+
+test("lockFile() creates the lock file beside the target and release() removes it", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "data.json");
+    const lock = await lockFile(target);
+    assert.equal(lock.path, target);
+    assert.equal(lock.lockPath, path.join(dir, ".data.json.atomic-lock"));
+    assert.match(read(lock.lockPath), /^\{"lock":"@x\/atomic"/);
+    assert.equal(lock.signal.aborted, false);
+    await lock.release();
+    await lock.release(); // again: nothing
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("lockFileSync() is released by a using block", async () => {
+  await withTempDir((dir) => {
+    const target = path.join(dir, "data.json");
+    const lock = lockFileSync(target);
+    assert.ok(fs.existsSync(lock.lockPath));
+    lock[Symbol.dispose]();
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("lockFile() waits until the holder releases", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const first = await lockFile(target);
+    const order: string[] = [];
+    const second = lockFile(target).then((lock) => {
+      order.push("second");
+      return lock;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    order.push("release");
+    await first.release();
+    await (await second)[Symbol.asyncDispose]();
+    assert.deepEqual(order, ["release", "second"]);
+  });
+});
+
+test(
+  "lockFile() takes over at once a lock whose holder was killed",
+  SLOW,
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      const holder = startLockChild(runtimeName(), ["hold", target]);
+      await holder.waitFor((l) => l === "held");
+      holder.kill("SIGKILL");
+      await holder.ended;
+      assert.ok(
+        fs.existsSync(lockPathOf(target)),
+        "kill -9 leaves the lock file",
+      );
+      const lock = await lockFile(target, PROMPTLY);
+      await lock.release();
+    });
+  },
+);
+
+test("lockFile() takes over a lock whose pid now belongs to another process", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    // Our own pid is alive, but was not started at this time.
+    writeFakeLock(target, { pid: process.pid, start: "1", lease: LONG_LEASE });
+    const lock = await lockFile(target, PROMPTLY);
+    await lock.release();
+  });
+});
+
+test("lockFile() takes over a lock taken before the last boot", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    writeFakeLock(target, {
+      boot: "00000000-0000-0000-0000-000000000000",
+      lease: LONG_LEASE,
+    });
+    const lock = await lockFile(target, PROMPTLY);
+    await lock.release();
+  });
+});
+
+test("lockFile() waits for a live holder within its lease", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const fake = writeFakeLock(target, { lease: LONG_LEASE }); // us, another token
+    await assert.rejects(
+      lockFile(target, { timeout: 100 }),
+      (e) => e instanceof AtomicWriteError && e.code === "ETIMEDOUT",
+    );
+    assert.ok(fs.existsSync(fake));
+  });
+});
+
+test("lockFile() takes over the expired lease of a holder on another host", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    writeFakeLock(target, { host: "elsewhere", lease: 1_000 }, 5_000);
+    const lock = await lockFile(target, PROMPTLY);
+    await lock.release();
+    writeFakeLock(target, { host: "elsewhere", lease: LONG_LEASE }, 5_000);
+    await assert.rejects(
+      lockFile(target, { timeout: 100 }),
+      (e) => e instanceof AtomicWriteError && e.code === "ETIMEDOUT",
+    );
+  });
+});
+
+test("lockFile() takes over a lock of a dead process", SLOW, async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    writeFakeLock(target, { pid: await deadPid(), lease: LONG_LEASE });
+    const lock = await lockFile(target, PROMPTLY);
+    await lock.release();
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("lockFile() rejects with EEXIST and leaves a user's file that has the lock's name", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(lockPathOf(target), "my own notes\n");
+    await assert.rejects(
+      lockFile(target, { timeout: 0 }),
+      (e) => e instanceof AtomicWriteError && e.code === "EEXIST",
+    );
+    assert.equal(read(lockPathOf(target)), "my own notes\n");
+  });
+});
+
+test("lockFile() rejects with a TypeError or RangeError before touching any file", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    for (
+      const options of [
+        { timeout: -1 },
+        { timeout: Number.NaN },
+        { lease: 0 },
+        { lease: Infinity },
+        { signal: "no" },
+        { mkdir: 1 },
+      ]
+    ) {
+      await assert.rejects(
+        // deno-lint-ignore no-explicit-any
+        lockFile(target, options as any),
+        (e) => e instanceof TypeError || e instanceof RangeError,
+      );
+    }
+    // deno-lint-ignore no-explicit-any
+    assert.throws(() => lockFileSync(42 as any), TypeError);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("lockFile() creates missing parent directories with mkdir", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "a", "b", "f");
+    await assert.rejects(
+      lockFile(target),
+      (e) => e instanceof AtomicWriteError && e.code === "ENOENT",
+    );
+    const lock = await lockFile(target, { mkdir: true });
+    assert.ok(fs.existsSync(lock.lockPath));
+    await lock.release();
+  });
+});
+
+test("lockFile() aborts its signal, without throwing, when it stalls past its lease", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const lock = await lockFile(target, { lease: 200 });
+    Atomics.wait(cell, 0, 0, 400); // the event loop is blocked: no heartbeat
+    // The next heartbeat finds the lease ran out.
+    await new Promise((r) => lock.signal.addEventListener("abort", r));
+    const reason = lock.signal.reason;
+    assert.ok(
+      reason instanceof AtomicWriteError && reason.code === "ELOCKLOST",
+    );
+    await lock.release();
+    // A lost lock is retired safely and the target is free again.
+    const next = await lockFile(target, PROMPTLY);
+    await next.release();
+  });
+});
+
+test("lockFile() keeps a lock whose holder heartbeats past two leases", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const lock = await lockFile(target, { lease: 1_500 });
+    await new Promise((r) => setTimeout(r, 3_200));
+    assert.equal(lock.signal.aborted, false);
+    await assert.rejects(lockFile(target, { timeout: 0 }), /ETIMEDOUT/);
+    await lock.release();
+  });
+});
+
+test(
+  "lockFile() gives a stale lock to exactly one of 20 contenders at once",
+  SLOW,
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      const marker = path.join(dir, "inside");
+      const go = path.join(dir, "go");
+      writeFakeLock(target, { pid: await deadPid(), lease: LONG_LEASE });
+      const contenders = Array.from(
+        { length: 20 },
+        () => startLockChild(runtimeName(), ["race", target, marker, go]),
+      );
+      await new Promise((r) => setTimeout(r, 1_500)); // most have started
+      fs.writeFileSync(go, "");
+      const ends = await Promise.all(contenders.map((c) => c.ended));
+      const lines = contenders.flatMap((c) => c.lines);
+      assert.deepEqual(ends.map((e) => e.code), Array(20).fill(0));
+      assert.equal(
+        lines.filter((l) => l === "overlap").length,
+        0,
+        "never two holders",
+      );
+      assert.equal(lines.filter((l) => l === "done").length, 20);
+      assert.deepEqual(fs.readdirSync(dir), ["go"]);
+    });
+  },
+);
+
+for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+  test(`${signal} releases the locks of the process`, SLOW, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      const holder = startLockChild(runtimeName(), ["hold", target]);
+      await holder.waitFor((l) => l === "held");
+      holder.kill(signal);
+      assert.equal((await holder.ended).signal, signal);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+}
+
+test(
+  "removeStaleTemps() sweeps the lock file of a dead holder",
+  SLOW,
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      const lock = writeFakeLock(target, { pid: await deadPid() }, 10_000);
+      writeFakeLock(path.join(dir, "live"), { lease: LONG_LEASE }, 10_000);
+      const removed = await removeStaleTemps(dir, { olderThan: 5_000 });
+      assert.deepEqual(removed, [lock]);
+      assert.deepEqual(fs.readdirSync(dir), [
+        path.basename(lockPathOf(path.join(dir, "live"))),
+      ]);
+    });
+  },
+);
+
+test("updateFileAtomic() after a lock from a previous boot proceeds without waiting for the lease", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "1");
+    writeFakeLock(target, { boot: "previous-boot", lease: LONG_LEASE });
+    const started = performance.now();
+    await updateFileAtomic(target, () => "2", { timeout: 5_000 });
+    assert.ok(performance.now() - started < 5_000);
+    assert.equal(read(target), "2");
+  });
+});

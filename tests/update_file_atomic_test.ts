@@ -1,0 +1,314 @@
+/** updateFileAtomic() and updateFileAtomicSync(): read-modify-write under the lock. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import {
+  AtomicWriteError,
+  lockFile,
+  updateFileAtomic,
+  updateFileAtomicSync,
+  type UpdateOptions,
+  type UpdateResult,
+} from "../mod.ts";
+import { read, tempsIn, withTempDir } from "./_fixtures.ts";
+import { counterValue, increment } from "./_lock_child.ts";
+import {
+  contention,
+  lockPathOf,
+  MIXED_WORKERS,
+  startLockChild,
+} from "./_lock_fixtures.ts";
+
+/** For tests that start child processes: the machine is shared and noisy. */
+const SLOW = { timeout: 60_000 };
+
+const text = (bytes: Uint8Array | null) =>
+  bytes === null ? null : new TextDecoder().decode(bytes);
+
+/** The two update functions, tested alike. */
+const updates = [
+  {
+    name: "updateFileAtomic()",
+    fails: "rejects",
+    update: <T extends UpdateResult>(
+      p: string,
+      fn: (c: Uint8Array | null) => T,
+      o?: UpdateOptions,
+    ) => updateFileAtomic(p, fn, o),
+  },
+  {
+    name: "updateFileAtomicSync()",
+    fails: "throws",
+    update: <T extends UpdateResult>(
+      p: string,
+      fn: (c: Uint8Array | null) => T,
+      o?: UpdateOptions,
+    ) => {
+      try {
+        return Promise.resolve(updateFileAtomicSync(p, fn, o));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+  },
+];
+
+for (const { name, fails, update } of updates) {
+  test(`${name} creates a missing file, passing null to fn`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "new.txt");
+      let seen: string | null | undefined;
+      await update(target, (current) => {
+        seen = text(current);
+        return "first";
+      });
+      assert.equal(seen, null);
+      assert.equal(read(target), "first");
+      assert.deepEqual(fs.readdirSync(dir), ["new.txt"]);
+    });
+  });
+
+  test(`${name} passes the current bytes and returns what fn returned`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "n.txt");
+      fs.writeFileSync(target, "41");
+      const result = await update(target, (c) => String(Number(text(c)) + 1));
+      assert.equal(result, "42");
+      assert.equal(read(target), "42");
+    });
+  });
+
+  test(`${name} leaves the file as it is when fn returns undefined`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "keep.txt");
+      fs.writeFileSync(target, "same");
+      const before = fs.statSync(target).ino;
+      assert.equal(await update(target, () => undefined), undefined);
+      assert.equal(fs.statSync(target).ino, before, "not even rewritten");
+      assert.deepEqual(fs.readdirSync(dir), ["keep.txt"]);
+    });
+  });
+
+  test(`${name} ${fails} with fn's error, changes nothing and releases the lock`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f.txt");
+      fs.writeFileSync(target, "old");
+      const boom = new Error("boom");
+      await assert.rejects(
+        update(target, () => {
+          throw boom;
+        }),
+        (error) => error === boom,
+      );
+      assert.equal(read(target), "old");
+      assert.deepEqual(fs.readdirSync(dir), ["f.txt"]);
+      await update(target, () => "next"); // the lock is free again
+      assert.equal(read(target), "next");
+    });
+  });
+
+  test(`${name} ${fails} with a TypeError before touching any file`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f.txt");
+      const bad: [unknown, unknown, unknown][] = [
+        ["", () => "x", undefined],
+        [target, "not a function", undefined],
+        [target, () => "x", { timeout: "1" }],
+        [target, () => "x", { lease: -1 }],
+        [target, () => "x", { signal: {} }],
+        [target, () => "x", { mode: "644" }],
+      ];
+      for (const [p, fn, options] of bad) {
+        await assert.rejects(
+          // deno-lint-ignore no-explicit-any
+          update(p as string, fn as any, options as UpdateOptions),
+          (e) => e instanceof TypeError || e instanceof RangeError,
+        );
+      }
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${name} ${fails} with a TypeError when fn returns something else than content`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f.txt");
+      fs.writeFileSync(target, "old");
+      await assert.rejects(
+        // deno-lint-ignore no-explicit-any
+        update(target, (() => 42) as any),
+        TypeError,
+      );
+      assert.equal(read(target), "old");
+      assert.deepEqual(fs.readdirSync(dir), ["f.txt"]);
+    });
+  });
+
+  test(`${name} locks and replaces the file a symbolic link points to`, async () => {
+    await withTempDir(async (dir) => {
+      fs.mkdirSync(path.join(dir, "real"));
+      const real = path.join(dir, "real", "data.txt");
+      const link = path.join(dir, "link.txt");
+      fs.writeFileSync(real, "1");
+      fs.symlinkSync(path.join("real", "data.txt"), link);
+      let lockSeen = false;
+      await update(link, (c) => {
+        lockSeen = fs.existsSync(lockPathOf(real));
+        return String(Number(text(c)) + 1);
+      });
+      assert.ok(lockSeen, "the lock is beside the real file");
+      assert.ok(fs.lstatSync(link).isSymbolicLink(), "the link stays a link");
+      assert.equal(read(real), "2");
+    });
+  });
+
+  test(`${name} works for a 255-byte file name with a lock name within 255 bytes`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "é".repeat(127) + "x");
+      assert.equal(Buffer.byteLength(path.basename(target)), 255);
+      let lockName = "";
+      await update(target, () => {
+        lockName = fs.readdirSync(dir).find((n) => n.endsWith(".atomic-lock"))!;
+        return "ok";
+      });
+      assert.ok(Buffer.byteLength(lockName) <= 255, lockName);
+      assert.equal(read(target), "ok");
+    });
+  });
+
+  test(`${name} ${fails} with ELOCKLOST and does not commit when its lock was taken over`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f.txt");
+      fs.writeFileSync(target, "old");
+      await assert.rejects(
+        update(target, () => {
+          // Another process reclaimed the lock meanwhile: the file is no longer ours.
+          const lock = lockPathOf(target);
+          fs.renameSync(lock, lock + ".moved");
+          fs.copyFileSync(lock + ".moved", lock);
+          fs.rmSync(lock + ".moved");
+          return "lost update";
+        }),
+        (e) => e instanceof AtomicWriteError && e.code === "ELOCKLOST",
+      );
+      assert.equal(read(target), "old");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  test(`${name} ${fails} with ETIMEDOUT when the lock stays held past the timeout`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f.txt");
+      const lock = await lockFile(target);
+      try {
+        await assert.rejects(
+          update(target, () => "x", { timeout: 30 }),
+          (e) => e instanceof AtomicWriteError && e.code === "ETIMEDOUT",
+        );
+        assert.equal(fs.existsSync(target), false);
+      } finally {
+        await lock.release();
+      }
+    });
+  });
+}
+
+test("updateFileAtomic() rejects with the signal's reason when aborted while waiting", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f.txt");
+    const lock = await lockFile(target);
+    try {
+      const controller = new AbortController();
+      const reason = new Error("stop waiting");
+      const waiting = updateFileAtomic(target, () => "x", {
+        signal: controller.signal,
+      });
+      setTimeout(() => controller.abort(reason), 30);
+      await assert.rejects(waiting, (e) => e === reason);
+      assert.equal(fs.existsSync(target), false);
+    } finally {
+      await lock.release();
+    }
+  });
+});
+
+test("updateFileAtomic() does not commit when the signal aborts during fn", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f.txt");
+    fs.writeFileSync(target, "old");
+    const controller = new AbortController();
+    await assert.rejects(
+      updateFileAtomic(target, () => {
+        controller.abort(new Error("cancelled"));
+        return "new";
+      }, { signal: controller.signal }),
+      /cancelled/,
+    );
+    assert.equal(read(target), "old");
+    assert.deepEqual(fs.readdirSync(dir), ["f.txt"]);
+  });
+});
+
+test("updateFileAtomicSync() throws a TypeError when fn returns a promise, leaving the file", async () => {
+  await withTempDir((dir) => {
+    const target = path.join(dir, "f.txt");
+    fs.writeFileSync(target, "old");
+    assert.throws(
+      // deno-lint-ignore no-explicit-any
+      () => updateFileAtomicSync(target, (async () => "x") as any),
+      TypeError,
+    );
+    assert.equal(read(target), "old");
+    assert.deepEqual(fs.readdirSync(dir), ["f.txt"]);
+  });
+});
+
+test(
+  "updateFileAtomic() calls from 2 Deno, 2 Bun and 2 Node processes, sync and async, lose no update",
+  SLOW,
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "counter.json");
+      const n = 8;
+      const result = await contention(target, MIXED_WORKERS, n);
+      assert.equal(result.final, MIXED_WORKERS.length * n);
+      assert.deepEqual(result.duplicates, [], "no value acknowledged twice");
+      assert.equal(result.acks.length, MIXED_WORKERS.length * n);
+      assert.deepEqual(fs.readdirSync(dir), ["counter.json"]);
+    });
+  },
+);
+
+test(
+  "updateFileAtomic() of a holder stalled past its lease does not commit, and the next update wins",
+  SLOW,
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "counter.json");
+      fs.writeFileSync(target, increment(null)); // n = 1
+      const lease = 400;
+      const stalled = startLockChild("node", [
+        "stall",
+        target,
+        String(lease),
+        String(lease * 4),
+      ]);
+      await stalled.waitFor((l) => l === "in");
+      // The stalled holder is alive: only its lease lets this update through.
+      const started = performance.now();
+      await updateFileAtomic(target, increment);
+      assert.ok(
+        performance.now() - started >= lease * 0.5,
+        "waited for the lease",
+      );
+      assert.equal(await stalled.waitFor((l) => l !== "in"), "ELOCKLOST");
+      assert.equal((await stalled.ended).code, 0);
+      assert.equal(
+        counterValue(read(target)),
+        2,
+        "applied once, by the live holder",
+      );
+      assert.deepEqual(fs.readdirSync(dir), ["counter.json"]);
+    });
+  },
+);
