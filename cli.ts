@@ -16,15 +16,24 @@
  * `--allow-empty` is given: a failed upstream command usually prints nothing,
  * and its exit status cannot be seen from the other end of a pipe.
  *
+ * With `--update FILE -- CMD [ARGS…]` it runs CMD under FILE's
+ * cross-process lock with FILE's content on its standard input, and
+ * replaces FILE with CMD's output only if CMD exits 0: a failing `jq` can
+ * no longer empty the file, and concurrent updates are never lost.
+ *
  * Exit status: 0 written; 1 not written (a file-system error, named with its
- * path and code, or empty input refused); 2 bad usage.
+ * path and code, or empty input refused); 2 bad usage; with `--update`, a
+ * failing CMD's own status.
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import fs from "node:fs";
 import { resolve } from "node:path";
 import process from "node:process";
-import { AtomicWriteError, openAtomic } from "./mod.ts";
+import { spawn } from "node:child_process";
+import os from "node:os";
+import { AtomicWriteError, openAtomic, updateFileAtomic } from "./mod.ts";
 import type { AtomicFile, AtomicOptions } from "./mod.ts";
 import { errorCode } from "./src/_error_code.ts";
 
@@ -32,13 +41,23 @@ import { errorCode } from "./src/_error_code.ts";
 const VERSION = "0.1.0";
 
 const USAGE = `Usage: atomic-write [options] FILE
+       atomic-write [options] --update FILE -- CMD [ARGS...]
 
 Reads all of standard input, then replaces FILE with it atomically and
 durably: readers, crashes and power cuts see the old content or the new one,
 never a mix. Nothing changes until standard input ends; Ctrl-C before that
 leaves FILE as it was.
 
+With --update, takes FILE's lock (shared with every process that updates
+FILE with @x/atomic: concurrent updates are never lost), runs CMD with
+FILE's current content on its standard input (empty if FILE does not
+exist), and replaces FILE with CMD's standard output only if CMD exits 0.
+Otherwise FILE is unchanged and CMD's exit status is passed on; its
+standard error is passed through. Example:
+  atomic-write --update config.json -- jq '.port = 8080'
+
 Options:
+  --update FILE   run CMD under FILE's lock and replace FILE with its output
   --append        keep FILE's content and add the input after it
   --no-overwrite  fail (EEXIST) if FILE exists, leaving it untouched
   --mkdir         create missing parent directories
@@ -52,7 +71,9 @@ Options:
   --version       print the version and exit
 
 Exit status: 0 written; 1 not written (file-system error or empty input
-refused; FILE is unchanged); 2 bad usage.
+refused; FILE is unchanged); 2 bad usage. With --update: CMD's own status
+when it fails (128 + the signal number if a signal ended it; 127 if it
+could not be started), and FILE is unchanged.
 `;
 
 /** What the command line asks for. */
@@ -61,6 +82,8 @@ interface Command {
   options: AtomicOptions;
   append: boolean;
   allowEmpty: boolean;
+  /** With --update: the command to run under the lock. */
+  update: string[] | null;
 }
 
 /** A bad command line: exit status 2. */
@@ -84,12 +107,25 @@ function parseArgs(args: string[]): Command | null {
   const options: AtomicOptions = {};
   let append = false;
   let allowEmpty = false;
+  let update: string[] | null = null;
   const files: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--") {
-      files.push(...args.slice(i + 1));
+      if (update !== null) {
+        update = args.slice(i + 1);
+        if (update.length === 0) throw new UsageError('Missing CMD after "--"');
+      } else files.push(...args.slice(i + 1));
       break;
+    }
+    if (arg === "--update") {
+      const file = args[++i];
+      if (file === undefined || file === "--") {
+        throw new UsageError('"--update" needs a FILE');
+      }
+      files.push(file);
+      update = [];
+      continue;
     }
     if (arg === "-h" || arg === "--help") {
       process.stdout.write(USAGE);
@@ -120,7 +156,17 @@ function parseArgs(args: string[]): Command | null {
   if (append && options.overwrite === false) {
     throw new UsageError('"--append" and "--no-overwrite" exclude each other');
   }
-  return { file: files[0], options, append, allowEmpty };
+  if (update !== null) {
+    if (update.length === 0) {
+      throw new UsageError('"--update FILE" needs "-- CMD [ARGS...]"');
+    }
+    if (append || options.overwrite === false) {
+      throw new UsageError(
+        `"--update" excludes "${append ? "--append" : "--no-overwrite"}"`,
+      );
+    }
+  }
+  return { file: files[0], options, append, allowEmpty, update };
 }
 
 function codeOf(error: unknown): string {
@@ -185,7 +231,74 @@ function currentSize(target: string): number {
   }
 }
 
+/** CMD of --update failed: its exit status is passed on. */
+class CommandFailed extends Error {
+  /** The exit status to pass on. */
+  readonly status: number;
+  constructor(message: string, status: number) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Runs `argv` with `input` on its standard input; resolves to its standard output. */
+function runCommand(
+  argv: string[],
+  input: Uint8Array,
+  target: string,
+): Promise<Uint8Array> {
+  return new Promise((resolveOutput, reject) => {
+    const child = spawn(argv[0], argv.slice(1), {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    const chunks: Uint8Array[] = [];
+    child.stdout.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+    child.stdin.on("error", () => {}); // CMD need not read all of its input
+    child.stdin.end(input);
+    child.on("error", (error) => {
+      reject(
+        new CommandFailed(
+          `Cannot run "${argv[0]}": ${error.message} (${codeOf(error)})`,
+          127,
+        ),
+      );
+    });
+    child.on("close", (code, signal) => {
+      if (code === 0) return resolveOutput(Buffer.concat(chunks));
+      const status = code ??
+        128 + (os.constants.signals[signal as NodeJS.Signals] ?? 0);
+      reject(
+        new CommandFailed(
+          `"${argv.join(" ")}" ${
+            code === null ? `was ended by ${signal}` : `exited with ${code}`
+          }: "${target}" is unchanged`,
+          status,
+        ),
+      );
+    });
+  });
+}
+
+/** --update: CMD's output replaces FILE, under FILE's lock, if CMD succeeds. */
+async function runUpdate(command: Command, argv: string[]): Promise<void> {
+  const target = resolve(command.file);
+  await updateFileAtomic(target, async (current) => {
+    const output = await runCommand(argv, current ?? new Uint8Array(), target);
+    if (
+      output.length === 0 && !command.allowEmpty && (current?.length ?? 0) > 0
+    ) {
+      throw new Failure(
+        `Refusing to replace "${target}" (${current?.length} bytes) with the empty output of "${
+          argv[0]
+        }": pass --allow-empty to allow it`,
+      );
+    }
+    return output;
+  }, command.options);
+}
+
 async function run(command: Command): Promise<void> {
+  if (command.update !== null) return await runUpdate(command, command.update);
   const { options, append, allowEmpty } = command;
   const target = resolve(command.file);
   // The temporary file exists from here on; the library removes it on
@@ -237,6 +350,7 @@ async function main(args: string[]): Promise<void> {
       fail(error.message + note + hint, 1);
     }
     if (error instanceof Failure) fail(error.message, 1);
+    if (error instanceof CommandFailed) fail(error.message, error.status);
     if (error instanceof TypeError || error instanceof RangeError) {
       fail(error.message, 2);
     }

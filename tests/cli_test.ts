@@ -570,3 +570,160 @@ test("atomic-write cli.ts starts with a shebang for Node", () => {
   if (!isWindows) assert.ok((fs.statSync(cli).mode & 0o111) !== 0);
   assert.ok(["deno", "bun", "node"].includes(runtimeName()));
 });
+
+test(
+  "atomic-write --update replaces FILE with CMD's output, FILE's content on its input",
+  {
+    skip: isWindows ? "needs sed" : false,
+  },
+  async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "config.json");
+      fs.writeFileSync(file, '{"port":1}\n');
+      const result = await atomicWrite([
+        "--update",
+        file,
+        "--",
+        "sed",
+        "s/1/8080/",
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(read(file), '{"port":8080}\n');
+      assert.deepEqual(fs.readdirSync(dir), ["config.json"]);
+    });
+  },
+);
+
+test(
+  "atomic-write --update passes on a failing CMD's status and stderr, FILE unchanged",
+  {
+    skip: isWindows ? "needs sh" : false,
+  },
+  async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "config.json");
+      fs.writeFileSync(file, '{"port":1}\n');
+      const result = await atomicWrite([
+        "--update",
+        file,
+        "--",
+        "sh",
+        "-c",
+        "echo partial; echo 'jq: error' >&2; exit 5",
+      ]);
+      assert.equal(result.code, 5);
+      assert.match(result.stderr, /^jq: error\n/);
+      assert.match(result.stderr, /exited with 5/);
+      assert.equal(read(file), '{"port":1}\n');
+      assert.deepEqual(fs.readdirSync(dir), ["config.json"]);
+    });
+  },
+);
+
+test("atomic-write --update exits 127 when CMD cannot be started", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    fs.writeFileSync(file, "old\n");
+    const result = await atomicWrite(["--update", file, "--", "no-such-cmd-x"]);
+    assert.equal(result.code, 127);
+    assert.match(result.stderr, /no-such-cmd-x/);
+    assert.equal(read(file), "old\n");
+  });
+});
+
+test(
+  "atomic-write --update creates a missing FILE from CMD's output on empty input",
+  {
+    skip: isWindows ? "needs sh" : false,
+  },
+  async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "new.txt");
+      const result = await atomicWrite([
+        "--update",
+        file,
+        "--",
+        "sh",
+        "-c",
+        'printf "got[%s]" "$(cat)"',
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(read(file), "got[]");
+    });
+  },
+);
+
+test(
+  "atomic-write --update keeps a non-empty FILE when CMD prints nothing, unless --allow-empty",
+  {
+    skip: isWindows ? "needs true" : false,
+  },
+  async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "keep\n");
+      const refused = await atomicWrite(["--update", file, "--", "true"]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /--allow-empty/);
+      assert.equal(read(file), "keep\n");
+      const allowed = await atomicWrite([
+        "--allow-empty",
+        "--update",
+        file,
+        "--",
+        "true",
+      ]);
+      assert.equal(allowed.code, 0, allowed.stderr);
+      assert.equal(read(file), "");
+    });
+  },
+);
+
+test("atomic-write --update exits 2 without -- CMD, or combined with --append", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    for (
+      const args of [
+        ["--update", file],
+        ["--update", file, "--"],
+        ["--update"],
+        ["--append", "--update", file, "--", "cat"],
+      ]
+    ) {
+      const result = await atomicWrite(args);
+      assert.equal(result.code, 2, args.join(" "));
+    }
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("atomic-write --update runs in parallel lose no update", {
+  skip: isWindows ? "needs sh" : false,
+  timeout: 180_000,
+}, async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "n");
+    fs.writeFileSync(file, "0\n");
+    const runs = Array.from(
+      { length: 4 },
+      () =>
+        atomicWrite([
+          "--update",
+          file,
+          "--",
+          "sh",
+          "-c",
+          "echo $(( $(cat) + 1 ))",
+        ]),
+    );
+    for (const result of await Promise.all(runs)) {
+      assert.equal(result.code, 0, result.stderr);
+    }
+    assert.equal(read(file), "4\n");
+  });
+});
+
+test("atomic-write --help documents --update", async () => {
+  const result = await atomicWrite(["--help"]);
+  assert.match(result.stdout, /--update FILE -- CMD \[ARGS\.\.\.\]/);
+});

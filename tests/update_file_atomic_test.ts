@@ -255,7 +255,7 @@ test("updateFileAtomicSync() throws a TypeError when fn returns a promise, leavi
     fs.writeFileSync(target, "old");
     assert.throws(
       // deno-lint-ignore no-explicit-any
-      () => updateFileAtomicSync(target, (async () => "x") as any),
+      () => updateFileAtomicSync(target, (() => Promise.resolve("x")) as any),
       TypeError,
     );
     assert.equal(read(target), "old");
