@@ -74,8 +74,9 @@ import {
   request,
   settle,
   type Steps,
+  waitFor,
 } from "./_steps.ts";
-import type { OpenFile, RuntimeAdapter } from "./runtime/types.ts";
+import type { DirWatch, OpenFile, RuntimeAdapter } from "./runtime/types.ts";
 
 /**
  * The default lease, in ms. A holder on this host that dies is detected at
@@ -110,6 +111,8 @@ export interface LockPlan {
   readonly signal: AbortSignal | undefined;
   readonly mkdir: boolean;
   readonly adapter: RuntimeAdapter;
+  /** Asynchronous waiters also wake when the lock's directory changes; sync ones only poll. */
+  readonly watch: boolean;
 }
 
 /** A lock this process holds. */
@@ -323,11 +326,20 @@ function* reclaim(
   }
 }
 
-/** Pauses a waiter: `ms` with jitter, never past the deadline. */
-function* pause(ms: number, deadline: number): Steps<void> {
+/**
+ * Pauses a waiter: `ms` with jitter, never past the deadline; with a
+ * directory watch, less if the directory changes (the lock is released).
+ */
+function* pause(
+  plan: LockPlan,
+  watch: DirWatch | null,
+  ms: number,
+  deadline: number,
+): Steps<void> {
   const jittered = ms * (0.5 + Math.random());
-  const left = deadline - performance.now();
-  yield* perform(request("sleep", Math.max(0, Math.min(jittered, left))));
+  const delay = Math.max(0, Math.min(jittered, deadline - performance.now()));
+  if (watch === null) yield* perform(request("sleep", delay));
+  else yield* waitFor(watch.next(delay), plan.signal);
 }
 
 /**
@@ -339,47 +351,48 @@ export function* acquire(plan: LockPlan): Steps<Held> {
   const path = join(dirname(final), lockName(basename(final)));
   const deadline = performance.now() + plan.timeout;
   let wait = FIRST_WAIT_MS;
-  for (;;) {
-    plan.signal?.throwIfAborted();
-    const record = newRecord(plan.adapter.identity(), plan.lease);
-    const beatAt = Date.now();
-    const made = yield* createRecord(plan, path, record);
-    if (made !== null) {
-      return {
-        plan,
-        final,
-        path,
-        record,
-        id: made.id,
-        file: made.file,
-        beatAt,
-        lost: null,
-        released: false,
-      };
+  let watch: DirWatch | null = null;
+  try {
+    for (;;) {
+      plan.signal?.throwIfAborted();
+      const record = newRecord(plan.adapter.identity(), plan.lease);
+      const beatAt = Date.now();
+      const made = yield* createRecord(plan, path, record);
+      if (made !== null) {
+        return {
+          plan,
+          final,
+          path,
+          record,
+          id: made.id,
+          file: made.file,
+          beatAt,
+          lost: null,
+          released: false,
+        };
+      }
+      const seen = yield* look(plan, path);
+      if (seen === null) continue; // released in between: try again at once
+      const now = Date.now();
+      if (staleReason(seen, now, plan.lease, checks(plan.adapter)) !== null) {
+        yield* reclaim(plan, path, path, seen, 0, false);
+        continue;
+      }
+      if (performance.now() >= deadline) {
+        throw lockError(
+          plan,
+          "ETIMEDOUT",
+          "lock",
+          path,
+          `held by ${describeHolder(seen)} for longer than ${plan.timeout} ms`,
+        );
+      }
+      if (plan.watch) watch ??= plan.adapter.watchDir(dirname(path));
+      yield* pause(plan, watch, wait, deadline);
+      wait = Math.min(wait * WAIT_GROWTH, LONGEST_WAIT_MS);
     }
-    const seen = yield* look(plan, path);
-    if (seen === null) continue; // released in between: try again at once
-    const stale = staleReason(
-      seen,
-      Date.now(),
-      plan.lease,
-      checks(plan.adapter),
-    );
-    if (stale !== null) {
-      yield* reclaim(plan, path, path, seen, 0, false);
-      continue;
-    }
-    if (performance.now() >= deadline) {
-      throw lockError(
-        plan,
-        "ETIMEDOUT",
-        "lock",
-        path,
-        `held by ${describeHolder(seen)} for longer than ${plan.timeout} ms`,
-      );
-    }
-    yield* pause(wait, deadline);
-    wait = Math.min(wait * WAIT_GROWTH, LONGEST_WAIT_MS);
+  } finally {
+    watch?.close();
   }
 }
 
@@ -497,6 +510,7 @@ export function* sweepLock(
     signal: undefined,
     mkdir: false,
     adapter,
+    watch: false,
   };
   let seen: Sighting | null;
   try {

@@ -173,6 +173,7 @@ export function planLock(
   path: unknown,
   options: unknown,
   context: Context,
+  watch: boolean,
 ): LockPlan {
   const target = toAbsolutePath(path);
   if (
@@ -195,6 +196,7 @@ export function planLock(
     signal,
     mkdir: mkdir ?? false,
     adapter: context.adapter,
+    watch,
   };
 }
 
@@ -249,7 +251,7 @@ export function lockFile(
 ): Promise<FileLock> {
   try {
     const context = currentContext();
-    return takeLock(planLock(path, options, context), context);
+    return takeLock(planLock(path, options, context, true), context);
   } catch (error) {
     return Promise.reject(error);
   }
@@ -283,5 +285,5 @@ export function lockFileSync(
   options?: LockOptions,
 ): FileLock {
   const context = currentContext();
-  return takeLockSync(planLock(path, options, context), context);
+  return takeLockSync(planLock(path, options, context, false), context);
 }

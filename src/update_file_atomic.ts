@@ -42,8 +42,9 @@ export function planUpdate(
   fn: unknown,
   options: unknown,
   context: Context,
+  watch: boolean,
 ): UpdatePlan {
-  const lock = planLock(path, options, context);
+  const lock = planLock(path, options, context, watch);
   if (typeof fn !== "function") {
     throw new TypeError(
       `Cannot update "${lock.target}": expected fn to be a function, got ${typeof fn}`,
@@ -123,7 +124,7 @@ export async function updateFileAtomic<T extends UpdateResult>(
   options?: UpdateOptions,
 ): Promise<T> {
   const context = currentContext();
-  const plan = planUpdate(path, fn, options, context);
+  const plan = planUpdate(path, fn, options, context, true);
   const lock = await takeLock(plan.lock, context);
   try {
     const current = await runAsync(readLocked(lock.held), context.async);

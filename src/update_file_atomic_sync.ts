@@ -44,7 +44,7 @@ export function updateFileAtomicSync<T extends UpdateResult>(
   options?: UpdateOptions,
 ): T {
   const context = currentContext();
-  const plan = planUpdate(path, fn, options, context);
+  const plan = planUpdate(path, fn, options, context, false);
   const lock = takeLockSync(plan.lock, context);
   try {
     const current = runSync(readLocked(lock.held), context.adapter.sync);

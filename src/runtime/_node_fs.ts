@@ -19,6 +19,7 @@ import { sleep, sleepSync } from "./_sleep.ts";
 import { umaskFromProc } from "./_umask.ts";
 import { isProcessAlive } from "./_process_alive.ts";
 import { processIdentity, processStartTime } from "./_process_identity.ts";
+import { watchDir } from "./_watch.ts";
 import { errorCode } from "../_error_code.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
@@ -182,6 +183,7 @@ export function createNodeFsAdapter(name: string): RuntimeAdapter {
     isProcessAlive,
     identity: processIdentity,
     startTime: processStartTime,
+    watchDir,
     repeat: (tick, ms) => {
       const timer = setInterval(tick, ms);
       timer.unref();

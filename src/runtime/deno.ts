@@ -9,6 +9,7 @@ import { sleep, sleepSync } from "./_sleep.ts";
 import { umaskFromProc } from "./_umask.ts";
 import { isProcessAlive } from "./_process_alive.ts";
 import { processIdentity, processStartTime } from "./_process_identity.ts";
+import { watchDir } from "./_watch.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -268,6 +269,7 @@ export const denoAdapter: RuntimeAdapter = {
   isProcessAlive,
   identity: processIdentity,
   startTime: processStartTime,
+  watchDir,
   repeat: (tick, ms) => {
     const timer = setInterval(tick, ms);
     Deno.unrefTimer(timer);

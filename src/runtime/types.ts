@@ -12,7 +12,8 @@
  * @module
  */
 import type { ProcessIdentity } from "./_process_identity.ts";
-export type { ProcessIdentity };
+import type { DirWatch } from "./_watch.ts";
+export type { DirWatch, ProcessIdentity };
 
 /** An open file as the adapter represents it (a descriptor, an `FsFile`, …). */
 export type OpenFile = unknown;
@@ -121,6 +122,8 @@ export interface RuntimeAdapter {
    * returns the function that stops it.
    */
   repeat(tick: () => void, ms: number): () => void;
+  /** Watches the directory `dir` so that an asynchronous waiter wakes when it changes. */
+  watchDir(dir: string): DirWatch;
   /**
    * Calls `cleanup` (synchronously) when the process exits normally or is
    * ended by SIGINT, SIGTERM or SIGHUP, without changing what the signal does.
