@@ -178,7 +178,7 @@ function checks(adapter: RuntimeAdapter): Checks {
   return {
     me: adapter.identity(),
     isAlive: (pid) => adapter.isProcessAlive(pid),
-    startTime: (pid) => adapter.startTime(pid),
+    processStart: (pid) => adapter.processStart(pid),
   };
 }
 

@@ -16,7 +16,7 @@
  *
  * A holder on this host, in this boot and this pid namespace is checked
  * directly, so a lock whose holder died is taken over at once:
- * - its pid is dead;
+ * - its pid is dead (or a zombie, not yet reaped by its parent);
  * - or its pid now belongs to another process (the start time differs);
  * - or the lock was taken before the last boot (the boot id differs).
  *
@@ -25,7 +25,11 @@
  */
 import { randomHex } from "./_temp_name.ts";
 import { TOKEN_CHARS } from "./_lock_name.ts";
-import type { EntryInfo, ProcessIdentity } from "./runtime/types.ts";
+import type {
+  EntryInfo,
+  ProcessIdentity,
+  ProcessStart,
+} from "./runtime/types.ts";
 import { createHash } from "node:crypto";
 
 /** The first bytes of every record: how a lock file of ours is recognised. */
@@ -52,7 +56,7 @@ export interface Sighting {
 export interface Checks {
   readonly me: ProcessIdentity;
   isAlive(pid: number): boolean;
-  startTime(pid: number): string | null;
+  processStart(pid: number): ProcessStart | null;
 }
 
 const encoder = new TextEncoder();
@@ -122,8 +126,10 @@ export function staleReason(
     }
     if (r.pidns === me.pidns && r.pidns !== "" && r.boot === me.boot) {
       if (!checks.isAlive(r.pid)) return `holder ${r.pid} is dead`;
-      const start = r.start === "" ? null : checks.startTime(r.pid);
-      if (start !== null && start !== r.start) {
+      const now = checks.processStart(r.pid);
+      // A killed holder is a zombie until its parent reaps it: dead already.
+      if (now?.zombie) return `holder ${r.pid} is dead (not yet reaped)`;
+      if (now && r.start !== "" && now.start !== r.start) {
         return `pid ${r.pid} now belongs to another process`;
       }
       // A provably live holder on this host: the lease still applies (it

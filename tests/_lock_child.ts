@@ -11,10 +11,17 @@
  * - `stall TARGET LEASE BLOCK`: an update with lease LEASE whose function
  *   prints `in` then blocks the event loop for BLOCK ms; prints `committed`
  *   or the error code.
+ * - `peer TARGET N PEER`: increments the counter N times the way users of
+ *   the npm peers do today: read the file, then write it back with PEER
+ *   (`write-file-atomic`, `atomically` or `steno`); prints `ack V`, or
+ *   `error CODE` for a write that failed or a file read torn.
  */
 import fs from "node:fs";
 import process from "node:process";
 import { lockFile, updateFileAtomic, updateFileAtomicSync } from "../mod.ts";
+import * as atomically from "atomically";
+import { Writer as StenoWriter } from "steno";
+import writeFileAtomicPeer from "write-file-atomic";
 
 const decoder = new TextDecoder();
 const cell = new Int32Array(new SharedArrayBuffer(4));
@@ -79,6 +86,29 @@ async function main(): Promise<void> {
       say("committed");
     } catch (error) {
       say((error as { code?: string }).code ?? String(error));
+    }
+    return;
+  }
+  if (mode === "peer") {
+    const [n, peer] = [Number(args[0]), args[1]];
+    const steno = new StenoWriter(target);
+    const write: (text: string) => Promise<void> = peer === "steno"
+      ? (text) => steno.write(text)
+      : peer === "atomically"
+      ? (text) => atomically.writeFile(target, text)
+      : (text) => writeFileAtomicPeer(target, text);
+    for (let i = 0; i < n; i++) {
+      try {
+        let current: Uint8Array | null = null;
+        try {
+          current = await fs.promises.readFile(target);
+        } catch { /* absent: 0 */ }
+        const text = increment(current); // throws on a torn file
+        await write(text);
+        say(`ack ${counterValue(text)}`);
+      } catch (error) {
+        say(`error ${(error as { code?: string }).code ?? "torn read"}`);
+      }
     }
     return;
   }

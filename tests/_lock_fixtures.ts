@@ -136,6 +136,8 @@ export interface ContentionResult {
   final: number;
   /** Values acknowledged more than once. */
   duplicates: number[];
+  /** Writes that failed (`error CODE` lines; only the peers print them). */
+  errors: number;
   /** Wall time of the run, ms. */
   elapsedMs: number;
 }
@@ -149,17 +151,19 @@ export function duplicatesIn(values: number[]): number[] {
 }
 
 /**
- * Runs one worker per entry of `workers` (a runtime and an API), each
- * incrementing the counter in `target` `n` times; resolves when all ended.
+ * Runs one worker per entry of `workers` (a runtime and an API, or a peer
+ * with `mode` `peer`), each incrementing the counter in `target` `n` times;
+ * resolves when all ended.
  */
 export async function contention(
   target: string,
-  workers: [ChildRuntime, "async" | "sync" | "mixed"][],
+  workers: [ChildRuntime, string][],
   n: number,
+  mode = "count",
 ): Promise<ContentionResult> {
   const started = performance.now();
   const children = workers.map(([runtime, api]) =>
-    startLockChild(runtime, ["count", target, String(n), api])
+    startLockChild(runtime, [mode, target, String(n), api])
   );
   const ends = await Promise.all(children.map((c) => c.ended));
   ends.forEach((end, i) => {
@@ -178,6 +182,9 @@ export async function contention(
     acks,
     final: counterValue(fs.readFileSync(target, "utf8")),
     duplicates: duplicatesIn(acks),
+    errors:
+      children.flatMap((c) => c.lines).filter((l) => l.startsWith("error "))
+        .length,
     elapsedMs: performance.now() - started,
   };
 }

@@ -1,6 +1,7 @@
 /** lockFile() and lockFileSync(): the lock file protocol, takeover and loss. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
@@ -91,6 +92,44 @@ test(
       );
       const lock = await lockFile(target, PROMPTLY);
       await lock.release();
+    });
+  },
+);
+
+test(
+  "lockFile() takes over at once a lock whose holder was killed but not yet reaped",
+  {
+    ...SLOW,
+    skip: fs.existsSync("/proc/self/stat") ? false : "needs Linux /proc",
+  },
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      // `sleep 60 &` is started by a shell that then becomes a `sleep` that
+      // never reaps it: killed, it stays a zombie.
+      const shell = spawn("sh", ["-c", "sleep 60 & echo $!; exec sleep 60"], {
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+      try {
+        const pid = Number(
+          await new Promise<string>((resolve) =>
+            shell.stdout.once("data", (chunk) => resolve(String(chunk)))
+          ),
+        );
+        const start = fs.readFileSync(`/proc/${pid}/stat`, "latin1")
+          .split(") ")[1].split(" ")[19];
+        writeFakeLock(target, { pid, start, lease: LONG_LEASE });
+        process.kill(pid, "SIGKILL");
+        while (
+          !/\) [ZX]/.test(fs.readFileSync(`/proc/${pid}/stat`, "latin1"))
+        ) {
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        const lock = await lockFile(target, PROMPTLY);
+        await lock.release();
+      } finally {
+        shell.kill("SIGKILL");
+      }
     });
   },
 );

@@ -18,7 +18,7 @@ import type {
 import { sleep, sleepSync } from "./_sleep.ts";
 import { umaskFromProc } from "./_umask.ts";
 import { isProcessAlive } from "./_process_alive.ts";
-import { processIdentity, processStartTime } from "./_process_identity.ts";
+import { processIdentity, processStart } from "./_process_identity.ts";
 import { watchDir } from "./_watch.ts";
 import { errorCode } from "../_error_code.ts";
 
@@ -182,7 +182,7 @@ export function createNodeFsAdapter(name: string): RuntimeAdapter {
     tmpDir: () => os.tmpdir(),
     isProcessAlive,
     identity: processIdentity,
-    startTime: processStartTime,
+    processStart,
     watchDir,
     repeat: (tick, ms) => {
       const timer = setInterval(tick, ms);

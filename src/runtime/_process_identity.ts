@@ -31,8 +31,16 @@ function attempt(read: () => string): string {
   }
 }
 
-/** Field 22 of /proc/PID/stat: the process start time; `null` if there is no such process. */
-export function processStartTime(pid: number): string | null {
+/** What /proc says about another process. */
+export interface ProcessStart {
+  /** Field 22 of /proc/PID/stat: the start time, in clock ticks since boot. */
+  readonly start: string;
+  /** The process has ended and only waits for its parent to reap it (state Z or X). */
+  readonly zombie: boolean;
+}
+
+/** The start time and state of process `pid`; `null` if there is no such process or no /proc. */
+export function processStart(pid: number): ProcessStart | null {
   let stat: string;
   try {
     stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1");
@@ -41,7 +49,11 @@ export function processStartTime(pid: number): string | null {
   }
   // The command name (field 2) is in parentheses and may contain spaces.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return fields[22 - 3] ?? null;
+  const state = fields[3 - 3];
+  return {
+    start: fields[22 - 3] ?? "",
+    zombie: state === "Z" || state === "X" || state === "x",
+  };
 }
 
 let cached: ProcessIdentity | undefined;
@@ -54,9 +66,7 @@ export function processIdentity(): ProcessIdentity {
       fs.readFileSync("/proc/sys/kernel/random/boot_id", "latin1")
     ),
     pid: process.pid,
-    start: process.platform === "linux"
-      ? processStartTime(process.pid) ?? ""
-      : "",
+    start: processStart(process.pid)?.start ?? "",
     pidns: attempt(() => fs.readlinkSync("/proc/self/ns/pid")),
   };
 }

@@ -8,7 +8,7 @@ import type { AsyncFsOps, EntryInfo, FsOps, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { umaskFromProc } from "./_umask.ts";
 import { isProcessAlive } from "./_process_alive.ts";
-import { processIdentity, processStartTime } from "./_process_identity.ts";
+import { processIdentity, processStart } from "./_process_identity.ts";
 import { watchDir } from "./_watch.ts";
 
 const codesByName: Record<string, string> = {
@@ -268,7 +268,7 @@ export const denoAdapter: RuntimeAdapter = {
   // Deno.kill takes no signal 0; the Node compatibility layer maps it to kill(pid, 0).
   isProcessAlive,
   identity: processIdentity,
-  startTime: processStartTime,
+  processStart,
   watchDir,
   repeat: (tick, ms) => {
     const timer = setInterval(tick, ms);

@@ -11,9 +11,9 @@
  *
  * @module
  */
-import type { ProcessIdentity } from "./_process_identity.ts";
+import type { ProcessIdentity, ProcessStart } from "./_process_identity.ts";
 import type { DirWatch } from "./_watch.ts";
-export type { DirWatch, ProcessIdentity };
+export type { DirWatch, ProcessIdentity, ProcessStart };
 
 /** An open file as the adapter represents it (a descriptor, an `FsFile`, …). */
 export type OpenFile = unknown;
@@ -115,8 +115,8 @@ export interface RuntimeAdapter {
   isProcessAlive(pid: number): boolean;
   /** Who this process is, for lock files: host, boot id, pid, start time, pid namespace. */
   identity(): ProcessIdentity;
-  /** The start time of process `pid`, as in {@linkcode ProcessIdentity.start}; `null` if unknown. */
-  startTime(pid: number): string | null;
+  /** The start time (as in {@linkcode ProcessIdentity.start}) and state of process `pid`; `null` if unknown. */
+  processStart(pid: number): ProcessStart | null;
   /**
    * Calls `tick` every `ms` milliseconds without keeping the process alive;
    * returns the function that stops it.
