@@ -69,10 +69,12 @@ import {
   staleReason,
 } from "./_lock_record.ts";
 import {
+  both,
   perform,
   type Request,
   request,
   settle,
+  type Settled,
   type Steps,
   waitFor,
 } from "./_steps.ts";
@@ -94,10 +96,18 @@ export const HEARTBEATS_PER_LEASE = 5;
 const MARGIN_PER_LEASE = 5;
 /** How deep a chain of dead reclaimers is followed before waiting instead. */
 const MAX_RECLAIM_DEPTH = 3;
-/** Waiting: the first pause, the longest, and the growth between them. */
+/**
+ * Waiting: the first pause and its growth; the longest pause of a young
+ * wait for a synchronous waiter (it only polls) and for an asynchronous one
+ * (the directory watch wakes it); the longest of any wait, reached after
+ * 20 times as long; how often the holder is judged.
+ */
 const FIRST_WAIT_MS = 0.05;
-const LONGEST_WAIT_MS = 20;
 const WAIT_GROWTH = 1.5;
+const POLLED_WAIT_MS = 1;
+const WATCHED_WAIT_MS = 10;
+const LONGEST_WAIT_MS = 50;
+const LOOK_EVERY_MS = 25;
 const LOCK_MODE = 0o644;
 const MAX_LINK_HOPS = 40;
 
@@ -235,8 +245,10 @@ function* createRecord(
   plan: LockPlan,
   path: string,
   record: LockRecord,
+  attempt?: Settled<OpenFile>,
 ): Steps<{ file: OpenFile; id: string } | null> {
-  let created = yield* settle(request("createExclusive", path, LOCK_MODE));
+  let created = attempt ??
+    (yield* settle(request("createExclusive", path, LOCK_MODE)));
   if (!created.ok && errorCode(created.error) === "ENOENT" && plan.mkdir) {
     const dir = dirname(path);
     yield* act(plan, "create directory", dir, request("mkdir", dir));
@@ -254,23 +266,30 @@ function* createRecord(
     );
   }
   const file = created.value;
-  try {
-    yield* act(
-      plan,
-      "write lock",
-      path,
-      request("write", file, encodeRecord(record)),
-    );
-    const entry = yield* act(plan, "stat lock", path, request("lstat", path));
-    if (entry === null) {
-      throw lockError(plan, "ENOENT", "stat lock", path, "removed at once");
-    }
-    return { file, id: entry.id };
-  } catch (error) {
-    yield* settle(request("close", file));
-    yield* settle(request("remove", path));
-    throw error;
+  const bytes = encodeRecord(record);
+  // The identity can be read at once: nobody else removes a fresh lock.
+  const [written, entry] = yield* both(
+    request("write", file, bytes),
+    request("lstat", path),
+  );
+  if (written.ok && written.value === bytes.length && entry.ok && entry.value) {
+    return { file, id: entry.value.id };
   }
+  yield* both(request("close", file), request("remove", path));
+  const cause = !written.ok ? written.error : !entry.ok ? entry.error : null;
+  throw lockError(
+    plan,
+    errorCode(cause) ?? "EIO",
+    written.ok ? "stat lock" : "write lock",
+    path,
+    cause === null ? "the record was not written whole" : undefined,
+    cause ?? undefined,
+  );
+}
+
+/** The lock file for the (final) target `final`. */
+function lockPathFor(final: string): string {
+  return join(dirname(final), lockName(basename(final)));
 }
 
 /**
@@ -347,17 +366,50 @@ function* pause(
  * `held.path` as in flight (removed at exit) and starts the heartbeat.
  */
 export function* acquire(plan: LockPlan): Steps<Held> {
-  const final = yield* finalTarget(plan);
-  const path = join(dirname(final), lockName(basename(final)));
-  const deadline = performance.now() + plan.timeout;
+  // The first attempt creates the lock beside the target as named while
+  // finding out whether the target is a symbolic link: one round trip
+  // instead of two in the usual case. A link's speculative lock is ours
+  // (made with O_EXCL), locks nothing anyone else uses, and goes at once.
+  const [stat, first] = yield* both(
+    request("lstat", plan.target),
+    request("createExclusive", lockPathFor(plan.target), LOCK_MODE),
+  );
+  let attempt: Settled<OpenFile> | undefined = first;
+  let final = plan.target;
+  if (!stat.ok || stat.value?.kind === "symlink") {
+    if (first.ok) {
+      yield* both(
+        request("close", first.value),
+        request("remove", lockPathFor(plan.target)),
+      );
+    }
+    if (!stat.ok) {
+      throw lockError(
+        plan,
+        errorCode(stat.error) ?? "EIO",
+        "stat",
+        plan.target,
+        undefined,
+        stat.error,
+      );
+    }
+    attempt = undefined;
+    final = yield* finalTarget(plan);
+  }
+  const path = lockPathFor(final);
+  const started = performance.now();
+  const deadline = started + plan.timeout;
   let wait = FIRST_WAIT_MS;
+  let lookedAt = -Infinity;
+  let seen: Sighting | null = null;
   let watch: DirWatch | null = null;
   try {
     for (;;) {
       plan.signal?.throwIfAborted();
       const record = newRecord(plan.adapter.identity(), plan.lease);
       const beatAt = Date.now();
-      const made = yield* createRecord(plan, path, record);
+      const made = yield* createRecord(plan, path, record, attempt);
+      attempt = undefined;
       if (made !== null) {
         return {
           plan,
@@ -371,25 +423,43 @@ export function* acquire(plan: LockPlan): Steps<Held> {
           released: false,
         };
       }
-      const seen = yield* look(plan, path);
-      if (seen === null) continue; // released in between: try again at once
-      const now = Date.now();
-      if (staleReason(seen, now, plan.lease, checks(plan.adapter)) !== null) {
-        yield* reclaim(plan, path, path, seen, 0, false);
-        continue;
+      // Polls are one failed O_EXCL create; the holder is judged (its
+      // record read, its process checked) at most every LOOK_EVERY_MS.
+      if (performance.now() - lookedAt >= LOOK_EVERY_MS) {
+        seen = yield* look(plan, path);
+        lookedAt = performance.now();
+        if (seen === null) continue; // released in between: try again at once
+        const now = Date.now();
+        if (staleReason(seen, now, plan.lease, checks(plan.adapter)) !== null) {
+          yield* reclaim(plan, path, path, seen, 0, false);
+          lookedAt = -Infinity;
+          continue;
+        }
       }
-      if (performance.now() >= deadline) {
+      const now = performance.now();
+      if (now >= deadline) {
         throw lockError(
           plan,
           "ETIMEDOUT",
           "lock",
           path,
-          `held by ${describeHolder(seen)} for longer than ${plan.timeout} ms`,
+          `held by ${
+            seen ? describeHolder(seen) : "another process"
+          } for longer than ${plan.timeout} ms`,
         );
       }
       if (plan.watch) watch ??= plan.adapter.watchDir(dirname(path));
       yield* pause(plan, watch, wait, deadline);
-      wait = Math.min(wait * WAIT_GROWTH, LONGEST_WAIT_MS);
+      // Short polls while the wait is young (hand-overs under contention),
+      // longer ones the longer it lasts.
+      const longest = Math.min(
+        LONGEST_WAIT_MS,
+        Math.max(
+          plan.watch ? WATCHED_WAIT_MS : POLLED_WAIT_MS,
+          (now - started) / 20,
+        ),
+      );
+      wait = Math.min(wait * WAIT_GROWTH, longest);
     }
   } finally {
     watch?.close();
@@ -461,20 +531,22 @@ export function* release(held: Held): Steps<void> {
   held.released = true;
   const file = held.file;
   held.file = null;
+  if (held.lost === null && inLease(held, Date.now())) {
+    if (file !== null) {
+      yield* both(request("remove", held.path), request("close", file));
+    } else yield* settle(request("remove", held.path));
+    return;
+  }
   const entry = yield* settle(request("lstat", held.path));
   if (entry.ok && entry.value?.id === held.id) {
-    if (held.lost === null && inLease(held, Date.now())) {
-      yield* settle(request("remove", held.path));
-    } else {
-      const seen: Sighting = {
-        entry: entry.value,
-        record: held.record,
-        token: held.record.token,
-      };
-      try {
-        yield* reclaim(held.plan, held.path, held.path, seen, 0, true);
-      } catch { /* then it stays until it is judged stale */ }
-    }
+    const seen: Sighting = {
+      entry: entry.value,
+      record: held.record,
+      token: held.record.token,
+    };
+    try {
+      yield* reclaim(held.plan, held.path, held.path, seen, 0, true);
+    } catch { /* then it stays until it is judged stale */ }
   }
   if (file !== null) yield* settle(request("close", file));
 }

@@ -1,0 +1,327 @@
+/**
+ * The lock benchmark (issue 8), on Deno, Bun and Node 24:
+ * - uncontended: `updateFileAtomic` of a 1 KiB file against a plain read
+ *   plus a durable `writeFileAtomic` of the same file, interleaved and
+ *   paired in one process (`_measure.ts`); the same for the sync API;
+ * - contended: the update rate of 6 processes on one file (3 async, 3 sync)
+ *   against one process doing the same number of updates alone;
+ * - hand-over: with 6 processes taking the lock in turn (`lockFile`, then a
+ *   durable 1 KiB read-modify-write, then `release`), the time from one
+ *   holder starting its release to the next holder having the lock; median
+ *   and p99.
+ *
+ * Run with Node 24: `node bench/lock.ts [--quick] [--runtimes=deno,bun,node]`
+ * or `npm run bench:lock`; writes `bench/LOCK_RESULTS.md`. Workers are this
+ * same file, started with `--worker=…` on each runtime.
+ *
+ * @module
+ */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import {
+  lockFile,
+  lockFileSync,
+  updateFileAtomic,
+  updateFileAtomicSync,
+  writeFileAtomic,
+  writeFileAtomicSync,
+} from "../mod.ts";
+import { measure, median, pairedRatio } from "./_measure.ts";
+import { runtimeName, runtimeVersion } from "./_floor.ts";
+import { commandFor } from "../tests/_lock_fixtures.ts";
+
+const here = fileURLToPath(import.meta.url);
+const args = new Map(
+  process.argv.slice(2).map((arg) => {
+    const [key, value = "true"] = arg.replace(/^--/, "").split("=");
+    return [key, value];
+  }),
+);
+const quick = args.has("quick");
+const KIB = new Uint8Array(1024).fill(120);
+const cell = new Int32Array(new SharedArrayBuffer(4));
+
+/** The time now, comparable across processes on this machine, in ms. */
+function wallMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+function waitForFile(file: string): void {
+  while (!fs.existsSync(file)) Atomics.wait(cell, 0, 0, 1);
+}
+
+// ---------------------------------------------------------------- workers
+
+async function uncontended(dir: string): Promise<void> {
+  const target = path.join(dir, "u.json");
+  fs.writeFileSync(target, KIB);
+  const plan = quick
+    ? { sampleMs: 100, rounds: 5, maxOps: 50 }
+    : { sampleMs: 300, rounds: 15, maxOps: 200 };
+  const asyncSamples = await measure([
+    {
+      name: "read + writeFileAtomic",
+      run: async () => {
+        await fs.promises.readFile(target);
+        await writeFileAtomic(target, KIB);
+      },
+    },
+    {
+      name: "updateFileAtomic",
+      run: async () => {
+        await updateFileAtomic(target, () => KIB);
+      },
+    },
+  ], plan);
+  const syncSamples = await measure([
+    {
+      name: "readFileSync + writeFileAtomicSync",
+      run: () => {
+        fs.readFileSync(target);
+        writeFileAtomicSync(target, KIB);
+      },
+    },
+    {
+      name: "updateFileAtomicSync",
+      run: () => {
+        updateFileAtomicSync(target, () => KIB);
+      },
+    },
+  ], plan);
+  const perOp = (s: typeof asyncSamples, name: string) =>
+    median(s.seconds[name]) * 1000;
+  console.log(JSON.stringify({
+    runtime: runtimeVersion(),
+    async: {
+      ratio: 1 /
+        pairedRatio(asyncSamples, "updateFileAtomic", "read + writeFileAtomic"),
+      oursMs: perOp(asyncSamples, "updateFileAtomic"),
+      baseMs: perOp(asyncSamples, "read + writeFileAtomic"),
+    },
+    sync: {
+      ratio: 1 /
+        pairedRatio(
+          syncSamples,
+          "updateFileAtomicSync",
+          "readFileSync + writeFileAtomicSync",
+        ),
+      oursMs: perOp(syncSamples, "updateFileAtomicSync"),
+      baseMs: perOp(syncSamples, "readFileSync + writeFileAtomicSync"),
+    },
+  }));
+}
+
+/** `n` updates (sync or async) after the go file appears; prints start, end and hold intervals. */
+async function worker(
+  kind: "rate" | "handover",
+  target: string,
+  n: number,
+  api: string,
+  go: string,
+): Promise<void> {
+  const next = (c: Uint8Array | null) => {
+    const v = c === null ? 0 : Number(new TextDecoder().decode(c).slice(0, 12));
+    return String(v + 1).padEnd(1024, " ");
+  };
+  console.log("ready");
+  waitForFile(go);
+  const start = wallMs();
+  const holds: [number, number][] = [];
+  for (let i = 0; i < n; i++) {
+    if (kind === "rate") {
+      if (api === "sync") updateFileAtomicSync(target, next);
+      else await updateFileAtomic(target, next);
+    } else if (api === "sync") {
+      const lock = lockFileSync(target);
+      const acquired = wallMs();
+      writeFileAtomicSync(target, next(fs.readFileSync(target)));
+      holds.push([acquired, wallMs()]);
+      lock.releaseSync();
+    } else {
+      const lock = await lockFile(target);
+      const acquired = wallMs();
+      await writeFileAtomic(target, next(await fs.promises.readFile(target)));
+      holds.push([acquired, wallMs()]);
+      await lock.release();
+    }
+  }
+  console.log(JSON.stringify({ start, end: wallMs(), holds }));
+}
+
+// ------------------------------------------------------------ orchestrator
+
+interface WorkerOut {
+  start: number;
+  end: number;
+  holds: [number, number][];
+}
+
+function run(cmd: string[]): {
+  ready: Promise<void>;
+  out: Promise<string>;
+} {
+  const child = spawn(cmd[0], cmd.slice(1), {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let text = "";
+  let markReady = () => {};
+  const ready = new Promise<void>((r) => markReady = r);
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    text += chunk;
+    if (text.includes("ready\n")) markReady();
+  });
+  const out = new Promise<string>((resolve, reject) =>
+    child.on("close", (code) => {
+      if (code === 0) resolve(text);
+      else reject(new Error(`${cmd.join(" ")} exited with ${code}`));
+    })
+  );
+  return { ready, out };
+}
+
+function lastJson<T>(text: string): T {
+  const lines = text.trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]);
+}
+
+/** Runs `apis.length` workers of `kind` on `runtime`, `n` updates each, released at once. */
+async function group(
+  runtime: "deno" | "bun" | "node",
+  kind: "rate" | "handover",
+  apis: string[],
+  n: number,
+): Promise<WorkerOut[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "atomic-lock-bench-"));
+  try {
+    const target = path.join(dir, "n.txt");
+    fs.writeFileSync(target, "0".padEnd(1024, " "));
+    const go = path.join(dir, "go");
+    const workers = apis.map((api) =>
+      run(commandFor(runtime, here, [
+        `--worker=${kind}`,
+        target,
+        String(n),
+        api,
+        go,
+      ]))
+    );
+    await Promise.all(workers.map((w) => w.ready));
+    fs.writeFileSync(go, "");
+    const outs = await Promise.all(workers.map((w) => w.out));
+    const final = Number(fs.readFileSync(target, "utf8").trim());
+    if (final !== n * apis.length) {
+      throw new Error(`lost updates: ${final} of ${n * apis.length}`);
+    }
+    return outs.map((o) => lastJson<WorkerOut>(o));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function rate(outs: WorkerOut[], updates: number): number {
+  const start = Math.min(...outs.map((o) => o.start));
+  const end = Math.max(...outs.map((o) => o.end));
+  return updates / ((end - start) / 1000);
+}
+
+/** Gaps between one holder's release starting and the next holder having the lock. */
+function handovers(outs: WorkerOut[]): number[] {
+  const holds = outs.flatMap((o) => o.holds).sort((a, b) => a[0] - b[0]);
+  const gaps: number[] = [];
+  for (let i = 1; i < holds.length; i++) {
+    gaps.push(holds[i][0] - holds[i - 1][1]);
+  }
+  return gaps;
+}
+
+async function orchestrate(): Promise<void> {
+  const runtimes = (args.get("runtimes") ?? "deno,bun,node").split(",") as (
+    | "deno"
+    | "bun"
+    | "node"
+  )[];
+  const n = quick ? 10 : 50;
+  const six = ["async", "async", "async", "sync", "sync", "sync"];
+  const rows: string[] = [];
+  const handRows: string[] = [];
+  for (const runtime of runtimes) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "atomic-lock-bench-"));
+    let u;
+    try {
+      u = lastJson<{
+        runtime: string;
+        async: { ratio: number; oursMs: number; baseMs: number };
+        sync: { ratio: number; oursMs: number; baseMs: number };
+      }>(
+        await run(commandFor(runtime, here, ["--worker=uncontended", dir])).out,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const alone = rate(await group(runtime, "rate", ["async"], 6 * n), 6 * n);
+    const contended = rate(await group(runtime, "rate", six, n), 6 * n);
+    const gaps = handovers(await group(runtime, "handover", six, n));
+    const row = `| ${u.runtime} | ${u.async.oursMs.toFixed(2)} ms vs ${
+      u.async.baseMs.toFixed(2)
+    } ms: **${u.async.ratio.toFixed(2)}×** | ${
+      u.sync.oursMs.toFixed(2)
+    } ms vs ${u.sync.baseMs.toFixed(2)} ms: **${u.sync.ratio.toFixed(2)}×** | ${
+      alone.toFixed(0)
+    }/s | ${contended.toFixed(0)}/s: **${(contended / alone).toFixed(2)}×** |`;
+    const hand = `| ${u.runtime} | ${gaps.length} | ${
+      (median(gaps) * 1000).toFixed(0)
+    } µs | ${(percentile(gaps, 0.99) * 1000).toFixed(0)} µs |`;
+    console.log(row);
+    console.log(hand);
+    rows.push(row);
+    handRows.push(hand);
+  }
+  const md = [
+    "# Lock benchmark",
+    "",
+    `Generated by \`node bench/lock.ts${
+      quick ? " --quick" : ""
+    }\` on ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "unknown"}), ${
+      new Date().toISOString()
+    }.`,
+    "",
+    "Uncontended: one 1 KiB update against a plain read plus a durable",
+    "`writeFileAtomic` of the same file (interleaved, paired; the ratio is the",
+    "median of the per-round ratios, lower is better, the goal is ≤ 1.25×).",
+    "Contended: 6 processes (3 async, 3 sync) doing the same number of updates",
+    "as one async process alone (higher is better, the goal is ≥ 0.8×).",
+    "",
+    "| runtime | updateFileAtomic vs read + writeFileAtomic | updateFileAtomicSync vs readFileSync + writeFileAtomicSync | 1 process | 6 processes |",
+    "|---|---|---|---:|---:|",
+    ...rows,
+    "",
+    "Hand-over: from one holder starting `release()` to the next holder's",
+    "`lockFile()` resolving, 6 processes (3 async, 3 sync) in turn.",
+    "",
+    "| runtime | hand-overs | median | p99 |",
+    "|---|---:|---:|---:|",
+    ...handRows,
+    "",
+  ].join("\n");
+  fs.writeFileSync(path.join(path.dirname(here), "LOCK_RESULTS.md"), md);
+  console.log(`wrote bench/LOCK_RESULTS.md (${runtimeName()} orchestrator)`);
+}
+
+const mode = args.get("worker");
+if (mode === "uncontended") {
+  await uncontended(process.argv[3]);
+} else if (mode === "rate" || mode === "handover") {
+  const [target, n, api, go] = process.argv.slice(3);
+  await worker(mode, target, Number(n), api, go);
+} else {
+  await orchestrate();
+}
