@@ -448,7 +448,9 @@ export function* acquire(plan: LockPlan): Steps<Held> {
           } for longer than ${plan.timeout} ms`,
         );
       }
-      if (plan.watch) watch ??= plan.adapter.watchDir(dirname(path));
+      if (plan.watch) {
+        watch ??= plan.adapter.watchDir(dirname(path), basename(path));
+      }
       yield* pause(plan, watch, wait, deadline);
       // Short polls while the wait is young (hand-overs under contention),
       // longer ones the longer it lasts.

@@ -16,13 +16,19 @@ export interface DirWatch {
   close(): void;
 }
 
-/** Watches `dir`; never throws (without a watcher, `next` just sleeps). */
-export function watchDir(dir: string): DirWatch {
+/**
+ * Watches the entry `name` in `dir`; never throws (without a watcher, `next`
+ * just sleeps). Changes to other entries do not wake the waiter (an update
+ * makes several: its temporary file, the rename), unless the platform does
+ * not say which entry changed.
+ */
+export function watchDir(dir: string, name: string): DirWatch {
   let wake: (() => void) | null = null;
   let changed = false;
   let watcher: fs.FSWatcher | null = null;
   try {
-    watcher = fs.watch(dir, { persistent: false }, () => {
+    watcher = fs.watch(dir, { persistent: false }, (_event, changedName) => {
+      if (changedName !== null && String(changedName) !== name) return;
       changed = true;
       wake?.();
     });

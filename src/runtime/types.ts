@@ -122,8 +122,8 @@ export interface RuntimeAdapter {
    * returns the function that stops it.
    */
   repeat(tick: () => void, ms: number): () => void;
-  /** Watches the directory `dir` so that an asynchronous waiter wakes when it changes. */
-  watchDir(dir: string): DirWatch;
+  /** Watches `name` in the directory `dir` so that an asynchronous waiter wakes when it changes. */
+  watchDir(dir: string, name: string): DirWatch;
   /**
    * Calls `cleanup` (synchronously) when the process exits normally or is
    * ended by SIGINT, SIGTERM or SIGHUP, without changing what the signal does.
