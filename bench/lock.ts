@@ -287,8 +287,8 @@ async function orchestrate(): Promise<void> {
     } ms: **${u.async.ratio.toFixed(2)}×** | ${
       u.sync.oursMs.toFixed(2)
     } ms vs ${u.sync.baseMs.toFixed(2)} ms: **${u.sync.ratio.toFixed(2)}×** | ${
-      alone.toFixed(0)
-    }/s | ${contended.toFixed(0)}/s: **${(contended / alone).toFixed(2)}×** |`;
+      contended[0]
+    } | ${contended[1]} |`;
     const hand = `| ${u.runtime} | ${gaps.length} | ${
       (median(gaps) * 1000).toFixed(0)
     } µs | ${(percentile(gaps, 0.99) * 1000).toFixed(0)} µs |`;
