@@ -71,6 +71,7 @@ import {
 import {
   both,
   perform,
+  performOr,
   type Request,
   request,
   settle,
@@ -163,25 +164,24 @@ function lockError(
 }
 
 /** Runs one request; a failure becomes an {@linkcode AtomicWriteError}. */
-function* act<T>(
+function act<T>(
   plan: LockPlan,
   operation: string,
   path: string,
   req: Request<T>,
 ): Steps<T> {
-  try {
-    return yield* perform(req);
-  } catch (error) {
-    if (error instanceof AtomicWriteError) throw error;
-    throw lockError(
-      plan,
-      errorCode(error) ?? "EIO",
-      operation,
-      path,
-      undefined,
-      error,
-    );
-  }
+  return performOr(
+    req,
+    (error) =>
+      error instanceof AtomicWriteError ? error : lockError(
+        plan,
+        errorCode(error) ?? "EIO",
+        operation,
+        path,
+        undefined,
+        error,
+      ),
+  );
 }
 
 function checks(adapter: RuntimeAdapter): Checks {

@@ -21,6 +21,7 @@ import type { EntryInfo, OpenFile, ProcessIds } from "./runtime/types.ts";
 import {
   both,
   perform,
+  performOr,
   type Request,
   request,
   settle,
@@ -109,11 +110,7 @@ function* act<T>(
   path: string,
   req: Request<T>,
 ): Steps<T> {
-  try {
-    return yield* perform(req);
-  } catch (error) {
-    throw failure(s, operation, path, error);
-  }
+  return yield* performOr(req, (error) => failure(s, operation, path, error));
 }
 
 /** Closes and removes the temporary file, if any; never throws. */

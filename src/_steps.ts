@@ -43,6 +43,18 @@ export function* perform<T>(req: Request<T>): Steps<T> {
   return (yield req) as T;
 }
 
+/** Runs one request; a failure is replaced by what `wrap` makes of it. */
+export function* performOr<T>(
+  req: Request<T>,
+  wrap: (error: unknown) => unknown,
+): Steps<T> {
+  try {
+    return yield* perform(req);
+  } catch (error) {
+    throw wrap(error);
+  }
+}
+
 /** Runs two requests at once where the runner can (in order where it cannot); never throws. */
 export function* both<A, B>(
   a: Request<A>,

@@ -8,7 +8,7 @@ import {
   planLock,
   takeLock,
 } from "./lock_file.ts";
-import { replace } from "./_replace.ts";
+import { replace, type Replacement } from "./_replace.ts";
 import { runAsync } from "./_run.ts";
 import type { LockPlan } from "./_lock.ts";
 import { type ResolvedOptions, resolveOptions, toBytes } from "./_validate.ts";
@@ -72,15 +72,22 @@ export function newContent(
   );
 }
 
-/** Write options that stop the write when the lock is lost, or the caller aborts. */
-export function underLock(
-  write: ResolvedOptions,
+/**
+ * The replacement an update makes under `lock`: it stops when the lock is
+ * lost or the caller aborts, and checks the lock just before its rename.
+ */
+export function replacementUnderLock(
+  context: Context,
+  plan: UpdatePlan,
   lock: HeldLock,
-): ResolvedOptions {
+): Replacement {
+  const { write } = plan;
   const signal = write.signal
     ? AbortSignal.any([write.signal, lock.signal])
     : lock.signal;
-  return { ...write, signal };
+  const s = startReplacement(context, plan.lock.target, { ...write, signal });
+  s.guard = () => guard(lock.held);
+  return s;
 }
 
 /**
@@ -131,12 +138,7 @@ export async function updateFileAtomic<T extends UpdateResult>(
     const result = await fn(current);
     const bytes = newContent(plan.lock.target, result);
     if (bytes !== null) {
-      const s = startReplacement(
-        context,
-        plan.lock.target,
-        underLock(plan.write, lock),
-      );
-      s.guard = () => guard(lock.held);
+      const s = replacementUnderLock(context, plan, lock);
       await runAsync(replace(s, bytes), context.async);
     }
     return result;

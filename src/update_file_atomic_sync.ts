@@ -1,13 +1,13 @@
 /** Read-modify-write of a file across processes, synchronously. */
-import { currentContext, startReplacement } from "./_context.ts";
-import { guard, readLocked } from "./_lock.ts";
+import { currentContext } from "./_context.ts";
+import { readLocked } from "./_lock.ts";
 import { takeLockSync } from "./lock_file.ts";
 import { replace } from "./_replace.ts";
 import { runSync } from "./_run.ts";
 import {
   newContent,
   planUpdate,
-  underLock,
+  replacementUnderLock,
   type UpdateOptions,
   type UpdateResult,
 } from "./update_file_atomic.ts";
@@ -56,12 +56,7 @@ export function updateFileAtomicSync<T extends UpdateResult>(
     }
     const bytes = newContent(plan.lock.target, result);
     if (bytes !== null) {
-      const s = startReplacement(
-        context,
-        plan.lock.target,
-        underLock(plan.write, lock),
-      );
-      s.guard = () => guard(lock.held);
+      const s = replacementUnderLock(context, plan, lock);
       runSync(replace(s, bytes), context.adapter.sync);
     }
     return result;

@@ -571,19 +571,30 @@ test("atomic-write cli.ts starts with a shebang for Node", () => {
   assert.ok(["deno", "bun", "node"].includes(runtimeName()));
 });
 
+const POSIX_ONLY = { skip: isWindows ? "needs a POSIX shell" : false };
+
+/**
+ * Runs `atomic-write [flags] --update FILE -- CMD…` on a FILE in `dir` that
+ * holds `initial` (or does not exist: `null`); returns FILE and the outcome.
+ */
+async function update(
+  dir: string,
+  initial: string | null,
+  cmd: string[],
+  flags: string[] = [],
+): Promise<{ file: string; result: Outcome }> {
+  const file = path.join(dir, "config.json");
+  if (initial !== null) fs.writeFileSync(file, initial);
+  const result = await atomicWrite([...flags, "--update", file, "--", ...cmd]);
+  return { file, result };
+}
+
 test(
   "atomic-write --update replaces FILE with CMD's output, FILE's content on its input",
-  {
-    skip: isWindows ? "needs sed" : false,
-  },
+  POSIX_ONLY,
   async () => {
     await withTempDir(async (dir) => {
-      const file = path.join(dir, "config.json");
-      fs.writeFileSync(file, '{"port":1}\n');
-      const result = await atomicWrite([
-        "--update",
-        file,
-        "--",
+      const { file, result } = await update(dir, '{"port":1}\n', [
         "sed",
         "s/1/8080/",
       ]);
@@ -596,17 +607,10 @@ test(
 
 test(
   "atomic-write --update passes on a failing CMD's status and stderr, FILE unchanged",
-  {
-    skip: isWindows ? "needs sh" : false,
-  },
+  POSIX_ONLY,
   async () => {
     await withTempDir(async (dir) => {
-      const file = path.join(dir, "config.json");
-      fs.writeFileSync(file, '{"port":1}\n');
-      const result = await atomicWrite([
-        "--update",
-        file,
-        "--",
+      const { file, result } = await update(dir, '{"port":1}\n', [
         "sh",
         "-c",
         "echo partial; echo 'jq: error' >&2; exit 5",
@@ -622,9 +626,7 @@ test(
 
 test("atomic-write --update exits 127 when CMD cannot be started", async () => {
   await withTempDir(async (dir) => {
-    const file = path.join(dir, "f");
-    fs.writeFileSync(file, "old\n");
-    const result = await atomicWrite(["--update", file, "--", "no-such-cmd-x"]);
+    const { file, result } = await update(dir, "old\n", ["no-such-cmd-x"]);
     assert.equal(result.code, 127);
     assert.match(result.stderr, /no-such-cmd-x/);
     assert.equal(read(file), "old\n");
@@ -633,16 +635,10 @@ test("atomic-write --update exits 127 when CMD cannot be started", async () => {
 
 test(
   "atomic-write --update creates a missing FILE from CMD's output on empty input",
-  {
-    skip: isWindows ? "needs sh" : false,
-  },
+  POSIX_ONLY,
   async () => {
     await withTempDir(async (dir) => {
-      const file = path.join(dir, "new.txt");
-      const result = await atomicWrite([
-        "--update",
-        file,
-        "--",
+      const { file, result } = await update(dir, null, [
         "sh",
         "-c",
         'printf "got[%s]" "$(cat)"',
@@ -655,26 +651,16 @@ test(
 
 test(
   "atomic-write --update keeps a non-empty FILE when CMD prints nothing, unless --allow-empty",
-  {
-    skip: isWindows ? "needs true" : false,
-  },
+  POSIX_ONLY,
   async () => {
     await withTempDir(async (dir) => {
-      const file = path.join(dir, "f");
-      fs.writeFileSync(file, "keep\n");
-      const refused = await atomicWrite(["--update", file, "--", "true"]);
-      assert.equal(refused.code, 1);
-      assert.match(refused.stderr, /--allow-empty/);
-      assert.equal(read(file), "keep\n");
-      const allowed = await atomicWrite([
-        "--allow-empty",
-        "--update",
-        file,
-        "--",
-        "true",
-      ]);
-      assert.equal(allowed.code, 0, allowed.stderr);
-      assert.equal(read(file), "");
+      const refused = await update(dir, "keep\n", ["true"]);
+      assert.equal(refused.result.code, 1);
+      assert.match(refused.result.stderr, /--allow-empty/);
+      assert.equal(read(refused.file), "keep\n");
+      const allowed = await update(dir, null, ["true"], ["--allow-empty"]);
+      assert.equal(allowed.result.code, 0, allowed.result.stderr);
+      assert.equal(read(allowed.file), "");
     });
   },
 );
@@ -698,28 +684,18 @@ test("atomic-write --update exits 2 without -- CMD, or combined with --append", 
 });
 
 test("atomic-write --update runs in parallel lose no update", {
-  skip: isWindows ? "needs sh" : false,
+  ...POSIX_ONLY,
   timeout: 180_000,
 }, async () => {
   await withTempDir(async (dir) => {
-    const file = path.join(dir, "n");
-    fs.writeFileSync(file, "0\n");
     const runs = Array.from(
       { length: 4 },
-      () =>
-        atomicWrite([
-          "--update",
-          file,
-          "--",
-          "sh",
-          "-c",
-          "echo $(( $(cat) + 1 ))",
-        ]),
+      () => update(dir, null, ["sh", "-c", "echo $(( $(cat) + 1 ))"]),
     );
-    for (const result of await Promise.all(runs)) {
+    for (const { result } of await Promise.all(runs)) {
       assert.equal(result.code, 0, result.stderr);
     }
-    assert.equal(read(file), "4\n");
+    assert.equal(read(path.join(dir, "config.json")), "4\n");
   });
 });
 
