@@ -19,9 +19,6 @@
 import fs from "node:fs";
 import process from "node:process";
 import { lockFile, updateFileAtomic, updateFileAtomicSync } from "../mod.ts";
-import * as atomically from "atomically";
-import { Writer as StenoWriter } from "steno";
-import writeFileAtomicPeer from "write-file-atomic";
 
 const decoder = new TextDecoder();
 const cell = new Int32Array(new SharedArrayBuffer(4));
@@ -35,6 +32,24 @@ export function increment(current: Uint8Array | null): string {
 /** The counter value in `text`. */
 export function counterValue(text: string): number {
   return JSON.parse(text).n;
+}
+
+/** How the npm peer `peer` writes `target`. */
+async function peerWriter(
+  peer: string,
+  target: string,
+): Promise<(text: string) => Promise<void>> {
+  if (peer === "steno") {
+    const { Writer } = await import("steno");
+    const steno = new Writer(target);
+    return (text) => steno.write(text);
+  }
+  if (peer === "atomically") {
+    const atomically = await import("atomically");
+    return (text) => atomically.writeFile(target, text);
+  }
+  const { default: writeFileAtomic } = await import("write-file-atomic");
+  return (text) => writeFileAtomic(target, text);
 }
 
 function say(line: string): void {
@@ -91,12 +106,8 @@ async function main(): Promise<void> {
   }
   if (mode === "peer") {
     const [n, peer] = [Number(args[0]), args[1]];
-    const steno = new StenoWriter(target);
-    const write: (text: string) => Promise<void> = peer === "steno"
-      ? (text) => steno.write(text)
-      : peer === "atomically"
-      ? (text) => atomically.writeFile(target, text)
-      : (text) => writeFileAtomicPeer(target, text);
+    // Loaded here only: the other modes run without node_modules too.
+    const write = await peerWriter(peer, target);
     for (let i = 0; i < n; i++) {
       try {
         let current: Uint8Array | null = null;

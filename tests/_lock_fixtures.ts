@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { root } from "./_fixtures.ts";
+import { root, runtimeName, scriptCommand } from "./_fixtures.ts";
 import { counterValue } from "./_lock_child.ts";
 import { lockName } from "../src/_lock_name.ts";
 import { encodeRecord, type LockRecord } from "../src/_lock_record.ts";
@@ -22,6 +22,7 @@ export function commandFor(
   script: string,
   args: string[],
 ): string[] {
+  if (runtime === runtimeName()) return scriptCommand(script, args);
   const bin = path.join(root, "node_modules");
   if (runtime === "deno") {
     return [path.join(bin, ".bin", "deno"), "run", "-A", script, ...args];
@@ -187,6 +188,19 @@ export async function contention(
         .length,
     elapsedMs: performance.now() - started,
   };
+}
+
+/**
+ * Why the runtimes other than this one cannot be started (they come from
+ * `npm ci`), or `null` if they can.
+ */
+export function otherRuntimesMissing(): string | null {
+  for (const runtime of ["deno", "bun", "node"] as const) {
+    if (runtime === runtimeName()) continue;
+    const exe = commandFor(runtime, "x", [])[0];
+    if (!fs.existsSync(exe)) return `${exe} is missing: run npm ci`;
+  }
+  return null;
 }
 
 /** Two workers of each runtime, one async and one mixing sync and async. */

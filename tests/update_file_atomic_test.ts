@@ -11,12 +11,13 @@ import {
   type UpdateOptions,
   type UpdateResult,
 } from "../mod.ts";
-import { read, tempsIn, withTempDir } from "./_fixtures.ts";
+import { read, runtimeName, tempsIn, withTempDir } from "./_fixtures.ts";
 import { counterValue, increment } from "./_lock_child.ts";
 import {
   contention,
   lockPathOf,
   MIXED_WORKERS,
+  otherRuntimesMissing,
   startLockChild,
 } from "./_lock_fixtures.ts";
 
@@ -287,7 +288,7 @@ test(
       const target = path.join(dir, "counter.json");
       fs.writeFileSync(target, increment(null)); // n = 1
       const lease = 400;
-      const stalled = startLockChild("node", [
+      const stalled = startLockChild(runtimeName(), [
         "stall",
         target,
         String(lease),
