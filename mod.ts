@@ -17,6 +17,13 @@
  * `kill -9` can leave a temporary file behind (never a damaged target);
  * {@linkcode removeStaleTemps} sweeps those.
  *
+ * Several processes that read a file, change it and write it back can still
+ * lose each other's changes. {@linkcode updateFileAtomic} makes the whole
+ * read-modify-write one step under a cross-process lock that Deno, Bun and
+ * Node share ({@linkcode lockFile} takes it for longer critical sections):
+ * a holder that died on this machine is taken over at once, a stalled one
+ * after its lease, and an update that lost its lock never commits.
+ *
  * @example Usage
  * ```ts
  * import { openAtomic, writeFileAtomic } from "@x/atomic";

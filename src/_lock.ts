@@ -126,7 +126,17 @@ export interface LockPlan {
   readonly watch: boolean;
 }
 
-/** A lock this process holds. */
+/**
+ * A lock this process holds. Its state changes only through
+ * {@linkcode markLost} and {@linkcode release}:
+ *
+ * | from | event                                            | to       |
+ * | ---- | ------------------------------------------------ | -------- |
+ * | held | heartbeat or guard: file gone, or lease ran out  | lost     |
+ * | held | `release()` within the lease: unlink by name     | released |
+ * | held | `release()` past the margin: reclaim via mutex   | released |
+ * | lost | `release()`: reclaim via mutex if still its file | released |
+ */
 export interface Held {
   readonly plan: LockPlan;
   /** The file actually locked: the target with symbolic links followed. */
