@@ -69,6 +69,7 @@ import {
   staleReason,
 } from "./_lock_record.ts";
 import {
+  all,
   both,
   perform,
   performOr,
@@ -79,7 +80,12 @@ import {
   type Steps,
   waitFor,
 } from "./_steps.ts";
-import type { DirWatch, OpenFile, RuntimeAdapter } from "./runtime/types.ts";
+import type {
+  DirWatch,
+  EntryInfo,
+  OpenFile,
+  RuntimeAdapter,
+} from "./runtime/types.ts";
 
 /**
  * The default lease, in ms. A holder on this host that dies is detected at
@@ -124,6 +130,8 @@ export interface LockPlan {
   readonly adapter: RuntimeAdapter;
   /** Asynchronous waiters also wake when the lock's directory changes; sync ones only poll. */
   readonly watch: boolean;
+  /** Read the locked file alongside the lock's record write (an update will need it). */
+  readonly read: boolean;
 }
 
 /**
@@ -153,6 +161,8 @@ export interface Held {
   released: boolean;
   /** Called once when the lock is found lost. */
   onLost?: () => void;
+  /** The locked file's content read as the lock was taken, with `plan.read`. */
+  initial: Settled<Uint8Array | null> | null;
 }
 
 function lockError(
@@ -256,7 +266,10 @@ function* createRecord(
   path: string,
   record: LockRecord,
   attempt?: Settled<OpenFile>,
-): Steps<{ file: OpenFile; id: string } | null> {
+  read?: string,
+): Steps<
+  { file: OpenFile; id: string; read: Settled<Uint8Array | null> | null } | null
+> {
   let created = attempt ??
     (yield* settle(request("createExclusive", path, LOCK_MODE)));
   if (!created.ok && errorCode(created.error) === "ENOENT" && plan.mkdir) {
@@ -277,13 +290,19 @@ function* createRecord(
   }
   const file = created.value;
   const bytes = encodeRecord(record);
-  // The identity can be read at once: nobody else removes a fresh lock.
-  const [written, entry] = yield* both(
+  // The identity can be read at once: nobody else removes a fresh lock. An
+  // update's read of the locked file goes alongside.
+  const [written, entry, content] = (yield* all([
     request("write", file, bytes),
     request("lstat", path),
-  );
+    ...(read === undefined ? [] : [request("readFile", read)]),
+  ])) as [
+    Settled<number>,
+    Settled<EntryInfo | null>,
+    Settled<Uint8Array | null> | undefined,
+  ];
   if (written.ok && written.value === bytes.length && entry.ok && entry.value) {
-    return { file, id: entry.value.id };
+    return { file, id: entry.value.id, read: content ?? null };
   }
   yield* both(request("close", file), request("remove", path));
   const cause = !written.ok ? written.error : !entry.ok ? entry.error : null;
@@ -418,7 +437,13 @@ export function* acquire(plan: LockPlan): Steps<Held> {
       plan.signal?.throwIfAborted();
       const record = newRecord(plan.adapter.identity(), plan.lease);
       const beatAt = Date.now();
-      const made = yield* createRecord(plan, path, record, attempt);
+      const made = yield* createRecord(
+        plan,
+        path,
+        record,
+        attempt,
+        plan.read ? final : undefined,
+      );
       attempt = undefined;
       if (made !== null) {
         return {
@@ -431,6 +456,7 @@ export function* acquire(plan: LockPlan): Steps<Held> {
           beatAt,
           lost: null,
           released: false,
+          initial: made.read,
         };
       }
       // Polls are one failed O_EXCL create; the holder is judged (its
@@ -563,13 +589,22 @@ export function* release(held: Held): Steps<void> {
   if (file !== null) yield* settle(request("close", file));
 }
 
-/** The locked file's current content, or `null` if it does not exist. */
+/**
+ * The locked file's current content, or `null` if it does not exist: read
+ * as the lock was taken (`plan.read`), or now.
+ */
 export function* readLocked(held: Held): Steps<Uint8Array | null> {
-  return yield* act(
+  const initial = held.initial;
+  held.initial = null;
+  const result = initial ?? (yield* settle(request("readFile", held.final)));
+  if (result.ok) return result.value;
+  throw lockError(
     held.plan,
+    errorCode(result.error) ?? "EIO",
     "read",
     held.final,
-    request("readFile", held.final),
+    undefined,
+    result.error,
   );
 }
 
@@ -595,6 +630,7 @@ export function* sweepLock(
     mkdir: false,
     adapter,
     watch: false,
+    read: false,
   };
   let seen: Sighting | null;
   try {

@@ -63,6 +63,13 @@ export function* both<A, B>(
   return (yield { kind: "both", requests: [a, b] }) as [Settled<A>, Settled<B>];
 }
 
+/** Runs several requests at once where the runner can (in order where it cannot); never throws. */
+export function* all(
+  requests: readonly Request<unknown>[],
+): Steps<Settled<unknown>[]> {
+  return (yield { kind: "both", requests }) as Settled<unknown>[];
+}
+
 /** Waits for `promise` (asynchronous runner only), or until `signal` aborts. */
 export function* waitFor(
   promise: Promise<unknown>,

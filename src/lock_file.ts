@@ -174,6 +174,7 @@ export function planLock(
   options: unknown,
   context: Context,
   watch: boolean,
+  read = false,
 ): LockPlan {
   const target = toAbsolutePath(path);
   if (
@@ -197,6 +198,7 @@ export function planLock(
     mkdir: mkdir ?? false,
     adapter: context.adapter,
     watch,
+    read,
   };
 }
 

@@ -44,7 +44,7 @@ export function planUpdate(
   context: Context,
   watch: boolean,
 ): UpdatePlan {
-  const lock = planLock(path, options, context, watch);
+  const lock = planLock(path, options, context, watch, true);
   if (typeof fn !== "function") {
     throw new TypeError(
       `Cannot update "${lock.target}": expected fn to be a function, got ${typeof fn}`,
