@@ -254,6 +254,7 @@ async function orchestrate(): Promise<void> {
   const six = ["async", "async", "async", "sync", "sync", "sync"];
   const rows: string[] = [];
   const handRows: string[] = [];
+  const loadBefore = os.loadavg()[0];
   for (const runtime of runtimes) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "atomic-lock-bench-"));
     let u;
