@@ -10,7 +10,7 @@ import {
   release,
 } from "./_lock.ts";
 import { runAsync, runSync } from "./_run.ts";
-import { toAbsolutePath } from "./_validate.ts";
+import { rejectUnknownKeys, toAbsolutePath } from "./_validate.ts";
 
 /**
  * How to wait for a lock, and how long to hold it without a heartbeat.
@@ -142,6 +142,14 @@ export class HeldLock implements FileLock {
   }
 }
 
+/** The options {@linkcode LockOptions} names. */
+export const LOCK_OPTION_KEYS: readonly string[] = [
+  "timeout",
+  "signal",
+  "lease",
+  "mkdir",
+];
+
 function checkMs(
   options: LockOptions,
   key: "timeout" | "lease",
@@ -183,6 +191,8 @@ export function planLock(
     throw new TypeError("Cannot use options: expected an object");
   }
   const given = (options ?? {}) as LockOptions;
+  // An update checks the keys itself: it takes the write's options too.
+  if (!read) rejectUnknownKeys(given, LOCK_OPTION_KEYS);
   const { signal, mkdir } = given;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError('Cannot use option "signal": expected an AbortSignal');

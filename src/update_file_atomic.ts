@@ -11,7 +11,19 @@ import {
 import { replace, type Replacement } from "./_replace.ts";
 import { runAsync } from "./_run.ts";
 import type { LockPlan } from "./_lock.ts";
-import { type ResolvedOptions, resolveOptions, toBytes } from "./_validate.ts";
+import {
+  ATOMIC_OPTION_KEYS,
+  type ResolvedOptions,
+  resolveOptions,
+  toBytes,
+} from "./_validate.ts";
+import { LOCK_OPTION_KEYS } from "./lock_file.ts";
+
+/** Every option an update takes: the write's and the lock's. */
+const UPDATE_OPTION_KEYS: readonly string[] = [
+  ...ATOMIC_OPTION_KEYS,
+  ...LOCK_OPTION_KEYS,
+];
 
 /**
  * Options of {@linkcode updateFileAtomic} and {@linkcode updateFileAtomicSync}:
@@ -50,22 +62,18 @@ export function planUpdate(
       `Cannot update "${lock.target}": expected fn to be a function, got ${typeof fn}`,
     );
   }
-  const { timeout: _timeout, lease: _lease, ...write } =
-    (options ?? {}) as UpdateOptions;
-  return {
-    lock,
-    write: resolveOptions(options === undefined ? undefined : write),
-  };
+  return { lock, write: resolveOptions(options, UPDATE_OPTION_KEYS) };
 }
 
-/** The new content `result` as bytes; `null` to leave the file as it is. */
+/** The new content `result` as bytes (strings in `plan`'s encoding); `null` to leave the file as it is. */
 export function newContent(
-  target: string,
+  plan: UpdatePlan,
   result: unknown,
 ): Uint8Array | null {
+  const target = plan.lock.target;
   if (result === undefined) return null;
   if (typeof result === "string" || result instanceof Uint8Array) {
-    return toBytes(result);
+    return toBytes(result, "data", plan.write.encoding);
   }
   throw new TypeError(
     `Cannot update "${target}": fn must return a string, a Uint8Array or undefined`,
@@ -136,7 +144,7 @@ export async function updateFileAtomic<T extends UpdateResult>(
   try {
     const current = await runAsync(readLocked(lock.held), context.async);
     const result = await fn(current);
-    const bytes = newContent(plan.lock.target, result);
+    const bytes = newContent(plan, result);
     if (bytes !== null) {
       const s = replacementUnderLock(context, plan, lock);
       await runAsync(replace(s, bytes), context.async);

@@ -54,7 +54,7 @@ export function updateFileAtomicSync<T extends UpdateResult>(
         `Cannot update "${plan.lock.target}": fn returned a promise; use updateFileAtomic()`,
       );
     }
-    const bytes = newContent(plan.lock.target, result);
+    const bytes = newContent(plan, result);
     if (bytes !== null) {
       const s = replacementUnderLock(context, plan, lock);
       runSync(replace(s, bytes), context.adapter.sync);

@@ -215,6 +215,7 @@ test("lockFile() rejects with a TypeError or RangeError before touching any file
         { lease: Infinity },
         { signal: "no" },
         { mkdir: 1 },
+        { mode: 0o600 }, // a write option: a lock takes none
       ]
     ) {
       await assert.rejects(

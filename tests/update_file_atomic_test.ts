@@ -70,6 +70,14 @@ for (const { name, fails, update } of updates) {
     });
   });
 
+  test(`${name} writes a string result in the encoding option`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "latin1.txt");
+      await update(target, () => "caf\u00e9", { encoding: "latin1" });
+      assert.deepEqual([...fs.readFileSync(target)], [99, 97, 102, 0xe9]);
+    });
+  });
+
   test(`${name} passes the current bytes and returns what fn returned`, async () => {
     await withTempDir(async (dir) => {
       const target = path.join(dir, "n.txt");
@@ -119,6 +127,7 @@ for (const { name, fails, update } of updates) {
         [target, () => "x", { lease: -1 }],
         [target, () => "x", { signal: {} }],
         [target, () => "x", { mode: "644" }],
+        [target, () => "x", { timeoutMs: 5 }],
       ];
       for (const [p, fn, options] of bad) {
         await assert.rejects(
