@@ -27,14 +27,15 @@ import {
   type Steps,
   waitFor,
 } from "./_steps.ts";
-import { tempName } from "./_temp_name.ts";
+import { tempName, type TempOwner } from "./_temp_name.ts";
 
 /** Facts about the process the algorithm needs. */
 export interface Host {
   /** Read once per process; `null`: unknown (the runtime would not tell). */
   umask: number | null;
   ids: ProcessIds | null;
-  pid: number;
+  /** Who makes the temporary files, as their names say. */
+  owner: TempOwner;
   renameRetryCodes: ReadonlySet<string>;
 }
 
@@ -144,7 +145,10 @@ export function* orDiscard<T>(s: Replacement, steps: Steps<T>): Steps<T> {
 
 /** Picks a new temporary name beside the target and records it as in flight. */
 function nextTempPath(s: Replacement): string {
-  const path = join(dirname(s.final), tempName(basename(s.final), s.host.pid));
+  const path = join(
+    dirname(s.final),
+    tempName(basename(s.final), s.host.owner),
+  );
   s.temp = path;
   s.inFlight.add(path);
   return path;

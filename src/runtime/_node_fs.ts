@@ -17,7 +17,8 @@ import type {
 } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { umaskFromProc } from "./_umask.ts";
-import { isProcessAlive } from "./_process_alive.ts";
+import { onProcessExit } from "./_exit_hooks.ts";
+import { procWriters } from "./_writer_identity.ts";
 import { errorCode } from "../_error_code.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
@@ -131,9 +132,10 @@ const async: AsyncFsOps = {
   sleep,
 };
 
-const exitSignals = isWindows
-  ? ["SIGINT"] as const
-  : ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+const writers = procWriters({
+  readText: (path) => fs.readFileSync(path, "latin1"),
+  readLink: (path) => fs.readlinkSync(path),
+}, () => process.pid);
 
 /** Builds the `node:fs` adapter under the given runtime name. */
 export function createNodeFsAdapter(name: string): RuntimeAdapter {
@@ -158,19 +160,7 @@ export function createNodeFsAdapter(name: string): RuntimeAdapter {
         ? null
         : { uid: process.geteuid(), gid: process.getegid() },
     tmpDir: () => os.tmpdir(),
-    isProcessAlive,
-    onExit: (cleanup) => {
-      process.on("exit", cleanup);
-      for (const signal of exitSignals) {
-        const onSignal = () => {
-          // Other listeners own the signal's outcome; if they exit, "exit" cleans up.
-          if (process.listenerCount(signal) > 1) return;
-          cleanup();
-          process.removeListener(signal, onSignal);
-          process.kill(process.pid, signal);
-        };
-        process.on(signal, onSignal);
-      }
-    },
+    ...writers,
+    onExit: onProcessExit,
   };
 }

@@ -7,7 +7,8 @@
 import type { AsyncFsOps, EntryInfo, FsOps, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { umaskFromProc } from "./_umask.ts";
-import { isProcessAlive } from "./_process_alive.ts";
+import { onUnload } from "./_exit_hooks.ts";
+import { procWriters } from "./_writer_identity.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -201,9 +202,11 @@ const async: AsyncFsOps = asyncWithCodes({
   sleep,
 });
 
-const exitSignals: Deno.Signal[] = isWindows
-  ? ["SIGINT"]
-  : ["SIGINT", "SIGTERM", "SIGHUP"];
+// Deno reads /proc only with --allow-all; without it every writer is "unknown".
+const writers = procWriters({
+  readText: (path) => Deno.readTextFileSync(path),
+  readLink: (path) => Deno.readLinkSync(path),
+}, () => Deno.pid);
 
 /** The adapter used when running on Deno. */
 export const denoAdapter: RuntimeAdapter = {
@@ -242,17 +245,6 @@ export const denoAdapter: RuntimeAdapter = {
       return isWindows ? "C:\\Windows\\Temp" : "/tmp";
     }
   },
-  // Deno.kill takes no signal 0; the Node compatibility layer maps it to kill(pid, 0).
-  isProcessAlive,
-  onExit: (cleanup) => {
-    globalThis.addEventListener("unload", cleanup);
-    for (const signal of exitSignals) {
-      const onSignal = () => {
-        cleanup();
-        Deno.removeSignalListener(signal, onSignal);
-        Deno.kill(Deno.pid, signal);
-      };
-      Deno.addSignalListener(signal, onSignal);
-    }
-  },
+  ...writers,
+  onExit: onUnload,
 };

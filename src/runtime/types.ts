@@ -11,6 +11,9 @@
  *
  * @module
  */
+import type { TempOwner } from "../_temp_name.ts";
+import type { OnExit } from "./_exit_hooks.ts";
+import type { Writer, WriterState } from "./_writer_identity.ts";
 
 /** An open file as the adapter represents it (a descriptor, an `FsFile`, …). */
 export type OpenFile = unknown;
@@ -102,11 +105,18 @@ export interface RuntimeAdapter {
   ids(): ProcessIds | null;
   /** The directory for temporary files (`$TMPDIR`, `/tmp`, …). */
   tmpDir(): string;
-  /** Whether a process with this id is alive on this machine. */
-  isProcessAlive(pid: number): boolean;
   /**
-   * Calls `cleanup` (synchronously) when the process exits normally or is
-   * ended by SIGINT, SIGTERM or SIGHUP, without changing what the signal does.
+   * The calling thread as the writer named in temporary file names: fully
+   * known where /proc tells (Linux; on Deno only with `--allow-all`), else
+   * only the process id. See `_writer_identity.ts`.
    */
-  onExit(cleanup: () => void): void;
+  writer(): TempOwner;
+  /** Whether a writer read back from a temporary name still runs; "unknown" is never "gone". */
+  writerState(writer: Writer): WriterState;
+  /**
+   * Registers `cleanup` (synchronous) for the ways out of this thread that
+   * run JavaScript, and returns the function that unregisters it. Never
+   * listens to a signal (see `_exit_hooks.ts` for why, and what that means).
+   */
+  onExit: OnExit;
 }
