@@ -16,6 +16,9 @@
  * - `maketemp`: make a file with `makeTempFileSync` in TARGET's directory,
  *   print it, exit 0.
  * - `sweep`: print what `removeStaleTempsSync(TARGET, { olderThan: 0 })` removes.
+ * - `listeners`: record every listener added (`+name`) or removed
+ *   (`-name`) on `process`, `globalThis` and `Deno`'s signals, and print them
+ *   per step: a sweep, a `makeTempFileSync`, its removal, one write.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -25,6 +28,7 @@ import {
   type AtomicFile,
   makeTempFileSync,
   removeStaleTempsSync,
+  writeFileAtomicSync,
 } from "../mod.ts";
 import { startWrite, tempsBeside } from "./_child.ts";
 
@@ -101,10 +105,63 @@ async function main(): Promise<void> {
     say({ path: makeTempFileSync({ dir: path.dirname(target) }).path });
     process.exit(0);
   }
+  if (mode === "listeners") return listeners(target);
   if (mode === "sweep") {
     return say({ removed: removeStaleTempsSync(target, { olderThan: 0 }) });
   }
   throw new Error(`unknown mode ${mode}`);
+}
+
+/** Records listener changes on `process`, `globalThis` and Deno's signal API into `log`. */
+function spyOnListeners(log: string[]): void {
+  const spy = (
+    target: Record<string, unknown>,
+    names: string[],
+    sign: string,
+  ) => {
+    for (const name of names) {
+      const real = target[name];
+      if (typeof real !== "function") continue;
+      target[name] = function (
+        this: unknown,
+        event: unknown,
+        ...rest: unknown[]
+      ) {
+        log.push(`${sign}${String(event)}`);
+        return real.call(this, event, ...rest);
+      };
+    }
+  };
+  const proc = process as unknown as Record<string, unknown>;
+  spy(proc, [
+    "on",
+    "addListener",
+    "once",
+    "prependListener",
+    "prependOnceListener",
+  ], "+");
+  spy(proc, ["off", "removeListener"], "-");
+  const global = globalThis as unknown as Record<string, unknown>;
+  spy(global, ["addEventListener"], "+");
+  spy(global, ["removeEventListener"], "-");
+  const deno = global.Deno as Record<string, unknown> | undefined;
+  if (deno) {
+    spy(deno, ["addSignalListener"], "+");
+    spy(deno, ["removeSignalListener"], "-");
+  }
+}
+
+function listeners(target: string): void {
+  const log: string[] = [];
+  spyOnListeners(log);
+  removeStaleTempsSync(path.dirname(target));
+  say({ sweep: log.splice(0) });
+  const tmp = makeTempFileSync({ dir: path.dirname(target) });
+  say({ makeTemp: log.splice(0) });
+  tmp[Symbol.dispose]();
+  say({ makeTempRemoved: log.splice(0) });
+  writeFileAtomicSync(target, "new");
+  say({ write: log.splice(0) });
 }
 
 /** Node: `node:worker_threads` (Node has no web Worker). */

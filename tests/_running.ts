@@ -44,14 +44,15 @@ export function start(
     for (const wake of waiters.splice(0)) wake();
   });
   proc.stderr.on("data", (chunk) => err += chunk);
+  let done = false;
+  // "close", not "exit": by then all of stdout has been read.
   const exited = new Promise<Ended>((resolve) =>
-    proc.on("exit", (code, signal) => {
+    proc.on("close", (code, signal) => {
+      done = true;
       for (const wake of waiters.splice(0)) wake();
       resolve({ code, signal });
     })
   );
-  let done = false;
-  exited.then(() => done = true);
   function line(n: number): Promise<string> {
     return new Promise((resolve, reject) => {
       const check = () => {

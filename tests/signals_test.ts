@@ -115,3 +115,25 @@ test("makeTempFileSync()'s file is removed when the process exits", async () => 
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 });
+
+test("the library adds no listener to sweep, and only exit listeners while a temp file exists", async () => {
+  await withTempDir(async (dir) => {
+    const child = host("listeners", path.join(dir, "f.txt"));
+    assert.deepEqual(await child.line(0), { sweep: [] });
+    const { makeTemp } = await child.line(1) as { makeTemp: string[] };
+    const { makeTempRemoved } = await child.line(2) as Record<string, string[]>;
+    const { write } = await child.line(3) as { write: string[] };
+    // Node and Bun: process "exit"; Deno: "unload" and the uncaught-error events.
+    const exitEvents = ["exit", "unload", "error", "unhandledrejection"];
+    assert.ok(
+      makeTemp.length > 0,
+      "makeTempFile's file is part of exit cleanup",
+    );
+    for (const added of makeTemp) {
+      assert.ok(exitEvents.includes(added.slice(1)), added);
+    }
+    assert.deepEqual(makeTempRemoved, makeTemp.map((e) => `-${e.slice(1)}`));
+    assert.deepEqual(write, [...makeTemp, ...makeTempRemoved]);
+    assert.deepEqual(await child.ended, { code: 0, signal: null });
+  });
+});
