@@ -91,3 +91,6 @@ export function start(
 export function childCommand(script: string, args: string[]): string[] {
   return scriptCommand(path.join(root, "tests", script), args);
 }
+
+/** Test options for tests that run child processes: Bun's default of 5 s per test is too short on a busy machine. */
+export const CHILD_TEST = { timeout: 120_000 };

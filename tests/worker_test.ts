@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { removeStaleTemps } from "../mod.ts";
 import { read, tempsIn, withTempDir } from "./_fixtures.ts";
-import { childCommand, type Ended, start } from "./_running.ts";
+import { CHILD_TEST, childCommand, type Ended, start } from "./_running.ts";
 
 interface Ready {
   temps: string[];
@@ -44,53 +44,69 @@ async function assertAllSwept(dir: string) {
   assert.deepEqual(tempsIn(dir), []);
 }
 
-test("a worker's temp file is sweepable after the main thread calls process.exit()", async () => {
-  await withTempDir(async (dir) => {
-    const { ended } = await workerWrite(dir, "exit", (child) => child.ended);
-    assert.deepEqual(ended, { code: 5, signal: null });
-    await assertAllSwept(dir);
-  });
-});
-
-test("a worker's temp file is sweepable after the main thread throws", async () => {
-  await withTempDir(async (dir) => {
-    const { ended } = await workerWrite(dir, "throw", (child) => child.ended);
-    assert.deepEqual(ended, { code: 1, signal: null });
-    await assertAllSwept(dir);
-  });
-});
-
-test("a worker's temp file is sweepable after the process gets SIGTERM", async () => {
-  await withTempDir(async (dir) => {
-    const { ended } = await workerWrite(dir, "signal", (child) => {
-      child.kill("SIGTERM");
-      return child.ended;
+test(
+  "a worker's temp file is sweepable after the main thread calls process.exit()",
+  CHILD_TEST,
+  async () => {
+    await withTempDir(async (dir) => {
+      const { ended } = await workerWrite(dir, "exit", (child) => child.ended);
+      assert.deepEqual(ended, { code: 5, signal: null });
+      await assertAllSwept(dir);
     });
-    assert.deepEqual(ended, { code: null, signal: "SIGTERM" });
-    await assertAllSwept(dir);
-  });
-});
+  },
+);
 
-test("a terminated worker's temp file is sweepable while its process still runs", async () => {
-  await withTempDir(async (dir) => {
-    let swept: string[] = [];
-    const { temps, ended } = await workerWrite(
-      dir,
-      "terminate",
-      async (child) => {
-        assert.deepEqual(await child.line(1), { terminated: true });
-        // Deno's and Bun's terminate() returns before the thread is gone.
-        for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
-          swept = await removeStaleTemps(dir, { olderThan: 0 });
-          if (swept.length > 0) break;
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-        child.kill("SIGKILL");
-        return await child.ended;
-      },
-    );
-    assert.equal(ended.signal, "SIGKILL");
-    assert.deepEqual(swept, temps.map((name) => path.join(dir, name)));
-    assert.deepEqual(tempsIn(dir), []);
-  });
-});
+test(
+  "a worker's temp file is sweepable after the main thread throws",
+  CHILD_TEST,
+  async () => {
+    await withTempDir(async (dir) => {
+      const { ended } = await workerWrite(dir, "throw", (child) => child.ended);
+      assert.deepEqual(ended, { code: 1, signal: null });
+      await assertAllSwept(dir);
+    });
+  },
+);
+
+test(
+  "a worker's temp file is sweepable after the process gets SIGTERM",
+  CHILD_TEST,
+  async () => {
+    await withTempDir(async (dir) => {
+      const { ended } = await workerWrite(dir, "signal", (child) => {
+        child.kill("SIGTERM");
+        return child.ended;
+      });
+      assert.deepEqual(ended, { code: null, signal: "SIGTERM" });
+      await assertAllSwept(dir);
+    });
+  },
+);
+
+test(
+  "a terminated worker's temp file is sweepable while its process still runs",
+  CHILD_TEST,
+  async () => {
+    await withTempDir(async (dir) => {
+      let swept: string[] = [];
+      const { temps, ended } = await workerWrite(
+        dir,
+        "terminate",
+        async (child) => {
+          assert.deepEqual(await child.line(1), { terminated: true });
+          // Deno's and Bun's terminate() returns before the thread is gone.
+          for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+            swept = await removeStaleTemps(dir, { olderThan: 0 });
+            if (swept.length > 0) break;
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+          child.kill("SIGKILL");
+          return await child.ended;
+        },
+      );
+      assert.equal(ended.signal, "SIGKILL");
+      assert.deepEqual(swept, temps.map((name) => path.join(dir, name)));
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  },
+);
