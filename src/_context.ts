@@ -113,6 +113,8 @@ export function startReplacement(
     target,
     final: target,
     temp: null,
+    tempSince: 0,
+    located: null,
     file: null,
     committed: false,
     options,

@@ -18,6 +18,7 @@ import type {
 import { sleep, sleepSync } from "./_sleep.ts";
 import { umaskFromProc } from "./_umask.ts";
 import { onProcessExit } from "./_exit_hooks.ts";
+import { pathInFdLink } from "./_proc_fd.ts";
 import { procWriters } from "./_writer_identity.ts";
 import { errorCode } from "../_error_code.ts";
 
@@ -72,6 +73,13 @@ const sync: FsOps = {
   rename: (from, to) => fs.renameSync(from, to),
   link: (from, to) => fs.linkSync(from, to),
   remove: (path) => fs.unlinkSync(path),
+  locate: (file) => {
+    try {
+      return pathInFdLink(fs.readlinkSync(`/proc/self/fd/${file as number}`));
+    } catch {
+      return null;
+    }
+  },
   syncDir: (path) => {
     if (isWindows) return;
     const fd = fs.openSync(path, O_RDONLY | O_DIRECTORY);
@@ -115,6 +123,13 @@ const async: AsyncFsOps = {
   rename: (from, to) => call((done) => fs.rename(from, to, done)),
   link: (from, to) => call((done) => fs.link(from, to, done)),
   remove: (path) => call((done) => fs.unlink(path, done)),
+  locate: (file) =>
+    new Promise((resolve) =>
+      fs.readlink(
+        `/proc/self/fd/${file as number}`,
+        (error, link) => resolve(error ? null : pathInFdLink(link)),
+      )
+    ),
   syncDir: async (path) => {
     if (isWindows) return;
     const fd = await call<number>((done) =>

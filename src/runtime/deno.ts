@@ -8,6 +8,7 @@ import type { AsyncFsOps, EntryInfo, FsOps, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { umaskFromProc } from "./_umask.ts";
 import { onUnload } from "./_exit_hooks.ts";
+import { pathInFdLink } from "./_proc_fd.ts";
 import { procWriters } from "./_writer_identity.ts";
 
 const codesByName: Record<string, string> = {
@@ -126,6 +127,26 @@ const createOptions = (mode: number): Deno.OpenOptions => ({
   mode,
 });
 
+/**
+ * Where an open `FsFile` is now: Deno hides the descriptor, so the one in
+ * /proc/self/fd with the same device and inode is found by comparing (a
+ * failure path only; /proc needs `--allow-all`). `null` if not found.
+ */
+function locateFsFile(file: Deno.FsFile): string | null {
+  try {
+    const { dev, ino } = file.statSync();
+    for (const entry of Deno.readDirSync("/proc/self/fd")) {
+      const fd = `/proc/self/fd/${entry.name}`;
+      try {
+        const other = Deno.statSync(fd);
+        if (other.dev !== dev || other.ino !== ino) continue;
+        return pathInFdLink(Deno.readLinkSync(fd));
+      } catch { /* closed meanwhile, or not a file */ }
+    }
+  } catch { /* no /proc, or no permission */ }
+  return null;
+}
+
 const sync: FsOps = syncWithCodes({
   lstat: (path) => {
     try {
@@ -147,6 +168,7 @@ const sync: FsOps = syncWithCodes({
   rename: (from, to) => Deno.renameSync(from, to),
   link: (from, to) => Deno.linkSync(from, to),
   remove: (path) => Deno.removeSync(path),
+  locate: (file) => locateFsFile(file as Deno.FsFile),
   syncDir: (path) => {
     if (isWindows) return;
     const dir = Deno.openSync(path, { read: true });
@@ -183,6 +205,7 @@ const async: AsyncFsOps = asyncWithCodes({
   rename: (from, to) => Deno.rename(from, to),
   link: (from, to) => Deno.link(from, to),
   remove: (path) => Deno.remove(path),
+  locate: (file) => Promise.resolve(locateFsFile(file as Deno.FsFile)),
   syncDir: async (path) => {
     if (isWindows) return;
     const dir = await Deno.open(path, { read: true });

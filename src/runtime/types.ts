@@ -58,6 +58,13 @@ export interface FsOps {
   link(from: string, to: string): void;
   /** Removes the file at `path`. */
   remove(path: string): void;
+  /**
+   * Where the open file is now, as the kernel knows it (Linux's
+   * /proc/self/fd), even after a directory above it was renamed; `null`
+   * where the platform will not tell (no /proc, Deno without `--allow-all`)
+   * or the file has no name left.
+   */
+  locate(file: OpenFile): string | null;
   /** Flushes the directory at `path` so that renames in it survive a power cut. */
   syncDir(path: string): void;
   /** The names in the directory at `path`. */
