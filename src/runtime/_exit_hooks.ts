@@ -24,7 +24,9 @@
  * - Deno cannot count signal listeners (`Deno.addSignalListener` has no
  *   count), so it cannot even guess.
  * Only registering no signal listener keeps the rule in every one of these
- * programs. So the library never listens to a signal. A signal's default
+ * programs: signal-exit (v3 and v4) then sees only its own listeners and
+ * re-raises as if we were not there, and a host's `process.on` or
+ * `process.once` handler runs alone. So the library never listens to a signal. A signal's default
  * action ends the process without running JavaScript, exactly like
  * SIGKILL; a host that handles the signal and then exits runs the exit hook
  * below, so its in-flight temporary files are removed then.
