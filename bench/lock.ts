@@ -305,7 +305,10 @@ async function orchestrate(): Promise<void> {
       quick ? " --quick" : ""
     }\` on ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "unknown"}), ${
       new Date().toISOString()
-    }.`,
+    };`,
+    `load average ${loadBefore.toFixed(1)} before the run, ${
+      os.loadavg()[0].toFixed(1)
+    } after it (on a busy machine the ratios are noisy).`,
     "",
     "Uncontended: one 1 KiB update against a plain read plus a durable",
     "`writeFileAtomic` of the same file (interleaved, paired; the ratio is the",

@@ -28,14 +28,15 @@ import {
   type Steps,
   waitFor,
 } from "./_steps.ts";
-import { tempName } from "./_temp_name.ts";
+import { tempName, type TempOwner } from "./_temp_name.ts";
 
 /** Facts about the process the algorithm needs. */
 export interface Host {
   /** Read once per process; `null`: unknown (the runtime would not tell). */
   umask: number | null;
   ids: ProcessIds | null;
-  pid: number;
+  /** Who makes the temporary files, as their names say. */
+  owner: TempOwner;
   renameRetryCodes: ReadonlySet<string>;
 }
 
@@ -47,6 +48,13 @@ export interface Replacement {
   final: string;
   /** The temporary file, while it exists. */
   temp: string | null;
+  /** When `temp` was named (`Date.now()`): a long write is located before its close (see `commit`). */
+  tempSince: number;
+  /**
+   * Where the descriptor said the temporary file was, if asked: a directory
+   * above it may have been renamed meanwhile, and `discard` removes it there.
+   */
+  located: string | null;
   /** The temporary file, while it is open. */
   file: OpenFile | null;
   /** Whether the new content is in place. */
@@ -118,11 +126,16 @@ export function* discard(s: Replacement): Steps<void> {
   const { file, temp } = s;
   s.file = null;
   s.temp = null;
+  let where = s.located;
+  s.located = null;
   if (file !== null) {
+    // The descriptor knows where the file is, even if a directory was renamed.
+    const found = yield* settle(request("locate", file));
+    if (found.ok && found.value !== null) where = found.value;
     yield* settle(request("close", file));
   }
   if (temp !== null) {
-    const removed = yield* settle(request("remove", temp));
+    const removed = yield* settle(request("remove", where ?? temp));
     // If removal failed for another reason, the exit cleanup or
     // removeStaleTemps() still knows the name.
     if (removed.ok || codeOf(removed.error) === "ENOENT") {
@@ -143,8 +156,12 @@ export function* orDiscard<T>(s: Replacement, steps: Steps<T>): Steps<T> {
 
 /** Picks a new temporary name beside the target and records it as in flight. */
 function nextTempPath(s: Replacement): string {
-  const path = join(dirname(s.final), tempName(basename(s.final), s.host.pid));
+  const path = join(
+    dirname(s.final),
+    tempName(basename(s.final), s.host.owner),
+  );
   s.temp = path;
+  s.tempSince = Date.now();
   s.inFlight.add(path);
   return path;
 }
@@ -405,11 +422,24 @@ function* publish(s: Replacement, temp: string): Steps<void> {
   }
 }
 
+/**
+ * How long a write must have taken before `commit` asks the descriptor where
+ * the temporary file is (one readlink), in case a directory above it was
+ * renamed meanwhile and the rename fails: after the close, nothing knows.
+ * Shorter writes skip the call; a rename in their window leaves a temporary
+ * file that `removeStaleTemps` sweeps once the process is gone.
+ */
+const LOCATE_AFTER_MS = 1000;
+
 /** Makes the temporary file the target: fsync, close, rename, fsync the directory. */
 export function* commit(s: Replacement): Steps<void> {
   const temp = s.temp as string;
   s.options.signal?.throwIfAborted();
   if (s.options.fsync) yield* act(s, "fsync", temp, request("sync", s.file));
+  if (Date.now() - s.tempSince >= LOCATE_AFTER_MS) {
+    const found = yield* settle(request("locate", s.file));
+    s.located = found.ok ? found.value : null;
+  }
   const file = s.file;
   s.file = null;
   yield* act(s, "close", temp, request("close", file));

@@ -9,12 +9,19 @@ export interface AtomicWriteErrorInit {
   operation: string;
   /** The path the operation was applied to (the temporary file, the target, its directory). */
   path: string;
-  /** The file the caller asked to replace. */
+  /** The file the caller asked to replace (the directory, for a sweep or a new temporary file). */
   target: string;
   /** The runtime's own error, if there was one. */
   cause?: unknown;
   /** What went wrong, when there is more to say than the code. */
   reason?: string;
+  /**
+   * What the caller asked for, as the message's start says it
+   * (`remove stale temporary files in "/srv"`).
+   *
+   * @default {`replace "${target}"`}
+   */
+  task?: string;
 }
 
 /**
@@ -94,9 +101,9 @@ export class AtomicWriteError extends Error {
       ? `${init.operation} failed`
       : `${init.operation} "${init.path}" failed`;
     super(
-      `Cannot replace "${init.target}": ${what} (${init.code}${
-        init.reason ? `: ${init.reason}` : ""
-      })`,
+      `Cannot ${
+        init.task ?? `replace "${init.target}"`
+      }: ${what} (${init.code}${init.reason ? `: ${init.reason}` : ""})`,
       init.cause === undefined ? undefined : { cause: init.cause },
     );
     this.name = "AtomicWriteError";

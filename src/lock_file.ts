@@ -57,8 +57,9 @@ export interface LockOptions {
  * A lock held by this process on a file, shared with every other process
  * (Deno, Bun or Node) that locks or updates the same file with this library.
  * Release it with {@linkcode FileLock.release}, or with `using` /
- * `await using`. It is released at exit too, also on SIGINT, SIGTERM and
- * SIGHUP.
+ * `await using`. It is released at exit too; a process ended by a signal it
+ * does not handle leaves it, and the next process takes it over at once (its
+ * holder is dead).
  *
  * @example Usage
  * ```ts

@@ -12,6 +12,7 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import {
+  type AtomicFile,
   AtomicWriter,
   openAtomic,
   writeFileAtomic,
@@ -33,10 +34,18 @@ export function checkPayload(text: string): boolean {
     body === String.fromCharCode(97 + Number(n) % 26).repeat(body.length);
 }
 
-function tempsBeside(target: string): string[] {
+/** Opens an atomic write of `target` with 100 kB written, not committed. */
+export async function startWrite(target: string): Promise<AtomicFile> {
+  const file = await openAtomic(target);
+  await file.write("x".repeat(100_000));
+  return file;
+}
+
+/** Our temporary files beside `target`, sorted. */
+export function tempsBeside(target: string): string[] {
   return fs.readdirSync(path.dirname(target)).filter((f) =>
     f.endsWith(".atomic-tmp")
-  );
+  ).sort();
 }
 
 async function main(): Promise<void> {
@@ -56,8 +65,7 @@ async function main(): Promise<void> {
     }
   }
   if (mode === "hold" || mode === "exit") {
-    const file = await openAtomic(target);
-    await file.write("x".repeat(100_000));
+    await startWrite(target);
     console.log(tempsBeside(target).join(","));
     if (mode === "exit") process.exit(3);
     setInterval(() => {}, 1000);
@@ -88,4 +96,6 @@ async function main(): Promise<void> {
   throw new Error(`unknown mode ${mode}`);
 }
 
-if (import.meta.main ?? process.argv[1]?.endsWith("_child.ts")) await main();
+if (import.meta.main ?? path.basename(process.argv[1]) === "_child.ts") {
+  await main();
+}

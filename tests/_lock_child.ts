@@ -4,7 +4,8 @@
  * - `count TARGET N API`: increments the counter in TARGET N times with
  *   `updateFileAtomic` (API `async`), `updateFileAtomicSync` (`sync`) or
  *   both in turn (`mixed`); prints `ack V` for each value it committed.
- * - `hold TARGET`: takes TARGET's lock, prints `held`, waits to be killed.
+ * - `hold TARGET [LEASE]`: takes TARGET's lock, prints `held`, waits to be killed.
+ * - `exit TARGET`: takes TARGET's lock, then calls `process.exit(0)`.
  * - `race TARGET MARKER GO`: waits for the file GO, takes TARGET's lock,
  *   creates MARKER with O_EXCL for a moment (printing `overlap` if it
  *   exists: another holder is inside), releases; prints `done`.
@@ -70,10 +71,14 @@ async function main(): Promise<void> {
     return;
   }
   if (mode === "hold") {
-    await lockFile(target);
+    await lockFile(target, args[0] ? { lease: Number(args[0]) } : undefined);
     say("held");
     setInterval(() => {}, 1000);
     return;
+  }
+  if (mode === "exit") {
+    await lockFile(target);
+    process.exit(0);
   }
   if (mode === "race") {
     const [marker, go] = args;

@@ -302,17 +302,37 @@ test(
 );
 
 for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
-  test(`${signal} releases the locks of the process`, SLOW, async () => {
-    await withTempDir(async (dir) => {
-      const target = path.join(dir, "f");
-      const holder = startLockChild(runtimeName(), ["hold", target]);
-      await holder.waitFor((l) => l === "held");
-      holder.kill(signal);
-      assert.equal((await holder.ended).signal, signal);
-      assert.deepEqual(fs.readdirSync(dir), []);
-    });
-  });
+  test(
+    `lockFile() takes over at once the lock of a process ${signal} ended`,
+    SLOW,
+    async () => {
+      await withTempDir(async (dir) => {
+        const target = path.join(dir, "f");
+        // The library listens to no signal: the lock stays, its holder is dead.
+        const holder = startLockChild(runtimeName(), [
+          "hold",
+          target,
+          String(LONG_LEASE),
+        ]);
+        await holder.waitFor((l) => l === "held");
+        holder.kill(signal);
+        assert.equal((await holder.ended).signal, signal);
+        const lock = await lockFile(target, PROMPTLY);
+        await lock.release();
+        assert.deepEqual(fs.readdirSync(dir), []);
+      });
+    },
+  );
 }
+
+test("lockFile() locks are released when the process exits", SLOW, async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const holder = startLockChild(runtimeName(), ["exit", target]);
+    assert.equal((await holder.ended).code, 0);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
 
 test(
   "removeStaleTemps() sweeps the lock file of a dead holder",

@@ -27,7 +27,11 @@ test("openAtomic() creates the temporary file beside the target when it resolves
     try {
       const temps = tempsIn(dir);
       assert.equal(temps.length, 1);
-      assert.match(temps[0], /^\.out\.txt\.\d+-[0-9a-f]{12}\.atomic-tmp$/);
+      // `.{name}.{pid}[-{thread}-{start}-{host}]-{random}.atomic-tmp`
+      assert.match(
+        temps[0],
+        /^\.out\.txt\.\d+(-\d+-[0-9a-z]+-[0-9a-f]{12})?-[0-9a-f]{12}\.atomic-tmp$/,
+      );
       assert.equal(fs.existsSync(path.join(dir, "out.txt")), false);
     } finally {
       await file.abort();

@@ -225,7 +225,7 @@ test("removeStaleTemps() and removeStaleTempsSync() throw a TypeError for an unk
   await withTempDir(async (dir) => {
     await assert.rejects(
       removeStaleTemps(dir, { olderThanMs: 0 } as RemoveStaleTempsOptions),
-      /unknown option "olderThanMs" \(valid: "olderThan"\)/,
+      /unknown option "olderThanMs" \(valid: "olderThan", "olderThanIfUnknown"\)/,
     );
     assert.throws(
       () => removeStaleTempsSync(dir, { age: 0 } as RemoveStaleTempsOptions),

@@ -275,7 +275,7 @@ test("updateFileAtomicSync() throws a TypeError when fn returns a promise, leavi
 
 test(
   "updateFileAtomic() calls from 2 Deno, 2 Bun and 2 Node processes, sync and async, lose no update",
-  SLOW,
+  { ...SLOW, skip: otherRuntimesMissing() ?? false },
   async () => {
     await withTempDir(async (dir) => {
       const target = path.join(dir, "counter.json");

@@ -70,3 +70,13 @@ export function processIdentity(): ProcessIdentity {
     pidns: attempt(() => fs.readlinkSync("/proc/self/ns/pid")),
   };
 }
+
+/** Whether a process with this id is alive on this machine (EPERM: alive, not ours). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: unknown })?.code === "EPERM";
+  }
+}

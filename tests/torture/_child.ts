@@ -59,6 +59,30 @@ export type Job =
   /** Sweep `dir` and report what was removed. */
   | { mode: "sweep"; dir: string; api: Api; olderThan: number };
 
+/**
+ * Makes /proc links unreadable to the library, so that its temporary names
+ * carry only the pid (as on a system without /proc): the shell that starts
+ * strace must know the name before the runtime exists, and cannot know the
+ * writer's thread start time or host hash.
+ */
+function hideWriterIdentity(): void {
+  const refuse = (path: unknown) => {
+    if (String(path).startsWith("/proc/")) {
+      throw Object.assign(new Error("hidden for strace -P"), {
+        code: "EACCES",
+      });
+    }
+  };
+  const nodeFs = fs as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const readlink = nodeFs.readlinkSync;
+  nodeFs.readlinkSync = (...args) => (refuse(args[0]), readlink(...args));
+  const deno = (globalThis as { Deno?: Record<string, unknown> }).Deno;
+  if (deno) {
+    const readLink = deno.readLinkSync as (path: string) => string;
+    deno.readLinkSync = (path: string) => (refuse(path), readLink(path));
+  }
+}
+
 /** What the child needs of an implementation: the library's API, narrowed. */
 interface Lib {
   writeFileAtomic(
@@ -202,6 +226,7 @@ async function main(job: Job): Promise<void> {
     }
     case "once": {
       if (job.fixedNames) {
+        hideWriterIdentity();
         globalThis.crypto.getRandomValues =
           (<T extends ArrayBufferView | null>(array: T): T => {
             if (array) {

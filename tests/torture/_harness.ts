@@ -196,8 +196,7 @@ export const APIS: Api[] = ["async", "handle", "sync"];
 export const KiB = 1024;
 export const MiB: number = 1024 * KiB;
 export const HOUR = 3_600_000;
-/** A process id no process has: above Linux's largest `pid_max`. */
-export const DEAD_PID = 999_999_999;
+export { backdate, DEAD_PID, deadWriter } from "../_fixtures.ts";
 /** The uid and gid of `nobody` and `nogroup` on Debian. */
 export const NOBODY = 65534;
 
@@ -245,10 +244,4 @@ export function noTemps(dir: string, result: Message): void {
   );
   const left = tempsIn(dir);
   expect(left.length === 0, `temporary files left: ${left.join(", ")}`);
-}
-
-/** Sets the access and modification times of `file` to `ms` ago. */
-export function backdate(file: string, ms: number): void {
-  const when = (Date.now() - ms) / 1000;
-  fs.utimesSync(file, when, when);
 }

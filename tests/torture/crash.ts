@@ -14,6 +14,7 @@ import {
   Child,
   childArgv,
   DEAD_PID,
+  deadWriter,
   describeFailure,
   expect,
   HOUR,
@@ -120,7 +121,7 @@ async function sweepAfterCrash(
     .filter((name) => tempNameOwner(name) !== null)
     .map((name) => path.join(dir, name));
   // A dead writer's temp file that is too young for a cautious sweep.
-  const young = path.join(dir, tempName("young.json", DEAD_PID));
+  const young = path.join(dir, tempName("young.json", deadWriter()));
   fs.writeFileSync(young, "partial");
   // Look-alikes that are not ours, old enough to be tempting.
   const lookalikes = [
@@ -128,7 +129,7 @@ async function sweepAfterCrash(
     path.join(dir, `.fake.${DEAD_PID}-zzzzzzzzzzzz.atomic-tmp`),
   ];
   for (const file of lookalikes) fs.writeFileSync(file, "not ours");
-  const dirLike = path.join(dir, tempName("dir", DEAD_PID));
+  const dirLike = path.join(dir, tempName("dir", deadWriter()));
   fs.mkdirSync(dirLike);
   for (const file of [...lookalikes, dirLike]) backdate(file, 2 * HOUR);
 
