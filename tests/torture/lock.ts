@@ -106,6 +106,7 @@ async function caseKills(): Promise<void> {
     const workers: { runtime: ChildRuntime; api: string; left: number }[] =
       MIXED_WORKERS.map(([runtime, api]) => ({ runtime, api, left: N }));
     const running = new Map<number, LockChild>();
+    const exited = new Set<LockChild>();
     const acks: number[] = [];
     const start = (i: number) => {
       const w = workers[i];
@@ -116,6 +117,7 @@ async function caseKills(): Promise<void> {
         w.api,
       ]);
       running.set(i, child);
+      child.ended.then(() => exited.add(child));
       return child;
     };
     const collect = (i: number, child: LockChild) => {
@@ -144,6 +146,11 @@ async function caseKills(): Promise<void> {
       const killedAt = performance.now();
       child.kill("SIGKILL");
       await child.ended;
+      collect(i, child);
+      running.delete(i);
+      // Nobody else left to take the lock over: the restarted worker will.
+      const restartFirst = [...running.values()].every((c) => exited.has(c));
+      if (restartFirst && workers[i].left > 0) start(i);
       if (wasHolder) {
         holderKills++;
         // The pause: until another process holds the lock (or it is free and
@@ -156,9 +163,7 @@ async function caseKills(): Promise<void> {
         }
         longestPause = Math.max(longestPause, performance.now() - killedAt);
       }
-      collect(i, child);
-      running.delete(i);
-      if (workers[i].left > 0) start(i);
+      if (!restartFirst && workers[i].left > 0) start(i);
     }
     for (const [i, child] of running) {
       const end = await child.ended;
