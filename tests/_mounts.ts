@@ -92,6 +92,21 @@ function onPath(command: string): boolean {
 }
 
 /**
+ * Unmounts `dir`, retrying for up to 5 s while it is busy (a killed
+ * process's files close a moment after it dies).
+ */
+export function umount(dir: string): void {
+  for (let attempt = 1;; attempt++) {
+    const result = spawnSync("umount", [dir], { encoding: "utf8" });
+    if (result.status === 0) return;
+    if (attempt === 50 || !/busy/i.test(result.stderr)) {
+      throw new Error(`umount ${dir} failed: ${result.stderr.trim()}`);
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
+}
+
+/**
  * Why loop file systems of `types` cannot be made here (not root, no loop
  * devices, a missing tool), or `null` if they can.
  */
@@ -144,7 +159,7 @@ export function mountLoop(name: string, spec: LoopSpec): LoopMount {
   };
   const unmount = (): void => {
     if (!mounted) return;
-    run(["umount", dir]);
+    umount(dir);
     mounted = false;
   };
   const handle: LoopMount = {

@@ -52,6 +52,8 @@ export type Message = { type: string } & Record<string, unknown>;
 export class Child {
   readonly proc: ChildProcess;
   readonly messages: Message[] = [];
+  /** Whether the child leads its own process group (see the constructor). */
+  readonly group: boolean;
   /** Its stderr (and any stdout that is not JSON), cut to the last few KiB. */
   output = "";
   /** Resolves once the process has exited and its pipes are closed. */
@@ -59,8 +61,18 @@ export class Child {
   #done = false;
   #wake: () => void = () => {};
 
-  constructor(argv: string[], env: Record<string, string> = {}) {
+  /**
+   * Starts `argv`. With `group`, the child leads a process group of its own,
+   * and {@linkcode Child.kill} kills the whole group (its children too).
+   */
+  constructor(
+    argv: string[],
+    env: Record<string, string> = {},
+    group = false,
+  ) {
+    this.group = group;
     this.proc = spawn(argv[0], argv.slice(1), {
+      detached: group,
       stdio: ["pipe", "pipe", "pipe"],
       env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", ...env },
     });
@@ -145,9 +157,13 @@ export class Child {
     this.proc.stdin!.write(line + "\n");
   }
 
-  /** Kills the child (SIGKILL unless told otherwise) if it still runs. */
+  /** Kills the child (SIGKILL unless told otherwise) if it still runs, or its group. */
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
-    if (!this.#done) this.proc.kill(signal);
+    if (this.group && this.proc.pid !== undefined) {
+      try {
+        process.kill(-this.proc.pid, signal);
+      } catch { /* the group is gone */ }
+    } else if (!this.#done) this.proc.kill(signal);
   }
 }
 
