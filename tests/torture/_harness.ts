@@ -40,9 +40,13 @@ export const runtimes: Runtime[] = [
 /** Whether the children write with the naive implementation (`ATOMIC_IMPL=naive`). */
 export const naive: boolean = process.env.ATOMIC_IMPL === "naive";
 
-/** The command line that runs `job` in a child on `runtime`. */
-export function childArgv(runtime: Runtime, job: Job): string[] {
-  return [...runtime.argv, childScript, JSON.stringify(job)];
+/** The command line that runs `job` in a child (`script`) on `runtime`. */
+export function childArgv(
+  runtime: Runtime,
+  job: Job,
+  script: string = childScript,
+): string[] {
+  return [...runtime.argv, script, JSON.stringify(job)];
 }
 
 /** One JSON line a child printed. */

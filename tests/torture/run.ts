@@ -17,9 +17,11 @@ import path from "node:path";
 import process from "node:process";
 import { tempName, tempNameOwner } from "../../src/_temp_name.ts";
 import type { Api, Job } from "./_child.ts";
+import { type Stage, stageForNobody } from "../_stage.ts";
 import {
   Child,
   childArgv,
+  childScript,
   countsOf,
   expect,
   hasCommand,
@@ -94,8 +96,9 @@ async function runJob(
   job: Job,
   prefix: string[] = [],
   env: Record<string, string> = {},
+  script?: string,
 ): Promise<Message> {
-  const child = new Child([...prefix, ...childArgv(runtime, job)], env);
+  const child = new Child([...prefix, ...childArgv(runtime, job, script)], env);
   try {
     const result = await child.message("result");
     await child.finished();
@@ -688,6 +691,8 @@ async function justFitsCase(
 // ---------------------------------------------------------------- item 4
 
 let nobodyHome = "";
+/** The library, the child and the runtimes, where nobody can read them. */
+let stage: Stage;
 
 function asNobody(): { prefix: string[]; env: Record<string, string> } {
   return {
@@ -721,7 +726,15 @@ function privilegeProblem(): string | null {
 
 async function nobodyJob(rt: Runtime, job: Job): Promise<Message> {
   const { prefix, env } = asNobody();
-  const result = await runJob(rt, job, prefix, env);
+  const [exe, ...rest] = rt.argv;
+  const staged = { ...rt, argv: [stage.path(exe), ...rest] };
+  const result = await runJob(
+    staged,
+    job,
+    prefix,
+    env,
+    stage.path(childScript),
+  );
   expect(
     result.uid === NOBODY,
     `the writer ran as uid ${result.uid}, not nobody`,
@@ -1019,6 +1032,11 @@ async function main(): Promise<void> {
     if (!problem) {
       nobodyHome = mkdir("nobody-home");
       fs.chownSync(nobodyHome, NOBODY, NOBODY);
+      // The checkout may be private (0700): nobody runs staged copies.
+      stage = stageForNobody(
+        path.join(runRoot, "stage"),
+        runtimes.map((rt) => rt.argv[0]),
+      );
     }
     await pool(
       3,
