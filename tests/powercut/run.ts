@@ -288,7 +288,7 @@ function describe(cut: Cut): string {
     cut.lost && `lost: holds v${cut.held}, v${cut.acked} had resolved`,
     cut.stray.length > 0 && `left ${cut.stray.join(", ")}`,
   ].filter(Boolean).join("; ");
-  return `cut ${cut.index}: ${what} — rerun: node tests/powercut/run.ts --seed=${seed} --case=${cut.case.id} --cut=${cut.index}`;
+  return `cut ${cut.index}: ${what} — rerun: bash .ci/powercut.sh --seed=${seed} --case=${cut.case.id} --cut=${cut.index}`;
 }
 
 function violates(cut: Cut): boolean {
