@@ -102,7 +102,36 @@ export function umount(dir: string): void {
     if (attempt === 50 || !/busy/i.test(result.stderr)) {
       throw new Error(`umount ${dir} failed: ${result.stderr.trim()}`);
     }
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    sleepSync(100);
+  }
+}
+
+/** Blocks for `ms` milliseconds (unmounting is synchronous, so it can run on exit). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** How long an unmounted file system may stay alive before we give up. */
+const GONE_TIMEOUT_MS = 60_000;
+
+/**
+ * Waits until the kernel has let go of the file system on `device`. An
+ * unmount can return while the super block still lives (a killed writer's
+ * last file references are dropped a moment later); mounting the device
+ * then would reuse it, still shut down, and every access fails with EIO.
+ * ext4 and xfs list each live super block under `/sys/fs/TYPE/DEVICE`.
+ */
+function waitUntilGone(type: LoopFsType, device: string): void {
+  if (type === "btrfs") return; // listed by UUID; not cut by this suite
+  const entry = `/sys/fs/${type}/${path.basename(device)}`;
+  const deadline = Date.now() + GONE_TIMEOUT_MS;
+  while (fs.existsSync(entry)) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${device} is unmounted, but its ${type} file system stays alive after ${GONE_TIMEOUT_MS} ms`,
+      );
+    }
+    sleepSync(20);
   }
 }
 
@@ -161,6 +190,7 @@ export function mountLoop(name: string, spec: LoopSpec): LoopMount {
     if (!mounted) return;
     umount(dir);
     mounted = false;
+    waitUntilGone(spec.type, device);
   };
   const handle: LoopMount = {
     dir,
