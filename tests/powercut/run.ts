@@ -214,6 +214,28 @@ function lastAck(child: Child): number {
   return last;
 }
 
+/**
+ * Waits until every process of `child`'s group is gone, not just its
+ * leader: the CLI writer's own child dies a moment later, and until then
+ * `removeStaleTemps` rightly keeps its temporary file.
+ */
+async function groupGone(child: Child): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      process.kill(-child.proc.pid!, 0);
+    } catch {
+      return; // ESRCH: no process is left in the group
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `the writer's process group ${child.proc.pid} outlived SIGKILL by 30 s`,
+      );
+    }
+    await sleep(10);
+  }
+}
+
 /** Living writers, killed before the mounts are cleaned up on Ctrl-C. */
 const living = new Set<Child>();
 
@@ -253,6 +275,7 @@ async function cut(mount: LoopMount, c: Case, index: number): Promise<Cut> {
     child.kill();
     living.delete(child);
     if (!shut) await child.finished();
+    await groupGone(child);
   }
   mount.remount();
   const bytes = readOrNull(target);
