@@ -11,13 +11,16 @@
  *
  * The input is streamed into a temporary file beside FILE (memory stays
  * bounded, whatever its size); FILE is replaced only once standard input has
- * ended. Ctrl-C or SIGTERM before that leaves FILE untouched and removes the
- * temporary file. Empty input never empties a non-empty FILE unless
+ * ended. Ctrl-C, SIGTERM or SIGHUP before that leaves FILE untouched and
+ * removes the temporary file: the command, unlike the library, is the
+ * program, so it handles those signals itself. Empty input never empties a non-empty FILE unless
  * `--allow-empty` is given: a failed upstream command usually prints nothing,
  * and its exit status cannot be seen from the other end of a pipe.
  *
  * Exit status: 0 written; 1 not written (a file-system error, named with its
- * path and code, or empty input refused); 2 bad usage.
+ * path and code, empty input refused, or standard input a directory); 2 bad
+ * usage; 3 written, but the directory fsync failed, so the new content is
+ * in place yet may not survive a power cut.
  *
  * @module
  */
@@ -51,9 +54,14 @@ Options:
   -h, --help      print this help and exit
   --version       print the version and exit
 
-Exit status: 0 written; 1 not written (file-system error or empty input
-refused; FILE is unchanged); 2 bad usage.
+Exit status: 0 written; 1 not written (file-system error, empty input
+refused, or standard input a directory; FILE is unchanged); 2 bad usage;
+3 written, but the directory fsync failed: the new content is in place but
+may not survive a power cut.
 `;
+
+/** Exit status when only the directory fsync failed: FILE holds the new content. */
+const WRITTEN_NOT_DURABLE = 3;
 
 /** What the command line asks for. */
 interface Command {
@@ -161,6 +169,12 @@ async function copyOld(target: string, file: AtomicFile): Promise<void> {
 async function soak(target: string, file: AtomicFile): Promise<number> {
   let total = 0;
   try {
+    // Node and Deno read a directory as empty input, Bun fails with EISDIR: fail alike everywhere.
+    if (fs.fstatSync(0).isDirectory()) {
+      throw Object.assign(new Error("standard input is a directory"), {
+        code: "EISDIR",
+      });
+    }
     for await (const chunk of process.stdin) {
       total += (chunk as Uint8Array).length;
       await file.write(chunk as Uint8Array);
@@ -185,12 +199,80 @@ function currentSize(target: string): number {
   }
 }
 
+/** The signals that end the command while it soaks (Windows has only SIGINT). */
+const ENDING_SIGNALS: NodeJS.Signals[] = process.platform === "win32"
+  ? ["SIGINT"]
+  : ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/** How the command reacts to ending signals while it soaks. */
+interface SignalGuard {
+  /** Whether an ending signal came: the command then only waits to die of it. */
+  readonly signalled: boolean;
+  /** The file to discard on a signal, once it is open (a signal before waits for it). */
+  adopt(file: AtomicFile | null): void;
+  /** Gives the signals back their default action. */
+  stop(): void;
+}
+
+/**
+ * Until `stop()`, a signal in {@linkcode ENDING_SIGNALS} discards the
+ * adopted file and then ends the process by that same signal (its default
+ * action, once the handlers are gone). The library never listens to
+ * signals; the command may, being the program. Installed before the file
+ * is opened, so that no signal finds a temporary file unguarded.
+ */
+function discardOnSignals(): SignalGuard {
+  const handlers = new Map<NodeJS.Signals, () => void>();
+  let received: NodeJS.Signals | null = null;
+  let adopted: { file: AtomicFile | null } | null = null;
+  const die = (file: AtomicFile | null, signal: NodeJS.Signals) =>
+    void (file?.abort() ?? Promise.resolve()).finally(() =>
+      process.kill(process.pid, signal)
+    );
+  const guard: SignalGuard = {
+    get signalled() {
+      return received !== null;
+    },
+    adopt: (file) => {
+      adopted = { file };
+      if (received !== null) die(file, received);
+    },
+    stop: () => {
+      for (const [signal, handler] of handlers) {
+        process.removeListener(signal, handler);
+      }
+    },
+  };
+  for (const signal of ENDING_SIGNALS) {
+    const handler = () => {
+      received = signal;
+      guard.stop();
+      if (adopted !== null) die(adopted.file, signal);
+    };
+    handlers.set(signal, handler);
+    process.on(signal, handler);
+  }
+  return guard;
+}
+
+/** Never settles: the process is about to die of a signal. */
+const dying = () => new Promise<never>(() => {});
+
 async function run(command: Command): Promise<void> {
   const { options, append, allowEmpty } = command;
   const target = resolve(command.file);
-  // The temporary file exists from here on; the library removes it on
-  // SIGINT, SIGTERM and SIGHUP, and on any failure below.
-  const file = await openAtomic(command.file, options);
+  // The temporary file exists from here on; it is removed on SIGINT,
+  // SIGTERM and SIGHUP (the guard), on any failure, and at exit.
+  const guard = discardOnSignals();
+  let file: AtomicFile;
+  try {
+    file = await openAtomic(command.file, options);
+  } catch (error) {
+    guard.adopt(null);
+    if (guard.signalled) return await dying();
+    throw error;
+  }
+  guard.adopt(file);
   try {
     if (append) await copyOld(target, file);
     const received = await soak(target, file);
@@ -203,9 +285,15 @@ async function run(command: Command): Promise<void> {
       }
     }
   } catch (error) {
+    if (guard.signalled) return await dying();
     await file.abort();
     throw error;
   }
+  // Ctrl-C in a pipeline also ends the input: give a signal that came with
+  // the end of input one turn of the event loop to be handled first.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  if (guard.signalled) return await dying();
+  guard.stop();
   await file.commit();
 }
 
@@ -226,15 +314,18 @@ async function main(args: string[]): Promise<void> {
   try {
     await run(command);
   } catch (error) {
+    if (error instanceof AtomicWriteError && error.committed) {
+      fail(
+        `${error.message} (the new content is in place, but may not survive a power cut)`,
+        WRITTEN_NOT_DURABLE,
+      );
+    }
     if (error instanceof AtomicWriteError) {
-      const note = error.committed
-        ? " (the new content is in place, but may not survive a power cut)"
-        : "";
       const hint = error.code === "ENOENT" && !command.options.mkdir &&
           error.operation === "create temporary file"
         ? "\nTry --mkdir to create missing directories."
         : "";
-      fail(error.message + note + hint, 1);
+      fail(error.message + hint, 1);
     }
     if (error instanceof Failure) fail(error.message, 1);
     if (error instanceof TypeError || error instanceof RangeError) {

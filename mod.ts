@@ -32,7 +32,11 @@
  */
 export { openAtomic } from "./src/open_atomic.ts";
 export type { AtomicFile } from "./src/atomic_file.ts";
-export { type AtomicData, writeFileAtomic } from "./src/write_file_atomic.ts";
+export {
+  type AtomicChunk,
+  type AtomicData,
+  writeFileAtomic,
+} from "./src/write_file_atomic.ts";
 export { writeFileAtomicSync } from "./src/write_file_atomic_sync.ts";
 export { AtomicWriter, type AtomicWriterOptions } from "./src/atomic_writer.ts";
 export type { AtomicOptions } from "./src/atomic_options.ts";

@@ -1,5 +1,6 @@
 /** The implementation behind {@linkcode AtomicFile}. */
 import type { AtomicFile } from "./atomic_file.ts";
+import type { AtomicChunk } from "./write_file_atomic.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import type { Context } from "./_context.ts";
 import { settleInTurn, takeTicket } from "./_path_queue.ts";
@@ -13,37 +14,63 @@ import {
 } from "./_replace.ts";
 import { runAsync } from "./_run.ts";
 import type { Steps } from "./_steps.ts";
-import { toBytes } from "./_validate.ts";
+import { concatBytes, toBytes } from "./_validate.ts";
 
 /** Small writes are gathered up to this size before they reach the file. */
 const BUFFER_BYTES = 64 * 1024;
 
 type Status = "open" | "committing" | "committed" | "aborted" | "failed";
 
-function ignore(): void {}
+/** The states each state may change to: the table in `AtomicFileHandle`'s comment. */
+const NEXT: Readonly<Record<Status, readonly Status[]>> = {
+  open: ["committing", "aborted", "failed"],
+  committing: ["committed", "failed"],
+  committed: [],
+  aborted: [],
+  failed: [],
+};
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
+/** Where a handle is in its life. */
+interface State {
+  readonly status: Status;
+  /** For `failed`: the failure every later call rejects with. */
+  readonly error?: unknown;
+  /** From `committing` on: the promise `commit()` returned. */
+  readonly done?: Promise<void>;
 }
 
-/** An open atomic write, driven step by step by the asynchronous runner. */
+function ignore(): void {}
+
+/**
+ * An open atomic write, driven step by step by the asynchronous runner.
+ *
+ * Its state changes only in `#enter()`, and only as this table (`NEXT`)
+ * allows; any other change is refused, which is how a late signal or a second
+ * `abort()` does nothing:
+ *
+ * | from         | event                                      | to           |
+ * | ------------ | ------------------------------------------ | ------------ |
+ * | `open`       | `commit()`                                 | `committing` |
+ * | `open`       | `abort()`, or the signal aborts            | `aborted`    |
+ * | `open`       | a write fails                              | `failed`     |
+ * | `committing` | the commit steps succeed                   | `committed`  |
+ * | `committing` | a commit step fails (the signal included)  | `failed`     |
+ *
+ * `committed`, `aborted` and `failed` are final: entering one stops listening
+ * to the signal, and entering `aborted` queues the removal of the temporary
+ * file (a failed step has removed it already). Every file step runs in the
+ * order it was asked for on one queue; `commit()`'s outcome is kept in the
+ * state, so a second call returns the same promise.
+ */
 export class AtomicFileHandle implements AtomicFile {
   readonly path: string;
   #s: Replacement;
   #context: Context;
-  #status: Status = "open";
-  #error: unknown = undefined;
-  #chain: Promise<void> = Promise.resolve();
+  #state: State = { status: "open" };
+  /** The file steps asked for so far, run one after another; never rejects. */
+  #queue: Promise<void> = Promise.resolve();
   #chunks: Uint8Array[] = [];
   #buffered = 0;
-  #committed: Promise<void> | null = null;
   #writable: WritableStream<Uint8Array> | null = null;
   #onAbort: (() => void) | null = null;
 
@@ -62,14 +89,14 @@ export class AtomicFileHandle implements AtomicFile {
     this.#context = context;
     const signal = s.options.signal;
     if (signal) {
-      this.#onAbort = () => void this.#stop("aborted", signal.reason);
+      this.#onAbort = () => this.#abort();
       signal.addEventListener("abort", this.#onAbort, { once: true });
     }
   }
 
   /** Whether `abort()` (or the signal) ended the handle. */
   get aborted(): boolean {
-    return this.#status === "aborted";
+    return this.#state.status === "aborted";
   }
 
   get writable(): WritableStream<Uint8Array> {
@@ -80,14 +107,16 @@ export class AtomicFileHandle implements AtomicFile {
     });
   }
 
-  write(chunk: string | Uint8Array): Promise<void> {
+  write(chunk: AtomicChunk): Promise<void> {
     let bytes: Uint8Array;
     try {
-      bytes = toBytes(chunk, "chunk");
+      bytes = toBytes(chunk, "chunk", this.#s.options.encoding);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (this.#status !== "open") return Promise.reject(this.#unusable());
+    if (this.#state.status !== "open") {
+      return Promise.reject(this.#unusable());
+    }
     if (bytes.length >= BUFFER_BYTES) {
       this.#flush();
       return this.#run(() => writeAll(this.#s, bytes));
@@ -99,62 +128,67 @@ export class AtomicFileHandle implements AtomicFile {
   }
 
   commit(): Promise<void> {
-    if (this.#committed) return this.#committed;
-    if (this.#status !== "open") return Promise.reject(this.#unusable());
-    this.#status = "committing";
-    this.#flush();
+    if (this.#state.done) return this.#state.done;
+    if (this.#state.status !== "open") {
+      return Promise.reject(this.#unusable());
+    }
     const s = this.#s;
-    const ownTicket = s.ticket === null
-      ? (s.ticket = takeTicket(s.target))
-      : null;
-    const work = this.#run(() => commit(s)).then(() => {
-      this.#status = "committed";
-      this.#detach();
-    });
-    this.#committed = ownTicket ? settleInTurn(ownTicket, work) : work;
-    return this.#committed;
+    // The handle's place among writes to the path: kept from the call that
+    // began it (writeFileAtomic with a stream), else taken now, at commit.
+    const ticket = s.ticket ??= takeTicket(s.target);
+    this.#flush();
+    const steps = this.#run(() => commit(s));
+    const done = settleInTurn(
+      ticket,
+      steps.then(() => void this.#enter("committed")),
+    );
+    this.#enter("committing", { done });
+    return done;
   }
 
   abort(): Promise<void> {
-    if (this.#status === "open") {
-      this.#stop("aborted", undefined);
-    }
-    return (this.#committed ?? this.#chain).then(ignore, ignore);
+    this.#abort();
+    return (this.#state.done ?? this.#queue).then(ignore, ignore);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.abort();
   }
 
-  /** Ends the handle without committing: everything queued is skipped, the temporary file removed. */
-  #stop(status: "aborted" | "failed", error: unknown): Promise<void> {
-    if (this.#status !== "open" && this.#status !== "committing") {
-      return this.#chain;
+  /**
+   * Changes the state to `status` if {@linkcode NEXT} allows it; the only
+   * place the state changes. Entering a final state drops buffered chunks and
+   * stops listening to the signal. Returns whether the state changed.
+   */
+  #enter(
+    status: Status,
+    change: { error?: unknown; done?: Promise<void> } = {},
+  ): boolean {
+    if (!NEXT[this.#state.status].includes(status)) return false;
+    const done = change.done ?? this.#state.done;
+    this.#state = { status, error: change.error, done };
+    if (NEXT[status].length === 0) {
+      this.#chunks = [];
+      this.#buffered = 0;
+      if (this.#onAbort) {
+        this.#s.options.signal?.removeEventListener("abort", this.#onAbort);
+        this.#onAbort = null;
+      }
     }
-    if (this.#status === "committing" && status === "aborted") {
-      return this.#chain; // the commit sees the signal itself
-    }
-    this.#status = status;
-    this.#error = error;
-    this.#chunks = [];
-    this.#buffered = 0;
-    this.#detach();
-    this.#chain = this.#chain.then(() =>
-      runAsync(discard(this.#s), this.#context.async)
-    );
-    return this.#chain;
+    return true;
   }
 
-  #detach(): void {
-    if (this.#onAbort) {
-      this.#s.options.signal?.removeEventListener("abort", this.#onAbort);
-      this.#onAbort = null;
-    }
+  /** Aborts an open handle: the temporary file goes after the steps queued before. */
+  #abort(): void {
+    if (!this.#enter("aborted")) return;
+    this.#queue = this.#queue.then(() =>
+      runAsync(discard(this.#s), this.#context.async)
+    );
   }
 
   #flush(): Promise<void> {
-    if (this.#buffered === 0) return this.#chain;
-    const bytes = concat(this.#chunks, this.#buffered);
+    if (this.#buffered === 0) return this.#queue;
+    const bytes = concatBytes(this.#chunks);
     this.#chunks = [];
     this.#buffered = 0;
     return this.#run(() => writeAll(this.#s, bytes));
@@ -162,27 +196,24 @@ export class AtomicFileHandle implements AtomicFile {
 
   /** Queues `steps` after everything queued before; a failure discards the file and fails the handle. */
   #run(steps: () => Steps<void>): Promise<void> {
-    const result = this.#chain.then(() => {
-      if (this.#status === "aborted" || this.#status === "failed") {
-        throw this.#unusable();
-      }
+    const result = this.#queue.then(() => {
+      const { status } = this.#state;
+      if (status === "aborted" || status === "failed") throw this.#unusable();
       return runAsync(orDiscard(this.#s, steps()), this.#context.async);
     });
-    this.#chain = result.then(ignore, (error) => {
-      if (this.#status === "open" || this.#status === "committing") {
-        this.#status = "failed";
-        this.#error = error;
-        this.#detach();
-      }
-    });
+    this.#queue = result.then(
+      ignore,
+      (error) => void this.#enter("failed", { error }),
+    );
     return result;
   }
 
   #unusable(): unknown {
-    if (this.#status === "failed") return this.#error;
+    const { status, error } = this.#state;
+    if (status === "failed") return error;
     const signal = this.#s.options.signal;
-    if (this.#status === "aborted" && signal?.aborted) return signal.reason;
-    const aborted = this.#status === "aborted";
+    if (status === "aborted" && signal?.aborted) return signal.reason;
+    const aborted = status === "aborted";
     return new AtomicWriteError({
       code: aborted ? "ECANCELED" : "EBADF",
       operation: "write",

@@ -1,7 +1,8 @@
 /**
  * The runtime adapter in use, and what the library keeps per adapter: the
  * asynchronous operations with group-committed directory fsyncs, and the set
- * of temporary files in flight (removed when the process exits).
+ * of temporary files in flight (removed when the thread exits: see
+ * `runtime/_exit_hooks.ts`).
  */
 import type { AsyncFsOps, RuntimeAdapter } from "./runtime/types.ts";
 import { detectAdapter } from "./runtime/detect.ts";
@@ -14,7 +15,7 @@ export interface Context {
   readonly adapter: RuntimeAdapter;
   /** The adapter's asynchronous operations, with directory fsyncs shared. */
   readonly async: AsyncFsOps;
-  /** Temporary files that exist now. */
+  /** Temporary files that exist now (atomic writes' and `makeTempFile`'s). */
   readonly inFlight: Set<string>;
   /** The umask, read on first use: reading it is racy (see `RuntimeAdapter.umask`). */
   umask: number | null | undefined;
@@ -25,16 +26,49 @@ export interface Context {
 const contexts = new WeakMap<RuntimeAdapter, Context>();
 let chosen: RuntimeAdapter | null = null;
 
-function create(adapter: RuntimeAdapter): Context {
-  const inFlight = new Set<string>();
-  adapter.onExit(() => {
-    for (const path of inFlight) {
+/**
+ * The paths of temporary files in flight. While it holds any, and only then,
+ * an exit hook removes them: a program that never has a temporary file in
+ * flight (one that only sweeps, say) never gets a listener.
+ */
+class InFlight extends Set<string> {
+  #unhook: (() => void) | null = null;
+  readonly #onExit: RuntimeAdapter["onExit"];
+  readonly #remove: (path: string) => void;
+
+  constructor(adapter: RuntimeAdapter) {
+    super();
+    this.#onExit = adapter.onExit;
+    this.#remove = adapter.sync.remove;
+  }
+
+  override add(path: string): this {
+    super.add(path);
+    this.#unhook ??= this.#onExit(() => this.#removeAll());
+    return this;
+  }
+
+  override delete(path: string): boolean {
+    const deleted = super.delete(path);
+    if (this.size === 0 && this.#unhook !== null) {
+      this.#unhook();
+      this.#unhook = null;
+    }
+    return deleted;
+  }
+
+  #removeAll(): void {
+    for (const path of this) {
       try {
-        adapter.sync.remove(path);
+        this.#remove(path);
       } catch { /* exiting: nothing more to do */ }
     }
-    inFlight.clear();
-  });
+    super.clear();
+  }
+}
+
+function create(adapter: RuntimeAdapter): Context {
+  const inFlight = new InFlight(adapter);
   const async = {
     ...adapter.async,
     syncDir: groupCommit(adapter.async.syncDir),
@@ -72,13 +106,15 @@ export function startReplacement(
   const host: Host = {
     umask: context.umask,
     ids: adapter.ids(),
-    pid: adapter.pid,
+    owner: adapter.writer(),
     renameRetryCodes: adapter.renameRetryCodes,
   };
   return {
     target,
     final: target,
     temp: null,
+    tempSince: 0,
+    located: null,
     file: null,
     committed: false,
     options,

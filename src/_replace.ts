@@ -27,14 +27,15 @@ import {
   type Steps,
   waitFor,
 } from "./_steps.ts";
-import { tempName } from "./_temp_name.ts";
+import { tempName, type TempOwner } from "./_temp_name.ts";
 
 /** Facts about the process the algorithm needs. */
 export interface Host {
   /** Read once per process; `null`: unknown (the runtime would not tell). */
   umask: number | null;
   ids: ProcessIds | null;
-  pid: number;
+  /** Who makes the temporary files, as their names say. */
+  owner: TempOwner;
   renameRetryCodes: ReadonlySet<string>;
 }
 
@@ -46,6 +47,13 @@ export interface Replacement {
   final: string;
   /** The temporary file, while it exists. */
   temp: string | null;
+  /** When `temp` was named (`Date.now()`): a long write is located before its close (see `commit`). */
+  tempSince: number;
+  /**
+   * Where the descriptor said the temporary file was, if asked: a directory
+   * above it may have been renamed meanwhile, and `discard` removes it there.
+   */
+  located: string | null;
   /** The temporary file, while it is open. */
   file: OpenFile | null;
   /** Whether the new content is in place. */
@@ -119,11 +127,16 @@ export function* discard(s: Replacement): Steps<void> {
   const { file, temp } = s;
   s.file = null;
   s.temp = null;
+  let where = s.located;
+  s.located = null;
   if (file !== null) {
+    // The descriptor knows where the file is, even if a directory was renamed.
+    const found = yield* settle(request("locate", file));
+    if (found.ok && found.value !== null) where = found.value;
     yield* settle(request("close", file));
   }
   if (temp !== null) {
-    const removed = yield* settle(request("remove", temp));
+    const removed = yield* settle(request("remove", where ?? temp));
     // If removal failed for another reason, the exit cleanup or
     // removeStaleTemps() still knows the name.
     if (removed.ok || codeOf(removed.error) === "ENOENT") {
@@ -144,8 +157,12 @@ export function* orDiscard<T>(s: Replacement, steps: Steps<T>): Steps<T> {
 
 /** Picks a new temporary name beside the target and records it as in flight. */
 function nextTempPath(s: Replacement): string {
-  const path = join(dirname(s.final), tempName(basename(s.final), s.host.pid));
+  const path = join(
+    dirname(s.final),
+    tempName(basename(s.final), s.host.owner),
+  );
   s.temp = path;
+  s.tempSince = Date.now();
   s.inFlight.add(path);
   return path;
 }
@@ -198,6 +215,36 @@ function plainCreate(s: Replacement): number {
 }
 
 /**
+ * Codes with which a chown the caller asked for may fail without failing the
+ * write, as with `fs.chown` under write-file-atomic and atomically: the file
+ * system has no owners (`ENOSYS`), or a non-root process may not give files
+ * away (`EPERM`, `EINVAL`).
+ */
+function chownRefusalIsFine(code: string, ids: ProcessIds | null): boolean {
+  if (code === "ENOSYS") return true;
+  const root = ids !== null && ids.uid === 0;
+  return !root && (code === "EPERM" || code === "EINVAL");
+}
+
+/** Gives the temporary file the owner and group asked for; whether it did. */
+function* chownAsAsked(
+  s: Replacement,
+  owner: { uid: number; gid: number },
+): Steps<boolean> {
+  const ids = s.host.ids;
+  if (ids !== null && owner.uid === ids.uid && owner.gid === ids.gid) {
+    return false; // already ours
+  }
+  const temp = s.temp as string;
+  const result = yield* settle(
+    request("chown", s.file, temp, owner.uid, owner.gid),
+  );
+  if (result.ok) return true;
+  if (chownRefusalIsFine(codeOf(result.error), ids)) return false;
+  throw failure(s, "chown", temp, result.error);
+}
+
+/**
  * Gives the temporary file the target's owner (where allowed) and the final
  * permission bits `wanted` (`null`: what a plain create gives, already set by
  * the kernel). The file was created with `createdWith`, never wider than
@@ -213,8 +260,11 @@ function* applyOwnerAndMode(
   let mode = wanted;
   let chowned = false;
   const ids = s.host.ids;
-  if (
-    entry !== null && ids !== null && entry.uid >= 0 &&
+  const owner = s.options.owner;
+  if (typeof owner === "object") {
+    chowned = yield* chownAsAsked(s, owner);
+  } else if (
+    owner === "target" && entry !== null && ids !== null && entry.uid >= 0 &&
     (entry.uid !== ids.uid || entry.gid !== ids.gid)
   ) {
     const owner = yield* settle(
@@ -253,7 +303,8 @@ function* applyOwnerAndMode(
 export function* prepare(s: Replacement): Steps<void> {
   for (let hops = 0;; hops++) {
     s.options.signal?.throwIfAborted();
-    const predicted = s.options.mode ?? s.hints.mode ?? plainCreate(s);
+    const predicted = s.options.mode ??
+      (s.options.keepMode ? s.hints.mode : null) ?? plainCreate(s);
     const temp = nextTempPath(s);
     const [stat, created] = yield* both(
       request("lstat", s.final),
@@ -299,7 +350,8 @@ export function* prepare(s: Replacement): Steps<void> {
     }
     if (entry !== null) s.hints.mode = entry.mode;
     // null: a new file gets what a plain create (0o666) gets from the umask.
-    const wanted = s.options.mode ?? entry?.mode ?? null;
+    const wanted = s.options.mode ??
+      (s.options.keepMode ? entry?.mode : null) ?? null;
     const fits = wanted === null
       ? predicted === plainCreate(s)
       : (predicted & ~wanted & 0o7777) === 0;
@@ -326,6 +378,11 @@ function* finishTemp(
   createdWith: number,
 ): Steps<void> {
   yield* applyOwnerAndMode(s, entry, wanted, createdWith);
+  const tempCreated = s.options.tempCreated;
+  if (tempCreated !== undefined) {
+    const result = tempCreated(s.temp as string);
+    if (result instanceof Promise) yield* waitFor(result, s.options.signal);
+  }
   // An abort during the steps above fired its event before anyone listened.
   s.options.signal?.throwIfAborted();
 }
@@ -366,11 +423,24 @@ function* publish(s: Replacement, temp: string): Steps<void> {
   }
 }
 
+/**
+ * How long a write must have taken before `commit` asks the descriptor where
+ * the temporary file is (one readlink), in case a directory above it was
+ * renamed meanwhile and the rename fails: after the close, nothing knows.
+ * Shorter writes skip the call; a rename in their window leaves a temporary
+ * file that `removeStaleTemps` sweeps once the process is gone.
+ */
+const LOCATE_AFTER_MS = 1000;
+
 /** Makes the temporary file the target: fsync, close, rename, fsync the directory. */
 export function* commit(s: Replacement): Steps<void> {
   const temp = s.temp as string;
   s.options.signal?.throwIfAborted();
   if (s.options.fsync) yield* act(s, "fsync", temp, request("sync", s.file));
+  if (Date.now() - s.tempSince >= LOCATE_AFTER_MS) {
+    const found = yield* settle(request("locate", s.file));
+    s.located = found.ok ? found.value : null;
+  }
   const file = s.file;
   s.file = null;
   yield* act(s, "close", temp, request("close", file));

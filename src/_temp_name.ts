@@ -1,15 +1,24 @@
 /**
- * Names of temporary files: `.{name}.{pid}-{random}.atomic-tmp`, hidden,
- * beside the target, never longer than 255 bytes (the limit of a file name
- * on Linux, macOS and Windows file systems), however long the target's name.
+ * Names of temporary files, hidden, beside the target, never longer than 255
+ * bytes (the limit of a file name on Linux, macOS and Windows file systems),
+ * however long the target's name:
+ *
+ * - `.{name}.{pid}-{thread}-{start}-{host}-{random}.atomic-tmp` when the
+ *   writer is known (see `runtime/_writer_identity.ts`: thread id, its start
+ *   time in base 36, a hash of boot and PID namespace), so that a sweeper can
+ *   prove the writer gone;
+ * - `.{name}.{pid}-{random}.atomic-tmp` when it is not (no /proc, Deno
+ *   without `--allow-all`): a sweeper then judges by age alone.
  */
+import type { Writer } from "./runtime/_writer_identity.ts";
 
 /** The fixed ending of every temporary file this library creates. */
 export const TEMP_SUFFIX = ".atomic-tmp";
 
 const MAX_NAME_BYTES = 255;
 const RANDOM_BYTES = 6;
-const pattern = /^\.(.*)\.(\d+)-([0-9a-f]{12})\.atomic-tmp$/s;
+const pattern =
+  /^\.(.*)\.(\d+)(?:-(\d+)-([0-9a-z]+)-([0-9a-f]{12}))?-([0-9a-f]{12})\.atomic-tmp$/s;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const HEX = Array.from(
@@ -43,14 +52,37 @@ function truncateUtf8(text: string, limit: number): string {
   return decoder.decode(bytes.subarray(0, end));
 }
 
-/** A fresh temporary file name for the target file name `base`, made by process `pid`. */
-export function tempName(base: string, pid: number): string {
-  const tail = `.${pid}-${randomHex()}${TEMP_SUFFIX}`;
+/** Who made a temporary file, as its name says: a known writer, or only a process id. */
+export type TempOwner = Writer | { pid: number };
+
+/** Whether the owner read from a name is a fully known writer. */
+export function isKnownWriter(owner: TempOwner): owner is Writer {
+  return "host" in owner;
+}
+
+/** The part of a temporary name that names its writer. */
+function ownerTag(owner: TempOwner): string {
+  return isKnownWriter(owner)
+    ? `${owner.pid}-${owner.thread}-${owner.start.toString(36)}-${owner.host}`
+    : `${owner.pid}`;
+}
+
+/** A fresh temporary file name for the target file name `base`, made by `owner`. */
+export function tempName(base: string, owner: TempOwner): string {
+  const tail = `.${ownerTag(owner)}-${randomHex()}${TEMP_SUFFIX}`;
   return `.${truncateUtf8(base, MAX_NAME_BYTES - 1 - tail.length)}${tail}`;
 }
 
-/** The process id in a name made by {@linkcode tempName}, or `null` if the name is not one of ours. */
-export function tempNameOwner(name: string): number | null {
+/** The writer named by a name made by {@linkcode tempName}, or `null` if the name is not one of ours. */
+export function tempNameOwner(name: string): TempOwner | null {
   const match = pattern.exec(name);
-  return match ? Number(match[2]) : null;
+  if (!match) return null;
+  const pid = Number(match[2]);
+  if (match[3] === undefined) return { pid };
+  return {
+    pid,
+    thread: Number(match[3]),
+    start: parseInt(match[4], 36),
+    host: match[5],
+  };
 }

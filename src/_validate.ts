@@ -1,7 +1,17 @@
 /** Argument checks: bad arguments throw before any file is touched. */
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Buffer } from "node:buffer";
 import type { AtomicOptions } from "./atomic_options.ts";
+
+/** Who should own the result (see `Replacement` in `_replace.ts`). */
+export type OwnerChoice =
+  /** The existing target's owner and group, where allowed (the default). */
+  | "target"
+  /** Whoever creates the file: no chown at all. */
+  | "process"
+  /** These ids, set on the temporary file before the rename. */
+  | { uid: number; gid: number };
 
 /** Options with every default filled in. */
 export interface ResolvedOptions {
@@ -10,7 +20,55 @@ export interface ResolvedOptions {
   overwrite: boolean;
   mkdir: boolean;
   signal: AbortSignal | undefined;
+  /** How strings are turned into bytes. */
+  encoding: Encoding;
+  /**
+   * With `mode` unset: `true` keeps the existing target's bits, `false`
+   * gives what a plain create gives (0o666 less the umask) even over an
+   * existing file. Not a public option: the compat entry points set it.
+   */
+  keepMode: boolean;
+  /** Not a public option: the compat entry points set it. */
+  owner: OwnerChoice;
+  /**
+   * Called with the temporary file's path once it exists with its final
+   * owner and bits, before any data is written; a promise it returns is
+   * awaited (asynchronous API only). Not a public option.
+   */
+  tempCreated: ((path: string) => unknown) | undefined;
 }
+
+/** The option names of {@linkcode AtomicOptions}, for the unknown-key check. */
+export const ATOMIC_OPTION_KEYS: readonly string[] = [
+  "encoding",
+  "fsync",
+  "mkdir",
+  "mode",
+  "overwrite",
+  "signal",
+];
+
+/**
+ * The string encodings every runtime's `node:buffer` turns into the same
+ * bytes (Deno, Bun and Node agree on all of them), lower case.
+ */
+export const ENCODINGS = [
+  "utf8",
+  "utf-8",
+  "utf16le",
+  "utf-16le",
+  "ucs2",
+  "ucs-2",
+  "latin1",
+  "binary",
+  "ascii",
+  "base64",
+  "base64url",
+  "hex",
+] as const;
+
+/** A string encoding: one of {@linkcode ENCODINGS}. */
+export type Encoding = typeof ENCODINGS[number];
 
 function describe(value: unknown): string {
   if (value === null) return "null";
@@ -53,39 +111,98 @@ function optionalBoolean(options: AtomicOptions, key: keyof AtomicOptions) {
   }
 }
 
-/** Checks `options` and fills in the defaults. */
-export function resolveOptions(options: unknown): ResolvedOptions {
-  if (options === undefined) {
-    return {
-      fsync: true,
-      mode: undefined,
-      overwrite: true,
-      mkdir: false,
-      signal: undefined,
-    };
+/**
+ * Throws a TypeError naming every key of `options` that is not in `valid`,
+ * and the valid ones: a misspelt or foreign option must not be ignored.
+ */
+export function rejectUnknownKeys(
+  options: object,
+  valid: readonly string[],
+  what = "options",
+): void {
+  const unknown = Object.keys(options).filter((key) => !valid.includes(key));
+  if (unknown.length === 0) return;
+  const names = (keys: readonly string[]) =>
+    keys.map((key) => `"${key}"`).join(", ");
+  throw new TypeError(
+    `Cannot use ${what}: unknown ${
+      unknown.length === 1 ? "option" : "options"
+    } ${names(unknown)} (valid: ${names(valid)})`,
+  );
+}
+
+/** Checks an `encoding` option; `undefined` and `null` mean UTF-8. */
+export function toEncoding(value: unknown, what = "option"): Encoding {
+  if (value === undefined || value === null) return "utf8";
+  if (typeof value !== "string") {
+    throw new TypeError(
+      `Cannot use ${what} "encoding": expected a string, got ${
+        describe(value)
+      }`,
+    );
   }
+  const name = value.toLowerCase();
+  if (!(ENCODINGS as readonly string[]).includes(name)) {
+    throw new TypeError(
+      `Cannot use ${what} "encoding": "${value}" is not one of ${
+        ENCODINGS.join(", ")
+      }`,
+    );
+  }
+  return name as Encoding;
+}
+
+/** Checks a `mode` option: a permission mask from 0 to 0o7777. */
+export function toMode(mode: unknown): number {
+  if (typeof mode !== "number") {
+    throw new TypeError(
+      `Cannot use option "mode": expected a number, got ${describe(mode)}`,
+    );
+  }
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
+    throw new RangeError(
+      `Cannot use option "mode": ${mode} is not a permission mask from 0 to 0o7777`,
+    );
+  }
+  return mode;
+}
+
+/** The options in effect when none are given. */
+function defaults(): ResolvedOptions {
+  return {
+    fsync: true,
+    mode: undefined,
+    overwrite: true,
+    mkdir: false,
+    signal: undefined,
+    encoding: "utf8",
+    keepMode: true,
+    owner: "target",
+    tempCreated: undefined,
+  };
+}
+
+/**
+ * Checks `options` and fills in the defaults. `valid` lists the keys the
+ * caller takes: an API with options of its own beyond {@linkcode AtomicOptions}
+ * passes them too, and checks their values itself.
+ */
+export function resolveOptions(
+  options: unknown,
+  valid: readonly string[] = ATOMIC_OPTION_KEYS,
+): ResolvedOptions {
+  if (options === undefined) return defaults();
   if (options === null || typeof options !== "object") {
     throw new TypeError(
       `Cannot use options: expected an object, got ${describe(options)}`,
     );
   }
+  rejectUnknownKeys(options, valid);
   const given = options as AtomicOptions;
   optionalBoolean(given, "fsync");
   optionalBoolean(given, "overwrite");
   optionalBoolean(given, "mkdir");
-  const { mode, signal } = given;
-  if (mode !== undefined) {
-    if (typeof mode !== "number") {
-      throw new TypeError(
-        `Cannot use option "mode": expected a number, got ${describe(mode)}`,
-      );
-    }
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
-      throw new RangeError(
-        `Cannot use option "mode": ${mode} is not a permission mask from 0 to 0o7777`,
-      );
-    }
-  }
+  const { signal } = given;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(
       `Cannot use option "signal": expected an AbortSignal, got ${
@@ -94,23 +211,62 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     );
   }
   return {
+    ...defaults(),
     fsync: given.fsync ?? true,
-    mode,
+    mode: given.mode === undefined ? undefined : toMode(given.mode),
     overwrite: given.overwrite ?? true,
     mkdir: given.mkdir ?? false,
     signal,
+    encoding: toEncoding(given.encoding),
   };
 }
 
 const encoder = new TextEncoder();
 
-/** `chunk` as bytes: strings are encoded as UTF-8. */
-export function toBytes(chunk: unknown, what = "data"): Uint8Array {
-  if (typeof chunk === "string") return encoder.encode(chunk);
+/**
+ * `chunk` as bytes: strings in `encoding`, any `ArrayBufferView` as a view of
+ * the same memory (not copied), an `ArrayBuffer` as all of its bytes.
+ */
+export function toBytes(
+  chunk: unknown,
+  what = "data",
+  encoding: Encoding = "utf8",
+): Uint8Array {
+  if (typeof chunk === "string") {
+    return encoding === "utf8" || encoding === "utf-8"
+      ? encoder.encode(chunk)
+      : Buffer.from(chunk, encoding);
+  }
   if (chunk instanceof Uint8Array) return chunk;
+  if (ArrayBuffer.isView(chunk)) {
+    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  }
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
   throw new TypeError(
-    `Cannot write ${what}: expected a string or a Uint8Array, got ${
+    `Cannot write ${what}: expected a string, an ArrayBufferView or an ArrayBuffer, got ${
       describe(chunk)
     }`,
   );
+}
+
+/** The bytes of `chunks`, one after the other, in one buffer. */
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  let total = 0;
+  for (const chunk of chunks) total += chunk.length;
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return all;
+}
+
+/** Whether `data` is written as one buffer (not streamed from an iterable). */
+export function isWhole(
+  data: unknown,
+): data is string | ArrayBufferView | ArrayBuffer {
+  return typeof data === "string" || ArrayBuffer.isView(data) ||
+    data instanceof ArrayBuffer;
 }

@@ -1,4 +1,5 @@
 /** The handle {@linkcode openAtomic} returns. */
+import type { AtomicChunk } from "./write_file_atomic.ts";
 
 /**
  * A file being written atomically. Nothing written is visible at
@@ -38,11 +39,11 @@ export interface AtomicFile extends AsyncDisposable {
    */
   readonly writable: WritableStream<Uint8Array>;
   /**
-   * Appends `chunk` (strings are written as UTF-8).
+   * Appends `chunk` (strings in the `encoding` option, UTF-8 by default).
    *
    * @param chunk The data to append.
    * @returns A promise that resolves once the chunk is accepted.
-   * @throws {TypeError} If `chunk` is neither a string nor a `Uint8Array`.
+   * @throws {TypeError} If `chunk` is not a string, an `ArrayBufferView` or an `ArrayBuffer`.
    * @throws {AtomicWriteError} If writing failed (for example `ENOSPC`), or the file was already committed (`EBADF`) or aborted (`ECANCELED`).
    *
    * @example Usage
@@ -55,11 +56,13 @@ export interface AtomicFile extends AsyncDisposable {
    * });
    * ```
    */
-  write(chunk: string | Uint8Array): Promise<void>;
+  write(chunk: AtomicChunk): Promise<void>;
   /**
    * Makes the written content the file at {@linkcode AtomicFile.path}:
    * flushes, fsyncs (unless `fsync: false`), renames over the target and
-   * fsyncs the directory. Calling it again returns the same promise.
+   * fsyncs the directory. Calling it again returns the same promise. The
+   * handle takes its place among the writes to the path when `commit()` is
+   * called: it renames after every earlier call has.
    *
    * @returns A promise that resolves when the new content is in place (and durable).
    * @throws {AtomicWriteError} If any step fails; the target is then unchanged and the temporary file removed.

@@ -45,6 +45,16 @@ export interface AtomicOptions {
    */
   signal?: AbortSignal;
   /**
+   * How string data is turned into bytes: one of `"utf8"` (also
+   * `"utf-8"`), `"utf16le"` (also `"utf-16le"`, `"ucs2"`, `"ucs-2"`),
+   * `"latin1"` (also `"binary"`), `"ascii"`, `"base64"`, `"base64url"` or
+   * `"hex"`, with Node's `Buffer` meaning, the same on every runtime.
+   * Bytes are written as they are.
+   *
+   * @default {"utf8"}
+   */
+  encoding?: string;
+  /**
    * Create missing parent directories.
    *
    * @default {false}

@@ -1,4 +1,5 @@
 /** The error every file-system failure of this library is reported as. */
+import { constants } from "node:os";
 
 /** What an {@linkcode AtomicWriteError} is made from. */
 export interface AtomicWriteErrorInit {
@@ -8,12 +9,41 @@ export interface AtomicWriteErrorInit {
   operation: string;
   /** The path the operation was applied to (the temporary file, the target, its directory). */
   path: string;
-  /** The file the caller asked to replace. */
+  /** The file the caller asked to replace (the directory, for a sweep or a new temporary file). */
   target: string;
   /** The runtime's own error, if there was one. */
   cause?: unknown;
   /** What went wrong, when there is more to say than the code. */
   reason?: string;
+  /**
+   * What the caller asked for, as the message's start says it
+   * (`remove stale temporary files in "/srv"`).
+   *
+   * @default {`replace "${target}"`}
+   */
+  task?: string;
+}
+
+/**
+ * The error number for `code` in Node's convention (negated, as libuv gives
+ * it: `ENOENT` is -2 on Linux), from the runtime's `cause` when it carries
+ * one (Node, Bun), otherwise from the platform's table (Deno gives codes
+ * only).
+ */
+function errnoOf(code: string, cause: unknown): number | undefined {
+  const given = (cause as { errno?: unknown } | null)?.errno;
+  if (typeof given === "number") return given;
+  // Only for the code the runtime gave, not for one the library chose.
+  if ((cause as { code?: unknown } | null)?.code !== code) return undefined;
+  const table = constants.errno as Record<string, number | undefined>;
+  const number = table[code];
+  return number === undefined ? undefined : -number;
+}
+
+/** The system call that failed, as the runtime named it (Node, Bun). */
+function syscallOf(cause: unknown): string | undefined {
+  const given = (cause as { syscall?: unknown } | null)?.syscall;
+  return typeof given === "string" ? given : undefined;
 }
 
 /**
@@ -48,6 +78,17 @@ export class AtomicWriteError extends Error {
    * rename durable (the directory fsync) failed.
    */
   readonly committed: boolean;
+  /**
+   * The system error number in Node's convention (negative: `ENOENT` is -2
+   * on Linux), when a system call failed; on Deno, which reports codes
+   * only, it is looked up from {@linkcode AtomicWriteError.code}.
+   */
+  readonly errno?: number;
+  /**
+   * The system call that failed (`"open"`, `"rename"`, …) where the runtime
+   * names it (Node and Bun; Deno does not).
+   */
+  readonly syscall?: string;
 
   /**
    * Makes the error; the library does this, users rarely need to.
@@ -60,9 +101,9 @@ export class AtomicWriteError extends Error {
       ? `${init.operation} failed`
       : `${init.operation} "${init.path}" failed`;
     super(
-      `Cannot replace "${init.target}": ${what} (${init.code}${
-        init.reason ? `: ${init.reason}` : ""
-      })`,
+      `Cannot ${
+        init.task ?? `replace "${init.target}"`
+      }: ${what} (${init.code}${init.reason ? `: ${init.reason}` : ""})`,
       init.cause === undefined ? undefined : { cause: init.cause },
     );
     this.name = "AtomicWriteError";
@@ -71,5 +112,9 @@ export class AtomicWriteError extends Error {
     this.path = init.path;
     this.target = init.target;
     this.committed = committed;
+    const errno = errnoOf(init.code, init.cause);
+    if (errno !== undefined) this.errno = errno;
+    const syscall = syscallOf(init.cause);
+    if (syscall !== undefined) this.syscall = syscall;
   }
 }

@@ -1,14 +1,29 @@
 /** A coalescing writer for state that is saved often. */
 import type { AtomicOptions } from "./atomic_options.ts";
-import { toAbsolutePath, toBytes } from "./_validate.ts";
-import { writeFileAtomic } from "./write_file_atomic.ts";
+import { settleInTurn, takeTicket, type Ticket } from "./_path_queue.ts";
+import {
+  type ResolvedOptions,
+  resolveOptions,
+  toAbsolutePath,
+  toBytes,
+} from "./_validate.ts";
+import { writeInTurn } from "./_write_in_turn.ts";
 
 /** Options of an {@linkcode AtomicWriter}: those of every write it makes. */
 export type AtomicWriterOptions = Omit<AtomicOptions, "signal">;
 
 interface Batch {
   bytes: Uint8Array;
+  /** The batch's place among all writes to the path: that of its newest `write()`. */
+  ticket: Ticket;
   done: PromiseWithResolvers<void>;
+}
+
+function ignore(): void {}
+
+/** Gives up `ticket`'s place: it renames and settles as soon as the writes before it have. */
+function passTurn(ticket: Ticket): void {
+  void settleInTurn(ticket, ticket.mayRename ?? Promise.resolve());
 }
 
 /**
@@ -19,6 +34,15 @@ interface Batch {
  * each caller's promise settles only once data at least as new as theirs is
  * in place (and durable, unless `fsync: false`). Each write is a full
  * {@linkcode writeFileAtomic}, so the file is never torn.
+ *
+ * A caller need not await `write()`: {@linkcode AtomicWriter.flush} reports
+ * whether the newest data reached the file.
+ *
+ * Order across writers: each `write()` takes its place among all writes to
+ * the same path in this process (other `AtomicWriter`s, `writeFileAtomic()`,
+ * `AtomicFile.commit()`) when it is called, and data still waiting in a writer
+ * moves to the back with each newer `write()`. So the file ends with the data
+ * of the last call, whichever writer or function made it.
  *
  * For exact, ordered writes where every call's data must reach the file, use
  * {@linkcode writeFileAtomic} itself.
@@ -41,16 +65,19 @@ interface Batch {
 export class AtomicWriter {
   /** The absolute path of the file this writer keeps. */
   readonly path: string;
-  #options: AtomicWriterOptions | undefined;
+  #options: ResolvedOptions;
   #running: Promise<void> | null = null;
   #pending: Batch | null = null;
+  /** The error of the newest write, if it failed: the file lacks the newest data. */
+  #failure: { error: unknown } | null = null;
 
   /**
    * Makes a writer for `path`; nothing is written until {@linkcode AtomicWriter.write}.
    *
    * @param path The file to keep (a string or a `file:` URL).
    * @param options How every write is made; see {@linkcode AtomicOptions}.
-   * @throws {TypeError} If `path` is not a non-empty string or `file:` URL.
+   * @throws {TypeError} If `path` is not a non-empty string or `file:` URL, or an option is unknown or has the wrong type.
+   * @throws {RangeError} If `mode` is not a permission mask.
    */
   constructor(path: string | URL, options?: AtomicWriterOptions) {
     this.path = toAbsolutePath(path);
@@ -59,16 +86,20 @@ export class AtomicWriter {
         'Cannot use option "signal" with an AtomicWriter: it outlives any one write',
       );
     }
-    this.#options = options;
+    this.#options = resolveOptions(options);
   }
 
   /**
    * Saves `data` as the file's newest content, replacing any data still
    * waiting to be written.
    *
-   * @param data The new content; strings are written as UTF-8.
-   * @returns A promise that resolves once data at least as new as `data` is in place.
-   * @throws {TypeError} If `data` is neither a string nor a `Uint8Array`.
+   * @param data The new content: a string (in the `encoding` option, UTF-8
+   * by default), any `ArrayBufferView` or an `ArrayBuffer`.
+   * @returns A promise that resolves once data at least as new as `data` is
+   * in place. Leaving it unawaited is safe: its failure is not an unhandled
+   * rejection, and {@linkcode AtomicWriter.flush} reports it if no newer data
+   * made it to the file.
+   * @throws {TypeError} If `data` is not one of those.
    * @throws {AtomicWriteError} If the write carrying this data fails.
    *
    * @example Usage
@@ -80,29 +111,39 @@ export class AtomicWriter {
    * await writer.write('{"ready":true}');
    * ```
    */
-  write(data: string | Uint8Array): Promise<void> {
+  write(data: string | ArrayBufferView | ArrayBuffer): Promise<void> {
     let bytes: Uint8Array;
     try {
       // Copied: the caller may change its buffer before the write happens.
-      bytes = typeof data === "string" ? toBytes(data) : toBytes(data).slice();
+      bytes = typeof data === "string"
+        ? toBytes(data, "data", this.#options.encoding)
+        : toBytes(data).slice();
     } catch (error) {
       return Promise.reject(error);
     }
+    const ticket = takeTicket(this.path);
     if (this.#pending) {
+      passTurn(this.#pending.ticket);
       this.#pending.bytes = bytes;
+      this.#pending.ticket = ticket;
       return this.#pending.done.promise;
     }
-    const batch: Batch = { bytes, done: Promise.withResolvers<void>() };
+    const batch: Batch = { bytes, ticket, done: Promise.withResolvers() };
+    batch.done.promise.catch(ignore); // a caller may leave it unawaited
     if (this.#running) this.#pending = batch;
     else this.#start(batch);
     return batch.done.promise;
   }
 
   /**
-   * Waits until every write asked for so far has settled.
+   * Waits until every write asked for so far has settled, and tells whether
+   * the newest data is in the file.
    *
-   * @returns A promise that resolves when the writer is idle (failures are
-   * reported to the callers of `write()`, not here).
+   * @returns A promise that resolves when the writer is idle with the newest
+   * data in place. An older write that failed, then overtaken by a newer one
+   * that succeeded, is reported only to its own `write()` callers.
+   * @throws {AtomicWriteError} If the newest write failed: the file then holds
+   * older data (or nothing).
    *
    * @example Usage
    * ```ts
@@ -116,18 +157,21 @@ export class AtomicWriter {
    */
   async flush(): Promise<void> {
     while (this.#running) await this.#running;
+    if (this.#failure) throw this.#failure.error;
   }
 
   #start(batch: Batch): void {
-    const write = writeFileAtomic(this.path, batch.bytes, this.#options);
+    const { ticket, bytes } = batch;
+    const write = writeInTurn(ticket, this.path, bytes, this.#options);
     write.then(batch.done.resolve, batch.done.reject);
     this.#running = write.then(
-      () => this.#next(),
-      () => this.#next(),
+      () => this.#next(null),
+      (error) => this.#next({ error }),
     );
   }
 
-  #next(): void {
+  #next(failure: { error: unknown } | null): void {
+    this.#failure = failure;
     const pending = this.#pending;
     this.#pending = null;
     this.#running = null;

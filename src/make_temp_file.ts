@@ -1,11 +1,12 @@
 /** Uniquely named temporary files that remove themselves when their scope ends. */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { currentContext } from "./_context.ts";
 import { errorCode } from "./_error_code.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, type Steps } from "./_steps.ts";
 import { randomHex } from "./_temp_name.ts";
-import { toAbsolutePath } from "./_validate.ts";
+import { rejectUnknownKeys, toAbsolutePath } from "./_validate.ts";
+import { AtomicWriteError } from "./atomic_write_error.ts";
 
 /**
  * Where and how {@linkcode makeTempFile} names the file, as in
@@ -41,8 +42,13 @@ export interface MakeTempOptions {
 }
 
 /**
- * A temporary file that exists until it is removed: by `remove()`, or when
- * the `using`/`await using` scope that holds it ends.
+ * A temporary file that exists until it is removed: by `remove()`, when the
+ * `using`/`await using` scope that holds it ends, or when the process (or
+ * the worker that made it) exits while it still exists. For that, while any
+ * such file exists, the library has one exit listener (`process.on("exit")`
+ * on Node and Bun, `unload` and uncaught-error listeners on Deno); it never
+ * listens to signals. A process ended by a signal's default action or
+ * `kill -9` leaves the file.
  *
  * @example Usage
  * ```ts
@@ -59,6 +65,7 @@ export interface TempFile extends AsyncDisposable, Disposable {
    * Removes the file; does nothing if it is already gone.
    *
    * @returns A promise that resolves once the file is gone.
+   * @throws {AtomicWriteError} If the file exists but cannot be removed.
    *
    * @example Usage
    * ```ts
@@ -88,30 +95,56 @@ function checkName(value: unknown, what: string): string {
   return value;
 }
 
-/** Creates `{dir}/{prefix}{random}{suffix}` exclusively (mode 0o600), retrying name collisions. */
+/** A failure to make or remove a temporary file, with the same code on every runtime. */
+function tempFileError(
+  operation: string,
+  path: string,
+  target: string,
+  task: string,
+  cause: unknown,
+): AtomicWriteError {
+  const code = errorCode(cause) ?? "EIO";
+  return new AtomicWriteError({ code, operation, path, target, cause, task });
+}
+
+/**
+ * Creates `{dir}/{prefix}{random}{suffix}` exclusively (mode 0o600),
+ * retrying name collisions; the file is in flight (removed at exit) from
+ * before it exists until it is removed.
+ */
 function* createUnique(
   dir: string,
   prefix: string,
   suffix: string,
+  inFlight: Set<string>,
 ): Steps<string> {
   for (let attempt = 1;; attempt++) {
     const path = join(dir, `${prefix}${randomHex()}${suffix}`);
+    inFlight.add(path);
     try {
       const file = yield* perform(request("createExclusive", path, 0o600));
       yield* perform(request("close", file));
       return path;
     } catch (error) {
-      if (errorCode(error) !== "EEXIST" || attempt >= MAX_ATTEMPTS) throw error;
+      inFlight.delete(path);
+      if (errorCode(error) !== "EEXIST" || attempt >= MAX_ATTEMPTS) {
+        const task = `make a temporary file in "${dir}"`;
+        throw tempFileError("create", path, dir, task, error);
+      }
     }
   }
 }
 
-function* removeQuietly(path: string): Steps<void> {
+function* removeQuietly(path: string, inFlight: Set<string>): Steps<void> {
   try {
     yield* perform(request("remove", path));
   } catch (error) {
-    if (errorCode(error) !== "ENOENT") throw error;
+    if (errorCode(error) !== "ENOENT") {
+      const task = `remove the temporary file "${path}"`;
+      throw tempFileError("remove", path, path, task, error);
+    }
   }
+  inFlight.delete(path);
 }
 
 function plan(options: MakeTempOptions | undefined): Steps<string> {
@@ -122,25 +155,31 @@ function plan(options: MakeTempOptions | undefined): Steps<string> {
       "Cannot make a temporary file: options must be an object",
     );
   }
+  if (options !== undefined) {
+    rejectUnknownKeys(options, ["dir", "prefix", "suffix"]);
+  }
   const context = currentContext();
+  // `$TMPDIR` may be relative: the path handed out is absolute all the same.
   const dir = options?.dir === undefined
-    ? context.adapter.tmpDir()
+    ? resolve(context.adapter.tmpDir())
     : toAbsolutePath(options.dir, "dir");
   return createUnique(
     dir,
     checkName(options?.prefix, "prefix"),
     checkName(options?.suffix, "suffix"),
+    context.inFlight,
   );
 }
 
 function tempFile(path: string): TempFile {
-  const { adapter } = currentContext();
-  const remove = () => runAsync(removeQuietly(path), adapter.async);
+  const { adapter, inFlight } = currentContext();
+  const remove = () => runAsync(removeQuietly(path, inFlight), adapter.async);
   return {
     path,
     remove,
     [Symbol.asyncDispose]: remove,
-    [Symbol.dispose]: () => runSync(removeQuietly(path), adapter.sync),
+    [Symbol.dispose]: () =>
+      runSync(removeQuietly(path, inFlight), adapter.sync),
   };
 }
 
@@ -151,7 +190,7 @@ function tempFile(path: string): TempFile {
  * @param options Where to create it and how to name it.
  * @returns The {@linkcode TempFile}.
  * @throws {TypeError} If an option has the wrong type or the prefix or suffix holds a path separator.
- * @throws {Error} With the runtime's `code` if the file cannot be created.
+ * @throws {AtomicWriteError} With the same `code` on every runtime if the file cannot be created.
  *
  * @example Usage
  * ```ts
@@ -171,7 +210,7 @@ export function makeTempFile(options?: MakeTempOptions): Promise<TempFile>;
  * @param options Where to create it and how to name it.
  * @returns What `fn` returned.
  * @throws {TypeError} If an option has the wrong type or the prefix or suffix holds a path separator.
- * @throws {Error} With the runtime's `code` if the file cannot be created.
+ * @throws {AtomicWriteError} With the same `code` on every runtime if the file cannot be created.
  *
  * @example Usage
  * ```ts
@@ -209,7 +248,7 @@ export async function makeTempFile<T>(
  * @param options Where to create it and how to name it.
  * @returns The {@linkcode TempFile}.
  * @throws {TypeError} If an option has the wrong type or the prefix or suffix holds a path separator.
- * @throws {Error} With the runtime's `code` if the file cannot be created.
+ * @throws {AtomicWriteError} With the same `code` on every runtime if the file cannot be created.
  *
  * @example Usage
  * ```ts

@@ -40,6 +40,8 @@ export function openAtomic(
  * @returns What `fn` returned, once the new content is in place.
  * @throws {TypeError} If an argument has the wrong type or `path` is empty or contains a NUL byte.
  * @throws {AtomicWriteError} If a file-system step fails; the target is then unchanged.
+ * @throws {unknown} If `options.signal` aborts before the commit: its reason,
+ * once the temporary file is removed (the target is unchanged).
  *
  * @example Usage
  * ```ts
@@ -79,11 +81,12 @@ export async function openAtomic<T>(
   let result: T;
   try {
     result = await fn(file);
+    // A callback may commit or abort by itself: an abort it chose stands, an
+    // abort by the signal fails (commit() rejects with the signal's reason).
+    if (!file.aborted || resolved.signal?.aborted) await file.commit();
   } catch (error) {
-    await file.abort();
+    await file.abort(); // settles once the temporary file is gone
     throw error;
   }
-  // A callback may commit or abort by itself; an aborted file stays aborted.
-  if (!file.aborted) await file.commit();
   return result;
 }

@@ -4,8 +4,11 @@ import { currentContext } from "./_context.ts";
 import { errorCode } from "./_error_code.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, settle, type Steps } from "./_steps.ts";
-import { tempNameOwner } from "./_temp_name.ts";
-import { toAbsolutePath } from "./_validate.ts";
+import { isKnownWriter, tempNameOwner, type TempOwner } from "./_temp_name.ts";
+import { rejectUnknownKeys, toAbsolutePath } from "./_validate.ts";
+import { AtomicWriteError } from "./atomic_write_error.ts";
+import type { EntryInfo } from "./runtime/types.ts";
+import type { WriterState } from "./runtime/_writer_identity.ts";
 
 /**
  * Which temporary files {@linkcode removeStaleTemps} may remove.
@@ -21,20 +24,43 @@ import { toAbsolutePath } from "./_validate.ts";
 export interface RemoveStaleTempsOptions {
   /**
    * Only remove files last modified at least this many milliseconds ago.
-   * The process check alone protects writers on this machine; the age
-   * protects writers on other machines that share the directory (a network
-   * file system), whose process ids mean nothing here. `0` removes every
-   * temporary file of a process that is gone.
+   * This applies to files whose writer is proven gone; `0` removes all of
+   * those at once.
    *
    * @default {3_600_000 (one hour)}
    */
   olderThan?: number;
+  /**
+   * The age, in milliseconds, from which a file whose writer cannot be
+   * judged is removed anyway (and never before `olderThan`). A writer cannot
+   * be judged when it ran on another machine or boot, in another PID
+   * namespace (a container sharing the directory), or where /proc cannot be
+   * read (macOS, Windows, Deno without `--allow-all`). Only age tells then:
+   * keep this longer than any write can take.
+   *
+   * @default {86_400_000 (one day)}
+   */
+  olderThanIfUnknown?: number;
 }
 
 const DEFAULT_OLDER_THAN_MS = 60 * 60 * 1000;
+const DEFAULT_OLDER_THAN_IF_UNKNOWN_MS = 24 * 60 * 60 * 1000;
 
-/** A facility the sweep needs besides the file-system requests. */
-type IsAlive = (pid: number) => boolean;
+/** The options, checked. */
+interface Ages {
+  olderThan: number;
+  olderThanIfUnknown: number;
+}
+
+/** What the sweep needs to know besides the file-system requests. */
+interface Judge {
+  /** Whether the writer named in a temporary file's name still runs. */
+  state(owner: TempOwner): WriterState;
+  /** Temporary files this process has in flight: never touched. */
+  mine: ReadonlySet<string>;
+  /** The sweeping process's user, or `null` where unknown. */
+  uid: number | null;
+}
 
 /** A file-system failure of the sweep, naming the operation and the path, keeping the code. */
 function sweepError(
@@ -42,92 +68,148 @@ function sweepError(
   operation: string,
   path: string,
   cause: unknown,
-): Error {
-  const code = errorCode(cause) ?? "EIO";
-  const what = path === dir
-    ? `${operation} failed`
-    : `${operation} "${path}" failed`;
-  return Object.assign(
-    new Error(
-      `Cannot remove stale temporary files in "${dir}": ${what} (${code})`,
-      { cause },
-    ),
-    { code },
-  );
+): AtomicWriteError {
+  return new AtomicWriteError({
+    code: errorCode(cause) ?? "EIO",
+    operation,
+    path,
+    target: dir,
+    cause,
+    task: `remove stale temporary files in "${dir}"`,
+  });
 }
 
-function checkOlderThan(options: unknown): number {
-  if (options === undefined) return DEFAULT_OLDER_THAN_MS;
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(
-      "Cannot remove stale temporary files: options must be an object",
-    );
-  }
-  const value = (options as RemoveStaleTempsOptions).olderThan;
-  if (value === undefined) return DEFAULT_OLDER_THAN_MS;
+function checkAge(
+  options: RemoveStaleTempsOptions,
+  name: keyof RemoveStaleTempsOptions,
+  fallback: number,
+): number {
+  const value = options[name];
+  if (value === undefined) return fallback;
   if (typeof value !== "number") {
     throw new TypeError(
-      `Cannot use option "olderThan": expected a number, got ${typeof value}`,
+      `Cannot use option "${name}": expected a number, got ${typeof value}`,
     );
   }
   if (Number.isNaN(value) || value < 0) {
     throw new RangeError(
-      `Cannot use option "olderThan": ${value} is not a number of milliseconds from 0 up`,
+      `Cannot use option "${name}": ${value} is not a number of milliseconds from 0 up`,
     );
   }
   return value;
 }
 
+function checkAges(options: unknown): Ages {
+  if (
+    options !== undefined && (options === null || typeof options !== "object")
+  ) {
+    throw new TypeError(
+      "Cannot remove stale temporary files: options must be an object",
+    );
+  }
+  if (options !== undefined) {
+    rejectUnknownKeys(options, ["olderThan", "olderThanIfUnknown"]);
+  }
+  const given = (options ?? {}) as RemoveStaleTempsOptions;
+  return {
+    olderThan: checkAge(given, "olderThan", DEFAULT_OLDER_THAN_MS),
+    olderThanIfUnknown: checkAge(
+      given,
+      "olderThanIfUnknown",
+      DEFAULT_OLDER_THAN_IF_UNKNOWN_MS,
+    ),
+  };
+}
+
+/** How old a file must be to go, given what is known of its writer; `null`: never. */
+function minimumAge(state: WriterState, ages: Ages): number | null {
+  if (state === "alive") return null;
+  if (state === "gone") return ages.olderThan;
+  return Math.max(ages.olderThan, ages.olderThanIfUnknown);
+}
+
+/**
+ * Whether the sweep may remove `entry` at all: a regular file (we never
+ * make anything else, and never follow a link), and in a sticky directory
+ * (`/tmp`) only one owned by the sweeper or the directory's owner, the
+ * kernel's own rule, kept even when root sweeps.
+ */
+function mayRemove(
+  entry: EntryInfo,
+  dir: EntryInfo,
+  uid: number | null,
+): boolean {
+  if (entry.kind !== "file") return false;
+  // Through a link to the directory, its sticky bit and owner are unknown: assume the strict case.
+  const viaLink = dir.kind === "symlink";
+  const sticky = viaLink || (dir.mode & STICKY) !== 0;
+  return !sticky || uid === null || entry.uid === uid ||
+    (!viaLink && entry.uid === dir.uid);
+}
+
+/** The sticky bit of a directory's mode: only owners may remove its entries. */
+const STICKY = 0o1000;
+
 /**
  * Removes, from `dir`, the regular files named like our temporary files
- * whose process is gone and whose last change is at least `olderThan`
- * milliseconds before `now`; returns their paths.
+ * whose writer is gone (or cannot be judged, and is old enough for that),
+ * last changed at least the required age before `now`; returns their paths.
  */
 function* sweep(
   dir: string,
-  olderThan: number,
+  ages: Ages,
   now: number,
-  isAlive: IsAlive,
+  judge: Judge,
 ): Steps<string[]> {
   let names: string[];
+  let dirInfo: EntryInfo | null;
   try {
+    dirInfo = yield* perform(request("lstat", dir));
     names = yield* perform(request("readDir", dir));
   } catch (error) {
     throw sweepError(dir, "read directory", dir, error);
   }
   const removed: string[] = [];
   for (const name of [...names].sort()) {
-    const pid = tempNameOwner(name);
-    // Our own process is alive too: its writes in flight are never touched.
-    if (pid === null || isAlive(pid)) continue;
+    const owner = tempNameOwner(name);
     const path = join(dir, name);
+    if (owner === null || judge.mine.has(path)) continue;
+    const age = minimumAge(judge.state(owner), ages);
+    if (age === null) continue;
     const stat = yield* settle(request("lstat", path));
     if (!stat.ok) {
       if (errorCode(stat.error) === "ENOENT") continue;
       throw sweepError(dir, "stat", path, stat.error);
     }
     const entry = stat.value;
-    // We only ever create regular files; anything else is not ours.
-    if (entry === null || entry.kind !== "file") continue;
-    if (now - entry.mtimeMs < olderThan) continue;
+    if (entry === null || dirInfo === null) continue;
+    if (!mayRemove(entry, dirInfo, judge.uid) || now - entry.mtimeMs < age) {
+      continue;
+    }
     const gone = yield* settle(request("remove", path));
     if (gone.ok) {
       removed.push(path);
-    } else if (errorCode(gone.error) !== "ENOENT") {
-      // ENOENT: another sweeper was first, which is fine.
+    } else if (!GONE_OR_NOT_A_FILE.has(errorCode(gone.error) ?? "")) {
       throw sweepError(dir, "remove", path, gone.error);
     }
   }
   return removed;
 }
 
+/** Codes of a removal that found nothing of ours: another sweeper was first, or a directory took the name. */
+const GONE_OR_NOT_A_FILE = new Set(["ENOENT", "EISDIR"]);
+
 function plan(dir: unknown, options: unknown): Steps<string[]> {
   const path = toAbsolutePath(dir, "dir");
-  const olderThan = checkOlderThan(options);
-  const { adapter } = currentContext();
-  return sweep(path, olderThan, Date.now(), (pid) => {
-    return adapter.isProcessAlive(pid);
-  });
+  const ages = checkAges(options);
+  const { adapter, inFlight } = currentContext();
+  const judge: Judge = {
+    state: (owner) =>
+      isKnownWriter(owner) ? adapter.writerState(owner) : "unknown",
+    mine: inFlight,
+    uid: adapter.ids()?.uid ?? null,
+  };
+  return sweep(path, ages, Date.now(), judge);
 }
 
 /**
@@ -136,19 +218,27 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
  * aborted removes its own temporary file; only a process that dies without
  * running any code can leave one behind, never a damaged target.
  *
- * Only files matching this library's own temporary name
- * (`.{name}.{pid}-{random}.atomic-tmp`) are considered, and of those only
- * the regular files whose process is no longer alive on this machine and
- * whose last modification is at least `olderThan` milliseconds ago: a file
- * that a live process is still writing is never removed. Subdirectories are
- * not searched.
+ * Only this library's own temporary files are considered (named
+ * `.{name}.{pid}-…-{random}.atomic-tmp`, regular files: a link is never
+ * followed or removed, and in a sticky directory such as `/tmp` only files
+ * owned by the caller or the directory's owner are removed). Of those:
+ * - a file whose writer (process and thread, by boot, PID namespace and
+ *   start time) still runs is never removed, nor a file this process has in
+ *   flight;
+ * - a file whose writer is proven gone is removed once `olderThan` old;
+ * - a file whose writer cannot be judged (another machine, boot or PID
+ *   namespace, no /proc, Deno without `--allow-all`) is removed only once
+ *   `olderThanIfUnknown` old: an unknown answer never counts as gone.
+ *
+ * Subdirectories are not searched. The sweep installs no listener of any
+ * kind.
  *
  * @param dir The directory to sweep (a string or a `file:` URL).
  * @param options Which files are old enough; see {@linkcode RemoveStaleTempsOptions}.
  * @returns The absolute paths of the files removed, sorted by name.
- * @throws {TypeError} If `dir` is not a non-empty string or `file:` URL, or `options` or `olderThan` has the wrong type.
- * @throws {RangeError} If `olderThan` is negative or NaN.
- * @throws {Error} With the runtime's `code` (`ENOENT`, `ENOTDIR`, `EACCES`, …) if the directory cannot be read or a stale file cannot be removed.
+ * @throws {TypeError} If `dir` is not a non-empty string or `file:` URL, or `options` or an age has the wrong type.
+ * @throws {RangeError} If an age is negative or NaN.
+ * @throws {AtomicWriteError} With the same `code` on every runtime (`ENOENT`, `ENOTDIR`, `EACCES`, …) if the directory cannot be read or a stale file cannot be removed.
  *
  * @example Usage
  * ```ts
@@ -176,14 +266,15 @@ export function removeStaleTemps(
 /**
  * Removes the temporary files that writers killed mid-write left in `dir`,
  * synchronously. Removes exactly what {@linkcode removeStaleTemps} removes:
- * only our own temporary files, of processes that are gone, old enough.
+ * only our own temporary files, of writers that are gone (or cannot be
+ * judged), old enough.
  *
  * @param dir The directory to sweep (a string or a `file:` URL).
  * @param options Which files are old enough; see {@linkcode RemoveStaleTempsOptions}.
  * @returns The absolute paths of the files removed, sorted by name.
- * @throws {TypeError} If `dir` is not a non-empty string or `file:` URL, or `options` or `olderThan` has the wrong type.
- * @throws {RangeError} If `olderThan` is negative or NaN.
- * @throws {Error} With the runtime's `code` (`ENOENT`, `ENOTDIR`, `EACCES`, …) if the directory cannot be read or a stale file cannot be removed.
+ * @throws {TypeError} If `dir` is not a non-empty string or `file:` URL, or `options` or an age has the wrong type.
+ * @throws {RangeError} If an age is negative or NaN.
+ * @throws {AtomicWriteError} With the same `code` on every runtime if the directory cannot be read or a stale file cannot be removed.
  *
  * @example Usage
  * ```ts

@@ -1,9 +1,8 @@
 /** Replacing a file's content atomically, synchronously. */
 import type { AtomicOptions } from "./atomic_options.ts";
-import { currentContext, startReplacement } from "./_context.ts";
-import { replace } from "./_replace.ts";
-import { runSync } from "./_run.ts";
-import { resolveOptions, toAbsolutePath, toBytes } from "./_validate.ts";
+import type { AtomicChunk } from "./write_file_atomic.ts";
+import { writeResolvedSync } from "./_write.ts";
+import { resolveOptions, toAbsolutePath } from "./_validate.ts";
 
 /**
  * Replaces the content of `path` with `data` atomically and (by default)
@@ -12,9 +11,11 @@ import { resolveOptions, toAbsolutePath, toBytes } from "./_validate.ts";
  * Runs the very same steps as {@linkcode writeFileAtomic}.
  *
  * @param path The file to replace (a string or a `file:` URL).
- * @param data The new content; strings are written as UTF-8.
+ * @param data The new content: a string (written in the `encoding` option,
+ * UTF-8 by default), any `ArrayBufferView` or `ArrayBuffer`, or a
+ * synchronous iterable of those.
  * @param options How to write; see {@linkcode AtomicOptions}.
- * @throws {TypeError} If an argument has the wrong type or `path` is empty or contains a NUL byte.
+ * @throws {TypeError} If an argument has the wrong type, an option is unknown, or `path` is empty or contains a NUL byte.
  * @throws {AtomicWriteError} If a file-system step fails; the target is then unchanged and no temporary file is left.
  *
  * @example Usage
@@ -27,14 +28,8 @@ import { resolveOptions, toAbsolutePath, toBytes } from "./_validate.ts";
  */
 export function writeFileAtomicSync(
   path: string | URL,
-  data: string | Uint8Array,
+  data: AtomicChunk | Iterable<AtomicChunk>,
   options?: AtomicOptions,
 ): void {
-  const target = toAbsolutePath(path);
-  const resolved = resolveOptions(options);
-  const bytes = toBytes(data);
-  resolved.signal?.throwIfAborted();
-  const context = currentContext();
-  const s = startReplacement(context, target, resolved);
-  runSync(replace(s, bytes), context.adapter.sync);
+  writeResolvedSync(toAbsolutePath(path), data, resolveOptions(options));
 }

@@ -3,6 +3,7 @@
  * through each of them, so the sync, async and handle paths cannot drift.
  */
 import {
+  type AtomicChunk,
   type AtomicOptions,
   openAtomic,
   writeFileAtomic,
@@ -18,7 +19,7 @@ export interface WriteApi {
   /** Writes `data` to `path`; always returns a promise so tests can await it. */
   write(
     path: string | URL,
-    data: string | Uint8Array,
+    data: AtomicChunk,
     options?: AtomicOptions,
   ): Promise<void>;
 }

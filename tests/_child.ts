@@ -5,11 +5,19 @@
  * - `hold`: open TARGET, write, print the temporary file's name, wait for a signal.
  * - `exit`: open TARGET, write, then exit with code 3 without committing.
  * - `write`: write "written by child" to TARGET once; print the error code on failure.
+ * - `flush`: AtomicWriter's documented pattern (a write not awaited, then
+ *   `flush()`); print how flush() ended, wait a moment, print "alive".
  */
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
-import { openAtomic, writeFileAtomic, writeFileAtomicSync } from "../mod.ts";
+import {
+  type AtomicFile,
+  AtomicWriter,
+  openAtomic,
+  writeFileAtomic,
+  writeFileAtomicSync,
+} from "../mod.ts";
 
 /** A payload of about `size` bytes that says how long it is and what it is made of. */
 export function payload(n: number, size: number): string {
@@ -26,10 +34,18 @@ export function checkPayload(text: string): boolean {
     body === String.fromCharCode(97 + Number(n) % 26).repeat(body.length);
 }
 
-function tempsBeside(target: string): string[] {
+/** Opens an atomic write of `target` with 100 kB written, not committed. */
+export async function startWrite(target: string): Promise<AtomicFile> {
+  const file = await openAtomic(target);
+  await file.write("x".repeat(100_000));
+  return file;
+}
+
+/** Our temporary files beside `target`, sorted. */
+export function tempsBeside(target: string): string[] {
   return fs.readdirSync(path.dirname(target)).filter((f) =>
     f.endsWith(".atomic-tmp")
-  );
+  ).sort();
 }
 
 async function main(): Promise<void> {
@@ -49,8 +65,7 @@ async function main(): Promise<void> {
     }
   }
   if (mode === "hold" || mode === "exit") {
-    const file = await openAtomic(target);
-    await file.write("x".repeat(100_000));
+    await startWrite(target);
     console.log(tempsBeside(target).join(","));
     if (mode === "exit") process.exit(3);
     setInterval(() => {}, 1000);
@@ -65,7 +80,22 @@ async function main(): Promise<void> {
     }
     return;
   }
+  if (mode === "flush") {
+    const writer = new AtomicWriter(target);
+    void writer.write("[]");
+    try {
+      await writer.flush();
+      console.log("flushed");
+    } catch (error) {
+      console.log(`flush rejected ${(error as { code?: string }).code}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    console.log("alive");
+    return;
+  }
   throw new Error(`unknown mode ${mode}`);
 }
 
-if (import.meta.main ?? process.argv[1]?.endsWith("_child.ts")) await main();
+if (import.meta.main ?? path.basename(process.argv[1]) === "_child.ts") {
+  await main();
+}

@@ -12,7 +12,11 @@ import type {
   OpName,
   RuntimeAdapter,
 } from "../src/runtime/types.ts";
-import { TEMP_SUFFIX } from "../src/_temp_name.ts";
+import {
+  isKnownWriter,
+  TEMP_SUFFIX,
+  type TempOwner,
+} from "../src/_temp_name.ts";
 
 /** The repository root. */
 export const root: string = path.resolve(
@@ -37,6 +41,27 @@ export async function withTempDir<T>(
 /** Temporary files of ours left in `dir`. */
 export function tempsIn(dir: string): string[] {
   return fs.readdirSync(dir).filter((name) => name.endsWith(TEMP_SUFFIX));
+}
+
+/** A process id no process has: above Linux's largest `pid_max`. */
+export const DEAD_PID = 999_999_999;
+
+/**
+ * A writer on this host (same boot and PID namespace) that is certainly
+ * gone; where this runtime cannot read writer identities, only a dead
+ * process id (which a sweeper cannot judge).
+ */
+export function deadWriter(): TempOwner {
+  const me = detectAdapter().writer();
+  return isKnownWriter(me)
+    ? { ...me, pid: DEAD_PID, thread: DEAD_PID }
+    : { pid: DEAD_PID };
+}
+
+/** Sets the file's times to `ageMs` ago. */
+export function backdate(file: string, ageMs: number): void {
+  const when = (Date.now() - ageMs) / 1000;
+  fs.utimesSync(file, when, when);
 }
 
 /** The file's bytes as text. */
@@ -149,8 +174,9 @@ export function faultAdapter(
     umask: () => real.umask(),
     ids: () => real.ids(),
     tmpDir: () => real.tmpDir(),
-    isProcessAlive: (pid) => real.isProcessAlive(pid),
-    onExit: () => {},
+    writer: () => real.writer(),
+    writerState: (writer) => real.writerState(writer),
+    onExit: () => () => {},
     renameRetryCodes: real.renameRetryCodes,
     ...extra,
     sync: sync as unknown as FsOps,

@@ -1,11 +1,14 @@
 /** AtomicWriter: coalescing bursts of writes to one file. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import path from "node:path";
-import { AtomicWriteError, AtomicWriter } from "../mod.ts";
+import { AtomicWriteError, AtomicWriter, writeFileAtomic } from "../mod.ts";
 import {
   faultAdapter,
   read,
+  root,
+  scriptCommand,
   tempsIn,
   using,
   withTempDir,
@@ -89,9 +92,93 @@ test("AtomicWriter.flush() waits until every write has settled", async () => {
   });
 });
 
+test("AtomicWriter.flush() rejects with the error of the newest write when it failed", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const adapter = faultAdapter([{ op: "rename", code: "EACCES" }]);
+    await using(adapter, async () => {
+      const writer = new AtomicWriter(file);
+      void writer.write("lost");
+      await assert.rejects(
+        writer.flush(),
+        (e) => e instanceof AtomicWriteError && e.code === "EACCES",
+      );
+    });
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("AtomicWriter.flush() resolves when a newer write succeeded after a failed one", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const adapter = faultAdapter([{ op: "write", code: "ENOSPC", times: 1 }]);
+    await using(adapter, async () => {
+      const writer = new AtomicWriter(file);
+      void writer.write("first");
+      void writer.write("second");
+      await writer.flush();
+    });
+    assert.equal(read(file), "second");
+  });
+});
+
+test("AtomicWriter.flush() after a write that is not awaited reports its failure instead of crashing the process", () => {
+  // A child process: an unhandled rejection ends it on Deno and Node.
+  const target = path.join(root, "no such directory", "db.json");
+  const [exe, ...args] = scriptCommand(path.join(root, "tests", "_child.ts"), [
+    "flush",
+    target,
+  ]);
+  const child = spawnSync(exe, args, { encoding: "utf8", timeout: 60_000 });
+  assert.equal(child.stdout, "flush rejected ENOENT\nalive\n", child.stderr);
+  assert.equal(child.status, 0, child.stderr);
+});
+
+/** Calls made in this order on one file: by writer `a` or `b`, or by `writeFileAtomic` (`w`). */
+const orders: { name: string; calls: string[] }[] = [
+  {
+    name: "another AtomicWriter's later write() wins over data still pending",
+    calls: ["a:1", "a:2", "b:1"],
+  },
+  {
+    name: "a later writeFileAtomic() wins over data still pending",
+    calls: ["a:1", "a:2", "w:1"],
+  },
+  {
+    name: "pending data moves behind other writers with each newer write()",
+    calls: ["a:1", "a:2", "b:1", "a:3"],
+  },
+  {
+    name: "the last call wins whichever writer made it",
+    calls: ["a:1", "b:1", "a:2", "b:2", "w:1", "a:3", "b:3", "w:2"],
+  },
+];
+
+for (const { name, calls } of orders) {
+  test(`AtomicWriter.write() keeps call order across writers on one file: ${name}`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const writers = { a: new AtomicWriter(file), b: new AtomicWriter(file) };
+      const settled = calls.map((call) => {
+        const [who] = call.split(":");
+        return who === "w"
+          ? writeFileAtomic(file, call)
+          : writers[who as "a" | "b"].write(call);
+      });
+      await Promise.all(settled);
+      assert.equal(read(file), calls.at(-1));
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+}
+
 test("AtomicWriter.write() rejects with a TypeError for data of the wrong type", async () => {
   const writer = new AtomicWriter("unused");
   await assert.rejects(writer.write(1 as unknown as string), TypeError);
+});
+
+test("new AtomicWriter() throws a RangeError for a bad mode, before any write", () => {
+  assert.throws(() => new AtomicWriter("f", { mode: 0o10000 }), RangeError);
 });
 
 test("new AtomicWriter() throws a TypeError for a signal option", () => {

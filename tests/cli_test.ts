@@ -249,6 +249,18 @@ test("atomic-write exits 1 naming the path and ENOENT when the directory is miss
   });
 });
 
+test("atomic-write exits 1 with EISDIR when standard input is a directory", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    fs.writeFileSync(file, "old");
+    const result = await inShell(`atomic_write ${quote(file)} < ${quote(dir)}`);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /standard input .*\(EISDIR\)/);
+    assert.equal(read(file), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
 test("atomic-write exits 1 with EISDIR when FILE is a directory", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "sub");
@@ -404,6 +416,38 @@ test("atomic-write --no-fsync makes no fsync calls", {
   });
 });
 
+test(
+  "atomic-write exits 3 when only the directory fsync fails, with the new content in place",
+  {
+    skip: noStrace,
+  },
+  async () => {
+    await withTempDir((dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      // strace fails every fsync of the directory itself (-P), not the file's.
+      const result = spawnSync("strace", [
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=fsync",
+        "-e",
+        "inject=fsync:error=EIO",
+        "-P",
+        dir,
+        "--",
+        ...scriptCommand(cli, [file]),
+      ], { input: "new", encoding: "utf8" });
+      assert.equal(result.status, 3, result.stderr);
+      assert.match(result.stderr, /fsync directory .*\(EIO\).*in place/);
+      assert.equal(read(file), "new");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  },
+);
+
 test("atomic-write exits 1 and keeps a non-empty file when the input is empty", async () => {
   await withTempDir(async (dir) => {
     const file = path.join(dir, "config.json");
@@ -553,7 +597,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
         child.stdin?.on("error", () => {});
         child.stdin?.write("half of the new content");
         await tempAppears(dir, child);
-        child.kill(signal);
+        // process.kill: Deno's ChildProcess.kill() also closes the pipes.
+        process.kill(child.pid as number, signal);
         const result = await outcome;
         assert.equal(result.signal, signal, `exit code ${result.code}`);
         assert.equal(read(file), "old\n");

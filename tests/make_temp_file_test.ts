@@ -4,8 +4,9 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { makeTempFile, makeTempFileSync } from "../mod.ts";
-import { withTempDir } from "./_fixtures.ts";
+import process from "node:process";
+import { AtomicWriteError, makeTempFile, makeTempFileSync } from "../mod.ts";
+import { faultAdapter, using, withTempDir } from "./_fixtures.ts";
 
 test("makeTempFile() creates an empty private file in the system temp directory", async () => {
   const tmp = await makeTempFile();
@@ -90,11 +91,47 @@ test("makeTempFile() rejects with a TypeError for a prefix holding a path separa
   assert.throws(() => makeTempFileSync({ suffix: "a/b" }), TypeError);
 });
 
-test("makeTempFile() rejects with ENOENT for a missing directory", async () => {
+test("makeTempFile() rejects with an AtomicWriteError (ENOENT) for a missing directory", async () => {
   await withTempDir(async (dir) => {
-    await assert.rejects(
-      makeTempFile({ dir: path.join(dir, "missing") }),
-      (e: { code?: string }) => e.code === "ENOENT",
-    );
+    const missing = path.join(dir, "missing");
+    const expected = (e: unknown) =>
+      e instanceof AtomicWriteError && e.code === "ENOENT" &&
+      e.operation === "create" &&
+      e.message.startsWith(`Cannot make a temporary file in "${missing}"`);
+    await assert.rejects(makeTempFile({ dir: missing }), expected);
+    assert.throws(() => makeTempFileSync({ dir: missing }), expected);
+  });
+});
+
+test("TempFile.remove() rejects with an AtomicWriteError when the file cannot be removed", async () => {
+  await withTempDir(async (dir) => {
+    const faults = faultAdapter([{ op: "remove", code: "EACCES" }]);
+    await using(faults, async () => {
+      const tmp = await makeTempFile({ dir });
+      await assert.rejects(
+        tmp.remove(),
+        (e: unknown) =>
+          e instanceof AtomicWriteError && e.code === "EACCES" &&
+          e.operation === "remove" && e.path === tmp.path,
+      );
+      assert.ok(fs.existsSync(tmp.path));
+    });
+  });
+});
+
+test("makeTempFileSync() returns an absolute path when TMPDIR is relative", async () => {
+  await withTempDir((dir) => {
+    const saved = { tmp: process.env.TMPDIR, cwd: process.cwd() };
+    process.chdir(path.dirname(dir));
+    process.env.TMPDIR = path.basename(dir);
+    try {
+      const tmp = makeTempFileSync();
+      assert.equal(tmp.path, path.join(dir, path.basename(tmp.path)));
+      tmp[Symbol.dispose]();
+    } finally {
+      process.chdir(saved.cwd);
+      if (saved.tmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved.tmp;
+    }
   });
 });

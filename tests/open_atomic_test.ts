@@ -4,7 +4,12 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
-import { type AtomicFile, AtomicWriteError, openAtomic } from "../mod.ts";
+import {
+  type AtomicFile,
+  AtomicWriteError,
+  openAtomic,
+  writeFileAtomic,
+} from "../mod.ts";
 import {
   faultAdapter,
   read,
@@ -22,7 +27,11 @@ test("openAtomic() creates the temporary file beside the target when it resolves
     try {
       const temps = tempsIn(dir);
       assert.equal(temps.length, 1);
-      assert.match(temps[0], /^\.out\.txt\.\d+-[0-9a-f]{12}\.atomic-tmp$/);
+      // `.{name}.{pid}[-{thread}-{start}-{host}]-{random}.atomic-tmp`
+      assert.match(
+        temps[0],
+        /^\.out\.txt\.\d+(-\d+-[0-9a-z]+-[0-9a-f]{12})?-[0-9a-f]{12}\.atomic-tmp$/,
+      );
       assert.equal(fs.existsSync(path.join(dir, "out.txt")), false);
     } finally {
       await file.abort();
@@ -82,6 +91,17 @@ test("AtomicFile.commit() returns the same promise when called twice", async () 
     assert.equal(file.commit(), first);
     await first;
     assert.equal(read(path.join(dir, "f")), "once");
+  });
+});
+
+test("AtomicFile.commit() takes its place among writes to the path when it is called, not when the file was opened", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const file = await openAtomic(target);
+    await file.write("handle");
+    const earlier = writeFileAtomic(target, "called before commit");
+    await Promise.all([file.commit(), earlier]);
+    assert.equal(read(target), "handle");
   });
 });
 
@@ -376,6 +396,33 @@ test("openAtomic() with a callback discards and rethrows when it throws", async 
     );
     assert.equal(read(target), "old");
     assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("openAtomic() with a callback rejects with the signal's reason when it aborts inside the callback, after removing the temp", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const controller = new AbortController();
+    const reason = new Error("stopped mid-callback");
+    const adapter = faultAdapter([]);
+    const realRemove = adapter.async.remove;
+    adapter.async.remove = async (file) => {
+      await new Promise((r) => setTimeout(r, 20)); // a slow removal must still finish first
+      return await realRemove(file);
+    };
+    await using(adapter, async () => {
+      await assert.rejects(
+        openAtomic(target, async (file) => {
+          await file.write("half");
+          controller.abort(reason);
+          return "done";
+        }, { signal: controller.signal }),
+        (e) => e === reason,
+      );
+      assert.deepEqual(tempsIn(dir), [], "the temp is gone when it settles");
+    });
+    assert.equal(read(target), "old");
   });
 });
 

@@ -4,31 +4,61 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
-import { removeStaleTemps, removeStaleTempsSync } from "../mod.ts";
-import { tempName } from "../src/_temp_name.ts";
-import { faultAdapter, using, withTempDir } from "./_fixtures.ts";
+import {
+  AtomicWriteError,
+  removeStaleTemps,
+  removeStaleTempsSync,
+} from "../mod.ts";
+import { isKnownWriter, tempName, type TempOwner } from "../src/_temp_name.ts";
+import type { Writer } from "../src/runtime/_writer_identity.ts";
+import { detectAdapter } from "../src/runtime/detect.ts";
+import {
+  backdate,
+  canDropPrivileges,
+  DEAD_PID,
+  deadWriter,
+  faultAdapter,
+  using,
+  withTempDir,
+} from "./_fixtures.ts";
 
 const HOUR = 60 * 60 * 1000;
-/** A process id no process has: above Linux's largest `pid_max`. */
-const DEAD_PID = 999_999_999;
+const DAY = 24 * HOUR;
 
-/** Creates a temporary file of ours for `target`, made by `pid`, last modified `ageMs` ago. */
-function temp(dir: string, target: string, pid: number, ageMs = 2 * HOUR) {
-  const file = path.join(dir, tempName(target, pid));
+/** Creates a temporary file of ours for `target`, made by `owner`, last modified `ageMs` ago. */
+function temp(dir: string, target: string, owner: TempOwner, ageMs = 2 * HOUR) {
+  const file = path.join(dir, tempName(target, owner));
   fs.writeFileSync(file, "partial");
-  const when = (Date.now() - ageMs) / 1000;
-  fs.utimesSync(file, when, when);
+  backdate(file, ageMs);
   return file;
 }
 
-/** The real adapter, except that only `alive` process ids are alive. */
+/** A writer with this host's identity (fake ids); the adapter below judges it. */
+function writer(pid: number): Writer {
+  return { pid, thread: pid, start: 1, host: "0123456789ab" };
+}
+
+/** The real adapter, except that only `alive` writers' process ids run. */
 function onlyAlive(...alive: number[]) {
-  return faultAdapter([], { isProcessAlive: (pid) => alive.includes(pid) });
+  return faultAdapter([], {
+    writerState: (w) => alive.includes(w.pid) ? "alive" : "gone",
+  });
+}
+
+/** The real adapter, except that no writer can be judged. */
+function cannotTell() {
+  return faultAdapter([], { writerState: () => "unknown" });
+}
+
+/** This thread as the real adapter names it, if it can. */
+function me(): Writer | null {
+  const owner = detectAdapter().writer();
+  return isKnownWriter(owner) ? owner : null;
 }
 
 test("removeStaleTemps() removes a dead process's temp file and returns its path", async () => {
   await withTempDir(async (dir) => {
-    const stale = temp(dir, "state.json", DEAD_PID);
+    const stale = temp(dir, "state.json", deadWriter());
     fs.writeFileSync(path.join(dir, "state.json"), "{}");
     const removed = await removeStaleTemps(dir, { olderThan: HOUR });
     assert.deepEqual(removed, [stale]);
@@ -38,7 +68,7 @@ test("removeStaleTemps() removes a dead process's temp file and returns its path
 
 test("removeStaleTempsSync() removes a dead process's temp file and returns its path", async () => {
   await withTempDir((dir) => {
-    const stale = temp(dir, "state.json", DEAD_PID);
+    const stale = temp(dir, "state.json", deadWriter());
     assert.deepEqual(removeStaleTempsSync(dir, { olderThan: HOUR }), [stale]);
     assert.deepEqual(fs.readdirSync(dir), []);
   });
@@ -46,7 +76,7 @@ test("removeStaleTempsSync() removes a dead process's temp file and returns its 
 
 test("removeStaleTemps() keeps a temp file of a live process", async () => {
   await withTempDir(async (dir) => {
-    const mine = temp(dir, "a.txt", process.pid, 10 * HOUR);
+    const mine = temp(dir, "a.txt", detectAdapter().writer(), 10 * HOUR);
     assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), []);
     assert.deepEqual(removeStaleTempsSync(dir, { olderThan: 0 }), []);
     assert.ok(fs.existsSync(mine));
@@ -55,8 +85,8 @@ test("removeStaleTemps() keeps a temp file of a live process", async () => {
 
 test("removeStaleTemps() asks the adapter which processes are alive", async () => {
   await withTempDir(async (dir) => {
-    const live = temp(dir, "a.txt", 4242);
-    const dead = temp(dir, "b.txt", 4343);
+    const live = temp(dir, "a.txt", writer(4242));
+    const dead = temp(dir, "b.txt", writer(4343));
     const removed = await using(
       onlyAlive(4242),
       () => removeStaleTemps(dir, { olderThan: 0 }),
@@ -68,7 +98,7 @@ test("removeStaleTemps() asks the adapter which processes are alive", async () =
 
 test("removeStaleTemps() keeps a dead process's temp file younger than olderThan", async () => {
   await withTempDir(async (dir) => {
-    const young = temp(dir, "a.txt", DEAD_PID, 60_000);
+    const young = temp(dir, "a.txt", deadWriter(), 60_000);
     assert.deepEqual(await removeStaleTemps(dir, { olderThan: HOUR }), []);
     assert.ok(fs.existsSync(young));
     assert.deepEqual(await removeStaleTemps(dir, { olderThan: 30_000 }), [
@@ -79,8 +109,8 @@ test("removeStaleTemps() keeps a dead process's temp file younger than olderThan
 
 test("removeStaleTemps() defaults olderThan to one hour", async () => {
   await withTempDir(async (dir) => {
-    const recent = temp(dir, "a.txt", DEAD_PID, HOUR / 2);
-    const old = temp(dir, "b.txt", DEAD_PID, 2 * HOUR);
+    const recent = temp(dir, "a.txt", deadWriter(), HOUR / 2);
+    const old = temp(dir, "b.txt", deadWriter(), 2 * HOUR);
     assert.deepEqual(await removeStaleTemps(dir), [old]);
     assert.deepEqual(removeStaleTempsSync(dir, {}), []);
     assert.ok(fs.existsSync(recent));
@@ -108,9 +138,9 @@ test("removeStaleTemps() keeps files that only look like temp files", async () =
 
 test("removeStaleTemps() keeps a directory or symbolic link with a temp file name", async () => {
   await withTempDir(async (dir) => {
-    const subdir = path.join(dir, tempName("d", DEAD_PID));
+    const subdir = path.join(dir, tempName("d", deadWriter()));
     fs.mkdirSync(subdir);
-    const link = path.join(dir, tempName("l", DEAD_PID));
+    const link = path.join(dir, tempName("l", deadWriter()));
     fs.symlinkSync(path.join(dir, "elsewhere"), link);
     assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), []);
     assert.ok(fs.existsSync(subdir));
@@ -120,8 +150,8 @@ test("removeStaleTemps() keeps a directory or symbolic link with a temp file nam
 
 test("removeStaleTemps() accepts a file: URL and returns paths sorted by name", async () => {
   await withTempDir(async (dir) => {
-    const b = temp(dir, "b", DEAD_PID);
-    const a = temp(dir, "a", DEAD_PID);
+    const b = temp(dir, "b", deadWriter());
+    const a = temp(dir, "a", deadWriter());
     const removed = await removeStaleTemps(pathToFileURL(dir), {
       olderThan: 0,
     });
@@ -131,11 +161,11 @@ test("removeStaleTemps() accepts a file: URL and returns paths sorted by name", 
 
 test("removeStaleTemps() skips a temp file that another sweeper removed first", async () => {
   await withTempDir(async (dir) => {
-    const gone = temp(dir, "a.txt", DEAD_PID);
-    const kept = temp(dir, "b.txt", DEAD_PID);
+    const gone = temp(dir, "a.txt", deadWriter());
+    const kept = temp(dir, "b.txt", deadWriter());
     const adapter = faultAdapter([
       { op: "remove", code: "ENOENT", where: (args) => args[0] === gone },
-    ], { isProcessAlive: () => false });
+    ], { writerState: () => "gone" });
     const removed = await using(
       adapter,
       () => removeStaleTemps(dir, { olderThan: 0 }),
@@ -146,15 +176,17 @@ test("removeStaleTemps() skips a temp file that another sweeper removed first", 
 
 test("removeStaleTemps() rejects with the code when a stale file cannot be removed", async () => {
   await withTempDir(async (dir) => {
-    const stuck = temp(dir, "a.txt", DEAD_PID);
+    const stuck = temp(dir, "a.txt", deadWriter());
     const adapter = faultAdapter([{ op: "remove", code: "EACCES" }], {
-      isProcessAlive: () => false,
+      writerState: () => "gone",
     });
     await using(adapter, async () => {
       await assert.rejects(
         removeStaleTemps(dir, { olderThan: 0 }),
         (error: Error & { code?: string }) => {
+          assert.ok(error instanceof AtomicWriteError);
           assert.equal(error.code, "EACCES");
+          assert.equal(error.operation, "remove");
           assert.match(error.message, /remove ".*a\.txt.*" failed \(EACCES\)/);
           return true;
         },
@@ -167,8 +199,13 @@ test("removeStaleTemps() rejects with the code when a stale file cannot be remov
 test("removeStaleTemps() rejects with ENOENT for a missing directory", async () => {
   await withTempDir(async (dir) => {
     const missing = path.join(dir, "missing");
-    await assert.rejects(removeStaleTemps(missing), { code: "ENOENT" });
-    assert.throws(() => removeStaleTempsSync(missing), { code: "ENOENT" });
+    const expected = (error: unknown) =>
+      error instanceof AtomicWriteError && error.code === "ENOENT" &&
+      error.message.startsWith(
+        `Cannot remove stale temporary files in "${missing}"`,
+      );
+    await assert.rejects(removeStaleTemps(missing), expected);
+    assert.throws(() => removeStaleTempsSync(missing), expected);
   });
 });
 
@@ -185,4 +222,88 @@ test("removeStaleTemps() rejects bad arguments with TypeError or RangeError", as
   await assert.rejects(removeStaleTemps(".", { olderThan: NaN }), RangeError);
   assert.throws(() => removeStaleTempsSync(bad(null)), TypeError);
   assert.throws(() => removeStaleTempsSync(".", { olderThan: -5 }), RangeError);
+  await assert.rejects(
+    removeStaleTemps(".", { olderThanIfUnknown: bad("1d") }),
+    TypeError,
+  );
+  assert.throws(
+    () => removeStaleTempsSync(".", { olderThanIfUnknown: -1 }),
+    RangeError,
+  );
+});
+
+test("removeStaleTemps() never counts a writer it cannot judge as gone", async () => {
+  await withTempDir(async (dir) => {
+    const unknown = temp(dir, "a.txt", writer(4242), 2 * HOUR);
+    const removed = await using(
+      cannotTell(),
+      () => removeStaleTemps(dir, { olderThan: 0 }),
+    );
+    assert.deepEqual(removed, []);
+    assert.ok(fs.existsSync(unknown));
+  });
+});
+
+test("removeStaleTemps() removes a file of a writer it cannot judge once olderThanIfUnknown old (default one day)", async () => {
+  await withTempDir(async (dir) => {
+    const day = temp(dir, "a.txt", writer(4242), DAY + HOUR);
+    const hours = temp(dir, "b.txt", writer(4343), 3 * HOUR);
+    await using(cannotTell(), async () => {
+      assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), [day]);
+      assert.deepEqual(
+        removeStaleTempsSync(dir, { olderThanIfUnknown: 2 * HOUR }),
+        [hours],
+      );
+    });
+  });
+});
+
+test("removeStaleTemps() judges a name with only a process id by age alone", async () => {
+  await withTempDir(async (dir) => {
+    const mine = temp(dir, "a.txt", { pid: process.pid }, 2 * HOUR);
+    const dead = temp(dir, "b.txt", { pid: DEAD_PID }, 2 * HOUR);
+    assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), []);
+    assert.deepEqual(
+      await removeStaleTemps(dir, { olderThanIfUnknown: HOUR }),
+      [mine, dead],
+    );
+  });
+});
+
+test("removeStaleTemps() cannot judge a writer of another boot or PID namespace, even with a live pid", async (t) => {
+  const self = me();
+  if (self === null) return t.skip("this runtime cannot read /proc here");
+  await withTempDir(async (dir) => {
+    // The same pid and thread as this test, but another host hash: a container sharing the directory.
+    const other = temp(dir, "a.txt", { ...self, host: "000000000000" });
+    assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), []);
+    assert.ok(fs.existsSync(other));
+  });
+});
+
+test("removeStaleTemps() removes a file whose pid now belongs to a later process (another start time)", async (t) => {
+  const self = me();
+  if (self === null) return t.skip("this runtime cannot read /proc here");
+  await withTempDir(async (dir) => {
+    // A container's PID 1 killed and restarted: same pid, alive, started later.
+    const reused = temp(dir, "a.txt", { ...self, start: self.start - 1 });
+    assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), [reused]);
+  });
+});
+
+test("removeStaleTemps() keeps a file of another user in a sticky directory, even as root", async (t) => {
+  const reason = canDropPrivileges();
+  if (reason !== null) return t.skip(reason);
+  await withTempDir(async (dir) => {
+    fs.chmodSync(dir, 0o1777);
+    const theirs = temp(dir, "a.txt", deadWriter());
+    fs.chownSync(theirs, 65534, 65534);
+    const mine = temp(dir, "b.txt", deadWriter());
+    const removed = await removeStaleTemps(dir, {
+      olderThan: 0,
+      olderThanIfUnknown: 0,
+    });
+    assert.deepEqual(removed, [mine]);
+    assert.ok(fs.existsSync(theirs));
+  });
 });

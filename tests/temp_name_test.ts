@@ -6,19 +6,43 @@ import { TEMP_SUFFIX, tempName, tempNameOwner } from "../src/_temp_name.ts";
 const byteLength = (text: string) => new TextEncoder().encode(text).length;
 
 test("tempName() is hidden, names the target and ends with the fixed suffix", () => {
-  const name = tempName("config.json", 1234);
+  const name = tempName("config.json", { pid: 1234 });
   assert.match(name, /^\.config\.json\.1234-[0-9a-f]{12}\.atomic-tmp$/);
   assert.ok(name.endsWith(TEMP_SUFFIX));
 });
 
 test("tempName() differs on every call", () => {
-  const names = new Set(Array.from({ length: 1000 }, () => tempName("f", 1)));
+  const names = new Set(
+    Array.from({ length: 1000 }, () => tempName("f", { pid: 1 })),
+  );
   assert.equal(names.size, 1000);
 });
 
+/** The longest writer a name can carry: Linux's largest ids, a start time near 2^53 ticks. */
+const bigWriter = {
+  pid: 4194304,
+  thread: 4194304,
+  start: Number.MAX_SAFE_INTEGER,
+  host: "0123456789ab",
+};
+
 test("tempName() stays within 255 bytes for a 255-byte target name", () => {
-  const name = tempName("n".repeat(255), 4194304);
-  assert.equal(byteLength(name), 255);
+  assert.equal(byteLength(tempName("n".repeat(255), { pid: 4194304 })), 255);
+  assert.equal(byteLength(tempName("n".repeat(255), bigWriter)), 255);
+});
+
+test("tempName() names the writer's process, thread, start time and host when known", () => {
+  const writer = { pid: 42, thread: 57, start: 123456, host: "abcdef012345" };
+  const name = tempName("a.txt", writer);
+  assert.match(
+    name,
+    /^\.a\.txt\.42-57-2n9c-abcdef012345-[0-9a-f]{12}\.atomic-tmp$/,
+  );
+  assert.deepEqual(tempNameOwner(name), writer);
+  assert.deepEqual(
+    tempNameOwner(tempName("é".repeat(200), bigWriter)),
+    bigWriter,
+  );
 });
 
 test("tempName() never splits a multi-byte character when it shortens", () => {
@@ -29,14 +53,16 @@ test("tempName() never splits a multi-byte character when it shortens", () => {
       "日本".repeat(42),
     ]
   ) {
-    const name = tempName(base, 99);
+    const name = tempName(base, bigWriter);
     assert.ok(byteLength(name) <= 255, `${byteLength(name)} bytes`);
     assert.ok(!name.includes("\uFFFD"), "no replacement character");
   }
 });
 
-test("tempNameOwner() reads the process id back from a temporary name", () => {
-  assert.equal(tempNameOwner(tempName("a.txt", 4242)), 4242);
+test("tempNameOwner() reads only the process id back from a name without a known writer", () => {
+  assert.deepEqual(tempNameOwner(tempName("a.txt", { pid: 4242 })), {
+    pid: 4242,
+  });
 });
 
 test("tempNameOwner() returns null for names that are not ours", () => {

@@ -17,7 +17,9 @@ import type {
 } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { umaskFromProc } from "./_umask.ts";
-import { isProcessAlive } from "./_process_alive.ts";
+import { onProcessExit } from "./_exit_hooks.ts";
+import { pathInFdLink } from "./_proc_fd.ts";
+import { procWriters } from "./_writer_identity.ts";
 import { errorCode } from "../_error_code.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
@@ -71,6 +73,13 @@ const sync: FsOps = {
   rename: (from, to) => fs.renameSync(from, to),
   link: (from, to) => fs.linkSync(from, to),
   remove: (path) => fs.unlinkSync(path),
+  locate: (file) => {
+    try {
+      return pathInFdLink(fs.readlinkSync(`/proc/self/fd/${file as number}`));
+    } catch {
+      return null;
+    }
+  },
   syncDir: (path) => {
     if (isWindows) return;
     const fd = fs.openSync(path, O_RDONLY | O_DIRECTORY);
@@ -114,6 +123,13 @@ const async: AsyncFsOps = {
   rename: (from, to) => call((done) => fs.rename(from, to, done)),
   link: (from, to) => call((done) => fs.link(from, to, done)),
   remove: (path) => call((done) => fs.unlink(path, done)),
+  locate: (file) =>
+    new Promise((resolve) =>
+      fs.readlink(
+        `/proc/self/fd/${file as number}`,
+        (error, link) => resolve(error ? null : pathInFdLink(link)),
+      )
+    ),
   syncDir: async (path) => {
     if (isWindows) return;
     const fd = await call<number>((done) =>
@@ -131,9 +147,10 @@ const async: AsyncFsOps = {
   sleep,
 };
 
-const exitSignals = isWindows
-  ? ["SIGINT"] as const
-  : ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+const writers = procWriters({
+  readText: (path) => fs.readFileSync(path, "latin1"),
+  readLink: (path) => fs.readlinkSync(path),
+}, () => process.pid);
 
 /** Builds the `node:fs` adapter under the given runtime name. */
 export function createNodeFsAdapter(name: string): RuntimeAdapter {
@@ -158,19 +175,7 @@ export function createNodeFsAdapter(name: string): RuntimeAdapter {
         ? null
         : { uid: process.geteuid(), gid: process.getegid() },
     tmpDir: () => os.tmpdir(),
-    isProcessAlive,
-    onExit: (cleanup) => {
-      process.on("exit", cleanup);
-      for (const signal of exitSignals) {
-        const onSignal = () => {
-          // Other listeners own the signal's outcome; if they exit, "exit" cleans up.
-          if (process.listenerCount(signal) > 1) return;
-          cleanup();
-          process.removeListener(signal, onSignal);
-          process.kill(process.pid, signal);
-        };
-        process.on(signal, onSignal);
-      }
-    },
+    ...writers,
+    onExit: onProcessExit,
   };
 }

@@ -7,7 +7,9 @@
 import type { AsyncFsOps, EntryInfo, FsOps, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { umaskFromProc } from "./_umask.ts";
-import { isProcessAlive } from "./_process_alive.ts";
+import { onUnload } from "./_exit_hooks.ts";
+import { pathInFdLink } from "./_proc_fd.ts";
+import { procWriters } from "./_writer_identity.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -125,6 +127,26 @@ const createOptions = (mode: number): Deno.OpenOptions => ({
   mode,
 });
 
+/**
+ * Where an open `FsFile` is now: Deno hides the descriptor, so the one in
+ * /proc/self/fd with the same device and inode is found by comparing (a
+ * failure path only; /proc needs `--allow-all`). `null` if not found.
+ */
+function locateFsFile(file: Deno.FsFile): string | null {
+  try {
+    const { dev, ino } = file.statSync();
+    for (const entry of Deno.readDirSync("/proc/self/fd")) {
+      const fd = `/proc/self/fd/${entry.name}`;
+      try {
+        const other = Deno.statSync(fd);
+        if (other.dev !== dev || other.ino !== ino) continue;
+        return pathInFdLink(Deno.readLinkSync(fd));
+      } catch { /* closed meanwhile, or not a file */ }
+    }
+  } catch { /* no /proc, or no permission */ }
+  return null;
+}
+
 const sync: FsOps = syncWithCodes({
   lstat: (path) => {
     try {
@@ -146,6 +168,7 @@ const sync: FsOps = syncWithCodes({
   rename: (from, to) => Deno.renameSync(from, to),
   link: (from, to) => Deno.linkSync(from, to),
   remove: (path) => Deno.removeSync(path),
+  locate: (file) => locateFsFile(file as Deno.FsFile),
   syncDir: (path) => {
     if (isWindows) return;
     const dir = Deno.openSync(path, { read: true });
@@ -182,6 +205,7 @@ const async: AsyncFsOps = asyncWithCodes({
   rename: (from, to) => Deno.rename(from, to),
   link: (from, to) => Deno.link(from, to),
   remove: (path) => Deno.remove(path),
+  locate: (file) => Promise.resolve(locateFsFile(file as Deno.FsFile)),
   syncDir: async (path) => {
     if (isWindows) return;
     const dir = await Deno.open(path, { read: true });
@@ -201,9 +225,11 @@ const async: AsyncFsOps = asyncWithCodes({
   sleep,
 });
 
-const exitSignals: Deno.Signal[] = isWindows
-  ? ["SIGINT"]
-  : ["SIGINT", "SIGTERM", "SIGHUP"];
+// Deno reads /proc only with --allow-all; without it every writer is "unknown".
+const writers = procWriters({
+  readText: (path) => Deno.readTextFileSync(path),
+  readLink: (path) => Deno.readLinkSync(path),
+}, () => Deno.pid);
 
 /** The adapter used when running on Deno. */
 export const denoAdapter: RuntimeAdapter = {
@@ -242,17 +268,6 @@ export const denoAdapter: RuntimeAdapter = {
       return isWindows ? "C:\\Windows\\Temp" : "/tmp";
     }
   },
-  // Deno.kill takes no signal 0; the Node compatibility layer maps it to kill(pid, 0).
-  isProcessAlive,
-  onExit: (cleanup) => {
-    globalThis.addEventListener("unload", cleanup);
-    for (const signal of exitSignals) {
-      const onSignal = () => {
-        cleanup();
-        Deno.removeSignalListener(signal, onSignal);
-        Deno.kill(Deno.pid, signal);
-      };
-      Deno.addSignalListener(signal, onSignal);
-    }
-  },
+  ...writers,
+  onExit: onUnload,
 };

@@ -11,6 +11,9 @@
  *
  * @module
  */
+import type { TempOwner } from "../_temp_name.ts";
+import type { OnExit } from "./_exit_hooks.ts";
+import type { Writer, WriterState } from "./_writer_identity.ts";
 
 /** An open file as the adapter represents it (a descriptor, an `FsFile`, …). */
 export type OpenFile = unknown;
@@ -55,6 +58,13 @@ export interface FsOps {
   link(from: string, to: string): void;
   /** Removes the file at `path`. */
   remove(path: string): void;
+  /**
+   * Where the open file is now, as the kernel knows it (Linux's
+   * /proc/self/fd), even after a directory above it was renamed; `null`
+   * where the platform will not tell (no /proc, Deno without `--allow-all`)
+   * or the file has no name left.
+   */
+  locate(file: OpenFile): string | null;
   /** Flushes the directory at `path` so that renames in it survive a power cut. */
   syncDir(path: string): void;
   /** The names in the directory at `path`. */
@@ -102,11 +112,18 @@ export interface RuntimeAdapter {
   ids(): ProcessIds | null;
   /** The directory for temporary files (`$TMPDIR`, `/tmp`, …). */
   tmpDir(): string;
-  /** Whether a process with this id is alive on this machine. */
-  isProcessAlive(pid: number): boolean;
   /**
-   * Calls `cleanup` (synchronously) when the process exits normally or is
-   * ended by SIGINT, SIGTERM or SIGHUP, without changing what the signal does.
+   * The calling thread as the writer named in temporary file names: fully
+   * known where /proc tells (Linux; on Deno only with `--allow-all`), else
+   * only the process id. See `_writer_identity.ts`.
    */
-  onExit(cleanup: () => void): void;
+  writer(): TempOwner;
+  /** Whether a writer read back from a temporary name still runs; "unknown" is never "gone". */
+  writerState(writer: Writer): WriterState;
+  /**
+   * Registers `cleanup` (synchronous) for the ways out of this thread that
+   * run JavaScript, and returns the function that unregisters it. Never
+   * listens to a signal (see `_exit_hooks.ts` for why, and what that means).
+   */
+  onExit: OnExit;
 }

@@ -11,6 +11,7 @@ import path from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import * as atomic from "../../mod.ts";
+import { tempsIn } from "./_harness.ts";
 import * as naive from "./_naive.ts";
 import { checkPayload, logSize, makePayload, prng } from "./_payload.ts";
 
@@ -57,6 +58,30 @@ export type Job =
   | { mode: "hold"; target: string }
   /** Sweep `dir` and report what was removed. */
   | { mode: "sweep"; dir: string; api: Api; olderThan: number };
+
+/**
+ * Makes /proc links unreadable to the library, so that its temporary names
+ * carry only the pid (as on a system without /proc): the shell that starts
+ * strace must know the name before the runtime exists, and cannot know the
+ * writer's thread start time or host hash.
+ */
+function hideWriterIdentity(): void {
+  const refuse = (path: unknown) => {
+    if (String(path).startsWith("/proc/")) {
+      throw Object.assign(new Error("hidden for strace -P"), {
+        code: "EACCES",
+      });
+    }
+  };
+  const nodeFs = fs as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const readlink = nodeFs.readlinkSync;
+  nodeFs.readlinkSync = (...args) => (refuse(args[0]), readlink(...args));
+  const deno = (globalThis as { Deno?: Record<string, unknown> }).Deno;
+  if (deno) {
+    const readLink = deno.readLinkSync as (path: string) => string;
+    deno.readLinkSync = (path: string) => (refuse(path), readLink(path));
+  }
+}
 
 /** What the child needs of an implementation: the library's API, narrowed. */
 interface Lib {
@@ -201,6 +226,7 @@ async function main(job: Job): Promise<void> {
     }
     case "once": {
       if (job.fixedNames) {
+        hideWriterIdentity();
         globalThis.crypto.getRandomValues =
           (<T extends ArrayBufferView | null>(array: T): T => {
             if (array) {
@@ -219,21 +245,21 @@ async function main(job: Job): Promise<void> {
       const options = job.overwrite === false
         ? { overwrite: false }
         : undefined;
+      // The temporary files beside the target once the write settled.
+      const tempsBeside = () => tempsIn(path.dirname(job.target));
       const start = performance.now();
       try {
         await write(job.api, job.target, bytes, options);
-        say({
-          type: "result",
-          ok: true,
-          ms: performance.now() - start,
-          ...ids,
-        });
+        const ms = performance.now() - start;
+        say({ type: "result", ok: true, ms, ...ids, temps: tempsBeside() });
       } catch (error) {
+        const ms = performance.now() - start;
         say({
           type: "result",
           ok: false,
-          ms: performance.now() - start,
+          ms,
           ...ids,
+          temps: tempsBeside(),
           ...errorFields(error),
         });
       }

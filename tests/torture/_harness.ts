@@ -1,6 +1,7 @@
 /**
- * The torture driver's plumbing: runtimes, child processes that talk in JSON
- * lines, case bookkeeping and counters.
+ * The torture families' plumbing: runtimes, child processes that talk in
+ * JSON lines, and the checks every family makes on a target after a job.
+ * Nothing here runs or keeps state at import time.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -8,7 +9,10 @@ import path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { tempNameOwner } from "../../src/_temp_name.ts";
-import type { Job } from "./_child.ts";
+import type { Api, Job } from "./_child.ts";
+export { Skip } from "../_skip.ts";
+export { hasCommand } from "../_commands.ts";
+import { sha256 } from "./_payload.ts";
 
 /** The repository root. */
 export const root: string = path.resolve(
@@ -36,9 +40,6 @@ export const runtimes: Runtime[] = [
   { name: "bun", argv: [path.join(root, "node_modules/.bin/bun")] },
   { name: "node", argv: [path.join(root, "node_modules/node/bin/node")] },
 ];
-
-/** Whether the children write with the naive implementation (`ATOMIC_IMPL=naive`). */
-export const naive: boolean = process.env.ATOMIC_IMPL === "naive";
 
 /** The command line that runs `job` in a child (`script`) on `runtime`. */
 export function childArgv(
@@ -171,89 +172,6 @@ export class Child {
   }
 }
 
-/** A case that cannot run here, with the reason. */
-export class Skip extends Error {}
-
-/** Per-runtime counters printed at the end. */
-export interface Counts {
-  kills: number;
-  faults: number;
-  reads: number;
-  writes: number;
-  passed: number;
-  failed: number;
-  skipped: number;
-}
-
-const counts = new Map<string, Counts>();
-
-/** The counters of `runtime` (or of `"all"`). */
-export function countsOf(runtime: string): Counts {
-  let c = counts.get(runtime);
-  if (c === undefined) {
-    c = {
-      kills: 0,
-      faults: 0,
-      reads: 0,
-      writes: 0,
-      passed: 0,
-      failed: 0,
-      skipped: 0,
-    };
-    counts.set(runtime, c);
-  }
-  return c;
-}
-
-/** One case's outcome. */
-export interface Outcome {
-  item: number;
-  name: string;
-  runtime: string;
-  status: "pass" | "fail" | "skip";
-  detail: string;
-}
-
-/** Every case run so far. */
-export const outcomes: Outcome[] = [];
-
-/**
- * Runs one case: it passes when `fn` returns (its text says what was shown),
- * fails when it throws, and is skipped when it throws {@linkcode Skip}.
- */
-export async function runCase(
-  item: number,
-  name: string,
-  runtime: string,
-  fn: () => Promise<string>,
-): Promise<void> {
-  const started = Date.now();
-  let outcome: Outcome;
-  try {
-    const detail = await fn();
-    outcome = { item, name, runtime, status: "pass", detail };
-  } catch (error) {
-    const skip = error instanceof Skip;
-    outcome = {
-      item,
-      name,
-      runtime,
-      status: skip ? "skip" : "fail",
-      detail: error instanceof Error ? error.message : String(error),
-    };
-  }
-  outcomes.push(outcome);
-  const c = countsOf(runtime);
-  if (outcome.status === "pass") c.passed++;
-  else if (outcome.status === "fail") c.failed++;
-  else c.skipped++;
-  const label = { pass: "PASS", fail: "FAIL", skip: "SKIP" }[outcome.status];
-  const secs = ((Date.now() - started) / 1000).toFixed(1);
-  console.log(
-    `${label} [${item}] ${name} (${runtime}, ${secs}s): ${outcome.detail}`,
-  );
-}
-
 /** Runs `tasks` with at most `limit` at a time. */
 export async function pool(
   limit: number,
@@ -293,14 +211,58 @@ export function expect(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(message);
 }
 
-/** Whether `command` is on the PATH. */
-export function hasCommand(command: string): boolean {
-  return (process.env.PATH ?? "/usr/bin:/bin").split(":").some((dir) => {
-    try {
-      fs.accessSync(path.join(dir, command), fs.constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+/** Every API a child can write with. */
+export const APIS: Api[] = ["async", "handle", "sync"];
+export const KiB = 1024;
+export const MiB: number = 1024 * KiB;
+export const HOUR = 3_600_000;
+export { backdate, DEAD_PID, deadWriter } from "../_fixtures.ts";
+/** The uid and gid of `nobody` and `nogroup` on Debian. */
+export const NOBODY = 65534;
+
+/** Runs `job` on `runtime` to its `result` message. */
+export async function runJob(
+  runtime: Runtime,
+  job: Job,
+  prefix: string[] = [],
+  env: Record<string, string> = {},
+  script: string = childScript,
+): Promise<Message> {
+  const child = new Child([...prefix, ...childArgv(runtime, job, script)], env);
+  try {
+    const result = await child.message("result");
+    await child.finished();
+    return result;
+  } finally {
+    child.kill();
+  }
+}
+
+/** A `result` message in words: "it succeeded", or its code, operation and message. */
+export function describeFailure(result: Message): string {
+  return result.ok
+    ? "it succeeded"
+    : `${result.code} from "${result.operation}": ${result.message}`;
+}
+
+/** The sha256 of `file`, or `null` if it does not exist. */
+export function shaOf(file: string): string | null {
+  const bytes = readOrNull(file);
+  return bytes === null ? null : sha256(bytes);
+}
+
+/**
+ * Throws unless `dir` holds no temporary file, and none was there when the
+ * child's write settled (`result.temps`): the library's exit hook removes
+ * temporary files still in flight, so after the exit alone a write that
+ * failed to remove its own would go unseen.
+ */
+export function noTemps(dir: string, result: Message): void {
+  const settled = result.temps as string[];
+  expect(
+    settled.length === 0,
+    `temporary files left when the write settled: ${settled.join(", ")}`,
+  );
+  const left = tempsIn(dir);
+  expect(left.length === 0, `temporary files left: ${left.join(", ")}`);
 }

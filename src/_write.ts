@@ -1,0 +1,79 @@
+/**
+ * One whole-file replacement once the arguments are checked: what
+ * {@linkcode writeFileAtomic}, {@linkcode writeFileAtomicSync} and the
+ * compat entry points (which set options the public API does not have) run.
+ */
+import { currentContext, startReplacement } from "./_context.ts";
+import { takeTicket } from "./_path_queue.ts";
+import { replace } from "./_replace.ts";
+import { runSync } from "./_run.ts";
+import { type Content, writeInTurn } from "./_write_in_turn.ts";
+import {
+  concatBytes,
+  isWhole,
+  type ResolvedOptions,
+  toBytes,
+} from "./_validate.ts";
+
+function isIterable(data: unknown): boolean {
+  return data !== null && typeof data === "object" &&
+    (Symbol.asyncIterator in data || Symbol.iterator in data);
+}
+
+/** `data` as one buffer, or the iterable to stream it from (each chunk is encoded when written). */
+function toContent(
+  data: unknown,
+  options: ResolvedOptions,
+): Content {
+  if (isWhole(data)) return toBytes(data, "data", options.encoding);
+  if (isIterable(data)) return data as Content;
+  return toBytes(data); // throws the TypeError naming what was given
+}
+
+/** All chunks of a synchronous iterable, as one buffer. */
+function concatSync(
+  source: Iterable<unknown>,
+  options: ResolvedOptions,
+): Uint8Array {
+  // Copied: a producer may reuse its buffer for the next chunk.
+  return concatBytes(
+    Array.from(
+      source,
+      (chunk) => toBytes(chunk, "chunk", options.encoding).slice(),
+    ),
+  );
+}
+
+/** Replaces `target` (absolute) with `data`; calls for one path settle in call order. */
+export async function writeResolved(
+  target: string,
+  data: unknown,
+  options: ResolvedOptions,
+): Promise<void> {
+  const content = toContent(data, options);
+  options.signal?.throwIfAborted();
+  await writeInTurn(takeTicket(target), target, content, options);
+}
+
+/** Replaces `target` (absolute) with `data`, blocking; iterables must be synchronous. */
+export function writeResolvedSync(
+  target: string,
+  data: unknown,
+  options: ResolvedOptions,
+): void {
+  const content = toContent(data, options);
+  let bytes: Uint8Array;
+  if (content instanceof Uint8Array) {
+    bytes = content;
+  } else if (Symbol.iterator in content) {
+    bytes = concatSync(content, options);
+  } else {
+    throw new TypeError(
+      "Cannot write data synchronously: an async iterable or stream needs writeFileAtomic()",
+    );
+  }
+  options.signal?.throwIfAborted();
+  const context = currentContext();
+  const s = startReplacement(context, target, options);
+  runSync(replace(s, bytes), context.adapter.sync);
+}

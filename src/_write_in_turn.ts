@@ -1,0 +1,55 @@
+/** Replacing a whole file in its turn among the writes to its path. */
+import { AtomicFileHandle } from "./_atomic_file.ts";
+import { type Context, currentContext, startReplacement } from "./_context.ts";
+import { settleInTurn, type Ticket } from "./_path_queue.ts";
+import { replace, type Replacement } from "./_replace.ts";
+import { runAsync } from "./_run.ts";
+import type { ResolvedOptions } from "./_validate.ts";
+
+/** What a whole-file write takes: bytes, or chunks pulled one by one. */
+export type Content = Uint8Array | Iterable<unknown> | AsyncIterable<unknown>;
+
+async function writeChunks(
+  s: Replacement,
+  context: Context,
+  chunks: Iterable<unknown> | AsyncIterable<unknown>,
+): Promise<void> {
+  const file = await AtomicFileHandle.open(s, context);
+  try {
+    for await (const chunk of chunks) await file.write(chunk as Uint8Array);
+  } catch (error) {
+    await file.abort();
+    throw error;
+  }
+  await file.commit();
+}
+
+async function write(
+  ticket: Ticket,
+  target: string,
+  content: Content,
+  options: ResolvedOptions,
+): Promise<void> {
+  const context = currentContext();
+  const s = startReplacement(context, target, options);
+  s.ticket = ticket;
+  if (content instanceof Uint8Array) {
+    await runAsync(replace(s, content), context.async);
+  } else {
+    await writeChunks(s, context, content);
+  }
+}
+
+/**
+ * Replaces `target` with `content`: the temporary file is made and filled at
+ * once, but renamed and settled in `ticket`'s turn (after every write to the
+ * path that took its ticket before).
+ */
+export function writeInTurn(
+  ticket: Ticket,
+  target: string,
+  content: Content,
+  options: ResolvedOptions,
+): Promise<void> {
+  return settleInTurn(ticket, write(ticket, target, content, options));
+}

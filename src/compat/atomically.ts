@@ -1,0 +1,506 @@
+/**
+ * A drop-in for the npm package
+ * [`atomically`](https://www.npmjs.com/package/atomically) (what `conf` and
+ * many CLIs use): `writeFile`, `writeFileSync`, `readFile` and
+ * `readFileSync` with the same arguments, callbacks and options, and this
+ * library's guarantee underneath (fsync of the file and of the directory,
+ * the same behaviour on Deno, Bun and Node). Change the import:
+ *
+ * ```ts ignore
+ * // before: import { writeFileSync } from "atomically";
+ * import { writeFileSync } from "@x/atomic/compat/atomically";
+ * ```
+ *
+ * Modes follow the package: by default a new file gets 0o666 less the umask
+ * and an existing file keeps its bits; `mode: 0o666` (conf's default) and
+ * `mode: false` also mean "0o666 less the umask", even over an existing
+ * file; any other mode is applied exactly. Options that would weaken the
+ * guarantee (`tmpCreate`, `tmpPurge: false`) throw a `TypeError`, as does
+ * any unknown key.
+ *
+ * @example Usage
+ * ```ts
+ * import { readFile, writeFile } from "@x/atomic/compat/atomically";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await writeFile(`${dir}/config.json`, "{}", { mode: 0o600 });
+ * console.log(await readFile(`${dir}/config.json`, "utf8"));
+ * ```
+ *
+ * @module
+ */
+// Reads return Node's Buffer, as atomically's do: node:fs gives exactly that,
+// and Deno and Bun provide it too (writes go through the runtime adapter).
+import { readFile as fsReadFile } from "node:fs/promises";
+import { readFileSync as fsReadFileSync } from "node:fs";
+import type { Buffer } from "node:buffer";
+import { AtomicWriteError } from "../atomic_write_error.ts";
+import { currentContext } from "../_context.ts";
+import { errorCode } from "../_error_code.ts";
+import {
+  type ResolvedOptions,
+  toAbsolutePath,
+  toBytes,
+  toEncoding,
+} from "../_validate.ts";
+import { writeResolved, writeResolvedSync } from "../_write.ts";
+import {
+  peerFlag,
+  peerFunction,
+  peerOptionsObject,
+  reportTo,
+  translateShared,
+} from "./_peer_options.ts";
+
+/** The encodings `atomically` names. */
+export type AtomicallyEncoding =
+  | "ascii"
+  | "base64"
+  | "binary"
+  | "hex"
+  | "latin1"
+  | "utf8"
+  | "utf-8"
+  | "utf16le"
+  | "ucs2"
+  | "ucs-2";
+
+/** Ends what a `schedule` function started. */
+export type Disposer = () => void;
+
+/** The options `atomically`'s `writeFile` and `writeFileSync` take. */
+export interface WriteOptions {
+  /**
+   * Owner and group of the result, set on the temporary file before the
+   * rename; `false`: the creating process's. A non-root process that may
+   * not give the file away keeps its own ids.
+   *
+   * @default {the existing file's owner and group}
+   */
+  chown?: { uid: number; gid: number } | false;
+  /**
+   * The encoding of string data.
+   *
+   * @default {"utf8"}
+   */
+  encoding?: AtomicallyEncoding | null;
+  /**
+   * `false` skips the fsyncs (of the file and of its directory).
+   *
+   * @default {true}
+   */
+  fsync?: boolean;
+  /**
+   * `false` asks `atomically` not to wait for the fsync; here the fsync is
+   * always waited for, so the write resolves only once it is durable.
+   *
+   * @default {true}
+   */
+  fsyncWait?: boolean;
+  /**
+   * Permission bits: `0o666` and `false` give what a plain create gives
+   * (0o666 less the umask), any other value is applied exactly (a string is
+   * read as octal digits).
+   *
+   * @default {the existing file's bits; for a new file 0o666 less the umask}
+   */
+  mode?: number | string | false;
+  /**
+   * Called with the path before the write starts; the write waits for the
+   * promise, and calls the disposer it resolves to when done (asynchronous
+   * call only).
+   */
+  schedule?: (filePath: string) => Promise<Disposer>;
+  /**
+   * How long to retry a write that fails with `EMFILE`, `ENFILE`, `EAGAIN`,
+   * `EBUSY`, `EACCES` or `EPERM`, in milliseconds; `0` or `-1`: never.
+   * Each attempt is a whole atomic write.
+   *
+   * @default {7500 for writeFile, 1000 for writeFileSync}
+   */
+  timeout?: number;
+  /** Not supported: the temporary name must be one `removeStaleTemps()` knows; throws. */
+  tmpCreate?: never;
+  /** Called with the temporary file's path once it exists, before any data is written. */
+  tmpCreated?: (filePath: string) => unknown;
+  /** Only `true` is supported: a failed write never leaves its temporary file. */
+  tmpPurge?: true;
+}
+
+/** The options `atomically`'s `readFile` and `readFileSync` take. */
+export interface ReadOptions {
+  /** Decode the content as text in this encoding; without it: a Buffer. */
+  encoding?: AtomicallyEncoding | null;
+  /** Accepted for compatibility; reading does not use it. */
+  mode?: string | number | false;
+  /**
+   * How long to retry a read that fails with a transient code, in
+   * milliseconds; `0` or `-1`: never.
+   *
+   * @default {7500 for readFile, 1000 for readFileSync}
+   */
+  timeout?: number;
+}
+
+/** Content as `atomically` takes it; streams only in `writeFile`. */
+export type Data = string | ArrayBufferView | ArrayBuffer | undefined;
+
+/** The callback of `writeFile`: an error, or nothing on success. */
+export type Callback = (error?: unknown) => unknown;
+
+const WRITE_KEYS = [
+  "chown",
+  "encoding",
+  "fsync",
+  "fsyncWait",
+  "mode",
+  "schedule",
+  "timeout",
+  "tmpCreate",
+  "tmpCreated",
+  "tmpPurge",
+];
+const READ_KEYS = ["encoding", "mode", "timeout"];
+
+/** The failures `atomically` retries until its timeout. */
+const TRANSIENT = new Set([
+  "EMFILE",
+  "ENFILE",
+  "EAGAIN",
+  "EBUSY",
+  "EACCES",
+  "EPERM",
+]);
+const RETRY_INTERVAL_MS = 200;
+const TIMEOUT_ASYNC_MS = 7500;
+const TIMEOUT_SYNC_MS = 1000;
+
+function timeoutOf(given: Record<string, unknown>, fallback: number): number {
+  const timeout = given.timeout;
+  if (timeout === undefined) return fallback;
+  if (typeof timeout !== "number" || Number.isNaN(timeout)) {
+    throw new TypeError('Cannot use option "timeout": expected a number');
+  }
+  return timeout;
+}
+
+interface WritePlan {
+  resolved: ResolvedOptions;
+  timeout: number;
+  schedule: ((filePath: string) => Promise<Disposer>) | undefined;
+}
+
+function translate(options: unknown, sync: boolean): WritePlan {
+  const { given, resolved } = translateShared(
+    options,
+    "atomically",
+    WRITE_KEYS,
+    (mode) => mode === 0o666 || mode === 0,
+  );
+  if (given.tmpCreate !== undefined) {
+    throw new TypeError(
+      'Cannot use option "tmpCreate": temporary names are chosen by @x/atomic so that removeStaleTemps() can find them after a crash; remove the option',
+    );
+  }
+  if (given.tmpPurge !== undefined && given.tmpPurge !== true) {
+    throw new TypeError(
+      'Cannot use option "tmpPurge": a failed write always removes its temporary file (the target keeps its old content); remove the option',
+    );
+  }
+  peerFlag(given.fsyncWait, "fsyncWait"); // checked; the fsync is always waited for
+  const schedule = peerFunction<(filePath: string) => Promise<Disposer>>(
+    given.schedule,
+    "schedule",
+  );
+  if (schedule !== undefined && sync) {
+    throw new TypeError(
+      'Cannot use option "schedule" with writeFileSync: a synchronous write cannot wait for it',
+    );
+  }
+  const created = peerFunction<(path: string) => unknown>(
+    given.tmpCreated,
+    "tmpCreated",
+  );
+  // atomically calls it and goes on without waiting.
+  resolved.tempCreated = created && ((path) => void created(path));
+  resolved.mkdir = true; // atomically creates missing parent directories
+  return {
+    resolved,
+    timeout: timeoutOf(given, sync ? TIMEOUT_SYNC_MS : TIMEOUT_ASYNC_MS),
+    schedule,
+  };
+}
+
+/** The steps atomically retries; it never retries a chown, chmod or stat. */
+const RETRIED_OPERATIONS = new Set([
+  "create temporary file",
+  "write",
+  "fsync",
+  "close",
+  "rename",
+]);
+
+/** Whether `error` is one atomically would retry, with time left to do so. */
+function isTransient(
+  error: unknown,
+  started: number,
+  timeout: number,
+): boolean {
+  // Reads fail with the runtime's own errors; writes with ours.
+  const retried = !(error instanceof AtomicWriteError) ||
+    RETRIED_OPERATIONS.has(error.operation);
+  return retried && TRANSIENT.has(errorCode(error) ?? "") &&
+    Date.now() - started < timeout;
+}
+
+/** Runs `attempt` again after transient failures until `timeout` ms have passed. */
+async function retrying<T>(
+  attempt: () => Promise<T>,
+  timeout: number,
+): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!isTransient(error, started, timeout)) throw error;
+      await currentContext().adapter.async.sleep(RETRY_INTERVAL_MS);
+    }
+  }
+}
+
+/** The blocking form of {@linkcode retrying}. */
+function retryingSync<T>(attempt: () => T, timeout: number): T {
+  const started = Date.now();
+  for (;;) {
+    try {
+      return attempt();
+    } catch (error) {
+      if (!isTransient(error, started, timeout)) throw error;
+      currentContext().adapter.sync.sleep(RETRY_INTERVAL_MS / 10);
+    }
+  }
+}
+
+function toData(data: unknown, resolved: ResolvedOptions): unknown {
+  if (data === undefined) return new Uint8Array(0);
+  if (typeof data === "string") return toBytes(data, "data", resolved.encoding);
+  return data; // bytes, or a stream (an async iterable of Buffers)
+}
+
+async function write(
+  filePath: string | URL,
+  data: unknown,
+  options: unknown,
+): Promise<void> {
+  const target = toAbsolutePath(filePath, "filePath");
+  const { resolved, timeout, schedule } = translate(options, false);
+  const content = toData(data, resolved);
+  const dispose = schedule ? await schedule(String(filePath)) : undefined;
+  try {
+    await retrying(() => writeResolved(target, content, resolved), timeout);
+  } finally {
+    if (typeof dispose === "function") dispose();
+  }
+}
+
+/**
+ * Replaces `filePath` with `data` atomically, like `atomically`'s
+ * `writeFile`; writes to one file run one after the other, in call order.
+ *
+ * @param filePath The file to replace; missing parent directories are created.
+ * @param data Text, bytes, a readable stream, or `undefined` for an empty file.
+ * @param options The options, or the encoding of string data.
+ * @param callback Called with the error, or with nothing on success.
+ * @returns A promise that resolves when the file is replaced.
+ * @throws {TypeError} If an option is unknown, unsupported or of the wrong type.
+ * @throws {AtomicWriteError} If a file-system step fails; the file is then unchanged.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeFile } from "@x/atomic/compat/atomically";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await writeFile(`${dir}/nested/file.txt`, "data", { fsync: false });
+ * ```
+ */
+export function writeFile(
+  filePath: string | URL,
+  data: Data | AsyncIterable<Uint8Array>,
+  options?: AtomicallyEncoding | WriteOptions,
+  callback?: Callback,
+): Promise<void>;
+/**
+ * Replaces `filePath` with `data` atomically and reports to `callback`.
+ *
+ * @param filePath The file to replace.
+ * @param data The new content.
+ * @param callback Called with the error, or with nothing on success.
+ * @returns A promise that resolves when the file is replaced.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeFile } from "@x/atomic/compat/atomically";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await writeFile(`${dir}/file.txt`, "data", (error) => {
+ *   if (error) console.error(error);
+ * });
+ * ```
+ */
+export function writeFile(
+  filePath: string | URL,
+  data: Data | AsyncIterable<Uint8Array>,
+  callback: Callback,
+): Promise<void>;
+export function writeFile(
+  filePath: string | URL,
+  data: Data | AsyncIterable<Uint8Array>,
+  options?: AtomicallyEncoding | WriteOptions | Callback,
+  callback?: Callback,
+): Promise<void> {
+  if (typeof options === "function") {
+    callback = options;
+    options = undefined;
+  }
+  const promise = write(filePath, data, options);
+  reportTo(promise, callback);
+  return promise;
+}
+
+/**
+ * Replaces `filePath` with `data` atomically, blocking, like
+ * `atomically`'s `writeFileSync`.
+ *
+ * @param filePath The file to replace; missing parent directories are created.
+ * @param data Text, bytes, or `undefined` for an empty file.
+ * @param options The options, or the encoding of string data.
+ * @throws {TypeError} If an option is unknown, unsupported or of the wrong type.
+ * @throws {AtomicWriteError} If a file-system step fails; the file is then unchanged.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeFileSync } from "@x/atomic/compat/atomically";
+ *
+ * const dir = Deno.makeTempDirSync();
+ * writeFileSync(`${dir}/config.json`, "{}", { mode: 0o666 });
+ * ```
+ */
+export function writeFileSync(
+  filePath: string | URL,
+  data: Data,
+  options?: AtomicallyEncoding | WriteOptions,
+): void {
+  const target = toAbsolutePath(filePath, "filePath");
+  const { resolved, timeout } = translate(options, true);
+  const content = toData(data, resolved);
+  retryingSync(() => writeResolvedSync(target, content, resolved), timeout);
+}
+
+function readPlan(options: unknown, fallback: number) {
+  const given = peerOptionsObject(options, "atomically", READ_KEYS);
+  const encoding = given.encoding === undefined || given.encoding === null
+    ? undefined
+    : toEncoding(given.encoding);
+  return { encoding, timeout: timeoutOf(given, fallback) };
+}
+
+/**
+ * Reads `filePath`, retrying transient failures, like `atomically`'s
+ * `readFile`.
+ *
+ * @param filePath The file to read.
+ * @param options The options, or the encoding to decode with.
+ * @returns The content: text with an encoding, otherwise a Buffer.
+ * @throws {TypeError} If an option is unknown or of the wrong type.
+ *
+ * @example Usage
+ * ```ts
+ * import { readFile, writeFile } from "@x/atomic/compat/atomically";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await writeFile(`${dir}/a.txt`, "data");
+ * const text: string = await readFile(`${dir}/a.txt`, "utf8");
+ * ```
+ */
+export function readFile(
+  filePath: string | URL,
+  options: AtomicallyEncoding | ReadOptions & { encoding: string },
+): Promise<string>;
+/**
+ * Reads `filePath` as bytes, retrying transient failures.
+ *
+ * @param filePath The file to read.
+ * @param options The options.
+ * @returns The content.
+ *
+ * @example Usage
+ * ```ts
+ * import { readFile, writeFile } from "@x/atomic/compat/atomically";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await writeFile(`${dir}/a.bin`, new Uint8Array([1, 2]));
+ * const bytes = await readFile(`${dir}/a.bin`);
+ * ```
+ */
+export function readFile(
+  filePath: string | URL,
+  options?: ReadOptions,
+): Promise<Buffer>;
+export async function readFile(
+  filePath: string | URL,
+  options?: AtomicallyEncoding | ReadOptions,
+): Promise<string | Buffer> {
+  const { encoding, timeout } = readPlan(options, TIMEOUT_ASYNC_MS);
+  return await retrying(() => fsReadFile(filePath, { encoding }), timeout);
+}
+
+/**
+ * Reads `filePath`, blocking, retrying transient failures, like
+ * `atomically`'s `readFileSync`.
+ *
+ * @param filePath The file to read.
+ * @param options The options, or the encoding to decode with.
+ * @returns The content: text with an encoding, otherwise a Buffer.
+ * @throws {TypeError} If an option is unknown or of the wrong type.
+ *
+ * @example Usage
+ * ```ts
+ * import { readFileSync, writeFileSync } from "@x/atomic/compat/atomically";
+ *
+ * const dir = Deno.makeTempDirSync();
+ * writeFileSync(`${dir}/a.txt`, "data");
+ * const text: string = readFileSync(`${dir}/a.txt`, "utf8");
+ * ```
+ */
+export function readFileSync(
+  filePath: string | URL,
+  options: AtomicallyEncoding | ReadOptions & { encoding: string },
+): string;
+/**
+ * Reads `filePath` as bytes, blocking, retrying transient failures.
+ *
+ * @param filePath The file to read.
+ * @param options The options.
+ * @returns The content.
+ *
+ * @example Usage
+ * ```ts
+ * import { readFileSync, writeFileSync } from "@x/atomic/compat/atomically";
+ *
+ * const dir = Deno.makeTempDirSync();
+ * writeFileSync(`${dir}/a.bin`, new Uint8Array([1, 2]));
+ * const bytes = readFileSync(`${dir}/a.bin`);
+ * ```
+ */
+export function readFileSync(
+  filePath: string | URL,
+  options?: ReadOptions,
+): Buffer;
+export function readFileSync(
+  filePath: string | URL,
+  options?: AtomicallyEncoding | ReadOptions,
+): string | Buffer {
+  const { encoding, timeout } = readPlan(options, TIMEOUT_SYNC_MS);
+  return retryingSync(() => fsReadFileSync(filePath, { encoding }), timeout);
+}

@@ -1,0 +1,260 @@
+/**
+ * A drop-in for the npm package
+ * [`write-file-atomic`](https://www.npmjs.com/package/write-file-atomic):
+ * the same calls, callbacks and options, with this library's guarantee
+ * underneath (fsync of the file and of the directory, no temporary file left
+ * behind, symbolic links followed, the same behaviour on Deno, Bun and
+ * Node). Change the import and nothing else:
+ *
+ * ```ts ignore
+ * // before: import writeFileAtomic from "write-file-atomic";
+ * import writeFileAtomic from "@x/atomic/compat/write-file-atomic";
+ * ```
+ *
+ * Options are translated as the package defines them: a string is the
+ * encoding; `mode` and `chown` default to the existing file's and `false`
+ * turns that off; `tmpfileCreated` is called with the temporary file's path.
+ * Any other option key throws a `TypeError` instead of being ignored.
+ *
+ * @example Usage
+ * ```ts
+ * import writeFileAtomic from "@x/atomic/compat/write-file-atomic";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await writeFileAtomic(`${dir}/message.txt`, "Hello", { mode: 0o600 });
+ * writeFileAtomic.sync(`${dir}/message.txt`, "Hello again");
+ * ```
+ *
+ * @module
+ */
+import { toAbsolutePath, toBytes } from "../_validate.ts";
+import { writeResolved, writeResolvedSync } from "../_write.ts";
+import { peerFunction, reportTo, translateShared } from "./_peer_options.ts";
+import type { ResolvedOptions } from "../_validate.ts";
+
+/** The options `write-file-atomic` takes. */
+export interface WriteFileAtomicOptions {
+  /**
+   * Owner and group of the result, set on the temporary file before the
+   * rename. `false`: the creating process's. A non-root process that may not
+   * give the file away keeps its own ids (as with the package).
+   *
+   * @default {the existing file's owner and group}
+   */
+  chown?: { uid: number; gid: number } | false | null;
+  /**
+   * The encoding of string data (see `AtomicOptions.encoding`).
+   *
+   * @default {"utf8"}
+   */
+  encoding?: string | null;
+  /**
+   * `false` skips the fsyncs (of the file and of its directory).
+   *
+   * @default {true}
+   */
+  fsync?: boolean;
+  /**
+   * Permission bits of the result, applied exactly; a string is read as
+   * octal digits. `false`: what a plain create gives (0o666 less the umask),
+   * even over an existing file.
+   *
+   * @default {the existing file's bits; for a new file 0o666 less the umask}
+   */
+  mode?: number | string | false | null;
+  /**
+   * Called with the temporary file's path once it exists, before any data
+   * is written; a promise it returns is awaited (asynchronous call only).
+   */
+  tmpfileCreated?: (tmpfile: string) => unknown;
+}
+
+/** Content as `write-file-atomic` takes it: text, bytes, or nothing (an empty file). */
+export type WriteFileAtomicData =
+  | string
+  | ArrayBufferView
+  | ArrayBuffer
+  | null
+  | undefined;
+
+/** The callback of the asynchronous call: an error, or nothing on success. */
+export type WriteFileAtomicCallback = (error?: unknown) => unknown;
+
+const KEYS = ["chown", "encoding", "fsync", "mode", "tmpfileCreated"];
+
+function translate(options: unknown, sync: boolean): ResolvedOptions {
+  const { given, resolved } = translateShared(
+    options,
+    "write-file-atomic",
+    KEYS,
+    () => false,
+  );
+  const created = peerFunction<(tmpfile: string) => unknown>(
+    given.tmpfileCreated,
+    "tmpfileCreated",
+  );
+  // The synchronous call does not wait for a promise the callback returns.
+  resolved.tempCreated = created && sync
+    ? (tmpfile) => void created(tmpfile)
+    : created;
+  return resolved;
+}
+
+/** The content to write: nothing is an empty file, other values their `String()`. */
+function toData(data: unknown, resolved: ResolvedOptions): Uint8Array {
+  if (data === undefined || data === null) return new Uint8Array(0);
+  if (ArrayBuffer.isView(data) || data instanceof ArrayBuffer) {
+    return toBytes(data);
+  }
+  return toBytes(String(data), "data", resolved.encoding);
+}
+
+/**
+ * Replaces `filename` with `data` atomically, like `write-file-atomic`'s
+ * default export; calls for one file run one after the other, in call order.
+ *
+ * @param filename The file to replace.
+ * @param data The new content; `null` or `undefined` writes an empty file.
+ * @param options The options, or the encoding of string data.
+ * @param callback Called with the error, or with nothing on success.
+ * @returns A promise that resolves when the file is replaced; with a
+ * callback it always resolves (the callback gets the error).
+ * @throws {TypeError} If an option is unknown or of the wrong type.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeFile } from "@x/atomic/compat/write-file-atomic";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await writeFile(`${dir}/a.txt`, "data", (error) => {
+ *   if (error) console.error(error);
+ * });
+ * ```
+ */
+export function writeFile(
+  filename: string | URL,
+  data: WriteFileAtomicData,
+  options?: WriteFileAtomicOptions | string | null,
+  callback?: WriteFileAtomicCallback,
+): Promise<void>;
+/**
+ * Replaces `filename` with `data` atomically and reports to `callback`.
+ *
+ * @param filename The file to replace.
+ * @param data The new content.
+ * @param callback Called with the error, or with nothing on success.
+ * @returns A promise that resolves once the callback was called.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeFile } from "@x/atomic/compat/write-file-atomic";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await writeFile(`${dir}/a.txt`, "data", (error) => {
+ *   if (error) console.error(error);
+ * });
+ * ```
+ */
+export function writeFile(
+  filename: string | URL,
+  data: WriteFileAtomicData,
+  callback: WriteFileAtomicCallback,
+): Promise<void>;
+export function writeFile(
+  filename: string | URL,
+  data: WriteFileAtomicData,
+  options?: WriteFileAtomicOptions | string | null | WriteFileAtomicCallback,
+  callback?: WriteFileAtomicCallback,
+): Promise<void> {
+  if (typeof options === "function") {
+    callback = options;
+    options = undefined;
+  }
+  const work = (async () => {
+    const resolved = translate(options, false);
+    await writeResolved(
+      toAbsolutePath(filename, "filename"),
+      toData(data, resolved),
+      resolved,
+    );
+  })();
+  if (callback === undefined) return work;
+  const reported = Promise.withResolvers<void>();
+  reportTo(work, (error) => {
+    try {
+      callback(error);
+    } finally {
+      reported.resolve();
+    }
+  });
+  return reported.promise;
+}
+
+/**
+ * Replaces `filename` with `data` atomically, blocking, like
+ * `write-file-atomic`'s `sync`.
+ *
+ * @param filename The file to replace.
+ * @param data The new content; `null` or `undefined` writes an empty file.
+ * @param options The options, or the encoding of string data.
+ * @throws {TypeError} If an option is unknown or of the wrong type.
+ * @throws {AtomicWriteError} If a file-system step fails; the file is then unchanged.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeFileSync } from "@x/atomic/compat/write-file-atomic";
+ *
+ * const dir = Deno.makeTempDirSync();
+ * writeFileSync(`${dir}/a.txt`, "data", "utf8");
+ * ```
+ */
+export function writeFileSync(
+  filename: string | URL,
+  data: WriteFileAtomicData,
+  options?: WriteFileAtomicOptions | string | null,
+): void {
+  const resolved = translate(options, true);
+  writeResolvedSync(
+    toAbsolutePath(filename, "filename"),
+    toData(data, resolved),
+    resolved,
+  );
+}
+
+/** `writeFile` with `sync` attached, the shape of the package's default export. */
+export interface WriteFileAtomic {
+  (
+    filename: string | URL,
+    data: WriteFileAtomicData,
+    options?: WriteFileAtomicOptions | string | null,
+    callback?: WriteFileAtomicCallback,
+  ): Promise<void>;
+  (
+    filename: string | URL,
+    data: WriteFileAtomicData,
+    callback: WriteFileAtomicCallback,
+  ): Promise<void>;
+  /** The synchronous form. */
+  sync: typeof writeFileSync;
+}
+
+/** The synchronous form, also reachable as `writeFileAtomic.sync`. */
+export const sync: typeof writeFileSync = writeFileSync;
+
+/**
+ * The package's default export: `writeFileAtomic(filename, data, options,
+ * callback)` with `writeFileAtomic.sync(filename, data, options)`.
+ *
+ * @example Usage
+ * ```ts
+ * import writeFileAtomic from "@x/atomic/compat/write-file-atomic";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await writeFileAtomic(`${dir}/a.txt`, "data");
+ * ```
+ */
+const writeFileAtomic: WriteFileAtomic = Object.assign(
+  writeFile as WriteFileAtomic,
+  { sync: writeFileSync },
+);
+export default writeFileAtomic;

@@ -1,0 +1,127 @@
+/**
+ * Who made a temporary file, told apart precisely enough to judge later,
+ * from another process, whether that writer can still touch the file.
+ *
+ * A process id alone is not enough: it means nothing in another PID
+ * namespace (containers sharing a volume), it is reused (a container's new
+ * PID 1 is always alive), and a worker thread that was terminated leaves a
+ * live process id behind. So a writer is the JavaScript thread that made
+ * the file, named by facts Linux shows in /proc:
+ *
+ * | fact              | source                                   |
+ * | ----------------- | ---------------------------------------- |
+ * | boot              | /proc/sys/kernel/random/boot_id          |
+ * | PID namespace     | the inode in /proc/self/ns/pid           |
+ * | process id        | getpid(), checked against /proc/self     |
+ * | thread id         | /proc/thread-self -> `{pid}/task/{tid}`  |
+ * | thread start time | field 22 of /proc/thread-self/stat       |
+ *
+ * Boot and namespace go into the name as one short hash (`host`). A sweeper
+ * with the same `host` reads /proc/{pid}/task/{tid}/stat: missing, a zombie,
+ * or a different start time means the writer is gone for certain. Anything
+ * else it cannot read, a different `host` (another machine, boot or
+ * namespace), or no /proc at all (macOS, Windows, Deno without
+ * `--allow-all`), is "unknown", which is never taken as gone: age alone
+ * decides then (see `removeStaleTemps`).
+ */
+import { createHash } from "node:crypto";
+import { errorCode } from "../_error_code.ts";
+
+/** A thread that makes temporary files, as {@linkcode writerOf} describes it. */
+export interface Writer {
+  /** Process id in the writer's PID namespace. */
+  pid: number;
+  /** The OS thread id of the JavaScript thread (a worker's differs from the main thread's). */
+  thread: number;
+  /** The thread's start time, in clock ticks since boot. */
+  start: number;
+  /** 12 hex digits: a hash of the boot id and the PID namespace. */
+  host: string;
+}
+
+/** What a sweeper knows about a writer: still running, certainly gone, or cannot tell. */
+export type WriterState = "alive" | "gone" | "unknown";
+
+/** How an adapter reads /proc; both throw (with a `code` where known) when they cannot. */
+export interface ProcReader {
+  readText(path: string): string;
+  readLink(path: string): string;
+}
+
+/** The state letter and start time (field 22) from a /proc `stat` line. */
+function parseStat(text: string): { state: string; start: number } | null {
+  // The command name (field 2) may hold spaces and parentheses: split after the last ")".
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const start = Number(fields[19]);
+  return Number.isSafeInteger(start) ? { state: fields[0], start } : null;
+}
+
+/** Whether /proc hides other users' processes from us (`hidepid=2`): then "missing" proves nothing. */
+function procHidesOthers(reader: ProcReader): boolean {
+  const mount = reader.readText("/proc/self/mountinfo").split("\n").find((
+    line,
+  ) => line.split(" ")[4] === "/proc");
+  return mount === undefined ||
+    /hidepid=(2|invisible|4|ptraceable)/.test(mount);
+}
+
+/** The calling thread as a writer, or `null` if /proc cannot tell (no /proc, no permission, a /proc of another namespace). */
+export function writerOf(reader: ProcReader, pid: number): Writer | null {
+  try {
+    const [procPid, , thread] = reader.readLink("/proc/thread-self").split("/");
+    // A /proc mounted for another PID namespace shows other numbers.
+    if (Number(procPid) !== pid) return null;
+    const stat = parseStat(reader.readText("/proc/thread-self/stat"));
+    if (stat === null) return null;
+    const boot = reader.readText("/proc/sys/kernel/random/boot_id").trim();
+    const namespace = reader.readLink("/proc/self/ns/pid");
+    const host = createHash("sha256").update(`${boot} ${namespace}`).digest(
+      "hex",
+    ).slice(0, 12);
+    return { pid, thread: Number(thread), start: stat.start, host };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether `writer` still runs, judged by `me` (the sweeping thread, from
+ * {@linkcode writerOf}). Never "gone" without proof.
+ */
+export function writerState(
+  reader: ProcReader,
+  me: Writer | null,
+  writer: Writer,
+): WriterState {
+  if (me === null || me.host !== writer.host) return "unknown";
+  try {
+    const stat = parseStat(
+      reader.readText(`/proc/${writer.pid}/task/${writer.thread}/stat`),
+    );
+    if (stat === null) return "unknown";
+    // A zombie's code no longer runs; a different start time is another thread.
+    if (stat.state === "Z" || stat.state === "X") return "gone";
+    return stat.start === writer.start ? "alive" : "gone";
+  } catch (error) {
+    if (errorCode(error) !== "ENOENT") return "unknown";
+    try {
+      return procHidesOthers(reader) ? "unknown" : "gone";
+    } catch {
+      return "unknown";
+    }
+  }
+}
+
+/** The adapter's `writer` and `writerState`, on `reader`, for the process `pid`. */
+export function procWriters(reader: ProcReader, pid: () => number): {
+  writer(): Writer | { pid: number };
+  writerState(writer: Writer): WriterState;
+} {
+  // Read once per thread: a thread's identity never changes.
+  let me: Writer | null | undefined;
+  const self = () => me === undefined ? me = writerOf(reader, pid()) : me;
+  return {
+    writer: () => self() ?? { pid: pid() },
+    writerState: (writer) => writerState(reader, self(), writer),
+  };
+}

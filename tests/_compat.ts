@@ -1,0 +1,427 @@
+/**
+ * The behaviour write-file-atomic and atomically document alike, as one
+ * table of cases run through every calling form of each compat entry point
+ * (promise, callback, sync). Written from the packages' documented
+ * behaviour and test names, in our own words.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import { Buffer } from "node:buffer";
+import { AtomicWriteError } from "../mod.ts";
+import {
+  faultAdapter,
+  read,
+  tempsIn,
+  using,
+  withTempDir,
+} from "./_fixtures.ts";
+
+/** The options both peers take (each adds its own). */
+export type PeerOptions = Record<string, unknown> | string;
+
+/** One way to call a compat `writeFile`, always returning a promise. */
+export interface CompatForm {
+  /** Test name prefix: `writeFile()`, `writeFile() with a callback`, … */
+  name: string;
+  /** "rejects" or "throws". */
+  fails: "rejects" | "throws";
+  /** Whether this form runs synchronously. */
+  sync: boolean;
+  write(file: string, data: unknown, options?: PeerOptions): Promise<void>;
+}
+
+/** A peer's `writeFile`: `(file, data, options?, callback?)` or `(file, data, callback)`. */
+type AsyncWrite = (
+  file: string,
+  data: never,
+  optionsOrCallback?: never,
+  callback?: (error?: unknown) => unknown,
+) => Promise<void>;
+type SyncWrite = (file: string, data: never, options?: never) => void;
+
+/** The promise, callback and synchronous forms of a peer's API. */
+export function formsOf(
+  peer: string,
+  writeFile: AsyncWrite,
+  writeFileSync: SyncWrite,
+): CompatForm[] {
+  return [
+    {
+      name: `${peer} writeFile()`,
+      fails: "rejects",
+      sync: false,
+      write: (file, data, options) =>
+        writeFile(file, data as never, options as never),
+    },
+    {
+      name: `${peer} writeFile() with a callback`,
+      fails: "rejects",
+      sync: false,
+      write: (file, data, options) =>
+        new Promise((resolve, reject) => {
+          const done = (error?: unknown) => error ? reject(error) : resolve();
+          if (options === undefined) {
+            writeFile(file, data as never, done as never);
+          } else writeFile(file, data as never, options as never, done);
+        }),
+    },
+    {
+      name: `${peer} writeFileSync()`,
+      fails: "throws",
+      sync: true,
+      write: (file, data, options) => {
+        try {
+          writeFileSync(file, data as never, options as never);
+          return Promise.resolve();
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      },
+    },
+  ];
+}
+
+/** The permission bits of `file`. */
+export function modeOf(file: string): number {
+  return fs.statSync(file).mode & 0o7777;
+}
+
+/** What a plain create gives in `dir`: 0o666 less the umask. */
+export function plainMode(dir: string): number {
+  const probe = path.join(dir, ".plain-create-probe");
+  fs.writeFileSync(probe, "");
+  const mode = modeOf(probe);
+  fs.rmSync(probe);
+  return mode;
+}
+
+/** Why ownership tests cannot run here, or `false`. */
+export const needsRoot: string | false = process.platform === "win32"
+  ? "no owners on Windows"
+  : process.getuid?.() !== 0
+  ? "changing owners needs root"
+  : false;
+
+/** The cases both peers share, through `form`. */
+export function sharedCases(form: CompatForm): void {
+  const { name, fails } = form;
+
+  test(`${name} writes a string`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      await form.write(file, "42");
+      assert.equal(read(file), "42");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  test(`${name} takes a string options argument as the encoding`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      await form.write(file, "foo", "utf16le");
+      assert.deepEqual(fs.readFileSync(file), Buffer.from("f\0o\0o\0"));
+    });
+  });
+
+  test(`${name} writes a Buffer and a Uint8Array as they are`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      await form.write(file, Buffer.from("42"));
+      assert.equal(read(file), "42");
+      await form.write(file, new Uint8Array([0x34, 0x33]), "hex");
+      assert.equal(read(file), "43");
+    });
+  });
+
+  test(`${name} writes an empty file for undefined data`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      await form.write(file, undefined);
+      assert.equal(read(file), "");
+    });
+  });
+
+  test(`${name} replaces the file a symbolic link points to and keeps the link`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "real");
+      const link = path.join(dir, "link");
+      fs.writeFileSync(file, "42");
+      fs.symlinkSync(file, link);
+      await form.write(link, "43");
+      assert.equal(read(file), "43");
+      assert.equal(read(link), "43");
+      assert.ok(fs.lstatSync(link).isSymbolicLink());
+    });
+  });
+
+  test(`${name} applies a mode exactly, whatever the umask`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      await form.write(file, "42", { mode: 0o741 });
+      assert.equal(fs.statSync(file).mode, 0o100741);
+      await form.write(file, "43", { mode: "0604" });
+      assert.equal(modeOf(file), 0o604);
+    });
+  });
+
+  test(`${name} keeps the existing mode by default`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      await form.write(file, "42", { mode: 0o741 });
+      await form.write(file, "43");
+      assert.equal(modeOf(file), 0o741);
+    });
+  });
+
+  test(`${name} with mode: false gives what a plain create gives, even over an existing file`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old", { mode: 0o700 });
+      fs.chmodSync(file, 0o700);
+      await form.write(file, "new", { mode: false });
+      assert.equal(modeOf(file), plainMode(dir));
+    });
+  });
+
+  test(`${name} gives the owner and group asked for`, {
+    skip: needsRoot,
+  }, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      await form.write(file, "42", { chown: { uid: 42, gid: 43 } });
+      const stat = fs.statSync(file);
+      assert.deepEqual([stat.uid, stat.gid], [42, 43]);
+      assert.equal(read(file), "42");
+    });
+  });
+
+  test(`${name} applies a mode and an owner together`, {
+    skip: needsRoot,
+  }, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      await form.write(file, "42", {
+        mode: 0o741,
+        chown: { uid: 42, gid: 43 },
+      });
+      const stat = fs.statSync(file);
+      assert.deepEqual([stat.uid, stat.gid, stat.mode], [42, 43, 0o100741]);
+    });
+  });
+
+  test(
+    `${name} keeps the existing owner by default, also when only the mode is given`,
+    {
+      skip: needsRoot,
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        const file = path.join(dir, "f");
+        await form.write(file, "42", { chown: { uid: 42, gid: 43 } });
+        await form.write(file, "43", { mode: 0o741 });
+        let stat = fs.statSync(file);
+        assert.deepEqual([stat.uid, stat.gid, stat.mode], [42, 43, 0o100741]);
+        await form.write(file, "44");
+        stat = fs.statSync(file);
+        assert.deepEqual([stat.uid, stat.gid, stat.mode], [42, 43, 0o100741]);
+      });
+    },
+  );
+
+  test(`${name} with chown: false leaves the file to the writing process`, {
+    skip: needsRoot,
+  }, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      fs.chownSync(file, 42, 43);
+      await form.write(file, "new", { chown: false });
+      const stat = fs.statSync(file);
+      const ids = [process.getuid?.(), process.getgid?.()];
+      assert.deepEqual([stat.uid, stat.gid], ids);
+    });
+  });
+
+  test(`${name} ${fails} with a TypeError for a chown without both ids`, async () => {
+    await withTempDir(async (dir) => {
+      await assert.rejects(
+        form.write(path.join(dir, "f"), "x", { chown: { uid: 42 } }),
+        /expected false or \{ uid, gid \}/,
+      );
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${name} succeeds when a non-root process may not give the file away`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const adapter = faultAdapter([{ op: "chown", code: "EPERM" }], {
+        ids: () => ({ uid: 1000, gid: 1000 }),
+      });
+      await using(
+        adapter,
+        () => form.write(file, "42", { chown: { uid: 42, gid: 43 } }),
+      );
+      assert.equal(read(file), "42");
+      assert.ok(adapter.calls.some((call) => call.startsWith("chown")));
+    });
+  });
+
+  test(`${name} ${fails} with EPERM when root may not give the file away`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      const adapter = faultAdapter([{ op: "chown", code: "EPERM" }], {
+        ids: () => ({ uid: 0, gid: 0 }),
+      });
+      const error = await using(
+        adapter,
+        () => form.write(file, "new", { chown: { uid: 42, gid: 43 } }),
+      )
+        .then(() => null, (e) => e);
+      assert.ok(error instanceof AtomicWriteError);
+      assert.equal(error.code, "EPERM");
+      assert.equal(read(file), "old");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  test(`${name} ${fails} with the failure of a write and leaves the old file and no temporary file`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      const adapter = faultAdapter([{ op: "write", code: "ENOSPC" }]);
+      const error = await using(adapter, () => form.write(file, "new"))
+        .then(() => null, (e) => e);
+      assert.ok(error instanceof AtomicWriteError);
+      assert.equal(error.code, "ENOSPC");
+      assert.equal(read(file), "old");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  for (const op of ["sync", "rename"] as const) {
+    test(`${name} ${fails} with the failure of ${op} and leaves the old file and no temporary file`, async () => {
+      await withTempDir(async (dir) => {
+        const file = path.join(dir, "f");
+        fs.writeFileSync(file, "old");
+        const adapter = faultAdapter([{ op, code: "EIO" }]);
+        const error = await using(adapter, () => form.write(file, "new"))
+          .then(() => null, (e) => e);
+        assert.ok(error instanceof AtomicWriteError);
+        assert.equal(error.code, "EIO");
+        assert.equal(read(file), "old");
+        assert.deepEqual(tempsIn(dir), []);
+      });
+    });
+  }
+
+  test(`${name} reports the rename's failure even when removing the temporary file fails too`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const adapter = faultAdapter([
+        { op: "rename", code: "EXDEV" },
+        { op: "remove", code: "EACCES" },
+      ]);
+      const error = await using(adapter, () => form.write(file, "new"))
+        .then(() => null, (e) => e);
+      assert.equal(error?.code, "EXDEV");
+      for (const temp of tempsIn(dir)) fs.rmSync(path.join(dir, temp));
+    });
+  });
+
+  test(`${name} writes all of the data after a short write`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      const data = "b".repeat(10_000);
+      const adapter = faultAdapter([
+        { op: "write", code: "EIO", shortWrite: 4096, times: 1 },
+      ]);
+      await using(adapter, () => form.write(file, data));
+      assert.equal(read(file), data);
+      assert.equal(adapter.calls.filter((c) => c === "write").length, 2);
+    });
+  });
+
+  test(`${name} leaves the options object as it was`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old", { mode: 0o640 });
+      const options = { fsync: false };
+      await form.write(file, "new", options);
+      assert.deepEqual(options, { fsync: false });
+    });
+  });
+
+  test(`${name} writes a file whose name is 250 bytes long`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "n".repeat(250));
+      await form.write(file, "x");
+      assert.equal(read(file), "x");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  test(`${name} ${fails} with EISDIR when the target is a directory`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "d");
+      fs.mkdirSync(target);
+      const error = await form.write(target, "x").then(() => null, (e) => e);
+      assert.ok(error instanceof AtomicWriteError);
+      assert.equal(error.code, "EISDIR");
+      assert.deepEqual(fs.readdirSync(dir), ["d"]);
+    });
+  });
+
+  test(`${name} with fsync: false makes no fsync, and fsyncs file and directory otherwise`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const adapter = faultAdapter([]);
+      await using(adapter, () => form.write(file, "x", { fsync: false }));
+      assert.deepEqual(
+        adapter.calls.filter((c) => c.startsWith("sync")),
+        [],
+      );
+      await using(adapter, () => form.write(file, "y"));
+      assert.deepEqual(
+        adapter.calls.filter((c) => c.startsWith("sync")).map((c) =>
+          c.split(":")[0]
+        ),
+        ["sync", "syncDir"],
+      );
+    });
+  });
+
+  test(`${name} ${fails} with a TypeError naming an unknown option`, async () => {
+    await withTempDir(async (dir) => {
+      const error = await form.write(path.join(dir, "f"), "x", { flag: "w" })
+        .then(() => null, (e) => e);
+      assert.ok(error instanceof TypeError);
+      assert.match(error.message, /unknown option "flag" \(valid: "chown"/);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+}
+
+/** Writes from `forms`' async forms settle in call order; the last data wins. */
+export function orderCase(form: CompatForm): void {
+  if (form.sync) return;
+  test(`${form.name} runs writes to one file one after the other, in call order`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const order: number[] = [];
+      await Promise.all(
+        [0, 1, 2, 3, 4].map((i) =>
+          form.write(file, `write ${i}`).then(() => order.push(i))
+        ),
+      );
+      assert.deepEqual(order, [0, 1, 2, 3, 4]);
+      assert.equal(read(file), "write 4");
+    });
+  });
+}

@@ -1,0 +1,206 @@
+/** @x/atomic/compat/atomically: the package's behaviour, through every calling form. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { Buffer } from "node:buffer";
+import {
+  readFile,
+  readFileSync,
+  writeFile,
+  writeFileSync,
+} from "../src/compat/atomically.ts";
+import { AtomicWriteError } from "../mod.ts";
+import {
+  faultAdapter,
+  read,
+  tempsIn,
+  using,
+  withTempDir,
+} from "./_fixtures.ts";
+import {
+  formsOf,
+  modeOf,
+  orderCase,
+  plainMode,
+  sharedCases,
+} from "./_compat.ts";
+
+const forms = formsOf("atomically", writeFile, writeFileSync);
+for (const form of forms) {
+  sharedCases(form);
+  orderCase(form);
+
+  test(`${form.name} with mode 0o666 gives what a plain create gives, even over a 0600 file`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      await form.write(file, "a", { mode: 0o666 });
+      assert.equal(modeOf(file), plainMode(dir));
+      fs.chmodSync(file, 0o600);
+      await form.write(file, "b", { mode: 0o666 });
+      assert.equal(modeOf(file), plainMode(dir));
+    });
+  });
+
+  test(`${form.name} creates missing parent directories`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "a", "b", "f");
+      await form.write(file, "x");
+      assert.equal(read(file), "x");
+    });
+  });
+
+  test(`${form.name} calls tmpCreated with the temporary file before the rename`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const seen: [string, boolean][] = [];
+      await form.write(file, "x", {
+        tmpCreated: (tmp: string) =>
+          void seen.push([path.dirname(tmp), fs.existsSync(tmp)]),
+      });
+      assert.deepEqual(seen, [[dir, true]]);
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  test(`${form.name} calls tmpCreated when a write fails after the temporary file exists, not when it could not be made`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const seen: string[] = [];
+      const tmpCreated = (tmp: string) => void seen.push(tmp);
+      const failedWrite = faultAdapter([{ op: "write", code: "EIO" }]);
+      await assert.rejects(
+        using(failedWrite, () => form.write(file, "x", { tmpCreated })),
+      );
+      assert.equal(seen.length, 1);
+      const failedCreate = faultAdapter([
+        { op: "createExclusive", code: "EROFS" },
+      ]);
+      await assert.rejects(
+        using(failedCreate, () => form.write(file, "x", { tmpCreated })),
+      );
+      assert.equal(seen.length, 1);
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  test(`${form.name} ${form.fails} with a TypeError for tmpCreate and for tmpPurge: false`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      await assert.rejects(
+        form.write(file, "x", { tmpCreate: (p: string) => `${p}.tmp` }),
+        /"tmpCreate": temporary names are chosen by @x\/atomic/,
+      );
+      await assert.rejects(
+        form.write(file, "x", { tmpPurge: false }),
+        /"tmpPurge": a failed write always removes/,
+      );
+      assert.deepEqual(fs.readdirSync(dir), []);
+      await form.write(file, "x", { tmpPurge: true, fsyncWait: false });
+      assert.equal(read(file), "x");
+    });
+  });
+
+  test(`${form.name} retries a transient failure until it succeeds`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const adapter = faultAdapter([
+        { op: "createExclusive", code: "EBUSY", times: 3 },
+      ]);
+      await using(adapter, () => form.write(file, "x"));
+      assert.equal(read(file), "x");
+      assert.equal(adapter.sleeps.length >= 1, true);
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  test(`${form.name} with timeout: 0 ${form.fails} at the first transient failure`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const adapter = faultAdapter([
+        { op: "createExclusive", code: "EBUSY", times: 1 },
+      ]);
+      const error = await using(
+        adapter,
+        () => form.write(file, "x", { timeout: 0 }),
+      ).then(() => null, (e) => e);
+      assert.ok(error instanceof AtomicWriteError);
+      assert.equal(error.code, "EBUSY");
+      assert.equal(fs.existsSync(file), false);
+    });
+  });
+
+  test(`${form.name} does not retry a failure that is not transient`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const adapter = faultAdapter([{ op: "write", code: "ENOSPC" }]);
+      await assert.rejects(using(adapter, () => form.write(file, "x")));
+      assert.deepEqual(adapter.sleeps, []);
+    });
+  });
+}
+
+test("atomically writeFile() runs the schedule function first and its disposer last", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const events: string[] = [];
+    await writeFile(file, "x", {
+      schedule: (filePath) => {
+        events.push(`schedule ${path.basename(filePath)}`);
+        return Promise.resolve(() => {
+          events.push(`dispose, file holds ${read(file)}`);
+        });
+      },
+    });
+    assert.deepEqual(events, ["schedule f", "dispose, file holds x"]);
+  });
+});
+
+test("atomically writeFileSync() throws a TypeError for schedule, which it cannot wait for", async () => {
+  await withTempDir((dir) => {
+    assert.throws(
+      () =>
+        writeFileSync(path.join(dir, "f"), "x", {
+          schedule: () => Promise.resolve(() => {}),
+        }),
+      /"schedule" with writeFileSync/,
+    );
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("atomically writeFile() writes a readable stream", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    await writeFile(file, Readable.from([Buffer.from("a"), Buffer.from("b")]));
+    assert.equal(read(file), "ab");
+  });
+});
+
+test("atomically writeFile() with a callback still returns the promise", async () => {
+  await withTempDir(async (dir) => {
+    let called = 0;
+    const promise = writeFile(path.join(dir, "missing", "x", "f"), "x", {
+      timeout: 0,
+    }, () => called++);
+    await promise;
+    assert.equal(called, 1);
+    assert.equal(read(path.join(dir, "missing", "x", "f")), "x");
+  });
+});
+
+test("atomically readFile() and readFileSync() give text with an encoding and a Buffer without", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    writeFileSync(file, "é");
+    assert.equal(await readFile(file, "utf8"), "é");
+    assert.equal(readFileSync(file, { encoding: "latin1" }), "Ã©");
+    assert.deepEqual(await readFile(file), Buffer.from("é"));
+    assert.deepEqual(readFileSync(file, { timeout: 0 }), Buffer.from("é"));
+    assert.throws(
+      () => readFileSync(file, { flag: "r" } as never),
+      /unknown option "flag"/,
+    );
+  });
+});

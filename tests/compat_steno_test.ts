@@ -1,0 +1,68 @@
+/** @x/atomic/compat/steno: steno's Writer, on this library. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { Buffer } from "node:buffer";
+import { Writer } from "../src/compat/steno.ts";
+import { AtomicWriteError } from "../mod.ts";
+import { read, tempsIn, withTempDir } from "./_fixtures.ts";
+
+test("steno Writer.write() settles 1000 racing writes, and the file holds the last", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "tmp.txt");
+    const writer = new Writer(file);
+    const writes = [];
+    for (let i = 1; i <= 1000; i++) writes.push(writer.write(String(i)));
+    await Promise.all(writes);
+    assert.equal(parseInt(read(file)), 1000);
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("steno new Writer() takes a URL and a Buffer path", async () => {
+  await withTempDir(async (dir) => {
+    await new Writer(pathToFileURL(path.join(dir, "a"))).write("url");
+    await new Writer(Buffer.from(path.join(dir, "b"))).write("buffer");
+    assert.equal(read(path.join(dir, "a")), "url");
+    assert.equal(read(path.join(dir, "b")), "buffer");
+  });
+});
+
+test("steno new Writer() throws a TypeError for a path whose bytes are not UTF-8", () => {
+  assert.throws(
+    () => new Writer(new Uint8Array([0x2f, 0xff])),
+    /bytes are not UTF-8/,
+  );
+});
+
+test("steno Writer.write() writes bytes, typed arrays and iterables", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const writer = new Writer(file);
+    await writer.write(new Uint16Array([0x6968]));
+    assert.equal(read(file), "hi");
+    await writer.write(["a", Buffer.from("b")]);
+    assert.equal(read(file), "ab");
+    async function* chunks() {
+      yield "c";
+      yield new Uint8Array([0x64]);
+    }
+    await writer.write(chunks());
+    assert.equal(read(file), "cd");
+  });
+});
+
+test("steno Writer.write() rejects when the directory is missing, and the next write still works", async () => {
+  await withTempDir(async (dir) => {
+    const sub = path.join(dir, "sub");
+    const writer = new Writer(path.join(sub, "f"));
+    const error = await writer.write("x").then(() => null, (e) => e);
+    assert.ok(error instanceof AtomicWriteError);
+    assert.equal(error.code, "ENOENT");
+    fs.mkdirSync(sub);
+    await writer.write("y");
+    assert.equal(read(path.join(sub, "f")), "y");
+  });
+});

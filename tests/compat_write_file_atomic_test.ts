@@ -1,0 +1,105 @@
+/** @x/atomic/compat/write-file-atomic: the package's behaviour, through every calling form. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import writeFileAtomic, {
+  sync,
+  writeFile,
+  writeFileSync,
+} from "../src/compat/write_file_atomic.ts";
+import { read, tempsIn, withTempDir } from "./_fixtures.ts";
+import { formsOf, orderCase, sharedCases } from "./_compat.ts";
+
+const forms = formsOf("write-file-atomic", writeFile, writeFileSync);
+for (const form of forms) {
+  sharedCases(form);
+  orderCase(form);
+
+  test(`${form.name} calls tmpfileCreated with the temporary file, beside the target, before the rename`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      const seen: { tmp: string; exists: boolean; target: string }[] = [];
+      await form.write(file, "new", {
+        tmpfileCreated: (tmp: string) =>
+          void seen.push({
+            tmp,
+            exists: fs.existsSync(tmp),
+            target: read(file),
+          }),
+      });
+      assert.equal(seen.length, 1);
+      assert.equal(path.dirname(seen[0].tmp), dir);
+      assert.equal(seen[0].exists, true);
+      assert.equal(seen[0].target, "old");
+      assert.equal(fs.existsSync(seen[0].tmp), false);
+      assert.equal(read(file), "new");
+    });
+  });
+
+  test(`${form.name} ${form.fails} with what tmpfileCreated throws and removes the temporary file`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const failure = new Error("refused");
+      await assert.rejects(
+        form.write(file, "x", {
+          tmpfileCreated: () => {
+            throw failure;
+          },
+        }),
+        (error) => error === failure,
+      );
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${form.name} writes other values as their String()`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      await form.write(file, 42);
+      assert.equal(read(file), "42");
+      await form.write(file, null);
+      assert.equal(read(file), "");
+    });
+  });
+}
+
+test("write-file-atomic writeFile() waits for a promise tmpfileCreated returns", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    let released = false;
+    await writeFile(file, "x", {
+      tmpfileCreated: () =>
+        new Promise<void>((resolve) =>
+          setTimeout(() => {
+            released = true;
+            resolve();
+          }, 20)
+        ),
+    });
+    assert.equal(released, true);
+    assert.equal(read(file), "x");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("write-file-atomic writeFile() with a callback resolves its promise after the callback, also on failure", async () => {
+  await withTempDir(async (dir) => {
+    const calls: unknown[] = [];
+    const result = await writeFile(
+      path.join(dir, "missing", "f"),
+      "x",
+      (error) => void calls.push(error),
+    );
+    assert.equal(result, undefined);
+    assert.equal(calls.length, 1);
+    assert.equal((calls[0] as { code?: string }).code, "ENOENT");
+  });
+});
+
+test("write-file-atomic's default export is writeFile with sync attached", () => {
+  assert.equal(writeFileAtomic, writeFile);
+  assert.equal(writeFileAtomic.sync, writeFileSync);
+  assert.equal(sync, writeFileSync);
+});

@@ -1,0 +1,235 @@
+/**
+ * Option and data hygiene of the core API: unknown options fail loudly,
+ * `encoding` turns strings into the same bytes everywhere, every binary form
+ * is accepted as data, and errors carry `errno` and `syscall`.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { Buffer } from "node:buffer";
+import process from "node:process";
+import {
+  type AtomicOptions,
+  AtomicWriteError,
+  AtomicWriter,
+  makeTempFile,
+  makeTempFileSync,
+  type MakeTempOptions,
+  removeStaleTemps,
+  type RemoveStaleTempsOptions,
+  removeStaleTempsSync,
+  writeFileAtomic,
+  writeFileAtomicSync,
+} from "../mod.ts";
+import { apis } from "./_apis.ts";
+import { tempsIn, withTempDir } from "./_fixtures.ts";
+
+for (const api of apis) {
+  test(`${api.name} ${api.fails} with a TypeError naming an unknown option and the valid ones`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      const error = await api.write(target, "x", {
+        fsync: false,
+        chown: { uid: 0, gid: 0 },
+      } as AtomicOptions).then(() => null, (e) => e);
+      assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, /unknown option "chown"/);
+      assert.match(error.message, /"fsync", .*"signal"/);
+      assert.equal(fs.existsSync(target), false);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${api.name} names every unknown option at once`, async () => {
+    const error = await api.write("unused", "x", {
+      tmpfileCreated: () => {},
+      encodng: "latin1",
+    } as AtomicOptions).then(() => null, (e) => e);
+    assert.ok(error instanceof TypeError);
+    assert.match(error.message, /unknown options "tmpfileCreated", "encodng"/);
+  });
+
+  test(`${api.name} writes strings in each encoding as Node's Buffer does`, async () => {
+    await withTempDir(async (dir) => {
+      // [encoding, text, the bytes Node's Buffer.from(text, encoding) gives]
+      const table: [string, string, string][] = [
+        ["utf8", "é€a", "c3a9e282ac61"],
+        ["UTF-8", "é€a", "c3a9e282ac61"],
+        ["utf16le", "é€a", "e900ac206100"],
+        ["ucs-2", "é€a", "e900ac206100"],
+        ["latin1", "é€a", "e9ac61"],
+        ["binary", "é€a", "e9ac61"],
+        ["ascii", "é€a", "e9ac61"],
+        ["base64", "aGk/", "68693f"],
+        ["base64url", "aGk_", "68693f"],
+        ["hex", "C3a9ff", "c3a9ff"],
+      ];
+      for (const [encoding, text, hex] of table) {
+        const target = path.join(dir, encoding);
+        await api.write(target, text, { encoding });
+        assert.equal(fs.readFileSync(target).toString("hex"), hex, encoding);
+      }
+    });
+  });
+
+  test(`${api.name} writes bytes as they are whatever the encoding`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      await api.write(target, new Uint8Array([0xff, 0x00]), {
+        encoding: "hex",
+      });
+      assert.deepEqual([...fs.readFileSync(target)], [0xff, 0x00]);
+    });
+  });
+
+  test(`${api.name} ${api.fails} with a TypeError for an encoding not every runtime shares`, async () => {
+    await withTempDir(async (dir) => {
+      const error = await api.write(path.join(dir, "f"), "x", {
+        encoding: "utf-32",
+      }).then(() => null, (e) => e);
+      assert.ok(error instanceof TypeError);
+      assert.match(error.message, /"utf-32" is not one of utf8, .*hex/);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${api.name} writes every kind of ArrayBufferView and an ArrayBuffer`, async () => {
+    await withTempDir(async (dir) => {
+      const memory = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).buffer;
+      const cases: [string, ArrayBufferView | ArrayBuffer, number[]][] = [
+        ["DataView", new DataView(memory, 2, 3), [3, 4, 5]],
+        ["Uint16Array", new Uint16Array(memory, 4, 2), [5, 6, 7, 8]],
+        ["Int8Array", new Int8Array([-1, 1]), [0xff, 1]],
+        ["Float64Array", new Float64Array(memory.slice(0, 8)), [
+          1,
+          2,
+          3,
+          4,
+          5,
+          6,
+          7,
+          8,
+        ]],
+        ["Buffer", Buffer.from(memory, 8, 2), [9, 10]],
+        ["subarray", new Uint8Array(memory).subarray(7), [8, 9, 10]],
+        ["ArrayBuffer", memory.slice(1, 3), [2, 3]],
+      ];
+      for (const [name, data, expected] of cases) {
+        const target = path.join(dir, name);
+        await api.write(target, data);
+        assert.deepEqual([...fs.readFileSync(target)], expected, name);
+      }
+    });
+  });
+
+  test(`${api.name} ${api.fails} with errno and syscall from the failed system call`, async () => {
+    await withTempDir(async (dir) => {
+      const error = await api.write(path.join(dir, "missing", "f"), "x")
+        .then(() => null, (e) => e);
+      assert.ok(error instanceof AtomicWriteError);
+      assert.equal(error.code, "ENOENT");
+      // Node's convention: the negated number (libuv's), -2 on Linux.
+      if (process.platform === "linux") assert.equal(error.errno, -2);
+      else assert.equal(typeof error.errno, "number");
+      // Deno names no system call; Node and Bun do.
+      if (!("Deno" in globalThis)) assert.equal(error.syscall, "open");
+      else assert.equal(error.syscall, undefined);
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+}
+
+test("AtomicWriteError has no errno when no system call failed", async () => {
+  await withTempDir(async (dir) => {
+    fs.mkdirSync(path.join(dir, "d"));
+    const error = await writeFileAtomic(path.join(dir, "d"), "x")
+      .then(() => null, (e) => e);
+    assert.ok(error instanceof AtomicWriteError);
+    assert.equal(error.code, "EISDIR");
+    assert.equal(error.errno, undefined);
+    assert.equal(error.syscall, undefined);
+  });
+});
+
+test("writeFileAtomicSync() writes a synchronous iterable of strings and bytes", async () => {
+  await withTempDir((dir) => {
+    const target = path.join(dir, "f");
+    function* lines() {
+      yield "a,";
+      yield new TextEncoder().encode("b,");
+      yield new Uint16Array([0x6463]);
+    }
+    writeFileAtomicSync(target, lines());
+    assert.equal(fs.readFileSync(target, "utf8"), "a,b,cd");
+    writeFileAtomicSync(target, ["é"], { encoding: "latin1" });
+    assert.deepEqual([...fs.readFileSync(target)], [0xe9]);
+  });
+});
+
+test("writeFileAtomicSync() throws a TypeError for an async iterable", async () => {
+  await withTempDir((dir) => {
+    async function* chunks() {
+      yield "a";
+    }
+    assert.throws(
+      () => writeFileAtomicSync(path.join(dir, "f"), chunks() as never),
+      /async iterable or stream needs writeFileAtomic\(\)/,
+    );
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("writeFileAtomic() writes async iterables in the encoding given", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    async function* chunks() {
+      yield "6869";
+      yield new DataView(new Uint8Array([0x21]).buffer);
+    }
+    await writeFileAtomic(target, chunks(), { encoding: "hex" });
+    assert.equal(fs.readFileSync(target, "latin1"), "hi!");
+  });
+});
+
+test("new AtomicWriter() throws a TypeError for an unknown option", () => {
+  assert.throws(
+    () => new AtomicWriter("f", { mkdirs: true } as AtomicOptions),
+    /unknown option "mkdirs"/,
+  );
+});
+
+test("AtomicWriter.write() writes strings in the writer's encoding", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const writer = new AtomicWriter(target, { encoding: "utf16le" });
+    await writer.write("hi");
+    assert.deepEqual([...fs.readFileSync(target)], [0x68, 0, 0x69, 0]);
+    await writer.write(new DataView(new Uint8Array([0x6f, 0x6b]).buffer));
+    assert.equal(fs.readFileSync(target, "utf8"), "ok");
+  });
+});
+
+test("makeTempFile() and makeTempFileSync() throw a TypeError for an unknown option", async () => {
+  await assert.rejects(
+    makeTempFile({ prefx: "a-" } as MakeTempOptions),
+    /unknown option "prefx" \(valid: "dir", "prefix", "suffix"\)/,
+  );
+  assert.throws(
+    () => makeTempFileSync({ mode: 0o600 } as MakeTempOptions),
+    /unknown option "mode"/,
+  );
+});
+
+test("removeStaleTemps() and removeStaleTempsSync() throw a TypeError for an unknown option", async () => {
+  await withTempDir(async (dir) => {
+    await assert.rejects(
+      removeStaleTemps(dir, { olderThanMs: 0 } as RemoveStaleTempsOptions),
+      /unknown option "olderThanMs" \(valid: "olderThan", "olderThanIfUnknown"\)/,
+    );
+    assert.throws(
+      () => removeStaleTempsSync(dir, { age: 0 } as RemoveStaleTempsOptions),
+      /unknown option "age"/,
+    );
+  });
+});
