@@ -66,8 +66,8 @@ Options:
   --mkdir         create missing parent directories
   --mode MODE     permission bits in octal, e.g. 640 (default: FILE's
                   current bits; for a new file 666 less the umask)
-  --no-fsync      skip fsync: still atomic, but a power cut may bring back
-                  the old content
+  --no-fsync      skip fsync: a power cut may then bring back older content,
+                  or (ext4 data=writeback) leave FILE torn
   --allow-empty   let empty input empty a non-empty FILE (refused otherwise,
                   since a failed upstream command usually prints nothing)
   -h, --help      print this help and exit

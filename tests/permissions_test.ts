@@ -17,16 +17,21 @@ import {
   tempsIn,
   withTempDir,
 } from "./_fixtures.ts";
+import { type Stage, stageForNobody } from "./_stage.ts";
 
 const NOBODY = 65534;
 const skip = canDropPrivileges() ?? false;
 
-/** Runs tests/_child.ts as nobody; returns what it printed. */
-function writeAsNobody(target: string, home: string): string {
-  const command = scriptCommand(path.join(root, "tests", "_child.ts"), [
-    "write",
-    target,
-  ]);
+/**
+ * Runs tests/_child.ts as nobody, from a world-readable copy (the checkout
+ * may be private); returns what it printed.
+ */
+function writeAsNobody(target: string, home: string, stage: Stage): string {
+  const [exe, ...args] = scriptCommand(
+    stage.path(path.join(root, "tests", "_child.ts")),
+    ["write", target],
+  );
+  const command = [stage.path(exe), ...args];
   return execFileSync(
     "setpriv",
     ["--reuid=nobody", "--regid=nogroup", "--clear-groups", ...command],
@@ -37,9 +42,9 @@ function writeAsNobody(target: string, home: string): string {
   ).trim();
 }
 
-/** A directory nobody can use as HOME, and one for the test's files. */
+/** A directory for the test's files, and a writer that runs as nobody. */
 async function withDirs(
-  fn: (home: string, dir: string) => void | Promise<void>,
+  fn: (write: (target: string) => string, dir: string) => void | Promise<void>,
 ): Promise<void> {
   await withTempDir(async (base) => {
     fs.chmodSync(base, 0o755);
@@ -48,7 +53,8 @@ async function withDirs(
     fs.mkdirSync(home);
     fs.mkdirSync(dir);
     fs.chownSync(home, NOBODY, NOBODY);
-    await fn(home, dir);
+    const stage = stageForNobody(path.join(base, "stage"), [process.execPath]);
+    await fn((target) => writeAsNobody(target, home, stage), dir);
   });
 }
 
@@ -58,11 +64,11 @@ test(
     skip,
   },
   async () => {
-    await withDirs((home, dir) => {
+    await withDirs((asNobody, dir) => {
       const target = path.join(dir, "f.txt");
       fs.writeFileSync(target, "old");
       fs.chmodSync(dir, 0o555);
-      assert.equal(writeAsNobody(target, home), "EACCES");
+      assert.equal(asNobody(target), "EACCES");
       assert.equal(read(target), "old");
       assert.deepEqual(tempsIn(dir), []);
     });
@@ -75,12 +81,12 @@ test(
     skip,
   },
   async () => {
-    await withDirs((home, dir) => {
+    await withDirs((asNobody, dir) => {
       fs.chmodSync(dir, 0o777);
       const target = path.join(dir, "owned-by-root");
       fs.writeFileSync(target, "old");
       fs.chmodSync(target, 0o640);
-      assert.equal(writeAsNobody(target, home), "ok");
+      assert.equal(asNobody(target), "ok");
       const stat = fs.statSync(target);
       assert.equal(read(target), "written by child");
       // The writer cannot chown to root: the file becomes nobody's, and since
@@ -98,12 +104,12 @@ test(
     skip,
   },
   async () => {
-    await withDirs((home, dir) => {
+    await withDirs((asNobody, dir) => {
       fs.chmodSync(dir, 0o777);
       const target = path.join(dir, "public");
       fs.writeFileSync(target, "old");
       fs.chmodSync(target, 0o644);
-      assert.equal(writeAsNobody(target, home), "ok");
+      assert.equal(asNobody(target), "ok");
       assert.equal(fs.statSync(target).mode & 0o777, 0o644);
     });
   },
@@ -119,13 +125,13 @@ test(
     skip,
   },
   async () => {
-    await withDirs((home, dir) => {
+    await withDirs((asNobody, dir) => {
       fs.chmodSync(dir, 0o777);
       const target = path.join(dir, "shared-group");
       fs.writeFileSync(target, "old");
       fs.chownSync(target, 0, NOBODY); // root's file, in the writer's group
       fs.chmodSync(target, 0o660);
-      assert.equal(writeAsNobody(target, home), "ok");
+      assert.equal(asNobody(target), "ok");
       const stat = fs.statSync(target);
       assert.equal(stat.gid, NOBODY);
       assert.equal(stat.mode & 0o777, 0o660);

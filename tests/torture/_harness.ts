@@ -41,9 +41,13 @@ export const runtimes: Runtime[] = [
   { name: "node", argv: [path.join(root, "node_modules/node/bin/node")] },
 ];
 
-/** The command line that runs `job` in a child on `runtime`. */
-export function childArgv(runtime: Runtime, job: Job): string[] {
-  return [...runtime.argv, childScript, JSON.stringify(job)];
+/** The command line that runs `job` in a child (`script`) on `runtime`. */
+export function childArgv(
+  runtime: Runtime,
+  job: Job,
+  script: string = childScript,
+): string[] {
+  return [...runtime.argv, script, JSON.stringify(job)];
 }
 
 /** One JSON line a child printed. */
@@ -53,6 +57,8 @@ export type Message = { type: string } & Record<string, unknown>;
 export class Child {
   readonly proc: ChildProcess;
   readonly messages: Message[] = [];
+  /** Whether the child leads its own process group (see the constructor). */
+  readonly group: boolean;
   /** Its stderr (and any stdout that is not JSON), cut to the last few KiB. */
   output = "";
   /** Resolves once the process has exited and its pipes are closed. */
@@ -60,8 +66,18 @@ export class Child {
   #done = false;
   #wake: () => void = () => {};
 
-  constructor(argv: string[], env: Record<string, string> = {}) {
+  /**
+   * Starts `argv`. With `group`, the child leads a process group of its own,
+   * and {@linkcode Child.kill} kills the whole group (its children too).
+   */
+  constructor(
+    argv: string[],
+    env: Record<string, string> = {},
+    group = false,
+  ) {
+    this.group = group;
     this.proc = spawn(argv[0], argv.slice(1), {
+      detached: group,
       stdio: ["pipe", "pipe", "pipe"],
       env: { ...process.env, DENO_NO_UPDATE_CHECK: "1", ...env },
     });
@@ -146,9 +162,13 @@ export class Child {
     this.proc.stdin!.write(line + "\n");
   }
 
-  /** Kills the child (SIGKILL unless told otherwise) if it still runs. */
+  /** Kills the child (SIGKILL unless told otherwise) if it still runs, or its group. */
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
-    if (!this.#done) this.proc.kill(signal);
+    if (this.group && this.proc.pid !== undefined) {
+      try {
+        process.kill(-this.proc.pid, signal);
+      } catch { /* the group is gone */ }
+    } else if (!this.#done) this.proc.kill(signal);
   }
 }
 
@@ -206,8 +226,9 @@ export async function runJob(
   job: Job,
   prefix: string[] = [],
   env: Record<string, string> = {},
+  script: string = childScript,
 ): Promise<Message> {
-  const child = new Child([...prefix, ...childArgv(runtime, job)], env);
+  const child = new Child([...prefix, ...childArgv(runtime, job, script)], env);
   try {
     const result = await child.message("result");
     await child.finished();

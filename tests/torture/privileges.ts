@@ -11,6 +11,7 @@ import process from "node:process";
 import type { Api, Job } from "./_child.ts";
 import {
   APIS,
+  childScript,
   describeFailure,
   expect,
   hasCommand,
@@ -21,8 +22,10 @@ import {
   readOrNull,
   runJob,
   type Runtime,
+  runtimes,
   shaOf,
 } from "./_harness.ts";
+import { type Stage, stageForNobody } from "../_stage.ts";
 import { checkPayload, makePayload, sha256 } from "./_payload.ts";
 import type { Family, Suite } from "../_suite.ts";
 
@@ -47,6 +50,18 @@ function nobodyHome(suite: Suite): Promise<string> {
   });
 }
 
+/**
+ * The library, the child and the runtimes, copied where nobody can read them
+ * (the checkout may be private: a clone under /root is 0700), made once.
+ */
+function staged(suite: Suite): Promise<Stage> {
+  return suite.once("nobody-stage", () =>
+    stageForNobody(
+      suite.mkdir("nobody-stage"),
+      runtimes.map((rt) => rt.argv[0]),
+    ));
+}
+
 /** Runs `job` as nobody; throws unless it really ran as nobody. */
 async function nobodyJob(
   suite: Suite,
@@ -54,8 +69,10 @@ async function nobodyJob(
   job: Job,
 ): Promise<Message> {
   const home = await nobodyHome(suite);
+  const stage = await staged(suite);
+  const [exe, ...rest] = rt.argv;
   const result = await runJob(
-    rt,
+    { ...rt, argv: [stage.path(exe), ...rest] },
     job,
     ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"],
     {
@@ -64,6 +81,7 @@ async function nobodyJob(
       XDG_CACHE_HOME: path.join(home, "cache"),
       TMPDIR: home,
     },
+    stage.path(childScript),
   );
   expect(
     result.uid === NOBODY,
