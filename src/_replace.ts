@@ -12,14 +12,18 @@
  * 4. {@linkcode discard} on any failure or abort: close and remove the
  *    temporary file; the target is never touched before the rename.
  */
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, sep } from "node:path";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import { errorCode } from "./_error_code.ts";
 import type { ResolvedOptions } from "./_validate.ts";
 import type { Ticket } from "./_path_queue.ts";
-import type { EntryInfo, OpenFile, ProcessIds } from "./runtime/types.ts";
+import type {
+  EntryInfo,
+  OpenFile,
+  ProcessIds,
+  StickyProtections,
+} from "./runtime/types.ts";
 import {
-  both,
   perform,
   type Request,
   request,
@@ -31,11 +35,11 @@ import { tempName, type TempOwner } from "./_temp_name.ts";
 
 /** Facts about the process the algorithm needs. */
 export interface Host {
-  /** Read once per process; `null`: unknown (the runtime would not tell). */
-  umask: number | null;
+  /** Who writes; `null`: unknown (the runtime would not tell). */
   ids: ProcessIds | null;
-  /** Who makes the temporary files, as their names say. */
-  owner: TempOwner;
+  /** The kernel's sticky-directory protections, read when needed. */
+  protections(): StickyProtections;
+  pid: number;
   renameRetryCodes: ReadonlySet<string>;
 }
 
@@ -64,12 +68,17 @@ export interface Replacement {
   readonly inFlight: Set<string>;
   /** This write's place among writes to the same path, for the async API. */
   ticket: Ticket | null;
-  /** What earlier writes learnt: the permission bits of the last target replaced. */
-  readonly hints: { mode: number | null };
 }
 
 const MAX_LINK_HOPS = 40;
 const MAX_NAME_ATTEMPTS = 16;
+/**
+ * The code for a FIFO, socket or device target (also behind links): atomic
+ * replacement has no meaning for them, and replacing one by a regular file
+ * would break whoever uses it. `ENOTSUP`, "not supported for this kind of
+ * file", the same on every runtime.
+ */
+export const SPECIAL_FILE_CODE = "ENOTSUP";
 /** Backoff for transient rename failures (Windows scanners): about 1.3 s in all. */
 const RETRY_DELAYS_MS = [5, 10, 20, 40, 80, 160, 320, 640];
 
@@ -155,11 +164,31 @@ export function* orDiscard<T>(s: Replacement, steps: Steps<T>): Steps<T> {
   }
 }
 
+/**
+ * `name` inside `dir`, joined as text without normalizing `..`: the kernel
+ * resolves `alias/..` through the link, where `path.join` would drop both.
+ */
+function inDirectory(dir: string, name: string): string {
+  return dir.endsWith(sep) ? dir + name : dir + sep + name;
+}
+
+/** Where a symbolic link at `link` that holds `content` leads (relative to the link's directory). */
+function followLink(link: string, content: string): string {
+  return isAbsolute(content) ? content : inDirectory(dirname(link), content);
+}
+
+/** Whether `path` can only name a directory (`dir/`, `dir/.`, `dir/..`). */
+function namesDirectory(path: string): boolean {
+  const name = basename(path);
+  return path.endsWith(sep) || path.endsWith("/") || name === "." ||
+    name === "..";
+}
+
 /** Picks a new temporary name beside the target and records it as in flight. */
 function nextTempPath(s: Replacement): string {
-  const path = join(
+  const path = inDirectory(
     dirname(s.final),
-    tempName(basename(s.final), s.host.owner),
+    tempName(basename(s.final), s.host.pid),
   );
   s.temp = path;
   s.tempSince = Date.now();
@@ -174,27 +203,166 @@ function forgetTemp(s: Replacement, path: string): void {
 }
 
 /**
- * Creates the temporary file, after a `failed` first attempt if there was
- * one: a name collision retries with a new name, a missing directory is
- * created when the `mkdir` option is set.
+ * Refuses a path that names a directory the way `open(2)` does: its
+ * directory's error (`ENOENT`, `ENOTDIR`) if that cannot be reached,
+ * `EISDIR` otherwise.
  */
-function* openTemp(
+function* refuseDirectoryPath(s: Replacement): Steps<never> {
+  const trailing = s.target.endsWith(sep) || s.target.endsWith("/");
+  const probe = trailing ? dirname(s.target) : s.target;
+  const found = yield* settle(request("stat", probe));
+  if (!found.ok) throw failure(s, "stat", probe, found.error);
+  if (found.value === null) {
+    throw problem(s, "ENOENT", "stat", probe, "no such directory");
+  }
+  throw problem(s, "EISDIR", "replace", s.target, "the path names a directory");
+}
+
+/** Refuses a target that atomic replacement has no meaning for. */
+function refuseKind(s: Replacement, entry: EntryInfo, path: string): void {
+  if (entry.kind === "directory") {
+    throw problem(s, "EISDIR", "replace", path, "the target is a directory");
+  }
+  if (entry.kind !== "file" && entry.kind !== "symlink") {
+    throw problem(
+      s,
+      SPECIAL_FILE_CODE,
+      "replace",
+      path,
+      `the target is a ${entry.kind}, not a regular file: only regular files can be replaced atomically`,
+    );
+  }
+}
+
+/** Whether `dir` is sticky and writable by everyone (`/tmp`), or by its group when `groupToo`. */
+function isSharedSticky(dir: EntryInfo, groupToo: boolean): boolean {
+  if ((dir.mode & 0o1000) === 0) return false;
+  return (dir.mode & 0o002) !== 0 || (groupToo && (dir.mode & 0o020) !== 0);
+}
+
+/**
+ * Whether the kernel's sticky-directory rules let the writer trust an entry
+ * owned by `uid` in `dir`: the writer or the directory's owner made it. An
+ * unknown writer (the runtime would not say) is trusted only where the
+ * directory's owner made the entry.
+ */
+function isTrustedOwner(s: Replacement, uid: number, dir: EntryInfo): boolean {
+  return uid === dir.uid || (s.host.ids !== null && uid === s.host.ids.uid);
+}
+
+/** The directory holding `path`, described (following links). */
+function* parentOf(s: Replacement, path: string): Steps<EntryInfo | null> {
+  const dir = dirname(path);
+  return yield* act(s, "stat", dir, request("stat", dir));
+}
+
+/** The refusal the kernel gives in a shared sticky directory. */
+function stickyRefusal(
   s: Replacement,
-  mode: number,
-  failed?: { path: string; error: unknown },
-): Steps<void> {
+  path: string,
+  what: string,
+  uid: number,
+  sysctl: string,
+): AtomicWriteError {
+  return problem(
+    s,
+    "EACCES",
+    "replace",
+    path,
+    `${what} belongs to another user (uid ${uid}) in a sticky world-writable directory; the kernel refuses this too (${sysctl})`,
+  );
+}
+
+/**
+ * `fs.protected_symlinks`, in user space: a link in a shared sticky
+ * directory (`/tmp`) is followed only if the writer or the directory's owner
+ * made it, else another user could aim the write at any file.
+ */
+function* checkStickyLink(s: Replacement, link: EntryInfo): Steps<void> {
+  if (s.host.ids !== null && link.uid === s.host.ids.uid) return;
+  const dir = yield* parentOf(s, s.final);
+  if (dir === null || !isSharedSticky(dir, false)) return;
+  if (isTrustedOwner(s, link.uid, dir)) return;
+  if ((s.host.protections().symlinks ?? 1) === 0) return;
+  throw stickyRefusal(
+    s,
+    s.final,
+    "the symbolic link",
+    link.uid,
+    "fs.protected_symlinks",
+  );
+}
+
+/**
+ * `fs.protected_regular`, in user space: in a shared sticky directory, a file
+ * that another user made is neither replaced nor given the writer's data
+ * with that user as owner (they could have made it world-writable first).
+ */
+function* checkStickyOwner(s: Replacement, file: EntryInfo): Steps<void> {
+  if (file.uid < 0) return; // no owners on this platform
+  if (s.host.ids !== null && file.uid === s.host.ids.uid) return;
+  const dir = yield* parentOf(s, s.final);
+  if (dir === null || isTrustedOwner(s, file.uid, dir)) return;
+  const level = s.host.protections().regular ?? 1;
+  if (level === 0 || !isSharedSticky(dir, level >= 2)) return;
+  throw stickyRefusal(s, s.final, "the file", file.uid, "fs.protected_regular");
+}
+
+/**
+ * Refuses a chain of links that ends at a directory or a special file,
+ * before any temporary file exists: `/dev/stdout` leads to a pipe that has
+ * no path to follow at all.
+ */
+function* refuseSpecialEnd(s: Replacement): Steps<void> {
+  const end = yield* act(s, "stat", s.final, request("stat", s.final));
+  if (end !== null) refuseKind(s, end, s.final);
+}
+
+/**
+ * Finds the file to replace, as the kernel would open it: final symbolic
+ * links are followed relative to the directory that holds them, `..` is left
+ * to the kernel. Refuses directories and special files (also behind links),
+ * and what the kernel's sticky-directory protections would refuse. Returns
+ * the existing file, or `null` for a new one; `s.final` is then its path.
+ */
+function* resolveTarget(s: Replacement): Steps<EntryInfo | null> {
+  if (namesDirectory(s.target)) yield* refuseDirectoryPath(s);
+  for (let hops = 0;; hops++) {
+    const entry = yield* act(s, "stat", s.final, request("lstat", s.final));
+    if (entry === null) return null;
+    refuseKind(s, entry, s.final);
+    if (entry.kind === "file") {
+      yield* checkStickyOwner(s, entry);
+      return entry;
+    }
+    if (hops >= MAX_LINK_HOPS) {
+      throw problem(
+        s,
+        "ELOOP",
+        "follow symbolic link",
+        s.final,
+        "too many links",
+      );
+    }
+    yield* checkStickyLink(s, entry);
+    if (hops === 0) yield* refuseSpecialEnd(s);
+    const link = yield* act(
+      s,
+      "readlink",
+      s.final,
+      request("readLink", s.final),
+    );
+    s.final = followLink(s.final, link);
+  }
+}
+/**
+ * Creates the temporary file beside the target, exclusively, with `mode`: a
+ * name collision retries with a new name, a missing directory is created
+ * when the `mkdir` option is set.
+ */
+function* createTemp(s: Replacement, mode: number): Steps<void> {
   let madeDirectory = false;
   for (let attempt = 1;; attempt++) {
-    if (failed !== undefined) {
-      const code = codeOf(failed.error);
-      if (code === "ENOENT" && s.options.mkdir && !madeDirectory) {
-        const dir = dirname(s.final);
-        yield* act(s, "create directory", dir, request("mkdir", dir));
-        madeDirectory = true;
-      } else if (code !== "EEXIST" || attempt > MAX_NAME_ATTEMPTS) {
-        throw failure(s, "create temporary file", failed.path, failed.error);
-      }
-    }
     const path = nextTempPath(s);
     const result = yield* settle(request("createExclusive", path, mode));
     if (result.ok) {
@@ -202,172 +370,87 @@ function* openTemp(
       return;
     }
     forgetTemp(s, path);
-    failed = { path, error: result.error };
+    const code = codeOf(result.error);
+    if (code === "ENOENT" && s.options.mkdir && !madeDirectory) {
+      const dir = dirname(s.final);
+      yield* act(s, "create directory", dir, request("mkdir", dir));
+      madeDirectory = true;
+    } else if (code !== "EEXIST" || attempt >= MAX_NAME_ATTEMPTS) {
+      throw failure(s, "create temporary file", path, result.error);
+    }
   }
 }
 
 /**
- * The mode to ask for so that the kernel gives what a plain create gives:
- * 0o666 less the umask (which the kernel takes off again, harmlessly).
+ * `mode` without set-user-ID, set-group-ID and sticky: what a fresh file may
+ * carry before its owner is set (a chown would clear them anyway).
  */
-function plainCreate(s: Replacement): number {
-  return s.host.umask === null ? 0o666 : 0o666 & ~s.host.umask;
+function withoutSpecialBits(mode: number): number {
+  return mode & 0o777;
 }
 
 /**
- * Codes with which a chown the caller asked for may fail without failing the
- * write, as with `fs.chown` under write-file-atomic and atomically: the file
- * system has no owners (`ENOSYS`), or a non-root process may not give files
- * away (`EPERM`, `EINVAL`).
+ * `mode` with the group's bits cut down to everyone else's: for a file whose
+ * group becomes the writer's, where the old group's members must get no more
+ * than anyone.
  */
-function chownRefusalIsFine(code: string, ids: ProcessIds | null): boolean {
-  if (code === "ENOSYS") return true;
-  const root = ids !== null && ids.uid === 0;
-  return !root && (code === "EPERM" || code === "EINVAL");
-}
-
-/** Gives the temporary file the owner and group asked for; whether it did. */
-function* chownAsAsked(
-  s: Replacement,
-  owner: { uid: number; gid: number },
-): Steps<boolean> {
-  const ids = s.host.ids;
-  if (ids !== null && owner.uid === ids.uid && owner.gid === ids.gid) {
-    return false; // already ours
-  }
-  const temp = s.temp as string;
-  const result = yield* settle(
-    request("chown", s.file, temp, owner.uid, owner.gid),
-  );
-  if (result.ok) return true;
-  if (chownRefusalIsFine(codeOf(result.error), ids)) return false;
-  throw failure(s, "chown", temp, result.error);
+export function capGroupToOther(mode: number): number {
+  return mode & (~0o070 | ((mode & 0o007) << 3));
 }
 
 /**
- * Gives the temporary file the target's owner (where allowed) and the final
- * permission bits `wanted` (`null`: what a plain create gives, already set by
- * the kernel). The file was created with `createdWith`, never wider than
- * `wanted`; the umask may have narrowed it further.
+ * The permission bits the new file ends with: the `mode` option, else the
+ * existing file's bits; `null` for a new file without the option (what a
+ * plain create gives: 0o666 less the umask in force, applied by the kernel).
  */
-function* applyOwnerAndMode(
+function wantedMode(s: Replacement, entry: EntryInfo | null): number | null {
+  return s.options.mode ?? entry?.mode ?? null;
+}
+
+/**
+ * Gives the temporary file the existing file's owner (where allowed) and the
+ * permission bits `wanted`, set explicitly: whatever the umask is now, and
+ * whatever a directory's default ACL gave the fresh file.
+ */
+function* matchOwnerAndMode(
   s: Replacement,
   entry: EntryInfo | null,
   wanted: number | null,
-  createdWith: number,
 ): Steps<void> {
   const temp = s.temp as string;
-  let mode = wanted;
-  let chowned = false;
   const ids = s.host.ids;
-  const owner = s.options.owner;
-  if (typeof owner === "object") {
-    chowned = yield* chownAsAsked(s, owner);
-  } else if (
-    owner === "target" && entry !== null && ids !== null && entry.uid >= 0 &&
+  let mode = wanted;
+  if (
+    entry !== null && ids !== null && entry.uid >= 0 &&
     (entry.uid !== ids.uid || entry.gid !== ids.gid)
   ) {
     const owner = yield* settle(
       request("chown", s.file, temp, entry.uid, entry.gid),
     );
-    chowned = owner.ok;
     // Not allowed to give the file away (not root): keep at least the group.
     const groupKept = owner.ok || entry.gid === ids.gid ||
       (yield* settle(request("chown", s.file, temp, -1, entry.gid))).ok;
-    // The group changes to ours: its members get no more than everyone else.
     if (!groupKept && s.options.mode === undefined && mode !== null) {
-      mode &= ~0o070 | ((mode & 0o007) << 3);
+      mode = capGroupToOther(mode);
     }
   }
-  // An explicit `mode` is applied whatever the umask; otherwise only when the
-  // umask (read once per process) or a chown changed the bits, or the umask is
-  // unknown.
-  const created = s.host.umask === null ? null : createdWith & ~s.host.umask;
-  if (
-    mode !== null &&
-    (s.options.mode !== undefined || mode !== created ||
-      (chowned && (mode & 0o6000) !== 0))
-  ) {
+  // After the chown, which clears set-user-ID and set-group-ID.
+  if (mode !== null) {
     yield* act(s, "chmod", temp, request("chmod", s.file, temp, mode));
   }
 }
 
 /**
- * Creates the temporary file beside the real target. The first attempt runs
- * in parallel with the target's lstat, with the permission bits the last
- * target had (so usually the right ones); it is redone only in the rare cases
- * where the lstat shows it was made in the wrong place (the target is a
- * symbolic link) or with bits the target does not have: the temporary file
- * is never readable or writable by more users than the target.
+ * Makes the temporary file: resolve the target, create the temporary file
+ * beside it (never wider than the result will be), then match the existing
+ * file's owner and permission bits. A failure after the create removes it.
  */
 export function* prepare(s: Replacement): Steps<void> {
-  for (let hops = 0;; hops++) {
-    s.options.signal?.throwIfAborted();
-    const predicted = s.options.mode ??
-      (s.options.keepMode ? s.hints.mode : null) ?? plainCreate(s);
-    const temp = nextTempPath(s);
-    const [stat, created] = yield* both(
-      request("lstat", s.final),
-      request("createExclusive", temp, predicted),
-    );
-    if (created.ok) s.file = created.value;
-    else forgetTemp(s, temp);
-
-    if (!stat.ok) {
-      yield* discard(s);
-      throw failure(s, "stat", s.final, stat.error);
-    }
-    const entry = stat.value;
-    if (entry?.kind === "symlink") {
-      yield* discard(s);
-      if (hops >= MAX_LINK_HOPS) {
-        throw problem(
-          s,
-          "ELOOP",
-          "follow symbolic link",
-          s.final,
-          "too many links",
-        );
-      }
-      const link = yield* act(
-        s,
-        "readlink",
-        s.final,
-        request("readLink", s.final),
-      );
-      s.final = resolve(dirname(s.final), link);
-      continue;
-    }
-    if (entry?.kind === "directory") {
-      yield* discard(s);
-      throw problem(
-        s,
-        "EISDIR",
-        "replace",
-        s.final,
-        "the target is a directory",
-      );
-    }
-    if (entry !== null) s.hints.mode = entry.mode;
-    // null: a new file gets what a plain create (0o666) gets from the umask.
-    const wanted = s.options.mode ??
-      (s.options.keepMode ? entry?.mode : null) ?? null;
-    const fits = wanted === null
-      ? predicted === plainCreate(s)
-      : (predicted & ~wanted & 0o7777) === 0;
-    let mode = predicted;
-    if (!created.ok || !fits) {
-      yield* discard(s);
-      mode = wanted ?? plainCreate(s);
-      yield* openTemp(
-        s,
-        mode,
-        created.ok ? undefined : { path: temp, error: created.error },
-      );
-    }
-    yield* orDiscard(s, finishTemp(s, entry, wanted, mode));
-    return;
-  }
+  s.options.signal?.throwIfAborted();
+  const entry = yield* resolveTarget(s);
+  const wanted = wantedMode(s, entry);
+  yield* createTemp(s, wanted === null ? 0o666 : withoutSpecialBits(wanted));
+  yield* orDiscard(s, finishTemp(s, entry, wanted));
 }
 
 /** The last steps of `prepare`, which discard the temporary file if they fail. */
@@ -375,14 +458,8 @@ function* finishTemp(
   s: Replacement,
   entry: EntryInfo | null,
   wanted: number | null,
-  createdWith: number,
 ): Steps<void> {
-  yield* applyOwnerAndMode(s, entry, wanted, createdWith);
-  const tempCreated = s.options.tempCreated;
-  if (tempCreated !== undefined) {
-    const result = tempCreated(s.temp as string);
-    if (result instanceof Promise) yield* waitFor(result, s.options.signal);
-  }
+  yield* matchOwnerAndMode(s, entry, wanted);
   // An abort during the steps above fired its event before anyone listened.
   s.options.signal?.throwIfAborted();
 }

@@ -161,18 +161,21 @@ for (const api of apis) {
     });
   });
 
-  test(`${name} reads the umask once per process, not once per write`, async () => {
+  test(`${name} keeps an existing file's bits and gives a new file the umask in force now`, async () => {
     await withTempDir(async (dir) => {
-      let reads = 0;
-      const adapter = faultAdapter([], {
-        umask: () => (reads++, process.umask()),
-      });
-      await using(adapter, async () => {
-        for (let i = 0; i < 3; i++) {
-          await api.write(path.join(dir, `f${i}`), "x");
-        }
-      });
-      assert.equal(reads, 1);
+      const existing = path.join(dir, "existing");
+      fs.writeFileSync(existing, "old");
+      fs.chmodSync(existing, 0o644);
+      await api.write(path.join(dir, "first"), "x"); // under the usual umask
+      const previous = process.umask(0o077);
+      try {
+        await api.write(existing, "new");
+        await api.write(path.join(dir, "fresh"), "new");
+      } finally {
+        process.umask(previous);
+      }
+      assert.equal(modeOf(existing), 0o644);
+      assert.equal(modeOf(path.join(dir, "fresh")), 0o600);
     });
   });
 
@@ -189,13 +192,13 @@ for (const api of apis) {
     });
   });
 
-  test(`${name} keeps permission bits when the runtime will not tell the umask`, async () => {
+  test(`${name} keeps permission bits when the runtime will not tell who it runs as`, async () => {
     await withTempDir(async (dir) => {
       const existing = path.join(dir, "existing");
       fs.writeFileSync(existing, "old");
       fs.chmodSync(existing, 0o664);
       const fresh = path.join(dir, "fresh");
-      const adapter = faultAdapter([], { umask: () => null, ids: () => null });
+      const adapter = faultAdapter([], { ids: () => null });
       await using(adapter, async () => {
         await api.write(existing, "new");
         await api.write(fresh, "new");

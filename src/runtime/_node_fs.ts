@@ -16,10 +16,8 @@ import type {
   RuntimeAdapter,
 } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
-import { umaskFromProc } from "./_umask.ts";
-import { onProcessExit } from "./_exit_hooks.ts";
-import { pathInFdLink } from "./_proc_fd.ts";
-import { procWriters } from "./_writer_identity.ts";
+import { protectionsFromProc, type ReadText } from "./_proc.ts";
+import { isProcessAlive } from "./_process_alive.ts";
 import { errorCode } from "../_error_code.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
@@ -34,7 +32,13 @@ function info(stat: fs.Stats): EntryInfo {
       ? "directory"
       : stat.isSymbolicLink()
       ? "symlink"
-      : "other",
+      : stat.isFIFO()
+      ? "fifo"
+      : stat.isSocket()
+      ? "socket"
+      : stat.isCharacterDevice()
+      ? "character device"
+      : "block device",
     mode: stat.mode & 0o7777,
     uid: isWindows ? -1 : stat.uid,
     gid: isWindows ? -1 : stat.gid,
@@ -60,6 +64,15 @@ const sync: FsOps = {
   lstat: (path) => {
     const stat = fs.lstatSync(path, { throwIfNoEntry: false });
     return stat ? info(stat) : null;
+  },
+  stat: (path) => {
+    try {
+      return info(fs.statSync(path));
+    } catch (error) {
+      // Not `throwIfNoEntry: false`, which hides ENOTDIR too.
+      if (errorCode(error) === "ENOENT") return null;
+      throw error;
+    }
   },
   readLink: (path) => fs.readlinkSync(path),
   mkdir: (path) => void fs.mkdirSync(path, { recursive: true }),
@@ -98,6 +111,11 @@ const sync: FsOps = {
 const async: AsyncFsOps = {
   lstat: (path) =>
     call<fs.Stats>((done) => fs.lstat(path, done)).then(info, (error) => {
+      if (error.code === "ENOENT") return null;
+      throw error;
+    }),
+  stat: (path) =>
+    call<fs.Stats>((done) => fs.stat(path, done)).then(info, (error) => {
       if (error.code === "ENOENT") return null;
       throw error;
     }),
@@ -147,10 +165,11 @@ const async: AsyncFsOps = {
   sleep,
 };
 
-const writers = procWriters({
-  readText: (path) => fs.readFileSync(path, "latin1"),
-  readLink: (path) => fs.readlinkSync(path),
-}, () => process.pid);
+const readText: ReadText = (path) => fs.readFileSync(path, "latin1");
+
+const exitSignals = isWindows
+  ? ["SIGINT"] as const
+  : ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 /** Builds the `node:fs` adapter under the given runtime name. */
 export function createNodeFsAdapter(name: string): RuntimeAdapter {
@@ -161,19 +180,11 @@ export function createNodeFsAdapter(name: string): RuntimeAdapter {
     pid: process.pid,
     // Windows: virus scanners and indexers hold files briefly (EPERM, EBUSY, EACCES).
     renameRetryCodes: new Set(isWindows ? ["EPERM", "EBUSY", "EACCES"] : []),
-    umask: () => {
-      const fromProc = umaskFromProc((path) => fs.readFileSync(path, "latin1"));
-      if (fromProc !== null) return fromProc;
-      try {
-        return process.umask();
-      } catch {
-        return null; // a worker thread may not read it
-      }
-    },
     ids: (): ProcessIds | null =>
       isWindows || !process.geteuid || !process.getegid
         ? null
         : { uid: process.geteuid(), gid: process.getegid() },
+    protections: () => protectionsFromProc(readText),
     tmpDir: () => os.tmpdir(),
     ...writers,
     onExit: onProcessExit,

@@ -4,12 +4,16 @@
  * the few that do not (`NotCapable`, errors raised before any system call)
  * get one here, so the algorithm sees the same codes as on Node and Bun.
  */
-import type { AsyncFsOps, EntryInfo, FsOps, RuntimeAdapter } from "./types.ts";
+import type {
+  AsyncFsOps,
+  EntryInfo,
+  FsOps,
+  ProcessIds,
+  RuntimeAdapter,
+} from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
-import { umaskFromProc } from "./_umask.ts";
-import { onUnload } from "./_exit_hooks.ts";
-import { pathInFdLink } from "./_proc_fd.ts";
-import { procWriters } from "./_writer_identity.ts";
+import { idsFromProc, protectionsFromProc, type ReadText } from "./_proc.ts";
+import { isProcessAlive } from "./_process_alive.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -100,7 +104,13 @@ function info(stat: Deno.FileInfo): EntryInfo {
       ? "directory"
       : stat.isSymlink
       ? "symlink"
-      : "other",
+      : stat.isFifo
+      ? "fifo"
+      : stat.isSocket
+      ? "socket"
+      : stat.isCharDevice
+      ? "character device"
+      : "block device",
     mode: (stat.mode ?? 0o666) & 0o7777,
     uid: stat.uid ?? -1,
     gid: stat.gid ?? -1,
@@ -156,6 +166,14 @@ const sync: FsOps = syncWithCodes({
       throw error;
     }
   },
+  stat: (path) => {
+    try {
+      return info(Deno.statSync(path));
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  },
   readLink: (path) => Deno.readLinkSync(path),
   mkdir: (path) => Deno.mkdirSync(path, { recursive: true }),
   createExclusive: (path, mode) => Deno.openSync(path, createOptions(mode)),
@@ -193,6 +211,14 @@ const async: AsyncFsOps = asyncWithCodes({
       throw error;
     }
   },
+  stat: async (path) => {
+    try {
+      return info(await Deno.stat(path));
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  },
   readLink: (path) => Deno.readLink(path),
   mkdir: (path) => Deno.mkdir(path, { recursive: true }),
   createExclusive: (path, mode) => Deno.open(path, createOptions(mode)),
@@ -225,11 +251,32 @@ const async: AsyncFsOps = asyncWithCodes({
   sleep,
 });
 
-// Deno reads /proc only with --allow-all; without it every writer is "unknown".
-const writers = procWriters({
-  readText: (path) => Deno.readTextFileSync(path),
-  readLink: (path) => Deno.readLinkSync(path),
-}, () => Deno.pid);
+const readText: ReadText = (path) => Deno.readTextFileSync(path);
+
+/** Without --allow-sys: the ids from /proc, read once (`undefined`: not yet). */
+let idsWithoutSys: ProcessIds | null | undefined;
+
+/**
+ * Deno.uid() needs --allow-sys; Linux's /proc/self/status needs only read
+ * access. Without either the owner is unknown: owners are left alone and
+ * sticky directories trust only entries their owner made.
+ */
+function ids(): ProcessIds | null {
+  if (idsWithoutSys === undefined) {
+    try {
+      const uid = Deno.uid();
+      const gid = Deno.gid();
+      return uid === null || gid === null ? null : { uid, gid };
+    } catch {
+      idsWithoutSys = idsFromProc(readText);
+    }
+  }
+  return idsWithoutSys;
+}
+
+const exitSignals: Deno.Signal[] = isWindows
+  ? ["SIGINT"]
+  : ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /** The adapter used when running on Deno. */
 export const denoAdapter: RuntimeAdapter = {
@@ -240,26 +287,8 @@ export const denoAdapter: RuntimeAdapter = {
     return Deno.pid;
   },
   renameRetryCodes: new Set(isWindows ? ["EPERM", "EBUSY", "EACCES"] : []),
-  // Both need --allow-sys; without it the algorithm works without them
-  // (it then sets permission bits explicitly and leaves owners alone).
-  umask: () => {
-    const fromProc = umaskFromProc((path) => Deno.readTextFileSync(path));
-    if (fromProc !== null) return fromProc;
-    try {
-      return Deno.umask();
-    } catch {
-      return null;
-    }
-  },
-  ids: () => {
-    try {
-      const uid = Deno.uid();
-      const gid = Deno.gid();
-      return uid === null || gid === null ? null : { uid, gid };
-    } catch {
-      return null;
-    }
-  },
+  ids,
+  protections: () => protectionsFromProc(readText),
   tmpDir: () => {
     try {
       return Deno.env.get(isWindows ? "TEMP" : "TMPDIR") ??

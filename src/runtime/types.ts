@@ -20,8 +20,15 @@ export type OpenFile = unknown;
 
 /** What the algorithm needs to know about an existing directory entry. */
 export interface EntryInfo {
-  /** The entry's type, not following a final symbolic link. */
-  kind: "file" | "directory" | "symlink" | "other";
+  /** The entry's type (for `lstat`, not following a final symbolic link). */
+  kind:
+    | "file"
+    | "directory"
+    | "symlink"
+    | "fifo"
+    | "socket"
+    | "character device"
+    | "block device";
   /** Permission bits, including set-user-ID, set-group-ID and sticky. */
   mode: number;
   /** Owner, or -1 where the platform has none. */
@@ -36,6 +43,8 @@ export interface EntryInfo {
 export interface FsOps {
   /** Describes `path` without following a final link; `null` if it does not exist. */
   lstat(path: string): EntryInfo | null;
+  /** Describes `path`, following symbolic links; `null` if it (or a link's target) does not exist. */
+  stat(path: string): EntryInfo | null;
   /** The target of the symbolic link at `path`, as stored in the link. */
   readLink(path: string): string;
   /** Creates `path` and any missing parents. */
@@ -89,6 +98,17 @@ export interface ProcessIds {
   gid: number;
 }
 
+/**
+ * Linux's sysctls that guard shared sticky directories such as `/tmp`
+ * (`fs.protected_symlinks`, `fs.protected_regular`: 0 off, 1 or 2 on);
+ * `null` where they cannot be read (not Linux, or no permission), which the
+ * algorithm treats as on.
+ */
+export interface StickyProtections {
+  symlinks: number | null;
+  regular: number | null;
+}
+
 /** Everything the algorithm receives from the runtime it runs on. */
 export interface RuntimeAdapter {
   /** Runtime name, for messages and reports only; the algorithm never branches on it. */
@@ -102,14 +122,12 @@ export interface RuntimeAdapter {
   /** Error codes from `rename` that are transient on this platform and worth retrying. */
   readonly renameRetryCodes: ReadonlySet<string>;
   /**
-   * The process's umask, or `null` if the runtime will not tell (no
-   * permission). The library calls it once per process: reading the mask
-   * with umask(2) sets it to 0 for a moment, so prefer a source that does not
-   * (Linux's /proc/self/status).
+   * The user and group the process creates files as, or `null` where the
+   * platform has no owners or the runtime will not tell.
    */
-  umask(): number | null;
-  /** The effective user and group, or `null` where the platform has no owners. */
   ids(): ProcessIds | null;
+  /** The kernel's sticky-directory protections, read afresh on each call. */
+  protections(): StickyProtections;
   /** The directory for temporary files (`$TMPDIR`, `/tmp`, …). */
   tmpDir(): string;
   /**
