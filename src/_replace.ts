@@ -73,6 +73,12 @@ export interface Replacement {
 const MAX_LINK_HOPS = 40;
 const MAX_NAME_ATTEMPTS = 16;
 /**
+ * The most bytes one write call is given: Node and Bun refuse a buffer of
+ * 2 GiB or more (`ERR_OUT_OF_RANGE`) where Deno takes it, and Linux writes
+ * at most 2 GiB less 4 KiB per call anyway. 1 GiB keeps every runtime alike.
+ */
+export const MAX_WRITE_BYTES = 1 << 30;
+/**
  * The code for a FIFO, socket or device target (also behind links): atomic
  * replacement has no meaning for them, and replacing one by a regular file
  * would break whoever uses it. `ENOTSUP`, "not supported for this kind of
@@ -464,12 +470,17 @@ function* finishTemp(
   s.options.signal?.throwIfAborted();
 }
 
-/** Writes all of `bytes` to the temporary file, resuming after short writes. */
+/**
+ * Writes all of `bytes` to the temporary file in calls of at most
+ * {@linkcode MAX_WRITE_BYTES}, resuming after short writes.
+ */
 export function* writeAll(s: Replacement, bytes: Uint8Array): Steps<void> {
   let offset = 0;
   while (offset < bytes.length) {
     s.options.signal?.throwIfAborted();
-    const rest = offset === 0 ? bytes : bytes.subarray(offset);
+    const rest = offset === 0 && bytes.length <= MAX_WRITE_BYTES
+      ? bytes
+      : bytes.subarray(offset, offset + MAX_WRITE_BYTES);
     const written = yield* act<number>(
       s,
       "write",

@@ -424,6 +424,23 @@ for (const api of apis) {
     });
   }
 
+  test(`${name} writes a buffer of 2 GiB or more in calls of at most 1 GiB`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "big");
+      // Never touched, so never resident: the adapter below writes nothing.
+      const big = new Uint8Array(2 ** 31 + 5);
+      const adapter = faultAdapter([]);
+      const lengths: number[] = [];
+      const count = (bytes: Uint8Array) => lengths.push(bytes.length) && 0;
+      adapter.sync.write = (_file, bytes) => (count(bytes), bytes.length);
+      adapter.async.write = (_file, bytes) => (
+        count(bytes), Promise.resolve(bytes.length)
+      );
+      await using(adapter, () => api.write(file, big));
+      assert.deepEqual(lengths, [2 ** 30, 2 ** 30, 5]);
+    });
+  });
+
   test(`${name} resumes after a short write and writes every byte`, async () => {
     await withTempDir(async (dir) => {
       const file = path.join(dir, "f.txt");

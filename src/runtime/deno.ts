@@ -12,6 +12,7 @@ import type {
   RuntimeAdapter,
 } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
+import { posixCode } from "./_errno.ts";
 import { idsFromProc, protectionsFromProc, type ReadText } from "./_proc.ts";
 import { isProcessAlive } from "./_process_alive.ts";
 
@@ -30,32 +31,9 @@ const codesByName: Record<string, string> = {
   Interrupted: "EINTR",
 };
 
-/** Linux errno numbers, for errors that only carry `(os error N)` in their message. */
-const codesByErrno: Record<number, string> = {
-  1: "EPERM",
-  2: "ENOENT",
-  5: "EIO",
-  13: "EACCES",
-  16: "EBUSY",
-  17: "EEXIST",
-  18: "EXDEV",
-  20: "ENOTDIR",
-  21: "EISDIR",
-  22: "EINVAL",
-  24: "EMFILE",
-  27: "EFBIG",
-  28: "ENOSPC",
-  30: "EROFS",
-  36: "ENAMETOOLONG",
-  40: "ELOOP",
-  122: "EDQUOT",
-};
-
 function withCode(error: unknown): unknown {
   if (!(error instanceof Error) || "code" in error) return error;
-  const errno = /\(os error (\d+)\)/.exec(error.message)?.[1];
-  const code = (errno && codesByErrno[Number(errno)]) ??
-    codesByName[error.name];
+  const code = posixCode(error) ?? codesByName[error.name];
   if (code) Object.assign(error, { code });
   return error;
 }
