@@ -494,6 +494,23 @@ export function* writeAll(s: Replacement, bytes: Uint8Array): Steps<void> {
   }
 }
 
+/**
+ * A rename's `EBUSY` where it is not transient (not Windows): a regular file
+ * is then busy only as a mount point, a file mounted onto the target as
+ * Docker does for single files, which no rename can replace.
+ */
+function mountPointFailure(s: Replacement, error: unknown): AtomicWriteError {
+  return new AtomicWriteError({
+    code: "EBUSY",
+    operation: "rename",
+    path: s.final,
+    target: s.target,
+    cause: error,
+    reason:
+      "the target is a mount point (a file mounted onto it, as Docker does for single files); mount its directory instead",
+  });
+}
+
 /** Renames (or links) the temporary file onto the target, retrying transient failures. */
 function* publish(s: Replacement, temp: string): Steps<void> {
   const op = s.options.overwrite ? "rename" : "link";
@@ -503,9 +520,13 @@ function* publish(s: Replacement, temp: string): Steps<void> {
       return;
     } catch (error) {
       const delay = RETRY_DELAYS_MS[attempt];
-      if (delay === undefined || !s.host.renameRetryCodes.has(codeOf(error))) {
-        throw failure(s, op, s.final, error);
+      const code = codeOf(error);
+      if (!s.host.renameRetryCodes.has(code)) {
+        throw code === "EBUSY" && op === "rename"
+          ? mountPointFailure(s, error)
+          : failure(s, op, s.final, error);
       }
+      if (delay === undefined) throw failure(s, op, s.final, error);
       yield* perform(request("sleep", delay));
     }
   }

@@ -187,3 +187,42 @@ test("atomic-write --append through a linked directory appends to the real file"
     }
   });
 });
+
+test(
+  "writeFileAtomic() rejects a file bind-mounted onto the target with EBUSY, saying to mount the directory",
+  {
+    skip: process.platform !== "linux" || process.getuid?.() !== 0
+      ? "needs root on Linux to bind-mount in a private mount namespace"
+      : false,
+  },
+  async () => {
+    await withTempDir((dir) => {
+      const source = path.join(dir, "host.txt");
+      const target = path.join(dir, "mounted.txt");
+      fs.writeFileSync(source, "host");
+      fs.writeFileSync(target, "old");
+      const command = scriptCommand(path.join(root, "tests", "_child.ts"), [
+        "write",
+        target,
+      ]);
+      // A private mount namespace: the mount vanishes with the child.
+      const run = spawnSync("unshare", [
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount --bind "$1" "$2" && shift 2 && exec "$@"',
+        "sh",
+        source,
+        target,
+        ...command,
+      ], { encoding: "utf8" });
+      assert.equal(run.stdout.trim(), "EBUSY", run.stderr);
+      assert.match(run.stderr, /mount point.*mount its directory instead/);
+      assert.equal(read(source), "host");
+      assert.equal(read(target), "old");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  },
+);
