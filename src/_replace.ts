@@ -18,6 +18,7 @@ import { errorCode } from "./_error_code.ts";
 import type { ResolvedOptions } from "./_validate.ts";
 import type { Ticket } from "./_path_queue.ts";
 import type {
+  AdapterError,
   EntryInfo,
   OpenFile,
   ProcessIds,
@@ -100,8 +101,9 @@ function failure(
   cause: unknown,
 ): unknown {
   if (cause instanceof AtomicWriteError) return cause;
+  const reason = (cause as Partial<AdapterError> | null)?.reason;
   return new AtomicWriteError(
-    { code: codeOf(cause), operation, path, target: s.target, cause },
+    { code: codeOf(cause), operation, path, target: s.target, cause, reason },
     s.committed,
   );
 }
@@ -275,7 +277,11 @@ function stickyRefusal(
     "EACCES",
     "replace",
     path,
-    `${what} belongs to another user (uid ${uid}) in a sticky world-writable directory; the kernel refuses this too (${sysctl})`,
+    `${what} belongs to another user (uid ${uid}) in a sticky world-writable directory; the kernel refuses this too (${sysctl})${
+      s.host.ids === null
+        ? "; this process's own uid is unknown (the runtime would not tell)"
+        : ""
+    }`,
   );
 }
 

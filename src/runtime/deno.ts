@@ -35,6 +35,11 @@ function withCode(error: unknown): unknown {
   if (!(error instanceof Error) || "code" in error) return error;
   const code = posixCode(error) ?? codesByName[error.name];
   if (code) Object.assign(error, { code });
+  // A missing permission names the flag to grant: that goes into the
+  // library's message (see `AdapterError.reason`).
+  if (error.name === "NotCapable") {
+    Object.assign(error, { reason: error.message });
+  }
   return error;
 }
 

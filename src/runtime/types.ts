@@ -7,7 +7,7 @@
  *
  * Every operation that fails throws (or rejects with) an error carrying a
  * POSIX-style string `code` (`ENOENT`, `EEXIST`, `ENOSPC`, …), whatever the
- * runtime reports natively.
+ * runtime reports natively (see {@linkcode AdapterError}).
  *
  * @module
  */
@@ -17,6 +17,19 @@ import type { Writer, WriterState } from "./_writer_identity.ts";
 
 /** An open file as the adapter represents it (a descriptor, an `FsFile`, …). */
 export type OpenFile = unknown;
+
+/**
+ * What an operation's error carries besides the runtime's own fields. The
+ * contract bends for Deno here: a missing permission (`NotCapable`) has no
+ * errno, so the adapter gives it `EACCES` and keeps Deno's message, which
+ * names the flag to grant, as `reason`.
+ */
+export interface AdapterError extends Error {
+  /** The POSIX name (`ENOENT`, …), the same on every runtime. */
+  code: string;
+  /** More to say than the code, for the library's message. */
+  reason?: string;
+}
 
 /** What the algorithm needs to know about an existing directory entry. */
 export interface EntryInfo {
