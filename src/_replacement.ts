@@ -1,0 +1,140 @@
+/**
+ * One atomic replacement's state and the helpers every step of the algorithm
+ * shares: how a failure becomes an {@linkcode AtomicWriteError}, running a
+ * request under that rule, and removing the temporary file.
+ */
+import { sep } from "node:path";
+import { AtomicWriteError } from "./atomic_write_error.ts";
+import { errorCode } from "./_error_code.ts";
+import type { ResolvedOptions } from "./_validate.ts";
+import type { Ticket } from "./_path_queue.ts";
+import type {
+  AdapterError,
+  OpenFile,
+  ProcessIds,
+  StickyProtections,
+} from "./runtime/types.ts";
+import {
+  perform,
+  type Request,
+  request,
+  settle,
+  type Steps,
+} from "./_steps.ts";
+
+/** Facts about the process the algorithm needs. */
+export interface Host {
+  /** Who writes; `null`: unknown (the runtime would not tell). */
+  ids: ProcessIds | null;
+  /** The kernel's sticky-directory protections, read when needed. */
+  protections(): StickyProtections;
+  pid: number;
+  renameRetryCodes: ReadonlySet<string>;
+}
+
+/** The state of one atomic replacement, shared by its phases. */
+export interface Replacement {
+  /** The absolute path the caller named. */
+  readonly target: string;
+  /** The file actually replaced: `target` with symbolic links followed. */
+  final: string;
+  /** The temporary file, while it exists. */
+  temp: string | null;
+  /** The temporary file, while it is open. */
+  file: OpenFile | null;
+  /** Whether the new content is in place. */
+  committed: boolean;
+  readonly options: ResolvedOptions;
+  readonly host: Host;
+  /** Temporary files of this process that exist now, removed at exit. */
+  readonly inFlight: Set<string>;
+  /** This write's place among writes to the same path, for the async API. */
+  ticket: Ticket | null;
+}
+
+/** The error's system code; an error without one is reported as `EIO`. */
+export function codeOf(error: unknown): string {
+  return errorCode(error) ?? "EIO";
+}
+
+/** The {@linkcode AtomicWriteError} for a runtime error `cause` of `operation` on `path`. */
+export function failure(
+  s: Replacement,
+  operation: string,
+  path: string,
+  cause: unknown,
+): unknown {
+  if (cause instanceof AtomicWriteError) return cause;
+  const reason = (cause as Partial<AdapterError> | null)?.reason;
+  return new AtomicWriteError(
+    { code: codeOf(cause), operation, path, target: s.target, cause, reason },
+    s.committed,
+  );
+}
+
+/** A failure the algorithm itself detects, with no runtime error behind it. */
+export function problem(
+  s: Replacement,
+  code: string,
+  operation: string,
+  path: string,
+  reason: string,
+): AtomicWriteError {
+  return new AtomicWriteError({
+    code,
+    operation,
+    path,
+    target: s.target,
+    reason,
+  });
+}
+
+/** Runs one request; a failure becomes an {@linkcode AtomicWriteError} naming `operation` and `path`. */
+export function* act<T>(
+  s: Replacement,
+  operation: string,
+  path: string,
+  req: Request<T>,
+): Steps<T> {
+  try {
+    return yield* perform(req);
+  } catch (error) {
+    throw failure(s, operation, path, error);
+  }
+}
+
+/** Closes and removes the temporary file, if any; never throws. */
+export function* discard(s: Replacement): Steps<void> {
+  const { file, temp } = s;
+  s.file = null;
+  s.temp = null;
+  if (file !== null) {
+    yield* settle(request("close", file));
+  }
+  if (temp !== null) {
+    const removed = yield* settle(request("remove", temp));
+    // If removal failed for another reason, the exit cleanup or
+    // removeStaleTemps() still knows the name.
+    if (removed.ok || codeOf(removed.error) === "ENOENT") {
+      s.inFlight.delete(temp);
+    }
+  }
+}
+
+/** Runs `steps`; on any failure discards the temporary file and rethrows. */
+export function* orDiscard<T>(s: Replacement, steps: Steps<T>): Steps<T> {
+  try {
+    return yield* steps;
+  } catch (error) {
+    yield* discard(s);
+    throw error;
+  }
+}
+
+/**
+ * `name` inside `dir`, joined as text without normalizing `..`: the kernel
+ * resolves `alias/..` through the link, where `path.join` would drop both.
+ */
+export function inDirectory(dir: string, name: string): string {
+  return dir.endsWith(sep) ? dir + name : dir + sep + name;
+}
