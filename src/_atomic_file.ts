@@ -5,7 +5,6 @@ import { AtomicWriteError } from "./atomic_write_error.ts";
 import type { Context } from "./_context.ts";
 import { settleInTurn, takeTicket } from "./_path_queue.ts";
 import {
-  commit,
   discard,
   orDiscard,
   prepare,
@@ -13,6 +12,7 @@ import {
   writeAll,
 } from "./_replace.ts";
 import { runAsync } from "./_run.ts";
+import { commitInTurn } from "./_commit_in_turn.ts";
 import type { Steps } from "./_steps.ts";
 import { concatBytes, toBytes } from "./_validate.ts";
 
@@ -133,17 +133,17 @@ export class AtomicFileHandle implements AtomicFile {
       return Promise.reject(this.#unusable());
     }
     const s = this.#s;
-    // The handle's place among writes to the path: kept from the call that
-    // began it (writeFileAtomic with a stream), else taken now, at commit.
-    const ticket = s.ticket ??= takeTicket(s.target);
-    this.#flush();
-    const steps = this.#run(() => commit(s));
-    const done = settleInTurn(
-      ticket,
-      steps.then(() => void this.#enter("committed")),
+    const ownTicket = s.ticket === null
+      ? (s.ticket = takeTicket(s.target))
+      : null;
+    const work = this.#queue(() => commitInTurn(s, this.#context.async)).then(
+      () => {
+        this.#status = "committed";
+        this.#detach();
+      },
     );
-    this.#enter("committing", { done });
-    return done;
+    this.#committed = ownTicket ? settleInTurn(ownTicket, work) : work;
+    return this.#committed;
   }
 
   abort(): Promise<void> {
@@ -196,10 +196,18 @@ export class AtomicFileHandle implements AtomicFile {
 
   /** Queues `steps` after everything queued before; a failure discards the file and fails the handle. */
   #run(steps: () => Steps<void>): Promise<void> {
-    const result = this.#queue.then(() => {
-      const { status } = this.#state;
-      if (status === "aborted" || status === "failed") throw this.#unusable();
-      return runAsync(orDiscard(this.#s, steps()), this.#context.async);
+    return this.#queue(() =>
+      runAsync(orDiscard(this.#s, steps()), this.#context.async)
+    );
+  }
+
+  /** Queues `work` (which discards the file if it fails) after everything queued before. */
+  #queue(work: () => Promise<void>): Promise<void> {
+    const result = this.#chain.then(() => {
+      if (this.#status === "aborted" || this.#status === "failed") {
+        throw this.#unusable();
+      }
+      return work();
     });
     this.#queue = result.then(
       ignore,

@@ -9,8 +9,10 @@
  *    file's owner and permission bits (`_owner_and_mode.ts`);
  * 2. {@linkcode writeAll}: write every byte, at most 1 GiB per call (short
  *    writes are resumed);
- * 3. {@linkcode commit}: fsync, close, rename (or link, to create only if
- *    absent), fsync the directory;
+ * 3. {@linkcode seal}: fsync, close; then {@linkcode publish}: rename (or
+ *    link, to create only if absent), fsync the directory. Between the two,
+ *    the asynchronous API waits for earlier writes to the same path
+ *    (`_commit_in_turn.ts`);
  * 4. {@linkcode discard} on any failure or abort: close and remove the
  *    temporary file; the target is never touched before the rename.
  *
@@ -20,7 +22,7 @@
 import { basename, dirname } from "node:path";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import type { EntryInfo } from "./runtime/types.ts";
-import { perform, request, settle, type Steps, waitFor } from "./_steps.ts";
+import { perform, request, settle, type Steps } from "./_steps.ts";
 import { tempName } from "./_temp_name.ts";
 import {
   act,
@@ -102,8 +104,8 @@ export function* writeAll(s: Replacement, bytes: Uint8Array): Steps<void> {
   }
 }
 
-/** Makes the temporary file the target: fsync, close, rename, fsync the directory. */
-export function* commit(s: Replacement): Steps<void> {
+/** Makes the new content durable and the file ready to rename: fsync, close. */
+export function* seal(s: Replacement): Steps<void> {
   const temp = s.temp as string;
   s.options.signal?.throwIfAborted();
   if (s.options.fsync) yield* act(s, "fsync", temp, request("sync", s.file));
@@ -114,9 +116,16 @@ export function* commit(s: Replacement): Steps<void> {
   const file = s.file;
   s.file = null;
   yield* act(s, "close", temp, request("close", file));
-  if (s.ticket?.mayRename) yield* waitFor(s.ticket.mayRename, s.options.signal);
+}
+
+/**
+ * Puts the sealed file in place: rename (or link), then fsync the directory.
+ * The asynchronous API first waits for its turn (see `_commit_in_turn.ts`).
+ */
+export function* publish(s: Replacement): Steps<void> {
+  const temp = s.temp as string;
   s.options.signal?.throwIfAborted();
-  yield* publish(s, temp);
+  yield* renameOrLink(s, temp);
   s.committed = true;
   s.ticket?.renamed();
   if (s.options.overwrite) {
@@ -133,15 +142,22 @@ export function* commit(s: Replacement): Steps<void> {
   }
 }
 
-/** The whole replacement with one buffer of content. */
-export function* replace(s: Replacement, bytes: Uint8Array): Steps<void> {
+/** Prepares the temporary file and writes `bytes` to it. */
+export function* fill(s: Replacement, bytes: Uint8Array): Steps<void> {
   yield* prepare(s);
-  yield* orDiscard(s, writeThenCommit(s, bytes));
+  yield* orDiscard(s, writeAll(s, bytes));
 }
 
-function* writeThenCommit(s: Replacement, bytes: Uint8Array): Steps<void> {
-  yield* writeAll(s, bytes);
-  yield* commit(s);
+/** Seals and publishes, for a caller with no turn to wait for. */
+function* sealAndPublish(s: Replacement): Steps<void> {
+  yield* seal(s);
+  yield* publish(s);
+}
+
+/** The whole replacement with one buffer, for a caller with no turn to wait for. */
+export function* replace(s: Replacement, bytes: Uint8Array): Steps<void> {
+  yield* fill(s, bytes);
+  yield* orDiscard(s, sealAndPublish(s));
 }
 
 /** Picks a new temporary name beside the target and records it as in flight. */
@@ -205,7 +221,7 @@ function mountPointFailure(s: Replacement, error: unknown): AtomicWriteError {
 }
 
 /** Renames (or links) the temporary file onto the target, retrying transient failures. */
-function* publish(s: Replacement, temp: string): Steps<void> {
+function* renameOrLink(s: Replacement, temp: string): Steps<void> {
   const op = s.options.overwrite ? "rename" : "link";
   for (let attempt = 0;; attempt++) {
     try {

@@ -1,27 +1,11 @@
-/** The two runners that drive the algorithm's steps: one synchronous, one asynchronous. */
+/** The two runners that drive the algorithm's steps (see `_steps.ts`): one synchronous, one asynchronous. */
 import type { AsyncFsOps, FsOps } from "./runtime/types.ts";
-import type { Instruction, Request, Settled, Steps } from "./_steps.ts";
+import type { Request, Steps } from "./_steps.ts";
 
-type AnyOp = (...args: readonly unknown[]) => unknown;
-type AsyncOp = (...args: readonly unknown[]) => Promise<unknown>;
+type Op = (...args: readonly unknown[]) => unknown;
 
-function settleSync(ops: FsOps, req: Request<unknown>): Settled<unknown> {
-  try {
-    return { ok: true, value: (ops[req.name] as AnyOp)(...req.args) };
-  } catch (error) {
-    return { ok: false, error };
-  }
-}
-
-function executeSync(ops: FsOps, instruction: Instruction): unknown {
-  switch (instruction.kind) {
-    case "op":
-      return (ops[instruction.name] as AnyOp)(...instruction.args);
-    case "both":
-      return instruction.requests.map((req) => settleSync(ops, req));
-    case "wait":
-      throw new TypeError("A synchronous run cannot wait for a promise");
-  }
+function call(ops: FsOps | AsyncFsOps, req: Request<unknown>): unknown {
+  return (ops[req.name] as Op)(...req.args);
 }
 
 /** Runs `steps` to completion with synchronous operations. */
@@ -30,7 +14,7 @@ export function runSync<T>(steps: Steps<T>, ops: FsOps): T {
   while (!next.done) {
     let value: unknown;
     try {
-      value = executeSync(ops, next.value);
+      value = call(ops, next.value);
     } catch (error) {
       next = steps.throw(error);
       continue;
@@ -38,43 +22,6 @@ export function runSync<T>(steps: Steps<T>, ops: FsOps): T {
     next = steps.next(value);
   }
   return next.value;
-}
-
-function settleAsync(
-  ops: AsyncFsOps,
-  req: Request<unknown>,
-): Promise<Settled<unknown>> {
-  return (ops[req.name] as AsyncOp)(...req.args).then(
-    (value: unknown) => ({ ok: true, value }),
-    (error: unknown) => ({ ok: false, error }),
-  );
-}
-
-function raceAbort(
-  promise: Promise<unknown>,
-  signal: AbortSignal,
-): Promise<unknown> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() =>
-      signal.removeEventListener("abort", onAbort)
-    );
-  });
-}
-
-function executeAsync(ops: AsyncFsOps, instruction: Instruction): unknown {
-  switch (instruction.kind) {
-    case "op":
-      return (ops[instruction.name] as AnyOp)(...instruction.args);
-    case "both":
-      return Promise.all(instruction.requests.map((r) => settleAsync(ops, r)));
-    case "wait":
-      return instruction.signal
-        ? raceAbort(instruction.promise, instruction.signal)
-        : instruction.promise;
-  }
 }
 
 /** Runs `steps` to completion with asynchronous operations. */
@@ -86,7 +33,7 @@ export async function runAsync<T>(
   while (!next.done) {
     let value: unknown;
     try {
-      value = await executeAsync(ops, next.value);
+      value = await call(ops, next.value);
     } catch (error) {
       next = steps.throw(error);
       continue;
