@@ -11,7 +11,6 @@ import type {
   AsyncFsOps,
   EntryInfo,
   FsOps,
-  OpenFile,
   ProcessIds,
   RuntimeAdapter,
 } from "./types.ts";
@@ -19,10 +18,15 @@ import { sleep, sleepSync } from "./_sleep.ts";
 import { protectionsFromProc, type ReadText } from "./_proc.ts";
 import { isProcessAlive } from "./_process_alive.ts";
 import { errorCode } from "../_error_code.ts";
+import {
+  EXIT_SIGNALS,
+  isDirSyncUnsupported,
+  isWindows,
+  RENAME_RETRY_CODES,
+} from "./_posix.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
 const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
-const isWindows = process.platform === "win32";
 
 function info(stat: fs.Stats): EntryInfo {
   return {
@@ -46,12 +50,6 @@ function info(stat: fs.Stats): EntryInfo {
   };
 }
 
-/** Some file systems (and Windows) cannot fsync a directory; that is not a failure. */
-function isDirSyncUnsupported(error: unknown): boolean {
-  const code = errorCode(error);
-  return code === "EINVAL" || code === "ENOTSUP" || code === "EISDIR";
-}
-
 function call<T>(
   start: (done: (error: Error | null, value?: T) => void) => void,
 ): Promise<T> {
@@ -60,7 +58,7 @@ function call<T>(
   );
 }
 
-const sync: FsOps = {
+const sync: FsOps<number> = {
   lstat: (path) => {
     const stat = fs.lstatSync(path, { throwIfNoEntry: false });
     return stat ? info(stat) : null;
@@ -78,11 +76,11 @@ const sync: FsOps = {
   mkdir: (path) => void fs.mkdirSync(path, { recursive: true }),
   createExclusive: (path, mode) =>
     fs.openSync(path, O_WRONLY | O_CREAT | O_EXCL, mode),
-  write: (fd, bytes) => fs.writeSync(fd as number, bytes, 0, bytes.byteLength),
-  sync: (fd) => fs.fsyncSync(fd as number),
-  chmod: (fd, _path, mode) => fs.fchmodSync(fd as number, mode),
-  chown: (fd, _path, uid, gid) => fs.fchownSync(fd as number, uid, gid),
-  close: (fd) => fs.closeSync(fd as number),
+  write: (fd, bytes) => fs.writeSync(fd, bytes, 0, bytes.byteLength),
+  sync: (fd) => fs.fsyncSync(fd),
+  chmod: (fd, _path, mode) => fs.fchmodSync(fd, mode),
+  chown: (fd, _path, uid, gid) => fs.fchownSync(fd, uid, gid),
+  close: (fd) => fs.closeSync(fd),
   rename: (from, to) => fs.renameSync(from, to),
   link: (from, to) => fs.linkSync(from, to),
   remove: (path) => fs.unlinkSync(path),
@@ -108,7 +106,7 @@ const sync: FsOps = {
   sleep: sleepSync,
 };
 
-const async: AsyncFsOps = {
+const async: AsyncFsOps<number> = {
   lstat: (path) =>
     call<fs.Stats>((done) => fs.lstat(path, done)).then(info, (error) => {
       if (error.code === "ENOENT") return null;
@@ -125,19 +123,15 @@ const async: AsyncFsOps = {
       fs.mkdir(path, { recursive: true }, done)
     ).then(() => {}),
   createExclusive: (path, mode) =>
-    call<OpenFile>((done) =>
+    call<number>((done) =>
       fs.open(path, O_WRONLY | O_CREAT | O_EXCL, mode, done)
     ),
   write: (fd, bytes) =>
-    call((done) =>
-      fs.write(fd as number, bytes, 0, bytes.byteLength, null, done)
-    ),
-  sync: (fd) => call((done) => fs.fsync(fd as number, done)),
-  chmod: (fd, _path, mode) =>
-    call((done) => fs.fchmod(fd as number, mode, done)),
-  chown: (fd, _path, uid, gid) =>
-    call((done) => fs.fchown(fd as number, uid, gid, done)),
-  close: (fd) => call((done) => fs.close(fd as number, done)),
+    call((done) => fs.write(fd, bytes, 0, bytes.byteLength, null, done)),
+  sync: (fd) => call((done) => fs.fsync(fd, done)),
+  chmod: (fd, _path, mode) => call((done) => fs.fchmod(fd, mode, done)),
+  chown: (fd, _path, uid, gid) => call((done) => fs.fchown(fd, uid, gid, done)),
+  close: (fd) => call((done) => fs.close(fd, done)),
   rename: (from, to) => call((done) => fs.rename(from, to, done)),
   link: (from, to) => call((done) => fs.link(from, to, done)),
   remove: (path) => call((done) => fs.unlink(path, done)),
@@ -167,26 +161,33 @@ const async: AsyncFsOps = {
 
 const readText: ReadText = (path) => fs.readFileSync(path, "latin1");
 
-const exitSignals = isWindows
-  ? ["SIGINT"] as const
-  : ["SIGINT", "SIGTERM", "SIGHUP"] as const;
-
 /** Builds the `node:fs` adapter under the given runtime name. */
-export function createNodeFsAdapter(name: string): RuntimeAdapter {
+export function createNodeFsAdapter(name: string): RuntimeAdapter<number> {
   return {
     name,
     sync,
     async,
     pid: process.pid,
-    // Windows: virus scanners and indexers hold files briefly (EPERM, EBUSY, EACCES).
-    renameRetryCodes: new Set(isWindows ? ["EPERM", "EBUSY", "EACCES"] : []),
+    renameRetryCodes: RENAME_RETRY_CODES,
     ids: (): ProcessIds | null =>
       isWindows || !process.geteuid || !process.getegid
         ? null
         : { uid: process.geteuid(), gid: process.getegid() },
     protections: () => protectionsFromProc(readText),
     tmpDir: () => os.tmpdir(),
-    ...writers,
-    onExit: onProcessExit,
+    isProcessAlive,
+    onExit: (cleanup) => {
+      process.on("exit", cleanup);
+      for (const signal of EXIT_SIGNALS) {
+        const onSignal = () => {
+          // Other listeners own the signal's outcome; if they exit, "exit" cleans up.
+          if (process.listenerCount(signal) > 1) return;
+          cleanup();
+          process.removeListener(signal, onSignal);
+          process.kill(process.pid, signal);
+        };
+        process.on(signal, onSignal);
+      }
+    },
   };
 }

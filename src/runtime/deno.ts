@@ -13,6 +13,12 @@ import type {
 } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { posixCode } from "./_errno.ts";
+import {
+  EXIT_SIGNALS,
+  isDirSyncUnsupported,
+  isWindows,
+  RENAME_RETRY_CODES,
+} from "./_posix.ts";
 import { idsFromProc, protectionsFromProc, type ReadText } from "./_proc.ts";
 import { isProcessAlive } from "./_process_alive.ts";
 
@@ -43,7 +49,7 @@ function withCode(error: unknown): unknown {
   return error;
 }
 
-function syncWithCodes(ops: FsOps): FsOps {
+function syncWithCodes<F>(ops: FsOps<F>): FsOps<F> {
   const wrapped: Record<string, unknown> = {};
   for (const [name, op] of Object.entries(ops)) {
     wrapped[name] = (...args: unknown[]) => {
@@ -54,10 +60,10 @@ function syncWithCodes(ops: FsOps): FsOps {
       }
     };
   }
-  return wrapped as unknown as FsOps;
+  return wrapped as unknown as FsOps<F>;
 }
 
-function asyncWithCodes(ops: AsyncFsOps): AsyncFsOps {
+function asyncWithCodes<F>(ops: AsyncFsOps<F>): AsyncFsOps<F> {
   const wrapped: Record<string, unknown> = {};
   for (const [name, op] of Object.entries(ops)) {
     const rethrow = (error: unknown) => {
@@ -73,11 +79,8 @@ function asyncWithCodes(ops: AsyncFsOps): AsyncFsOps {
       }
     };
   }
-  return wrapped as unknown as AsyncFsOps;
+  return wrapped as unknown as AsyncFsOps<F>;
 }
-
-// Read through globalThis: this module is imported (not used) on Node and Bun too.
-const isWindows = globalThis.Deno?.build.os === "windows";
 
 function info(stat: Deno.FileInfo): EntryInfo {
   return {
@@ -105,11 +108,6 @@ function isNotFound(error: unknown): boolean {
   return error instanceof Deno.errors.NotFound;
 }
 
-function isDirSyncUnsupported(error: unknown): boolean {
-  const code = (withCode(error) as { code?: string }).code;
-  return code === "EINVAL" || code === "ENOTSUP";
-}
-
 function owner(id: number): number | null {
   return id < 0 ? null : id;
 }
@@ -120,27 +118,7 @@ const createOptions = (mode: number): Deno.OpenOptions => ({
   mode,
 });
 
-/**
- * Where an open `FsFile` is now: Deno hides the descriptor, so the one in
- * /proc/self/fd with the same device and inode is found by comparing (a
- * failure path only; /proc needs `--allow-all`). `null` if not found.
- */
-function locateFsFile(file: Deno.FsFile): string | null {
-  try {
-    const { dev, ino } = file.statSync();
-    for (const entry of Deno.readDirSync("/proc/self/fd")) {
-      const fd = `/proc/self/fd/${entry.name}`;
-      try {
-        const other = Deno.statSync(fd);
-        if (other.dev !== dev || other.ino !== ino) continue;
-        return pathInFdLink(Deno.readLinkSync(fd));
-      } catch { /* closed meanwhile, or not a file */ }
-    }
-  } catch { /* no /proc, or no permission */ }
-  return null;
-}
-
-const sync: FsOps = syncWithCodes({
+const sync: FsOps<Deno.FsFile> = syncWithCodes({
   lstat: (path) => {
     try {
       return info(Deno.lstatSync(path));
@@ -160,12 +138,12 @@ const sync: FsOps = syncWithCodes({
   readLink: (path) => Deno.readLinkSync(path),
   mkdir: (path) => Deno.mkdirSync(path, { recursive: true }),
   createExclusive: (path, mode) => Deno.openSync(path, createOptions(mode)),
-  write: (file, bytes) => (file as Deno.FsFile).writeSync(bytes),
-  sync: (file) => (file as Deno.FsFile).syncSync(),
+  write: (file, bytes) => file.writeSync(bytes),
+  sync: (file) => file.syncSync(),
   chmod: (_file, path, mode) => Deno.chmodSync(path, mode),
   chown: (_file, path, uid, gid) =>
     Deno.chownSync(path, owner(uid), owner(gid)),
-  close: (file) => (file as Deno.FsFile).close(),
+  close: (file) => file.close(),
   rename: (from, to) => Deno.renameSync(from, to),
   link: (from, to) => Deno.linkSync(from, to),
   remove: (path) => Deno.removeSync(path),
@@ -185,7 +163,7 @@ const sync: FsOps = syncWithCodes({
   sleep: sleepSync,
 });
 
-const async: AsyncFsOps = asyncWithCodes({
+const async: AsyncFsOps<Deno.FsFile> = asyncWithCodes({
   lstat: async (path) => {
     try {
       return info(await Deno.lstat(path));
@@ -205,12 +183,12 @@ const async: AsyncFsOps = asyncWithCodes({
   readLink: (path) => Deno.readLink(path),
   mkdir: (path) => Deno.mkdir(path, { recursive: true }),
   createExclusive: (path, mode) => Deno.open(path, createOptions(mode)),
-  write: (file, bytes) => (file as Deno.FsFile).write(bytes),
-  sync: (file) => (file as Deno.FsFile).sync(),
+  write: (file, bytes) => file.write(bytes),
+  sync: (file) => file.sync(),
   chmod: (_file, path, mode) => Deno.chmod(path, mode),
   chown: (_file, path, uid, gid) => Deno.chown(path, owner(uid), owner(gid)),
   // Closing is synchronous in Deno; a throw becomes a rejection in the wrapper.
-  close: (file) => Promise.resolve((file as Deno.FsFile).close()),
+  close: (file) => Promise.resolve(file.close()),
   rename: (from, to) => Deno.rename(from, to),
   link: (from, to) => Deno.link(from, to),
   remove: (path) => Deno.remove(path),
@@ -257,19 +235,15 @@ function ids(): ProcessIds | null {
   return idsWithoutSys;
 }
 
-const exitSignals: Deno.Signal[] = isWindows
-  ? ["SIGINT"]
-  : ["SIGINT", "SIGTERM", "SIGHUP"];
-
 /** The adapter used when running on Deno. */
-export const denoAdapter: RuntimeAdapter = {
+export const denoAdapter: RuntimeAdapter<Deno.FsFile> = {
   name: "deno",
   sync,
   async,
   get pid() {
     return Deno.pid;
   },
-  renameRetryCodes: new Set(isWindows ? ["EPERM", "EBUSY", "EACCES"] : []),
+  renameRetryCodes: RENAME_RETRY_CODES,
   ids,
   protections: () => protectionsFromProc(readText),
   tmpDir: () => {
@@ -280,6 +254,17 @@ export const denoAdapter: RuntimeAdapter = {
       return isWindows ? "C:\\Windows\\Temp" : "/tmp";
     }
   },
-  ...writers,
-  onExit: onUnload,
+  // Deno.kill takes no signal 0; the Node compatibility layer maps it to kill(pid, 0).
+  isProcessAlive,
+  onExit: (cleanup) => {
+    globalThis.addEventListener("unload", cleanup);
+    for (const signal of EXIT_SIGNALS) {
+      const onSignal = () => {
+        cleanup();
+        Deno.removeSignalListener(signal, onSignal);
+        Deno.kill(Deno.pid, signal);
+      };
+      Deno.addSignalListener(signal, onSignal);
+    }
+  },
 };

@@ -7,7 +7,22 @@
  *
  * Every operation that fails throws (or rejects with) an error carrying a
  * POSIX-style string `code` (`ENOENT`, `EEXIST`, `ENOSPC`, …), whatever the
- * runtime reports natively (see {@linkcode AdapterError}).
+ * runtime reports natively (see {@linkcode AdapterError}). The facts every
+ * adapter shares (signals, retry codes, errno names) live in `_posix.ts` and
+ * `_errno.ts`.
+ *
+ * Where the contract bends for one runtime:
+ * - `chmod` and `chown` get both the open file and its path: Node and Bun use
+ *   the descriptor, Deno (no `FsFile.chmod`) the path.
+ * - A missing Deno permission has no errno: it becomes `EACCES`, with Deno's
+ *   message (naming the flag) as the error's `reason`.
+ * - `lstat` returns `null` when the entry does not exist; Node's and Bun's
+ *   synchronous form also when a parent is not a directory (`ENOTDIR`),
+ *   which the create that follows then reports.
+ * - `close` is synchronous in Deno; its asynchronous form only wraps it.
+ * - `ids()` on Deno without `--allow-sys` reads `/proc/self/status`.
+ * - On Windows there are no owners (`uid`/`gid` -1), `syncDir` does nothing,
+ *   and `rename` failures from scanners are retried (`RENAME_RETRY_CODES`).
  *
  * @module
  */
@@ -15,7 +30,11 @@ import type { TempOwner } from "../_temp_name.ts";
 import type { OnExit } from "./_exit_hooks.ts";
 import type { Writer, WriterState } from "./_writer_identity.ts";
 
-/** An open file as the adapter represents it (a descriptor, an `FsFile`, …). */
+/**
+ * An open file as the algorithm sees it: opaque. Each adapter is typed by its
+ * own file (`RuntimeAdapter<number>` for descriptors on Node and Bun,
+ * `RuntimeAdapter<Deno.FsFile>` on Deno) and gets back only files it made.
+ */
 export type OpenFile = unknown;
 
 /**
@@ -52,9 +71,9 @@ export interface EntryInfo {
   mtimeMs: number;
 }
 
-/** The file-system operations, in their synchronous form. */
-export interface FsOps {
-  /** Describes `path` without following a final link; `null` if it does not exist. */
+/** The file-system operations, in their synchronous form, on open files of type `F`. */
+export interface FsOps<F = OpenFile> {
+  /** Describes `path` without following a final link; `null` if it does not exist (see the module doc for `ENOTDIR`). */
   lstat(path: string): EntryInfo | null;
   /** Describes `path`, following symbolic links; `null` if it (or a link's target) does not exist. */
   stat(path: string): EntryInfo | null;
@@ -63,17 +82,21 @@ export interface FsOps {
   /** Creates `path` and any missing parents. */
   mkdir(path: string): void;
   /** Creates a new file for writing, failing with `EEXIST` if `path` exists (`O_CREAT|O_EXCL`). */
-  createExclusive(path: string, mode: number): OpenFile;
+  createExclusive(path: string, mode: number): F;
   /** Writes from the start of `bytes`; returns how many were written (possibly fewer). */
-  write(file: OpenFile, bytes: Uint8Array): number;
+  write(file: F, bytes: Uint8Array): number;
   /** Flushes the file's data and metadata to the device (`fsync`). */
-  sync(file: OpenFile): void;
-  /** Sets the permission bits of the open file found at `path`. */
-  chmod(file: OpenFile, path: string, mode: number): void;
-  /** Sets the owner and group (-1 keeps one) of the open file found at `path`. */
-  chown(file: OpenFile, path: string, uid: number, gid: number): void;
+  sync(file: F): void;
+  /**
+   * Sets the permission bits of the open file found at `path`. The contract
+   * bends here: Node and Bun use the descriptor (`fchmod`), Deno has no
+   * `FsFile.chmod` and uses the path, so both are passed.
+   */
+  chmod(file: F, path: string, mode: number): void;
+  /** Sets the owner and group (-1 keeps one) of the open file found at `path`; `file` or `path` as for `chmod`. */
+  chown(file: F, path: string, uid: number, gid: number): void;
   /** Closes the file. */
-  close(file: OpenFile): void;
+  close(file: F): void;
   /** Atomically replaces `to` with `from`. */
   rename(from: string, to: string): void;
   /** Creates the hard link `to` for `from`, failing with `EEXIST` if `to` exists. */
@@ -96,10 +119,10 @@ export interface FsOps {
 }
 
 /** The file-system operations, in their asynchronous form. */
-export type AsyncFsOps = {
-  [K in keyof FsOps]: (
-    ...args: Parameters<FsOps[K]>
-  ) => Promise<ReturnType<FsOps[K]>>;
+export type AsyncFsOps<F = OpenFile> = {
+  [K in keyof FsOps<F>]: (
+    ...args: Parameters<FsOps<F>[K]>
+  ) => Promise<ReturnType<FsOps<F>[K]>>;
 };
 
 /** The name of a file-system operation. */
@@ -122,14 +145,14 @@ export interface StickyProtections {
   regular: number | null;
 }
 
-/** Everything the algorithm receives from the runtime it runs on. */
-export interface RuntimeAdapter {
+/** Everything the algorithm receives from the runtime it runs on; `F` is its open file. */
+export interface RuntimeAdapter<F = OpenFile> {
   /** Runtime name, for messages and reports only; the algorithm never branches on it. */
   readonly name: string;
   /** The operations, synchronous. */
-  readonly sync: FsOps;
+  readonly sync: FsOps<F>;
   /** The same operations, asynchronous. */
-  readonly async: AsyncFsOps;
+  readonly async: AsyncFsOps<F>;
   /** This process's id (it goes into temporary file names). */
   readonly pid: number;
   /** Error codes from `rename` that are transient on this platform and worth retrying. */
