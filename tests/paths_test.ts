@@ -9,30 +9,15 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
-import { AtomicWriteError } from "../mod.ts";
 import { apis } from "./_apis.ts";
 import {
+  failsWith,
   read,
   root,
   scriptCommand,
   tempsIn,
   withTempDir,
 } from "./_fixtures.ts";
-
-/** Asserts that `promise` fails with an AtomicWriteError of `code`, and returns it. */
-async function failsWith(
-  promise: Promise<unknown>,
-  code: string,
-): Promise<AtomicWriteError> {
-  let caught: unknown;
-  await promise.catch((error) => caught = error);
-  assert.ok(
-    caught instanceof AtomicWriteError,
-    `expected an AtomicWriteError ${code}, got ${caught}`,
-  );
-  assert.equal(caught.code, code, String(caught));
-  return caught;
-}
 
 /**
  * `dir/real/sub/`, `dir/alias -> real/sub`, `dir/real/target.json` holding

@@ -9,9 +9,9 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
-import { AtomicWriteError } from "../mod.ts";
 import { apis } from "./_apis.ts";
 import {
+  failsWith,
   type Fault,
   faultAdapter,
   read,
@@ -22,21 +22,6 @@ import {
 
 function modeOf(file: string): number {
   return fs.statSync(file).mode & 0o7777;
-}
-
-/** Asserts that `promise` fails with an AtomicWriteError of `code`, and returns it. */
-async function failsWith(
-  promise: Promise<unknown>,
-  code: string,
-): Promise<AtomicWriteError> {
-  let caught: unknown;
-  await promise.catch((error) => caught = error);
-  assert.ok(
-    caught instanceof AtomicWriteError,
-    `expected an AtomicWriteError ${code}, got ${caught}`,
-  );
-  assert.equal(caught.code, code);
-  return caught;
 }
 
 /** Writes "old" to `file`, runs `fn`, asserts the target kept "old" and no temp is left. */

@@ -9,10 +9,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
-import { AtomicWriteError } from "../mod.ts";
 import type { StickyProtections } from "../src/runtime/types.ts";
 import { apis } from "./_apis.ts";
 import {
+  failsWith,
   faultAdapter,
   read,
   tempsIn,
@@ -74,15 +74,9 @@ function plantFile(shared: string, name: string): string {
 }
 
 async function refused(promise: Promise<unknown>, sysctl: string) {
-  let caught: unknown;
-  await promise.catch((error) => caught = error);
-  assert.ok(
-    caught instanceof AtomicWriteError,
-    `expected EACCES, got ${caught}`,
-  );
-  assert.equal(caught.code, "EACCES");
-  assert.match(caught.message, /belongs to another user \(uid 65534\)/);
-  assert.match(caught.message, new RegExp(sysctl));
+  const error = await failsWith(promise, "EACCES");
+  assert.match(error.message, /belongs to another user \(uid 65534\)/);
+  assert.match(error.message, new RegExp(sysctl));
 }
 
 /** An adapter that reports the sysctls as `protections`, whatever they are. */

@@ -104,8 +104,24 @@ function info(stat: Deno.FileInfo): EntryInfo {
   };
 }
 
-function isNotFound(error: unknown): boolean {
-  return error instanceof Deno.errors.NotFound;
+/** `describe()`'s entry, or `null` where there is none. */
+function entryOrNull(describe: () => Deno.FileInfo): EntryInfo | null {
+  try {
+    return info(describe());
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/** The asynchronous {@linkcode entryOrNull}. */
+async function entryOrNullAsync(
+  describe: () => Promise<Deno.FileInfo>,
+): Promise<EntryInfo | null> {
+  return await describe().then(info, (error) => {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  });
 }
 
 function owner(id: number): number | null {
@@ -119,22 +135,8 @@ const createOptions = (mode: number): Deno.OpenOptions => ({
 });
 
 const sync: FsOps<Deno.FsFile> = syncWithCodes({
-  lstat: (path) => {
-    try {
-      return info(Deno.lstatSync(path));
-    } catch (error) {
-      if (isNotFound(error)) return null;
-      throw error;
-    }
-  },
-  stat: (path) => {
-    try {
-      return info(Deno.statSync(path));
-    } catch (error) {
-      if (isNotFound(error)) return null;
-      throw error;
-    }
-  },
+  lstat: (path) => entryOrNull(() => Deno.lstatSync(path)),
+  stat: (path) => entryOrNull(() => Deno.statSync(path)),
   readLink: (path) => Deno.readLinkSync(path),
   mkdir: (path) => Deno.mkdirSync(path, { recursive: true }),
   createExclusive: (path, mode) => Deno.openSync(path, createOptions(mode)),
@@ -164,22 +166,8 @@ const sync: FsOps<Deno.FsFile> = syncWithCodes({
 });
 
 const async: AsyncFsOps<Deno.FsFile> = asyncWithCodes({
-  lstat: async (path) => {
-    try {
-      return info(await Deno.lstat(path));
-    } catch (error) {
-      if (isNotFound(error)) return null;
-      throw error;
-    }
-  },
-  stat: async (path) => {
-    try {
-      return info(await Deno.stat(path));
-    } catch (error) {
-      if (isNotFound(error)) return null;
-      throw error;
-    }
-  },
+  lstat: (path) => entryOrNullAsync(() => Deno.lstat(path)),
+  stat: (path) => entryOrNullAsync(() => Deno.stat(path)),
   readLink: (path) => Deno.readLink(path),
   mkdir: (path) => Deno.mkdir(path, { recursive: true }),
   createExclusive: (path, mode) => Deno.open(path, createOptions(mode)),
