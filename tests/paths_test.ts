@@ -50,14 +50,17 @@ function mkfifo(file: string): string | null {
   return made.status === 0 ? null : "mkfifo(1) is not available";
 }
 
-/** Makes a Unix socket file at `file` (bound, never listened on). */
+/** Makes a Unix socket file at `file` (a Node child listens on it and exits). */
 function mksocket(file: string): string | null {
-  const made = spawnSync("python3", [
-    "-c",
-    "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])",
+  const node = path.join(root, "node_modules", "node", "bin", "node");
+  const made = spawnSync(node, [
+    "-e",
+    "require('net').createServer().listen(process.argv[1], () => process.exit(0))",
     file,
   ]);
-  return made.status === 0 ? null : "python3 cannot make a Unix socket";
+  return made.status === 0 && fs.existsSync(file)
+    ? null
+    : "could not make a Unix socket";
 }
 
 /** Makes a character device like /dev/null at `file` (root only). */
