@@ -2,9 +2,9 @@
  * The new file's owner and permission bits: the existing file's, or the
  * `mode` option, set explicitly; the bit rules have names.
  */
-import type { EntryInfo } from "./runtime/types.ts";
+import type { EntryInfo, ProcessIds } from "./runtime/types.ts";
 import { request, settle, type Steps } from "./_steps.ts";
-import { act, type Replacement } from "./_replacement.ts";
+import { act, codeOf, failure, type Replacement } from "./_replacement.ts";
 
 /**
  * `mode` without set-user-ID, set-group-ID and sticky: what a fresh file may
@@ -25,20 +25,77 @@ export function capGroupToOther(mode: number): number {
 
 /**
  * The permission bits the new file ends with: the `mode` option, else the
- * existing file's bits; `null` for a new file without the option (what a
- * plain create gives: 0o666 less the umask in force, applied by the kernel).
+ * existing file's bits (unless the compat option `keepMode` is off); `null`
+ * for what a plain create gives (0o666 less the umask in force, applied by
+ * the kernel, or what a directory's default ACL gives).
  */
 export function wantedMode(
   s: Replacement,
   entry: EntryInfo | null,
 ): number | null {
-  return s.options.mode ?? entry?.mode ?? null;
+  return s.options.mode ?? (s.options.keepMode ? entry?.mode : null) ?? null;
 }
 
 /**
- * Gives the temporary file the existing file's owner (where allowed) and the
- * permission bits `wanted`, set explicitly: whatever the umask is now, and
- * whatever a directory's default ACL gave the fresh file.
+ * Codes with which a chown the caller asked for (compat `owner`) may fail
+ * without failing the write, as with `fs.chown` under write-file-atomic and
+ * atomically: the file system has no owners (`ENOSYS`), or a non-root
+ * process may not give files away (`EPERM`, `EINVAL`).
+ */
+function chownRefusalIsFine(code: string, ids: ProcessIds | null): boolean {
+  if (code === "ENOSYS") return true;
+  const root = ids !== null && ids.uid === 0;
+  return !root && (code === "EPERM" || code === "EINVAL");
+}
+
+/** Gives the temporary file the owner and group asked for. */
+function* chownAsAsked(
+  s: Replacement,
+  owner: { uid: number; gid: number },
+): Steps<void> {
+  const ids = s.host.ids;
+  if (ids !== null && owner.uid === ids.uid && owner.gid === ids.gid) return;
+  const temp = s.temp as string;
+  const result = yield* settle(
+    request("chown", s.file, temp, owner.uid, owner.gid),
+  );
+  if (!result.ok && !chownRefusalIsFine(codeOf(result.error), ids)) {
+    throw failure(s, "chown", temp, result.error);
+  }
+}
+
+/**
+ * Gives the temporary file the existing file's owner and group where
+ * allowed; returns `mode` with the group's bits capped when even the group
+ * could not be kept.
+ */
+function* keepOwner(
+  s: Replacement,
+  entry: EntryInfo,
+  mode: number | null,
+): Steps<number | null> {
+  const temp = s.temp as string;
+  const ids = s.host.ids;
+  if (
+    ids === null || entry.uid < 0 ||
+    (entry.uid === ids.uid && entry.gid === ids.gid)
+  ) return mode;
+  const owner = yield* settle(
+    request("chown", s.file, temp, entry.uid, entry.gid),
+  );
+  // Not allowed to give the file away (not root): keep at least the group.
+  const groupKept = owner.ok || entry.gid === ids.gid ||
+    (yield* settle(request("chown", s.file, temp, -1, entry.gid))).ok;
+  return !groupKept && s.options.mode === undefined && mode !== null
+    ? capGroupToOther(mode)
+    : mode;
+}
+
+/**
+ * Gives the temporary file its owner (the existing file's where allowed,
+ * unless the compat option `owner` says otherwise) and the permission bits
+ * `wanted`, set explicitly: whatever the umask is now, and whatever a
+ * directory's default ACL gave the fresh file.
  */
 export function* matchOwnerAndMode(
   s: Replacement,
@@ -46,21 +103,11 @@ export function* matchOwnerAndMode(
   wanted: number | null,
 ): Steps<void> {
   const temp = s.temp as string;
-  const ids = s.host.ids;
+  const owner = s.options.owner;
   let mode = wanted;
-  if (
-    entry !== null && ids !== null && entry.uid >= 0 &&
-    (entry.uid !== ids.uid || entry.gid !== ids.gid)
-  ) {
-    const owner = yield* settle(
-      request("chown", s.file, temp, entry.uid, entry.gid),
-    );
-    // Not allowed to give the file away (not root): keep at least the group.
-    const groupKept = owner.ok || entry.gid === ids.gid ||
-      (yield* settle(request("chown", s.file, temp, -1, entry.gid))).ok;
-    if (!groupKept && s.options.mode === undefined && mode !== null) {
-      mode = capGroupToOther(mode);
-    }
+  if (typeof owner === "object") yield* chownAsAsked(s, owner);
+  else if (owner === "target" && entry !== null) {
+    mode = yield* keepOwner(s, entry, mode);
   }
   // After the chown, which clears set-user-ID and set-group-ID.
   if (mode !== null) {

@@ -12,7 +12,7 @@
  * 3. {@linkcode seal}: fsync, close; then {@linkcode publish}: rename (or
  *    link, to create only if absent), fsync the directory. Between the two,
  *    the asynchronous API waits for earlier writes to the same path
- *    (`_commit_in_turn.ts`);
+ *    (`_async_phases.ts`);
  * 4. {@linkcode discard} on any failure or abort: close and remove the
  *    temporary file; the target is never touched before the rename.
  *
@@ -120,7 +120,7 @@ export function* seal(s: Replacement): Steps<void> {
 
 /**
  * Puts the sealed file in place: rename (or link), then fsync the directory.
- * The asynchronous API first waits for its turn (see `_commit_in_turn.ts`).
+ * The asynchronous API first waits for its turn (see `_async_phases.ts`).
  */
 export function* publish(s: Replacement): Steps<void> {
   const temp = s.temp as string;
@@ -142,22 +142,23 @@ export function* publish(s: Replacement): Steps<void> {
   }
 }
 
-/** Prepares the temporary file and writes `bytes` to it. */
-export function* fill(s: Replacement, bytes: Uint8Array): Steps<void> {
-  yield* prepare(s);
-  yield* orDiscard(s, writeAll(s, bytes));
-}
-
-/** Seals and publishes, for a caller with no turn to wait for. */
-function* sealAndPublish(s: Replacement): Steps<void> {
+/** After `prepare`, for the synchronous API: hook, write, seal, publish. */
+function* fillAndPublish(s: Replacement, bytes: Uint8Array): Steps<void> {
+  // The compat entry points' hook; a synchronous run does not wait for it.
+  s.options.tempCreated?.(s.temp as string);
+  yield* writeAll(s, bytes);
   yield* seal(s);
   yield* publish(s);
 }
 
-/** The whole replacement with one buffer, for a caller with no turn to wait for. */
+/**
+ * The whole replacement with one buffer, for the synchronous API. The
+ * asynchronous one runs the same phases with waits between them
+ * (`_async_phases.ts`).
+ */
 export function* replace(s: Replacement, bytes: Uint8Array): Steps<void> {
-  yield* fill(s, bytes);
-  yield* orDiscard(s, sealAndPublish(s));
+  yield* prepare(s);
+  yield* orDiscard(s, fillAndPublish(s, bytes));
 }
 
 /** Picks a new temporary name beside the target and records it as in flight. */

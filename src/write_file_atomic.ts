@@ -1,12 +1,10 @@
 /** Replacing a file's content atomically. */
 import type { AtomicOptions } from "./atomic_options.ts";
-import { AtomicFileHandle } from "./_atomic_file.ts";
-import { type Context, currentContext, startReplacement } from "./_context.ts";
-import { settleInTurn, takeTicket } from "./_path_queue.ts";
-import { fill, type Replacement } from "./_replace.ts";
-import { commitInTurn } from "./_commit_in_turn.ts";
-import { runAsync } from "./_run.ts";
-import { resolveOptions, toAbsolutePath, toBytes } from "./_validate.ts";
+import { resolveOptions, toAbsolutePath } from "./_validate.ts";
+import { writeResolved } from "./_write.ts";
+
+/** One piece of content: text, or bytes in any binary form. */
+export type AtomicChunk = string | ArrayBufferView | ArrayBuffer;
 
 /** Everything {@linkcode writeFileAtomic} accepts as content. */
 export type AtomicData =
@@ -45,19 +43,5 @@ export async function writeFileAtomic(
   options?: AtomicOptions,
 ): Promise<void> {
   const target = toAbsolutePath(path);
-  const resolved = resolveOptions(options);
-  const bytes = typeof data === "string" || data instanceof Uint8Array
-    ? toBytes(data)
-    : null;
-  const source = bytes === null ? toSource(data) : null;
-  resolved.signal?.throwIfAborted();
-  const context = currentContext();
-  const s = startReplacement(context, target, resolved);
-  s.ticket = takeTicket(target);
-  const work = source === null
-    ? runAsync(fill(s, bytes as Uint8Array), context.async).then(() =>
-      commitInTurn(s, context.async)
-    )
-    : writeSource(s, context, source);
-  await settleInTurn(s.ticket, work);
+  await writeResolved(target, data, resolveOptions(options));
 }

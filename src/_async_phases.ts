@@ -7,6 +7,7 @@ import type { AsyncFsOps } from "./runtime/types.ts";
 import {
   discard,
   orDiscard,
+  prepare,
   publish,
   type Replacement,
   seal,
@@ -29,19 +30,38 @@ function untilAborted(
   });
 }
 
+/** Runs `wait`; if it fails (or the signal aborts), removes the temporary file and rethrows. */
+async function orDiscardAsync(
+  s: Replacement,
+  ops: AsyncFsOps,
+  wait: Promise<unknown>,
+): Promise<void> {
+  try {
+    await untilAborted(wait.then(() => {}), s.options.signal);
+  } catch (error) {
+    await runAsync(discard(s), ops);
+    throw error;
+  }
+}
+
+/** Makes the temporary file, then awaits the `tempCreated` hook if there is one. */
+export async function prepareAsync(
+  s: Replacement,
+  ops: AsyncFsOps,
+): Promise<void> {
+  await runAsync(prepare(s), ops);
+  const hook = s.options.tempCreated;
+  if (hook === undefined) return;
+  await orDiscardAsync(s, ops, (async () => await hook(s.temp as string))());
+  s.options.signal?.throwIfAborted();
+}
+
 /** Seals the temporary file, waits for the write's turn, then puts the file in place. */
 export async function commitInTurn(
   s: Replacement,
   ops: AsyncFsOps,
 ): Promise<void> {
   await runAsync(orDiscard(s, seal(s)), ops);
-  if (s.ticket?.mayRename) {
-    try {
-      await untilAborted(s.ticket.mayRename, s.options.signal);
-    } catch (error) {
-      await runAsync(discard(s), ops);
-      throw error;
-    }
-  }
+  if (s.ticket?.mayRename) await orDiscardAsync(s, ops, s.ticket.mayRename);
   await runAsync(orDiscard(s, publish(s)), ops);
 }
