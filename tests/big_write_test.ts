@@ -21,7 +21,7 @@ const skip = process.env.ATOMIC_BIG_WRITES === "1"
 for (const api of apis.filter((api) => api.name !== "openAtomic()")) {
   test(
     `${api.name} writes a single buffer of more than 2 GiB`,
-    { skip },
+    { skip, timeout: 600_000 },
     async () => {
       await withTempDir(async (dir) => {
         const file = path.join(dir, "big");
