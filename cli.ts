@@ -260,9 +260,18 @@ const dying = () => new Promise<never>(() => {});
 
 async function run(command: Command): Promise<void> {
   const { options, append, allowEmpty } = command;
-  // The temporary file exists from here on; the library removes it on
-  // SIGINT, SIGTERM and SIGHUP, and on any failure below.
-  const file = await openAtomic(command.file, options);
+  // The temporary file exists from here on; it is removed on SIGINT,
+  // SIGTERM and SIGHUP (the guard), on any failure, and at exit.
+  const guard = discardOnSignals();
+  let file: AtomicFile;
+  try {
+    file = await openAtomic(command.file, options);
+  } catch (error) {
+    guard.adopt(null);
+    if (guard.signalled) return await dying();
+    throw error;
+  }
+  guard.adopt(file);
   // As spelled, not normalized: the old content is read from the file the
   // kernel finds (`alias/..` goes through the link), the one replaced.
   const target = file.path;

@@ -101,7 +101,7 @@ export function startReplacement(
   const host: Host = {
     ids: adapter.ids(),
     protections: () => adapter.protections(),
-    pid: adapter.pid,
+    owner: adapter.writer(),
     renameRetryCodes: adapter.renameRetryCodes,
   };
   return {

@@ -53,6 +53,15 @@ const MAX_NAME_ATTEMPTS = 16;
  */
 export const MAX_WRITE_BYTES = 1 << 30;
 
+/**
+ * How long a write must have taken before `seal` asks the descriptor where
+ * the temporary file is (one readlink), in case a directory above it was
+ * renamed meanwhile and the rename fails: after the close, nothing knows.
+ * Shorter writes skip the call; a rename in their window leaves a temporary
+ * file that `removeStaleTemps` sweeps once the process is gone.
+ */
+const LOCATE_AFTER_MS = 1000;
+
 /** Backoff for transient rename failures (Windows scanners): about 1.3 s in all. */
 const RETRY_DELAYS_MS = [5, 10, 20, 40, 80, 160, 320, 640];
 
@@ -165,9 +174,10 @@ export function* replace(s: Replacement, bytes: Uint8Array): Steps<void> {
 function nextTempPath(s: Replacement): string {
   const path = inDirectory(
     dirname(s.final),
-    tempName(basename(s.final), s.host.pid),
+    tempName(basename(s.final), s.host.owner),
   );
   s.temp = path;
+  s.tempSince = Date.now();
   s.inFlight.add(path);
   return path;
 }

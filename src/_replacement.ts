@@ -7,6 +7,7 @@ import { sep } from "node:path";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import { errorCode } from "./_error_code.ts";
 import type { ResolvedOptions } from "./_validate.ts";
+import type { TempOwner } from "./_temp_name.ts";
 import type { Ticket } from "./_path_queue.ts";
 import type {
   AdapterError,
@@ -28,7 +29,8 @@ export interface Host {
   ids: ProcessIds | null;
   /** The kernel's sticky-directory protections, read when needed. */
   protections(): StickyProtections;
-  pid: number;
+  /** Who makes the temporary files, as their names say. */
+  owner: TempOwner;
   renameRetryCodes: ReadonlySet<string>;
 }
 
@@ -40,6 +42,13 @@ export interface Replacement {
   final: string;
   /** The temporary file, while it exists. */
   temp: string | null;
+  /** When `temp` was named (`Date.now()`): a long write is located before its close (see `seal`). */
+  tempSince: number;
+  /**
+   * Where the descriptor said the temporary file was, if asked: a directory
+   * above it may have been renamed meanwhile, and `discard` removes it there.
+   */
+  located: string | null;
   /** The temporary file, while it is open. */
   file: OpenFile | null;
   /** Whether the new content is in place. */
@@ -108,11 +117,16 @@ export function* discard(s: Replacement): Steps<void> {
   const { file, temp } = s;
   s.file = null;
   s.temp = null;
+  let where = s.located;
+  s.located = null;
   if (file !== null) {
+    // The descriptor knows where the file is, even if a directory was renamed.
+    const found = yield* settle(request("locate", file));
+    if (found.ok && found.value !== null) where = found.value;
     yield* settle(request("close", file));
   }
   if (temp !== null) {
-    const removed = yield* settle(request("remove", temp));
+    const removed = yield* settle(request("remove", where ?? temp));
     // If removal failed for another reason, the exit cleanup or
     // removeStaleTemps() still knows the name.
     if (removed.ok || codeOf(removed.error) === "ENOENT") {

@@ -12,7 +12,11 @@ import type {
   OpName,
   RuntimeAdapter,
 } from "../src/runtime/types.ts";
-import { TEMP_SUFFIX } from "../src/_temp_name.ts";
+import {
+  isKnownWriter,
+  TEMP_SUFFIX,
+  type TempOwner,
+} from "../src/_temp_name.ts";
 import assert from "node:assert/strict";
 import { AtomicWriteError } from "../mod.ts";
 

@@ -16,10 +16,11 @@ import type {
 } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { protectionsFromProc, type ReadText } from "./_proc.ts";
-import { isProcessAlive } from "./_process_alive.ts";
+import { onProcessExit } from "./_exit_hooks.ts";
+import { pathInFdLink } from "./_proc_fd.ts";
+import { procWriters } from "./_writer_identity.ts";
 import { errorCode } from "../_error_code.ts";
 import {
-  EXIT_SIGNALS,
   isDirSyncUnsupported,
   isWindows,
   RENAME_RETRY_CODES,
@@ -86,7 +87,7 @@ const sync: FsOps<number> = {
   remove: (path) => fs.unlinkSync(path),
   locate: (file) => {
     try {
-      return pathInFdLink(fs.readlinkSync(`/proc/self/fd/${file as number}`));
+      return pathInFdLink(fs.readlinkSync(`/proc/self/fd/${file}`));
     } catch {
       return null;
     }
@@ -138,7 +139,7 @@ const async: AsyncFsOps<number> = {
   locate: (file) =>
     new Promise((resolve) =>
       fs.readlink(
-        `/proc/self/fd/${file as number}`,
+        `/proc/self/fd/${file}`,
         (error, link) => resolve(error ? null : pathInFdLink(link)),
       )
     ),
@@ -161,6 +162,11 @@ const async: AsyncFsOps<number> = {
 
 const readText: ReadText = (path) => fs.readFileSync(path, "latin1");
 
+const writers = procWriters({
+  readText,
+  readLink: (path) => fs.readlinkSync(path),
+}, () => process.pid);
+
 /** Builds the `node:fs` adapter under the given runtime name. */
 export function createNodeFsAdapter(name: string): RuntimeAdapter<number> {
   return {
@@ -175,19 +181,7 @@ export function createNodeFsAdapter(name: string): RuntimeAdapter<number> {
         : { uid: process.geteuid(), gid: process.getegid() },
     protections: () => protectionsFromProc(readText),
     tmpDir: () => os.tmpdir(),
-    isProcessAlive,
-    onExit: (cleanup) => {
-      process.on("exit", cleanup);
-      for (const signal of EXIT_SIGNALS) {
-        const onSignal = () => {
-          // Other listeners own the signal's outcome; if they exit, "exit" cleans up.
-          if (process.listenerCount(signal) > 1) return;
-          cleanup();
-          process.removeListener(signal, onSignal);
-          process.kill(process.pid, signal);
-        };
-        process.on(signal, onSignal);
-      }
-    },
+    ...writers,
+    onExit: onProcessExit,
   };
 }

@@ -1,8 +1,7 @@
 /**
  * The facts about the operating system that every adapter shares, in one
  * place so that the runtimes cannot drift apart: which platform has no
- * owners or directory fsync, which signals end a process, which rename
- * failures are transient, which directory-fsync failures mean "not
+ * owners or directory fsync, which rename failures are transient, which directory-fsync failures mean "not
  * supported", and (in `_errno.ts`) what every errno is called.
  *
  * @module
@@ -12,10 +11,6 @@ import { posixCode } from "./_errno.ts";
 
 /** Windows: no owners, no directory fsync, transient rename failures. */
 export const isWindows: boolean = process.platform === "win32";
-
-/** The signals that end a process by default and that the exit cleanup handles. */
-export const EXIT_SIGNALS: readonly ("SIGINT" | "SIGTERM" | "SIGHUP")[] =
-  isWindows ? ["SIGINT"] : ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /**
  * Error codes from `rename` that are transient on this platform and worth

@@ -1,7 +1,7 @@
 /**
  * Facts Linux shows under /proc, read as text without side effects: who the
- * process writes as (`/proc/self/status`, needing no more than read access,
- * where Deno's `uid()` needs `--allow-sys`) and the kernel's
+ * process writes as (`/proc/self/status`, a fallback for Deno's `uid()`;
+ * Deno reads /proc only with `--allow-all`) and the kernel's
  * sticky-directory protections (`/proc/sys/fs/protected_*`).
  */
 import type { ProcessIds, StickyProtections } from "./types.ts";

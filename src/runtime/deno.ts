@@ -14,13 +14,14 @@ import type {
 import { sleep, sleepSync } from "./_sleep.ts";
 import { posixCode } from "./_errno.ts";
 import {
-  EXIT_SIGNALS,
   isDirSyncUnsupported,
   isWindows,
   RENAME_RETRY_CODES,
 } from "./_posix.ts";
 import { idsFromProc, protectionsFromProc, type ReadText } from "./_proc.ts";
-import { isProcessAlive } from "./_process_alive.ts";
+import { onUnload } from "./_exit_hooks.ts";
+import { pathInFdLink } from "./_proc_fd.ts";
+import { procWriters } from "./_writer_identity.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -134,6 +135,26 @@ const createOptions = (mode: number): Deno.OpenOptions => ({
   mode,
 });
 
+/**
+ * Where an open `FsFile` is now: Deno hides the descriptor, so the one in
+ * /proc/self/fd with the same device and inode is found by comparing (a
+ * failure path only; /proc needs `--allow-all`). `null` if not found.
+ */
+function locateFsFile(file: Deno.FsFile): string | null {
+  try {
+    const { dev, ino } = file.statSync();
+    for (const entry of Deno.readDirSync("/proc/self/fd")) {
+      const fd = `/proc/self/fd/${entry.name}`;
+      try {
+        const other = Deno.statSync(fd);
+        if (other.dev !== dev || other.ino !== ino) continue;
+        return pathInFdLink(Deno.readLinkSync(fd));
+      } catch { /* closed meanwhile, or not a file */ }
+    }
+  } catch { /* no /proc, or no permission */ }
+  return null;
+}
+
 const sync: FsOps<Deno.FsFile> = syncWithCodes({
   lstat: (path) => entryOrNull(() => Deno.lstatSync(path)),
   stat: (path) => entryOrNull(() => Deno.statSync(path)),
@@ -149,7 +170,7 @@ const sync: FsOps<Deno.FsFile> = syncWithCodes({
   rename: (from, to) => Deno.renameSync(from, to),
   link: (from, to) => Deno.linkSync(from, to),
   remove: (path) => Deno.removeSync(path),
-  locate: (file) => locateFsFile(file as Deno.FsFile),
+  locate: (file) => locateFsFile(file),
   syncDir: (path) => {
     if (isWindows) return;
     const dir = Deno.openSync(path, { read: true });
@@ -180,7 +201,7 @@ const async: AsyncFsOps<Deno.FsFile> = asyncWithCodes({
   rename: (from, to) => Deno.rename(from, to),
   link: (from, to) => Deno.link(from, to),
   remove: (path) => Deno.remove(path),
-  locate: (file) => Promise.resolve(locateFsFile(file as Deno.FsFile)),
+  locate: (file) => Promise.resolve(locateFsFile(file)),
   syncDir: async (path) => {
     if (isWindows) return;
     const dir = await Deno.open(path, { read: true });
@@ -206,9 +227,9 @@ const readText: ReadText = (path) => Deno.readTextFileSync(path);
 let idsWithoutSys: ProcessIds | null | undefined;
 
 /**
- * Deno.uid() needs --allow-sys; Linux's /proc/self/status needs only read
- * access. Without either the owner is unknown: owners are left alone and
- * sticky directories trust only entries their owner made.
+ * Deno.uid() needs --allow-sys; /proc/self/status, the fallback, needs
+ * --allow-all on Deno. Without either the owner is unknown: owners are left
+ * alone and sticky directories trust only entries their owner made.
  */
 function ids(): ProcessIds | null {
   if (idsWithoutSys === undefined) {
@@ -222,6 +243,12 @@ function ids(): ProcessIds | null {
   }
   return idsWithoutSys;
 }
+
+// Deno reads /proc only with --allow-all; without it every writer is "unknown".
+const writers = procWriters({
+  readText: (path) => Deno.readTextFileSync(path),
+  readLink: (path) => Deno.readLinkSync(path),
+}, () => Deno.pid);
 
 /** The adapter used when running on Deno. */
 export const denoAdapter: RuntimeAdapter<Deno.FsFile> = {
@@ -243,16 +270,6 @@ export const denoAdapter: RuntimeAdapter<Deno.FsFile> = {
     }
   },
   // Deno.kill takes no signal 0; the Node compatibility layer maps it to kill(pid, 0).
-  isProcessAlive,
-  onExit: (cleanup) => {
-    globalThis.addEventListener("unload", cleanup);
-    for (const signal of EXIT_SIGNALS) {
-      const onSignal = () => {
-        cleanup();
-        Deno.removeSignalListener(signal, onSignal);
-        Deno.kill(Deno.pid, signal);
-      };
-      Deno.addSignalListener(signal, onSignal);
-    }
-  },
+  ...writers,
+  onExit: onUnload,
 };

@@ -20,7 +20,7 @@
  *   synchronous form also when a parent is not a directory (`ENOTDIR`),
  *   which the create that follows then reports.
  * - `close` is synchronous in Deno; its asynchronous form only wraps it.
- * - `ids()` on Deno without `--allow-sys` reads `/proc/self/status`.
+ * - `ids()` on Deno needs `--allow-sys` (or `--allow-all`, for `/proc/self/status`).
  * - On Windows there are no owners (`uid`/`gid` -1), `syncDir` does nothing,
  *   and `rename` failures from scanners are retried (`RENAME_RETRY_CODES`).
  *
@@ -109,7 +109,7 @@ export interface FsOps<F = OpenFile> {
    * where the platform will not tell (no /proc, Deno without `--allow-all`)
    * or the file has no name left.
    */
-  locate(file: OpenFile): string | null;
+  locate(file: F): string | null;
   /** Flushes the directory at `path` so that renames in it survive a power cut. */
   syncDir(path: string): void;
   /** The names in the directory at `path`. */
