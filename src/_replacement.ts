@@ -10,7 +10,6 @@ import type { ResolvedOptions } from "./_validate.ts";
 import type { TempOwner } from "./_temp_name.ts";
 import type { Ticket } from "./_path_queue.ts";
 import type {
-  AdapterError,
   OpenFile,
   ProcessIds,
   StickyProtections,
@@ -74,9 +73,8 @@ export function failure(
   cause: unknown,
 ): unknown {
   if (cause instanceof AtomicWriteError) return cause;
-  const reason = (cause as Partial<AdapterError> | null)?.reason;
   return new AtomicWriteError(
-    { code: codeOf(cause), operation, path, target: s.target, cause, reason },
+    { code: codeOf(cause), operation, path, target: s.target, cause },
     s.committed,
   );
 }
