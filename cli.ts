@@ -373,7 +373,6 @@ const dying = () => new Promise<never>(() => {});
 async function run(command: Command): Promise<void> {
   if (command.update !== null) return await runUpdate(command, command.update);
   const { options, append, allowEmpty } = command;
-  const target = resolve(command.file);
   // The temporary file exists from here on; it is removed on SIGINT,
   // SIGTERM and SIGHUP (the guard), on any failure, and at exit.
   const guard = discardOnSignals();
@@ -386,6 +385,9 @@ async function run(command: Command): Promise<void> {
     throw error;
   }
   guard.adopt(file);
+  // As spelled, not normalized: the old content is read from the file the
+  // kernel finds (`alias/..` goes through the link), the one replaced.
+  const target = file.path;
   try {
     if (append) await copyOld(target, file);
     const received = await soak(target, file);

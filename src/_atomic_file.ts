@@ -4,15 +4,9 @@ import type { AtomicChunk } from "./write_file_atomic.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import type { Context } from "./_context.ts";
 import { settleInTurn, takeTicket } from "./_path_queue.ts";
-import {
-  commit,
-  discard,
-  orDiscard,
-  prepare,
-  type Replacement,
-  writeAll,
-} from "./_replace.ts";
+import { discard, orDiscard, type Replacement, writeAll } from "./_replace.ts";
 import { runAsync } from "./_run.ts";
+import { commitInTurn, prepareAsync } from "./_async_phases.ts";
 import type { Steps } from "./_steps.ts";
 import { concatBytes, toBytes } from "./_validate.ts";
 
@@ -79,7 +73,7 @@ export class AtomicFileHandle implements AtomicFile {
     s: Replacement,
     context: Context,
   ): Promise<AtomicFileHandle> {
-    await runAsync(prepare(s), context.async);
+    await prepareAsync(s, context.async);
     return new AtomicFileHandle(s, context);
   }
 
@@ -137,7 +131,7 @@ export class AtomicFileHandle implements AtomicFile {
     // began it (writeFileAtomic with a stream), else taken now, at commit.
     const ticket = s.ticket ??= takeTicket(s.target);
     this.#flush();
-    const steps = this.#run(() => commit(s));
+    const steps = this.#then(() => commitInTurn(s, this.#context.async));
     const done = settleInTurn(
       ticket,
       steps.then(() => void this.#enter("committed")),
@@ -196,10 +190,17 @@ export class AtomicFileHandle implements AtomicFile {
 
   /** Queues `steps` after everything queued before; a failure discards the file and fails the handle. */
   #run(steps: () => Steps<void>): Promise<void> {
+    return this.#then(() =>
+      runAsync(orDiscard(this.#s, steps()), this.#context.async)
+    );
+  }
+
+  /** Queues `work` (which discards the file if it fails) after everything queued before. */
+  #then(work: () => Promise<void>): Promise<void> {
     const result = this.#queue.then(() => {
       const { status } = this.#state;
       if (status === "aborted" || status === "failed") throw this.#unusable();
-      return runAsync(orDiscard(this.#s, steps()), this.#context.async);
+      return work();
     });
     this.#queue = result.then(
       ignore,

@@ -17,10 +17,6 @@ export interface Context {
   readonly async: AsyncFsOps;
   /** Temporary files (atomic writes' and `makeTempFile`'s) and lock files of this process that exist now. */
   readonly inFlight: Set<string>;
-  /** The umask, read on first use: reading it is racy (see `RuntimeAdapter.umask`). */
-  umask: number | null | undefined;
-  /** What earlier writes learnt (see `Replacement.hints`). */
-  readonly hints: { mode: number | null };
 }
 
 const contexts = new WeakMap<RuntimeAdapter, Context>();
@@ -73,7 +69,7 @@ function create(adapter: RuntimeAdapter): Context {
     ...adapter.async,
     syncDir: groupCommit(adapter.async.syncDir),
   };
-  return { adapter, async, inFlight, umask: undefined, hints: { mode: null } };
+  return { adapter, async, inFlight };
 }
 
 /** The context of the adapter in use. */
@@ -102,10 +98,9 @@ export function startReplacement(
   options: ResolvedOptions,
 ): Replacement {
   const { adapter } = context;
-  if (context.umask === undefined) context.umask = adapter.umask();
   const host: Host = {
-    umask: context.umask,
     ids: adapter.ids(),
+    protections: () => adapter.protections(),
     owner: adapter.writer(),
     renameRetryCodes: adapter.renameRetryCodes,
   };
@@ -121,7 +116,6 @@ export function startReplacement(
     host,
     inFlight: context.inFlight,
     ticket: null,
-    hints: context.hints,
     guard: null,
   };
 }

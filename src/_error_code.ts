@@ -1,5 +1,9 @@
-/** The system error code (`ENOENT`, `EEXIST`, …) an error carries, or `undefined`. */
+import { posixCode } from "./runtime/_errno.ts";
+
+/**
+ * The system error code (`ENOENT`, `EEXIST`, …) an error carries, the same
+ * on every runtime (see `runtime/_errno.ts`), or `undefined`.
+ */
 export function errorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
+  return posixCode(error);
 }

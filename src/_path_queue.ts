@@ -4,6 +4,7 @@
  * concurrently, but rename in ticket order and settle in ticket order, so the
  * file ends with the last call's data and promises resolve in call order.
  */
+import { resolve } from "node:path";
 
 /** One write's place in the queue of its path. */
 export interface Ticket {
@@ -25,7 +26,10 @@ interface Tail {
 const tails = new Map<string, Tail>();
 
 /** Takes the next ticket for `path`. */
-export function takeTicket(path: string): Ticket {
+export function takeTicket(spelled: string): Ticket {
+  // Spellings of one path share a queue (`a/./b`, `a//b`); see the README
+  // for paths that reach one file through links.
+  const path = resolve(spelled);
   const previous = tails.get(path);
   const renamed = Promise.withResolvers<void>();
   const settled = Promise.withResolvers<void>();

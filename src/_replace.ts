@@ -3,370 +3,79 @@
  * adapter requests (see `_steps.ts`), driven by `runSync` for the
  * synchronous API and by `runAsync` for the asynchronous one:
  *
- * 1. {@linkcode prepare}: find the real target (following symbolic links),
- *    create a fresh temporary file beside it, exclusively, with the target's
- *    permissions and owner;
- * 2. {@linkcode writeAll}: write every byte (short writes are resumed);
- * 3. {@linkcode commit}: fsync, close, rename (or link, to create only if
- *    absent), fsync the directory;
+ * 1. {@linkcode prepare}: resolve the target as the kernel would
+ *    (`_resolve_target.ts`, with the `/tmp` rules of `_sticky.ts`), create a
+ *    fresh temporary file beside it, exclusively, then match the existing
+ *    file's owner and permission bits (`_owner_and_mode.ts`);
+ * 2. {@linkcode writeAll}: write every byte, at most 1 GiB per call (short
+ *    writes are resumed);
+ * 3. {@linkcode seal}: fsync, close; then {@linkcode publish}: rename (or
+ *    link, to create only if absent), fsync the directory. Between the two,
+ *    the asynchronous API waits for earlier writes to the same path
+ *    (`_async_phases.ts`);
  * 4. {@linkcode discard} on any failure or abort: close and remove the
  *    temporary file; the target is never touched before the rename.
+ *
+ * The state they share, and how failures become errors, is in
+ * `_replacement.ts`.
  */
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname } from "node:path";
 import { AtomicWriteError } from "./atomic_write_error.ts";
-import { errorCode } from "./_error_code.ts";
-import type { ResolvedOptions } from "./_validate.ts";
-import type { Ticket } from "./_path_queue.ts";
-import type { EntryInfo, OpenFile, ProcessIds } from "./runtime/types.ts";
+import type { EntryInfo } from "./runtime/types.ts";
+import { perform, request, settle, type Steps } from "./_steps.ts";
+import { tempName } from "./_temp_name.ts";
 import {
-  both,
-  perform,
-  performOr,
-  type Request,
-  request,
-  settle,
-  type Steps,
-  waitFor,
-} from "./_steps.ts";
-import { tempName, type TempOwner } from "./_temp_name.ts";
+  act,
+  codeOf,
+  discard,
+  failure,
+  inDirectory,
+  orDiscard,
+  problem,
+  type Replacement,
+} from "./_replacement.ts";
+import { resolveTarget } from "./_resolve_target.ts";
+import {
+  matchOwnerAndMode,
+  wantedMode,
+  withoutSpecialBits,
+} from "./_owner_and_mode.ts";
 
-/** Facts about the process the algorithm needs. */
-export interface Host {
-  /** Read once per process; `null`: unknown (the runtime would not tell). */
-  umask: number | null;
-  ids: ProcessIds | null;
-  /** Who makes the temporary files, as their names say. */
-  owner: TempOwner;
-  renameRetryCodes: ReadonlySet<string>;
-}
+export type { Host, Replacement } from "./_replacement.ts";
+export { discard, orDiscard } from "./_replacement.ts";
 
-/** The state of one atomic replacement, shared by its phases. */
-export interface Replacement {
-  /** The absolute path the caller named. */
-  readonly target: string;
-  /** The file actually replaced: `target` with symbolic links followed. */
-  final: string;
-  /** The temporary file, while it exists. */
-  temp: string | null;
-  /** When `temp` was named (`Date.now()`): a long write is located before its close (see `commit`). */
-  tempSince: number;
-  /**
-   * Where the descriptor said the temporary file was, if asked: a directory
-   * above it may have been renamed meanwhile, and `discard` removes it there.
-   */
-  located: string | null;
-  /** The temporary file, while it is open. */
-  file: OpenFile | null;
-  /** Whether the new content is in place. */
-  committed: boolean;
-  readonly options: ResolvedOptions;
-  readonly host: Host;
-  /** Temporary files of this process that exist now, removed at exit. */
-  readonly inFlight: Set<string>;
-  /** This write's place among writes to the same path, for the async API. */
-  ticket: Ticket | null;
-  /** What earlier writes learnt: the permission bits of the last target replaced. */
-  readonly hints: { mode: number | null };
-  /** Runs just before the rename and throws to stop it (an update checks its lock is still held). */
-  guard: (() => Steps<void>) | null;
-}
-
-const MAX_LINK_HOPS = 40;
 const MAX_NAME_ATTEMPTS = 16;
+
+/**
+ * The most bytes one write call is given: Node and Bun refuse a buffer of
+ * 2 GiB or more (`ERR_OUT_OF_RANGE`) where Deno takes it, and Linux writes
+ * at most 2 GiB less 4 KiB per call anyway. 1 GiB keeps every runtime alike.
+ */
+export const MAX_WRITE_BYTES = 1 << 30;
+
+/**
+ * How long a write must have taken before `seal` asks the descriptor where
+ * the temporary file is (one readlink), in case a directory above it was
+ * renamed meanwhile and the rename fails: after the close, nothing knows.
+ * Shorter writes skip the call; a rename in their window leaves a temporary
+ * file that `removeStaleTemps` sweeps once the process is gone.
+ */
+const LOCATE_AFTER_MS = 1000;
+
 /** Backoff for transient rename failures (Windows scanners): about 1.3 s in all. */
 const RETRY_DELAYS_MS = [5, 10, 20, 40, 80, 160, 320, 640];
 
-/** The error's system code; an error without one is reported as `EIO`. */
-function codeOf(error: unknown): string {
-  return errorCode(error) ?? "EIO";
-}
-
-function failure(
-  s: Replacement,
-  operation: string,
-  path: string,
-  cause: unknown,
-): unknown {
-  if (cause instanceof AtomicWriteError) return cause;
-  return new AtomicWriteError(
-    { code: codeOf(cause), operation, path, target: s.target, cause },
-    s.committed,
-  );
-}
-
-/** A failure the algorithm itself detects, with no runtime error behind it. */
-function problem(
-  s: Replacement,
-  code: string,
-  operation: string,
-  path: string,
-  reason: string,
-): AtomicWriteError {
-  return new AtomicWriteError({
-    code,
-    operation,
-    path,
-    target: s.target,
-    reason,
-  });
-}
-
-/** Runs one request; a failure becomes an {@linkcode AtomicWriteError} naming `operation` and `path`. */
-function* act<T>(
-  s: Replacement,
-  operation: string,
-  path: string,
-  req: Request<T>,
-): Steps<T> {
-  return yield* performOr(req, (error) => failure(s, operation, path, error));
-}
-
-/** Closes and removes the temporary file, if any; never throws. */
-export function* discard(s: Replacement): Steps<void> {
-  const { file, temp } = s;
-  s.file = null;
-  s.temp = null;
-  let where = s.located;
-  s.located = null;
-  if (file !== null) {
-    // The descriptor knows where the file is, even if a directory was renamed.
-    const found = yield* settle(request("locate", file));
-    if (found.ok && found.value !== null) where = found.value;
-    yield* settle(request("close", file));
-  }
-  if (temp !== null) {
-    const removed = yield* settle(request("remove", where ?? temp));
-    // If removal failed for another reason, the exit cleanup or
-    // removeStaleTemps() still knows the name.
-    if (removed.ok || codeOf(removed.error) === "ENOENT") {
-      s.inFlight.delete(temp);
-    }
-  }
-}
-
-/** Runs `steps`; on any failure discards the temporary file and rethrows. */
-export function* orDiscard<T>(s: Replacement, steps: Steps<T>): Steps<T> {
-  try {
-    return yield* steps;
-  } catch (error) {
-    yield* discard(s);
-    throw error;
-  }
-}
-
-/** Picks a new temporary name beside the target and records it as in flight. */
-function nextTempPath(s: Replacement): string {
-  const path = join(
-    dirname(s.final),
-    tempName(basename(s.final), s.host.owner),
-  );
-  s.temp = path;
-  s.tempSince = Date.now();
-  s.inFlight.add(path);
-  return path;
-}
-
-/** Forgets a temporary name whose creation failed: it is not ours to remove. */
-function forgetTemp(s: Replacement, path: string): void {
-  s.temp = null;
-  s.inFlight.delete(path);
-}
-
 /**
- * Creates the temporary file, after a `failed` first attempt if there was
- * one: a name collision retries with a new name, a missing directory is
- * created when the `mkdir` option is set.
- */
-function* openTemp(
-  s: Replacement,
-  mode: number,
-  failed?: { path: string; error: unknown },
-): Steps<void> {
-  let madeDirectory = false;
-  for (let attempt = 1;; attempt++) {
-    if (failed !== undefined) {
-      const code = codeOf(failed.error);
-      if (code === "ENOENT" && s.options.mkdir && !madeDirectory) {
-        const dir = dirname(s.final);
-        yield* act(s, "create directory", dir, request("mkdir", dir));
-        madeDirectory = true;
-      } else if (code !== "EEXIST" || attempt > MAX_NAME_ATTEMPTS) {
-        throw failure(s, "create temporary file", failed.path, failed.error);
-      }
-    }
-    const path = nextTempPath(s);
-    const result = yield* settle(request("createExclusive", path, mode));
-    if (result.ok) {
-      s.file = result.value;
-      return;
-    }
-    forgetTemp(s, path);
-    failed = { path, error: result.error };
-  }
-}
-
-/**
- * The mode to ask for so that the kernel gives what a plain create gives:
- * 0o666 less the umask (which the kernel takes off again, harmlessly).
- */
-function plainCreate(s: Replacement): number {
-  return s.host.umask === null ? 0o666 : 0o666 & ~s.host.umask;
-}
-
-/**
- * Codes with which a chown the caller asked for may fail without failing the
- * write, as with `fs.chown` under write-file-atomic and atomically: the file
- * system has no owners (`ENOSYS`), or a non-root process may not give files
- * away (`EPERM`, `EINVAL`).
- */
-function chownRefusalIsFine(code: string, ids: ProcessIds | null): boolean {
-  if (code === "ENOSYS") return true;
-  const root = ids !== null && ids.uid === 0;
-  return !root && (code === "EPERM" || code === "EINVAL");
-}
-
-/** Gives the temporary file the owner and group asked for; whether it did. */
-function* chownAsAsked(
-  s: Replacement,
-  owner: { uid: number; gid: number },
-): Steps<boolean> {
-  const ids = s.host.ids;
-  if (ids !== null && owner.uid === ids.uid && owner.gid === ids.gid) {
-    return false; // already ours
-  }
-  const temp = s.temp as string;
-  const result = yield* settle(
-    request("chown", s.file, temp, owner.uid, owner.gid),
-  );
-  if (result.ok) return true;
-  if (chownRefusalIsFine(codeOf(result.error), ids)) return false;
-  throw failure(s, "chown", temp, result.error);
-}
-
-/**
- * Gives the temporary file the target's owner (where allowed) and the final
- * permission bits `wanted` (`null`: what a plain create gives, already set by
- * the kernel). The file was created with `createdWith`, never wider than
- * `wanted`; the umask may have narrowed it further.
- */
-function* applyOwnerAndMode(
-  s: Replacement,
-  entry: EntryInfo | null,
-  wanted: number | null,
-  createdWith: number,
-): Steps<void> {
-  const temp = s.temp as string;
-  let mode = wanted;
-  let chowned = false;
-  const ids = s.host.ids;
-  const owner = s.options.owner;
-  if (typeof owner === "object") {
-    chowned = yield* chownAsAsked(s, owner);
-  } else if (
-    owner === "target" && entry !== null && ids !== null && entry.uid >= 0 &&
-    (entry.uid !== ids.uid || entry.gid !== ids.gid)
-  ) {
-    const owner = yield* settle(
-      request("chown", s.file, temp, entry.uid, entry.gid),
-    );
-    chowned = owner.ok;
-    // Not allowed to give the file away (not root): keep at least the group.
-    const groupKept = owner.ok || entry.gid === ids.gid ||
-      (yield* settle(request("chown", s.file, temp, -1, entry.gid))).ok;
-    // The group changes to ours: its members get no more than everyone else.
-    if (!groupKept && s.options.mode === undefined && mode !== null) {
-      mode &= ~0o070 | ((mode & 0o007) << 3);
-    }
-  }
-  // An explicit `mode` is applied whatever the umask; otherwise only when the
-  // umask (read once per process) or a chown changed the bits, or the umask is
-  // unknown.
-  const created = s.host.umask === null ? null : createdWith & ~s.host.umask;
-  if (
-    mode !== null &&
-    (s.options.mode !== undefined || mode !== created ||
-      (chowned && (mode & 0o6000) !== 0))
-  ) {
-    yield* act(s, "chmod", temp, request("chmod", s.file, temp, mode));
-  }
-}
-
-/**
- * Creates the temporary file beside the real target. The first attempt runs
- * in parallel with the target's lstat, with the permission bits the last
- * target had (so usually the right ones); it is redone only in the rare cases
- * where the lstat shows it was made in the wrong place (the target is a
- * symbolic link) or with bits the target does not have: the temporary file
- * is never readable or writable by more users than the target.
+ * Makes the temporary file: resolve the target, create the temporary file
+ * beside it (never wider than the result will be), then match the existing
+ * file's owner and permission bits. A failure after the create removes it.
  */
 export function* prepare(s: Replacement): Steps<void> {
-  for (let hops = 0;; hops++) {
-    s.options.signal?.throwIfAborted();
-    const predicted = s.options.mode ??
-      (s.options.keepMode ? s.hints.mode : null) ?? plainCreate(s);
-    const temp = nextTempPath(s);
-    const [stat, created] = yield* both(
-      request("lstat", s.final),
-      request("createExclusive", temp, predicted),
-    );
-    if (created.ok) s.file = created.value;
-    else forgetTemp(s, temp);
-
-    if (!stat.ok) {
-      yield* discard(s);
-      throw failure(s, "stat", s.final, stat.error);
-    }
-    const entry = stat.value;
-    if (entry?.kind === "symlink") {
-      yield* discard(s);
-      if (hops >= MAX_LINK_HOPS) {
-        throw problem(
-          s,
-          "ELOOP",
-          "follow symbolic link",
-          s.final,
-          "too many links",
-        );
-      }
-      const link = yield* act(
-        s,
-        "readlink",
-        s.final,
-        request("readLink", s.final),
-      );
-      s.final = resolve(dirname(s.final), link);
-      continue;
-    }
-    if (entry?.kind === "directory") {
-      yield* discard(s);
-      throw problem(
-        s,
-        "EISDIR",
-        "replace",
-        s.final,
-        "the target is a directory",
-      );
-    }
-    if (entry !== null) s.hints.mode = entry.mode;
-    // null: a new file gets what a plain create (0o666) gets from the umask.
-    const wanted = s.options.mode ??
-      (s.options.keepMode ? entry?.mode : null) ?? null;
-    const fits = wanted === null
-      ? predicted === plainCreate(s)
-      : (predicted & ~wanted & 0o7777) === 0;
-    let mode = predicted;
-    if (!created.ok || !fits) {
-      yield* discard(s);
-      mode = wanted ?? plainCreate(s);
-      yield* openTemp(
-        s,
-        mode,
-        created.ok ? undefined : { path: temp, error: created.error },
-      );
-    }
-    yield* orDiscard(s, finishTemp(s, entry, wanted, mode));
-    return;
-  }
+  s.options.signal?.throwIfAborted();
+  const entry = yield* resolveTarget(s);
+  const wanted = wantedMode(s, entry);
+  yield* createTemp(s, wanted === null ? 0o666 : withoutSpecialBits(wanted));
+  yield* orDiscard(s, finishTemp(s, entry, wanted));
 }
 
 /** The last steps of `prepare`, which discard the temporary file if they fail. */
@@ -374,24 +83,23 @@ function* finishTemp(
   s: Replacement,
   entry: EntryInfo | null,
   wanted: number | null,
-  createdWith: number,
 ): Steps<void> {
-  yield* applyOwnerAndMode(s, entry, wanted, createdWith);
-  const tempCreated = s.options.tempCreated;
-  if (tempCreated !== undefined) {
-    const result = tempCreated(s.temp as string);
-    if (result instanceof Promise) yield* waitFor(result, s.options.signal);
-  }
+  yield* matchOwnerAndMode(s, entry, wanted);
   // An abort during the steps above fired its event before anyone listened.
   s.options.signal?.throwIfAborted();
 }
 
-/** Writes all of `bytes` to the temporary file, resuming after short writes. */
+/**
+ * Writes all of `bytes` to the temporary file in calls of at most
+ * {@linkcode MAX_WRITE_BYTES}, resuming after short writes.
+ */
 export function* writeAll(s: Replacement, bytes: Uint8Array): Steps<void> {
   let offset = 0;
   while (offset < bytes.length) {
     s.options.signal?.throwIfAborted();
-    const rest = offset === 0 ? bytes : bytes.subarray(offset);
+    const rest = offset === 0 && bytes.length <= MAX_WRITE_BYTES
+      ? bytes
+      : bytes.subarray(offset, offset + MAX_WRITE_BYTES);
     const written = yield* act<number>(
       s,
       "write",
@@ -405,34 +113,8 @@ export function* writeAll(s: Replacement, bytes: Uint8Array): Steps<void> {
   }
 }
 
-/** Renames (or links) the temporary file onto the target, retrying transient failures. */
-function* publish(s: Replacement, temp: string): Steps<void> {
-  const op = s.options.overwrite ? "rename" : "link";
-  for (let attempt = 0;; attempt++) {
-    try {
-      yield* perform(request(op, temp, s.final));
-      return;
-    } catch (error) {
-      const delay = RETRY_DELAYS_MS[attempt];
-      if (delay === undefined || !s.host.renameRetryCodes.has(codeOf(error))) {
-        throw failure(s, op, s.final, error);
-      }
-      yield* perform(request("sleep", delay));
-    }
-  }
-}
-
-/**
- * How long a write must have taken before `commit` asks the descriptor where
- * the temporary file is (one readlink), in case a directory above it was
- * renamed meanwhile and the rename fails: after the close, nothing knows.
- * Shorter writes skip the call; a rename in their window leaves a temporary
- * file that `removeStaleTemps` sweeps once the process is gone.
- */
-const LOCATE_AFTER_MS = 1000;
-
-/** Makes the temporary file the target: fsync, close, rename, fsync the directory. */
-export function* commit(s: Replacement): Steps<void> {
+/** Makes the new content durable and the file ready to rename: fsync, close. */
+export function* seal(s: Replacement): Steps<void> {
   const temp = s.temp as string;
   s.options.signal?.throwIfAborted();
   if (s.options.fsync) yield* act(s, "fsync", temp, request("sync", s.file));
@@ -443,10 +125,17 @@ export function* commit(s: Replacement): Steps<void> {
   const file = s.file;
   s.file = null;
   yield* act(s, "close", temp, request("close", file));
-  if (s.ticket?.mayRename) yield* waitFor(s.ticket.mayRename, s.options.signal);
+}
+
+/**
+ * Puts the sealed file in place: rename (or link), then fsync the directory.
+ * The asynchronous API first waits for its turn (see `_async_phases.ts`).
+ */
+export function* publish(s: Replacement): Steps<void> {
+  const temp = s.temp as string;
   s.options.signal?.throwIfAborted();
   if (s.guard) yield* s.guard();
-  yield* publish(s, temp);
+  yield* renameOrLink(s, temp);
   s.committed = true;
   s.ticket?.renamed();
   if (s.options.overwrite) {
@@ -463,13 +152,103 @@ export function* commit(s: Replacement): Steps<void> {
   }
 }
 
-/** The whole replacement with one buffer of content. */
-export function* replace(s: Replacement, bytes: Uint8Array): Steps<void> {
-  yield* prepare(s);
-  yield* orDiscard(s, writeThenCommit(s, bytes));
+/** After `prepare`, for the synchronous API: hook, write, seal, publish. */
+function* fillAndPublish(s: Replacement, bytes: Uint8Array): Steps<void> {
+  // The compat entry points' hook; a synchronous run does not wait for it.
+  s.options.tempCreated?.(s.temp as string);
+  yield* writeAll(s, bytes);
+  yield* seal(s);
+  yield* publish(s);
 }
 
-function* writeThenCommit(s: Replacement, bytes: Uint8Array): Steps<void> {
-  yield* writeAll(s, bytes);
-  yield* commit(s);
+/**
+ * The whole replacement with one buffer, for the synchronous API. The
+ * asynchronous one runs the same phases with waits between them
+ * (`_async_phases.ts`).
+ */
+export function* replace(s: Replacement, bytes: Uint8Array): Steps<void> {
+  yield* prepare(s);
+  yield* orDiscard(s, fillAndPublish(s, bytes));
+}
+
+/** Picks a new temporary name beside the target and records it as in flight. */
+function nextTempPath(s: Replacement): string {
+  const path = inDirectory(
+    dirname(s.final),
+    tempName(basename(s.final), s.host.owner),
+  );
+  s.temp = path;
+  s.tempSince = Date.now();
+  s.inFlight.add(path);
+  return path;
+}
+
+/** Forgets a temporary name whose creation failed: it is not ours to remove. */
+function forgetTemp(s: Replacement, path: string): void {
+  s.temp = null;
+  s.inFlight.delete(path);
+}
+
+/**
+ * Creates the temporary file beside the target, exclusively, with `mode`: a
+ * name collision retries with a new name, a missing directory is created
+ * when the `mkdir` option is set.
+ */
+function* createTemp(s: Replacement, mode: number): Steps<void> {
+  let madeDirectory = false;
+  for (let attempt = 1;; attempt++) {
+    const path = nextTempPath(s);
+    const result = yield* settle(request("createExclusive", path, mode));
+    if (result.ok) {
+      s.file = result.value;
+      return;
+    }
+    forgetTemp(s, path);
+    const code = codeOf(result.error);
+    if (code === "ENOENT" && s.options.mkdir && !madeDirectory) {
+      const dir = dirname(s.final);
+      yield* act(s, "create directory", dir, request("mkdir", dir));
+      madeDirectory = true;
+    } else if (code !== "EEXIST" || attempt >= MAX_NAME_ATTEMPTS) {
+      throw failure(s, "create temporary file", path, result.error);
+    }
+  }
+}
+
+/**
+ * A rename's `EBUSY` where it is not transient (not Windows): a regular file
+ * is then busy only as a mount point, a file mounted onto the target as
+ * Docker does for single files, which no rename can replace.
+ */
+function mountPointFailure(s: Replacement, error: unknown): AtomicWriteError {
+  return new AtomicWriteError({
+    code: "EBUSY",
+    operation: "rename",
+    path: s.final,
+    target: s.target,
+    cause: error,
+    reason:
+      "the target is a mount point (a file mounted onto it, as Docker does for single files); mount its directory instead",
+  });
+}
+
+/** Renames (or links) the temporary file onto the target, retrying transient failures. */
+function* renameOrLink(s: Replacement, temp: string): Steps<void> {
+  const op = s.options.overwrite ? "rename" : "link";
+  for (let attempt = 0;; attempt++) {
+    try {
+      yield* perform(request(op, temp, s.final));
+      return;
+    } catch (error) {
+      const delay = RETRY_DELAYS_MS[attempt];
+      const code = codeOf(error);
+      if (!s.host.renameRetryCodes.has(code)) {
+        throw code === "EBUSY" && op === "rename"
+          ? mountPointFailure(s, error)
+          : failure(s, op, s.final, error);
+      }
+      if (delay === undefined) throw failure(s, op, s.final, error);
+      yield* perform(request("sleep", delay));
+    }
+  }
 }

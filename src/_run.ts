@@ -1,13 +1,16 @@
-/** The two runners that drive the algorithm's steps: one synchronous, one asynchronous. */
+/** The two runners that drive the algorithm's steps (see `_steps.ts`): one synchronous, one asynchronous. */
 import type { AsyncFsOps, FsOps } from "./runtime/types.ts";
 import type { Instruction, Request, Settled, Steps } from "./_steps.ts";
 
-type AnyOp = (...args: readonly unknown[]) => unknown;
-type AsyncOp = (...args: readonly unknown[]) => Promise<unknown>;
+type Op = (...args: readonly unknown[]) => unknown;
+
+function call(ops: FsOps | AsyncFsOps, req: Request<unknown>): unknown {
+  return (ops[req.name] as Op)(...req.args);
+}
 
 function settleSync(ops: FsOps, req: Request<unknown>): Settled<unknown> {
   try {
-    return { ok: true, value: (ops[req.name] as AnyOp)(...req.args) };
+    return { ok: true, value: call(ops, req) };
   } catch (error) {
     return { ok: false, error };
   }
@@ -16,8 +19,8 @@ function settleSync(ops: FsOps, req: Request<unknown>): Settled<unknown> {
 function executeSync(ops: FsOps, instruction: Instruction): unknown {
   switch (instruction.kind) {
     case "op":
-      return (ops[instruction.name] as AnyOp)(...instruction.args);
-    case "both":
+      return call(ops, instruction);
+    case "all":
       return instruction.requests.map((req) => settleSync(ops, req));
     case "wait":
       throw new TypeError("A synchronous run cannot wait for a promise");
@@ -44,8 +47,8 @@ function settleAsync(
   ops: AsyncFsOps,
   req: Request<unknown>,
 ): Promise<Settled<unknown>> {
-  return (ops[req.name] as AsyncOp)(...req.args).then(
-    (value: unknown) => ({ ok: true, value }),
+  return (call(ops, req) as Promise<unknown>).then(
+    (value) => ({ ok: true, value }),
     (error: unknown) => ({ ok: false, error }),
   );
 }
@@ -67,8 +70,8 @@ function raceAbort(
 function executeAsync(ops: AsyncFsOps, instruction: Instruction): unknown {
   switch (instruction.kind) {
     case "op":
-      return (ops[instruction.name] as AnyOp)(...instruction.args);
-    case "both":
+      return call(ops, instruction);
+    case "all":
       return Promise.all(instruction.requests.map((r) => settleAsync(ops, r)));
     case "wait":
       return instruction.signal

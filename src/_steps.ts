@@ -1,7 +1,31 @@
 /**
- * The vocabulary of the algorithm: it is written as generators that *yield*
+ * The vocabulary of the algorithm. Its steps are generators that *yield*
  * requests for adapter operations instead of calling them, so one algorithm
- * can be driven synchronously or asynchronously (see `_run.ts`).
+ * is driven synchronously or asynchronously (see `_run.ts`). A worked
+ * example, one step under both runners:
+ *
+ * ```ts ignore
+ * function* kindOf(path: string): Steps<string> {
+ *   const entry = yield* perform(request("lstat", path)); // EntryInfo | null
+ *   return entry === null ? "absent" : entry.kind;
+ * }
+ * runSync(kindOf("/etc/hosts"), adapter.sync);         // lstatSync, returns
+ * await runAsync(kindOf("/etc/hosts"), adapter.async); // awaits lstat
+ * ```
+ *
+ * A runner takes each yielded request, runs `ops[name](...args)`, and sends
+ * the result back into the generator, or throws the operation's error into
+ * it at the `yield`. The replace algorithm uses one kind of instruction
+ * and two verbs: {@linkcode perform} (the result, or the error thrown) and
+ * {@linkcode settle} (the outcome as a value, never throwing).
+ *
+ * The lock (`_lock.ts`) needs two more, and only it uses them:
+ * {@linkcode all} runs several requests at once under the asynchronous
+ * runner (one after another under the synchronous one; either way each
+ * outcome comes back settled), and {@linkcode waitFor} waits for a promise
+ * (a directory watch), which only the asynchronous runner can do.
+ *
+ * @module
  */
 import type { FsOps, OpName } from "./runtime/types.ts";
 
@@ -20,7 +44,7 @@ export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 /** Everything a step can ask its runner for. */
 export type Instruction =
   | Request<unknown>
-  | { readonly kind: "both"; readonly requests: readonly Request<unknown>[] }
+  | { readonly kind: "all"; readonly requests: readonly Request<unknown>[] }
   | {
     readonly kind: "wait";
     readonly promise: Promise<unknown>;
@@ -38,9 +62,20 @@ export function request<K extends OpName>(
   return { kind: "op", name, args };
 }
 
-/** Runs one request; throws what the operation throws. */
+/** Runs one request: its result, or its error thrown. */
 export function* perform<T>(req: Request<T>): Steps<T> {
+  // The one cast: a runner sends back what `ops[req.name]` returned, which
+  // `request()` typed as `T` when it built `req`.
   return (yield req) as T;
+}
+
+/** Runs one request and reports its outcome instead of throwing. */
+export function* settle<T>(req: Request<T>): Steps<Settled<T>> {
+  try {
+    return { ok: true, value: yield* perform(req) };
+  } catch (error) {
+    return { ok: false, error };
+  }
 }
 
 /** Runs one request; a failure is replaced by what `wrap` makes of it. */
@@ -55,19 +90,19 @@ export function* performOr<T>(
   }
 }
 
-/** Runs two requests at once where the runner can (in order where it cannot); never throws. */
+/** Runs several requests, at once where the runner can; never throws. */
+export function* all(
+  requests: readonly Request<unknown>[],
+): Steps<Settled<unknown>[]> {
+  return (yield { kind: "all", requests }) as Settled<unknown>[];
+}
+
+/** Runs two requests, at once where the runner can; never throws. */
 export function* both<A, B>(
   a: Request<A>,
   b: Request<B>,
 ): Steps<[Settled<A>, Settled<B>]> {
-  return (yield { kind: "both", requests: [a, b] }) as [Settled<A>, Settled<B>];
-}
-
-/** Runs several requests at once where the runner can (in order where it cannot); never throws. */
-export function* all(
-  requests: readonly Request<unknown>[],
-): Steps<Settled<unknown>[]> {
-  return (yield { kind: "both", requests }) as Settled<unknown>[];
+  return (yield* all([a, b])) as [Settled<A>, Settled<B>];
 }
 
 /** Waits for `promise` (asynchronous runner only), or until `signal` aborts. */
@@ -76,13 +111,4 @@ export function* waitFor(
   signal: AbortSignal | undefined,
 ): Steps<void> {
   yield { kind: "wait", promise, signal };
-}
-
-/** Runs one request and reports its outcome instead of throwing. */
-export function* settle<T>(req: Request<T>): Steps<Settled<T>> {
-  try {
-    return { ok: true, value: yield* perform(req) };
-  } catch (error) {
-    return { ok: false, error };
-  }
 }

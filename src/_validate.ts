@@ -1,5 +1,5 @@
 /** Argument checks: bad arguments throw before any file is touched. */
-import { resolve } from "node:path";
+import { isAbsolute, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Buffer } from "node:buffer";
 import type { AtomicOptions } from "./atomic_options.ts";
@@ -99,7 +99,21 @@ export function toAbsolutePath(path: unknown, what = "path"): string {
       `Cannot use ${what} ${JSON.stringify(text)}: it contains a NUL byte`,
     );
   }
-  return resolve(text);
+  return absolute(text);
+}
+
+/**
+ * `path` made absolute without normalizing it: `..` after a symbolic link
+ * means the link's parent to the kernel, not the text's, and a trailing `/`
+ * says the path must be a directory. (Windows resolves `..` as text itself.)
+ */
+function absolute(path: string): string {
+  if (sep === "\\") {
+    return resolve(path) + (/[\\/]$/.test(path) ? sep : "");
+  }
+  if (isAbsolute(path)) return path;
+  const cwd = resolve();
+  return cwd.endsWith(sep) ? cwd + path : cwd + sep + path;
 }
 
 function optionalBoolean(options: AtomicOptions, key: keyof AtomicOptions) {

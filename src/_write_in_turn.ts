@@ -2,7 +2,8 @@
 import { AtomicFileHandle } from "./_atomic_file.ts";
 import { type Context, currentContext, startReplacement } from "./_context.ts";
 import { settleInTurn, type Ticket } from "./_path_queue.ts";
-import { replace, type Replacement } from "./_replace.ts";
+import { orDiscard, type Replacement, writeAll } from "./_replace.ts";
+import { commitInTurn, prepareAsync } from "./_async_phases.ts";
 import { runAsync } from "./_run.ts";
 import type { ResolvedOptions } from "./_validate.ts";
 
@@ -34,7 +35,9 @@ async function write(
   const s = startReplacement(context, target, options);
   s.ticket = ticket;
   if (content instanceof Uint8Array) {
-    await runAsync(replace(s, content), context.async);
+    await prepareAsync(s, context.async);
+    await runAsync(orDiscard(s, writeAll(s, content)), context.async);
+    await commitInTurn(s, context.async);
   } else {
     await writeChunks(s, context, content);
   }

@@ -40,6 +40,15 @@ function errnoOf(code: string, cause: unknown): number | undefined {
   return number === undefined ? undefined : -number;
 }
 
+/**
+ * What an adapter's error says besides its code (Deno's missing-permission
+ * message, naming the flag: see `AdapterError` in `runtime/types.ts`).
+ */
+function reasonOf(cause: unknown): string | undefined {
+  const given = (cause as { reason?: unknown } | null)?.reason;
+  return typeof given === "string" ? given : undefined;
+}
+
 /** The system call that failed, as the runtime named it (Node, Bun). */
 function syscallOf(cause: unknown): string | undefined {
   const given = (cause as { syscall?: unknown } | null)?.syscall;
@@ -100,10 +109,11 @@ export class AtomicWriteError extends Error {
     const what = init.path === init.target
       ? `${init.operation} failed`
       : `${init.operation} "${init.path}" failed`;
+    const reason = init.reason ?? reasonOf(init.cause);
     super(
       `Cannot ${
         init.task ?? `replace "${init.target}"`
-      }: ${what} (${init.code}${init.reason ? `: ${init.reason}` : ""})`,
+      }: ${what} (${init.code}${reason ? `: ${reason}` : ""})`,
       init.cause === undefined ? undefined : { cause: init.cause },
     );
     this.name = "AtomicWriteError";

@@ -77,6 +77,7 @@ async function main(): Promise<void> {
       console.log("ok");
     } catch (error) {
       console.log((error as { code?: string }).code);
+      console.error((error as Error).message);
     }
     return;
   }

@@ -17,6 +17,8 @@ import {
   TEMP_SUFFIX,
   type TempOwner,
 } from "../src/_temp_name.ts";
+import assert from "node:assert/strict";
+import { AtomicWriteError } from "../mod.ts";
 
 /** The repository root. */
 export const root: string = path.resolve(
@@ -171,8 +173,8 @@ export function faultAdapter(
     ...real,
     name: `${real.name}+faults`,
     pid: real.pid,
-    umask: () => real.umask(),
     ids: () => real.ids(),
+    protections: () => real.protections(),
     tmpDir: () => real.tmpDir(),
     writer: () => real.writer(),
     writerState: (writer) => real.writerState(writer),
@@ -234,4 +236,19 @@ export function canDropPrivileges(): string | null {
     if (fs.existsSync(path.join(dir, "setpriv"))) return null;
   }
   return "setpriv (util-linux) is not installed";
+}
+
+/** Asserts that `promise` fails with an AtomicWriteError of `code`, and returns it. */
+export async function failsWith(
+  promise: Promise<unknown>,
+  code: string,
+): Promise<AtomicWriteError> {
+  let caught: unknown;
+  await promise.catch((error) => caught = error);
+  assert.ok(
+    caught instanceof AtomicWriteError,
+    `expected an AtomicWriteError ${code}, got ${caught}`,
+  );
+  assert.equal(caught.code, code, String(caught));
+  return caught;
 }

@@ -9,9 +9,9 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
-import { AtomicWriteError } from "../mod.ts";
 import { apis } from "./_apis.ts";
 import {
+  failsWith,
   type Fault,
   faultAdapter,
   read,
@@ -22,21 +22,6 @@ import {
 
 function modeOf(file: string): number {
   return fs.statSync(file).mode & 0o7777;
-}
-
-/** Asserts that `promise` fails with an AtomicWriteError of `code`, and returns it. */
-async function failsWith(
-  promise: Promise<unknown>,
-  code: string,
-): Promise<AtomicWriteError> {
-  let caught: unknown;
-  await promise.catch((error) => caught = error);
-  assert.ok(
-    caught instanceof AtomicWriteError,
-    `expected an AtomicWriteError ${code}, got ${caught}`,
-  );
-  assert.equal(caught.code, code);
-  return caught;
 }
 
 /** Writes "old" to `file`, runs `fn`, asserts the target kept "old" and no temp is left. */
@@ -161,18 +146,21 @@ for (const api of apis) {
     });
   });
 
-  test(`${name} reads the umask once per process, not once per write`, async () => {
+  test(`${name} keeps an existing file's bits and gives a new file the umask in force now`, async () => {
     await withTempDir(async (dir) => {
-      let reads = 0;
-      const adapter = faultAdapter([], {
-        umask: () => (reads++, process.umask()),
-      });
-      await using(adapter, async () => {
-        for (let i = 0; i < 3; i++) {
-          await api.write(path.join(dir, `f${i}`), "x");
-        }
-      });
-      assert.equal(reads, 1);
+      const existing = path.join(dir, "existing");
+      fs.writeFileSync(existing, "old");
+      fs.chmodSync(existing, 0o644);
+      await api.write(path.join(dir, "first"), "x"); // under the usual umask
+      const previous = process.umask(0o077);
+      try {
+        await api.write(existing, "new");
+        await api.write(path.join(dir, "fresh"), "new");
+      } finally {
+        process.umask(previous);
+      }
+      assert.equal(modeOf(existing), 0o644);
+      assert.equal(modeOf(path.join(dir, "fresh")), 0o600);
     });
   });
 
@@ -189,13 +177,13 @@ for (const api of apis) {
     });
   });
 
-  test(`${name} keeps permission bits when the runtime will not tell the umask`, async () => {
+  test(`${name} keeps permission bits when the runtime will not tell who it runs as`, async () => {
     await withTempDir(async (dir) => {
       const existing = path.join(dir, "existing");
       fs.writeFileSync(existing, "old");
       fs.chmodSync(existing, 0o664);
       const fresh = path.join(dir, "fresh");
-      const adapter = faultAdapter([], { umask: () => null, ids: () => null });
+      const adapter = faultAdapter([], { ids: () => null });
       await using(adapter, async () => {
         await api.write(existing, "new");
         await api.write(fresh, "new");
@@ -420,6 +408,23 @@ for (const api of apis) {
       });
     });
   }
+
+  test(`${name} writes a buffer of 2 GiB or more in calls of at most 1 GiB`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "big");
+      // Never touched, so never resident: the adapter below writes nothing.
+      const big = new Uint8Array(2 ** 31 + 5);
+      const adapter = faultAdapter([]);
+      const lengths: number[] = [];
+      const count = (bytes: Uint8Array) => lengths.push(bytes.length) && 0;
+      adapter.sync.write = (_file, bytes) => (count(bytes), bytes.length);
+      adapter.async.write = (_file, bytes) => (
+        count(bytes), Promise.resolve(bytes.length)
+      );
+      await using(adapter, () => api.write(file, big));
+      assert.deepEqual(lengths, [2 ** 30, 2 ** 30, 5]);
+    });
+  });
 
   test(`${name} resumes after a short write and writes every byte`, async () => {
     await withTempDir(async (dir) => {

@@ -11,12 +11,11 @@ import type {
   AsyncFsOps,
   EntryInfo,
   FsOps,
-  OpenFile,
   ProcessIds,
   RuntimeAdapter,
 } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
-import { umaskFromProc } from "./_umask.ts";
+import { protectionsFromProc, type ReadText } from "./_proc.ts";
 import { onProcessExit } from "./_exit_hooks.ts";
 import { pathInFdLink } from "./_proc_fd.ts";
 import { procWriters } from "./_writer_identity.ts";
@@ -27,10 +26,14 @@ import {
 } from "./_process_identity.ts";
 import { watchDir } from "./_watch.ts";
 import { errorCode } from "../_error_code.ts";
+import {
+  isDirSyncUnsupported,
+  isWindows,
+  RENAME_RETRY_CODES,
+} from "./_posix.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
 const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
-const isWindows = process.platform === "win32";
 
 function info(stat: fs.Stats): EntryInfo {
   return {
@@ -40,19 +43,19 @@ function info(stat: fs.Stats): EntryInfo {
       ? "directory"
       : stat.isSymbolicLink()
       ? "symlink"
-      : "other",
+      : stat.isFIFO()
+      ? "fifo"
+      : stat.isSocket()
+      ? "socket"
+      : stat.isCharacterDevice()
+      ? "character device"
+      : "block device",
     mode: stat.mode & 0o7777,
     uid: isWindows ? -1 : stat.uid,
     gid: isWindows ? -1 : stat.gid,
     mtimeMs: stat.mtimeMs,
     id: `${stat.dev}:${stat.ino}`,
   };
-}
-
-/** Some file systems (and Windows) cannot fsync a directory; that is not a failure. */
-function isDirSyncUnsupported(error: unknown): boolean {
-  const code = errorCode(error);
-  return code === "EINVAL" || code === "ENOTSUP" || code === "EISDIR";
 }
 
 function call<T>(
@@ -63,26 +66,35 @@ function call<T>(
   );
 }
 
-const sync: FsOps = {
+const sync: FsOps<number> = {
   lstat: (path) => {
     const stat = fs.lstatSync(path, { throwIfNoEntry: false });
     return stat ? info(stat) : null;
+  },
+  stat: (path) => {
+    try {
+      return info(fs.statSync(path));
+    } catch (error) {
+      // Not `throwIfNoEntry: false`, which hides ENOTDIR too.
+      if (errorCode(error) === "ENOENT") return null;
+      throw error;
+    }
   },
   readLink: (path) => fs.readlinkSync(path),
   mkdir: (path) => void fs.mkdirSync(path, { recursive: true }),
   createExclusive: (path, mode) =>
     fs.openSync(path, O_WRONLY | O_CREAT | O_EXCL, mode),
-  write: (fd, bytes) => fs.writeSync(fd as number, bytes, 0, bytes.byteLength),
-  sync: (fd) => fs.fsyncSync(fd as number),
-  chmod: (fd, _path, mode) => fs.fchmodSync(fd as number, mode),
-  chown: (fd, _path, uid, gid) => fs.fchownSync(fd as number, uid, gid),
-  close: (fd) => fs.closeSync(fd as number),
+  write: (fd, bytes) => fs.writeSync(fd, bytes, 0, bytes.byteLength),
+  sync: (fd) => fs.fsyncSync(fd),
+  chmod: (fd, _path, mode) => fs.fchmodSync(fd, mode),
+  chown: (fd, _path, uid, gid) => fs.fchownSync(fd, uid, gid),
+  close: (fd) => fs.closeSync(fd),
   rename: (from, to) => fs.renameSync(from, to),
   link: (from, to) => fs.linkSync(from, to),
   remove: (path) => fs.unlinkSync(path),
   locate: (file) => {
     try {
-      return pathInFdLink(fs.readlinkSync(`/proc/self/fd/${file as number}`));
+      return pathInFdLink(fs.readlinkSync(`/proc/self/fd/${file}`));
     } catch {
       return null;
     }
@@ -112,9 +124,14 @@ const sync: FsOps = {
     fs.futimesSync(fd as number, mtimeMs / 1000, mtimeMs / 1000),
 };
 
-const async: AsyncFsOps = {
+const async: AsyncFsOps<number> = {
   lstat: (path) =>
     call<fs.Stats>((done) => fs.lstat(path, done)).then(info, (error) => {
+      if (error.code === "ENOENT") return null;
+      throw error;
+    }),
+  stat: (path) =>
+    call<fs.Stats>((done) => fs.stat(path, done)).then(info, (error) => {
       if (error.code === "ENOENT") return null;
       throw error;
     }),
@@ -124,26 +141,22 @@ const async: AsyncFsOps = {
       fs.mkdir(path, { recursive: true }, done)
     ).then(() => {}),
   createExclusive: (path, mode) =>
-    call<OpenFile>((done) =>
+    call<number>((done) =>
       fs.open(path, O_WRONLY | O_CREAT | O_EXCL, mode, done)
     ),
   write: (fd, bytes) =>
-    call((done) =>
-      fs.write(fd as number, bytes, 0, bytes.byteLength, null, done)
-    ),
-  sync: (fd) => call((done) => fs.fsync(fd as number, done)),
-  chmod: (fd, _path, mode) =>
-    call((done) => fs.fchmod(fd as number, mode, done)),
-  chown: (fd, _path, uid, gid) =>
-    call((done) => fs.fchown(fd as number, uid, gid, done)),
-  close: (fd) => call((done) => fs.close(fd as number, done)),
+    call((done) => fs.write(fd, bytes, 0, bytes.byteLength, null, done)),
+  sync: (fd) => call((done) => fs.fsync(fd, done)),
+  chmod: (fd, _path, mode) => call((done) => fs.fchmod(fd, mode, done)),
+  chown: (fd, _path, uid, gid) => call((done) => fs.fchown(fd, uid, gid, done)),
+  close: (fd) => call((done) => fs.close(fd, done)),
   rename: (from, to) => call((done) => fs.rename(from, to, done)),
   link: (from, to) => call((done) => fs.link(from, to, done)),
   remove: (path) => call((done) => fs.unlink(path, done)),
   locate: (file) =>
     new Promise((resolve) =>
       fs.readlink(
-        `/proc/self/fd/${file as number}`,
+        `/proc/self/fd/${file}`,
         (error, link) => resolve(error ? null : pathInFdLink(link)),
       )
     ),
@@ -173,33 +186,26 @@ const async: AsyncFsOps = {
     ),
 };
 
+const readText: ReadText = (path) => fs.readFileSync(path, "latin1");
+
 const writers = procWriters({
-  readText: (path) => fs.readFileSync(path, "latin1"),
+  readText,
   readLink: (path) => fs.readlinkSync(path),
 }, () => process.pid);
 
 /** Builds the `node:fs` adapter under the given runtime name. */
-export function createNodeFsAdapter(name: string): RuntimeAdapter {
+export function createNodeFsAdapter(name: string): RuntimeAdapter<number> {
   return {
     name,
     sync,
     async,
     pid: process.pid,
-    // Windows: virus scanners and indexers hold files briefly (EPERM, EBUSY, EACCES).
-    renameRetryCodes: new Set(isWindows ? ["EPERM", "EBUSY", "EACCES"] : []),
-    umask: () => {
-      const fromProc = umaskFromProc((path) => fs.readFileSync(path, "latin1"));
-      if (fromProc !== null) return fromProc;
-      try {
-        return process.umask();
-      } catch {
-        return null; // a worker thread may not read it
-      }
-    },
+    renameRetryCodes: RENAME_RETRY_CODES,
     ids: (): ProcessIds | null =>
       isWindows || !process.geteuid || !process.getegid
         ? null
         : { uid: process.geteuid(), gid: process.getegid() },
+    protections: () => protectionsFromProc(readText),
     tmpDir: () => os.tmpdir(),
     ...writers,
     isProcessAlive,

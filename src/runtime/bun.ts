@@ -8,4 +8,4 @@ import type { RuntimeAdapter } from "./types.ts";
 import { createNodeFsAdapter } from "./_node_fs.ts";
 
 /** The adapter used when running on Bun. */
-export const bunAdapter: RuntimeAdapter = createNodeFsAdapter("bun");
+export const bunAdapter: RuntimeAdapter<number> = createNodeFsAdapter("bun");

@@ -4,9 +4,21 @@
  * the few that do not (`NotCapable`, errors raised before any system call)
  * get one here, so the algorithm sees the same codes as on Node and Bun.
  */
-import type { AsyncFsOps, EntryInfo, FsOps, RuntimeAdapter } from "./types.ts";
+import type {
+  AsyncFsOps,
+  EntryInfo,
+  FsOps,
+  ProcessIds,
+  RuntimeAdapter,
+} from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
-import { umaskFromProc } from "./_umask.ts";
+import { posixCode } from "./_errno.ts";
+import {
+  isDirSyncUnsupported,
+  isWindows,
+  RENAME_RETRY_CODES,
+} from "./_posix.ts";
+import { idsFromProc, protectionsFromProc, type ReadText } from "./_proc.ts";
 import { onUnload } from "./_exit_hooks.ts";
 import { pathInFdLink } from "./_proc_fd.ts";
 import { procWriters } from "./_writer_identity.ts";
@@ -32,37 +44,19 @@ const codesByName: Record<string, string> = {
   Interrupted: "EINTR",
 };
 
-/** Linux errno numbers, for errors that only carry `(os error N)` in their message. */
-const codesByErrno: Record<number, string> = {
-  1: "EPERM",
-  2: "ENOENT",
-  5: "EIO",
-  13: "EACCES",
-  16: "EBUSY",
-  17: "EEXIST",
-  18: "EXDEV",
-  20: "ENOTDIR",
-  21: "EISDIR",
-  22: "EINVAL",
-  24: "EMFILE",
-  27: "EFBIG",
-  28: "ENOSPC",
-  30: "EROFS",
-  36: "ENAMETOOLONG",
-  40: "ELOOP",
-  122: "EDQUOT",
-};
-
 function withCode(error: unknown): unknown {
   if (!(error instanceof Error) || "code" in error) return error;
-  const errno = /\(os error (\d+)\)/.exec(error.message)?.[1];
-  const code = (errno && codesByErrno[Number(errno)]) ??
-    codesByName[error.name];
+  const code = posixCode(error) ?? codesByName[error.name];
   if (code) Object.assign(error, { code });
+  // A missing permission names the flag to grant: that goes into the
+  // library's message (see `AdapterError.reason`).
+  if (error.name === "NotCapable") {
+    Object.assign(error, { reason: error.message });
+  }
   return error;
 }
 
-function syncWithCodes(ops: FsOps): FsOps {
+function syncWithCodes<F>(ops: FsOps<F>): FsOps<F> {
   const wrapped: Record<string, unknown> = {};
   for (const [name, op] of Object.entries(ops)) {
     wrapped[name] = (...args: unknown[]) => {
@@ -73,10 +67,10 @@ function syncWithCodes(ops: FsOps): FsOps {
       }
     };
   }
-  return wrapped as unknown as FsOps;
+  return wrapped as unknown as FsOps<F>;
 }
 
-function asyncWithCodes(ops: AsyncFsOps): AsyncFsOps {
+function asyncWithCodes<F>(ops: AsyncFsOps<F>): AsyncFsOps<F> {
   const wrapped: Record<string, unknown> = {};
   for (const [name, op] of Object.entries(ops)) {
     const rethrow = (error: unknown) => {
@@ -92,11 +86,8 @@ function asyncWithCodes(ops: AsyncFsOps): AsyncFsOps {
       }
     };
   }
-  return wrapped as unknown as AsyncFsOps;
+  return wrapped as unknown as AsyncFsOps<F>;
 }
-
-// Read through globalThis: this module is imported (not used) on Node and Bun too.
-const isWindows = globalThis.Deno?.build.os === "windows";
 
 function info(stat: Deno.FileInfo): EntryInfo {
   return {
@@ -106,7 +97,13 @@ function info(stat: Deno.FileInfo): EntryInfo {
       ? "directory"
       : stat.isSymlink
       ? "symlink"
-      : "other",
+      : stat.isFifo
+      ? "fifo"
+      : stat.isSocket
+      ? "socket"
+      : stat.isCharDevice
+      ? "character device"
+      : "block device",
     mode: (stat.mode ?? 0o666) & 0o7777,
     uid: stat.uid ?? -1,
     gid: stat.gid ?? -1,
@@ -115,13 +112,22 @@ function info(stat: Deno.FileInfo): EntryInfo {
   };
 }
 
-function isNotFound(error: unknown): boolean {
-  return error instanceof Deno.errors.NotFound;
+/** What `read()` gives, or `null` where there is no such file. */
+function orNull<T>(read: () => T): T | null {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
 }
 
-function isDirSyncUnsupported(error: unknown): boolean {
-  const code = (withCode(error) as { code?: string }).code;
-  return code === "EINVAL" || code === "ENOTSUP";
+/** The asynchronous {@linkcode orNull}. */
+function orNullAsync<T>(read: () => Promise<T>): Promise<T | null> {
+  return read().catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  });
 }
 
 function owner(id: number): number | null {
@@ -154,28 +160,22 @@ function locateFsFile(file: Deno.FsFile): string | null {
   return null;
 }
 
-const sync: FsOps = syncWithCodes({
-  lstat: (path) => {
-    try {
-      return info(Deno.lstatSync(path));
-    } catch (error) {
-      if (isNotFound(error)) return null;
-      throw error;
-    }
-  },
+const sync: FsOps<Deno.FsFile> = syncWithCodes({
+  lstat: (path) => orNull(() => info(Deno.lstatSync(path))),
+  stat: (path) => orNull(() => info(Deno.statSync(path))),
   readLink: (path) => Deno.readLinkSync(path),
   mkdir: (path) => Deno.mkdirSync(path, { recursive: true }),
   createExclusive: (path, mode) => Deno.openSync(path, createOptions(mode)),
-  write: (file, bytes) => (file as Deno.FsFile).writeSync(bytes),
-  sync: (file) => (file as Deno.FsFile).syncSync(),
+  write: (file, bytes) => file.writeSync(bytes),
+  sync: (file) => file.syncSync(),
   chmod: (_file, path, mode) => Deno.chmodSync(path, mode),
   chown: (_file, path, uid, gid) =>
     Deno.chownSync(path, owner(uid), owner(gid)),
-  close: (file) => (file as Deno.FsFile).close(),
+  close: (file) => file.close(),
   rename: (from, to) => Deno.renameSync(from, to),
   link: (from, to) => Deno.linkSync(from, to),
   remove: (path) => Deno.removeSync(path),
-  locate: (file) => locateFsFile(file as Deno.FsFile),
+  locate: (file) => locateFsFile(file),
   syncDir: (path) => {
     if (isWindows) return;
     const dir = Deno.openSync(path, { read: true });
@@ -189,40 +189,27 @@ const sync: FsOps = syncWithCodes({
   },
   readDir: (path) => Array.from(Deno.readDirSync(path), (entry) => entry.name),
   sleep: sleepSync,
-  readFile: (path) => {
-    try {
-      return Deno.readFileSync(path);
-    } catch (error) {
-      if (isNotFound(error)) return null;
-      throw error;
-    }
-  },
+  readFile: (path) => orNull(() => Deno.readFileSync(path)),
   touch: (file, mtimeMs) =>
-    (file as Deno.FsFile).utimeSync(new Date(mtimeMs), new Date(mtimeMs)),
+    file.utimeSync(new Date(mtimeMs), new Date(mtimeMs)),
 });
 
-const async: AsyncFsOps = asyncWithCodes({
-  lstat: async (path) => {
-    try {
-      return info(await Deno.lstat(path));
-    } catch (error) {
-      if (isNotFound(error)) return null;
-      throw error;
-    }
-  },
+const async: AsyncFsOps<Deno.FsFile> = asyncWithCodes({
+  lstat: (path) => orNullAsync(() => Deno.lstat(path).then(info)),
+  stat: (path) => orNullAsync(() => Deno.stat(path).then(info)),
   readLink: (path) => Deno.readLink(path),
   mkdir: (path) => Deno.mkdir(path, { recursive: true }),
   createExclusive: (path, mode) => Deno.open(path, createOptions(mode)),
-  write: (file, bytes) => (file as Deno.FsFile).write(bytes),
-  sync: (file) => (file as Deno.FsFile).sync(),
+  write: (file, bytes) => file.write(bytes),
+  sync: (file) => file.sync(),
   chmod: (_file, path, mode) => Deno.chmod(path, mode),
   chown: (_file, path, uid, gid) => Deno.chown(path, owner(uid), owner(gid)),
   // Closing is synchronous in Deno; a throw becomes a rejection in the wrapper.
-  close: (file) => Promise.resolve((file as Deno.FsFile).close()),
+  close: (file) => Promise.resolve(file.close()),
   rename: (from, to) => Deno.rename(from, to),
   link: (from, to) => Deno.link(from, to),
   remove: (path) => Deno.remove(path),
-  locate: (file) => Promise.resolve(locateFsFile(file as Deno.FsFile)),
+  locate: (file) => Promise.resolve(locateFsFile(file)),
   syncDir: async (path) => {
     if (isWindows) return;
     const dir = await Deno.open(path, { read: true });
@@ -240,17 +227,32 @@ const async: AsyncFsOps = asyncWithCodes({
     return names;
   },
   sleep,
-  readFile: async (path) => {
-    try {
-      return await Deno.readFile(path);
-    } catch (error) {
-      if (isNotFound(error)) return null;
-      throw error;
-    }
-  },
-  touch: (file, mtimeMs) =>
-    (file as Deno.FsFile).utime(new Date(mtimeMs), new Date(mtimeMs)),
+  readFile: (path) => orNullAsync(() => Deno.readFile(path)),
+  touch: (file, mtimeMs) => file.utime(new Date(mtimeMs), new Date(mtimeMs)),
 });
+
+const readText: ReadText = (path) => Deno.readTextFileSync(path);
+
+/** Without --allow-sys: the ids from /proc, read once (`undefined`: not yet). */
+let idsWithoutSys: ProcessIds | null | undefined;
+
+/**
+ * Deno.uid() needs --allow-sys; /proc/self/status, the fallback, needs
+ * --allow-all on Deno. Without either the owner is unknown: owners are left
+ * alone and sticky directories trust only entries their owner made.
+ */
+function ids(): ProcessIds | null {
+  if (idsWithoutSys === undefined) {
+    try {
+      const uid = Deno.uid();
+      const gid = Deno.gid();
+      return uid === null || gid === null ? null : { uid, gid };
+    } catch {
+      idsWithoutSys = idsFromProc(readText);
+    }
+  }
+  return idsWithoutSys;
+}
 
 // Deno reads /proc only with --allow-all; without it every writer is "unknown".
 const writers = procWriters({
@@ -259,34 +261,16 @@ const writers = procWriters({
 }, () => Deno.pid);
 
 /** The adapter used when running on Deno. */
-export const denoAdapter: RuntimeAdapter = {
+export const denoAdapter: RuntimeAdapter<Deno.FsFile> = {
   name: "deno",
   sync,
   async,
   get pid() {
     return Deno.pid;
   },
-  renameRetryCodes: new Set(isWindows ? ["EPERM", "EBUSY", "EACCES"] : []),
-  // Both need --allow-sys; without it the algorithm works without them
-  // (it then sets permission bits explicitly and leaves owners alone).
-  umask: () => {
-    const fromProc = umaskFromProc((path) => Deno.readTextFileSync(path));
-    if (fromProc !== null) return fromProc;
-    try {
-      return Deno.umask();
-    } catch {
-      return null;
-    }
-  },
-  ids: () => {
-    try {
-      const uid = Deno.uid();
-      const gid = Deno.gid();
-      return uid === null || gid === null ? null : { uid, gid };
-    } catch {
-      return null;
-    }
-  },
+  renameRetryCodes: RENAME_RETRY_CODES,
+  ids,
+  protections: () => protectionsFromProc(readText),
   tmpDir: () => {
     try {
       return Deno.env.get(isWindows ? "TEMP" : "TMPDIR") ??
@@ -295,6 +279,7 @@ export const denoAdapter: RuntimeAdapter = {
       return isWindows ? "C:\\Windows\\Temp" : "/tmp";
     }
   },
+  // Deno.kill takes no signal 0; the Node compatibility layer maps it to kill(pid, 0).
   ...writers,
   isProcessAlive,
   identity: processIdentity,

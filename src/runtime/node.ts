@@ -3,4 +3,4 @@ import type { RuntimeAdapter } from "./types.ts";
 import { createNodeFsAdapter } from "./_node_fs.ts";
 
 /** The adapter used when running on Node.js. */
-export const nodeAdapter: RuntimeAdapter = createNodeFsAdapter("node");
+export const nodeAdapter: RuntimeAdapter<number> = createNodeFsAdapter("node");

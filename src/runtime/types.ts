@@ -7,7 +7,22 @@
  *
  * Every operation that fails throws (or rejects with) an error carrying a
  * POSIX-style string `code` (`ENOENT`, `EEXIST`, `ENOSPC`, …), whatever the
- * runtime reports natively.
+ * runtime reports natively (see {@linkcode AdapterError}). The facts every
+ * adapter shares (signals, retry codes, errno names) live in `_posix.ts` and
+ * `_errno.ts`.
+ *
+ * Where the contract bends for one runtime:
+ * - `chmod` and `chown` get both the open file and its path: Node and Bun use
+ *   the descriptor, Deno (no `FsFile.chmod`) the path.
+ * - A missing Deno permission has no errno: it becomes `EACCES`, with Deno's
+ *   message (naming the flag) as the error's `reason`.
+ * - `lstat` returns `null` when the entry does not exist; Node's and Bun's
+ *   synchronous form also when a parent is not a directory (`ENOTDIR`),
+ *   which the create that follows then reports.
+ * - `close` is synchronous in Deno; its asynchronous form only wraps it.
+ * - `ids()` on Deno needs `--allow-sys` (or `--allow-all`, for `/proc/self/status`).
+ * - On Windows there are no owners (`uid`/`gid` -1), `syncDir` does nothing,
+ *   and `rename` failures from scanners are retried (`RENAME_RETRY_CODES`).
  *
  * @module
  */
@@ -18,13 +33,37 @@ import type { ProcessIdentity, ProcessStart } from "./_process_identity.ts";
 import type { DirWatch } from "./_watch.ts";
 export type { DirWatch, ProcessIdentity, ProcessStart };
 
-/** An open file as the adapter represents it (a descriptor, an `FsFile`, …). */
+/**
+ * An open file as the algorithm sees it: opaque. Each adapter is typed by its
+ * own file (`RuntimeAdapter<number>` for descriptors on Node and Bun,
+ * `RuntimeAdapter<Deno.FsFile>` on Deno) and gets back only files it made.
+ */
 export type OpenFile = unknown;
+
+/**
+ * What an operation's error carries besides the runtime's own fields. The
+ * contract bends for Deno here: a missing permission (`NotCapable`) has no
+ * errno, so the adapter gives it `EACCES` and keeps Deno's message, which
+ * names the flag to grant, as `reason`.
+ */
+export interface AdapterError extends Error {
+  /** The POSIX name (`ENOENT`, …), the same on every runtime. */
+  code: string;
+  /** More to say than the code, for the library's message. */
+  reason?: string;
+}
 
 /** What the algorithm needs to know about an existing directory entry. */
 export interface EntryInfo {
-  /** The entry's type, not following a final symbolic link. */
-  kind: "file" | "directory" | "symlink" | "other";
+  /** The entry's type (for `lstat`, not following a final symbolic link). */
+  kind:
+    | "file"
+    | "directory"
+    | "symlink"
+    | "fifo"
+    | "socket"
+    | "character device"
+    | "block device";
   /** Permission bits, including set-user-ID, set-group-ID and sticky. */
   mode: number;
   /** Owner, or -1 where the platform has none. */
@@ -37,26 +76,32 @@ export interface EntryInfo {
   id: string;
 }
 
-/** The file-system operations, in their synchronous form. */
-export interface FsOps {
-  /** Describes `path` without following a final link; `null` if it does not exist. */
+/** The file-system operations, in their synchronous form, on open files of type `F`. */
+export interface FsOps<F = OpenFile> {
+  /** Describes `path` without following a final link; `null` if it does not exist (see the module doc for `ENOTDIR`). */
   lstat(path: string): EntryInfo | null;
+  /** Describes `path`, following symbolic links; `null` if it (or a link's target) does not exist. */
+  stat(path: string): EntryInfo | null;
   /** The target of the symbolic link at `path`, as stored in the link. */
   readLink(path: string): string;
   /** Creates `path` and any missing parents. */
   mkdir(path: string): void;
   /** Creates a new file for writing, failing with `EEXIST` if `path` exists (`O_CREAT|O_EXCL`). */
-  createExclusive(path: string, mode: number): OpenFile;
+  createExclusive(path: string, mode: number): F;
   /** Writes from the start of `bytes`; returns how many were written (possibly fewer). */
-  write(file: OpenFile, bytes: Uint8Array): number;
+  write(file: F, bytes: Uint8Array): number;
   /** Flushes the file's data and metadata to the device (`fsync`). */
-  sync(file: OpenFile): void;
-  /** Sets the permission bits of the open file found at `path`. */
-  chmod(file: OpenFile, path: string, mode: number): void;
-  /** Sets the owner and group (-1 keeps one) of the open file found at `path`. */
-  chown(file: OpenFile, path: string, uid: number, gid: number): void;
+  sync(file: F): void;
+  /**
+   * Sets the permission bits of the open file found at `path`. The contract
+   * bends here: Node and Bun use the descriptor (`fchmod`), Deno has no
+   * `FsFile.chmod` and uses the path, so both are passed.
+   */
+  chmod(file: F, path: string, mode: number): void;
+  /** Sets the owner and group (-1 keeps one) of the open file found at `path`; `file` or `path` as for `chmod`. */
+  chown(file: F, path: string, uid: number, gid: number): void;
   /** Closes the file. */
-  close(file: OpenFile): void;
+  close(file: F): void;
   /** Atomically replaces `to` with `from`. */
   rename(from: string, to: string): void;
   /** Creates the hard link `to` for `from`, failing with `EEXIST` if `to` exists. */
@@ -69,7 +114,7 @@ export interface FsOps {
    * where the platform will not tell (no /proc, Deno without `--allow-all`)
    * or the file has no name left.
    */
-  locate(file: OpenFile): string | null;
+  locate(file: F): string | null;
   /** Flushes the directory at `path` so that renames in it survive a power cut. */
   syncDir(path: string): void;
   /** The names in the directory at `path`. */
@@ -79,14 +124,14 @@ export interface FsOps {
   /** The whole content of the file at `path`; `null` if it does not exist. */
   readFile(path: string): Uint8Array | null;
   /** Sets the modification time of the open file (a lock's heartbeat). */
-  touch(file: OpenFile, mtimeMs: number): void;
+  touch(file: F, mtimeMs: number): void;
 }
 
 /** The file-system operations, in their asynchronous form. */
-export type AsyncFsOps = {
-  [K in keyof FsOps]: (
-    ...args: Parameters<FsOps[K]>
-  ) => Promise<ReturnType<FsOps[K]>>;
+export type AsyncFsOps<F = OpenFile> = {
+  [K in keyof FsOps<F>]: (
+    ...args: Parameters<FsOps<F>[K]>
+  ) => Promise<ReturnType<FsOps<F>[K]>>;
 };
 
 /** The name of a file-system operation. */
@@ -98,27 +143,36 @@ export interface ProcessIds {
   gid: number;
 }
 
-/** Everything the algorithm receives from the runtime it runs on. */
-export interface RuntimeAdapter {
+/**
+ * Linux's sysctls that guard shared sticky directories such as `/tmp`
+ * (`fs.protected_symlinks`, `fs.protected_regular`: 0 off, 1 or 2 on);
+ * `null` where they cannot be read (not Linux, or no permission), which the
+ * algorithm treats as on.
+ */
+export interface StickyProtections {
+  symlinks: number | null;
+  regular: number | null;
+}
+
+/** Everything the algorithm receives from the runtime it runs on; `F` is its open file. */
+export interface RuntimeAdapter<F = OpenFile> {
   /** Runtime name, for messages and reports only; the algorithm never branches on it. */
   readonly name: string;
   /** The operations, synchronous. */
-  readonly sync: FsOps;
+  readonly sync: FsOps<F>;
   /** The same operations, asynchronous. */
-  readonly async: AsyncFsOps;
+  readonly async: AsyncFsOps<F>;
   /** This process's id (it goes into temporary file names). */
   readonly pid: number;
   /** Error codes from `rename` that are transient on this platform and worth retrying. */
   readonly renameRetryCodes: ReadonlySet<string>;
   /**
-   * The process's umask, or `null` if the runtime will not tell (no
-   * permission). The library calls it once per process: reading the mask
-   * with umask(2) sets it to 0 for a moment, so prefer a source that does not
-   * (Linux's /proc/self/status).
+   * The user and group the process creates files as, or `null` where the
+   * platform has no owners or the runtime will not tell.
    */
-  umask(): number | null;
-  /** The effective user and group, or `null` where the platform has no owners. */
   ids(): ProcessIds | null;
+  /** The kernel's sticky-directory protections, read afresh on each call. */
+  protections(): StickyProtections;
   /** The directory for temporary files (`$TMPDIR`, `/tmp`, …). */
   tmpDir(): string;
   /** Whether a process with this id is alive on this machine (lock holders; temporary files use `writerState`). */

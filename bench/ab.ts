@@ -1,0 +1,75 @@
+/**
+ * A side-by-side A/B of two copies of the library on the two cases that a
+ * change to `prepare` moves most: a 1 KiB overwrite, durable and with
+ * `fsync: false`. Rounds alternate between A and B so that machine noise hits
+ * both alike; the result is the median of the per-round ratios B/A.
+ *
+ * Usage (any runtime; Deno needs `run -A`):
+ *   node bench/ab.ts <A mod.ts> <B mod.ts> [rounds]
+ * For example, against the last commit:
+ *   git archive HEAD mod.ts src | tar -x -C /tmp/base
+ *   node bench/ab.ts /tmp/base/mod.ts ./mod.ts
+ *
+ * @module
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import process from "node:process";
+import { pathToFileURL } from "node:url";
+
+type Write = (
+  file: string,
+  data: Uint8Array,
+  options: { fsync: boolean },
+) => Promise<void>;
+
+const [a, b, roundsArg] = process.argv.slice(2);
+if (!a || !b) {
+  console.error("usage: ab.ts <A mod.ts> <B mod.ts> [rounds]");
+  process.exit(2);
+}
+const rounds = Number(roundsArg ?? 15);
+const load = async (file: string): Promise<Write> =>
+  (await import(pathToFileURL(path.resolve(file)).href)).writeFileAtomic;
+const contenders: [string, Write][] = [["A", await load(a)], [
+  "B",
+  await load(b),
+]];
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "paths-ab-"));
+const data = new Uint8Array(1024).fill(97);
+
+/** Microseconds per write for `n` sequential overwrites of one file. */
+async function time(write: Write, fsync: boolean, n: number): Promise<number> {
+  const file = path.join(dir, "target");
+  fs.writeFileSync(file, "old");
+  const start = performance.now();
+  for (let i = 0; i < n; i++) await write(file, data, { fsync });
+  return ((performance.now() - start) * 1000) / n;
+}
+
+const median = (xs: number[]): number =>
+  [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+
+try {
+  for (const fsync of [true, false]) {
+    const n = fsync ? 100 : 2000;
+    for (const [, write] of contenders) await time(write, fsync, n / 4);
+    const us: Record<string, number[]> = { A: [], B: [] };
+    const ratios: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? contenders : [...contenders].reverse();
+      for (const [name, write] of order) {
+        us[name].push(await time(write, fsync, n));
+      }
+      ratios.push(us.B[round] / us.A[round]);
+    }
+    console.log(
+      `1 KiB ${fsync ? "durable " : "no-fsync"}: A ${
+        median(us.A).toFixed(1)
+      } µs, B ${median(us.B).toFixed(1)} µs, B/A ${median(ratios).toFixed(3)}`,
+    );
+  }
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}

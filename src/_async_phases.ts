@@ -1,0 +1,67 @@
+/**
+ * The asynchronous commit: seal, wait for the write's turn (every earlier
+ * write to the path has renamed), publish. The wait sits between two runs of
+ * steps, so the steps themselves never wait for anything but an operation.
+ */
+import type { AsyncFsOps } from "./runtime/types.ts";
+import {
+  discard,
+  orDiscard,
+  prepare,
+  publish,
+  type Replacement,
+  seal,
+} from "./_replace.ts";
+import { runAsync } from "./_run.ts";
+
+/** `promise`, or the signal's reason as soon as it aborts. */
+function untilAborted(
+  promise: Promise<void>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() =>
+      signal.removeEventListener("abort", onAbort)
+    );
+  });
+}
+
+/** Runs `wait`; if it fails (or the signal aborts), removes the temporary file and rethrows. */
+async function orDiscardAsync(
+  s: Replacement,
+  ops: AsyncFsOps,
+  wait: Promise<unknown>,
+): Promise<void> {
+  try {
+    await untilAborted(wait.then(() => {}), s.options.signal);
+  } catch (error) {
+    await runAsync(discard(s), ops);
+    throw error;
+  }
+}
+
+/** Makes the temporary file, then awaits the `tempCreated` hook if there is one. */
+export async function prepareAsync(
+  s: Replacement,
+  ops: AsyncFsOps,
+): Promise<void> {
+  await runAsync(prepare(s), ops);
+  const hook = s.options.tempCreated;
+  if (hook === undefined) return;
+  await orDiscardAsync(s, ops, (async () => await hook(s.temp as string))());
+  s.options.signal?.throwIfAborted();
+}
+
+/** Seals the temporary file, waits for the write's turn, then puts the file in place. */
+export async function commitInTurn(
+  s: Replacement,
+  ops: AsyncFsOps,
+): Promise<void> {
+  await runAsync(orDiscard(s, seal(s)), ops);
+  if (s.ticket?.mayRename) await orDiscardAsync(s, ops, s.ticket.mayRename);
+  await runAsync(orDiscard(s, publish(s)), ops);
+}

@@ -1,0 +1,116 @@
+/**
+ * The new file's owner and permission bits: the existing file's, or the
+ * `mode` option, set explicitly; the bit rules have names.
+ */
+import type { EntryInfo, ProcessIds } from "./runtime/types.ts";
+import { request, settle, type Steps } from "./_steps.ts";
+import { act, codeOf, failure, type Replacement } from "./_replacement.ts";
+
+/**
+ * `mode` without set-user-ID, set-group-ID and sticky: what a fresh file may
+ * carry before its owner is set (a chown would clear them anyway).
+ */
+export function withoutSpecialBits(mode: number): number {
+  return mode & 0o777;
+}
+
+/**
+ * `mode` with the group's bits cut down to everyone else's: for a file whose
+ * group becomes the writer's, where the old group's members must get no more
+ * than anyone.
+ */
+export function capGroupToOther(mode: number): number {
+  return mode & (~0o070 | ((mode & 0o007) << 3));
+}
+
+/**
+ * The permission bits the new file ends with: the `mode` option, else the
+ * existing file's bits (unless the compat option `keepMode` is off); `null`
+ * for what a plain create gives (0o666 less the umask in force, applied by
+ * the kernel, or what a directory's default ACL gives).
+ */
+export function wantedMode(
+  s: Replacement,
+  entry: EntryInfo | null,
+): number | null {
+  return s.options.mode ?? (s.options.keepMode ? entry?.mode : null) ?? null;
+}
+
+/**
+ * Codes with which a chown the caller asked for (compat `owner`) may fail
+ * without failing the write, as with `fs.chown` under write-file-atomic and
+ * atomically: the file system has no owners (`ENOSYS`), or a non-root
+ * process may not give files away (`EPERM`, `EINVAL`).
+ */
+function chownRefusalIsFine(code: string, ids: ProcessIds | null): boolean {
+  if (code === "ENOSYS") return true;
+  const root = ids !== null && ids.uid === 0;
+  return !root && (code === "EPERM" || code === "EINVAL");
+}
+
+/** Gives the temporary file the owner and group asked for. */
+function* chownAsAsked(
+  s: Replacement,
+  owner: { uid: number; gid: number },
+): Steps<void> {
+  const ids = s.host.ids;
+  if (ids !== null && owner.uid === ids.uid && owner.gid === ids.gid) return;
+  const temp = s.temp as string;
+  const result = yield* settle(
+    request("chown", s.file, temp, owner.uid, owner.gid),
+  );
+  if (!result.ok && !chownRefusalIsFine(codeOf(result.error), ids)) {
+    throw failure(s, "chown", temp, result.error);
+  }
+}
+
+/**
+ * Gives the temporary file the existing file's owner and group where
+ * allowed; returns `mode` with the group's bits capped when even the group
+ * could not be kept.
+ */
+function* keepOwner(
+  s: Replacement,
+  entry: EntryInfo,
+  mode: number | null,
+): Steps<number | null> {
+  const temp = s.temp as string;
+  const ids = s.host.ids;
+  if (
+    ids === null || entry.uid < 0 ||
+    (entry.uid === ids.uid && entry.gid === ids.gid)
+  ) return mode;
+  const owner = yield* settle(
+    request("chown", s.file, temp, entry.uid, entry.gid),
+  );
+  // Not allowed to give the file away (not root): keep at least the group.
+  const groupKept = owner.ok || entry.gid === ids.gid ||
+    (yield* settle(request("chown", s.file, temp, -1, entry.gid))).ok;
+  return !groupKept && s.options.mode === undefined && mode !== null
+    ? capGroupToOther(mode)
+    : mode;
+}
+
+/**
+ * Gives the temporary file its owner (the existing file's where allowed,
+ * unless the compat option `owner` says otherwise) and the permission bits
+ * `wanted`, set explicitly: whatever the umask is now, and whatever a
+ * directory's default ACL gave the fresh file.
+ */
+export function* matchOwnerAndMode(
+  s: Replacement,
+  entry: EntryInfo | null,
+  wanted: number | null,
+): Steps<void> {
+  const temp = s.temp as string;
+  const owner = s.options.owner;
+  let mode = wanted;
+  if (typeof owner === "object") yield* chownAsAsked(s, owner);
+  else if (owner === "target" && entry !== null) {
+    mode = yield* keepOwner(s, entry, mode);
+  }
+  // After the chown, which clears set-user-ID and set-group-ID.
+  if (mode !== null) {
+    yield* act(s, "chmod", temp, request("chmod", s.file, temp, mode));
+  }
+}

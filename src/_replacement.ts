@@ -1,0 +1,150 @@
+/**
+ * One atomic replacement's state and the helpers every step of the algorithm
+ * shares: how a failure becomes an {@linkcode AtomicWriteError}, running a
+ * request under that rule, and removing the temporary file.
+ */
+import { sep } from "node:path";
+import { AtomicWriteError } from "./atomic_write_error.ts";
+import { errorCode } from "./_error_code.ts";
+import type { ResolvedOptions } from "./_validate.ts";
+import type { TempOwner } from "./_temp_name.ts";
+import type { Ticket } from "./_path_queue.ts";
+import type {
+  OpenFile,
+  ProcessIds,
+  StickyProtections,
+} from "./runtime/types.ts";
+import {
+  performOr,
+  type Request,
+  request,
+  settle,
+  type Steps,
+} from "./_steps.ts";
+
+/** Facts about the process the algorithm needs. */
+export interface Host {
+  /** Who writes; `null`: unknown (the runtime would not tell). */
+  ids: ProcessIds | null;
+  /** The kernel's sticky-directory protections, read when needed. */
+  protections(): StickyProtections;
+  /** Who makes the temporary files, as their names say. */
+  owner: TempOwner;
+  renameRetryCodes: ReadonlySet<string>;
+}
+
+/** The state of one atomic replacement, shared by its phases. */
+export interface Replacement {
+  /** The absolute path the caller named. */
+  readonly target: string;
+  /** The file actually replaced: `target` with symbolic links followed. */
+  final: string;
+  /** The temporary file, while it exists. */
+  temp: string | null;
+  /** When `temp` was named (`Date.now()`): a long write is located before its close (see `seal`). */
+  tempSince: number;
+  /**
+   * Where the descriptor said the temporary file was, if asked: a directory
+   * above it may have been renamed meanwhile, and `discard` removes it there.
+   */
+  located: string | null;
+  /** The temporary file, while it is open. */
+  file: OpenFile | null;
+  /** Whether the new content is in place. */
+  committed: boolean;
+  readonly options: ResolvedOptions;
+  readonly host: Host;
+  /** Temporary files of this process that exist now, removed at exit. */
+  readonly inFlight: Set<string>;
+  /** This write's place among writes to the same path, for the async API. */
+  ticket: Ticket | null;
+  /** Runs just before the rename and throws to stop it (an update checks its lock is still held). */
+  guard: (() => Steps<void>) | null;
+}
+
+/** The error's system code; an error without one is reported as `EIO`. */
+export function codeOf(error: unknown): string {
+  return errorCode(error) ?? "EIO";
+}
+
+/** The {@linkcode AtomicWriteError} for a runtime error `cause` of `operation` on `path`. */
+export function failure(
+  s: Replacement,
+  operation: string,
+  path: string,
+  cause: unknown,
+): unknown {
+  if (cause instanceof AtomicWriteError) return cause;
+  return new AtomicWriteError(
+    { code: codeOf(cause), operation, path, target: s.target, cause },
+    s.committed,
+  );
+}
+
+/** A failure the algorithm itself detects, with no runtime error behind it. */
+export function problem(
+  s: Replacement,
+  code: string,
+  operation: string,
+  path: string,
+  reason: string,
+): AtomicWriteError {
+  return new AtomicWriteError({
+    code,
+    operation,
+    path,
+    target: s.target,
+    reason,
+  });
+}
+
+/** Runs one request; a failure becomes an {@linkcode AtomicWriteError} naming `operation` and `path`. */
+export function* act<T>(
+  s: Replacement,
+  operation: string,
+  path: string,
+  req: Request<T>,
+): Steps<T> {
+  return yield* performOr(req, (error) => failure(s, operation, path, error));
+}
+
+/** Closes and removes the temporary file, if any; never throws. */
+export function* discard(s: Replacement): Steps<void> {
+  const { file, temp } = s;
+  s.file = null;
+  s.temp = null;
+  let where = s.located;
+  s.located = null;
+  if (file !== null) {
+    // The descriptor knows where the file is, even if a directory was renamed.
+    const found = yield* settle(request("locate", file));
+    if (found.ok && found.value !== null) where = found.value;
+    yield* settle(request("close", file));
+  }
+  if (temp !== null) {
+    const removed = yield* settle(request("remove", where ?? temp));
+    // If removal failed for another reason, the exit cleanup or
+    // removeStaleTemps() still knows the name.
+    if (removed.ok || codeOf(removed.error) === "ENOENT") {
+      s.inFlight.delete(temp);
+    }
+  }
+}
+
+/** Runs `steps`; on any failure discards the temporary file and rethrows. */
+export function* orDiscard<T>(s: Replacement, steps: Steps<T>): Steps<T> {
+  try {
+    return yield* steps;
+  } catch (error) {
+    yield* discard(s);
+    throw error;
+  }
+}
+
+/**
+ * `name` inside `dir`, joined as text without normalizing `..`: the kernel
+ * resolves `alias/..` through the link, where `path.join` would drop both.
+ */
+export function inDirectory(dir: string, name: string): string {
+  return dir.endsWith(sep) ? dir + name : dir + sep + name;
+}

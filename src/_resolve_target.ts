@@ -1,0 +1,119 @@
+/**
+ * Finding the file to replace, as the kernel would open it: links followed
+ * from the directory that holds them, `..` left to the kernel, and the
+ * targets that atomic replacement has no meaning for refused before any
+ * temporary file exists.
+ */
+import { basename, dirname, isAbsolute, sep } from "node:path";
+import type { EntryInfo } from "./runtime/types.ts";
+import { request, settle, type Steps } from "./_steps.ts";
+import {
+  act,
+  failure,
+  inDirectory,
+  problem,
+  type Replacement,
+} from "./_replacement.ts";
+import { checkStickyLink, checkStickyOwner } from "./_sticky.ts";
+
+const MAX_LINK_HOPS = 40;
+
+/**
+ * The code for a FIFO, socket or device target (also behind links): atomic
+ * replacement has no meaning for them, and replacing one by a regular file
+ * would break whoever uses it. `ENOTSUP`, "not supported for this kind of
+ * file", the same on every runtime.
+ */
+export const SPECIAL_FILE_CODE = "ENOTSUP";
+
+/** Where a symbolic link at `link` that holds `content` leads (relative to the link's directory). */
+function followLink(link: string, content: string): string {
+  return isAbsolute(content) ? content : inDirectory(dirname(link), content);
+}
+
+/** Whether `path` can only name a directory (`dir/`, `dir/.`, `dir/..`). */
+function namesDirectory(path: string): boolean {
+  const name = basename(path);
+  return path.endsWith(sep) || path.endsWith("/") || name === "." ||
+    name === "..";
+}
+
+/**
+ * Refuses a path that names a directory the way `open(2)` does: its
+ * directory's error (`ENOENT`, `ENOTDIR`) if that cannot be reached,
+ * `EISDIR` otherwise.
+ */
+function* refuseDirectoryPath(s: Replacement): Steps<never> {
+  const trailing = s.target.endsWith(sep) || s.target.endsWith("/");
+  const probe = trailing ? dirname(s.target) : s.target;
+  const found = yield* settle(request("stat", probe));
+  if (!found.ok) throw failure(s, "stat", probe, found.error);
+  if (found.value === null) {
+    throw problem(s, "ENOENT", "stat", probe, "no such directory");
+  }
+  throw problem(s, "EISDIR", "replace", s.target, "the path names a directory");
+}
+
+/** Refuses a target that atomic replacement has no meaning for. */
+function refuseKind(s: Replacement, entry: EntryInfo, path: string): void {
+  if (entry.kind === "directory") {
+    throw problem(s, "EISDIR", "replace", path, "the target is a directory");
+  }
+  if (entry.kind !== "file" && entry.kind !== "symlink") {
+    throw problem(
+      s,
+      SPECIAL_FILE_CODE,
+      "replace",
+      path,
+      `the target is a ${entry.kind}, not a regular file: only regular files can be replaced atomically`,
+    );
+  }
+}
+
+/**
+ * Refuses a chain of links that ends at a directory or a special file,
+ * before any temporary file exists: `/dev/stdout` leads to a pipe that has
+ * no path to follow at all.
+ */
+function* refuseSpecialEnd(s: Replacement): Steps<void> {
+  const end = yield* act(s, "stat", s.final, request("stat", s.final));
+  if (end !== null) refuseKind(s, end, s.final);
+}
+
+/**
+ * Finds the file to replace, as the kernel would open it: final symbolic
+ * links are followed relative to the directory that holds them, `..` is left
+ * to the kernel. Refuses directories and special files (also behind links),
+ * and what the kernel's sticky-directory protections would refuse. Returns
+ * the existing file, or `null` for a new one; `s.final` is then its path.
+ */
+export function* resolveTarget(s: Replacement): Steps<EntryInfo | null> {
+  if (namesDirectory(s.target)) yield* refuseDirectoryPath(s);
+  for (let hops = 0;; hops++) {
+    const entry = yield* act(s, "stat", s.final, request("lstat", s.final));
+    if (entry === null) return null;
+    refuseKind(s, entry, s.final);
+    if (entry.kind === "file") {
+      yield* checkStickyOwner(s, entry);
+      return entry;
+    }
+    if (hops >= MAX_LINK_HOPS) {
+      throw problem(
+        s,
+        "ELOOP",
+        "follow symbolic link",
+        s.final,
+        "too many links",
+      );
+    }
+    yield* checkStickyLink(s, entry);
+    if (hops === 0) yield* refuseSpecialEnd(s);
+    const link = yield* act(
+      s,
+      "readlink",
+      s.final,
+      request("readLink", s.final),
+    );
+    s.final = followLink(s.final, link);
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Shared sticky directories (`/tmp`): the kernel's `fs.protected_symlinks`
+ * and `fs.protected_regular` guard a plain `open(2)`; the library follows
+ * links and keeps owners itself, so it applies the same rules in user space.
+ */
+import { dirname } from "node:path";
+import type { AtomicWriteError } from "./atomic_write_error.ts";
+import type { EntryInfo } from "./runtime/types.ts";
+import { request, type Steps } from "./_steps.ts";
+import { act, problem, type Replacement } from "./_replacement.ts";
+
+/** Whether `dir` is sticky and writable by everyone (`/tmp`), or by its group when `groupToo`. */
+function isSharedSticky(dir: EntryInfo, groupToo: boolean): boolean {
+  if ((dir.mode & 0o1000) === 0) return false;
+  return (dir.mode & 0o002) !== 0 || (groupToo && (dir.mode & 0o020) !== 0);
+}
+
+/**
+ * Whether the kernel's sticky-directory rules let the writer trust an entry
+ * owned by `uid` in `dir`: the writer or the directory's owner made it. An
+ * unknown writer (the runtime would not say) is trusted only where the
+ * directory's owner made the entry.
+ */
+function isTrustedOwner(s: Replacement, uid: number, dir: EntryInfo): boolean {
+  return uid === dir.uid || (s.host.ids !== null && uid === s.host.ids.uid);
+}
+
+/** The directory holding `path`, described (following links). */
+function* parentOf(s: Replacement, path: string): Steps<EntryInfo | null> {
+  const dir = dirname(path);
+  return yield* act(s, "stat", dir, request("stat", dir));
+}
+
+/** The refusal the kernel gives in a shared sticky directory. */
+function stickyRefusal(
+  s: Replacement,
+  path: string,
+  what: string,
+  uid: number,
+  sysctl: string,
+): AtomicWriteError {
+  return problem(
+    s,
+    "EACCES",
+    "replace",
+    path,
+    `${what} belongs to another user (uid ${uid}) in a sticky world-writable directory; the kernel refuses this too (${sysctl})${
+      s.host.ids === null
+        ? "; this process's own uid is unknown (the runtime would not tell)"
+        : ""
+    }`,
+  );
+}
+
+/**
+ * `fs.protected_symlinks`, in user space: a link in a shared sticky
+ * directory (`/tmp`) is followed only if the writer or the directory's owner
+ * made it, else another user could aim the write at any file.
+ */
+export function* checkStickyLink(s: Replacement, link: EntryInfo): Steps<void> {
+  if (s.host.ids !== null && link.uid === s.host.ids.uid) return;
+  const dir = yield* parentOf(s, s.final);
+  if (dir === null || !isSharedSticky(dir, false)) return;
+  if (isTrustedOwner(s, link.uid, dir)) return;
+  if ((s.host.protections().symlinks ?? 1) === 0) return;
+  throw stickyRefusal(
+    s,
+    s.final,
+    "the symbolic link",
+    link.uid,
+    "fs.protected_symlinks",
+  );
+}
+
+/**
+ * `fs.protected_regular`, in user space: in a shared sticky directory, a file
+ * that another user made is neither replaced nor given the writer's data
+ * with that user as owner (they could have made it world-writable first).
+ */
+export function* checkStickyOwner(
+  s: Replacement,
+  file: EntryInfo,
+): Steps<void> {
+  if (file.uid < 0) return; // no owners on this platform
+  if (s.host.ids !== null && file.uid === s.host.ids.uid) return;
+  const dir = yield* parentOf(s, s.final);
+  if (dir === null || isTrustedOwner(s, file.uid, dir)) return;
+  const level = s.host.protections().regular ?? 1;
+  if (level === 0 || !isSharedSticky(dir, level >= 2)) return;
+  throw stickyRefusal(s, s.final, "the file", file.uid, "fs.protected_regular");
+}

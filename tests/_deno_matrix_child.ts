@@ -1,0 +1,74 @@
+/**
+ * Run by `deno_permissions_test.ts` under a reduced Deno permission set:
+ * `_deno_matrix_child.ts DIR` runs each core behaviour in DIR and prints one
+ * JSON object, `{ behaviour: "ok" | "<code>: <message>" }`.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import {
+  AtomicWriter,
+  makeTempFile,
+  openAtomic,
+  writeFileAtomic,
+  writeFileAtomicSync,
+} from "../mod.ts";
+
+const dir = process.argv[2];
+const file = (name: string) => path.join(dir, name);
+
+/** Each behaviour throws if its outcome is wrong; a failure is reported, not hidden. */
+const behaviours: Record<string, () => Promise<void> | void> = {
+  "writeFileAtomic() creates a file": async () => {
+    await writeFileAtomic(file("new"), "new");
+    if (fs.readFileSync(file("new"), "utf8") !== "new") {
+      throw new Error("wrong content");
+    }
+  },
+  "writeFileAtomic() keeps a 0640 file's bits": async () => {
+    await writeFileAtomic(file("0640"), "new");
+    const mode = fs.statSync(file("0640")).mode & 0o777;
+    if (mode !== 0o640) throw new Error(`mode ${mode.toString(8)}`);
+  },
+  "writeFileAtomic() follows a link": async () => {
+    await writeFileAtomic(file("link"), "via link");
+    if (fs.readFileSync(file("0640"), "utf8") !== "via link") {
+      throw new Error("link not followed");
+    }
+  },
+  "writeFileAtomicSync() replaces a file": () => {
+    writeFileAtomicSync(file("new"), "sync");
+    if (fs.readFileSync(file("new"), "utf8") !== "sync") {
+      throw new Error("wrong content");
+    }
+  },
+  "openAtomic() commits": async () => {
+    await openAtomic(file("handle"), (f) => f.write("handle"));
+    if (fs.readFileSync(file("handle"), "utf8") !== "handle") {
+      throw new Error("wrong content");
+    }
+  },
+  "AtomicWriter saves the last write": async () => {
+    const writer = new AtomicWriter(file("writer"));
+    await Promise.all([writer.write("1"), writer.write("2")]);
+    if (fs.readFileSync(file("writer"), "utf8") !== "2") {
+      throw new Error("wrong content");
+    }
+  },
+  "makeTempFile() makes and removes a file": async () => {
+    const tmp = await makeTempFile({ dir });
+    await tmp.remove();
+  },
+};
+
+const report: Record<string, string> = {};
+for (const [name, run] of Object.entries(behaviours)) {
+  try {
+    await run();
+    report[name] = "ok";
+  } catch (error) {
+    const { code, message } = error as { code?: string; message?: string };
+    report[name] = `${code ?? "no code"}: ${message}`;
+  }
+}
+console.log(JSON.stringify(report));

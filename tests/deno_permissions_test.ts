@@ -1,0 +1,83 @@
+/**
+ * The Deno permission matrix: the core behaviours under `-A`, under
+ * `--allow-read --allow-write` only, under the set the README recommends,
+ * and under permissions scoped to the one directory. Each behaviour works or
+ * fails with a clear error, never with a wrong outcome. The test spawns Deno
+ * whatever runtime runs it.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import { root, withTempDir } from "./_fixtures.ts";
+
+const deno = path.join(root, "node_modules", ".bin", "deno");
+const child = path.join(root, "tests", "_deno_matrix_child.ts");
+const noDeno = fs.existsSync(deno) ? false : "Deno is not installed here";
+
+/** Runs the child in a fresh `dir` under `flags`; its report. */
+function runUnder(
+  dir: string,
+  flags: (dir: string) => string[],
+): Record<string, string> {
+  fs.writeFileSync(path.join(dir, "0640"), "old", { mode: 0o640 });
+  fs.chmodSync(path.join(dir, "0640"), 0o640);
+  fs.symlinkSync("0640", path.join(dir, "link"));
+  const run = spawnSync(deno, ["run", ...flags(dir), child, dir], {
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  assert.equal(run.status, 0, run.stderr);
+  return JSON.parse(run.stdout);
+}
+
+/** Asserts that every behaviour in `report` worked. */
+function allWork(report: Record<string, string>): void {
+  assert.ok(Object.keys(report).length >= 7, JSON.stringify(report));
+  for (const [name, outcome] of Object.entries(report)) {
+    assert.equal(outcome, "ok", name);
+  }
+}
+
+const sets: [string, (dir: string) => string[]][] = [
+  ["-A", () => ["-A"]],
+  ["--allow-read --allow-write", () => ["--allow-read", "--allow-write"]],
+  ["the README's set (the directory, and uid and gid)", (dir) => [
+    `--allow-read=${dir}`,
+    `--allow-write=${dir}`,
+    "--allow-sys=uid,gid",
+  ]],
+  ["read and write for the directory only", (dir) => [
+    `--allow-read=${dir}`,
+    `--allow-write=${dir}`,
+  ]],
+];
+
+for (const [name, flags] of sets) {
+  test(
+    `Deno with ${name}: every core behaviour works`,
+    { skip: noDeno },
+    async () => {
+      await withTempDir((dir) => allWork(runUnder(dir, flags)));
+    },
+  );
+}
+
+test(
+  "Deno without --allow-write: every write fails with EACCES naming the flag",
+  {
+    skip: noDeno,
+  },
+  async () => {
+    await withTempDir((dir) => {
+      const report = runUnder(dir, () => ["--allow-read"]);
+      for (const [name, outcome] of Object.entries(report)) {
+        assert.match(outcome, /^EACCES: .*--allow-write/, name);
+      }
+      assert.equal(fs.readFileSync(path.join(dir, "0640"), "utf8"), "old");
+      assert.deepEqual(fs.readdirSync(dir).sort(), ["0640", "link"]);
+    });
+  },
+);

@@ -1,0 +1,99 @@
+/**
+ * One error code per failure on every runtime: the errno table covers every
+ * errno Linux defines, and rare errnos injected with strace come out with
+ * the same code on Deno, Bun and Node.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import { ERRNO_NAMES, posixCode } from "../src/runtime/_errno.ts";
+import { root, scriptCommand, withTempDir } from "./_fixtures.ts";
+
+const onLinux = process.platform === "linux";
+
+/** Linux's errnos from the installed kernel headers, or `null` if absent. */
+function headerErrnos(): [number, string][] | null {
+  const table = spawnSync("bash", [path.join(root, ".ci", "errno_table.sh")], {
+    encoding: "utf8",
+  });
+  if (table.status !== 0) return null;
+  return [...table.stdout.matchAll(/\[(\d+), "(E[A-Z0-9]+)"\]/g)].map((
+    match,
+  ) => [Number(match[1]), match[2]]);
+}
+
+/** Whether `strace` runs here. */
+function straceMissing(): string | false {
+  if (!onLinux) return "strace injects faults on Linux only";
+  return spawnSync("strace", ["-V"]).status === 0
+    ? false
+    : "strace is not installed";
+}
+
+test("the errno table names every errno the Linux headers define", {
+  skip: !onLinux && "the Linux table applies on Linux",
+}, (t) => {
+  const errnos = headerErrnos();
+  if (errnos === null) return void t.skip("no kernel headers installed");
+  assert.ok(errnos.length > 120, `${errnos.length} errnos in the headers`);
+  for (const [errno, name] of errnos) {
+    const named = ERRNO_NAMES.get(errno);
+    // 95: the runtimes (and libuv) say ENOTSUP where the header says EOPNOTSUPP.
+    assert.ok(
+      named === name || (errno === 95 && named === "ENOTSUP"),
+      `${errno}: ${named} for ${name}`,
+    );
+  }
+});
+
+test("posixCode() names an errno that a runtime left unnamed", () => {
+  const node = Object.assign(new Error("Unknown system error -67"), {
+    code: "Unknown system error -67",
+    errno: -67,
+  });
+  const deno = new Error("Link has been severed (os error 67): chmod 'x'");
+  const expected = onLinux ? "ENOLINK" : ERRNO_NAMES.get(67);
+  assert.equal(posixCode(node), expected);
+  assert.equal(posixCode(deno), expected);
+  assert.equal(
+    posixCode(Object.assign(new Error(), { code: "ENOENT" })),
+    "ENOENT",
+  );
+});
+
+for (const errno of ["ENOSYS", "ENOLINK", "ESTALE", "EREMOTEIO"]) {
+  test(
+    `writeFileAtomic() reports ${errno} injected into chmod with the same code on every runtime`,
+    {
+      skip: straceMissing(),
+    },
+    async () => {
+      await withTempDir((dir) => {
+        const target = path.join(dir, "existing.txt");
+        fs.writeFileSync(target, "old"); // an existing file: its mode is set
+        const command = scriptCommand(path.join(root, "tests", "_child.ts"), [
+          "write",
+          target,
+        ]);
+        const calls = "chmod,fchmod,fchmodat";
+        const run = spawnSync("strace", [
+          "-f",
+          "-qq",
+          "-o",
+          "/dev/null",
+          "-e",
+          `trace=${calls}`,
+          "-e",
+          `inject=${calls}:error=${errno}`,
+          ...command,
+        ], { encoding: "utf8" });
+        assert.equal(run.stdout.trim(), errno, run.stderr);
+        assert.equal(fs.readFileSync(target, "utf8"), "old");
+        assert.deepEqual(fs.readdirSync(dir), ["existing.txt"]);
+      });
+    },
+  );
+}

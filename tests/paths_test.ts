@@ -1,0 +1,216 @@
+/**
+ * Paths mean what the kernel says they mean: links and `..` are resolved by
+ * the file system, not as text; names that can only be directories and
+ * special files are refused before any temporary file exists.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import { apis } from "./_apis.ts";
+import {
+  failsWith,
+  read,
+  root,
+  scriptCommand,
+  tempsIn,
+  withTempDir,
+} from "./_fixtures.ts";
+
+/**
+ * `dir/real/sub/`, `dir/alias -> real/sub`, `dir/real/target.json` holding
+ * "old", and `dir/real/sub/link -> ../target.json`.
+ */
+function linkedTree(dir: string): { real: string; alias: string } {
+  fs.mkdirSync(path.join(dir, "real", "sub"), { recursive: true });
+  fs.symlinkSync("real/sub", path.join(dir, "alias"));
+  fs.writeFileSync(path.join(dir, "real", "target.json"), "old");
+  fs.symlinkSync("../target.json", path.join(dir, "real", "sub", "link"));
+  return {
+    real: path.join(dir, "real", "target.json"),
+    alias: path.join(dir, "alias"),
+  };
+}
+
+/** What the kernel gives `fs.writeFileSync` for `file`: "ok" or the code. */
+function plainOutcome(file: string): string {
+  try {
+    fs.writeFileSync(file, "plain");
+    return "ok";
+  } catch (error) {
+    return (error as { code: string }).code;
+  }
+}
+
+/** Makes a FIFO at `file` with mkfifo(1); a reason to skip if it cannot. */
+function mkfifo(file: string): string | null {
+  const made = spawnSync("mkfifo", [file]);
+  return made.status === 0 ? null : "mkfifo(1) is not available";
+}
+
+/** Makes a Unix socket file at `file` (a Node child listens on it and exits). */
+function mksocket(file: string): string | null {
+  const node = path.join(root, "node_modules", "node", "bin", "node");
+  const made = spawnSync(node, [
+    "-e",
+    "require('net').createServer().listen(process.argv[1], () => process.exit(0))",
+    file,
+  ]);
+  return made.status === 0 && fs.existsSync(file)
+    ? null
+    : "could not make a Unix socket";
+}
+
+/** Makes a character device like /dev/null at `file` (root only). */
+function mkchar(file: string): string | null {
+  if (process.getuid?.() !== 0) return "mknod needs root";
+  const made = spawnSync("mknod", [file, "c", "1", "3"]);
+  return made.status === 0 ? null : "mknod(1) failed";
+}
+
+const specials: [string, (file: string) => string | null][] = [
+  ["a FIFO", mkfifo],
+  ["a Unix socket", mksocket],
+  ["a character device", mkchar],
+];
+
+for (const api of apis) {
+  const { name, fails } = api;
+
+  test(`${name} follows a relative link reached through a linked directory from the link's real directory`, async () => {
+    await withTempDir(async (dir) => {
+      const { real, alias } = linkedTree(dir);
+      await api.write(path.join(alias, "link"), "new");
+      assert.equal(read(real), "new");
+      assert.ok(!fs.existsSync(path.join(dir, "target.json")));
+      assert.ok(
+        fs.lstatSync(path.join(dir, "real", "sub", "link")).isSymbolicLink(),
+      );
+      assert.deepEqual(tempsIn(path.join(dir, "real")), []);
+    });
+  });
+
+  test(`${name} resolves .. after a linked directory through the link`, async () => {
+    await withTempDir(async (dir) => {
+      const { real, alias } = linkedTree(dir);
+      await api.write(`${alias}/../target.json`, "new");
+      assert.equal(read(real), "new");
+      assert.deepEqual(fs.readdirSync(dir).sort(), ["alias", "real"]);
+    });
+  });
+
+  for (const spelled of ["f.txt/", "d/", "none/", "f.txt/.", "d/.", "d/.."]) {
+    test(`${name} ${fails} like the kernel for "${spelled}" and changes nothing`, async () => {
+      await withTempDir(async (dir) => {
+        fs.writeFileSync(path.join(dir, "f.txt"), "old");
+        fs.mkdirSync(path.join(dir, "d"));
+        const file = `${dir}/${spelled}`;
+        const error = await failsWith(api.write(file, "x"), plainOutcome(file));
+        assert.match(error.message, /Cannot replace/);
+        assert.equal(read(path.join(dir, "f.txt")), "old");
+        assert.deepEqual(fs.readdirSync(dir).sort(), ["d", "f.txt"]);
+        assert.deepEqual(fs.readdirSync(path.join(dir, "d")), []);
+      });
+    });
+  }
+
+  for (const [what, make] of specials) {
+    for (const viaLink of [false, true]) {
+      const how = viaLink ? `a link to ${what}` : what;
+      test(`${name} ${fails} with ENOTSUP for ${how} and leaves it untouched`, async (t) => {
+        await withTempDir(async (dir) => {
+          const special = path.join(dir, "special");
+          const skip = make(special);
+          if (skip !== null) return void t.skip(skip);
+          const before = fs.lstatSync(special);
+          const target = viaLink ? path.join(dir, "link") : special;
+          if (viaLink) fs.symlinkSync("special", target);
+          const error = await failsWith(api.write(target, "x"), "ENOTSUP");
+          assert.match(error.message, /not a regular file/);
+          const after = fs.lstatSync(special);
+          assert.equal(after.ino, before.ino);
+          assert.equal(after.mode, before.mode);
+          assert.deepEqual(tempsIn(dir), []);
+        });
+      });
+    }
+  }
+}
+
+test(
+  "writeFileAtomic() rejects /dev/stdout on a pipe with ENOTSUP, naming /dev/stdout",
+  {
+    skip: process.platform !== "linux" && "/dev/stdout is a Linux link here",
+  },
+  () => {
+    const [exe, ...args] = scriptCommand(
+      path.join(root, "tests", "_child.ts"),
+      [
+        "write",
+        "/dev/stdout",
+      ],
+    );
+    const child = spawnSync(exe, args, { encoding: "utf8" });
+    assert.equal(child.stdout.trim(), "ENOTSUP", child.stderr);
+  },
+);
+
+test("atomic-write --append through a linked directory appends to the real file", async () => {
+  await withTempDir((dir) => {
+    const { real, alias } = linkedTree(dir);
+    for (
+      const spelled of [path.join(alias, "link"), `${alias}/../target.json`]
+    ) {
+      fs.writeFileSync(real, "old\n");
+      const [exe, ...args] = scriptCommand(path.join(root, "cli.ts"), [
+        "--append",
+        spelled,
+      ]);
+      const run = spawnSync(exe, args, { input: "new\n", encoding: "utf8" });
+      assert.equal(run.status, 0, run.stderr);
+      assert.equal(read(real), "old\nnew\n", spelled);
+      assert.deepEqual(fs.readdirSync(dir).sort(), ["alias", "real"]);
+    }
+  });
+});
+
+test(
+  "writeFileAtomic() rejects a file bind-mounted onto the target with EBUSY, saying to mount the directory",
+  {
+    skip: process.platform !== "linux" || process.getuid?.() !== 0
+      ? "needs root on Linux to bind-mount in a private mount namespace"
+      : false,
+  },
+  async () => {
+    await withTempDir((dir) => {
+      const source = path.join(dir, "host.txt");
+      const target = path.join(dir, "mounted.txt");
+      fs.writeFileSync(source, "host");
+      fs.writeFileSync(target, "old");
+      const command = scriptCommand(path.join(root, "tests", "_child.ts"), [
+        "write",
+        target,
+      ]);
+      // A private mount namespace: the mount vanishes with the child.
+      const run = spawnSync("unshare", [
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount --bind "$1" "$2" && shift 2 && exec "$@"',
+        "sh",
+        source,
+        target,
+        ...command,
+      ], { encoding: "utf8" });
+      assert.equal(run.stdout.trim(), "EBUSY", run.stderr);
+      assert.match(run.stderr, /mount point.*mount its directory instead/);
+      assert.equal(read(source), "host");
+      assert.equal(read(target), "old");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  },
+);
