@@ -11,6 +11,8 @@ import { fileURLToPath } from "node:url";
 import {
   AtomicWriter,
   openAtomic,
+  updateFileAtomic,
+  updateFileAtomicSync,
   writeFileAtomic,
   writeFileAtomicSync,
 } from "../../mod.ts";
@@ -100,6 +102,18 @@ export const writers: Writer[] = [
       const writer = new AtomicWriter(target);
       return (_target, bytes) => writer.write(bytes);
     },
+  },
+  {
+    name: "updateFileAtomic",
+    library: true,
+    open: () => (target, bytes) =>
+      updateFileAtomic(target, () => bytes).then(() => {}),
+  },
+  {
+    name: "updateFileAtomicSync",
+    library: true,
+    open: () => (target, bytes) =>
+      Promise.resolve(void updateFileAtomicSync(target, () => bytes)),
   },
   { name: "cli", library: true, open: () => runCli },
   {
