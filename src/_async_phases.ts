@@ -12,23 +12,7 @@ import {
   type Replacement,
   seal,
 } from "./_replace.ts";
-import { runAsync } from "./_run.ts";
-
-/** `promise`, or the signal's reason as soon as it aborts. */
-function untilAborted(
-  promise: Promise<void>,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() =>
-      signal.removeEventListener("abort", onAbort)
-    );
-  });
-}
+import { runAsync, untilAborted } from "./_run.ts";
 
 /** Runs `wait`; if it fails (or the signal aborts), removes the temporary file and rethrows. */
 async function orDiscardAsync(

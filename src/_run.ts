@@ -53,10 +53,12 @@ function settleAsync(
   );
 }
 
-function raceAbort(
-  promise: Promise<unknown>,
-  signal: AbortSignal,
-): Promise<unknown> {
+/** `promise`, or the signal's reason as soon as it aborts. */
+export function untilAborted<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (signal === undefined) return promise;
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
@@ -74,9 +76,7 @@ function executeAsync(ops: AsyncFsOps, instruction: Instruction): unknown {
     case "all":
       return Promise.all(instruction.requests.map((r) => settleAsync(ops, r)));
     case "wait":
-      return instruction.signal
-        ? raceAbort(instruction.promise, instruction.signal)
-        : instruction.promise;
+      return untilAborted(instruction.promise, instruction.signal);
   }
 }
 
