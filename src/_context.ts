@@ -9,6 +9,7 @@ import { detectAdapter } from "./runtime/detect.ts";
 import { groupCommit } from "./_group_commit.ts";
 import type { Host, Replacement } from "./_replace.ts";
 import type { ResolvedOptions } from "./_validate.ts";
+import { writerOf } from "./_replacement.ts";
 
 /** An adapter with the state the library keeps for it. */
 export interface Context {
@@ -99,8 +100,7 @@ export function startReplacement(
 ): Replacement {
   const { adapter } = context;
   const host: Host = {
-    ids: adapter.ids(),
-    protections: () => adapter.protections(),
+    ...writerOf(adapter),
     owner: adapter.writer(),
     renameRetryCodes: adapter.renameRetryCodes,
   };

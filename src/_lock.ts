@@ -8,8 +8,10 @@
  * (`_lock_name.ts`), created with O_CREAT|O_EXCL, so of all the processes
  * that try at once exactly one creates it. It holds a one-line record of its
  * holder (`_lock_record.ts`); its modification time is the holder's
- * heartbeat. A symbolic link as target locks the file it points to. The lock
- * file is made before the target exists if need be.
+ * heartbeat. The target is found as the write finds it
+ * (`_resolve_target.ts`): a symbolic link locks the file the write would
+ * replace, and what the write refuses is refused before any lock is taken.
+ * The lock file is made before the target exists if need be.
  *
  * ## Taking over a stale lock without a race
  * Removing a stale lock by name is a race: between "I judged it stale" and
@@ -53,9 +55,11 @@
  *
  * @module
  */
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname } from "node:path";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import { errorCode } from "./_error_code.ts";
+import { inDirectory, resolution, writerOf } from "./_replacement.ts";
+import { resolveTarget } from "./_resolve_target.ts";
 import { lockName, lockOf, reclaimName } from "./_lock_name.ts";
 import {
   type Checks,
@@ -116,7 +120,6 @@ const WATCHED_WAIT_MS = 10;
 const LONGEST_WAIT_MS = 50;
 const LOOK_EVERY_MS = 25;
 const LOCK_MODE = 0o644;
-const MAX_LINK_HOPS = 40;
 
 /** What one lock acquisition is about. */
 export interface LockPlan {
@@ -217,24 +220,19 @@ export function marginOf(lease: number): number {
   return lease / MARGIN_PER_LEASE;
 }
 
-/** The file `target` stands for: symbolic links in the last component followed. */
-function* finalTarget(plan: LockPlan): Steps<string> {
-  let path = plan.target;
-  for (let hops = 0;; hops++) {
-    const entry = yield* act(plan, "stat", path, request("lstat", path));
-    if (entry?.kind !== "symlink") return path;
-    if (hops >= MAX_LINK_HOPS) {
-      throw lockError(
-        plan,
-        "ELOOP",
-        "follow symbolic link",
-        path,
-        "too many links",
-      );
-    }
-    const link = yield* act(plan, "readlink", path, request("readLink", path));
-    path = resolve(dirname(path), link);
-  }
+/**
+ * The file an update of `plan.target` would replace, found by the write's
+ * own code (`_resolve_target.ts`), so the lock locks that very file and
+ * refuses what the write refuses (a link planted in `/tmp`, a FIFO) before
+ * any lock file exists there. `named` is the target's `lstat`, if made.
+ */
+function* finalTarget(
+  plan: LockPlan,
+  named?: EntryInfo | null,
+): Steps<string> {
+  const s = resolution(plan.target, writerOf(plan.adapter));
+  yield* resolveTarget(s, named);
+  return s.final;
 }
 
 /** The lock file at `path` as it is now, or `null` if there is none. */
@@ -316,9 +314,12 @@ function* createRecord(
   );
 }
 
-/** The lock file for the (final) target `final`. */
+/**
+ * The lock file for the (final) target `final`, beside it as the kernel
+ * finds it: `alias/../f` stays as it is (see {@linkcode inDirectory}).
+ */
 function lockPathFor(final: string): string {
-  return join(dirname(final), lockName(basename(final)));
+  return inDirectory(dirname(final), lockName(basename(final)));
 }
 
 /**
@@ -334,7 +335,10 @@ function* reclaim(
   depth: number,
   force: boolean,
 ): Steps<void> {
-  const mutex = join(dirname(lock), reclaimName(basename(lock), seen.token));
+  const mutex = inDirectory(
+    dirname(lock),
+    reclaimName(basename(lock), seen.token),
+  );
   const mine = newRecord(plan.adapter.identity(), plan.lease);
   const made = yield* createRecord(plan, mutex, mine);
   if (made === null) {
@@ -397,34 +401,25 @@ function* pause(
 export function* acquire(plan: LockPlan): Steps<Held> {
   // The first attempt creates the lock beside the target as named while
   // finding out whether the target is a symbolic link: one round trip
-  // instead of two in the usual case. A link's speculative lock is ours
-  // (made with O_EXCL), locks nothing anyone else uses, and goes at once.
+  // instead of two in the usual case. A link's (or a refused target's)
+  // speculative lock is ours (made with O_EXCL), locks nothing anyone else
+  // uses, and goes at once.
   const [stat, first] = yield* both(
     request("lstat", plan.target),
     request("createExclusive", lockPathFor(plan.target), LOCK_MODE),
   );
-  let attempt: Settled<OpenFile> | undefined = first;
-  let final = plan.target;
-  if (!stat.ok || stat.value?.kind === "symlink") {
-    if (first.ok) {
+  let final: string | null = null;
+  try {
+    final = yield* finalTarget(plan, stat.ok ? stat.value : undefined);
+  } finally {
+    if (final !== plan.target && first.ok) {
       yield* both(
         request("close", first.value),
         request("remove", lockPathFor(plan.target)),
       );
     }
-    if (!stat.ok) {
-      throw lockError(
-        plan,
-        errorCode(stat.error) ?? "EIO",
-        "stat",
-        plan.target,
-        undefined,
-        stat.error,
-      );
-    }
-    attempt = undefined;
-    final = yield* finalTarget(plan);
   }
+  let attempt = final === plan.target ? first : undefined;
   const path = lockPathFor(final);
   const started = performance.now();
   const deadline = started + plan.timeout;
@@ -642,7 +637,7 @@ export function* sweepLock(
   if (staleReason(seen, now, plan.lease, checks(adapter)) === null) {
     return false;
   }
-  yield* reclaim(plan, join(dirname(path), lock), path, seen, 0, false);
+  yield* reclaim(plan, inDirectory(dirname(path), lock), path, seen, 0, false);
   const after = yield* settle(request("lstat", path));
   return after.ok && after.value?.id !== seen.entry.id;
 }

@@ -12,6 +12,7 @@ import type { Ticket } from "./_path_queue.ts";
 import type {
   OpenFile,
   ProcessIds,
+  RuntimeAdapter,
   StickyProtections,
 } from "./runtime/types.ts";
 import {
@@ -22,23 +23,48 @@ import {
   type Steps,
 } from "./_steps.ts";
 
-/** Facts about the process the algorithm needs. */
-export interface Host {
+/** What finding a target as the kernel would needs to know of the process. */
+export interface Writer {
   /** Who writes; `null`: unknown (the runtime would not tell). */
   ids: ProcessIds | null;
   /** The kernel's sticky-directory protections, read when needed. */
   protections(): StickyProtections;
+}
+
+/** The {@linkcode Writer} this process is, as `adapter` tells. */
+export function writerOf(adapter: RuntimeAdapter): Writer {
+  return { ids: adapter.ids(), protections: () => adapter.protections() };
+}
+
+/** Facts about the process the algorithm needs. */
+export interface Host extends Writer {
   /** Who makes the temporary files, as their names say. */
   owner: TempOwner;
   renameRetryCodes: ReadonlySet<string>;
 }
 
-/** The state of one atomic replacement, shared by its phases. */
-export interface Replacement {
+/**
+ * A target being found as the kernel would (`_resolve_target.ts`): by a
+ * replacement, or by the lock of an update, which must lock the very file
+ * the replacement will find.
+ */
+export interface Resolution {
   /** The absolute path the caller named. */
   readonly target: string;
   /** The file actually replaced: `target` with symbolic links followed. */
   final: string;
+  /** Whether the new content is in place (never, while resolving). */
+  readonly committed: boolean;
+  readonly host: Writer;
+}
+
+/** A fresh {@linkcode Resolution} of `target` for `writer`. */
+export function resolution(target: string, writer: Writer): Resolution {
+  return { target, final: target, committed: false, host: writer };
+}
+
+/** The state of one atomic replacement, shared by its phases. */
+export interface Replacement extends Resolution {
   /** The temporary file, while it exists. */
   temp: string | null;
   /** When `temp` was named (`Date.now()`): a long write is located before its close (see `seal`). */
@@ -69,7 +95,7 @@ export function codeOf(error: unknown): string {
 
 /** The {@linkcode AtomicWriteError} for a runtime error `cause` of `operation` on `path`. */
 export function failure(
-  s: Replacement,
+  s: Resolution,
   operation: string,
   path: string,
   cause: unknown,
@@ -83,7 +109,7 @@ export function failure(
 
 /** A failure the algorithm itself detects, with no runtime error behind it. */
 export function problem(
-  s: Replacement,
+  s: Resolution,
   code: string,
   operation: string,
   path: string,
@@ -100,7 +126,7 @@ export function problem(
 
 /** Runs one request; a failure becomes an {@linkcode AtomicWriteError} naming `operation` and `path`. */
 export function* act<T>(
-  s: Replacement,
+  s: Resolution,
   operation: string,
   path: string,
   req: Request<T>,

@@ -12,7 +12,7 @@ import {
   failure,
   inDirectory,
   problem,
-  type Replacement,
+  type Resolution,
 } from "./_replacement.ts";
 import { checkStickyLink, checkStickyOwner } from "./_sticky.ts";
 
@@ -43,7 +43,7 @@ function namesDirectory(path: string): boolean {
  * directory's error (`ENOENT`, `ENOTDIR`) if that cannot be reached,
  * `EISDIR` otherwise.
  */
-function* refuseDirectoryPath(s: Replacement): Steps<never> {
+function* refuseDirectoryPath(s: Resolution): Steps<never> {
   const trailing = s.target.endsWith(sep) || s.target.endsWith("/");
   const probe = trailing ? dirname(s.target) : s.target;
   const found = yield* settle(request("stat", probe));
@@ -55,7 +55,7 @@ function* refuseDirectoryPath(s: Replacement): Steps<never> {
 }
 
 /** Refuses a target that atomic replacement has no meaning for. */
-function refuseKind(s: Replacement, entry: EntryInfo, path: string): void {
+function refuseKind(s: Resolution, entry: EntryInfo, path: string): void {
   if (entry.kind === "directory") {
     throw problem(s, "EISDIR", "replace", path, "the target is a directory");
   }
@@ -75,7 +75,7 @@ function refuseKind(s: Replacement, entry: EntryInfo, path: string): void {
  * before any temporary file exists: `/dev/stdout` leads to a pipe that has
  * no path to follow at all.
  */
-function* refuseSpecialEnd(s: Replacement): Steps<void> {
+function* refuseSpecialEnd(s: Resolution): Steps<void> {
   const end = yield* act(s, "stat", s.final, request("stat", s.final));
   if (end !== null) refuseKind(s, end, s.final);
 }
@@ -86,11 +86,18 @@ function* refuseSpecialEnd(s: Replacement): Steps<void> {
  * to the kernel. Refuses directories and special files (also behind links),
  * and what the kernel's sticky-directory protections would refuse. Returns
  * the existing file, or `null` for a new one; `s.final` is then its path.
+ * `named` is the `lstat` of `s.target` if the caller already made it (the
+ * lock makes it alongside its first attempt).
  */
-export function* resolveTarget(s: Replacement): Steps<EntryInfo | null> {
+export function* resolveTarget(
+  s: Resolution,
+  named?: EntryInfo | null,
+): Steps<EntryInfo | null> {
   if (namesDirectory(s.target)) yield* refuseDirectoryPath(s);
   for (let hops = 0;; hops++) {
-    const entry = yield* act(s, "stat", s.final, request("lstat", s.final));
+    const entry = hops === 0 && named !== undefined
+      ? named
+      : yield* act(s, "stat", s.final, request("lstat", s.final));
     if (entry === null) return null;
     refuseKind(s, entry, s.final);
     if (entry.kind === "file") {

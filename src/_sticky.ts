@@ -7,7 +7,7 @@ import { dirname } from "node:path";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import type { EntryInfo } from "./runtime/types.ts";
 import { request, type Steps } from "./_steps.ts";
-import { act, problem, type Replacement } from "./_replacement.ts";
+import { act, problem, type Resolution } from "./_replacement.ts";
 
 /** Whether `dir` is sticky and writable by everyone (`/tmp`), or by its group when `groupToo`. */
 function isSharedSticky(dir: EntryInfo, groupToo: boolean): boolean {
@@ -21,19 +21,19 @@ function isSharedSticky(dir: EntryInfo, groupToo: boolean): boolean {
  * unknown writer (the runtime would not say) is trusted only where the
  * directory's owner made the entry.
  */
-function isTrustedOwner(s: Replacement, uid: number, dir: EntryInfo): boolean {
+function isTrustedOwner(s: Resolution, uid: number, dir: EntryInfo): boolean {
   return uid === dir.uid || (s.host.ids !== null && uid === s.host.ids.uid);
 }
 
 /** The directory holding `path`, described (following links). */
-function* parentOf(s: Replacement, path: string): Steps<EntryInfo | null> {
+function* parentOf(s: Resolution, path: string): Steps<EntryInfo | null> {
   const dir = dirname(path);
   return yield* act(s, "stat", dir, request("stat", dir));
 }
 
 /** The refusal the kernel gives in a shared sticky directory. */
 function stickyRefusal(
-  s: Replacement,
+  s: Resolution,
   path: string,
   what: string,
   uid: number,
@@ -57,7 +57,7 @@ function stickyRefusal(
  * directory (`/tmp`) is followed only if the writer or the directory's owner
  * made it, else another user could aim the write at any file.
  */
-export function* checkStickyLink(s: Replacement, link: EntryInfo): Steps<void> {
+export function* checkStickyLink(s: Resolution, link: EntryInfo): Steps<void> {
   if (s.host.ids !== null && link.uid === s.host.ids.uid) return;
   const dir = yield* parentOf(s, s.final);
   if (dir === null || !isSharedSticky(dir, false)) return;
@@ -78,7 +78,7 @@ export function* checkStickyLink(s: Replacement, link: EntryInfo): Steps<void> {
  * with that user as owner (they could have made it world-writable first).
  */
 export function* checkStickyOwner(
-  s: Replacement,
+  s: Resolution,
   file: EntryInfo,
 ): Steps<void> {
   if (file.uid < 0) return; // no owners on this platform

@@ -73,7 +73,7 @@ export interface LockOptions {
  * ```
  */
 export interface FileLock extends Disposable, AsyncDisposable {
-  /** The locked file: the path given, with symbolic links followed. */
+  /** The locked file: the path given, with symbolic links followed as a write follows them. */
   readonly path: string;
   /** The lock file beside it. */
   readonly lockPath: string;
@@ -242,7 +242,7 @@ export function takeLockSync(plan: LockPlan, context: Context): HeldLock {
  * @returns The lock, once held.
  * @throws {TypeError} If `path` or an option has the wrong type.
  * @throws {RangeError} If `timeout` or `lease` is out of range.
- * @throws {AtomicWriteError} With code `ETIMEDOUT` if `timeout` passed, or the code of a failing file-system step.
+ * @throws {AtomicWriteError} With code `ETIMEDOUT` if `timeout` passed; `EACCES`, `ENOTSUP` or `EISDIR` for a target a write would refuse (a link another user planted in a sticky directory, a special file, a directory); or the code of a failing file-system step.
  *
  * @example Usage
  * ```ts
@@ -280,7 +280,7 @@ export function lockFile(
  * @returns The lock, once held.
  * @throws {TypeError} If `path` or an option has the wrong type.
  * @throws {RangeError} If `timeout` or `lease` is out of range.
- * @throws {AtomicWriteError} With code `ETIMEDOUT` if `timeout` passed, or the code of a failing file-system step.
+ * @throws {AtomicWriteError} With code `ETIMEDOUT` if `timeout` passed; `EACCES`, `ENOTSUP` or `EISDIR` for a target a write would refuse (a link another user planted in a sticky directory, a special file, a directory); or the code of a failing file-system step.
  *
  * @example Usage
  * ```ts

@@ -105,6 +105,17 @@ export function lockPathOf(target: string): string {
   return path.join(path.dirname(target), lockName(path.basename(target)));
 }
 
+/** The lock files anywhere under `dir` (links not followed), relative to it. */
+export function locksUnder(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const inner = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      return locksUnder(inner).map((name) => path.join(entry.name, name));
+    }
+    return entry.name.endsWith(".atomic-lock") ? [entry.name] : [];
+  });
+}
+
 /**
  * Writes a lock file for `target` as another holder would have, with the
  * given fields changed from this process's own record, and an optional age.

@@ -12,8 +12,19 @@ import {
   removeStaleTemps,
   updateFileAtomic,
 } from "../mod.ts";
-import { read, withTempDir } from "./_fixtures.ts";
-import { lockPathOf, startLockChild, writeFakeLock } from "./_lock_fixtures.ts";
+import { failsWith, read, withTempDir } from "./_fixtures.ts";
+import {
+  lockPathOf,
+  locksUnder,
+  startLockChild,
+  writeFakeLock,
+} from "./_lock_fixtures.ts";
+import { linkedTree, mkfifo } from "./_path_fixtures.ts";
+import {
+  notRoot,
+  plantedSecretLink,
+  refusesPlantedLink,
+} from "./_sticky_fixtures.ts";
 import { runtimeName } from "./_fixtures.ts";
 
 /** For tests that start child processes: the machine is shared and noisy. */
@@ -189,6 +200,53 @@ test("lockFile() takes over a lock of a dead process", SLOW, async () => {
     const lock = await lockFile(target, PROMPTLY);
     await lock.release();
     assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("lockFile() locks the file a relative link reached through a linked directory leads to", async () => {
+  await withTempDir(async (dir) => {
+    const { real, alias } = linkedTree(dir);
+    const lock = await lockFile(path.join(alias, "link"));
+    try {
+      // The same file, however the path is spelled.
+      assert.equal(
+        fs.statSync(lock.lockPath).ino,
+        fs.statSync(lockPathOf(real)).ino,
+      );
+      assert.deepEqual(locksUnder(dir), [
+        path.relative(dir, lockPathOf(real)),
+      ]);
+    } finally {
+      await lock.release();
+    }
+  });
+});
+
+test(
+  "lockFile() and lockFileSync() refuse a link another user planted in a sticky directory and make no lock file",
+  {
+    skip: notRoot,
+  },
+  async () => {
+    await withTempDir(async (dir) => {
+      const { link } = plantedSecretLink(dir);
+      await refusesPlantedLink(() => lockFile(link));
+      await refusesPlantedLink(() =>
+        Promise.resolve().then(() => lockFileSync(link))
+      );
+      assert.deepEqual(locksUnder(dir), []);
+    });
+  },
+);
+
+test("lockFile() rejects with ENOTSUP for a FIFO and makes no lock file", async (t) => {
+  await withTempDir(async (dir) => {
+    const fifo = path.join(dir, "fifo");
+    const skip = mkfifo(fifo);
+    if (skip !== null) return void t.skip(skip);
+    const error = await failsWith(lockFile(fifo), "ENOTSUP");
+    assert.match(error.message, /not a regular file/);
+    assert.deepEqual(locksUnder(dir), []);
   });
 });
 

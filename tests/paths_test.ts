@@ -18,21 +18,7 @@ import {
   tempsIn,
   withTempDir,
 } from "./_fixtures.ts";
-
-/**
- * `dir/real/sub/`, `dir/alias -> real/sub`, `dir/real/target.json` holding
- * "old", and `dir/real/sub/link -> ../target.json`.
- */
-function linkedTree(dir: string): { real: string; alias: string } {
-  fs.mkdirSync(path.join(dir, "real", "sub"), { recursive: true });
-  fs.symlinkSync("real/sub", path.join(dir, "alias"));
-  fs.writeFileSync(path.join(dir, "real", "target.json"), "old");
-  fs.symlinkSync("../target.json", path.join(dir, "real", "sub", "link"));
-  return {
-    real: path.join(dir, "real", "target.json"),
-    alias: path.join(dir, "alias"),
-  };
-}
+import { linkedTree, mkfifo } from "./_path_fixtures.ts";
 
 /** What the kernel gives `fs.writeFileSync` for `file`: "ok" or the code. */
 function plainOutcome(file: string): string {
@@ -42,12 +28,6 @@ function plainOutcome(file: string): string {
   } catch (error) {
     return (error as { code: string }).code;
   }
-}
-
-/** Makes a FIFO at `file` with mkfifo(1); a reason to skip if it cannot. */
-function mkfifo(file: string): string | null {
-  const made = spawnSync("mkfifo", [file]);
-  return made.status === 0 ? null : "mkfifo(1) is not available";
 }
 
 /** Makes a Unix socket file at `file` (a Node child listens on it and exits). */

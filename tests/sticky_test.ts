@@ -8,61 +8,26 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import process from "node:process";
 import type { StickyProtections } from "../src/runtime/types.ts";
 import { apis } from "./_apis.ts";
 import {
-  failsWith,
+  NOBODY,
+  notRoot,
+  plantedSecretLink,
+  plantLink,
+  refused,
+  refusesPlantedLink,
+  secretFile,
+  stickyDir,
+  withProtections,
+} from "./_sticky_fixtures.ts";
+import {
   faultAdapter,
   read,
   tempsIn,
   using,
   withTempDir,
 } from "./_fixtures.ts";
-
-const NOBODY = 65534;
-const SYSCTLS = ["protected_symlinks", "protected_regular"];
-const notRoot = process.platform !== "linux" || process.getuid?.() !== 0
-  ? "needs root on Linux to plant entries owned by nobody"
-  : false;
-
-/**
- * Runs `fn` with both sysctls set to 1, restoring their old values however
- * `fn` ends. Other suites run at the same time: the window is kept short.
- */
-async function withProtections<T>(fn: () => Promise<T>): Promise<T> {
-  const files = SYSCTLS.map((name) => `/proc/sys/fs/${name}`);
-  const saved = files.map((file) => fs.readFileSync(file, "latin1"));
-  try {
-    for (const file of files) fs.writeFileSync(file, "1");
-    return await fn();
-  } finally {
-    files.forEach((file, i) => fs.writeFileSync(file, saved[i]));
-  }
-}
-
-/** A 1777 directory in `dir`, like /tmp, owned by root. */
-function stickyDir(dir: string): string {
-  const shared = path.join(dir, "shared");
-  fs.mkdirSync(shared);
-  fs.chmodSync(shared, 0o1777);
-  return shared;
-}
-
-/** A root-only file outside the shared directory, holding "secret". */
-function secretFile(dir: string): string {
-  const secret = path.join(dir, "secret");
-  fs.writeFileSync(secret, "secret", { mode: 0o600 });
-  return secret;
-}
-
-/** `nobody`'s link at `shared/name` to `to`. */
-function plantLink(shared: string, name: string, to: string): string {
-  const link = path.join(shared, name);
-  fs.symlinkSync(to, link);
-  fs.lchownSync(link, NOBODY, NOBODY);
-  return link;
-}
 
 /** `nobody`'s world-writable file at `shared/name`. */
 function plantFile(shared: string, name: string): string {
@@ -71,12 +36,6 @@ function plantFile(shared: string, name: string): string {
   fs.chownSync(file, NOBODY, NOBODY);
   fs.chmodSync(file, 0o666);
   return file;
-}
-
-async function refused(promise: Promise<unknown>, sysctl: string) {
-  const error = await failsWith(promise, "EACCES");
-  assert.match(error.message, /belongs to another user \(uid 65534\)/);
-  assert.match(error.message, new RegExp(sysctl));
 }
 
 /** An adapter that reports the sysctls as `protections`, whatever they are. */
@@ -94,11 +53,8 @@ for (const api of apis) {
     },
     async () => {
       await withTempDir(async (dir) => {
-        const secret = secretFile(dir);
-        const link = plantLink(stickyDir(dir), "report.txt", secret);
-        await withProtections(() =>
-          refused(api.write(link, "root's data"), "fs.protected_symlinks")
-        );
+        const { link, secret } = plantedSecretLink(dir);
+        await refusesPlantedLink(() => api.write(link, "root's data"));
         assert.equal(read(secret), "secret");
         assert.equal(fs.statSync(secret).mode & 0o777, 0o600);
         assert.ok(fs.lstatSync(link).isSymbolicLink());

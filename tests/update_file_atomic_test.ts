@@ -11,11 +11,24 @@ import {
   type UpdateOptions,
   type UpdateResult,
 } from "../mod.ts";
-import { read, runtimeName, tempsIn, withTempDir } from "./_fixtures.ts";
+import {
+  failsWith,
+  read,
+  runtimeName,
+  tempsIn,
+  withTempDir,
+} from "./_fixtures.ts";
+import { linkedTree, mkfifo } from "./_path_fixtures.ts";
+import {
+  notRoot,
+  plantedSecretLink,
+  refusesPlantedLink,
+} from "./_sticky_fixtures.ts";
 import { counterValue, increment } from "./_lock_child.ts";
 import {
   contention,
   lockPathOf,
+  locksUnder,
   MIXED_WORKERS,
   otherRuntimesMissing,
   startLockChild,
@@ -169,6 +182,61 @@ for (const { name, fails, update } of updates) {
       assert.ok(lockSeen, "the lock is beside the real file");
       assert.ok(fs.lstatSync(link).isSymbolicLink(), "the link stays a link");
       assert.equal(read(real), "2");
+    });
+  });
+
+  test(`${name} locks the file a relative link reached through a linked directory leads to`, async () => {
+    await withTempDir(async (dir) => {
+      const { real, alias } = linkedTree(dir);
+      let locks: string[] = [];
+      await update(path.join(alias, "link"), () => {
+        locks = locksUnder(dir);
+        return "new";
+      });
+      assert.deepEqual(locks, [path.relative(dir, lockPathOf(real))]);
+      assert.equal(read(real), "new");
+      assert.deepEqual(locksUnder(dir), []);
+    });
+  });
+
+  test(
+    `${name} ${fails} with EACCES on a link another user planted in a sticky directory, before reading it`,
+    {
+      skip: notRoot,
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        const { link, secret } = plantedSecretLink(dir);
+        let called = false;
+        await refusesPlantedLink(() =>
+          update(link, () => {
+            called = true;
+            return "root's data";
+          })
+        );
+        assert.equal(called, false, "fn never saw the root-only file");
+        assert.equal(read(secret), "secret");
+        assert.deepEqual(locksUnder(dir), []);
+      });
+    },
+  );
+
+  test(`${name} ${fails} with ENOTSUP for a FIFO before calling fn`, async (t) => {
+    await withTempDir(async (dir) => {
+      const fifo = path.join(dir, "fifo");
+      const skip = mkfifo(fifo);
+      if (skip !== null) return void t.skip(skip);
+      let called = false;
+      await failsWith(
+        update(fifo, () => {
+          called = true;
+          return "x";
+        }),
+        "ENOTSUP",
+      );
+      assert.equal(called, false);
+      assert.ok(fs.lstatSync(fifo).isFIFO());
+      assert.deepEqual(locksUnder(dir), []);
     });
   });
 
