@@ -10,6 +10,7 @@ import { groupCommit } from "./_group_commit.ts";
 import type { Host, Replacement } from "./_replace.ts";
 import type { ResolvedOptions } from "./_validate.ts";
 import { writerOf } from "./_replacement.ts";
+import { KnownFiles } from "./_known_files.ts";
 
 /** An adapter with the state the library keeps for it. */
 export interface Context {
@@ -18,6 +19,8 @@ export interface Context {
   readonly async: AsyncFsOps;
   /** Temporary files (atomic writes' and `makeTempFile`'s) and lock files of this process that exist now. */
   readonly inFlight: Set<string>;
+  /** Where this process last found regular files (see `_known_files.ts`). */
+  readonly knownFiles: KnownFiles;
 }
 
 const contexts = new WeakMap<RuntimeAdapter, Context>();
@@ -70,7 +73,7 @@ function create(adapter: RuntimeAdapter): Context {
     ...adapter.async,
     syncDir: groupCommit(adapter.async.syncDir),
   };
-  return { adapter, async, inFlight };
+  return { adapter, async, inFlight, knownFiles: new KnownFiles() };
 }
 
 /** The context of the adapter in use. */
@@ -111,10 +114,13 @@ export function startReplacement(
     tempSince: 0,
     located: null,
     file: null,
+    createdMode: 0,
+    pendingMode: null,
     committed: false,
     options,
     host,
     inFlight: context.inFlight,
+    knownFiles: context.knownFiles,
     ticket: null,
     guard: null,
   };

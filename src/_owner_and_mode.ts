@@ -3,7 +3,7 @@
  * `mode` option, set explicitly; the bit rules have names.
  */
 import type { EntryInfo, ProcessIds } from "./runtime/types.ts";
-import { request, settle, type Steps } from "./_steps.ts";
+import { type Request, request, settle, type Steps } from "./_steps.ts";
 import { act, codeOf, failure, type Replacement } from "./_replacement.ts";
 
 /**
@@ -109,8 +109,31 @@ export function* matchOwnerAndMode(
   else if (owner === "target" && entry !== null) {
     mode = yield* keepOwner(s, entry, mode);
   }
-  // After the chown, which clears set-user-ID and set-group-ID.
-  if (mode !== null) {
-    yield* act(s, "chmod", temp, request("chmod", s.file, temp, mode));
-  }
+  if (mode === null) return;
+  // After the chown, which clears set-user-ID and set-group-ID. A chmod
+  // that only widens may wait for the first write and run alongside it.
+  if (onlyWidens(s.createdMode, mode)) s.pendingMode = mode;
+  else yield* act(s, "chmod", temp, request("chmod", s.file, temp, mode));
+}
+
+/**
+ * Whether giving `mode` to a file created with `created` (less the umask,
+ * or as a directory's default ACL allows) grants group and others only
+ * more: the file is then never wider before the chmod than after it, and
+ * the chmod need not come before the content.
+ */
+export function onlyWidens(created: number, mode: number): boolean {
+  return (created & ~mode & 0o077) === 0;
+}
+
+/**
+ * The request that sets the permission bits still pending, if any, which
+ * are then no longer pending: the caller runs it (before `fsync`, or
+ * alongside the first write).
+ */
+export function takePendingMode(s: Replacement): Request<void> | null {
+  const mode = s.pendingMode;
+  if (mode === null) return null;
+  s.pendingMode = null;
+  return request("chmod", s.file, s.temp as string, mode);
 }

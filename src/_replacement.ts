@@ -9,6 +9,7 @@ import { errorCode } from "./_error_code.ts";
 import type { ResolvedOptions } from "./_validate.ts";
 import type { TempOwner } from "./_temp_name.ts";
 import type { Ticket } from "./_path_queue.ts";
+import type { KnownFiles } from "./_known_files.ts";
 import type {
   OpenFile,
   ProcessIds,
@@ -76,12 +77,21 @@ export interface Replacement extends Resolution {
   located: string | null;
   /** The temporary file, while it is open. */
   file: OpenFile | null;
+  /** The mode the temporary file was created with (before the umask). */
+  createdMode: number;
+  /**
+   * Permission bits still to set, with the first write (see
+   * `matchOwnerAndMode`): setting them only widens what the file allows.
+   */
+  pendingMode: number | null;
   /** Whether the new content is in place. */
   committed: boolean;
   readonly options: ResolvedOptions;
   readonly host: Host;
   /** Temporary files of this process that exist now, removed at exit. */
   readonly inFlight: Set<string>;
+  /** Where this process last found regular files: the fast path's guesses. */
+  readonly knownFiles: KnownFiles;
   /** This write's place among writes to the same path, for the async API. */
   ticket: Ticket | null;
   /** Runs just before the rename and throws to stop it (an update checks its lock is still held). */

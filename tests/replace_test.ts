@@ -10,9 +10,12 @@ import path from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { apis } from "./_apis.ts";
+import { writeFileAtomic } from "../mod.ts";
+import type { OpName } from "../src/runtime/types.ts";
 import {
   failsWith,
   type Fault,
+  type FaultAdapter,
   faultAdapter,
   read,
   tempsIn,
@@ -123,10 +126,11 @@ for (const api of apis) {
       adapter.async.createExclusive = spy(
         adapter.async.createExclusive,
       ) as typeof adapter.async.createExclusive;
-      await using(adapter, () => api.write(file, "new secret"));
-      // A first attempt (made before the target's mode was known) may exist,
-      // but the file that receives the data is created with the target's mode.
-      assert.equal(modes.at(-1), 0o600);
+      await using(adapter, async () => {
+        await api.write(file, "new secret");
+        await api.write(file, "newer secret"); // the fast path's guess
+      });
+      for (const mode of modes) assert.equal(mode & 0o077, 0, mode.toString(8));
       assert.equal(modeOf(file), 0o600);
     });
   });
@@ -143,6 +147,50 @@ for (const api of apis) {
         );
         assert.equal(creates.length, 1, path.basename(file));
       }
+    });
+  });
+
+  test(`${name} keeps an existing file's bits on every write, not only the first`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "shared.txt");
+      fs.writeFileSync(file, "old");
+      fs.chmodSync(file, 0o666); // wider than the umask allows a new file
+      for (const content of ["first", "second", ""]) {
+        await api.write(file, content);
+        assert.equal(modeOf(file), 0o666, JSON.stringify(content));
+      }
+    });
+  });
+
+  test(`${name} gives a new file the umask's bits where a file it replaced before is gone`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "again");
+      fs.writeFileSync(file, "old", { mode: 0o600 });
+      fs.chmodSync(file, 0o600);
+      await api.write(file, "first");
+      await api.write(file, "second");
+      fs.rmSync(file);
+      await api.write(file, "anew");
+      assert.equal(modeOf(file), 0o666 & ~process.umask());
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  test(`${name} writes through a link put where it replaced a file before`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "config");
+      fs.mkdirSync(path.join(dir, "real"));
+      const real = path.join(dir, "real", "config");
+      fs.writeFileSync(real, "real");
+      fs.writeFileSync(file, "old");
+      await api.write(file, "plain");
+      fs.rmSync(file);
+      fs.symlinkSync(path.join("real", "config"), file);
+      await api.write(file, "through the link");
+      assert.equal(read(real), "through the link");
+      assert.ok(fs.lstatSync(file).isSymbolicLink());
+      assert.deepEqual(tempsIn(dir), []);
+      assert.deepEqual(tempsIn(path.join(dir, "real")), []);
     });
   });
 
@@ -599,3 +647,53 @@ for (const api of apis) {
     });
   });
 }
+
+/**
+ * A fault adapter whose asynchronous `ops` log when each call starts and
+ * when it settles, to show which ones run at once.
+ */
+function timeline(ops: OpName[]): { adapter: FaultAdapter; events: string[] } {
+  const adapter = faultAdapter([]);
+  const events: string[] = [];
+  const table = adapter.async as unknown as Record<
+    string,
+    (...args: unknown[]) => Promise<unknown>
+  >;
+  for (const op of ops) {
+    const real = table[op];
+    table[op] = async (...args) => {
+      events.push(op);
+      try {
+        return await real(...args);
+      } finally {
+        events.push(`${op} done`);
+      }
+    };
+  }
+  return { adapter, events };
+}
+
+test("writeFileAtomic() looks up a file it replaced before while creating the temporary file", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    fs.writeFileSync(file, "old");
+    const { adapter, events } = timeline(["lstat", "createExclusive"]);
+    await using(adapter, async () => {
+      await writeFileAtomic(file, "first");
+      events.length = 0;
+      await writeFileAtomic(file, "second");
+    });
+    assert.deepEqual(events.slice(0, 2), ["lstat", "createExclusive"]);
+  });
+});
+
+test("writeFileAtomic() sets a kept file's bits while writing the first bytes", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    fs.writeFileSync(file, "old");
+    const { adapter, events } = timeline(["chmod", "write"]);
+    await using(adapter, () => writeFileAtomic(file, "new"));
+    assert.deepEqual(events.slice(0, 2), ["chmod", "write"]);
+    assert.equal(read(file), "new");
+  });
+});

@@ -81,6 +81,25 @@ for (const api of apis) {
   );
 
   test(
+    `${name} ${fails} with EACCES on a link planted where it replaced a file before`,
+    { skip: notRoot },
+    async () => {
+      await withTempDir(async (dir) => {
+        const shared = stickyDir(dir);
+        const report = path.join(shared, "report.txt");
+        await api.write(report, "root's first report");
+        await api.write(report, "root's second report");
+        fs.rmSync(report); // root clears its file; nobody moves in
+        const secret = secretFile(dir);
+        plantLink(shared, "report.txt", secret);
+        await refusesPlantedLink(() => api.write(report, "root's data"));
+        assert.equal(read(secret), "secret");
+        assert.deepEqual(tempsIn(shared), []);
+      });
+    },
+  );
+
+  test(
     `${name} treats unreadable sysctls as on`,
     { skip: notRoot },
     async () => {
