@@ -15,15 +15,18 @@
  *
  * A runner takes each yielded request, runs `ops[name](...args)`, and sends
  * the result back into the generator, or throws the operation's error into
- * it at the `yield`. The replace algorithm uses one kind of instruction
- * and two verbs: {@linkcode perform} (the result, or the error thrown) and
- * {@linkcode settle} (the outcome as a value, never throwing).
+ * it at the `yield`. Most steps use two verbs: {@linkcode perform} (the
+ * result, or the error thrown) and {@linkcode settle} (the outcome as a
+ * value, never throwing).
  *
- * The lock (`_lock.ts`) needs two more, and only it uses them:
- * {@linkcode all} runs several requests at once under the asynchronous
- * runner (one after another under the synchronous one; either way each
- * outcome comes back settled), and {@linkcode waitFor} waits for a promise
- * (a directory watch), which only the asynchronous runner can do.
+ * {@linkcode all} (and its pair form {@linkcode both}) runs several requests
+ * at once under the asynchronous runner, one after another under the
+ * synchronous one; either way each outcome comes back settled. The replace
+ * algorithm uses it twice, where the benchmark shows a round trip saved
+ * (`_replace.ts`: the fast path's lookup and create, the first write and
+ * its chmod); the lock uses it for its first attempt.
+ * {@linkcode waitFor} waits for a promise (the lock's directory watch), which
+ * only the asynchronous runner can do.
  *
  * @module
  */
