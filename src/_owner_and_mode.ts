@@ -19,7 +19,7 @@ export function withoutSpecialBits(mode: number): number {
  * group becomes the writer's, where the old group's members must get no more
  * than anyone.
  */
-export function capGroupToOther(mode: number): number {
+function capGroupToOther(mode: number): number {
   return mode & (~0o070 | ((mode & 0o007) << 3));
 }
 
@@ -122,7 +122,7 @@ export function* matchOwnerAndMode(
  * more: the file is then never wider before the chmod than after it, and
  * the chmod need not come before the content.
  */
-export function onlyWidens(created: number, mode: number): boolean {
+function onlyWidens(created: number, mode: number): boolean {
   return (created & ~mode & 0o077) === 0;
 }
 

@@ -56,7 +56,7 @@ const OWNER_ONLY = 0o600;
  * 2 GiB or more (`ERR_OUT_OF_RANGE`) where Deno takes it, and Linux writes
  * at most 2 GiB less 4 KiB per call anyway. 1 GiB keeps every runtime alike.
  */
-export const MAX_WRITE_BYTES = 1 << 30;
+const MAX_WRITE_BYTES = 1 << 30;
 
 /**
  * How long a write must have taken before `seal` asks the descriptor where

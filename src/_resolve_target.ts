@@ -24,7 +24,7 @@ const MAX_LINK_HOPS = 40;
  * would break whoever uses it. `ENOTSUP`, "not supported for this kind of
  * file", the same on every runtime.
  */
-export const SPECIAL_FILE_CODE = "ENOTSUP";
+const SPECIAL_FILE_CODE = "ENOTSUP";
 
 /** Where a symbolic link at `link` that holds `content` leads (relative to the link's directory). */
 function followLink(link: string, content: string): string {

@@ -52,7 +52,7 @@ export const ATOMIC_OPTION_KEYS: readonly string[] = [
  * The string encodings every runtime's `node:buffer` turns into the same
  * bytes (Deno, Bun and Node agree on all of them), lower case.
  */
-export const ENCODINGS = [
+const ENCODINGS = [
   "utf8",
   "utf-8",
   "utf16le",
