@@ -5,10 +5,16 @@
  *
  * ## On disk
  * The lock of `dir/name` is the file `dir/.name.atomic-lock`
- * (`_lock_name.ts`), created with O_CREAT|O_EXCL, so of all the processes
- * that try at once exactly one creates it. It holds a one-line record of its
- * holder (`_lock_record.ts`); its modification time is the holder's
- * heartbeat. The target is found as the write finds it
+ * (`_lock_name.ts`). A holder makes it as a temporary file named after
+ * itself (`dir/..name.atomic-lock.{writer}-{random}.atomic-tmp`), writes a
+ * one-line record of itself into it (`_lock_record.ts`), and links it to the
+ * lock's name: `link(2)` fails if the name exists, so of all the processes
+ * that try at once exactly one gets it, as with O_EXCL. The file keeps both
+ * names while it is held: the second one says who holds it even when the
+ * record is lost (a power cut; see `_lock_record.ts`). Where the file system
+ * has no hard links (FAT), the lock file is created with O_CREAT|O_EXCL
+ * under the lock's name instead, and has only the record. Its modification
+ * time is the holder's heartbeat. The target is found as the write finds it
  * (`_resolve_target.ts`): a symbolic link locks the file the write would
  * replace, and what the write refuses is refused before any lock is taken.
  * The lock file is made before the target exists if need be.
@@ -65,6 +71,8 @@ import {
   type Checks,
   describeHolder,
   encodeRecord,
+  type HolderName,
+  holderNamed,
   identityToken,
   type LockRecord,
   newRecord,
@@ -72,6 +80,7 @@ import {
   type Sighting,
   staleReason,
 } from "./_lock_record.ts";
+import { isTempNameFor, tempName } from "./_temp_name.ts";
 import {
   all,
   both,
@@ -120,6 +129,18 @@ const WATCHED_WAIT_MS = 10;
 const LONGEST_WAIT_MS = 50;
 const LOOK_EVERY_MS = 25;
 const LOCK_MODE = 0o644;
+/**
+ * What `link` fails with where the file system has no hard links (FAT and
+ * exFAT, some FUSE and network file systems): the lock is then made under
+ * its own name, without the holder's second name.
+ */
+const NO_HARD_LINKS = new Set([
+  "EPERM",
+  "ENOTSUP",
+  "EOPNOTSUPP",
+  "ENOSYS",
+  "EMLINK",
+]);
 
 /** What one lock acquisition is about. */
 export interface LockPlan {
@@ -153,6 +174,8 @@ export interface Held {
   /** The file actually locked: the target with symbolic links followed. */
   readonly final: string;
   readonly path: string;
+  /** The holder's own name for the lock file (see the module doc); `null` without hard links. */
+  readonly holder: string | null;
   readonly record: LockRecord;
   /** The lock file's identity (device and inode). */
   readonly id: string;
@@ -212,6 +235,7 @@ function checks(adapter: RuntimeAdapter): Checks {
     me: adapter.identity(),
     isAlive: (pid) => adapter.isProcessAlive(pid),
     processStart: (pid) => adapter.processStart(pid),
+    writerState: (writer) => adapter.writerState(writer),
   };
 }
 
@@ -255,19 +279,70 @@ function* look(plan: LockPlan, path: string): Steps<Sighting | null> {
     entry,
     record,
     token: record?.token ?? identityToken(entry),
+    holder: record?.file !== undefined
+      ? holderNamed(record.file)
+      : record === null
+      ? yield* findHolder(path, entry)
+      : null,
   };
 }
 
-/** Creates `path` with O_EXCL and writes `record` into it; `null` if it exists. */
+/**
+ * The holder's own name for the lock file at `path`, seen as `entry`, whose
+ * record cannot be read (the holder is writing it, or a power cut lost it):
+ * the temporary name beside it that is the same file. `null` if there is
+ * none (a file system without hard links). Only this path reads the
+ * directory.
+ */
+function* findHolder(
+  path: string,
+  entry: EntryInfo,
+): Steps<HolderName | null> {
+  const dir = dirname(path);
+  const listed = yield* settle(request("readDir", dir));
+  if (!listed.ok) return null;
+  const names = listed.value.filter((name) =>
+    isTempNameFor(name, basename(path))
+  );
+  if (names.length === 0) return null;
+  const entries = (yield* all(
+    names.map((name) => request("lstat", inDirectory(dir, name))),
+  )) as Settled<EntryInfo | null>[];
+  const i = entries.findIndex((e) => e.ok && e.value?.id === entry.id);
+  return i < 0 ? null : holderNamed(names[i]);
+}
+
+/** The holder's own name for the lock file `lock`: a temporary name naming this thread. */
+function holderPathFor(plan: LockPlan, lock: string): string {
+  return inDirectory(
+    dirname(lock),
+    tempName(basename(lock), plan.adapter.writer()),
+  );
+}
+
+/** What {@linkcode createRecord} made. */
+interface Made {
+  file: OpenFile;
+  id: string;
+  /** The read of `read`, if asked for. */
+  read: Settled<Uint8Array | null> | null;
+  /** The link to `link`, if asked for. */
+  linked: Settled<void> | null;
+}
+
+/**
+ * Creates `path` with O_EXCL and writes `record` into it; `null` if it
+ * exists. Alongside the write, it can read the file `read` (the lock is
+ * `path`) or link `path` to `link` (the lock is `link`).
+ */
 function* createRecord(
   plan: LockPlan,
   path: string,
   record: LockRecord,
   attempt?: Settled<OpenFile>,
   read?: string,
-): Steps<
-  { file: OpenFile; id: string; read: Settled<Uint8Array | null> | null } | null
-> {
+  link?: string,
+): Steps<Made | null> {
   let created = attempt ??
     (yield* settle(request("createExclusive", path, LOCK_MODE)));
   if (!created.ok && errorCode(created.error) === "ENOENT" && plan.mkdir) {
@@ -290,17 +365,27 @@ function* createRecord(
   const bytes = encodeRecord(record);
   // The identity can be read at once: nobody else removes a fresh lock. An
   // update's read of the locked file goes alongside.
-  const [written, entry, content] = (yield* all([
+  const [written, entry, other] = (yield* all([
     request("write", file, bytes),
     request("lstat", path),
-    ...(read === undefined ? [] : [request("readFile", read)]),
-  ])) as [
-    Settled<number>,
-    Settled<EntryInfo | null>,
-    Settled<Uint8Array | null> | undefined,
-  ];
+    ...(read !== undefined
+      ? [request("readFile", read)]
+      : link !== undefined
+      ? [request("link", path, link)]
+      : []),
+  ])) as [Settled<number>, Settled<EntryInfo | null>, Settled<unknown>?];
   if (written.ok && written.value === bytes.length && entry.ok && entry.value) {
-    return { file, id: entry.value.id, read: content ?? null };
+    return {
+      file,
+      id: entry.value.id,
+      read: read === undefined ? null : other as Settled<Uint8Array | null>,
+      linked: link === undefined ? null : other as Settled<void>,
+    };
+  }
+  // A link made to a file that failed is this process's own: nobody judges
+  // a fresh lock of a live holder stale.
+  if (link !== undefined && other?.ok) {
+    yield* settle(request("remove", link));
   }
   yield* both(request("close", file), request("remove", path));
   const cause = !written.ok ? written.error : !entry.ok ? entry.error : null;
@@ -371,6 +456,14 @@ function* reclaim(
       // Not the file judged stale: a live lock. Put it back; link(2) fails
       // rather than replace a lock made since.
       yield* settle(request("link", mutex, path));
+    } else if (seen.holder !== null) {
+      // The gone holder's own name for the file goes with it, if it still
+      // is that file.
+      const own = inDirectory(dirname(lock), seen.holder.name);
+      const entry = yield* settle(request("lstat", own));
+      if (entry.ok && entry.value?.id === seen.entry.id) {
+        yield* settle(request("remove", own));
+      }
     }
   } finally {
     yield* settle(request("close", made.file));
@@ -394,33 +487,162 @@ function* pause(
   else yield* waitFor(watch.next(delay), plan.signal);
 }
 
+/** The lock file in the making: the holder's own name, and what it wrote there. */
+interface Draft {
+  readonly path: string;
+  readonly file: OpenFile;
+  readonly id: string;
+  readonly record: LockRecord;
+  /** When its modification time was last set (it becomes the lock's heartbeat). */
+  beatAt: number;
+}
+
+/** The first lease a waiting draft renews, so that the lock it becomes is never born stale. */
+function draftIsOld(plan: LockPlan, draft: Draft, now: number): boolean {
+  return now - draft.beatAt >= plan.lease / HEARTBEATS_PER_LEASE;
+}
+
+/**
+ * One try at the lock file `path`: links the holder's own file `holder` to
+ * it (made and written first, `attempt` being its speculative creation), or,
+ * without hard links (`holder` is `null`), creates it. Resolves to the lock,
+ * or to `null` if another process holds it; `state.draft` keeps the file
+ * made for the next try, and `state.holder` becomes `null` once the file
+ * system turns out to have no hard links.
+ */
+function* tryLock(
+  plan: LockPlan,
+  final: string,
+  path: string,
+  state: { holder: string | null; draft: Draft | null },
+  attempt: Settled<OpenFile> | undefined,
+): Steps<Held | null> {
+  const read = plan.read ? final : undefined;
+  const me = plan.adapter.identity();
+  if (state.holder === null) {
+    const record = newRecord(me, plan.lease);
+    const beatAt = Date.now();
+    const made = yield* createRecord(plan, path, record, attempt, read);
+    if (made === null) return null;
+    return held(plan, final, path, null, made, record, beatAt, made.read);
+  }
+  const holder = state.holder;
+  let linked: Settled<void>;
+  if (state.draft === null) {
+    const record = newRecord(me, plan.lease, basename(holder));
+    const beatAt = Date.now();
+    const made = yield* createRecord(
+      plan,
+      holder,
+      record,
+      attempt,
+      undefined,
+      path,
+    );
+    if (made === null) {
+      throw lockError(plan, "EEXIST", "create lock", holder);
+    }
+    state.draft = {
+      path: holder,
+      file: made.file,
+      id: made.id,
+      record,
+      beatAt,
+    };
+    linked = made.linked!;
+  } else {
+    const draft = state.draft;
+    const now = Date.now();
+    if (draftIsOld(plan, draft, now)) {
+      yield* act(plan, "touch lock", holder, request("touch", draft.file, now));
+      draft.beatAt = now;
+    }
+    linked = yield* settle(request("link", holder, path));
+  }
+  const draft = state.draft;
+  if (linked.ok) {
+    state.draft = null;
+    // Read only now: the file is the lock holder's only once the link is made.
+    const initial = read === undefined
+      ? null
+      : yield* settle(request("readFile", read));
+    return held(
+      plan,
+      final,
+      path,
+      holder,
+      draft,
+      draft.record,
+      draft.beatAt,
+      initial,
+    );
+  }
+  const code = errorCode(linked.error) ?? "EIO";
+  if (code === "EEXIST") return null;
+  state.draft = null;
+  yield* both(request("close", draft.file), request("remove", holder));
+  if (!NO_HARD_LINKS.has(code)) {
+    throw lockError(plan, code, "link lock", path, undefined, linked.error);
+  }
+  state.holder = null;
+  return yield* tryLock(plan, final, path, state, undefined);
+}
+
+function held(
+  plan: LockPlan,
+  final: string,
+  path: string,
+  holder: string | null,
+  made: { file: OpenFile; id: string },
+  record: LockRecord,
+  beatAt: number,
+  initial: Settled<Uint8Array | null> | null,
+): Held {
+  return {
+    plan,
+    final,
+    path,
+    holder,
+    record,
+    id: made.id,
+    file: made.file,
+    beatAt,
+    lost: null,
+    released: false,
+    initial,
+  };
+}
+
 /**
  * Waits for the lock of `plan.target` and takes it. The caller records
- * `held.path` as in flight (removed at exit) and starts the heartbeat.
+ * `held.path` and `held.holder` as in flight (removed at exit) and starts
+ * the heartbeat.
  */
 export function* acquire(plan: LockPlan): Steps<Held> {
-  // The first attempt creates the lock beside the target as named while
-  // finding out whether the target is a symbolic link: one round trip
-  // instead of two in the usual case. A link's (or a refused target's)
-  // speculative lock is ours (made with O_EXCL), locks nothing anyone else
-  // uses, and goes at once.
+  // The first attempt makes the holder's own file beside the target as
+  // named while finding out whether the target is a symbolic link: one
+  // round trip instead of two in the usual case. A link's (or a refused
+  // target's) speculative file is ours (made with O_EXCL under a name of
+  // ours), locks nothing, and goes at once.
+  const named = holderPathFor(plan, lockPathFor(plan.target));
   const [stat, first] = yield* both(
     request("lstat", plan.target),
-    request("createExclusive", lockPathFor(plan.target), LOCK_MODE),
+    request("createExclusive", named, LOCK_MODE),
   );
   let final: string | null = null;
   try {
     final = yield* finalTarget(plan, stat.ok ? stat.value : undefined);
   } finally {
     if (final !== plan.target && first.ok) {
-      yield* both(
-        request("close", first.value),
-        request("remove", lockPathFor(plan.target)),
-      );
+      yield* both(request("close", first.value), request("remove", named));
     }
   }
   let attempt = final === plan.target ? first : undefined;
   const path = lockPathFor(final);
+  const state = {
+    holder: final === plan.target ? named : holderPathFor(plan, path),
+    draft: null as Draft | null,
+  };
   const started = performance.now();
   const deadline = started + plan.timeout;
   let wait = FIRST_WAIT_MS;
@@ -430,32 +652,11 @@ export function* acquire(plan: LockPlan): Steps<Held> {
   try {
     for (;;) {
       plan.signal?.throwIfAborted();
-      const record = newRecord(plan.adapter.identity(), plan.lease);
-      const beatAt = Date.now();
-      const made = yield* createRecord(
-        plan,
-        path,
-        record,
-        attempt,
-        plan.read ? final : undefined,
-      );
+      const got = yield* tryLock(plan, final, path, state, attempt);
       attempt = undefined;
-      if (made !== null) {
-        return {
-          plan,
-          final,
-          path,
-          record,
-          id: made.id,
-          file: made.file,
-          beatAt,
-          lost: null,
-          released: false,
-          initial: made.read,
-        };
-      }
-      // Polls are one failed O_EXCL create; the holder is judged (its
-      // record read, its process checked) at most every LOOK_EVERY_MS.
+      if (got !== null) return got;
+      // Polls are one failed link (or O_EXCL create); the holder is judged
+      // (its record read, its process checked) at most every LOOK_EVERY_MS.
       if (performance.now() - lookedAt >= LOOK_EVERY_MS) {
         seen = yield* look(plan, path);
         lookedAt = performance.now();
@@ -496,6 +697,10 @@ export function* acquire(plan: LockPlan): Steps<Held> {
     }
   } finally {
     watch?.close();
+    const draft = state.draft;
+    if (draft !== null) {
+      yield* both(request("close", draft.file), request("remove", draft.path));
+    }
   }
 }
 
@@ -565,23 +770,29 @@ export function* release(held: Held): Steps<void> {
   const file = held.file;
   held.file = null;
   if (held.lost === null && inLease(held, Date.now())) {
-    if (file !== null) {
-      yield* both(request("remove", held.path), request("close", file));
-    } else yield* settle(request("remove", held.path));
-    return;
+    // The lock's name goes first: a power cut between the two removals
+    // leaves at most the holder's own name (a temporary file that
+    // `removeStaleTemps` sweeps), never a lock without it.
+    yield* settle(request("remove", held.path));
+  } else {
+    const entry = yield* settle(request("lstat", held.path));
+    if (entry.ok && entry.value?.id === held.id) {
+      const seen: Sighting = {
+        entry: entry.value,
+        record: held.record,
+        token: held.record.token,
+        holder: null, // removed below in any case
+      };
+      try {
+        yield* reclaim(held.plan, held.path, held.path, seen, 0, true);
+      } catch { /* then it stays until it is judged stale */ }
+    }
   }
-  const entry = yield* settle(request("lstat", held.path));
-  if (entry.ok && entry.value?.id === held.id) {
-    const seen: Sighting = {
-      entry: entry.value,
-      record: held.record,
-      token: held.record.token,
-    };
-    try {
-      yield* reclaim(held.plan, held.path, held.path, seen, 0, true);
-    } catch { /* then it stays until it is judged stale */ }
-  }
-  if (file !== null) yield* settle(request("close", file));
+  const last = [
+    ...(held.holder === null ? [] : [request("remove", held.holder)]),
+    ...(file === null ? [] : [request("close", file)]),
+  ];
+  if (last.length > 0) yield* all(last);
 }
 
 /**

@@ -22,14 +22,36 @@
  *
  * Anything else (another host sharing the file system, another pid
  * namespace, no /proc) is decided by the lease alone.
+ *
+ * ## A lock whose record was lost
+ * The record is not fsynced (that would cost every update a third fsync),
+ * so after a power cut the lock file is usually there but empty: its name
+ * is journaled metadata, its content was still in the page cache. A record
+ * that cannot be read says nothing about its holder, so a holder carries
+ * its identity in a second *name* as well: it makes its lock file as a
+ * temporary file, named after the thread that makes it
+ * (`.{lock}.{pid}-{thread}-{start}-{host}-{random}.atomic-tmp`, see
+ * `_temp_name.ts`), writes the record into it, and only then links it to the
+ * lock's name (`link(2)` fails if the name exists, as O_EXCL does). Both
+ * names are one file (same device and inode) for as long as the lock is
+ * held. Names are metadata, and a journal replays metadata in order, so a
+ * lock name that survived a power cut comes with the holder's name. A waiter
+ * that finds a lock it cannot read looks for the name of the same file
+ * beside it and judges the thread it names, as `removeStaleTemps` judges a
+ * temporary file's writer: gone (on this boot, in this pid namespace) means
+ * the lock is taken over at once; anything it cannot tell is left to the
+ * lease, as before. The record also names that file (`file`), so whoever
+ * removes a dead holder's lock removes its second name too.
  */
 import { randomHex } from "./_temp_name.ts";
 import { TOKEN_CHARS } from "./_lock_name.ts";
+import { isKnownWriter, tempNameOwner, type TempOwner } from "./_temp_name.ts";
 import type {
   EntryInfo,
   ProcessIdentity,
   ProcessStart,
 } from "./runtime/types.ts";
+import type { Writer, WriterState } from "./runtime/_writer_identity.ts";
 import { createHash } from "node:crypto";
 
 /** The first bytes of every record: how a lock file of ours is recognised. */
@@ -41,6 +63,16 @@ export interface LockRecord extends ProcessIdentity {
   readonly token: string;
   /** How long after the last heartbeat the lock expires, in ms. */
   readonly lease: number;
+  /** The lock file's other name, made by its holder (see the module doc); absent where links are not supported. */
+  readonly file?: string;
+}
+
+/** The holder's own name for a lock file, and the writer that name says made it. */
+export interface HolderName {
+  /** A file name in the lock's directory. */
+  readonly name: string;
+  /** Who made it, as the name says. */
+  readonly owner: TempOwner;
 }
 
 /** A lock file as a waiter saw it. */
@@ -50,6 +82,8 @@ export interface Sighting {
   readonly record: LockRecord | null;
   /** Names this lock file for reclaiming: the record's token, or a hash of the file's identity. */
   readonly token: string;
+  /** The holder's own name for the lock file: from the record, or found beside it when the record is unreadable. */
+  readonly holder: HolderName | null;
 }
 
 /** What the process-level facts say about a recorded holder. */
@@ -57,20 +91,45 @@ export interface Checks {
   readonly me: ProcessIdentity;
   isAlive(pid: number): boolean;
   processStart(pid: number): ProcessStart | null;
+  /** Whether the thread a temporary name names still runs (see `runtime/_writer_identity.ts`). */
+  writerState(writer: Writer): WriterState;
 }
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A fresh record for this process. */
-export function newRecord(me: ProcessIdentity, lease: number): LockRecord {
-  return { ...me, token: randomHex(TOKEN_CHARS / 2), lease };
+/** A fresh record for this process; `file` is the holder's own name for the lock file. */
+export function newRecord(
+  me: ProcessIdentity,
+  lease: number,
+  file?: string,
+): LockRecord {
+  return { ...me, token: randomHex(TOKEN_CHARS / 2), lease, file };
+}
+
+/**
+ * `name` as a holder's own name for a lock file: a plain file name (never a
+ * path: it comes from a file anyone may write) and the writer it names.
+ */
+export function holderNamed(name: string): HolderName | null {
+  if (/[/\\]/.test(name)) return null;
+  const owner = tempNameOwner(name);
+  return owner === null ? null : { name, owner };
 }
 
 /** The bytes of `record`, as written to the lock file. */
 export function encodeRecord(record: LockRecord): Uint8Array {
-  const { token, host, boot, pid, start, pidns, lease } = record;
-  const body = JSON.stringify({ token, host, boot, pid, start, pidns, lease });
+  const { token, host, boot, pid, start, pidns, lease, file } = record;
+  const body = JSON.stringify({
+    token,
+    host,
+    boot,
+    pid,
+    start,
+    pidns,
+    lease,
+    file,
+  });
   return encoder.encode(`${MARK},"v":1,${body.slice(1)}\n`);
 }
 
@@ -81,7 +140,7 @@ function isRecord(value: unknown): value is LockRecord {
     typeof r.host === "string" && typeof r.boot === "string" &&
     typeof r.pid === "number" && typeof r.start === "string" &&
     typeof r.pidns === "string" && typeof r.lease === "number" &&
-    r.lease > 0;
+    r.lease > 0 && (r.file === undefined || typeof r.file === "string");
 }
 
 /**
@@ -120,6 +179,12 @@ export function staleReason(
 ): string | null {
   const r = seen.record;
   const me = checks.me;
+  const owner = seen.holder?.owner;
+  // The thread that made the lock file: checked whether or not the record
+  // can be read (it cannot after a power cut; see the module doc).
+  if (owner && isKnownWriter(owner) && checks.writerState(owner) === "gone") {
+    return `holder ${owner.pid} is gone (thread ${owner.thread})`;
+  }
   if (r !== null && r.host === me.host && me.host !== "") {
     if (r.boot !== me.boot && r.boot !== "" && me.boot !== "") {
       return "taken before the last boot";

@@ -73,6 +73,15 @@ export function tempName(base: string, owner: TempOwner): string {
   return `.${truncateUtf8(base, MAX_NAME_BYTES - 1 - tail.length)}${tail}`;
 }
 
+/**
+ * Whether `name` is a temporary name {@linkcode tempName} made for the file
+ * name `base` (whose beginning it keeps when `base` had to be cut).
+ */
+export function isTempNameFor(name: string, base: string): boolean {
+  const match = pattern.exec(name);
+  return match !== null && match[1] !== "" && base.startsWith(match[1]);
+}
+
 /** The writer named by a name made by {@linkcode tempName}, or `null` if the name is not one of ours. */
 export function tempNameOwner(name: string): TempOwner | null {
   const match = pattern.exec(name);

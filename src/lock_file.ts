@@ -103,7 +103,9 @@ export class HeldLock implements FileLock {
     this.path = held.final;
     this.lockPath = held.path;
     this.#context = context;
+    // The lock's name before the holder's own: removed in that order at exit.
     context.inFlight.add(held.path);
+    if (held.holder !== null) context.inFlight.add(held.holder);
     held.onLost = () => {
       context.inFlight.delete(held.path);
       this.#stop();
@@ -122,6 +124,9 @@ export class HeldLock implements FileLock {
   #forget(): void {
     this.#stop();
     this.#context.inFlight.delete(this.held.path);
+    if (this.held.holder !== null) {
+      this.#context.inFlight.delete(this.held.holder);
+    }
   }
 
   release(): Promise<void> {

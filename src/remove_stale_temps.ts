@@ -6,6 +6,7 @@ import { runAsync, runSync } from "./_run.ts";
 import { perform, request, settle, type Steps } from "./_steps.ts";
 import { isKnownWriter, tempNameOwner, type TempOwner } from "./_temp_name.ts";
 import { sweepLock } from "./_lock.ts";
+import { lockOf } from "./_lock_name.ts";
 import type { RuntimeAdapter } from "./runtime/types.ts";
 import { rejectUnknownKeys, toAbsolutePath } from "./_validate.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
@@ -173,7 +174,13 @@ function* sweep(
     throw sweepError(dir, "read directory", dir, error);
   }
   const removed: string[] = [];
-  for (const name of [...names].sort()) {
+  // Lock files first: a dead holder's lock is found by its holder's own
+  // name (a temporary name), which must still be there (see `_lock.ts`).
+  const locksFirst = (name: string) => lockOf(name) === null ? 1 : 0;
+  const sorted = [...names].sort((a, b) =>
+    locksFirst(a) - locksFirst(b) || (a < b ? -1 : a > b ? 1 : 0)
+  );
+  for (const name of sorted) {
     // Lock files go through the lock protocol's own race-free reclaim.
     if (yield* sweepLock(join(dir, name), adapter, now, ages.olderThan)) {
       removed.push(join(dir, name));

@@ -9,6 +9,7 @@ import { root, runtimeName, scriptCommand } from "./_fixtures.ts";
 import { counterValue } from "./_lock_child.ts";
 import { lockName } from "../src/_lock_name.ts";
 import { encodeRecord, type LockRecord } from "../src/_lock_record.ts";
+import { tempName, type TempOwner } from "../src/_temp_name.ts";
 import { processIdentity } from "../src/runtime/_process_identity.ts";
 
 /** A runtime a child can run on. */
@@ -138,6 +139,26 @@ export function writeFakeLock(
     fs.utimesSync(lock, then, then);
   }
   return lock;
+}
+
+/**
+ * The lock file of `target` as a power cut leaves it when its holder was
+ * `owner`: the holder's own name for the file and the lock's name, one empty
+ * file (the record never reached the disk), last touched now. Returns both
+ * paths.
+ */
+export function writeEmptyLock(
+  target: string,
+  owner: TempOwner,
+): { lock: string; holder: string } {
+  const lock = lockPathOf(target);
+  const holder = path.join(
+    path.dirname(lock),
+    tempName(path.basename(lock), owner),
+  );
+  fs.writeFileSync(holder, "");
+  fs.linkSync(holder, lock);
+  return { lock, holder };
 }
 
 /** What a contention run saw. */

@@ -12,11 +12,13 @@ import {
   removeStaleTemps,
   updateFileAtomic,
 } from "../mod.ts";
-import { failsWith, read, withTempDir } from "./_fixtures.ts";
+import { deadWriter, failsWith, read, withTempDir } from "./_fixtures.ts";
+import { isKnownWriter } from "../src/_temp_name.ts";
 import {
   lockPathOf,
   locksUnder,
   startLockChild,
+  writeEmptyLock,
   writeFakeLock,
 } from "./_lock_fixtures.ts";
 import { linkedTree, mkfifo } from "./_path_fixtures.ts";
@@ -130,6 +132,12 @@ test(
         const start = fs.readFileSync(`/proc/${pid}/stat`, "latin1")
           .split(") ")[1].split(" ")[19];
         writeFakeLock(target, { pid, start, lease: LONG_LEASE });
+        // Until the shell has become `sleep`, it may still reap its child.
+        while (
+          fs.readFileSync(`/proc/${shell.pid}/comm`, "latin1") !== "sleep\n"
+        ) {
+          await new Promise((r) => setTimeout(r, 5));
+        }
         process.kill(pid, "SIGKILL");
         while (
           !/\) [ZX]/.test(fs.readFileSync(`/proc/${pid}/stat`, "latin1"))
@@ -418,5 +426,25 @@ test("updateFileAtomic() after a lock from a previous boot proceeds without wait
     await updateFileAtomic(target, () => "2", { timeout: 5_000 });
     assert.ok(performance.now() - started < 5_000);
     assert.equal(read(target), "2");
+  });
+});
+
+test("updateFileAtomic() after a power cut emptied a dead holder's lock proceeds without waiting for the lease", async (t) => {
+  const owner = deadWriter();
+  if (!isKnownWriter(owner)) {
+    return void t.skip(
+      "/proc cannot name this thread: only the lease can tell",
+    );
+  }
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "1");
+    writeEmptyLock(target, owner); // fresh: its lease has 10 s to run
+    const started = performance.now();
+    await updateFileAtomic(target, () => "2", { timeout: 5_000 });
+    assert.ok(performance.now() - started < 5_000);
+    assert.equal(read(target), "2");
+    // The lock and the dead holder's own name for it are both gone.
+    assert.deepEqual(fs.readdirSync(dir), ["f"]);
   });
 });
