@@ -12,8 +12,17 @@ import {
   removeStaleTemps,
   updateFileAtomic,
 } from "../mod.ts";
-import { deadWriter, failsWith, read, withTempDir } from "./_fixtures.ts";
-import { isKnownWriter } from "../src/_temp_name.ts";
+import {
+  backdate,
+  deadWriter,
+  failsWith,
+  faultAdapter,
+  read,
+  runtimeName,
+  using,
+  withTempDir,
+} from "./_fixtures.ts";
+import { isKnownWriter, tempNameOwner } from "../src/_temp_name.ts";
 import {
   lockPathOf,
   locksUnder,
@@ -27,7 +36,6 @@ import {
   plantedSecretLink,
   refusesPlantedLink,
 } from "./_sticky_fixtures.ts";
-import { runtimeName } from "./_fixtures.ts";
 
 /** For tests that start child processes: the machine is shared and noisy. */
 const SLOW = { timeout: 180_000 };
@@ -58,6 +66,40 @@ test("lockFile() creates the lock file beside the target and release() removes i
     assert.equal(lock.signal.aborted, false);
     await lock.release();
     await lock.release(); // again: nothing
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("lockFile() gives the lock file a second name that names its holder, and release() removes both", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "data.json");
+    const lock = await lockFile(target);
+    const names = fs.readdirSync(dir).filter((n) =>
+      n !== ".data.json.atomic-lock"
+    );
+    assert.equal(names.length, 1);
+    // The same file under a temporary name of this thread's.
+    assert.equal(
+      fs.statSync(path.join(dir, names[0])).ino,
+      fs.statSync(lock.lockPath).ino,
+    );
+    assert.equal(tempNameOwner(names[0])?.pid, process.pid);
+    assert.equal(JSON.parse(read(lock.lockPath)).file, names[0]);
+    await lock.release();
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("lockFile() makes the lock file under its own name where the file system has no hard links", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "data.json");
+    const adapter = faultAdapter([{ op: "link", code: "EPERM" }]); // as FAT
+    await using(adapter, async () => {
+      const lock = await lockFile(target);
+      assert.deepEqual(fs.readdirSync(dir), [".data.json.atomic-lock"]);
+      assert.equal(JSON.parse(read(lock.lockPath)).file, undefined);
+      await lock.release();
+    });
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 });
@@ -446,5 +488,21 @@ test("updateFileAtomic() after a power cut emptied a dead holder's lock proceeds
     assert.equal(read(target), "2");
     // The lock and the dead holder's own name for it are both gone.
     assert.deepEqual(fs.readdirSync(dir), ["f"]);
+  });
+});
+
+test("removeStaleTemps() sweeps a dead holder's emptied lock and its own name for it", async (t) => {
+  const owner = deadWriter();
+  if (!isKnownWriter(owner)) {
+    return void t.skip(
+      "/proc cannot name this thread: only the lease can tell",
+    );
+  }
+  await withTempDir(async (dir) => {
+    const { lock } = writeEmptyLock(path.join(dir, "f"), owner);
+    backdate(lock, 1_000); // within the lease, but older than olderThan: 0
+    const removed = await removeStaleTemps(dir, { olderThan: 0 });
+    assert.deepEqual(removed, [lock]);
+    assert.deepEqual(fs.readdirSync(dir), []);
   });
 });
