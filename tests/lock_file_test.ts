@@ -289,6 +289,17 @@ test(
   },
 );
 
+test("lockFile() and lockFileSync() reject with EISDIR for a directory and make no lock file", async () => {
+  await withTempDir(async (dir) => {
+    const sub = path.join(dir, "sub");
+    fs.mkdirSync(sub);
+    const error = await failsWith(lockFile(sub), "EISDIR");
+    assert.match(error.message, /directory/);
+    await failsWith(Promise.resolve().then(() => lockFileSync(sub)), "EISDIR");
+    assert.deepEqual(fs.readdirSync(dir), ["sub"]);
+  });
+});
+
 test("lockFile() rejects with ENOTSUP for a FIFO and makes no lock file", async (t) => {
   await withTempDir(async (dir) => {
     const fifo = path.join(dir, "fifo");
