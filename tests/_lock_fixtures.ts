@@ -10,7 +10,7 @@ import { counterValue } from "./_lock_child.ts";
 import { lockName } from "../src/_lock_name.ts";
 import { encodeRecord, type LockRecord } from "../src/_lock_record.ts";
 import { tempName, type TempOwner } from "../src/_temp_name.ts";
-import { processIdentity } from "../src/runtime/_process_identity.ts";
+import { processIdentity } from "../src/runtime/_writer_identity.ts";
 
 /** A runtime a child can run on. */
 export type ChildRuntime = "deno" | "bun" | "node";

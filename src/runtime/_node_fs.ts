@@ -23,7 +23,7 @@ import {
   isProcessAlive,
   processIdentity,
   processStart,
-} from "./_process_identity.ts";
+} from "./_writer_identity.ts";
 import { watchDir } from "./_watch.ts";
 import { errorCode } from "../_error_code.ts";
 import {

@@ -23,8 +23,17 @@
  * namespace), or no /proc at all (macOS, Windows, Deno without
  * `--allow-all`), is "unknown", which is never taken as gone: age alone
  * decides then (see `removeStaleTemps`).
+ *
+ * A lock file's record names its holder process the same way, by the same
+ * /proc facts in full (host name, boot id, pid, start time, pid namespace:
+ * {@linkcode ProcessIdentity}), read with `node:fs`, which Deno, Bun and
+ * Node all provide; without /proc the fields are empty and a lock's
+ * takeover falls back to the process check and the lease.
  */
 import { createHash } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import process from "node:process";
 import { errorCode } from "../_error_code.ts";
 
 /** A thread that makes temporary files, as {@linkcode writerOf} describes it. */
@@ -56,6 +65,21 @@ function parseStat(text: string): { state: string; start: number } | null {
   return Number.isSafeInteger(start) ? { state: fields[0], start } : null;
 }
 
+/** Whether a /proc state letter says the code no longer runs: a zombie (Z), or dead (X, x). */
+function hasEnded(state: string): boolean {
+  return state === "Z" || state === "X" || state === "x";
+}
+
+/** This boot's id (changes at every boot). */
+function bootId(reader: ProcReader): string {
+  return reader.readText("/proc/sys/kernel/random/boot_id").trim();
+}
+
+/** This process's PID namespace (`pid:[4026531836]`). */
+function pidNamespace(reader: ProcReader): string {
+  return reader.readLink("/proc/self/ns/pid");
+}
+
 /** Whether /proc hides other users' processes from us (`hidepid=2`): then "missing" proves nothing. */
 function procHidesOthers(reader: ProcReader): boolean {
   const mount = reader.readText("/proc/self/mountinfo").split("\n").find((
@@ -73,9 +97,9 @@ export function writerOf(reader: ProcReader, pid: number): Writer | null {
     if (Number(procPid) !== pid) return null;
     const stat = parseStat(reader.readText("/proc/thread-self/stat"));
     if (stat === null) return null;
-    const boot = reader.readText("/proc/sys/kernel/random/boot_id").trim();
-    const namespace = reader.readLink("/proc/self/ns/pid");
-    const host = createHash("sha256").update(`${boot} ${namespace}`).digest(
+    const host = createHash("sha256").update(
+      `${bootId(reader)} ${pidNamespace(reader)}`,
+    ).digest(
       "hex",
     ).slice(0, 12);
     return { pid, thread: Number(thread), start: stat.start, host };
@@ -100,7 +124,7 @@ export function writerState(
     );
     if (stat === null) return "unknown";
     // A zombie's code no longer runs; a different start time is another thread.
-    if (stat.state === "Z" || stat.state === "X") return "gone";
+    if (hasEnded(stat.state)) return "gone";
     return stat.start === writer.start ? "alive" : "gone";
   } catch (error) {
     if (errorCode(error) !== "ENOENT") return "unknown";
@@ -124,4 +148,77 @@ export function procWriters(reader: ProcReader, pid: () => number): {
     writer: () => self() ?? { pid: pid() },
     writerState: (writer) => writerState(reader, self(), writer),
   };
+}
+
+// ------------------------------------------------ processes, for lock files
+
+/** What identifies a process across hosts, boots and pid reuse. */
+export interface ProcessIdentity {
+  /** The host name, or `""` if unknown. */
+  readonly host: string;
+  /** The Linux boot id (changes at every boot), or `""` if unknown. */
+  readonly boot: string;
+  /** The process id. */
+  readonly pid: number;
+  /** The process start time (/proc/PID/stat field 22, ticks since boot), or `""`. */
+  readonly start: string;
+  /** The pid namespace (`pid:[4026531836]`), or `""`: pids compare only within one. */
+  readonly pidns: string;
+}
+
+/** What /proc says about another process. */
+export interface ProcessStart {
+  /** Field 22 of /proc/PID/stat: the start time, in clock ticks since boot. */
+  readonly start: string;
+  /** The process has ended and only waits for its parent to reap it (state Z or X). */
+  readonly zombie: boolean;
+}
+
+/** /proc through `node:fs`, the same on Deno, Bun and Node. */
+const nodeFsReader: ProcReader = {
+  readText: (path) => fs.readFileSync(path, "latin1"),
+  readLink: (path) => fs.readlinkSync(path),
+};
+
+/** `read()`, or `""` where it throws (no /proc, no permission). */
+function orEmpty(read: () => string): string {
+  try {
+    return read().trim();
+  } catch {
+    return "";
+  }
+}
+
+/** The start time and state of process `pid`; `null` if there is no such process or no /proc. */
+export function processStart(pid: number): ProcessStart | null {
+  let stat;
+  try {
+    stat = parseStat(nodeFsReader.readText(`/proc/${pid}/stat`));
+  } catch {
+    return null;
+  }
+  return stat && { start: String(stat.start), zombie: hasEnded(stat.state) };
+}
+
+let identity: ProcessIdentity | undefined;
+
+/** This process's identity, read once. */
+export function processIdentity(): ProcessIdentity {
+  return identity ??= {
+    host: orEmpty(() => os.hostname()),
+    boot: orEmpty(() => bootId(nodeFsReader)),
+    pid: process.pid,
+    start: processStart(process.pid)?.start ?? "",
+    pidns: orEmpty(() => pidNamespace(nodeFsReader)),
+  };
+}
+
+/** Whether a process with this id is alive on this machine (EPERM: alive, not ours). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === "EPERM";
+  }
 }

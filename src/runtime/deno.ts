@@ -26,7 +26,7 @@ import {
   isProcessAlive,
   processIdentity,
   processStart,
-} from "./_process_identity.ts";
+} from "./_writer_identity.ts";
 import { watchDir } from "./_watch.ts";
 
 const codesByName: Record<string, string> = {

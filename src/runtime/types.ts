@@ -29,7 +29,7 @@
 import type { TempOwner } from "../_temp_name.ts";
 import type { OnExit } from "./_exit_hooks.ts";
 import type { Writer, WriterState } from "./_writer_identity.ts";
-import type { ProcessIdentity, ProcessStart } from "./_process_identity.ts";
+import type { ProcessIdentity, ProcessStart } from "./_writer_identity.ts";
 import type { DirWatch } from "./_watch.ts";
 export type { DirWatch, ProcessIdentity, ProcessStart };
 
