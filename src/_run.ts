@@ -22,8 +22,6 @@ function executeSync(ops: FsOps, instruction: Instruction): unknown {
       return call(ops, instruction);
     case "all":
       return instruction.requests.map((req) => settleSync(ops, req));
-    case "wait":
-      throw new TypeError("A synchronous run cannot wait for a promise");
   }
 }
 
@@ -75,8 +73,6 @@ function executeAsync(ops: AsyncFsOps, instruction: Instruction): unknown {
       return call(ops, instruction);
     case "all":
       return Promise.all(instruction.requests.map((r) => settleAsync(ops, r)));
-    case "wait":
-      return untilAborted(instruction.promise, instruction.signal);
   }
 }
 

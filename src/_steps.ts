@@ -24,9 +24,11 @@
  * synchronous one; either way each outcome comes back settled. The replace
  * algorithm uses it twice, where the benchmark shows a round trip saved
  * (`_replace.ts`: the fast path's lookup and create, the first write and
- * its chmod); the lock uses it for its first attempt.
- * {@linkcode waitFor} waits for a promise (the lock's directory watch), which
- * only the asynchronous runner can do.
+ * its chmod); the lock uses it for its first attempt and its record.
+ * Steps never wait for anything but an operation: where a caller must wait
+ * for something else (the write's turn, a released lock), it runs the steps
+ * before and after the wait as two runs (`_async_phases.ts`,
+ * `_lock_wait.ts`).
  *
  * @module
  */
@@ -47,12 +49,7 @@ export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 /** Everything a step can ask its runner for. */
 export type Instruction =
   | Request<unknown>
-  | { readonly kind: "all"; readonly requests: readonly Request<unknown>[] }
-  | {
-    readonly kind: "wait";
-    readonly promise: Promise<unknown>;
-    readonly signal: AbortSignal | undefined;
-  };
+  | { readonly kind: "all"; readonly requests: readonly Request<unknown>[] };
 
 /** A piece of the algorithm that produces `T`. */
 export type Steps<T> = Generator<Instruction, T, unknown>;
@@ -106,12 +103,4 @@ export function* both<A, B>(
   b: Request<B>,
 ): Steps<[Settled<A>, Settled<B>]> {
   return (yield* all([a, b])) as [Settled<A>, Settled<B>];
-}
-
-/** Waits for `promise` (asynchronous runner only), or until `signal` aborts. */
-export function* waitFor(
-  promise: Promise<unknown>,
-  signal: AbortSignal | undefined,
-): Steps<void> {
-  yield { kind: "wait", promise, signal };
 }

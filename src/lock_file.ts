@@ -1,14 +1,13 @@
 /** A cross-process lock on a file, for critical sections of several steps. */
 import { type Context, currentContext } from "./_context.ts";
 import {
-  acquire,
   DEFAULT_LEASE_MS,
-  heartbeat,
   HEARTBEATS_PER_LEASE,
   type Held,
   type LockPlan,
-  release,
 } from "./_lock.ts";
+import { heartbeat, release } from "./_lock_hold.ts";
+import { acquireAsync, acquireSync } from "./_lock_wait.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { rejectUnknownKeys, toAbsolutePath } from "./_validate.ts";
 
@@ -223,12 +222,12 @@ export async function takeLock(
   plan: LockPlan,
   context: Context,
 ): Promise<HeldLock> {
-  return new HeldLock(await runAsync(acquire(plan), context.async), context);
+  return new HeldLock(await acquireAsync(plan, context.async), context);
 }
 
 /** Takes the lock of `plan`, blocking the thread while it waits. */
 export function takeLockSync(plan: LockPlan, context: Context): HeldLock {
-  return new HeldLock(runSync(acquire(plan), context.adapter.sync), context);
+  return new HeldLock(acquireSync(plan, context.adapter.sync), context);
 }
 
 /**

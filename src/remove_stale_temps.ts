@@ -5,7 +5,7 @@ import { errorCode } from "./_error_code.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, settle, type Steps } from "./_steps.ts";
 import { isKnownWriter, tempNameOwner, type TempOwner } from "./_temp_name.ts";
-import { sweepLock } from "./_lock.ts";
+import { sweepLock } from "./_lock_reclaim.ts";
 import { lockOf } from "./_lock_name.ts";
 import type { RuntimeAdapter } from "./runtime/types.ts";
 import { rejectUnknownKeys, toAbsolutePath } from "./_validate.ts";

@@ -1,7 +1,7 @@
 /** Read-modify-write of a file across processes, without lost updates. */
 import type { AtomicOptions } from "./atomic_options.ts";
 import { type Context, currentContext, startReplacement } from "./_context.ts";
-import { guard, readLocked } from "./_lock.ts";
+import { guard, readLocked } from "./_lock_hold.ts";
 import {
   type HeldLock,
   type LockOptions,

@@ -1,6 +1,6 @@
 /** Read-modify-write of a file across processes, synchronously. */
 import { currentContext } from "./_context.ts";
-import { readLocked } from "./_lock.ts";
+import { readLocked } from "./_lock_hold.ts";
 import { takeLockSync } from "./lock_file.ts";
 import { replace } from "./_replace.ts";
 import { runSync } from "./_run.ts";

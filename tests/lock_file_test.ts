@@ -110,6 +110,31 @@ test("lockFile() makes the lock file under its own name where the file system ha
   });
 });
 
+test("lockFile() that times out leaves no file of its own behind", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const lock = await lockFile(target);
+    try {
+      const before = fs.readdirSync(dir).sort();
+      await failsWith(lockFile(target, { timeout: 30 }), "ETIMEDOUT");
+      assert.deepEqual(fs.readdirSync(dir).sort(), before);
+    } finally {
+      await lock.release();
+    }
+  });
+});
+
+test("lockFile() with an aborted signal rejects with its reason and leaves no file behind", async () => {
+  await withTempDir(async (dir) => {
+    const reason = new Error("not now");
+    await assert.rejects(
+      lockFile(path.join(dir, "f"), { signal: AbortSignal.abort(reason) }),
+      (e) => e === reason,
+    );
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 test("lockFileSync() is released by a using block", async () => {
   await withTempDir((dir) => {
     const target = path.join(dir, "data.json");

@@ -1,0 +1,328 @@
+/**
+ * Taking the lock: one try at a time, as steps. Between tries the waiter
+ * pauses, which is not a step (`_lock_wait.ts` sleeps or watches); a try
+ * says how long to pause.
+ */
+import { basename } from "node:path";
+import { errorCode } from "./_error_code.ts";
+import { resolution, writerOf } from "./_replacement.ts";
+import { resolveTarget } from "./_resolve_target.ts";
+import {
+  describeHolder,
+  type LockRecord,
+  newRecord,
+  type Sighting,
+  staleReason,
+} from "./_lock_record.ts";
+import { both, request, settle, type Settled, type Steps } from "./_steps.ts";
+import type { EntryInfo, OpenFile } from "./runtime/types.ts";
+import {
+  act,
+  checks,
+  createRecord,
+  HEARTBEATS_PER_LEASE,
+  type Held,
+  holderPathFor,
+  LOCK_MODE,
+  lockError,
+  lockPathFor,
+  type LockPlan,
+} from "./_lock.ts";
+import { look } from "./_lock_look.ts";
+import { reclaim } from "./_lock_reclaim.ts";
+
+/**
+ * Waiting: the first pause and its growth; the longest pause of a young
+ * wait for a synchronous waiter (it only polls) and for an asynchronous one
+ * (the directory watch wakes it); the longest of any wait, reached after
+ * 20 times as long; how often the holder is judged.
+ */
+const FIRST_WAIT_MS = 0.05;
+const WAIT_GROWTH = 1.5;
+const POLLED_WAIT_MS = 1;
+const WATCHED_WAIT_MS = 10;
+const LONGEST_WAIT_MS = 50;
+const LOOK_EVERY_MS = 25;
+
+/**
+ * What `link` fails with where the file system has no hard links (FAT and
+ * exFAT, some FUSE and network file systems): the lock is then made under
+ * its own name, without the holder's second name.
+ */
+const NO_HARD_LINKS = new Set([
+  "EPERM",
+  "ENOTSUP",
+  "EOPNOTSUPP",
+  "ENOSYS",
+  "EMLINK",
+]);
+
+/**
+ * The file an update of `plan.target` would replace, found by the write's
+ * own code (`_resolve_target.ts`), so the lock locks that very file and
+ * refuses what the write refuses (a link planted in `/tmp`, a FIFO) before
+ * any lock file exists there. `named` is the target's `lstat`, if made.
+ */
+function* finalTarget(
+  plan: LockPlan,
+  named?: EntryInfo | null,
+): Steps<string> {
+  const s = resolution(plan.target, writerOf(plan.adapter));
+  yield* resolveTarget(s, named);
+  return s.final;
+}
+
+/** The lock file in the making: the holder's own name, and what it wrote there. */
+interface Draft {
+  readonly path: string;
+  readonly file: OpenFile;
+  readonly id: string;
+  readonly record: LockRecord;
+  /** When its modification time was last set (it becomes the lock's heartbeat). */
+  beatAt: number;
+}
+
+/** The first lease a waiting draft renews, so that the lock it becomes is never born stale. */
+function draftIsOld(plan: LockPlan, draft: Draft, now: number): boolean {
+  return now - draft.beatAt >= plan.lease / HEARTBEATS_PER_LEASE;
+}
+
+/**
+ * One try at the lock file `path`: links the holder's own file `holder` to
+ * it (made and written first, `attempt` being its speculative creation), or,
+ * without hard links (`holder` is `null`), creates it. Resolves to the lock,
+ * or to `null` if another process holds it; `state.draft` keeps the file
+ * made for the next try, and `state.holder` becomes `null` once the file
+ * system turns out to have no hard links.
+ */
+function* tryLock(
+  plan: LockPlan,
+  final: string,
+  path: string,
+  state: { holder: string | null; draft: Draft | null },
+  attempt: Settled<OpenFile> | undefined,
+): Steps<Held | null> {
+  const read = plan.read ? final : undefined;
+  const me = plan.adapter.identity();
+  if (state.holder === null) {
+    const record = newRecord(me, plan.lease);
+    const beatAt = Date.now();
+    const made = yield* createRecord(plan, path, record, attempt, read);
+    if (made === null) return null;
+    return held(plan, final, path, null, made, record, beatAt, made.read);
+  }
+  const holder = state.holder;
+  let linked: Settled<void>;
+  if (state.draft === null) {
+    const record = newRecord(me, plan.lease, basename(holder));
+    const beatAt = Date.now();
+    const made = yield* createRecord(
+      plan,
+      holder,
+      record,
+      attempt,
+      undefined,
+      path,
+    );
+    if (made === null) {
+      throw lockError(plan, "EEXIST", "create lock", holder);
+    }
+    state.draft = {
+      path: holder,
+      file: made.file,
+      id: made.id,
+      record,
+      beatAt,
+    };
+    linked = made.linked!;
+  } else {
+    const draft = state.draft;
+    const now = Date.now();
+    if (draftIsOld(plan, draft, now)) {
+      yield* act(plan, "touch lock", holder, request("touch", draft.file, now));
+      draft.beatAt = now;
+    }
+    linked = yield* settle(request("link", holder, path));
+  }
+  const draft = state.draft;
+  if (linked.ok) {
+    state.draft = null;
+    // Read only now: the file is the lock holder's only once the link is made.
+    const initial = read === undefined
+      ? null
+      : yield* settle(request("readFile", read));
+    return held(
+      plan,
+      final,
+      path,
+      holder,
+      draft,
+      draft.record,
+      draft.beatAt,
+      initial,
+    );
+  }
+  const code = errorCode(linked.error) ?? "EIO";
+  if (code === "EEXIST") return null;
+  state.draft = null;
+  yield* both(request("close", draft.file), request("remove", holder));
+  if (!NO_HARD_LINKS.has(code)) {
+    throw lockError(plan, code, "link lock", path, undefined, linked.error);
+  }
+  state.holder = null;
+  return yield* tryLock(plan, final, path, state, undefined);
+}
+
+function held(
+  plan: LockPlan,
+  final: string,
+  path: string,
+  holder: string | null,
+  made: { file: OpenFile; id: string },
+  record: LockRecord,
+  beatAt: number,
+  initial: Settled<Uint8Array | null> | null,
+): Held {
+  return {
+    plan,
+    final,
+    path,
+    holder,
+    record,
+    id: made.id,
+    file: made.file,
+    beatAt,
+    lost: null,
+    released: false,
+    initial,
+  };
+}
+
+/** A waiter between two tries: what it found out and made so far. */
+export interface Waiter {
+  readonly plan: LockPlan;
+  /** The file actually locked: the target with symbolic links followed. */
+  readonly final: string;
+  /** The lock file. */
+  readonly path: string;
+  readonly state: { holder: string | null; draft: Draft | null };
+  /** The speculative creation of the holder's own file, not yet used. */
+  attempt: Settled<OpenFile> | undefined;
+  readonly started: number;
+  readonly deadline: number;
+  /** The next pause, before jitter. */
+  wait: number;
+  /** When the holder was last judged, by `performance.now()`. */
+  lookedAt: number;
+  seen: Sighting | null;
+}
+
+/**
+ * The first step of taking the lock of `plan.target`: finds the file a
+ * write would replace, refusing what it refuses. It makes the holder's own
+ * file beside the target as named meanwhile: one round trip instead of two
+ * in the usual case. A link's (or a refused target's) speculative file is
+ * ours (made with O_EXCL under a name of ours), locks nothing, and goes at
+ * once.
+ */
+export function* approach(plan: LockPlan): Steps<Waiter> {
+  const named = holderPathFor(plan, lockPathFor(plan.target));
+  const [stat, first] = yield* both(
+    request("lstat", plan.target),
+    request("createExclusive", named, LOCK_MODE),
+  );
+  let final: string | null = null;
+  try {
+    final = yield* finalTarget(plan, stat.ok ? stat.value : undefined);
+  } finally {
+    if (final !== plan.target && first.ok) {
+      yield* both(request("close", first.value), request("remove", named));
+    }
+  }
+  const path = lockPathFor(final);
+  const started = performance.now();
+  return {
+    plan,
+    final,
+    path,
+    state: {
+      holder: final === plan.target ? named : holderPathFor(plan, path),
+      draft: null,
+    },
+    attempt: final === plan.target ? first : undefined,
+    started,
+    deadline: started + plan.timeout,
+    wait: FIRST_WAIT_MS,
+    lookedAt: -Infinity,
+    seen: null,
+  };
+}
+
+/**
+ * One try at the lock: the lock, or how many ms to pause before the next
+ * try. Rejects with `ETIMEDOUT` once the deadline has passed.
+ */
+export function* tryOnce(w: Waiter): Steps<Held | number> {
+  const plan = w.plan;
+  for (;;) {
+    plan.signal?.throwIfAborted();
+    const got = yield* tryLock(plan, w.final, w.path, w.state, w.attempt);
+    w.attempt = undefined;
+    if (got !== null) return got;
+    // Polls are one failed link (or O_EXCL create); the holder is judged
+    // (its record read, its process checked) at most every LOOK_EVERY_MS.
+    if (performance.now() - w.lookedAt >= LOOK_EVERY_MS) {
+      w.seen = yield* look(plan, w.path);
+      w.lookedAt = performance.now();
+      if (w.seen === null) continue; // released in between: try again at once
+      const now = Date.now();
+      if (staleReason(w.seen, now, plan.lease, checks(plan.adapter)) !== null) {
+        yield* reclaim(plan, w.path, w.path, w.seen, 0, false);
+        w.lookedAt = -Infinity;
+        continue;
+      }
+    }
+    const now = performance.now();
+    if (now >= w.deadline) {
+      throw lockError(
+        plan,
+        "ETIMEDOUT",
+        "lock",
+        w.path,
+        `held by ${
+          w.seen ? describeHolder(w.seen) : "another process"
+        } for longer than ${plan.timeout} ms`,
+      );
+    }
+    // With jitter, never past the deadline.
+    const pause = Math.min(w.wait * (0.5 + Math.random()), w.deadline - now);
+    // Short polls while the wait is young (hand-overs under contention),
+    // longer ones the longer it lasts.
+    const longest = Math.min(
+      LONGEST_WAIT_MS,
+      Math.max(
+        plan.watch ? WATCHED_WAIT_MS : POLLED_WAIT_MS,
+        (now - w.started) / 20,
+      ),
+    );
+    w.wait = Math.min(w.wait * WAIT_GROWTH, longest);
+    return Math.max(0, pause);
+  }
+}
+
+/** Removes the waiter's own file if it never became the lock (the wait failed or was cancelled). */
+export function* abandon(w: Waiter): Steps<void> {
+  const draft = w.state.draft;
+  w.state.draft = null;
+  if (draft !== null) {
+    yield* both(request("close", draft.file), request("remove", draft.path));
+  }
+  const attempt = w.attempt;
+  w.attempt = undefined;
+  if (attempt?.ok && w.state.holder !== null) {
+    yield* both(
+      request("close", attempt.value),
+      request("remove", w.state.holder),
+    );
+  }
+}

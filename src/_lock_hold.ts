@@ -1,0 +1,120 @@
+/**
+ * Holding a lock: the heartbeat that renews its lease, the guard an update
+ * runs just before its rename, losing it, and giving it up.
+ */
+import { errorCode } from "./_error_code.ts";
+import type { AtomicWriteError } from "./atomic_write_error.ts";
+import type { Sighting } from "./_lock_record.ts";
+import { all, request, settle, type Steps } from "./_steps.ts";
+import { type Held, lockError, marginOf } from "./_lock.ts";
+import { reclaim } from "./_lock_reclaim.ts";
+
+/** Marks `held` lost (once) and returns the reason. */
+export function markLost(held: Held, reason: string): AtomicWriteError {
+  if (held.lost === null) {
+    held.lost = lockError(
+      held.plan,
+      "ELOCKLOST",
+      "hold lock",
+      held.path,
+      reason,
+    );
+    held.onLost?.();
+  }
+  return held.lost;
+}
+
+/** Whether `held` still has at least the fencing margin of lease left at `now`. */
+function inLease(held: Held, now: number): boolean {
+  return now < held.beatAt + held.plan.lease - marginOf(held.plan.lease);
+}
+
+/**
+ * Checks that `held` is still this process's lock, with margin to spare;
+ * throws `ELOCKLOST` if not. Run just before an update's rename.
+ */
+export function* guard(held: Held): Steps<void> {
+  if (held.lost) throw held.lost;
+  if (!inLease(held, Date.now())) {
+    throw markLost(held, "the lease ran out before the update could commit");
+  }
+  const entry = yield* settle(request("lstat", held.path));
+  if (!entry.ok || entry.value?.id !== held.id) {
+    throw markLost(held, "the lock file was taken over by another process");
+  }
+}
+
+/** One heartbeat: checks the lock, then renews its lease. Marks it lost instead of throwing. */
+export function* heartbeat(held: Held): Steps<void> {
+  if (held.released || held.lost) return;
+  const now = Date.now();
+  try {
+    yield* guard(held);
+  } catch {
+    return; // guard marked it lost
+  }
+  if (held.released || held.file === null) return;
+  const touched = yield* settle(request("touch", held.file, now));
+  if (touched.ok) held.beatAt = now;
+  else {markLost(
+      held,
+      `the heartbeat failed (${errorCode(touched.error) ?? "EIO"})`,
+    );}
+}
+
+/**
+ * Gives up the lock file. Never throws. Within its lease, with the margin to
+ * spare, nobody may judge the lock stale, so removing it by name is safe;
+ * later (or once found lost), a waiter may be reclaiming it, so it goes
+ * through the reclaim mutex like a waiter, which removes it only if it is
+ * still this very file.
+ */
+export function* release(held: Held): Steps<void> {
+  if (held.released) return;
+  held.released = true;
+  const file = held.file;
+  held.file = null;
+  if (held.lost === null && inLease(held, Date.now())) {
+    // The lock's name goes first: a power cut between the two removals
+    // leaves at most the holder's own name (a temporary file that
+    // `removeStaleTemps` sweeps), never a lock without it.
+    yield* settle(request("remove", held.path));
+  } else {
+    const entry = yield* settle(request("lstat", held.path));
+    if (entry.ok && entry.value?.id === held.id) {
+      const seen: Sighting = {
+        entry: entry.value,
+        record: held.record,
+        token: held.record.token,
+        holder: null, // removed below in any case
+      };
+      try {
+        yield* reclaim(held.plan, held.path, held.path, seen, 0, true);
+      } catch { /* then it stays until it is judged stale */ }
+    }
+  }
+  const last = [
+    ...(held.holder === null ? [] : [request("remove", held.holder)]),
+    ...(file === null ? [] : [request("close", file)]),
+  ];
+  if (last.length > 0) yield* all(last);
+}
+
+/**
+ * The locked file's current content, or `null` if it does not exist: read
+ * as the lock was taken (`plan.read`), or now.
+ */
+export function* readLocked(held: Held): Steps<Uint8Array | null> {
+  const initial = held.initial;
+  held.initial = null;
+  const result = initial ?? (yield* settle(request("readFile", held.final)));
+  if (result.ok) return result.value;
+  throw lockError(
+    held.plan,
+    errorCode(result.error) ?? "EIO",
+    "read",
+    held.final,
+    undefined,
+    result.error,
+  );
+}

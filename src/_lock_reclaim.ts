@@ -1,0 +1,125 @@
+/**
+ * Taking over a stale lock without a race (the reclaim mutex; see the
+ * module doc of `_lock.ts`), for a waiter, a holder retiring its own expired
+ * lock, and the sweep of `removeStaleTemps`.
+ */
+import { basename, dirname } from "node:path";
+import { inDirectory } from "./_replacement.ts";
+import { lockOf, reclaimName } from "./_lock_name.ts";
+import { newRecord, type Sighting, staleReason } from "./_lock_record.ts";
+import { request, settle, type Steps } from "./_steps.ts";
+import type { RuntimeAdapter } from "./runtime/types.ts";
+import {
+  act,
+  checks,
+  createRecord,
+  DEFAULT_LEASE_MS,
+  type LockPlan,
+} from "./_lock.ts";
+import { look } from "./_lock_look.ts";
+
+/** How deep a chain of dead reclaimers is followed before waiting instead. */
+const MAX_RECLAIM_DEPTH = 3;
+
+/**
+ * Takes over the lock file at `path`, seen as `seen`, if it is still stale
+ * once this process holds its reclaim mutex (see the module comment).
+ * `force` skips the staleness check: a holder retiring its own expired lock.
+ */
+export function* reclaim(
+  plan: LockPlan,
+  lock: string,
+  path: string,
+  seen: Sighting,
+  depth: number,
+  force: boolean,
+): Steps<void> {
+  const mutex = inDirectory(
+    dirname(lock),
+    reclaimName(basename(lock), seen.token),
+  );
+  const mine = newRecord(plan.adapter.identity(), plan.lease);
+  const made = yield* createRecord(plan, mutex, mine);
+  if (made === null) {
+    // Another process is reclaiming this very lock. If it died doing so,
+    // its mutex is stale in turn, and is reclaimed the same way.
+    if (depth >= MAX_RECLAIM_DEPTH) return;
+    const other = yield* look(plan, mutex);
+    if (
+      other !== null &&
+      staleReason(other, Date.now(), plan.lease, checks(plan.adapter)) !== null
+    ) {
+      yield* reclaim(plan, lock, mutex, other, depth + 1, false);
+    }
+    return;
+  }
+  try {
+    const again = yield* look(plan, path);
+    if (
+      again === null || again.entry.id !== seen.entry.id ||
+      again.token !== seen.token ||
+      (!force &&
+        staleReason(again, Date.now(), plan.lease, checks(plan.adapter)) ===
+          null)
+    ) {
+      return; // released, replaced, or refreshed since it was judged
+    }
+    yield* act(plan, "reclaim lock", path, request("rename", path, mutex));
+    const moved = yield* act(plan, "stat lock", mutex, request("lstat", mutex));
+    if (moved !== null && moved.id !== seen.entry.id) {
+      // Not the file judged stale: a live lock. Put it back; link(2) fails
+      // rather than replace a lock made since.
+      yield* settle(request("link", mutex, path));
+    } else if (seen.holder !== null) {
+      // The gone holder's own name for the file goes with it, if it still
+      // is that file.
+      const own = inDirectory(dirname(lock), seen.holder.name);
+      const entry = yield* settle(request("lstat", own));
+      if (entry.ok && entry.value?.id === seen.entry.id) {
+        yield* settle(request("remove", own));
+      }
+    }
+  } finally {
+    yield* settle(request("close", made.file));
+    yield* settle(request("remove", mutex));
+  }
+}
+
+/**
+ * Removes the lock file (or reclaim mutex) at `path` if its holder is gone
+ * and it was last touched at least `olderThan` ms before `now`, through the
+ * same race-free reclaim as a waiter; returns whether it went. A file that
+ * is not one of ours is left alone.
+ */
+export function* sweepLock(
+  path: string,
+  adapter: RuntimeAdapter,
+  now: number,
+  olderThan: number,
+): Steps<boolean> {
+  const lock = lockOf(basename(path));
+  if (lock === null) return false;
+  const plan: LockPlan = {
+    target: path,
+    lease: DEFAULT_LEASE_MS,
+    timeout: 0,
+    signal: undefined,
+    mkdir: false,
+    adapter,
+    watch: false,
+    read: false,
+  };
+  let seen: Sighting | null;
+  try {
+    seen = yield* look(plan, path);
+  } catch {
+    return false; // not a lock file of ours, or unreadable: not ours to judge
+  }
+  if (seen === null || now - seen.entry.mtimeMs < olderThan) return false;
+  if (staleReason(seen, now, plan.lease, checks(adapter)) === null) {
+    return false;
+  }
+  yield* reclaim(plan, inDirectory(dirname(path), lock), path, seen, 0, false);
+  const after = yield* settle(request("lstat", path));
+  return after.ok && after.value?.id !== seen.entry.id;
+}
