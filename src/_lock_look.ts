@@ -11,7 +11,7 @@ import {
   parseRecord,
   type Sighting,
 } from "./_lock_record.ts";
-import { isTempNameFor } from "./_temp_name.ts";
+import { isKnownWriter, isTempNameFor } from "./_temp_name.ts";
 import { all, request, settle, type Settled, type Steps } from "./_steps.ts";
 import type { EntryInfo } from "./runtime/types.ts";
 import { act, lockError, type LockPlan } from "./_lock.ts";
@@ -38,9 +38,9 @@ export function* look(plan: LockPlan, path: string): Steps<Sighting | null> {
     token: record?.token ?? identityToken(entry),
     holder: record?.file !== undefined
       ? holderNamed(record.file)
-      : record === null
+      : record === null && isKnownWriter(plan.adapter.writer())
       ? yield* findHolder(path, entry)
-      : null,
+      : null, // a process that cannot name itself cannot judge a name either
   };
 }
 
