@@ -82,7 +82,11 @@ interface Draft {
   beatAt: number;
 }
 
-/** The first lease a waiting draft renews, so that the lock it becomes is never born stale. */
+/**
+ * Whether a waiting draft's modification time must be set again before it
+ * is linked: it becomes the lock's heartbeat, and a lock is never born
+ * stale.
+ */
 function draftIsOld(plan: LockPlan, draft: Draft, now: number): boolean {
   return now - draft.beatAt >= plan.lease / HEARTBEATS_PER_LEASE;
 }
@@ -173,6 +177,7 @@ function* tryLock(
   return yield* tryLock(plan, final, path, state, undefined);
 }
 
+/** A lock just taken. */
 function held(
   plan: LockPlan,
   final: string,
