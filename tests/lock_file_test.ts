@@ -135,6 +135,23 @@ test("lockFile() with an aborted signal rejects with its reason and leaves no fi
   });
 });
 
+test("lockFile() that waited longer than its heartbeat takes the lock with a fresh heartbeat", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const lease = 3_000; // heartbeat every 600 ms
+    const first = await lockFile(target, { lease });
+    setTimeout(() => void first.release(), 2_000);
+    const second = await lockFile(target, { lease });
+    try {
+      // Its file was made 2 s ago, when it began to wait.
+      const age = Date.now() - fs.statSync(second.lockPath).mtimeMs;
+      assert.ok(age < 1_400, `the lock was born ${age} ms old`);
+    } finally {
+      await second.release();
+    }
+  });
+});
+
 test("lockFileSync() is released by a using block", async () => {
   await withTempDir((dir) => {
     const target = path.join(dir, "data.json");
