@@ -200,6 +200,26 @@ test(
 );
 
 test(
+  "lockFile() takes over at once the lock of a killed holder whose record was lost",
+  { ...SLOW, skip: cannotNameThreads },
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      const holder = startLockChild(runtimeName(), ["hold", target]);
+      await holder.waitFor((l) => l === "held");
+      holder.kill("SIGKILL");
+      await holder.ended;
+      fs.truncateSync(lockPathOf(target), 0); // as a power cut leaves it
+      // Without a record, the waiter assumes its own lease for the lock.
+      const lock = await lockFile(target, { ...PROMPTLY, lease: LONG_LEASE });
+      await lock.release();
+      // The dead holder's second name went with its lock.
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  },
+);
+
+test(
   "lockFile() takes over at once a lock whose holder was killed but not yet reaped",
   {
     ...SLOW,
