@@ -50,6 +50,14 @@ const cannotNameThreads = isKnownWriter(goneThread)
   ? false
   : "/proc cannot name this thread: only the lease can tell";
 
+/** Makes a child on this runtime take the lock of `target`, then kills it with SIGKILL (and reaps it). */
+async function killedHolder(target: string): Promise<void> {
+  const holder = startLockChild(runtimeName(), ["hold", target]);
+  await holder.waitFor((l) => l === "held");
+  holder.kill("SIGKILL");
+  await holder.ended;
+}
+
 /** A pid that is certainly not running: a child that has exited. */
 async function deadPid(): Promise<number> {
   const child = startLockChild(runtimeName(), [
@@ -185,10 +193,7 @@ test(
   async () => {
     await withTempDir(async (dir) => {
       const target = path.join(dir, "f");
-      const holder = startLockChild(runtimeName(), ["hold", target]);
-      await holder.waitFor((l) => l === "held");
-      holder.kill("SIGKILL");
-      await holder.ended;
+      await killedHolder(target);
       assert.ok(
         fs.existsSync(lockPathOf(target)),
         "kill -9 leaves the lock file",
@@ -205,10 +210,7 @@ test(
   async () => {
     await withTempDir(async (dir) => {
       const target = path.join(dir, "f");
-      const holder = startLockChild(runtimeName(), ["hold", target]);
-      await holder.waitFor((l) => l === "held");
-      holder.kill("SIGKILL");
-      await holder.ended;
+      await killedHolder(target);
       fs.truncateSync(lockPathOf(target), 0); // as a power cut leaves it
       // Without a record, the waiter assumes its own lease for the lock.
       const lock = await lockFile(target, { ...PROMPTLY, lease: LONG_LEASE });
