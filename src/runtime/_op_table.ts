@@ -208,7 +208,7 @@ export function fromPromises(
         } catch (error) {
           // Some calls throw before they return a promise (bad arguments,
           // a missing permission): a rejection all the same.
-          return Promise.reject(async === undefined ? error : normalize(error));
+          return Promise.reject(normalize(error));
         }
       },
     };
