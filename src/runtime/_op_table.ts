@@ -75,17 +75,14 @@ type Call<T = unknown> = (
   d?: unknown,
 ) => T;
 
-/** What the builders do with an outcome, inside. */
-interface Handling {
-  result: (raw: unknown) => unknown;
-  recover: (error: unknown) => unknown;
-}
-
 /** The two forms, inside. */
 interface Pair {
   sync: Call;
   async: Call<Promise<unknown>>;
 }
+
+/** An outcome, inside: either part may be missing. */
+type Loose = Partial<Outcome<unknown, unknown>>;
 
 const same = <T>(value: T): T => value;
 
@@ -99,22 +96,16 @@ export function missingAsNull(error: unknown): null {
   throw error;
 }
 
-function handling(outcome: Partial<Outcome<unknown, unknown>>): Handling {
-  return {
-    result: outcome.result ?? same,
-    recover: outcome.recover ?? rethrow,
-  };
-}
-
 /**
  * The synchronous form of a row: `sync` as it is where there is nothing to
  * map, else wrapped once.
  */
 function syncForm(
   sync: Call,
-  { result, recover }: Handling,
+  outcome: Loose,
   normalize: (error: unknown) => unknown,
 ): Call {
+  const { result = same, recover = rethrow } = outcome;
   if (result === same && recover === rethrow && normalize === same) return sync;
   return (a, b, c, d) => {
     try {
@@ -144,12 +135,11 @@ export function fromCallbacks<A extends unknown[], R>(
 export function fromCallbacks(
   sync: Call,
   async: Call<Start<unknown>>,
-  outcome: Partial<Outcome<unknown, unknown>> = {},
+  outcome: Loose = {},
 ): Pair {
-  const handled = handling(outcome);
-  const { result, recover } = handled;
+  const { result = same, recover = rethrow } = outcome;
   return {
-    sync: syncForm(sync, handled, same),
+    sync: syncForm(sync, outcome, same),
     async: (a, b, c, d) =>
       new Promise((resolve, reject) =>
         async(a, b, c, d)((error, raw) => {
@@ -192,11 +182,11 @@ export function fromPromises(
   function row(
     sync: Call,
     async?: Call<Promise<unknown>>,
-    outcome: Partial<Outcome<unknown, unknown>> = {},
+    outcome: Loose = {},
   ): Pair {
-    const handled = handling(outcome);
-    const { result, recover } = handled;
-    const syncOp = syncForm(sync, handled, normalize);
+    const syncOp = syncForm(sync, outcome, normalize);
+    // Without a mapping the promise's own value passes through (no call).
+    const { result, recover = rethrow } = outcome;
     const fail = (error: unknown): unknown => recover(normalize(error));
     return {
       sync: syncOp,
