@@ -16,10 +16,11 @@
  * ),
  * ```
  *
- * The forms built here cost nothing per call beyond the runtime's own call
- * (these are the hot calls of every write): they take a fixed number of
- * arguments (no rest array), map the result inside the runtime's callback or
- * on its one promise, and a row with nothing to map is used as it is.
+ * A form built here allocates per call what a hand-written one would (these
+ * are the hot calls of every write): it takes a fixed number of arguments,
+ * so no rest array; it maps the result inside the runtime's callback, or on
+ * the one promise it derives from the runtime's; and a synchronous call with
+ * nothing to map or normalize is used as it is.
  *
  * @module
  */
