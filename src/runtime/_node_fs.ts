@@ -7,13 +7,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import process from "node:process";
-import type {
-  AsyncFsOps,
-  EntryInfo,
-  FsOps,
-  ProcessIds,
-  RuntimeAdapter,
-} from "./types.ts";
+import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { protectionsFromProc, type ReadText } from "./_proc.ts";
 import { onProcessExit } from "./_exit_hooks.ts";
@@ -25,12 +19,14 @@ import {
   processStart,
 } from "./_writer_identity.ts";
 import { watchDir } from "./_watch.ts";
-import { errorCode } from "../_error_code.ts";
+import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
 import {
-  isDirSyncUnsupported,
-  isWindows,
-  RENAME_RETRY_CODES,
-} from "./_posix.ts";
+  dirSync,
+  fromCallbacks,
+  missingAsNull,
+  type OpTable,
+  split,
+} from "./_op_table.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
 const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
@@ -58,133 +54,106 @@ function info(stat: fs.Stats): EntryInfo {
   };
 }
 
-function call<T>(
-  start: (done: (error: Error | null, value?: T) => void) => void,
-): Promise<T> {
-  return new Promise((resolve, reject) =>
-    start((error, value) => error ? reject(error) : resolve(value as T))
-  );
-}
+const RECURSIVE = { recursive: true } as const;
+const NO_THROW_IF_NO_ENTRY = { throwIfNoEntry: false } as const;
+const CREATE_EXCLUSIVE = O_WRONLY | O_CREAT | O_EXCL;
+const OPEN_DIR = O_RDONLY | O_DIRECTORY;
+const fdLink = (fd: number): string => `/proc/self/fd/${fd}`;
+const seconds = (ms: number): number => ms / 1000;
 
-const sync: FsOps<number> = {
-  lstat: (path) => {
-    const stat = fs.lstatSync(path, { throwIfNoEntry: false });
-    return stat ? info(stat) : null;
-  },
-  stat: (path) => {
-    try {
-      return info(fs.statSync(path));
-    } catch (error) {
-      // Not `throwIfNoEntry: false`, which hides ENOTDIR too.
-      if (errorCode(error) === "ENOENT") return null;
-      throw error;
-    }
-  },
-  readLink: (path) => fs.readlinkSync(path),
-  mkdir: (path) => void fs.mkdirSync(path, { recursive: true }),
-  createExclusive: (path, mode) =>
-    fs.openSync(path, O_WRONLY | O_CREAT | O_EXCL, mode),
-  write: (fd, bytes) => fs.writeSync(fd, bytes, 0, bytes.byteLength),
-  sync: (fd) => fs.fsyncSync(fd),
-  chmod: (fd, _path, mode) => fs.fchmodSync(fd, mode),
-  chown: (fd, _path, uid, gid) => fs.fchownSync(fd, uid, gid),
-  close: (fd) => fs.closeSync(fd),
-  rename: (from, to) => fs.renameSync(from, to),
-  link: (from, to) => fs.linkSync(from, to),
-  remove: (path) => fs.unlinkSync(path),
-  locate: (file) => {
-    try {
-      return pathInFdLink(fs.readlinkSync(`/proc/self/fd/${file}`));
-    } catch {
-      return null;
-    }
-  },
-  syncDir: (path) => {
-    if (isWindows) return;
-    const fd = fs.openSync(path, O_RDONLY | O_DIRECTORY);
-    try {
-      fs.fsyncSync(fd);
-    } catch (error) {
-      if (!isDirSyncUnsupported(error)) throw error;
-    } finally {
-      fs.closeSync(fd);
-    }
-  },
-  readDir: (path) => fs.readdirSync(path),
-  sleep: sleepSync,
-  readFile: (path) => {
-    try {
-      return fs.readFileSync(path);
-    } catch (error) {
-      if (errorCode(error) === "ENOENT") return null;
-      throw error;
-    }
-  },
-  touch: (fd, mtimeMs) =>
-    fs.futimesSync(fd as number, mtimeMs / 1000, mtimeMs / 1000),
+const fsync = fromCallbacks(
+  (fd: number) => fs.fsyncSync(fd),
+  (fd) => (done) => fs.fsync(fd, done),
+);
+const close = fromCallbacks(
+  (fd: number) => fs.closeSync(fd),
+  (fd) => (done) => fs.close(fd, done),
+);
+const openDir = fromCallbacks(
+  (path: string) => fs.openSync(path, OPEN_DIR),
+  (path) => (done) => fs.open(path, OPEN_DIR, done),
+);
+
+/** Each operation once: the synchronous call, the callback call, what both do with the outcome. */
+const table: OpTable<number> = {
+  // The synchronous call asks not to throw for a missing entry, cheaper on
+  // the path of every new file; its `undefined` also covers ENOTDIR (see
+  // the module doc of `types.ts`).
+  lstat: fromCallbacks(
+    (path) => fs.lstatSync(path, NO_THROW_IF_NO_ENTRY),
+    (path) => (done) => fs.lstat(path, done),
+    { result: (stat) => stat ? info(stat) : null, recover: missingAsNull },
+  ),
+  // Not `throwIfNoEntry: false` here, which would hide ENOTDIR too.
+  stat: fromCallbacks(
+    (path) => fs.statSync(path),
+    (path) => (done) => fs.stat(path, done),
+    { result: info, recover: missingAsNull },
+  ),
+  readLink: fromCallbacks(
+    (path) => fs.readlinkSync(path),
+    (path) => (done) => fs.readlink(path, done),
+  ),
+  mkdir: fromCallbacks(
+    (path) => fs.mkdirSync(path, RECURSIVE),
+    (path) => (done) => fs.mkdir(path, RECURSIVE, done),
+    { result: () => {} },
+  ),
+  createExclusive: fromCallbacks(
+    (path, mode) => fs.openSync(path, CREATE_EXCLUSIVE, mode),
+    (path, mode) => (done) => fs.open(path, CREATE_EXCLUSIVE, mode, done),
+  ),
+  write: fromCallbacks(
+    (fd, bytes) => fs.writeSync(fd, bytes, 0, bytes.byteLength),
+    (fd, bytes) => (done) =>
+      fs.write(fd, bytes, 0, bytes.byteLength, null, done),
+  ),
+  sync: fsync,
+  chmod: fromCallbacks(
+    (fd, _path, mode) => fs.fchmodSync(fd, mode),
+    (fd, _path, mode) => (done) => fs.fchmod(fd, mode, done),
+  ),
+  chown: fromCallbacks(
+    (fd, _path, uid, gid) => fs.fchownSync(fd, uid, gid),
+    (fd, _path, uid, gid) => (done) => fs.fchown(fd, uid, gid, done),
+  ),
+  close,
+  rename: fromCallbacks(
+    (from, to) => fs.renameSync(from, to),
+    (from, to) => (done) => fs.rename(from, to, done),
+  ),
+  link: fromCallbacks(
+    (from, to) => fs.linkSync(from, to),
+    (from, to) => (done) => fs.link(from, to, done),
+  ),
+  remove: fromCallbacks(
+    (path) => fs.unlinkSync(path),
+    (path) => (done) => fs.unlink(path, done),
+  ),
+  locate: fromCallbacks(
+    (fd) => fs.readlinkSync(fdLink(fd)),
+    (fd) => (done) => fs.readlink(fdLink(fd), done),
+    { result: pathInFdLink, recover: () => null },
+  ),
+  syncDir: dirSync(openDir, fsync, close),
+  readDir: fromCallbacks(
+    (path) => fs.readdirSync(path),
+    (path) => (done) => fs.readdir(path, done),
+  ),
+  sleep: { sync: sleepSync, async: sleep },
+  readFile: fromCallbacks(
+    (path) => fs.readFileSync(path),
+    (path) => (done) => fs.readFile(path, done),
+    { recover: missingAsNull },
+  ),
+  touch: fromCallbacks(
+    (fd, mtimeMs) => fs.futimesSync(fd, seconds(mtimeMs), seconds(mtimeMs)),
+    (fd, mtimeMs) => (done) =>
+      fs.futimes(fd, seconds(mtimeMs), seconds(mtimeMs), done),
+  ),
 };
 
-const async: AsyncFsOps<number> = {
-  lstat: (path) =>
-    call<fs.Stats>((done) => fs.lstat(path, done)).then(info, (error) => {
-      if (error.code === "ENOENT") return null;
-      throw error;
-    }),
-  stat: (path) =>
-    call<fs.Stats>((done) => fs.stat(path, done)).then(info, (error) => {
-      if (error.code === "ENOENT") return null;
-      throw error;
-    }),
-  readLink: (path) => call((done) => fs.readlink(path, done)),
-  mkdir: (path) =>
-    call<string | undefined>((done) =>
-      fs.mkdir(path, { recursive: true }, done)
-    ).then(() => {}),
-  createExclusive: (path, mode) =>
-    call<number>((done) =>
-      fs.open(path, O_WRONLY | O_CREAT | O_EXCL, mode, done)
-    ),
-  write: (fd, bytes) =>
-    call((done) => fs.write(fd, bytes, 0, bytes.byteLength, null, done)),
-  sync: (fd) => call((done) => fs.fsync(fd, done)),
-  chmod: (fd, _path, mode) => call((done) => fs.fchmod(fd, mode, done)),
-  chown: (fd, _path, uid, gid) => call((done) => fs.fchown(fd, uid, gid, done)),
-  close: (fd) => call((done) => fs.close(fd, done)),
-  rename: (from, to) => call((done) => fs.rename(from, to, done)),
-  link: (from, to) => call((done) => fs.link(from, to, done)),
-  remove: (path) => call((done) => fs.unlink(path, done)),
-  locate: (file) =>
-    new Promise((resolve) =>
-      fs.readlink(
-        `/proc/self/fd/${file}`,
-        (error, link) => resolve(error ? null : pathInFdLink(link)),
-      )
-    ),
-  syncDir: async (path) => {
-    if (isWindows) return;
-    const fd = await call<number>((done) =>
-      fs.open(path, O_RDONLY | O_DIRECTORY, done)
-    );
-    try {
-      await call((done) => fs.fsync(fd, done));
-    } catch (error) {
-      if (!isDirSyncUnsupported(error)) throw error;
-    } finally {
-      await call((done) => fs.close(fd, done));
-    }
-  },
-  readDir: (path) => call((done) => fs.readdir(path, done)),
-  sleep,
-  readFile: (path) =>
-    call<Uint8Array>((done) => fs.readFile(path, done)).catch((error) => {
-      if (errorCode(error) === "ENOENT") return null;
-      throw error;
-    }),
-  touch: (fd, mtimeMs) =>
-    call((done) =>
-      fs.futimes(fd as number, mtimeMs / 1000, mtimeMs / 1000, done)
-    ),
-};
+const { sync, async } = split(table);
 
 const readText: ReadText = (path) => fs.readFileSync(path, "latin1");
 

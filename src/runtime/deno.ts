@@ -4,20 +4,17 @@
  * the few that do not (`NotCapable`, errors raised before any system call)
  * get one here, so the algorithm sees the same codes as on Node and Bun.
  */
-import type {
-  AsyncFsOps,
-  EntryInfo,
-  FsOps,
-  ProcessIds,
-  RuntimeAdapter,
-} from "./types.ts";
+import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { posixCode } from "./_errno.ts";
+import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
 import {
-  isDirSyncUnsupported,
-  isWindows,
-  RENAME_RETRY_CODES,
-} from "./_posix.ts";
+  dirSync,
+  fromPromises,
+  missingAsNull,
+  type OpTable,
+  split,
+} from "./_op_table.ts";
 import { idsFromProc, protectionsFromProc, type ReadText } from "./_proc.ts";
 import { onUnload } from "./_exit_hooks.ts";
 import { pathInFdLink } from "./_proc_fd.ts";
@@ -56,39 +53,6 @@ function withCode(error: unknown): unknown {
   return error;
 }
 
-function syncWithCodes<F>(ops: FsOps<F>): FsOps<F> {
-  const wrapped: Record<string, unknown> = {};
-  for (const [name, op] of Object.entries(ops)) {
-    wrapped[name] = (...args: unknown[]) => {
-      try {
-        return (op as (...a: unknown[]) => unknown)(...args);
-      } catch (error) {
-        throw withCode(error);
-      }
-    };
-  }
-  return wrapped as unknown as FsOps<F>;
-}
-
-function asyncWithCodes<F>(ops: AsyncFsOps<F>): AsyncFsOps<F> {
-  const wrapped: Record<string, unknown> = {};
-  for (const [name, op] of Object.entries(ops)) {
-    const rethrow = (error: unknown) => {
-      throw withCode(error);
-    };
-    wrapped[name] = (...args: unknown[]) => {
-      try {
-        return (op as (...a: unknown[]) => Promise<unknown>)(...args).catch(
-          rethrow,
-        );
-      } catch (error) {
-        return Promise.reject(withCode(error));
-      }
-    };
-  }
-  return wrapped as unknown as AsyncFsOps<F>;
-}
-
 function info(stat: Deno.FileInfo): EntryInfo {
   return {
     kind: stat.isFile
@@ -112,27 +76,13 @@ function info(stat: Deno.FileInfo): EntryInfo {
   };
 }
 
-/** What `read()` gives, or `null` where there is no such file. */
-function orNull<T>(read: () => T): T | null {
-  try {
-    return read();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
-}
-
-/** The asynchronous {@linkcode orNull}. */
-function orNullAsync<T>(read: () => Promise<T>): Promise<T | null> {
-  return read().catch((error) => {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  });
-}
-
 function owner(id: number): number | null {
   return id < 0 ? null : id;
 }
+
+const RECURSIVE: Deno.MkdirOptions = { recursive: true };
+const READ: Deno.OpenOptions = { read: true };
+const name = (entry: Deno.DirEntry): string => entry.name;
 
 const createOptions = (mode: number): Deno.OpenOptions => ({
   write: true,
@@ -160,76 +110,87 @@ function locateFsFile(file: Deno.FsFile): string | null {
   return null;
 }
 
-const sync: FsOps<Deno.FsFile> = syncWithCodes({
-  lstat: (path) => orNull(() => info(Deno.lstatSync(path))),
-  stat: (path) => orNull(() => info(Deno.statSync(path))),
-  readLink: (path) => Deno.readLinkSync(path),
-  mkdir: (path) => Deno.mkdirSync(path, { recursive: true }),
-  createExclusive: (path, mode) => Deno.openSync(path, createOptions(mode)),
-  write: (file, bytes) => file.writeSync(bytes),
-  sync: (file) => file.syncSync(),
-  chmod: (_file, path, mode) => Deno.chmodSync(path, mode),
-  chown: (_file, path, uid, gid) =>
-    Deno.chownSync(path, owner(uid), owner(gid)),
-  close: (file) => file.close(),
-  rename: (from, to) => Deno.renameSync(from, to),
-  link: (from, to) => Deno.linkSync(from, to),
-  remove: (path) => Deno.removeSync(path),
-  locate: (file) => locateFsFile(file),
-  syncDir: (path) => {
-    if (isWindows) return;
-    const dir = Deno.openSync(path, { read: true });
-    try {
-      dir.syncSync();
-    } catch (error) {
-      if (!isDirSyncUnsupported(error)) throw error;
-    } finally {
-      dir.close();
-    }
-  },
-  readDir: (path) => Array.from(Deno.readDirSync(path), (entry) => entry.name),
-  sleep: sleepSync,
-  readFile: (path) => orNull(() => Deno.readFileSync(path)),
-  touch: (file, mtimeMs) =>
-    file.utimeSync(new Date(mtimeMs), new Date(mtimeMs)),
-});
+const row = fromPromises(withCode);
 
-const async: AsyncFsOps<Deno.FsFile> = asyncWithCodes({
-  lstat: (path) => orNullAsync(() => Deno.lstat(path).then(info)),
-  stat: (path) => orNullAsync(() => Deno.stat(path).then(info)),
-  readLink: (path) => Deno.readLink(path),
-  mkdir: (path) => Deno.mkdir(path, { recursive: true }),
-  createExclusive: (path, mode) => Deno.open(path, createOptions(mode)),
-  write: (file, bytes) => file.write(bytes),
-  sync: (file) => file.sync(),
-  chmod: (_file, path, mode) => Deno.chmod(path, mode),
-  chown: (_file, path, uid, gid) => Deno.chown(path, owner(uid), owner(gid)),
-  // Closing is synchronous in Deno; a throw becomes a rejection in the wrapper.
-  close: (file) => Promise.resolve(file.close()),
-  rename: (from, to) => Deno.rename(from, to),
-  link: (from, to) => Deno.link(from, to),
-  remove: (path) => Deno.remove(path),
-  locate: (file) => Promise.resolve(locateFsFile(file)),
-  syncDir: async (path) => {
-    if (isWindows) return;
-    const dir = await Deno.open(path, { read: true });
-    try {
-      await dir.sync();
-    } catch (error) {
-      if (!isDirSyncUnsupported(error)) throw error;
-    } finally {
-      dir.close();
-    }
-  },
-  readDir: async (path) => {
-    const names: string[] = [];
-    for await (const entry of Deno.readDir(path)) names.push(entry.name);
-    return names;
-  },
-  sleep,
-  readFile: (path) => orNullAsync(() => Deno.readFile(path)),
-  touch: (file, mtimeMs) => file.utime(new Date(mtimeMs), new Date(mtimeMs)),
-});
+const fsync = row(
+  (file: Deno.FsFile) => file.syncSync(),
+  (file) => file.sync(),
+);
+// Closing is synchronous in Deno: the asynchronous form runs it.
+const close = row((file: Deno.FsFile) => file.close());
+const openDir = row(
+  (path: string) => Deno.openSync(path, READ),
+  (path) => Deno.open(path, READ),
+);
+const entryOrNull = { result: info, recover: missingAsNull };
+
+/** Each operation once: the synchronous call, the asynchronous call, what both do with the outcome. */
+const table: OpTable<Deno.FsFile> = {
+  lstat: row(
+    (path) => Deno.lstatSync(path),
+    (path) => Deno.lstat(path),
+    entryOrNull,
+  ),
+  stat: row(
+    (path) => Deno.statSync(path),
+    (path) => Deno.stat(path),
+    entryOrNull,
+  ),
+  readLink: row(
+    (path) => Deno.readLinkSync(path),
+    (path) => Deno.readLink(path),
+  ),
+  mkdir: row(
+    (path) => Deno.mkdirSync(path, RECURSIVE),
+    (path) => Deno.mkdir(path, RECURSIVE),
+  ),
+  createExclusive: row(
+    (path, mode) => Deno.openSync(path, createOptions(mode)),
+    (path, mode) => Deno.open(path, createOptions(mode)),
+  ),
+  write: row(
+    (file, bytes) => file.writeSync(bytes),
+    (file, bytes) => file.write(bytes),
+  ),
+  sync: fsync,
+  chmod: row(
+    (_file, path, mode) => Deno.chmodSync(path, mode),
+    (_file, path, mode) => Deno.chmod(path, mode),
+  ),
+  chown: row(
+    (_file, path, uid, gid) => Deno.chownSync(path, owner(uid), owner(gid)),
+    (_file, path, uid, gid) => Deno.chown(path, owner(uid), owner(gid)),
+  ),
+  close,
+  rename: row(
+    (from, to) => Deno.renameSync(from, to),
+    (from, to) => Deno.rename(from, to),
+  ),
+  link: row(
+    (from, to) => Deno.linkSync(from, to),
+    (from, to) => Deno.link(from, to),
+  ),
+  remove: row((path) => Deno.removeSync(path), (path) => Deno.remove(path)),
+  // Synchronous only (a failure path): the asynchronous form runs it.
+  locate: row((file) => locateFsFile(file)),
+  syncDir: dirSync(openDir, fsync, close),
+  readDir: row(
+    (path) => Array.from(Deno.readDirSync(path), name),
+    (path) => Array.fromAsync(Deno.readDir(path), name),
+  ),
+  sleep: { sync: sleepSync, async: sleep },
+  readFile: row(
+    (path) => Deno.readFileSync(path),
+    (path) => Deno.readFile(path),
+    { recover: missingAsNull },
+  ),
+  touch: row(
+    (file, mtimeMs) => file.utimeSync(new Date(mtimeMs), new Date(mtimeMs)),
+    (file, mtimeMs) => file.utime(new Date(mtimeMs), new Date(mtimeMs)),
+  ),
+};
+
+const { sync, async } = split(table);
 
 const readText: ReadText = (path) => Deno.readTextFileSync(path);
 

@@ -4,22 +4,35 @@
  * process facts it asks about. Each runtime implements it once
  * (`deno.ts`, `bun.ts`, `node.ts`); the algorithm only ever talks to this
  * interface, so a fault-injecting adapter can stand in for any runtime.
+ * An adapter states each operation once, as one row of a table that names
+ * the runtime's synchronous and asynchronous calls side by side and shares
+ * what both do with the outcome (`_op_table.ts`), so the two forms cannot
+ * drift apart.
  *
  * Every operation that fails throws (or rejects with) an error carrying a
  * POSIX-style string `code` (`ENOENT`, `EEXIST`, `ENOSPC`, …), whatever the
  * runtime reports natively (see {@linkcode AdapterError}). The facts every
- * adapter shares (signals, retry codes, errno names) live in `_posix.ts` and
- * `_errno.ts`.
+ * adapter shares (signals, retry codes, errno names, which directory-fsync
+ * failures mean "not supported") live in `_posix.ts` and `_errno.ts`, and
+ * `syncDir` is built once for all of them (`dirSync` in `_op_table.ts`).
  *
  * Where the contract bends for one runtime:
  * - `chmod` and `chown` get both the open file and its path: Node and Bun use
- *   the descriptor, Deno (no `FsFile.chmod`) the path.
+ *   the descriptor, Deno (no `FsFile.chmod`) the path, so on Deno they act
+ *   on whatever the path names at that moment.
  * - A missing Deno permission has no errno: it becomes `EACCES`, with Deno's
  *   message (naming the flag) as the error's `reason`.
  * - `lstat` returns `null` when the entry does not exist; Node's and Bun's
  *   synchronous form also when a parent is not a directory (`ENOTDIR`),
  *   which the create that follows then reports.
- * - `close` is synchronous in Deno; its asynchronous form only wraps it.
+ * - `close` is synchronous in Deno, and so is `locate` there (it scans
+ *   /proc/self/fd, a failure path only); their asynchronous forms run them.
+ * - `remove` on Deno also removes an empty directory (`Deno.remove`); Node
+ *   and Bun fail with `EISDIR` (`unlink`). The algorithm removes only
+ *   regular files (its temporary and lock files, stale ones after `lstat`),
+ *   so this shows only if a directory takes such a name in between.
+ * - Deno's `lstat`/`stat` on Windows may know no mode, time or inode:
+ *   `EntryInfo` then says `0o666`, `0` and an `id` of the device alone.
  * - `ids()` on Deno needs `--allow-sys` (or `--allow-all`, for `/proc/self/status`).
  * - On Windows there are no owners (`uid`/`gid` -1), `syncDir` does nothing,
  *   and `rename` failures from scanners are retried (`RENAME_RETRY_CODES`).
