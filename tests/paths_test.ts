@@ -96,6 +96,20 @@ for (const api of apis) {
     });
   }
 
+  test(`${name} ${fails} with ENOTSUP for a FIFO put where it wrote a file before, and leaves no temp`, async (t) => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "was-a-file");
+      fs.writeFileSync(file, "old");
+      await api.write(file, "a regular file"); // now a known plain file
+      fs.rmSync(file);
+      const skip = mkfifo(file);
+      if (skip !== null) return void t.skip(skip);
+      await failsWith(api.write(file, "x"), "ENOTSUP");
+      assert.ok(fs.lstatSync(file).isFIFO());
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
   for (const [what, make] of specials) {
     for (const viaLink of [false, true]) {
       const how = viaLink ? `a link to ${what}` : what;
