@@ -1,7 +1,8 @@
 /**
- * A side-by-side A/B of two copies of the library on the two cases that a
+ * A side-by-side A/B of two copies of the library on the cases that a
  * change to `prepare` moves most: a 1 KiB overwrite, durable and with
- * `fsync: false`. Rounds alternate between A and B so that machine noise hits
+ * `fsync: false`, and the same with `writeFileAtomicSync` (where no round
+ * trip hides the work done in JavaScript). Rounds alternate between A and B so that machine noise hits
  * both alike; the result is the median of the per-round ratios B/A.
  *
  * Usage (any runtime; Deno needs `run -A`):
@@ -22,7 +23,7 @@ type Write = (
   file: string,
   data: Uint8Array,
   options: { fsync: boolean },
-) => Promise<void>;
+) => Promise<void> | void;
 
 const [a, b, roundsArg] = process.argv.slice(2);
 if (!a || !b) {
@@ -30,9 +31,10 @@ if (!a || !b) {
   process.exit(2);
 }
 const rounds = Number(roundsArg ?? 15);
-const load = async (file: string): Promise<Write> =>
-  (await import(pathToFileURL(path.resolve(file)).href)).writeFileAtomic;
-const contenders: [string, Write][] = [["A", await load(a)], [
+type Library = { writeFileAtomic: Write; writeFileAtomicSync: Write };
+const load = async (file: string): Promise<Library> =>
+  await import(pathToFileURL(path.resolve(file)).href);
+const libraries: [string, Library][] = [["A", await load(a)], [
   "B",
   await load(b),
 ]];
@@ -44,16 +46,32 @@ async function time(write: Write, fsync: boolean, n: number): Promise<number> {
   const file = path.join(dir, "target");
   fs.writeFileSync(file, "old");
   const start = performance.now();
-  for (let i = 0; i < n; i++) await write(file, data, { fsync });
+  if (isSync(write)) {
+    for (let i = 0; i < n; i++) write(file, data, { fsync });
+  } else {
+    for (let i = 0; i < n; i++) await write(file, data, { fsync });
+  }
   return ((performance.now() - start) * 1000) / n;
 }
+
+/** Whether `write` is one of the libraries' `writeFileAtomicSync` (run without awaiting). */
+const isSync = (write: Write): boolean =>
+  libraries.some(([, lib]) => lib.writeFileAtomicSync === write);
 
 const median = (xs: number[]): number =>
   [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
 try {
-  for (const fsync of [true, false]) {
-    const n = fsync ? 100 : 2000;
+  const cases: [string, keyof Library, boolean, number][] = [
+    ["1 KiB durable ", "writeFileAtomic", true, 100],
+    ["1 KiB no-fsync", "writeFileAtomic", false, 2000],
+    ["sync no-fsync ", "writeFileAtomicSync", false, 2000],
+  ];
+  for (const [label, api, fsync, n] of cases) {
+    const contenders = libraries.map(([name, lib]): [string, Write] => [
+      name,
+      lib[api],
+    ]);
     for (const [, write] of contenders) await time(write, fsync, n / 4);
     const us: Record<string, number[]> = { A: [], B: [] };
     const ratios: number[] = [];
@@ -65,9 +83,9 @@ try {
       ratios.push(us.B[round] / us.A[round]);
     }
     console.log(
-      `1 KiB ${fsync ? "durable " : "no-fsync"}: A ${
-        median(us.A).toFixed(1)
-      } µs, B ${median(us.B).toFixed(1)} µs, B/A ${median(ratios).toFixed(3)}`,
+      `${label}: A ${median(us.A).toFixed(1)} µs, B ${
+        median(us.B).toFixed(1)
+      } µs, B/A ${median(ratios).toFixed(3)}`,
     );
   }
 } finally {

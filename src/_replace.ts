@@ -97,7 +97,7 @@ function* resolveAndCreate(s: Replacement): Steps<EntryInfo | null> {
  * file is created while the target is looked up, one round trip instead of
  * two. Measured side by side against the ordered steps alone (`bench/ab.ts`
  * against `b2e2d63`, a 1 KiB overwrite with `fsync: false`, together with
- * the chmod beside the first write): 11 to 15 % less time on Node, Deno and
+ * the chmod beside the first write): 9 to 16 % less time on Node, Deno and
  * Bun. The file is created owner-only, so the bits matched afterwards
  * only widen it. Returns the target's entry if the guess held; otherwise
  * removes what it created and returns `undefined`, and the ordered steps
