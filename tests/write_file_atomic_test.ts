@@ -12,6 +12,7 @@ import {
   using,
   withTempDir,
 } from "./_fixtures.ts";
+import { abortingMidStream } from "./_streams.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
@@ -163,13 +164,10 @@ test("writeFileAtomic() rejects with the signal's reason when aborted mid-stream
     fs.writeFileSync(target, "old");
     const controller = new AbortController();
     const reason = new Error("user cancelled");
-    async function* slow() {
-      yield "x".repeat(100_000);
-      controller.abort(reason);
-      yield "y".repeat(100_000);
-    }
     await assert.rejects(
-      writeFileAtomic(target, slow(), { signal: controller.signal }),
+      writeFileAtomic(target, abortingMidStream(controller, reason), {
+        signal: controller.signal,
+      }),
       (e) => e === reason,
     );
     assert.equal(read(target), "old");

@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { openAtomic, writeFileAtomic, writeFileAtomicSync } from "../../mod.ts";
+import { abortingMidStream } from "../_streams.ts";
 
 /** What one library call did, as the child reports it. */
 export interface Outcome {
@@ -252,17 +253,16 @@ export const BEHAVIOURS: Behaviour[] = [
     act: async (dir) => {
       const controller = new AbortController();
       const reason = new Error("user cancelled");
-      async function* slow() {
-        yield "x".repeat(100_000);
-        controller.abort(reason);
-        yield "y".repeat(100_000);
-      }
       return [
         await call(
           () =>
-            writeFileAtomic(path.join(dir, "target"), slow(), {
-              signal: controller.signal,
-            }),
+            writeFileAtomic(
+              path.join(dir, "target"),
+              abortingMidStream(controller, reason),
+              {
+                signal: controller.signal,
+              },
+            ),
           reason,
         ),
       ];
