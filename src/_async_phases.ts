@@ -1,9 +1,10 @@
 /**
  * The asynchronous commit: seal, wait for the write's turn (every earlier
- * write to the path has renamed), publish. The wait sits between two runs of
+ * write to the file has renamed), publish. The wait sits between two runs of
  * steps, so the steps themselves never wait for anything but an operation.
  */
 import type { AsyncFsOps } from "./runtime/types.ts";
+import { request, settle, type Steps } from "./_steps.ts";
 import {
   discard,
   orDiscard,
@@ -28,12 +29,19 @@ async function orDiscardAsync(
   }
 }
 
+/** Which directory `dir` is (device and inode); `null` if it cannot be told. */
+function* directoryId(dir: string): Steps<string | null> {
+  const found = yield* settle(request("stat", dir));
+  return found.ok && found.value !== null ? found.value.id : null;
+}
+
 /** Makes the temporary file, then awaits the `tempCreated` hook if there is one. */
 export async function prepareAsync(
   s: Replacement,
   ops: AsyncFsOps,
 ): Promise<void> {
   await runAsync(prepare(s), ops);
+  s.ticket?.found(s.final);
   const hook = s.options.tempCreated;
   if (hook === undefined) return;
   await orDiscardAsync(s, ops, (async () => await hook(s.temp as string))());
@@ -46,6 +54,11 @@ export async function commitInTurn(
   ops: AsyncFsOps,
 ): Promise<void> {
   await runAsync(orDiscard(s, seal(s)), ops);
-  if (s.ticket?.mayRename) await orDiscardAsync(s, ops, s.ticket.mayRename);
+  const ticket = s.ticket;
+  if (ticket !== null) {
+    ticket.found(s.final);
+    const turn = ticket.mayRename((dir) => runAsync(directoryId(dir), ops));
+    if (turn !== null) await orDiscardAsync(s, ops, turn);
+  }
   await runAsync(orDiscard(s, publish(s)), ops);
 }

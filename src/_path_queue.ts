@@ -1,21 +1,62 @@
 /**
- * Call order for writes to one path within this process. Each write takes a
+ * Call order for writes to one file within this process. Each write takes a
  * ticket when it is called; writes prepare and fill their temporary files
- * concurrently, but rename in ticket order and settle in ticket order, so the
- * file ends with the last call's data and promises resolve in call order.
+ * concurrently, but rename in ticket order, so the file ends with the last
+ * call's data.
+ *
+ * Two queues order them. Writes to one path as spelled (`a/./b` and `a/b`
+ * alike) also settle in ticket order: each waits for the one before it, which
+ * costs nothing to find. Writes that reach one file by different paths (a
+ * link, a linked directory, `..` after one) can only be told apart once each
+ * has found its file (`found`, after its first `lstat`): before renaming, a
+ * write looks at the writes called before it on other paths that have not
+ * renamed yet, and waits for those that replace the same file. Waits only
+ * ever go to earlier tickets, so they cannot form a cycle.
  */
-import { resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 
-/** One write's place in the queue of its path. */
+/** Which directory `dir` is (device and inode), or `null` if that cannot be told. */
+export type DirectoryId = (dir: string) => Promise<string | null>;
+
+/** One write's place in the queues of its file. */
 export interface Ticket {
-  /** Resolves when every earlier write to the path has renamed (or failed); `null` if none is pending. */
-  readonly mayRename: Promise<void> | null;
+  /**
+   * Resolves when every earlier write to the same file has renamed (or will
+   * not); `null` if there is none to wait for. `directoryId` tells which
+   * directory a path is in, for writes to the same name by other paths.
+   */
+  mayRename(directoryId: DirectoryId): Promise<void> | null;
   /** Resolves when every earlier write to the path has settled; `null` if none is pending. */
   readonly maySettle: Promise<void> | null;
+  /**
+   * Tells later writes which file this one replaces (links followed), or
+   * `null` if it will not replace any. The first call counts.
+   */
+  found(final: string | null): void;
   /** Tells later writes that this one has renamed or will not. Idempotent. */
   renamed(): void;
+  /**
+   * Gives up the ticket's place (a batched write overtaken by newer data):
+   * it will not rename, and passes its turn on as soon as the writes to the
+   * path before it have renamed.
+   */
+  pass(): void;
   /** Tells later writes that this one has settled. Idempotent. */
   settled(): void;
+}
+
+/** A write that has not renamed yet, as later writes on other paths see it. */
+interface Pending {
+  /** The path as called, made absolute. */
+  readonly path: string;
+  /** The file it replaces, once found; `null` if it will not rename. */
+  final: string | null | undefined;
+  readonly found: PromiseWithResolvers<void>;
+  readonly renamed: PromiseWithResolvers<void>;
+  /** `final`'s name, folded. */
+  name: string;
+  /** Which directory `final` is in, asked for at most once. */
+  directory?: Promise<string | null>;
 }
 
 interface Tail {
@@ -23,27 +64,103 @@ interface Tail {
   settled: Promise<void>;
 }
 
+/** The last ticket of each path as spelled. */
 const tails = new Map<string, Tail>();
+/** Every write not yet renamed, in call order (a `Set` keeps insertion order). */
+const pending = new Set<Pending>();
 
-/** Takes the next ticket for `path`. */
+/**
+ * A file's name, folded so that names a case-insensitive file system takes
+ * for one file compare equal. Folding too much only orders two writes that
+ * need not be.
+ */
+function folded(file: string): string {
+  return basename(file).normalize("NFC").toLowerCase();
+}
+
+/**
+ * Whether `earlier`, called before `mine` and not renamed yet, may replace
+ * the same file by another path. Decided here when it already can be (the
+ * names differ), so that many writes to different files cost no promise.
+ */
+function mayCollide(earlier: Pending, mine: Pending): boolean {
+  if (earlier.path === mine.path || earlier.final === null) return false;
+  return earlier.final === undefined || earlier.name === mine.name;
+}
+
+/**
+ * Waits for `earlier` to rename if it replaces the file `mine` replaces:
+ * the same name (folded) in the same directory (by device and inode). A
+ * directory that cannot be told counts as the same: a needless wait is
+ * harmless, a missing one is not.
+ */
+async function afterSameFile(
+  earlier: Pending,
+  mine: Pending,
+  directoryId: DirectoryId,
+): Promise<void> {
+  await earlier.found.promise;
+  if (earlier.final === null || earlier.name !== mine.name) return;
+  if (earlier.final !== mine.final) {
+    earlier.directory ??= directoryId(dirname(earlier.final as string));
+    mine.directory ??= directoryId(dirname(mine.final as string));
+    const [a, b] = await Promise.all([earlier.directory, mine.directory]);
+    if (a !== null && b !== null && a !== b) return;
+  }
+  await earlier.renamed.promise;
+}
+
+/** Takes the next ticket for `spelled`. */
 export function takeTicket(spelled: string): Ticket {
-  // Spellings of one path share a queue (`a/./b`, `a//b`); see the README
-  // for paths that reach one file through links.
   const path = resolve(spelled);
   const previous = tails.get(path);
   const renamed = Promise.withResolvers<void>();
   const settled = Promise.withResolvers<void>();
-  const mine: Tail = { renamed: renamed.promise, settled: settled.promise };
-  tails.set(path, mine);
-  return {
-    mayRename: previous?.renamed ?? null,
+  const tail: Tail = { renamed: renamed.promise, settled: settled.promise };
+  tails.set(path, tail);
+  const mine: Pending = {
+    path,
+    final: undefined,
+    name: "",
+    found: Promise.withResolvers(),
+    renamed,
+  };
+  pending.add(mine);
+  const ticket: Ticket = {
+    mayRename: (directoryId) => {
+      const waits: Promise<void>[] = previous ? [previous.renamed] : [];
+      for (const p of pending) {
+        if (p === mine) break;
+        if (mayCollide(p, mine)) {
+          waits.push(afterSameFile(p, mine, directoryId));
+        }
+      }
+      if (waits.length <= 1) return waits[0] ?? null;
+      return Promise.all(waits).then(() => {});
+    },
     maySettle: previous?.settled ?? null,
-    renamed: () => renamed.resolve(),
+    found: (final) => {
+      if (mine.final !== undefined) return;
+      mine.final = final;
+      if (final !== null) mine.name = folded(final);
+      mine.found.resolve();
+    },
+    renamed: () => {
+      if (mine.final === undefined) mine.final = null;
+      mine.found.resolve();
+      renamed.resolve();
+      pending.delete(mine);
+    },
+    pass: () => {
+      ticket.found(null);
+      void settleInTurn(ticket, previous?.renamed ?? Promise.resolve());
+    },
     settled: () => {
       settled.resolve();
-      if (tails.get(path) === mine) tails.delete(path);
+      if (tails.get(path) === tail) tails.delete(path);
     },
   };
+  return ticket;
 }
 
 /** Settles `work` in `ticket`'s turn: after every earlier write to the path has settled. */

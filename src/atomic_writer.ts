@@ -1,6 +1,6 @@
 /** A coalescing writer for state that is saved often. */
 import type { AtomicOptions } from "./atomic_options.ts";
-import { settleInTurn, takeTicket, type Ticket } from "./_path_queue.ts";
+import { takeTicket, type Ticket } from "./_path_queue.ts";
 import {
   type ResolvedOptions,
   resolveOptions,
@@ -20,11 +20,6 @@ interface Batch {
 }
 
 function ignore(): void {}
-
-/** Gives up `ticket`'s place: it renames and settles as soon as the writes before it have. */
-function passTurn(ticket: Ticket): void {
-  void settleInTurn(ticket, ticket.mayRename ?? Promise.resolve());
-}
 
 /**
  * Keeps one file up to date with the latest data when it is saved often
@@ -123,7 +118,7 @@ export class AtomicWriter {
     }
     const ticket = takeTicket(this.path);
     if (this.#pending) {
-      passTurn(this.#pending.ticket);
+      this.#pending.ticket.pass();
       this.#pending.bytes = bytes;
       this.#pending.ticket = ticket;
       return this.#pending.done.promise;

@@ -1,0 +1,132 @@
+/**
+ * Call order per file, whatever path reaches it: writes to one file through
+ * a link, a linked directory or its real path rename in call order; writes
+ * to different files never wait for each other.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { AtomicWriter, openAtomic, writeFileAtomic } from "../mod.ts";
+import {
+  type FaultAdapter,
+  faultAdapter,
+  read,
+  tempsIn,
+  using,
+  withTempDir,
+} from "./_fixtures.ts";
+import { linkedTree } from "./_path_fixtures.ts";
+
+/**
+ * An adapter whose asynchronous write of the bytes of `text` waits until
+ * `release` resolves, or `ms` milliseconds at most; `held` tells which ended
+ * the wait ("released" or "timed out").
+ */
+function holdingWrite(
+  text: string,
+  release: Promise<unknown>,
+  ms: number,
+): FaultAdapter & { held: Promise<string> } {
+  const adapter = faultAdapter([]);
+  const write = adapter.async.write;
+  const held = Promise.withResolvers<string>();
+  adapter.async.write = async (file, bytes) => {
+    if (new TextDecoder().decode(bytes) === text) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve("timed out"), ms);
+      });
+      held.resolve(
+        await Promise.race([release.then(() => "released"), timeout]),
+      );
+      clearTimeout(timer);
+    }
+    return await write(file, bytes);
+  };
+  return Object.assign(adapter, { held: held.promise });
+}
+
+/**
+ * Writes "first" through `slow` and then "second" through `fast`, both
+ * called at once; the first write's data waits until the second has settled
+ * (or 300 ms): without call order per file, the first renames last.
+ */
+async function firstThenSecond(
+  slow: (data: string) => Promise<void>,
+  fast: (data: string) => Promise<void>,
+): Promise<void> {
+  const second = Promise.withResolvers<void>();
+  const adapter = holdingWrite("first", second.promise, 300);
+  await using(adapter, async () => {
+    const first = slow("first");
+    fast("second").then(second.resolve, second.reject);
+    await Promise.all([first, second.promise]);
+  });
+}
+
+test("writeFileAtomic() renames in call order through a link and the file it leads to", async () => {
+  await withTempDir(async (dir) => {
+    const { real, alias } = linkedTree(dir);
+    await firstThenSecond(
+      (data) => writeFileAtomic(path.join(alias, "link"), data),
+      (data) => writeFileAtomic(real, data),
+    );
+    assert.equal(read(real), "second");
+    assert.deepEqual(tempsIn(path.dirname(real)), []);
+  });
+});
+
+test("writeFileAtomic() renames a new file in call order through a linked directory and the real one", async () => {
+  await withTempDir(async (dir) => {
+    const { alias } = linkedTree(dir);
+    const real = path.join(dir, "real", "sub", "new.json");
+    await firstThenSecond(
+      (data) => writeFileAtomic(path.join(alias, "new.json"), data),
+      (data) => writeFileAtomic(real, data),
+    );
+    assert.equal(read(real), "second");
+  });
+});
+
+test("writeFileAtomic() renames in call order through `..` after a linked directory", async () => {
+  await withTempDir(async (dir) => {
+    const { real, alias } = linkedTree(dir);
+    await firstThenSecond(
+      (data) => writeFileAtomic(`${alias}/../target.json`, data),
+      (data) => writeFileAtomic(real, data),
+    );
+    assert.equal(read(real), "second");
+  });
+});
+
+test("AtomicWriter.write() and openAtomic() keep call order with writeFileAtomic() on one file by other paths", async () => {
+  await withTempDir(async (dir) => {
+    const { real, alias } = linkedTree(dir);
+    const writer = new AtomicWriter(path.join(alias, "link"));
+    await firstThenSecond(
+      (data) => writer.write(data),
+      (data) => openAtomic(real, (file) => file.write(data)),
+    );
+    assert.equal(read(real), "second");
+  });
+});
+
+test("writeFileAtomic() does not hold a write back for a slower one to another file of the same name", async () => {
+  await withTempDir(async (dir) => {
+    for (const sub of ["a", "b"]) fs.mkdirSync(path.join(dir, sub));
+    const slow = path.join(dir, "a", "config.json");
+    const fast = path.join(dir, "b", "config.json");
+    const second = Promise.withResolvers<void>();
+    // Long enough that only the second write settling can end the hold.
+    const adapter = holdingWrite("first", second.promise, 5_000);
+    await using(adapter, async () => {
+      const first = writeFileAtomic(slow, "first");
+      writeFileAtomic(fast, "second").then(second.resolve, second.reject);
+      assert.equal(await adapter.held, "released");
+      await first;
+    });
+    assert.equal(read(slow), "first");
+    assert.equal(read(fast), "second");
+  });
+});
