@@ -35,6 +35,7 @@ import {
   type Replacement,
 } from "./_replacement.ts";
 import { resolveTarget } from "./_resolve_target.ts";
+import { MOUNT_POINT_REASON } from "./_mount_point.ts";
 import { checkStickyOwner } from "./_sticky.ts";
 import {
   matchOwnerAndMode,
@@ -289,8 +290,7 @@ function mountPointFailure(s: Replacement, error: unknown): AtomicWriteError {
     path: s.final,
     target: s.target,
     cause: error,
-    reason:
-      "the target is a mount point (a file mounted onto it, as Docker does for single files); mount its directory instead",
+    reason: MOUNT_POINT_REASON,
   });
 }
 

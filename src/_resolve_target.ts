@@ -6,7 +6,8 @@
  */
 import { basename, dirname, isAbsolute, sep } from "node:path";
 import type { EntryInfo } from "./runtime/types.ts";
-import { request, settle, type Steps } from "./_steps.ts";
+import { both, request, settle, type Steps } from "./_steps.ts";
+import { refuseMountPoint } from "./_mount_point.ts";
 import {
   act,
   failure,
@@ -81,27 +82,50 @@ function* refuseSpecialEnd(s: Resolution): Steps<void> {
 }
 
 /**
+ * The `lstat` of `s.final` with, alongside it (no extra round trip), the
+ * `stat` of its directory (`null` if that failed): how a file mounted onto
+ * the target is told (`_mount_point.ts`).
+ */
+function* lookWithDirectory(
+  s: Resolution,
+): Steps<[EntryInfo | null, EntryInfo | null]> {
+  const [entry, directory] = yield* both(
+    request("lstat", s.final),
+    request("stat", dirname(s.final)),
+  );
+  if (!entry.ok) throw failure(s, "stat", s.final, entry.error);
+  return [entry.value, directory.ok ? directory.value : null];
+}
+
+/**
  * Finds the file to replace, as the kernel would open it: final symbolic
  * links are followed relative to the directory that holds them, `..` is left
  * to the kernel. Refuses directories and special files (also behind links),
- * and what the kernel's sticky-directory protections would refuse. Returns
+ * what the kernel's sticky-directory protections would refuse, and a file
+ * mounted onto the target where that can be told before writing. Returns
  * the existing file, or `null` for a new one; `s.final` is then its path.
  * `named` is the `lstat` of `s.target` if the caller already made it (the
- * lock makes it alongside its first attempt).
+ * lock makes it alongside its first attempt, and leaves mount points to the
+ * update's write).
  */
 export function* resolveTarget(
   s: Resolution,
   named?: EntryInfo | null,
 ): Steps<EntryInfo | null> {
   if (namesDirectory(s.target)) yield* refuseDirectoryPath(s);
+  let directory: EntryInfo | null | undefined;
   for (let hops = 0;; hops++) {
-    const entry = hops === 0 && named !== undefined
-      ? named
-      : yield* act(s, "stat", s.final, request("lstat", s.final));
+    let entry: EntryInfo | null;
+    if (hops === 0 && named !== undefined) entry = named;
+    else if (hops === 0) [entry, directory] = yield* lookWithDirectory(s);
+    else entry = yield* act(s, "stat", s.final, request("lstat", s.final));
     if (entry === null) return null;
     refuseKind(s, entry, s.final);
     if (entry.kind === "file") {
       yield* checkStickyOwner(s, entry);
+      if (named === undefined) {
+        yield* refuseMountPoint(s, entry, hops === 0 ? directory : undefined);
+      }
       return entry;
     }
     if (hops >= MAX_LINK_HOPS) {

@@ -4,7 +4,8 @@
  * - `loop`: rewrite TARGET forever with self-checking payloads (see `checkPayload`).
  * - `hold`: open TARGET, write, print the temporary file's name, wait for a signal.
  * - `exit`: open TARGET, write, then exit with code 3 without committing.
- * - `write`: write "written by child" to TARGET once; print the error code on failure.
+ * - `write`: write "written by child" to TARGET once (API `sync`: with
+ *   writeFileAtomicSync); print the error code on failure.
  * - `flush`: AtomicWriter's documented pattern (a write not awaited, then
  *   `flush()`); print how flush() ended, wait a moment, print "alive".
  */
@@ -73,7 +74,8 @@ async function main(): Promise<void> {
   }
   if (mode === "write") {
     try {
-      await writeFileAtomic(target, "written by child");
+      if (api === "sync") writeFileAtomicSync(target, "written by child");
+      else await writeFileAtomic(target, "written by child");
       console.log("ok");
     } catch (error) {
       console.log((error as { code?: string }).code);

@@ -20,6 +20,15 @@ import {
 } from "./_fixtures.ts";
 import { linkedTree, mkfifo } from "./_path_fixtures.ts";
 
+/** The command that has `tests/_child.ts` write `target` once with the `mode` API ("async" or "sync"). */
+function childWrite(target: string, mode: string): string[] {
+  return scriptCommand(path.join(root, "tests", "_child.ts"), [
+    "write",
+    target,
+    mode,
+  ]);
+}
+
 /** What the kernel gives `fs.writeFileSync` for `file`: "ok" or the code. */
 function plainOutcome(file: string): string {
   try {
@@ -170,41 +179,82 @@ test("atomic-write --append through a linked directory appends to the real file"
   });
 });
 
-test(
-  "writeFileAtomic() rejects a file bind-mounted onto the target with EBUSY, saying to mount the directory",
-  {
-    skip: process.platform !== "linux" || process.getuid?.() !== 0
-      ? "needs root on Linux to bind-mount in a private mount namespace"
-      : false,
-  },
-  async () => {
-    await withTempDir((dir) => {
-      const source = path.join(dir, "host.txt");
-      const target = path.join(dir, "mounted.txt");
-      fs.writeFileSync(source, "host");
-      fs.writeFileSync(target, "old");
-      const command = scriptCommand(path.join(root, "tests", "_child.ts"), [
-        "write",
-        target,
-      ]);
-      // A private mount namespace: the mount vanishes with the child.
-      const run = spawnSync("unshare", [
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        'mount --bind "$1" "$2" && shift 2 && exec "$@"',
-        "sh",
-        source,
-        target,
-        ...command,
-      ], { encoding: "utf8" });
-      assert.equal(run.stdout.trim(), "EBUSY", run.stderr);
-      assert.match(run.stderr, /mount point.*mount its directory instead/);
-      assert.equal(read(source), "host");
-      assert.equal(read(target), "old");
-      assert.deepEqual(tempsIn(dir), []);
-    });
-  },
-);
+/**
+ * Runs `command` in a private mount namespace (its mounts vanish with it)
+ * after `setup`, a shell script given `dir` as `$1`; what it printed.
+ */
+function inMountNamespace(
+  dir: string,
+  setup: string,
+  command: string[],
+): { stdout: string; stderr: string } {
+  const run = spawnSync("unshare", [
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    `${setup} && shift && exec "$@"`,
+    "sh",
+    dir,
+    ...command,
+  ], { encoding: "utf8" });
+  return { stdout: run.stdout.trim(), stderr: run.stderr };
+}
+
+const needsMounts = {
+  skip: process.platform !== "linux" || process.getuid?.() !== 0
+    ? "needs root on Linux to mount in a private mount namespace"
+    : false,
+};
+
+for (const mode of ["async", "sync"]) {
+  const api = mode === "sync" ? "writeFileAtomicSync()" : "writeFileAtomic()";
+  test(
+    `${api} rejects a file bind-mounted from the same device with EBUSY at the rename, saying to mount the directory`,
+    needsMounts,
+    async () => {
+      await withTempDir((dir) => {
+        fs.writeFileSync(path.join(dir, "host.txt"), "host");
+        fs.writeFileSync(path.join(dir, "mounted.txt"), "old");
+        const run = inMountNamespace(
+          dir,
+          'mount --bind "$1/host.txt" "$1/mounted.txt"',
+          childWrite(path.join(dir, "mounted.txt"), mode),
+        );
+        assert.equal(run.stdout, "EBUSY", run.stderr);
+        assert.match(
+          run.stderr,
+          /rename failed \(EBUSY: the target is a mount point.*mount its directory instead/,
+        );
+        assert.equal(read(path.join(dir, "host.txt")), "host");
+        assert.equal(read(path.join(dir, "mounted.txt")), "old");
+        assert.deepEqual(tempsIn(dir), []);
+      });
+    },
+  );
+
+  test(
+    `${api} rejects a file mounted from another device with EBUSY before writing anything`,
+    needsMounts,
+    async () => {
+      await withTempDir((dir) => {
+        fs.mkdirSync(path.join(dir, "host"));
+        fs.writeFileSync(path.join(dir, "mounted txt"), "old");
+        // Docker's single-file volume: a file of the host's file system.
+        const run = inMountNamespace(
+          dir,
+          'mount -t tmpfs host "$1/host" && echo host > "$1/host/f" && mount --bind "$1/host/f" "$1/mounted txt"',
+          childWrite(path.join(dir, "mounted txt"), mode),
+        );
+        assert.equal(run.stdout, "EBUSY", run.stderr);
+        assert.match(
+          run.stderr,
+          /: replace failed \(EBUSY: the target is a mount point.*mount its directory instead/,
+        );
+        assert.equal(read(path.join(dir, "mounted txt")), "old");
+        assert.deepEqual(tempsIn(dir), []);
+      });
+    },
+  );
+}

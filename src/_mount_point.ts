@@ -1,0 +1,90 @@
+/**
+ * A file mounted onto the target (Docker's single-file volumes, `mount
+ * --bind file target`) cannot be replaced: `rename` fails with `EBUSY` on a
+ * mount point. Found before any data is written where that is cheap: a
+ * file on another device than its directory is looked up in
+ * `/proc/self/mountinfo`. A file mounted from the same device looks like any
+ * other file; the rename still tells (`mountPointFailure` in `_replace.ts`).
+ */
+import { basename, dirname } from "node:path";
+import type { EntryInfo } from "./runtime/types.ts";
+import { problem, type Resolution } from "./_replacement.ts";
+import { request, settle, type Steps } from "./_steps.ts";
+
+/** Where Linux lists the mounts this process sees. */
+const MOUNTINFO = "/proc/self/mountinfo";
+
+/** Why a mount point cannot be replaced, and what to do instead. */
+export const MOUNT_POINT_REASON =
+  "the target is a mount point (a file mounted onto it, as Docker does for single files); mount its directory instead";
+
+/** The device part of an entry's id (`device:inode`). */
+function deviceOf(entry: EntryInfo): string {
+  return entry.id.slice(0, entry.id.indexOf(":"));
+}
+
+/** `major:minor` of a device number as Linux encodes it (glibc's `makedev`). */
+function majorMinor(device: number): string {
+  const high = Math.floor(device / 2 ** 32);
+  const major = ((device >>> 8) & 0xfff) | (high & ~0xfff);
+  const minor = (device & 0xff) | ((device >>> 12) & 0xfff00);
+  return `${major >>> 0}:${minor >>> 0}`;
+}
+
+/** A mount point as `mountinfo` spells it: spaces and the like as `\040`. */
+function unescaped(field: string): string {
+  return field.replace(
+    /\\([0-7]{3})/g,
+    (_, octal: string) => String.fromCharCode(parseInt(octal, 8)),
+  );
+}
+
+/**
+ * The mount points in `mountinfo` of the device `device` whose name is
+ * `name`: the candidates for a file mounted onto a target of that name.
+ */
+function mountPointsNamed(
+  mountinfo: string,
+  device: string,
+  name: string,
+): string[] {
+  const found: string[] = [];
+  for (const line of mountinfo.split("\n")) {
+    const fields = line.split(" ");
+    if (fields.length < 5 || fields[2] !== device) continue;
+    const point = unescaped(fields[4]);
+    if (basename(point) === name) found.push(point);
+  }
+  return found;
+}
+
+/**
+ * Refuses with `EBUSY` a regular file `file` at `s.final` that is a mount
+ * point, before any temporary file exists. `directory` is the `stat` of its
+ * directory if the caller made it. Where the mounts cannot be read (not
+ * Linux, Deno without read access to `/proc`), it says nothing: the rename
+ * will.
+ */
+export function* refuseMountPoint(
+  s: Resolution,
+  file: EntryInfo,
+  directory?: EntryInfo | null,
+): Steps<void> {
+  if (directory === undefined) {
+    const dir = yield* settle(request("stat", dirname(s.final)));
+    directory = dir.ok ? dir.value : null;
+  }
+  if (directory === null || deviceOf(file) === deviceOf(directory)) return;
+  const device = Number(deviceOf(file));
+  if (!Number.isSafeInteger(device)) return;
+  const read = yield* settle(request("readFile", MOUNTINFO));
+  if (!read.ok || read.value === null) return;
+  const mountinfo = new TextDecoder().decode(read.value);
+  const name = basename(s.final);
+  for (const point of mountPointsNamed(mountinfo, majorMinor(device), name)) {
+    const parent = yield* settle(request("stat", dirname(point)));
+    if (parent.ok && parent.value?.id === directory.id) {
+      throw problem(s, "EBUSY", "replace", s.final, MOUNT_POINT_REASON);
+    }
+  }
+}
