@@ -3,7 +3,9 @@
  * when the record cannot be read (see `_lock_record.ts`).
  */
 import { basename, dirname } from "node:path";
-import { inDirectory } from "./_replacement.ts";
+import type { AtomicWriteError } from "./atomic_write_error.ts";
+import { inDirectory, resolution, writerOf } from "./_replacement.ts";
+import { plantedBy } from "./_sticky.ts";
 import {
   type HolderName,
   holderNamed,
@@ -16,22 +18,61 @@ import { all, request, settle, type Settled, type Steps } from "./_steps.ts";
 import type { EntryInfo } from "./runtime/types.ts";
 import { act, lockError, type LockPlan } from "./_lock.ts";
 
+/** The most a lock file may hold: a record takes a few hundred bytes. */
+const MAX_LOCK_BYTES = 64 * 1024;
+
+/** The refusal of whatever is at the lock file's name and is not ours. */
+function inTheWay(plan: LockPlan, path: string): AtomicWriteError {
+  return lockError(
+    plan,
+    "EEXIST",
+    "lock",
+    path,
+    "the file is in the way and is not a lock file of @x/atomic",
+  );
+}
+
+/**
+ * Refuses, before reading it, what is at the lock file's name if reading it
+ * could hurt: anything but a small regular file (a link to `/dev/zero` would
+ * be read until memory runs out, a FIFO would block the read for good), and
+ * a file another user made in a shared sticky directory such as `/tmp`
+ * (they could swap a FIFO in between this check and the read).
+ */
+function* checkBeforeReading(
+  plan: LockPlan,
+  path: string,
+  entry: EntryInfo,
+): Steps<void> {
+  if (entry.kind !== "file" || entry.size > MAX_LOCK_BYTES) {
+    throw inTheWay(plan, path);
+  }
+  const s = resolution(path, writerOf(plan.adapter));
+  const uid = yield* plantedBy(s, path, entry);
+  if (uid !== null) {
+    throw lockError(
+      plan,
+      "EACCES",
+      "lock",
+      path,
+      `the lock file belongs to another user (uid ${uid}) in a sticky world-writable directory, and is not read (the rule of fs.protected_regular)`,
+    );
+  }
+}
+
 /** The lock file at `path` as it is now, or `null` if there is none. */
 export function* look(plan: LockPlan, path: string): Steps<Sighting | null> {
+  const found = yield* act(plan, "stat lock", path, request("lstat", path));
+  if (found === null) return null;
+  yield* checkBeforeReading(plan, path, found);
+  // Read first, described after: a record older than the description errs
+  // towards a living holder (a newer lock's heartbeat), never the reverse.
   const bytes = yield* act(plan, "read lock", path, request("readFile", path));
   if (bytes === null) return null;
   const entry = yield* act(plan, "stat lock", path, request("lstat", path));
   if (entry === null) return null;
   const record = parseRecord(bytes);
-  if (record === undefined) {
-    throw lockError(
-      plan,
-      "EEXIST",
-      "lock",
-      path,
-      "the file is in the way and is not a lock file of @x/atomic",
-    );
-  }
+  if (record === undefined) throw inTheWay(plan, path);
   return {
     entry,
     record,

@@ -81,11 +81,27 @@ export function* checkStickyOwner(
   s: Resolution,
   file: EntryInfo,
 ): Steps<void> {
-  if (file.uid < 0) return; // no owners on this platform
-  if (s.host.ids !== null && file.uid === s.host.ids.uid) return;
-  const dir = yield* parentOf(s, s.final);
-  if (dir === null || isTrustedOwner(s, file.uid, dir)) return;
+  const uid = yield* plantedBy(s, s.final, file);
+  if (uid === null) return;
+  throw stickyRefusal(s, s.final, "the file", uid, "fs.protected_regular");
+}
+
+/**
+ * The other user who made the regular file `file` at `path`, where
+ * `fs.protected_regular` (at its level) would keep the writer from opening
+ * it: in a shared sticky directory, neither the writer nor the directory's
+ * owner. `null` if the writer may trust it.
+ */
+export function* plantedBy(
+  s: Resolution,
+  path: string,
+  file: EntryInfo,
+): Steps<number | null> {
+  if (file.uid < 0) return null; // no owners on this platform
+  if (s.host.ids !== null && file.uid === s.host.ids.uid) return null;
+  const dir = yield* parentOf(s, path);
+  if (dir === null || isTrustedOwner(s, file.uid, dir)) return null;
   const level = s.host.protections().regular ?? 1;
-  if (level === 0 || !isSharedSticky(dir, level >= 2)) return;
-  throw stickyRefusal(s, s.final, "the file", file.uid, "fs.protected_regular");
+  if (level === 0 || !isSharedSticky(dir, level >= 2)) return null;
+  return file.uid;
 }

@@ -6,6 +6,9 @@
  *   both in turn (`mixed`); prints `ack V` for each value it committed.
  * - `hold TARGET [LEASE]`: takes TARGET's lock, prints `held`, waits to be killed.
  * - `exit TARGET`: takes TARGET's lock, then calls `process.exit(0)`.
+ * - `try TARGET API`: takes and releases TARGET's lock with `lockFile`
+ *   (API `async`) or `lockFileSync` (`sync`), waiting 1 s at most; prints
+ *   `ok` or the error code.
  * - `race TARGET MARKER GO`: waits for the file GO, takes TARGET's lock,
  *   creates MARKER with O_EXCL for a moment (printing `overlap` if it
  *   exists: another holder is inside), releases; prints `done`.
@@ -19,7 +22,12 @@
  */
 import fs from "node:fs";
 import process from "node:process";
-import { lockFile, updateFileAtomic, updateFileAtomicSync } from "../mod.ts";
+import {
+  lockFile,
+  lockFileSync,
+  updateFileAtomic,
+  updateFileAtomicSync,
+} from "../mod.ts";
 
 const decoder = new TextDecoder();
 const cell = new Int32Array(new SharedArrayBuffer(4));
@@ -74,6 +82,19 @@ async function main(): Promise<void> {
     await lockFile(target, args[0] ? { lease: Number(args[0]) } : undefined);
     say("held");
     setInterval(() => {}, 1000);
+    return;
+  }
+  if (mode === "try") {
+    try {
+      const options = { timeout: 1000 };
+      const lock = args[0] === "sync"
+        ? lockFileSync(target, options)
+        : await lockFile(target, options);
+      await lock.release();
+      say("ok");
+    } catch (error) {
+      say((error as { code?: string }).code ?? String(error));
+    }
     return;
   }
   if (mode === "exit") {

@@ -50,6 +50,7 @@ function info(stat: fs.Stats): EntryInfo {
     uid: isWindows ? -1 : stat.uid,
     gid: isWindows ? -1 : stat.gid,
     mtimeMs: stat.mtimeMs,
+    size: stat.size,
     id: `${stat.dev}:${stat.ino}`,
   };
 }

@@ -72,6 +72,7 @@ function info(stat: Deno.FileInfo): EntryInfo {
     uid: stat.uid ?? -1,
     gid: stat.gid ?? -1,
     mtimeMs: stat.mtime?.getTime() ?? 0,
+    size: stat.size,
     id: `${stat.dev}:${stat.ino ?? ""}`,
   };
 }

@@ -85,6 +85,8 @@ export interface EntryInfo {
   gid: number;
   /** Last modification, in milliseconds since the epoch. */
   mtimeMs: number;
+  /** Size in bytes (of the link itself for a symbolic link). */
+  size: number;
   /** Which file this is (device and inode): equal ids, same file. */
   id: string;
 }

@@ -1,0 +1,89 @@
+/**
+ * Whatever another user or a mistake put at a lock file's name is refused
+ * before it is read: a lock never reads without end (a link to /dev/zero),
+ * never blocks for good (a FIFO), and never reads a file another user
+ * planted in a shared sticky directory.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { lockFile } from "../mod.ts";
+import { failsWith, root, scriptCommand, withTempDir } from "./_fixtures.ts";
+import { lockPathOf } from "./_lock_fixtures.ts";
+import { mkfifo } from "./_path_fixtures.ts";
+import {
+  NOBODY,
+  notRoot,
+  stickyDir,
+  withProtections,
+} from "./_sticky_fixtures.ts";
+
+/**
+ * Has a child on this runtime try the lock of `target` with the `api` API
+ * ("async" or "sync"); what it printed, or "killed" if it had not finished
+ * after 30 s (a read that never ends).
+ */
+function tryLockInChild(target: string, api: string): string {
+  const [exe, ...args] = scriptCommand(
+    path.join(root, "tests", "_lock_child.ts"),
+    ["try", target, api],
+  );
+  const run = spawnSync(exe, args, { encoding: "utf8", timeout: 30_000 });
+  return run.status === null ? "killed" : run.stdout.trim() || run.stderr;
+}
+
+const planted: [string, (lock: string) => string | null][] = [
+  [
+    "a link to /dev/zero",
+    (lock) => void fs.symlinkSync("/dev/zero", lock) ?? null,
+  ],
+  ["a FIFO", mkfifo],
+  ["a file larger than any lock record", (lock) => {
+    fs.writeFileSync(lock, "");
+    fs.truncateSync(lock, 2 ** 32); // 4 GiB, sparse: no disk used
+    return null;
+  }],
+];
+
+for (const api of ["async", "sync"]) {
+  const name = api === "sync" ? "lockFileSync()" : "lockFile()";
+  for (const [what, plant] of planted) {
+    test(`${name} refuses ${what} at the lock's name with EEXIST, without reading it`, async (t) => {
+      await withTempDir((dir) => {
+        const target = path.join(dir, "state.json");
+        fs.writeFileSync(target, "{}");
+        const skip = plant(lockPathOf(target));
+        if (skip !== null) return void t.skip(skip);
+        assert.equal(tryLockInChild(target, api), "EEXIST");
+        assert.deepEqual(fs.readdirSync(dir).sort(), [
+          path.basename(lockPathOf(target)),
+          "state.json",
+        ]);
+      });
+    });
+  }
+}
+
+test(
+  "lockFile() refuses with EACCES a lock file another user made in a sticky directory",
+  { skip: notRoot },
+  async () => {
+    await withTempDir(async (dir) => {
+      const shared = stickyDir(dir);
+      const target = path.join(shared, "state.json");
+      const lock = lockPathOf(target);
+      fs.writeFileSync(lock, "planted\n");
+      fs.chownSync(lock, NOBODY, NOBODY);
+      await withProtections(async () => {
+        const error = await failsWith(
+          lockFile(target, { timeout: 0 }),
+          "EACCES",
+        );
+        assert.match(error.message, /belongs to another user \(uid 65534\)/);
+      });
+      assert.equal(fs.readFileSync(lock, "utf8"), "planted\n");
+    });
+  },
+);
