@@ -86,7 +86,7 @@ export function* prepare(s: Replacement): Steps<void> {
 
 /** The ordered steps: find the target, then create the temporary file beside it. */
 function* resolveAndCreate(s: Replacement): Steps<EntryInfo | null> {
-  const entry = yield* resolveTarget(s);
+  const entry = yield* resolveTarget(s, undefined, s.options.overwrite);
   const wanted = wantedMode(s, entry);
   yield* createTemp(s, wanted === null ? 0o666 : withoutSpecialBits(wanted));
   return entry;

@@ -105,25 +105,28 @@ function* lookWithDirectory(
  * mounted onto the target where that can be told before writing. Returns
  * the existing file, or `null` for a new one; `s.final` is then its path.
  * `named` is the `lstat` of `s.target` if the caller already made it (the
- * lock makes it alongside its first attempt, and leaves mount points to the
- * update's write).
+ * lock makes it alongside its first attempt). Mount points are looked for
+ * only when `replacing` (a write with `overwrite: false` fails with `EEXIST`
+ * on any existing file, and the lock leaves them to the update's write).
  */
 export function* resolveTarget(
   s: Resolution,
   named?: EntryInfo | null,
+  replacing = false,
 ): Steps<EntryInfo | null> {
   if (namesDirectory(s.target)) yield* refuseDirectoryPath(s);
   let directory: EntryInfo | null | undefined;
   for (let hops = 0;; hops++) {
     let entry: EntryInfo | null;
     if (hops === 0 && named !== undefined) entry = named;
-    else if (hops === 0) [entry, directory] = yield* lookWithDirectory(s);
-    else entry = yield* act(s, "stat", s.final, request("lstat", s.final));
+    else if (hops === 0 && replacing) {
+      [entry, directory] = yield* lookWithDirectory(s);
+    } else entry = yield* act(s, "stat", s.final, request("lstat", s.final));
     if (entry === null) return null;
     refuseKind(s, entry, s.final);
     if (entry.kind === "file") {
       yield* checkStickyOwner(s, entry);
-      if (named === undefined) {
+      if (replacing) {
         yield* refuseMountPoint(s, entry, hops === 0 ? directory : undefined);
       }
       return entry;
