@@ -8,6 +8,8 @@ import type { Sighting } from "./_lock_record.ts";
 import { all, request, settle, type Steps } from "./_steps.ts";
 import { type Held, lockError, marginOf } from "./_lock.ts";
 import { reclaim } from "./_lock_reclaim.ts";
+import { isSameLock } from "./_lock_look.ts";
+import type { EntryInfo } from "./runtime/types.ts";
 
 /** Marks `held` lost (once) and returns the reason. */
 export function markLost(held: Held, reason: string): AtomicWriteError {
@@ -29,6 +31,20 @@ function inLease(held: Held, now: number): boolean {
   return now < held.beatAt + held.plan.lease - marginOf(held.plan.lease);
 }
 
+/** Whether the lock's name is still `held`'s lock file; its entry if so. */
+function* isHeld(held: Held): Steps<EntryInfo | null> {
+  const found = yield* settle(request("lstat", held.path));
+  const entry = found.ok ? found.value : null;
+  const same = yield* isSameLock(
+    held.plan,
+    held.path,
+    entry,
+    held.id,
+    held.record.token,
+  );
+  return same ? entry : null;
+}
+
 /**
  * Checks that `held` is still this process's lock, with margin to spare;
  * throws `ELOCKLOST` if not. Run just before an update's rename.
@@ -38,8 +54,7 @@ export function* guard(held: Held): Steps<void> {
   if (!inLease(held, Date.now())) {
     throw markLost(held, "the lease ran out before the update could commit");
   }
-  const entry = yield* settle(request("lstat", held.path));
-  if (!entry.ok || entry.value?.id !== held.id) {
+  if (!(yield* isHeld(held))) {
     throw markLost(held, "the lock file was taken over by another process");
   }
 }
@@ -80,10 +95,10 @@ export function* release(held: Held): Steps<void> {
     // `removeStaleTemps` sweeps), never a lock without it.
     yield* settle(request("remove", held.path));
   } else {
-    const entry = yield* settle(request("lstat", held.path));
-    if (entry.ok && entry.value?.id === held.id) {
+    const entry = yield* isHeld(held);
+    if (entry !== null) {
       const seen: Sighting = {
-        entry: entry.value,
+        entry,
         record: held.record,
         token: held.record.token,
         holder: null, // removed below in any case

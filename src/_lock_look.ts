@@ -86,6 +86,30 @@ export function* look(plan: LockPlan, path: string): Steps<Sighting | null> {
 }
 
 /**
+ * Whether `entry`, found at `path`, is the lock file known by its identity
+ * `id` and its record's `token`. The identity (device and inode) says so on
+ * most file systems. Where each name of a file has a number of its own
+ * (sshfs numbers every name it looks up, since SFTP passes no inode
+ * numbers), the lock's name and the holder's own name never match, and the
+ * record's token decides: a random 64-bit value, written once per lock.
+ */
+export function* isSameLock(
+  plan: LockPlan,
+  path: string,
+  entry: EntryInfo | null,
+  id: string,
+  token: string,
+): Steps<boolean> {
+  if (entry === null) return false;
+  if (entry.id === id) return true;
+  try {
+    return (yield* look(plan, path))?.record?.token === token;
+  } catch {
+    return false; // not a lock of ours: certainly not this one
+  }
+}
+
+/**
  * The holder's own name for the lock file at `path`, seen as `entry`, whose
  * record cannot be read (the holder is writing it, or a power cut lost it):
  * the temporary name beside it that is the same file. `null` if there is

@@ -16,7 +16,7 @@ import {
   DEFAULT_LEASE_MS,
   type LockPlan,
 } from "./_lock.ts";
-import { look } from "./_lock_look.ts";
+import { isSameLock, look } from "./_lock_look.ts";
 
 /** How deep a chain of dead reclaimers is followed before waiting instead. */
 const MAX_RECLAIM_DEPTH = 3;
@@ -75,9 +75,9 @@ export function* reclaim(
       // is that file.
       const own = inDirectory(dirname(lock), seen.holder.name);
       const entry = yield* settle(request("lstat", own));
-      if (entry.ok && entry.value?.id === seen.entry.id) {
-        yield* settle(request("remove", own));
-      }
+      const same = entry.ok &&
+        (yield* isSameLock(plan, own, entry.value, seen.entry.id, seen.token));
+      if (same) yield* settle(request("remove", own));
     }
   } finally {
     yield* settle(request("close", made.file));

@@ -260,11 +260,15 @@ for (const { name, fails, update } of updates) {
       fs.writeFileSync(target, "old");
       await assert.rejects(
         update(target, () => {
-          // Another process reclaimed the lock meanwhile: the file is no longer ours.
+          // Another process reclaimed the lock meanwhile and holds it now:
+          // another file, with a record of its own.
           const lock = lockPathOf(target);
-          fs.renameSync(lock, lock + ".moved");
-          fs.copyFileSync(lock + ".moved", lock);
-          fs.rmSync(lock + ".moved");
+          const record = JSON.parse(fs.readFileSync(lock, "utf8"));
+          record.token = record.token === "1".repeat(16)
+            ? "2".repeat(16)
+            : "1".repeat(16);
+          fs.writeFileSync(lock + ".new", JSON.stringify(record));
+          fs.renameSync(lock + ".new", lock);
           return "lost update";
         }),
         (e) => e instanceof AtomicWriteError && e.code === "ELOCKLOST",
