@@ -43,14 +43,28 @@ export interface FileSystem {
    * files) and returns where the writers write (default: the mount's dir).
    */
   ready?(suite: Suite, prepared: Mount): string;
-  /** The behaviours run here (default: all but `enospc`). */
+  /** The behaviours run here (default: {@linkcode CORE}). */
   behaviours?: string[];
+  /**
+   * Whether it has hard links: the lock then links its holder's file to
+   * the lock's name, and otherwise creates the lock file with O_EXCL.
+   *
+   * @default {true}
+   */
+  links?: boolean;
   /** Each behaviour that does not simply work. */
   expect?: Record<string, Failure | Unsupported>;
+  /**
+   * Behaviours that fail here because of a bug of the library, not yet
+   * fixed, and what it is. They still fail (a known bug is never a pass);
+   * the mark only says so in the `FAIL` line, and a marked case that works
+   * fails too, until its mark is removed.
+   */
+  bugs?: Record<string, string>;
 }
 
-/** The behaviours every file system runs unless it says otherwise. */
-export const CORE = [
+/** The writes every file system runs unless it says otherwise. */
+const WRITES = [
   "replace",
   "replace-sync",
   "replace-handle",
@@ -63,6 +77,25 @@ export const CORE = [
   "stream",
 ];
 
+/** The updates and the lock, likewise. */
+const UPDATES = [
+  "update",
+  "update-sync",
+  "update-create",
+  "update-create-sync",
+  "update-contention",
+  "lock-release",
+  "lock-heartbeat",
+  "lock-takeover",
+  "lock-sweep",
+];
+
+/** The behaviours every file system runs unless it says otherwise (all but the full disk). */
+export const CORE: string[] = [...WRITES, ...UPDATES];
+
+/** A full disk's cases, where a file system can be filled. */
+const FULL_DISK = ["enospc", "update-enospc"];
+
 /** A loop-mounted image of `type` in the suite's directory. */
 function image(type: string, name: string) {
   return (suite: Suite, dir: string): Mount =>
@@ -71,7 +104,8 @@ function image(type: string, name: string) {
 
 const FULL: Failure = {
   fails: "ENOSPC",
-  because: "more than the free space; the temporary file is removed",
+  because:
+    "more than the free space; the temporary file is removed (and the lock released)",
 };
 
 const EROFS: Failure = {
@@ -79,6 +113,25 @@ const EROFS: Failure = {
   operation: "create temporary file",
   because: "read-only: the first step fails, nothing is written",
 };
+
+const EROFS_LOCK: Failure = {
+  fails: "EROFS",
+  operation: "create lock",
+  because: "read-only: the lock cannot be made, nothing is written",
+};
+
+const EBUSY: Failure = {
+  fails: "EBUSY",
+  because: "the target is a mount point: rename(2) cannot replace it",
+};
+
+/**
+ * sshfs gives each name of a file its own inode number (SFTP has none;
+ * sshfs numbers names, unless mounted with `-o use_ino`), and the lock
+ * tells its own file by device and inode.
+ */
+const SSHFS_INODES =
+  "the lock file's two names (the holder's and the lock's) have different inode numbers on sshfs, so the holder takes its own lock for another's: ELOCKLOST before an update's rename and at the first heartbeat, and the lock file is left behind";
 
 /** Each file under `dir` named `target`, at any depth. */
 function targetsIn(dir: string): string[] {
@@ -93,8 +146,8 @@ export const FILE_SYSTEMS: FileSystem[] = [
     id: "ext4",
     what: "ext4, loop-mounted 16 MiB image (mkfs.ext4 -m 0)",
     mount: image("ext4", "matrix-ext4"),
-    behaviours: [...CORE, "enospc"],
-    expect: { enospc: FULL },
+    behaviours: [...CORE, ...FULL_DISK],
+    expect: { enospc: FULL, "update-enospc": FULL },
   },
   {
     id: "xfs",
@@ -110,8 +163,8 @@ export const FILE_SYSTEMS: FileSystem[] = [
     id: "tmpfs",
     what: "tmpfs of 16 MiB",
     mount: (_suite, dir) => mountTmpfs("matrix-tmpfs", dir, "16m"),
-    behaviours: [...CORE, "enospc"],
-    expect: { enospc: FULL },
+    behaviours: [...CORE, ...FULL_DISK],
+    expect: { enospc: FULL, "update-enospc": FULL },
   },
   {
     id: "overlay",
@@ -146,13 +199,17 @@ export const FILE_SYSTEMS: FileSystem[] = [
       remountReadOnly(prepared);
       return prepared.dir;
     },
-    expect: Object.fromEntries(CORE.map((id) => [id, EROFS])),
+    expect: Object.fromEntries([
+      ...WRITES.map((id) => [id, EROFS]),
+      ...UPDATES.map((id) => [id, EROFS_LOCK]),
+    ]),
   },
   {
     id: "exfat",
     what:
       "exFAT through FUSE (exfat-fuse; this kernel has no FAT driver): no links, no owners, chmod ignored",
     mount: image("exfat", "matrix-exfat"),
+    links: false,
     expect: {
       "exclusive-race": {
         fails: "EPERM",
@@ -172,6 +229,17 @@ export const FILE_SYSTEMS: FileSystem[] = [
         suite.mkdir("matrix-sshfs-export"),
         dir,
       ),
+    bugs: Object.fromEntries(
+      [
+        "update",
+        "update-sync",
+        "update-create",
+        "update-create-sync",
+        "update-contention",
+        "lock-heartbeat",
+        "lock-takeover",
+      ].map((id) => [id, SSHFS_INODES]),
+    ),
   },
   {
     id: "bind",
@@ -196,14 +264,24 @@ export const FILE_SYSTEMS: FileSystem[] = [
       "mode",
       "abort",
       "stream",
+      "update",
+      "update-sync",
+      "lock-release",
+      "lock-heartbeat",
+      "lock-takeover",
+      "lock-sweep",
     ],
     expect: Object.fromEntries(
-      ["replace", "replace-sync", "replace-handle", "mode", "stream"].map((
-        id,
-      ) => [id, {
-        fails: "EBUSY",
-        because: "the target is a mount point: rename(2) cannot replace it",
-      }]),
+      [
+        "replace",
+        "replace-sync",
+        "replace-handle",
+        "mode",
+        "stream",
+        "update",
+        "update-sync",
+        "lock-takeover",
+      ].map((id) => [id, EBUSY]),
     ),
   },
 ];
