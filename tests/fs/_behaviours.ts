@@ -120,6 +120,25 @@ export function describe(dir: string): Snapshot {
   return snapshot;
 }
 
+/** Throws unless `dir` is exactly as `before` said it was. */
+export function unchanged(dir: string, before: Snapshot): void {
+  expect(
+    JSON.stringify(describe(dir)) === JSON.stringify(before),
+    "the directory changed",
+  );
+}
+
+/** The check of a case whose calls all work and leave the directory as it was. */
+function leftAsItWas(dir: string, outcomes: Outcome[], before: Snapshot): void {
+  succeeded(outcomes);
+  unchanged(dir, before);
+}
+
+/** Makes the case's `target` with the old content. */
+function oldTarget(dir: string): void {
+  fs.writeFileSync(path.join(dir, "target"), OLD);
+}
+
 function read(file: string): string {
   return fs.readFileSync(file, "latin1");
 }
@@ -180,7 +199,7 @@ function replaceBy(
     id,
     table: "write",
     what,
-    prepare: (dir) => fs.writeFileSync(path.join(dir, "target"), OLD),
+    prepare: oldTarget,
     act: async (dir) => [await call(() => write(path.join(dir, "target")))],
     check: (dir, outcomes) => {
       succeeded(outcomes);
@@ -228,7 +247,7 @@ const WRITES: Behaviour[] = [
     id: "exclusive-taken",
     table: "write",
     what: "overwrite: false rejects with EEXIST and keeps an existing file",
-    prepare: (dir) => fs.writeFileSync(path.join(dir, "target"), OLD),
+    prepare: oldTarget,
     act: async (dir) => [
       await call(() =>
         writeFileAtomic(path.join(dir, "target"), NEW, { overwrite: false })
@@ -240,10 +259,7 @@ const WRITES: Behaviour[] = [
         !o.ok && o.code === "EEXIST",
         o.ok ? "it replaced the file" : `${o.code}, not EEXIST: ${o.message}`,
       );
-      expect(
-        JSON.stringify(describe(dir)) === JSON.stringify(before),
-        "the directory changed",
-      );
+      unchanged(dir, before);
     },
   },
   {
@@ -325,7 +341,7 @@ const WRITES: Behaviour[] = [
     table: "write",
     what:
       "writeFileAtomic() rejects with the signal's reason when aborted mid-stream",
-    prepare: (dir) => fs.writeFileSync(path.join(dir, "target"), OLD),
+    prepare: oldTarget,
     act: async (dir) => {
       const controller = new AbortController();
       const reason = new Error("user cancelled");
@@ -349,17 +365,14 @@ const WRITES: Behaviour[] = [
         o.aborted,
         o.ok ? "it succeeded" : `not the reason: ${o.code}: ${o.message}`,
       );
-      expect(
-        JSON.stringify(describe(dir)) === JSON.stringify(before),
-        "the directory changed",
-      );
+      unchanged(dir, before);
     },
   },
   {
     id: "stream",
     table: "write",
     what: "writeFileAtomic() writes a ReadableStream (1 MiB in 64 chunks)",
-    prepare: (dir) => fs.writeFileSync(path.join(dir, "target"), OLD),
+    prepare: oldTarget,
     act: async (dir) => {
       const stream = new ReadableStream<Uint8Array>({
         start(controller) {
@@ -382,7 +395,7 @@ const WRITES: Behaviour[] = [
     id: "enospc",
     table: "write",
     what: "writeFileAtomic() of more than the free space rejects with ENOSPC",
-    prepare: (dir) => fs.writeFileSync(path.join(dir, "target"), OLD),
+    prepare: oldTarget,
     act: async (dir, size) => [
       await call(() =>
         writeFileAtomic(path.join(dir, "target"), new Uint8Array(size).fill(1))
@@ -483,6 +496,23 @@ async function killedHolder(
   return shapes;
 }
 
+/**
+ * In `dir`, takes and releases the lock once (else that failure is the
+ * case's outcome), leaves the lock of a holder killed with SIGKILL, then
+ * runs `next`; its outcome, with what the dead holder left.
+ */
+async function afterKilledHolder(
+  dir: string,
+  runtime: ChildRuntime,
+  next: (target: string) => Promise<Outcome>,
+): Promise<Outcome[]> {
+  const target = path.join(dir, "target");
+  const probe = await lockOnce(target);
+  if (!probe.ok) return [probe];
+  const locks = await killedHolder(target, runtime);
+  return [{ ...await next(target), locks }];
+}
+
 /** The lease recorded in the lock file in `dir`. */
 function leaseOf(dir: string): number {
   return JSON.parse(fs.readFileSync(path.join(dir, LOCK), "utf8")).lease;
@@ -552,7 +582,7 @@ const UPDATES: Behaviour[] = [
       const watching = (async () => {
         while (running) {
           count(locks, lockShape(dir));
-          await new Promise((resolve) => setTimeout(resolve, 1));
+          await new Promise((resolve) => setImmediate(resolve));
         }
       })();
       let outcome: Outcome;
@@ -566,6 +596,12 @@ const UPDATES: Behaviour[] = [
         });
         outcome.acks = result?.acks;
         outcome.final = result?.final;
+        if (!outcome.ok) {
+          // A worker failed: its code, from the error it printed.
+          outcome.operation = "worker";
+          outcome.code = /failed \((E[A-Z]+)/.exec(outcome.message!)?.[1] ??
+            null;
+        }
       } finally {
         running = false;
         await watching;
@@ -590,7 +626,7 @@ const UPDATES: Behaviour[] = [
     what:
       "lockFile() then release(), and lockFileSync() then releaseSync(), leave nothing behind",
     table: "update",
-    prepare: (dir) => fs.writeFileSync(path.join(dir, "target"), OLD),
+    prepare: oldTarget,
     act: async (dir) => {
       const target = path.join(dir, "target");
       return [
@@ -598,20 +634,14 @@ const UPDATES: Behaviour[] = [
         await call(() => lockFileSync(target).releaseSync()),
       ];
     },
-    check: (dir, outcomes, before) => {
-      succeeded(outcomes);
-      expect(
-        JSON.stringify(describe(dir)) === JSON.stringify(before),
-        "the directory changed",
-      );
-    },
+    check: leftAsItWas,
   },
   {
     id: "lock-heartbeat",
     what:
       `lockFile() keeps a live holder's lock through its heartbeats (lease ${HELD_LEASE_MS} ms, held ${HELD_MS} ms): its signal does not abort`,
     table: "update",
-    prepare: (dir) => fs.writeFileSync(path.join(dir, "target"), OLD),
+    prepare: oldTarget,
     act: async (dir) => {
       let lost: unknown;
       const outcome = await call(async () => {
@@ -633,31 +663,21 @@ const UPDATES: Behaviour[] = [
       }
       return [outcome];
     },
-    check: (dir, outcomes, before) => {
-      succeeded(outcomes);
-      expect(
-        JSON.stringify(describe(dir)) === JSON.stringify(before),
-        "the directory changed",
-      );
-    },
+    check: leftAsItWas,
   },
   {
     id: "lock-takeover",
     what:
       "updateFileAtomic() takes over at once the lock of a holder killed with SIGKILL",
     table: "update",
-    prepare: (dir) => fs.writeFileSync(path.join(dir, "target"), OLD),
-    act: async (dir, _size, runtime) => {
-      const target = path.join(dir, "target");
-      const probe = await lockOnce(target);
-      if (!probe.ok) return [probe];
-      const locks = await killedHolder(target, runtime);
-      const lease = leaseOf(dir);
-      const started = performance.now();
-      const outcome = await call(() => updateFileAtomic(target, addLine));
-      const ms = performance.now() - started;
-      return [{ ...outcome, ms, locks, lease }];
-    },
+    prepare: oldTarget,
+    act: (dir, _size, runtime) =>
+      afterKilledHolder(dir, runtime, async (target) => {
+        const lease = leaseOf(dir);
+        const started = performance.now();
+        const outcome = await call(() => updateFileAtomic(target, addLine));
+        return { ...outcome, ms: performance.now() - started, lease };
+      }),
     check: (dir, outcomes, _before, where) => {
       succeeded(outcomes);
       const { ms, locks, lease } = only(outcomes);
@@ -677,34 +697,22 @@ const UPDATES: Behaviour[] = [
     what:
       "removeStaleTemps() removes the lock (and its second name) of a holder killed with SIGKILL",
     table: "update",
-    prepare: (dir) => fs.writeFileSync(path.join(dir, "target"), OLD),
-    act: async (dir, _size, runtime) => {
-      const target = path.join(dir, "target");
-      const probe = await lockOnce(target);
-      if (!probe.ok) return [probe];
-      const locks = await killedHolder(target, runtime);
-      let removed: string[] = [];
-      const outcome = await call(async () => {
-        removed = await removeStaleTemps(dir, { olderThan: 0 });
-      });
-      return [{
-        ...outcome,
-        locks,
-        removed: removed.map((p) => path.basename(p)),
-      }];
-    },
+    prepare: oldTarget,
+    act: (dir, _size, runtime) =>
+      afterKilledHolder(dir, runtime, async () => {
+        let removed: string[] = [];
+        const outcome = await call(async () => {
+          removed = await removeStaleTemps(dir, { olderThan: 0 });
+        });
+        return { ...outcome, removed: removed.map((p) => path.basename(p)) };
+      }),
     check: (dir, outcomes, before, where) => {
       succeeded(outcomes);
       const { locks, removed } = only(outcomes);
       const shapes = madeAsExpected(locks, where);
       expect(removed!.includes(LOCK), `${LOCK} not removed: ${removed}`);
-      expect(
-        JSON.stringify(describe(dir)) === JSON.stringify(before),
-        "the directory changed",
-      );
-      return `swept ${removed!.length} (${
-        shapes.replace("locks seen", "left")
-      })`;
+      unchanged(dir, before);
+      return `removed ${removed!.join(", ")}; ${shapes}`;
     },
   },
   {
@@ -712,7 +720,7 @@ const UPDATES: Behaviour[] = [
     what:
       "updateFileAtomic() and updateFileAtomicSync() of more than the free space reject with ENOSPC",
     table: "update",
-    prepare: (dir) => fs.writeFileSync(path.join(dir, "target"), OLD),
+    prepare: oldTarget,
     act: async (dir, size) => {
       const target = path.join(dir, "target");
       const big = () => new Uint8Array(size).fill(1);

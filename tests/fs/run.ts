@@ -1,10 +1,11 @@
 /**
- * The file-system matrix: the core behaviours of the unit suite on real
- * file systems (ext4, xfs, btrfs, tmpfs, overlayfs, a read-only mount,
- * exFAT through FUSE, sshfs over loopback, a bind-mounted target, and a full
- * disk), on Deno, Bun and Node 24. Each entry either works with the
- * documented guarantees or fails with the documented code, the target
- * intact and no temporary file. See `tests/fs/README.md`.
+ * The file-system matrix: the core behaviours of the unit suite (the
+ * writes, the updates and their lock) on real file systems (ext4, xfs,
+ * btrfs, tmpfs, overlayfs, a read-only mount, exFAT through FUSE, sshfs
+ * over loopback, a bind-mounted target, and a full disk), on Deno, Bun and
+ * Node 24. Each entry either works with the documented guarantees or fails
+ * with the documented code, the target intact and no temporary or lock file
+ * left. See `tests/fs/README.md`.
  *
  * Run as root with Node 24: `node tests/fs/run.ts [--families=ext4,xfs]
  * [--runtimes=deno,bun] [--only=TEXT] [--keep]`, or `npm run test:fs`.
@@ -26,6 +27,7 @@ import {
   leftoversIn,
   type Outcome,
   type Snapshot,
+  unchanged,
 } from "./_behaviours.ts";
 import type { ChildCase } from "./_child.ts";
 import {
@@ -185,7 +187,7 @@ function check(fsys: FileSystem, b: Behaviour, s: Staged): string {
   const calls = `; the calls: ${tally(outcomes)}${
     failed
       ? `, first ${failed.code} from "${failed.operation}": ${
-        failed.message?.slice(0, 300)
+        failed.message?.replace(/\s+/g, " ").slice(0, 300)
       }`
       : ""
   }`;
@@ -221,10 +223,7 @@ function check(fsys: FileSystem, b: Behaviour, s: Staged): string {
       `the message does not name the path: ${o.message}`,
     );
   }
-  expect(
-    JSON.stringify(describe(s.dir)) === JSON.stringify(s.before),
-    "the directory changed",
-  );
+  unchanged(s.dir, s.before!);
   return `${expected.fails}: from "${
     outcomes[0].operation
   }" (${expected.because}), target intact, no temp; "${outcomes[0].message}"`;
