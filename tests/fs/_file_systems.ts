@@ -126,12 +126,12 @@ const EBUSY: Failure = {
 };
 
 /**
- * sshfs gives each name of a file its own inode number (SFTP has none;
- * sshfs numbers names, unless mounted with `-o use_ino`), and the lock
- * tells its own file by device and inode.
+ * sshfs gives each name of a file its own inode number (SFTP passes none;
+ * sshfs numbers the names it looks up), and the lock tells its own file by
+ * device and inode. See the README's "Known bug".
  */
 const SSHFS_INODES =
-  "the lock file's two names (the holder's and the lock's) have different inode numbers on sshfs, so the holder takes its own lock for another's: ELOCKLOST before an update's rename and at the first heartbeat, and the lock file is left behind";
+  "the lock file's two names (the holder's and the lock's) have different inode numbers on sshfs, so the holder takes its own lock for another's: ELOCKLOST before an update's rename and at the first heartbeat, the lock file left behind, and a dead holder's own name left when its lock is taken over";
 
 /** Each file under `dir` named `target`, at any depth. */
 function targetsIn(dir: string): string[] {
