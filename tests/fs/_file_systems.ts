@@ -120,10 +120,74 @@ const EROFS_LOCK: Failure = {
   because: "read-only: the lock cannot be made, nothing is written",
 };
 
-const EBUSY: Failure = {
-  fails: "EBUSY",
-  because: "the target is a mount point: rename(2) cannot replace it",
-};
+/** The behaviours that replace the target, or must not get that far. */
+const REPLACING = [
+  "replace",
+  "replace-sync",
+  "replace-handle",
+  "mode",
+  "stream",
+  "update",
+  "update-sync",
+  "lock-takeover",
+];
+
+/**
+ * Each target a mount point: the bound file comes from `sources` (`other`:
+ * another file system, refused before any temporary file exists; `same`:
+ * the same one, which only the rename finds out).
+ */
+function bound(
+  id: string,
+  what: string,
+  sources: "other" | "same",
+): FileSystem {
+  const refused: Failure = sources === "other"
+    ? {
+      fails: "EBUSY",
+      operation: "replace",
+      because:
+        "the target is a mount point from another device: refused before any temporary file",
+    }
+    : {
+      fails: "EBUSY",
+      operation: "rename",
+      because: "the target is a mount point: rename(2) cannot replace it",
+    };
+  // Refused before anything else, so even what would not replace it.
+  const early = sources === "other" ? ["exclusive-taken", "abort"] : [];
+  return {
+    id,
+    what,
+    mount: (_suite, dir) => mountTmpfs(`matrix-${id}`, dir, "16m"),
+    ready: (suite, prepared) => {
+      const dir = sources === "other"
+        ? suite.mkdir(`matrix-${id}-sources`)
+        : path.join(prepared.dir, "sources");
+      fs.mkdirSync(dir, { recursive: true });
+      for (const target of targetsIn(prepared.dir)) {
+        const source = path.join(
+          dir,
+          path.relative(prepared.dir, target).replaceAll("/", "-"),
+        );
+        fs.writeFileSync(source, "bound content\n");
+        suite.adopt(bindFile(source, target));
+      }
+      return prepared.dir;
+    },
+    behaviours: [
+      ...REPLACING,
+      "exclusive-taken",
+      "abort",
+      "lock-release",
+      "lock-heartbeat",
+      "lock-sweep",
+    ],
+    expect: Object.fromEntries(
+      [...REPLACING, ...early].map((b) => [b, refused]),
+    ),
+  };
+}
 
 /**
  * sshfs gives each name of a file its own inode number (SFTP passes none;
@@ -241,47 +305,14 @@ export const FILE_SYSTEMS: FileSystem[] = [
       ].map((id) => [id, SSHFS_INODES]),
     ),
   },
-  {
-    id: "bind",
-    what: "a file bind-mounted onto each target (on a tmpfs)",
-    mount: (_suite, dir) => mountTmpfs("matrix-bind", dir, "16m"),
-    ready: (suite, prepared) => {
-      for (const target of targetsIn(prepared.dir)) {
-        const source = path.join(
-          suite.mkdir("matrix-bind-sources"),
-          path.relative(prepared.dir, target).replaceAll("/", "-"),
-        );
-        fs.writeFileSync(source, "bound content\n");
-        suite.adopt(bindFile(source, target));
-      }
-      return prepared.dir;
-    },
-    behaviours: [
-      "replace",
-      "replace-sync",
-      "replace-handle",
-      "exclusive-taken",
-      "mode",
-      "abort",
-      "stream",
-      "update",
-      "update-sync",
-      "lock-release",
-      "lock-heartbeat",
-      "lock-takeover",
-      "lock-sweep",
-    ],
-    expect: Object.fromEntries(
-      [
-        "replace",
-        "replace-sync",
-        "replace-handle",
-        "mode",
-        "stream",
-        "update",
-        "update-sync",
-        "lock-takeover",
-      ].map((id) => [id, EBUSY]),
-    ),
-  },
+  bound(
+    "bind",
+    "a file of another file system (/tmp) bind-mounted onto each target (on a tmpfs), as Docker mounts single files",
+    "other",
+  ),
+  bound(
+    "bind-same",
+    "a file of the same tmpfs bind-mounted onto each target",
+    "same",
+  ),
 ];
