@@ -471,7 +471,7 @@ function madeAsExpected(shapes: LockShapes | undefined, where: Where): string {
       shapes[other]
     } of ${seen} lock files seen were ${other}, expected ${want} here`,
   );
-  return `${seen} ${seen === 1 ? "lock" : "locks"} seen, ${want}`;
+  return `the lock seen ${seen} ${seen === 1 ? "time" : "times"}, ${want}`;
 }
 
 /**
