@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs the file-system matrix (tests/fs/, see its README) with Node 24: the
-# core behaviours on ext4, xfs, btrfs, tmpfs, overlayfs, a read-only mount,
-# exFAT (FUSE), sshfs over loopback and a bind-mounted target, on Deno, Bun
-# and Node 24. Needs root, loop devices and FUSE: each part that cannot run
-# here is skipped with the reason, never counted as passing.
-# Usage: bash .ci/fs.sh [--families=ext4,xfs,btrfs,tmpfs,overlay,read-only,exfat,sshfs,bind]
+# core behaviours (the writes, the updates and their lock) on ext4, xfs,
+# btrfs, tmpfs, overlayfs, a read-only mount, exFAT (FUSE), sshfs over
+# loopback and bind-mounted targets, on Deno, Bun and Node 24. Needs root,
+# loop devices and FUSE: each part that cannot run here is skipped with the
+# reason, never counted as passing.
+# Usage: bash .ci/fs.sh [--families=ext4,xfs,btrfs,tmpfs,overlay,read-only,exfat,sshfs,bind,bind-same]
 #          [--runtimes=deno,bun,node] [--only=TEXT] [--keep]
 # The runner undoes its mounts itself; the trap below also undoes whatever a
 # killed run left in its directory (mounts, loop devices, its sshd).

@@ -43,14 +43,28 @@ export interface FileSystem {
    * files) and returns where the writers write (default: the mount's dir).
    */
   ready?(suite: Suite, prepared: Mount): string;
-  /** The behaviours run here (default: all but `enospc`). */
+  /** The behaviours run here (default: {@linkcode CORE}). */
   behaviours?: string[];
+  /**
+   * Whether it has hard links: the lock then links its holder's file to
+   * the lock's name, and otherwise creates the lock file with O_EXCL.
+   *
+   * @default {true}
+   */
+  links?: boolean;
   /** Each behaviour that does not simply work. */
   expect?: Record<string, Failure | Unsupported>;
+  /**
+   * Behaviours that fail here because of a bug of the library, not yet
+   * fixed, and what it is. They still fail (a known bug is never a pass);
+   * the mark only says so in the `FAIL` line, and a marked case that works
+   * fails too, until its mark is removed.
+   */
+  bugs?: Record<string, string>;
 }
 
-/** The behaviours every file system runs unless it says otherwise. */
-export const CORE = [
+/** The writes every file system runs unless it says otherwise. */
+const WRITES = [
   "replace",
   "replace-sync",
   "replace-handle",
@@ -63,6 +77,25 @@ export const CORE = [
   "stream",
 ];
 
+/** The updates and the lock, likewise. */
+const UPDATES = [
+  "update",
+  "update-sync",
+  "update-create",
+  "update-create-sync",
+  "update-contention",
+  "lock-release",
+  "lock-heartbeat",
+  "lock-takeover",
+  "lock-sweep",
+];
+
+/** The behaviours every file system runs unless it says otherwise (all but the full disk). */
+export const CORE: string[] = [...WRITES, ...UPDATES];
+
+/** A full disk's cases, where a file system can be filled. */
+const FULL_DISK = ["enospc", "update-enospc"];
+
 /** A loop-mounted image of `type` in the suite's directory. */
 function image(type: string, name: string) {
   return (suite: Suite, dir: string): Mount =>
@@ -71,7 +104,8 @@ function image(type: string, name: string) {
 
 const FULL: Failure = {
   fails: "ENOSPC",
-  because: "more than the free space; the temporary file is removed",
+  because:
+    "more than the free space; the temporary file is removed (and the lock released)",
 };
 
 const EROFS: Failure = {
@@ -79,6 +113,82 @@ const EROFS: Failure = {
   operation: "create temporary file",
   because: "read-only: the first step fails, nothing is written",
 };
+
+const EROFS_LOCK: Failure = {
+  fails: "EROFS",
+  operation: "create lock",
+  because: "read-only: the lock cannot be made, nothing is written",
+};
+
+/** The behaviours that replace the target, or must not get that far. */
+const REPLACING = [
+  "replace",
+  "replace-sync",
+  "replace-handle",
+  "mode",
+  "stream",
+  "update",
+  "update-sync",
+  "lock-takeover",
+];
+
+/**
+ * Each target a mount point: the bound file comes from `sources` (`other`:
+ * another file system, refused before any temporary file exists; `same`:
+ * the same one, which only the rename finds out).
+ */
+function bound(
+  id: string,
+  what: string,
+  sources: "other" | "same",
+): FileSystem {
+  const refused: Failure = sources === "other"
+    ? {
+      fails: "EBUSY",
+      operation: "replace",
+      because:
+        "the target is a mount point from another device: refused before any temporary file",
+    }
+    : {
+      fails: "EBUSY",
+      operation: "rename",
+      because: "the target is a mount point: rename(2) cannot replace it",
+    };
+  // Refused before anything is written, so even a write that would be
+  // aborted midway; `overwrite: false` fails with EEXIST on any file first.
+  const early = sources === "other" ? ["abort"] : [];
+  return {
+    id,
+    what,
+    mount: (_suite, dir) => mountTmpfs(`matrix-${id}`, dir, "16m"),
+    ready: (suite, prepared) => {
+      const dir = sources === "other"
+        ? suite.mkdir(`matrix-${id}-sources`)
+        : path.join(prepared.dir, "sources");
+      fs.mkdirSync(dir, { recursive: true });
+      for (const target of targetsIn(prepared.dir)) {
+        const source = path.join(
+          dir,
+          path.relative(prepared.dir, target).replaceAll("/", "-"),
+        );
+        fs.writeFileSync(source, "bound content\n");
+        suite.adopt(bindFile(source, target));
+      }
+      return prepared.dir;
+    },
+    behaviours: [
+      ...REPLACING,
+      "exclusive-taken",
+      "abort",
+      "lock-release",
+      "lock-heartbeat",
+      "lock-sweep",
+    ],
+    expect: Object.fromEntries(
+      [...REPLACING, ...early].map((b) => [b, refused]),
+    ),
+  };
+}
 
 /** Each file under `dir` named `target`, at any depth. */
 function targetsIn(dir: string): string[] {
@@ -93,8 +203,8 @@ export const FILE_SYSTEMS: FileSystem[] = [
     id: "ext4",
     what: "ext4, loop-mounted 16 MiB image (mkfs.ext4 -m 0)",
     mount: image("ext4", "matrix-ext4"),
-    behaviours: [...CORE, "enospc"],
-    expect: { enospc: FULL },
+    behaviours: [...CORE, ...FULL_DISK],
+    expect: { enospc: FULL, "update-enospc": FULL },
   },
   {
     id: "xfs",
@@ -110,8 +220,8 @@ export const FILE_SYSTEMS: FileSystem[] = [
     id: "tmpfs",
     what: "tmpfs of 16 MiB",
     mount: (_suite, dir) => mountTmpfs("matrix-tmpfs", dir, "16m"),
-    behaviours: [...CORE, "enospc"],
-    expect: { enospc: FULL },
+    behaviours: [...CORE, ...FULL_DISK],
+    expect: { enospc: FULL, "update-enospc": FULL },
   },
   {
     id: "overlay",
@@ -146,13 +256,17 @@ export const FILE_SYSTEMS: FileSystem[] = [
       remountReadOnly(prepared);
       return prepared.dir;
     },
-    expect: Object.fromEntries(CORE.map((id) => [id, EROFS])),
+    expect: Object.fromEntries([
+      ...WRITES.map((id) => [id, EROFS]),
+      ...UPDATES.map((id) => [id, EROFS_LOCK]),
+    ]),
   },
   {
     id: "exfat",
     what:
       "exFAT through FUSE (exfat-fuse; this kernel has no FAT driver): no links, no owners, chmod ignored",
     mount: image("exfat", "matrix-exfat"),
+    links: false,
     expect: {
       "exclusive-race": {
         fails: "EPERM",
@@ -173,41 +287,14 @@ export const FILE_SYSTEMS: FileSystem[] = [
         dir,
       ),
   },
-  {
-    id: "bind",
-    what: "a file bind-mounted onto each target (on a tmpfs)",
-    mount: (_suite, dir) => mountTmpfs("matrix-bind", dir, "16m"),
-    ready: (suite, prepared) => {
-      for (const target of targetsIn(prepared.dir)) {
-        const source = path.join(
-          suite.mkdir("matrix-bind-sources"),
-          path.relative(prepared.dir, target).replaceAll("/", "-"),
-        );
-        fs.writeFileSync(source, "bound content\n");
-        suite.adopt(bindFile(source, target));
-      }
-      return prepared.dir;
-    },
-    behaviours: [
-      "replace",
-      "replace-sync",
-      "replace-handle",
-      "exclusive-taken",
-      "mode",
-      "abort",
-      "stream",
-    ],
-    // The sources are on another file system than the targets (Docker's
-    // case), so the mount point is found before anything is written: even
-    // a write that would be aborted midway fails first.
-    expect: Object.fromEntries(
-      ["replace", "replace-sync", "replace-handle", "mode", "abort", "stream"]
-        .map((id) => [id, {
-          fails: "EBUSY",
-          operation: "replace",
-          because:
-            "the target is a mount point (found before writing): rename(2) cannot replace it",
-        }]),
-    ),
-  },
+  bound(
+    "bind",
+    "a file of another file system (/tmp) bind-mounted onto each target (on a tmpfs), as Docker mounts single files",
+    "other",
+  ),
+  bound(
+    "bind-same",
+    "a file of the same tmpfs bind-mounted onto each target",
+    "same",
+  ),
 ];
