@@ -2,14 +2,16 @@
  * A real write of more than 2 GiB from one buffer, on every runtime: Node and
  * Bun refuse such a buffer in one write call, so the library writes it in
  * calls of at most 1 GiB (the bound itself is pinned in replace_test.ts).
- * Writes 2 GiB to disk per case, so it runs only with ATOMIC_BIG_WRITES=1
- * (`.ci/run` sets it).
+ * Likewise an update reads a file of more than 2 GiB whole, which Node's
+ * `fs.readFile` refuses. Writes 2 GiB to disk per case (reads 2 GiB into
+ * memory), so it runs only with ATOMIC_BIG_WRITES=1 (`.ci/run` sets it).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
+import { updateFileAtomic, updateFileAtomicSync } from "../mod.ts";
 import { apis } from "./_apis.ts";
 import { withTempDir } from "./_fixtures.ts";
 
@@ -38,6 +40,35 @@ for (const api of apis.filter((api) => api.name !== "openAtomic()")) {
         } finally {
           fs.closeSync(fd);
         }
+      });
+    },
+  );
+}
+
+const updates = [
+  ["updateFileAtomic()", updateFileAtomic],
+  ["updateFileAtomicSync()", updateFileAtomicSync],
+] as const;
+
+for (const [name, update] of updates) {
+  test(
+    `${name} reads a file of more than 2 GiB whole`,
+    { skip, timeout: 600_000 },
+    async () => {
+      await withTempDir(async (dir) => {
+        const file = path.join(dir, "big");
+        fs.writeFileSync(file, "<");
+        fs.truncateSync(file, SIZE); // sparse: no disk used
+        fs.appendFileSync(file, ">");
+        let seen: Uint8Array | null = null;
+        await update(file, (current) => {
+          seen = current;
+          return undefined; // leaves the file as it is
+        });
+        const bytes = seen as Uint8Array | null;
+        assert.equal(bytes?.length, SIZE + 1);
+        assert.deepEqual([bytes![0], bytes![SIZE]], [60, 62]); // "<", ">"
+        assert.equal(fs.statSync(file).size, SIZE + 1);
       });
     },
   );

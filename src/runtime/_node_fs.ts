@@ -9,6 +9,7 @@ import os from "node:os";
 import process from "node:process";
 import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
+import { readWhole, readWholeSync } from "./_read_whole.ts";
 import { protectionsFromProc, type ReadText } from "./_proc.ts";
 import { onProcessExit } from "./_exit_hooks.ts";
 import { pathInFdLink } from "./_proc_fd.ts";
@@ -143,8 +144,8 @@ const table: OpTable<number> = {
   ),
   sleep: { sync: sleepSync, async: sleep },
   readFile: fromCallbacks(
-    (path) => fs.readFileSync(path),
-    (path) => (done) => fs.readFile(path, done),
+    (path) => readWholeSync(path),
+    (path) => (done) => readWhole(path, done),
     { recover: missingAsNull },
   ),
   touch: fromCallbacks(
