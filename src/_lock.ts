@@ -116,7 +116,7 @@ export interface LockPlan {
   readonly signal: AbortSignal | undefined;
   readonly mkdir: boolean;
   readonly adapter: RuntimeAdapter;
-  /** Asynchronous waiters also wake when the lock's directory changes; sync ones only poll. */
+  /** Asynchronous waiters also wake when the lock file changes (`runtime/_watch.ts`); sync ones only poll. */
   readonly watch: boolean;
   /** Read the locked file as soon as the lock is taken (an update will need it). */
   readonly read: boolean;
@@ -151,6 +151,8 @@ export interface Held {
   released: boolean;
   /** Called once when the lock is found lost. */
   onLost?: () => void;
+  /** Called once when the lock is released (after its files are gone). */
+  onReleased?: () => void;
   /** The locked file's content read as the lock was taken, with `plan.read`. */
   initial: Settled<Uint8Array | null> | null;
 }

@@ -113,6 +113,7 @@ export function* release(held: Held): Steps<void> {
     ...(file === null ? [] : [request("close", file)]),
   ];
   if (last.length > 0) yield* all(last);
+  held.onReleased?.();
 }
 
 /**

@@ -3,15 +3,22 @@
  * synchronous or the asynchronous runner; the pause between two tries is
  * not a step, so the steps themselves never wait for anything but an
  * operation (as the write's turn in `_async_phases.ts`). A synchronous
- * waiter sleeps (`Atomics.wait`: no CPU burnt); an asynchronous one also
- * wakes when the lock's directory changes, so a released lock is handed
- * over without waiting for the next poll.
+ * waiter sleeps (`Atomics.wait`: no CPU burnt); an asynchronous one watches
+ * the lock file (`runtime/_watch.ts`) and wakes when its holder releases it,
+ * so a released lock is handed over without waiting for the next poll.
  */
-import { basename, dirname } from "node:path";
 import { runAsync, runSync, untilAborted } from "./_run.ts";
-import type { AsyncFsOps, DirWatch, FsOps } from "./runtime/types.ts";
+import type { AsyncFsOps, FsOps } from "./runtime/types.ts";
+import type { Wake } from "./runtime/_watch.ts";
+import type { FileWatch } from "./runtime/types.ts";
 import type { Held, LockPlan } from "./_lock.ts";
-import { abandon, approach, tryOnce } from "./_lock_acquire.ts";
+import {
+  abandon,
+  approach,
+  timedOut,
+  tryOnce,
+  type Waiter,
+} from "./_lock_acquire.ts";
 
 /**
  * Waits for the lock of `plan.target` and takes it, blocking the thread
@@ -31,25 +38,86 @@ export function acquireSync(plan: LockPlan, ops: FsOps): Held {
   }
 }
 
+/**
+ * The asynchronous acquisitions of each lock file in this thread, by lock
+ * file: each one resolves once its lock is released (or its wait failed).
+ * In-process fairness: of several asynchronous updates of one file in one
+ * process, only the first waits on the file system; the others wait their
+ * turn here, in order, and wake nobody else.
+ */
+const inThisThread = new Map<string, Promise<void>>();
+
+/**
+ * Queues an acquisition of the lock file `path` behind those of this thread;
+ * resolves to when its turn comes and to the function that ends it.
+ */
+function queueFor(path: string): { ahead: Promise<void>; leave: () => void } {
+  const ahead = inThisThread.get(path) ?? Promise.resolve();
+  let leave = () => {};
+  const left = new Promise<void>((resolve) => leave = resolve);
+  const mine = ahead.then(() => left);
+  inThisThread.set(path, mine);
+  mine.then(() => {
+    if (inThisThread.get(path) === mine) inThisThread.delete(path);
+  });
+  return { ahead, leave };
+}
+
+/** Waits for `ahead`, until the waiter's deadline at most (then rejects with `ETIMEDOUT`). */
+async function awaitTurn(waiter: Waiter, ahead: Promise<void>): Promise<void> {
+  const left = waiter.deadline - performance.now();
+  if (left === Infinity) return await ahead;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(timedOut(waiter, "another update of this process")),
+      Math.max(0, left),
+    );
+  });
+  try {
+    await Promise.race([ahead, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Waits for the lock of `plan.target` and takes it, asynchronously; as {@linkcode acquireSync}. */
 export async function acquireAsync(
   plan: LockPlan,
   ops: AsyncFsOps,
 ): Promise<Held> {
   const waiter = await runAsync(approach(plan), ops);
-  let watch: DirWatch | null = null;
+  const turn = queueFor(waiter.path);
+  let watch: FileWatch | null = null;
   try {
+    await untilAborted(awaitTurn(waiter, turn.ahead), plan.signal);
+    let wake: Wake | null = null;
     for (;;) {
       const got = await runAsync(tryOnce(waiter), ops);
-      if (typeof got !== "number") return got;
-      if (!plan.watch) {
+      if (typeof got !== "number") {
+        got.onReleased = turn.leave;
+        return got;
+      }
+      if (!waiter.watching) {
         await ops.sleep(got);
         continue;
       }
-      const lock = waiter.path;
-      watch ??= plan.adapter.watchDir(dirname(lock), basename(lock));
-      await untilAborted(watch.next(got), plan.signal);
+      // A lock released between the try and the watch is tried again at
+      // once, but not twice in a row (a name that cannot be watched, such
+      // as a dangling symbolic link, would make that a busy loop).
+      if (wake === "missing") {
+        await ops.sleep(got);
+        wake = null;
+        continue;
+      }
+      watch = plan.adapter.watchFile(waiter.path, got);
+      wake = await untilAborted(watch.done, plan.signal);
+      watch = null;
+      if (wake === "unwatched") waiter.watching = false;
     }
+  } catch (error) {
+    turn.leave();
+    throw error;
   } finally {
     watch?.close();
     await runAsync(abandon(waiter), ops);

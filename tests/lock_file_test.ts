@@ -160,6 +160,67 @@ test("lockFile() that waited longer than its heartbeat takes the lock with a fre
   });
 });
 
+test("lockFile() calls of one file in one process take the lock in call order, and only the first waits on the file system", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const adapter = faultAdapter([]);
+    await using(adapter, async () => {
+      // Held as another process would hold it: not through this process's
+      // queue of asynchronous waiters.
+      const first = lockFileSync(target);
+      const since = adapter.calls.length;
+      const order: number[] = [];
+      const waits = [1, 2, 3, 4].map((i) =>
+        lockFile(target).then(async (lock) => {
+          order.push(i);
+          await lock.release();
+        })
+      );
+      // Every waiter has made its own file and, if it waits on the file
+      // system, tried to link it to the lock.
+      const made = () =>
+        adapter.calls.slice(since).filter((c) =>
+          c.startsWith("createExclusive:")
+        );
+      while (made().length < 4) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 100));
+      const tried = new Set(
+        adapter.calls.slice(since).filter((c) => c.startsWith("link:")),
+      );
+      assert.equal(tried.size, 1, [...tried].join(", "));
+      first.releaseSync();
+      await Promise.all(waits);
+      assert.deepEqual(order, [1, 2, 3, 4]);
+    });
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("lockFile() polls instead of watching once the lock file cannot be watched", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    let watches = 0;
+    const adapter = faultAdapter([], {
+      watchFile: (_path, ms) => {
+        watches++;
+        return {
+          done: new Promise((r) => setTimeout(() => r("unwatched"), ms)),
+          close: () => {},
+        };
+      },
+    });
+    await using(adapter, async () => {
+      const first = lockFileSync(target); // not through this process's queue
+      const second = lockFile(target);
+      await new Promise((r) => setTimeout(r, 100));
+      first.releaseSync();
+      await (await second).release();
+    });
+    assert.equal(watches, 1);
+    assert.ok(adapter.sleeps.length > 0);
+  });
+});
+
 test("lockFileSync() is released by a using block", async () => {
   await withTempDir((dir) => {
     const target = path.join(dir, "data.json");

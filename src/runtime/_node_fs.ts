@@ -19,7 +19,7 @@ import {
   processIdentity,
   processStart,
 } from "./_writer_identity.ts";
-import { watchDir } from "./_watch.ts";
+import { watchFile } from "./_watch.ts";
 import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
 import {
   dirSync,
@@ -182,7 +182,7 @@ export function createNodeFsAdapter(name: string): RuntimeAdapter<number> {
     isProcessAlive,
     identity: processIdentity,
     processStart,
-    watchDir,
+    watchFile,
     repeat: (tick, ms) => {
       const timer = setInterval(tick, ms);
       timer.unref();

@@ -24,7 +24,7 @@ import {
   processIdentity,
   processStart,
 } from "./_writer_identity.ts";
-import { watchDir } from "./_watch.ts";
+import { watchFile } from "./_watch.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -246,7 +246,7 @@ export const denoAdapter: RuntimeAdapter<Deno.FsFile> = {
   isProcessAlive,
   identity: processIdentity,
   processStart,
-  watchDir,
+  watchFile,
   repeat: (tick, ms) => {
     const timer = setInterval(tick, ms);
     Deno.unrefTimer(timer);

@@ -43,8 +43,8 @@ import type { TempOwner } from "../_temp_name.ts";
 import type { OnExit } from "./_exit_hooks.ts";
 import type { Writer, WriterState } from "./_writer_identity.ts";
 import type { ProcessIdentity, ProcessStart } from "./_writer_identity.ts";
-import type { DirWatch } from "./_watch.ts";
-export type { DirWatch, ProcessIdentity, ProcessStart };
+import type { FileWatch } from "./_watch.ts";
+export type { FileWatch, ProcessIdentity, ProcessStart };
 
 /**
  * An open file as the algorithm sees it: opaque. Each adapter is typed by its
@@ -201,8 +201,8 @@ export interface RuntimeAdapter<F = OpenFile> {
    * returns the function that stops it.
    */
   repeat(tick: () => void, ms: number): () => void;
-  /** Watches `name` in the directory `dir` so that an asynchronous waiter wakes when it changes. */
-  watchDir(dir: string, name: string): DirWatch;
+  /** Waits up to `ms` ms for the file at `path` to change, so that an asynchronous lock waiter wakes when the lock is released (see `_watch.ts`). */
+  watchFile(path: string, ms: number): FileWatch;
   /**
    * The calling thread as the writer named in temporary file names: fully
    * known where /proc tells (Linux; on Deno only with `--allow-all`), else
