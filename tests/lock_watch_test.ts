@@ -1,15 +1,18 @@
 /**
  * How an asynchronous lock waiter learns that the lock was released: a
  * watch on the lock file itself (`src/runtime/_watch.ts`), which wakes on
- * the holder's release and on nothing else in the directory.
+ * the holder's release and on nothing else in the directory; the adapter's
+ * `watchFile` of each runtime.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { watchFile } from "../src/runtime/_watch.ts";
+import { detectAdapter } from "../src/runtime/detect.ts";
 import { withTempDir } from "./_fixtures.ts";
 
+/** This runtime's watch (Deno has its own; see `src/runtime/_watch_deno.ts`). */
+const { watchFile } = detectAdapter();
 /** Long enough never to end a test's wait by itself on a busy machine. */
 const NEVER_MS = 60_000;
 

@@ -43,42 +43,76 @@ export interface FileWatch {
 }
 
 /**
- * Waits up to `ms` milliseconds for the file at `path` to change; never
- * throws. The watch follows the file the path names when it is made: a lock
- * taken again under the same name is a new file and needs a new watch.
+ * Starts watching a file: calls `changed` when it changes and `failed` when
+ * the watch fails (at once or later); returns the function that stops it.
+ * May throw instead of calling `failed` at once.
  */
-export function watchFile(path: string, ms: number): FileWatch {
+export type StartWatch = (
+  changed: () => void,
+  failed: (missing: boolean) => void,
+) => () => void;
+
+/**
+ * A wait of up to `ms` milliseconds on the watch `start` makes, as a
+ * {@linkcode FileWatch}; each runtime brings how to watch (`watchFile` here
+ * for `node:fs`, `_watch_deno.ts` for Deno's own watcher).
+ */
+export function waitWith(
+  start: StartWatch,
+  ms: number,
+  isMissing: (error: unknown) => boolean,
+): FileWatch {
   let end: (wake: Wake) => void = () => {};
   const done = new Promise<Wake>((resolve) => end = resolve);
-  let watcher: fs.FSWatcher | null = null;
+  let stop: (() => void) | null = null;
   let unwatched = false;
   const timer = setTimeout(
     () => finish(unwatched ? "unwatched" : "timeout"),
     ms,
   );
+  function unwatch(): void {
+    const s = stop;
+    stop = null;
+    s?.();
+  }
   function finish(wake: Wake): void {
     clearTimeout(timer);
-    stop();
+    unwatch();
     end(wake);
   }
-  function stop(): void {
-    watcher?.close();
-    watcher = null;
-  }
-  function failed(error: unknown): void {
-    if ((error as { code?: unknown } | null)?.code === "ENOENT") {
-      finish("missing");
-    } else {
+  function failed(missing: boolean): void {
+    if (missing) finish("missing");
+    else {
       unwatched = true; // sleep out the rest of the time
-      stop();
+      unwatch();
     }
   }
   try {
-    watcher = fs.watch(path, { persistent: false }, () => finish("changed"));
-    // Deno reports a missing file as an error event, not a throw.
-    watcher.on("error", failed);
+    stop = start(() => finish("changed"), failed);
   } catch (error) {
-    failed(error);
+    failed(isMissing(error));
   }
   return { done, close: () => finish("timeout") };
+}
+
+function isEnoent(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === "ENOENT";
+}
+
+/**
+ * Waits up to `ms` milliseconds for the file at `path` to change; never
+ * throws. The watch follows the file the path names when it is made: a lock
+ * taken again under the same name is a new file and needs a new watch.
+ */
+export function watchFile(path: string, ms: number): FileWatch {
+  return waitWith(
+    (changed, failed) => {
+      const watcher = fs.watch(path, { persistent: false }, changed);
+      // Deno reports a missing file as an error event, not a throw.
+      watcher.on("error", (error) => failed(isEnoent(error)));
+      return () => watcher.close();
+    },
+    ms,
+    isEnoent,
+  );
 }

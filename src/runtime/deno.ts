@@ -24,7 +24,7 @@ import {
   processIdentity,
   processStart,
 } from "./_writer_identity.ts";
-import { watchFile } from "./_watch.ts";
+import { watchFileDeno as watchFile } from "./_watch_deno.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
