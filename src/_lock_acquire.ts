@@ -244,7 +244,10 @@ export interface Waiter {
  * ours (made with O_EXCL under a name of ours), locks nothing, and goes at
  * once.
  */
-export function* approach(plan: LockPlan): Steps<Waiter> {
+export function* approach(
+  plan: LockPlan,
+  started: number = performance.now(),
+): Steps<Waiter> {
   const named = holderPathFor(plan, lockPathFor(plan.target));
   const [stat, first] = yield* both(
     request("lstat", plan.target),
@@ -259,7 +262,6 @@ export function* approach(plan: LockPlan): Steps<Waiter> {
     }
   }
   const path = lockPathFor(final);
-  const started = performance.now();
   return {
     plan,
     final,
@@ -323,14 +325,18 @@ function* lookAgain(w: Waiter): Steps<boolean> {
   return true;
 }
 
-/** The error of a wait that lasted longer than its timeout; `holder` says who held the lock. */
-export function timedOut(w: Waiter, holder: string): AtomicWriteError {
+/** The error of a wait for the lock file `path` that lasted longer than its timeout; `holder` says who held it. */
+export function timedOut(
+  plan: LockPlan,
+  path: string,
+  holder: string,
+): AtomicWriteError {
   return lockError(
-    w.plan,
+    plan,
     "ETIMEDOUT",
     "lock",
-    w.path,
-    `held by ${holder} for longer than ${w.plan.timeout} ms`,
+    path,
+    `held by ${holder} for longer than ${plan.timeout} ms`,
   );
 }
 
@@ -349,7 +355,8 @@ export function* tryOnce(w: Waiter): Steps<Held | number> {
     const now = performance.now();
     if (now >= w.deadline) {
       throw timedOut(
-        w,
+        plan,
+        w.path,
         w.seen ? describeHolder(w.seen) : "another process",
       );
     }

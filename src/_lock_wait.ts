@@ -11,7 +11,7 @@ import { runAsync, runSync, untilAborted } from "./_run.ts";
 import type { AsyncFsOps, FsOps } from "./runtime/types.ts";
 import type { Wake } from "./runtime/_watch.ts";
 import type { FileWatch } from "./runtime/types.ts";
-import type { Held, LockPlan } from "./_lock.ts";
+import { type Held, lockPathFor, type LockPlan } from "./_lock.ts";
 import {
   abandon,
   approach,
@@ -39,38 +39,51 @@ export function acquireSync(plan: LockPlan, ops: FsOps): Held {
 }
 
 /**
- * The asynchronous acquisitions of each lock file in this thread, by lock
- * file: each one resolves once its lock is released (or its wait failed).
+ * The asynchronous acquisitions of each file in this thread, by the path
+ * given: each one resolves once its lock is released (or its wait failed).
  * In-process fairness: of several asynchronous updates of one file in one
  * process, only the first waits on the file system; the others wait their
- * turn here, in order, and wake nobody else.
+ * turn here, in call order, and wake nobody else. (Two paths that lead to
+ * one file through a symbolic link queue apart; the lock file still
+ * excludes them.)
  */
 const inThisThread = new Map<string, Promise<void>>();
 
 /**
- * Queues an acquisition of the lock file `path` behind those of this thread;
- * resolves to when its turn comes and to the function that ends it.
+ * Queues an acquisition of `target` behind those of this thread; returns
+ * when its turn comes and the function that ends it.
  */
-function queueFor(path: string): { ahead: Promise<void>; leave: () => void } {
-  const ahead = inThisThread.get(path) ?? Promise.resolve();
+function queueFor(target: string): { ahead: Promise<void>; leave: () => void } {
+  const ahead = inThisThread.get(target) ?? Promise.resolve();
   let leave = () => {};
   const left = new Promise<void>((resolve) => leave = resolve);
   const mine = ahead.then(() => left);
-  inThisThread.set(path, mine);
+  inThisThread.set(target, mine);
   mine.then(() => {
-    if (inThisThread.get(path) === mine) inThisThread.delete(path);
+    if (inThisThread.get(target) === mine) inThisThread.delete(target);
   });
   return { ahead, leave };
 }
 
-/** Waits for `ahead`, until the waiter's deadline at most (then rejects with `ETIMEDOUT`). */
-async function awaitTurn(waiter: Waiter, ahead: Promise<void>): Promise<void> {
-  const left = waiter.deadline - performance.now();
+/** Waits for `ahead` until `deadline` (by `performance.now()`) at most, then rejects with `ETIMEDOUT`. */
+async function awaitTurn(
+  plan: LockPlan,
+  deadline: number,
+  ahead: Promise<void>,
+): Promise<void> {
+  const left = deadline - performance.now();
   if (left === Infinity) return await ahead;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(timedOut(waiter, "another update of this process")),
+      () =>
+        reject(
+          timedOut(
+            plan,
+            lockPathFor(plan.target),
+            "this process (an earlier lock or update of the same file)",
+          ),
+        ),
       Math.max(0, left),
     );
   });
@@ -86,18 +99,38 @@ export async function acquireAsync(
   plan: LockPlan,
   ops: AsyncFsOps,
 ): Promise<Held> {
-  const waiter = await runAsync(approach(plan), ops);
-  const turn = queueFor(waiter.path);
+  const started = performance.now();
+  const turn = queueFor(plan.target);
+  try {
+    await untilAborted(
+      awaitTurn(plan, started + plan.timeout, turn.ahead),
+      plan.signal,
+    );
+    const held = await waitForLock(
+      plan,
+      ops,
+      await runAsync(approach(plan, started), ops),
+    );
+    held.onReleased = turn.leave;
+    return held;
+  } catch (error) {
+    turn.leave();
+    throw error;
+  }
+}
+
+/** Takes the lock `waiter` approached, trying again whenever the lock file changes. */
+async function waitForLock(
+  plan: LockPlan,
+  ops: AsyncFsOps,
+  waiter: Waiter,
+): Promise<Held> {
   let watch: FileWatch | null = null;
   try {
-    await untilAborted(awaitTurn(waiter, turn.ahead), plan.signal);
     let wake: Wake | null = null;
     for (;;) {
       const got = await runAsync(tryOnce(waiter), ops);
-      if (typeof got !== "number") {
-        got.onReleased = turn.leave;
-        return got;
-      }
+      if (typeof got !== "number") return got;
       if (!waiter.watching) {
         await ops.sleep(got);
         continue;
@@ -115,9 +148,6 @@ export async function acquireAsync(
       watch = null;
       if (wake === "unwatched") waiter.watching = false;
     }
-  } catch (error) {
-    turn.leave();
-    throw error;
   } finally {
     watch?.close();
     await runAsync(abandon(waiter), ops);
