@@ -53,6 +53,7 @@ const POLLED_WAIT_MS = 5;
 const WATCHED_WAIT_MS = 10;
 const LONGEST_WAIT_MS = 50;
 const LOOK_EVERY_MS = 25;
+const JUDGE_AT_LEAST_EVERY_MS = 4 * LOOK_EVERY_MS;
 
 /**
  * What `link` fails with where the file system has no hard links (FAT and
@@ -232,6 +233,8 @@ export interface Waiter {
   seen: Sighting | null;
   /** The identity of the lock file seen by the last `lstat`, if any. */
   sighted: string | null;
+  /** When the holder was last judged (its record read), by `performance.now()`. */
+  judgedAt: number;
   /** Whether the lock file can be watched (an asynchronous waiter, until a watch fails). */
   watching: boolean;
 }
@@ -277,6 +280,7 @@ export function* approach(
     lookedAt: -Infinity,
     seen: null,
     sighted: null,
+    judgedAt: started,
     watching: plan.watch,
   };
 }
@@ -293,7 +297,8 @@ export function* approach(
  * not stale. Measured with 6 Node processes on 2 cores, judging every
  * holder cost the waiters ~3 file reads (the record, /proc) per update; an
  * `lstat` is one system call. A dead holder's lock is taken over
- * LOOK_EVERY_MS later than it would be otherwise.
+ * LOOK_EVERY_MS later than it would be otherwise (JUDGE_AT_LEAST_EVERY_MS
+ * at most, where inode numbers change from one lookup to the next).
  */
 function* lookAgain(w: Waiter): Steps<boolean> {
   const plan = w.plan;
@@ -310,8 +315,13 @@ function* lookAgain(w: Waiter): Steps<boolean> {
     if (entry === null) return true; // released in between
     const first = entry.id !== w.sighted;
     w.sighted = entry.id;
-    if (first) return false;
+    // A file system whose inode numbers are not stable (each lookup
+    // numbered afresh) still has its holders judged, less often.
+    if (first && w.lookedAt - w.judgedAt < JUDGE_AT_LEAST_EVERY_MS) {
+      return false;
+    }
   }
+  w.judgedAt = w.lookedAt;
   w.seen = yield* look(plan, w.path);
   if (w.seen === null) return true;
   if (
