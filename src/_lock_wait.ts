@@ -8,9 +8,8 @@
  * so a released lock is handed over without waiting for the next poll.
  */
 import { runAsync, runSync, untilAborted } from "./_run.ts";
-import type { AsyncFsOps, FsOps } from "./runtime/types.ts";
+import type { AsyncFsOps, FileWatch, FsOps } from "./runtime/types.ts";
 import type { Wake } from "./runtime/_watch.ts";
-import type { FileWatch } from "./runtime/types.ts";
 import { type Held, lockPathFor, type LockPlan } from "./_lock.ts";
 import {
   abandon,

@@ -108,7 +108,7 @@ export function watchFile(path: string, ms: number): FileWatch {
   return waitWith(
     (changed, failed) => {
       const watcher = fs.watch(path, { persistent: false }, changed);
-      // Deno reports a missing file as an error event, not a throw.
+      // node:fs.watch on Deno reports a missing file as an error event.
       watcher.on("error", (error) => failed(isEnoent(error)));
       return () => watcher.close();
     },
