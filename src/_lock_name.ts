@@ -10,9 +10,9 @@
 import { createHash } from "node:crypto";
 
 /** The fixed ending of every lock file. */
-export const LOCK_SUFFIX = ".atomic-lock";
+const LOCK_SUFFIX = ".atomic-lock";
 /** The fixed ending of every reclaim mutex. */
-export const RECLAIM_SUFFIX = ".atomic-reclaim";
+const RECLAIM_SUFFIX = ".atomic-reclaim";
 
 const MAX_NAME_BYTES = 255;
 /** Length of the tokens that name records (`_lock_record.ts`). */
