@@ -8,14 +8,27 @@ import path from "node:path";
 import process from "node:process";
 import {
   AtomicWriter,
+  lockFile,
   makeTempFile,
   openAtomic,
+  updateFileAtomic,
+  updateFileAtomicSync,
   writeFileAtomic,
   writeFileAtomicSync,
 } from "../mod.ts";
 
 const dir = process.argv[2];
 const file = (name: string) => path.join(dir, name);
+const increment = (current: Uint8Array | null): string =>
+  String(Number(current === null ? 0 : new TextDecoder().decode(current)) + 1);
+
+/** Throws unless `dir` holds no lock file and no temporary file. */
+function nothingLeft(): void {
+  const left = fs.readdirSync(dir).filter((name) =>
+    name.endsWith(".atomic-lock") || name.endsWith(".atomic-tmp")
+  );
+  if (left.length > 0) throw new Error(`left behind: ${left.join(", ")}`);
+}
 
 /** Each behaviour throws if its outcome is wrong; a failure is reported, not hidden. */
 const behaviours: Record<string, () => Promise<void> | void> = {
@@ -54,6 +67,28 @@ const behaviours: Record<string, () => Promise<void> | void> = {
     if (fs.readFileSync(file("writer"), "utf8") !== "2") {
       throw new Error("wrong content");
     }
+  },
+  "updateFileAtomic() keeps 3 concurrent increments": async () => {
+    await Promise.all(
+      [1, 2, 3].map(() => updateFileAtomic(file("n"), increment)),
+    );
+    if (fs.readFileSync(file("n"), "utf8") !== "3") {
+      throw new Error(`counter ${fs.readFileSync(file("n"), "utf8")}`);
+    }
+    nothingLeft();
+  },
+  "updateFileAtomicSync() increments a counter": () => {
+    updateFileAtomicSync(file("m"), increment);
+    if (fs.readFileSync(file("m"), "utf8") !== "1") {
+      throw new Error("wrong content");
+    }
+    nothingLeft();
+  },
+  "lockFile() locks and releases": async () => {
+    const lock = await lockFile(file("locked"));
+    if (lock.signal.aborted) throw new Error("the lock's signal aborted");
+    await lock.release();
+    nothingLeft();
   },
   "makeTempFile() makes and removes a file": async () => {
     const tmp = await makeTempFile({ dir });
