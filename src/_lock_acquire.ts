@@ -305,6 +305,7 @@ function* lookAgain(w: Waiter): Steps<boolean> {
   const due = performance.now() >= w.deadline;
   if (!due && performance.now() - w.lookedAt < LOOK_EVERY_MS) return false;
   w.lookedAt = performance.now();
+  let sighted: EntryInfo | undefined;
   if (!due) {
     const entry = yield* act(
       plan,
@@ -313,6 +314,7 @@ function* lookAgain(w: Waiter): Steps<boolean> {
       request("lstat", w.path),
     );
     if (entry === null) return true; // released in between
+    sighted = entry;
     const first = entry.id !== w.sighted;
     w.sighted = entry.id;
     // A file system whose inode numbers are not stable (each lookup
@@ -322,7 +324,7 @@ function* lookAgain(w: Waiter): Steps<boolean> {
     }
   }
   w.judgedAt = w.lookedAt;
-  w.seen = yield* look(plan, w.path);
+  w.seen = yield* look(plan, w.path, sighted);
   if (w.seen === null) return true;
   if (
     staleReason(w.seen, Date.now(), plan.lease, checks(plan.adapter)) === null

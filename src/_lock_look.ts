@@ -60,11 +60,19 @@ function* checkBeforeReading(
   }
 }
 
-/** The lock file at `path` as it is now, or `null` if there is none. */
-export function* look(plan: LockPlan, path: string): Steps<Sighting | null> {
-  const found = yield* act(plan, "stat lock", path, request("lstat", path));
-  if (found === null) return null;
-  yield* checkBeforeReading(plan, path, found);
+/**
+ * The lock file at `path` as it is now, or `null` if there is none.
+ * `found` is its `lstat` if the caller just made it.
+ */
+export function* look(
+  plan: LockPlan,
+  path: string,
+  found?: EntryInfo,
+): Steps<Sighting | null> {
+  const before = found ??
+    (yield* act(plan, "stat lock", path, request("lstat", path)));
+  if (before === null) return null;
+  yield* checkBeforeReading(plan, path, before);
   // Read first, described after: a record older than the description errs
   // towards a living holder (a newer lock's heartbeat), never the reverse.
   const bytes = yield* act(plan, "read lock", path, request("readFile", path));
@@ -103,7 +111,7 @@ export function* isSameLock(
   if (entry === null) return false;
   if (entry.id === id) return true;
   try {
-    return (yield* look(plan, path))?.record?.token === token;
+    return (yield* look(plan, path, entry))?.record?.token === token;
   } catch {
     return false; // not a lock of ours: certainly not this one
   }
