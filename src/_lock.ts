@@ -75,6 +75,7 @@ import { AtomicWriteError } from "./atomic_write_error.ts";
 import { errorCode } from "./_error_code.ts";
 import { inDirectory } from "./_replacement.ts";
 import { lockName } from "./_lock_name.ts";
+import type { Ticket } from "./_lock_queue.ts";
 import { type Checks, encodeRecord, type LockRecord } from "./_lock_record.ts";
 import { tempName } from "./_temp_name.ts";
 import {
@@ -155,6 +156,8 @@ export interface Held {
   onReleased?: () => void;
   /** The locked file's content read as the lock was taken, with `plan.read`. */
   initial: Settled<Uint8Array | null> | null;
+  /** Its place in the line of waiters, if it waited in it: left after the lock's name (`_lock_queue.ts`). */
+  ticket: Ticket | null;
 }
 
 export function lockError(

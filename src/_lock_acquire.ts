@@ -30,13 +30,17 @@ import {
   type LockPlan,
 } from "./_lock.ts";
 import { look } from "./_lock_look.ts";
+import { ahead, join, leave, type Ticket } from "./_lock_queue.ts";
 import { reclaim } from "./_lock_reclaim.ts";
 
 /**
  * Waiting: the first pause and its growth; the longest pause of a young
- * wait for a synchronous waiter (it only polls) and for an asynchronous one
- * (a watch on the lock file wakes it); the longest of any wait, reached
- * after 20 times as long; how often the holder is judged.
+ * wait for a waiter that only tries (a watch failed) and for one that is
+ * woken early (a watch, or a synchronous waiter's cheap polls of what it
+ * waits on: see `_lock_wait.ts`); the longest of any wait, reached after 20
+ * times as long; the same two for a waiter lined up behind another
+ * (`_lock_queue.ts`), whose tries on its timer only guard against a line
+ * gone wrong; how often the holder is judged.
  *
  * Polling waiters slow the holder down: with 6 Node processes updating one
  * file on 2 cores, synchronous waiters that polled every 1 ms made the
@@ -52,6 +56,8 @@ const WAIT_GROWTH = 1.5;
 const POLLED_WAIT_MS = 5;
 const WATCHED_WAIT_MS = 10;
 const LONGEST_WAIT_MS = 50;
+const QUEUED_WAIT_MS = 100;
+const LONGEST_QUEUED_WAIT_MS = 250;
 const LOOK_EVERY_MS = 25;
 const JUDGE_AT_LEAST_EVERY_MS = 4 * LOOK_EVERY_MS;
 
@@ -211,6 +217,7 @@ function held(
     lost: null,
     released: false,
     initial,
+    ticket: null,
   };
 }
 
@@ -237,6 +244,14 @@ export interface Waiter {
   judgedAt: number;
   /** Whether the lock file can be watched (an asynchronous waiter, until a watch fails). */
   watching: boolean;
+  /** Its place in the line (`_lock_queue.ts`): not taken yet (`undefined`), none (`null`), or its ticket. */
+  ticket: Ticket | null | undefined;
+  /** What it waits on between tries: the lock file, or the ticket just ahead of its own. */
+  awaits: string;
+  /** How many waiters were ahead of it in line when it last looked. */
+  place: number;
+  /** Whether its last pause ran out with no change to what it waited on. */
+  quiet: boolean;
 }
 
 /**
@@ -282,6 +297,10 @@ export function* approach(
     sighted: null,
     judgedAt: started,
     watching: plan.watch,
+    ticket: undefined,
+    awaits: path,
+    place: 0,
+    quiet: false,
   };
 }
 
@@ -337,6 +356,24 @@ function* lookAgain(w: Waiter): Steps<boolean> {
   return true;
 }
 
+/**
+ * After a failed try: lines up (once), and finds what to wait on. A waiter
+ * first in line that was woken by the lock file is still first: it waits on
+ * the lock file again without looking at the line.
+ */
+function* lineUp(w: Waiter): Steps<void> {
+  const adapter = w.plan.adapter;
+  if (w.ticket === undefined) w.ticket = yield* join(adapter, w.path);
+  else if (w.ticket === null || (w.awaits === w.path && !w.quiet)) return;
+  const found = w.ticket === null
+    ? null
+    : yield* ahead(adapter, w.ticket, w.quiet);
+  w.quiet = false;
+  if (found === "lost") w.ticket = null;
+  w.awaits = found === "lost" || found === null ? w.path : found.path;
+  w.place = found === "lost" || found === null ? 0 : found.place;
+}
+
 /** The error of a wait for the lock file `path` that lasted longer than its timeout; `holder` says who held it. */
 export function timedOut(
   plan: LockPlan,
@@ -362,7 +399,11 @@ export function* tryOnce(w: Waiter): Steps<Held | number> {
     plan.signal?.throwIfAborted();
     const got = yield* tryLock(plan, w.final, w.path, w.state, w.attempt);
     w.attempt = undefined;
-    if (got !== null) return got;
+    if (got !== null) {
+      got.ticket = w.ticket ?? null; // left as the lock is released
+      w.ticket = null;
+      return got;
+    }
     if (yield* lookAgain(w)) continue;
     const now = performance.now();
     if (now >= w.deadline) {
@@ -372,18 +413,21 @@ export function* tryOnce(w: Waiter): Steps<Held | number> {
         w.seen ? describeHolder(w.seen) : "another process",
       );
     }
+    yield* lineUp(w);
     // Longer pauses the longer the wait lasts.
+    const early = w.watching || !plan.watch;
+    const queued = early && w.awaits !== w.path;
     const longest = Math.min(
-      LONGEST_WAIT_MS,
+      queued ? LONGEST_QUEUED_WAIT_MS : LONGEST_WAIT_MS,
       Math.max(
-        w.watching ? WATCHED_WAIT_MS : POLLED_WAIT_MS,
+        queued ? QUEUED_WAIT_MS : early ? WATCHED_WAIT_MS : POLLED_WAIT_MS,
         (now - w.started) / 20,
       ),
     );
-    // A watching waiter is woken by the release: its pause is only a
-    // safety net. A polling one starts with short polls (hand-overs under
-    // contention) and backs off.
-    if (w.watching) w.wait = longest;
+    // A waiter woken early (by a watch, or its polls) is woken by the
+    // release: its pause is only a safety net. One that only tries starts
+    // with short pauses (hand-overs under contention) and backs off.
+    if (early) w.wait = longest;
     // With jitter, never past the deadline.
     const pause = Math.min(w.wait * (0.5 + Math.random()), w.deadline - now);
     w.wait = Math.min(w.wait * WAIT_GROWTH, longest);
@@ -398,6 +442,9 @@ export function* abandon(w: Waiter): Steps<void> {
   if (draft !== null) {
     yield* both(request("close", draft.file), request("remove", draft.path));
   }
+  const ticket = w.ticket;
+  w.ticket = null;
+  if (ticket) yield* leave(ticket);
   const attempt = w.attempt;
   w.attempt = undefined;
   if (attempt?.ok && w.state.holder !== null) {

@@ -9,6 +9,7 @@ import { all, request, settle, type Steps } from "./_steps.ts";
 import { type Held, lockError, marginOf } from "./_lock.ts";
 import { reclaim } from "./_lock_reclaim.ts";
 import { isSameLock } from "./_lock_look.ts";
+import { leave } from "./_lock_queue.ts";
 import type { EntryInfo } from "./runtime/types.ts";
 
 /** Marks `held` lost (once) and returns the reason. */
@@ -112,7 +113,12 @@ export function* release(held: Held): Steps<void> {
     ...(held.holder === null ? [] : [request("remove", held.holder)]),
     ...(file === null ? [] : [request("close", file)]),
   ];
-  if (last.length > 0) yield* all(last);
+  // The ticket goes after the lock's name: the waiter behind it wakes to a
+  // free lock.
+  const ticket = held.ticket;
+  held.ticket = null;
+  if (ticket !== null) yield* leave(ticket, last);
+  else if (last.length > 0) yield* all(last);
   held.onReleased?.();
 }
 

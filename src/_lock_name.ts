@@ -1,7 +1,8 @@
 /**
- * Names of lock files: `.{name}.atomic-lock` beside the target, and
+ * Names of lock files: `.{name}.atomic-lock` beside the target,
  * `.{name}.{token}.atomic-reclaim` for the mutex that one process holds while
- * it removes a stale lock (see `_lock.ts`). Both end in a suffix no user file
+ * it removes a stale lock (see `_lock.ts`), and `.{name}.atomic-queue` for
+ * the directory where waiters line up (`_lock_queue.ts`). All end in a suffix no user file
  * is likely to have, are hidden, and fit in 255 bytes (NAME_MAX on Linux,
  * macOS and Windows) for any target name: a target name too long to fit is
  * cut and a hash of the whole name is added, so two long names that share a
@@ -13,6 +14,8 @@ import { createHash } from "node:crypto";
 const LOCK_SUFFIX = ".atomic-lock";
 /** The fixed ending of every reclaim mutex. */
 const RECLAIM_SUFFIX = ".atomic-reclaim";
+/** The fixed ending of every queue directory (shorter than a reclaim mutex's). */
+const QUEUE_SUFFIX = ".atomic-queue";
 
 const MAX_NAME_BYTES = 255;
 /** Length of the tokens that name records (`_lock_record.ts`). */
@@ -25,6 +28,7 @@ const decoder = new TextDecoder();
 
 const lockPattern = /^\.(.+)\.atomic-lock$/s;
 const reclaimPattern = /^\.(.+)\.([0-9a-f]{16})\.atomic-reclaim$/s;
+const queuePattern = /^\.(.+)\.atomic-queue$/s;
 
 /** The part of the lock names that stands for the target name `base`. */
 function stem(base: string): string {
@@ -56,4 +60,14 @@ export function lockOf(name: string): string | null {
   if (lockPattern.test(name)) return name;
   const match = reclaimPattern.exec(name);
   return match ? `.${match[1]}${LOCK_SUFFIX}` : null;
+}
+
+/** The name of the waiters' queue directory beside the lock file named `lock`. */
+export function queueName(lock: string): string {
+  return `${lock.slice(0, -LOCK_SUFFIX.length)}${QUEUE_SUFFIX}`;
+}
+
+/** Whether `name` has the shape of a queue directory's name. */
+export function isQueueName(name: string): boolean {
+  return queuePattern.test(name);
 }

@@ -10,7 +10,10 @@ import { request, type Steps } from "./_steps.ts";
 import { act, problem, type Resolution } from "./_replacement.ts";
 
 /** Whether `dir` is sticky and writable by everyone (`/tmp`), or by its group when `groupToo`. */
-function isSharedSticky(dir: EntryInfo, groupToo: boolean): boolean {
+export function isSharedSticky(
+  dir: EntryInfo,
+  groupToo: boolean,
+): boolean {
   if ((dir.mode & 0o1000) === 0) return false;
   return (dir.mode & 0o002) !== 0 || (groupToo && (dir.mode & 0o020) !== 0);
 }

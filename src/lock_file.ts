@@ -102,9 +102,11 @@ export class HeldLock implements FileLock {
     this.path = held.final;
     this.lockPath = held.path;
     this.#context = context;
-    // The lock's name before the holder's own: removed in that order at exit.
+    // The lock's name before the holder's own and its ticket: removed in
+    // that order at exit.
     context.inFlight.add(held.path);
     if (held.holder !== null) context.inFlight.add(held.holder);
+    if (held.ticket !== null) context.inFlight.add(held.ticket.path);
     held.onLost = () => {
       context.inFlight.delete(held.path);
       this.#stop();
@@ -122,10 +124,10 @@ export class HeldLock implements FileLock {
 
   #forget(): void {
     this.#stop();
-    this.#context.inFlight.delete(this.held.path);
-    if (this.held.holder !== null) {
-      this.#context.inFlight.delete(this.held.holder);
-    }
+    const inFlight = this.#context.inFlight;
+    inFlight.delete(this.held.path);
+    if (this.held.holder !== null) inFlight.delete(this.held.holder);
+    if (this.held.ticket !== null) inFlight.delete(this.held.ticket.path);
   }
 
   release(): Promise<void> {

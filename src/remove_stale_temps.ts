@@ -6,7 +6,7 @@ import { runAsync, runSync } from "./_run.ts";
 import { perform, request, settle, type Steps } from "./_steps.ts";
 import { isKnownWriter, tempNameOwner, type TempOwner } from "./_temp_name.ts";
 import { sweepLock } from "./_lock_reclaim.ts";
-import { lockOf } from "./_lock_name.ts";
+import { isQueueName, lockOf } from "./_lock_name.ts";
 import type { RuntimeAdapter } from "./runtime/types.ts";
 import { rejectUnknownKeys, toAbsolutePath } from "./_validate.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
@@ -164,6 +164,7 @@ function* sweep(
   now: number,
   judge: Judge,
   adapter: RuntimeAdapter,
+  nested = false,
 ): Steps<string[]> {
   let names: string[];
   let dirInfo: EntryInfo | null;
@@ -184,6 +185,12 @@ function* sweep(
     // Lock files go through the lock protocol's own race-free reclaim.
     if (yield* sweepLock(join(dir, name), adapter, now, ages.olderThan)) {
       removed.push(join(dir, name));
+      continue;
+    }
+    if (!nested && isQueueName(name)) {
+      removed.push(
+        ...yield* sweepQueue(join(dir, name), ages, now, judge, adapter),
+      );
       continue;
     }
     const owner = tempNameOwner(name);
@@ -209,6 +216,26 @@ function* sweep(
     }
   }
   return removed;
+}
+
+/**
+ * Sweeps the lock queue directory `queue` (`_lock_queue.ts`): its tickets
+ * are temporary files, judged as such (a live waiter's ticket stays); the
+ * directory goes once empty (a waiter that lines up meanwhile makes it
+ * again). A link or a file by that name is left alone.
+ */
+function* sweepQueue(
+  queue: string,
+  ages: Ages,
+  now: number,
+  judge: Judge,
+  adapter: RuntimeAdapter,
+): Steps<string[]> {
+  const entry = yield* settle(request("lstat", queue));
+  if (!entry.ok || entry.value?.kind !== "directory") return [];
+  const removed = yield* sweep(queue, ages, now, judge, adapter, true);
+  const emptied = yield* settle(request("removeDir", queue));
+  return emptied.ok ? [...removed, queue] : removed;
 }
 
 /** Codes of a removal that found nothing of ours: another sweeper was first, or a directory took the name. */

@@ -6,6 +6,9 @@
  *   both in turn (`mixed`); prints `ack V` for each value it committed.
  * - `hold TARGET [LEASE]`: takes TARGET's lock, prints `held`, waits to be killed.
  * - `exit TARGET`: takes TARGET's lock, then calls `process.exit(0)`.
+ * - `wait TARGET API GO`: takes TARGET's lock with `lockFile` (API `async`)
+ *   or `lockFileSync` (`sync`), waiting as long as it takes; prints `got`,
+ *   holds it until the file GO exists, releases it, prints `released`.
  * - `try TARGET API`: takes and releases TARGET's lock with `lockFile`
  *   (API `async`) or `lockFileSync` (`sync`), waiting 1 s at most; prints
  *   `ok` or the error code.
@@ -95,6 +98,15 @@ async function main(): Promise<void> {
     } catch (error) {
       say((error as { code?: string }).code ?? String(error));
     }
+    return;
+  }
+  if (mode === "wait") {
+    const [api, go] = args;
+    const lock = api === "sync" ? lockFileSync(target) : await lockFile(target);
+    say("got");
+    while (!fs.existsSync(go)) Atomics.wait(cell, 0, 0, 5);
+    await lock.release();
+    say("released");
     return;
   }
   if (mode === "exit") {

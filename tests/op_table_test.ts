@@ -151,7 +151,10 @@ test("the adapter's two forms give the same answer or code for each operation", 
   await withTempDir(async (dir) => {
     const file = path.join(dir, "file");
     const missing = path.join(dir, "missing");
+    const full = path.join(dir, "full");
     fs.writeFileSync(file, "content");
+    fs.mkdirSync(full);
+    fs.writeFileSync(path.join(full, "entry"), "");
     const cases: [Request<unknown>, Outcome][] = [
       [request("lstat", missing), { value: null }],
       [request("stat", missing), { value: null }],
@@ -161,6 +164,8 @@ test("the adapter's two forms give the same answer or code for each operation", 
       [request("rename", missing, file), { code: "ENOENT" }],
       [request("link", file, file), { code: "EEXIST" }],
       [request("remove", missing), { code: "ENOENT" }],
+      [request("removeDir", missing), { code: "ENOENT" }],
+      [request("removeDir", full), { code: "ENOTEMPTY" }],
       [request("createExclusive", file, 0o600), { code: "EEXIST" }],
       [request("syncDir", missing), { code: "ENOENT" }],
       [request("lstat", file), outcomeOf(() => sync.lstat(file))],

@@ -132,6 +132,10 @@ const table: OpTable<number> = {
     (path) => fs.unlinkSync(path),
     (path) => (done) => fs.unlink(path, done),
   ),
+  removeDir: fromCallbacks(
+    (path) => fs.rmdirSync(path),
+    (path) => (done) => fs.rmdir(path, done),
+  ),
   locate: fromCallbacks(
     (fd) => fs.readlinkSync(fdLink(fd)),
     (fd) => (done) => fs.readlink(fdLink(fd), done),

@@ -172,6 +172,7 @@ const table: OpTable<Deno.FsFile> = {
     (from, to) => Deno.link(from, to),
   ),
   remove: row((path) => Deno.removeSync(path), (path) => Deno.remove(path)),
+  removeDir: row((path) => Deno.removeSync(path), (path) => Deno.remove(path)),
   // Synchronous only (a failure path): the asynchronous form runs it.
   locate: row((file) => locateFsFile(file)),
   syncDir: dirSync(openDir, fsync, close),

@@ -124,6 +124,12 @@ export interface FsOps<F = OpenFile> {
   /** Removes the file at `path`. */
   remove(path: string): void;
   /**
+   * Removes the empty directory at `path` (`rmdir`), failing with
+   * `ENOTEMPTY` (or `EEXIST`) if it has entries. Deno has no call that
+   * refuses a file there; the algorithm only names directories it made.
+   */
+  removeDir(path: string): void;
+  /**
    * Where the open file is now, as the kernel knows it (Linux's
    * /proc/self/fd), even after a directory above it was renamed; `null`
    * where the platform will not tell (no /proc, Deno without `--allow-all`)

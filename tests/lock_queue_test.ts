@@ -1,0 +1,254 @@
+/**
+ * The line of waiters of a contended lock (`src/_lock_queue.ts`): a waiter
+ * that finds the lock taken makes a ticket in the lock's queue directory and
+ * waits on the ticket just ahead of its own, so that a release wakes one
+ * waiter, not all of them. The line is advice: the lock stays the only
+ * exclusion, and nothing of the line outlives it.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { lockFile, removeStaleTemps } from "../mod.ts";
+import {
+  ahead,
+  join,
+  leave,
+  queuePathFor,
+  type Ticket,
+} from "../src/_lock_queue.ts";
+import { runSync } from "../src/_run.ts";
+import { isKnownWriter, tempName } from "../src/_temp_name.ts";
+import { detectAdapter } from "../src/runtime/detect.ts";
+import type { RuntimeAdapter } from "../src/runtime/types.ts";
+import type { Writer } from "../src/runtime/_writer_identity.ts";
+import {
+  backdate,
+  DEAD_PID,
+  faultAdapter,
+  runtimeName,
+  using,
+  withTempDir,
+} from "./_fixtures.ts";
+import { lockPathOf, startLockChild } from "./_lock_fixtures.ts";
+
+const HOUR = 60 * 60 * 1000;
+
+/** A writer on "this host" that the adapters below judge: alive unless its pid is DEAD_PID. */
+function writer(pid: number): Writer {
+  return { pid, thread: pid, start: 1, host: "0123456789ab" };
+}
+
+/** The real adapter, except that only DEAD_PID's writer is gone. */
+function deadIsGone(): RuntimeAdapter {
+  return faultAdapter([], {
+    writerState: (w) => w.pid === DEAD_PID ? "gone" : "alive",
+  });
+}
+
+/** A ticket of `owner` in `queue` that sorts before any made now. */
+function earlyTicket(
+  queue: string,
+  owner: Writer,
+  key = "00000000000001",
+): string {
+  fs.mkdirSync(queue, { recursive: true });
+  const file = path.join(queue, tempName(key, owner));
+  fs.writeFileSync(file, "");
+  return file;
+}
+
+function lineUp(adapter: RuntimeAdapter, lock: string): Ticket {
+  const ticket = runSync(join(adapter, lock), adapter.sync);
+  assert.ok(ticket !== null, "a ticket was made");
+  return ticket;
+}
+
+/** The names in `dir`, sorted; none if it does not exist. */
+function names(dir: string): string[] {
+  return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
+}
+
+/** Resolves once `done()` holds; fails after 20 s. */
+async function until(what: string, done: () => boolean): Promise<void> {
+  const deadline = performance.now() + 20_000;
+  while (!done()) {
+    if (performance.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test("join() makes a ticket in the lock's queue directory, named to sort after the tickets made before it", async () => {
+  await withTempDir((dir) => {
+    const adapter = detectAdapter();
+    const lock = path.join(dir, ".f.atomic-lock");
+    const first = lineUp(adapter, lock);
+    const second = lineUp(adapter, lock);
+    assert.equal(first.queue, path.join(dir, ".f.atomic-queue"));
+    assert.deepEqual(names(first.queue), [first.name, second.name]);
+    assert.ok(first.name < second.name);
+  });
+});
+
+test("ahead() names the ticket just ahead and how many are ahead; nothing for the first in line", async () => {
+  await withTempDir((dir) => {
+    const adapter = detectAdapter();
+    const lock = path.join(dir, ".f.atomic-lock");
+    const [first, second, third] = [1, 2, 3].map(() => lineUp(adapter, lock));
+    const sync = adapter.sync;
+    assert.equal(runSync(ahead(adapter, first, false), sync), null);
+    assert.deepEqual(runSync(ahead(adapter, third, false), sync), {
+      path: second.path,
+      place: 2,
+    });
+  });
+});
+
+test('ahead() says "lost" once the waiter\'s own ticket is gone', async () => {
+  await withTempDir((dir) => {
+    const adapter = detectAdapter();
+    const ticket = lineUp(adapter, path.join(dir, ".f.atomic-lock"));
+    fs.rmSync(ticket.path);
+    assert.equal(runSync(ahead(adapter, ticket, false), adapter.sync), "lost");
+  });
+});
+
+test("ahead(), judging, removes the tickets ahead whose writer is gone and names the live one before them", async () => {
+  await withTempDir((dir) => {
+    const adapter = deadIsGone();
+    const lock = path.join(dir, ".f.atomic-lock");
+    const queue = queuePathFor(lock);
+    const live = earlyTicket(queue, writer(1), "00000000000001");
+    const dead = earlyTicket(queue, writer(DEAD_PID), "00000000000002");
+    const mine = lineUp(adapter, lock);
+    assert.deepEqual(runSync(ahead(adapter, mine, false), adapter.sync), {
+      path: dead,
+      place: 2,
+    }, "without judging, a dead waiter's ticket stays");
+    assert.deepEqual(runSync(ahead(adapter, mine, true), adapter.sync), {
+      path: live,
+      place: 1,
+    });
+    assert.deepEqual(names(queue), [path.basename(live), mine.name]);
+  });
+});
+
+test("ahead(), judging, keeps a ticket whose writer cannot be judged", async () => {
+  await withTempDir((dir) => {
+    const adapter = faultAdapter([], { writerState: () => "unknown" });
+    const lock = path.join(dir, ".f.atomic-lock");
+    const other = earlyTicket(queuePathFor(lock), writer(DEAD_PID));
+    const mine = lineUp(adapter, lock);
+    assert.deepEqual(runSync(ahead(adapter, mine, true), adapter.sync), {
+      path: other,
+      place: 1,
+    });
+  });
+});
+
+test("leave() removes the ticket, and the queue directory with the last one", async () => {
+  await withTempDir((dir) => {
+    const adapter = detectAdapter();
+    const lock = path.join(dir, ".f.atomic-lock");
+    const [first, second] = [1, 2].map(() => lineUp(adapter, lock));
+    runSync(leave(first), adapter.sync);
+    assert.deepEqual(names(first.queue), [second.name]);
+    runSync(leave(second), adapter.sync);
+    assert.equal(fs.existsSync(first.queue), false);
+  });
+});
+
+test("join() makes no line in a shared sticky directory (another user could lead it anywhere)", async () => {
+  await withTempDir((dir) => {
+    const adapter = detectAdapter();
+    const shared = path.join(dir, "shared");
+    fs.mkdirSync(shared);
+    fs.chmodSync(shared, 0o1777);
+    const lock = path.join(shared, ".f.atomic-lock");
+    assert.equal(runSync(join(adapter, lock), adapter.sync), null);
+    assert.deepEqual(names(shared), []);
+  });
+});
+
+for (const api of ["async", "sync"]) {
+  test(`a waiter (${api}) that finds the lock taken waits in line, and nothing of the line is left once it took and released the lock`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "state.json");
+      const queue = queuePathFor(lockPathOf(target));
+      const go = path.join(dir, "go");
+      const held = await lockFile(target);
+      const child = startLockChild(runtimeName(), ["wait", target, api, go]);
+      try {
+        await until("the waiter lines up", () => names(queue).length === 1);
+        await held.release();
+        await child.waitFor((line) => line === "got");
+        fs.writeFileSync(go, "");
+        await child.waitFor((line) => line === "released");
+        await child.ended;
+        assert.deepEqual(names(dir), ["go"]);
+      } finally {
+        child.kill("SIGKILL");
+        await held.release();
+      }
+    });
+  });
+}
+
+test("a waiter removes the ticket of a waiter ahead of it that was killed, and still takes the lock", async (t) => {
+  if (!isKnownWriter(detectAdapter().writer())) {
+    t.skip("this runtime cannot prove a writer gone here (no /proc)");
+    return;
+  }
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "state.json");
+    const queue = queuePathFor(lockPathOf(target));
+    const go = path.join(dir, "go");
+    const held = await lockFile(target);
+    const first = startLockChild(runtimeName(), ["wait", target, "async", go]);
+    let second: ReturnType<typeof startLockChild> | null = null;
+    try {
+      await until("the first waiter lines up", () => names(queue).length === 1);
+      const [killed] = names(queue);
+      second = startLockChild(runtimeName(), ["wait", target, "async", go]);
+      await until("the second lines up", () => names(queue).length === 2);
+      first.kill("SIGKILL");
+      await first.ended;
+      await until(
+        "the second waiter removes the killed one's ticket",
+        () => !names(queue).includes(killed),
+      );
+      assert.equal(names(queue).length, 1);
+      await held.release();
+      fs.writeFileSync(go, "");
+      await second.waitFor((line) => line === "released");
+      await second.ended;
+      assert.equal(fs.existsSync(queue), false);
+    } finally {
+      first.kill("SIGKILL");
+      second?.kill("SIGKILL");
+      await held.release();
+    }
+  });
+});
+
+test("removeStaleTemps() removes a dead waiter's ticket and the queue directory it leaves empty", async () => {
+  await withTempDir(async (dir) => {
+    const queue = queuePathFor(path.join(dir, ".f.atomic-lock"));
+    const ticket = earlyTicket(queue, writer(DEAD_PID));
+    backdate(ticket, 2 * HOUR);
+    const removed = await using(deadIsGone(), () => removeStaleTemps(dir));
+    assert.deepEqual(removed, [ticket, queue]);
+    assert.deepEqual(names(dir), []);
+  });
+});
+
+test("removeStaleTemps() keeps a live waiter's ticket and its queue directory", async () => {
+  await withTempDir(async (dir) => {
+    const queue = queuePathFor(path.join(dir, ".f.atomic-lock"));
+    const ticket = earlyTicket(queue, writer(1));
+    backdate(ticket, 2 * HOUR);
+    const removed = await using(deadIsGone(), () => removeStaleTemps(dir));
+    assert.deepEqual(removed, []);
+    assert.deepEqual(names(queue), [path.basename(ticket)]);
+  });
+});
