@@ -363,11 +363,16 @@ function* lookAgain(w: Waiter): Steps<boolean> {
  */
 function* lineUp(w: Waiter): Steps<void> {
   const adapter = w.plan.adapter;
-  if (w.ticket === undefined) w.ticket = yield* join(adapter, w.path);
-  else if (w.ticket === null || (w.awaits === w.path && !w.quiet)) return;
-  const found = w.ticket === null
-    ? null
-    : yield* ahead(adapter, w.ticket, w.quiet);
+  let found;
+  if (w.ticket === undefined) {
+    const joined = yield* join(adapter, w.path);
+    w.ticket = joined?.ticket ?? null;
+    found = joined?.ahead ?? null;
+  } else if (w.ticket === null || (w.awaits === w.path && !w.quiet)) {
+    return;
+  } else {
+    found = yield* ahead(adapter, w.ticket, w.quiet);
+  }
   w.quiet = false;
   if (found === "lost") w.ticket = null;
   w.awaits = found === "lost" || found === null ? w.path : found.path;

@@ -13,6 +13,7 @@ import { lockFile, removeStaleTemps } from "../mod.ts";
 import {
   ahead,
   join,
+  type Joined,
   leave,
   queuePathFor,
   type Ticket,
@@ -58,10 +59,30 @@ function earlyTicket(
   return file;
 }
 
+/** Tickets made by {@linkcode lineUp} and still open. */
+const open = new Set<Ticket>();
+
 function lineUp(adapter: RuntimeAdapter, lock: string): Ticket {
-  const ticket = runSync(join(adapter, lock), adapter.sync);
-  assert.ok(ticket !== null, "a ticket was made");
-  return ticket;
+  return joinLine(adapter, lock).ticket;
+}
+
+function joinLine(adapter: RuntimeAdapter, lock: string): Joined {
+  const joined = runSync(join(adapter, lock), adapter.sync);
+  assert.ok(joined !== null, "a ticket was made");
+  open.add(joined.ticket);
+  return joined;
+}
+
+/** Leaves the line as a waiter does. */
+function leaveLine(adapter: RuntimeAdapter, ticket: Ticket): void {
+  open.delete(ticket);
+  runSync(leave(ticket), adapter.sync);
+}
+
+/** Closes the tickets a test left open (its directory goes next). */
+function closeTickets(): void {
+  for (const ticket of open) detectAdapter().sync.close(ticket.file);
+  open.clear();
 }
 
 /** The names in `dir`, sorted; none if it does not exist. */
@@ -87,6 +108,19 @@ test("join() makes a ticket in the lock's queue directory, named to sort after t
     assert.equal(first.queue, path.join(dir, ".f.atomic-queue"));
     assert.deepEqual(names(first.queue), [first.name, second.name]);
     assert.ok(first.name < second.name);
+    closeTickets();
+  });
+});
+
+test("join() names the ticket ahead as it lines up; nothing for the first in line", async () => {
+  await withTempDir((dir) => {
+    const adapter = detectAdapter();
+    const lock = path.join(dir, ".f.atomic-lock");
+    const first = joinLine(adapter, lock);
+    const second = joinLine(adapter, lock);
+    assert.equal(first.ahead, null);
+    assert.deepEqual(second.ahead, { path: first.ticket.path, place: 1 });
+    closeTickets();
   });
 });
 
@@ -101,6 +135,7 @@ test("ahead() names the ticket just ahead and how many are ahead; nothing for th
       path: second.path,
       place: 2,
     });
+    closeTickets();
   });
 });
 
@@ -110,6 +145,7 @@ test('ahead() says "lost" once the waiter\'s own ticket is gone', async () => {
     const ticket = lineUp(adapter, path.join(dir, ".f.atomic-lock"));
     fs.rmSync(ticket.path);
     assert.equal(runSync(ahead(adapter, ticket, false), adapter.sync), "lost");
+    closeTickets();
   });
 });
 
@@ -130,6 +166,7 @@ test("ahead(), judging, removes the tickets ahead whose writer is gone and names
       place: 1,
     });
     assert.deepEqual(names(queue), [path.basename(live), mine.name]);
+    closeTickets();
   });
 });
 
@@ -143,6 +180,7 @@ test("ahead(), judging, keeps a ticket whose writer cannot be judged", async () 
       path: other,
       place: 1,
     });
+    closeTickets();
   });
 });
 
@@ -151,9 +189,9 @@ test("leave() removes the ticket, and the queue directory with the last one", as
     const adapter = detectAdapter();
     const lock = path.join(dir, ".f.atomic-lock");
     const [first, second] = [1, 2].map(() => lineUp(adapter, lock));
-    runSync(leave(first), adapter.sync);
+    leaveLine(adapter, first);
     assert.deepEqual(names(first.queue), [second.name]);
-    runSync(leave(second), adapter.sync);
+    leaveLine(adapter, second);
     assert.equal(fs.existsSync(first.queue), false);
   });
 });
