@@ -123,5 +123,6 @@ export function startReplacement(
     knownFiles: context.knownFiles,
     ticket: null,
     guard: null,
+    looked: null,
   };
 }

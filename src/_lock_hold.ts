@@ -5,7 +5,8 @@
 import { errorCode } from "./_error_code.ts";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import type { Sighting } from "./_lock_record.ts";
-import { all, request, settle, type Steps } from "./_steps.ts";
+import { all, request, settle, type Settled, type Steps } from "./_steps.ts";
+import type { Guard, Looked } from "./_replacement.ts";
 import { type Held, lockError, marginOf } from "./_lock.ts";
 import { reclaim } from "./_lock_reclaim.ts";
 import { isSameLock } from "./_lock_look.ts";
@@ -32,9 +33,15 @@ function inLease(held: Held, now: number): boolean {
   return now < held.beatAt + held.plan.lease - marginOf(held.plan.lease);
 }
 
-/** Whether the lock's name is still `held`'s lock file; its entry if so. */
-function* isHeld(held: Held): Steps<EntryInfo | null> {
-  const found = yield* settle(request("lstat", held.path));
+/**
+ * Whether the lock's name is still `held`'s lock file; its entry if so.
+ * `found`: an `lstat` of the lock's name just made, if any.
+ */
+function* isHeld(
+  held: Held,
+  found?: Settled<EntryInfo | null>,
+): Steps<EntryInfo | null> {
+  found ??= yield* settle(request("lstat", held.path));
   const entry = found.ok ? found.value : null;
   const same = yield* isSameLock(
     held.plan,
@@ -47,17 +54,38 @@ function* isHeld(held: Held): Steps<EntryInfo | null> {
 }
 
 /**
- * Checks that `held` is still this process's lock, with margin to spare;
- * throws `ELOCKLOST` if not. Run just before an update's rename.
+ * How old the look at the lock file made alongside an update's fsync may be
+ * at its rename; an older one (a slow fsync) is made again.
  */
-export function* guard(held: Held): Steps<void> {
+const FRESH_LOOK_MS = 50;
+
+/**
+ * Checks that `held` is still this process's lock, with margin to spare;
+ * throws `ELOCKLOST` if not. Run just before an update's rename: the lease
+ * then, the lock file's identity by the look `looked` made alongside the
+ * fsync of the update's temporary file if it is fresh (one round trip
+ * fewer), else by a new one. Only the lease decides whether another process
+ * may take the lock over (`_lock.ts`); the identity finds a lock file that
+ * went some other way (removed by hand).
+ */
+export function* guard(held: Held, looked: Looked | null): Steps<void> {
   if (held.lost) throw held.lost;
   if (!inLease(held, Date.now())) {
     throw markLost(held, "the lease ran out before the update could commit");
   }
-  if (!(yield* isHeld(held))) {
+  const fresh = looked !== null &&
+    performance.now() - looked.since < FRESH_LOOK_MS;
+  if (!(yield* isHeld(held, fresh ? looked.entry : undefined))) {
     throw markLost(held, "the lock file was taken over by another process");
   }
+}
+
+/** The {@linkcode Guard} of an update under `held`. */
+export function guardOf(held: Held): Guard {
+  return {
+    look: () => request("lstat", held.path),
+    check: (looked) => guard(held, looked),
+  };
 }
 
 /** One heartbeat: checks the lock, then renews its lease. Marks it lost instead of throwing. */
@@ -65,7 +93,7 @@ export function* heartbeat(held: Held): Steps<void> {
   if (held.released || held.lost) return;
   const now = Date.now();
   try {
-    yield* guard(held);
+    yield* guard(held, null);
   } catch {
     return; // guard marked it lost
   }

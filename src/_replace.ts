@@ -179,7 +179,7 @@ export function* seal(s: Replacement): Steps<void> {
   s.options.signal?.throwIfAborted();
   const chmod = takePendingMode(s); // no write took it: the content is empty
   if (chmod !== null) yield* act(s, "chmod", temp, chmod);
-  if (s.options.fsync) yield* act(s, "fsync", temp, request("sync", s.file));
+  if (s.options.fsync) yield* syncLooking(s, temp);
   if (Date.now() - s.tempSince >= LOCATE_AFTER_MS) {
     const found = yield* settle(request("locate", s.file));
     s.located = found.ok ? found.value : null;
@@ -190,13 +190,27 @@ export function* seal(s: Replacement): Steps<void> {
 }
 
 /**
+ * Fsyncs the temporary file; an update looks at its lock alongside (one
+ * round trip fewer before the rename: see `guard` in `_lock_hold.ts`).
+ */
+function* syncLooking(s: Replacement, temp: string): Steps<void> {
+  const sync = request("sync", s.file);
+  if (s.guard === null) return yield* act(s, "fsync", temp, sync);
+  const since = performance.now();
+  const [synced, entry] = yield* both(sync, s.guard.look());
+  if (!synced.ok) throw failure(s, "fsync", temp, synced.error);
+  s.looked = { entry, since };
+}
+
+/**
  * Puts the sealed file in place: rename (or link), then fsync the directory.
  * The asynchronous API first waits for its turn (see `_async_phases.ts`).
  */
 export function* publish(s: Replacement): Steps<void> {
   const temp = s.temp as string;
   s.options.signal?.throwIfAborted();
-  if (s.guard) yield* s.guard();
+  if (s.guard) yield* s.guard.check(s.looked);
+  s.looked = null;
   yield* renameOrLink(s, temp);
   s.committed = true;
   s.ticket?.renamed();

@@ -11,6 +11,7 @@ import type { TempOwner } from "./_temp_name.ts";
 import type { Ticket } from "./_path_queue.ts";
 import type { KnownFiles } from "./_known_files.ts";
 import type {
+  EntryInfo,
   OpenFile,
   ProcessIds,
   RuntimeAdapter,
@@ -21,6 +22,7 @@ import {
   type Request,
   request,
   settle,
+  type Settled,
   type Steps,
 } from "./_steps.ts";
 
@@ -94,8 +96,28 @@ export interface Replacement extends Resolution {
   readonly knownFiles: KnownFiles;
   /** This write's place among writes to the same path, for the async API. */
   ticket: Ticket | null;
-  /** Runs just before the rename and throws to stop it (an update checks its lock is still held). */
-  guard: (() => Steps<void>) | null;
+  /** What an update checks of its lock before the rename; throws to stop it. */
+  guard: Guard | null;
+  /** The guard's look made alongside the fsync, if any. */
+  looked: Looked | null;
+}
+
+/**
+ * What an update checks of its lock before its rename (`_lock_hold.ts`):
+ * a look at the lock file, made alongside the temporary file's fsync, and
+ * the check made just before the rename.
+ */
+export interface Guard {
+  /** The look at the lock file. */
+  look(): Request<EntryInfo | null>;
+  /** Throws if the lock is no longer held; `looked` is the look made alongside the fsync, if any. */
+  check(looked: Looked | null): Steps<void>;
+}
+
+/** A look at the lock file, and when it was asked for (by `performance.now()`). */
+export interface Looked {
+  readonly entry: Settled<EntryInfo | null>;
+  readonly since: number;
 }
 
 /** The error's system code; an error without one is reported as `EIO`. */

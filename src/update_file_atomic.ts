@@ -1,7 +1,7 @@
 /** Read-modify-write of a file across processes, without lost updates. */
 import type { AtomicOptions } from "./atomic_options.ts";
 import { type Context, currentContext, startReplacement } from "./_context.ts";
-import { guard, readLocked } from "./_lock_hold.ts";
+import { guardOf, readLocked } from "./_lock_hold.ts";
 import {
   type HeldLock,
   type LockOptions,
@@ -94,7 +94,7 @@ export function replacementUnderLock(
     ? AbortSignal.any([write.signal, lock.signal])
     : lock.signal;
   const s = startReplacement(context, plan.lock.target, { ...write, signal });
-  s.guard = () => guard(lock.held);
+  s.guard = guardOf(lock.held);
   return s;
 }
 

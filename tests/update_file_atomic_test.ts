@@ -13,9 +13,11 @@ import {
 } from "../mod.ts";
 import {
   failsWith,
+  faultAdapter,
   read,
   runtimeName,
   tempsIn,
+  using,
   withTempDir,
 } from "./_fixtures.ts";
 import { linkedTree, mkfifo } from "./_path_fixtures.ts";
@@ -260,15 +262,8 @@ for (const { name, fails, update } of updates) {
       fs.writeFileSync(target, "old");
       await assert.rejects(
         update(target, () => {
-          // Another process reclaimed the lock meanwhile and holds it now:
-          // another file, with a record of its own.
-          const lock = lockPathOf(target);
-          const record = JSON.parse(fs.readFileSync(lock, "utf8"));
-          record.token = record.token === "1".repeat(16)
-            ? "2".repeat(16)
-            : "1".repeat(16);
-          fs.writeFileSync(lock + ".new", JSON.stringify(record));
-          fs.renameSync(lock + ".new", lock);
+          // Another process reclaimed the lock meanwhile and holds it now.
+          takeOverLock(target);
           return "lost update";
         }),
         (e) => e instanceof AtomicWriteError && e.code === "ELOCKLOST",
@@ -294,6 +289,44 @@ for (const { name, fails, update } of updates) {
     });
   });
 }
+
+/**
+ * Takes over `target`'s lock as another process does: another file at the
+ * lock's name, with a record of its own.
+ */
+function takeOverLock(target: string): void {
+  const lock = lockPathOf(target);
+  const record = JSON.parse(fs.readFileSync(lock, "utf8"));
+  record.token = record.token === "1".repeat(16)
+    ? "2".repeat(16)
+    : "1".repeat(16);
+  fs.writeFileSync(lock + ".new", JSON.stringify(record));
+  fs.renameSync(lock + ".new", lock);
+}
+
+test("updateFileAtomic() does not commit when its lock is taken over during a slow fsync of its data (the look made alongside it is old by then)", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f.txt");
+    fs.writeFileSync(target, "old");
+    const adapter = faultAdapter([]);
+    const realSync = adapter.async.sync;
+    let calls = 0;
+    adapter.async.sync = async (file) => {
+      if (++calls === 1) {
+        await new Promise((r) => setTimeout(r, 100));
+        takeOverLock(target);
+      }
+      return await realSync(file);
+    };
+    await using(
+      adapter,
+      () =>
+        failsWith(updateFileAtomic(target, () => "lost update"), "ELOCKLOST"),
+    );
+    assert.equal(read(target), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
 
 test("updateFileAtomic() rejects with the signal's reason when aborted while waiting", async () => {
   await withTempDir(async (dir) => {
