@@ -277,12 +277,16 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
  * `olderThan` old and provably stale (their holder is gone, or their lease
  * ran out), through the lock's own race-free reclaim.
  *
- * Subdirectories are not searched. The sweep installs no listener of any
- * kind.
+ * So are the tickets that waiters killed while they waited for such a lock
+ * left in its queue directory (`.{name}.atomic-queue`), judged as
+ * temporary files, and the directory once it is empty.
+ *
+ * Other subdirectories are not searched. The sweep installs no listener of
+ * any kind.
  *
  * @param dir The directory to sweep (a string or a `file:` URL).
  * @param options Which files are old enough; see {@linkcode RemoveStaleTempsOptions}.
- * @returns The absolute paths of the files removed, sorted by name.
+ * @returns The absolute paths of the files (and emptied queue directories) removed, lock files first, then by name (a queue directory after its tickets).
  * @throws {TypeError} If `dir` is not a non-empty string or `file:` URL, or `options` or an age has the wrong type.
  * @throws {RangeError} If an age is negative or NaN.
  * @throws {AtomicWriteError} With the same `code` on every runtime (`ENOENT`, `ENOTDIR`, `EACCES`, …) if the directory cannot be read or a stale file cannot be removed.
@@ -318,7 +322,7 @@ export function removeStaleTemps(
  *
  * @param dir The directory to sweep (a string or a `file:` URL).
  * @param options Which files are old enough; see {@linkcode RemoveStaleTempsOptions}.
- * @returns The absolute paths of the files removed, sorted by name.
+ * @returns The absolute paths of the files (and emptied queue directories) removed, lock files first, then by name (a queue directory after its tickets).
  * @throws {TypeError} If `dir` is not a non-empty string or `file:` URL, or `options` or an age has the wrong type.
  * @throws {RangeError} If an age is negative or NaN.
  * @throws {AtomicWriteError} With the same `code` on every runtime if the directory cannot be read or a stale file cannot be removed.

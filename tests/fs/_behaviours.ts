@@ -145,13 +145,13 @@ function read(file: string): string {
 
 /**
  * What a case may never leave: temporary files (a lock holder's own name is
- * one), lock files and reclaim mutexes.
+ * one), lock files, reclaim mutexes and the waiters' queue directories.
  */
 export function leftoversIn(dir: string): string[] {
   return [
     ...tempsIn(dir),
     ...fs.readdirSync(dir).filter((name) =>
-      /\.atomic-(lock|reclaim)$/.test(name)
+      /\.atomic-(lock|reclaim|queue)$/.test(name)
     ),
   ].sort();
 }
