@@ -30,7 +30,7 @@ import {
   type LockPlan,
 } from "./_lock.ts";
 import { look } from "./_lock_look.ts";
-import { ahead, join, leave, lineLikely, type Ticket } from "./_lock_queue.ts";
+import { ahead, join, leave, type Ticket } from "./_lock_queue.ts";
 import { reclaim } from "./_lock_reclaim.ts";
 
 /**
@@ -361,11 +361,11 @@ function* lookAgain(w: Waiter): Steps<boolean> {
  * first in line that was woken by the lock file is still first: it waits on
  * the lock file again without looking at the line.
  */
-function* lineUp(w: Waiter, again = false): Steps<void> {
+function* lineUp(w: Waiter): Steps<void> {
   const adapter = w.plan.adapter;
   let found;
   if (w.ticket === undefined) {
-    const joined = yield* join(adapter, w.path, again);
+    const joined = yield* join(adapter, w.path);
     w.ticket = joined?.ticket ?? null;
     found = joined?.ahead ?? null;
   } else if (w.ticket === null || (w.awaits === w.path && !w.quiet)) {
@@ -400,15 +400,6 @@ export function timedOut(
  */
 export function* tryOnce(w: Waiter): Steps<Held | number> {
   const plan = w.plan;
-  if (w.ticket === undefined && lineLikely(w.path)) {
-    // This thread just left a line for this lock that others still stand
-    // in: it goes to its end instead of trying the lock ahead of them (and
-    // makes its own file's record and link in one round trip when its turn
-    // comes, as a try would).
-    plan.signal?.throwIfAborted();
-    yield* lineUp(w, true);
-    if (w.awaits !== w.path) return pauseOf(w, performance.now());
-  }
   for (;;) {
     plan.signal?.throwIfAborted();
     const got = yield* tryLock(plan, w.final, w.path, w.state, w.attempt);
@@ -428,30 +419,25 @@ export function* tryOnce(w: Waiter): Steps<Held | number> {
       );
     }
     yield* lineUp(w);
-    return pauseOf(w, now);
+    // Longer pauses the longer the wait lasts.
+    const early = w.watching || !plan.watch;
+    const queued = early && w.awaits !== w.path;
+    const longest = Math.min(
+      queued ? LONGEST_QUEUED_WAIT_MS : LONGEST_WAIT_MS,
+      Math.max(
+        queued ? QUEUED_WAIT_MS : early ? WATCHED_WAIT_MS : POLLED_WAIT_MS,
+        (now - w.started) / 20,
+      ),
+    );
+    // A waiter woken early (by a watch, or its polls) is woken by the
+    // release: its pause is only a safety net. One that only tries starts
+    // with short pauses (hand-overs under contention) and backs off.
+    if (early) w.wait = longest;
+    // With jitter, never past the deadline.
+    const pause = Math.min(w.wait * (0.5 + Math.random()), w.deadline - now);
+    w.wait = Math.min(w.wait * WAIT_GROWTH, longest);
+    return Math.max(0, pause);
   }
-}
-
-/** How long `w` pauses before its next try, at `now`. */
-function pauseOf(w: Waiter, now: number): number {
-  // Longer pauses the longer the wait lasts.
-  const early = w.watching || !w.plan.watch;
-  const queued = early && w.awaits !== w.path;
-  const longest = Math.min(
-    queued ? LONGEST_QUEUED_WAIT_MS : LONGEST_WAIT_MS,
-    Math.max(
-      queued ? QUEUED_WAIT_MS : early ? WATCHED_WAIT_MS : POLLED_WAIT_MS,
-      (now - w.started) / 20,
-    ),
-  );
-  // A waiter woken early (by a watch, or its polls) is woken by the
-  // release: its pause is only a safety net. One that only tries starts
-  // with short pauses (hand-overs under contention) and backs off.
-  if (early) w.wait = longest;
-  // With jitter, never past the deadline.
-  const pause = Math.min(w.wait * (0.5 + Math.random()), w.deadline - now);
-  w.wait = Math.min(w.wait * WAIT_GROWTH, longest);
-  return Math.max(0, pause);
 }
 
 /** Removes the waiter's own file if it never became the lock (the wait failed or was cancelled). */

@@ -98,59 +98,19 @@ function lineUpKey(): string {
 }
 
 /**
- * Queue directories that other waiters still stood in when this thread last
- * left them, and when (by `performance.now()`): a thread that asks for such
- * a lock again soon after lines up at once (`tryOnce` in
- * `_lock_acquire.ts`), behind them, instead of trying the lock ahead of
- * them. Measured with 6 Node processes on one file, a holder that released
- * and asked again at once tried the lock, `lstat`ed it, `stat`ed the
- * directory, then lined up: ten operations across five round trips, made
- * alongside the next holder's own update on 2 cores.
- */
-const leftBehind = new Map<string, number>();
-/** How long a line is remembered after leaving it. */
-const LINE_MEMORY_MS = 1000;
-
-/** Whether this thread left the line of lock `lock` lately with others still in it. */
-export function lineLikely(lock: string): boolean {
-  const queue = queuePathFor(lock);
-  const left = leftBehind.get(queue);
-  if (left === undefined) return false;
-  if (performance.now() - left < LINE_MEMORY_MS) return true;
-  leftBehind.delete(queue);
-  return false;
-}
-
-/** Remembers (or forgets) that others were still in line in `queue` as this thread left it. */
-function remember(queue: string, othersLeft: boolean): void {
-  if (!othersLeft) return void leftBehind.delete(queue);
-  const now = performance.now();
-  if (leftBehind.size >= 64) {
-    for (const [q, left] of leftBehind) {
-      if (now - left >= LINE_MEMORY_MS) leftBehind.delete(q);
-    }
-  }
-  leftBehind.set(queue, now);
-}
-
-/**
  * Lines up for the lock file `lock`: makes a ticket in its queue directory
  * (and the directory if need be), and reads the line alongside (its name is
  * known before it exists: the tickets ahead are those named before it).
  * `null` where there is no line: a shared sticky directory, or a ticket
- * that could not be made. `again`: this thread left this line lately
- * ({@linkcode lineLikely}), so its directory was found not shared then.
+ * that could not be made.
  */
 export function* join(
   adapter: RuntimeAdapter,
   lock: string,
-  again = false,
 ): Steps<Joined | null> {
-  if (!again) {
-    const dir = yield* settle(request("stat", dirname(lock)));
-    if (!dir.ok || dir.value === null || isSharedSticky(dir.value, true)) {
-      return null;
-    }
+  const dir = yield* settle(request("stat", dirname(lock)));
+  if (!dir.ok || dir.value === null || isSharedSticky(dir.value, true)) {
+    return null;
   }
   const queue = queuePathFor(lock);
   const name = tempName(lineUpKey(), adapter.writer());
@@ -231,12 +191,5 @@ export function* leave(
     request("close", ticket.file),
     ...alongside,
   ]);
-  const emptied = yield* settle(request("removeDir", ticket.queue));
-  remember(
-    ticket.queue,
-    !emptied.ok && OTHERS_IN_LINE.has(errorCode(emptied.error) ?? ""),
-  );
+  yield* settle(request("removeDir", ticket.queue));
 }
-
-/** What `rmdir` of a queue directory fails with while other tickets are in it. */
-const OTHERS_IN_LINE = new Set(["ENOTEMPTY", "EEXIST"]);

@@ -12,11 +12,9 @@ import path from "node:path";
 import { lockFile, removeStaleTemps } from "../mod.ts";
 import {
   ahead,
-  isTicketName,
   join,
   type Joined,
   leave,
-  lineLikely,
   queuePathFor,
   type Ticket,
 } from "../src/_lock_queue.ts";
@@ -28,13 +26,12 @@ import type { Writer } from "../src/runtime/_writer_identity.ts";
 import {
   backdate,
   DEAD_PID,
-  failsWith,
   faultAdapter,
   runtimeName,
   using,
   withTempDir,
 } from "./_fixtures.ts";
-import { lockPathOf, startLockChild, writeFakeLock } from "./_lock_fixtures.ts";
+import { lockPathOf, startLockChild } from "./_lock_fixtures.ts";
 
 const HOUR = 60 * 60 * 1000;
 
@@ -196,49 +193,6 @@ test("leave() removes the ticket, and the queue directory with the last one", as
     assert.deepEqual(names(first.queue), [second.name]);
     leaveLine(adapter, second);
     assert.equal(fs.existsSync(first.queue), false);
-  });
-});
-
-test("lineLikely() tells that this thread left a line others still stand in, and not once the last one has left", async () => {
-  await withTempDir((dir) => {
-    const adapter = detectAdapter();
-    const lock = path.join(dir, ".f.atomic-lock");
-    const [first, second] = [1, 2].map(() => lineUp(adapter, lock));
-    assert.equal(lineLikely(lock), false);
-    leaveLine(adapter, first);
-    assert.equal(lineLikely(lock), true);
-    leaveLine(adapter, second);
-    assert.equal(lineLikely(lock), false);
-  });
-});
-
-test("a thread that left a line others still stand in, asking for the lock again, lines up behind them before it tries the lock", async () => {
-  await withTempDir(async (dir) => {
-    const target = path.join(dir, "f.txt");
-    const lock = lockPathOf(target);
-    writeFakeLock(target, {}); // held by a live process: this one
-    const adapter = faultAdapter([]);
-    const [left, other] = [1, 2].map(() => lineUp(adapter, lock));
-    leaveLine(adapter, left);
-    adapter.calls.length = 0;
-    await using(
-      adapter,
-      () => failsWith(lockFile(target, { timeout: 30 }), "ETIMEDOUT"),
-    );
-    const ticketMade = adapter.calls.findIndex((call) =>
-      call.startsWith("createExclusive:.") && isTicketName(call.slice(16))
-    );
-    // A try links the waiter's own file to the lock's name.
-    const firstLink = adapter.calls.findIndex((call) =>
-      call.startsWith("link:")
-    );
-    assert.ok(ticketMade >= 0, adapter.calls.join(" "));
-    assert.ok(
-      firstLink === -1 || firstLink > ticketMade,
-      adapter.calls.join(" "),
-    );
-    assert.deepEqual(names(other.queue), [other.name], "its ticket went");
-    closeTickets();
   });
 });
 
