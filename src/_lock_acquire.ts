@@ -30,7 +30,7 @@ import {
   type LockPlan,
 } from "./_lock.ts";
 import { look } from "./_lock_look.ts";
-import { ahead, join, leave, type Ticket } from "./_lock_queue.ts";
+import { ahead, join, leave, refresh, type Ticket } from "./_lock_queue.ts";
 import { reclaim } from "./_lock_reclaim.ts";
 
 /**
@@ -363,6 +363,7 @@ function* lookAgain(w: Waiter): Steps<boolean> {
  */
 function* lineUp(w: Waiter): Steps<void> {
   const adapter = w.plan.adapter;
+  if (w.ticket) yield* refresh(w.ticket);
   let found;
   if (w.ticket === undefined) {
     const joined = yield* join(adapter, w.path);

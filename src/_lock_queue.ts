@@ -63,6 +63,8 @@ export interface Ticket {
   readonly path: string;
   /** The ticket, still open: closed as it is removed, one round trip fewer in line. */
   readonly file: OpenFile;
+  /** When its modification time was last set, by `Date.now()` (see {@linkcode refresh}). */
+  touchedAt: number;
 }
 
 /** A waiter just lined up, and what it waits on (see {@linkcode ahead}). */
@@ -78,6 +80,19 @@ const ticketPattern = /^\.[0-9a-f]{14}\./;
 const TICKET_MODE = 0o644;
 /** How many times to make the queue directory again when it went meanwhile (the last waiter out removes it). */
 const JOIN_TRIES = 3;
+/**
+ * A waiter sets its ticket's modification time this often while it waits
+ * (at its next wake: a waiter behind a ticket wakes every 250 ms at the
+ * latest)...
+ */
+const TICKET_BEAT_MS = 1000;
+/**
+ * ...and a ticket whose writer cannot be judged (another PID namespace or
+ * host, no /proc: Deno without `--allow-all`) is abandoned once its time is
+ * this old: its waiter was killed, or has been stalled for that long (it
+ * then finds its ticket gone and waits on the lock file instead).
+ */
+const TICKET_ABANDONED_MS = 10_000;
 
 /** The queue directory of the lock file `lock`. */
 export function queuePathFor(lock: string): string {
@@ -113,6 +128,7 @@ export function* join(
     return null;
   }
   const queue = queuePathFor(lock);
+  const now = Date.now();
   const name = tempName(lineUpKey(), adapter.writer());
   const path = inDirectory(queue, name);
   for (let tries = 0; tries < JOIN_TRIES; tries++) {
@@ -121,7 +137,7 @@ export function* join(
       request("readDir", queue),
     );
     if (made.ok) {
-      const ticket = { queue, name, path, file: made.value };
+      const ticket = { queue, name, path, file: made.value, touchedAt: now };
       const line = listed.ok ? listed.value : [];
       return { ticket, ahead: yield* pick(adapter, ticket, line, false) };
     }
@@ -167,15 +183,38 @@ function* pick(
     .reverse();
   for (const [i, name] of earlier.entries()) {
     const path = inDirectory(ticket.queue, name);
-    const owner = tempNameOwner(name)!;
-    if (
-      !judge || !isKnownWriter(owner) || adapter.writerState(owner) !== "gone"
-    ) {
+    if (!judge || !(yield* isAbandoned(adapter, path, name))) {
       return { path, place: earlier.length - i };
     }
     yield* settle(request("remove", path));
   }
   return null;
+}
+
+/**
+ * Whether the ticket `name` at `path` was left by a waiter that no longer
+ * waits: its writer is proven gone, or cannot be judged and the ticket has
+ * not been refreshed for {@linkcode TICKET_ABANDONED_MS}.
+ */
+function* isAbandoned(
+  adapter: RuntimeAdapter,
+  path: string,
+  name: string,
+): Steps<boolean> {
+  const owner = tempNameOwner(name)!;
+  const state = isKnownWriter(owner) ? adapter.writerState(owner) : "unknown";
+  if (state !== "unknown") return state === "gone";
+  const entry = yield* settle(request("lstat", path));
+  return entry.ok && entry.value !== null &&
+    Date.now() - entry.value.mtimeMs > TICKET_ABANDONED_MS;
+}
+
+/** Sets the ticket's modification time if it was last set {@linkcode TICKET_BEAT_MS} ago or more: its waiter still waits. */
+export function* refresh(ticket: Ticket): Steps<void> {
+  const now = Date.now();
+  if (now - ticket.touchedAt < TICKET_BEAT_MS) return;
+  ticket.touchedAt = now;
+  yield* settle(request("touch", ticket.file, now));
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   type Joined,
   leave,
   queuePathFor,
+  refresh,
   type Ticket,
 } from "../src/_lock_queue.ts";
 import { runSync } from "../src/_run.ts";
@@ -170,16 +171,47 @@ test("ahead(), judging, removes the tickets ahead whose writer is gone and names
   });
 });
 
-test("ahead(), judging, keeps a ticket whose writer cannot be judged", async () => {
+test("ahead(), judging, keeps a ticket whose writer cannot be judged while it was refreshed within 10 s", async () => {
   await withTempDir((dir) => {
     const adapter = faultAdapter([], { writerState: () => "unknown" });
     const lock = path.join(dir, ".f.atomic-lock");
     const other = earlyTicket(queuePathFor(lock), writer(DEAD_PID));
+    backdate(other, 5_000);
     const mine = lineUp(adapter, lock);
     assert.deepEqual(runSync(ahead(adapter, mine, true), adapter.sync), {
       path: other,
       place: 1,
     });
+    closeTickets();
+  });
+});
+
+test("ahead(), judging, removes a ticket whose writer cannot be judged once it was not refreshed for 10 s", async () => {
+  await withTempDir((dir) => {
+    const adapter = faultAdapter([], { writerState: () => "unknown" });
+    const lock = path.join(dir, ".f.atomic-lock");
+    const queue = queuePathFor(lock);
+    const abandoned = earlyTicket(queue, writer(DEAD_PID));
+    backdate(abandoned, 11_000);
+    const mine = lineUp(adapter, lock);
+    assert.equal(runSync(ahead(adapter, mine, true), adapter.sync), null);
+    assert.deepEqual(names(queue), [mine.name]);
+    closeTickets();
+  });
+});
+
+test("refresh() sets a ticket's time once a second at most", async () => {
+  await withTempDir((dir) => {
+    const adapter = faultAdapter([]);
+    const ticket = lineUp(adapter, path.join(dir, ".f.atomic-lock"));
+    backdate(ticket.path, 5_000);
+    runSync(refresh(ticket), adapter.sync);
+    assert.equal(adapter.calls.filter((c) => c === "touch").length, 0);
+    ticket.touchedAt -= 1_000;
+    runSync(refresh(ticket), adapter.sync);
+    runSync(refresh(ticket), adapter.sync);
+    assert.equal(adapter.calls.filter((c) => c === "touch").length, 1);
+    assert.ok(Date.now() - fs.statSync(ticket.path).mtimeMs < 2_000);
     closeTickets();
   });
 });
