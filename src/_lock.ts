@@ -65,8 +65,9 @@
  * lease, and how a lock file is made. Then, one concept each:
  * `_lock_look.ts` (seeing a lock and its holder), `_lock_reclaim.ts` (taking
  * over a stale lock without a race, and sweeping), `_lock_acquire.ts` (one
- * try at the lock, and the pause before the next), `_lock_wait.ts` (the
- * waiting between tries, synchronous or asynchronous), `_lock_hold.ts`
+ * try at the lock, and the pause before the next), `_lock_queue.ts` (the
+ * line of waiters, so that a release wakes one of them), `_lock_wait.ts`
+ * (the waiting between tries, synchronous or asynchronous), `_lock_hold.ts`
  * (heartbeat, guard, release).
  *
  * @module
