@@ -165,14 +165,28 @@ export function writeEmptyLock(
 export interface ContentionResult {
   /** Every value acknowledged, by every worker. */
   acks: number[];
-  /** The counter at the end. */
-  final: number;
+  /**
+   * The counter at the end; `null` if the file was left torn (only the
+   * peers' read-then-write can leave it so: steno's writers share one
+   * temporary name).
+   */
+  final: number | null;
   /** Values acknowledged more than once. */
   duplicates: number[];
   /** Writes that failed (`error CODE` lines; only the peers print them). */
   errors: number;
   /** Wall time of the run, ms. */
   elapsedMs: number;
+}
+
+/** The counter in `target`, or `null` if the file is torn. */
+function finalValue(target: string): number | null {
+  try {
+    return counterValue(fs.readFileSync(target, "utf8"));
+  } catch (error) {
+    if (error instanceof SyntaxError) return null;
+    throw error;
+  }
 }
 
 /** The values that occur more than once in `values`. */
@@ -213,7 +227,7 @@ export async function contention(
   );
   return {
     acks,
-    final: counterValue(fs.readFileSync(target, "utf8")),
+    final: finalValue(target),
     duplicates: duplicatesIn(acks),
     errors:
       children.flatMap((c) => c.lines).filter((l) => l.startsWith("error "))

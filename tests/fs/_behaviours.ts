@@ -42,7 +42,7 @@ export interface Outcome {
   /** Counter values acknowledged by the contending processes. */
   acks?: number[];
   /** The counter at the end of a contention. */
-  final?: number;
+  final?: number | null;
   /** Names `removeStaleTemps` removed. */
   removed?: string[];
 }

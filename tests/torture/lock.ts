@@ -293,9 +293,10 @@ async function casePeers(): Promise<void> {
   for (const [name, workers, mode] of contenders) {
     await inTempDir(async (dir) => {
       const r = await contention(path.join(dir, "n.json"), workers, n, mode);
-      const lost = 6 * n - r.errors - r.final;
+      // A torn final file (a peer's) lost every update.
+      const lost = 6 * n - r.errors - (r.final ?? 0);
       rows.push(
-        `| ${name} | ${6 * n} | ${r.errors} | ${r.final} | ${lost} (${
+        `| ${name} | ${6 * n} | ${r.errors} | ${r.final ?? "torn"} | ${lost} (${
           (lost / (6 * n - r.errors) * 100).toFixed(0)
         } %) | ${r.duplicates.length} |`,
       );
