@@ -11,6 +11,8 @@ import type { Host, Replacement } from "./_replace.ts";
 import type { ResolvedOptions } from "./_validate.ts";
 import { writerOf } from "./_replacement.ts";
 import { KnownFiles } from "./_known_files.ts";
+import { isQueueName } from "./_lock_name.ts";
+import { basename, dirname } from "node:path";
 
 /** An adapter with the state the library keeps for it. */
 export interface Context {
@@ -35,11 +37,13 @@ class InFlight extends Set<string> {
   #unhook: (() => void) | null = null;
   readonly #onExit: RuntimeAdapter["onExit"];
   readonly #remove: (path: string) => void;
+  readonly #removeDir: (path: string) => void;
 
   constructor(adapter: RuntimeAdapter) {
     super();
     this.#onExit = adapter.onExit;
     this.#remove = adapter.sync.remove;
+    this.#removeDir = adapter.sync.removeDir;
   }
 
   override add(path: string): this {
@@ -61,6 +65,9 @@ class InFlight extends Set<string> {
     for (const path of this) {
       try {
         this.#remove(path);
+        // A lock waiter's ticket: its line goes too if it was the last one.
+        const dir = dirname(path);
+        if (isQueueName(basename(dir))) this.#removeDir(dir);
       } catch { /* exiting: nothing more to do */ }
     }
     super.clear();

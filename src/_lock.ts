@@ -123,6 +123,12 @@ export interface LockPlan {
   readonly watch: boolean;
   /** Read the locked file as soon as the lock is taken (an update will need it). */
   readonly read: boolean;
+  /**
+   * The files this process removes at exit, where a waiter's own file and
+   * its ticket go while it waits (a held lock's files go there too, in
+   * `lock_file.ts`).
+   */
+  readonly inFlight?: Set<string>;
 }
 
 /**

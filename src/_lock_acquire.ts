@@ -28,6 +28,7 @@ import {
   lockError,
   lockPathFor,
   type LockPlan,
+  type Made,
 } from "./_lock.ts";
 import { look } from "./_lock_look.ts";
 import { ahead, join, leave, refresh, type Ticket } from "./_lock_queue.ts";
@@ -137,14 +138,21 @@ function* tryLock(
   if (state.draft === null) {
     const record = newRecord(me, plan.lease, basename(holder));
     const beatAt = Date.now();
-    const made = yield* createRecord(
-      plan,
-      holder,
-      record,
-      attempt,
-      undefined,
-      path,
-    );
+    // In flight before it exists: no exit falls between the two.
+    plan.inFlight?.add(holder);
+    let made: Made | null = null;
+    try {
+      made = yield* createRecord(
+        plan,
+        holder,
+        record,
+        attempt,
+        undefined,
+        path,
+      );
+    } finally {
+      if (made === null) plan.inFlight?.delete(holder);
+    }
     if (made === null) {
       throw lockError(plan, "EEXIST", "create lock", holder);
     }
@@ -187,6 +195,7 @@ function* tryLock(
   if (code === "EEXIST") return null;
   state.draft = null;
   yield* both(request("close", draft.file), request("remove", holder));
+  plan.inFlight?.delete(holder);
   if (!NO_HARD_LINKS.has(code)) {
     throw lockError(plan, code, "link lock", path, undefined, linked.error);
   }
@@ -267,6 +276,7 @@ export function* approach(
   started: number = performance.now(),
 ): Steps<Waiter> {
   const named = holderPathFor(plan, lockPathFor(plan.target));
+  plan.inFlight?.add(named); // before it exists: no exit falls in between
   const [stat, first] = yield* both(
     request("lstat", plan.target),
     request("createExclusive", named, LOCK_MODE),
@@ -278,6 +288,7 @@ export function* approach(
     if (final !== plan.target && first.ok) {
       yield* both(request("close", first.value), request("remove", named));
     }
+    if (final !== plan.target || !first.ok) plan.inFlight?.delete(named);
   }
   const path = lockPathFor(final);
   return {
@@ -366,7 +377,7 @@ function* lineUp(w: Waiter): Steps<void> {
   if (w.ticket) yield* refresh(w.ticket);
   let found;
   if (w.ticket === undefined) {
-    const joined = yield* join(adapter, w.path);
+    const joined = yield* join(adapter, w.path, w.plan.inFlight);
     w.ticket = joined?.ticket ?? null;
     found = joined?.ahead ?? null;
   } else if (w.ticket === null || (w.awaits === w.path && !w.quiet)) {
@@ -375,7 +386,10 @@ function* lineUp(w: Waiter): Steps<void> {
     found = yield* ahead(adapter, w.ticket, w.quiet);
   }
   w.quiet = false;
-  if (found === "lost") w.ticket = null;
+  if (found === "lost") {
+    w.plan.inFlight?.delete(w.ticket!.path);
+    w.ticket = null;
+  }
   w.awaits = found === "lost" || found === null ? w.path : found.path;
   w.place = found === "lost" || found === null ? 0 : found.place;
 }
@@ -447,10 +461,14 @@ export function* abandon(w: Waiter): Steps<void> {
   w.state.draft = null;
   if (draft !== null) {
     yield* both(request("close", draft.file), request("remove", draft.path));
+    w.plan.inFlight?.delete(draft.path);
   }
   const ticket = w.ticket;
   w.ticket = null;
-  if (ticket) yield* leave(ticket);
+  if (ticket) {
+    yield* leave(ticket);
+    w.plan.inFlight?.delete(ticket.path);
+  }
   const attempt = w.attempt;
   w.attempt = undefined;
   if (attempt?.ok && w.state.holder !== null) {

@@ -117,11 +117,13 @@ function lineUpKey(): string {
  * (and the directory if need be), and reads the line alongside (its name is
  * known before it exists: the tickets ahead are those named before it).
  * `null` where there is no line: a shared sticky directory, or a ticket
- * that could not be made.
+ * that could not be made. The ticket is in `inFlight` (removed at exit)
+ * from before it exists.
  */
 export function* join(
   adapter: RuntimeAdapter,
   lock: string,
+  inFlight?: Set<string>,
 ): Steps<Joined | null> {
   const dir = yield* settle(request("stat", dirname(lock)));
   if (!dir.ok || dir.value === null || isSharedSticky(dir.value, true)) {
@@ -131,6 +133,7 @@ export function* join(
   const now = Date.now();
   const name = tempName(lineUpKey(), adapter.writer());
   const path = inDirectory(queue, name);
+  inFlight?.add(path);
   for (let tries = 0; tries < JOIN_TRIES; tries++) {
     const [made, listed] = yield* both(
       request("createExclusive", path, TICKET_MODE),
@@ -141,9 +144,10 @@ export function* join(
       const line = listed.ok ? listed.value : [];
       return { ticket, ahead: yield* pick(adapter, ticket, line, false) };
     }
-    if (errorCode(made.error) !== "ENOENT") return null;
-    if (!(yield* settle(request("mkdir", queue))).ok) return null;
+    if (errorCode(made.error) !== "ENOENT") break;
+    if (!(yield* settle(request("mkdir", queue))).ok) break;
   }
+  inFlight?.delete(path);
   return null;
 }
 

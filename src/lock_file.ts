@@ -216,6 +216,7 @@ export function planLock(
     adapter: context.adapter,
     watch,
     read,
+    inFlight: context.inFlight,
   };
 }
 

@@ -6,6 +6,9 @@
  *   both in turn (`mixed`); prints `ack V` for each value it committed.
  * - `hold TARGET [LEASE]`: takes TARGET's lock, prints `held`, waits to be killed.
  * - `exit TARGET`: takes TARGET's lock, then calls `process.exit(0)`.
+ * - `exit-waiting TARGET QUEUE`: waits for TARGET's lock (held by someone
+ *   else), and calls `process.exit(0)` once the queue directory QUEUE has
+ *   an entry (its ticket: it lined up).
  * - `wait TARGET API GO`: takes TARGET's lock with `lockFile` (API `async`)
  *   or `lockFileSync` (`sync`), waiting as long as it takes; prints `got`,
  *   holds it until the file GO exists, releases it, prints `released`.
@@ -108,6 +111,16 @@ async function main(): Promise<void> {
     await lock.release();
     say("released");
     return;
+  }
+  if (mode === "exit-waiting") {
+    const [queue] = args;
+    lockFile(target).catch(() => {});
+    for (;;) {
+      try {
+        if (fs.readdirSync(queue).length > 0) process.exit(0);
+      } catch { /* not made yet */ }
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
   if (mode === "exit") {
     await lockFile(target);

@@ -264,6 +264,27 @@ for (const api of ["async", "sync"]) {
   });
 }
 
+test("a process that exits while it waits in line removes its own file, its ticket and the emptied line", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "state.json");
+    const queue = queuePathFor(lockPathOf(target));
+    const held = await lockFile(target);
+    try {
+      const before = names(dir);
+      const child = startLockChild(runtimeName(), [
+        "exit-waiting",
+        target,
+        queue,
+      ]);
+      const end = await child.ended;
+      assert.equal(end.code, 0, child.stderr());
+      assert.deepEqual(names(dir), before);
+    } finally {
+      await held.release();
+    }
+  });
+});
+
 test("a waiter removes the ticket of a waiter ahead of it that was killed, and still takes the lock", async (t) => {
   if (!isKnownWriter(detectAdapter().writer())) {
     t.skip("this runtime cannot prove a writer gone here (no /proc)");
