@@ -62,11 +62,11 @@ const FRESH_LOOK_MS = 50;
 /**
  * Checks that `held` is still this process's lock, with margin to spare;
  * throws `ELOCKLOST` if not. Run just before an update's rename: the lease
- * then, the lock file's identity by the look `looked` made alongside the
- * fsync of the update's temporary file if it is fresh (one round trip
- * fewer), else by a new one. Only the lease decides whether another process
- * may take the lock over (`_lock.ts`); the identity finds a lock file that
- * went some other way (removed by hand).
+ * then; the lock file's identity by the look `looked` made alongside the
+ * fsync of the update's temporary file, if that look is fresh and finds the
+ * lock (one round trip fewer), else by a new look. Only the lease decides
+ * whether another process may take the lock over (`_lock.ts`); the identity
+ * finds a lock file that went some other way (removed by hand).
  */
 export function* guard(held: Held, looked: Looked | null): Steps<void> {
   if (held.lost) throw held.lost;
@@ -75,7 +75,12 @@ export function* guard(held: Held, looked: Looked | null): Steps<void> {
   }
   const fresh = looked !== null &&
     performance.now() - looked.since < FRESH_LOOK_MS;
-  if (!(yield* isHeld(held, fresh ? looked.entry : undefined))) {
+  if (fresh && (yield* isHeld(held, looked.entry))) return;
+  // No look, an old one, or one that did not find the lock: look now, as
+  // before looks were made alongside the fsync. (Once, on sshfs under load,
+  // an update failed with ELOCKLOST at this check when only the look made
+  // alongside the fsync decided; a lock is never declared lost on it alone.)
+  if (!(yield* isHeld(held))) {
     throw markLost(held, "the lock file was taken over by another process");
   }
 }

@@ -328,6 +328,30 @@ test("updateFileAtomic() does not commit when its lock is taken over during a sl
   });
 });
 
+test("updateFileAtomic() commits when the look at its lock made alongside the fsync misses it but a look after finds it (a network file system's cache)", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f.txt");
+    fs.writeFileSync(target, "old");
+    const adapter = faultAdapter([]);
+    const { sync: realSync, lstat: realLstat } = adapter.async;
+    let syncing = false;
+    adapter.async.sync = async (file) => {
+      syncing = true;
+      try {
+        return await realSync(file);
+      } finally {
+        syncing = false;
+      }
+    };
+    adapter.async.lstat = (p) =>
+      syncing && p === lockPathOf(target)
+        ? Promise.resolve(null)
+        : realLstat(p);
+    await using(adapter, () => updateFileAtomic(target, () => "new"));
+    assert.equal(read(target), "new");
+  });
+});
+
 test("updateFileAtomic() rejects with the signal's reason when aborted while waiting", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f.txt");
