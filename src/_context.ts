@@ -11,7 +11,7 @@ import type { Host, Replacement } from "./_replace.ts";
 import type { ResolvedOptions } from "./_validate.ts";
 import { writerOf } from "./_replacement.ts";
 import { KnownFiles } from "./_known_files.ts";
-import { isQueueName } from "./_lock_name.ts";
+import { isQueueName, isTicketName } from "./_lock_name.ts";
 import { basename, dirname } from "node:path";
 
 /** An adapter with the state the library keeps for it. */
@@ -67,7 +67,9 @@ class InFlight extends Set<string> {
         this.#remove(path);
         // A lock waiter's ticket: its line goes too if it was the last one.
         const dir = dirname(path);
-        if (isQueueName(basename(dir))) this.#removeDir(dir);
+        if (isTicketName(basename(path)) && isQueueName(basename(dir))) {
+          this.#removeDir(dir);
+        }
       } catch { /* exiting: nothing more to do */ }
     }
     super.clear();

@@ -9,6 +9,7 @@
  * beginning still get different locks.
  */
 import { createHash } from "node:crypto";
+import { tempNameOwner } from "./_temp_name.ts";
 
 /** The fixed ending of every lock file. */
 const LOCK_SUFFIX = ".atomic-lock";
@@ -29,6 +30,8 @@ const decoder = new TextDecoder();
 const lockPattern = /^\.(.+)\.atomic-lock$/s;
 const reclaimPattern = /^\.(.+)\.([0-9a-f]{16})\.atomic-reclaim$/s;
 const queuePattern = /^\.(.+)\.atomic-queue$/s;
+/** A ticket in a queue directory: the time its waiter lined up (14 hex digits of µs), then a temporary name's tail. */
+const ticketPattern = /^\.[0-9a-f]{14}\./;
 
 /** The part of the lock names that stands for the target name `base`. */
 function stem(base: string): string {
@@ -70,4 +73,9 @@ export function queueName(lock: string): string {
 /** Whether `name` has the shape of a queue directory's name. */
 export function isQueueName(name: string): boolean {
   return queuePattern.test(name);
+}
+
+/** Whether `name` has the shape of a waiter's ticket in a queue directory (`_lock_queue.ts`). */
+export function isTicketName(name: string): boolean {
+  return ticketPattern.test(name) && tempNameOwner(name) !== null;
 }

@@ -40,9 +40,9 @@
 import { basename, dirname } from "node:path";
 import { errorCode } from "./_error_code.ts";
 import { inDirectory } from "./_replacement.ts";
-import { queueName } from "./_lock_name.ts";
+import { isTicketName, queueName } from "./_lock_name.ts";
 import { isSharedSticky } from "./_sticky.ts";
-import { isKnownWriter, tempName, tempNameOwner } from "./_temp_name.ts";
+import { ownerState, tempName, tempNameOwner } from "./_temp_name.ts";
 import {
   all,
   both,
@@ -75,7 +75,6 @@ export interface Joined {
 
 /** Hex digits of the time in a ticket's name: microseconds until the year 4400. */
 const KEY_DIGITS = 14;
-const ticketPattern = /^\.[0-9a-f]{14}\./;
 /** Tickets hold nothing; anyone who may take the lock may read them. */
 const TICKET_MODE = 0o644;
 /** How many times to make the queue directory again when it went meanwhile (the last waiter out removes it). */
@@ -97,11 +96,6 @@ const TICKET_ABANDONED_MS = 10_000;
 /** The queue directory of the lock file `lock`. */
 export function queuePathFor(lock: string): string {
   return inDirectory(dirname(lock), queueName(basename(lock)));
-}
-
-/** Whether `name` has the shape of a ticket's name. */
-export function isTicketName(name: string): boolean {
-  return ticketPattern.test(name) && tempNameOwner(name) !== null;
 }
 
 /** The first part of a ticket's name: when its waiter lined up, so names sort in that order. */
@@ -205,8 +199,7 @@ function* isAbandoned(
   path: string,
   name: string,
 ): Steps<boolean> {
-  const owner = tempNameOwner(name)!;
-  const state = isKnownWriter(owner) ? adapter.writerState(owner) : "unknown";
+  const state = ownerState(tempNameOwner(name)!, adapter.writerState);
   if (state !== "unknown") return state === "gone";
   const entry = yield* settle(request("lstat", path));
   return entry.ok && entry.value !== null &&

@@ -10,7 +10,7 @@
  * - `.{name}.{pid}-{random}.atomic-tmp` when it is not (no /proc, Deno
  *   without `--allow-all`): a sweeper then judges by age alone.
  */
-import type { Writer } from "./runtime/_writer_identity.ts";
+import type { Writer, WriterState } from "./runtime/_writer_identity.ts";
 
 /** The fixed ending of every temporary file this library creates. */
 export const TEMP_SUFFIX = ".atomic-tmp";
@@ -58,6 +58,18 @@ export type TempOwner = Writer | { pid: number };
 /** Whether the owner read from a name is a fully known writer. */
 export function isKnownWriter(owner: TempOwner): owner is Writer {
   return "host" in owner;
+}
+
+/**
+ * Whether the owner read from a temporary name still runs, as `writerState`
+ * judges a known writer; an owner known only by its process id cannot be
+ * judged ("unknown", never "gone").
+ */
+export function ownerState(
+  owner: TempOwner,
+  writerState: (writer: Writer) => WriterState,
+): WriterState {
+  return isKnownWriter(owner) ? writerState(owner) : "unknown";
 }
 
 /** The part of a temporary name that names its writer. */

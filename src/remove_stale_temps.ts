@@ -4,7 +4,8 @@ import { currentContext } from "./_context.ts";
 import { errorCode } from "./_error_code.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, settle, type Steps } from "./_steps.ts";
-import { isKnownWriter, tempNameOwner, type TempOwner } from "./_temp_name.ts";
+import { ownerState, tempNameOwner, type TempOwner } from "./_temp_name.ts";
+import { isSharedSticky } from "./_sticky.ts";
 import { sweepLock } from "./_lock_reclaim.ts";
 import { isQueueName, lockOf } from "./_lock_name.ts";
 import type { RuntimeAdapter } from "./runtime/types.ts";
@@ -187,7 +188,9 @@ function* sweep(
       removed.push(join(dir, name));
       continue;
     }
-    if (!nested && isQueueName(name)) {
+    // A lock's line of waiters (never made in a shared sticky directory,
+    // where another user could have made one: it is left alone there).
+    if (!nested && isQueueName(name) && mayHaveLine(dirInfo)) {
       removed.push(
         ...yield* sweepQueue(join(dir, name), ages, now, judge, adapter),
       );
@@ -219,6 +222,15 @@ function* sweep(
 }
 
 /**
+ * Whether a lock's queue directory in the directory described by `dir` can
+ * be ours: the lock makes none in a shared sticky directory (`/tmp`), and
+ * through a link the directory's sticky bit is unknown (the strict case).
+ */
+function mayHaveLine(dir: EntryInfo | null): boolean {
+  return dir !== null && dir.kind === "directory" && !isSharedSticky(dir, true);
+}
+
+/**
  * Sweeps the lock queue directory `queue` (`_lock_queue.ts`): its tickets
  * are temporary files, judged as such (a live waiter's ticket stays); the
  * directory goes once empty (a waiter that lines up meanwhile makes it
@@ -246,8 +258,7 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
   const ages = checkAges(options);
   const { adapter, inFlight } = currentContext();
   const judge: Judge = {
-    state: (owner) =>
-      isKnownWriter(owner) ? adapter.writerState(owner) : "unknown",
+    state: (owner) => ownerState(owner, adapter.writerState),
     mine: inFlight,
     uid: adapter.ids()?.uid ?? null,
   };
@@ -279,7 +290,9 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
  *
  * So are the tickets that waiters killed while they waited for such a lock
  * left in its queue directory (`.{name}.atomic-queue`), judged as
- * temporary files, and the directory once it is empty.
+ * temporary files, and the directory once it is empty; but not in a shared
+ * sticky directory such as `/tmp`, where the lock makes no queue directory
+ * and one found there may be another user's.
  *
  * Other subdirectories are not searched. The sweep installs no listener of
  * any kind.

@@ -333,6 +333,20 @@ test("removeStaleTemps() removes a dead waiter's ticket and the queue directory 
   });
 });
 
+test("removeStaleTemps() leaves a queue directory in a shared sticky directory alone (the lock makes no line there: another user may have)", async () => {
+  await withTempDir(async (dir) => {
+    const shared = path.join(dir, "shared");
+    fs.mkdirSync(shared);
+    fs.chmodSync(shared, 0o1777);
+    const queue = queuePathFor(path.join(shared, ".f.atomic-lock"));
+    const ticket = earlyTicket(queue, writer(DEAD_PID));
+    backdate(ticket, 2 * HOUR);
+    const removed = await using(deadIsGone(), () => removeStaleTemps(shared));
+    assert.deepEqual(removed, []);
+    assert.deepEqual(names(queue), [path.basename(ticket)]);
+  });
+});
+
 test("removeStaleTemps() keeps a live waiter's ticket and its queue directory", async () => {
   await withTempDir(async (dir) => {
     const queue = queuePathFor(path.join(dir, ".f.atomic-lock"));
