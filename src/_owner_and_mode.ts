@@ -1,6 +1,7 @@
 /**
- * The new file's owner and permission bits: the existing file's, or the
- * `mode` option, set explicitly; the bit rules have names.
+ * The new file's owner and permissions: the existing file's owner, access
+ * ACL and permission bits, or the `mode` option, set explicitly; the bit
+ * rules have names.
  */
 import type { EntryInfo, ProcessIds } from "./runtime/types.ts";
 import { type Request, request, settle, type Steps } from "./_steps.ts";
@@ -92,10 +93,28 @@ function* keepOwner(
 }
 
 /**
+ * Gives the temporary file the existing file's access ACL, or takes away
+ * the one a directory's default ACL gave it where the existing file had
+ * none: whoever could access the old file can access the new one, and no
+ * one else. (`stat` shows only the ACL's mask, as the group's bits; the
+ * named users and groups, and the owning group's own entry, are in the
+ * ACL.) Where the runtime cannot see ACLs, nothing is done: see the README.
+ */
+function* keepAcl(s: Replacement, entry: EntryInfo): Steps<void> {
+  const temp = s.temp as string;
+  const acl = yield* act(s, "read ACL", s.final, request("readAcl", s.final));
+  if (acl === undefined) return;
+  yield* act(s, "set ACL", temp, request("writeAcl", s.file, temp, acl));
+  // The ACL set the bits: the owner's, the mask (as the group's), the others'.
+  if (acl !== null) s.createdMode = entry.mode & 0o777;
+}
+
+/**
  * Gives the temporary file its owner (the existing file's where allowed,
- * unless the compat option `owner` says otherwise) and the permission bits
- * `wanted`, set explicitly: whatever the umask is now, and whatever a
- * directory's default ACL gave the fresh file.
+ * unless the compat option `owner` says otherwise), the existing file's
+ * access ACL, and the permission bits `wanted`, set explicitly: whatever
+ * the umask is now, and whatever a directory's default ACL gave the fresh
+ * file. With an ACL, the group's bits set its mask, as `chmod` does.
  */
 export function* matchOwnerAndMode(
   s: Replacement,
@@ -109,6 +128,7 @@ export function* matchOwnerAndMode(
   else if (owner === "target" && entry !== null) {
     mode = yield* keepOwner(s, entry, mode);
   }
+  if (entry !== null && wanted !== null) yield* keepAcl(s, entry);
   if (mode === null) return;
   // After the chown, which clears set-user-ID and set-group-ID. A chmod
   // that only widens may wait for the first write and run alongside it.

@@ -28,6 +28,7 @@ import {
   type OpTable,
   split,
 } from "./_op_table.ts";
+import { aclRows, type Xattrs } from "./_acl.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
 const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
@@ -76,8 +77,12 @@ const openDir = fromCallbacks(
   (path) => (done) => fs.open(path, OPEN_DIR, done),
 );
 
-/** Each operation once: the synchronous call, the callback call, what both do with the outcome. */
-const table: OpTable<number> = {
+/**
+ * Each operation once: the synchronous call, the callback call, what both do
+ * with the outcome; the ACL rows come from the runtime (see
+ * `createNodeFsAdapter`).
+ */
+const table: Omit<OpTable<number>, "readAcl" | "writeAcl"> = {
   // The synchronous call asks not to throw for a missing entry, cheaper on
   // the path of every new file; its `undefined` also covers ENOTDIR (see
   // the module doc of `types.ts`).
@@ -159,8 +164,6 @@ const table: OpTable<number> = {
   ),
 };
 
-const { sync, async } = split(table);
-
 const readText: ReadText = (path) => fs.readFileSync(path, "latin1");
 
 const writers = procWriters({
@@ -168,8 +171,15 @@ const writers = procWriters({
   readLink: (path) => fs.readlinkSync(path),
 }, () => process.pid);
 
-/** Builds the `node:fs` adapter under the given runtime name. */
-export function createNodeFsAdapter(name: string): RuntimeAdapter<number> {
+/**
+ * Builds the `node:fs` adapter under the given runtime name, with the xattr
+ * calls `xattrs` loads (`null`: the runtime has none, and cannot see ACLs).
+ */
+export function createNodeFsAdapter(
+  name: string,
+  xattrs: () => Xattrs<number> | null,
+): RuntimeAdapter<number> {
+  const { sync, async } = split({ ...table, ...aclRows(xattrs) });
   return {
     name,
     sync,

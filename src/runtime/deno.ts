@@ -25,6 +25,8 @@ import {
   processStart,
 } from "./_writer_identity.ts";
 import { watchFileDeno as watchFile } from "./_watch_deno.ts";
+import { aclRows } from "./_acl.ts";
+import { loadDenoXattrs } from "./_libc_deno.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -162,6 +164,8 @@ const table: OpTable<Deno.FsFile> = {
     (_file, path, uid, gid) => Deno.chownSync(path, owner(uid), owner(gid)),
     (_file, path, uid, gid) => Deno.chown(path, owner(uid), owner(gid)),
   ),
+  // Through the C library, with --allow-ffi only (`_libc_deno.ts`).
+  ...aclRows(loadDenoXattrs),
   close,
   rename: row(
     (from, to) => Deno.renameSync(from, to),

@@ -17,9 +17,12 @@
  * `syncDir` is built once for all of them (`dirSync` in `_op_table.ts`).
  *
  * Where the contract bends for one runtime:
- * - `chmod` and `chown` get both the open file and its path: Node and Bun use
- *   the descriptor, Deno (no `FsFile.chmod`) the path, so on Deno they act
- *   on whatever the path names at that moment.
+ * - `chmod`, `chown` and `writeAcl` get both the open file and its path: Node
+ *   and Bun use the descriptor, Deno (no `FsFile.chmod`) the path, so on Deno
+ *   they act on whatever the path names at that moment.
+ * - ACLs have no runtime API: Bun and Deno call the C library through their
+ *   foreign-function interfaces (`_acl.ts`); Node cannot, and neither can
+ *   Deno without `--allow-ffi`, and there `readAcl` says so (`undefined`).
  * - A missing Deno permission has no errno: it becomes `EACCES`, with Deno's
  *   message (naming the flag) as the error's `reason`.
  * - `lstat` returns `null` when the entry does not exist; Node's and Bun's
@@ -115,6 +118,19 @@ export interface FsOps<F = OpenFile> {
   chmod(file: F, path: string, mode: number): void;
   /** Sets the owner and group (-1 keeps one) of the open file found at `path`; `file` or `path` as for `chmod`. */
   chown(file: F, path: string, uid: number, gid: number): void;
+  /**
+   * The POSIX access ACL of the file at `path` (a final link not followed),
+   * as Linux stores it (`system.posix_acl_access`); `null` if it has none or
+   * its file system has none; `undefined` where this runtime cannot read
+   * extended attributes (Node; Deno without `--allow-ffi`; not Linux).
+   */
+  readAcl(path: string): Uint8Array | null | undefined;
+  /**
+   * Gives the open file found at `path` the access ACL `acl` (as `readAcl`
+   * gave it), or removes the one it has (`null`); `file` or `path` as for
+   * `chmod`. Only called after `readAcl` gave an answer other than `undefined`.
+   */
+  writeAcl(file: F, path: string, acl: Uint8Array | null): void;
   /** Closes the file. */
   close(file: F): void;
   /** Atomically replaces `to` with `from`. */
