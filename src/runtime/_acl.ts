@@ -93,6 +93,7 @@ export interface AclRows<F> {
  * network file system one round trip.
  */
 export function aclRows<F>(load: () => Xattrs<F> | null): AclRows<F> {
+  const firstRead = new Uint8Array(FIRST_READ_BYTES);
   let loaded: Xattrs<F> | null | undefined;
   const xattrs = (): Xattrs<F> | null =>
     loaded === undefined ? loaded = load() : loaded;
@@ -101,7 +102,7 @@ export function aclRows<F>(load: () => Xattrs<F> | null): AclRows<F> {
     const calls = xattrs();
     if (calls === null) return undefined;
     const cPath = cString(path);
-    let into = new Uint8Array(FIRST_READ_BYTES);
+    let into = firstRead; // copied out below: one buffer serves every call
     for (;;) {
       const size = calls.get(cPath, ACCESS_ACL, into);
       if (size >= 0) return size === 0 ? null : into.slice(0, size);

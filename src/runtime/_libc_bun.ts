@@ -45,11 +45,12 @@ export function loadBunXattrs(): Xattrs<number> | null {
     } catch {
       continue;
     }
+    // errno's address is per thread, and a module is loaded per thread
+    // (each worker has its own): found once.
+    const errno = c.__errno_location();
     // Read at once: nothing runs between the call and this read.
     const result = (value: unknown): number =>
-      Number(value) < 0
-        ? -ffi.read.i32(c.__errno_location(), 0)
-        : Number(value);
+      Number(value) < 0 ? -ffi.read.i32(errno, 0) : Number(value);
     return {
       get: (path, attr, into) =>
         result(c.lgetxattr(path, attr, into, into.length)),

@@ -47,12 +47,14 @@ export function loadDenoXattrs(): Xattrs<Deno.FsFile> | null {
       continue;
     }
     const calls = c;
+    // errno's address is per thread, and a module is loaded per thread
+    // (each worker has its own): found once.
+    const at = calls.__errno_location();
+    if (at === null) return null;
+    const errno = new Deno.UnsafePointerView(at);
     // Read at once: nothing runs between the call and this read.
-    const result = (value: number | bigint): number => {
-      if (Number(value) >= 0) return Number(value);
-      const at = calls.__errno_location();
-      return at === null ? -5 : -new Deno.UnsafePointerView(at).getInt32();
-    };
+    const result = (value: number | bigint): number =>
+      Number(value) >= 0 ? Number(value) : -errno.getInt32();
     return {
       get: (path, attr, into) =>
         result(calls.lgetxattr(path, attr, into, BigInt(into.length))),
