@@ -7,6 +7,8 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { spawnSync } from "node:child_process";
+import { detectAdapter } from "../../src/runtime/detect.ts";
 import {
   lockFile,
   lockFileSync,
@@ -45,6 +47,8 @@ export interface Outcome {
   final?: number | null;
   /** Names `removeStaleTemps` removed. */
   removed?: string[];
+  /** Whether the child's runtime can see ACLs (Node cannot; see the README). */
+  seesAcls?: boolean;
 }
 
 /**
@@ -174,6 +178,19 @@ async function call(
       aborted: reason !== undefined && error === reason,
     };
   }
+}
+
+/** `file`'s access ACL as getfacl shows it, one line per entry. */
+function aclText(file: string): string {
+  const shown = spawnSync("getfacl", [
+    "--omit-header",
+    "--absolute-names",
+    file,
+  ], {
+    encoding: "utf8",
+  });
+  if (shown.status !== 0) throw new Error(`getfacl: ${shown.stderr}`);
+  return shown.stdout.trim().split("\n").join(", ");
 }
 
 function only(outcomes: Outcome[]): Outcome {
@@ -334,6 +351,43 @@ const WRITES: Behaviour[] = [
       const was = read(path.join(dir, "mode"));
       expect(mode === was, `the mode is 0${mode}, was 0${was}`);
       expect(read(target) === NEW, "the target is not new");
+    },
+  },
+  {
+    id: "acl",
+    table: "write",
+    what:
+      "writeFileAtomic() keeps the access ACL of the file it replaces (Bun, Deno; Node cannot see it)",
+    prepare: (dir) => {
+      const target = path.join(dir, "target");
+      fs.writeFileSync(target, OLD);
+      fs.chmodSync(target, 0o600);
+      const set = spawnSync("setfacl", ["-m", "u:nobody:rw-", target], {
+        encoding: "utf8",
+      });
+      if (set.status !== 0) {
+        const error = new Error(`setfacl: ${set.error ?? set.stderr.trim()}`);
+        throw Object.assign(error, { code: "EOPNOTSUPP" });
+      }
+      fs.writeFileSync(path.join(dir, "acl"), aclText(target));
+    },
+    act: async (dir) => {
+      const target = path.join(dir, "target");
+      const seesAcls = detectAdapter().sync.readAcl(target) !== undefined;
+      return [{ ...await call(() => writeFileAtomic(target, NEW)), seesAcls }];
+    },
+    check: (dir, outcomes) => {
+      succeeded(outcomes);
+      const target = path.join(dir, "target");
+      expect(read(target) === NEW, "the target is not new");
+      const acl = aclText(target);
+      if (!only(outcomes).seesAcls) {
+        expect(!acl.includes("nobody"), `an ACL without the runtime: ${acl}`);
+        return "ACL not kept: this runtime cannot see ACLs (README)";
+      }
+      const was = read(path.join(dir, "acl"));
+      expect(acl === was, `the ACL is ${acl}, was ${was}`);
+      return "ACL kept";
     },
   },
   {

@@ -73,6 +73,7 @@ const WRITES = [
   "exclusive-race",
   "symlink",
   "mode",
+  "acl",
   "abort",
   "stream",
 ];
@@ -274,6 +275,7 @@ export const FILE_SYSTEMS: FileSystem[] = [
           "overwrite: false publishes with link(2), and exFAT has no hard links",
       },
       symlink: { unsupported: "exFAT has no symbolic links" },
+      acl: { unsupported: "exFAT has no ACLs" },
     },
   },
   {
@@ -286,6 +288,7 @@ export const FILE_SYSTEMS: FileSystem[] = [
         suite.mkdir("matrix-sshfs-export"),
         dir,
       ),
+    expect: { acl: { unsupported: "SFTP carries no ACLs" } },
   },
   bound(
     "bind",
