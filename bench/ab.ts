@@ -2,7 +2,8 @@
  * A side-by-side A/B of two copies of the library on the cases that a
  * change to `prepare` moves most: a 1 KiB overwrite, durable and with
  * `fsync: false`, and the same with `writeFileAtomicSync` (where no round
- * trip hides the work done in JavaScript). Rounds alternate between A and B so that machine noise hits
+ * trip hides the work done in JavaScript); and for changes to the lock, a
+ * durable 1 KiB update with each API. Rounds alternate between A and B so that machine noise hits
  * both alike; the result is the median of the per-round ratios B/A.
  *
  * Usage (any runtime; Deno needs `run -A`):
@@ -31,7 +32,17 @@ if (!a || !b) {
   process.exit(2);
 }
 const rounds = Number(roundsArg ?? 15);
-type Library = { writeFileAtomic: Write; writeFileAtomicSync: Write };
+type Update = (
+  file: string,
+  fn: () => Uint8Array,
+  options: { fsync: boolean },
+) => Promise<unknown> | unknown;
+type Library = {
+  writeFileAtomic: Write;
+  writeFileAtomicSync: Write;
+  updateFileAtomic: Update;
+  updateFileAtomicSync: Update;
+};
 const load = async (file: string): Promise<Library> =>
   await import(pathToFileURL(path.resolve(file)).href);
 const libraries: [string, Library][] = [["A", await load(a)], [
@@ -41,12 +52,22 @@ const libraries: [string, Library][] = [["A", await load(a)], [
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "paths-ab-"));
 const data = new Uint8Array(1024).fill(97);
 
+/** One case's call of a library; `sync`: run without awaiting. */
+interface Contender {
+  write: Write;
+  sync: boolean;
+}
+
 /** Microseconds per write for `n` sequential overwrites of one file. */
-async function time(write: Write, fsync: boolean, n: number): Promise<number> {
+async function time(
+  { write, sync }: Contender,
+  fsync: boolean,
+  n: number,
+): Promise<number> {
   const file = path.join(dir, "target");
   fs.writeFileSync(file, "old");
   const start = performance.now();
-  if (isSync(write)) {
+  if (sync) {
     for (let i = 0; i < n; i++) write(file, data, { fsync });
   } else {
     for (let i = 0; i < n; i++) await write(file, data, { fsync });
@@ -54,23 +75,37 @@ async function time(write: Write, fsync: boolean, n: number): Promise<number> {
   return ((performance.now() - start) * 1000) / n;
 }
 
-/** Whether `write` is one of the libraries' `writeFileAtomicSync` (run without awaiting). */
-const isSync = (write: Write): boolean =>
-  libraries.some(([, lib]) => lib.writeFileAtomicSync === write);
+/** A library's call for a case. */
+const calls: Record<string, (lib: Library) => Contender> = {
+  write: (lib) => ({ write: lib.writeFileAtomic, sync: false }),
+  writeSync: (lib) => ({ write: lib.writeFileAtomicSync, sync: true }),
+  update: (lib) => ({
+    write: (file, bytes, options) =>
+      lib.updateFileAtomic(file, () => bytes, options) as Promise<void>,
+    sync: false,
+  }),
+  updateSync: (lib) => ({
+    write: (file, bytes, options) =>
+      void lib.updateFileAtomicSync(file, () => bytes, options),
+    sync: true,
+  }),
+};
 
 const median = (xs: number[]): number =>
   [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
 try {
-  const cases: [string, keyof Library, boolean, number][] = [
-    ["1 KiB durable ", "writeFileAtomic", true, 100],
-    ["1 KiB no-fsync", "writeFileAtomic", false, 2000],
-    ["sync no-fsync ", "writeFileAtomicSync", false, 2000],
+  const cases: [string, string, boolean, number][] = [
+    ["1 KiB durable ", "write", true, 100],
+    ["1 KiB no-fsync", "write", false, 2000],
+    ["sync no-fsync ", "writeSync", false, 2000],
+    ["update durable", "update", true, 100],
+    ["sync update   ", "updateSync", true, 100],
   ];
-  for (const [label, api, fsync, n] of cases) {
-    const contenders = libraries.map(([name, lib]): [string, Write] => [
+  for (const [label, call, fsync, n] of cases) {
+    const contenders = libraries.map(([name, lib]): [string, Contender] => [
       name,
-      lib[api],
+      calls[call](lib),
     ]);
     for (const [, write] of contenders) await time(write, fsync, n / 4);
     const us: Record<string, number[]> = { A: [], B: [] };

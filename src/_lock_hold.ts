@@ -85,11 +85,15 @@ export function* guard(held: Held, looked: Looked | null): Steps<void> {
   }
 }
 
-/** The {@linkcode Guard} of an update under `held`. */
-export function guardOf(held: Held): Guard {
+/**
+ * The {@linkcode Guard} of an update under `held`; `letGo` starts the
+ * release once the update has renamed.
+ */
+export function guardOf(held: Held, letGo: () => void): Guard {
   return {
     look: () => request("lstat", held.path),
     check: (looked) => guard(held, looked),
+    committed: letGo,
   };
 }
 

@@ -214,6 +214,9 @@ export function* publish(s: Replacement): Steps<void> {
   yield* renameOrLink(s, temp);
   s.committed = true;
   s.ticket?.renamed();
+  // An update's lock goes now, alongside the directory's fsync (see
+  // `updateFileAtomic`).
+  s.guard?.committed();
   if (s.options.overwrite) {
     s.temp = null;
     s.inFlight.delete(temp);

@@ -105,13 +105,18 @@ export interface Replacement extends Resolution {
 /**
  * What an update checks of its lock before its rename (`_lock_hold.ts`):
  * a look at the lock file, made alongside the temporary file's fsync, and
- * the check made just before the rename.
+ * the check made just before the rename; and what it says once renamed.
  */
 export interface Guard {
   /** The look at the lock file. */
   look(): Request<EntryInfo | null>;
   /** Throws if the lock is no longer held; `looked` is the look made alongside the fsync, if any. */
   check(looked: Looked | null): Steps<void>;
+  /**
+   * Told once the rename is done, before the directory's fsync: the lock may
+   * go, its release running alongside that fsync.
+   */
+  committed(): void;
 }
 
 /** A look at the lock file, and when it was asked for (by `performance.now()`). */

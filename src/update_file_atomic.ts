@@ -82,19 +82,21 @@ export function newContent(
 
 /**
  * The replacement an update makes under `lock`: it stops when the lock is
- * lost or the caller aborts, and checks the lock just before its rename.
+ * lost or the caller aborts, checks the lock just before its rename, and
+ * calls `letGo` once renamed.
  */
 export function replacementUnderLock(
   context: Context,
   plan: UpdatePlan,
   lock: HeldLock,
+  letGo: () => void,
 ): Replacement {
   const { write } = plan;
   const signal = write.signal
     ? AbortSignal.any([write.signal, lock.signal])
     : lock.signal;
   const s = startReplacement(context, plan.lock.target, { ...write, signal });
-  s.guard = guardOf(lock.held);
+  s.guard = guardOf(lock.held, letGo);
   return s;
 }
 
@@ -141,16 +143,19 @@ export async function updateFileAtomic<T extends UpdateResult>(
   const context = currentContext();
   const plan = planUpdate(path, fn, options, context, true);
   const lock = await takeLock(plan.lock, context);
+  let releasing: Promise<void> | undefined;
+  const letGo = () => void (releasing ??= lock.release());
   try {
     const current = await runAsync(readLocked(lock.held), context.async);
     const result = await fn(current);
     const bytes = newContent(plan, result);
     if (bytes !== null) {
-      const s = replacementUnderLock(context, plan, lock);
+      const s = replacementUnderLock(context, plan, lock, letGo);
       await runAsync(replace(s, bytes), context.async);
     }
     return result;
   } finally {
-    await lock.release();
+    letGo();
+    await releasing;
   }
 }

@@ -56,7 +56,12 @@ export function updateFileAtomicSync<T extends UpdateResult>(
     }
     const bytes = newContent(plan, result);
     if (bytes !== null) {
-      const s = replacementUnderLock(context, plan, lock);
+      const s = replacementUnderLock(
+        context,
+        plan,
+        lock,
+        () => lock.releaseSync(),
+      );
       runSync(replace(s, bytes), context.adapter.sync);
     }
     return result;

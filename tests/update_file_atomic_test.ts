@@ -273,6 +273,52 @@ for (const { name, fails, update } of updates) {
     });
   });
 
+  test(`${name} lets its lock go once renamed, before its directory's fsync ends`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f.txt");
+      fs.writeFileSync(target, "old");
+      const adapter = faultAdapter([]);
+      const { syncDir } = adapter.sync;
+      const { syncDir: syncDirAsync } = adapter.async;
+      const lockThere: boolean[] = [];
+      const look = () => lockThere.push(fs.existsSync(lockPathOf(target)));
+      adapter.sync.syncDir = (at) => (look(), syncDir(at));
+      adapter.async.syncDir = async (at) => {
+        // The release runs meanwhile.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        look();
+        return await syncDirAsync(at);
+      };
+
+      await using(adapter, () => update(target, () => "new"));
+
+      assert.deepEqual(lockThere, [false]);
+      assert.equal(read(target), "new");
+      assert.deepEqual(locksUnder(dir), []);
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  test(`${name} ${fails} with the directory fsync's error after the rename, its lock released`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f.txt");
+      fs.writeFileSync(target, "old");
+      const adapter = faultAdapter([{ op: "syncDir", code: "EIO" }]);
+
+      await using(
+        adapter,
+        () => failsWith(update(target, () => "new"), "EIO"),
+      );
+
+      // The rename was made: the new content is in place, not yet durable.
+      assert.equal(read(target), "new");
+      assert.deepEqual(locksUnder(dir), []);
+      assert.deepEqual(tempsIn(dir), []);
+      await update(target, (current) => `${text(current)} again`);
+      assert.equal(read(target), "new again");
+    });
+  });
+
   test(`${name} ${fails} with ETIMEDOUT when the lock stays held past the timeout`, async () => {
     await withTempDir(async (dir) => {
       const target = path.join(dir, "f.txt");
