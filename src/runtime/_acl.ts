@@ -27,6 +27,19 @@ export interface Xattrs<F> {
   remove(file: F, path: Uint8Array, name: Uint8Array): number;
 }
 
+/** The C library's names to try: glibc's, then a generic one (musl). */
+const LIBC_NAMES = ["libc.so.6", "libc.so"];
+
+/** What `open` makes of the first C library it can load; `null` if none. */
+export function openLibc<L>(open: (name: string) => L): L | null {
+  for (const name of LIBC_NAMES) {
+    try {
+      return open(name);
+    } catch { /* not by this name: the next one */ }
+  }
+  return null;
+}
+
 const encoder = new TextEncoder();
 
 /** `text` as a C string: UTF-8, then NUL. */

@@ -7,7 +7,7 @@
  * @module
  */
 import process from "node:process";
-import type { Xattrs } from "./_acl.ts";
+import { openLibc, type Xattrs } from "./_acl.ts";
 
 /** What this binding uses of `bun:ffi`. */
 interface BunFfi {
@@ -17,9 +17,6 @@ interface BunFfi {
   ): { symbols: Record<string, (...args: unknown[]) => unknown> };
   read: { i32(pointer: unknown, offset: number): number };
 }
-
-/** The C library's names to try: glibc's, then a generic one (musl). */
-const LIBC = ["libc.so.6", "libc.so"];
 
 const SYMBOLS = {
   lgetxattr: { args: ["ptr", "ptr", "ptr", "u64"], returns: "i64_fast" },
@@ -38,26 +35,19 @@ export function loadBunXattrs(): Xattrs<number> | null {
     .getBuiltinModule;
   const ffi = getBuiltin?.call(process, "bun:ffi") as BunFfi | undefined;
   if (ffi === undefined) return null;
-  for (const name of LIBC) {
-    let c;
-    try {
-      c = ffi.dlopen(name, SYMBOLS).symbols;
-    } catch {
-      continue;
-    }
-    // errno's address is per thread, and a module is loaded per thread
-    // (each worker has its own): found once.
-    const errno = c.__errno_location();
-    // Read at once: nothing runs between the call and this read.
-    const result = (value: unknown): number =>
-      Number(value) < 0 ? -ffi.read.i32(errno, 0) : Number(value);
-    return {
-      get: (path, attr, into) =>
-        result(c.lgetxattr(path, attr, into, into.length)),
-      set: (fd, _path, attr, value) =>
-        result(c.fsetxattr(fd, attr, value, value.length, 0)),
-      remove: (fd, _path, attr) => result(c.fremovexattr(fd, attr)),
-    };
-  }
-  return null;
+  const c = openLibc((name) => ffi.dlopen(name, SYMBOLS).symbols);
+  if (c === null) return null;
+  // errno's address is per thread, and a module is loaded per thread (each
+  // worker has its own): found once.
+  const errno = c.__errno_location();
+  // Read at once: nothing runs between the call and this read.
+  const result = (value: unknown): number =>
+    Number(value) < 0 ? -ffi.read.i32(errno, 0) : Number(value);
+  return {
+    get: (path, attr, into) =>
+      result(c.lgetxattr(path, attr, into, into.length)),
+    set: (fd, _path, attr, value) =>
+      result(c.fsetxattr(fd, attr, value, value.length, 0)),
+    remove: (fd, _path, attr) => result(c.fremovexattr(fd, attr)),
+  };
 }

@@ -6,10 +6,7 @@
  *
  * @module
  */
-import type { Xattrs } from "./_acl.ts";
-
-/** The C library's names to try: glibc's, then a generic one (musl). */
-const LIBC = ["libc.so.6", "libc.so"];
+import { openLibc, type Xattrs } from "./_acl.ts";
 
 const SYMBOLS = {
   lgetxattr: {
@@ -39,29 +36,20 @@ function ffiAllowed(): boolean {
  */
 export function loadDenoXattrs(): Xattrs<Deno.FsFile> | null {
   if (Deno.build.os !== "linux" || !ffiAllowed()) return null;
-  for (const name of LIBC) {
-    let c;
-    try {
-      c = Deno.dlopen(name, SYMBOLS).symbols;
-    } catch {
-      continue;
-    }
-    const calls = c;
-    // errno's address is per thread, and a module is loaded per thread
-    // (each worker has its own): found once.
-    const at = calls.__errno_location();
-    if (at === null) return null;
-    const errno = new Deno.UnsafePointerView(at);
-    // Read at once: nothing runs between the call and this read.
-    const result = (value: number | bigint): number =>
-      Number(value) >= 0 ? Number(value) : -errno.getInt32();
-    return {
-      get: (path, attr, into) =>
-        result(calls.lgetxattr(path, attr, into, BigInt(into.length))),
-      set: (_file, path, attr, value) =>
-        result(calls.lsetxattr(path, attr, value, BigInt(value.length), 0)),
-      remove: (_file, path, attr) => result(calls.lremovexattr(path, attr)),
-    };
-  }
-  return null;
+  const c = openLibc((name) => Deno.dlopen(name, SYMBOLS).symbols);
+  const at = c?.__errno_location() ?? null;
+  if (c === null || at === null) return null;
+  // errno's address is per thread, and a module is loaded per thread (each
+  // worker has its own): found once.
+  const errno = new Deno.UnsafePointerView(at);
+  // Read at once: nothing runs between the call and this read.
+  const result = (value: number | bigint): number =>
+    Number(value) >= 0 ? Number(value) : -errno.getInt32();
+  return {
+    get: (path, attr, into) =>
+      result(c.lgetxattr(path, attr, into, BigInt(into.length))),
+    set: (_file, path, attr, value) =>
+      result(c.lsetxattr(path, attr, value, BigInt(value.length), 0)),
+    remove: (_file, path, attr) => result(c.lremovexattr(path, attr)),
+  };
 }
