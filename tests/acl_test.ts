@@ -375,3 +375,42 @@ test("Deno keeps a file's ACL with --allow-ffi, and without it still writes the 
     assert.doesNotMatch(aclOf(file), /nobody/);
   });
 });
+
+test("a write in a worker thread keeps a file's ACL (each thread finds its own errno)", async (t) => {
+  const Web = (globalThis as { Worker?: typeof Worker }).Worker;
+  await withTempDir(async (dir) => {
+    const file = sharedSecret(dir);
+    const skip = noAcls(file, "-m", "u:nobody:rw-", file);
+    if (skip !== null) return void t.skip(skip);
+    if (Web === undefined) return void t.skip("no web Worker here");
+    const before = aclOf(file);
+    // A file without an ACL: reading its ACL fails with ENODATA, which the
+    // worker must read from its own thread's errno.
+    const plain = path.join(dir, "plain");
+    fs.writeFileSync(plain, "old");
+    const script = path.join(dir, "worker.ts");
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    fs.writeFileSync(
+      script,
+      `import { writeFileAtomic } from ${JSON.stringify(mod)};
+await writeFileAtomic(${JSON.stringify(file)}, "from a worker");
+await writeFileAtomic(${JSON.stringify(plain)}, "from a worker");
+postMessage("done");`,
+    );
+    const worker = new Web(new URL(`file://${script}`).href, {
+      type: "module",
+    });
+    try {
+      const said = await new Promise((resolve, reject) => {
+        worker.onmessage = (event) => resolve(event.data);
+        worker.onerror = (event) => reject(event);
+      });
+      assert.equal(said, "done");
+    } finally {
+      worker.terminate();
+    }
+    assert.equal(fs.readFileSync(plain, "utf8"), "from a worker");
+    assert.equal(fs.readFileSync(file, "utf8"), "from a worker");
+    assert.equal(aclOf(file), before);
+  });
+});
