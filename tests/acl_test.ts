@@ -360,7 +360,7 @@ test("Deno keeps a file's ACL with --allow-ffi, and without it still writes the 
   if (!fs.existsSync(path.join(root, "node_modules", ".bin", "deno"))) {
     return void t.skip("Deno is not installed here");
   }
-  await withTempDir(async (dir) => {
+  await withTempDir((dir) => {
     const file = sharedSecret(dir);
     const set = acl("setfacl", "-m", "u:nobody:rw-", file);
     if (typeof set === "string") return void t.skip(set);
