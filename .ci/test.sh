@@ -8,6 +8,7 @@ bin=node_modules/.bin
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(tests/*_test.ts)
 logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 status=0
 total_pass=0
 total_fail=0
