@@ -13,19 +13,24 @@ import { isSameLock } from "./_lock_look.ts";
 import { leave } from "./_lock_queue.ts";
 import type { EntryInfo } from "./runtime/types.ts";
 
-/** Marks `held` lost (once) and returns the reason. */
+/**
+ * Marks `held` lost (once) and returns the reason. A lock already given up
+ * is not lost: a heartbeat that was looking at it as it was released finds
+ * its name gone, and its signal must not abort.
+ */
 export function markLost(held: Held, reason: string): AtomicWriteError {
-  if (held.lost === null) {
-    held.lost = lockError(
-      held.plan,
-      "ELOCKLOST",
-      "hold lock",
-      held.path,
-      reason,
-    );
-    held.onLost?.();
-  }
-  return held.lost;
+  if (held.lost !== null) return held.lost;
+  const lost = lockError(
+    held.plan,
+    "ELOCKLOST",
+    "hold lock",
+    held.path,
+    reason,
+  );
+  if (held.released) return lost;
+  held.lost = lost;
+  held.onLost?.();
+  return lost;
 }
 
 /** Whether `held` still has at least the fencing margin of lease left at `now`. */

@@ -79,7 +79,8 @@ export interface FileLock extends Disposable, AsyncDisposable {
   /**
    * Aborts, with an {@linkcode AtomicWriteError} of code `ELOCKLOST` as its
    * reason, if the lock is found lost: this process stalled past the lease
-   * and another process took the lock over. Nothing throws from a timer.
+   * and another process took the lock over. Nothing throws from a timer,
+   * and it never aborts once the lock is being released.
    */
   readonly signal: AbortSignal;
   /** Releases the lock; resolves when the lock file is gone. Calling it again does nothing. */

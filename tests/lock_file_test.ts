@@ -23,6 +23,9 @@ import {
   withTempDir,
 } from "./_fixtures.ts";
 import { isKnownWriter, tempNameOwner } from "../src/_temp_name.ts";
+import { heartbeat } from "../src/_lock_hold.ts";
+import type { HeldLock } from "../src/lock_file.ts";
+import { runAsync } from "../src/_run.ts";
 import {
   lockPathOf,
   locksUnder,
@@ -506,6 +509,29 @@ test("lockFile() aborts its signal, without throwing, when it stalls past its le
     // A lost lock is retired safely and the target is free again.
     const next = await lockFile(target, PROMPTLY);
     await next.release();
+  });
+});
+
+test("lockFile() released while a heartbeat looks at it does not abort its signal", async () => {
+  await withTempDir(async (dir) => {
+    const lock = await lockFile(path.join(dir, "f")) as HeldLock;
+    // A heartbeat whose look at the lock file takes 50 ms.
+    const adapter = faultAdapter([]);
+    const { lstat } = adapter.async;
+    let looking = () => {};
+    const looked = new Promise<void>((resolve) => looking = resolve);
+    adapter.async.lstat = async (at) => {
+      looking();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return await lstat(at);
+    };
+    const beat = runAsync(heartbeat(lock.held), adapter.async);
+    await looked;
+
+    await lock.release();
+    await beat;
+
+    assert.equal(lock.signal.aborted, false);
   });
 });
 
