@@ -92,10 +92,26 @@ for (const api of apis) {
     });
   });
 
+  test(`${api.name} through a symbolic link keeps the ACL of the file it points to`, async (t) => {
+    await withTempDir(async (dir) => {
+      const file = sharedSecret(dir);
+      const link = path.join(dir, "link");
+      fs.symlinkSync("secret", link);
+      const skip = noAcls(file, "-m", "u:nobody:rw-", file);
+      if (skip !== null) return void t.skip(skip);
+      const before = aclOf(file);
+
+      await api.write(link, "new");
+
+      assert.equal(fs.readlinkSync(link), "secret");
+      assert.equal(fs.readFileSync(file, "utf8"), "new");
+      assert.equal(aclOf(file), before);
+    });
+  });
+
   test(`${api.name} does not give a file without an ACL its directory's default ACL`, async (t) => {
     await withTempDir(async (dir) => {
-      const file = path.join(dir, "config");
-      fs.writeFileSync(file, "old");
+      const file = oldFile(dir);
       fs.chmodSync(file, 0o640);
       const skip = noAcls(file, "-d", "-m", "u:nobody:rw-", dir);
       if (skip !== null) return void t.skip(skip);
@@ -185,11 +201,17 @@ function fakeAcls(stored: Uint8Array | null) {
 
 const ACL = new Uint8Array([2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255]);
 
+/** An existing file in `dir`, holding "old". */
+function oldFile(dir: string): string {
+  const file = path.join(dir, "config");
+  fs.writeFileSync(file, "old");
+  return file;
+}
+
 for (const api of apis) {
   test(`${api.name} gives the temporary file the target's ACL before any byte is written`, async () => {
     await withTempDir(async (dir) => {
-      const file = path.join(dir, "config");
-      fs.writeFileSync(file, "old");
+      const file = oldFile(dir);
       const { adapter, given } = fakeAcls(ACL);
 
       await using(adapter, () => api.write(file, "new"));
@@ -205,8 +227,7 @@ for (const api of apis) {
 
   test(`${api.name} takes away an ACL the temporary file got where the target had none`, async () => {
     await withTempDir(async (dir) => {
-      const file = path.join(dir, "config");
-      fs.writeFileSync(file, "old");
+      const file = oldFile(dir);
       const { adapter, given } = fakeAcls(null);
 
       await using(adapter, () => api.write(file, "new"));
@@ -227,8 +248,7 @@ for (const api of apis) {
 
   test(`${api.name} with an ACL narrows the bits to \`mode\` before any byte is written`, async () => {
     await withTempDir(async (dir) => {
-      const file = path.join(dir, "config");
-      fs.writeFileSync(file, "old");
+      const file = oldFile(dir);
       fs.chmodSync(file, 0o660); // the ACL's mask, as stat shows it
       const { adapter, modes } = fakeAcls(ACL);
 
@@ -241,8 +261,7 @@ for (const api of apis) {
 
   test(`${api.name} fails with the code of an ACL that cannot be read, and leaves the target`, async () => {
     await withTempDir(async (dir) => {
-      const file = path.join(dir, "config");
-      fs.writeFileSync(file, "old");
+      const file = oldFile(dir);
       const adapter = faultAdapter([{ op: "readAcl", code: "EIO" }]);
 
       await assert.rejects(
@@ -256,8 +275,7 @@ for (const api of apis) {
 
   test(`${api.name} fails with the code of an ACL that cannot be set, and leaves the target`, async () => {
     await withTempDir(async (dir) => {
-      const file = path.join(dir, "config");
-      fs.writeFileSync(file, "old");
+      const file = oldFile(dir);
       const { adapter } = fakeAcls(ACL);
       const sync = adapter.sync as FsOps;
       sync.writeAcl = () => {
