@@ -92,6 +92,11 @@ function names(dir: string): string[] {
 }
 
 /** Resolves once `done()` holds; fails after 20 s. */
+/** The lock file of a file `f` in `dir`. */
+function lockIn(dir: string): string {
+  return path.join(dir, ".f.atomic-lock");
+}
+
 async function until(what: string, done: () => boolean): Promise<void> {
   const deadline = performance.now() + 20_000;
   while (!done()) {
@@ -103,7 +108,7 @@ async function until(what: string, done: () => boolean): Promise<void> {
 test("join() makes a ticket in the lock's queue directory, named to sort after the tickets made before it", async () => {
   await withTempDir((dir) => {
     const adapter = detectAdapter();
-    const lock = path.join(dir, ".f.atomic-lock");
+    const lock = lockIn(dir);
     const first = lineUp(adapter, lock);
     const second = lineUp(adapter, lock);
     assert.equal(first.queue, path.join(dir, ".f.atomic-queue"));
@@ -116,7 +121,7 @@ test("join() makes a ticket in the lock's queue directory, named to sort after t
 test("join() names the ticket ahead as it lines up; nothing for the first in line", async () => {
   await withTempDir((dir) => {
     const adapter = detectAdapter();
-    const lock = path.join(dir, ".f.atomic-lock");
+    const lock = lockIn(dir);
     const first = joinLine(adapter, lock);
     const second = joinLine(adapter, lock);
     assert.equal(first.ahead, null);
@@ -128,7 +133,7 @@ test("join() names the ticket ahead as it lines up; nothing for the first in lin
 test("ahead() names the ticket just ahead and how many are ahead; nothing for the first in line", async () => {
   await withTempDir((dir) => {
     const adapter = detectAdapter();
-    const lock = path.join(dir, ".f.atomic-lock");
+    const lock = lockIn(dir);
     const [first, second, third] = [1, 2, 3].map(() => lineUp(adapter, lock));
     const sync = adapter.sync;
     assert.equal(runSync(ahead(adapter, first, false), sync), null);
@@ -153,7 +158,7 @@ test('ahead() says "lost" once the waiter\'s own ticket is gone', async () => {
 test("ahead(), judging, removes the tickets ahead whose writer is gone and names the live one before them", async () => {
   await withTempDir((dir) => {
     const adapter = deadIsGone();
-    const lock = path.join(dir, ".f.atomic-lock");
+    const lock = lockIn(dir);
     const queue = queuePathFor(lock);
     const live = earlyTicket(queue, writer(1), "00000000000001");
     const dead = earlyTicket(queue, writer(DEAD_PID), "00000000000002");
@@ -174,7 +179,7 @@ test("ahead(), judging, removes the tickets ahead whose writer is gone and names
 test("ahead(), judging, keeps a ticket whose writer cannot be judged while it was refreshed within 10 s", async () => {
   await withTempDir((dir) => {
     const adapter = faultAdapter([], { writerState: () => "unknown" });
-    const lock = path.join(dir, ".f.atomic-lock");
+    const lock = lockIn(dir);
     const other = earlyTicket(queuePathFor(lock), writer(DEAD_PID));
     backdate(other, 5_000);
     const mine = lineUp(adapter, lock);
@@ -189,7 +194,7 @@ test("ahead(), judging, keeps a ticket whose writer cannot be judged while it wa
 test("ahead(), judging, removes a ticket whose writer cannot be judged once it was not refreshed for 10 s", async () => {
   await withTempDir((dir) => {
     const adapter = faultAdapter([], { writerState: () => "unknown" });
-    const lock = path.join(dir, ".f.atomic-lock");
+    const lock = lockIn(dir);
     const queue = queuePathFor(lock);
     const abandoned = earlyTicket(queue, writer(DEAD_PID));
     backdate(abandoned, 11_000);
@@ -219,7 +224,7 @@ test("refresh() sets a ticket's time once a second at most", async () => {
 test("leave() removes the ticket, and the queue directory with the last one", async () => {
   await withTempDir((dir) => {
     const adapter = detectAdapter();
-    const lock = path.join(dir, ".f.atomic-lock");
+    const lock = lockIn(dir);
     const [first, second] = [1, 2].map(() => lineUp(adapter, lock));
     leaveLine(adapter, first);
     assert.deepEqual(names(first.queue), [second.name]);
