@@ -9,7 +9,7 @@ import os from "node:os";
 import process from "node:process";
 import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
-import { readWhole, readWholeSync } from "./_read_whole.ts";
+import { type ReadWhole, readWholeSync } from "./_read_whole.ts";
 import { protectionsFromProc, type ReadText } from "./_proc.ts";
 import { onProcessExit } from "./_exit_hooks.ts";
 import { pathInFdLink } from "./_proc_fd.ts";
@@ -79,10 +79,10 @@ const openDir = fromCallbacks(
 
 /**
  * Each operation once: the synchronous call, the callback call, what both do
- * with the outcome; the ACL rows come from the runtime (see
- * `createNodeFsAdapter`).
+ * with the outcome; the whole-file read and the ACL rows come from the
+ * runtime (see `createNodeFsAdapter`).
  */
-const table: Omit<OpTable<number>, "readAcl" | "writeAcl"> = {
+const table: Omit<OpTable<number>, "readFile" | "readAcl" | "writeAcl"> = {
   // The synchronous call asks not to throw for a missing entry, cheaper on
   // the path of every new file; its `undefined` also covers ENOTDIR (see
   // the module doc of `types.ts`).
@@ -152,11 +152,6 @@ const table: Omit<OpTable<number>, "readAcl" | "writeAcl"> = {
     (path) => (done) => fs.readdir(path, done),
   ),
   sleep: { sync: sleepSync, async: sleep },
-  readFile: fromCallbacks(
-    (path) => readWholeSync(path),
-    (path) => (done) => readWhole(path, done),
-    { recover: missingAsNull },
-  ),
   touch: fromCallbacks(
     (fd, mtimeMs) => fs.futimesSync(fd, seconds(mtimeMs), seconds(mtimeMs)),
     (fd, mtimeMs) => (done) =>
@@ -173,13 +168,20 @@ const writers = procWriters({
 
 /**
  * Builds the `node:fs` adapter under the given runtime name, with the xattr
- * calls `xattrs` loads (`null`: the runtime has none, and cannot see ACLs).
+ * calls `xattrs` loads (`null`: the runtime has none, and cannot see ACLs)
+ * and the asynchronous whole-file read `read` (`_read_whole.ts`).
  */
 export function createNodeFsAdapter(
   name: string,
   xattrs: () => Xattrs<number> | null,
+  read: ReadWhole,
 ): RuntimeAdapter<number> {
-  const { sync, async } = split({ ...table, ...aclRows(xattrs) });
+  const readFile = fromCallbacks(
+    (path: string) => readWholeSync(path),
+    (path) => (done) => read(path, done),
+    { recover: missingAsNull },
+  );
+  const { sync, async } = split({ ...table, readFile, ...aclRows(xattrs) });
   return {
     name,
     sync,

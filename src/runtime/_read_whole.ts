@@ -4,8 +4,19 @@
  * no system error) where Deno and Bun read it. Such a file is read again in
  * calls of at most 1 GiB into one buffer, so every runtime gives the same
  * bytes; smaller files cost nothing more.
+ *
+ * Node's `fs.readFile` also takes four thread-pool round trips, one after
+ * the other (open, fstat, read, close), where Bun's takes one:
+ * {@linkcode readWholeInTwo} is Node's asynchronous read.
  */
 import fs from "node:fs";
+import { isWindows } from "./_posix.ts";
+
+/** An asynchronous whole-file read: `done` gets the bytes or the first error. */
+export type ReadWhole = (
+  path: string,
+  done: (error: Error | null, data: Buffer) => void,
+) => void;
 
 /** The most one read call asks for, as the library's writes. */
 const MAX_READ_BYTES = 1 << 30;
@@ -85,5 +96,71 @@ export function readWhole(
   fs.readFile(path, (error, data) => {
     if (error && tooLarge(error)) return readInCalls(path, done);
     done(error, data);
+  });
+}
+
+/**
+ * How much the first read of {@linkcode readWholeInTwo} asks for: the files
+ * updated under a lock (settings, counters, small databases) fit whole.
+ */
+const FIRST_READ_BYTES = 64 * 1024;
+
+const ignore = (): void => {};
+
+/**
+ * `fs.readFile(path, done)` (as {@linkcode readWhole}) in two thread-pool
+ * round trips instead of four: the open, then the size and a first read of
+ * {@linkcode FIRST_READ_BYTES} at once; the file is closed behind the
+ * answer (before it on Windows, where an open file can stand in the way of
+ * a rename). A file the first read did not take whole (a larger one, a
+ * short read, a size the file system does not know) is read again by
+ * {@linkcode readWhole}: one read of the file gives the bytes, never two
+ * pieced together. Measured on Node 24, a 1 KiB file reads in about 60 %
+ * of `fs.readFile`'s time (one process, 2,000 reads, 6 rounds); the next
+ * holder of a contended lock reads the file as it takes the lock, so this
+ * is also hand-over time.
+ */
+export function readWholeInTwo(
+  path: string,
+  done: (error: Error | null, data: Buffer) => void,
+): void {
+  fs.open(path, "r", (error, fd) => {
+    if (error) return done(error, EMPTY);
+    const first = Buffer.allocUnsafe(FIRST_READ_BYTES);
+    let size = 0;
+    let got = 0;
+    let failure: Error | null = null;
+    let pending = 2;
+    const joined = (): void => {
+      if (--pending > 0) return;
+      const whole = failure === null && got >= size &&
+        (size > 0 || got < FIRST_READ_BYTES);
+      const answer = (): void => {
+        if (failure !== null) return done(failure, EMPTY);
+        if (!whole) return readWhole(path, done);
+        // Not pooled: the caller may hold on to it, and to its buffer.
+        const data = Buffer.allocUnsafeSlow(got);
+        first.copy(data, 0, 0, got);
+        done(null, data);
+      };
+      if (isWindows || !whole) {
+        return fs.close(fd, (closing) => {
+          failure ??= closing;
+          answer();
+        });
+      }
+      fs.close(fd, ignore);
+      answer();
+    };
+    fs.fstat(fd, (error, stat) => {
+      if (error) failure ??= error;
+      else size = stat.size;
+      joined();
+    });
+    fs.read(fd, first, 0, FIRST_READ_BYTES, 0, (error, read) => {
+      if (error) failure ??= error;
+      else got = read;
+      joined();
+    });
   });
 }

@@ -8,9 +8,11 @@
 import type { RuntimeAdapter } from "./types.ts";
 import { createNodeFsAdapter } from "./_node_fs.ts";
 import { loadBunXattrs } from "./_libc_bun.ts";
+import { readWhole } from "./_read_whole.ts";
 
 /** The adapter used when running on Bun. */
 export const bunAdapter: RuntimeAdapter<number> = createNodeFsAdapter(
   "bun",
   loadBunXattrs,
+  readWhole, // one native job: faster than any read in steps
 );
