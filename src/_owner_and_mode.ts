@@ -8,14 +8,6 @@ import { type Request, request, settle, type Steps } from "./_steps.ts";
 import { act, codeOf, failure, type Replacement } from "./_replacement.ts";
 
 /**
- * `mode` without set-user-ID, set-group-ID and sticky: what a fresh file may
- * carry before its owner is set (a chown would clear them anyway).
- */
-export function withoutSpecialBits(mode: number): number {
-  return mode & 0o777;
-}
-
-/**
  * `mode` with the group's bits cut down to everyone else's: for a file whose
  * group becomes the writer's, where the old group's members must get no more
  * than anyone.

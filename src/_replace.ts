@@ -41,7 +41,6 @@ import {
   matchOwnerAndMode,
   takePendingMode,
   wantedMode,
-  withoutSpecialBits,
 } from "./_owner_and_mode.ts";
 
 export type { Host, Replacement } from "./_replacement.ts";
@@ -49,7 +48,7 @@ export { discard, orDiscard } from "./_replacement.ts";
 
 const MAX_NAME_ATTEMPTS = 16;
 
-/** The fast path's create mode: nobody but the writer, until the bits are matched. */
+/** The create mode of a file whose bits will be set: nobody but the writer, until its owner and bits are matched. */
 const OWNER_ONLY = 0o600;
 
 /**
@@ -84,11 +83,16 @@ export function* prepare(s: Replacement): Steps<void> {
   yield* orDiscard(s, finishTemp(s, entry, wantedMode(s, entry)));
 }
 
-/** The ordered steps: find the target, then create the temporary file beside it. */
+/**
+ * The ordered steps: find the target, then create the temporary file beside
+ * it. A file whose bits will be set is created owner-only, as on the fast
+ * path: it is made with the writer's group (or the directory's), and only
+ * its chown gives it the old file's, so bits for the group before then
+ * would let the wrong group open it and read the new content as it comes.
+ */
 function* resolveAndCreate(s: Replacement): Steps<EntryInfo | null> {
   const entry = yield* resolveTarget(s, undefined, s.options.overwrite);
-  const wanted = wantedMode(s, entry);
-  yield* createTemp(s, wanted === null ? 0o666 : withoutSpecialBits(wanted));
+  yield* createTemp(s, wantedMode(s, entry) === null ? 0o666 : OWNER_ONLY);
   return entry;
 }
 

@@ -115,17 +115,7 @@ for (const api of apis) {
       fs.writeFileSync(file, "old", { mode: 0o600 });
       fs.chmodSync(file, 0o600);
       const adapter = faultAdapter([]);
-      const modes: number[] = [];
-      const spy = (open: (...a: never[]) => unknown) => (...args: never[]) => {
-        modes.push(args[1] as number);
-        return open(...args);
-      };
-      adapter.sync.createExclusive = spy(
-        adapter.sync.createExclusive,
-      ) as typeof adapter.sync.createExclusive;
-      adapter.async.createExclusive = spy(
-        adapter.async.createExclusive,
-      ) as typeof adapter.async.createExclusive;
+      const modes = createModes(adapter);
       await using(adapter, async () => {
         await api.write(file, "new secret");
         await api.write(file, "newer secret"); // the fast path's guess
@@ -646,6 +636,52 @@ for (const api of apis) {
       assert.equal(stat.mode & 0o7777, 0o640);
     });
   });
+
+  test(
+    `${name} gives the temporary file no group or other bits before it has the old file's owner and group`,
+    {
+      skip: typeof process.getuid !== "function" || process.getuid() !== 0
+        ? "only root may give a file to another user"
+        : false,
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        // Made with root's group: bits for the group before the chown would
+        // let root's group (not the file's) open it and read the new content.
+        const file = path.join(dir, "theirs");
+        fs.writeFileSync(file, "old");
+        fs.chownSync(file, 65534, 65534);
+        fs.chmodSync(file, 0o640);
+        const adapter = faultAdapter([]);
+        const modes = createModes(adapter);
+        await using(adapter, () => api.write(file, "new secret"));
+        const calls = adapter.calls.map((call) => call.split(":")[0]);
+        assert.deepEqual(modes.map((mode) => mode & 0o077), [0]);
+        assert.ok(
+          calls.indexOf("chown") < calls.indexOf("chmod"),
+          calls.join(),
+        );
+        assert.equal(modeOf(file), 0o640);
+        assert.equal(fs.statSync(file).gid, 65534);
+      });
+    },
+  );
+}
+
+/** The modes the temporary files are created with, by `adapter`, as they are. */
+function createModes(adapter: FaultAdapter): number[] {
+  const modes: number[] = [];
+  const spy = (open: (...a: never[]) => unknown) => (...args: never[]) => {
+    modes.push(args[1] as number);
+    return open(...args);
+  };
+  adapter.sync.createExclusive = spy(
+    adapter.sync.createExclusive,
+  ) as typeof adapter.sync.createExclusive;
+  adapter.async.createExclusive = spy(
+    adapter.async.createExclusive,
+  ) as typeof adapter.async.createExclusive;
+  return modes;
 }
 
 /**
