@@ -12,19 +12,19 @@ import { problem, type Resolution } from "./_replacement.ts";
 import { request, settle, type Steps } from "./_steps.ts";
 
 /** Where Linux lists the mounts this process sees. */
-const MOUNTINFO = "/proc/self/mountinfo";
+export const MOUNTINFO = "/proc/self/mountinfo";
 
 /** Why a mount point cannot be replaced, and what to do instead. */
 export const MOUNT_POINT_REASON =
   "the target is a mount point (a file mounted onto it, as Docker does for single files); mount its directory instead";
 
 /** The device part of an entry's id (`device:inode`). */
-function deviceOf(entry: EntryInfo): string {
+export function deviceOf(entry: EntryInfo): string {
   return entry.id.slice(0, entry.id.indexOf(":"));
 }
 
 /** `major:minor` of a device number as Linux encodes it (glibc's `makedev`). */
-function majorMinor(device: number): string {
+export function majorMinor(device: number): string {
   const high = Math.floor(device / 2 ** 32);
   const major = ((device >>> 8) & 0xfff) | (high & ~0xfff);
   const minor = (device & 0xff) | ((device >>> 12) & 0xfff00);

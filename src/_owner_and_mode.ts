@@ -6,6 +6,7 @@
 import type { EntryInfo, ProcessIds } from "./runtime/types.ts";
 import { type Request, request, settle, type Steps } from "./_steps.ts";
 import { act, codeOf, failure, type Replacement } from "./_replacement.ts";
+import { groupOfNewFile } from "./_new_file_group.ts";
 
 /**
  * `mode` with the group's bits cut down to everyone else's: for a file whose
@@ -58,9 +59,20 @@ function* chownAsAsked(
 }
 
 /**
+ * Whether a replaced file's owner and group are kept (the default, where the
+ * runtime tells who runs it): the directory's `stat` is then made alongside
+ * the temporary file's creation, for `keepOwner`.
+ */
+export function keepsOwner(s: Replacement): boolean {
+  return s.options.owner === "target" && s.host.ids !== null;
+}
+
+/**
  * Gives the temporary file the existing file's owner and group where
  * allowed; returns `mode` with the group's bits capped when even the group
- * could not be kept.
+ * could not be kept. The temporary file has the writer's uid, and the group
+ * the kernel gave it (`_new_file_group.ts`): the writer's, or a set-group-ID
+ * directory's; where that cannot be told, the group is set all the same.
  */
 function* keepOwner(
   s: Replacement,
@@ -69,15 +81,14 @@ function* keepOwner(
 ): Steps<number | null> {
   const temp = s.temp as string;
   const ids = s.host.ids;
-  if (
-    ids === null || entry.uid < 0 ||
-    (entry.uid === ids.uid && entry.gid === ids.gid)
-  ) return mode;
+  if (ids === null || entry.uid < 0) return mode;
+  const group = yield* groupOfNewFile(s, ids);
+  if (entry.uid === ids.uid && entry.gid === group) return mode;
   const owner = yield* settle(
     request("chown", s.file, temp, entry.uid, entry.gid),
   );
   // Not allowed to give the file away (not root): keep at least the group.
-  const groupKept = owner.ok || entry.gid === ids.gid ||
+  const groupKept = owner.ok || entry.gid === group ||
     (yield* settle(request("chown", s.file, temp, -1, entry.gid))).ok;
   return !groupKept && s.options.mode === undefined && mode !== null
     ? capGroupToOther(mode)

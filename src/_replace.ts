@@ -21,8 +21,16 @@
  */
 import { basename, dirname } from "node:path";
 import { AtomicWriteError } from "./atomic_write_error.ts";
-import type { EntryInfo } from "./runtime/types.ts";
-import { both, perform, request, settle, type Steps } from "./_steps.ts";
+import type { EntryInfo, OpenFile } from "./runtime/types.ts";
+import {
+  all,
+  both,
+  perform,
+  request,
+  settle,
+  type Settled,
+  type Steps,
+} from "./_steps.ts";
 import { tempName } from "./_temp_name.ts";
 import {
   act,
@@ -38,6 +46,7 @@ import { resolveTarget } from "./_resolve_target.ts";
 import { MOUNT_POINT_REASON } from "./_mount_point.ts";
 import { checkStickyOwner } from "./_sticky.ts";
 import {
+  keepsOwner,
   matchOwnerAndMode,
   takePendingMode,
   wantedMode,
@@ -91,8 +100,15 @@ export function* prepare(s: Replacement): Steps<void> {
  * would let the wrong group open it and read the new content as it comes.
  */
 function* resolveAndCreate(s: Replacement): Steps<EntryInfo | null> {
+  s.directory = undefined; // a failed guess's, of the path as named
   const entry = yield* resolveTarget(s, undefined, s.options.overwrite);
-  yield* createTemp(s, wantedMode(s, entry) === null ? 0o666 : OWNER_ONLY);
+  const lookAtDirectory = entry !== null && keepsOwner(s) &&
+    s.directory === undefined;
+  yield* createTemp(
+    s,
+    wantedMode(s, entry) === null ? 0o666 : OWNER_ONLY,
+    lookAtDirectory,
+  );
   return entry;
 }
 
@@ -112,10 +128,12 @@ function* createWhileLooking(s: Replacement): Steps<EntryInfo | undefined> {
   const keepsBits = s.options.mode !== undefined || s.options.keepMode;
   if (!keepsBits || !s.knownFiles.has(s.target)) return undefined;
   const path = nextTempPath(s);
-  const [looked, made] = yield* both(
+  const [looked, made, directory] = (yield* all([
     request("lstat", s.target),
     request("createExclusive", path, OWNER_ONLY),
-  );
+    ...(keepsOwner(s) ? [request("stat", dirname(s.target))] : []),
+  ])) as [Settled<EntryInfo | null>, Settled<OpenFile>, Settled<EntryInfo>?];
+  if (directory) s.directory = directory.ok ? directory.value : null;
   if (!made.ok) {
     forgetTemp(s, path);
     return undefined;
@@ -275,13 +293,28 @@ function forgetTemp(s: Replacement, path: string): void {
 /**
  * Creates the temporary file beside the target, exclusively, with `mode`: a
  * name collision retries with a new name, a missing directory is created
- * when the `mkdir` option is set.
+ * when the `mkdir` option is set. With `lookAtDirectory`, the directory's
+ * `stat` goes alongside the first try, for the group the file gets
+ * (`_new_file_group.ts`).
  */
-function* createTemp(s: Replacement, mode: number): Steps<void> {
+function* createTemp(
+  s: Replacement,
+  mode: number,
+  lookAtDirectory = false,
+): Steps<void> {
   let madeDirectory = false;
   for (let attempt = 1;; attempt++) {
     const path = nextTempPath(s);
-    const result = yield* settle(request("createExclusive", path, mode));
+    const create = request("createExclusive", path, mode);
+    let result: Settled<OpenFile>;
+    if (attempt === 1 && lookAtDirectory) {
+      let directory: Settled<EntryInfo | null>;
+      [result, directory] = yield* both(
+        create,
+        request("stat", dirname(s.final)),
+      );
+      s.directory = directory.ok ? directory.value : null;
+    } else result = yield* settle(create);
     if (result.ok) {
       s.file = result.value;
       s.createdMode = mode;

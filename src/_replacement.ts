@@ -59,6 +59,12 @@ export interface Resolution {
   /** Whether the new content is in place (never, while resolving). */
   readonly committed: boolean;
   readonly host: Writer;
+  /**
+   * The `stat` of `final`'s directory, where it was made alongside another
+   * step (`null`: it failed); the group a new file there gets depends on it
+   * (`_new_file_group.ts`).
+   */
+  directory?: EntryInfo | null;
 }
 
 /** A fresh {@linkcode Resolution} of `target` for `writer`. */

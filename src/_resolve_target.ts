@@ -125,6 +125,7 @@ export function* resolveTarget(
     if (entry === null) return null;
     refuseKind(s, entry, s.final);
     if (entry.kind === "file") {
+      if (hops === 0 && directory !== undefined) s.directory = directory;
       yield* checkStickyOwner(s, entry);
       if (replacing) {
         yield* refuseMountPoint(s, entry, hops === 0 ? directory : undefined);

@@ -114,13 +114,15 @@ const MOUNT_COMMAND: Record<string, string[]> = {
 
 /**
  * Makes a sparse image file `image` of `mib` MiB with `mkfs.<type>`, attaches
- * it to a free loop device and mounts it at `dir`. `close()` undoes all three.
+ * it to a free loop device and mounts it at `dir`, with the mount options
+ * `options` if any. `close()` undoes all three.
  */
 export function mountImage(
   type: string,
   image: string,
   dir: string,
   mib: number = IMAGE_MIB[type] ?? 64,
+  options: string[] = [],
 ): Mount {
   const command = MOUNT_COMMAND[type] ?? ["mount", "-t", type];
   const problem = mountProblem() ?? imageProblem(type) ??
@@ -143,7 +145,13 @@ export function mountImage(
     undo();
     throw new Skip(`cannot make a ${type} image (${(error as Error).message})`);
   }
-  return mount(type, dir, [...command.slice(1), device], undo, command[0]);
+  return mount(
+    type,
+    dir,
+    [...command.slice(1), ...options, device],
+    undo,
+    command[0],
+  );
 }
 
 /** Quiet, and no blocks reserved for root (so that root sees ENOSPC too). */

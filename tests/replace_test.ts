@@ -10,6 +10,8 @@ import path from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { apis } from "./_apis.ts";
+import { mountImage } from "./_mounts.ts";
+import { Skip } from "./_skip.ts";
 import { writeFileAtomic } from "../mod.ts";
 import type { OpName } from "../src/runtime/types.ts";
 import {
@@ -637,6 +639,49 @@ for (const api of apis) {
     });
   });
 
+  for (
+    const [where, groupsFromDirectory] of [
+      ["with the set-group-ID bit", setGroupIdDirectory],
+      ["on a file system mounted with grpid", grpidDirectory],
+    ] as const
+  ) {
+    test(
+      `${name} keeps a file's own group in a directory of another group ${where}`,
+      {
+        skip: typeof process.getuid !== "function" || process.getuid() !== 0
+          ? "needs root: a directory of another group, and a mount"
+          : false,
+      },
+      async (t) => {
+        await withTempDir(async (dir) => {
+          // A file of root's group moved in (mv keeps the group): the
+          // temporary file gets the directory's group, which must not stay.
+          let shared;
+          try {
+            shared = groupsFromDirectory(dir);
+          } catch (error) {
+            if (error instanceof Skip) return t.skip(error.message);
+            throw error;
+          }
+          try {
+            const file = path.join(shared.dir, "private");
+            fs.writeFileSync(file, "old");
+            fs.chownSync(file, 0, 0);
+            fs.chmodSync(file, 0o640);
+            await api.write(file, "new");
+            await api.write(file, "newer"); // the fast path
+            const stat = fs.statSync(file);
+            assert.equal(stat.gid, 0);
+            assert.equal(stat.mode & 0o7777, 0o640);
+            assert.equal(read(file), "newer");
+          } finally {
+            shared.close();
+          }
+        });
+      },
+    );
+  }
+
   test(
     `${name} gives the temporary file no group or other bits before it has the old file's owner and group`,
     {
@@ -666,6 +711,38 @@ for (const api of apis) {
       });
     },
   );
+}
+
+/** A group a new file in a shared directory gets: not root's. */
+const OTHER_GROUP = 100;
+
+/** A set-group-ID directory of {@linkcode OTHER_GROUP} in `dir`. */
+function setGroupIdDirectory(dir: string): { dir: string; close(): void } {
+  const shared = path.join(dir, "shared");
+  fs.mkdirSync(shared);
+  fs.chownSync(shared, 0, OTHER_GROUP);
+  fs.chmodSync(shared, 0o2777);
+  return { dir: shared, close: () => {} };
+}
+
+/**
+ * A directory of {@linkcode OTHER_GROUP}, without the set-group-ID bit, on
+ * an ext4 file system mounted with `grpid` (new files get the directory's
+ * group, as BSD does), in `dir`.
+ */
+function grpidDirectory(dir: string): { dir: string; close(): void } {
+  const mounted = mountImage(
+    "ext4",
+    path.join(dir, "image"),
+    path.join(dir, "mnt"),
+    undefined,
+    ["-o", "grpid"],
+  );
+  const shared = path.join(mounted.dir, "shared");
+  fs.mkdirSync(shared);
+  fs.chownSync(shared, 0, OTHER_GROUP);
+  fs.chmodSync(shared, 0o777);
+  return { dir: shared, close: () => mounted.close() };
 }
 
 /** The modes the temporary files are created with, by `adapter`, as they are. */
