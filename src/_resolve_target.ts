@@ -76,9 +76,43 @@ function refuseKind(s: Resolution, entry: EntryInfo, path: string): void {
  * before any temporary file exists: `/dev/stdout` leads to a pipe that has
  * no path to follow at all.
  */
-function* refuseSpecialEnd(s: Resolution): Steps<void> {
+function* refuseSpecialEnd(s: Resolution): Steps<EntryInfo | null> {
   const end = yield* act(s, "stat", s.final, request("stat", s.final));
   if (end !== null) refuseKind(s, end, s.final);
+  return end;
+}
+
+/**
+ * Whether the symbolic link at `path` is one of /proc's (`/proc/self/fd/1`,
+ * which `/dev/stdout` leads to, `/proc/PID/cwd`, …): the kernel follows it
+ * to the open file itself, while its text is only where that file was when
+ * it was opened, seen from its opener's mounts.
+ */
+function isProcLink(path: string): boolean {
+  return path.startsWith("/proc/");
+}
+
+/**
+ * Refuses a path through a link of /proc whose text does not lead back to
+ * the file the kernel opens through it (`opened`, or `null` for none): the
+ * file was replaced or deleted since it was opened (its text then ends in
+ * " (deleted)"), or it was opened in another mount namespace, where the
+ * same text names another file. `found` is what the text leads to here.
+ */
+function refuseStrayProcLink(
+  s: Resolution,
+  procLink: string,
+  opened: EntryInfo | null,
+  found: EntryInfo | null,
+): void {
+  if (opened !== null && found !== null && found.id === opened.id) return;
+  throw problem(
+    s,
+    "ENOENT",
+    "follow symbolic link",
+    procLink,
+    "the file open there has no name that leads back to it (it was replaced or deleted, or it was opened in another mount namespace), so it cannot be replaced by name",
+  );
 }
 
 /**
@@ -116,12 +150,18 @@ export function* resolveTarget(
 ): Steps<EntryInfo | null> {
   if (namesDirectory(s.target)) yield* refuseDirectoryPath(s);
   let directory: EntryInfo | null | undefined;
+  // What the kernel opens through the whole chain, if it has links.
+  let opened: EntryInfo | null = null;
+  let procLink: string | null = null;
   for (let hops = 0;; hops++) {
     let entry: EntryInfo | null;
     if (hops === 0 && named !== undefined) entry = named;
     else if (hops === 0 && replacing) {
       [entry, directory] = yield* lookWithDirectory(s);
     } else entry = yield* act(s, "stat", s.final, request("lstat", s.final));
+    if (procLink !== null && entry?.kind !== "symlink") {
+      refuseStrayProcLink(s, procLink, opened, entry);
+    }
     if (entry === null) return null;
     refuseKind(s, entry, s.final);
     if (entry.kind === "file") {
@@ -142,7 +182,8 @@ export function* resolveTarget(
       );
     }
     yield* checkStickyLink(s, entry);
-    if (hops === 0) yield* refuseSpecialEnd(s);
+    if (hops === 0) opened = yield* refuseSpecialEnd(s);
+    if (isProcLink(s.final)) procLink = s.final;
     const link = yield* act(
       s,
       "readlink",

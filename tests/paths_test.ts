@@ -68,6 +68,52 @@ const specials: [string, (file: string) => string | null][] = [
 for (const api of apis) {
   const { name, fails } = api;
 
+  test(`${name} writes through a /proc/self/fd link to the file open there`, {
+    skip: !fs.existsSync("/proc/self/fd") && "no /proc/self/fd here",
+  }, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      const fd = fs.openSync(file, "r");
+      try {
+        await api.write(`/proc/self/fd/${fd}`, "new");
+        assert.equal(read(file), "new");
+        assert.deepEqual(fs.readdirSync(dir), ["f"]);
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
+  });
+
+  test(
+    `${name} ${fails} with ENOENT through a /proc/self/fd link to a file replaced since it was opened, writing nothing`,
+    {
+      skip: !fs.existsSync("/proc/self/fd") && "no /proc/self/fd here",
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        // The link's text is then "…/f (deleted)": no name leads to the open
+        // file (as for a second write to a /dev/stdout redirected to a file).
+        const file = path.join(dir, "f");
+        fs.writeFileSync(file, "old");
+        const fd = fs.openSync(file, "r");
+        try {
+          fs.writeFileSync(path.join(dir, "g"), "replacement");
+          fs.renameSync(path.join(dir, "g"), file);
+          const error = await failsWith(
+            api.write(`/proc/self/fd/${fd}`, "new"),
+            "ENOENT",
+          );
+          assert.match(error.message, /no name that leads back to it/);
+          assert.equal(read(file), "replacement");
+          assert.deepEqual(fs.readdirSync(dir), ["f"]);
+        } finally {
+          fs.closeSync(fd);
+        }
+      });
+    },
+  );
+
   test(`${name} follows a relative link reached through a linked directory from the link's real directory`, async () => {
     await withTempDir(async (dir) => {
       const { real, alias } = linkedTree(dir);
