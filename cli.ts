@@ -32,13 +32,18 @@
  */
 import { Buffer } from "node:buffer";
 import fs from "node:fs";
-import { resolve } from "node:path";
 import process from "node:process";
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import os from "node:os";
-import { AtomicWriteError, openAtomic, updateFileAtomic } from "./mod.ts";
-import type { AtomicFile, AtomicOptions } from "./mod.ts";
+import {
+  AtomicWriteError,
+  lockFile,
+  openAtomic,
+  updateFileAtomic,
+} from "./mod.ts";
+import type { AtomicFile, AtomicOptions, FileLock } from "./mod.ts";
 import { errorCode } from "./src/_error_code.ts";
+import { toAbsolutePath } from "./src/_validate.ts";
 
 /** The package version; a test checks that it equals `deno.json`'s. */
 const VERSION = "0.1.0";
@@ -61,7 +66,8 @@ standard error is passed through. Example:
 
 Options:
   --update FILE   run CMD under FILE's lock and replace FILE with its output
-  --append        keep FILE's content and add the input after it
+  --append        keep FILE's content and add the input after it (under
+                  FILE's lock, as --update)
   --no-overwrite  fail (EEXIST) if FILE exists, leaving it untouched
   --mkdir         create missing parent directories
   --mode MODE     permission bits in octal, e.g. 640 (default: FILE's
@@ -255,16 +261,21 @@ class CommandFailed extends Error {
   }
 }
 
-/** Runs `argv` with `input` on its standard input; resolves to its standard output. */
+/**
+ * Runs `argv` with `input` on its standard input; resolves to its standard
+ * output. `started` is given the child (to pass a signal on to it).
+ */
 function runCommand(
   argv: string[],
   input: Uint8Array,
   target: string,
+  started: (child: ChildProcess) => void,
 ): Promise<Uint8Array> {
   return new Promise((resolveOutput, reject) => {
     const child = spawn(argv[0], argv.slice(1), {
       stdio: ["pipe", "pipe", "inherit"],
     });
+    started(child);
     const chunks: Uint8Array[] = [];
     child.stdout.on("data", (chunk: Uint8Array) => chunks.push(chunk));
     child.stdin.on("error", () => {}); // CMD need not read all of its input
@@ -278,7 +289,21 @@ function runCommand(
       );
     });
     child.on("close", (code, signal) => {
-      if (code === 0) return resolveOutput(Buffer.concat(chunks));
+      if (code === 0) {
+        // Settled whatever happens: a throw here (Bun's typed arrays stop
+        // at 4 GiB) would leave the update, and FILE's lock, waiting forever.
+        try {
+          return resolveOutput(Buffer.concat(chunks));
+        } catch (error) {
+          return reject(
+            new Failure(
+              `Cannot replace "${target}": the output of "${
+                argv[0]
+              }" is too large to hold (${(error as Error).message})`,
+            ),
+          );
+        }
+      }
       const status = code ??
         128 + (os.constants.signals[signal as NodeJS.Signals] ?? 0);
       reject(
@@ -293,11 +318,25 @@ function runCommand(
   });
 }
 
-/** --update: CMD's output replaces FILE, under FILE's lock, if CMD succeeds. */
+/**
+ * --update: CMD's output replaces FILE, under FILE's lock, if CMD succeeds.
+ * FILE as spelled (made absolute, never normalized: `alias/..` goes through
+ * the link, as for the other modes). On SIGINT, SIGTERM or SIGHUP, the
+ * signal is passed on to CMD, the update is cancelled (FILE untouched,
+ * its lock and the temporary file gone), and the command ends by it.
+ */
 async function runUpdate(command: Command, argv: string[]): Promise<void> {
-  const target = resolve(command.file);
-  await updateFileAtomic(target, async (current) => {
-    const output = await runCommand(argv, current ?? new Uint8Array(), target);
+  const target = toAbsolutePath(command.file);
+  const guard = discardOnSignals();
+  const cancel = new AbortController();
+  let child: ChildProcess | null = null;
+  const update = updateFileAtomic(target, async (current) => {
+    const output = await runCommand(
+      argv,
+      current ?? new Uint8Array(),
+      target,
+      (started) => child = started,
+    );
     if (
       output.length === 0 && !command.allowEmpty && (current?.length ?? 0) > 0
     ) {
@@ -308,7 +347,20 @@ async function runUpdate(command: Command, argv: string[]): Promise<void> {
       );
     }
     return output;
-  }, command.options);
+  }, { ...command.options, signal: cancel.signal });
+  guard.adopt((signal) => {
+    cancel.abort();
+    child?.kill(signal);
+    return update;
+  });
+  try {
+    await update;
+  } catch (error) {
+    if (guard.signalled) return await dying();
+    throw error;
+  }
+  if (guard.signalled) return await dying();
+  guard.stop();
 }
 
 /** The signals that end the command while it soaks (Windows has only SIGINT). */
@@ -316,38 +368,46 @@ const ENDING_SIGNALS: NodeJS.Signals[] = process.platform === "win32"
   ? ["SIGINT"]
   : ["SIGINT", "SIGTERM", "SIGHUP"];
 
-/** How the command reacts to ending signals while it soaks. */
+/** What to undo on an ending signal before dying of it: resolves once undone. */
+type Undo = (signal: NodeJS.Signals) => Promise<unknown>;
+
+/** How the command reacts to ending signals while it works. */
 interface SignalGuard {
   /** Whether an ending signal came: the command then only waits to die of it. */
   readonly signalled: boolean;
-  /** The file to discard on a signal, once it is open (a signal before waits for it). */
-  adopt(file: AtomicFile | null): void;
+  /**
+   * What to undo on a signal from now on; `null`: nothing yet, a signal
+   * waits for the next `adopt` (something is being made).
+   */
+  adopt(undo: Undo | null): void;
   /** Gives the signals back their default action. */
   stop(): void;
 }
 
 /**
- * Until `stop()`, a signal in {@linkcode ENDING_SIGNALS} discards the
- * adopted file and then ends the process by that same signal (its default
- * action, once the handlers are gone). The library never listens to
- * signals; the command may, being the program. Installed before the file
- * is opened, so that no signal finds a temporary file unguarded.
+ * Until `stop()`, a signal in {@linkcode ENDING_SIGNALS} runs the adopted
+ * undo (discard the file, release the lock, cancel the update) and then
+ * ends the process by that same signal (its default action, once the
+ * handlers are gone). The library never listens to signals; the command
+ * may, being the program. Installed before anything is made, so that no
+ * signal finds a temporary file or a lock unguarded.
  */
 function discardOnSignals(): SignalGuard {
   const handlers = new Map<NodeJS.Signals, () => void>();
   let received: NodeJS.Signals | null = null;
-  let adopted: { file: AtomicFile | null } | null = null;
-  const die = (file: AtomicFile | null, signal: NodeJS.Signals) =>
-    void (file?.abort() ?? Promise.resolve()).finally(() =>
+  let adopted: { undo: Undo | null } | null = null;
+  const die = (undo: Undo | null, signal: NodeJS.Signals) =>
+    void (undo?.(signal) ?? Promise.resolve()).catch(() => {}).finally(() =>
       process.kill(process.pid, signal)
     );
   const guard: SignalGuard = {
     get signalled() {
       return received !== null;
     },
-    adopt: (file) => {
-      adopted = { file };
-      if (received !== null) die(file, received);
+    adopt: (undo) => {
+      if (undo === null) return void (adopted = null);
+      adopted = { undo };
+      if (received !== null) die(undo, received);
     },
     stop: () => {
       for (const [signal, handler] of handlers) {
@@ -359,7 +419,7 @@ function discardOnSignals(): SignalGuard {
     const handler = () => {
       received = signal;
       guard.stop();
-      if (adopted !== null) die(adopted.file, signal);
+      if (adopted !== null) die(adopted.undo, signal);
     };
     handlers.set(signal, handler);
     process.on(signal, handler);
@@ -372,19 +432,63 @@ const dying = () => new Promise<never>(() => {});
 
 async function run(command: Command): Promise<void> {
   if (command.update !== null) return await runUpdate(command, command.update);
-  const { options, append, allowEmpty } = command;
+  const { options, append } = command;
   // The temporary file exists from here on; it is removed on SIGINT,
   // SIGTERM and SIGHUP (the guard), on any failure, and at exit.
   const guard = discardOnSignals();
+  // --append reads FILE and replaces it: under FILE's lock, as --update, so
+  // that neither loses the other's change (a lost lock aborts the write).
+  let lock: FileLock | null = null;
+  if (append) {
+    const cancel = new AbortController();
+    const taking = lockFile(command.file, {
+      mkdir: options.mkdir,
+      signal: cancel.signal,
+    });
+    guard.adopt(() => {
+      cancel.abort();
+      return taking.then((taken) => taken.release());
+    });
+    try {
+      lock = await taking;
+    } catch (error) {
+      if (guard.signalled) return await dying();
+      throw error;
+    }
+    if (guard.signalled) return await dying();
+    guard.adopt(null); // a signal from here waits for the file
+  }
   let file: AtomicFile;
   try {
-    file = await openAtomic(command.file, options);
+    file = await openAtomic(
+      command.file,
+      lock ? { ...options, signal: lock.signal } : options,
+    );
   } catch (error) {
-    guard.adopt(null);
+    const held = lock;
+    guard.adopt(() => held?.release() ?? Promise.resolve());
     if (guard.signalled) return await dying();
+    await held?.release();
     throw error;
   }
-  guard.adopt(file);
+  guard.adopt(async () => {
+    await file.abort();
+    await lock?.release();
+  });
+  try {
+    await writeAndCommit(command, file, guard);
+  } finally {
+    if (!guard.signalled) await lock?.release();
+  }
+}
+
+/** Plain mode's body, once FILE's temporary file is open: fill it, then commit. */
+async function writeAndCommit(
+  command: Command,
+  file: AtomicFile,
+  guard: SignalGuard,
+): Promise<void> {
+  const { append, allowEmpty } = command;
   // As spelled, not normalized: the old content is read from the file the
   // kernel finds (`alias/..` goes through the link), the one replaced.
   const target = file.path;
@@ -410,6 +514,15 @@ async function run(command: Command): Promise<void> {
   if (guard.signalled) return await dying();
   guard.stop();
   await file.commit();
+}
+
+/** `file` made absolute as the library makes it (never normalized), for a message. */
+function absolute(file: string): string {
+  try {
+    return toAbsolutePath(file);
+  } catch {
+    return file;
+  }
 }
 
 function fail(message: string, status: number): never {
@@ -455,7 +568,9 @@ async function main(args: string[]): Promise<void> {
     const code = errorCode(error);
     const suffix = code === undefined ? "" : ` (${code})`;
     fail(
-      `Cannot replace "${resolve(command.file)}": ${name}: ${message}${suffix}`,
+      `Cannot replace "${
+        absolute(command.file)
+      }": ${name}: ${message}${suffix}`,
       1,
     );
   }

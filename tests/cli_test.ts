@@ -16,6 +16,8 @@ import {
   tempsIn,
   withTempDir,
 } from "./_fixtures.ts";
+import { linkedTree } from "./_path_fixtures.ts";
+import { lockFile, writeFileAtomic } from "../mod.ts";
 
 const cli = path.join(root, "cli.ts");
 const isWindows = process.platform === "win32";
@@ -748,3 +750,94 @@ test("atomic-write --help documents --update", async () => {
   const result = await atomicWrite(["--help"]);
   assert.match(result.stdout, /--update FILE -- CMD \[ARGS\.\.\.\]/);
 });
+
+test(
+  "atomic-write --update goes through a linked directory for alias/.., as the other modes do",
+  POSIX_ONLY,
+  async () => {
+    await withTempDir(async (dir) => {
+      const { real, alias } = linkedTree(dir);
+      fs.writeFileSync(real, "real\n");
+      fs.writeFileSync(path.join(dir, "target.json"), "beside\n");
+      const result = await atomicWrite([
+        "--update",
+        `${alias}/../target.json`,
+        "--",
+        "sed",
+        "s/$/+U/",
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(read(real), "real+U\n");
+      assert.equal(read(path.join(dir, "target.json")), "beside\n");
+    });
+  },
+);
+
+test("atomic-write --update fails with EISDIR on FILE/, as the other modes do", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "nf");
+    const result = await atomicWrite(["--update", `${file}/`, "--", "echo"]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /EISDIR/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test(
+  "atomic-write --append waits for FILE's lock and appends to what its holder wrote",
+  async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "log");
+      fs.writeFileSync(file, "line1\n");
+      const lock = await lockFile(file);
+      const child = start(["--append", file]);
+      const outcome = finished(child);
+      child.stdin?.end("appended\n");
+      // It must not read FILE (nor replace it) while the lock is held.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal(child.exitCode, null, "it finished under another's lock");
+      await writeFileAtomic(file, "line1\nby the holder\n");
+      await lock.release();
+      const result = await outcome;
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(read(file), "line1\nby the holder\nappended\n");
+    });
+  },
+);
+
+test(
+  "atomic-write --update ended by SIGTERM passes it on to CMD and leaves FILE, no lock and no temporary file",
+  POSIX_ONLY,
+  async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "config.json");
+      fs.writeFileSync(file, "old\n");
+      const marker = path.join(dir, "cmd-started");
+      const child = start([
+        "--update",
+        file,
+        "--",
+        "sh",
+        "-c",
+        `touch ${quote(marker)}; exec sleep 37.25`,
+      ]);
+      const outcome = finished(child);
+      child.stdin?.end();
+      for (let i = 0; i < 400 && !fs.existsSync(marker); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      fs.rmSync(marker);
+      child.kill("SIGTERM");
+      const result = await outcome;
+      assert.ok(
+        result.signal === "SIGTERM" || result.code === 143,
+        `${result.code} ${result.signal} ${result.stderr}`,
+      );
+      assert.equal(read(file), "old\n");
+      assert.deepEqual(fs.readdirSync(dir), ["config.json"]);
+      // CMD got the signal too: no `sleep 37.25` of this test is left.
+      const sleeping = spawnSync("pgrep", ["-f", "^sleep 37.25$"]);
+      assert.notEqual(sleeping.status, 0, sleeping.stdout?.toString());
+    });
+  },
+);
