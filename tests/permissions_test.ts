@@ -59,6 +59,24 @@ async function withDirs(
 }
 
 test(
+  "writeFileAtomic() as a normal user writes into a directory it may write but not read, without failing at its directory fsync",
+  {
+    skip,
+  },
+  async () => {
+    await withDirs((asNobody, dir) => {
+      fs.chmodSync(dir, 0o733); // a drop box: nobody cannot open it to fsync it
+      const target = path.join(dir, "dropped");
+      fs.writeFileSync(target, "old");
+      fs.chownSync(target, NOBODY, NOBODY);
+      assert.equal(asNobody(target), "ok");
+      assert.equal(read(target), "written by child");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  },
+);
+
+test(
   "writeFileAtomic() as a normal user rejects with EACCES in a read-only directory and leaves nothing",
   {
     skip,

@@ -26,7 +26,7 @@
  */
 import type { AsyncFsOps, FsOps } from "./types.ts";
 import { errorCode } from "../_error_code.ts";
-import { isDirSyncUnsupported, isWindows } from "./_posix.ts";
+import { isDirSyncUnsupported, isDirUnreadable, isWindows } from "./_posix.ts";
 
 /** One operation in both forms, taking `A` and giving `R`. */
 export interface Twin<A extends unknown[], R> {
@@ -210,7 +210,8 @@ export function fromPromises(
 /**
  * `syncDir` from three rows of an adapter (open the directory, fsync it,
  * close it), the same for every adapter: a file system that cannot fsync a
- * directory (`isDirSyncUnsupported`) is no failure, and Windows has no
+ * directory (`isDirSyncUnsupported`) is no failure, nor is a directory this
+ * user may write but not read (`isDirUnreadable`), and Windows has no
  * directory fsync at all. The one operation written in both forms here, as
  * a sequence of calls, once for all adapters.
  */
@@ -222,7 +223,13 @@ export function dirSync<F>(
   return {
     sync: (path) => {
       if (isWindows) return;
-      const dir = open.sync(path);
+      let dir: F;
+      try {
+        dir = open.sync(path);
+      } catch (error) {
+        if (isDirUnreadable(error)) return;
+        throw error;
+      }
       try {
         fsync.sync(dir);
       } catch (error) {
@@ -233,7 +240,13 @@ export function dirSync<F>(
     },
     async: async (path) => {
       if (isWindows) return;
-      const dir = await open.async(path);
+      let dir: F;
+      try {
+        dir = await open.async(path);
+      } catch (error) {
+        if (isDirUnreadable(error)) return;
+        throw error;
+      }
       try {
         await fsync.async(dir);
       } catch (error) {

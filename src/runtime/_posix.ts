@@ -37,3 +37,17 @@ const DIR_SYNC_UNSUPPORTED: ReadonlySet<string> = new Set([
 export function isDirSyncUnsupported(error: unknown): boolean {
   return DIR_SYNC_UNSUPPORTED.has(posixCode(error) ?? "");
 }
+
+/**
+ * Whether opening a directory to fsync it failed because this user may
+ * write in it but not read it (`EACCES`: a drop box, mode 0733). No process
+ * of this user can fsync it then; the rename is as durable as the file
+ * system makes it on its own, which is no failure of the write (it would
+ * otherwise fail after its commit, every time).
+ */
+export function isDirUnreadable(error: unknown): boolean {
+  // A permission the runtime withholds (Deno's `NotCapable`, which carries
+  // a `reason` naming the flag: see `AdapterError`) is the caller's to grant.
+  return posixCode(error) === "EACCES" &&
+    (error as { reason?: unknown }).reason === undefined;
+}
