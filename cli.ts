@@ -128,7 +128,9 @@ function parseArgs(args: string[]): Command | null {
     if (arg === "--") {
       if (update !== null) {
         update = args.slice(i + 1);
-        if (update.length === 0) throw new UsageError('Missing CMD after "--"');
+        if (update.length === 0 || update[0] === "") {
+          throw new UsageError('Missing CMD after "--"');
+        }
       } else files.push(...args.slice(i + 1));
       break;
     }
@@ -550,7 +552,7 @@ async function main(args: string[]): Promise<void> {
     }
     if (error instanceof AtomicWriteError) {
       const hint = error.code === "ENOENT" && !command.options.mkdir &&
-          error.operation === "create temporary file"
+          ["create temporary file", "create lock"].includes(error.operation)
         ? "\nTry --mkdir to create missing directories."
         : "";
       fail(error.message + hint, 1);

@@ -841,3 +841,32 @@ test(
     });
   },
 );
+
+test("atomic-write --update and --append suggest --mkdir when FILE's directory is missing", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "missing", "f");
+    for (
+      const [args, input] of [
+        [["--update", file, "--", "cat"], ""],
+        [["--append", file], "x"],
+      ] as const
+    ) {
+      const result = await atomicWrite([...args], input);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /ENOENT/);
+      assert.match(result.stderr, /Try --mkdir/);
+    }
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("atomic-write --update exits 2 when CMD is an empty string", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    fs.writeFileSync(file, "old\n");
+    const result = await atomicWrite(["--update", file, "--", ""]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /Missing CMD/);
+    assert.equal(read(file), "old\n");
+  });
+});
