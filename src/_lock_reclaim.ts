@@ -14,6 +14,7 @@ import {
   checks,
   createRecord,
   DEFAULT_LEASE_MS,
+  lockModeIn,
   type LockPlan,
 } from "./_lock.ts";
 import { isSameLock, look } from "./_lock_look.ts";
@@ -39,7 +40,9 @@ export function* reclaim(
     reclaimName(basename(lock), seen.token),
   );
   const mine = newRecord(plan.adapter.identity(), plan.lease);
-  const made = yield* createRecord(plan, mutex, mine);
+  const dir = yield* settle(request("stat", dirname(lock)));
+  const mode = lockModeIn(dir.ok ? dir.value : null);
+  const made = yield* createRecord(plan, mutex, mine, mode);
   if (made === null) {
     // Another process is reclaiming this very lock. If it died doing so,
     // its mutex is stale in turn, and is reclaimed the same way.
@@ -109,17 +112,20 @@ export function* sweepLock(
     watch: false,
     read: false,
   };
-  let seen: Sighting | null;
   try {
-    seen = yield* look(plan, path);
+    const seen = yield* look(plan, path);
+    if (seen === null || now - seen.entry.mtimeMs < olderThan) return false;
+    if (staleReason(seen, now, plan.lease, checks(adapter)) === null) {
+      return false;
+    }
+    const lockPath = inDirectory(dirname(path), lock);
+    yield* reclaim(plan, lockPath, path, seen, 0, false);
+    const after = yield* settle(request("lstat", path));
+    return after.ok && after.value?.id !== seen.entry.id;
   } catch {
-    return false; // not a lock file of ours, or unreadable: not ours to judge
-  }
-  if (seen === null || now - seen.entry.mtimeMs < olderThan) return false;
-  if (staleReason(seen, now, plan.lease, checks(adapter)) === null) {
+    // Not a lock file of ours, unreadable, or not removable by this user
+    // (another user's, in a sticky directory), or its reclaim mutex's name
+    // taken by something not ours: left alone, and the sweep goes on.
     return false;
   }
-  yield* reclaim(plan, inDirectory(dirname(path), lock), path, seen, 0, false);
-  const after = yield* settle(request("lstat", path));
-  return after.ok && after.value?.id !== seen.entry.id;
 }

@@ -10,7 +10,13 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { lockFile } from "../mod.ts";
-import { failsWith, root, scriptCommand, withTempDir } from "./_fixtures.ts";
+import {
+  canDropPrivileges,
+  failsWith,
+  root,
+  scriptCommand,
+  withTempDir,
+} from "./_fixtures.ts";
 import { lockPathOf } from "./_lock_fixtures.ts";
 import { mkfifo } from "./_path_fixtures.ts";
 import {
@@ -90,3 +96,49 @@ test(
     });
   },
 );
+
+/** Whether `nobody` can read `file` (`cat` as nobody: no checkout needed). */
+function nobodyCanRead(file: string): boolean {
+  const run = spawnSync("setpriv", [
+    "--reuid=nobody",
+    "--regid=nogroup",
+    "--clear-groups",
+    "cat",
+    file,
+  ]);
+  return run.status === 0;
+}
+
+test(
+  "lockFile() keeps its lock file unreadable to other users in a shared sticky directory (its token names the reclaim mutex)",
+  async (t) => {
+    const reason = canDropPrivileges();
+    if (reason !== null) return t.skip(reason);
+    await withTempDir(async (dir) => {
+      fs.chmodSync(dir, 0o755);
+      const shared = stickyDir(dir);
+      const target = path.join(shared, "state.json");
+      const lock = await lockFile(target);
+      try {
+        assert.ok(fs.existsSync(lock.lockPath));
+        assert.equal(nobodyCanRead(lock.lockPath), false);
+      } finally {
+        await lock.release();
+      }
+    });
+  },
+);
+
+test("lockFile() still lets other users read its lock file outside a sticky directory", async (t) => {
+  const reason = canDropPrivileges();
+  if (reason !== null) return t.skip(reason);
+  await withTempDir(async (dir) => {
+    fs.chmodSync(dir, 0o755);
+    const lock = await lockFile(path.join(dir, "state.json"));
+    try {
+      assert.equal(nobodyCanRead(lock.lockPath), true);
+    } finally {
+      await lock.release();
+    }
+  });
+});

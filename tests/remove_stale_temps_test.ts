@@ -12,6 +12,9 @@ import {
 import { isKnownWriter, tempName, type TempOwner } from "../src/_temp_name.ts";
 import type { Writer } from "../src/runtime/_writer_identity.ts";
 import { detectAdapter } from "../src/runtime/detect.ts";
+import { reclaimName } from "../src/_lock_name.ts";
+import { writeFakeLock } from "./_lock_fixtures.ts";
+import { mkfifo } from "./_path_fixtures.ts";
 import {
   backdate,
   canDropPrivileges,
@@ -305,5 +308,27 @@ test("removeStaleTemps() keeps a file of another user in a sticky directory, eve
     });
     assert.deepEqual(removed, [mine]);
     assert.ok(fs.existsSync(theirs));
+  });
+});
+
+test("removeStaleTemps() skips a dead holder's lock whose reclaim mutex's name another user took, and sweeps the rest", async (t) => {
+  const reason = canDropPrivileges();
+  if (reason !== null) return t.skip(reason);
+  await withTempDir(async (dir) => {
+    fs.chmodSync(dir, 0o1777);
+    const target = path.join(dir, "state.json");
+    const lock = writeFakeLock(target, { pid: DEAD_PID }, 2 * HOUR);
+    const mutex = path.join(
+      dir,
+      reclaimName(path.basename(lock), "0123456789abcdef"),
+    );
+    const skip = mkfifo(mutex); // what another user would plant there
+    if (skip !== null) return t.skip(skip);
+    fs.chownSync(mutex, 65534, 65534);
+    const stale = temp(dir, "a.txt", deadWriter());
+    const removed = await removeStaleTemps(dir, { olderThan: 0 });
+    assert.deepEqual(removed, [stale]);
+    assert.ok(fs.existsSync(lock));
+    assert.ok(fs.existsSync(mutex));
   });
 });
