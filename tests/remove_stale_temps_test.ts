@@ -15,6 +15,7 @@ import { detectAdapter } from "../src/runtime/detect.ts";
 import { reclaimName } from "../src/_lock_name.ts";
 import { writeFakeLock } from "./_lock_fixtures.ts";
 import { mkfifo } from "./_path_fixtures.ts";
+import { withNobody } from "./_as_nobody.ts";
 import {
   backdate,
   canDropPrivileges,
@@ -177,10 +178,10 @@ test("removeStaleTemps() skips a temp file that another sweeper removed first", 
   });
 });
 
-test("removeStaleTemps() rejects with the code when a stale file cannot be removed", async () => {
+test("removeStaleTemps() rejects with the code when a stale file cannot be removed for a reason other than its owner", async () => {
   await withTempDir(async (dir) => {
     const stuck = temp(dir, "a.txt", deadWriter());
-    const adapter = faultAdapter([{ op: "remove", code: "EACCES" }], {
+    const adapter = faultAdapter([{ op: "remove", code: "EROFS" }], {
       writerState: () => "gone",
     });
     await using(adapter, async () => {
@@ -188,9 +189,9 @@ test("removeStaleTemps() rejects with the code when a stale file cannot be remov
         removeStaleTemps(dir, { olderThan: 0 }),
         (error: Error & { code?: string }) => {
           assert.ok(error instanceof AtomicWriteError);
-          assert.equal(error.code, "EACCES");
+          assert.equal(error.code, "EROFS");
           assert.equal(error.operation, "remove");
-          assert.match(error.message, /remove ".*a\.txt.*" failed \(EACCES\)/);
+          assert.match(error.message, /remove ".*a\.txt.*" failed \(EROFS\)/);
           return true;
         },
       );
@@ -330,5 +331,23 @@ test("removeStaleTemps() skips a dead holder's lock whose reclaim mutex's name a
     assert.deepEqual(removed, [stale]);
     assert.ok(fs.existsSync(lock));
     assert.ok(fs.existsSync(mutex));
+  });
+});
+
+test("removeStaleTemps() run by another user in root's sticky directory skips root's stale files and lock, and sweeps its own", async (t) => {
+  const reason = canDropPrivileges();
+  if (reason !== null) return t.skip(reason);
+  await withNobody((asNobody, shared) => {
+    const roots = temp(shared, "a.txt", deadWriter());
+    const lock = writeFakeLock(
+      path.join(shared, "b.txt"),
+      { pid: DEAD_PID },
+      2 * HOUR,
+    );
+    const theirs = temp(shared, "c.txt", deadWriter());
+    fs.chownSync(theirs, 65534, 65534);
+    assert.equal(asNobody("sweep", shared), JSON.stringify([theirs]));
+    assert.ok(fs.existsSync(roots));
+    assert.ok(fs.existsSync(lock));
   });
 });
