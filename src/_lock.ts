@@ -107,6 +107,17 @@ export const DEFAULT_LEASE_MS = 10_000;
 export const HEARTBEATS_PER_LEASE = 5;
 /** The fencing margin is `lease / MARGIN_PER_LEASE` ms (2 s by default). */
 const MARGIN_PER_LEASE = 5;
+/**
+ * The longest delay a timer takes (2^31 - 1 ms, about 24.8 days): a longer
+ * one fires after 1 ms on every runtime (Node warns `TimeoutOverflowWarning`).
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The lock's timers never ask for more than {@linkcode MAX_TIMER_MS}. */
+export function timerDelay(ms: number): number {
+  return Math.min(Math.max(0, ms), MAX_TIMER_MS);
+}
+
 /** The mode of lock files: anyone may read who holds them. */
 export const LOCK_MODE = 0o644;
 /**
