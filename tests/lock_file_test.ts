@@ -412,6 +412,23 @@ test("lockFile() takes over the expired lease of a holder on another host", asyn
   });
 });
 
+test("lockFile() allows for whole-second modification times (exFAT, sshfs): a holder on another host that beat within its lease keeps the lock", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    // A heartbeat made in this second, recorded as the second before (the
+    // file system cut it down): 1.05 to 1.5 s ago by the record, with a
+    // 1 s lease.
+    while (Date.now() % 1000 < 50 || Date.now() % 1000 >= 500) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const beat = (Math.floor(Date.now() / 1000) - 1) * 1000;
+    const lock = writeFakeLock(target, { host: "elsewhere", lease: 1000 });
+    fs.utimesSync(lock, beat / 1000, beat / 1000);
+    await failsWith(lockFile(target, { timeout: 0, lease: 1000 }), "ETIMEDOUT");
+    assert.ok(fs.existsSync(lock));
+  });
+});
+
 test("lockFile() takes over a lock of a dead process", SLOW, async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
