@@ -51,12 +51,17 @@ function* checkBeforeReading(
   const s = resolution(path, writerOf(plan.adapter));
   const uid = yield* plantedBy(s, path, entry);
   if (uid !== null) {
+    // Without its own uid (Deno without --allow-sys), the process cannot
+    // tell its own file from another user's: it says so.
+    const whose = plan.adapter.ids() === null
+      ? `uid ${uid}, not the directory's owner; this process's own uid is unknown (the runtime would not tell),`
+      : `another user (uid ${uid})`;
     throw lockError(
       plan,
       "EACCES",
       "lock",
       path,
-      `the lock file belongs to another user (uid ${uid}) in a sticky world-writable directory, and is not read (the rule of fs.protected_regular)`,
+      `the lock file belongs to ${whose} in a sticky world-writable directory, and is not read (the rule of fs.protected_regular)`,
     );
   }
 }

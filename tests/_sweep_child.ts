@@ -1,5 +1,6 @@
 /**
- * A child for the tests that run as another user (`tests/_as_nobody.ts`):
+ * A child for the tests that run as another user (`tests/_as_nobody.ts`) or
+ * with fewer permissions (Deno without `--allow-sys`):
  * - `sweep DIR`: prints, as JSON, the paths `removeStaleTemps(DIR)` removed
  *   (`olderThan: 0`), or the error's code;
  * - `update TARGET`: appends "x" to TARGET with `updateFileAtomic` (2 s

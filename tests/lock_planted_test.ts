@@ -17,8 +17,11 @@ import {
   scriptCommand,
   withTempDir,
 } from "./_fixtures.ts";
-import { lockPathOf } from "./_lock_fixtures.ts";
+import { lockPathOf, writeFakeLock } from "./_lock_fixtures.ts";
 import { mkfifo } from "./_path_fixtures.ts";
+
+/** The Deno executable the tests' children run on. */
+const deno = path.join(root, "node_modules", ".bin", "deno");
 import {
   NOBODY,
   notRoot,
@@ -142,3 +145,33 @@ test("lockFile() still lets other users read its lock file outside a sticky dire
     }
   });
 });
+
+test(
+  "lockFile() on Deno without --allow-sys says its own uid is unknown when it refuses a lock file in a sticky directory",
+  { skip: notRoot },
+  async () => {
+    await withTempDir(async (dir) => {
+      fs.chmodSync(dir, 0o755);
+      const shared = stickyDir(dir);
+      fs.chownSync(shared, NOBODY, NOBODY);
+      const target = path.join(shared, "state.json");
+      const lock = writeFakeLock(target, {});
+      const said = await withProtections(() =>
+        Promise.resolve(
+          spawnSync(deno, [
+            "run",
+            "--allow-read",
+            "--allow-write",
+            path.join(root, "tests", "_sweep_child.ts"),
+            "update",
+            target,
+          ], { encoding: "utf8" }).stdout.trim(),
+        )
+      );
+      assert.match(said, /^EACCES /);
+      assert.match(said, /own uid is unknown/);
+      assert.doesNotMatch(said, /another user/);
+      assert.ok(fs.existsSync(lock));
+    });
+  },
+);
