@@ -58,7 +58,11 @@
  *
  * A holder releases its lock by name (`unlink`) only while it has at least
  * `margin` of lease left, when nobody may judge it stale; later, it goes
- * through the reclaim mutex like a waiter.
+ * through the reclaim mutex like a waiter. The window is the same as the
+ * update's: a holder that stalls for more than `margin` between that check
+ * and the `unlink` removes the next holder's lock (which finds it gone at its
+ * next heartbeat or guard). Releasing through the mutex every time would
+ * close it, at several round trips per release (README, Limits).
  *
  * ## The files
  * This file holds what every part shares: the plan, the held lock, the
