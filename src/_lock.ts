@@ -58,7 +58,11 @@
  *
  * A holder releases its lock by name (`unlink`) only while it has at least
  * `margin` of lease left, when nobody may judge it stale; later, it goes
- * through the reclaim mutex like a waiter.
+ * through the reclaim mutex like a waiter. The window is the same as the
+ * update's: a holder that stalls for more than `margin` between that check
+ * and the `unlink` removes the next holder's lock (which finds it gone at its
+ * next heartbeat or guard). Releasing through the mutex every time would
+ * close it, at several round trips per release (README, Limits).
  *
  * ## The files
  * This file holds what every part shares: the plan, the held lock, the
@@ -77,6 +81,7 @@ import { AtomicWriteError } from "./atomic_write_error.ts";
 import { errorCode } from "./_error_code.ts";
 import { inDirectory } from "./_replacement.ts";
 import { lockName } from "./_lock_name.ts";
+import { isSharedSticky } from "./_sticky.ts";
 import type { Ticket } from "./_lock_queue.ts";
 import { type Checks, encodeRecord, type LockRecord } from "./_lock_record.ts";
 import { tempName } from "./_temp_name.ts";
@@ -106,8 +111,38 @@ export const DEFAULT_LEASE_MS = 10_000;
 export const HEARTBEATS_PER_LEASE = 5;
 /** The fencing margin is `lease / MARGIN_PER_LEASE` ms (2 s by default). */
 const MARGIN_PER_LEASE = 5;
+/**
+ * The longest delay a timer takes (2^31 - 1 ms, about 24.8 days): a longer
+ * one fires after 1 ms on every runtime (Node warns `TimeoutOverflowWarning`).
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The lock's timers never ask for more than {@linkcode MAX_TIMER_MS}. */
+export function timerDelay(ms: number): number {
+  return Math.min(Math.max(0, ms), MAX_TIMER_MS);
+}
+
 /** The mode of lock files: anyone may read who holds them. */
 export const LOCK_MODE = 0o644;
+/**
+ * The mode of lock files and reclaim mutexes in a shared sticky directory
+ * (`/tmp`): owner-only. Their record's token names the reclaim mutex, and
+ * another user who could read it could make something at that name first,
+ * where nobody but its maker (or root) may remove it, and keep a dead
+ * holder's lock from ever being reclaimed. There, no other user reads the
+ * lock anyway (a waiter refuses another user's file, the rule of
+ * `fs.protected_regular`), unless the holder owns the directory: such a
+ * waiter judges the holder without its record (by its own name, and the
+ * lease).
+ */
+export const PRIVATE_LOCK_MODE = 0o600;
+
+/** The mode of the lock files made in the directory `dir` (described by `stat`). */
+export function lockModeIn(dir: EntryInfo | null): number {
+  return dir !== null && isSharedSticky(dir, true)
+    ? PRIVATE_LOCK_MODE
+    : LOCK_MODE;
+}
 
 /** What one lock acquisition is about. */
 export interface LockPlan {
@@ -240,24 +275,25 @@ export interface Made {
 }
 
 /**
- * Creates `path` with O_EXCL and writes `record` into it; `null` if it
- * exists. Alongside the write, it can read the file `read` (the lock is
- * `path`) or link `path` to `link` (the lock is `link`).
+ * Creates `path` with O_EXCL and `mode` and writes `record` into it; `null`
+ * if it exists. Alongside the write, it can read the file `read` (the lock
+ * is `path`) or link `path` to `link` (the lock is `link`).
  */
 export function* createRecord(
   plan: LockPlan,
   path: string,
   record: LockRecord,
+  mode: number,
   attempt?: Settled<OpenFile>,
   read?: string,
   link?: string,
 ): Steps<Made | null> {
   let created = attempt ??
-    (yield* settle(request("createExclusive", path, LOCK_MODE)));
+    (yield* settle(request("createExclusive", path, mode)));
   if (!created.ok && errorCode(created.error) === "ENOENT" && plan.mkdir) {
     const dir = dirname(path);
     yield* act(plan, "create directory", dir, request("mkdir", dir));
-    created = yield* settle(request("createExclusive", path, LOCK_MODE));
+    created = yield* settle(request("createExclusive", path, mode));
   }
   if (!created.ok) {
     if (errorCode(created.error) === "EEXIST") return null;

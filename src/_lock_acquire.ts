@@ -3,7 +3,7 @@
  * pauses, which is not a step (`_lock_wait.ts` sleeps or watches); a try
  * says how long to pause.
  */
-import { basename } from "node:path";
+import { basename, dirname } from "node:path";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import { errorCode } from "./_error_code.ts";
 import { resolution, writerOf } from "./_replacement.ts";
@@ -15,7 +15,14 @@ import {
   type Sighting,
   staleReason,
 } from "./_lock_record.ts";
-import { both, request, settle, type Settled, type Steps } from "./_steps.ts";
+import {
+  all,
+  both,
+  request,
+  settle,
+  type Settled,
+  type Steps,
+} from "./_steps.ts";
 import type { EntryInfo, OpenFile } from "./runtime/types.ts";
 import {
   act,
@@ -26,6 +33,7 @@ import {
   holderPathFor,
   LOCK_MODE,
   lockError,
+  lockModeIn,
   lockPathFor,
   type LockPlan,
   type Made,
@@ -121,7 +129,7 @@ function* tryLock(
   plan: LockPlan,
   final: string,
   path: string,
-  state: { holder: string | null; draft: Draft | null },
+  state: LockState,
   attempt: Settled<OpenFile> | undefined,
 ): Steps<Held | null> {
   const read = plan.read ? final : undefined;
@@ -129,7 +137,14 @@ function* tryLock(
   if (state.holder === null) {
     const record = newRecord(me, plan.lease);
     const beatAt = Date.now();
-    const made = yield* createRecord(plan, path, record, attempt, read);
+    const made = yield* createRecord(
+      plan,
+      path,
+      record,
+      state.mode,
+      attempt,
+      read,
+    );
     if (made === null) return null;
     return held(plan, final, path, null, made, record, beatAt, made.read);
   }
@@ -146,6 +161,7 @@ function* tryLock(
         plan,
         holder,
         record,
+        state.mode,
         attempt,
         undefined,
         path,
@@ -230,6 +246,13 @@ function held(
   };
 }
 
+/** What a waiter's tries make: the holder's own name (`null` without hard links), its file in the making, and the mode of both. */
+interface LockState {
+  holder: string | null;
+  draft: Draft | null;
+  readonly mode: number;
+}
+
 /** A waiter between two tries: what it found out and made so far. */
 export interface Waiter {
   readonly plan: LockPlan;
@@ -237,7 +260,7 @@ export interface Waiter {
   readonly final: string;
   /** The lock file. */
   readonly path: string;
-  readonly state: { holder: string | null; draft: Draft | null };
+  readonly state: LockState;
   /** The speculative creation of the holder's own file, not yet used. */
   attempt: Settled<OpenFile> | undefined;
   readonly started: number;
@@ -267,9 +290,11 @@ export interface Waiter {
  * The first step of taking the lock of `plan.target`: finds the file a
  * write would replace, refusing what it refuses. It makes the holder's own
  * file beside the target as named meanwhile: one round trip instead of two
- * in the usual case. A link's (or a refused target's) speculative file is
- * ours (made with O_EXCL under a name of ours), locks nothing, and goes at
- * once.
+ * in the usual case, and describes the directory (its lock files are
+ * owner-only in a shared sticky one: see `PRIVATE_LOCK_MODE`). A link's (or
+ * a refused target's, or a sticky directory's) speculative file is ours
+ * (made with O_EXCL under a name of ours, nothing written), locks nothing,
+ * and goes at once.
  */
 export function* approach(
   plan: LockPlan,
@@ -277,29 +302,42 @@ export function* approach(
 ): Steps<Waiter> {
   const named = holderPathFor(plan, lockPathFor(plan.target));
   plan.inFlight?.add(named); // before it exists: no exit falls in between
-  const [stat, first] = yield* both(
+  const [stat, first, parent] = (yield* all([
     request("lstat", plan.target),
     request("createExclusive", named, LOCK_MODE),
-  );
+    request("stat", dirname(plan.target)),
+  ])) as [
+    Settled<EntryInfo | null>,
+    Settled<OpenFile>,
+    Settled<EntryInfo | null>,
+  ];
   let final: string | null = null;
+  let mode = LOCK_MODE;
   try {
     final = yield* finalTarget(plan, stat.ok ? stat.value : undefined);
+    const dir = dirname(final) === dirname(plan.target)
+      ? parent
+      : yield* settle(request("stat", dirname(final)));
+    mode = lockModeIn(dir.ok ? dir.value : null);
   } finally {
-    if (final !== plan.target && first.ok) {
+    const used = final === plan.target && mode === LOCK_MODE;
+    if (!used && first.ok) {
       yield* both(request("close", first.value), request("remove", named));
     }
-    if (final !== plan.target || !first.ok) plan.inFlight?.delete(named);
+    if (!used || !first.ok) plan.inFlight?.delete(named);
   }
   const path = lockPathFor(final);
+  const used = final === plan.target && mode === LOCK_MODE;
   return {
     plan,
     final,
     path,
     state: {
-      holder: final === plan.target ? named : holderPathFor(plan, path),
+      holder: used ? named : holderPathFor(plan, path),
       draft: null,
+      mode,
     },
-    attempt: final === plan.target ? first : undefined,
+    attempt: used ? first : undefined,
     started,
     deadline: started + plan.timeout,
     wait: FIRST_WAIT_MS,

@@ -17,6 +17,7 @@ import { isKnownWriter, isTempNameFor } from "./_temp_name.ts";
 import { all, request, settle, type Settled, type Steps } from "./_steps.ts";
 import type { EntryInfo } from "./runtime/types.ts";
 import { act, lockError, type LockPlan } from "./_lock.ts";
+import { errorCode } from "./_error_code.ts";
 
 /** The most a lock file may hold: a record takes a few hundred bytes. */
 const MAX_LOCK_BYTES = 64 * 1024;
@@ -50,14 +51,39 @@ function* checkBeforeReading(
   const s = resolution(path, writerOf(plan.adapter));
   const uid = yield* plantedBy(s, path, entry);
   if (uid !== null) {
+    // Without its own uid (Deno without --allow-sys), the process cannot
+    // tell its own file from another user's: it says so.
+    const whose = plan.adapter.ids() === null
+      ? `uid ${uid}, not the directory's owner; this process's own uid is unknown (the runtime would not tell),`
+      : `another user (uid ${uid})`;
     throw lockError(
       plan,
       "EACCES",
       "lock",
       path,
-      `the lock file belongs to another user (uid ${uid}) in a sticky world-writable directory, and is not read (the rule of fs.protected_regular)`,
+      `the lock file belongs to ${whose} in a sticky world-writable directory, and is not read (the rule of fs.protected_regular)`,
     );
   }
+}
+
+/**
+ * The bytes of the lock file at `path`, or `null` if it is gone. Another
+ * user's lock in a shared sticky directory is owner-only
+ * (`PRIVATE_LOCK_MODE`): its record is unreadable, as one still being
+ * written (no bytes), and the holder is judged without it.
+ */
+function* readLock(plan: LockPlan, path: string): Steps<Uint8Array | null> {
+  const read = yield* settle(request("readFile", path));
+  if (read.ok) return read.value;
+  if (errorCode(read.error) === "EACCES") return new Uint8Array(0);
+  throw lockError(
+    plan,
+    errorCode(read.error) ?? "EIO",
+    "read lock",
+    path,
+    undefined,
+    read.error,
+  );
 }
 
 /**
@@ -75,7 +101,7 @@ export function* look(
   yield* checkBeforeReading(plan, path, before);
   // Read first, described after: a record older than the description errs
   // towards a living holder (a newer lock's heartbeat), never the reverse.
-  const bytes = yield* act(plan, "read lock", path, request("readFile", path));
+  const bytes = yield* readLock(plan, path);
   if (bytes === null) return null;
   const entry = yield* act(plan, "stat lock", path, request("lstat", path));
   if (entry === null) return null;

@@ -5,6 +5,8 @@
  */
 import { basename, dirname } from "node:path";
 import { inDirectory } from "./_replacement.ts";
+import { errorCode } from "./_error_code.ts";
+import type { AtomicWriteError } from "./atomic_write_error.ts";
 import { lockOf, reclaimName } from "./_lock_name.ts";
 import { newRecord, type Sighting, staleReason } from "./_lock_record.ts";
 import { request, settle, type Steps } from "./_steps.ts";
@@ -14,6 +16,8 @@ import {
   checks,
   createRecord,
   DEFAULT_LEASE_MS,
+  lockError,
+  lockModeIn,
   type LockPlan,
 } from "./_lock.ts";
 import { isSameLock, look } from "./_lock_look.ts";
@@ -39,7 +43,9 @@ export function* reclaim(
     reclaimName(basename(lock), seen.token),
   );
   const mine = newRecord(plan.adapter.identity(), plan.lease);
-  const made = yield* createRecord(plan, mutex, mine);
+  const dir = yield* settle(request("stat", dirname(lock)));
+  const mode = lockModeIn(dir.ok ? dir.value : null);
+  const made = yield* createRecord(plan, mutex, mine, mode);
   if (made === null) {
     // Another process is reclaiming this very lock. If it died doing so,
     // its mutex is stale in turn, and is reclaimed the same way.
@@ -64,7 +70,8 @@ export function* reclaim(
     ) {
       return; // released, replaced, or refreshed since it was judged
     }
-    yield* act(plan, "reclaim lock", path, request("rename", path, mutex));
+    const taken = yield* settle(request("rename", path, mutex));
+    if (!taken.ok) throw cannotReclaim(plan, path, again, taken.error);
     const moved = yield* act(plan, "stat lock", mutex, request("lstat", mutex));
     if (moved !== null && moved.id !== seen.entry.id) {
       // Not the file judged stale: a live lock. Put it back; link(2) fails
@@ -83,6 +90,31 @@ export function* reclaim(
     yield* settle(request("close", made.file));
     yield* settle(request("remove", mutex));
   }
+}
+
+/**
+ * The failure to move the stale lock at `path`, seen as `seen`, onto its
+ * mutex. In a sticky directory only the lock's owner, the directory's owner
+ * or root may: another user's waiter is told whose lock it is.
+ */
+function cannotReclaim(
+  plan: LockPlan,
+  path: string,
+  seen: Sighting,
+  cause: unknown,
+): AtomicWriteError {
+  const code = errorCode(cause) ?? "EIO";
+  const theirs = (code === "EPERM" || code === "EACCES") && seen.entry.uid >= 0;
+  return lockError(
+    plan,
+    code,
+    "reclaim lock",
+    path,
+    theirs
+      ? `the stale lock belongs to another user (uid ${seen.entry.uid}) in a sticky directory, where only they, the directory's owner or root may remove it`
+      : undefined,
+    cause,
+  );
 }
 
 /**
@@ -109,17 +141,20 @@ export function* sweepLock(
     watch: false,
     read: false,
   };
-  let seen: Sighting | null;
   try {
-    seen = yield* look(plan, path);
+    const seen = yield* look(plan, path);
+    if (seen === null || now - seen.entry.mtimeMs < olderThan) return false;
+    if (staleReason(seen, now, plan.lease, checks(adapter)) === null) {
+      return false;
+    }
+    const lockPath = inDirectory(dirname(path), lock);
+    yield* reclaim(plan, lockPath, path, seen, 0, false);
+    const after = yield* settle(request("lstat", path));
+    return after.ok && after.value?.id !== seen.entry.id;
   } catch {
-    return false; // not a lock file of ours, or unreadable: not ours to judge
-  }
-  if (seen === null || now - seen.entry.mtimeMs < olderThan) return false;
-  if (staleReason(seen, now, plan.lease, checks(adapter)) === null) {
+    // Not a lock file of ours, unreadable, or not removable by this user
+    // (another user's, in a sticky directory), or its reclaim mutex's name
+    // taken by something not ours: left alone, and the sweep goes on.
     return false;
   }
-  yield* reclaim(plan, inDirectory(dirname(path), lock), path, seen, 0, false);
-  const after = yield* settle(request("lstat", path));
-  return after.ok && after.value?.id !== seen.entry.id;
 }

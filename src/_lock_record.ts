@@ -167,6 +167,20 @@ export function identityToken(entry: EntryInfo): string {
 }
 
 /**
+ * How much later than `mtimeMs` the heartbeat it records may have been:
+ * FAT keeps modification times in steps of 2 s, exFAT through FUSE and
+ * sshfs in whole seconds, cut down to the step. A time on such a step is
+ * given the step as allowance (on a finer file system, one heartbeat in a
+ * thousand falls on a whole second, and its lock is taken over up to 2 s
+ * later: never earlier).
+ */
+function coarseness(mtimeMs: number): number {
+  if (mtimeMs % 2000 === 0) return 2000;
+  if (mtimeMs % 1000 === 0) return 1000;
+  return 0;
+}
+
+/**
  * Why the lock seen in `seen` may be taken over now, or `null` if its holder
  * may still be working. `lease` is the lease assumed for a record not yet
  * written.
@@ -201,7 +215,8 @@ export function staleReason(
       // may be stalled), but only the lease.
     }
   }
-  const expiry = seen.entry.mtimeMs + (r?.lease ?? lease);
+  const beat = seen.entry.mtimeMs;
+  const expiry = beat + coarseness(beat) + (r?.lease ?? lease);
   return now > expiry
     ? `lease expired ${Math.round(now - expiry)} ms ago`
     : null;

@@ -13,7 +13,13 @@
 import { runAsync, runSync, untilAborted } from "./_run.ts";
 import type { AsyncFsOps, FileWatch, FsOps } from "./runtime/types.ts";
 import type { Wake } from "./runtime/_watch.ts";
-import { type Held, lockPathFor, type LockPlan } from "./_lock.ts";
+import {
+  type Held,
+  lockPathFor,
+  type LockPlan,
+  MAX_TIMER_MS,
+  timerDelay,
+} from "./_lock.ts";
 import {
   abandon,
   approach,
@@ -110,17 +116,26 @@ async function awaitTurn(
   if (left === Infinity) return await ahead;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          timedOut(
-            plan,
-            lockPathFor(plan.target),
-            "this process (an earlier lock or update of the same file)",
+    // A timeout longer than a timer can take (30 days) is waited in legs.
+    const wait = () => {
+      const left = deadline - performance.now();
+      if (left > MAX_TIMER_MS) {
+        timer = setTimeout(wait, MAX_TIMER_MS);
+        return;
+      }
+      timer = setTimeout(
+        () =>
+          reject(
+            timedOut(
+              plan,
+              lockPathFor(plan.target),
+              "this process (an earlier lock or update of the same file)",
+            ),
           ),
-        ),
-      Math.max(0, left),
-    );
+        timerDelay(left),
+      );
+    };
+    wait();
   });
   try {
     await Promise.race([ahead, late]);

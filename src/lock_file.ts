@@ -5,6 +5,7 @@ import {
   HEARTBEATS_PER_LEASE,
   type Held,
   type LockPlan,
+  timerDelay,
 } from "./_lock.ts";
 import { heartbeat, release } from "./_lock_hold.ts";
 import { acquireAsync, acquireSync } from "./_lock_wait.ts";
@@ -113,7 +114,8 @@ export class HeldLock implements FileLock {
       this.#stop();
       this.#controller.abort(held.lost);
     };
-    const every = held.plan.lease / HEARTBEATS_PER_LEASE;
+    // A lease of more than about 124 days beats more often than lease / 5.
+    const every = timerDelay(held.plan.lease / HEARTBEATS_PER_LEASE);
     this.#stop = context.adapter.repeat(() => {
       runAsync(heartbeat(held), context.async).catch(() => {});
     }, every);

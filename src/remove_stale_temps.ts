@@ -135,8 +135,10 @@ function minimumAge(state: WriterState, ages: Ages): number | null {
 /**
  * Whether the sweep may remove `entry` at all: a regular file (we never
  * make anything else, and never follow a link), and in a sticky directory
- * (`/tmp`) only one owned by the sweeper or the directory's owner, the
- * kernel's own rule, kept even when root sweeps.
+ * (`/tmp`) only one the sweeper owns. The kernel also lets the directory's
+ * owner (and root) remove anyone's file there; the sweep does not, even as
+ * root: other users' files are theirs to sweep. (An unknown own uid tries,
+ * and a refusal is a skip.)
  */
 function mayRemove(
   entry: EntryInfo,
@@ -144,11 +146,9 @@ function mayRemove(
   uid: number | null,
 ): boolean {
   if (entry.kind !== "file") return false;
-  // Through a link to the directory, its sticky bit and owner are unknown: assume the strict case.
-  const viaLink = dir.kind === "symlink";
-  const sticky = viaLink || (dir.mode & STICKY) !== 0;
-  return !sticky || uid === null || entry.uid === uid ||
-    (!viaLink && entry.uid === dir.uid);
+  // Through a link to the directory, its sticky bit is unknown: assume the strict case.
+  const sticky = dir.kind === "symlink" || (dir.mode & STICKY) !== 0;
+  return !sticky || uid === null || entry.uid === uid;
 }
 
 /** The sticky bit of a directory's mode: only owners may remove its entries. */
@@ -203,7 +203,7 @@ function* sweep(
     if (age === null) continue;
     const stat = yield* settle(request("lstat", path));
     if (!stat.ok) {
-      if (errorCode(stat.error) === "ENOENT") continue;
+      if (SKIPPED.has(errorCode(stat.error) ?? "")) continue;
       throw sweepError(dir, "stat", path, stat.error);
     }
     const entry = stat.value;
@@ -214,7 +214,7 @@ function* sweep(
     const gone = yield* settle(request("remove", path));
     if (gone.ok) {
       removed.push(path);
-    } else if (!GONE_OR_NOT_A_FILE.has(errorCode(gone.error) ?? "")) {
+    } else if (!SKIPPED.has(errorCode(gone.error) ?? "")) {
       throw sweepError(dir, "remove", path, gone.error);
     }
   }
@@ -250,8 +250,13 @@ function* sweepQueue(
   return emptied.ok ? [...removed, queue] : removed;
 }
 
-/** Codes of a removal that found nothing of ours: another sweeper was first, or a directory took the name. */
-const GONE_OR_NOT_A_FILE = new Set(["ENOENT", "EISDIR"]);
+/**
+ * Codes of a look or removal that concern one entry only, which the sweep
+ * skips: another sweeper was first, a directory took the name, or the
+ * entry is not this user's to remove (another user's, in a sticky
+ * directory).
+ */
+const SKIPPED = new Set(["ENOENT", "EISDIR", "EPERM", "EACCES"]);
 
 function plan(dir: unknown, options: unknown): Steps<string[]> {
   const path = toAbsolutePath(dir, "dir");
@@ -273,8 +278,8 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
  *
  * Only this library's own temporary files are considered (named
  * `.{name}.{pid}-…-{random}.atomic-tmp`, regular files: a link is never
- * followed or removed, and in a sticky directory such as `/tmp` only files
- * owned by the caller or the directory's owner are removed). Of those:
+ * followed or removed, and in a sticky directory such as `/tmp` only the
+ * caller's own files are removed, even by root). Of those:
  * - a file whose writer (process and thread, by boot, PID namespace and
  *   start time) still runs is never removed, nor a file this process has in
  *   flight;
@@ -286,7 +291,10 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
  * Lock files left by {@linkcode lockFile} and {@linkcode updateFileAtomic}
  * holders that died (`.{name}.atomic-lock`) are removed too, once
  * `olderThan` old and provably stale (their holder is gone, or their lease
- * ran out), through the lock's own race-free reclaim.
+ * ran out), through the lock's own race-free reclaim; a lock this user may
+ * not remove (another user's, in a sticky directory) or whose reclaim
+ * mutex's name is taken by something not ours is left alone. So is a file
+ * this user may not remove: one entry never stops the sweep.
  *
  * So are the tickets that waiters killed while they waited for such a lock
  * left in its queue directory (`.{name}.atomic-queue`), judged as
@@ -302,7 +310,7 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
  * @returns The absolute paths of the files (and emptied queue directories) removed, lock files first, then by name (a queue directory after its tickets).
  * @throws {TypeError} If `dir` is not a non-empty string or `file:` URL, or `options` or an age has the wrong type.
  * @throws {RangeError} If an age is negative or NaN.
- * @throws {AtomicWriteError} With the same `code` on every runtime (`ENOENT`, `ENOTDIR`, `EACCES`, …) if the directory cannot be read or a stale file cannot be removed.
+ * @throws {AtomicWriteError} With the same `code` on every runtime (`ENOENT`, `ENOTDIR`, `EACCES`, …) if the directory cannot be read, or a stale file cannot be removed for a reason other than its owner (`EIO`, `EROFS`, …).
  *
  * @example Usage
  * ```ts

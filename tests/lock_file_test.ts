@@ -197,6 +197,43 @@ test("lockFile() calls of one file in one process take the lock in call order, a
   });
 });
 
+const DAYS = 24 * 60 * 60 * 1000;
+
+test("lockFile() queued behind another lock of the same file in this process waits out a 30-day timeout", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const first = await lockFile(target);
+    let settled = "pending";
+    const second = lockFile(target, { timeout: 30 * DAYS }).then(
+      (lock) => (settled = "locked", lock),
+      (error) => {
+        settled = `rejected: ${error}`;
+        throw error;
+      },
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(settled, "pending");
+    await first.release();
+    await (await second).release();
+    assert.equal(settled, "locked");
+  });
+});
+
+test("lockFile() with a lease longer than a timer can take beats its heart no more often than a timer allows", async () => {
+  await withTempDir(async (dir) => {
+    const asked: number[] = [];
+    const real = faultAdapter([]);
+    const adapter = faultAdapter([], {
+      repeat: (tick, ms) => (asked.push(ms), real.repeat(tick, ms)),
+    });
+    await using(adapter, async () => {
+      const lock = await lockFile(path.join(dir, "f"), { lease: 365 * DAYS });
+      await lock.release();
+    });
+    assert.deepEqual(asked, [2 ** 31 - 1]);
+  });
+});
+
 test("lockFile() polls instead of watching once the lock file cannot be watched", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
@@ -372,6 +409,23 @@ test("lockFile() takes over the expired lease of a holder on another host", asyn
       lockFile(target, { timeout: 100 }),
       (e) => e instanceof AtomicWriteError && e.code === "ETIMEDOUT",
     );
+  });
+});
+
+test("lockFile() allows for whole-second modification times (exFAT, sshfs): a holder on another host that beat within its lease keeps the lock", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    // A heartbeat made in this second, recorded as the second before (the
+    // file system cut it down): 1.05 to 1.5 s ago by the record, with a
+    // 1 s lease.
+    while (Date.now() % 1000 < 50 || Date.now() % 1000 >= 500) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const beat = (Math.floor(Date.now() / 1000) - 1) * 1000;
+    const lock = writeFakeLock(target, { host: "elsewhere", lease: 1000 });
+    fs.utimesSync(lock, beat / 1000, beat / 1000);
+    await failsWith(lockFile(target, { timeout: 0, lease: 1000 }), "ETIMEDOUT");
+    assert.ok(fs.existsSync(lock));
   });
 });
 

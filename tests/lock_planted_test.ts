@@ -10,9 +10,18 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { lockFile } from "../mod.ts";
-import { failsWith, root, scriptCommand, withTempDir } from "./_fixtures.ts";
-import { lockPathOf } from "./_lock_fixtures.ts";
+import {
+  canDropPrivileges,
+  failsWith,
+  root,
+  scriptCommand,
+  withTempDir,
+} from "./_fixtures.ts";
+import { lockPathOf, writeFakeLock } from "./_lock_fixtures.ts";
 import { mkfifo } from "./_path_fixtures.ts";
+
+/** The Deno executable the tests' children run on. */
+const deno = path.join(root, "node_modules", ".bin", "deno");
 import {
   NOBODY,
   notRoot,
@@ -87,6 +96,82 @@ test(
         assert.match(error.message, /belongs to another user \(uid 65534\)/);
       });
       assert.equal(fs.readFileSync(lock, "utf8"), "planted\n");
+    });
+  },
+);
+
+/** Whether `nobody` can read `file` (`cat` as nobody: no checkout needed). */
+function nobodyCanRead(file: string): boolean {
+  const run = spawnSync("setpriv", [
+    "--reuid=nobody",
+    "--regid=nogroup",
+    "--clear-groups",
+    "cat",
+    file,
+  ]);
+  return run.status === 0;
+}
+
+test(
+  "lockFile() keeps its lock file unreadable to other users in a shared sticky directory (its token names the reclaim mutex)",
+  async (t) => {
+    const reason = canDropPrivileges();
+    if (reason !== null) return t.skip(reason);
+    await withTempDir(async (dir) => {
+      fs.chmodSync(dir, 0o755);
+      const shared = stickyDir(dir);
+      const target = path.join(shared, "state.json");
+      const lock = await lockFile(target);
+      try {
+        assert.ok(fs.existsSync(lock.lockPath));
+        assert.equal(nobodyCanRead(lock.lockPath), false);
+      } finally {
+        await lock.release();
+      }
+    });
+  },
+);
+
+test("lockFile() still lets other users read its lock file outside a sticky directory", async (t) => {
+  const reason = canDropPrivileges();
+  if (reason !== null) return t.skip(reason);
+  await withTempDir(async (dir) => {
+    fs.chmodSync(dir, 0o755);
+    const lock = await lockFile(path.join(dir, "state.json"));
+    try {
+      assert.equal(nobodyCanRead(lock.lockPath), true);
+    } finally {
+      await lock.release();
+    }
+  });
+});
+
+test(
+  "lockFile() on Deno without --allow-sys says its own uid is unknown when it refuses a lock file in a sticky directory",
+  { skip: notRoot },
+  async () => {
+    await withTempDir(async (dir) => {
+      fs.chmodSync(dir, 0o755);
+      const shared = stickyDir(dir);
+      fs.chownSync(shared, NOBODY, NOBODY);
+      const target = path.join(shared, "state.json");
+      const lock = writeFakeLock(target, {});
+      const said = await withProtections(() =>
+        Promise.resolve(
+          spawnSync(deno, [
+            "run",
+            "--allow-read",
+            "--allow-write",
+            path.join(root, "tests", "_sweep_child.ts"),
+            "update",
+            target,
+          ], { encoding: "utf8" }).stdout.trim(),
+        )
+      );
+      assert.match(said, /^EACCES /);
+      assert.match(said, /own uid is unknown/);
+      assert.doesNotMatch(said, /another user/);
+      assert.ok(fs.existsSync(lock));
     });
   },
 );

@@ -12,6 +12,10 @@ import {
 import { isKnownWriter, tempName, type TempOwner } from "../src/_temp_name.ts";
 import type { Writer } from "../src/runtime/_writer_identity.ts";
 import { detectAdapter } from "../src/runtime/detect.ts";
+import { reclaimName } from "../src/_lock_name.ts";
+import { writeFakeLock } from "./_lock_fixtures.ts";
+import { mkfifo } from "./_path_fixtures.ts";
+import { withNobody } from "./_as_nobody.ts";
 import {
   backdate,
   canDropPrivileges,
@@ -174,10 +178,10 @@ test("removeStaleTemps() skips a temp file that another sweeper removed first", 
   });
 });
 
-test("removeStaleTemps() rejects with the code when a stale file cannot be removed", async () => {
+test("removeStaleTemps() rejects with the code when a stale file cannot be removed for a reason other than its owner", async () => {
   await withTempDir(async (dir) => {
     const stuck = temp(dir, "a.txt", deadWriter());
-    const adapter = faultAdapter([{ op: "remove", code: "EACCES" }], {
+    const adapter = faultAdapter([{ op: "remove", code: "EROFS" }], {
       writerState: () => "gone",
     });
     await using(adapter, async () => {
@@ -185,9 +189,9 @@ test("removeStaleTemps() rejects with the code when a stale file cannot be remov
         removeStaleTemps(dir, { olderThan: 0 }),
         (error: Error & { code?: string }) => {
           assert.ok(error instanceof AtomicWriteError);
-          assert.equal(error.code, "EACCES");
+          assert.equal(error.code, "EROFS");
           assert.equal(error.operation, "remove");
-          assert.match(error.message, /remove ".*a\.txt.*" failed \(EACCES\)/);
+          assert.match(error.message, /remove ".*a\.txt.*" failed \(EROFS\)/);
           return true;
         },
       );
@@ -305,5 +309,45 @@ test("removeStaleTemps() keeps a file of another user in a sticky directory, eve
     });
     assert.deepEqual(removed, [mine]);
     assert.ok(fs.existsSync(theirs));
+  });
+});
+
+test("removeStaleTemps() skips a dead holder's lock whose reclaim mutex's name another user took, and sweeps the rest", async (t) => {
+  const reason = canDropPrivileges();
+  if (reason !== null) return t.skip(reason);
+  await withTempDir(async (dir) => {
+    fs.chmodSync(dir, 0o1777);
+    const target = path.join(dir, "state.json");
+    const lock = writeFakeLock(target, { pid: DEAD_PID }, 2 * HOUR);
+    const mutex = path.join(
+      dir,
+      reclaimName(path.basename(lock), "0123456789abcdef"),
+    );
+    const skip = mkfifo(mutex); // what another user would plant there
+    if (skip !== null) return t.skip(skip);
+    fs.chownSync(mutex, 65534, 65534);
+    const stale = temp(dir, "a.txt", deadWriter());
+    const removed = await removeStaleTemps(dir, { olderThan: 0 });
+    assert.deepEqual(removed, [stale]);
+    assert.ok(fs.existsSync(lock));
+    assert.ok(fs.existsSync(mutex));
+  });
+});
+
+test("removeStaleTemps() run by another user in root's sticky directory skips root's stale files and lock, and sweeps its own", async (t) => {
+  const reason = canDropPrivileges();
+  if (reason !== null) return t.skip(reason);
+  await withNobody((asNobody, shared) => {
+    const roots = temp(shared, "a.txt", deadWriter());
+    const lock = writeFakeLock(
+      path.join(shared, "b.txt"),
+      { pid: DEAD_PID },
+      2 * HOUR,
+    );
+    const theirs = temp(shared, "c.txt", deadWriter());
+    fs.chownSync(theirs, 65534, 65534);
+    assert.equal(asNobody("sweep", shared), JSON.stringify([theirs]));
+    assert.ok(fs.existsSync(roots));
+    assert.ok(fs.existsSync(lock));
   });
 });

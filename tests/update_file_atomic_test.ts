@@ -12,6 +12,8 @@ import {
   type UpdateResult,
 } from "../mod.ts";
 import {
+  canDropPrivileges,
+  DEAD_PID,
   failsWith,
   faultAdapter,
   read,
@@ -34,7 +36,9 @@ import {
   MIXED_WORKERS,
   otherRuntimesMissing,
   startLockChild,
+  writeFakeLock,
 } from "./_lock_fixtures.ts";
+import { withNobody } from "./_as_nobody.ts";
 
 /** For tests that start child processes: the machine is shared and noisy. */
 const SLOW = { timeout: 60_000 };
@@ -497,3 +501,17 @@ test(
     });
   },
 );
+
+test("updateFileAtomic() run by another user rejects with EPERM a dead holder's lock it may not remove in a sticky directory, naming its owner", async (t) => {
+  const reason = canDropPrivileges();
+  if (reason !== null) return t.skip(reason);
+  await withNobody((asNobody, shared) => {
+    const target = path.join(shared, "state.txt");
+    const lock = writeFakeLock(target, { pid: DEAD_PID }, 60_000);
+    const said = asNobody("update", target);
+    assert.match(said, /^EPERM /);
+    assert.match(said, /belongs to another user \(uid 0\)/);
+    assert.ok(fs.existsSync(lock));
+    assert.ok(!fs.existsSync(target));
+  });
+});
