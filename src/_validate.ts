@@ -87,7 +87,7 @@ export function toAbsolutePath(path: unknown, what = "path"): string {
         `Cannot use ${what} "${path.href}": only file: URLs name files`,
       );
     }
-    text = fileURLToPath(path);
+    text = urlPath(path, what);
   } else {
     throw new TypeError(
       `Cannot use ${what}: expected a string or a URL, got ${describe(path)}`,
@@ -100,6 +100,31 @@ export function toAbsolutePath(path: unknown, what = "path"): string {
     );
   }
   return absolute(text);
+}
+
+/**
+ * The path `url` (a `file:` URL) names, or a TypeError naming it. Its
+ * percent-encoding must decode to UTF-8 (Node's rule): otherwise Node and
+ * Deno throw a URIError, and Bun keeps `%ZZ` as it is and gives `""` for
+ * `%E9`, which names no file.
+ */
+function urlPath(url: URL, what: string): string {
+  const refuse = (why: string, cause?: unknown) =>
+    new TypeError(`Cannot use ${what} "${url.href}": ${why}`, { cause });
+  try {
+    decodeURIComponent(url.pathname);
+  } catch {
+    throw refuse("its path is not percent-encoded UTF-8");
+  }
+  try {
+    return fileURLToPath(url);
+  } catch (error) {
+    // Node's own TypeErrors (a host on POSIX, an encoded `/`), with the URL.
+    throw refuse(
+      error instanceof Error ? error.message : String(error),
+      error,
+    );
+  }
 }
 
 /**

@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import {
@@ -22,7 +23,7 @@ import {
   writeFileAtomic,
   writeFileAtomicSync,
 } from "../mod.ts";
-import { apis } from "./_apis.ts";
+import { apis, failureOf, pathApis } from "./_apis.ts";
 import { tempsIn, withTempDir } from "./_fixtures.ts";
 
 for (const api of apis) {
@@ -233,3 +234,20 @@ test("removeStaleTemps() and removeStaleTempsSync() throw a TypeError for an unk
     );
   });
 });
+
+// Node and Deno throw a URIError for the first two, Bun gives "" (or "/…/%ZZ").
+const malformedUrls = ["%E9t%E9", "%C3", "%ZZ"];
+
+for (const api of pathApis) {
+  test(`${api.name} fails with a TypeError naming a file: URL whose percent-encoding is not UTF-8`, async () => {
+    await withTempDir(async (dir) => {
+      for (const name of malformedUrls) {
+        const url = new URL(`${pathToFileURL(dir).href}/${name}`);
+        const error = await failureOf(() => api.use(url));
+        assert.ok(error instanceof TypeError, `${name}: ${error}`);
+        assert.ok(error.message.includes(`"${url.href}"`), error.message);
+      }
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+}
