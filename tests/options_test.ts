@@ -1,7 +1,9 @@
 /**
  * Option and data hygiene of the core API: unknown options fail loudly,
  * `encoding` turns strings into the same bytes everywhere, every binary form
- * is accepted as data, and errors carry `errno` and `syscall`.
+ * is accepted as data, paths fail the same way on every runtime (a malformed
+ * `file:` URL, a relative path with no current directory), and errors carry
+ * `errno` and `syscall`.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -251,3 +253,59 @@ for (const api of pathApis) {
     });
   });
 }
+
+/** Runs `fn` with a current directory that was deleted, then goes back. */
+async function withDeletedCwd(fn: () => Promise<void>): Promise<void> {
+  await withTempDir(async (dir) => {
+    const gone = path.join(dir, "gone");
+    fs.mkdirSync(gone);
+    const cwd = process.cwd();
+    process.chdir(gone);
+    try {
+      fs.rmdirSync(gone);
+      await fn();
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+}
+
+const noDeletedCwd = process.platform === "win32" &&
+  "Windows cannot delete the current directory";
+
+for (const api of pathApis) {
+  test(
+    `${api.name} fails with an AtomicWriteError ENOENT for a relative path when the current directory was deleted`,
+    {
+      skip: noDeletedCwd,
+    },
+    async () => {
+      await withDeletedCwd(async () => {
+        const error = await failureOf(() => api.use("rel"));
+        assert.ok(error instanceof AtomicWriteError, String(error));
+        assert.equal(error.code, "ENOENT");
+        assert.equal(error.errno, -2);
+        assert.equal(error.operation, "resolve path");
+        assert.equal(error.path, "rel");
+        assert.match(error.message, /^Cannot use (path|dir) "rel": /);
+      });
+    },
+  );
+}
+
+test(
+  "AtomicWriter reports a relative path with no current directory through write() and flush()",
+  {
+    skip: noDeletedCwd,
+  },
+  async () => {
+    await withDeletedCwd(async () => {
+      const writer = new AtomicWriter("rel.json");
+      assert.equal(writer.path, "rel.json");
+      const error = await failureOf(() => writer.write("{}"));
+      assert.ok(error instanceof AtomicWriteError, String(error));
+      assert.equal(error.code, "ENOENT");
+      assert.equal(await failureOf(() => writer.flush()), error);
+    });
+  },
+);
