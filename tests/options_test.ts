@@ -16,6 +16,8 @@ import {
   type AtomicOptions,
   AtomicWriteError,
   AtomicWriter,
+  lockFile,
+  lockFileSync,
   makeTempFile,
   makeTempFileSync,
   type MakeTempOptions,
@@ -309,3 +311,42 @@ test(
     });
   },
 );
+
+/** Every API with a `mkdir` option, making `path` with it. */
+const mkdirApis = [
+  ...apis.map((api) => ({
+    name: api.name,
+    use: (path: string) => api.write(path, "x", { mkdir: true }),
+  })),
+  {
+    name: "lockFile()",
+    use: async (path: string) =>
+      await (await lockFile(path, { mkdir: true })).release(),
+  },
+  {
+    name: "lockFileSync()",
+    use: (path: string) => lockFileSync(path, { mkdir: true }).releaseSync(),
+  },
+];
+
+for (const api of mkdirApis) {
+  test(
+    `${api.name} with mkdir: true fails with EEXIST through a link to a missing directory, as mkdir -p does`,
+    {
+      skip: process.platform === "win32" && "symbolic links need privileges",
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        fs.symlinkSync(path.join(dir, "missing"), path.join(dir, "dl"));
+        for (const name of ["dl/f", "dl/sub/f", "dl/sub/deeper/f"]) {
+          const error = await failureOf(() => api.use(path.join(dir, name)));
+          assert.ok(error instanceof AtomicWriteError, `${name}: ${error}`);
+          assert.equal(error.code, "EEXIST", `${name}: ${error.message}`);
+          assert.equal(error.errno, -17, name);
+          assert.equal(error.operation, "create directory", name);
+        }
+        assert.deepEqual(fs.readdirSync(dir), ["dl"]);
+      });
+    },
+  );
+}
