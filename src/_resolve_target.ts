@@ -10,6 +10,7 @@ import { both, request, settle, type Steps } from "./_steps.ts";
 import { refuseMountPoint } from "./_mount_point.ts";
 import {
   act,
+  codeOf,
   failure,
   inDirectory,
   problem,
@@ -40,19 +41,23 @@ function namesDirectory(path: string): boolean {
 }
 
 /**
- * Refuses a path that names a directory the way `open(2)` does: its
- * directory's error (`ENOENT`, `ENOTDIR`) if that cannot be reached,
+ * Refuses `path` (the target, or where a link leads), which names a
+ * directory, the way `open(2)` with `O_CREAT` does: its directory's error
+ * (`ENOENT`, `ENOTDIR`) if that cannot be reached or is no directory,
  * `EISDIR` otherwise.
  */
-function* refuseDirectoryPath(s: Resolution): Steps<never> {
-  const trailing = s.target.endsWith(sep) || s.target.endsWith("/");
-  const probe = trailing ? dirname(s.target) : s.target;
+function* refuseDirectoryPath(s: Resolution, path: string): Steps<never> {
+  const trailing = path.endsWith(sep) || path.endsWith("/");
+  const probe = trailing ? dirname(path) : path;
   const found = yield* settle(request("stat", probe));
   if (!found.ok) throw failure(s, "stat", probe, found.error);
   if (found.value === null) {
     throw problem(s, "ENOENT", "stat", probe, "no such directory");
   }
-  throw problem(s, "EISDIR", "replace", s.target, "the path names a directory");
+  if (found.value.kind !== "directory") {
+    throw problem(s, "ENOTDIR", "stat", probe, "not a directory");
+  }
+  throw problem(s, "EISDIR", "replace", path, "the path names a directory");
 }
 
 /** Refuses a target that atomic replacement has no meaning for. */
@@ -74,12 +79,18 @@ function refuseKind(s: Resolution, entry: EntryInfo, path: string): void {
 /**
  * Refuses a chain of links that ends at a directory or a special file,
  * before any temporary file exists: `/dev/stdout` leads to a pipe that has
- * no path to follow at all.
+ * no path to follow at all. Returns the chain's end: `null` if there is none,
+ * or if only the walk link by link can tell what `open(2)` says of it.
  */
 function* refuseSpecialEnd(s: Resolution): Steps<EntryInfo | null> {
-  const end = yield* act(s, "stat", s.final, request("stat", s.final));
-  if (end !== null) refuseKind(s, end, s.final);
-  return end;
+  const end = yield* settle(request("stat", s.final));
+  // A link on the way names a path under a file or one that must be a
+  // directory (`file/`: ENOTDIR), or loops (`link/` to itself: ELOOP): the
+  // walk link by link then says what open(2) would (EISDIR for a `…/`).
+  if (!end.ok && ["ENOTDIR", "ELOOP"].includes(codeOf(end.error))) return null;
+  if (!end.ok) throw failure(s, "stat", s.final, end.error);
+  if (end.value !== null) refuseKind(s, end.value, s.final);
+  return end.value;
 }
 
 /**
@@ -148,7 +159,7 @@ export function* resolveTarget(
   named?: EntryInfo | null,
   replacing = false,
 ): Steps<EntryInfo | null> {
-  if (namesDirectory(s.target)) yield* refuseDirectoryPath(s);
+  if (namesDirectory(s.target)) yield* refuseDirectoryPath(s, s.target);
   let directory: EntryInfo | null | undefined;
   // What the kernel opens through the whole chain, if it has links.
   let opened: EntryInfo | null = null;
@@ -191,5 +202,6 @@ export function* resolveTarget(
       request("readLink", s.final),
     );
     s.final = followLink(s.final, link);
+    if (namesDirectory(s.final)) yield* refuseDirectoryPath(s, s.final);
   }
 }

@@ -1,8 +1,14 @@
-/** Argument checks: bad arguments throw before any file is touched. */
+/**
+ * Argument checks: bad arguments throw before any file is touched. (A
+ * relative path with no current directory to resolve it against is not a bad
+ * argument: see `absolute`.)
+ */
 import { isAbsolute, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Buffer } from "node:buffer";
 import type { AtomicOptions } from "./atomic_options.ts";
+import { AtomicWriteError } from "./atomic_write_error.ts";
+import { errorCode } from "./_error_code.ts";
 
 /** Who should own the result (see `Replacement` in `_replace.ts`). */
 export type OwnerChoice =
@@ -87,7 +93,7 @@ export function toAbsolutePath(path: unknown, what = "path"): string {
         `Cannot use ${what} "${path.href}": only file: URLs name files`,
       );
     }
-    text = fileURLToPath(path);
+    text = urlPath(path, what);
   } else {
     throw new TypeError(
       `Cannot use ${what}: expected a string or a URL, got ${describe(path)}`,
@@ -99,21 +105,64 @@ export function toAbsolutePath(path: unknown, what = "path"): string {
       `Cannot use ${what} ${JSON.stringify(text)}: it contains a NUL byte`,
     );
   }
-  return absolute(text);
+  return absolute(text, what);
+}
+
+/**
+ * The path `url` (a `file:` URL) names, or a TypeError naming it. Its
+ * percent-encoding must decode to UTF-8 (Node's rule): otherwise Node and
+ * Deno throw a URIError, and Bun keeps `%ZZ` as it is and gives `""` for
+ * `%E9`, which names no file.
+ */
+function urlPath(url: URL, what: string): string {
+  const refuse = (why: string, cause?: unknown) =>
+    new TypeError(`Cannot use ${what} "${url.href}": ${why}`, { cause });
+  try {
+    decodeURIComponent(url.pathname);
+  } catch {
+    throw refuse("its path is not percent-encoded UTF-8");
+  }
+  try {
+    return fileURLToPath(url);
+  } catch (error) {
+    // Node's own TypeErrors (a host on POSIX, an encoded `/`), with the URL.
+    throw refuse(
+      error instanceof Error ? error.message : String(error),
+      error,
+    );
+  }
 }
 
 /**
  * `path` made absolute without normalizing it: `..` after a symbolic link
  * means the link's parent to the kernel, not the text's, and a trailing `/`
  * says the path must be a directory. (Windows resolves `..` as text itself.)
+ * A relative path when the current directory is gone (deleted, or never
+ * reachable) fails with an {@linkcode AtomicWriteError}, `ENOENT` on every
+ * runtime (Deno's `NotFound`, Node's and Bun's `uv_cwd` error as its cause).
  */
-function absolute(path: string): string {
-  if (sep === "\\") {
-    return resolve(path) + (/[\\/]$/.test(path) ? sep : "");
+function absolute(path: string, what: string): string {
+  try {
+    if (sep === "\\") {
+      return resolve(path) + (/[\\/]$/.test(path) ? sep : "");
+    }
+    if (isAbsolute(path)) return path;
+    const cwd = resolve();
+    return cwd.endsWith(sep) ? cwd + path : cwd + sep + path;
+  } catch (error) {
+    const code = errorCode(error) ?? "ENOENT";
+    throw new AtomicWriteError({
+      code,
+      operation: "resolve path",
+      path,
+      target: path,
+      task: `use ${what} "${path}"`,
+      cause: error,
+      reason: code === "ENOENT"
+        ? "the current directory no longer exists"
+        : undefined,
+    });
   }
-  if (isAbsolute(path)) return path;
-  const cwd = resolve();
-  return cwd.endsWith(sep) ? cwd + path : cwd + sep + path;
 }
 
 function optionalBoolean(options: AtomicOptions, key: keyof AtomicOptions) {

@@ -1,5 +1,5 @@
 /** The error every file-system failure of this library is reported as. */
-import { constants } from "node:os";
+import { ERRNO_NUMBERS } from "./runtime/_errno.ts";
 
 /** What an {@linkcode AtomicWriteError} is made from. */
 export interface AtomicWriteErrorInit {
@@ -27,16 +27,15 @@ export interface AtomicWriteErrorInit {
 /**
  * The error number for `code` in Node's convention (negated, as libuv gives
  * it: `ENOENT` is -2 on Linux), from the runtime's `cause` when it carries
- * one (Node, Bun), otherwise from the platform's table (Deno gives codes
- * only).
+ * one (Node, Bun), otherwise from the errno table every code comes from
+ * (`runtime/_errno.ts`: Deno gives codes only).
  */
 function errnoOf(code: string, cause: unknown): number | undefined {
   const given = (cause as { errno?: unknown } | null)?.errno;
   if (typeof given === "number") return given;
   // Only for the code the runtime gave, not for one the library chose.
   if ((cause as { code?: unknown } | null)?.code !== code) return undefined;
-  const table = constants.errno as Record<string, number | undefined>;
-  const number = table[code];
+  const number = ERRNO_NUMBERS.get(code);
   return number === undefined ? undefined : -number;
 }
 

@@ -8,6 +8,7 @@ import {
   toBytes,
 } from "./_validate.ts";
 import { writeInTurn } from "./_write_in_turn.ts";
+import { AtomicWriteError } from "./atomic_write_error.ts";
 
 /** Options of an {@linkcode AtomicWriter}: those of every write it makes. */
 export type AtomicWriterOptions = Omit<AtomicOptions, "signal">;
@@ -58,16 +59,24 @@ function ignore(): void {}
  * ```
  */
 export class AtomicWriter {
-  /** The absolute path of the file this writer keeps. */
+  /**
+   * The absolute path of the file this writer keeps (the path as given if it
+   * is relative and the current directory no longer exists: then every
+   * write fails with `ENOENT`).
+   */
   readonly path: string;
   #options: ResolvedOptions;
   #running: Promise<void> | null = null;
   #pending: Batch | null = null;
   /** The error of the newest write, if it failed: the file lacks the newest data. */
   #failure: { error: unknown } | null = null;
+  /** Why no write can be made: the relative path could not be resolved. */
+  #unresolved: AtomicWriteError | null = null;
 
   /**
    * Makes a writer for `path`; nothing is written until {@linkcode AtomicWriter.write}.
+   * File-system failures, such as a relative `path` when the current
+   * directory no longer exists, are reported by `write()` and `flush()`.
    *
    * @param path The file to keep (a string or a `file:` URL).
    * @param options How every write is made; see {@linkcode AtomicOptions}.
@@ -75,7 +84,14 @@ export class AtomicWriter {
    * @throws {RangeError} If `mode` is not a permission mask.
    */
   constructor(path: string | URL, options?: AtomicWriterOptions) {
-    this.path = toAbsolutePath(path);
+    try {
+      this.path = toAbsolutePath(path);
+    } catch (error) {
+      // No current directory for a relative path: every write fails with it.
+      if (!(error instanceof AtomicWriteError)) throw error;
+      this.path = error.path;
+      this.#unresolved = error;
+    }
     if (options !== undefined && "signal" in (options as object)) {
       throw new TypeError(
         'Cannot use option "signal" with an AtomicWriter: it outlives any one write',
@@ -115,6 +131,12 @@ export class AtomicWriter {
         : toBytes(data).slice();
     } catch (error) {
       return Promise.reject(error);
+    }
+    if (this.#unresolved) {
+      this.#failure = { error: this.#unresolved };
+      const failed = Promise.reject(this.#unresolved);
+      failed.catch(ignore); // a caller may leave it unawaited
+      return failed;
     }
     const ticket = takeTicket(this.path);
     if (this.#pending) {

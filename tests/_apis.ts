@@ -5,7 +5,16 @@
 import {
   type AtomicChunk,
   type AtomicOptions,
+  AtomicWriter,
+  lockFile,
+  lockFileSync,
+  makeTempFile,
+  makeTempFileSync,
   openAtomic,
+  removeStaleTemps,
+  removeStaleTempsSync,
+  updateFileAtomic,
+  updateFileAtomicSync,
   writeFileAtomic,
   writeFileAtomicSync,
 } from "../mod.ts";
@@ -50,3 +59,59 @@ export const apis: WriteApi[] = [
       openAtomic(path, (file) => file.write(data), options),
   },
 ];
+
+/** One public function that takes a path (of a file, or of a directory). */
+export interface PathApi {
+  /** The name tests start with: `lockFile()`, … */
+  name: string;
+  /**
+   * Does the least the API does with `path`, undoing what it made (a lock
+   * is released, a temporary file removed); throws or rejects as the API does.
+   */
+  use(path: string | URL): unknown;
+}
+
+/** Every public function of mod.ts that takes a path or a `file:` URL. */
+export const pathApis: PathApi[] = [
+  ...apis.map((api) => ({
+    name: api.name,
+    use: (path: string | URL) => api.write(path, "x"),
+  })),
+  {
+    name: "AtomicWriter",
+    use: (path) => new AtomicWriter(path).write("x"),
+  },
+  {
+    name: "updateFileAtomic()",
+    use: (path) => updateFileAtomic(path, () => "x"),
+  },
+  {
+    name: "updateFileAtomicSync()",
+    use: (path) => updateFileAtomicSync(path, () => "x"),
+  },
+  {
+    name: "lockFile()",
+    use: async (path) => await (await lockFile(path)).release(),
+  },
+  { name: "lockFileSync()", use: (path) => lockFileSync(path).releaseSync() },
+  {
+    name: "makeTempFile()",
+    use: async (dir) => await (await makeTempFile({ dir })).remove(),
+  },
+  {
+    name: "makeTempFileSync()",
+    use: (dir) => makeTempFileSync({ dir })[Symbol.dispose](),
+  },
+  { name: "removeStaleTemps()", use: (dir) => removeStaleTemps(dir) },
+  { name: "removeStaleTempsSync()", use: (dir) => removeStaleTempsSync(dir) },
+];
+
+/** The error `call` throws or rejects with, or `undefined` if it succeeds. */
+export async function failureOf(call: () => unknown): Promise<unknown> {
+  try {
+    await call();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}

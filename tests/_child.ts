@@ -6,6 +6,7 @@
  * - `exit`: open TARGET, write, then exit with code 3 without committing.
  * - `write`: write "written by child" to TARGET once (API `sync`: with
  *   writeFileAtomicSync); print the error code on failure.
+ * - `errno`: as `write`, but print the error's code and errno on failure.
  * - `flush`: AtomicWriter's documented pattern (a write not awaited, then
  *   `flush()`); print how flush() ended, wait a moment, print "alive".
  */
@@ -72,13 +73,14 @@ async function main(): Promise<void> {
     setInterval(() => {}, 1000);
     return;
   }
-  if (mode === "write") {
+  if (mode === "write" || mode === "errno") {
     try {
       if (api === "sync") writeFileAtomicSync(target, "written by child");
       else await writeFileAtomic(target, "written by child");
       console.log("ok");
     } catch (error) {
-      console.log((error as { code?: string }).code);
+      const { code, errno } = error as { code?: string; errno?: number };
+      console.log(mode === "errno" ? `${code} ${errno}` : code);
       console.error((error as Error).message);
     }
     return;

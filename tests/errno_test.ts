@@ -10,6 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { ERRNO_NAMES, posixCode } from "../src/runtime/_errno.ts";
+import { AtomicWriteError } from "../mod.ts";
 import { root, scriptCommand, withTempDir } from "./_fixtures.ts";
 
 const onLinux = process.platform === "linux";
@@ -64,9 +65,41 @@ test("posixCode() names an errno that a runtime left unnamed", () => {
   );
 });
 
-for (const errno of ["ENOSYS", "ENOLINK", "ESTALE", "EREMOTEIO"]) {
+test(
+  "AtomicWriteError has the errno of every code the Linux headers define, given the code only",
+  {
+    skip: !onLinux && "the Linux table applies on Linux",
+  },
+  (t) => {
+    const errnos = headerErrnos();
+    if (errnos === null) return void t.skip("no kernel headers installed");
+    for (const [errno, code] of errnos) {
+      // As Deno's errors come: a code, no number.
+      const cause = Object.assign(new Error(code), { code });
+      const error = new AtomicWriteError({
+        code,
+        operation: "fsync",
+        path: "/x",
+        target: "/x",
+        cause,
+      });
+      assert.equal(error.errno, -errno, code);
+    }
+  },
+);
+
+// Linux's numbers: libuv names the first three, not EREMOTEIO or EUCLEAN.
+const injected: Record<string, number> = {
+  ENOSYS: 38,
+  ENOLINK: 67,
+  ESTALE: 116,
+  EREMOTEIO: 121,
+  EUCLEAN: 117,
+};
+
+for (const [errno, number] of Object.entries(injected)) {
   test(
-    `writeFileAtomic() reports ${errno} injected into chmod with the same code on every runtime`,
+    `writeFileAtomic() reports ${errno} injected into chmod with the same code and errno on every runtime`,
     {
       skip: straceMissing(),
     },
@@ -75,7 +108,7 @@ for (const errno of ["ENOSYS", "ENOLINK", "ESTALE", "EREMOTEIO"]) {
         const target = path.join(dir, "existing.txt");
         fs.writeFileSync(target, "old"); // an existing file: its mode is set
         const command = scriptCommand(path.join(root, "tests", "_child.ts"), [
-          "write",
+          "errno",
           target,
         ]);
         const calls = "chmod,fchmod,fchmodat";
@@ -90,7 +123,7 @@ for (const errno of ["ENOSYS", "ENOLINK", "ESTALE", "EREMOTEIO"]) {
           `inject=${calls}:error=${errno}`,
           ...command,
         ], { encoding: "utf8" });
-        assert.equal(run.stdout.trim(), errno, run.stderr);
+        assert.equal(run.stdout.trim(), `${errno} -${number}`, run.stderr);
         assert.equal(fs.readFileSync(target, "utf8"), "old");
         assert.deepEqual(fs.readdirSync(dir), ["existing.txt"]);
       });

@@ -1,18 +1,23 @@
 /**
  * Option and data hygiene of the core API: unknown options fail loudly,
  * `encoding` turns strings into the same bytes everywhere, every binary form
- * is accepted as data, and errors carry `errno` and `syscall`.
+ * is accepted as data, paths fail the same way on every runtime (a malformed
+ * `file:` URL, a relative path with no current directory), and errors carry
+ * `errno` and `syscall`.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import {
   type AtomicOptions,
   AtomicWriteError,
   AtomicWriter,
+  lockFile,
+  lockFileSync,
   makeTempFile,
   makeTempFileSync,
   type MakeTempOptions,
@@ -22,7 +27,7 @@ import {
   writeFileAtomic,
   writeFileAtomicSync,
 } from "../mod.ts";
-import { apis } from "./_apis.ts";
+import { apis, failureOf, pathApis } from "./_apis.ts";
 import { tempsIn, withTempDir } from "./_fixtures.ts";
 
 for (const api of apis) {
@@ -233,3 +238,115 @@ test("removeStaleTemps() and removeStaleTempsSync() throw a TypeError for an unk
     );
   });
 });
+
+// Node and Deno throw a URIError for the first two, Bun gives "" (or "/…/%ZZ").
+const malformedUrls = ["%E9t%E9", "%C3", "%ZZ"];
+
+for (const api of pathApis) {
+  test(`${api.name} fails with a TypeError naming a file: URL whose percent-encoding is not UTF-8`, async () => {
+    await withTempDir(async (dir) => {
+      for (const name of malformedUrls) {
+        const url = new URL(`${pathToFileURL(dir).href}/${name}`);
+        const error = await failureOf(() => api.use(url));
+        assert.ok(error instanceof TypeError, `${name}: ${error}`);
+        assert.ok(error.message.includes(`"${url.href}"`), error.message);
+      }
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+}
+
+/** Runs `fn` with a current directory that was deleted, then goes back. */
+async function withDeletedCwd(fn: () => Promise<void>): Promise<void> {
+  await withTempDir(async (dir) => {
+    const gone = path.join(dir, "gone");
+    fs.mkdirSync(gone);
+    const cwd = process.cwd();
+    process.chdir(gone);
+    try {
+      fs.rmdirSync(gone);
+      await fn();
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+}
+
+const noDeletedCwd = process.platform === "win32" &&
+  "Windows cannot delete the current directory";
+
+for (const api of pathApis) {
+  test(
+    `${api.name} fails with an AtomicWriteError ENOENT for a relative path when the current directory was deleted`,
+    {
+      skip: noDeletedCwd,
+    },
+    async () => {
+      await withDeletedCwd(async () => {
+        const error = await failureOf(() => api.use("rel"));
+        assert.ok(error instanceof AtomicWriteError, String(error));
+        assert.equal(error.code, "ENOENT");
+        assert.equal(error.errno, -2);
+        assert.equal(error.operation, "resolve path");
+        assert.equal(error.path, "rel");
+        assert.match(error.message, /^Cannot use (path|dir) "rel": /);
+      });
+    },
+  );
+}
+
+test(
+  "AtomicWriter reports a relative path with no current directory through write() and flush()",
+  {
+    skip: noDeletedCwd,
+  },
+  async () => {
+    await withDeletedCwd(async () => {
+      const writer = new AtomicWriter("rel.json");
+      assert.equal(writer.path, "rel.json");
+      const error = await failureOf(() => writer.write("{}"));
+      assert.ok(error instanceof AtomicWriteError, String(error));
+      assert.equal(error.code, "ENOENT");
+      assert.equal(await failureOf(() => writer.flush()), error);
+    });
+  },
+);
+
+/** Every API with a `mkdir` option, making `path` with it. */
+const mkdirApis = [
+  ...apis.map((api) => ({
+    name: api.name,
+    use: (path: string) => api.write(path, "x", { mkdir: true }),
+  })),
+  {
+    name: "lockFile()",
+    use: async (path: string) =>
+      await (await lockFile(path, { mkdir: true })).release(),
+  },
+  {
+    name: "lockFileSync()",
+    use: (path: string) => lockFileSync(path, { mkdir: true }).releaseSync(),
+  },
+];
+
+for (const api of mkdirApis) {
+  test(
+    `${api.name} with mkdir: true fails with EEXIST through a link to a missing directory, as mkdir -p does`,
+    {
+      skip: process.platform === "win32" && "symbolic links need privileges",
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        fs.symlinkSync(path.join(dir, "missing"), path.join(dir, "dl"));
+        for (const name of ["dl/f", "dl/sub/f", "dl/sub/deeper/f"]) {
+          const error = await failureOf(() => api.use(path.join(dir, name)));
+          assert.ok(error instanceof AtomicWriteError, `${name}: ${error}`);
+          assert.equal(error.code, "EEXIST", `${name}: ${error.message}`);
+          assert.equal(error.errno, -17, name);
+          assert.equal(error.operation, "create directory", name);
+        }
+        assert.deepEqual(fs.readdirSync(dir), ["dl"]);
+      });
+    },
+  );
+}

@@ -136,7 +136,19 @@ for (const api of apis) {
     });
   });
 
-  for (const spelled of ["f.txt/", "d/", "none/", "f.txt/.", "d/.", "d/.."]) {
+  for (
+    const spelled of [
+      "f.txt/",
+      "d/",
+      "none/",
+      "f.txt/.",
+      "d/.",
+      "d/..",
+      "f.txt/x/",
+      "d/x/",
+      "none/x/",
+    ]
+  ) {
     test(`${name} ${fails} like the kernel for "${spelled}" and changes nothing`, async () => {
       await withTempDir(async (dir) => {
         fs.writeFileSync(path.join(dir, "f.txt"), "old");
@@ -146,6 +158,42 @@ for (const api of apis) {
         assert.match(error.message, /Cannot replace/);
         assert.equal(read(path.join(dir, "f.txt")), "old");
         assert.deepEqual(fs.readdirSync(dir).sort(), ["d", "f.txt"]);
+        assert.deepEqual(fs.readdirSync(path.join(dir, "d")), []);
+      });
+    });
+  }
+
+  // What open(2) says for a link whose content names a directory: EISDIR
+  // for "f.txt/" too (O_CREAT and a trailing slash), not ENOTDIR.
+  for (
+    const content of [
+      "f.txt/",
+      "none/",
+      "d/",
+      "d/x/",
+      "f.txt/x/",
+      "none/x/",
+      "f.txt/.",
+      "d/.",
+      "link/",
+    ]
+  ) {
+    test(`${name} ${fails} like the kernel for a link to "${content}" and changes nothing`, async () => {
+      await withTempDir(async (dir) => {
+        fs.writeFileSync(path.join(dir, "f.txt"), "old");
+        fs.mkdirSync(path.join(dir, "d"));
+        fs.symlinkSync(content, path.join(dir, "link"));
+        fs.symlinkSync("link", path.join(dir, "via"));
+        for (const file of [path.join(dir, "link"), path.join(dir, "via")]) {
+          await failsWith(api.write(file, "x"), plainOutcome(file));
+        }
+        assert.equal(read(path.join(dir, "f.txt")), "old");
+        assert.deepEqual(fs.readdirSync(dir).sort(), [
+          "d",
+          "f.txt",
+          "link",
+          "via",
+        ]);
         assert.deepEqual(fs.readdirSync(path.join(dir, "d")), []);
       });
     });

@@ -150,21 +150,27 @@ const LINUX_ERRNOS: readonly [number, string][] = [
   [133, "EHWPOISON"],
 ];
 
+/**
+ * Every (number, name) pair known here: the platform's first, then Linux's.
+ * Where a number has two names, the first wins (`ENOTSUP` before
+ * `EOPNOTSUPP`, as the runtimes say it).
+ */
+const ERRNOS: readonly [number, string][] = [
+  ...Object.entries(os.constants.errno as Record<string, number>).map((
+    [name, errno],
+  ): [number, string] => [errno, name]),
+  ...(process.platform === "linux" ? LINUX_ERRNOS : []),
+];
+
 /** The errno table: number to name. */
-export const ERRNO_NAMES: ReadonlyMap<number, string> = (() => {
-  const names = new Map<number, string>();
-  const platform = os.constants.errno as Record<string, number>;
-  // The first name wins: `ENOTSUP` before `EOPNOTSUPP`, as the runtimes say it.
-  for (const [name, errno] of Object.entries(platform)) {
-    if (!names.has(errno)) names.set(errno, name);
-  }
-  if (process.platform === "linux") {
-    for (const [errno, name] of LINUX_ERRNOS) {
-      if (!names.has(errno)) names.set(errno, name);
-    }
-  }
-  return names;
-})();
+export const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(
+  ERRNOS.toReversed(),
+);
+
+/** The errno table: name to number, for every name (aliases too). */
+export const ERRNO_NUMBERS: ReadonlyMap<string, number> = new Map(
+  ERRNOS.toReversed().map(([errno, name]) => [name, errno]),
+);
 
 const POSIX_NAME = /^E[A-Z0-9]+$/;
 const OS_ERROR = /\(os error (\d+)\)/;

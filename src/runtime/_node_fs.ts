@@ -5,6 +5,7 @@
  * pool round trip each, less than `fs.promises` and its `FileHandle` objects.
  */
 import fs from "node:fs";
+import { dirname } from "node:path";
 import os from "node:os";
 import process from "node:process";
 import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
@@ -29,6 +30,7 @@ import {
   split,
 } from "./_op_table.ts";
 import { aclRows, type Xattrs } from "./_acl.ts";
+import { errorCode } from "../_error_code.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
 const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
@@ -63,6 +65,33 @@ const CREATE_EXCLUSIVE = O_WRONLY | O_CREAT | O_EXCL;
 const OPEN_DIR = O_RDONLY | O_DIRECTORY;
 const fdLink = (fd: number): string => `/proc/self/fd/${fd}`;
 const seconds = (ms: number): number => ms / 1000;
+
+/**
+ * What `mkdir -p` (and Deno) say where a recursive `mkdir` of `path` met a
+ * symbolic link that leads to no directory: the kernel's `EEXIST` for that
+ * link, from a plain `mkdir` of it. Node says `ENOENT` there (`ENOTDIR` in
+ * its callback form, below the link), Bun `ENOENT` below the link. Runs
+ * only after such a failure, synchronously (an `lstat` a level, a `stat`).
+ */
+function throughDanglingLink<E>(error: E, path: string): E {
+  const code = errorCode(error);
+  if (code !== "ENOENT" && code !== "ENOTDIR") return error;
+  try {
+    // The deepest entry on the way that exists (`undefined`: ENOENT, ENOTDIR).
+    let entry = path;
+    let found = fs.lstatSync(entry, NO_THROW_IF_NO_ENTRY);
+    while (found === undefined && dirname(entry) !== entry) {
+      entry = dirname(entry);
+      found = fs.lstatSync(entry, NO_THROW_IF_NO_ENTRY);
+    }
+    if (!found?.isSymbolicLink()) return error;
+    if (fs.statSync(entry, NO_THROW_IF_NO_ENTRY) !== undefined) return error;
+    fs.mkdirSync(entry);
+  } catch (kernel) {
+    return kernel as E;
+  }
+  return error;
+}
 
 const fsync = fromCallbacks(
   (fd: number) => fs.fsyncSync(fd),
@@ -102,9 +131,19 @@ const table: Omit<OpTable<number>, "readFile" | "readAcl" | "writeAcl"> = {
     (path) => (done) => fs.readlink(path, done),
   ),
   mkdir: fromCallbacks(
-    (path) => fs.mkdirSync(path, RECURSIVE),
-    (path) => (done) => fs.mkdir(path, RECURSIVE, done),
-    { result: () => {} },
+    (path) => {
+      try {
+        fs.mkdirSync(path, RECURSIVE);
+      } catch (error) {
+        throw throughDanglingLink(error, path);
+      }
+    },
+    (path) => (done) =>
+      fs.mkdir(
+        path,
+        RECURSIVE,
+        (error) => done(error && throughDanglingLink(error, path), undefined),
+      ),
   ),
   createExclusive: fromCallbacks(
     (path, mode) => fs.openSync(path, CREATE_EXCLUSIVE, mode),
