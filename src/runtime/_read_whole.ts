@@ -113,7 +113,8 @@ const ignore = (): void => {};
  * {@linkcode FIRST_READ_BYTES} at once; the file is closed behind the
  * answer (before it on Windows, where an open file can stand in the way of
  * a rename). A file the first read did not take whole (a larger one, a
- * short read, a size the file system does not know) is read again by
+ * short read) or whose size the file system does not say (a /proc file,
+ * whose reads may each stop at a page) is read again by
  * {@linkcode readWhole}: one read of the file gives the bytes, never two
  * pieced together. Measured on Node 24, a 1 KiB file reads in about 60 %
  * of `fs.readFile`'s time (one process, 2,000 reads, 6 rounds); the next
@@ -133,8 +134,10 @@ export function readWholeInTwo(
     let pending = 2;
     const joined = (): void => {
       if (--pending > 0) return;
-      const whole = failure === null && got >= size &&
-        (size > 0 || got < FIRST_READ_BYTES);
+      // A size of 0 with bytes in it is a file whose size the file system
+      // does not say (/proc): its reads may stop short of its end (a page of
+      // /proc/self/mountinfo at a time), so only a read to its end tells.
+      const whole = failure === null && got >= size && (size > 0 || got === 0);
       const answer = (): void => {
         if (failure !== null) return done(failure, EMPTY);
         if (!whole) return readWhole(path, done);
