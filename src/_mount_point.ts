@@ -12,7 +12,7 @@ import { problem, type Resolution } from "./_replacement.ts";
 import { request, settle, type Steps } from "./_steps.ts";
 
 /** Where Linux lists the mounts this process sees. */
-export const MOUNTINFO = "/proc/self/mountinfo";
+const MOUNTINFO = "/proc/self/mountinfo";
 
 /** Why a mount point cannot be replaced, and what to do instead. */
 export const MOUNT_POINT_REASON =
@@ -24,7 +24,7 @@ export function deviceOf(entry: EntryInfo): string {
 }
 
 /** `major:minor` of a device number as Linux encodes it (glibc's `makedev`). */
-export function majorMinor(device: number): string {
+function majorMinor(device: number): string {
   const high = Math.floor(device / 2 ** 32);
   const major = ((device >>> 8) & 0xfff) | (high & ~0xfff);
   const minor = (device & 0xff) | ((device >>> 12) & 0xfff00);
@@ -39,23 +39,37 @@ function unescaped(field: string): string {
   );
 }
 
+/** A mount of one device, as `mountinfo` lists it. */
+export interface Mount {
+  /** Where it is mounted. */
+  readonly point: string;
+  /** Its file system's own options (`rw`, `grpid`, …). */
+  readonly options: readonly string[];
+}
+
 /**
- * The mount points in `mountinfo` of the device `device` whose name is
- * `name`: the candidates for a file mounted onto a target of that name.
+ * The mounts of the device `entry` is on, as `/proc/self/mountinfo` lists
+ * them; `null` where the mounts cannot be read (not Linux, Deno without
+ * access to `/proc`).
  */
-function mountPointsNamed(
-  mountinfo: string,
-  device: string,
-  name: string,
-): string[] {
-  const found: string[] = [];
-  for (const line of mountinfo.split("\n")) {
+export function* mountsOf(entry: EntryInfo): Steps<Mount[] | null> {
+  const device = Number(deviceOf(entry));
+  if (!Number.isSafeInteger(device)) return null;
+  const read = yield* settle(request("readFile", MOUNTINFO));
+  if (!read.ok || read.value === null) return null;
+  const wanted = majorMinor(device);
+  const mounts: Mount[] = [];
+  for (const line of new TextDecoder().decode(read.value).split("\n")) {
+    // ID PARENT MAJOR:MINOR ROOT POINT OPTIONS [OPTIONAL…] - TYPE SOURCE SUPER
     const fields = line.split(" ");
-    if (fields.length < 5 || fields[2] !== device) continue;
-    const point = unescaped(fields[4]);
-    if (basename(point) === name) found.push(point);
+    const rest = fields.indexOf("-", 6);
+    if (fields[2] !== wanted || rest < 0 || fields.length < rest + 4) continue;
+    mounts.push({
+      point: unescaped(fields[4]),
+      options: fields[rest + 3].split(","),
+    });
   }
-  return found;
+  return mounts;
 }
 
 /**
@@ -75,13 +89,9 @@ export function* refuseMountPoint(
     directory = dir.ok ? dir.value : null;
   }
   if (directory === null || deviceOf(file) === deviceOf(directory)) return;
-  const device = Number(deviceOf(file));
-  if (!Number.isSafeInteger(device)) return;
-  const read = yield* settle(request("readFile", MOUNTINFO));
-  if (!read.ok || read.value === null) return;
-  const mountinfo = new TextDecoder().decode(read.value);
   const name = basename(s.final);
-  for (const point of mountPointsNamed(mountinfo, majorMinor(device), name)) {
+  for (const { point } of (yield* mountsOf(file)) ?? []) {
+    if (basename(point) !== name) continue;
     const parent = yield* settle(request("stat", dirname(point)));
     if (parent.ok && parent.value?.id === directory.id) {
       throw problem(s, "EBUSY", "replace", s.final, MOUNT_POINT_REASON);

@@ -12,9 +12,9 @@
  * writer's and has no set-group-ID bit, from the mount's options in
  * `/proc/self/mountinfo`, read once per device per process.
  */
-import { deviceOf, majorMinor, MOUNTINFO } from "./_mount_point.ts";
+import { deviceOf, mountsOf } from "./_mount_point.ts";
 import type { Resolution } from "./_replacement.ts";
-import { request, settle, type Steps } from "./_steps.ts";
+import type { Steps } from "./_steps.ts";
 import type { EntryInfo, ProcessIds } from "./runtime/types.ts";
 
 const SET_GROUP_ID = 0o2000;
@@ -22,34 +22,18 @@ const SET_GROUP_ID = 0o2000;
 /** Whether each device (`EntryInfo` id's device part) is mounted with `grpid`; `null`: cannot tell. */
 const grpidByDevice = new Map<string, boolean | null>();
 
-/**
- * Whether the mount options `options` (mountinfo's super options) give new
- * files their directory's group.
- */
-function givesDirectoryGroup(options: string): boolean {
-  return options.split(",").some((o) => o === "grpid" || o === "bsdgroups");
-}
-
 /** Whether the file system of `directory` is mounted with `grpid`; `null` where the mounts cannot be read. */
 function* mountedWithGrpid(directory: EntryInfo): Steps<boolean | null> {
   const device = deviceOf(directory);
   const known = grpidByDevice.get(device);
   if (known !== undefined) return known;
-  let found: boolean | null = null;
-  const read = yield* settle(request("readFile", MOUNTINFO));
-  const number = Number(device);
-  if (read.ok && read.value !== null && Number.isSafeInteger(number)) {
-    const wanted = majorMinor(number);
-    found = false;
-    for (const line of new TextDecoder().decode(read.value).split("\n")) {
-      const fields = line.split(" ");
-      const rest = fields.indexOf("-");
-      if (fields[2] === wanted && rest > 0 && fields.length > rest + 3) {
-        found = givesDirectoryGroup(fields[rest + 3]);
-        break;
-      }
-    }
-  }
+  const mounts = yield* mountsOf(directory);
+  // Options are the file system's: the same on every mount of the device.
+  const found = mounts === null
+    ? null
+    : mounts.some((mount) =>
+      mount.options.includes("grpid") || mount.options.includes("bsdgroups")
+    );
   grpidByDevice.set(device, found);
   return found;
 }
