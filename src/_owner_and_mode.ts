@@ -136,7 +136,22 @@ export function* matchOwnerAndMode(
   // After the chown, which clears set-user-ID and set-group-ID. A chmod
   // that only widens may wait for the first write and run alongside it.
   if (onlyWidens(s.createdMode, mode)) s.pendingMode = mode;
-  else yield* act(s, "chmod", temp, request("chmod", s.file, temp, mode));
+  else {
+    yield* act(s, "chmod", temp, request("chmod", s.file, temp, mode));
+    // A write clears those two bits too: they are set again after the content.
+    if (hasSetIdBits(mode)) s.pendingMode = mode;
+  }
+}
+
+/**
+ * Set-user-ID and set-group-ID, which the kernel clears from a file that a
+ * process without `CAP_FSETID` (any but root) writes to, or gives away: a
+ * mode with them is set after the chown, and again after the last write.
+ */
+const SET_ID_BITS = 0o6000;
+
+function hasSetIdBits(mode: number | null): boolean {
+  return mode !== null && (mode & SET_ID_BITS) !== 0;
 }
 
 /**
@@ -152,11 +167,15 @@ function onlyWidens(created: number, mode: number): boolean {
 /**
  * The request that sets the permission bits still pending, if any, which
  * are then no longer pending: the caller runs it (before `fsync`, or
- * alongside the first write).
+ * alongside the first write: `beforeWrite`, which leaves bits that a write
+ * would clear pending until the content is written).
  */
-export function takePendingMode(s: Replacement): Request<void> | null {
+export function takePendingMode(
+  s: Replacement,
+  beforeWrite = false,
+): Request<void> | null {
   const mode = s.pendingMode;
-  if (mode === null) return null;
+  if (mode === null || (beforeWrite && hasSetIdBits(mode))) return null;
   s.pendingMode = null;
   return request("chmod", s.file, s.temp as string, mode);
 }

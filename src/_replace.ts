@@ -187,7 +187,7 @@ export function* writeAll(s: Replacement, bytes: Uint8Array): Steps<void> {
 function* writeChunk(s: Replacement, chunk: Uint8Array): Steps<number> {
   const temp = s.temp as string;
   const write = request("write", s.file, chunk);
-  const chmod = takePendingMode(s);
+  const chmod = takePendingMode(s, true);
   if (chmod === null) return yield* act(s, "write", temp, write);
   const [moded, wrote] = yield* both(chmod, write);
   if (!moded.ok) throw failure(s, "chmod", temp, moded.error);
@@ -199,7 +199,8 @@ function* writeChunk(s: Replacement, chunk: Uint8Array): Steps<number> {
 export function* seal(s: Replacement): Steps<void> {
   const temp = s.temp as string;
   s.options.signal?.throwIfAborted();
-  const chmod = takePendingMode(s); // no write took it: the content is empty
+  // What no write took: the content is empty, or the bits would not survive it.
+  const chmod = takePendingMode(s);
   if (chmod !== null) yield* act(s, "chmod", temp, chmod);
   if (s.options.fsync) yield* syncLooking(s, temp);
   if (Date.now() - s.tempSince >= LOCATE_AFTER_MS) {

@@ -88,8 +88,9 @@ export interface Replacement extends Resolution {
   /** The mode the temporary file was created with (before the umask). */
   createdMode: number;
   /**
-   * Permission bits still to set, with the first write (see
-   * `matchOwnerAndMode`): setting them only widens what the file allows.
+   * Permission bits still to set, with the first write or before the
+   * fsync (see `matchOwnerAndMode`): setting them only widens what the file
+   * allows, or sets again the set-ID bits that a write clears.
    */
   pendingMode: number | null;
   /** Whether the new content is in place. */

@@ -1,11 +1,13 @@
 /**
  * A child process for the process-level tests, run on the same runtime as
- * the test: `_child.ts MODE TARGET [API]`.
+ * the test: `_child.ts MODE TARGET [API] [BITS]`.
  * - `loop`: rewrite TARGET forever with self-checking payloads (see `checkPayload`).
  * - `hold`: open TARGET, write, print the temporary file's name, wait for a signal.
  * - `exit`: open TARGET, write, then exit with code 3 without committing.
  * - `write`: write "written by child" to TARGET once (API `sync`: with
- *   writeFileAtomicSync); print the error code on failure.
+ *   writeFileAtomicSync; `handle`: in two writes to openAtomic's handle),
+ *   with the `mode` option if a 4th argument gives it (octal); print the
+ *   error code on failure.
  * - `errno`: as `write`, but print the error's code and errno on failure.
  * - `flush`: AtomicWriter's documented pattern (a write not awaited, then
  *   `flush()`); print how flush() ended, wait a moment, print "alive".
@@ -51,7 +53,7 @@ export function tempsBeside(target: string): string[] {
 }
 
 async function main(): Promise<void> {
-  const [mode, target, api = "async"] = process.argv.slice(2);
+  const [mode, target, api = "async", bits] = process.argv.slice(2);
   if (mode === "loop") {
     for (let n = 0;; n++) {
       const data = payload(n, [1024, 65536, 1 << 20][n % 3] + n % 1000);
@@ -74,9 +76,16 @@ async function main(): Promise<void> {
     return;
   }
   if (mode === "write" || mode === "errno") {
+    const options = bits === undefined ? {} : { mode: parseInt(bits, 8) };
     try {
-      if (api === "sync") writeFileAtomicSync(target, "written by child");
-      else await writeFileAtomic(target, "written by child");
+      if (api === "sync") {
+        writeFileAtomicSync(target, "written by child", options);
+      } else if (api === "handle") {
+        await openAtomic(target, async (file) => {
+          await file.write("written ");
+          await file.write("by child");
+        }, options);
+      } else await writeFileAtomic(target, "written by child", options);
       console.log("ok");
     } catch (error) {
       const { code, errno } = error as { code?: string; errno?: number };

@@ -26,12 +26,17 @@ const skip = canDropPrivileges() ?? false;
  * Runs tests/_child.ts as nobody, from a world-readable copy (the checkout
  * may be private); returns what it printed.
  */
-function writeAsNobody(target: string, home: string, stage: Stage): string {
-  const [exe, ...args] = scriptCommand(
+function writeAsNobody(
+  target: string,
+  home: string,
+  stage: Stage,
+  args: string[] = [],
+): string {
+  const [exe, ...rest] = scriptCommand(
     stage.path(path.join(root, "tests", "_child.ts")),
-    ["write", target],
+    ["write", target, ...args],
   );
-  const command = [stage.path(exe), ...args];
+  const command = [stage.path(exe), ...rest];
   return execFileSync(
     "setpriv",
     ["--reuid=nobody", "--regid=nogroup", "--clear-groups", ...command],
@@ -44,7 +49,10 @@ function writeAsNobody(target: string, home: string, stage: Stage): string {
 
 /** A directory for the test's files, and a writer that runs as nobody. */
 async function withDirs(
-  fn: (write: (target: string) => string, dir: string) => void | Promise<void>,
+  fn: (
+    write: (target: string, ...args: string[]) => string,
+    dir: string,
+  ) => void | Promise<void>,
 ): Promise<void> {
   await withTempDir(async (base) => {
     fs.chmodSync(base, 0o755);
@@ -54,7 +62,10 @@ async function withDirs(
     fs.mkdirSync(dir);
     fs.chownSync(home, NOBODY, NOBODY);
     const stage = stageForNobody(path.join(base, "stage"), [process.execPath]);
-    await fn((target) => writeAsNobody(target, home, stage), dir);
+    await fn(
+      (target, ...args) => writeAsNobody(target, home, stage, args),
+      dir,
+    );
   });
 }
 
@@ -156,3 +167,35 @@ test(
     });
   },
 );
+
+for (const api of ["async", "sync", "handle"]) {
+  test(
+    `writeFileAtomic() as a normal user keeps a file's set-user-ID and set-group-ID bits, which a write clears (${api})`,
+    { skip },
+    async () => {
+      await withDirs((asNobody, dir) => {
+        fs.chownSync(dir, NOBODY, NOBODY);
+        const target = path.join(dir, "tool");
+        fs.writeFileSync(target, "old");
+        fs.chownSync(target, NOBODY, NOBODY);
+        fs.chmodSync(target, 0o6755);
+        assert.equal(asNobody(target, api), "ok");
+        assert.equal(read(target), "written by child");
+        assert.equal(fs.statSync(target).mode & 0o7777, 0o6755);
+      });
+    },
+  );
+
+  test(
+    `writeFileAtomic() as a normal user applies a mode with set-user-ID and set-group-ID bits exactly (${api})`,
+    { skip },
+    async () => {
+      await withDirs((asNobody, dir) => {
+        fs.chownSync(dir, NOBODY, NOBODY);
+        const target = path.join(dir, "new-tool");
+        assert.equal(asNobody(target, api, "6750"), "ok");
+        assert.equal(fs.statSync(target).mode & 0o7777, 0o6750);
+      });
+    },
+  );
+}
