@@ -336,7 +336,6 @@ test("the adapter copies an ACL too long for its first read, and removes one", a
     const from = path.join(dir, "from");
     const to = path.join(dir, "to");
     fs.writeFileSync(from, "");
-    fs.writeFileSync(to, "");
     // 40 named users: 4 + 44 × 8 bytes, more than the first read's room.
     const users = Array.from({ length: 40 }, (_, i) => `u:${20000 + i}:r`);
     const skip = noAcls(from, "-m", users.join(","), from);
@@ -346,7 +345,7 @@ test("the adapter copies an ACL too long for its first read, and removes one", a
     assert.ok(acl instanceof Uint8Array && acl.length === 4 + 44 * 8);
     assert.deepEqual(sameAcl, acl);
 
-    const file = fs.openSync(to, "r+");
+    const file = sync.createExclusive(to, 0o600);
     try {
       sync.writeAcl(file, to, acl);
       assert.equal(aclOf(to).replace(to, ""), aclOf(from).replace(from, ""));
@@ -354,7 +353,7 @@ test("the adapter copies an ACL too long for its first read, and removes one", a
       assert.doesNotMatch(aclOf(to), /user:20000/);
       assert.deepEqual(await readAclBoth(to), [null, null]);
     } finally {
-      fs.closeSync(file);
+      sync.close(file);
     }
   });
 });

@@ -1,8 +1,8 @@
 /**
  * The xattr calls of the C library on Deno, through `Deno.dlopen`, which
  * needs `--allow-ffi`: without it the library asks nothing (no prompt) and
- * cannot see ACLs. Deno hides descriptors, so the open file is changed
- * through its path (`lsetxattr`), as `chmod` is on Deno.
+ * cannot see ACLs. The open file is changed through a descriptor of its
+ * own (`fsetxattr`), which Deno's `FsFile` hides: see `_deno_descriptor.ts`.
  *
  * @module
  */
@@ -13,11 +13,11 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "buffer", "usize"],
     result: "isize",
   },
-  lsetxattr: {
-    parameters: ["buffer", "buffer", "buffer", "usize", "i32"],
+  fsetxattr: {
+    parameters: ["i32", "buffer", "buffer", "usize", "i32"],
     result: "i32",
   },
-  lremovexattr: { parameters: ["buffer", "buffer"], result: "i32" },
+  fremovexattr: { parameters: ["i32", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -34,7 +34,7 @@ function ffiAllowed(): boolean {
  * The calls, or `null` where they cannot be loaded (not Linux, no
  * `--allow-ffi`, no C library by those names).
  */
-export function loadDenoXattrs(): Xattrs<Deno.FsFile> | null {
+export function loadDenoXattrs(): Xattrs<number> | null {
   if (Deno.build.os !== "linux" || !ffiAllowed()) return null;
   const c = openLibc((name) => Deno.dlopen(name, SYMBOLS).symbols);
   const at = c?.__errno_location() ?? null;
@@ -48,8 +48,8 @@ export function loadDenoXattrs(): Xattrs<Deno.FsFile> | null {
   return {
     get: (path, attr, into) =>
       result(c.lgetxattr(path, attr, into, BigInt(into.length))),
-    set: (_file, path, attr, value) =>
-      result(c.lsetxattr(path, attr, value, BigInt(value.length), 0)),
-    remove: (_file, path, attr) => result(c.lremovexattr(path, attr)),
+    set: (fd, _path, attr, value) =>
+      result(c.fsetxattr(fd, attr, value, BigInt(value.length), 0)),
+    remove: (fd, _path, attr) => result(c.fremovexattr(fd, attr)),
   };
 }

@@ -27,6 +27,8 @@ import {
 import { watchFileDeno as watchFile } from "./_watch_deno.ts";
 import { aclRows } from "./_acl.ts";
 import { loadDenoXattrs } from "./_libc_deno.ts";
+import { onOpenFile } from "./_deno_descriptor.ts";
+import fs from "node:fs";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -126,6 +128,7 @@ const openDir = row(
   (path) => Deno.open(path, READ),
 );
 const entryOrNull = { result: info, recover: missingAsNull };
+const acl = aclRows(loadDenoXattrs);
 
 /** Each operation once: the synchronous call, the asynchronous call, what both do with the outcome. */
 const table: OpTable<Deno.FsFile> = {
@@ -156,16 +159,30 @@ const table: OpTable<Deno.FsFile> = {
     (file, bytes) => file.write(bytes),
   ),
   sync: fsync,
-  chmod: row(
-    (_file, path, mode) => Deno.chmodSync(path, mode),
-    (_file, path, mode) => Deno.chmod(path, mode),
-  ),
-  chown: row(
-    (_file, path, uid, gid) => Deno.chownSync(path, owner(uid), owner(gid)),
-    (_file, path, uid, gid) => Deno.chown(path, owner(uid), owner(gid)),
-  ),
+  // On a descriptor of the file's own, never through a link put at its
+  // name (`_deno_descriptor.ts`); Windows has neither links to fear here nor
+  // owners, and keeps Deno's calls by path.
+  chmod: isWindows
+    ? row(
+      (_file, path, mode) => Deno.chmodSync(path, mode),
+      (_file, path, mode) => Deno.chmod(path, mode),
+    )
+    : row((file: Deno.FsFile, path: string, mode: number) =>
+      onOpenFile(file, path, (fd) => fs.fchmodSync(fd, mode))
+    ),
+  chown: isWindows
+    ? row(
+      (_file, path, uid, gid) => Deno.chownSync(path, owner(uid), owner(gid)),
+      (_file, path, uid, gid) => Deno.chown(path, owner(uid), owner(gid)),
+    )
+    : row((file: Deno.FsFile, path: string, uid: number, gid: number) =>
+      onOpenFile(file, path, (fd) => fs.fchownSync(fd, uid, gid))
+    ),
   // Through the C library, with --allow-ffi only (`_libc_deno.ts`).
-  ...aclRows(loadDenoXattrs),
+  readAcl: acl.readAcl,
+  writeAcl: row((file: Deno.FsFile, path: string, value: Uint8Array | null) =>
+    onOpenFile(file, path, (fd) => acl.writeAcl.sync(fd, path, value))
+  ),
   close,
   rename: row(
     (from, to) => Deno.renameSync(from, to),
