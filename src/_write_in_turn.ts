@@ -4,11 +4,41 @@ import { type Context, currentContext, startReplacement } from "./_context.ts";
 import { settleInTurn, type Ticket } from "./_path_queue.ts";
 import { orDiscard, type Replacement, writeAll } from "./_replace.ts";
 import { commitInTurn, prepareAsync } from "./_async_phases.ts";
-import { runAsync } from "./_run.ts";
+import { runAsync, untilAborted } from "./_run.ts";
 import type { ResolvedOptions } from "./_validate.ts";
 
 /** What a whole-file write takes: bytes, or chunks pulled one by one. */
 export type Content = Uint8Array | Iterable<unknown> | AsyncIterable<unknown>;
+
+/**
+ * The chunks of `source`, each awaited only until `signal` aborts: a source
+ * that stalls (a stream that never ends) must not hold the write, nor every
+ * later write of its path waiting for its turn, past an abort. The source
+ * is then told to stop (`return`), without waiting for it to: a stalled one
+ * may never answer.
+ */
+async function* pulled(
+  source: Iterable<unknown> | AsyncIterable<unknown>,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<unknown, void, undefined> {
+  if (signal === undefined) return yield* source;
+  const iterator = Symbol.asyncIterator in source
+    ? source[Symbol.asyncIterator]()
+    : source[Symbol.iterator]();
+  let done = false;
+  try {
+    for (;;) {
+      const next = await untilAborted(Promise.resolve(iterator.next()), signal);
+      if (next.done) return void (done = true);
+      // A synchronous source's chunks may be promises, as `for await` takes them.
+      yield await untilAborted(Promise.resolve(next.value), signal);
+    }
+  } finally {
+    if (!done) {
+      Promise.resolve(iterator.return?.()).catch(() => {});
+    }
+  }
+}
 
 async function writeChunks(
   s: Replacement,
@@ -17,7 +47,9 @@ async function writeChunks(
 ): Promise<void> {
   const file = await AtomicFileHandle.open(s, context);
   try {
-    for await (const chunk of chunks) await file.write(chunk as Uint8Array);
+    for await (const chunk of pulled(chunks, s.options.signal)) {
+      await file.write(chunk as Uint8Array);
+    }
   } catch (error) {
     await file.abort();
     throw error;

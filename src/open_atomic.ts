@@ -4,6 +4,7 @@ import type { AtomicOptions } from "./atomic_options.ts";
 import { AtomicFileHandle } from "./_atomic_file.ts";
 import { currentContext, startReplacement } from "./_context.ts";
 import { resolveOptions, toAbsolutePath } from "./_validate.ts";
+import { untilAborted } from "./_run.ts";
 
 /**
  * Opens `path` for an atomic replacement and returns the handle: nothing is
@@ -80,7 +81,12 @@ export async function openAtomic<T>(
   if (fn === undefined) return file;
   let result: T;
   try {
-    result = await fn(file);
+    // A callback stalled on something that never comes (a stream that
+    // never ends) does not hold the call past an abort.
+    result = await untilAborted(
+      (async () => await fn(file))(),
+      resolved.signal,
+    );
     // A callback may commit or abort by itself: an abort it chose stands, an
     // abort by the signal fails (commit() rejects with the signal's reason).
     if (!file.aborted || resolved.signal?.aborted) await file.commit();

@@ -445,3 +445,20 @@ test("openAtomic() rejects with a TypeError for options after a non-function", a
     TypeError,
   );
 });
+
+test("openAtomic(path, fn, { signal }) rejects with the signal's reason when aborted while fn stalls, once the temporary file is gone", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const controller = new AbortController();
+    const reason = new Error("gave up");
+    const stalled = openAtomic(target, async (file) => {
+      await file.write("new");
+      await new Promise(() => {}); // waits for something that never comes
+    }, { signal: controller.signal });
+    setTimeout(() => controller.abort(reason), 20);
+    await assert.rejects(stalled, (e) => e === reason);
+    assert.equal(read(target), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});

@@ -3,7 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { AtomicWriteError, writeFileAtomic } from "../mod.ts";
+import { PassThrough } from "node:stream";
+import { type AtomicData, AtomicWriteError, writeFileAtomic } from "../mod.ts";
 import {
   faultAdapter,
   read,
@@ -174,6 +175,45 @@ test("writeFileAtomic() rejects with the signal's reason when aborted mid-stream
     assert.deepEqual(tempsIn(dir), []);
   });
 });
+
+/** Sources that give one chunk, then nothing ever again. */
+const stallingSources: Record<string, () => AtomicData> = {
+  "a ReadableStream": () =>
+    new ReadableStream({
+      start(controller) {
+        controller.enqueue(new Uint8Array(4));
+      },
+    }),
+  "an async generator": async function* () {
+    yield "x";
+    await new Promise(() => {});
+  },
+  "a Node stream": () => {
+    const stream = new PassThrough();
+    stream.write("x");
+    return stream;
+  },
+};
+
+for (const [what, source] of Object.entries(stallingSources)) {
+  test(`writeFileAtomic() rejects with the signal's reason when aborted while ${what} it reads from stalls, and the next write of the file goes ahead`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      fs.writeFileSync(target, "old");
+      const controller = new AbortController();
+      const reason = new Error("gave up");
+      const stalled = writeFileAtomic(target, source(), {
+        signal: controller.signal,
+      });
+      setTimeout(() => controller.abort(reason), 20);
+      await assert.rejects(stalled, (e) => e === reason);
+      assert.equal(read(target), "old");
+      assert.deepEqual(tempsIn(dir), []);
+      await writeFileAtomic(target, "next");
+      assert.equal(read(target), "next");
+    });
+  });
+}
 
 test("writeFileAtomic() rejects with the signal's reason when aborted while waiting for its turn", async () => {
   await withTempDir(async (dir) => {
