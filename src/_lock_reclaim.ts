@@ -10,7 +10,7 @@ import type { AtomicWriteError } from "./atomic_write_error.ts";
 import { lockOf, reclaimName } from "./_lock_name.ts";
 import { newRecord, type Sighting, staleReason } from "./_lock_record.ts";
 import { request, settle, type Steps } from "./_steps.ts";
-import type { RuntimeAdapter } from "./runtime/types.ts";
+import type { EntryInfo, RuntimeAdapter } from "./runtime/types.ts";
 import {
   act,
   checks,
@@ -21,9 +21,16 @@ import {
   type LockPlan,
 } from "./_lock.ts";
 import { isSameLock, look } from "./_lock_look.ts";
+import { STICKY } from "./_sticky.ts";
 
-/** How deep a chain of dead reclaimers is followed before waiting instead. */
-const MAX_RECLAIM_DEPTH = 3;
+/**
+ * How deep a chain of dead reclaimers is followed. Each link is a process
+ * that died while it reclaimed the lock, so a chain grows only where the
+ * mutexes cannot be removed (an append-only directory, where each failed
+ * reclaim leaves its own): past this, the lock cannot be taken by anyone,
+ * and waiting would be forever.
+ */
+const MAX_RECLAIM_DEPTH = 16;
 
 /**
  * Takes over the lock file at `path`, seen as `seen`, if it is still stale
@@ -49,12 +56,12 @@ export function* reclaim(
   if (made === null) {
     // Another process is reclaiming this very lock. If it died doing so,
     // its mutex is stale in turn, and is reclaimed the same way.
-    if (depth >= MAX_RECLAIM_DEPTH) return;
     const other = yield* look(plan, mutex);
     if (
       other !== null &&
       staleReason(other, Date.now(), plan.lease, checks(plan.adapter)) !== null
     ) {
+      if (depth >= MAX_RECLAIM_DEPTH) throw deadEnd(plan, mutex, depth);
       yield* reclaim(plan, lock, mutex, other, depth + 1, false);
     }
     return;
@@ -71,9 +78,26 @@ export function* reclaim(
       return; // released, replaced, or refreshed since it was judged
     }
     const taken = yield* settle(request("rename", path, mutex));
-    if (!taken.ok) throw cannotReclaim(plan, path, again, taken.error);
+    if (!taken.ok) {
+      throw cannotReclaim(
+        plan,
+        path,
+        again,
+        dir.ok ? dir.value : null,
+        taken.error,
+      );
+    }
     const moved = yield* act(plan, "stat lock", mutex, request("lstat", mutex));
-    if (moved !== null && moved.id !== seen.entry.id) {
+    // Known by its token where the rename gave it a new inode number (an
+    // overlay's lower layer: the rename copies the file up).
+    const same = yield* isSameLock(
+      plan,
+      mutex,
+      moved,
+      seen.entry.id,
+      seen.token,
+    );
+    if (moved !== null && !same) {
       // Not the file judged stale: a live lock. Put it back; link(2) fails
       // rather than replace a lock made since.
       yield* settle(request("link", mutex, path));
@@ -94,26 +118,59 @@ export function* reclaim(
 
 /**
  * The failure to move the stale lock at `path`, seen as `seen`, onto its
- * mutex. In a sticky directory only the lock's owner, the directory's owner
- * or root may: another user's waiter is told whose lock it is.
+ * mutex, in the directory `dir` (as `stat` saw it, if it could). In a sticky
+ * directory only the lock's owner, the directory's owner or root may:
+ * another user's waiter is told whose lock it is. Elsewhere a refusal to
+ * the owner (or root) comes from the directory itself: append-only or
+ * immutable, where nothing can be renamed or removed, by anyone.
  */
 function cannotReclaim(
   plan: LockPlan,
   path: string,
   seen: Sighting,
+  dir: EntryInfo | null,
   cause: unknown,
 ): AtomicWriteError {
   const code = errorCode(cause) ?? "EIO";
-  const theirs = (code === "EPERM" || code === "EACCES") && seen.entry.uid >= 0;
+  const refused = code === "EPERM" || code === "EACCES";
+  // The kernel's rule: the entry's owner, the directory's, or root.
+  const uid = plan.adapter.ids()?.uid;
+  const sticky = dir !== null && (dir.mode & STICKY) !== 0;
+  const theirs = sticky && seen.entry.uid >= 0 && seen.entry.uid !== uid &&
+    dir.uid !== uid && uid !== 0;
   return lockError(
     plan,
     code,
     "reclaim lock",
     path,
-    theirs
+    !refused
+      ? undefined
+      : theirs
       ? `the stale lock belongs to another user (uid ${seen.entry.uid}) in a sticky directory, where only they, the directory's owner or root may remove it`
+      : code === "EPERM"
+      ? "the directory lets no entry be renamed or removed (append-only or immutable: `chattr +a`/`+i`); the lock stays until that is lifted"
       : undefined,
     cause,
+  );
+}
+
+/**
+ * The failure of a waiter that found, at `mutex`, the end of a chain of
+ * `depth` reclaims of one lock whose processes all died, each left behind.
+ */
+function deadEnd(
+  plan: LockPlan,
+  mutex: string,
+  depth: number,
+): AtomicWriteError {
+  return lockError(
+    plan,
+    "EDEADLK",
+    "reclaim lock",
+    mutex,
+    `${
+      depth + 1
+    } reclaims of the lock by processes that died are in the way, each left behind (a directory that lets nothing be removed, such as an append-only one); remove the lock and its .atomic-reclaim files once that is lifted`,
   );
 }
 
@@ -150,7 +207,8 @@ export function* sweepLock(
     const lockPath = inDirectory(dirname(path), lock);
     yield* reclaim(plan, lockPath, path, seen, 0, false);
     const after = yield* settle(request("lstat", path));
-    return after.ok && after.value?.id !== seen.entry.id;
+    return after.ok &&
+      !(yield* isSameLock(plan, path, after.value, seen.entry.id, seen.token));
   } catch {
     // Not a lock file of ours, unreadable, or not removable by this user
     // (another user's, in a sticky directory), or its reclaim mutex's name

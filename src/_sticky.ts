@@ -9,12 +9,15 @@ import type { EntryInfo } from "./runtime/types.ts";
 import { request, type Steps } from "./_steps.ts";
 import { act, problem, type Resolution } from "./_replacement.ts";
 
+/** The sticky bit of a directory's mode: only owners may remove its entries. */
+export const STICKY = 0o1000;
+
 /** Whether `dir` is sticky and writable by everyone (`/tmp`), or by its group when `groupToo`. */
 export function isSharedSticky(
   dir: EntryInfo,
   groupToo: boolean,
 ): boolean {
-  if ((dir.mode & 0o1000) === 0) return false;
+  if ((dir.mode & STICKY) === 0) return false;
   return (dir.mode & 0o002) !== 0 || (groupToo && (dir.mode & 0o020) !== 0);
 }
 

@@ -5,7 +5,7 @@ import { errorCode } from "./_error_code.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, settle, type Steps } from "./_steps.ts";
 import { ownerState, tempNameOwner, type TempOwner } from "./_temp_name.ts";
-import { isSharedSticky } from "./_sticky.ts";
+import { isSharedSticky, STICKY } from "./_sticky.ts";
 import { sweepLock } from "./_lock_reclaim.ts";
 import { isQueueName, lockOf } from "./_lock_name.ts";
 import type { RuntimeAdapter } from "./runtime/types.ts";
@@ -150,9 +150,6 @@ function mayRemove(
   const sticky = dir.kind === "symlink" || (dir.mode & STICKY) !== 0;
   return !sticky || uid === null || entry.uid === uid;
 }
-
-/** The sticky bit of a directory's mode: only owners may remove its entries. */
-const STICKY = 0o1000;
 
 /**
  * Removes, from `dir`, the regular files named like our temporary files

@@ -12,6 +12,9 @@
  * - `wait TARGET API GO`: takes TARGET's lock with `lockFile` (API `async`)
  *   or `lockFileSync` (`sync`), waiting as long as it takes; prints `got`,
  *   holds it until the file GO exists, releases it, prints `released`.
+ * - `update TARGET API`: adds a line to TARGET with `updateFileAtomic`
+ *   (API `async`) or `updateFileAtomicSync` (`sync`), waiting as long as it
+ *   takes; prints `ok`, or the error's code, operation and message.
  * - `try TARGET API`: takes and releases TARGET's lock with `lockFile`
  *   (API `async`) or `lockFileSync` (`sync`), waiting 1 s at most; prints
  *   `ok` or the error code.
@@ -100,6 +103,23 @@ async function main(): Promise<void> {
       say("ok");
     } catch (error) {
       say((error as { code?: string }).code ?? String(error));
+    }
+    return;
+  }
+  if (mode === "update") {
+    const line = (current: Uint8Array | null) =>
+      `${current ? decoder.decode(current) : ""}line\n`;
+    try {
+      if (args[0] === "sync") updateFileAtomicSync(target, line);
+      else await updateFileAtomic(target, line);
+      say("ok");
+    } catch (error) {
+      const { code, operation, message } = error as {
+        code?: string;
+        operation?: string;
+        message?: string;
+      };
+      say(`${code} ${operation}: ${message}`);
     }
     return;
   }
