@@ -66,3 +66,20 @@ test("steno Writer.write() rejects when the directory is missing, and the next w
     assert.equal(read(path.join(sub, "f")), "y");
   });
 });
+
+test("steno Writer.write() leaves the data of the latest call, whatever the type of the earlier one", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const writer = new Writer(file);
+    await Promise.all([writer.write(["FIRST"]), writer.write("SECOND")]);
+    assert.equal(read(file), "SECOND");
+    async function* third() {
+      yield "THIRD";
+    }
+    await Promise.all([
+      writer.write(third()),
+      writer.write(new TextEncoder().encode("FOURTH")),
+    ]);
+    assert.equal(read(file), "FOURTH");
+  });
+});
