@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { Buffer } from "node:buffer";
 import { Writer } from "../src/compat/steno.ts";
@@ -81,5 +82,25 @@ test("steno Writer.write() leaves the data of the latest call, whatever the type
       writer.write(new TextEncoder().encode("FOURTH")),
     ]);
     assert.equal(read(file), "FOURTH");
+  });
+});
+
+test("steno Writer.write() resolves a relative path against the current directory of each call", async () => {
+  await withTempDir(async (dir) => {
+    const [a, b] = [path.join(dir, "a"), path.join(dir, "b")];
+    fs.mkdirSync(a);
+    fs.mkdirSync(b);
+    const cwd = process.cwd();
+    try {
+      process.chdir(a);
+      const writer = new Writer("db.json");
+      await writer.write("in a");
+      process.chdir(b);
+      await writer.write("in b");
+    } finally {
+      process.chdir(cwd);
+    }
+    assert.equal(read(path.join(a, "db.json")), "in a");
+    assert.equal(read(path.join(b, "db.json")), "in b");
   });
 });

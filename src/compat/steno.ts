@@ -23,7 +23,7 @@
  * @module
  */
 import { AtomicWriter } from "../atomic_writer.ts";
-import { concatBytes, isWhole, toBytes } from "../_validate.ts";
+import { concatBytes, isWhole, toAbsolutePath, toBytes } from "../_validate.ts";
 
 /** A path as `steno` takes it; bytes must be UTF-8 (they are decoded as such). */
 export type PathLike = string | URL | Uint8Array;
@@ -61,7 +61,9 @@ function ignore(): void {}
 /**
  * Writes one file often and safely, like `steno`'s `Writer`: calls made while
  * a write runs are folded into one next write carrying the data of the
- * latest call, whatever its type (iterables are collected in call order).
+ * latest call, whatever its type (iterables are collected in call order). A
+ * relative path is resolved at each call, against the current directory
+ * then, as steno does.
  *
  * @example Usage
  * ```ts
@@ -73,6 +75,8 @@ function ignore(): void {}
  * ```
  */
 export class Writer {
+  #filename: string | URL;
+  /** The writer for the file the name meant at the latest call. */
   #writer: AtomicWriter;
   /**
    * Settles once every call so far has handed its data to a writer; `null`
@@ -83,11 +87,12 @@ export class Writer {
   /**
    * Makes a writer for `filename`; nothing is written until `write()`.
    *
-   * @param filename The file to keep.
+   * @param filename The file to keep; a relative path is resolved at each `write()`.
    * @throws {TypeError} If `filename` is empty, or bytes that are not UTF-8.
    */
   constructor(filename: PathLike) {
-    this.#writer = new AtomicWriter(toPath(filename));
+    this.#filename = toPath(filename);
+    this.#writer = new AtomicWriter(this.#filename);
   }
 
   /**
@@ -106,7 +111,7 @@ export class Writer {
    * ```
    */
   write(data: Data): Promise<void> {
-    const writer = this.#writer;
+    const writer = this.#writerNow();
     if (this.#handing === null && isWhole(data)) return writer.write(data);
     // After the calls before it, even if its data is ready first.
     const handed = (this.#handing ?? Promise.resolve())
@@ -120,5 +125,19 @@ export class Writer {
     const settled = handed.then(({ done }) => done);
     settled.catch(ignore); // as the writer's own: safe to leave unawaited
     return settled;
+  }
+
+  /** The writer for the file `filename` names now. */
+  #writerNow(): AtomicWriter {
+    let path: string | null;
+    try {
+      path = toAbsolutePath(this.#filename, "filename");
+    } catch {
+      path = null; // no current directory: the new writer reports it
+    }
+    if (path !== this.#writer.path) {
+      this.#writer = new AtomicWriter(this.#filename);
+    }
+    return this.#writer;
   }
 }
