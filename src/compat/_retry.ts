@@ -31,7 +31,7 @@ function mayRetry(error: unknown, deadline: number): boolean {
 
 /** Calls `attempt` until it succeeds, fails for good, or `timeout` ms have passed. */
 export async function retrying<T>(
-  attempt: () => Promise<T>,
+  attempt: () => T | Promise<T>,
   timeout: number,
   sleep: (ms: number) => Promise<void>,
 ): Promise<T> {
@@ -64,49 +64,45 @@ export function retryingSync<T>(
 }
 
 /**
- * `ops` with the operations atomically retries retried, but `close`: a
- * failed close(2) has released the descriptor already, and closing its
- * number again could close a file opened since. A failed write wrote
- * nothing (a short write succeeds, and the algorithm resumes it), so a
- * retried write cannot repeat bytes.
+ * The operations retried: those atomically retries, but `close`. A failed
+ * close(2) has released the descriptor already, and closing its number
+ * again could close a file opened since. A failed write wrote nothing (a
+ * short write succeeds, and the algorithm resumes it), so a retried write
+ * cannot repeat bytes.
  */
-function retryingOps(ops: AsyncFsOps, timeout: number): AsyncFsOps {
-  const again = <T>(attempt: () => Promise<T>) =>
-    retrying(attempt, timeout, ops.sleep);
-  return {
-    ...ops,
-    createExclusive: (path, mode) =>
-      again(() => ops.createExclusive(path, mode)),
-    write: (file, bytes) => again(() => ops.write(file, bytes)),
-    sync: (file) => again(() => ops.sync(file)),
-    rename: (from, to) => again(() => ops.rename(from, to)),
-  };
-}
+const RETRIED = ["createExclusive", "write", "sync", "rename"] as const;
 
-/** The blocking form of {@linkcode retryingOps}. */
-function retryingOpsSync(ops: FsOps, timeout: number): FsOps {
-  const again = <T>(attempt: () => T) =>
-    retryingSync(attempt, timeout, ops.sleep);
-  return {
-    ...ops,
-    createExclusive: (path, mode) =>
-      again(() => ops.createExclusive(path, mode)),
-    write: (file, bytes) => again(() => ops.write(file, bytes)),
-    sync: (file) => again(() => ops.sync(file)),
-    rename: (from, to) => again(() => ops.rename(from, to)),
-  };
+/** `ops` with each {@linkcode RETRIED} operation run through `again`. */
+function withRetries<Ops extends FsOps | AsyncFsOps>(
+  ops: Ops,
+  again: (attempt: () => unknown) => unknown,
+): Ops {
+  const wrapped: Record<string, unknown> = { ...ops };
+  for (const name of RETRIED) {
+    const once = ops[name] as (...args: unknown[]) => unknown;
+    wrapped[name] = (...args: unknown[]) => again(() => once(...args));
+  }
+  return wrapped as Ops;
 }
 
 /**
- * `base` with the operations {@linkcode retryingOps} names retried for up
- * to `timeout` ms each, asynchronous and synchronous; its in-flight set,
- * its known files and every other operation are `base`'s.
+ * `base` with the {@linkcode RETRIED} operations retried for up to
+ * `timeout` ms each, asynchronous and synchronous; its in-flight set, its
+ * known files and every other operation are `base`'s.
  */
 export function retryingContext(base: Context, timeout: number): Context {
   const { adapter } = base;
+  const sleep = base.async.sleep;
+  const sleepSync = adapter.sync.sleep;
   return {
     ...base,
-    async: retryingOps(base.async, timeout),
-    adapter: { ...adapter, sync: retryingOpsSync(adapter.sync, timeout) },
+    async: withRetries(base.async, (op) => retrying(op, timeout, sleep)),
+    adapter: {
+      ...adapter,
+      sync: withRetries(
+        adapter.sync,
+        (op) => retryingSync(op, timeout, sleepSync),
+      ),
+    },
   };
 }
