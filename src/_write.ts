@@ -2,8 +2,11 @@
  * One whole-file replacement once the arguments are checked: what
  * {@linkcode writeFileAtomic}, {@linkcode writeFileAtomicSync} and the
  * compat entry points (which set options the public API does not have) run.
+ * A compat entry point may also pass the context to run in: the adapter's
+ * operations wrapped (atomically's shim retries some of them), its state
+ * shared.
  */
-import { currentContext, startReplacement } from "./_context.ts";
+import { type Context, currentContext, startReplacement } from "./_context.ts";
 import { takeTicket } from "./_path_queue.ts";
 import { replace } from "./_replace.ts";
 import { runSync } from "./_run.ts";
@@ -49,10 +52,11 @@ export async function writeResolved(
   target: string,
   data: unknown,
   options: ResolvedOptions,
+  context: Context = currentContext(),
 ): Promise<void> {
   const content = toContent(data, options);
   options.signal?.throwIfAborted();
-  await writeInTurn(takeTicket(target), target, content, options);
+  await writeInTurn(takeTicket(target), target, content, options, context);
 }
 
 /** Replaces `target` (absolute) with `data`, blocking; iterables must be synchronous. */
@@ -60,6 +64,7 @@ export function writeResolvedSync(
   target: string,
   data: unknown,
   options: ResolvedOptions,
+  context: Context = currentContext(),
 ): void {
   const content = toContent(data, options);
   let bytes: Uint8Array;
@@ -73,7 +78,6 @@ export function writeResolvedSync(
     );
   }
   options.signal?.throwIfAborted();
-  const context = currentContext();
   const s = startReplacement(context, target, options);
   runSync(replace(s, bytes), context.adapter.sync);
 }

@@ -62,8 +62,8 @@ async function write(
   target: string,
   content: Content,
   options: ResolvedOptions,
+  context: Context,
 ): Promise<void> {
-  const context = currentContext();
   const s = startReplacement(context, target, options);
   s.ticket = ticket;
   if (content instanceof Uint8Array) {
@@ -78,13 +78,17 @@ async function write(
 /**
  * Replaces `target` with `content`: the temporary file is made and filled at
  * once, but renamed and settled in `ticket`'s turn (after every write to the
- * path that took its ticket before).
+ * path that took its ticket before), with `context`'s operations.
  */
 export function writeInTurn(
   ticket: Ticket,
   target: string,
   content: Content,
   options: ResolvedOptions,
+  context: Context = currentContext(),
 ): Promise<void> {
-  return settleInTurn(ticket, write(ticket, target, content, options));
+  return settleInTurn(
+    ticket,
+    write(ticket, target, content, options, context),
+  );
 }

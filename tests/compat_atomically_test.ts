@@ -13,12 +13,15 @@ import {
 } from "../src/compat/atomically.ts";
 import { AtomicWriteError } from "../mod.ts";
 import {
+  failsWith,
   faultAdapter,
   read,
   tempsIn,
   using,
   withTempDir,
 } from "./_fixtures.ts";
+import { hasCommand, sh } from "./_commands.ts";
+import { bindFile, mountProblem } from "./_mounts.ts";
 import {
   formsOf,
   modeOf,
@@ -131,6 +134,61 @@ for (const form of forms) {
     });
   });
 
+  test(`${form.name} retries the failed operation within one write, so at most one temporary file stays`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      // As in an append-only directory: nothing can be renamed or removed.
+      const adapter = faultAdapter([
+        { op: "rename", code: "EPERM" },
+        { op: "remove", code: "EPERM" },
+      ]);
+      await failsWith(
+        using(adapter, () => form.write(file, "new", { timeout: 50 })),
+        "EPERM",
+      );
+      assert.equal(tempsIn(dir).length, 1);
+      assert.equal(adapter.calls.filter((c) => c === "write").length, 1);
+      assert.ok(adapter.calls.filter((c) => c.startsWith("rename")).length > 1);
+      assert.equal(read(file), "old");
+    });
+  });
+
+  test(`${form.name} writes no byte twice when a write fails transiently after a short one`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const data = "b".repeat(10_000);
+      const adapter = faultAdapter([
+        { op: "write", code: "EAGAIN", shortWrite: 4096, times: 2 },
+      ]);
+      await using(adapter, () => form.write(file, data));
+      assert.equal(read(file), data);
+      assert.equal(adapter.calls.filter((c) => c === "write").length, 3);
+    });
+  });
+
+  test(
+    `${form.name} in an append-only directory ${form.fails} with EPERM and leaves one temporary file`,
+    {
+      skip: mountProblem() ??
+        (hasCommand("chattr") ? false : "chattr is not installed"),
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        const file = path.join(dir, "f");
+        fs.writeFileSync(file, "old");
+        sh("chattr", "+a", dir);
+        try {
+          await failsWith(form.write(file, "new", { timeout: 300 }), "EPERM");
+          assert.equal(tempsIn(dir).length, 1);
+        } finally {
+          sh("chattr", "-a", dir);
+        }
+        assert.equal(read(file), "old");
+      });
+    },
+  );
+
   test(`${form.name} does not retry a failure that is not transient`, async () => {
     await withTempDir(async (dir) => {
       const file = path.join(dir, "f");
@@ -175,6 +233,65 @@ test("atomically writeFile() writes a readable stream", async () => {
     const file = path.join(dir, "f");
     await writeFile(file, Readable.from([Buffer.from("a"), Buffer.from("b")]));
     assert.equal(read(file), "ab");
+  });
+});
+
+test("atomically writeFile() retries a failed rename without reading a stream again", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    fs.writeFileSync(file, "OLD");
+    const adapter = faultAdapter([{ op: "rename", code: "EBUSY", times: 2 }]);
+    const stream = Readable.from([Buffer.from("NEW-"), Buffer.from("CONTENT")]);
+    await using(adapter, () => writeFile(file, stream));
+    assert.equal(read(file), "NEW-CONTENT");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test(
+  "atomically writeFile() writes a stream over a target kept busy by a bind mount until it is unmounted",
+  {
+    skip: mountProblem() ?? false,
+  },
+  async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const other = path.join(dir, "other");
+      fs.writeFileSync(file, "OLD");
+      fs.writeFileSync(other, "OTHER");
+      const bound = bindFile(other, file);
+      try {
+        // rename(2) onto a mount point fails with EBUSY until the unmount.
+        const unmounted = new Promise((resolve) =>
+          setTimeout(() => resolve(bound.close()), 300)
+        );
+        const stream = Readable.from([
+          Buffer.from("NEW-"),
+          Buffer.from("CONTENT"),
+        ]);
+        await writeFile(file, stream);
+        await unmounted;
+      } finally {
+        bound.close();
+      }
+      assert.equal(read(file), "NEW-CONTENT");
+      assert.equal(read(other), "OTHER");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  },
+);
+
+test("atomically writeFile() keeps its place among writes to the file while it retries", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const adapter = faultAdapter([{ op: "rename", code: "EBUSY", times: 1 }]);
+    await using(adapter, async () => {
+      const first = writeFile(file, "A");
+      const second = writeFile(file, "B");
+      await Promise.all([first, second]);
+    });
+    assert.equal(read(file), "B");
+    assert.deepEqual(tempsIn(dir), []);
   });
 });
 

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { Buffer } from "node:buffer";
 import { Writer } from "../src/compat/steno.ts";
@@ -64,5 +65,42 @@ test("steno Writer.write() rejects when the directory is missing, and the next w
     fs.mkdirSync(sub);
     await writer.write("y");
     assert.equal(read(path.join(sub, "f")), "y");
+  });
+});
+
+test("steno Writer.write() leaves the data of the latest call, whatever the type of the earlier one", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const writer = new Writer(file);
+    await Promise.all([writer.write(["FIRST"]), writer.write("SECOND")]);
+    assert.equal(read(file), "SECOND");
+    async function* third() {
+      yield "THIRD";
+    }
+    await Promise.all([
+      writer.write(third()),
+      writer.write(new TextEncoder().encode("FOURTH")),
+    ]);
+    assert.equal(read(file), "FOURTH");
+  });
+});
+
+test("steno Writer.write() resolves a relative path against the current directory of each call", async () => {
+  await withTempDir(async (dir) => {
+    const [a, b] = [path.join(dir, "a"), path.join(dir, "b")];
+    fs.mkdirSync(a);
+    fs.mkdirSync(b);
+    const cwd = process.cwd();
+    try {
+      process.chdir(a);
+      const writer = new Writer("db.json");
+      await writer.write("in a");
+      process.chdir(b);
+      await writer.write("in b");
+    } finally {
+      process.chdir(cwd);
+    }
+    assert.equal(read(path.join(a, "db.json")), "in a");
+    assert.equal(read(path.join(b, "db.json")), "in b");
   });
 });

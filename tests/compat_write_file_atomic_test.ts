@@ -98,6 +98,42 @@ test("write-file-atomic writeFile() with a callback resolves its promise after t
   });
 });
 
+test("write-file-atomic writeFile() with a callback rejects with what the callback throws", async () => {
+  await withTempDir(async (dir) => {
+    const error = await writeFile(path.join(dir, "missing", "f"), "x", (e) => {
+      if (e) throw e;
+    }).then(() => null, (e) => e);
+    assert.equal(error?.code, "ENOENT");
+  });
+});
+
+test("write-file-atomic writeFile() with a callback resolves with what the callback returns, once a promise it returns settles", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    assert.equal(await writeFile(file, "x", () => 42), 42);
+    const later = writeFile(file, "y", {}, async (error) => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return error ?? "done";
+    });
+    assert.equal(await later, "done");
+    assert.equal(read(file), "y");
+  });
+});
+
+test("write-file-atomic writeFile() calls a callback that throws on success again with what it threw", async () => {
+  await withTempDir(async (dir) => {
+    const failure = new Error("refused");
+    const calls: unknown[] = [];
+    const result = await writeFile(path.join(dir, "f"), "x", (error) => {
+      calls.push(error);
+      if (error === undefined) throw failure;
+      return "handled";
+    });
+    assert.deepEqual(calls, [undefined, failure]);
+    assert.equal(result, "handled");
+  });
+});
+
 test("write-file-atomic's default export is writeFile with sync attached", () => {
   assert.equal(writeFileAtomic, writeFile);
   assert.equal(writeFileAtomic.sync, writeFileSync);

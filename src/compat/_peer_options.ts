@@ -120,8 +120,9 @@ export function translateShared(
 }
 
 /**
- * Settles `promise` the way both peers report to a callback: the callback
- * gets the error, or `undefined` on success.
+ * Reports `promise` to a callback the way atomically does: the callback
+ * gets the error, or `undefined` on success, and its result is ignored
+ * (write-file-atomic's own way is `settleThrough` in `write_file_atomic.ts`).
  */
 export function reportTo(
   promise: Promise<void>,

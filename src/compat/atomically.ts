@@ -34,9 +34,7 @@
 import { readFile as fsReadFile } from "node:fs/promises";
 import { readFileSync as fsReadFileSync } from "node:fs";
 import type { Buffer } from "node:buffer";
-import { AtomicWriteError } from "../atomic_write_error.ts";
 import { currentContext } from "../_context.ts";
-import { errorCode } from "../_error_code.ts";
 import {
   type ResolvedOptions,
   toAbsolutePath,
@@ -51,6 +49,7 @@ import {
   reportTo,
   translateShared,
 } from "./_peer_options.ts";
+import { retrying, retryingContext, retryingSync } from "./_retry.ts";
 
 /** The encodings `atomically` names. */
 export type AtomicallyEncoding =
@@ -112,9 +111,10 @@ export interface WriteOptions {
    */
   schedule?: (filePath: string) => Promise<Disposer>;
   /**
-   * How long to retry a write that fails with `EMFILE`, `ENFILE`, `EAGAIN`,
-   * `EBUSY`, `EACCES` or `EPERM`, in milliseconds; `0` or `-1`: never.
-   * Each attempt is a whole atomic write.
+   * How long to retry an operation of the write (create the temporary file,
+   * write, fsync, rename) that fails with `EMFILE`, `ENFILE`, `EAGAIN`,
+   * `EBUSY`, `EACCES` or `EPERM`, in milliseconds, from its first try; `0`
+   * or `-1`: never. The write goes on with the same temporary file.
    *
    * @default {7500 for writeFile, 1000 for writeFileSync}
    */
@@ -162,16 +162,6 @@ const WRITE_KEYS = [
 ];
 const READ_KEYS = ["encoding", "mode", "timeout"];
 
-/** The failures `atomically` retries until its timeout. */
-const TRANSIENT = new Set([
-  "EMFILE",
-  "ENFILE",
-  "EAGAIN",
-  "EBUSY",
-  "EACCES",
-  "EPERM",
-]);
-const RETRY_INTERVAL_MS = 200;
 const TIMEOUT_ASYNC_MS = 7500;
 const TIMEOUT_SYNC_MS = 1000;
 
@@ -231,57 +221,6 @@ function translate(options: unknown, sync: boolean): WritePlan {
   };
 }
 
-/** The steps atomically retries; it never retries a chown, chmod or stat. */
-const RETRIED_OPERATIONS = new Set([
-  "create temporary file",
-  "write",
-  "fsync",
-  "close",
-  "rename",
-]);
-
-/** Whether `error` is one atomically would retry, with time left to do so. */
-function isTransient(
-  error: unknown,
-  started: number,
-  timeout: number,
-): boolean {
-  // Reads fail with the runtime's own errors; writes with ours.
-  const retried = !(error instanceof AtomicWriteError) ||
-    RETRIED_OPERATIONS.has(error.operation);
-  return retried && TRANSIENT.has(errorCode(error) ?? "") &&
-    Date.now() - started < timeout;
-}
-
-/** Runs `attempt` again after transient failures until `timeout` ms have passed. */
-async function retrying<T>(
-  attempt: () => Promise<T>,
-  timeout: number,
-): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (!isTransient(error, started, timeout)) throw error;
-      await currentContext().adapter.async.sleep(RETRY_INTERVAL_MS);
-    }
-  }
-}
-
-/** The blocking form of {@linkcode retrying}. */
-function retryingSync<T>(attempt: () => T, timeout: number): T {
-  const started = Date.now();
-  for (;;) {
-    try {
-      return attempt();
-    } catch (error) {
-      if (!isTransient(error, started, timeout)) throw error;
-      currentContext().adapter.sync.sleep(RETRY_INTERVAL_MS / 10);
-    }
-  }
-}
-
 function toData(data: unknown, resolved: ResolvedOptions): unknown {
   if (data === undefined) return new Uint8Array(0);
   if (typeof data === "string") return toBytes(data, "data", resolved.encoding);
@@ -298,7 +237,8 @@ async function write(
   const content = toData(data, resolved);
   const dispose = schedule ? await schedule(String(filePath)) : undefined;
   try {
-    await retrying(() => writeResolved(target, content, resolved), timeout);
+    const context = retryingContext(currentContext(), timeout);
+    await writeResolved(target, content, resolved, context);
   } finally {
     if (typeof dispose === "function") dispose();
   }
@@ -394,7 +334,8 @@ export function writeFileSync(
   const target = toAbsolutePath(filePath, "filePath");
   const { resolved, timeout } = translate(options, true);
   const content = toData(data, resolved);
-  retryingSync(() => writeResolvedSync(target, content, resolved), timeout);
+  const context = retryingContext(currentContext(), timeout);
+  writeResolvedSync(target, content, resolved, context);
 }
 
 function readPlan(options: unknown, fallback: number) {
@@ -452,7 +393,12 @@ export async function readFile(
   options?: AtomicallyEncoding | ReadOptions,
 ): Promise<string | Buffer> {
   const { encoding, timeout } = readPlan(options, TIMEOUT_ASYNC_MS);
-  return await retrying(() => fsReadFile(filePath, { encoding }), timeout);
+  const { sleep } = currentContext().adapter.async;
+  return await retrying(
+    () => fsReadFile(filePath, { encoding }),
+    timeout,
+    sleep,
+  );
 }
 
 /**
@@ -502,5 +448,10 @@ export function readFileSync(
   options?: AtomicallyEncoding | ReadOptions,
 ): string | Buffer {
   const { encoding, timeout } = readPlan(options, TIMEOUT_SYNC_MS);
-  return retryingSync(() => fsReadFileSync(filePath, { encoding }), timeout);
+  const { sleep } = currentContext().adapter.sync;
+  return retryingSync(
+    () => fsReadFileSync(filePath, { encoding }),
+    timeout,
+    sleep,
+  );
 }

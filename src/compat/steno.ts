@@ -23,7 +23,7 @@
  * @module
  */
 import { AtomicWriter } from "../atomic_writer.ts";
-import { concatBytes, toBytes } from "../_validate.ts";
+import { concatBytes, isWhole, toAbsolutePath, toBytes } from "../_validate.ts";
 
 /** A path as `steno` takes it; bytes must be UTF-8 (they are decoded as such). */
 export type PathLike = string | URL | Uint8Array;
@@ -50,15 +50,20 @@ function toPath(filename: PathLike): string | URL {
 
 /** Iterables (a lowdb adapter may pass one) are collected into one buffer. */
 async function collect(data: Data): Promise<string | ArrayBufferView> {
-  if (typeof data === "string" || ArrayBuffer.isView(data)) return data;
+  if (isWhole(data)) return data;
   const chunks: Uint8Array[] = [];
   for await (const chunk of data) chunks.push(toBytes(chunk, "chunk").slice());
   return concatBytes(chunks);
 }
 
+function ignore(): void {}
+
 /**
  * Writes one file often and safely, like `steno`'s `Writer`: calls made while
- * a write runs are folded into one next write carrying the latest data.
+ * a write runs are folded into one next write carrying the data of the
+ * latest call, whatever its type (iterables are collected in call order). A
+ * relative path is resolved at each call, against the current directory
+ * then, as steno does.
  *
  * @example Usage
  * ```ts
@@ -70,16 +75,24 @@ async function collect(data: Data): Promise<string | ArrayBufferView> {
  * ```
  */
 export class Writer {
+  #filename: string | URL;
+  /** The writer for the file the name meant at the latest call. */
   #writer: AtomicWriter;
+  /**
+   * Settles once every call so far has handed its data to a writer; `null`
+   * when none is still collecting an iterable.
+   */
+  #handing: Promise<void> | null = null;
 
   /**
    * Makes a writer for `filename`; nothing is written until `write()`.
    *
-   * @param filename The file to keep.
+   * @param filename The file to keep; a relative path is resolved at each `write()`.
    * @throws {TypeError} If `filename` is empty, or bytes that are not UTF-8.
    */
   constructor(filename: PathLike) {
-    this.#writer = new AtomicWriter(toPath(filename));
+    this.#filename = toPath(filename);
+    this.#writer = new AtomicWriter(this.#filename);
   }
 
   /**
@@ -97,10 +110,34 @@ export class Writer {
    * await new Writer(`${dir}/a.txt`).write("hello");
    * ```
    */
-  async write(data: Data): Promise<void> {
-    const content = typeof data === "string" || ArrayBuffer.isView(data)
-      ? data
-      : await collect(data);
-    await this.#writer.write(content);
+  write(data: Data): Promise<void> {
+    const writer = this.#writerNow();
+    if (this.#handing === null && isWhole(data)) return writer.write(data);
+    // After the calls before it, even if its data is ready first.
+    const handed = (this.#handing ?? Promise.resolve())
+      .then(() => collect(data))
+      .then((content) => ({ done: writer.write(content) }));
+    const handing = handed.then(ignore, ignore);
+    this.#handing = handing;
+    void handing.then(() => {
+      if (this.#handing === handing) this.#handing = null;
+    });
+    const settled = handed.then(({ done }) => done);
+    settled.catch(ignore); // as the writer's own: safe to leave unawaited
+    return settled;
+  }
+
+  /** The writer for the file `filename` names now. */
+  #writerNow(): AtomicWriter {
+    let path: string | null;
+    try {
+      path = toAbsolutePath(this.#filename, "filename");
+    } catch {
+      path = null; // no current directory: the new writer reports it
+    }
+    if (path !== this.#writer.path) {
+      this.#writer = new AtomicWriter(this.#filename);
+    }
+    return this.#writer;
   }
 }

@@ -29,7 +29,7 @@
  */
 import { toAbsolutePath, toBytes } from "../_validate.ts";
 import { writeResolved, writeResolvedSync } from "../_write.ts";
-import { peerFunction, reportTo, translateShared } from "./_peer_options.ts";
+import { peerFunction, translateShared } from "./_peer_options.ts";
 import type { ResolvedOptions } from "../_validate.ts";
 
 /** The options `write-file-atomic` takes. */
@@ -77,7 +77,10 @@ export type WriteFileAtomicData =
   | null
   | undefined;
 
-/** The callback of the asynchronous call: an error, or nothing on success. */
+/**
+ * The callback of the asynchronous call: an error, or nothing on success.
+ * What it returns (a promise: once settled) or throws settles the call.
+ */
 export type WriteFileAtomicCallback = (error?: unknown) => unknown;
 
 const KEYS = ["chown", "encoding", "fsync", "mode", "tmpfileCreated"];
@@ -116,34 +119,59 @@ function toData(data: unknown, resolved: ResolvedOptions): Uint8Array {
  * @param filename The file to replace.
  * @param data The new content; `null` or `undefined` writes an empty file.
  * @param options The options, or the encoding of string data.
- * @param callback Called with the error, or with nothing on success.
- * @returns A promise that resolves when the file is replaced; with a
- * callback it always resolves (the callback gets the error).
+ * @returns A promise that resolves when the file is replaced.
  * @throws {TypeError} If an option is unknown or of the wrong type.
+ * @throws {AtomicWriteError} If a file-system step fails; the file is then unchanged.
  *
  * @example Usage
  * ```ts
  * import { writeFile } from "@x/atomic/compat/write-file-atomic";
  *
  * const dir = await Deno.makeTempDir();
- * await writeFile(`${dir}/a.txt`, "data", (error) => {
- *   if (error) console.error(error);
- * });
+ * await writeFile(`${dir}/a.txt`, "data", { mode: 0o600 });
  * ```
  */
 export function writeFile(
   filename: string | URL,
   data: WriteFileAtomicData,
   options?: WriteFileAtomicOptions | string | null,
-  callback?: WriteFileAtomicCallback,
 ): Promise<void>;
+/**
+ * Replaces `filename` with `data` atomically and reports to `callback`, as
+ * the package does: the callback gets the error, or nothing on success, and
+ * what it returns settles the promise.
+ *
+ * @param filename The file to replace.
+ * @param data The new content.
+ * @param options The options, or the encoding of string data.
+ * @param callback Called with the error, or with nothing on success; if it
+ * throws on success, called again with what it threw.
+ * @returns A promise of what the callback returns (awaited if a promise),
+ * rejected with what it throws.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeFile } from "@x/atomic/compat/write-file-atomic";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await writeFile(`${dir}/a.txt`, "data", "utf8", (error) => {
+ *   if (error) throw error;
+ * });
+ * ```
+ */
+export function writeFile(
+  filename: string | URL,
+  data: WriteFileAtomicData,
+  options: WriteFileAtomicOptions | string | null | undefined,
+  callback: WriteFileAtomicCallback,
+): Promise<unknown>;
 /**
  * Replaces `filename` with `data` atomically and reports to `callback`.
  *
  * @param filename The file to replace.
  * @param data The new content.
  * @param callback Called with the error, or with nothing on success.
- * @returns A promise that resolves once the callback was called.
+ * @returns A promise of what the callback returns, rejected with what it throws.
  *
  * @example Usage
  * ```ts
@@ -159,16 +187,21 @@ export function writeFile(
   filename: string | URL,
   data: WriteFileAtomicData,
   callback: WriteFileAtomicCallback,
-): Promise<void>;
+): Promise<unknown>;
 export function writeFile(
   filename: string | URL,
   data: WriteFileAtomicData,
   options?: WriteFileAtomicOptions | string | null | WriteFileAtomicCallback,
-  callback?: WriteFileAtomicCallback,
-): Promise<void> {
+  callback?: WriteFileAtomicCallback | null,
+): Promise<unknown> {
   if (typeof options === "function") {
     callback = options;
     options = undefined;
+  }
+  if (callback != null && typeof callback !== "function") {
+    throw new TypeError(
+      "Cannot report the result: the callback is not a function",
+    );
   }
   const work = (async () => {
     const resolved = translate(options, false);
@@ -178,16 +211,24 @@ export function writeFile(
       resolved,
     );
   })();
-  if (callback === undefined) return work;
-  const reported = Promise.withResolvers<void>();
-  reportTo(work, (error) => {
-    try {
-      callback(error);
-    } finally {
-      reported.resolve();
-    }
-  });
-  return reported.promise;
+  return callback ? settleThrough(work, callback) : work;
+}
+
+/**
+ * What the package's `writeFile` does with a callback: called with the
+ * error or with nothing, its result (or throw) settles the promise; a throw
+ * on success lands in the same `catch` and calls it again with that error.
+ */
+async function settleThrough(
+  work: Promise<void>,
+  callback: WriteFileAtomicCallback,
+): Promise<unknown> {
+  try {
+    await work;
+    return callback(undefined);
+  } catch (error) {
+    return callback(error);
+  }
 }
 
 /**
@@ -227,13 +268,18 @@ export interface WriteFileAtomic {
     filename: string | URL,
     data: WriteFileAtomicData,
     options?: WriteFileAtomicOptions | string | null,
-    callback?: WriteFileAtomicCallback,
   ): Promise<void>;
   (
     filename: string | URL,
     data: WriteFileAtomicData,
+    options: WriteFileAtomicOptions | string | null | undefined,
     callback: WriteFileAtomicCallback,
-  ): Promise<void>;
+  ): Promise<unknown>;
+  (
+    filename: string | URL,
+    data: WriteFileAtomicData,
+    callback: WriteFileAtomicCallback,
+  ): Promise<unknown>;
   /** The synchronous form. */
   sync: typeof writeFileSync;
 }
