@@ -216,6 +216,8 @@ export function lockError(
     operation,
     path,
     target: plan.target,
+    // Nothing is being replaced yet: the message says what was asked.
+    task: `${plan.read ? "update" : "lock"} "${plan.target}"`,
     reason,
     cause,
   });

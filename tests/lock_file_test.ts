@@ -722,3 +722,19 @@ test(
     });
   },
 );
+
+test("lockFile() and updateFileAtomic() say what they could not do: lock, or update, the file", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "missing", "f");
+    await assert.rejects(
+      lockFile(target),
+      (e: Error) =>
+        e.message.startsWith(`Cannot lock "${target}": create lock`),
+    );
+    await assert.rejects(
+      updateFileAtomic(target, () => "x"),
+      (e: Error) =>
+        e.message.startsWith(`Cannot update "${target}": create lock`),
+    );
+  });
+});
