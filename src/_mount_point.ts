@@ -47,6 +47,32 @@ export interface Mount {
   readonly options: readonly string[];
 }
 
+/** A mount as `mountinfo` lists it, with its device. */
+export interface MountLine extends Mount {
+  /** The device, as `major:minor`. */
+  readonly device: string;
+}
+
+/**
+ * The mounts a `mountinfo` text lists, in its order: of mounts at one
+ * point, the last one covers the others (it is the one in use).
+ */
+export function parseMountinfo(text: string): MountLine[] {
+  const mounts: MountLine[] = [];
+  for (const line of text.split("\n")) {
+    // ID PARENT MAJOR:MINOR ROOT POINT OPTIONS [OPTIONAL…] - TYPE SOURCE SUPER
+    const fields = line.split(" ");
+    const rest = fields.indexOf("-", 6);
+    if (rest < 0 || fields.length < rest + 4) continue;
+    mounts.push({
+      device: fields[2],
+      point: unescaped(fields[4]),
+      options: fields[rest + 3].split(","),
+    });
+  }
+  return mounts;
+}
+
 /**
  * The mounts of the device `entry` is on, as `/proc/self/mountinfo` lists
  * them; `null` where the mounts cannot be read (not Linux, Deno without
@@ -58,18 +84,9 @@ export function* mountsOf(entry: EntryInfo): Steps<Mount[] | null> {
   const read = yield* settle(request("readFile", MOUNTINFO));
   if (!read.ok || read.value === null) return null;
   const wanted = majorMinor(device);
-  const mounts: Mount[] = [];
-  for (const line of new TextDecoder().decode(read.value).split("\n")) {
-    // ID PARENT MAJOR:MINOR ROOT POINT OPTIONS [OPTIONAL…] - TYPE SOURCE SUPER
-    const fields = line.split(" ");
-    const rest = fields.indexOf("-", 6);
-    if (fields[2] !== wanted || rest < 0 || fields.length < rest + 4) continue;
-    mounts.push({
-      point: unescaped(fields[4]),
-      options: fields[rest + 3].split(","),
-    });
-  }
-  return mounts;
+  return parseMountinfo(new TextDecoder().decode(read.value)).filter((
+    mount,
+  ) => mount.device === wanted);
 }
 
 /**
