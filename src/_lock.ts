@@ -99,7 +99,8 @@ import type { EntryInfo, OpenFile, RuntimeAdapter } from "./runtime/types.ts";
 
 /**
  * The default lease, in ms. A holder on this host that dies is detected at
- * once (dead pid, reused pid, other boot), so the lease only decides for
+ * once (dead pid, reused pid, other boot last touched before this one), so
+ * the lease only decides for
  * holders elsewhere (another host on a network file system, another pid
  * namespace) and for live holders that stall. 10 s is long enough that a
  * garbage-collection pause, a busy machine or a slow network file system
@@ -249,6 +250,7 @@ export function checks(adapter: RuntimeAdapter): Checks {
     me: adapter.identity(),
     isAlive: (pid) => adapter.isProcessAlive(pid),
     processStart: (pid) => adapter.processStart(pid),
+    bootTime: adapter.bootTime(),
     writerState: (writer) => adapter.writerState(writer),
   };
 }

@@ -7,20 +7,32 @@
  *
  * ```json
  * {"lock":"@x/atomic","v":1,"token":"…16 hex…","host":"web1","boot":"…",
- *  "pid":4242,"start":"123456","pidns":"pid:[4026531836]","lease":10000}
+ *  "pid":4242,"start":"123456","pidns":"pid:[4026531836]",
+ *  "timens":"time:[4026531834]","lease":10000}
  * ```
  *
  * The holder's heartbeat is the file's modification time (set with
  * `futimes` on the holder's own descriptor, so it can only ever touch the
  * holder's own file): the lock expires `lease` ms after it.
  *
- * A holder on this host, in this boot and this pid namespace is checked
- * directly, so a lock whose holder died is taken over at once:
+ * A holder on this host, in this boot and these PID and time namespaces is
+ * checked directly, so a lock whose holder died is taken over at once:
  * - its pid is dead (or a zombie, not yet reaped by its parent);
- * - or its pid now belongs to another process (the start time differs);
- * - or the lock was taken before the last boot (the boot id differs).
+ * - or its pid now belongs to another process (the start time differs; start
+ *   times are shown relative to the reader's time namespace, so they compare
+ *   only within one).
  *
- * Anything else (another host sharing the file system, another pid
+ * A lock of another boot of this host is taken over at once only if it was
+ * also last touched before this machine booted: host names are not unique
+ * (cloned images, containers named alike on several machines), and a live
+ * holder on another machine of the same name, sharing the file system, has
+ * another boot id too, but heartbeats its lock (every `lease / 5`). A power
+ * cut leaves a lock last touched before the next boot. What this cannot
+ * tell apart: a live holder on another machine of the same name whose last
+ * heartbeat came before this machine booted (this machine booted within
+ * its last `lease / 5`, or it stalled since): taken over at once.
+ *
+ * Anything else (another host sharing the file system, another pid or time
  * namespace, no /proc) is decided by the lease alone.
  *
  * ## A lock whose record was lost
@@ -93,6 +105,8 @@ export interface Checks {
   processStart(pid: number): ProcessStart | null;
   /** Whether the thread a temporary name names still runs (see `runtime/_writer_identity.ts`). */
   writerState(writer: Writer): WriterState;
+  /** When this machine booted (ms since the epoch), or `null` if unknown. */
+  readonly bootTime: number | null;
 }
 
 const encoder = new TextEncoder();
@@ -119,7 +133,7 @@ export function holderNamed(name: string): HolderName | null {
 
 /** The bytes of `record`, as written to the lock file. */
 export function encodeRecord(record: LockRecord): Uint8Array {
-  const { token, host, boot, pid, start, pidns, lease, file } = record;
+  const { token, host, boot, pid, start, pidns, timens, lease, file } = record;
   const body = JSON.stringify({
     token,
     host,
@@ -127,6 +141,7 @@ export function encodeRecord(record: LockRecord): Uint8Array {
     pid,
     start,
     pidns,
+    timens,
     lease,
     file,
   });
@@ -139,7 +154,9 @@ function isRecord(value: unknown): value is LockRecord {
     typeof r.token === "string" && /^[0-9a-f]{16}$/.test(r.token) &&
     typeof r.host === "string" && typeof r.boot === "string" &&
     typeof r.pid === "number" && typeof r.start === "string" &&
-    typeof r.pidns === "string" && typeof r.lease === "number" &&
+    typeof r.pidns === "string" &&
+    (r.timens === undefined || typeof r.timens === "string") &&
+    typeof r.lease === "number" &&
     r.lease > 0 && (r.file === undefined || typeof r.file === "string");
 }
 
@@ -181,6 +198,20 @@ function coarseness(mtimeMs: number): number {
 }
 
 /**
+ * Whether a heartbeat recorded as `mtimeMs` came before `bootTime`, however
+ * coarse the file system's times: then no holder has touched the lock since
+ * this machine booted.
+ */
+function touchedBeforeBoot(mtimeMs: number, bootTime: number | null): boolean {
+  return bootTime !== null && mtimeMs + coarseness(mtimeMs) < bootTime;
+}
+
+/** Whether `r` and `me` read pids and start times alike: the same, known, PID and time namespaces. */
+function sameNamespaces(r: ProcessIdentity, me: ProcessIdentity): boolean {
+  return r.pidns === me.pidns && r.pidns !== "" && r.timens === me.timens;
+}
+
+/**
  * Why the lock seen in `seen` may be taken over now, or `null` if its holder
  * may still be working. `lease` is the lease assumed for a record not yet
  * written.
@@ -199,11 +230,15 @@ export function staleReason(
   if (owner && isKnownWriter(owner) && checks.writerState(owner) === "gone") {
     return `holder ${owner.pid} is gone (thread ${owner.thread})`;
   }
+  const beat = seen.entry.mtimeMs;
   if (r !== null && r.host === me.host && me.host !== "") {
-    if (r.boot !== me.boot && r.boot !== "" && me.boot !== "") {
+    if (
+      r.boot !== me.boot && r.boot !== "" && me.boot !== "" &&
+      touchedBeforeBoot(beat, checks.bootTime)
+    ) {
       return "taken before the last boot";
     }
-    if (r.pidns === me.pidns && r.pidns !== "" && r.boot === me.boot) {
+    if (sameNamespaces(r, me) && r.boot === me.boot) {
       if (!checks.isAlive(r.pid)) return `holder ${r.pid} is dead`;
       const now = checks.processStart(r.pid);
       // A killed holder is a zombie until its parent reaps it: dead already.
@@ -215,7 +250,6 @@ export function staleReason(
       // may be stalled), but only the lease.
     }
   }
-  const beat = seen.entry.mtimeMs;
   const expiry = beat + coarseness(beat) + (r?.lease ?? lease);
   return now > expiry
     ? `lease expired ${Math.round(now - expiry)} ms ago`

@@ -14,9 +14,14 @@ import { NOBODY, stickyDir } from "./_sticky_fixtures.ts";
 /** Runs the child as nobody with `args`; what it printed. */
 export type NobodyChild = (...args: string[]) => string;
 
-/** Calls `fn` with a child that runs as nobody, and a fresh sticky directory owned by root. */
+/**
+ * Calls `fn` with a child that runs as nobody, and a fresh sticky directory
+ * owned by root. `wrap` may run the child's command in another command (as
+ * root, before it drops to nobody).
+ */
 export async function withNobody(
   fn: (asNobody: NobodyChild, shared: string) => void | Promise<void>,
+  wrap: (command: string[]) => string[] = (command) => command,
 ): Promise<void> {
   await withTempDir(async (base) => {
     fs.chmodSync(base, 0o755);
@@ -29,15 +34,17 @@ export async function withNobody(
         stage.path(path.join(root, "tests", "_sweep_child.ts")),
         args,
       );
-      return execFileSync(
+      const [command, ...commandArgs] = wrap([
         "setpriv",
-        [
-          "--reuid=nobody",
-          "--regid=nogroup",
-          "--clear-groups",
-          stage.path(exe),
-          ...rest,
-        ],
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        stage.path(exe),
+        ...rest,
+      ]);
+      return execFileSync(
+        command,
+        commandArgs,
         {
           encoding: "utf8",
           env: {

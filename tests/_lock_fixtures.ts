@@ -4,6 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { root, runtimeName, scriptCommand } from "./_fixtures.ts";
 import { counterValue } from "./_lock_child.ts";
@@ -139,6 +140,19 @@ export function writeFakeLock(
     fs.utimesSync(lock, then, then);
   }
   return lock;
+}
+
+/**
+ * Writes a lock file for `target` as {@linkcode writeFakeLock} does, last
+ * touched a minute before this machine booted, with a lease that has not
+ * run out since (only the boot can tell its holder gone).
+ */
+export function writeLockBeforeBoot(
+  target: string,
+  fields: Partial<LockRecord>,
+): string {
+  const age = os.uptime() * 1000 + 60_000;
+  return writeFakeLock(target, { ...fields, lease: 2 * age }, age);
 }
 
 /**

@@ -12,6 +12,8 @@ export interface Ended {
 
 /** A running child process. */
 export interface Running {
+  /** The child's process id. */
+  readonly pid: number;
   /** Resolves with the first line the child prints. */
   firstLine: Promise<string>;
   /** Resolves with the JSON value of the `n`-th line (0-based) the child prints. */
@@ -78,6 +80,7 @@ export function start(
   });
   ended.catch(() => {});
   return {
+    pid: proc.pid as number,
     firstLine,
     line: async (n) => JSON.parse(await line(n)),
     ended,

@@ -32,6 +32,7 @@ import {
   startLockChild,
   writeEmptyLock,
   writeFakeLock,
+  writeLockBeforeBoot,
 } from "./_lock_fixtures.ts";
 import { linkedTree, mkfifo } from "./_path_fixtures.ts";
 import {
@@ -377,9 +378,8 @@ test("lockFile() takes over a lock whose pid now belongs to another process", as
 test("lockFile() takes over a lock taken before the last boot", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
-    writeFakeLock(target, {
+    writeLockBeforeBoot(target, {
       boot: "00000000-0000-0000-0000-000000000000",
-      lease: LONG_LEASE,
     });
     const lock = await lockFile(target, PROMPTLY);
     await lock.release();
@@ -683,7 +683,7 @@ test("updateFileAtomic() after a lock from a previous boot proceeds without wait
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
     fs.writeFileSync(target, "1");
-    writeFakeLock(target, { boot: "previous-boot", lease: LONG_LEASE });
+    writeLockBeforeBoot(target, { boot: "previous-boot" });
     const started = performance.now();
     await updateFileAtomic(target, () => "2", { timeout: 5_000 });
     assert.ok(performance.now() - started < 5_000);

@@ -2,14 +2,29 @@
  * A lock is known by its record where the names of one file have numbers of
  * their own (sshfs numbers every name it looks up: the lock's name and the
  * holder's own name for it never share an inode number there).
+ *
+ * A holder, and a writer of a temporary file, is judged gone only on proof:
+ * never from a boot id that only differs (another machine may bear the same
+ * host name), a start time read in another time namespace, a /proc of
+ * another PID namespace, or a process that a /proc mounted with `hidepid`
+ * hides. The real cases run children in namespaces (root only; skipped with
+ * the reason otherwise).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { lockFile, updateFileAtomic, updateFileAtomicSync } from "../mod.ts";
+import process from "node:process";
+import {
+  lockFile,
+  removeStaleTemps,
+  updateFileAtomic,
+  updateFileAtomicSync,
+} from "../mod.ts";
 import type { EntryInfo } from "../src/runtime/types.ts";
 import {
+  canDropPrivileges,
+  failsWith,
   type FaultAdapter,
   faultAdapter,
   read,
@@ -17,7 +32,19 @@ import {
   using,
   withTempDir,
 } from "./_fixtures.ts";
-import { locksUnder } from "./_lock_fixtures.ts";
+import { lockPathOf, locksUnder, writeFakeLock } from "./_lock_fixtures.ts";
+import { CHILD_TEST, childCommand, type Running, start } from "./_running.ts";
+import {
+  cannotUnshare,
+  cannotUnshareTime,
+  childrenOf,
+  inPidNamespaceWithoutProc,
+  inTimeNamespace,
+  joiningPidNamespace,
+  withBootId,
+  withHidingProc,
+} from "./_namespaces.ts";
+import { type NobodyChild, withNobody } from "./_as_nobody.ts";
 
 /** `entry` as sshfs would describe the lock's own name: a number of its own. */
 function numbered(path: string, entry: EntryInfo | null): EntryInfo | null {
@@ -69,3 +96,233 @@ test("lockFile() keeps its lock past heartbeats where a file's names are numbere
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 });
+
+// ------------------------------------------------ judging a holder gone
+
+const LONG_LEASE = 60_000;
+
+test("lockFile() waits for a lock of another boot touched since this machine booted (another machine of the same name)", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const lock = writeFakeLock(target, {
+      boot: "00000000-0000-0000-0000-000000000000",
+      lease: LONG_LEASE,
+    });
+    await failsWith(lockFile(target, { timeout: 100 }), "ETIMEDOUT");
+    assert.ok(fs.existsSync(lock));
+  });
+});
+
+test("removeStaleTemps() keeps a lock of another boot touched since this machine booted", async () => {
+  await withTempDir(async (dir) => {
+    // A second old: older than the sweep's olderThan, younger than this boot.
+    const lock = writeFakeLock(path.join(dir, "f"), {
+      boot: "00000000-0000-0000-0000-000000000000",
+      lease: LONG_LEASE,
+    }, 1000);
+    assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), []);
+    assert.ok(fs.existsSync(lock));
+  });
+});
+
+test("lockFile() waits for a holder of another time namespace, whose start time reads differently here", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    // Our own pid, alive, with a start time as another time namespace shows it.
+    writeFakeLock(target, {
+      pid: process.pid,
+      start: "1",
+      timens: "time:[1]",
+      lease: LONG_LEASE,
+    });
+    await failsWith(lockFile(target, { timeout: 100 }), "ETIMEDOUT");
+  });
+});
+// ------------------------------------------------ real children in namespaces
+
+/** How a child's command is run: as it is, or inside another command. */
+type Wrap = (command: string[]) => string[];
+const asIs: Wrap = (command) => command;
+
+/** Test options for the cases that need root and unshare (skipped with the reason otherwise). */
+const IN_NAMESPACES = { ...CHILD_TEST, skip: cannotUnshare() ?? false };
+
+/** A live child beside which a test runs: the lock of `target` held, or a write to it open. */
+interface Live {
+  /** The file the child locks or writes. */
+  readonly target: string;
+  /** The child. */
+  readonly child: Running;
+  /** The temporary files of a writer. */
+  readonly temps: string[];
+}
+
+/** Starts a child that holds the lock of `target` (`_lock_child.ts hold`) or a write to it (`_lifecycle_host.ts hold`), run by `wrap`; resolves once it holds it. */
+async function startLive(
+  target: string,
+  kind: "lock" | "write",
+  wrap: Wrap,
+): Promise<Live> {
+  if (kind === "lock") {
+    const child = start(wrap(childCommand("_lock_child.ts", ["hold", target])));
+    assert.equal(await child.firstLine, "held");
+    return { target, child, temps: [] };
+  }
+  const child = start(
+    wrap(childCommand("_lifecycle_host.ts", ["hold", target, "none"])),
+  );
+  const { temps } = await child.line(0) as { temps: string[] };
+  assert.equal(temps.length, 1, "the writer has a temp file");
+  return { target, child, temps };
+}
+
+/**
+ * Calls `fn` beside a live child (see {@linkcode startLive}) on `dir/f`,
+ * then kills the child and waits for it to end.
+ */
+async function besideLive(
+  dir: string,
+  kind: "lock" | "write",
+  wrap: Wrap,
+  fn: (live: Live) => void | Promise<void>,
+): Promise<void> {
+  const live = await startLive(path.join(dir, "f"), kind, wrap);
+  try {
+    await fn(live);
+  } finally {
+    live.child.kill("SIGKILL");
+    await live.child.ended.catch(() => {});
+  }
+}
+
+/** What `_lock_child.ts try` (1 s at most) printed when run by `wrap`: "ok" if it took the lock. */
+async function tryLock(target: string, wrap: Wrap): Promise<string> {
+  const child = start(
+    wrap(childCommand("_lock_child.ts", ["try", target, "async"])),
+  );
+  const said = await child.firstLine;
+  await child.ended;
+  return said;
+}
+
+/** Runs commands where the boot id reads as another one (a file in `dir` bound over it). */
+function otherBoot(dir: string): Wrap {
+  const bootId = path.join(dir, "boot_id");
+  fs.writeFileSync(bootId, "00000000-0000-4000-8000-000000000000\n");
+  return (command) => withBootId(bootId, command);
+}
+
+test(
+  "lockFile() with another boot id keeps a live holder's lock of the same host name",
+  IN_NAMESPACES,
+  async () => {
+    await withTempDir((dir) =>
+      besideLive(dir, "lock", asIs, async ({ target }) => {
+        assert.equal(await tryLock(target, otherBoot(dir)), "ETIMEDOUT");
+      })
+    );
+  },
+);
+
+test(
+  "removeStaleTemps() with another boot id keeps a live holder's lock of the same host name",
+  IN_NAMESPACES,
+  async () => {
+    await withTempDir((dir) =>
+      besideLive(dir, "lock", asIs, async ({ target }) => {
+        const sweep = otherBoot(dir)(
+          childCommand("_lifecycle_host.ts", ["sweep", dir]),
+        );
+        assert.deepEqual(await start(sweep).line(0), { removed: [] });
+        assert.ok(fs.existsSync(lockPathOf(target)));
+      })
+    );
+  },
+);
+
+/** Test options for the cases run as nobody under a hiding /proc. */
+const AS_NOBODY_HIDDEN = {
+  ...CHILD_TEST,
+  skip: cannotUnshare() ?? canDropPrivileges() ?? false,
+};
+
+/**
+ * Calls `fn` with a child that runs as nobody under a /proc that hides
+ * root's processes, beside a live child of root in a directory anyone may
+ * write in (not sticky: the kernel would let nobody remove root's files
+ * there; only the library's judgment stops it).
+ */
+async function hiddenFromNobody(
+  kind: "lock" | "write",
+  fn: (asNobody: NobodyChild, live: Live, dir: string) => void,
+): Promise<void> {
+  await withNobody(async (asNobody, shared) => {
+    fs.chmodSync(shared, 0o777);
+    await besideLive(shared, kind, asIs, (live) => fn(asNobody, live, shared));
+  }, withHidingProc);
+}
+
+test(
+  "updateFileAtomic() under a /proc that hides other users' processes keeps a live holder's lock",
+  AS_NOBODY_HIDDEN,
+  async () => {
+    await hiddenFromNobody("lock", (asNobody, { target }) => {
+      assert.match(asNobody("update", target), /^ETIMEDOUT /);
+    });
+  },
+);
+
+test(
+  "removeStaleTemps() under a /proc that hides other users' processes keeps a live writer's temp file",
+  AS_NOBODY_HIDDEN,
+  async () => {
+    await hiddenFromNobody("write", (asNobody, { temps }, dir) => {
+      assert.equal(asNobody("sweep", dir), "[]");
+      assert.deepEqual(tempsIn(dir), temps);
+    });
+  },
+);
+
+/** Test options for the cases in a time namespace. */
+const IN_TIME_NAMESPACE = { ...CHILD_TEST, skip: cannotUnshareTime() ?? false };
+
+test(
+  "lockFile() keeps the lock of a live holder in another time namespace",
+  IN_TIME_NAMESPACE,
+  async () => {
+    await withTempDir((dir) =>
+      besideLive(dir, "lock", inTimeNamespace, async ({ target }) => {
+        await failsWith(lockFile(target, { timeout: 1000 }), "ETIMEDOUT");
+      })
+    );
+  },
+);
+
+test(
+  "removeStaleTemps() keeps a live writer's temp file from another time namespace",
+  IN_TIME_NAMESPACE,
+  async () => {
+    await withTempDir((dir) =>
+      besideLive(dir, "write", inTimeNamespace, async ({ temps }) => {
+        assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), []);
+        assert.deepEqual(tempsIn(dir), temps);
+      })
+    );
+  },
+);
+
+test(
+  "lockFile() keeps a live holder's lock where the holder's /proc shows another PID namespace",
+  IN_NAMESPACES,
+  async () => {
+    // PID 1 of a namespace without a /proc of its own: /proc/1 is another process.
+    await withTempDir((dir) =>
+      besideLive(dir, "lock", inPidNamespaceWithoutProc, async (live) => {
+        // A waiter in the same namespace, with its own /proc: there /proc/1 is the holder.
+        const [inside] = childrenOf(live.child.pid);
+        const joining: Wrap = (command) => joiningPidNamespace(inside, command);
+        assert.equal(await tryLock(live.target, joining), "ETIMEDOUT");
+      })
+    );
+  },
+);

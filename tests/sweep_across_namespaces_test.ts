@@ -7,34 +7,13 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import path from "node:path";
-import process from "node:process";
 import { removeStaleTemps } from "../mod.ts";
 import { backdate, root, tempsIn, withTempDir } from "./_fixtures.ts";
 import { CHILD_TEST, childCommand, start } from "./_running.ts";
+import { cannotUnshare, inContainer } from "./_namespaces.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
-
-/** Why this machine cannot make PID namespaces, or `null` if it can. */
-function cannotUnshare(): string | null {
-  if (process.platform !== "linux") return "PID namespaces are Linux's";
-  if (process.getuid?.() !== 0) return "unshare --pid needs root";
-  if (!fs.existsSync("/usr/bin/unshare")) return "unshare is not installed";
-  return null;
-}
-
-/** `command` as PID 1 of a new PID namespace with its own /proc; killed when unshare is. */
-function inContainer(command: string[]): string[] {
-  return [
-    "unshare",
-    "--pid",
-    "--fork",
-    "--mount-proc",
-    "--kill-child=SIGKILL",
-    ...command,
-  ];
-}
 
 /** Starts a writer that holds a write to `target` open; resolves with its temp file names. */
 async function holdingWriter(command: string[]) {

@@ -16,6 +16,7 @@ import { onProcessExit } from "./_exit_hooks.ts";
 import { pathInFdLink } from "./_proc_fd.ts";
 import { procWriters } from "./_writer_identity.ts";
 import {
+  bootTime,
   isProcessAlive,
   processIdentity,
   processStart,
@@ -237,6 +238,7 @@ export function createNodeFsAdapter(
     isProcessAlive,
     identity: processIdentity,
     processStart,
+    bootTime,
     watchFile,
     repeat: (tick, ms) => {
       const timer = setInterval(tick, ms);

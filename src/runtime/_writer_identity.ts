@@ -12,29 +12,39 @@
  * | ----------------- | ---------------------------------------- |
  * | boot              | /proc/sys/kernel/random/boot_id          |
  * | PID namespace     | the inode in /proc/self/ns/pid           |
+ * | time namespace    | the inode in /proc/self/ns/time          |
  * | process id        | getpid(), checked against /proc/self     |
  * | thread id         | /proc/thread-self -> `{pid}/task/{tid}`  |
  * | thread start time | field 22 of /proc/thread-self/stat       |
  *
- * Boot and namespace go into the name as one short hash (`host`). A sweeper
- * with the same `host` reads /proc/{pid}/task/{tid}/stat: missing, a zombie,
- * or a different start time means the writer is gone for certain. Anything
- * else it cannot read, a different `host` (another machine, boot or
- * namespace), or no /proc at all (macOS, Windows, Deno without
- * `--allow-all`), is "unknown", which is never taken as gone: age alone
- * decides then (see `removeStaleTemps`).
+ * Boot and namespaces go into the name as one short hash (`host`). The
+ * time namespace belongs there because a start time is shown relative to
+ * the reader's time namespace (its boot-time offset): the same thread shows
+ * other start times in another one. A sweeper with the same `host` reads
+ * /proc/{pid}/task/{tid}/stat: missing (where the /proc in use, the last
+ * one mounted there, hides no one's processes), a zombie, or a different
+ * start time means the writer is gone for certain. Anything else it cannot
+ * read, a different `host` (another machine, boot or namespace: a hash of a
+ * boot id cannot tell this machine's last boot from another machine), or no
+ * /proc at all (macOS, Windows, Deno without `--allow-all`), is "unknown",
+ * which is never taken as gone: age alone decides then (see
+ * `removeStaleTemps`).
  *
  * A lock file's record names its holder process the same way, by the same
- * /proc facts in full (host name, boot id, pid, start time, pid namespace:
- * {@linkcode ProcessIdentity}), read with `node:fs`, which Deno, Bun and
- * Node all provide; without /proc the fields are empty and a lock's
- * takeover falls back to the process check and the lease.
+ * /proc facts in full (host name, boot id, pid, start time, PID and time
+ * namespaces: {@linkcode ProcessIdentity}), read with `node:fs`, which Deno,
+ * Bun and Node all provide; without /proc the fields are empty and a lock's
+ * takeover falls back to the process check and the lease. Start times and
+ * namespaces are read only where /proc shows this process's own PID
+ * namespace (`/proc/self` is our pid): in a PID namespace made without a
+ * /proc of its own, /proc/{pid} is another process.
  */
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import process from "node:process";
 import { errorCode } from "../_error_code.ts";
+import { parseMountinfo } from "../_mount_point.ts";
 
 /** A thread that makes temporary files, as {@linkcode writerOf} describes it. */
 export interface Writer {
@@ -44,7 +54,7 @@ export interface Writer {
   thread: number;
   /** The thread's start time, in clock ticks since boot. */
   start: number;
-  /** 12 hex digits: a hash of the boot id and the PID namespace. */
+  /** 12 hex digits: a hash of the boot id and the PID and time namespaces. */
   host: string;
 }
 
@@ -80,13 +90,49 @@ function pidNamespace(reader: ProcReader): string {
   return reader.readLink("/proc/self/ns/pid");
 }
 
-/** Whether /proc hides other users' processes from us (`hidepid=2`): then "missing" proves nothing. */
+/**
+ * This process's time namespace (`time:[4026531834]`), or `""` on a kernel
+ * without time namespaces (before Linux 5.6: one clock for all).
+ */
+function timeNamespace(reader: ProcReader): string {
+  try {
+    return reader.readLink("/proc/self/ns/time");
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return "";
+    throw error;
+  }
+}
+
+/** The machine's own time namespace (`PROC_TIME_INIT_INO`): its clocks are not shifted. */
+const INITIAL_TIME_NAMESPACE = "time:[4026531834]";
+
+/**
+ * Whether /proc shows this process's own PID namespace (`/proc/self` is
+ * `pid`): a /proc mounted for another one (`unshare --pid` without a /proc
+ * of its own) shows other processes under the same numbers.
+ */
+function procIsOurs(reader: ProcReader, pid: number): boolean {
+  try {
+    return reader.readLink("/proc/self") === String(pid);
+  } catch {
+    return false;
+  }
+}
+
+/** The hidepid values that hide other users' processes altogether. */
+const HIDING = /^hidepid=(2|invisible|4|ptraceable)$/;
+
+/**
+ * Whether /proc hides other users' processes from us (`hidepid=2`): then
+ * "missing" proves nothing. The /proc in use is the last one mounted there
+ * (systemd's `ProtectProc=invisible` mounts one over another).
+ */
 function procHidesOthers(reader: ProcReader): boolean {
-  const mount = reader.readText("/proc/self/mountinfo").split("\n").find((
-    line,
-  ) => line.split(" ")[4] === "/proc");
-  return mount === undefined ||
-    /hidepid=(2|invisible|4|ptraceable)/.test(mount);
+  const proc = parseMountinfo(reader.readText("/proc/self/mountinfo")).filter((
+    mount,
+  ) => mount.point === "/proc").at(-1);
+  return proc === undefined ||
+    proc.options.some((option) => HIDING.test(option));
 }
 
 /** The calling thread as a writer, or `null` if /proc cannot tell (no /proc, no permission, a /proc of another namespace). */
@@ -98,7 +144,7 @@ export function writerOf(reader: ProcReader, pid: number): Writer | null {
     const stat = parseStat(reader.readText("/proc/thread-self/stat"));
     if (stat === null) return null;
     const host = createHash("sha256").update(
-      `${bootId(reader)} ${pidNamespace(reader)}`,
+      `${bootId(reader)} ${pidNamespace(reader)} ${timeNamespace(reader)}`,
     ).digest(
       "hex",
     ).slice(0, 12);
@@ -164,6 +210,12 @@ export interface ProcessIdentity {
   readonly start: string;
   /** The pid namespace (`pid:[4026531836]`), or `""`: pids compare only within one. */
   readonly pidns: string;
+  /**
+   * The time namespace (`time:[4026531834]`; `""` on a kernel without
+   * them): start times compare only within one. Absent from the records of
+   * versions that did not write it (then they never compare).
+   */
+  readonly timens?: string;
 }
 
 /** What /proc says about another process. */
@@ -189,8 +241,12 @@ function orEmpty(read: () => string): string {
   }
 }
 
-/** The start time and state of process `pid`; `null` if there is no such process or no /proc. */
+/**
+ * The start time and state of process `pid`; `null` if there is no such
+ * process, no /proc, or a /proc of another PID namespace.
+ */
 export function processStart(pid: number): ProcessStart | null {
+  if (!procIsOurs(nodeFsReader, process.pid)) return null;
   let stat;
   try {
     stat = parseStat(nodeFsReader.readText(`/proc/${pid}/stat`));
@@ -202,15 +258,48 @@ export function processStart(pid: number): ProcessStart | null {
 
 let identity: ProcessIdentity | undefined;
 
-/** This process's identity, read once. */
+/**
+ * This process's identity, read once. Where /proc shows another PID
+ * namespace, start time and namespaces stay empty: then no waiter compares
+ * them, and the lease decides.
+ */
 export function processIdentity(): ProcessIdentity {
-  return identity ??= {
+  return identity ??= readIdentity();
+}
+
+function readIdentity(): ProcessIdentity {
+  const ours = procIsOurs(nodeFsReader, process.pid);
+  const read = (fact: () => string) => ours ? orEmpty(fact) : "";
+  return {
     host: orEmpty(() => os.hostname()),
     boot: orEmpty(() => bootId(nodeFsReader)),
     pid: process.pid,
     start: processStart(process.pid)?.start ?? "",
-    pidns: orEmpty(() => pidNamespace(nodeFsReader)),
+    pidns: read(() => pidNamespace(nodeFsReader)),
+    timens: read(() => timeNamespace(nodeFsReader)),
   };
+}
+
+let booted: number | null | undefined;
+
+/**
+ * When this machine booted, in ms since the epoch, rounded down to the
+ * second (`btime` in /proc/stat), read once; `null` where /proc cannot tell,
+ * or shows the shifted clocks of a time namespace.
+ */
+export function bootTime(): number | null {
+  if (booted !== undefined) return booted;
+  try {
+    const ns = timeNamespace(nodeFsReader);
+    const stat = nodeFsReader.readText("/proc/stat");
+    const btime = /^btime (\d+)$/m.exec(stat);
+    booted = ns !== "" && ns !== INITIAL_TIME_NAMESPACE || btime === null
+      ? null
+      : Number(btime[1]) * 1000;
+  } catch {
+    booted = null;
+  }
+  return booted;
 }
 
 /** Whether a process with this id is alive on this machine (EPERM: alive, not ours). */

@@ -20,6 +20,7 @@ import { onUnload } from "./_exit_hooks.ts";
 import { pathInFdLink } from "./_proc_fd.ts";
 import { procWriters } from "./_writer_identity.ts";
 import {
+  bootTime,
   isProcessAlive,
   processIdentity,
   processStart,
@@ -280,6 +281,7 @@ export const denoAdapter: RuntimeAdapter<Deno.FsFile> = {
   isProcessAlive,
   identity: processIdentity,
   processStart,
+  bootTime,
   watchFile,
   repeat: (tick, ms) => {
     const timer = setInterval(tick, ms);

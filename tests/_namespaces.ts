@@ -1,0 +1,124 @@
+/**
+ * Commands that run a test child where Linux shows it another machine's
+ * facts: another PID or time namespace, another boot id, a /proc that hides
+ * other users' processes. Every mount is made inside a private mount
+ * namespace of the child's own (`unshare --mount --propagation private`),
+ * so it goes when the child ends and nothing outside it ever sees it.
+ */
+import fs from "node:fs";
+import process from "node:process";
+
+/** Why this machine cannot make namespaces (root on Linux with unshare), or `null` if it can. */
+export function cannotUnshare(): string | null {
+  if (process.platform !== "linux") return "namespaces are Linux's";
+  if (process.getuid?.() !== 0) return "unshare needs root";
+  if (!fs.existsSync("/usr/bin/unshare")) return "unshare is not installed";
+  return null;
+}
+
+/** Why this machine cannot make time namespaces (Linux 5.6), or `null` if it can. */
+export function cannotUnshareTime(): string | null {
+  const reason = cannotUnshare();
+  if (reason !== null) return reason;
+  return fs.existsSync("/proc/self/ns/time")
+    ? null
+    : "this kernel has no time namespaces (Linux 5.6)";
+}
+
+/** `command` as PID 1 of a new PID namespace with its own /proc; killed when unshare is. */
+export function inContainer(command: string[]): string[] {
+  return [
+    "unshare",
+    "--pid",
+    "--fork",
+    "--mount-proc",
+    "--kill-child=SIGKILL",
+    ...command,
+  ];
+}
+
+/**
+ * `command` as PID 1 of a new PID namespace that keeps the /proc of this
+ * one (no `--mount-proc`): there /proc/1 is not the command.
+ */
+export function inPidNamespaceWithoutProc(command: string[]): string[] {
+  return ["unshare", "--pid", "--fork", "--kill-child=SIGKILL", ...command];
+}
+
+/**
+ * `command` in the PID namespace of the process `pid` (a host pid), with a
+ * /proc of that namespace mounted in a private mount namespace.
+ */
+export function joiningPidNamespace(pid: number, command: string[]): string[] {
+  return [
+    "nsenter",
+    `--target=${pid}`,
+    "--pid",
+    "--",
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "--mount-proc",
+    ...command,
+  ];
+}
+
+/** `command` in a new time namespace whose boot-time clock runs a day ahead. */
+export function inTimeNamespace(command: string[]): string[] {
+  return [
+    "unshare",
+    "--time",
+    "--boottime",
+    "86400",
+    "--fork",
+    "--kill-child=SIGKILL",
+    ...command,
+  ];
+}
+
+/** `command` in a private mount namespace, after `script` (sh, as root) ran there. */
+function afterMounting(script: string, args: string[], command: string[]) {
+  return [
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    `${script} && exec "$@"`,
+    ...args,
+    ...command,
+  ];
+}
+
+/**
+ * `command` where the boot id reads as the content of the file `bootId`
+ * (bound over /proc/sys/kernel/random/boot_id): as on another machine, or
+ * after a reboot, with the same host name.
+ */
+export function withBootId(bootId: string, command: string[]): string[] {
+  return afterMounting(
+    'mount --bind "$0" /proc/sys/kernel/random/boot_id',
+    [bootId],
+    command,
+  );
+}
+
+/**
+ * `command` with a fresh /proc mounted over the one in use, hiding other
+ * users' processes (`hidepid=2`, as systemd's `ProtectProc=invisible`).
+ */
+export function withHidingProc(command: string[]): string[] {
+  return afterMounting(
+    "mount -t proc -o hidepid=2 proc /proc",
+    ["sh"],
+    command,
+  );
+}
+
+/** The host pids of the children of the process `pid` (unshare's child, for one). */
+export function childrenOf(pid: number): number[] {
+  return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim()
+    .split(/\s+/).filter((s) => s !== "").map(Number);
+}
