@@ -43,6 +43,7 @@ import {
 } from "./mod.ts";
 import type { AtomicFile, AtomicOptions, FileLock } from "./mod.ts";
 import { errorCode } from "./src/_error_code.ts";
+import { isWithheldPermission } from "./src/runtime/_errno.ts";
 import { toAbsolutePath } from "./src/_validate.ts";
 
 /** The package version; a test checks that it equals `deno.json`'s. */
@@ -185,8 +186,18 @@ function parseArgs(args: string[]): Command | null {
   return { file: files[0], options, append, allowEmpty, update };
 }
 
-function codeOf(error: unknown): string {
-  return errorCode(error) ?? "EIO";
+/**
+ * The system code of `error`: a permission the runtime withholds (Deno
+ * without `--allow-run` or `--allow-env`) is `EACCES`, as in the library.
+ */
+function codeOf(error: unknown): string | undefined {
+  return errorCode(error) ??
+    (isWithheldPermission(error) ? "EACCES" : undefined);
+}
+
+/** {@linkcode codeOf}, or `EIO` for a failure that carries none. */
+function codeOrEio(error: unknown): string {
+  return codeOf(error) ?? "EIO";
 }
 
 /** Copies FILE's current content (if it exists) into `file`. */
@@ -197,7 +208,7 @@ async function copyOld(target: string, file: AtomicFile): Promise<void> {
   } catch (error) {
     if (codeOf(error) === "ENOENT") return;
     throw new Failure(
-      `Cannot append to "${target}": open failed (${codeOf(error)})`,
+      `Cannot append to "${target}": open failed (${codeOrEio(error)})`,
     );
   }
   try {
@@ -208,7 +219,7 @@ async function copyOld(target: string, file: AtomicFile): Promise<void> {
         ({ bytesRead: read } = await handle.read(buffer, 0, buffer.length));
       } catch (error) {
         throw new Failure(
-          `Cannot append to "${target}": read failed (${codeOf(error)})`,
+          `Cannot append to "${target}": read failed (${codeOrEio(error)})`,
         );
       }
       if (read === 0) return;
@@ -237,7 +248,7 @@ async function soak(target: string, file: AtomicFile): Promise<number> {
     if (error instanceof AtomicWriteError) throw error;
     throw new Failure(
       `Cannot replace "${target}": reading standard input failed (${
-        codeOf(error)
+        codeOrEio(error)
       })`,
     );
   }
@@ -285,7 +296,7 @@ function runCommand(
     child.on("error", (error) => {
       reject(
         new CommandFailed(
-          `Cannot run "${argv[0]}": ${error.message} (${codeOf(error)})`,
+          `Cannot run "${argv[0]}": ${error.message} (${codeOrEio(error)})`,
           127,
         ),
       );
@@ -563,16 +574,18 @@ async function main(args: string[]): Promise<void> {
       fail(error.message, 2);
     }
     // Anything else (a Deno permission the process lacks, …): still exit 1,
-    // with the runtime's own words, and FILE untouched.
+    // with the runtime's own words (a withheld permission's message names
+    // the flag),
+    // and FILE untouched.
     const { name, message } = error instanceof Error
       ? error
       : { name: "Error", message: String(error) };
-    const code = errorCode(error);
-    const suffix = code === undefined ? "" : ` (${code})`;
+    const code = codeOf(error);
+    const what = isWithheldPermission(error) ? message : `${name}: ${message}`;
     fail(
-      `Cannot replace "${
-        absolute(command.file)
-      }": ${name}: ${message}${suffix}`,
+      `Cannot replace "${absolute(command.file)}": ${what}${
+        code === undefined ? "" : ` (${code})`
+      }`,
       1,
     );
   }

@@ -81,3 +81,47 @@ test(
     });
   },
 );
+
+/** Runs `atomic-write ARGS` on Deno under `flags` in `dir`; its exit status and error output. */
+function cliUnder(
+  dir: string,
+  flags: string[],
+  args: string[],
+): { status: number | null; stderr: string } {
+  const run = spawnSync(
+    deno,
+    ["run", ...flags, path.join(root, "cli.ts"), ...args],
+    { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+  );
+  return { status: run.status, stderr: run.stderr };
+}
+
+/** The flags atomic-write --update runs under, without one it needs, and how it exits then. */
+const missingForUpdate: [string, string[], number][] = [
+  ["--allow-run", ["--allow-read", "--allow-write", "--allow-env"], 127],
+  ["--allow-env", ["--allow-read", "--allow-write"], 1],
+];
+
+for (const [missing, flags, status] of missingForUpdate) {
+  test(
+    `atomic-write --update on Deno without ${missing} fails with EACCES naming the flag`,
+    { skip: noDeno },
+    async () => {
+      await withTempDir((dir) => {
+        const run = cliUnder(dir, flags, [
+          "--update",
+          "f",
+          "--",
+          "echo",
+          "new",
+        ]);
+        assert.equal(run.status, status, run.stderr);
+        assert.ok(
+          run.stderr.endsWith(` ${missing} flag (EACCES)\n`),
+          run.stderr,
+        );
+        assert.deepEqual(fs.readdirSync(dir), []);
+      });
+    },
+  );
+}

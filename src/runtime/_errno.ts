@@ -172,6 +172,16 @@ export const ERRNO_NUMBERS: ReadonlyMap<string, number> = new Map(
   ERRNOS.toReversed().map(([errno, name]) => [name, errno]),
 );
 
+/**
+ * Whether `error` is a permission the runtime itself withholds: Deno's
+ * `NotCapable`, raised before any system call when the process lacks an
+ * `--allow-…` flag, which its message names. It carries no system code; it
+ * counts as `EACCES`, with the message as the reason.
+ */
+export function isWithheldPermission(error: unknown): boolean {
+  return error instanceof Error && error.name === "NotCapable";
+}
+
 const POSIX_NAME = /^E[A-Z0-9]+$/;
 const OS_ERROR = /\(os error (\d+)\)/;
 

@@ -6,7 +6,7 @@
  */
 import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
-import { posixCode } from "./_errno.ts";
+import { isWithheldPermission, posixCode } from "./_errno.ts";
 import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
 import {
   dirSync,
@@ -52,7 +52,7 @@ function withCode(error: unknown): unknown {
   if (code) Object.assign(error, { code });
   // A missing permission names the flag to grant: that goes into the
   // library's message (see `AdapterError.reason`).
-  if (error.name === "NotCapable") {
+  if (isWithheldPermission(error)) {
     Object.assign(error, { reason: error.message });
   }
   return error;
