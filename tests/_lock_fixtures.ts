@@ -2,7 +2,7 @@
  * Helpers for the lock tests, the lock torture and the lock benchmark:
  * children on any runtime, fake lock files, the mixed-runtime counter.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -33,6 +33,17 @@ export function commandFor(
     return [path.join(bin, ".bin", "bun"), script, ...args];
   }
   return [path.join(bin, "node", "bin", "node"), script, ...args];
+}
+
+/**
+ * Runs `_lock_child.ts` with `args` on this runtime to its end: what it
+ * printed (or, if nothing, its stderr), or `late` if it had not ended after
+ * 30 s.
+ */
+export function lockChildSays(args: string[], late: string): string {
+  const [exe, ...rest] = scriptCommand(lockChild, args);
+  const run = spawnSync(exe, rest, { encoding: "utf8", timeout: 30_000 });
+  return run.status === null ? late : run.stdout.trim() || run.stderr;
 }
 
 /** A running child of `_lock_child.ts`. */

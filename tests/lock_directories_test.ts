@@ -10,14 +10,8 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { removeStaleTemps, updateFileAtomic } from "../mod.ts";
-import {
-  read,
-  root,
-  runtimeName,
-  scriptCommand,
-  withTempDir,
-} from "./_fixtures.ts";
-import { lockPathOf, startLockChild } from "./_lock_fixtures.ts";
+import { read, runtimeName, withTempDir } from "./_fixtures.ts";
+import { lockChildSays, lockPathOf, startLockChild } from "./_lock_fixtures.ts";
 import { mount, mountProblem } from "./_mounts.ts";
 import { Skip } from "./_skip.ts";
 
@@ -26,14 +20,7 @@ import { Skip } from "./_skip.ts";
  * what it printed, or "still waiting after 30 s".
  */
 function updateInChild(target: string, api: string): string {
-  const [exe, ...args] = scriptCommand(
-    path.join(root, "tests", "_lock_child.ts"),
-    ["update", target, api],
-  );
-  const run = spawnSync(exe, args, { encoding: "utf8", timeout: 30_000 });
-  return run.status === null
-    ? "still waiting after 30 s"
-    : run.stdout.trim() || run.stderr;
+  return lockChildSays(["update", target, api], "still waiting after 30 s");
 }
 
 /** Makes `dir` append-only (`chattr +a`); why not, if it cannot. */

@@ -14,10 +14,9 @@ import {
   canDropPrivileges,
   failsWith,
   root,
-  scriptCommand,
   withTempDir,
 } from "./_fixtures.ts";
-import { lockPathOf, writeFakeLock } from "./_lock_fixtures.ts";
+import { lockChildSays, lockPathOf, writeFakeLock } from "./_lock_fixtures.ts";
 import { mkfifo } from "./_path_fixtures.ts";
 
 /** The Deno executable the tests' children run on. */
@@ -35,12 +34,7 @@ import {
  * after 30 s (a read that never ends).
  */
 function tryLockInChild(target: string, api: string): string {
-  const [exe, ...args] = scriptCommand(
-    path.join(root, "tests", "_lock_child.ts"),
-    ["try", target, api],
-  );
-  const run = spawnSync(exe, args, { encoding: "utf8", timeout: 30_000 });
-  return run.status === null ? "killed" : run.stdout.trim() || run.stderr;
+  return lockChildSays(["try", target, api], "killed");
 }
 
 const planted: [string, (lock: string) => string | null][] = [
