@@ -7,7 +7,6 @@ import type { EntryInfo, ProcessIds } from "./runtime/types.ts";
 import { type Request, request, settle, type Steps } from "./_steps.ts";
 import { act, codeOf, failure, type Replacement } from "./_replacement.ts";
 import { groupOfNewFile } from "./_new_file_group.ts";
-import { STICKY } from "./_sticky.ts";
 
 /**
  * `mode` with the group's bits cut down to everyone else's: for a file whose
@@ -52,30 +51,11 @@ function* chownAsAsked(
   if (ids !== null && owner.uid === ids.uid && owner.gid === ids.gid) return;
   const temp = s.temp as string;
   const result = yield* settle(
-    request("chown", s.file, temp, owner.uid, owner.gid, isShared(s)),
+    request("chown", s.file, temp, owner.uid, owner.gid),
   );
   if (!result.ok && !chownRefusalIsFine(codeOf(result.error), ids)) {
     throw failure(s, "chown", temp, result.error);
   }
-}
-
-/**
- * Whether someone other than the writer and root may rename entries of the
- * temporary file's directory, and so put something else at its name before
- * its owner and bits are set: the directory is another user's, or writable
- * by its group or everyone without the sticky bit (which lets only an
- * entry's owner, the directory's and root rename it). Unknown (the
- * directory's `stat` was not made, or the writer's uid is unknown): yes.
- * An ACL that lets a named user write to the directory shows in its group
- * bits (the mask).
- */
-function isShared(s: Replacement): boolean {
-  const dir = s.directory;
-  const ids = s.host.ids;
-  if (!dir || ids === null) return true;
-  const owners = dir.uid === ids.uid || dir.uid === 0;
-  const othersMayRename = (dir.mode & 0o022) !== 0 && (dir.mode & STICKY) === 0;
-  return !owners || othersMayRename;
 }
 
 /**
@@ -105,12 +85,11 @@ function* keepOwner(
   const group = yield* groupOfNewFile(s, ids);
   if (entry.uid === ids.uid && entry.gid === group) return mode;
   const owner = yield* settle(
-    request("chown", s.file, temp, entry.uid, entry.gid, isShared(s)),
+    request("chown", s.file, temp, entry.uid, entry.gid),
   );
   // Not allowed to give the file away (not root): keep at least the group.
   const groupKept = owner.ok || entry.gid === group ||
-    (yield* settle(request("chown", s.file, temp, -1, entry.gid, isShared(s))))
-      .ok;
+    (yield* settle(request("chown", s.file, temp, -1, entry.gid))).ok;
   return !groupKept && s.options.mode === undefined && mode !== null
     ? capGroupToOther(mode)
     : mode;
@@ -128,12 +107,7 @@ function* keepAcl(s: Replacement, entry: EntryInfo): Steps<void> {
   const temp = s.temp as string;
   const acl = yield* act(s, "read ACL", s.final, request("readAcl", s.final));
   if (acl === undefined) return;
-  yield* act(
-    s,
-    "set ACL",
-    temp,
-    request("writeAcl", s.file, temp, acl, isShared(s)),
-  );
+  yield* act(s, "set ACL", temp, request("writeAcl", s.file, temp, acl));
   // The ACL set the bits: the owner's, the mask (as the group's), the others'.
   if (acl !== null) s.createdMode = entry.mode & 0o777;
 }
@@ -163,12 +137,7 @@ export function* matchOwnerAndMode(
   // that only widens may wait for the first write and run alongside it.
   if (onlyWidens(s.createdMode, mode)) s.pendingMode = mode;
   else {
-    yield* act(
-      s,
-      "chmod",
-      temp,
-      request("chmod", s.file, temp, mode, isShared(s)),
-    );
+    yield* act(s, "chmod", temp, request("chmod", s.file, temp, mode));
     // A write clears those two bits too: they are set again after the content.
     if (hasSetIdBits(mode)) s.pendingMode = mode;
   }
@@ -208,5 +177,5 @@ export function takePendingMode(
   const mode = s.pendingMode;
   if (mode === null || (beforeWrite && hasSetIdBits(mode))) return null;
   s.pendingMode = null;
-  return request("chmod", s.file, s.temp as string, mode, isShared(s));
+  return request("chmod", s.file, s.temp as string, mode);
 }

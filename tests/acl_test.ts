@@ -184,17 +184,17 @@ function fakeAcls(stored: Uint8Array | null) {
     temp = at;
     if (value !== null) fs.chmodSync(at, 0o660);
   };
-  async.writeAcl = (file, at, value, shared) =>
-    Promise.resolve(sync.writeAcl(file, at, value, shared));
+  async.writeAcl = (file, at, value) =>
+    Promise.resolve(sync.writeAcl(file, at, value));
   const { write: writeSync } = sync;
   const { write, chmod } = async;
   const noteMode = () => temp && modes.push(fs.statSync(temp).mode & 0o777);
   sync.write = (file, bytes) => (noteMode(), writeSync(file, bytes));
   async.write = (file, bytes) => (noteMode(), write(file, bytes));
   // A slow chmod: a write that does not wait for it starts before it ends.
-  async.chmod = async (file, at, mode, shared) => {
+  async.chmod = async (file, at, mode) => {
     await new Promise((resolve) => setTimeout(resolve, 20));
-    return await chmod(file, at, mode, shared);
+    return await chmod(file, at, mode);
   };
   return { adapter, given, modes };
 }
@@ -347,9 +347,9 @@ test("the adapter copies an ACL too long for its first read, and removes one", a
 
     const file = sync.createExclusive(to, 0o600);
     try {
-      sync.writeAcl(file, to, acl, false);
+      sync.writeAcl(file, to, acl);
       assert.equal(aclOf(to).replace(to, ""), aclOf(from).replace(from, ""));
-      await async.writeAcl(file, to, null, true);
+      await async.writeAcl(file, to, null);
       assert.doesNotMatch(aclOf(to), /user:20000/);
       assert.deepEqual(await readAclBoth(to), [null, null]);
     } finally {

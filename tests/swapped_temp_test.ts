@@ -1,11 +1,10 @@
 /**
  * Another user who may rename entries in the target's directory (a
- * directory of theirs that root writes to, or one everyone may write to)
- * can put something else at the temporary file's name between its creation
- * and its chown or chmod. The chown and chmod act on the file the writer
- * has open, never on what the name leads to then: here the "attacker" is
- * the adapter seam, which swaps the name just before the call, in a
- * directory everyone may write to.
+ * directory of theirs that root writes to) can put something else at the
+ * temporary file's name between its creation and its chown or chmod. The
+ * chown and chmod act on the file the writer has open, never on what the
+ * name leads to then: here the "attacker" is the adapter seam, which swaps
+ * the name just before the call.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -67,7 +66,6 @@ for (const api of apis) {
   for (const [what, swap] of Object.entries(swaps)) {
     test(`${api.name} never chmods the file that ${what} put at its temporary file's name leads to`, async () => {
       await withTempDir(async (dir) => {
-        fs.chmodSync(dir, 0o777);
         const victim = path.join(dir, "victim");
         fs.writeFileSync(victim, "secret");
         fs.chmodSync(victim, 0o600);
@@ -89,7 +87,6 @@ for (const api of apis) {
       { skip: isRoot ? false : "needs root, to keep another user's owner" },
       async () => {
         await withTempDir(async (dir) => {
-          fs.chownSync(dir, NOBODY, NOBODY); // root writes in nobody's directory
           const victim = path.join(dir, "victim");
           fs.writeFileSync(victim, "secret");
           fs.chmodSync(victim, 0o600);

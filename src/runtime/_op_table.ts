@@ -65,7 +65,7 @@ export interface Recovery<R> {
 export type Start<T> = (done: (error: Error | null, value: T) => void) => void;
 
 /**
- * An operation as the builders see it inside: at most five arguments
+ * An operation as the builders see it inside: at most four arguments
  * (`chown` takes the most), a fixed number so that no call allocates a rest
  * array. The typed overloads of each builder give the rows their types.
  */
@@ -74,7 +74,6 @@ type Call<T = unknown> = (
   b?: unknown,
   c?: unknown,
   d?: unknown,
-  e?: unknown,
 ) => T;
 
 /** The two forms, inside. */
@@ -109,9 +108,9 @@ function syncForm(
 ): Call {
   const { result = same, recover = rethrow } = outcome;
   if (result === same && recover === rethrow && normalize === same) return sync;
-  return (a, b, c, d, e) => {
+  return (a, b, c, d) => {
     try {
-      return result(sync(a, b, c, d, e));
+      return result(sync(a, b, c, d));
     } catch (error) {
       return recover(normalize(error));
     }
@@ -142,9 +141,9 @@ export function fromCallbacks(
   const { result = same, recover = rethrow } = outcome;
   return {
     sync: syncForm(sync, outcome, same),
-    async: (a, b, c, d, e) =>
+    async: (a, b, c, d) =>
       new Promise((resolve, reject) =>
-        async(a, b, c, d, e)((error, raw) => {
+        async(a, b, c, d)((error, raw) => {
           if (!error) return resolve(result(raw));
           try {
             resolve(recover(error));
@@ -192,11 +191,11 @@ export function fromPromises(
     const fail = (error: unknown): unknown => recover(normalize(error));
     return {
       sync: syncOp,
-      async: (a, b, c, d, e) => {
+      async: (a, b, c, d) => {
         try {
           return async === undefined
-            ? Promise.resolve(syncOp(a, b, c, d, e))
-            : async(a, b, c, d, e).then(result, fail);
+            ? Promise.resolve(syncOp(a, b, c, d))
+            : async(a, b, c, d).then(result, fail);
         } catch (error) {
           // Some calls throw before they return a promise (bad arguments,
           // a missing permission): a rejection all the same.

@@ -129,9 +129,6 @@ const openDir = row(
   (path) => Deno.open(path, READ),
 );
 const entryOrNull = { result: info, recover: missingAsNull };
-
-/** Whether a call on a file named in a `shared` directory goes through `onOpenFile` (not on Windows, which has no such links to fear). */
-const guarded = (shared: boolean): boolean => shared && !isWindows;
 const acl = aclRows(loadDenoXattrs);
 
 /** Each operation once: the synchronous call, the asynchronous call, what both do with the outcome. */
@@ -163,37 +160,28 @@ const table: OpTable<Deno.FsFile> = {
     (file, bytes) => file.write(bytes),
   ),
   sync: fsync,
-  // By path where only the writer and root may rename the file's entry;
-  // where another user may, on a descriptor of the file's own, never through
-  // a link put at its name (`_deno_descriptor.ts`; not on Windows).
-  chmod: row(
-    (file, path, mode, shared) =>
-      guarded(shared)
-        ? onOpenFile(file, path, (fd) => fs.fchmodSync(fd, mode))
-        : Deno.chmodSync(path, mode),
-    (file, path, mode, shared) =>
-      guarded(shared)
-        ? Promise.resolve(
-          onOpenFile(file, path, (fd) => fs.fchmodSync(fd, mode)),
-        )
-        : Deno.chmod(path, mode),
-  ),
-  chown: row(
-    (file, path, uid, gid, shared) =>
-      guarded(shared)
-        ? onOpenFile(file, path, (fd) => fs.fchownSync(fd, uid, gid))
-        : Deno.chownSync(path, owner(uid), owner(gid)),
-    (file, path, uid, gid, shared) =>
-      guarded(shared)
-        ? Promise.resolve(
-          onOpenFile(file, path, (fd) => fs.fchownSync(fd, uid, gid)),
-        )
-        : Deno.chown(path, owner(uid), owner(gid)),
-  ),
-  // Through the C library, with --allow-ffi only (`_libc_deno.ts`), on a
-  // descriptor of the file's own (Deno hides its `FsFile`'s).
+  // On a descriptor of the file's own, never through a link put at its
+  // name (`_deno_descriptor.ts`); Windows has neither links to fear here nor
+  // owners, and keeps Deno's calls by path.
+  chmod: isWindows
+    ? row(
+      (_file, path, mode) => Deno.chmodSync(path, mode),
+      (_file, path, mode) => Deno.chmod(path, mode),
+    )
+    : row((file: Deno.FsFile, path: string, mode: number) =>
+      onOpenFile(file, path, (fd) => fs.fchmodSync(fd, mode))
+    ),
+  chown: isWindows
+    ? row(
+      (_file, path, uid, gid) => Deno.chownSync(path, owner(uid), owner(gid)),
+      (_file, path, uid, gid) => Deno.chown(path, owner(uid), owner(gid)),
+    )
+    : row((file: Deno.FsFile, path: string, uid: number, gid: number) =>
+      onOpenFile(file, path, (fd) => fs.fchownSync(fd, uid, gid))
+    ),
+  // Through the C library, with --allow-ffi only (`_libc_deno.ts`).
   readAcl: acl.readAcl,
-  writeAcl: row((file: Deno.FsFile, path: string, value) =>
+  writeAcl: row((file: Deno.FsFile, path: string, value: Uint8Array | null) =>
     onOpenFile(file, path, (fd) => acl.writeAcl.sync(fd, path, value))
   ),
   close,

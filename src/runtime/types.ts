@@ -18,11 +18,8 @@
  *
  * Where the contract bends for one runtime:
  * - `chmod`, `chown` and `writeAcl` get both the open file and its path: Node
- *   and Bun use the descriptor, Deno (no `FsFile.chmod`) the path. Where the
- *   algorithm says the name is `shared` (another user may rename entries of
- *   its directory), Deno opens the name again and acts on that descriptor
- *   only if it is the open file (`_deno_descriptor.ts`); elsewhere on the
- *   path, which only the writer and root can change.
+ *   and Bun use the descriptor, Deno (no `FsFile.chmod`) the path, so on Deno
+ *   they act on whatever the path names at that moment.
  * - ACLs have no runtime API: Bun and Deno call the C library through their
  *   foreign-function interfaces (`_acl.ts`); Node cannot, and neither can
  *   Deno without `--allow-ffi`, and there `readAcl` says so (`undefined`).
@@ -116,18 +113,11 @@ export interface FsOps<F = OpenFile> {
   /**
    * Sets the permission bits of the open file found at `path`. The contract
    * bends here: Node and Bun use the descriptor (`fchmod`), Deno has no
-   * `FsFile.chmod` and uses the path, so both are passed; `shared`: another
-   * user may rename entries of its directory (see the module comment).
+   * `FsFile.chmod` and uses the path, so both are passed.
    */
-  chmod(file: F, path: string, mode: number, shared: boolean): void;
-  /** Sets the owner and group (-1 keeps one) of the open file found at `path`; `file`, `path` and `shared` as for `chmod`. */
-  chown(
-    file: F,
-    path: string,
-    uid: number,
-    gid: number,
-    shared: boolean,
-  ): void;
+  chmod(file: F, path: string, mode: number): void;
+  /** Sets the owner and group (-1 keeps one) of the open file found at `path`; `file` or `path` as for `chmod`. */
+  chown(file: F, path: string, uid: number, gid: number): void;
   /**
    * The POSIX access ACL of the file at `path` (a final link not followed),
    * as Linux stores it (`system.posix_acl_access`); `null` if it has none or
@@ -137,16 +127,10 @@ export interface FsOps<F = OpenFile> {
   readAcl(path: string): Uint8Array | null | undefined;
   /**
    * Gives the open file found at `path` the access ACL `acl` (as `readAcl`
-   * gave it), or removes the one it has (`null`); `file`, `path` and
-   * `shared` as for `chmod`. Only called after `readAcl` gave an answer
-   * other than `undefined`.
+   * gave it), or removes the one it has (`null`); `file` or `path` as for
+   * `chmod`. Only called after `readAcl` gave an answer other than `undefined`.
    */
-  writeAcl(
-    file: F,
-    path: string,
-    acl: Uint8Array | null,
-    shared: boolean,
-  ): void;
+  writeAcl(file: F, path: string, acl: Uint8Array | null): void;
   /** Closes the file. */
   close(file: F): void;
   /** Atomically replaces `to` with `from`. */
