@@ -51,15 +51,25 @@ function settleAsync(
   );
 }
 
-/** `promise`, or the signal's reason as soon as it aborts. */
+/**
+ * `promise`, or the signal's reason as soon as it aborts (and `stops()`
+ * says the abort ends the wait: by default it does). A rejection of
+ * `promise` after that is handled, and dropped.
+ */
 export function untilAborted<T>(
   promise: Promise<T>,
   signal: AbortSignal | undefined,
+  stops: () => boolean = () => true,
 ): Promise<T> {
   if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted && stops()) {
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
   return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
+    const onAbort = () => {
+      if (stops()) reject(signal.reason);
+    };
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() =>
       signal.removeEventListener("abort", onAbort)

@@ -13,21 +13,28 @@ export type Content = Uint8Array | Iterable<unknown> | AsyncIterable<unknown>;
 /**
  * The chunks of `source`, each awaited only until `signal` aborts: a source
  * that stalls (a stream that never ends) must not hold the write, nor every
- * later write of its path waiting for its turn, past an abort. The source
- * is then told to stop (`return`), without waiting for it to: a stalled one
- * may never answer.
+ * later write of its path waiting for its turn, past an abort. No chunk is
+ * asked for once the signal has aborted. The source is then told to stop,
+ * without waiting for it to (a stalled one may never answer): a
+ * `ReadableStream` is cancelled with the reason at once; any other
+ * iterable is asked to `return`, which a stalled one may only take once its
+ * pending chunk comes.
  */
 async function* pulled(
   source: Iterable<unknown> | AsyncIterable<unknown>,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<unknown, void, undefined> {
   if (signal === undefined) return yield* source;
+  if (source instanceof ReadableStream) {
+    return yield* pulledFrom(source, signal);
+  }
   const iterator = Symbol.asyncIterator in source
     ? source[Symbol.asyncIterator]()
     : source[Symbol.iterator]();
   let done = false;
   try {
     for (;;) {
+      signal.throwIfAborted();
       const next = await untilAborted(Promise.resolve(iterator.next()), signal);
       if (next.done) return void (done = true);
       // A synchronous source's chunks may be promises, as `for await` takes them.
@@ -37,6 +44,27 @@ async function* pulled(
     if (!done) {
       Promise.resolve(iterator.return?.()).catch(() => {});
     }
+  }
+}
+
+/** The chunks of `stream`, as {@linkcode pulled}: cancelled at an abort. */
+async function* pulledFrom(
+  stream: ReadableStream<unknown>,
+  signal: AbortSignal,
+): AsyncGenerator<unknown, void, undefined> {
+  const reader = stream.getReader();
+  let done = false;
+  try {
+    for (;;) {
+      signal.throwIfAborted();
+      const next = await untilAborted(reader.read(), signal);
+      if (next.done) return void (done = true);
+      yield next.value;
+    }
+  } finally {
+    // A pending read ends (done) as the stream is cancelled.
+    if (!done) reader.cancel(signal.reason).catch(() => {});
+    else reader.releaseLock();
   }
 }
 

@@ -82,10 +82,12 @@ export async function openAtomic<T>(
   let result: T;
   try {
     // A callback stalled on something that never comes (a stream that
-    // never ends) does not hold the call past an abort.
+    // never ends) does not hold the call past an abort of the open file;
+    // one that committed (or is committing) is waited for.
     result = await untilAborted(
       (async () => await fn(file))(),
       resolved.signal,
+      () => file.aborted,
     );
     // A callback may commit or abort by itself: an abort it chose stands, an
     // abort by the signal fails (commit() rejects with the signal's reason).

@@ -462,3 +462,20 @@ test("openAtomic(path, fn, { signal }) rejects with the signal's reason when abo
     assert.deepEqual(tempsIn(dir), []);
   });
 });
+
+test("openAtomic(path, fn, { signal }) resolves with fn's result when the signal aborts after fn committed", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const controller = new AbortController();
+    const result = await openAtomic(target, async (file) => {
+      await file.write("new");
+      await file.commit();
+      controller.abort(new Error("too late"));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return "done";
+    }, { signal: controller.signal });
+    assert.equal(result, "done");
+    assert.equal(read(target), "new");
+  });
+});

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import process from "node:process";
 import { PassThrough } from "node:stream";
 import { type AtomicData, AtomicWriteError, writeFileAtomic } from "../mod.ts";
 import {
@@ -214,6 +215,57 @@ for (const [what, source] of Object.entries(stallingSources)) {
     });
   });
 }
+
+test("writeFileAtomic() cancels a stalled ReadableStream with the signal's reason when aborted", async () => {
+  await withTempDir(async (dir) => {
+    const controller = new AbortController();
+    const reason = new Error("gave up");
+    let cancelledWith: unknown;
+    const stream = new ReadableStream({
+      start(c) {
+        c.enqueue(new Uint8Array(4));
+      },
+      cancel(why) {
+        cancelledWith = why;
+      },
+    });
+    const stalled = writeFileAtomic(path.join(dir, "f"), stream, {
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(reason), 20);
+    await assert.rejects(stalled, (e) => e === reason);
+    assert.equal(cancelledWith, reason);
+  });
+});
+
+test("writeFileAtomic() rejects with the signal's reason, and leaves no unhandled rejection, when its source throws that reason as it aborts", async () => {
+  await withTempDir(async (dir) => {
+    const unhandled: unknown[] = [];
+    const note = (why: unknown) => void unhandled.push(why);
+    process.on("unhandledRejection", note);
+    try {
+      const controller = new AbortController();
+      const reason = new Error("cancelled");
+      async function* source() {
+        yield "x".repeat(1000);
+        // As a fetch body read with the same signal does.
+        controller.abort(reason);
+        controller.signal.throwIfAborted();
+      }
+      await assert.rejects(
+        writeFileAtomic(path.join(dir, "f"), source(), {
+          signal: controller.signal,
+        }),
+        (e) => e === reason,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(unhandled, []);
+      assert.deepEqual(tempsIn(dir), []);
+    } finally {
+      process.off("unhandledRejection", note);
+    }
+  });
+});
 
 test("writeFileAtomic() rejects with the signal's reason when aborted while waiting for its turn", async () => {
   await withTempDir(async (dir) => {

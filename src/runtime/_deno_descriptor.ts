@@ -10,12 +10,17 @@
  * (device and inode) as the one the writer has open.
  *
  * `node:fs` on Deno opens real descriptors and has `fchmod` and `fchown`.
- * With a scoped `--allow-read`, Deno resolves a link itself before it opens
- * (to check the permission), so `O_NOFOLLOW` does not refuse it there: the
- * comparison does. The open is for reading, non-blocking, and never makes a
- * terminal the controlling one; it needs the read permission every write
- * needs anyway. The calls are made on the calling thread (a few
- * microseconds each, locally).
+ * Without `--allow-all`, Deno resolves a link itself before it opens (to
+ * check the permission), so `O_NOFOLLOW` does not refuse it there: the
+ * comparison does. So that a link put there is not even opened (a device's
+ * open can do something), the name is first looked at (`lstat`, not
+ * following a link) and must be the open file already; only a swap in the
+ * microseconds between that look and the open reaches the open, which is
+ * for reading, non-blocking, and never makes a terminal the controlling
+ * one, and is then refused by the comparison. It needs the read permission
+ * every write needs anyway (of the directory's real path, where a link
+ * leads to it: Deno checks the path it resolved). The calls are made on the
+ * calling thread (a few microseconds each, locally).
  *
  * @module
  */
@@ -34,6 +39,14 @@ function replaced(path: string): Error {
   );
 }
 
+/** Whether two `stat`s describe one file (device and inode). */
+function isSame(
+  a: { dev: number | null; ino: number | null },
+  b: { dev: number | null; ino: number | null },
+): boolean {
+  return a.ino !== null && a.dev === b.dev && a.ino === b.ino;
+}
+
 /**
  * Calls `act` with a descriptor of `file`, opened at `path`; throws
  * `ENOENT` (and calls nothing) if `path` names another file now.
@@ -43,13 +56,12 @@ export function onOpenFile<T>(
   path: string,
   act: (fd: number) => T,
 ): T {
+  const own = file.statSync();
+  const named = Deno.lstatSync(path);
+  if (!isSame(named, own)) throw replaced(path);
   const fd = fs.openSync(path, FLAGS);
   try {
-    const opened = fs.fstatSync(fd);
-    const own = file.statSync();
-    if (opened.dev !== own.dev || opened.ino !== own.ino) {
-      throw replaced(path);
-    }
+    if (!isSame(fs.fstatSync(fd), own)) throw replaced(path);
     return act(fd);
   } finally {
     fs.closeSync(fd);
