@@ -170,7 +170,7 @@ function deadEnd(
     mutex,
     `${
       depth + 1
-    } reclaims of the lock by processes that died are in the way, each left behind (a directory that lets nothing be removed, such as an append-only one); remove the lock and its .atomic-reclaim files once that is lifted`,
+    } reclaims of the lock by processes that died are in the way, each left behind (a directory that lets nothing be removed, such as an append-only one); once that is lifted, removeStaleTemps(dir, { olderThan: 0 }) removes them`,
   );
 }
 
