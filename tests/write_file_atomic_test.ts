@@ -246,12 +246,12 @@ test("writeFileAtomic() rejects with the signal's reason, and leaves no unhandle
     try {
       const controller = new AbortController();
       const reason = new Error("cancelled");
-      async function* source() {
+      const source = async function* () {
         yield "x".repeat(1000);
         // As a fetch body read with the same signal does.
         controller.abort(reason);
         controller.signal.throwIfAborted();
-      }
+      };
       await assert.rejects(
         writeFileAtomic(path.join(dir, "f"), source(), {
           signal: controller.signal,

@@ -1,8 +1,8 @@
 /**
  * The xattr calls of the C library on Deno, through `Deno.dlopen`, which
  * needs `--allow-ffi`: without it the library asks nothing (no prompt) and
- * cannot see ACLs. The open file is changed through a descriptor of its
- * own (`fsetxattr`), which Deno's `FsFile` hides: see `_deno_descriptor.ts`.
+ * cannot see ACLs. The open file is changed through its descriptor
+ * (`fsetxattr`: a `node:fs` one, see `_fd_rows.ts`).
  *
  * @module
  */

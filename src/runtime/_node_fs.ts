@@ -1,8 +1,9 @@
 /**
  * The adapter built on `node:fs` file descriptors. Node uses it as it is;
  * Bun, whose `node:fs` is its own native implementation, uses it too (see
- * `bun.ts`). Callback-style calls are wrapped by hand: they cost one thread
- * pool round trip each, less than `fs.promises` and its `FileHandle` objects.
+ * `bun.ts`). Callback-style calls are wrapped by hand: one thread-pool round
+ * trip each. The operations on open files are `_fd_rows.ts`'s, which Deno
+ * shares.
  */
 import fs from "node:fs";
 import { dirname } from "node:path";
@@ -13,7 +14,6 @@ import { sleep, sleepSync } from "./_sleep.ts";
 import { type ReadWhole, readWholeSync } from "./_read_whole.ts";
 import { protectionsFromProc, type ReadText } from "./_proc.ts";
 import { onProcessExit } from "./_exit_hooks.ts";
-import { pathInFdLink } from "./_proc_fd.ts";
 import { procWriters } from "./_writer_identity.ts";
 import {
   bootTime,
@@ -23,8 +23,8 @@ import {
 } from "./_writer_identity.ts";
 import { watchFile } from "./_watch.ts";
 import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
+import { descriptorRows } from "./_fd_rows.ts";
 import {
-  dirSync,
   fromCallbacks,
   missingAsNull,
   type OpTable,
@@ -32,9 +32,6 @@ import {
 } from "./_op_table.ts";
 import { aclRows, type Xattrs } from "./_acl.ts";
 import { errorCode } from "../_error_code.ts";
-
-const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
-const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
 
 function info(stat: fs.Stats): EntryInfo {
   return {
@@ -62,10 +59,6 @@ function info(stat: fs.Stats): EntryInfo {
 
 const RECURSIVE = { recursive: true } as const;
 const NO_THROW_IF_NO_ENTRY = { throwIfNoEntry: false } as const;
-const CREATE_EXCLUSIVE = O_WRONLY | O_CREAT | O_EXCL;
-const OPEN_DIR = O_RDONLY | O_DIRECTORY;
-const fdLink = (fd: number): string => `/proc/self/fd/${fd}`;
-const seconds = (ms: number): number => ms / 1000;
 
 /**
  * What `mkdir -p` (and Deno) say where a recursive `mkdir` of `path` met a
@@ -93,19 +86,6 @@ function throughDanglingLink<E>(error: E, path: string): E {
   }
   return error;
 }
-
-const fsync = fromCallbacks(
-  (fd: number) => fs.fsyncSync(fd),
-  (fd) => (done) => fs.fsync(fd, done),
-);
-const close = fromCallbacks(
-  (fd: number) => fs.closeSync(fd),
-  (fd) => (done) => fs.close(fd, done),
-);
-const openDir = fromCallbacks(
-  (path: string) => fs.openSync(path, OPEN_DIR),
-  (path) => (done) => fs.open(path, OPEN_DIR, done),
-);
 
 /**
  * Each operation once: the synchronous call, the callback call, what both do
@@ -146,25 +126,7 @@ const table: Omit<OpTable<number>, "readFile" | "readAcl" | "writeAcl"> = {
         (error) => done(error && throughDanglingLink(error, path), undefined),
       ),
   ),
-  createExclusive: fromCallbacks(
-    (path, mode) => fs.openSync(path, CREATE_EXCLUSIVE, mode),
-    (path, mode) => (done) => fs.open(path, CREATE_EXCLUSIVE, mode, done),
-  ),
-  write: fromCallbacks(
-    (fd, bytes) => fs.writeSync(fd, bytes, 0, bytes.byteLength),
-    (fd, bytes) => (done) =>
-      fs.write(fd, bytes, 0, bytes.byteLength, null, done),
-  ),
-  sync: fsync,
-  chmod: fromCallbacks(
-    (fd, _path, mode) => fs.fchmodSync(fd, mode),
-    (fd, _path, mode) => (done) => fs.fchmod(fd, mode, done),
-  ),
-  chown: fromCallbacks(
-    (fd, _path, uid, gid) => fs.fchownSync(fd, uid, gid),
-    (fd, _path, uid, gid) => (done) => fs.fchown(fd, uid, gid, done),
-  ),
-  close,
+  ...descriptorRows,
   rename: fromCallbacks(
     (from, to) => fs.renameSync(from, to),
     (from, to) => (done) => fs.rename(from, to, done),
@@ -181,22 +143,11 @@ const table: Omit<OpTable<number>, "readFile" | "readAcl" | "writeAcl"> = {
     (path) => fs.rmdirSync(path),
     (path) => (done) => fs.rmdir(path, done),
   ),
-  locate: fromCallbacks(
-    (fd) => fs.readlinkSync(fdLink(fd)),
-    (fd) => (done) => fs.readlink(fdLink(fd), done),
-    { result: pathInFdLink, recover: () => null },
-  ),
-  syncDir: dirSync(openDir, fsync, close),
   readDir: fromCallbacks(
     (path) => fs.readdirSync(path),
     (path) => (done) => fs.readdir(path, done),
   ),
   sleep: { sync: sleepSync, async: sleep },
-  touch: fromCallbacks(
-    (fd, mtimeMs) => fs.futimesSync(fd, seconds(mtimeMs), seconds(mtimeMs)),
-    (fd, mtimeMs) => (done) =>
-      fs.futimes(fd, seconds(mtimeMs), seconds(mtimeMs), done),
-  ),
 };
 
 const readText: ReadText = (path) => fs.readFileSync(path, "latin1");

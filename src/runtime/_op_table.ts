@@ -172,6 +172,43 @@ export interface PromiseRows {
 }
 
 /**
+ * `rows` with `normalize` applied to every error either form throws or
+ * rejects with: another runtime's own calls (`node:fs` on Deno, whose
+ * missing permissions carry no `code`), in the adapter's convention.
+ */
+export function withNormalizedErrors<
+  T extends Record<string, Twin<never, unknown>>,
+>(
+  rows: T,
+  normalize: (error: unknown) => unknown,
+): T {
+  const fail = (error: unknown): never => {
+    throw normalize(error);
+  };
+  const wrapped: Record<string, Pair> = {};
+  for (const [name, twin] of Object.entries(rows)) {
+    const { sync, async } = twin as unknown as Pair;
+    wrapped[name] = {
+      sync: (a, b, c, d) => {
+        try {
+          return sync(a, b, c, d);
+        } catch (error) {
+          return fail(error);
+        }
+      },
+      async: (a, b, c, d) => {
+        try {
+          return async(a, b, c, d).catch(fail);
+        } catch (error) {
+          return Promise.reject(normalize(error));
+        }
+      },
+    };
+  }
+  return wrapped as unknown as T;
+}
+
+/**
  * The row builder of a runtime whose asynchronous calls return promises
  * (Deno); `normalize` gives each error it throws the contract's `code`
  * before `recover` sees it. A row may give no asynchronous call where the

@@ -1,23 +1,29 @@
 /**
- * The Deno adapter, on Deno's own file APIs (`Deno.open`, `FsFile.sync`,
- * `Deno.rename`, …). Deno errors already carry a POSIX `code` in most cases;
- * the few that do not (`NotCapable`, errors raised before any system call)
- * get one here, so the algorithm sees the same codes as on Node and Bun.
+ * The Deno adapter, on Deno's own file APIs for paths (`Deno.lstat`,
+ * `Deno.rename`, …), and on real descriptors for the files the library
+ * creates and writes (Deno's `node:fs`, `_fd_rows.ts`): an `FsFile` hides
+ * its descriptor, and with it `fchmod`, `fchown` and `fsetxattr`, which
+ * Deno has only by path, following whatever another user who may rename
+ * entries in the directory put at the temporary file's name. Measured in
+ * Deno 2.9, its `node:fs` creates, writes and closes a file as fast as
+ * `Deno.open` and `FsFile` do. Deno errors already carry a POSIX `code` in
+ * most cases; the few that do not (`NotCapable`, errors raised before any
+ * system call) get one here, so the algorithm sees the same codes as on
+ * Node and Bun.
  */
 import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { isWithheldPermission, posixCode } from "./_errno.ts";
 import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
 import {
-  dirSync,
   fromPromises,
   missingAsNull,
   type OpTable,
   split,
+  withNormalizedErrors,
 } from "./_op_table.ts";
 import { idsFromProc, protectionsFromProc, type ReadText } from "./_proc.ts";
 import { onUnload } from "./_exit_hooks.ts";
-import { pathInFdLink } from "./_proc_fd.ts";
 import { procWriters } from "./_writer_identity.ts";
 import {
   bootTime,
@@ -28,8 +34,7 @@ import {
 import { watchFileDeno as watchFile } from "./_watch_deno.ts";
 import { aclRows } from "./_acl.ts";
 import { loadDenoXattrs } from "./_libc_deno.ts";
-import { onOpenFile } from "./_deno_descriptor.ts";
-import fs from "node:fs";
+import { descriptorRows } from "./_fd_rows.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -82,57 +87,20 @@ function info(stat: Deno.FileInfo): EntryInfo {
   };
 }
 
-function owner(id: number): number | null {
-  return id < 0 ? null : id;
-}
-
 const RECURSIVE: Deno.MkdirOptions = { recursive: true };
-const READ: Deno.OpenOptions = { read: true };
 const name = (entry: Deno.DirEntry): string => entry.name;
-
-const createOptions = (mode: number): Deno.OpenOptions => ({
-  write: true,
-  createNew: true,
-  mode,
-});
-
-/**
- * Where an open `FsFile` is now: Deno hides the descriptor, so the one in
- * /proc/self/fd with the same device and inode is found by comparing (a
- * failure path only; /proc needs `--allow-all`). `null` if not found.
- */
-function locateFsFile(file: Deno.FsFile): string | null {
-  try {
-    const { dev, ino } = file.statSync();
-    for (const entry of Deno.readDirSync("/proc/self/fd")) {
-      const fd = `/proc/self/fd/${entry.name}`;
-      try {
-        const other = Deno.statSync(fd);
-        if (other.dev !== dev || other.ino !== ino) continue;
-        return pathInFdLink(Deno.readLinkSync(fd));
-      } catch { /* closed meanwhile, or not a file */ }
-    }
-  } catch { /* no /proc, or no permission */ }
-  return null;
-}
 
 const row = fromPromises(withCode);
 
-const fsync = row(
-  (file: Deno.FsFile) => file.syncSync(),
-  (file) => file.sync(),
-);
-// Closing is synchronous in Deno: the asynchronous form runs it.
-const close = row((file: Deno.FsFile) => file.close());
-const openDir = row(
-  (path: string) => Deno.openSync(path, READ),
-  (path) => Deno.open(path, READ),
-);
 const entryOrNull = { result: info, recover: missingAsNull };
-const acl = aclRows(loadDenoXattrs);
 
 /** Each operation once: the synchronous call, the asynchronous call, what both do with the outcome. */
-const table: OpTable<Deno.FsFile> = {
+const table: OpTable<number> = {
+  // The files the library creates and writes: real descriptors, through
+  // Deno's `node:fs` (`_fd_rows.ts`), as on Node and Bun.
+  ...withNormalizedErrors(descriptorRows, withCode),
+  // Through the C library, with --allow-ffi only (`_libc_deno.ts`).
+  ...aclRows(loadDenoXattrs),
   lstat: row(
     (path) => Deno.lstatSync(path),
     (path) => Deno.lstat(path),
@@ -151,40 +119,6 @@ const table: OpTable<Deno.FsFile> = {
     (path) => Deno.mkdirSync(path, RECURSIVE),
     (path) => Deno.mkdir(path, RECURSIVE),
   ),
-  createExclusive: row(
-    (path, mode) => Deno.openSync(path, createOptions(mode)),
-    (path, mode) => Deno.open(path, createOptions(mode)),
-  ),
-  write: row(
-    (file, bytes) => file.writeSync(bytes),
-    (file, bytes) => file.write(bytes),
-  ),
-  sync: fsync,
-  // On a descriptor of the file's own, never through a link put at its
-  // name (`_deno_descriptor.ts`); Windows has neither links to fear here nor
-  // owners, and keeps Deno's calls by path.
-  chmod: isWindows
-    ? row(
-      (_file, path, mode) => Deno.chmodSync(path, mode),
-      (_file, path, mode) => Deno.chmod(path, mode),
-    )
-    : row((file: Deno.FsFile, path: string, mode: number) =>
-      onOpenFile(file, path, (fd) => fs.fchmodSync(fd, mode))
-    ),
-  chown: isWindows
-    ? row(
-      (_file, path, uid, gid) => Deno.chownSync(path, owner(uid), owner(gid)),
-      (_file, path, uid, gid) => Deno.chown(path, owner(uid), owner(gid)),
-    )
-    : row((file: Deno.FsFile, path: string, uid: number, gid: number) =>
-      onOpenFile(file, path, (fd) => fs.fchownSync(fd, uid, gid))
-    ),
-  // Through the C library, with --allow-ffi only (`_libc_deno.ts`).
-  readAcl: acl.readAcl,
-  writeAcl: row((file: Deno.FsFile, path: string, value: Uint8Array | null) =>
-    onOpenFile(file, path, (fd) => acl.writeAcl.sync(fd, path, value))
-  ),
-  close,
   rename: row(
     (from, to) => Deno.renameSync(from, to),
     (from, to) => Deno.rename(from, to),
@@ -195,9 +129,6 @@ const table: OpTable<Deno.FsFile> = {
   ),
   remove: row((path) => Deno.removeSync(path), (path) => Deno.remove(path)),
   removeDir: row((path) => Deno.removeSync(path), (path) => Deno.remove(path)),
-  // Synchronous only (a failure path): the asynchronous form runs it.
-  locate: row((file) => locateFsFile(file)),
-  syncDir: dirSync(openDir, fsync, close),
   readDir: row(
     (path) => Array.from(Deno.readDirSync(path), name),
     (path) => Array.fromAsync(Deno.readDir(path), name),
@@ -207,10 +138,6 @@ const table: OpTable<Deno.FsFile> = {
     (path) => Deno.readFileSync(path),
     (path) => Deno.readFile(path),
     { recover: missingAsNull },
-  ),
-  touch: row(
-    (file, mtimeMs) => file.utimeSync(new Date(mtimeMs), new Date(mtimeMs)),
-    (file, mtimeMs) => file.utime(new Date(mtimeMs), new Date(mtimeMs)),
   ),
 };
 
@@ -246,7 +173,7 @@ const writers = procWriters({
 }, () => Deno.pid);
 
 /** The adapter used when running on Deno. */
-export const denoAdapter: RuntimeAdapter<Deno.FsFile> = {
+export const denoAdapter: RuntimeAdapter<number> = {
   name: "deno",
   sync,
   async,

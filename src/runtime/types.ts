@@ -17,9 +17,9 @@
  * `syncDir` is built once for all of them (`dirSync` in `_op_table.ts`).
  *
  * Where the contract bends for one runtime:
- * - `chmod`, `chown` and `writeAcl` get both the open file and its path: Node
- *   and Bun use the descriptor, Deno (no `FsFile.chmod`) the path, so on Deno
- *   they act on whatever the path names at that moment.
+ * - `chmod`, `chown` and `writeAcl` get both the open file and its path:
+ *   every adapter uses the descriptor (Deno's too: its open files are
+ *   `node:fs` descriptors, `_fd_rows.ts`); the path names the file in errors.
  * - ACLs have no runtime API: Bun and Deno call the C library through their
  *   foreign-function interfaces (`_acl.ts`); Node cannot, and neither can
  *   Deno without `--allow-ffi`, and there `readAcl` says so (`undefined`).
@@ -111,9 +111,8 @@ export interface FsOps<F = OpenFile> {
   /** Flushes the file's data and metadata to the device (`fsync`). */
   sync(file: F): void;
   /**
-   * Sets the permission bits of the open file found at `path`. The contract
-   * bends here: Node and Bun use the descriptor (`fchmod`), Deno has no
-   * `FsFile.chmod` and uses the path, so both are passed.
+   * Sets the permission bits of the open file found at `path`, through its
+   * descriptor (`fchmod`): never whatever the name leads to now.
    */
   chmod(file: F, path: string, mode: number): void;
   /** Sets the owner and group (-1 keeps one) of the open file found at `path`; `file` or `path` as for `chmod`. */
