@@ -33,7 +33,8 @@
 import { Buffer } from "node:buffer";
 import fs from "node:fs";
 import process from "node:process";
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
 import os from "node:os";
 import {
   AtomicWriteError,
@@ -84,8 +85,8 @@ Exit status: 0 written; 1 not written (file-system error, empty input
 refused, or standard input a directory; FILE is unchanged); 2 bad usage;
 3 written, but the directory fsync failed: the new content is in place but
 may not survive a power cut. With --update: CMD's own status when it fails
-(128 + the signal number if a signal ended it; 127 if it could not be
-started), and FILE is unchanged.
+as a shell gives it (128 + n if signal n ended it; 127 if it was not found,
+126 if not executable), and FILE is unchanged.
 `;
 
 /** Exit status when only the directory fsync failed: FILE holds the new content. */
@@ -275,24 +276,90 @@ class CommandFailed extends Error {
 }
 
 /**
+ * The shell script that runs CMD (its arguments) and reports on fd 3 first
+ * CMD's pid (the inner shell's, which then becomes CMD by `exec`), then
+ * CMD's exit status as a shell sees it: 128 + n when signal n ended it.
+ * Node and Bun report a child ended by a signal they cannot name (the
+ * real-time signals 34 to 64) as exited 0, and Deno throws: the status the
+ * shell writes reads alike on every runtime. The shell's own stderr goes to
+ * /dev/null, so it adds no "Killed" line; CMD gets the real stderr. A script
+ * without `#!` is run by the shell, a CMD not found exits 127 and one not
+ * executable 126, as in any shell.
+ */
+const REPORTER = `exec 4>&2 2>/dev/null
+sh -c 'echo $$ >&3; exec "$@" 2>&4 3>&- 4>&-' atomic-write "$@"
+echo "$?" >&3`;
+
+/** A command run for --update: `kill` passes a signal on to CMD itself. */
+interface Running {
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** Resolves once `stream` has ended (Bun ends a child's pipes after its `close`). */
+function drained(stream: NodeJS.ReadableStream): Promise<void> {
+  return new Promise((resolve) => {
+    for (const event of ["end", "close", "error"]) stream.on(event, resolve);
+  });
+}
+
+/** What `status` (a shell's) says about how CMD ended, for a message. */
+function describeStatus(status: number): string {
+  if (status <= 128) return `exited with ${status}`;
+  const signal =
+    Object.entries(os.constants.signals).find(([, number]) =>
+      number === status - 128
+    )?.[0] ?? `signal ${status - 128}`;
+  return `was ended by ${signal} (status ${status})`;
+}
+
+/**
  * Runs `argv` with `input` on its standard input; resolves to its standard
- * output. `started` is given the child (to pass a signal on to it).
+ * output once it has exited 0. `started` is given a way to signal CMD.
  */
 function runCommand(
   argv: string[],
   input: Uint8Array,
   target: string,
-  started: (child: ChildProcess) => void,
+  started: (running: Running) => void,
 ): Promise<Uint8Array> {
   return new Promise((resolveOutput, reject) => {
-    const child = spawn(argv[0], argv.slice(1), {
-      stdio: ["pipe", "pipe", "inherit"],
+    // Windows has no sh and no signals: its exit code is the status there.
+    const [exe, args] = process.platform === "win32"
+      ? [argv[0], argv.slice(1)]
+      : ["/bin/sh", ["-c", REPORTER, "atomic-write", ...argv]];
+    const child = spawn(exe, args, {
+      stdio: ["pipe", "pipe", "inherit", "pipe"],
     });
-    started(child);
+    let pid: number | null = null;
+    let pending: NodeJS.Signals | null = null;
+    let ended = false;
+    const signalCmd = (signal: NodeJS.Signals) => {
+      try {
+        if (!ended && pid !== null) process.kill(pid, signal);
+      } catch { /* CMD has just ended */ }
+    };
+    started({
+      kill: (signal) => pid === null ? pending = signal : signalCmd(signal),
+    });
+    const [stdin, stdout, , report] = child.stdio as unknown as [
+      Writable,
+      Readable,
+      null,
+      Readable,
+    ];
+    let reported = "";
+    report.setEncoding("latin1");
+    report.on("data", (text: string) => {
+      reported += text;
+      if (pid === null && reported.includes("\n")) {
+        pid = Number(reported.slice(0, reported.indexOf("\n")));
+        if (pending !== null) signalCmd(pending);
+      }
+    });
     const chunks: Uint8Array[] = [];
-    child.stdout.on("data", (chunk: Uint8Array) => chunks.push(chunk));
-    child.stdin.on("error", () => {}); // CMD need not read all of its input
-    child.stdin.end(input);
+    stdout.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+    stdin.on("error", () => {}); // CMD need not read all of its input
+    stdin.end(input);
     child.on("error", (error) => {
       reject(
         new CommandFailed(
@@ -301,33 +368,45 @@ function runCommand(
         ),
       );
     });
-    child.on("close", (code, signal) => {
-      if (code === 0) {
-        // Settled whatever happens: a throw here (Bun's typed arrays stop
-        // at 4 GiB) would leave the update, and FILE's lock, waiting forever.
-        try {
-          return resolveOutput(Buffer.concat(chunks));
-        } catch (error) {
-          return reject(
-            new Failure(
-              `Cannot replace "${target}": the output of "${
-                argv[0]
-              }" is too large to hold (${(error as Error).message})`,
-            ),
-          );
+    const exited = new Promise<number | null>((resolve) =>
+      child.on("close", (code) => resolve(code))
+    );
+    void Promise.all([exited, drained(report), drained(stdout)]).then(
+      ([code]) => {
+        ended = true;
+        const [, line] = reported.split("\n");
+        const status = /^[0-9]+$/.test(line ?? "")
+          ? Number(line)
+          : process.platform === "win32"
+          ? code
+          : null;
+        if (status === 0) {
+          // Settled whatever happens: a throw here (Bun's typed arrays stop
+          // at 4 GiB) would leave the update, and FILE's lock, waiting forever.
+          try {
+            return resolveOutput(Buffer.concat(chunks));
+          } catch (error) {
+            return reject(
+              new Failure(
+                `Cannot replace "${target}": the output of "${
+                  argv[0]
+                }" is too large to hold (${(error as Error).message})`,
+              ),
+            );
+          }
         }
-      }
-      const status = code ??
-        128 + (os.constants.signals[signal as NodeJS.Signals] ?? 0);
-      reject(
-        new CommandFailed(
-          `"${argv.join(" ")}" ${
-            code === null ? `was ended by ${signal}` : `exited with ${code}`
-          }: "${target}" is unchanged`,
-          status,
-        ),
-      );
-    });
+        reject(
+          new CommandFailed(
+            `"${argv.join(" ")}" ${
+              status === null
+                ? "ended without reporting its status"
+                : describeStatus(status)
+            }: "${target}" is unchanged`,
+            status ?? 1,
+          ),
+        );
+      },
+    );
   });
 }
 
@@ -342,7 +421,7 @@ async function runUpdate(command: Command, argv: string[]): Promise<void> {
   const target = toAbsolutePath(command.file);
   const guard = discardOnSignals();
   const cancel = new AbortController();
-  let child: ChildProcess | null = null;
+  let child: Running | null = null;
   const update = updateFileAtomic(target, async (current) => {
     const output = await runCommand(
       argv,
@@ -363,7 +442,7 @@ async function runUpdate(command: Command, argv: string[]): Promise<void> {
   }, { ...command.options, signal: cancel.signal });
   guard.adopt((signal) => {
     cancel.abort();
-    child?.kill(signal);
+    (child as Running | null)?.kill(signal);
     return update;
   });
   try {

@@ -671,6 +671,45 @@ test(
   },
 );
 
+test(
+  "atomic-write --update exits 128+n and leaves FILE when a real-time signal ends CMD",
+  POSIX_ONLY,
+  async () => {
+    await withTempDir(async (dir) => {
+      for (
+        const script of [
+          'echo \'{"a":\'; kill -34 $$; echo "1}"',
+          "kill -34 $$",
+        ]
+      ) {
+        const { file, result } = await update(dir, '{"a":0}\n', [
+          "sh",
+          "-c",
+          script,
+        ]);
+        assert.equal(result.code, 128 + 34, `${script}: ${result.stderr}`);
+        assert.match(result.stderr, /signal 34/);
+        assert.equal(read(file), '{"a":0}\n');
+        assert.deepEqual(fs.readdirSync(dir), ["config.json"]);
+      }
+    });
+  },
+);
+
+test(
+  "atomic-write --update runs a CMD script without #! through the shell",
+  POSIX_ONLY,
+  async () => {
+    await withTempDir(async (dir) => {
+      const script = path.join(dir, "no-shebang");
+      fs.writeFileSync(script, "echo ok\n", { mode: 0o755 });
+      const { file, result } = await update(dir, "old\n", [script]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(read(file), "ok\n");
+    });
+  },
+);
+
 test("atomic-write --update exits 127 when CMD cannot be started", async () => {
   await withTempDir(async (dir) => {
     const { file, result } = await update(dir, "old\n", ["no-such-cmd-x"]);
@@ -679,6 +718,21 @@ test("atomic-write --update exits 127 when CMD cannot be started", async () => {
     assert.equal(read(file), "old\n");
   });
 });
+
+test(
+  "atomic-write --update exits 126 when CMD is not executable",
+  POSIX_ONLY,
+  async () => {
+    await withTempDir(async (dir) => {
+      const script = path.join(dir, "not-executable");
+      fs.writeFileSync(script, "echo ok\n", { mode: 0o644 });
+      const { file, result } = await update(dir, "old\n", [script]);
+      assert.equal(result.code, 126, result.stderr);
+      assert.match(result.stderr, /not-executable/);
+      assert.equal(read(file), "old\n");
+    });
+  },
+);
 
 test(
   "atomic-write --update creates a missing FILE from CMD's output on empty input",
