@@ -231,19 +231,43 @@ async function copyOld(target: string, file: AtomicFile): Promise<void> {
   }
 }
 
+/**
+ * The chunks of standard input, from its current offset. A regular file is
+ * read with `fs.read` at the offset the shell left (`{ head -n 1; cmd; } <
+ * f`): Bun's `process.stdin` starts such a file at byte 0.
+ */
+async function* standardInput(): AsyncGenerator<Uint8Array> {
+  const stat = fs.fstatSync(0);
+  // Node and Deno read a directory as empty input, Bun fails with EISDIR: fail alike everywhere.
+  if (stat.isDirectory()) {
+    throw Object.assign(new Error("standard input is a directory"), {
+      code: "EISDIR",
+    });
+  }
+  if (!stat.isFile()) {
+    for await (const chunk of process.stdin) yield chunk as Uint8Array;
+    return;
+  }
+  for (;;) {
+    const buffer = new Uint8Array(64 * 1024);
+    const bytesRead = await new Promise<number>((resolve, reject) =>
+      fs.read(0, buffer, 0, buffer.length, null, (error, read) => {
+        if (error) reject(error);
+        else resolve(read);
+      })
+    );
+    if (bytesRead === 0) return;
+    yield buffer.subarray(0, bytesRead);
+  }
+}
+
 /** Streams standard input into `file`; returns how many bytes came. */
 async function soak(target: string, file: AtomicFile): Promise<number> {
   let total = 0;
   try {
-    // Node and Deno read a directory as empty input, Bun fails with EISDIR: fail alike everywhere.
-    if (fs.fstatSync(0).isDirectory()) {
-      throw Object.assign(new Error("standard input is a directory"), {
-        code: "EISDIR",
-      });
-    }
-    for await (const chunk of process.stdin) {
-      total += (chunk as Uint8Array).length;
-      await file.write(chunk as Uint8Array);
+    for await (const chunk of standardInput()) {
+      total += chunk.length;
+      await file.write(chunk);
     }
   } catch (error) {
     if (error instanceof AtomicWriteError) throw error;

@@ -168,6 +168,34 @@ test("atomic-write can read FILE upstream in the same pipeline", {
   });
 });
 
+test(
+  "atomic-write reads a regular file on standard input from the offset the shell left",
+  {
+    skip: isWindows ? "needs a POSIX shell" : false,
+  },
+  async () => {
+    await withTempDir(async (dir) => {
+      const data = path.join(dir, "data.csv");
+      // Longer than one read, so that every chunk after the first counts too.
+      const rows = Array.from({ length: 20_000 }, (_, i) => `${i},${i * 7}\n`);
+      fs.writeFileSync(data, "id,value\n" + rows.join(""));
+      const body = path.join(dir, "body.csv");
+      const log = path.join(dir, "log.csv");
+      fs.writeFileSync(log, "old\n");
+      for (const args of [[body], ["--append", log]]) {
+        const shell = await inShell(
+          `{ read -r header; atomic_write ${args.map(quote).join(" ")}; } < ${
+            quote(data)
+          }`,
+        );
+        assert.equal(shell.code, 0, shell.stderr);
+      }
+      assert.equal(read(body), rows.join(""));
+      assert.equal(read(log), "old\n" + rows.join(""));
+    });
+  },
+);
+
 test("atomic-write keeps the permission bits of the file it replaces", {
   skip: isWindows ? "no POSIX permission bits" : false,
 }, async () => {
