@@ -118,6 +118,46 @@ function parseMode(text: string | undefined): number {
   return parseInt(text, 8);
 }
 
+/**
+ * Throws a {@linkcode UsageError} if an argument was not valid UTF-8: every
+ * runtime decodes `argv` with U+FFFD in place of such bytes, so FILE or CMD
+ * would silently name something else. An argument with U+FFFD is checked
+ * against its raw bytes in /proc/self/cmdline (the arguments are its last
+ * entries); where that cannot be read, it is refused as undecidable.
+ */
+function refuseLossyArgs(args: string[]): void {
+  if (!args.some((arg) => arg.includes("\uFFFD"))) return;
+  let raw: Uint8Array[] = [];
+  try {
+    const cmdline = fs.readFileSync("/proc/self/cmdline");
+    const entries: Uint8Array[] = [];
+    for (let start = 0; start < cmdline.length;) {
+      const end = cmdline.indexOf(0, start);
+      entries.push(cmdline.subarray(start, end === -1 ? undefined : end));
+      start = end === -1 ? cmdline.length : end + 1;
+    }
+    raw = entries.slice(-args.length);
+  } catch { /* not Linux: refused below */ }
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  for (const [i, arg] of args.entries()) {
+    if (!arg.includes("\uFFFD")) continue;
+    if (raw.length !== args.length) {
+      throw new UsageError(
+        `Cannot use argument "${arg}": U+FFFD may stand for bytes that are not UTF-8, and /proc/self/cmdline cannot tell`,
+      );
+    }
+    let decoded: string | null = null;
+    try {
+      decoded = strict.decode(raw[i]);
+    } catch { /* not UTF-8 */ }
+    if (decoded !== arg) {
+      throw new UsageError(
+        `Cannot use argument "${arg}": it is not valid UTF-8, and would name something else`,
+      );
+    }
+  }
+}
+
 /** Reads the arguments; `null` when help or the version was printed. */
 function parseArgs(args: string[]): Command | null {
   const options: AtomicOptions = {};
@@ -649,6 +689,7 @@ function fail(message: string, status: number): never {
 async function main(args: string[]): Promise<void> {
   let command: Command | null;
   try {
+    refuseLossyArgs(args);
     command = parseArgs(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;

@@ -567,6 +567,34 @@ test("atomic-write exits 2 on an unknown option", async () => {
   });
 });
 
+test("atomic-write exits 2 on a FILE or CMD argument that is not valid UTF-8", {
+  skip: process.platform !== "linux" ? "reads /proc/self/cmdline" : false,
+}, async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    fs.writeFileSync(file, "old\n");
+    // $name is "caf" and the byte 0xE9 (Latin-1 "é"): not UTF-8.
+    const shell = await inShell(
+      `cd ${quote(dir)} && name=$(printf 'caf\\351') &&
+      { echo new | atomic_write "$name"; echo "plain $?"; } &&
+      { atomic_write --update f -- echo "$name"; echo "update $?"; }`,
+    );
+    assert.equal(shell.stdout, "plain 2\nupdate 2\n", shell.stderr);
+    assert.match(shell.stderr, /"caf\uFFFD": it is not valid UTF-8/);
+    assert.deepEqual(fs.readdirSync(dir), ["f"]);
+    assert.equal(read(file), "old\n");
+  });
+});
+
+test("atomic-write accepts a FILE whose name really contains U+FFFD", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "caf\uFFFD");
+    const result = await atomicWrite([file], "new\n");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(read(file), "new\n");
+  });
+});
+
 test("atomic-write takes the argument after -- as FILE even if it starts with -", async () => {
   await withTempDir(async (dir) => {
     // Not `--` first: `bun cli.ts -- x` drops that `--` before the script
