@@ -158,8 +158,8 @@ function refuseLossyArgs(args: string[]): void {
   }
 }
 
-/** Reads the arguments; `null` when help or the version was printed. */
-function parseArgs(args: string[]): Command | null {
+/** Reads the arguments; a string: the help or the version, to print. */
+function parseArgs(args: string[]): Command | string {
   const options: AtomicOptions = {};
   let append = false;
   let allowEmpty = false;
@@ -185,14 +185,8 @@ function parseArgs(args: string[]): Command | null {
       update = [];
       continue;
     }
-    if (arg === "-h" || arg === "--help") {
-      process.stdout.write(USAGE);
-      return null;
-    }
-    if (arg === "--version") {
-      process.stdout.write(`atomic-write ${VERSION}\n`);
-      return null;
-    }
+    if (arg === "-h" || arg === "--help") return USAGE;
+    if (arg === "--version") return `atomic-write ${VERSION}\n`;
     if (arg === "--no-fsync") options.fsync = false;
     else if (arg === "--mkdir") options.mkdir = true;
     else if (arg === "--no-overwrite") options.overwrite = false;
@@ -681,13 +675,33 @@ function absolute(file: string): string {
   }
 }
 
+/**
+ * Reports `message` on stderr, best-effort, and exits with `status`: a
+ * stderr that cannot be written (`2>/dev/full`; Deno throws ENOSPC at once)
+ * must not change the documented status.
+ */
 function fail(message: string, status: number): never {
-  process.stderr.write(`atomic-write: ${message}\n`);
+  try {
+    process.stderr.on("error", () => {});
+    process.stderr.write(`atomic-write: ${message}\n`);
+  } catch { /* the status still tells */ }
   process.exit(status);
 }
 
+/** Writes `text` on stdout; resolves to the error if it could not be written. */
+function print(text: string): Promise<unknown> {
+  return new Promise((resolve) => {
+    try {
+      process.stdout.on("error", resolve);
+      process.stdout.write(text, resolve);
+    } catch (error) {
+      resolve(error);
+    }
+  });
+}
+
 async function main(args: string[]): Promise<void> {
-  let command: Command | null;
+  let command: Command | string;
   try {
     refuseLossyArgs(args);
     command = parseArgs(args);
@@ -695,7 +709,13 @@ async function main(args: string[]): Promise<void> {
     if (!(error instanceof UsageError)) throw error;
     fail(`${error.message}\nTry "atomic-write --help".`, 2);
   }
-  if (command === null) process.exit(0);
+  if (typeof command === "string") {
+    const error = await print(command);
+    if (error) {
+      fail(`Cannot write to standard output (${codeOrEio(error)})`, 1);
+    }
+    process.exit(0);
+  }
   try {
     await run(command);
   } catch (error) {

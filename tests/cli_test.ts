@@ -640,6 +640,47 @@ test("atomic-write --version prints the version in deno.json and package.json", 
   assert.equal(versionIn("package.json"), versionIn("deno.json"));
 });
 
+const NO_DEV_FULL = {
+  skip: fs.existsSync("/dev/full") ? false : "no /dev/full",
+};
+
+test(
+  "atomic-write keeps its documented exit status when stderr cannot be written",
+  NO_DEV_FULL,
+  async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old\n");
+      const shell = await inShell(
+        `f=${quote(file)}
+      atomic_write --no-such-option 2>/dev/full; echo "usage $?"
+      atomic_write "$f" </dev/null 2>/dev/full; echo "empty $?"
+      atomic_write --update "$f" -- sh -c 'exit 7' 2>/dev/full; echo "update $?"
+      atomic_write --version >/dev/full 2>/dev/null; echo "version $?"`,
+      );
+      assert.equal(
+        shell.stdout,
+        "usage 2\nempty 1\nupdate 7\nversion 1\n",
+        shell.stderr,
+      );
+      assert.equal(read(file), "old\n");
+    });
+  },
+);
+
+test(
+  "atomic-write --version exits 1 with a message when stdout cannot be written",
+  NO_DEV_FULL,
+  async () => {
+    const shell = await inShell("atomic_write --version >/dev/full");
+    assert.equal(shell.code, 1, shell.stderr);
+    assert.equal(
+      shell.stderr,
+      "atomic-write: Cannot write to standard output (ENOSPC)\n",
+    );
+  },
+);
+
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   test(
     `atomic-write leaves FILE untouched and no temp file on ${signal} while soaking`,
