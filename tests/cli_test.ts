@@ -708,6 +708,24 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   );
 }
 
+test("atomic-write's npm bin is built by npm ci (the prepare script), as the README's npx line needs", () => {
+  const pkg = JSON.parse(
+    fs.readFileSync(path.join(root, "package.json"), "utf8"),
+  );
+  assert.equal(pkg.bin["atomic-write"], "dist/cli.js");
+  assert.match(pkg.scripts.prepare, /^npm run build$/);
+  assert.match(pkg.scripts.build, /tsc -p tsconfig\.build\.json$/);
+  const build = JSON.parse(
+    fs.readFileSync(path.join(root, "tsconfig.build.json"), "utf8"),
+  );
+  assert.ok(build.files.includes("cli.ts"));
+  assert.equal(build.compilerOptions.outDir, "dist");
+  assert.match(
+    fs.readFileSync(path.join(root, "README.md"), "utf8"),
+    /npx atomic-write config\.json +# Node, from a clone after `npm ci`/,
+  );
+});
+
 test("atomic-write cli.ts starts with a shebang for Node", () => {
   const first = fs.readFileSync(cli, "utf8").split("\n")[0];
   assert.equal(first, "#!/usr/bin/env node");
