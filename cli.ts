@@ -30,18 +30,12 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import fs from "node:fs";
 import process from "node:process";
 import { spawn } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
 import os from "node:os";
-import {
-  AtomicWriteError,
-  lockFile,
-  openAtomic,
-  updateFileAtomic,
-} from "./mod.ts";
+import { AtomicWriteError, lockFile, openAtomic } from "./mod.ts";
 import type { AtomicFile, AtomicOptions, FileLock } from "./mod.ts";
 import { errorCode } from "./src/_error_code.ts";
 import { isWithheldPermission } from "./src/runtime/_errno.ts";
@@ -371,16 +365,20 @@ function describeStatus(status: number): string {
 }
 
 /**
- * Runs `argv` with `input` on its standard input; resolves to its standard
- * output once it has exited 0. `started` is given a way to signal CMD.
+ * Runs `argv` with `input` (FILE's handle, or none: empty input) on its
+ * standard input and hands each chunk of its standard output to `sink` as it
+ * comes (never all at once: a huge output must not stall the event loop and
+ * FILE's lock heartbeat); resolves to the number of bytes once CMD has exited
+ * 0. `started` is given a way to signal CMD. If `sink` fails, CMD's output
+ * is closed (it gets SIGPIPE) and, once it has ended, that failure rejects.
  */
 function runCommand(
   argv: string[],
-  input: Uint8Array,
-  target: string,
+  input: fs.promises.FileHandle | null,
   started: (running: Running) => void,
-): Promise<Uint8Array> {
-  return new Promise((resolveOutput, reject) => {
+  sink: (chunk: Uint8Array) => Promise<void>,
+): Promise<number> {
+  return new Promise((resolveTotal, reject) => {
     // Windows has no sh and no signals: its exit code is the status there.
     const [exe, args] = process.platform === "win32"
       ? [argv[0], argv.slice(1)]
@@ -414,10 +412,23 @@ function runCommand(
         if (pending !== null) signalCmd(pending);
       }
     });
-    const chunks: Uint8Array[] = [];
-    stdout.on("data", (chunk: Uint8Array) => chunks.push(chunk));
     stdin.on("error", () => {}); // CMD need not read all of its input
-    stdin.end(input);
+    if (input === null) stdin.end();
+    else {
+      const old = input.createReadStream({ autoClose: false });
+      old.on("error", () => stdin.end()); // FILE unreadable: CMD sees its end
+      old.pipe(stdin);
+    }
+    const pumped = (async () => {
+      let total = 0;
+      for await (const chunk of stdout) {
+        total += (chunk as Uint8Array).length;
+        await sink(chunk as Uint8Array);
+      }
+      return total;
+    })();
+    // Settled with the rest: CMD must end before its failure is told.
+    pumped.catch(() => stdout.destroy());
     child.on("error", (error) => {
       reject(
         new CommandFailed(
@@ -429,8 +440,9 @@ function runCommand(
     const exited = new Promise<number | null>((resolve) =>
       child.on("close", (code) => resolve(code))
     );
-    void Promise.all([exited, drained(report), drained(stdout)]).then(
-      ([code]) => {
+    const outcome = Promise.allSettled([pumped]);
+    void Promise.all([exited, outcome, drained(report)]).then(
+      ([code, [total]]) => {
         ended = true;
         const [, line] = reported.split("\n");
         const status = /^[0-9]+$/.test(line ?? "")
@@ -438,20 +450,11 @@ function runCommand(
           : process.platform === "win32"
           ? code
           : null;
-        if (status === 0) {
-          // Settled whatever happens: a throw here (Bun's typed arrays stop
-          // at 4 GiB) would leave the update, and FILE's lock, waiting forever.
-          try {
-            return resolveOutput(Buffer.concat(chunks));
-          } catch (error) {
-            return reject(
-              new Failure(
-                `Cannot replace "${target}": the output of "${
-                  argv[0]
-                }" is too large to hold (${(error as Error).message})`,
-              ),
-            );
-          }
+        if (status === 0 && total.status === "fulfilled") {
+          return resolveTotal(total.value);
+        }
+        if (status === 0 && total.status === "rejected") {
+          return reject(total.reason);
         }
         reject(
           new CommandFailed(
@@ -459,7 +462,7 @@ function runCommand(
               status === null
                 ? "ended without reporting its status"
                 : describeStatus(status)
-            }: "${target}" is unchanged`,
+            }`,
             status ?? 1,
           ),
         );
@@ -468,39 +471,82 @@ function runCommand(
   });
 }
 
+/** FILE opened for reading, or `null` if it does not exist. */
+async function openCurrent(
+  target: string,
+): Promise<fs.promises.FileHandle | null> {
+  try {
+    return await fs.promises.open(target, "r");
+  } catch (error) {
+    if (codeOf(error) === "ENOENT") return null;
+    throw new Failure(
+      `Cannot update "${target}": open failed (${codeOrEio(error)})`,
+    );
+  }
+}
+
 /**
  * --update: CMD's output replaces FILE, under FILE's lock, if CMD succeeds.
- * FILE as spelled (made absolute, never normalized: `alias/..` goes through
- * the link, as for the other modes). On SIGINT, SIGTERM or SIGHUP, the
- * signal is passed on to CMD, the update is cancelled (FILE untouched,
- * its lock and the temporary file gone), and the command ends by it.
+ * The output streams into FILE's temporary file as it comes (through
+ * `openAtomic`, aborted if the lock is lost). FILE as spelled (made
+ * absolute, never normalized: `alias/..` goes through the link, as for the
+ * other modes). On SIGINT, SIGTERM or SIGHUP, the signal is passed on to
+ * CMD, the update is cancelled (FILE untouched, its lock and the temporary
+ * file gone), and the command ends by it.
  */
 async function runUpdate(command: Command, argv: string[]): Promise<void> {
+  const { options, allowEmpty } = command;
   const target = toAbsolutePath(command.file);
   const guard = discardOnSignals();
   const cancel = new AbortController();
-  let child: Running | null = null;
-  const update = updateFileAtomic(target, async (current) => {
-    const output = await runCommand(
-      argv,
-      current ?? new Uint8Array(),
-      target,
-      (started) => child = started,
-    );
-    if (
-      output.length === 0 && !command.allowEmpty && (current?.length ?? 0) > 0
-    ) {
-      throw new Failure(
-        `Refusing to replace "${target}" (${current?.length} bytes) with the empty output of "${
-          argv[0]
-        }": pass --allow-empty to allow it`,
-      );
+  let running: Running | null = null;
+  const update = (async () => {
+    const lock = await lockFile(target, {
+      mkdir: options.mkdir,
+      signal: cancel.signal,
+    });
+    try {
+      const file = await openAtomic(target, {
+        ...options,
+        signal: AbortSignal.any([lock.signal, cancel.signal]),
+      });
+      let current: fs.promises.FileHandle | null = null;
+      try {
+        current = await openCurrent(target);
+        const size = current === null ? 0 : (await current.stat()).size;
+        const total = await runCommand(
+          argv,
+          current,
+          (started) => running = started,
+          (chunk) => file.write(chunk),
+        ).catch((error) => {
+          if (!(error instanceof CommandFailed)) throw error;
+          throw new CommandFailed(
+            `${error.message}: "${target}" is unchanged`,
+            error.status,
+          );
+        });
+        if (total === 0 && !allowEmpty && size > 0) {
+          throw new Failure(
+            `Refusing to replace "${target}" (${size} bytes) with the empty output of "${
+              argv[0]
+            }": pass --allow-empty to allow it`,
+          );
+        }
+      } catch (error) {
+        await file.abort();
+        throw error;
+      } finally {
+        await current?.close();
+      }
+      await file.commit();
+    } finally {
+      await lock.release();
     }
-    return output;
-  }, { ...command.options, signal: cancel.signal });
+  })();
   guard.adopt((signal) => {
     cancel.abort();
-    (child as Running | null)?.kill(signal);
+    (running as Running | null)?.kill(signal);
     return update;
   });
   try {

@@ -96,6 +96,12 @@ function versionIn(file: string): string {
   return JSON.parse(fs.readFileSync(path.join(root, file), "utf8")).version;
 }
 
+/** Asserts that `file` holds `content` and that nothing else is left beside it. */
+function aloneWith(file: string, content: string): void {
+  assert.equal(read(file), content);
+  assert.deepEqual(fs.readdirSync(path.dirname(file)), [path.basename(file)]);
+}
+
 test("atomic-write replaces FILE with standard input", async () => {
   await withTempDir(async (dir) => {
     const file = path.join(dir, "config.json");
@@ -581,8 +587,7 @@ test("atomic-write exits 2 on a FILE or CMD argument that is not valid UTF-8", {
     );
     assert.equal(shell.stdout, "plain 2\nupdate 2\n", shell.stderr);
     assert.match(shell.stderr, /"caf\uFFFD": it is not valid UTF-8/);
-    assert.deepEqual(fs.readdirSync(dir), ["f"]);
-    assert.equal(read(file), "old\n");
+    aloneWith(file, "old\n");
   });
 });
 
@@ -761,8 +766,7 @@ test(
         "s/1/8080/",
       ]);
       assert.equal(result.code, 0, result.stderr);
-      assert.equal(read(file), '{"port":8080}\n');
-      assert.deepEqual(fs.readdirSync(dir), ["config.json"]);
+      aloneWith(file, '{"port":8080}\n');
     });
   },
 );
@@ -780,8 +784,7 @@ test(
       assert.equal(result.code, 5);
       assert.match(result.stderr, /^jq: error\n/);
       assert.match(result.stderr, /exited with 5/);
-      assert.equal(read(file), '{"port":1}\n');
-      assert.deepEqual(fs.readdirSync(dir), ["config.json"]);
+      aloneWith(file, '{"port":1}\n');
     });
   },
 );
@@ -804,21 +807,28 @@ test(
         ]);
         assert.equal(result.code, 128 + 34, `${script}: ${result.stderr}`);
         assert.match(result.stderr, /signal 34/);
-        assert.equal(read(file), '{"a":0}\n');
-        assert.deepEqual(fs.readdirSync(dir), ["config.json"]);
+        aloneWith(file, '{"a":0}\n');
       }
     });
   },
 );
+
+/** `--update` of a FILE holding "old" by a script `echo ok`, without `#!`, of bits `mode`. */
+function updateByScript(
+  dir: string,
+  mode: number,
+): Promise<{ file: string; result: Outcome }> {
+  const script = path.join(dir, "echo-ok");
+  fs.writeFileSync(script, "echo ok\n", { mode });
+  return update(dir, "old\n", [script]);
+}
 
 test(
   "atomic-write --update runs a CMD script without #! through the shell",
   POSIX_ONLY,
   async () => {
     await withTempDir(async (dir) => {
-      const script = path.join(dir, "no-shebang");
-      fs.writeFileSync(script, "echo ok\n", { mode: 0o755 });
-      const { file, result } = await update(dir, "old\n", [script]);
+      const { file, result } = await updateByScript(dir, 0o755);
       assert.equal(result.code, 0, result.stderr);
       assert.equal(read(file), "ok\n");
     });
@@ -839,11 +849,9 @@ test(
   POSIX_ONLY,
   async () => {
     await withTempDir(async (dir) => {
-      const script = path.join(dir, "not-executable");
-      fs.writeFileSync(script, "echo ok\n", { mode: 0o644 });
-      const { file, result } = await update(dir, "old\n", [script]);
+      const { file, result } = await updateByScript(dir, 0o644);
       assert.equal(result.code, 126, result.stderr);
-      assert.match(result.stderr, /not-executable/);
+      assert.match(result.stderr, /echo-ok: Permission denied/);
       assert.equal(read(file), "old\n");
     });
   },
@@ -877,6 +885,43 @@ test(
       const allowed = await update(dir, null, ["true"], ["--allow-empty"]);
       assert.equal(allowed.result.code, 0, allowed.result.stderr);
       assert.equal(read(allowed.file), "");
+    });
+  },
+);
+
+test(
+  "atomic-write --update streams CMD's output into the temporary file while CMD runs",
+  POSIX_ONLY,
+  async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "config.json");
+      fs.writeFileSync(file, "old\n");
+      const go = path.join(dir, "go");
+      const size = 1024 * 1024;
+      const child = start([
+        "--update",
+        file,
+        "--",
+        "sh",
+        "-c",
+        `head -c ${size} /dev/zero; while [ ! -e ${
+          quote(go)
+        } ]; do sleep 0.05; done`,
+      ]);
+      const outcome = finished(child);
+      child.stdin?.end();
+      // Not held in memory until CMD ends: its output is on disk before that.
+      let written = 0;
+      for (let i = 0; i < 800 && written < size; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        const temp = tempsIn(dir).find((name) => !name.includes("lock"));
+        written = temp ? fs.statSync(path.join(dir, temp)).size : 0;
+      }
+      fs.writeFileSync(go, "");
+      const result = await outcome;
+      assert.equal(written, size, "the output was not written while CMD ran");
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(fs.statSync(file).size, size);
     });
   },
 );
@@ -1002,8 +1047,7 @@ test(
         result.signal === "SIGTERM" || result.code === 143,
         `${result.code} ${result.signal} ${result.stderr}`,
       );
-      assert.equal(read(file), "old\n");
-      assert.deepEqual(fs.readdirSync(dir), ["config.json"]);
+      aloneWith(file, "old\n");
       // CMD got the signal too: no `sleep 37.25` of this test is left.
       const sleeping = spawnSync("pgrep", ["-f", "^sleep 37.25$"]);
       assert.notEqual(sleeping.status, 0, sleeping.stdout?.toString());
