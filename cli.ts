@@ -386,12 +386,15 @@ function runCommand(
     const child = spawn(exe, args, {
       stdio: ["pipe", "pipe", "inherit", "pipe"],
     });
-    let pid: number | null = null;
+    let pid = process.platform === "win32" ? child.pid ?? null : null;
     let pending: NodeJS.Signals | null = null;
     let ended = false;
+    let reported = "";
+    // Once its status has come, CMD's pid may already belong to another process.
     const signalCmd = (signal: NodeJS.Signals) => {
       try {
-        if (!ended && pid !== null) process.kill(pid, signal);
+        const done = ended || /\n.*\n/.test(reported);
+        if (!done && pid !== null) process.kill(pid, signal);
       } catch { /* CMD has just ended */ }
     };
     started({
@@ -403,7 +406,6 @@ function runCommand(
       null,
       Readable,
     ];
-    let reported = "";
     report.setEncoding("latin1");
     report.on("data", (text: string) => {
       reported += text;
@@ -450,12 +452,9 @@ function runCommand(
           : process.platform === "win32"
           ? code
           : null;
-        if (status === 0 && total.status === "fulfilled") {
-          return resolveTotal(total.value);
-        }
-        if (status === 0 && total.status === "rejected") {
-          return reject(total.reason);
-        }
+        // Writing failed (no space, lost lock): that, not CMD's SIGPIPE, is told.
+        if (total.status === "rejected") return reject(total.reason);
+        if (status === 0) return resolveTotal(total.value);
         reject(
           new CommandFailed(
             `"${argv.join(" ")}" ${
