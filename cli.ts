@@ -369,12 +369,14 @@ function describeStatus(status: number): string {
  * standard input and hands each chunk of its standard output to `sink` as it
  * comes (never all at once: a huge output must not stall the event loop and
  * FILE's lock heartbeat); resolves to the number of bytes once CMD has exited
- * 0. `started` is given a way to signal CMD. If `sink` fails, CMD's output
+ * 0 (`target`, FILE, is named in the failure). `started` is given a way
+ * to signal CMD. If `sink` fails, CMD's output
  * is closed (it gets SIGPIPE) and, once it has ended, that failure rejects.
  */
 function runCommand(
   argv: string[],
   input: fs.promises.FileHandle | null,
+  target: string,
   started: (running: Running) => void,
   sink: (chunk: Uint8Array) => Promise<void>,
 ): Promise<number> {
@@ -386,6 +388,17 @@ function runCommand(
     const child = spawn(exe, args, {
       stdio: ["pipe", "pipe", "inherit", "pipe"],
     });
+    // At once: Deno tells a withheld --allow-run by this event, after
+    // leaving child.stdio unset.
+    child.on("error", (error) => {
+      reject(
+        new CommandFailed(
+          `Cannot run "${argv[0]}": ${error.message} (${codeOrEio(error)})`,
+          127,
+        ),
+      );
+    });
+    if (!child.stdio?.[3]) return;
     let pid = process.platform === "win32" ? child.pid ?? null : null;
     let pending: NodeJS.Signals | null = null;
     let ended = false;
@@ -431,14 +444,6 @@ function runCommand(
     })();
     // Settled with the rest: CMD must end before its failure is told.
     pumped.catch(() => stdout.destroy());
-    child.on("error", (error) => {
-      reject(
-        new CommandFailed(
-          `Cannot run "${argv[0]}": ${error.message} (${codeOrEio(error)})`,
-          127,
-        ),
-      );
-    });
     const exited = new Promise<number | null>((resolve) =>
       child.on("close", (code) => resolve(code))
     );
@@ -461,7 +466,7 @@ function runCommand(
               status === null
                 ? "ended without reporting its status"
                 : describeStatus(status)
-            }`,
+            }: "${target}" is unchanged`,
             status ?? 1,
           ),
         );
@@ -516,15 +521,10 @@ async function runUpdate(command: Command, argv: string[]): Promise<void> {
         const total = await runCommand(
           argv,
           current,
+          target,
           (started) => running = started,
           (chunk) => file.write(chunk),
-        ).catch((error) => {
-          if (!(error instanceof CommandFailed)) throw error;
-          throw new CommandFailed(
-            `${error.message}: "${target}" is unchanged`,
-            error.status,
-          );
-        });
+        );
         if (total === 0 && !allowEmpty && size > 0) {
           throw new Failure(
             `Refusing to replace "${target}" (${size} bytes) with the empty output of "${
