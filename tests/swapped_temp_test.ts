@@ -54,10 +54,43 @@ function swappingBefore(
   return adapter;
 }
 
-/** The owner and bits of `file`. */
-function ownerAndMode(file: string): [number, number, number] {
+/** The owner, group and bits of `file`, and its content. */
+function described(file: string): [number, number, number, string] {
   const stat = fs.lstatSync(file);
-  return [stat.uid, stat.gid, stat.mode & 0o7777];
+  return [
+    stat.uid,
+    stat.gid,
+    stat.mode & 0o7777,
+    fs.readFileSync(file, "utf8"),
+  ];
+}
+
+/**
+ * In a fresh directory, a root-only file (the victim) and a `target` made
+ * by `prepare`; writes the target while the adapter swaps the temporary
+ * file's name for `swap`'s entry to the victim just before `op`, and checks
+ * that the victim is as it was.
+ */
+async function writeWithSwap(
+  api: (typeof apis)[number],
+  op: OpName,
+  swap: (victim: string, name: string) => void,
+  prepare: (target: string) => void,
+): Promise<void> {
+  await withTempDir(async (dir) => {
+    const victim = path.join(dir, "victim");
+    fs.writeFileSync(victim, "secret");
+    fs.chmodSync(victim, 0o600);
+    const target = path.join(dir, "target.txt");
+    fs.writeFileSync(target, "old");
+    prepare(target);
+    const before = described(victim);
+    await using(
+      swappingBefore(op, victim, swap),
+      () => api.write(target, "new").catch(() => {}),
+    );
+    assert.deepEqual(described(victim), before);
+  });
 }
 
 const isRoot = process.getuid?.() === 0;
@@ -65,20 +98,8 @@ const isRoot = process.getuid?.() === 0;
 for (const api of apis) {
   for (const [what, swap] of Object.entries(swaps)) {
     test(`${api.name} never chmods the file that ${what} put at its temporary file's name leads to`, async () => {
-      await withTempDir(async (dir) => {
-        const victim = path.join(dir, "victim");
-        fs.writeFileSync(victim, "secret");
-        fs.chmodSync(victim, 0o600);
-        const target = path.join(dir, "shared.txt");
-        fs.writeFileSync(target, "old");
+      await writeWithSwap(api, "chmod", swap, (target) => {
         fs.chmodSync(target, 0o666);
-        const before = ownerAndMode(victim);
-        await using(
-          swappingBefore("chmod", victim, swap),
-          () => api.write(target, "new").catch(() => {}),
-        );
-        assert.deepEqual(ownerAndMode(victim), before);
-        assert.equal(fs.readFileSync(victim, "utf8"), "secret");
       });
     });
 
@@ -86,19 +107,8 @@ for (const api of apis) {
       `${api.name} never chowns the file that ${what} put at its temporary file's name leads to`,
       { skip: isRoot ? false : "needs root, to keep another user's owner" },
       async () => {
-        await withTempDir(async (dir) => {
-          const victim = path.join(dir, "victim");
-          fs.writeFileSync(victim, "secret");
-          fs.chmodSync(victim, 0o600);
-          const target = path.join(dir, "theirs.txt");
-          fs.writeFileSync(target, "old");
+        await writeWithSwap(api, "chown", swap, (target) => {
           fs.chownSync(target, NOBODY, NOBODY);
-          const before = ownerAndMode(victim);
-          await using(
-            swappingBefore("chown", victim, swap),
-            () => api.write(target, "new").catch(() => {}),
-          );
-          assert.deepEqual(ownerAndMode(victim), before);
         });
       },
     );
