@@ -51,8 +51,8 @@ export type { FileWatch, ProcessIdentity, ProcessStart };
 
 /**
  * An open file as the algorithm sees it: opaque. Each adapter is typed by its
- * own file (`RuntimeAdapter<number>` for descriptors on Node and Bun,
- * `RuntimeAdapter<Deno.FsFile>` on Deno) and gets back only files it made.
+ * own file (`RuntimeAdapter<number>`: a `node:fs` descriptor on Node, Bun and
+ * Deno alike) and gets back only files it made.
  */
 export type OpenFile = unknown;
 
