@@ -215,18 +215,9 @@ function parseArgs(args: string[]): Command | string {
   return { file: files[0], options, append, allowEmpty, update };
 }
 
-/**
- * The system code of `error`: a permission the runtime withholds (Deno
- * without `--allow-run` or `--allow-env`) is `EACCES`, as in the library.
- */
-function codeOf(error: unknown): string | undefined {
-  return errorCode(error) ??
-    (isWithheldPermission(error) ? "EACCES" : undefined);
-}
-
-/** {@linkcode codeOf}, or `EIO` for a failure that carries none. */
+/** The system code of `error` (a permission the runtime withholds is `EACCES`), or `EIO` for a failure that carries none. */
 function codeOrEio(error: unknown): string {
-  return codeOf(error) ?? "EIO";
+  return errorCode(error) ?? "EIO";
 }
 
 /** Copies FILE's current content (if it exists) into `file`. */
@@ -235,7 +226,7 @@ async function copyOld(target: string, file: AtomicFile): Promise<void> {
   try {
     handle = await fs.promises.open(target, "r");
   } catch (error) {
-    if (codeOf(error) === "ENOENT") return;
+    if (errorCode(error) === "ENOENT") return;
     throw new Failure(
       `Cannot append to "${target}": open failed (${codeOrEio(error)})`,
     );
@@ -482,7 +473,7 @@ async function openCurrent(
   try {
     return await fs.promises.open(target, "r");
   } catch (error) {
-    if (codeOf(error) === "ENOENT") return null;
+    if (errorCode(error) === "ENOENT") return null;
     throw new Failure(
       `Cannot update "${target}": open failed (${codeOrEio(error)})`,
     );
@@ -789,7 +780,7 @@ async function main(args: string[]): Promise<void> {
     const { name, message } = error instanceof Error
       ? error
       : { name: "Error", message: String(error) };
-    const code = codeOf(error);
+    const code = errorCode(error);
     const what = isWithheldPermission(error) ? message : `${name}: ${message}`;
     fail(
       `Cannot replace "${absolute(command.file)}": ${what}${

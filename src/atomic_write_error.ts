@@ -1,5 +1,5 @@
 /** The error every file-system failure of this library is reported as. */
-import { ERRNO_NUMBERS } from "./runtime/_errno.ts";
+import { ERRNO_NUMBERS, isWithheldPermission } from "./runtime/_errno.ts";
 
 /** What an {@linkcode AtomicWriteError} is made from. */
 export interface AtomicWriteErrorInit {
@@ -40,12 +40,12 @@ function errnoOf(code: string, cause: unknown): number | undefined {
 }
 
 /**
- * What an adapter's error says besides its code (Deno's missing-permission
- * message, naming the flag: see `AdapterError` in `runtime/types.ts`).
+ * What an adapter's error says besides its code: the runtime's message for
+ * a permission it withholds (Deno's names the flag to grant; Node's says
+ * what its permission model disables).
  */
 function reasonOf(cause: unknown): string | undefined {
-  const given = (cause as { reason?: unknown } | null)?.reason;
-  return typeof given === "string" ? given : undefined;
+  return isWithheldPermission(cause) ? (cause as Error).message : undefined;
 }
 
 /** The system call that failed, as the runtime named it (Node, Bun). */

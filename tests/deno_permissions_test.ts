@@ -12,9 +12,13 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { root, withTempDir } from "./_fixtures.ts";
+import {
+  leftAsItWas,
+  permissionReport,
+  permissionsChild,
+} from "./_permission_report.ts";
 
 const deno = path.join(root, "node_modules", ".bin", "deno");
-const child = path.join(root, "tests", "_deno_matrix_child.ts");
 const noDeno = fs.existsSync(deno) ? false : "Deno is not installed here";
 
 /** Runs the child in a fresh `dir` under `flags`; its report. */
@@ -22,15 +26,7 @@ function runUnder(
   dir: string,
   flags: (dir: string) => string[],
 ): Record<string, string> {
-  fs.writeFileSync(path.join(dir, "0640"), "old", { mode: 0o640 });
-  fs.chmodSync(path.join(dir, "0640"), 0o640);
-  fs.symlinkSync("0640", path.join(dir, "link"));
-  const run = spawnSync(deno, ["run", ...flags(dir), child, dir], {
-    encoding: "utf8",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  assert.equal(run.status, 0, run.stderr);
-  return JSON.parse(run.stdout);
+  return permissionReport(dir, [deno, "run", ...flags(dir), permissionsChild]);
 }
 
 /** Asserts that every behaviour in `report` worked. */
@@ -76,8 +72,7 @@ test(
       for (const [name, outcome] of Object.entries(report)) {
         assert.match(outcome, /^EACCES: .*--allow-write/, name);
       }
-      assert.equal(fs.readFileSync(path.join(dir, "0640"), "utf8"), "old");
-      assert.deepEqual(fs.readdirSync(dir).sort(), ["0640", "link"]);
+      leftAsItWas(dir);
     });
   },
 );

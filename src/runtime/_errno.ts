@@ -173,13 +173,18 @@ export const ERRNO_NUMBERS: ReadonlyMap<string, number> = new Map(
 );
 
 /**
- * Whether `error` is a permission the runtime itself withholds: Deno's
- * `NotCapable`, raised before any system call when the process lacks an
- * `--allow-…` flag, which its message names. It carries no system code; it
- * counts as `EACCES`, with the message as the reason.
+ * Whether `error` is a permission the runtime itself withholds, raised
+ * before any system call: Deno's `NotCapable`, when the process lacks an
+ * `--allow-…` flag, which its message names; Node's `ERR_ACCESS_DENIED`
+ * under its permission model (`--permission`), which also disables every
+ * call on a descriptor that changes the file (`fsync`, `fchmod`, `fchown`)
+ * and says so. It carries no system code; it counts as `EACCES`, with the
+ * message as the reason.
  */
 export function isWithheldPermission(error: unknown): boolean {
-  return error instanceof Error && error.name === "NotCapable";
+  return error instanceof Error &&
+    (error.name === "NotCapable" ||
+      (error as { code?: unknown }).code === "ERR_ACCESS_DENIED");
 }
 
 const POSIX_NAME = /^E[A-Z0-9]+$/;
@@ -187,8 +192,9 @@ const OS_ERROR = /\(os error (\d+)\)/;
 
 /**
  * The POSIX name of the system error `error` carries: its `code` if that is
- * one, else the name of its errno (`error.errno`, or Deno's "(os error N)"
- * in the message); `undefined` if it carries none.
+ * one, `EACCES` for a permission the runtime withholds, else the name of its
+ * errno (`error.errno`, or Deno's "(os error N)" in the message);
+ * `undefined` if it carries none.
  */
 export function posixCode(error: unknown): string | undefined {
   if (error === null || typeof error !== "object") return undefined;
@@ -198,6 +204,7 @@ export function posixCode(error: unknown): string | undefined {
     message?: unknown;
   };
   if (typeof code === "string" && POSIX_NAME.test(code)) return code;
+  if (isWithheldPermission(error)) return "EACCES";
   if (typeof errno === "number" && errno !== 0) {
     const name = ERRNO_NAMES.get(Math.abs(errno));
     if (name !== undefined) return name;

@@ -7,7 +7,7 @@
  * @module
  */
 import process from "node:process";
-import { posixCode } from "./_errno.ts";
+import { isWithheldPermission, posixCode } from "./_errno.ts";
 
 /** Windows: no owners, no directory fsync, transient rename failures. */
 export const isWindows: boolean = process.platform === "win32";
@@ -46,8 +46,7 @@ export function isDirSyncUnsupported(error: unknown): boolean {
  * otherwise fail after its commit, every time).
  */
 export function isDirUnreadable(error: unknown): boolean {
-  // A permission the runtime withholds (Deno's `NotCapable`, which carries
-  // a `reason` naming the flag: see `AdapterError`) is the caller's to grant.
-  return posixCode(error) === "EACCES" &&
-    (error as { reason?: unknown }).reason === undefined;
+  // A permission the runtime withholds (Deno's `NotCapable`, Node's
+  // `ERR_ACCESS_DENIED`) is the caller's to grant.
+  return posixCode(error) === "EACCES" && !isWithheldPermission(error);
 }

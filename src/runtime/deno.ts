@@ -13,7 +13,7 @@
  */
 import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
-import { isWithheldPermission, posixCode } from "./_errno.ts";
+import { posixCode } from "./_errno.ts";
 import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
 import {
   fromPromises,
@@ -55,11 +55,6 @@ function withCode(error: unknown): unknown {
   if (!(error instanceof Error) || "code" in error) return error;
   const code = posixCode(error) ?? codesByName[error.name];
   if (code) Object.assign(error, { code });
-  // A missing permission names the flag to grant: that goes into the
-  // library's message (see `AdapterError.reason`).
-  if (isWithheldPermission(error)) {
-    Object.assign(error, { reason: error.message });
-  }
   return error;
 }
 

@@ -23,8 +23,9 @@
  * - ACLs have no runtime API: Bun and Deno call the C library through their
  *   foreign-function interfaces (`_acl.ts`); Node cannot, and neither can
  *   Deno without `--allow-ffi`, and there `readAcl` says so (`undefined`).
- * - A missing Deno permission has no errno: it becomes `EACCES`, with Deno's
- *   message (naming the flag) as the error's `reason`.
+ * - A permission the runtime withholds has no errno (a missing Deno flag;
+ *   Node's permission model, which also disables `fsync`, `fchmod` and
+ *   `fchown` outright): it counts as `EACCES`, with the runtime's message.
  * - `lstat` returns `null` when the entry does not exist; Node's and Bun's
  *   synchronous form also when a parent is not a directory (`ENOTDIR`),
  *   which the create that follows then reports.
@@ -57,16 +58,15 @@ export type { FileWatch, ProcessIdentity, ProcessStart };
 export type OpenFile = unknown;
 
 /**
- * What an operation's error carries besides the runtime's own fields. The
- * contract bends for Deno here: a missing permission (`NotCapable`) has no
- * errno, so the adapter gives it `EACCES` and keeps Deno's message, which
- * names the flag to grant, as `reason`.
+ * What an operation's error carries besides the runtime's own fields. A
+ * permission the runtime withholds has no errno (Deno's `NotCapable`,
+ * Node's `ERR_ACCESS_DENIED` under `--permission`): it counts as `EACCES`,
+ * and its message, which names the flag or what the permission model
+ * disables, goes into the library's (`isWithheldPermission`).
  */
 export interface AdapterError extends Error {
   /** The POSIX name (`ENOENT`, …), the same on every runtime. */
   code: string;
-  /** More to say than the code, for the library's message. */
-  reason?: string;
 }
 
 /** What the algorithm needs to know about an existing directory entry. */

@@ -1,7 +1,10 @@
 /**
- * Run by `deno_permissions_test.ts` under a reduced Deno permission set:
- * `_deno_matrix_child.ts DIR` runs each core behaviour in DIR and prints one
- * JSON object, `{ behaviour: "ok" | "<code>: <message>" }`.
+ * Run by `deno_permissions_test.ts` under a reduced Deno permission set, and
+ * by `node_permissions_test.ts` under Node's permission model:
+ * `_permissions_child.ts DIR` runs each core behaviour in DIR and prints one
+ * JSON object, `{ behaviour: "ok" | "<code>: <message>" }`. Every call a
+ * behaviour makes has settled before the next one starts, so what one
+ * leaves behind is its own.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -38,6 +41,12 @@ const behaviours: Record<string, () => Promise<void> | void> = {
       throw new Error("wrong content");
     }
   },
+  "writeFileAtomic() with fsync: false creates a file": async () => {
+    await writeFileAtomic(file("unsynced"), "new", { fsync: false });
+    if (fs.readFileSync(file("unsynced"), "utf8") !== "new") {
+      throw new Error("wrong content");
+    }
+  },
   "writeFileAtomic() keeps a 0640 file's bits": async () => {
     await writeFileAtomic(file("0640"), "new");
     const mode = fs.statSync(file("0640")).mode & 0o777;
@@ -69,9 +78,12 @@ const behaviours: Record<string, () => Promise<void> | void> = {
     }
   },
   "updateFileAtomic() keeps 3 concurrent increments": async () => {
-    await Promise.all(
+    const updates = await Promise.allSettled(
       [1, 2, 3].map(() => updateFileAtomic(file("n"), increment)),
     );
+    for (const update of updates) {
+      if (update.status === "rejected") throw update.reason;
+    }
     if (fs.readFileSync(file("n"), "utf8") !== "3") {
       throw new Error(`counter ${fs.readFileSync(file("n"), "utf8")}`);
     }
