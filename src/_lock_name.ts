@@ -6,9 +6,15 @@
  * is likely to have, are hidden, and fit in 255 bytes (NAME_MAX on Linux,
  * macOS and Windows) for any target name: a target name too long to fit is
  * cut and a hash of the whole name is added, so two long names that share a
- * beginning still get different locks.
+ * beginning still get different locks. Both are taken from the name folded
+ * as a case-insensitive file system compares names (`_fold_case.ts`): there
+ * `A…` and `a…` are one file, and must have one lock (a name that fits is
+ * kept as it is, and the file system itself folds it). On other file
+ * systems two long names that differ only in case then share a lock, which
+ * costs a wait, never exclusion.
  */
 import { createHash } from "node:crypto";
+import { foldCase } from "./_fold_case.ts";
 import { tempNameOwner } from "./_temp_name.ts";
 
 /** The fixed ending of every lock file. */
@@ -35,8 +41,8 @@ const ticketPattern = /^\.[0-9a-f]{14}\./;
 
 /** The part of the lock names that stands for the target name `base`. */
 function stem(base: string): string {
-  const bytes = encoder.encode(base);
-  if (bytes.length <= MAX_STEM_BYTES) return base;
+  if (encoder.encode(base).length <= MAX_STEM_BYTES) return base;
+  const bytes = encoder.encode(foldCase(base));
   const hash = createHash("sha256").update(bytes).digest("hex");
   let end = MAX_STEM_BYTES - 1 - HASH_CHARS;
   while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--; // whole characters only

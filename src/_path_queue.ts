@@ -14,6 +14,7 @@
  * ever go to earlier tickets, so they cannot form a cycle.
  */
 import { basename, dirname, resolve } from "node:path";
+import { foldCase } from "./_fold_case.ts";
 
 /** Which directory `dir` is (device and inode), or `null` if that cannot be told. */
 export type DirectoryId = (dir: string) => Promise<string | null>;
@@ -71,11 +72,11 @@ const pending = new Set<Pending>();
 
 /**
  * A file's name, folded so that names a case-insensitive file system takes
- * for one file compare equal. Folding too much only orders two writes that
- * need not be.
+ * for one file compare equal (`_fold_case.ts`). Folding too much only
+ * orders two writes that need not be.
  */
 function folded(file: string): string {
-  return basename(file).normalize("NFC").toLowerCase();
+  return foldCase(basename(file));
 }
 
 /**

@@ -105,7 +105,23 @@ export function toAbsolutePath(path: unknown, what = "path"): string {
       `Cannot use ${what} ${JSON.stringify(text)}: it contains a NUL byte`,
     );
   }
+  refuseLoneSurrogates(text, what);
   return absolute(text, what);
+}
+
+/**
+ * Throws a TypeError if `text` holds a lone surrogate: not Unicode text, so
+ * it has no UTF-8 form, and the runtimes write it as U+FFFD (Node and Deno
+ * keep it in the path they return, Bun does not). It would name another
+ * file than the one it spells, like a non-UTF-8 `file:` URL.
+ */
+export function refuseLoneSurrogates(text: string, what: string): void {
+  if (text.isWellFormed()) return;
+  throw new TypeError(
+    `Cannot use ${what} ${
+      JSON.stringify(text)
+    }: it holds a lone surrogate, which is not Unicode text and would name another file`,
+  );
 }
 
 /**

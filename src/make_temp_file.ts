@@ -5,7 +5,11 @@ import { errorCode } from "./_error_code.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, type Steps } from "./_steps.ts";
 import { randomHex } from "./_temp_name.ts";
-import { rejectUnknownKeys, toAbsolutePath } from "./_validate.ts";
+import {
+  refuseLoneSurrogates,
+  rejectUnknownKeys,
+  toAbsolutePath,
+} from "./_validate.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 
 /**
@@ -92,6 +96,7 @@ function checkName(value: unknown, what: string): string {
       }: it contains a path separator or NUL byte`,
     );
   }
+  refuseLoneSurrogates(value, `option "${what}"`);
   return value;
 }
 

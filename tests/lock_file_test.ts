@@ -136,6 +136,24 @@ test("lockFile() that times out leaves no file of its own behind", async () => {
   });
 });
 
+test("lockFile() gives two long names that differ only in case one lock, as a case-insensitive file system takes them for one file", async () => {
+  await withTempDir(async (dir) => {
+    // Over 222 bytes: the lock name is cut and hashed (`_lock_name.ts`).
+    const tail = "x".repeat(230);
+    for (const [one, other] of [["A", "a"], ["σ", "ς"]]) {
+      const lock = await lockFile(path.join(dir, one + tail));
+      try {
+        await failsWith(
+          lockFile(path.join(dir, other + tail), { timeout: 30 }),
+          "ETIMEDOUT",
+        );
+      } finally {
+        await lock.release();
+      }
+    }
+  });
+});
+
 test("lockFile() with an aborted signal rejects with its reason and leaves no file behind", async () => {
   await withTempDir(async (dir) => {
     const reason = new Error("not now");

@@ -91,6 +91,14 @@ test("makeTempFile() rejects with a TypeError for a prefix holding a path separa
   assert.throws(() => makeTempFileSync({ suffix: "a/b" }), TypeError);
 });
 
+test("makeTempFile() rejects with a TypeError for a prefix or suffix holding a lone surrogate, making no file", async () => {
+  await withTempDir(async (dir) => {
+    await assert.rejects(makeTempFile({ dir, prefix: "p\uD83D" }), TypeError);
+    assert.throws(() => makeTempFileSync({ dir, suffix: "\uDC00" }), TypeError);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 test("makeTempFile() rejects with an AtomicWriteError (ENOENT) for a missing directory", async () => {
   await withTempDir(async (dir) => {
     const missing = path.join(dir, "missing");

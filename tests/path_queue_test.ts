@@ -112,21 +112,48 @@ test("AtomicWriter.write() and openAtomic() keep call order with writeFileAtomic
   });
 });
 
+/**
+ * Writes "first" to `slow` and then "second" to `fast`, both called at
+ * once, the first write's data held until the second has settled, or `ms`
+ * ms; what ended the hold: "released" if the second did not wait for the
+ * first, "timed out" if it did (it is ordered after it).
+ */
+async function whatEndsTheHold(
+  slow: string,
+  fast: string,
+  ms: number,
+): Promise<string> {
+  const second = Promise.withResolvers<void>();
+  const adapter = holdingWrite("first", second.promise, ms);
+  return await using(adapter, async () => {
+    const first = writeFileAtomic(slow, "first");
+    writeFileAtomic(fast, "second").then(second.resolve, second.reject);
+    const held = await adapter.held;
+    await Promise.all([first, second.promise]);
+    return held;
+  });
+}
+
 test("writeFileAtomic() does not hold a write back for a slower one to another file of the same name", async () => {
   await withTempDir(async (dir) => {
     for (const sub of ["a", "b"]) fs.mkdirSync(path.join(dir, sub));
     const slow = path.join(dir, "a", "config.json");
     const fast = path.join(dir, "b", "config.json");
-    const second = Promise.withResolvers<void>();
     // Long enough that only the second write settling can end the hold.
-    const adapter = holdingWrite("first", second.promise, 5_000);
-    await using(adapter, async () => {
-      const first = writeFileAtomic(slow, "first");
-      writeFileAtomic(fast, "second").then(second.resolve, second.reject);
-      assert.equal(await adapter.held, "released");
-      await first;
-    });
+    assert.equal(await whatEndsTheHold(slow, fast, 5_000), "released");
     assert.equal(read(slow), "first");
     assert.equal(read(fast), "second");
   });
 });
+
+// On exFAT, NTFS or APFS each pair is one file; JavaScript's lower case
+// alone keeps σ and ς apart (final sigma).
+for (const [one, other] of [["X.json", "x.json"], ["xσ", "xς"], ["xς", "xΣ"]]) {
+  test(`writeFileAtomic() renames ${one} and ${other} in call order, as names a case-insensitive file system takes for one`, async () => {
+    await withTempDir(async (dir) => {
+      const slow = path.join(dir, one);
+      const fast = path.join(dir, other);
+      assert.equal(await whatEndsTheHold(slow, fast, 300), "timed out");
+    });
+  });
+}
