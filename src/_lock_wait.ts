@@ -15,6 +15,7 @@ import type { AsyncFsOps, FileWatch, FsOps } from "./runtime/types.ts";
 import type { Wake } from "./runtime/_watch.ts";
 import {
   type Held,
+  lockError,
   lockPathFor,
   type LockPlan,
   MAX_TIMER_MS,
@@ -36,6 +37,18 @@ import {
 export function acquireSync(plan: LockPlan, ops: FsOps): Held {
   const waiter = runSync(approach(plan), ops);
   try {
+    // This thread holds the lock (a lock or an update not yet settled): a
+    // wait here would block the one who must release it, until the lease
+    // ran out and the lock was taken from under it.
+    if (plan.inFlight?.has(waiter.path)) {
+      throw lockError(
+        plan,
+        "EDEADLK",
+        "lock",
+        waiter.path,
+        "this thread holds the lock already, and a synchronous wait would keep it from ever releasing it (locks are not re-entrant)",
+      );
+    }
     for (;;) {
       const got = runSync(tryOnce(waiter), ops);
       if (typeof got !== "number") return got;

@@ -242,7 +242,8 @@ export function takeLockSync(plan: LockPlan, context: Context): HeldLock {
  * (`.NAME.atomic-lock`); `path` itself need not exist. Processes on Deno,
  * Bun and Node exclude each other. A lock whose holder died on this machine
  * is taken over at once; otherwise after its lease. Locks are not
- * re-entrant: locking a file twice in one process waits for the first lock.
+ * re-entrant: locking a file again in the thread that holds its lock waits
+ * for the first lock, or fails with `EDEADLK` when synchronous.
  *
  * For a read-modify-write of one file, {@linkcode updateFileAtomic} does
  * everything in one call.
@@ -290,7 +291,7 @@ export function lockFile(
  * @returns The lock, once held.
  * @throws {TypeError} If `path` or an option has the wrong type.
  * @throws {RangeError} If `timeout` or `lease` is out of range.
- * @throws {AtomicWriteError} With code `ETIMEDOUT` if `timeout` passed; `EACCES`, `ENOTSUP` or `EISDIR` for a target a write would refuse (a link another user planted in a sticky directory, a special file, a directory); or the code of a failing file-system step.
+ * @throws {AtomicWriteError} With code `ETIMEDOUT` if `timeout` passed; `EDEADLK` if this thread holds the lock already; `EACCES`, `ENOTSUP` or `EISDIR` for a target a write would refuse (a link another user planted in a sticky directory, a special file, a directory); or the code of a failing file-system step.
  *
  * @example Usage
  * ```ts

@@ -11,6 +11,7 @@ import {
   lockFileSync,
   removeStaleTemps,
   updateFileAtomic,
+  updateFileAtomicSync,
 } from "../mod.ts";
 import {
   backdate,
@@ -150,6 +151,40 @@ test("lockFile() gives two long names that differ only in case one lock, as a ca
       } finally {
         await lock.release();
       }
+    }
+  });
+});
+
+test("lockFileSync() and updateFileAtomicSync() fail at once with EDEADLK in the thread that holds the lock, which keeps it", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const lock = await lockFile(target);
+    try {
+      const before = fs.readdirSync(dir).sort();
+      const started = performance.now();
+      // Without the check, each waited out its timeout (the lease is longer).
+      assert.throws(
+        () => lockFileSync(target, { timeout: 2_000 }),
+        (e) => e instanceof AtomicWriteError && e.code === "EDEADLK",
+      );
+      assert.throws(
+        () => updateFileAtomicSync(target, () => "x", { timeout: 2_000 }),
+        (e) => e instanceof AtomicWriteError && e.code === "EDEADLK",
+      );
+      assert.ok(performance.now() - started < 1_000);
+      assert.deepEqual(fs.readdirSync(dir).sort(), before);
+      assert.equal(lock.signal.aborted, false);
+    } finally {
+      await lock.release();
+    }
+    const sync = lockFileSync(target);
+    try {
+      assert.throws(
+        () => lockFileSync(target, { timeout: 2_000 }),
+        (e) => e instanceof AtomicWriteError && e.code === "EDEADLK",
+      );
+    } finally {
+      sync.release();
     }
   });
 });
