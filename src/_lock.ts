@@ -40,7 +40,10 @@
  *
  * A waiter that comes late with an old judgement wins the mutex, but step 2
  * finds a different lock and stops. A mutex whose holder died is itself
- * reclaimed the same way (its record names it); the depth is bounded.
+ * reclaimed the same way (its record names it); the depth is bounded. The
+ * record names the reclaiming thread too (`file`: a temporary name of its,
+ * never made), so a worker thread terminated while it held the mutex is
+ * judged gone at once, as a lock's holder is, and not after the lease.
  *
  * ## Losing a lock, and fencing
  * A holder that is alive but stalled (a blocked event loop, a suspended

@@ -16,6 +16,7 @@ import {
   checks,
   createRecord,
   DEFAULT_LEASE_MS,
+  holderPathFor,
   lockError,
   lockModeIn,
   type LockPlan,
@@ -49,7 +50,12 @@ export function* reclaim(
     dirname(lock),
     reclaimName(basename(lock), seen.token),
   );
-  const mine = newRecord(plan.adapter.identity(), plan.lease);
+  // Names this thread as a holder's second name would (the mutex has none).
+  const mine = newRecord(
+    plan.adapter.identity(),
+    plan.lease,
+    basename(holderPathFor(plan, mutex)),
+  );
   const dir = yield* settle(request("stat", dirname(lock)));
   const mode = lockModeIn(dir.ok ? dir.value : null);
   const made = yield* createRecord(plan, mutex, mine, mode);

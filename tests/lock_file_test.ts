@@ -23,7 +23,14 @@ import {
   using,
   withTempDir,
 } from "./_fixtures.ts";
-import { isKnownWriter, tempNameOwner } from "../src/_temp_name.ts";
+import {
+  isKnownWriter,
+  tempName,
+  tempNameOwner,
+  type TempOwner,
+} from "../src/_temp_name.ts";
+import { parseRecord } from "../src/_lock_record.ts";
+import { detectAdapter } from "../src/runtime/detect.ts";
 import { heartbeat } from "../src/_lock_hold.ts";
 import type { HeldLock } from "../src/lock_file.ts";
 import { runAsync } from "../src/_run.ts";
@@ -618,6 +625,32 @@ test("lockFile() aborts its signal, without throwing, when it stalls past its le
     await next.release();
   });
 });
+
+test(
+  "lockFile() names its thread in the reclaim mutex's record, so a worker terminated while it reclaims is judged gone at once",
+  { skip: cannotNameThreads },
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      // Stale: its pid now belongs to another process (ours).
+      writeFakeLock(target, { pid: process.pid, start: "1", lease: 60_000 });
+      const adapter = faultAdapter([]);
+      const { rename } = adapter.async;
+      const named: (TempOwner | null)[] = [];
+      adapter.async.rename = async (from, to) => {
+        if (to.endsWith(".atomic-reclaim")) {
+          const file = parseRecord(fs.readFileSync(to))?.file;
+          named.push(file === undefined ? null : tempNameOwner(file));
+        }
+        return await rename(from, to);
+      };
+      const lock = await using(adapter, () => lockFile(target, PROMPTLY));
+      await lock.release();
+      const me = tempNameOwner(tempName("f", detectAdapter().writer()));
+      assert.deepEqual(named, [me]);
+    });
+  },
+);
 
 test("lockFile() released while a heartbeat looks at it does not abort its signal", async () => {
   await withTempDir(async (dir) => {
