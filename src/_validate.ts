@@ -155,7 +155,10 @@ function urlPath(url: URL, what: string): string {
  * says the path must be a directory. (Windows resolves `..` as text itself.)
  * A relative path when the current directory is gone (deleted, or never
  * reachable) fails with an {@linkcode AtomicWriteError}, `ENOENT` on every
- * runtime (Deno's `NotFound`, Node's and Bun's `uv_cwd` error as its cause).
+ * runtime (Deno's `NotFound`, Node's and Bun's `uv_cwd` error as its cause);
+ * when the current directory's path is longer than `PATH_MAX`, Node's and
+ * Bun's `getcwd` fail with `ERANGE`, which is `ENAMETOOLONG` here, as Deno
+ * (which has the path) gets from the first call that uses it.
  */
 function absolute(path: string, what: string): string {
   try {
@@ -166,7 +169,8 @@ function absolute(path: string, what: string): string {
     const cwd = resolve();
     return cwd.endsWith(sep) ? cwd + path : cwd + sep + path;
   } catch (error) {
-    const code = errorCode(error) ?? "ENOENT";
+    const given = errorCode(error) ?? "ENOENT";
+    const code = given === "ERANGE" ? "ENAMETOOLONG" : given;
     throw new AtomicWriteError({
       code,
       operation: "resolve path",
@@ -176,6 +180,8 @@ function absolute(path: string, what: string): string {
       cause: error,
       reason: code === "ENOENT"
         ? "the current directory no longer exists"
+        : code === "ENAMETOOLONG"
+        ? "the current directory's path is longer than PATH_MAX"
         : undefined,
     });
   }

@@ -1,5 +1,9 @@
 /** The error every file-system failure of this library is reported as. */
-import { ERRNO_NUMBERS, isWithheldPermission } from "./runtime/_errno.ts";
+import {
+  ERRNO_NUMBERS,
+  isWithheldPermission,
+  posixCode,
+} from "./runtime/_errno.ts";
 
 /** What an {@linkcode AtomicWriteError} is made from. */
 export interface AtomicWriteErrorInit {
@@ -26,15 +30,21 @@ export interface AtomicWriteErrorInit {
 
 /**
  * The error number for `code` in Node's convention (negated, as libuv gives
- * it: `ENOENT` is -2 on Linux), from the runtime's `cause` when it carries
- * one (Node, Bun), otherwise from the errno table every code comes from
- * (`runtime/_errno.ts`: Deno gives codes only).
+ * it: `ENOENT` is -2 on Linux) when a system call failed (`cause` carries a
+ * system code): the runtime's own when it names `code` (Node, Bun),
+ * otherwise from the errno table every code comes from (`runtime/_errno.ts`:
+ * Deno gives codes only; a code the library gave instead of the call's, as
+ * `ENAMETOOLONG` for `getcwd`'s `ERANGE`). None when no call failed (a
+ * permission the runtime withheld, a failure the library found itself).
  */
 function errnoOf(code: string, cause: unknown): number | undefined {
-  const given = (cause as { errno?: unknown } | null)?.errno;
-  if (typeof given === "number") return given;
-  // Only for the code the runtime gave, not for one the library chose.
-  if ((cause as { code?: unknown } | null)?.code !== code) return undefined;
+  const given = posixCode(cause);
+  if (
+    given === undefined || !ERRNO_NUMBERS.has(given) ||
+    isWithheldPermission(cause)
+  ) return undefined;
+  const errno = (cause as { errno?: unknown }).errno;
+  if (given === code && typeof errno === "number") return errno;
   const number = ERRNO_NUMBERS.get(code);
   return number === undefined ? undefined : -number;
 }

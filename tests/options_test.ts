@@ -7,6 +7,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -28,7 +29,7 @@ import {
   writeFileAtomicSync,
 } from "../mod.ts";
 import { apis, failureOf, pathApis } from "./_apis.ts";
-import { tempsIn, withTempDir } from "./_fixtures.ts";
+import { root, scriptCommand, tempsIn, withTempDir } from "./_fixtures.ts";
 
 for (const api of apis) {
   test(`${api.name} ${api.fails} with a TypeError naming an unknown option and the valid ones`, async () => {
@@ -293,6 +294,45 @@ for (const api of pathApis) {
     },
   );
 }
+
+const noDeepCwd = process.platform !== "linux" &&
+  "needs Linux's PATH_MAX of 4096 and bash";
+
+test(
+  "a relative path fails with ENAMETOOLONG (errno -36) on every API when the current directory's path is longer than PATH_MAX",
+  { skip: noDeepCwd },
+  async () => {
+    await withTempDir((dir) => {
+      // 25 levels of 200 bytes: 5 KiB, entered one level at a time (a shell
+      // can; Bun's process.chdir cannot, its getcwd fails after).
+      const level = "d".repeat(200);
+      const enter = Array(25).fill(`mkdir -p ${level} && cd ${level}`).join(
+        " && ",
+      );
+      try {
+        for (const api of ["async", "sync", "handle"]) {
+          const child = scriptCommand(path.join(root, "tests", "_child.ts"), [
+            "errno",
+            "rel.txt",
+            api,
+          ]).map((word) => `'${word}'`).join(" ");
+          const run = spawnSync("bash", ["-c", `${enter} && exec ${child}`], {
+            cwd: dir,
+            encoding: "utf8",
+          });
+          assert.equal(
+            run.stdout,
+            "ENAMETOOLONG -36\n",
+            `${api}: ${run.stderr}`,
+          );
+        }
+      } finally {
+        // Node 22's fs.rmSync cannot remove a tree this deep; rm can.
+        spawnSync("rm", ["-rf", path.join(dir, level)]);
+      }
+    });
+  },
+);
 
 test(
   "AtomicWriter reports a relative path with no current directory through write() and flush()",
