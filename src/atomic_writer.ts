@@ -70,6 +70,8 @@ export class AtomicWriter {
   #pending: Batch | null = null;
   /** The error of the newest write, if it failed: the file lacks the newest data. */
   #failure: { error: unknown } | null = null;
+  /** The error of the newest `write()` call, if its data was refused (of the wrong type). */
+  #refused: { error: unknown } | null = null;
   /** Why no write can be made: the relative path could not be resolved. */
   #unresolved: AtomicWriteError | null = null;
 
@@ -109,7 +111,8 @@ export class AtomicWriter {
    * @returns A promise that resolves once data at least as new as `data` is
    * in place. Leaving it unawaited is safe: its failure is not an unhandled
    * rejection, and {@linkcode AtomicWriter.flush} reports it if no newer data
-   * made it to the file.
+   * made it to the file (data of the wrong type: until a later `write()` of
+   * good data).
    * @throws {TypeError} If `data` is not one of those.
    * @throws {AtomicWriteError} If the write carrying this data fails.
    *
@@ -130,8 +133,14 @@ export class AtomicWriter {
         ? toBytes(data, "data", this.#options.encoding)
         : toBytes(data).slice();
     } catch (error) {
-      return Promise.reject(error);
+      // The newest call's data never reaches the file: flush says so, until
+      // a later write of good data.
+      this.#refused = { error };
+      const refused = Promise.reject(error);
+      refused.catch(ignore); // a caller may leave it unawaited
+      return refused;
     }
+    this.#refused = null;
     if (this.#unresolved) {
       this.#failure = { error: this.#unresolved };
       const failed = Promise.reject(this.#unresolved);
@@ -174,6 +183,7 @@ export class AtomicWriter {
    */
   async flush(): Promise<void> {
     while (this.#running) await this.#running;
+    if (this.#refused) throw this.#refused.error;
     if (this.#failure) throw this.#failure.error;
   }
 

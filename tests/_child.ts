@@ -10,7 +10,8 @@
  *   error code on failure.
  * - `errno`: as `write`, but print the error's code and errno on failure.
  * - `flush`: AtomicWriter's documented pattern (a write not awaited, then
- *   `flush()`); print how flush() ended, wait a moment, print "alive".
+ *   `flush()`; API `bad-data`: of data of the wrong type); print how
+ *   flush() ended, wait a moment, print "alive".
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -96,12 +97,14 @@ async function main(): Promise<void> {
   }
   if (mode === "flush") {
     const writer = new AtomicWriter(target);
-    void writer.write("[]");
+    // API `bad-data`: data of the wrong type (`JSON.stringify(undefined)`).
+    void writer.write(api === "bad-data" ? undefined as never : "[]");
     try {
       await writer.flush();
       console.log("flushed");
     } catch (error) {
-      console.log(`flush rejected ${(error as { code?: string }).code}`);
+      const { code, name } = error as { code?: string; name?: string };
+      console.log(`flush rejected ${code ?? name}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
     console.log("alive");

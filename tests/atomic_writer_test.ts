@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import { AtomicWriteError, AtomicWriter, writeFileAtomic } from "../mod.ts";
 import {
@@ -132,6 +133,33 @@ test("AtomicWriter.flush() after a write that is not awaited reports its failure
   const child = spawnSync(exe, args, { encoding: "utf8", timeout: 60_000 });
   assert.equal(child.stdout, "flush rejected ENOENT\nalive\n", child.stderr);
   assert.equal(child.status, 0, child.stderr);
+});
+
+test("AtomicWriter.flush() after a write() of data of the wrong type that is not awaited rejects with its TypeError instead of crashing the process", async () => {
+  await withTempDir((dir) => {
+    const [exe, ...args] = scriptCommand(
+      path.join(root, "tests", "_child.ts"),
+      ["flush", path.join(dir, "f.json"), "bad-data"],
+    );
+    const child = spawnSync(exe, args, { encoding: "utf8", timeout: 60_000 });
+    assert.equal(
+      child.stdout,
+      "flush rejected TypeError\nalive\n",
+      child.stderr,
+    );
+    assert.equal(child.status, 0, child.stderr);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("AtomicWriter.flush() resolves once a later write() of good data succeeded after one of data of the wrong type", async () => {
+  await withTempDir(async (dir) => {
+    const writer = new AtomicWriter(path.join(dir, "f.json"));
+    await assert.rejects(writer.write(undefined as never), TypeError);
+    await writer.write("{}");
+    await writer.flush();
+    assert.equal(read(path.join(dir, "f.json")), "{}");
+  });
 });
 
 /** Calls made in this order on one file: by writer `a` or `b`, or by `writeFileAtomic` (`w`). */
