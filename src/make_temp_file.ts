@@ -236,6 +236,11 @@ export async function makeTempFile<T>(
   options?: MakeTempOptions,
 ): Promise<TempFile | T> {
   const fn = typeof fnOrOptions === "function" ? fnOrOptions : undefined;
+  if (fn === undefined && options !== undefined) {
+    throw new TypeError(
+      "Cannot make a temporary file: the first argument must be a function when options follow it",
+    );
+  }
   const steps = plan(fn ? options : fnOrOptions as MakeTempOptions);
   const file = tempFile(await runAsync(steps, currentContext().adapter.async));
   if (fn === undefined) return file;

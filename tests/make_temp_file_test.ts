@@ -91,6 +91,16 @@ test("makeTempFile() rejects with a TypeError for a prefix holding a path separa
   assert.throws(() => makeTempFileSync({ suffix: "a/b" }), TypeError);
 });
 
+test("makeTempFile() rejects with a TypeError for options after a non-function, making no file", async () => {
+  await withTempDir(async (dir) => {
+    await assert.rejects(
+      makeTempFile(undefined as never, { dir, prefix: "report-" } as never),
+      TypeError,
+    );
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 test("makeTempFile() rejects with a TypeError for a prefix or suffix holding a lone surrogate, making no file", async () => {
   await withTempDir(async (dir) => {
     await assert.rejects(makeTempFile({ dir, prefix: "p\uD83D" }), TypeError);
