@@ -107,6 +107,22 @@ for (const { name, fails, update } of updates) {
     });
   });
 
+  test(`${name} passes a plain Uint8Array over exactly the file's bytes, as on every runtime`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "n.txt");
+      fs.writeFileSync(target, "41");
+      let seen: Uint8Array | null = null;
+      await update(target, (c) => (seen = c, undefined));
+      assert.ok(seen !== null);
+      const bytes: Uint8Array = seen;
+      // Not a Buffer: `${current}` lists numbers everywhere, as on Deno.
+      assert.equal(Object.getPrototypeOf(bytes), Uint8Array.prototype);
+      assert.equal(String(bytes), "52,49");
+      assert.equal(bytes.byteOffset, 0);
+      assert.equal(bytes.buffer.byteLength, 2);
+    });
+  });
+
   test(`${name} leaves the file as it is when fn returns undefined`, async () => {
     await withTempDir(async (dir) => {
       const target = path.join(dir, "keep.txt");

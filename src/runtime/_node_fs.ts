@@ -11,7 +11,7 @@ import os from "node:os";
 import process from "node:process";
 import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
-import { type ReadWhole, readWholeSync } from "./_read_whole.ts";
+import { plainBytes, type ReadWhole, readWholeSync } from "./_read_whole.ts";
 import { protectionsFromProc, type ReadText } from "./_proc.ts";
 import { onProcessExit } from "./_exit_hooks.ts";
 import { procWriters } from "./_writer_identity.ts";
@@ -168,8 +168,9 @@ export function createNodeFsAdapter(
   read: ReadWhole,
 ): RuntimeAdapter<number> {
   const readFile = fromCallbacks(
-    (path: string) => readWholeSync(path),
-    (path) => (done) => read(path, done),
+    (path: string) => plainBytes(readWholeSync(path)),
+    (path) => (done) =>
+      read(path, (error, data) => done(error, error ? data : plainBytes(data))),
     { recover: missingAsNull },
   );
   const { sync, async } = split({ ...table, readFile, ...aclRows(xattrs) });

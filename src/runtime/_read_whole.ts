@@ -78,6 +78,20 @@ function readInCalls(
   });
 }
 
+/**
+ * `data` as what Deno's reads give and an update's `fn` is promised: a plain
+ * `Uint8Array` (not a `Buffer`, whose `toString()` decodes where a
+ * `Uint8Array`'s lists numbers, so the same `fn` would compute another
+ * result on Node and Bun) over exactly the file's bytes (a `Buffer` may be a
+ * view of a larger pool or first-read buffer, whose other bytes are not the
+ * file's). A view when that costs nothing, a copy otherwise.
+ */
+export function plainBytes(data: Uint8Array): Uint8Array {
+  return data.byteOffset === 0 && data.buffer.byteLength === data.length
+    ? new Uint8Array(data.buffer)
+    : new Uint8Array(data);
+}
+
 /** `fs.readFileSync(path)`, for files of any size. */
 export function readWholeSync(path: string): Buffer {
   try {
