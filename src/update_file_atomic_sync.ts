@@ -50,6 +50,9 @@ export function updateFileAtomicSync<T extends UpdateResult>(
     const current = runSync(readLocked(lock.held), context.adapter.sync);
     const result = fn(current);
     if (result instanceof Promise) {
+      // Its own failure is reported by this TypeError, not as an unhandled
+      // rejection that would end the process.
+      result.catch(() => {});
       throw new TypeError(
         `Cannot update "${plan.lock.target}": fn returned a promise; use updateFileAtomic()`,
       );

@@ -465,6 +465,24 @@ test("updateFileAtomicSync() throws a TypeError when fn returns a promise, leavi
   });
 });
 
+test("updateFileAtomicSync() throws its TypeError when an async fn rejects, and the rejection is not left unhandled", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f.txt");
+    fs.writeFileSync(target, "old");
+    const failing = async (): Promise<string> => {
+      throw new Error("fn failed");
+    };
+    assert.throws(
+      // deno-lint-ignore no-explicit-any
+      () => updateFileAtomicSync(target, failing as any),
+      TypeError,
+    );
+    // An unhandled rejection would fail this test (and end the process).
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(read(target), "old");
+  });
+});
+
 test(
   "updateFileAtomic() calls from 2 Deno, 2 Bun and 2 Node processes, sync and async, lose no update",
   { ...SLOW, skip: otherRuntimesMissing() ?? false },
