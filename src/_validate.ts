@@ -310,7 +310,9 @@ const encoder = new TextEncoder();
 
 /**
  * `chunk` as bytes: strings in `encoding`, any `ArrayBufferView` as a view of
- * the same memory (not copied), an `ArrayBuffer` as all of its bytes.
+ * the same memory (not copied), an `ArrayBuffer` as all of its bytes. A
+ * detached buffer (transferred, as to a worker) is a TypeError, whatever
+ * views it: a `Uint8Array` of one reads as empty, and would empty the file.
  */
 export function toBytes(
   chunk: unknown,
@@ -321,6 +323,16 @@ export function toBytes(
     return encoding === "utf8" || encoding === "utf-8"
       ? encoder.encode(chunk)
       : Buffer.from(chunk, encoding);
+  }
+  const buffer = chunk instanceof ArrayBuffer
+    ? chunk
+    : ArrayBuffer.isView(chunk)
+    ? chunk.buffer
+    : undefined;
+  if ((buffer as { detached?: boolean } | undefined)?.detached === true) {
+    throw new TypeError(
+      `Cannot write ${what}: its ArrayBuffer is detached (transferred), so it holds no bytes`,
+    );
   }
   if (chunk instanceof Uint8Array) return chunk;
   if (ArrayBuffer.isView(chunk)) {

@@ -579,6 +579,15 @@ for (const api of apis) {
     ],
     ["data that is a number", () => api.write("f", 42 as unknown as string)],
     [
+      // As after postMessage(bytes, [bytes.buffer]): it reads as empty.
+      "data whose ArrayBuffer was transferred (detached)",
+      () => {
+        const bytes = new TextEncoder().encode("lost");
+        bytes.buffer.transfer();
+        return api.write("f", bytes);
+      },
+    ],
+    [
       "options that are a string",
       () => api.write("f", "x", "yes" as unknown as { fsync: boolean }),
     ],
