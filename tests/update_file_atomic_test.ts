@@ -1,6 +1,7 @@
 /** updateFileAtomic() and updateFileAtomicSync(): read-modify-write under the lock. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { constants as bufferConstants } from "node:buffer";
 import fs from "node:fs";
 import path from "node:path";
 import {
@@ -464,6 +465,31 @@ test("updateFileAtomicSync() throws a TypeError when fn returns a promise, leavi
     assert.deepEqual(fs.readdirSync(dir), ["f.txt"]);
   });
 });
+
+/** Why a file larger than any buffer cannot be made here, if it cannot. */
+const buffersHoldAnyFile = bufferConstants.MAX_LENGTH > 2 ** 40 &&
+  `this runtime's buffers hold files of up to ${bufferConstants.MAX_LENGTH} bytes (Bun's: 4 GiB)`;
+
+test(
+  "updateFileAtomic() and updateFileAtomicSync() fail with EFBIG for a file larger than the runtime's largest buffer, leaving it",
+  { skip: buffersHoldAnyFile },
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "big");
+      const size = bufferConstants.MAX_LENGTH + 2;
+      fs.writeFileSync(target, "<");
+      fs.truncateSync(target, size); // sparse: no disk, no memory
+      for (const update of [updateFileAtomic, updateFileAtomicSync]) {
+        await failsWith(
+          (async () => await update(target, () => "lost"))(),
+          "EFBIG",
+        );
+      }
+      assert.equal(fs.statSync(target).size, size);
+      assert.deepEqual(fs.readdirSync(dir), ["big"]);
+    });
+  },
+);
 
 test("updateFileAtomicSync() throws its TypeError when an async fn rejects, and the rejection is not left unhandled", async () => {
   await withTempDir(async (dir) => {

@@ -5,12 +5,19 @@
  * calls of at most 1 GiB into one buffer, so every runtime gives the same
  * bytes; smaller files cost nothing more.
  *
+ * A file larger than the runtime's largest buffer (`buffer.constants.
+ * MAX_LENGTH`: 4 GiB on Bun, 2⁵³−1 bytes on Node) cannot be read whole at
+ * all: that fails with `EFBIG` (Bun itself says `ENOMEM`, with memory to
+ * spare).
+ *
  * Node's `fs.readFile` also takes four thread-pool round trips, one after
  * the other (open, fstat, read, close), where Bun's takes one:
  * {@linkcode readWholeInTwo} is Node's asynchronous read.
  */
 import fs from "node:fs";
+import { constants } from "node:buffer";
 import { isWindows } from "./_posix.ts";
+import { ERRNO_NUMBERS } from "./_errno.ts";
 
 /** An asynchronous whole-file read: `done` gets the bytes or the first error. */
 export type ReadWhole = (
@@ -92,24 +99,54 @@ export function plainBytes(data: Uint8Array): Uint8Array {
     : new Uint8Array(data);
 }
 
-/** `fs.readFileSync(path)`, for files of any size. */
+/**
+ * The error for a read of `path` that failed: `EFBIG` if the file (of
+ * `size` bytes) is larger than any buffer of this runtime, else `error`.
+ */
+function beyondBuffers(path: string, size: number, error: Error): Error {
+  if (size <= constants.MAX_LENGTH) return error;
+  return Object.assign(
+    new Error(
+      `EFBIG: file too large to read whole, ${size} bytes, more than this runtime's largest buffer (${constants.MAX_LENGTH} bytes), read '${path}'`,
+      { cause: error },
+    ),
+    {
+      code: "EFBIG",
+      errno: -ERRNO_NUMBERS.get("EFBIG")!,
+      syscall: "read",
+      path,
+    },
+  );
+}
+
+/** `fs.readFileSync(path)`, for files of any size that fits a buffer. */
 export function readWholeSync(path: string): Buffer {
   try {
     return fs.readFileSync(path);
   } catch (error) {
     if (tooLarge(error)) return readInCallsSync(path);
-    throw error;
+    let size = 0;
+    try {
+      size = fs.statSync(path).size;
+    } catch {
+      // The read's own error says what is wrong.
+    }
+    throw beyondBuffers(path, size, error as Error);
   }
 }
 
-/** `fs.readFile(path, done)`, for files of any size. */
+/** `fs.readFile(path, done)`, for files of any size that fits a buffer. */
 export function readWhole(
   path: string,
   done: (error: Error | null, data: Buffer) => void,
 ): void {
   fs.readFile(path, (error, data) => {
-    if (error && tooLarge(error)) return readInCalls(path, done);
-    done(error, data);
+    if (error === null) return done(null, data);
+    if (tooLarge(error)) return readInCalls(path, done);
+    fs.stat(
+      path,
+      (_, stat) => done(beyondBuffers(path, stat?.size ?? 0, error), data),
+    );
   });
 }
 
