@@ -1,11 +1,66 @@
 /** The two runners that drive the algorithm's steps (see `_steps.ts`): one synchronous, one asynchronous. */
-import type { AsyncFsOps, FsOps } from "./runtime/types.ts";
+import type { AsyncFsOps, FsOps, OpName } from "./runtime/types.ts";
 import type { Instruction, Request, Settled, Steps } from "./_steps.ts";
+import { errorCode } from "./_error_code.ts";
 
 type Op = (...args: readonly unknown[]) => unknown;
 
-function call(ops: FsOps | AsyncFsOps, req: Request<unknown>): unknown {
-  return (ops[req.name] as Op)(...req.args);
+/**
+ * The calls made again when a signal interrupted them (`EINTR`: nothing was
+ * done), as libuv does for some of them on Node: Bun did not for `fsync`,
+ * Deno not for `rename`, so one interrupted call failed a write on one
+ * runtime only (FUSE, network file systems). Never `close` (the descriptor
+ * is gone whatever it says) nor `createExclusive` (a name of ours made
+ * after all would then say `EEXIST`).
+ */
+const RETRIED_ON_EINTR: ReadonlySet<OpName> = new Set<OpName>([
+  "lstat",
+  "stat",
+  "readLink",
+  "write",
+  "sync",
+  "syncDir",
+  "chmod",
+  "chown",
+  "rename",
+  "link",
+  "readFile",
+  "touch",
+]);
+/** How often one call is made again: a storm of signals still ends. */
+const MAX_EINTR_RETRIES = 16;
+
+function interrupted(req: Request<unknown>, error: unknown, tries: number) {
+  return tries < MAX_EINTR_RETRIES && RETRIED_ON_EINTR.has(req.name) &&
+    errorCode(error) === "EINTR";
+}
+
+function call(ops: FsOps, req: Request<unknown>): unknown {
+  for (let tries = 0;; tries++) {
+    try {
+      return (ops[req.name] as Op)(...req.args);
+    } catch (error) {
+      if (!interrupted(req, error, tries)) throw error;
+    }
+  }
+}
+
+function callAsync(
+  ops: AsyncFsOps,
+  req: Request<unknown>,
+  tries = 0,
+): Promise<unknown> {
+  const again = (error: unknown): Promise<unknown> =>
+    interrupted(req, error, tries)
+      ? callAsync(ops, req, tries + 1)
+      : Promise.reject(error);
+  let made: Promise<unknown>;
+  try {
+    made = (ops[req.name] as Op)(...req.args) as Promise<unknown>;
+  } catch (error) {
+    return again(error);
+  }
+  return RETRIED_ON_EINTR.has(req.name) ? made.catch(again) : made;
 }
 
 function settleSync(ops: FsOps, req: Request<unknown>): Settled<unknown> {
@@ -45,7 +100,7 @@ function settleAsync(
   ops: AsyncFsOps,
   req: Request<unknown>,
 ): Promise<Settled<unknown>> {
-  return (call(ops, req) as Promise<unknown>).then(
+  return callAsync(ops, req).then(
     (value) => ({ ok: true, value }),
     (error: unknown) => ({ ok: false, error }),
   );
@@ -80,7 +135,7 @@ export function untilAborted<T>(
 function executeAsync(ops: AsyncFsOps, instruction: Instruction): unknown {
   switch (instruction.kind) {
     case "op":
-      return call(ops, instruction);
+      return callAsync(ops, instruction);
     case "all":
       return Promise.all(instruction.requests.map((r) => settleAsync(ops, r)));
   }

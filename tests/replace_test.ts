@@ -543,6 +543,23 @@ for (const api of apis) {
     });
   });
 
+  for (const op of ["rename", "sync", "syncDir", "write"] as const) {
+    test(`${name} makes ${op} again when a signal interrupted it (EINTR), as on every runtime`, async () => {
+      await withTempDir(async (dir) => {
+        const file = path.join(dir, "f.txt");
+        fs.writeFileSync(file, "old");
+        const adapter = faultAdapter([{ op, code: "EINTR", times: 2 }]);
+        await using(adapter, () => api.write(file, "new"));
+        assert.equal(read(file), "new");
+        assert.deepEqual(tempsIn(dir), []);
+        assert.equal(
+          adapter.calls.filter((c) => c.split(":")[0] === op).length >= 3,
+          true,
+        );
+      });
+    });
+  }
+
   test(`${name} does not retry a failed rename on POSIX`, async () => {
     await withTempDir(async (dir) => {
       const file = path.join(dir, "f.txt");
