@@ -121,7 +121,8 @@ export function* heartbeat(held: Held): Steps<void> {
 }
 
 /**
- * Gives up the lock file. Never throws. Within its lease, with the margin to
+ * Gives up the lock file. Never throws: a lock file that cannot be removed
+ * has its lease ended instead (see below). Within its lease, with the margin to
  * spare, nobody may judge the lock stale, so removing it by name is safe;
  * later (or once found lost), a waiter may be reclaiming it, so it goes
  * through the reclaim mutex like a waiter, which removes it only if it is
@@ -136,7 +137,16 @@ export function* release(held: Held): Steps<void> {
     // The lock's name goes first: a power cut between the two removals
     // leaves at most the holder's own name (a temporary file that
     // `removeStaleTemps` sweeps), never a lock without it.
-    yield* settle(request("remove", held.path));
+    const removed = yield* settle(request("remove", held.path));
+    if (
+      !removed.ok && errorCode(removed.error) !== "ENOENT" && file !== null
+    ) {
+      // It stays (an I/O error, a directory that lets nothing be removed):
+      // its heartbeat is set to the epoch through the file still open, so
+      // its lease is over and the next taker takes it over at once, as a
+      // gone holder's, instead of after the lease.
+      yield* settle(request("touch", file, 0));
+    }
   } else {
     const entry = yield* isHeld(held);
     if (entry !== null) {

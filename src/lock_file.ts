@@ -84,7 +84,12 @@ export interface FileLock extends Disposable, AsyncDisposable {
    * and it never aborts once the lock is being released.
    */
   readonly signal: AbortSignal;
-  /** Releases the lock; resolves when the lock file is gone. Calling it again does nothing. */
+  /**
+   * Releases the lock; resolves when the lock file is gone, or, where it
+   * cannot be removed (an I/O error), its lease ended, so that the next
+   * taker takes it over at once. Never rejects. Calling it again does
+   * nothing.
+   */
   release(): Promise<void>;
   /** Releases the lock synchronously. Calling it again does nothing. */
   releaseSync(): void;

@@ -652,6 +652,27 @@ test(
   },
 );
 
+test("FileLock.release() ends the lease of a lock file it cannot remove, so the next lock is taken at once", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const lock = lockPathOf(target);
+    const adapter = faultAdapter([
+      { op: "remove", code: "EIO", times: 1, where: (a) => a[0] === lock },
+    ]);
+    await using(adapter, async () => {
+      const first = await lockFile(target);
+      await first.release(); // resolves: release never rejects
+    });
+    assert.ok(fs.existsSync(lock), "the lock file stayed");
+    const started = performance.now();
+    // Its lease (10 s) would otherwise have to run out first.
+    const next = await lockFile(target, { timeout: 5_000 });
+    assert.ok(performance.now() - started < 5_000);
+    await next.release();
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 test("lockFile() released while a heartbeat looks at it does not abort its signal", async () => {
   await withTempDir(async (dir) => {
     const lock = await lockFile(path.join(dir, "f")) as HeldLock;
