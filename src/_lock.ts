@@ -207,6 +207,12 @@ export interface Held {
   ticket: Ticket | null;
 }
 
+/** What a lock plan asks for, as its errors' messages start: `lock "…"` or `update "…"`. */
+export function taskOf(plan: LockPlan): string {
+  return `${plan.read ? "update" : "lock"} "${plan.target}"`;
+}
+
+/** A failure of the lock of `plan`, as an {@linkcode AtomicWriteError}. */
 export function lockError(
   plan: LockPlan,
   code: string,
@@ -221,7 +227,7 @@ export function lockError(
     path,
     target: plan.target,
     // Nothing is being replaced yet: the message says what was asked.
-    task: `${plan.read ? "update" : "lock"} "${plan.target}"`,
+    task: taskOf(plan),
     reason,
     cause,
   });

@@ -37,6 +37,7 @@ import {
   lockPathFor,
   type LockPlan,
   type Made,
+  taskOf,
 } from "./_lock.ts";
 import { look } from "./_lock_look.ts";
 import { ahead, join, leave, refresh, type Ticket } from "./_lock_queue.ts";
@@ -94,6 +95,7 @@ function* finalTarget(
   named?: EntryInfo | null,
 ): Steps<string> {
   const s = resolution(plan.target, writerOf(plan.adapter));
+  s.task = taskOf(plan);
   yield* resolveTarget(s, named);
   return s.final;
 }

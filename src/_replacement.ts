@@ -60,6 +60,11 @@ export interface Resolution {
   readonly committed: boolean;
   readonly host: Writer;
   /**
+   * What the caller asked for, as an error's message starts (`lock
+   * "/srv/f"`), where it is not a replacement of `target`.
+   */
+  task?: string;
+  /**
    * The `stat` of `final`'s directory, where it was made alongside another
    * step (`null`: it failed); the group a new file there gets depends on it
    * (`_new_file_group.ts`).
@@ -146,7 +151,14 @@ export function failure(
 ): unknown {
   if (cause instanceof AtomicWriteError) return cause;
   return new AtomicWriteError(
-    { code: codeOf(cause), operation, path, target: s.target, cause },
+    {
+      code: codeOf(cause),
+      operation,
+      path,
+      target: s.target,
+      cause,
+      task: s.task,
+    },
     s.committed,
   );
 }
@@ -165,6 +177,7 @@ export function problem(
     path,
     target: s.target,
     reason,
+    task: s.task,
   });
 }
 

@@ -845,3 +845,25 @@ test("lockFile() and updateFileAtomic() say what they could not do: lock, or upd
     );
   });
 });
+
+test("lockFile() and updateFileAtomic() say lock, or update, for a target they refuse as a write would (a directory, a link loop)", async () => {
+  await withTempDir(async (dir) => {
+    fs.mkdirSync(path.join(dir, "d"));
+    fs.symlinkSync("b", path.join(dir, "a"));
+    fs.symlinkSync("a", path.join(dir, "b"));
+    for (const [name, code] of [["d", "EISDIR"], ["a", "ELOOP"]]) {
+      const target = path.join(dir, name);
+      await assert.rejects(
+        lockFile(target),
+        (e: AtomicWriteError) =>
+          e.code === code && e.message.startsWith(`Cannot lock "${target}": `),
+      );
+      assert.throws(
+        () => updateFileAtomicSync(target, () => "x"),
+        (e: AtomicWriteError) =>
+          e.code === code &&
+          e.message.startsWith(`Cannot update "${target}": `),
+      );
+    }
+  });
+});
