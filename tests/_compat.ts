@@ -168,6 +168,42 @@ export function sharedCases(form: CompatForm): void {
     });
   });
 
+  test(`${name} applies the permission bits of a whole stat.mode, as fs.chmod does`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      fs.chmodSync(file, 0o640);
+      const whole = fs.statSync(file).mode; // 0o100640: type and bits
+      fs.chmodSync(file, 0o600);
+      await form.write(file, "new", { mode: whole });
+      assert.equal(modeOf(file), 0o640);
+      await form.write(file, "newer", { mode: "100604" });
+      assert.equal(modeOf(file), 0o604);
+      const highest = 2 ** 32 - 1 - 0o7777 + 0o644; // every bit above set
+      await form.write(file, "newest", { mode: highest });
+      assert.equal(modeOf(file), 0o644);
+    });
+  });
+
+  test(`${name} ${fails} with a RangeError for a mode fs.chmod refuses, before touching a file`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      for (const mode of [NaN, -1, 1.5, 2 ** 32, "40000000000", Infinity]) {
+        await assert.rejects(
+          form.write(file, "x", { mode }),
+          (error) =>
+            error instanceof RangeError && /"mode"/.test(error.message),
+          `mode ${String(mode)}`,
+        );
+      }
+      await assert.rejects(
+        form.write(file, "x", { mode: "rw-r--r--" }),
+        TypeError,
+      );
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
   test(`${name} keeps the existing mode by default`, async () => {
     await withTempDir(async (dir) => {
       const file = path.join(dir, "f");
@@ -253,6 +289,39 @@ export function sharedCases(form: CompatForm): void {
         /expected false or \{ uid, gid \}/,
       );
       assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${name} ${fails} with a RangeError for a chown id outside -1 to 2^32 - 1, before touching a file`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      for (
+        const chown of [
+          { uid: 2 ** 32, gid: 0 },
+          { uid: 0, gid: -2 },
+          { uid: 1e12, gid: 0 },
+          { uid: 0, gid: 1.5 },
+        ]
+      ) {
+        await assert.rejects(
+          form.write(file, "x", { chown }),
+          (error) =>
+            error instanceof RangeError && /"chown"/.test(error.message),
+          JSON.stringify(chown),
+        );
+      }
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${name} with a chown id of -1 leaves that id as it is`, {
+    skip: needsRoot,
+  }, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      await form.write(file, "42", { chown: { uid: -1, gid: 43 } });
+      const stat = fs.statSync(file);
+      assert.deepEqual([stat.uid, stat.gid], [process.getuid?.(), 43]);
     });
   });
 
@@ -397,6 +466,36 @@ export function sharedCases(form: CompatForm): void {
     });
   });
 
+  test(`${name} writes text as UTF-8 for an empty or false encoding, as the packages do`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      for (const encoding of ["", false, null, 0]) {
+        fs.rmSync(file, { force: true });
+        await form.write(file, "é", { encoding });
+        assert.deepEqual([...fs.readFileSync(file)], [0xc3, 0xa9]);
+      }
+      await form.write(file, "é", "");
+      assert.deepEqual([...fs.readFileSync(file)], [0xc3, 0xa9]);
+    });
+  });
+
+  test(`${name} fsyncs file and directory for any fsync value but false, as the packages do`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      for (const fsync of [0, "", null, "no"]) {
+        const adapter = faultAdapter([]);
+        await using(adapter, () => form.write(file, "x", { fsync }));
+        assert.deepEqual(
+          adapter.calls.filter((c) => c.startsWith("sync")).map((c) =>
+            c.split(":")[0]
+          ),
+          ["sync", "syncDir"],
+          `fsync: ${JSON.stringify(fsync)}`,
+        );
+      }
+    });
+  });
+
   test(`${name} ${fails} with a TypeError naming an unknown option`, async () => {
     await withTempDir(async (dir) => {
       const error = await form.write(path.join(dir, "f"), "x", { flag: "w" })
@@ -422,6 +521,56 @@ export function orderCase(form: CompatForm): void {
       );
       assert.deepEqual(order, [0, 1, 2, 3, 4]);
       assert.equal(read(file), "write 4");
+    });
+  });
+}
+
+/** A peer's `writeFile` taking options and a callback. */
+type WriteWithCallback = (
+  file: string,
+  data: string,
+  options: Record<string, unknown>,
+  callback: unknown,
+) => Promise<unknown>;
+
+/**
+ * The callback argument of a peer's asynchronous `writeFile`; `created`
+ * names its option called once the temporary file exists.
+ */
+export function callbackCases(
+  peer: string,
+  writeFile: WriteWithCallback,
+  created: string,
+): void {
+  test(`${peer} writeFile() with a null or undefined callback returns the promise, which rejects with the write's failure`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "d");
+      fs.mkdirSync(target);
+      for (const none of [null, undefined]) {
+        const error = await writeFile(target, "x", {}, none)
+          .then(() => null, (e) => e);
+        assert.ok(error instanceof AtomicWriteError, String(error));
+        assert.equal(error.code, "EISDIR");
+      }
+      assert.deepEqual(fs.readdirSync(dir), ["d"]);
+    });
+  });
+
+  test(`${peer} writeFile() throws a TypeError for a callback that is not a function, before the write starts`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      for (const callback of [42, "done", {}, true]) {
+        let started = false;
+        const options = { [created]: () => void (started = true) };
+        assert.throws(
+          () => void writeFile(file, "bad", options, callback),
+          /Cannot use the callback: expected a function/,
+        );
+        // Writes to one file run in call order: this one waits for any.
+        await writeFile(file, "after", {}, undefined);
+        assert.equal(started, false, `callback ${JSON.stringify(callback)}`);
+        assert.equal(read(file), "after");
+      }
     });
   });
 }

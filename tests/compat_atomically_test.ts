@@ -23,6 +23,7 @@ import {
 import { hasCommand, sh } from "./_commands.ts";
 import { bindFile, mountProblem } from "./_mounts.ts";
 import {
+  callbackCases,
   formsOf,
   modeOf,
   orderCase,
@@ -31,6 +32,7 @@ import {
 } from "./_compat.ts";
 
 const forms = formsOf("atomically", writeFile, writeFileSync);
+callbackCases("atomically", writeFile as never, "tmpCreated");
 for (const form of forms) {
   sharedCases(form);
   orderCase(form);

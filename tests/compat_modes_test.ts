@@ -65,6 +65,11 @@ const settings: [string, object | undefined][] = [
   ["conf's default mode 0o666", { mode: 0o666 }],
   ["mode 0o600", { mode: 0o600 }],
   ["mode false", { mode: false }],
+  // A whole stat.mode, as write-file-atomic copies it: its permission bits.
+  ["a whole stat.mode 0o100640", { mode: 0o100640 }],
+  // atomically compares the number 0o666 only: the strings apply exactly.
+  ['mode "666"', { mode: "666" }],
+  ['mode "0"', { mode: "0" }],
 ];
 
 for (const [name, peer, ours] of pairs) {

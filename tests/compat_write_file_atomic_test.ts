@@ -9,9 +9,10 @@ import writeFileAtomic, {
   writeFileSync,
 } from "../src/compat/write_file_atomic.ts";
 import { read, tempsIn, withTempDir } from "./_fixtures.ts";
-import { formsOf, orderCase, sharedCases } from "./_compat.ts";
+import { callbackCases, formsOf, orderCase, sharedCases } from "./_compat.ts";
 
 const forms = formsOf("write-file-atomic", writeFile, writeFileSync);
+callbackCases("write-file-atomic", writeFile as never, "tmpfileCreated");
 for (const form of forms) {
   sharedCases(form);
   orderCase(form);

@@ -10,7 +10,6 @@ import {
   type ResolvedOptions,
   resolveOptions,
   toEncoding,
-  toMode,
 } from "../_validate.ts";
 
 /** An options argument as both peers take it: an object, or an encoding name. */
@@ -30,58 +29,88 @@ export function peerOptionsObject(
   return options as Record<string, unknown>;
 }
 
+/** The largest id `fs.chown` takes, and the largest mode `fs.chmod` takes. */
+const UINT32_MAX = 2 ** 32 - 1;
+
 /**
- * A `mode` option: a number, or a string of octal digits as `fs.chmod`
- * takes it; `null` for a value that means "what a plain create gives".
+ * The permission bits of a mode, as chmod(2) keeps them: a whole
+ * `stat.mode` carries the file type above them.
+ */
+function permissionBits(mode: number): number {
+  return mode & 0o7777;
+}
+
+/**
+ * A `mode` option: what `fs.chmod` takes (an integer from 0 to 2^32 - 1,
+ * such as a whole `stat.mode`, or a string of octal digits), cut to its
+ * permission bits; `null` for a value that means "what a plain create
+ * gives". `plain` sees the value as given, as the peer compares it: for
+ * atomically the number 0o666 is a plain create, the string "666" is not.
  */
 export function peerMode(
   value: unknown,
   plain: (mode: number) => boolean,
 ): number | null {
   if (value === false) return null;
+  if (typeof value === "number" && plain(value)) return null;
   const mode = typeof value === "string" && /^[0-7]+$/.test(value)
     ? parseInt(value, 8)
     : value;
-  if (typeof mode === "number" && plain(mode)) return null;
-  return toMode(mode);
+  if (typeof mode !== "number") {
+    throw new TypeError(
+      `Cannot use option "mode": expected a number or a string of octal digits, got ${
+        typeof value === "string" ? `"${value}"` : typeof value
+      }`,
+    );
+  }
+  if (!Number.isInteger(mode) || mode < 0 || mode > UINT32_MAX) {
+    throw new RangeError(
+      `Cannot use option "mode": ${
+        typeof value === "string" ? `"${value}"` : value
+      } is not a mode from 0 to 0o37777777777`,
+    );
+  }
+  return permissionBits(mode);
+}
+
+/**
+ * One id of a `chown` option, checked as `fs.chown` checks it: an integer
+ * from -1 ("leave it") to 2^32 - 1.
+ */
+function peerId(value: unknown, key: "uid" | "gid"): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      'Cannot use option "chown": expected false or { uid, gid } with integer ids',
+    );
+  }
+  if (!Number.isInteger(value) || value < -1 || value > UINT32_MAX) {
+    throw new RangeError(
+      `Cannot use option "chown": ${key} ${value} is not an id from -1 to ${UINT32_MAX}`,
+    );
+  }
+  return value;
 }
 
 /** A `chown` option: `undefined` copies the target's, `false` none. */
 export function peerOwner(value: unknown): OwnerChoice {
   if (value === undefined || value === null) return "target";
   if (value === false) return "process";
-  const owner = value as { uid?: unknown; gid?: unknown };
-  if (
-    typeof value !== "object" || !Number.isInteger(owner.uid) ||
-    !Number.isInteger(owner.gid)
-  ) {
+  if (typeof value !== "object") {
     throw new TypeError(
       'Cannot use option "chown": expected false or { uid, gid } with integer ids',
     );
   }
-  return { uid: owner.uid as number, gid: owner.gid as number };
+  const owner = value as { uid?: unknown; gid?: unknown };
+  return { uid: peerId(owner.uid, "uid"), gid: peerId(owner.gid, "gid") };
 }
 
-/** A boolean option where the peer treats anything but `false` as `true`. */
-export function peerFlag(value: unknown, key: string): boolean {
-  if (value === undefined) return true;
-  if (typeof value !== "boolean") {
-    throw new TypeError(
-      `Cannot use option "${key}": expected a boolean, got ${typeof value}`,
-    );
-  }
-  return value;
-}
-
-/** A callback option, or `undefined`. */
-export function peerFunction<F>(value: unknown, key: string): F | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "function") {
-    throw new TypeError(
-      `Cannot use option "${key}": expected a function, got ${typeof value}`,
-    );
-  }
-  return value as F;
+/**
+ * A boolean option where the peer treats anything but `false` as `true`
+ * (both test `options.fsync !== false`): so does the shim, which only ever
+ * errs towards the fsync.
+ */
+export function peerFlag(value: unknown): boolean {
+  return value !== false;
 }
 
 /** What the peers' shared options come to in our terms. */
@@ -110,13 +139,33 @@ export function translateShared(
     given,
     resolved: {
       ...resolveOptions(undefined),
-      encoding: toEncoding(given.encoding),
-      fsync: peerFlag(given.fsync, "fsync"),
+      // Both write with `options.encoding || "utf8"`.
+      encoding: toEncoding(given.encoding || undefined),
+      fsync: peerFlag(given.fsync),
       mode: mode ?? undefined,
       keepMode: mode === undefined,
       owner: peerOwner(given.chown),
     },
   };
+}
+
+/**
+ * A callback, as an option (`what` is `option "schedule"`) or as the last
+ * argument (`the callback`), checked before the write starts: `undefined`
+ * or `null` is none (the peers test `if (callback)`). Anything else that is
+ * not a function throws a `TypeError`: the peers would write the file and
+ * then drop it or trip over it (atomically hands it to `then()`, which
+ * ignores it; write-file-atomic calls it and rejects), and a value in that
+ * place is almost always an argument out of place.
+ */
+export function peerFunction<F>(value: unknown, what: string): F | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "function") {
+    throw new TypeError(
+      `Cannot use ${what}: expected a function, got ${typeof value}`,
+    );
+  }
+  return value as F;
 }
 
 /**
@@ -129,10 +178,5 @@ export function reportTo(
   callback: ((error?: unknown) => unknown) | undefined,
 ): void {
   if (callback === undefined) return;
-  if (typeof callback !== "function") {
-    throw new TypeError(
-      "Cannot report the result: the callback is not a function",
-    );
-  }
   promise.then(() => callback(undefined), (error) => callback(error));
 }

@@ -14,7 +14,8 @@
  * Modes follow the package: by default a new file gets 0o666 less the umask
  * and an existing file keeps its bits; `mode: 0o666` (conf's default) and
  * `mode: false` also mean "0o666 less the umask", even over an existing
- * file; any other mode is applied exactly. Options that would weaken the
+ * file; any other mode is applied exactly (its permission bits, so a whole
+ * `stat.mode` works). Options that would weaken the
  * guarantee (`tmpCreate`, `tmpPurge: false`) throw a `TypeError`, as does
  * any unknown key.
  *
@@ -43,7 +44,6 @@ import {
 } from "../_validate.ts";
 import { writeResolved, writeResolvedSync } from "../_write.ts";
 import {
-  peerFlag,
   peerFunction,
   peerOptionsObject,
   reportTo,
@@ -78,13 +78,14 @@ export interface WriteOptions {
    */
   chown?: { uid: number; gid: number } | false;
   /**
-   * The encoding of string data.
+   * The encoding of string data; an empty one: `"utf8"`, as with the package.
    *
    * @default {"utf8"}
    */
   encoding?: AtomicallyEncoding | null;
   /**
-   * `false` skips the fsyncs (of the file and of its directory).
+   * `false` skips the fsyncs (of the file and of its directory); any other
+   * value fsyncs, as with the package.
    *
    * @default {true}
    */
@@ -97,13 +98,15 @@ export interface WriteOptions {
    */
   fsyncWait?: boolean;
   /**
-   * Permission bits: `0o666` and `false` give what a plain create gives
-   * (0o666 less the umask), any other value is applied exactly (a string is
-   * read as octal digits).
+   * Permission bits: the number `0o666` and `false` give what a plain
+   * create gives (0o666 less the umask); any other value is applied
+   * exactly, as `fs.chmod` takes it: an integer up to 2^32 - 1 (a whole
+   * `stat.mode` gives its permission bits) or a string of octal digits
+   * (`"666"` too). `null`: as if not given.
    *
    * @default {the existing file's bits; for a new file 0o666 less the umask}
    */
-  mode?: number | string | false;
+  mode?: number | string | false | null;
   /**
    * Called with the path before the write starts; the write waits for the
    * promise, and calls the disposer it resolves to when done (asynchronous
@@ -197,10 +200,10 @@ function translate(options: unknown, sync: boolean): WritePlan {
       'Cannot use option "tmpPurge": a failed write always removes its temporary file (the target keeps its old content); remove the option',
     );
   }
-  peerFlag(given.fsyncWait, "fsyncWait"); // checked; the fsync is always waited for
+  // `fsyncWait` is taken and not read: the fsync is always waited for.
   const schedule = peerFunction<(filePath: string) => Promise<Disposer>>(
     given.schedule,
-    "schedule",
+    'option "schedule"',
   );
   if (schedule !== undefined && sync) {
     throw new TypeError(
@@ -209,7 +212,7 @@ function translate(options: unknown, sync: boolean): WritePlan {
   }
   const created = peerFunction<(path: string) => unknown>(
     given.tmpCreated,
-    "tmpCreated",
+    'option "tmpCreated"',
   );
   // atomically calls it and goes on without waiting.
   resolved.tempCreated = created && ((path) => void created(path));
@@ -251,8 +254,9 @@ async function write(
  * @param filePath The file to replace; missing parent directories are created.
  * @param data Text, bytes, a readable stream, or `undefined` for an empty file.
  * @param options The options, or the encoding of string data.
- * @param callback Called with the error, or with nothing on success.
+ * @param callback Called with the error, or with nothing on success; `null`: none.
  * @returns A promise that resolves when the file is replaced.
+ * @throws {TypeError} If `callback` is neither a function nor `null`/`undefined` (thrown, before the write starts).
  * @throws {TypeError} If an option is unknown, unsupported or of the wrong type.
  * @throws {AtomicWriteError} If a file-system step fails; the file is then unchanged.
  *
@@ -268,7 +272,7 @@ export function writeFile(
   filePath: string | URL,
   data: Data | AsyncIterable<Uint8Array>,
   options?: AtomicallyEncoding | WriteOptions,
-  callback?: Callback,
+  callback?: Callback | null,
 ): Promise<void>;
 /**
  * Replaces `filePath` with `data` atomically and reports to `callback`.
@@ -297,14 +301,16 @@ export function writeFile(
   filePath: string | URL,
   data: Data | AsyncIterable<Uint8Array>,
   options?: AtomicallyEncoding | WriteOptions | Callback,
-  callback?: Callback,
+  callback?: Callback | null,
 ): Promise<void> {
   if (typeof options === "function") {
     callback = options;
     options = undefined;
   }
+  // Checked before the write starts, so that a bad one touches no file.
+  const report = peerFunction<Callback>(callback, "the callback");
   const promise = write(filePath, data, options);
-  reportTo(promise, callback);
+  reportTo(promise, report);
   return promise;
 }
 

@@ -43,20 +43,23 @@ export interface WriteFileAtomicOptions {
    */
   chown?: { uid: number; gid: number } | false | null;
   /**
-   * The encoding of string data (see `AtomicOptions.encoding`).
+   * The encoding of string data (see `AtomicOptions.encoding`); an empty
+   * one: `"utf8"`, as with the package.
    *
    * @default {"utf8"}
    */
   encoding?: string | null;
   /**
-   * `false` skips the fsyncs (of the file and of its directory).
+   * `false` skips the fsyncs (of the file and of its directory); any other
+   * value fsyncs, as with the package.
    *
    * @default {true}
    */
   fsync?: boolean;
   /**
-   * Permission bits of the result, applied exactly; a string is read as
-   * octal digits. `false`: what a plain create gives (0o666 less the umask),
+   * Permission bits of the result, applied exactly, as `fs.chmod` takes
+   * them: an integer up to 2^32 - 1 (a whole `stat.mode` gives its
+   * permission bits) or a string of octal digits. `false`: what a plain create gives (0o666 less the umask),
    * even over an existing file.
    *
    * @default {the existing file's bits; for a new file 0o666 less the umask}
@@ -94,7 +97,7 @@ function translate(options: unknown, sync: boolean): ResolvedOptions {
   );
   const created = peerFunction<(tmpfile: string) => unknown>(
     given.tmpfileCreated,
-    "tmpfileCreated",
+    'option "tmpfileCreated"',
   );
   // The synchronous call does not wait for a promise the callback returns.
   resolved.tempCreated = created && sync
@@ -198,11 +201,11 @@ export function writeFile(
     callback = options;
     options = undefined;
   }
-  if (callback != null && typeof callback !== "function") {
-    throw new TypeError(
-      "Cannot report the result: the callback is not a function",
-    );
-  }
+  // Checked before the write starts, so that a bad one touches no file.
+  const report = peerFunction<WriteFileAtomicCallback>(
+    callback,
+    "the callback",
+  );
   const work = (async () => {
     const resolved = translate(options, false);
     await writeResolved(
@@ -211,7 +214,7 @@ export function writeFile(
       resolved,
     );
   })();
-  return callback ? settleThrough(work, callback) : work;
+  return report ? settleThrough(work, report) : work;
 }
 
 /**
