@@ -2,8 +2,9 @@
 # The JavaScript build, as a Node user gets it: `npm pack` (which builds
 # dist/ with `npm run build`), then `npm install` of the tarball into a fresh
 # directory, then the library, the compat entry points and the `atomic-write`
-# bin are used from Node 22, Node 24 and Bun, and the consumer's TypeScript
-# is checked against the installed .d.ts files. Needs no network (the
+# bin are used from Node 22, Node 24 and Bun (the write-file-atomic entry
+# point also through require(), as its CommonJS users call it), and the
+# consumer's TypeScript is checked against the installed .d.ts files. Needs no network (the
 # package has no dependencies). Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +30,7 @@ app=$work/app
 mkdir "$app"
 printf '{ "name": "consumer", "private": true, "type": "module" }\n' >"$app/package.json"
 (cd "$app" && npm install --no-audit --no-fund --offline "$work/$tarball" >/dev/null)
-cp tests/pack/consumer.mjs tests/pack/consumer_types.ts "$app/"
+cp tests/pack/consumer.mjs tests/pack/consumer.cjs tests/pack/consumer_types.ts "$app/"
 
 for runtime in node22 node24 bun; do
   case $runtime in
@@ -39,6 +40,8 @@ for runtime in node22 node24 bun; do
   esac
   echo "::: $runtime: the library and the compat entry points"
   (cd "$app" && "$exe" consumer.mjs)
+  echo "::: $runtime: require() of the write-file-atomic entry point"
+  (cd "$app" && "$exe" consumer.cjs)
   echo "::: $runtime: the atomic-write bin"
   out=$app/from-bin.txt
   printf 'piped in\n' | (cd "$app" && PATH="$(dirname "$exe"):$PATH" "$exe" node_modules/.bin/atomic-write "$out")

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import * as entryPoint from "../src/compat/write_file_atomic.ts";
 import writeFileAtomic, {
   sync,
   writeFile,
@@ -139,4 +140,13 @@ test("write-file-atomic's default export is writeFile with sync attached", () =>
   assert.equal(writeFileAtomic, writeFile);
   assert.equal(writeFileAtomic.sync, writeFileSync);
   assert.equal(sync, writeFileSync);
+});
+
+test('write-file-atomic\'s entry point exports the default export as "module.exports", what require() gives', () => {
+  // Node 22+ and Bun return this export from require() of an ES module; the
+  // built package's require() is checked by .ci/pack_test.sh.
+  assert.equal(
+    (entryPoint as Record<string, unknown>)["module.exports"],
+    writeFileAtomic,
+  );
 });

@@ -307,3 +307,7 @@ const writeFileAtomic: WriteFileAtomic = Object.assign(
   { sync: writeFileSync },
 );
 export default writeFileAtomic;
+// What `require()` of this module gives on Node 22 and later (require of an
+// ES module), so that `const writeFileAtomic = require("write-file-atomic")`
+// switches by changing the name: the function, not the module namespace.
+export { writeFileAtomic as "module.exports" };
