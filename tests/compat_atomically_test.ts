@@ -48,6 +48,17 @@ for (const form of forms) {
     });
   });
 
+  // A deviation the README lists: atomically reads null as a plain create.
+  test(`${form.name} with mode: null keeps the existing file's bits, as with no mode`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "a");
+      fs.chmodSync(file, 0o600);
+      await form.write(file, "b", { mode: null });
+      assert.equal(modeOf(file), 0o600);
+    });
+  });
+
   test(`${form.name} creates missing parent directories`, async () => {
     await withTempDir(async (dir) => {
       const file = path.join(dir, "a", "b", "f");
