@@ -71,12 +71,12 @@ export type Disposer = () => void;
 export interface WriteOptions {
   /**
    * Owner and group of the result, set on the temporary file before the
-   * rename; `false`: the creating process's. A non-root process that may
-   * not give the file away keeps its own ids.
+   * rename; `false`: the creating process's; `null`: as if not given. A
+   * non-root process that may not give the file away keeps its own ids.
    *
    * @default {the existing file's owner and group}
    */
-  chown?: { uid: number; gid: number } | false;
+  chown?: { uid: number; gid: number } | false | null;
   /**
    * The encoding of string data; an empty one: `"utf8"`, as with the package.
    *
