@@ -2,9 +2,10 @@
  * A real write of more than 2 GiB from one buffer, on every runtime: Node and
  * Bun refuse such a buffer in one write call, so the library writes it in
  * calls of at most 1 GiB (the bound itself is pinned in replace_test.ts).
- * Likewise an update reads a file of more than 2 GiB whole, which Node's
- * `fs.readFile` refuses. Writes 2 GiB to disk per case (reads 2 GiB into
- * memory), so it runs only with ATOMIC_BIG_WRITES=1 (`.ci/run` sets it).
+ * Likewise an update, and the atomically shim's read, read a file of more
+ * than 2 GiB whole, which Node's `fs.readFile` refuses. Writes 2 GiB to disk
+ * per case (reads 2 GiB into memory), so it runs only with
+ * ATOMIC_BIG_WRITES=1 (`.ci/run` sets it).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,6 +13,10 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { updateFileAtomic, updateFileAtomicSync } from "../mod.ts";
+import {
+  readFile as atomicallyReadFile,
+  readFileSync as atomicallyReadFileSync,
+} from "../src/compat/atomically.ts";
 import { apis } from "./_apis.ts";
 import { withTempDir } from "./_fixtures.ts";
 
@@ -45,12 +50,32 @@ for (const api of apis.filter((api) => api.name !== "openAtomic()")) {
   );
 }
 
-const updates = [
-  ["updateFileAtomic()", updateFileAtomic],
-  ["updateFileAtomicSync()", updateFileAtomicSync],
-] as const;
+/** How each reader of a whole file reads `file`: an update's `fn` sees it, the atomically shim returns it. */
+const readers: [string, (file: string) => Promise<Uint8Array | null>][] = [
+  ["updateFileAtomic()", async (file) => {
+    let seen: Uint8Array | null = null;
+    await updateFileAtomic(file, (current) => {
+      seen = current;
+      return undefined; // leaves the file as it is
+    });
+    return seen;
+  }],
+  ["updateFileAtomicSync()", (file) => {
+    let seen: Uint8Array | null = null;
+    updateFileAtomicSync(file, (current) => {
+      seen = current;
+      return undefined;
+    });
+    return Promise.resolve(seen);
+  }],
+  ["atomically readFile()", (file) => atomicallyReadFile(file)],
+  [
+    "atomically readFileSync()",
+    (file) => Promise.resolve(atomicallyReadFileSync(file)),
+  ],
+];
 
-for (const [name, update] of updates) {
+for (const [name, readWhole] of readers) {
   test(
     `${name} reads a file of more than 2 GiB whole`,
     { skip, timeout: 600_000 },
@@ -60,12 +85,7 @@ for (const [name, update] of updates) {
         fs.writeFileSync(file, "<");
         fs.truncateSync(file, SIZE); // sparse: no disk used
         fs.appendFileSync(file, ">");
-        let seen: Uint8Array | null = null;
-        await update(file, (current) => {
-          seen = current;
-          return undefined; // leaves the file as it is
-        });
-        const bytes = seen as Uint8Array | null;
+        const bytes = await readWhole(file);
         assert.equal(bytes?.length, SIZE + 1);
         assert.deepEqual([bytes![0], bytes![SIZE]], [60, 62]); // "<", ">"
         assert.equal(fs.statSync(file).size, SIZE + 1);

@@ -32,8 +32,7 @@
  */
 // Reads return Node's Buffer, as atomically's do: node:fs gives exactly that,
 // and Deno and Bun provide it too (writes go through the runtime adapter).
-import { readFile as fsReadFile } from "node:fs/promises";
-import { readFileSync as fsReadFileSync } from "node:fs";
+import { readWhole, readWholeSync } from "../runtime/_read_whole.ts";
 import type { Buffer } from "node:buffer";
 import { currentContext } from "../_context.ts";
 import {
@@ -344,6 +343,13 @@ export function writeFileSync(
   writeResolvedSync(target, content, resolved, context);
 }
 
+/** A read's bytes, as text in `encoding` if one is given. */
+function decoded(data: Buffer, encoding: string | undefined): string | Buffer {
+  return encoding === undefined
+    ? data
+    : data.toString(encoding as BufferEncoding);
+}
+
 function readPlan(options: unknown, fallback: number) {
   const given = peerOptionsObject(options, "atomically", READ_KEYS);
   const encoding = given.encoding === undefined || given.encoding === null
@@ -401,7 +407,14 @@ export async function readFile(
   const { encoding, timeout } = readPlan(options, TIMEOUT_ASYNC_MS);
   const { sleep } = currentContext().adapter.async;
   return await retrying(
-    () => fsReadFile(filePath, { encoding }),
+    () =>
+      new Promise<string | Buffer>((resolve, reject) =>
+        // `fs.readFile`, also for a file of 2 GiB or more (Node's refuses it).
+        readWhole(filePath as string, (error, data) => {
+          if (error) reject(error);
+          else resolve(decoded(data, encoding));
+        })
+      ),
     timeout,
     sleep,
   );
@@ -456,7 +469,7 @@ export function readFileSync(
   const { encoding, timeout } = readPlan(options, TIMEOUT_SYNC_MS);
   const { sleep } = currentContext().adapter.sync;
   return retryingSync(
-    () => fsReadFileSync(filePath, { encoding }),
+    () => decoded(readWholeSync(filePath as string), encoding),
     timeout,
     sleep,
   );
