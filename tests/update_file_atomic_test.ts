@@ -495,9 +495,8 @@ test("updateFileAtomicSync() throws its TypeError when an async fn rejects, and 
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f.txt");
     fs.writeFileSync(target, "old");
-    const failing = async (): Promise<string> => {
-      throw new Error("fn failed");
-    };
+    const failing = (): Promise<string> =>
+      Promise.reject(new Error("fn failed"));
     assert.throws(
       // deno-lint-ignore no-explicit-any
       () => updateFileAtomicSync(target, failing as any),
