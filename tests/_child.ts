@@ -5,7 +5,8 @@
  * - `hold`: open TARGET, write, print the temporary file's name, wait for a signal.
  * - `exit`: open TARGET, write, then exit with code 3 without committing.
  * - `write`: write "written by child" to TARGET once (API `sync`: with
- *   writeFileAtomicSync; `handle`: in two writes to openAtomic's handle),
+ *   writeFileAtomicSync; `handle`: in two writes to openAtomic's handle;
+ *   `mkdir`: with writeFileAtomic and `mkdir: true`),
  *   with the `mode` option if a 4th argument gives it (octal); print the
  *   error code on failure.
  * - `errno`: as `write`, but print the error's code and errno on failure.
@@ -77,7 +78,10 @@ async function main(): Promise<void> {
     return;
   }
   if (mode === "write" || mode === "errno") {
-    const options = bits === undefined ? {} : { mode: parseInt(bits, 8) };
+    const options = {
+      ...(bits === undefined ? {} : { mode: parseInt(bits, 8) }),
+      ...(api === "mkdir" ? { mkdir: true } : {}),
+    };
     try {
       if (api === "sync") {
         writeFileAtomicSync(target, "written by child", options);

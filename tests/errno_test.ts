@@ -88,6 +88,37 @@ test(
   },
 );
 
+for (const [errno, number] of [["EROFS", 30], ["EIO", 5]] as const) {
+  test(
+    `writeFileAtomic() with mkdir: true reports ${errno} from mkdir with the same code on every runtime (Node's recursive mkdir says ENOENT)`,
+    { skip: straceMissing() },
+    async () => {
+      await withTempDir((dir) => {
+        const target = path.join(dir, "new", "deeper", "f.txt");
+        const command = scriptCommand(path.join(root, "tests", "_child.ts"), [
+          "errno",
+          target,
+          "mkdir",
+        ]);
+        const calls = "mkdir,mkdirat";
+        const run = spawnSync("strace", [
+          "-f",
+          "-qq",
+          "-o",
+          "/dev/null",
+          "-e",
+          `trace=${calls}`,
+          "-e",
+          `inject=${calls}:error=${errno}`,
+          ...command,
+        ], { encoding: "utf8" });
+        assert.equal(run.stdout.trim(), `${errno} -${number}`, run.stderr);
+        assert.deepEqual(fs.readdirSync(dir), []);
+      });
+    },
+  );
+}
+
 // Linux's numbers: libuv names the first three, not EREMOTEIO or EUCLEAN.
 const injected: Record<string, number> = {
   ENOSYS: 38,

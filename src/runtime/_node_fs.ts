@@ -61,26 +61,37 @@ const RECURSIVE = { recursive: true } as const;
 const NO_THROW_IF_NO_ENTRY = { throwIfNoEntry: false } as const;
 
 /**
- * What `mkdir -p` (and Deno) say where a recursive `mkdir` of `path` met a
- * symbolic link that leads to no directory: the kernel's `EEXIST` for that
- * link, from a plain `mkdir` of it. Node says `ENOENT` there (`ENOTDIR` in
- * its callback form, below the link), Bun `ENOENT` below the link. Runs
- * only after such a failure, synchronously (an `lstat` a level, a `stat`).
+ * What `mkdir -p` (and Deno) say where a recursive `mkdir` of `path`
+ * failed, where Node says `ENOENT` (or `ENOTDIR`) instead:
+ * - at a symbolic link that leads to no directory, the kernel's `EEXIST`
+ *   for that link, from a plain `mkdir` of it (Node says `ENOENT` there,
+ *   `ENOTDIR` in its callback form below the link; Bun `ENOENT` below it);
+ * - below the deepest directory that exists, the kernel's answer to a plain
+ *   `mkdir` of the next one down (`EROFS`, `EIO`, `EDQUOT`, …: Node's
+ *   recursive `mkdir` passes on only `EACCES`, `ENOSPC`, `ENOTDIR` and
+ *   `EPERM`, and says `ENOENT` for every other failure).
+ * Runs only after such a failure, synchronously (an `lstat` a level, and
+ * one `mkdir`, which makes that directory if it can be made by now).
  */
-function throughDanglingLink<E>(error: E, path: string): E {
+function kernelsMkdirError<E>(error: E, path: string): E {
   const code = errorCode(error);
   if (code !== "ENOENT" && code !== "ENOTDIR") return error;
   try {
     // The deepest entry on the way that exists (`undefined`: ENOENT, ENOTDIR).
     let entry = path;
+    let below: string | undefined;
     let found = fs.lstatSync(entry, NO_THROW_IF_NO_ENTRY);
     while (found === undefined && dirname(entry) !== entry) {
+      below = entry;
       entry = dirname(entry);
       found = fs.lstatSync(entry, NO_THROW_IF_NO_ENTRY);
     }
-    if (!found?.isSymbolicLink()) return error;
-    if (fs.statSync(entry, NO_THROW_IF_NO_ENTRY) !== undefined) return error;
-    fs.mkdirSync(entry);
+    if (found?.isSymbolicLink()) {
+      if (fs.statSync(entry, NO_THROW_IF_NO_ENTRY) !== undefined) return error;
+      fs.mkdirSync(entry);
+    } else if (found?.isDirectory() && below !== undefined) {
+      fs.mkdirSync(below);
+    }
   } catch (kernel) {
     return kernel as E;
   }
@@ -116,14 +127,14 @@ const table: Omit<OpTable<number>, "readFile" | "readAcl" | "writeAcl"> = {
       try {
         fs.mkdirSync(path, RECURSIVE);
       } catch (error) {
-        throw throughDanglingLink(error, path);
+        throw kernelsMkdirError(error, path);
       }
     },
     (path) => (done) =>
       fs.mkdir(
         path,
         RECURSIVE,
-        (error) => done(error && throughDanglingLink(error, path), undefined),
+        (error) => done(error && kernelsMkdirError(error, path), undefined),
       ),
   ),
   ...descriptorRows,
