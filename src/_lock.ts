@@ -347,12 +347,18 @@ export function* createRecord(
   }
   yield* both(request("close", file), request("remove", path));
   const cause = !written.ok ? written.error : !entry.ok ? entry.error : null;
+  // Gone as soon as made: removed, or its directory with it.
+  const gone = cause === null && entry.ok && entry.value === null;
   throw lockError(
     plan,
-    errorCode(cause) ?? "EIO",
+    errorCode(cause) ?? (gone ? "ENOENT" : "EIO"),
     written.ok ? "stat lock" : "write lock",
     path,
-    cause === null ? "the record was not written whole" : undefined,
+    cause !== null
+      ? undefined
+      : gone
+      ? "it was removed as soon as it was made"
+      : "the record was not written whole",
     cause ?? undefined,
   );
 }

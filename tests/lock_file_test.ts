@@ -673,6 +673,23 @@ test("FileLock.release() ends the lease of a lock file it cannot remove, so the 
   });
 });
 
+test("lockFile() fails with ENOENT, not EIO, when its lock file is gone as soon as it is made (its directory removed)", async () => {
+  await withTempDir(async (dir) => {
+    const adapter = faultAdapter([]);
+    const { lstat } = adapter.async;
+    // The look right after the exclusive create finds nothing.
+    adapter.async.lstat = (at) =>
+      at.includes(".atomic-lock.") ? Promise.resolve(null) : lstat(at);
+    const error = await using(
+      adapter,
+      () => failsWith(lockFile(path.join(dir, "f")), "ENOENT"),
+    );
+    assert.equal(error.operation, "stat lock");
+    assert.match(error.message, /removed as soon as it was made/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 test("lockFile() released while a heartbeat looks at it does not abort its signal", async () => {
   await withTempDir(async (dir) => {
     const lock = await lockFile(path.join(dir, "f")) as HeldLock;
