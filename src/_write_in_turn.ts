@@ -42,7 +42,12 @@ async function* pulled(
     }
   } finally {
     if (!done) {
-      Promise.resolve(iterator.return?.()).catch(() => {});
+      try {
+        Promise.resolve(iterator.return?.()).catch(() => {});
+      } catch {
+        // A `return()` that throws changes nothing: the write has failed
+        // (or was aborted) already, and says why.
+      }
     }
   }
 }
@@ -73,12 +78,26 @@ async function writeChunks(
   context: Context,
   chunks: Iterable<unknown> | AsyncIterable<unknown>,
 ): Promise<void> {
-  const file = await AtomicFileHandle.open(s, context);
+  const source = pulled(chunks, s.options.signal);
+  // The first chunk is asked for while the temporary file is made, so the
+  // source is listened to from the call on: a Node stream that fails before
+  // its first read (a file that is missing) rejects the write, instead of
+  // emitting an 'error' nobody listens to, which ends the process.
+  const first = source.next();
+  first.catch(() => {}); // awaited below, unless the file cannot be made
+  let file: AtomicFileHandle;
   try {
-    for await (const chunk of pulled(chunks, s.options.signal)) {
-      await file.write(chunk as Uint8Array);
+    file = await AtomicFileHandle.open(s, context);
+  } catch (error) {
+    source.return(undefined).catch(() => {});
+    throw error;
+  }
+  try {
+    for (let next = await first; !next.done; next = await source.next()) {
+      await file.write(next.value as Uint8Array);
     }
   } catch (error) {
+    source.return(undefined).catch(() => {});
     await file.abort();
     throw error;
   }

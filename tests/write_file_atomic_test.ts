@@ -177,6 +177,49 @@ test("writeFileAtomic() rejects with the signal's reason when aborted mid-stream
   });
 });
 
+test("writeFileAtomic() rejects with a Node stream's error when it fails before its first read, and the process goes on", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    // Its 'error' (ENOENT) comes while the temporary file is being made.
+    const source = fs.createReadStream(path.join(dir, "missing"));
+    await assert.rejects(
+      writeFileAtomic(target, source),
+      (e: NodeJS.ErrnoException) => e.code === "ENOENT",
+    );
+    assert.equal(read(target), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("writeFileAtomic() rejects with the signal's reason when the aborted source's return() throws", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const controller = new AbortController();
+    const reason = new Error("user cancelled");
+    let given = 0;
+    const source: AsyncIterableIterator<string> = {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      next() {
+        if (++given === 2) controller.abort(reason);
+        return Promise.resolve({ done: given > 5, value: "x" });
+      },
+      return() {
+        throw new Error("return() threw");
+      },
+    };
+    await assert.rejects(
+      writeFileAtomic(target, source, { signal: controller.signal }),
+      (e) => e === reason,
+    );
+    assert.equal(read(target), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
 /** Sources that give one chunk, then nothing ever again. */
 const stallingSources: Record<string, () => AtomicData> = {
   "a ReadableStream": () =>
