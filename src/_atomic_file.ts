@@ -95,7 +95,13 @@ export class AtomicFileHandle implements AtomicFile {
 
   get writable(): WritableStream<Uint8Array> {
     return this.#writable ??= new WritableStream<Uint8Array>({
-      write: (chunk) => this.write(chunk),
+      // A write that fails errors the stream, which never calls `abort`:
+      // the file is discarded here, so no later commit() publishes a part.
+      write: (chunk) =>
+        this.write(chunk).catch(async (error) => {
+          await this.abort();
+          throw error;
+        }),
       close: () => this.commit(),
       abort: () => this.abort(),
     });

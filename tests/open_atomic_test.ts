@@ -238,6 +238,25 @@ test("AtomicFile.writable discards when the source stream errors mid-way", async
   });
 });
 
+test("AtomicFile.writable discards the file when a chunk of the wrong type is written, so no later commit() publishes a part", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const file = await openAtomic(target);
+    const source = ReadableStream.from<unknown>([bytes("partial"), 42]);
+    await assert.rejects(
+      source.pipeTo(file.writable as WritableStream<unknown>),
+      TypeError,
+    );
+    assert.deepEqual(tempsIn(dir), []);
+    await assert.rejects(
+      file.commit(),
+      (e) => e instanceof AtomicWriteError && e.code === "ECANCELED",
+    );
+    assert.equal(read(target), "old");
+  });
+});
+
 test("AtomicFile.writable.abort() discards the file", async () => {
   await withTempDir(async (dir) => {
     const file = await openAtomic(path.join(dir, "f"));
