@@ -101,7 +101,11 @@ export function* prepare(s: Replacement): Steps<void> {
  */
 function* resolveAndCreate(s: Replacement): Steps<EntryInfo | null> {
   s.directory = undefined; // a failed guess's, of the path as named
-  const entry = yield* resolveTarget(s, undefined, s.options.overwrite);
+  const entry = yield* resolveTarget(
+    s,
+    undefined,
+    s.options.overwrite ? "replace" : "create",
+  );
   const lookAtDirectory = entry !== null && keepsOwner(s) &&
     s.directory === undefined;
   yield* createTemp(
@@ -141,7 +145,10 @@ function* createWhileLooking(s: Replacement): Steps<EntryInfo | undefined> {
   s.file = made.value;
   s.createdMode = OWNER_ONLY;
   if (looked.ok && looked.value?.kind === "file") {
-    yield* orDiscard(s, checkStickyOwner(s, looked.value));
+    // A create-only-if-absent replaces nothing: its link says EEXIST.
+    if (s.options.overwrite) {
+      yield* orDiscard(s, checkStickyOwner(s, looked.value));
+    }
     return looked.value;
   }
   yield* discard(s);

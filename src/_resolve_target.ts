@@ -150,15 +150,23 @@ function* lookWithDirectory(
  * mounted onto the target where that can be told before writing. Returns
  * the existing file, or `null` for a new one; `s.final` is then its path.
  * `named` is the `lstat` of `s.target` if the caller already made it (the
- * lock makes it alongside its first attempt). Mount points are looked for
- * only when `replacing` (a write with `overwrite: false` fails with `EEXIST`
- * on any existing file, and the lock leaves them to the update's write).
+ * lock makes it alongside its first attempt). `intent` says what for:
+ * - `"replace"`: a write (the default `overwrite: true`); only it looks for
+ *   mount points;
+ * - `"create"`: a write with `overwrite: false`, a create-only-if-absent as
+ *   `O_EXCL` is: any file at the name makes it fail with `EEXIST` (its
+ *   link, race-free, says so for a file; a symbolic link, even a dangling
+ *   one, is refused here and never followed), before the sticky-directory
+ *   rules, which apply to what would be replaced;
+ * - `"lock"`: the lock of an update, which locks what its write replaces,
+ *   and leaves mount points to that write.
  */
 export function* resolveTarget(
   s: Resolution,
   named?: EntryInfo | null,
-  replacing = false,
+  intent: "replace" | "create" | "lock" = "lock",
 ): Steps<EntryInfo | null> {
+  const replacing = intent === "replace";
   if (namesDirectory(s.target)) yield* refuseDirectoryPath(s, s.target);
   let directory: EntryInfo | null | undefined;
   // What the kernel opens through the whole chain, if it has links.
@@ -174,9 +182,20 @@ export function* resolveTarget(
       refuseStrayProcLink(s, procLink, opened, entry);
     }
     if (entry === null) return null;
+    if (intent === "create" && entry.kind === "symlink") {
+      throw problem(
+        s,
+        "EEXIST",
+        "link",
+        s.final,
+        "a symbolic link has the name, and overwrite: false never follows one",
+      );
+    }
     refuseKind(s, entry, s.final);
     if (entry.kind === "file") {
       if (hops === 0 && directory !== undefined) s.directory = directory;
+      // Not replaced: the link that would create it fails with EEXIST.
+      if (intent === "create") return entry;
       yield* checkStickyOwner(s, entry);
       if (replacing) {
         yield* refuseMountPoint(s, entry, hops === 0 ? directory : undefined);

@@ -363,6 +363,18 @@ for (const api of apis) {
     });
   });
 
+  test(`${name} with overwrite: false ${fails} with EEXIST at a dangling link, as O_EXCL does, and creates nothing where it leads`, async () => {
+    await withTempDir(async (dir) => {
+      fs.mkdirSync(path.join(dir, "elsewhere"));
+      const planted = path.join(dir, "elsewhere", "planted");
+      const file = path.join(dir, "out.txt");
+      fs.symlinkSync(planted, file);
+      await failsWith(api.write(file, "x", { overwrite: false }), "EEXIST");
+      assert.equal(fs.existsSync(planted), false);
+      assert.deepEqual(fs.readdirSync(dir).sort(), ["elsewhere", "out.txt"]);
+    });
+  });
+
   test(`${name} fsyncs the file before the rename and the directory after it`, async () => {
     await withTempDir(async (dir) => {
       const file = path.join(dir, "f.txt");

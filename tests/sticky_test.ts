@@ -22,6 +22,7 @@ import {
   withProtections,
 } from "./_sticky_fixtures.ts";
 import {
+  failsWith,
   faultAdapter,
   read,
   tempsIn,
@@ -76,6 +77,29 @@ for (const api of apis) {
         );
         assert.equal(read(file), "planted");
         assert.deepEqual(tempsIn(path.dirname(file)), []);
+      });
+    },
+  );
+
+  test(
+    `${name} with overwrite: false ${fails} with EEXIST, as O_EXCL does, not EACCES, on a file or link another user made in a sticky directory`,
+    { skip: notRoot },
+    async () => {
+      await withTempDir(async (dir) => {
+        const { link, secret } = plantedSecretLink(dir);
+        const file = plantFile(path.dirname(link), "planted.txt");
+        await withProtections(async () => {
+          for (const name of [file, link]) {
+            await failsWith(
+              api.write(name, "root's data", { overwrite: false }),
+              "EEXIST",
+            );
+          }
+        });
+        assert.equal(read(file), "planted");
+        assert.equal(read(secret), "secret");
+        assert.deepEqual(tempsIn(path.dirname(file)), []);
+        assert.deepEqual(tempsIn(path.dirname(link)), []);
       });
     },
   );
