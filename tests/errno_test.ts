@@ -34,6 +34,31 @@ function straceMissing(): string | false {
     : "strace is not installed";
 }
 
+/**
+ * Runs `_child.ts errno ARGS` (a write on this runtime) under strace, every
+ * call of `calls` failing with `errno`; what the child said: the error's
+ * code and errno, or "ok".
+ */
+function childWriteUnder(calls: string, errno: string, args: string[]): string {
+  const command = scriptCommand(path.join(root, "tests", "_child.ts"), [
+    "errno",
+    ...args,
+  ]);
+  const run = spawnSync("strace", [
+    "-f",
+    "-qq",
+    "-o",
+    "/dev/null",
+    "-e",
+    `trace=${calls}`,
+    "-e",
+    `inject=${calls}:error=${errno}`,
+    ...command,
+  ], { encoding: "utf8" });
+  assert.equal(run.status, 0, run.stderr);
+  return run.stdout.trim();
+}
+
 test("the errno table names every errno the Linux headers define", {
   skip: !onLinux && "the Linux table applies on Linux",
 }, (t) => {
@@ -95,24 +120,8 @@ for (const [errno, number] of [["EROFS", 30], ["EIO", 5]] as const) {
     async () => {
       await withTempDir((dir) => {
         const target = path.join(dir, "new", "deeper", "f.txt");
-        const command = scriptCommand(path.join(root, "tests", "_child.ts"), [
-          "errno",
-          target,
-          "mkdir",
-        ]);
-        const calls = "mkdir,mkdirat";
-        const run = spawnSync("strace", [
-          "-f",
-          "-qq",
-          "-o",
-          "/dev/null",
-          "-e",
-          `trace=${calls}`,
-          "-e",
-          `inject=${calls}:error=${errno}`,
-          ...command,
-        ], { encoding: "utf8" });
-        assert.equal(run.stdout.trim(), `${errno} -${number}`, run.stderr);
+        const said = childWriteUnder("mkdir,mkdirat", errno, [target, "mkdir"]);
+        assert.equal(said, `${errno} -${number}`);
         assert.deepEqual(fs.readdirSync(dir), []);
       });
     },
@@ -138,23 +147,8 @@ for (const [errno, number] of Object.entries(injected)) {
       await withTempDir((dir) => {
         const target = path.join(dir, "existing.txt");
         fs.writeFileSync(target, "old"); // an existing file: its mode is set
-        const command = scriptCommand(path.join(root, "tests", "_child.ts"), [
-          "errno",
-          target,
-        ]);
-        const calls = "chmod,fchmod,fchmodat";
-        const run = spawnSync("strace", [
-          "-f",
-          "-qq",
-          "-o",
-          "/dev/null",
-          "-e",
-          `trace=${calls}`,
-          "-e",
-          `inject=${calls}:error=${errno}`,
-          ...command,
-        ], { encoding: "utf8" });
-        assert.equal(run.stdout.trim(), `${errno} -${number}`, run.stderr);
+        const said = childWriteUnder("chmod,fchmod,fchmodat", errno, [target]);
+        assert.equal(said, `${errno} -${number}`);
         assert.equal(fs.readFileSync(target, "utf8"), "old");
         assert.deepEqual(fs.readdirSync(dir), ["existing.txt"]);
       });
