@@ -30,7 +30,12 @@ const RETRIED_ON_EINTR: ReadonlySet<OpName> = new Set<OpName>([
 /** How often one call is made again: a storm of signals still ends. */
 const MAX_EINTR_RETRIES = 16;
 
-function interrupted(req: Request<unknown>, error: unknown, tries: number) {
+/** Whether `req` failed only because a signal interrupted it, and may be made again. */
+function interrupted(
+  req: Request<unknown>,
+  error: unknown,
+  tries: number,
+): boolean {
   return tries < MAX_EINTR_RETRIES && RETRIED_ON_EINTR.has(req.name) &&
     errorCode(error) === "EINTR";
 }

@@ -89,6 +89,8 @@ async function writeChunks(
   try {
     file = await AtomicFileHandle.open(s, context);
   } catch (error) {
+    // Ends the source once its pending first chunk comes (a source that
+    // never gives one keeps that one read pending: the write has failed).
     source.return(undefined).catch(() => {});
     throw error;
   }
