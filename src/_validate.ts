@@ -9,6 +9,7 @@ import { Buffer } from "node:buffer";
 import type { AtomicOptions } from "./atomic_options.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import { errorCode } from "./_error_code.ts";
+import { checkCurrentDirectory } from "./runtime/_exact_name.ts";
 
 /** Who should own the result (see `Replacement` in `_replace.ts`). */
 export type OwnerChoice =
@@ -158,7 +159,9 @@ function urlPath(url: URL, what: string): string {
  * runtime (Deno's `NotFound`, Node's and Bun's `uv_cwd` error as its cause);
  * when the current directory's path is longer than `PATH_MAX`, Node's and
  * Bun's `getcwd` fail with `ERANGE`, which is `ENAMETOOLONG` here, as Deno
- * (which has the path) gets from the first call that uses it.
+ * (which has the path) gets from the first call that uses it; when it is not
+ * UTF-8, `EILSEQ` (Node and Bun would name another directory, spelled with
+ * U+FFFD; Deno refuses it).
  */
 function absolute(path: string, what: string): string {
   try {
@@ -167,6 +170,7 @@ function absolute(path: string, what: string): string {
     }
     if (isAbsolute(path)) return path;
     const cwd = resolve();
+    checkCurrentDirectory(cwd);
     return cwd.endsWith(sep) ? cwd + path : cwd + sep + path;
   } catch (error) {
     const given = errorCode(error) ?? "ENOENT";
@@ -182,6 +186,8 @@ function absolute(path: string, what: string): string {
         ? "the current directory no longer exists"
         : code === "ENAMETOOLONG"
         ? "the current directory's path is longer than PATH_MAX"
+        : code === "EILSEQ"
+        ? "the current directory's path is not valid UTF-8, and as a string would name another directory"
         : undefined,
     });
   }

@@ -4,6 +4,7 @@ import {
   isWithheldPermission,
   posixCode,
 } from "./runtime/_errno.ts";
+import { isNotUtf8Name } from "./runtime/_exact_name.ts";
 
 /** What an {@linkcode AtomicWriteError} is made from. */
 export interface AtomicWriteErrorInit {
@@ -52,10 +53,14 @@ function errnoOf(code: string, cause: unknown): number | undefined {
 /**
  * What an adapter's error says besides its code: the runtime's message for
  * a permission it withholds (Deno's names the flag to grant; Node's says
- * what its permission model disables).
+ * what its permission model disables); the same words on every runtime for
+ * a name that is not UTF-8.
  */
 function reasonOf(cause: unknown): string | undefined {
-  return isWithheldPermission(cause) ? (cause as Error).message : undefined;
+  if (isWithheldPermission(cause)) return (cause as Error).message;
+  return isNotUtf8Name(cause)
+    ? "a name it read is not valid UTF-8, and as a string would name another file"
+    : undefined;
 }
 
 /** The system call that failed, as the runtime named it (Node, Bun). */

@@ -335,6 +335,32 @@ test(
 );
 
 test(
+  "a relative path fails with EILSEQ (errno -84) on every API when the current directory's path is not UTF-8",
+  { skip: process.platform !== "linux" && "reads /proc/self/cwd" },
+  async () => {
+    await withTempDir((dir) => {
+      // "caf" and the byte 0xE9: Node and Bun decode the path with U+FFFD,
+      // naming this other directory.
+      const twin = path.join(dir, "caf\uFFFD");
+      fs.mkdirSync(twin);
+      for (const api of ["async", "sync", "handle"]) {
+        const child = scriptCommand(path.join(root, "tests", "_child.ts"), [
+          "errno",
+          "rel.txt",
+          api,
+        ]).map((word) => `'${word}'`).join(" ");
+        const run = spawnSync("sh", [
+          "-c",
+          `name=$(printf 'caf\\351') && mkdir -p "$name" && cd "$name" && exec ${child}`,
+        ], { cwd: dir, encoding: "utf8" });
+        assert.equal(run.stdout, "EILSEQ -84\n", `${api}: ${run.stderr}`);
+      }
+      assert.deepEqual(fs.readdirSync(twin), []);
+    });
+  },
+);
+
+test(
   "AtomicWriter reports a relative path with no current directory through write() and flush()",
   {
     skip: noDeletedCwd,

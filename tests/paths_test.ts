@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
-import { apis } from "./_apis.ts";
+import { apis, failureOf, pathApis } from "./_apis.ts";
 import {
   failsWith,
   read,
@@ -57,6 +57,32 @@ function mkchar(file: string): string | null {
   if (process.getuid?.() !== 0) return "mknod needs root";
   const made = spawnSync("mknod", [file, "c", "1", "3"]);
   return made.status === 0 ? null : "mknod(1) failed";
+}
+
+const noShell = process.platform === "win32" && "needs sh";
+
+/**
+ * Makes, in `dir`, a file "caf" + the byte 0xE9 (Latin-1 "é": not UTF-8)
+ * holding "old", and `link` to it. No string spells its name: decoded, it
+ * reads "caf\uFFFD", another name.
+ */
+function linkToNonUtf8Name(dir: string): void {
+  const made = spawnSync("sh", [
+    "-c",
+    `name=$(printf 'caf\\351') && printf old > "$name" && ln -s "$name" link`,
+  ], { cwd: dir });
+  assert.equal(made.status, 0, String(made.stderr));
+}
+
+/** Asserts that `dir` holds just what {@linkcode linkToNonUtf8Name} made. */
+function assertNonUtf8NameKept(dir: string): void {
+  const old = spawnSync("sh", ["-c", `cat "$(printf 'caf\\351')"`], {
+    cwd: dir,
+    encoding: "utf8",
+  });
+  assert.equal(old.stdout, "old");
+  assert.equal(fs.readdirSync(dir).length, 2);
+  assert.ok(!fs.existsSync(path.join(dir, "caf\uFFFD")));
 }
 
 const specials: [string, (file: string) => string | null][] = [
@@ -126,6 +152,24 @@ for (const api of apis) {
       assert.deepEqual(tempsIn(path.join(dir, "real")), []);
     });
   });
+
+  test(
+    `${name} ${fails} with EILSEQ for a link whose text is not UTF-8, writing no file of another name`,
+    {
+      skip: noShell,
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        linkToNonUtf8Name(dir);
+        const error = await failsWith(
+          api.write(path.join(dir, "link"), "new"),
+          "EILSEQ",
+        );
+        assert.equal(error.operation, "readlink");
+        assertNonUtf8NameKept(dir);
+      });
+    },
+  );
 
   test(`${name} resolves .. after a linked directory through the link`, async () => {
     await withTempDir(async (dir) => {
@@ -253,6 +297,27 @@ test(
     assert.equal(child.stdout.trim(), "ENOTSUP", child.stderr);
   },
 );
+
+for (const api of pathApis.filter(({ name }) => /^(update|lock)/.test(name))) {
+  test(
+    `${api.name} fails with EILSEQ for a link whose text is not UTF-8, making no file of another name`,
+    {
+      skip: noShell,
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        linkToNonUtf8Name(dir);
+        const error = await failureOf(() => api.use(path.join(dir, "link")));
+        assert.equal(
+          (error as { code?: unknown })?.code,
+          "EILSEQ",
+          String(error),
+        );
+        assertNonUtf8NameKept(dir);
+      });
+    },
+  );
+}
 
 test("atomic-write --append through a linked directory appends to the real file", async () => {
   await withTempDir((dir) => {

@@ -14,6 +14,7 @@
  */
 import os from "node:os";
 import process from "node:process";
+import { isNotUtf8Name } from "./_exact_name.ts";
 
 /** Linux's errnos, from `<asm-generic/errno-base.h>` and `<asm-generic/errno.h>`. */
 const LINUX_ERRNOS: readonly [number, string][] = [
@@ -192,8 +193,9 @@ const OS_ERROR = /\(os error (\d+)\)/;
 
 /**
  * The POSIX name of the system error `error` carries: its `code` if that is
- * one, `EACCES` for a permission the runtime withholds, else the name of its
- * errno (`error.errno`, or Deno's "(os error N)" in the message);
+ * one, `EACCES` for a permission the runtime withholds, `EILSEQ` for Deno's
+ * refusal of a name that is not UTF-8 (`_exact_name.ts`), else the name of
+ * its errno (`error.errno`, or Deno's "(os error N)" in the message);
  * `undefined` if it carries none.
  */
 export function posixCode(error: unknown): string | undefined {
@@ -205,6 +207,7 @@ export function posixCode(error: unknown): string | undefined {
   };
   if (typeof code === "string" && POSIX_NAME.test(code)) return code;
   if (isWithheldPermission(error)) return "EACCES";
+  if (isNotUtf8Name(error)) return "EILSEQ";
   if (typeof errno === "number" && errno !== 0) {
     const name = ERRNO_NAMES.get(Math.abs(errno));
     if (name !== undefined) return name;

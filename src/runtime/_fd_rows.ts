@@ -12,6 +12,7 @@
  */
 import fs from "node:fs";
 import { pathInFdLink } from "./_proc_fd.ts";
+import { AS_BYTES, exactName } from "./_exact_name.ts";
 import { dirSync, fromCallbacks, type OpTable } from "./_op_table.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
@@ -71,9 +72,13 @@ export const descriptorRows: DescriptorRows = {
   ),
   close,
   locate: fromCallbacks(
-    (fd) => fs.readlinkSync(fdLink(fd)),
-    (fd) => (done) => fs.readlink(fdLink(fd), done),
-    { result: pathInFdLink, recover: () => null },
+    (fd) => fs.readlinkSync(fdLink(fd), AS_BYTES),
+    (fd) => (done) => fs.readlink(fdLink(fd), AS_BYTES, done),
+    {
+      // A path that is not UTF-8 cannot be named: unknown, as no path.
+      result: (bytes) => pathInFdLink(exactName(bytes, "readlink")),
+      recover: () => null,
+    },
   ),
   syncDir: dirSync(openDir, fsync, close),
   touch: fromCallbacks(

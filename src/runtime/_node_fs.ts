@@ -24,6 +24,7 @@ import {
 import { watchFile } from "./_watch.ts";
 import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
 import { descriptorRows } from "./_fd_rows.ts";
+import { AS_BYTES, exactName } from "./_exact_name.ts";
 import {
   fromCallbacks,
   missingAsNull,
@@ -118,9 +119,12 @@ const table: Omit<OpTable<number>, "readFile" | "readAcl" | "writeAcl"> = {
     (path) => (done) => fs.stat(path, done),
     { result: info, recover: missingAsNull },
   ),
+  // As bytes: the string forms decode a name that is not UTF-8 to U+FFFD,
+  // which names another file.
   readLink: fromCallbacks(
-    (path) => fs.readlinkSync(path),
-    (path) => (done) => fs.readlink(path, done),
+    (path) => fs.readlinkSync(path, AS_BYTES),
+    (path) => (done) => fs.readlink(path, AS_BYTES, done),
+    { result: (bytes) => exactName(bytes, "readlink") },
   ),
   mkdir: fromCallbacks(
     (path) => {

@@ -144,11 +144,16 @@ export function fromCallbacks(
     async: (a, b, c, d) =>
       new Promise((resolve, reject) =>
         async(a, b, c, d)((error, raw) => {
-          if (!error) return resolve(result(raw));
+          // As the synchronous form: what `result` throws goes to `recover`.
           try {
-            resolve(recover(error));
+            if (error) throw error;
+            resolve(result(raw));
           } catch (thrown) {
-            reject(thrown);
+            try {
+              resolve(recover(thrown));
+            } catch (final) {
+              reject(final);
+            }
           }
         })
       ),
