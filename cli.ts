@@ -112,6 +112,29 @@ function parseMode(text: string | undefined): number {
   return parseInt(text, 8);
 }
 
+/** Decodes UTF-8, throwing on bytes that are not; a leading BOM is kept, as `argv` keeps it. */
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** The entries of a NUL-separated /proc file (`cmdline`, `environ`). */
+function nulSeparated(bytes: Uint8Array): Uint8Array[] {
+  const entries: Uint8Array[] = [];
+  for (let start = 0; start < bytes.length;) {
+    const end = bytes.indexOf(0, start);
+    entries.push(bytes.subarray(start, end === -1 ? undefined : end));
+    start = end === -1 ? bytes.length : end + 1;
+  }
+  return entries;
+}
+
+/** `bytes` as UTF-8, or `null` if they are not. */
+function utf8OrNull(bytes: Uint8Array): string | null {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Throws a {@linkcode UsageError} if an argument was not valid UTF-8: every
  * runtime decodes `argv` with U+FFFD in place of such bytes, so FILE or CMD
@@ -123,16 +146,9 @@ function refuseLossyArgs(args: string[]): void {
   if (!args.some((arg) => arg.includes("\uFFFD"))) return;
   let raw: Uint8Array[] = [];
   try {
-    const cmdline = fs.readFileSync("/proc/self/cmdline");
-    const entries: Uint8Array[] = [];
-    for (let start = 0; start < cmdline.length;) {
-      const end = cmdline.indexOf(0, start);
-      entries.push(cmdline.subarray(start, end === -1 ? undefined : end));
-      start = end === -1 ? cmdline.length : end + 1;
-    }
-    raw = entries.slice(-args.length);
+    raw = nulSeparated(fs.readFileSync("/proc/self/cmdline"))
+      .slice(-args.length);
   } catch { /* not Linux: refused below */ }
-  const strict = new TextDecoder("utf-8", { fatal: true });
   for (const [i, arg] of args.entries()) {
     if (!arg.includes("\uFFFD")) continue;
     if (raw.length !== args.length) {
@@ -140,15 +156,45 @@ function refuseLossyArgs(args: string[]): void {
         `Cannot use argument "${arg}": U+FFFD may stand for bytes that are not UTF-8, and /proc/self/cmdline cannot tell`,
       );
     }
-    let decoded: string | null = null;
-    try {
-      decoded = strict.decode(raw[i]);
-    } catch { /* not UTF-8 */ }
-    if (decoded !== arg) {
+    if (utf8OrNull(raw[i]) !== arg) {
       throw new UsageError(
         `Cannot use argument "${arg}": it is not valid UTF-8, and would name something else`,
       );
     }
+  }
+}
+
+/**
+ * Throws a {@linkcode UsageError} if an environment variable is not valid
+ * UTF-8: CMD of --update would get it changed, Node and Bun decoding its
+ * bytes to U+FFFD (a `PATH` entry then names another directory, and another
+ * program runs), Deno dropping it. Read from /proc/self/environ; where that
+ * cannot be read, a variable holding U+FFFD is refused as undecidable, and
+ * one that Deno dropped goes unseen.
+ */
+function refuseLossyEnvironment(): void {
+  let environ: Uint8Array;
+  try {
+    environ = fs.readFileSync("/proc/self/environ");
+  } catch {
+    const lossy = Object.entries(process.env)
+      .find(([name, value]) => `${name}=${value}`.includes("\uFFFD"));
+    if (lossy === undefined) return;
+    throw new UsageError(
+      `Cannot run CMD with the environment variable "${
+        lossy[0]
+      }": U+FFFD may stand for bytes that are not UTF-8, and /proc/self/environ cannot tell`,
+    );
+  }
+  for (const entry of nulSeparated(environ)) {
+    if (utf8OrNull(entry) !== null) continue;
+    const equals = entry.indexOf(0x3d); // "="
+    const name = new TextDecoder().decode(
+      entry.subarray(0, equals === -1 ? undefined : equals),
+    );
+    throw new UsageError(
+      `Cannot run CMD with the environment variable "${name}": it is not valid UTF-8, and the runtime would hand CMD another value (or none)`,
+    );
   }
 }
 
@@ -196,6 +242,8 @@ function parseArgs(args: string[]): Command | string {
     throw new UsageError(
       files.length === 0
         ? "Missing FILE"
+        : update !== null
+        ? `Expected one FILE, got ${files.length}: CMD goes after "--", as in "--update FILE -- CMD [ARGS...]"`
         : `Expected one FILE, got ${files.length}`,
     );
   }
@@ -345,14 +393,23 @@ function drained(stream: NodeJS.ReadableStream): Promise<void> {
   });
 }
 
-/** What `status` (a shell's) says about how CMD ended, for a message. */
+/** The largest signal number a shell adds to 128 (Linux's `SIGRTMAX`). */
+const LAST_SIGNAL = 64;
+
+/**
+ * What `status` (a shell's) says about how CMD ended, for a message. A
+ * shell reports signal n as 128 + n, which an exit can give too: only a
+ * status above 128 + {@linkcode LAST_SIGNAL} is surely an exit.
+ */
 function describeStatus(status: number): string {
-  if (status <= 128) return `exited with ${status}`;
+  if (status <= 128 || status > 128 + LAST_SIGNAL) {
+    return `exited with ${status}`;
+  }
   const signal =
     Object.entries(os.constants.signals).find(([, number]) =>
       number === status - 128
     )?.[0] ?? `signal ${status - 128}`;
-  return `was ended by ${signal} (status ${status})`;
+  return `was ended by ${signal} (or exited with ${status})`;
 }
 
 /**
@@ -741,6 +798,7 @@ async function main(args: string[]): Promise<void> {
   try {
     refuseLossyArgs(args);
     command = parseArgs(args);
+    if (typeof command !== "string" && command.update) refuseLossyEnvironment();
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     fail(`${error.message}\nTry "atomic-write --help".`, 2);

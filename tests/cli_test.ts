@@ -563,6 +563,17 @@ test("atomic-write exits 2 with more than one FILE", async () => {
   });
 });
 
+test("atomic-write --update with CMD not after -- exits 2 and says where CMD goes", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    fs.writeFileSync(file, "old\n");
+    const result = await atomicWrite(["--update", file, "cat"]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /got 2: CMD goes after "--"/);
+    aloneWith(file, "old\n");
+  });
+});
+
 test("atomic-write exits 2 on an unknown option", async () => {
   await withTempDir(async (dir) => {
     const file = path.join(dir, "f");
@@ -597,6 +608,17 @@ test("atomic-write accepts a FILE whose name really contains U+FFFD", async () =
     const result = await atomicWrite([file], "new\n");
     assert.equal(result.code, 0, result.stderr);
     assert.equal(read(file), "new\n");
+  });
+});
+
+test("atomic-write accepts an argument that starts with a BOM and holds U+FFFD", async () => {
+  await withTempDir(async (dir) => {
+    // Relative: the BOM must start the argument to be at risk of being taken for a mark.
+    const name = "\uFEFFcaf\uFFFD";
+    const result = await atomicWrite([name], "new\n", dir);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(fs.readdirSync(dir), [name]);
+    assert.equal(read(path.join(dir, name)), "new\n");
   });
 });
 
@@ -809,6 +831,47 @@ test(
         assert.match(result.stderr, /signal 34/);
         aloneWith(file, '{"a":0}\n');
       }
+    });
+  },
+);
+
+test(
+  "atomic-write --update says a status above 128 + 64 is an exit, not a signal",
+  POSIX_ONLY,
+  async () => {
+    await withTempDir(async (dir) => {
+      const { file, result } = await update(dir, "old\n", [
+        "sh",
+        "-c",
+        "exit 255",
+      ]);
+      assert.equal(result.code, 255);
+      assert.match(result.stderr, /"sh -c exit 255" exited with 255:/);
+      aloneWith(file, "old\n");
+    });
+  },
+);
+
+test(
+  "atomic-write --update exits 2, running nothing, when an environment variable is not valid UTF-8",
+  { skip: process.platform !== "linux" ? "reads /proc/self/environ" : false },
+  async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old\n");
+      // Node and Bun would hand CMD "x\uFFFDy", Deno no FOO at all.
+      const shell = await inShell(
+        `FOO=$(printf 'x\\377y') atomic_write --update ${
+          quote(file)
+        } -- sh -c 'echo ran >&2; echo new'; echo "status $?"`,
+      );
+      assert.equal(shell.stdout, "status 2\n", shell.stderr);
+      assert.match(
+        shell.stderr,
+        /the environment variable "FOO": it is not valid UTF-8/,
+      );
+      assert.doesNotMatch(shell.stderr, /ran/);
+      aloneWith(file, "old\n");
     });
   },
 );
