@@ -138,7 +138,7 @@ function* tryLock(
   const me = plan.adapter.identity();
   if (state.holder === null) {
     const record = newRecord(me, plan.lease);
-    const beatAt = Date.now();
+    const beatAt = record.at;
     const made = yield* createRecord(
       plan,
       path,
@@ -154,7 +154,7 @@ function* tryLock(
   let linked: Settled<void>;
   if (state.draft === null) {
     const record = newRecord(me, plan.lease, basename(holder));
-    const beatAt = Date.now();
+    const beatAt = record.at;
     // In flight before it exists: no exit falls between the two.
     plan.inFlight?.add(holder);
     let made: Made | null = null;
@@ -516,5 +516,6 @@ export function* abandon(w: Waiter): Steps<void> {
       request("close", attempt.value),
       request("remove", w.state.holder),
     );
+    w.plan.inFlight?.delete(w.state.holder);
   }
 }

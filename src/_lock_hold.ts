@@ -73,10 +73,14 @@ const FRESH_LOOK_MS = 50;
  * whether another process may take the lock over (`_lock.ts`); the identity
  * finds a lock file that went some other way (removed by hand).
  */
-export function* guard(held: Held, looked: Looked | null): Steps<void> {
+export function* guard(
+  held: Held,
+  looked: Looked | null,
+  before = "the update could commit",
+): Steps<void> {
   if (held.lost) throw held.lost;
   if (!inLease(held, Date.now())) {
-    throw markLost(held, "the lease ran out before the update could commit");
+    throw markLost(held, `the lease ran out before ${before}`);
   }
   const fresh = looked !== null &&
     performance.now() - looked.since < FRESH_LOOK_MS;
@@ -85,9 +89,20 @@ export function* guard(held: Held, looked: Looked | null): Steps<void> {
   // before looks were made alongside the fsync. (Once, on sshfs under load,
   // an update failed with ELOCKLOST at this check when only the look made
   // alongside the fsync decided; a lock is never declared lost on it alone.)
-  if (!(yield* isHeld(held))) {
-    throw markLost(held, "the lock file was taken over by another process");
+  const found = yield* settle(request("lstat", held.path));
+  if (!(yield* isHeld(held, found))) throw markLost(held, whyNotHeld(found));
+}
+
+/** Why a look at the lock's name (`found`) did not find the lock file held. */
+function whyNotHeld(found: Settled<EntryInfo | null>): string {
+  if (!found.ok) {
+    return `the lock file could not be looked at (${
+      errorCode(found.error) ?? "EIO"
+    }), so it may have been taken over`;
   }
+  return found.value === null
+    ? "the lock file is gone (removed by another process, or by hand)"
+    : "the lock file was taken over by another process";
 }
 
 /**
@@ -107,7 +122,7 @@ export function* heartbeat(held: Held): Steps<void> {
   if (held.released || held.lost) return;
   const now = Date.now();
   try {
-    yield* guard(held, null);
+    yield* guard(held, null, "its heartbeat could renew it");
   } catch {
     return; // guard marked it lost
   }

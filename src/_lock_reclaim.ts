@@ -5,6 +5,7 @@
  */
 import { basename, dirname } from "node:path";
 import { inDirectory } from "./_replacement.ts";
+import { isYounger } from "./_age.ts";
 import { errorCode } from "./_error_code.ts";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import { lockOf, reclaimName } from "./_lock_name.ts";
@@ -206,7 +207,7 @@ export function* sweepLock(
   };
   try {
     const seen = yield* look(plan, path);
-    if (seen === null || now - seen.entry.mtimeMs < olderThan) return false;
+    if (seen === null || isYounger(seen.entry, now, olderThan)) return false;
     if (staleReason(seen, now, plan.lease, checks(adapter)) === null) {
       return false;
     }

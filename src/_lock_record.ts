@@ -8,12 +8,18 @@
  * ```json
  * {"lock":"@x/atomic","v":1,"token":"…16 hex…","host":"web1","boot":"…",
  *  "pid":4242,"start":"123456","pidns":"pid:[4026531836]",
- *  "timens":"time:[4026531834]","lease":10000}
+ *  "timens":"time:[4026531834]","lease":10000,"at":1795000000000}
  * ```
  *
  * The holder's heartbeat is the file's modification time (set with
  * `futimes` on the holder's own descriptor, so it can only ever touch the
- * holder's own file): the lock expires `lease` ms after it.
+ * holder's own file): the lock expires `lease` ms after it. Until its first
+ * heartbeat, that time is the one the file system stamped the new file with,
+ * by its own clock: a file server's, whose clock may lag the holders' by
+ * more than a lease. So the record also says when the holder made the file
+ * (`at`, by the holder's clock, as every heartbeat is), and the later of the
+ * two counts: no lock is born stale, and no extra call is made for it (a
+ * time before 2000 still ends the lease: see `release()`).
  *
  * A holder on this host, in this boot and these PID and time namespaces is
  * checked directly, so a lock whose holder died is taken over at once:
@@ -77,6 +83,8 @@ export interface LockRecord extends ProcessIdentity {
   readonly lease: number;
   /** The lock file's other name, made by its holder (see the module doc); absent where links are not supported. */
   readonly file?: string;
+  /** When the holder made the file, by its clock (ms since the epoch): its first heartbeat (see the module doc). */
+  readonly at?: number;
 }
 
 /** The holder's own name for a lock file, and the writer that name says made it. */
@@ -112,13 +120,19 @@ export interface Checks {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A fresh record for this process; `file` is the holder's own name for the lock file. */
+/** A fresh record for this process, made now; `file` is the holder's own name for the lock file. */
 export function newRecord(
   me: ProcessIdentity,
   lease: number,
   file?: string,
-): LockRecord {
-  return { ...me, token: randomHex(TOKEN_CHARS / 2), lease, file };
+): LockRecord & { readonly at: number } {
+  return {
+    ...me,
+    token: randomHex(TOKEN_CHARS / 2),
+    lease,
+    file,
+    at: Date.now(),
+  };
 }
 
 /**
@@ -133,7 +147,8 @@ export function holderNamed(name: string): HolderName | null {
 
 /** The bytes of `record`, as written to the lock file. */
 export function encodeRecord(record: LockRecord): Uint8Array {
-  const { token, host, boot, pid, start, pidns, timens, lease, file } = record;
+  const { token, host, boot, pid, start, pidns, timens, lease, file, at } =
+    record;
   const body = JSON.stringify({
     token,
     host,
@@ -144,6 +159,7 @@ export function encodeRecord(record: LockRecord): Uint8Array {
     timens,
     lease,
     file,
+    at,
   });
   return encoder.encode(`${MARK},"v":1,${body.slice(1)}\n`);
 }
@@ -157,7 +173,8 @@ function isRecord(value: unknown): value is LockRecord {
     typeof r.pidns === "string" &&
     (r.timens === undefined || typeof r.timens === "string") &&
     typeof r.lease === "number" &&
-    r.lease > 0 && (r.file === undefined || typeof r.file === "string");
+    r.lease > 0 && (r.file === undefined || typeof r.file === "string") &&
+    (r.at === undefined || Number.isFinite(r.at));
 }
 
 /**
@@ -206,6 +223,14 @@ function touchedBeforeBoot(mtimeMs: number, bootTime: number | null): boolean {
   return bootTime !== null && mtimeMs + coarseness(mtimeMs) < bootTime;
 }
 
+/**
+ * A heartbeat before this time has ended the lease, whatever the record's
+ * `at` says: `release()` sets a lock file it cannot remove to the epoch (FAT
+ * and exFAT keep 1980), and no clock that stamps files is that far behind,
+ * unless it was never set.
+ */
+const LEASE_ENDED_BEFORE = Date.UTC(2000, 0, 1);
+
 /** Whether `r` and `me` read pids and start times alike: the same, known, PID and time namespaces. */
 function sameNamespaces(r: ProcessIdentity, me: ProcessIdentity): boolean {
   return r.pidns === me.pidns && r.pidns !== "" && r.timens === me.timens;
@@ -230,7 +255,10 @@ export function staleReason(
   if (owner && isKnownWriter(owner) && checks.writerState(owner) === "gone") {
     return `holder ${owner.pid} is gone (thread ${owner.thread})`;
   }
-  const beat = seen.entry.mtimeMs;
+  const mtime = seen.entry.mtimeMs;
+  const beat = mtime < LEASE_ENDED_BEFORE
+    ? mtime
+    : Math.max(mtime, r?.at ?? -Infinity);
   if (r !== null && r.host === me.host && me.host !== "") {
     if (
       r.boot !== me.boot && r.boot !== "" && me.boot !== "" &&

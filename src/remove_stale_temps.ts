@@ -7,6 +7,7 @@ import { perform, request, settle, type Steps } from "./_steps.ts";
 import { ownerState, tempNameOwner, type TempOwner } from "./_temp_name.ts";
 import { isSharedSticky, STICKY } from "./_sticky.ts";
 import { sweepLock } from "./_lock_reclaim.ts";
+import { isYounger } from "./_age.ts";
 import { isQueueName, lockOf } from "./_lock_name.ts";
 import type { RuntimeAdapter } from "./runtime/types.ts";
 import { rejectUnknownKeys, toAbsolutePath } from "./_validate.ts";
@@ -205,7 +206,7 @@ function* sweep(
     }
     const entry = stat.value;
     if (entry === null || dirInfo === null) continue;
-    if (!mayRemove(entry, dirInfo, judge.uid) || now - entry.mtimeMs < age) {
+    if (!mayRemove(entry, dirInfo, judge.uid) || isYounger(entry, now, age)) {
       continue;
     }
     const gone = yield* settle(request("remove", path));

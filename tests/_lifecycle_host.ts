@@ -18,7 +18,10 @@
  * - `sweep`: print what `removeStaleTempsSync(TARGET, { olderThan: 0 })` removes.
  * - `listeners`: record every listener added (`+name`) or removed
  *   (`-name`) on `process`, `globalThis` and `Deno`'s signals, and print them
- *   per step: a sweep, a `makeTempFileSync`, its removal, one write.
+ *   per step: a sweep, a `makeTempFileSync`, its removal, one write, and lock
+ *   tries that fail before they try (a `lockFileSync` with an aborted
+ *   signal; an `updateFileAtomicSync` in the thread that holds the lock,
+ *   then the lock's release).
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -26,8 +29,10 @@ import process from "node:process";
 import { onExit } from "signal-exit";
 import {
   type AtomicFile,
+  lockFileSync,
   makeTempFileSync,
   removeStaleTempsSync,
+  updateFileAtomicSync,
   writeFileAtomicSync,
 } from "../mod.ts";
 import { startWrite, tempsBeside } from "./_child.ts";
@@ -162,6 +167,15 @@ function listeners(target: string): void {
   say({ makeTempRemoved: log.splice(0) });
   writeFileAtomicSync(target, "new");
   say({ write: log.splice(0) });
+  try {
+    lockFileSync(target, { signal: AbortSignal.abort() });
+  } catch { /* aborted, as meant */ }
+  const lock = lockFileSync(target);
+  try {
+    updateFileAtomicSync(target, () => "x");
+  } catch { /* EDEADLK, as meant */ }
+  lock.releaseSync();
+  say({ failedLocks: log.splice(0) });
 }
 
 /** Node: `node:worker_threads` (Node has no web Worker). */

@@ -35,6 +35,7 @@ import { heartbeat } from "../src/_lock_hold.ts";
 import type { HeldLock } from "../src/lock_file.ts";
 import { runAsync } from "../src/_run.ts";
 import {
+  lockChildSays,
   lockPathOf,
   locksUnder,
   startLockChild,
@@ -472,6 +473,52 @@ test("lockFile() takes over the expired lease of a holder on another host", asyn
   });
 });
 
+test("lockFile() counts when the holder made its lock, by the holder's clock, as a heartbeat: a lock the file system stamped a lease ago is kept", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    // As a file server whose clock lags the holders' by 5 s stamps a new
+    // lock file, before its holder's first heartbeat.
+    const lock = writeFakeLock(
+      target,
+      { host: "elsewhere", lease: 1_000, at: Date.now() },
+      5_000,
+    );
+    await failsWith(lockFile(target, { timeout: 100 }), "ETIMEDOUT");
+    assert.ok(fs.existsSync(lock));
+    // Made a lease ago by the holder's clock too: taken over.
+    writeFakeLock(
+      target,
+      { host: "elsewhere", lease: 1_000, at: Date.now() - 5_000 },
+      5_000,
+    );
+    const taken = await lockFile(target, PROMPTLY);
+    await taken.release();
+  });
+});
+
+test("lockFile() records when it made its lock, so another process does not take over a live lock whose file time lags", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const before = Date.now();
+    const lock = await lockFile(target, { lease: 60_000 });
+    try {
+      const at = parseRecord(fs.readFileSync(lock.lockPath))?.at;
+      assert.ok(
+        at !== undefined && at >= before && at <= Date.now(),
+        `at: ${at}`,
+      );
+      backdate(lock.lockPath, 3_600_000); // as a lagging file server stamps it
+      assert.equal(
+        lockChildSays(["try", target, "async"], "late"),
+        "ETIMEDOUT",
+      );
+      assert.ok(!lock.signal.aborted);
+    } finally {
+      await lock.release();
+    }
+  });
+});
+
 test("lockFile() allows for whole-second modification times (exFAT, sshfs): a holder on another host that beat within its lease keeps the lock", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
@@ -619,6 +666,8 @@ test("lockFile() aborts its signal, without throwing, when it stalls past its le
     assert.ok(
       reason instanceof AtomicWriteError && reason.code === "ELOCKLOST",
     );
+    // There is no update: what ran out of time was the heartbeat.
+    assert.match(reason.message, /before its heartbeat could renew it/);
     await lock.release();
     // A lost lock is retired safely and the target is free again.
     const next = await lockFile(target, PROMPTLY);
@@ -799,6 +848,19 @@ test(
       assert.deepEqual(fs.readdirSync(dir), [
         path.basename(lockPathOf(path.join(dir, "live"))),
       ]);
+    });
+  },
+);
+
+test(
+  "removeStaleTemps() with olderThan 0 sweeps a dead holder's lock at once, even one whose time lies in the future",
+  SLOW,
+  async () => {
+    await withTempDir(async (dir) => {
+      const lock = writeFakeLock(path.join(dir, "f"), { pid: await deadPid() });
+      backdate(lock, -3_600_000); // a clock set back since
+      assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), [lock]);
+      assert.deepEqual(fs.readdirSync(dir), []);
     });
   },
 );

@@ -111,6 +111,14 @@ test("removeStaleTemps() keeps a dead process's temp file younger than olderThan
   });
 });
 
+test("removeStaleTemps() with olderThan 0 removes a dead process's temp file at once, even one whose time lies in the future", async () => {
+  await withTempDir(async (dir) => {
+    const ahead = temp(dir, "a.txt", deadWriter(), -HOUR); // a clock set back since
+    assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), [ahead]);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 test("removeStaleTemps() defaults olderThan to one hour", async () => {
   await withTempDir(async (dir) => {
     const recent = temp(dir, "a.txt", deadWriter(), HOUR / 2);

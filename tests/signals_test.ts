@@ -149,7 +149,7 @@ test(
 );
 
 test(
-  "the library adds no listener to sweep, and only exit listeners while a temp file exists",
+  "the library adds no listener to sweep, and only exit listeners while a temp file or lock exists",
   CHILD_TEST,
   async () => {
     await withTempDir(async (dir) => {
@@ -172,6 +172,13 @@ test(
       }
       assert.deepEqual(makeTempRemoved, makeTemp.map((e) => `-${e.slice(1)}`));
       assert.deepEqual(write, [...makeTemp, ...makeTempRemoved]);
+      // Lock tries that gave up before trying remove what they added.
+      const { failedLocks } = await child.line(4) as { failedLocks: string[] };
+      const [added, removed] = ["+", "-"].map((sign) =>
+        failedLocks.filter((e) => e.startsWith(sign)).map((e) => e.slice(1))
+          .sort()
+      );
+      assert.deepEqual(removed, added, failedLocks.join(" "));
       assert.deepEqual(await child.ended, { code: 0, signal: null });
     });
   },
