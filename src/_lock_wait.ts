@@ -92,31 +92,65 @@ function napOn(ops: FsOps, path: string, ms: number, place: number): boolean {
   return false;
 }
 
-/**
- * The asynchronous acquisitions of each file in this thread, by the path
- * given: each one resolves once its lock is released (or its wait failed).
- * In-process fairness: of several asynchronous updates of one file in one
- * process, only the first waits on the file system; the others wait their
- * turn here, in call order, and wake nobody else. (Two paths that lead to
- * one file through a symbolic link queue apart; the lock file still
- * excludes them.)
- */
-const inThisThread = new Map<string, Promise<void>>();
+/** One asynchronous acquisition in its thread's line for a file. */
+interface Turn {
+  /** Resolves once this acquisition is first in line. */
+  readonly comes: Promise<void>;
+  /** Makes it first. */
+  readonly start: () => void;
+}
 
 /**
- * Queues an acquisition of `target` behind those of this thread; returns
- * when its turn comes and the function that ends it.
+ * The asynchronous acquisitions of each file in this thread, by the path
+ * given, in call order. In-process fairness: of several asynchronous updates
+ * of one file in one process, only the first in line waits on the file
+ * system; the others wait their turn here, and wake nobody else. One that
+ * gives up (its timeout, its signal) leaves the line at once, keeping
+ * nothing behind. (Two paths that lead to one file through a symbolic link
+ * queue apart; the lock file still excludes them.)
+ */
+const inThisThread = new Map<string, Turn[]>();
+
+/** How many asynchronous acquisitions of `target` this thread has in line (the holder's included). */
+export function inLine(target: string): number {
+  return inThisThread.get(target)?.length ?? 0;
+}
+
+/**
+ * Lines an acquisition of `target` up behind those of this thread; returns
+ * when its turn comes and the function that ends it (leaving the line, or
+ * handing the turn on). While it waits its turn, a timer keeps the event
+ * loop alive, as a wait on another process's lock does with its polls: the
+ * wait ends (its turn, its timeout, its signal: Node's and Bun's
+ * `AbortSignal.timeout` keeps nothing alive) rather than the process
+ * exiting with the caller's work silently undone.
  */
 function queueFor(target: string): { ahead: Promise<void>; leave: () => void } {
-  const ahead = inThisThread.get(target) ?? Promise.resolve();
-  let leave = () => {};
-  const left = new Promise<void>((resolve) => leave = resolve);
-  const mine = ahead.then(() => left);
-  inThisThread.set(target, mine);
-  mine.then(() => {
-    if (inThisThread.get(target) === mine) inThisThread.delete(target);
-  });
-  return { ahead, leave };
+  let line = inThisThread.get(target);
+  if (line === undefined) inThisThread.set(target, line = []);
+  const mine = line;
+  let start = () => {};
+  const turn: Turn = {
+    comes: new Promise<void>((resolve) => start = resolve),
+    start: () => start(),
+  };
+  mine.push(turn);
+  const alive = mine.length > 1
+    ? setInterval(() => {}, MAX_TIMER_MS)
+    : undefined;
+  const stop = () => clearInterval(alive);
+  if (alive === undefined) turn.start();
+  else turn.comes.then(stop);
+  const leave = () => {
+    stop();
+    const at = mine.indexOf(turn);
+    if (at === -1) return;
+    mine.splice(at, 1);
+    if (mine.length === 0) {
+      if (inThisThread.get(target) === mine) inThisThread.delete(target);
+    } else if (at === 0) mine[0].start();
+  };
+  return { ahead: turn.comes, leave };
 }
 
 /** Waits for `ahead` until `deadline` (by `performance.now()`) at most, then rejects with `ETIMEDOUT`. */

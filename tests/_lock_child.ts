@@ -24,6 +24,9 @@
  * - `stall TARGET LEASE BLOCK`: an update with lease LEASE whose function
  *   prints `in` then blocks the event loop for BLOCK ms; prints `committed`
  *   or the error code.
+ * - `behind-self TARGET`: takes TARGET's lock, then waits for it again with
+ *   `signal: AbortSignal.timeout(50)`, in a function nobody awaits (as a
+ *   request handler's): prints the wait's error name, then `released`.
  * - `peer TARGET N PEER`: increments the counter N times the way users of
  *   the npm peers do today: read the file, then write it back with PEER
  *   (`write-file-atomic`, `atomically` or `steno`); prints `ack V`, or
@@ -173,6 +176,23 @@ async function main(): Promise<void> {
     } catch (error) {
       say((error as { code?: string }).code ?? String(error));
     }
+    return;
+  }
+  if (mode === "behind-self") {
+    // Only the wait keeps the process alive (Node's and Bun's timeout
+    // signal does not).
+    void (async () => {
+      const held = await lockFile(target);
+      try {
+        await lockFile(target, { signal: AbortSignal.timeout(50) });
+        say("got it");
+      } catch (error) {
+        say((error as Error).name);
+      } finally {
+        await held.release();
+        say("released");
+      }
+    })();
     return;
   }
   if (mode === "peer") {

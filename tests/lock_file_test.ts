@@ -34,6 +34,7 @@ import { detectAdapter } from "../src/runtime/detect.ts";
 import { heartbeat } from "../src/_lock_hold.ts";
 import type { HeldLock } from "../src/lock_file.ts";
 import { runAsync } from "../src/_run.ts";
+import { inLine } from "../src/_lock_wait.ts";
 import {
   lockChildSays,
   lockPathOf,
@@ -444,6 +445,31 @@ test("lockFile() takes over a lock taken before the last boot", async () => {
     });
     const lock = await lockFile(target, PROMPTLY);
     await lock.release();
+  });
+});
+
+test("lockFile() waits that give up behind a lock of this thread leave its line at once", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const held = await lockFile(target);
+    for (let i = 0; i < 50; i++) {
+      await failsWith(lockFile(target, { timeout: 0 }), "ETIMEDOUT");
+      const aborted = new AbortController();
+      const waiting = lockFile(target, { signal: aborted.signal });
+      aborted.abort();
+      await assert.rejects(waiting);
+    }
+    assert.equal(inLine(target), 1); // the holder alone
+    await held.release();
+    assert.equal(inLine(target), 0);
+  });
+});
+
+test("lockFile() behind a lock of this thread keeps the process alive until its signal aborts it", async () => {
+  await withTempDir((dir) => {
+    const says = lockChildSays(["behind-self", path.join(dir, "f")], "late");
+    assert.equal(says, "TimeoutError\nreleased");
+    assert.deepEqual(fs.readdirSync(dir), []);
   });
 });
 
