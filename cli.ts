@@ -177,7 +177,13 @@ function refuseLossyEnvironment(): void {
   try {
     environ = fs.readFileSync("/proc/self/environ");
   } catch {
-    const lossy = Object.entries(process.env)
+    let variables: [string, string | undefined][];
+    try {
+      variables = Object.entries(process.env);
+    } catch {
+      return; // not readable (Deno without --allow-env): CMD cannot be run, and says so
+    }
+    const lossy = variables
       .find(([name, value]) => `${name}=${value}`.includes("\uFFFD"));
     if (lossy === undefined) return;
     throw new UsageError(
@@ -433,19 +439,23 @@ function runCommand(
     const [exe, args] = process.platform === "win32"
       ? [argv[0], argv.slice(1)]
       : ["/bin/sh", ["-c", REPORTER, "atomic-write", ...argv]];
-    const child = spawn(exe, args, {
-      stdio: ["pipe", "pipe", "inherit", "pipe"],
-    });
+    const cannotRun = (error: unknown) =>
+      new CommandFailed(
+        `Cannot run "${argv[0]}": ${
+          error instanceof Error ? error.message : String(error)
+        } (${codeOrEio(error)})`,
+        127,
+      );
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(exe, args, { stdio: ["pipe", "pipe", "inherit", "pipe"] });
+    } catch (error) {
+      // Deno without --allow-env: CMD's environment cannot be read.
+      return reject(cannotRun(error));
+    }
     // At once: Deno tells a withheld --allow-run by this event, after
     // leaving child.stdio unset.
-    child.on("error", (error) => {
-      reject(
-        new CommandFailed(
-          `Cannot run "${argv[0]}": ${error.message} (${codeOrEio(error)})`,
-          127,
-        ),
-      );
-    });
+    child.on("error", (error) => reject(cannotRun(error)));
     if (!child.stdio?.[3]) return;
     let pid = process.platform === "win32" ? child.pid ?? null : null;
     let pending: NodeJS.Signals | null = null;

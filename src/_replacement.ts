@@ -32,11 +32,17 @@ export interface Writer {
   ids: ProcessIds | null;
   /** The kernel's sticky-directory protections, read when needed. */
   protections(): StickyProtections;
+  /** Throws the runtime's refusal if its permissions forbid writing `path` (`RuntimeAdapter.checkWrite`). */
+  checkWrite(path: string): void;
 }
 
 /** The {@linkcode Writer} this process is, as `adapter` tells. */
 export function writerOf(adapter: RuntimeAdapter): Writer {
-  return { ids: adapter.ids(), protections: () => adapter.protections() };
+  return {
+    ids: adapter.ids(),
+    protections: () => adapter.protections(),
+    checkWrite: (path) => adapter.checkWrite(path),
+  };
 }
 
 /** Facts about the process the algorithm needs. */

@@ -77,6 +77,21 @@ function refuseKind(s: Resolution, entry: EntryInfo, path: string): void {
 }
 
 /**
+ * Refuses to follow the link the caller named where the runtime's
+ * permissions forbid writing it by that name (Deno's `--allow-write`, Node's
+ * `--permission`), as they refuse a plain write to it: they check the name
+ * they are given, and the library, following the link itself, would
+ * otherwise only be checked where it leads.
+ */
+function checkNamedLink(s: Resolution): void {
+  try {
+    s.host.checkWrite(s.final);
+  } catch (error) {
+    throw failure(s, "follow symbolic link", s.final, error);
+  }
+}
+
+/**
  * Refuses a chain of links that ends at a directory or a special file,
  * before any temporary file exists: `/dev/stdout` leads to a pipe that has
  * no path to follow at all. Returns the chain's end: `null` if there is none,
@@ -212,7 +227,10 @@ export function* resolveTarget(
       );
     }
     yield* checkStickyLink(s, entry);
-    if (hops === 0) opened = yield* refuseSpecialEnd(s);
+    if (hops === 0) {
+      checkNamedLink(s);
+      opened = yield* refuseSpecialEnd(s);
+    }
     if (isProcLink(s.final)) procLink = s.final;
     const link = yield* act(
       s,

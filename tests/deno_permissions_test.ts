@@ -94,7 +94,7 @@ function cliUnder(
 /** The flags atomic-write --update runs under, without one it needs, and how it exits then. */
 const missingForUpdate: [string, string[], number][] = [
   ["--allow-run", ["--allow-read", "--allow-write", "--allow-env"], 127],
-  ["--allow-env", ["--allow-read", "--allow-write"], 1],
+  ["--allow-env", ["--allow-read", "--allow-write", "--allow-run"], 127],
 ];
 
 for (const [missing, flags, status] of missingForUpdate) {

@@ -172,6 +172,26 @@ const writers = procWriters({
   readLink: (path) => fs.readlinkSync(path),
 }, () => process.pid);
 
+/** Node's permission model (`--permission`), where it is on; Bun has none. */
+const permission = (process as {
+  permission?: { has(scope: string, reference?: string): boolean };
+}).permission;
+
+/** `RuntimeAdapter.checkWrite`: Node's refusal, in Node's words, naming the flag. */
+function checkWrite(path: string): void {
+  if (permission === undefined || permission.has("fs.write", path)) return;
+  throw Object.assign(
+    new Error(
+      `Access to this API has been restricted. Use --allow-fs-write to manage permissions.`,
+    ),
+    {
+      code: "ERR_ACCESS_DENIED",
+      permission: "FileSystemWrite",
+      resource: path,
+    },
+  );
+}
+
 /**
  * Builds the `node:fs` adapter under the given runtime name, with the xattr
  * calls `xattrs` loads (`null`: the runtime has none, and cannot see ACLs)
@@ -200,6 +220,7 @@ export function createNodeFsAdapter(
         ? null
         : { uid: process.geteuid(), gid: process.getegid() },
     protections: () => protectionsFromProc(readText),
+    checkWrite,
     tmpDir: () => os.tmpdir(),
     ...writers,
     isProcessAlive,

@@ -178,6 +178,15 @@ export const denoAdapter: RuntimeAdapter<number> = {
   renameRetryCodes: RENAME_RETRY_CODES,
   ids,
   protections: () => protectionsFromProc(readText),
+  checkWrite: (path) => {
+    if (
+      Deno.permissions.requestSync({ name: "write", path }).state !== "granted"
+    ) {
+      throw new Deno.errors.NotCapable(
+        `Requires write access to "${path}", run again with the --allow-write flag`,
+      );
+    }
+  },
   tmpDir: () => {
     try {
       return Deno.env.get(isWindows ? "TEMP" : "TMPDIR") ??
