@@ -73,10 +73,13 @@ const JUDGE_AT_LEAST_EVERY_MS = 4 * LOOK_EVERY_MS;
 
 /**
  * What `link` fails with where the file system has no hard links (FAT and
- * exFAT, some FUSE and network file systems): the lock is then made under
- * its own name, without the holder's second name.
+ * exFAT, some FUSE and network file systems; `EISDIR` is how libuv reports
+ * Windows' `ERROR_INVALID_FUNCTION` from `CreateHardLinkW` on exFAT and
+ * FAT, where the source is no directory): the lock is then made under its
+ * own name, without the holder's second name.
  */
 const NO_HARD_LINKS = new Set([
+  "EISDIR",
   "EPERM",
   "ENOTSUP",
   "EOPNOTSUPP",

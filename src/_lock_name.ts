@@ -8,10 +8,13 @@
  * cut and a hash of the whole name is added, so two long names that share a
  * beginning still get different locks. Both are taken from the name folded
  * as a case-insensitive file system compares names (`_fold_case.ts`): there
- * `A…` and `a…` are one file, and must have one lock (a name that fits is
- * kept as it is, and the file system itself folds it). On other file
- * systems two long names that differ only in case then share a lock, which
- * costs a wait, never exclusion.
+ * `A…` and `a…` are one file, and must have one lock. A name is kept as it
+ * is (the file system itself folds it) only if every spelling of it fits,
+ * so that all spellings of one file take the same branch: spellings can
+ * differ in length (`Ⱥ` has 2 bytes, `ⱥ` 3; the Kelvin sign has 3 bytes,
+ * `K` 1; a decomposed `é` 3, a composed one 2). On other file systems two
+ * long names that differ only in case then share a lock, which costs a
+ * wait, never exclusion.
  */
 import { createHash } from "node:crypto";
 import { foldCase } from "./_fold_case.ts";
@@ -39,10 +42,27 @@ const queuePattern = /^\.(.+)\.atomic-queue$/s;
 /** A ticket in a queue directory: the time its waiter lined up (14 hex digits of µs), then a temporary name's tail. */
 const ticketPattern = /^\.[0-9a-f]{14}\./;
 
+/**
+ * The most bytes any spelling of a name folded to `folded` can have: 3 for
+ * an ASCII letter (the Kelvin sign, a long s), 1 for any other ASCII
+ * character (no case), 3 times its own for any other character (its other
+ * case forms, decomposed: a letter and its marks).
+ */
+function widestSpelling(folded: string): number {
+  let bytes = 0;
+  for (const char of folded) {
+    bytes += char < "\x80"
+      ? (/[A-Z]/.test(char) ? 3 : 1)
+      : 3 * encoder.encode(char).length;
+  }
+  return bytes;
+}
+
 /** The part of the lock names that stands for the target name `base`. */
 function stem(base: string): string {
-  if (encoder.encode(base).length <= MAX_STEM_BYTES) return base;
-  const bytes = encoder.encode(foldCase(base));
+  const folded = foldCase(base);
+  if (widestSpelling(folded) <= MAX_STEM_BYTES) return base;
+  const bytes = encoder.encode(folded);
   const hash = createHash("sha256").update(bytes).digest("hex");
   let end = MAX_STEM_BYTES - 1 - HASH_CHARS;
   while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--; // whole characters only

@@ -41,6 +41,7 @@ import {
   orDiscard,
   problem,
   type Replacement,
+  RETRY_DELAYS_MS,
 } from "./_replacement.ts";
 import { resolveTarget } from "./_resolve_target.ts";
 import { MOUNT_POINT_REASON } from "./_mount_point.ts";
@@ -75,9 +76,6 @@ const MAX_WRITE_BYTES = 1 << 30;
  * file that `removeStaleTemps` sweeps once the process is gone.
  */
 const LOCATE_AFTER_MS = 1000;
-
-/** Backoff for transient rename failures (Windows scanners): about 1.3 s in all. */
-const RETRY_DELAYS_MS = [5, 10, 20, 40, 80, 160, 320, 640];
 
 /**
  * Makes the temporary file: resolve the target, create the temporary file
@@ -366,6 +364,17 @@ function* renameOrLink(s: Replacement, temp: string): Steps<void> {
     } catch (error) {
       const delay = RETRY_DELAYS_MS[attempt];
       const code = codeOf(error);
+      if (op === "link" && code === "EISDIR") {
+        // libuv's word for Windows' ERROR_INVALID_FUNCTION from
+        // CreateHardLinkW on exFAT and FAT: the EPERM of Linux there.
+        throw problem(
+          s,
+          "EPERM",
+          "link",
+          s.final,
+          "the file system has no hard links",
+        );
+      }
       if (!s.host.renameRetryCodes.has(code)) {
         throw code === "EBUSY" && op === "rename"
           ? mountPointFailure(s, error)

@@ -198,6 +198,18 @@ export function* act<T>(
 }
 
 /** Closes and removes the temporary file, if any; never throws. */
+/** Backoff for transient failures (Windows scanners) of a rename, or of a failed write's removal: about 1.3 s in all. */
+export const RETRY_DELAYS_MS: readonly number[] = [
+  5,
+  10,
+  20,
+  40,
+  80,
+  160,
+  320,
+  640,
+];
+
 export function* discard(s: Replacement): Steps<void> {
   const { file, temp } = s;
   s.file = null;
@@ -211,7 +223,17 @@ export function* discard(s: Replacement): Steps<void> {
     yield* settle(request("close", file));
   }
   if (temp !== null) {
-    const removed = yield* settle(request("remove", where ?? temp));
+    const path = where ?? temp;
+    let removed = yield* settle(request("remove", path));
+    // The scanner that made a rename fail (Windows) may hold the file a
+    // while longer: its removal is retried as the rename was.
+    for (const delay of RETRY_DELAYS_MS) {
+      if (removed.ok || !s.host.renameRetryCodes.has(codeOf(removed.error))) {
+        break;
+      }
+      yield* settle(request("sleep", delay));
+      removed = yield* settle(request("remove", path));
+    }
     // If removal failed for another reason, the exit cleanup or
     // removeStaleTemps() still knows the name.
     if (removed.ok || codeOf(removed.error) === "ENOENT") {

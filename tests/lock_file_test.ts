@@ -35,6 +35,7 @@ import { heartbeat } from "../src/_lock_hold.ts";
 import type { HeldLock } from "../src/lock_file.ts";
 import { runAsync } from "../src/_run.ts";
 import { inLine } from "../src/_lock_wait.ts";
+import { lockName } from "../src/_lock_name.ts";
 import {
   lockChildSays,
   lockPathOf,
@@ -132,6 +133,20 @@ test("lockFile() makes the lock file under its own name where the file system ha
   });
 });
 
+test("lockFile() makes the lock file under its own name where link fails with EISDIR, as libuv reports Windows' exFAT", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "data.json");
+    // Windows' ERROR_INVALID_FUNCTION from CreateHardLinkW, as libuv maps it.
+    const adapter = faultAdapter([{ op: "link", code: "EISDIR" }]);
+    await using(adapter, async () => {
+      const lock = await lockFile(target);
+      assert.deepEqual(fs.readdirSync(dir), [".data.json.atomic-lock"]);
+      await lock.release();
+    });
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 test("lockFile() that times out leaves no file of its own behind", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
@@ -144,6 +159,28 @@ test("lockFile() that times out leaves no file of its own behind", async () => {
       await lock.release();
     }
   });
+});
+
+test("two spellings of one name on a case-insensitive file system get one lock name, even where one is longer than the other", () => {
+  // Each pair is one file on exFAT or NTFS (the last two on APFS too), one
+  // spelling a byte or more longer, around the length where names are hashed.
+  for (const pad of [200, 219, 220, 221, 222, 240]) {
+    const tail = "x".repeat(pad);
+    for (
+      const [one, other] of [
+        ["\u023A", "\u2C65"], // Ⱥ (2 bytes), ⱥ (3)
+        ["K", "\u212A"], // K (1), the Kelvin sign (3)
+        ["\u00E9", "e\u0301"], // é composed (2), decomposed (3)
+      ]
+    ) {
+      assert.equal(
+        lockName(other + tail),
+        lockName(one + tail),
+        `${JSON.stringify(one)} with ${pad} more`,
+      );
+      assert.ok(new TextEncoder().encode(lockName(other + tail)).length <= 255);
+    }
+  }
 });
 
 test("lockFile() gives two long names that differ only in case one lock, as a case-insensitive file system takes them for one file", async () => {

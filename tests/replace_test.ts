@@ -503,6 +503,19 @@ for (const api of apis) {
     });
   });
 
+  test(`${name} with overwrite: false ${fails} with EPERM where link fails with EISDIR, as libuv reports Windows' exFAT`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      const adapter = faultAdapter([{ op: "link", code: "EISDIR" }]);
+      const error = await using(
+        adapter,
+        () => failsWith(api.write(file, "x", { overwrite: false }), "EPERM"),
+      );
+      assert.match(error.message, /no hard links/);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
   test(`${name} ${fails} with a committed error when only the directory fsync fails`, async () => {
     await withTempDir(async (dir) => {
       const file = path.join(dir, "f.txt");
@@ -551,6 +564,22 @@ for (const api of apis) {
           `retried ${adapter.sleeps.length}`,
         );
         assert.ok(total <= 2000, `waited ${total} ms`);
+      });
+    });
+  });
+
+  test(`${name} retries removing its temporary file that a scanner still holds once the rename gave up (Windows)`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      await keepsOld(dir, file, async () => {
+        const adapter = faultAdapter(
+          [
+            { op: "rename", code: "EBUSY" },
+            { op: "remove", code: "EBUSY", times: 3 },
+          ],
+          { renameRetryCodes: new Set(["EPERM", "EBUSY", "EACCES"]) },
+        );
+        await using(adapter, () => failsWith(api.write(file, "new"), "EBUSY"));
       });
     });
   });
