@@ -860,6 +860,21 @@ async function main(args: string[]): Promise<void> {
   process.exit(0);
 }
 
+/**
+ * Whether this module is the program: `import.meta.main`, or where the
+ * runtime has none (Node before 22.18 and 24.2), whether the script Node
+ * was started with is this file (npm's bin is a link to it).
+ */
+function isProgram(): boolean {
+  if (typeof import.meta.main === "boolean") return import.meta.main;
+  try {
+    return fs.realpathSync(process.argv[1]) ===
+      fs.realpathSync(new URL(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
 // Only as a program: importing this module (`deno test --doc`, a bundler)
 // must not read standard input or exit.
-if (import.meta.main) await main(process.argv.slice(2));
+if (isProgram()) await main(process.argv.slice(2));

@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 node24=$repo/node_modules/node/bin/node
 node22=$repo/node_modules/node22/bin/node
+# The oldest Node that package.json's engines allow: no import.meta.main yet
+# (the bin must still run), require() of ES modules just on by default.
+node2212=$repo/node_modules/node2212/bin/node
 bun=$repo/node_modules/.bin/bun
 # npm's own shebang runs it on the first `node` in PATH: make that Node 24.
 export PATH="$(dirname "$node24"):$PATH"
@@ -32,8 +35,9 @@ printf '{ "name": "consumer", "private": true, "type": "module" }\n' >"$app/pack
 (cd "$app" && npm install --no-audit --no-fund --offline "$work/$tarball" >/dev/null)
 cp tests/pack/consumer.mjs tests/pack/consumer.cjs tests/pack/consumer_types.ts "$app/"
 
-for runtime in node22 node24 bun; do
+for runtime in node2212 node22 node24 bun; do
   case $runtime in
+    node2212) exe=$node2212 ;;
     node22) exe=$node22 ;;
     node24) exe=$node24 ;;
     bun) exe=$bun ;;
@@ -49,9 +53,17 @@ for runtime in node22 node24 bun; do
   rm "$out"
 done
 
-echo "::: node: the bin runs by its shebang through npm's link"
-printf 'by shebang\n' | (cd "$app" && PATH="$(dirname "$node22"):$PATH" ./node_modules/.bin/atomic-write by-shebang.txt)
-[ "$(cat "$app/by-shebang.txt")" = "by shebang" ]
+for exe in "$node2212" "$node22"; do
+  echo "::: node $("$exe" --version): the bin runs by its shebang through npm's link"
+  printf 'by shebang\n' | (cd "$app" && PATH="$(dirname "$exe"):$PATH" ./node_modules/.bin/atomic-write by-shebang.txt)
+  [ "$(cat "$app/by-shebang.txt")" = "by shebang" ]
+  rm "$app/by-shebang.txt"
+  # A bad option must fail, not pass silently as a program that never ran.
+  if (cd "$app" && PATH="$(dirname "$exe"):$PATH" ./node_modules/.bin/atomic-write --bogus 2>/dev/null); then
+    echo "atomic-write --bogus exited 0 on $("$exe" --version)" >&2
+    exit 1
+  fi
+done
 
 echo "::: tsc: the consumer's TypeScript against the installed .d.ts"
 cat >"$app/tsconfig.json" <<JSON
@@ -71,4 +83,4 @@ cat >"$app/tsconfig.json" <<JSON
 }
 JSON
 (cd "$app" && "$node24" "$repo/node_modules/typescript/bin/tsc" -p tsconfig.json)
-echo "pack test: ok (Node 22, Node 24, Bun; bin; types)"
+echo "pack test: ok (Node 22.12, Node 22, Node 24, Bun; bin; types)"
