@@ -298,6 +298,26 @@ for (const api of pathApis) {
 const noDeepCwd = process.platform !== "linux" &&
   "needs Linux's PATH_MAX of 4096 and bash";
 
+/**
+ * Runs, in `dir`, the shell commands `enter`, then `tests/_child.ts` writing
+ * `rel.txt` with the `api` API: it prints the code and errno of the failure.
+ */
+function relativeWriteAfter(
+  enter: string,
+  dir: string,
+  api: string,
+): { stdout: string; stderr: string } {
+  const child = scriptCommand(path.join(root, "tests", "_child.ts"), [
+    "errno",
+    "rel.txt",
+    api,
+  ]).map((word) => `'${word}'`).join(" ");
+  return spawnSync("bash", ["-c", `${enter} && exec ${child}`], {
+    cwd: dir,
+    encoding: "utf8",
+  });
+}
+
 test(
   "a relative path fails with ENAMETOOLONG (errno -36) on every API when the current directory's path is longer than PATH_MAX",
   { skip: noDeepCwd },
@@ -311,15 +331,7 @@ test(
       );
       try {
         for (const api of ["async", "sync", "handle"]) {
-          const child = scriptCommand(path.join(root, "tests", "_child.ts"), [
-            "errno",
-            "rel.txt",
-            api,
-          ]).map((word) => `'${word}'`).join(" ");
-          const run = spawnSync("bash", ["-c", `${enter} && exec ${child}`], {
-            cwd: dir,
-            encoding: "utf8",
-          });
+          const run = relativeWriteAfter(enter, dir, api);
           assert.equal(
             run.stdout,
             "ENAMETOOLONG -36\n",
@@ -343,16 +355,10 @@ test(
       // naming this other directory.
       const twin = path.join(dir, "caf\uFFFD");
       fs.mkdirSync(twin);
+      const enter =
+        `name=$(printf 'caf\\351') && mkdir -p "$name" && cd "$name"`;
       for (const api of ["async", "sync", "handle"]) {
-        const child = scriptCommand(path.join(root, "tests", "_child.ts"), [
-          "errno",
-          "rel.txt",
-          api,
-        ]).map((word) => `'${word}'`).join(" ");
-        const run = spawnSync("sh", [
-          "-c",
-          `name=$(printf 'caf\\351') && mkdir -p "$name" && cd "$name" && exec ${child}`,
-        ], { cwd: dir, encoding: "utf8" });
+        const run = relativeWriteAfter(enter, dir, api);
         assert.equal(run.stdout, "EILSEQ -84\n", `${api}: ${run.stderr}`);
       }
       assert.deepEqual(fs.readdirSync(twin), []);
