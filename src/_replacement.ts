@@ -199,16 +199,7 @@ export function* act<T>(
 
 /** Closes and removes the temporary file, if any; never throws. */
 /** Backoff for transient failures (Windows scanners) of a rename, or of a failed write's removal: about 1.3 s in all. */
-export const RETRY_DELAYS_MS: readonly number[] = [
-  5,
-  10,
-  20,
-  40,
-  80,
-  160,
-  320,
-  640,
-];
+export const RETRY_DELAYS_MS = [5, 10, 20, 40, 80, 160, 320, 640] as const;
 
 export function* discard(s: Replacement): Steps<void> {
   const { file, temp } = s;
