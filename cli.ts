@@ -863,16 +863,25 @@ async function main(args: string[]): Promise<void> {
 /**
  * Whether this module is the program: `import.meta.main`, or where the
  * runtime has none (Node before 22.18 and 24.2), whether the script Node
- * was started with is this file (npm's bin is a link to it).
+ * was started with is this file (npm's bin is a link to it; `node
+ * dist/cli` names it without its extension, as Node finds it).
  */
 function isProgram(): boolean {
   if (typeof import.meta.main === "boolean") return import.meta.main;
+  let me: string;
   try {
-    return fs.realpathSync(process.argv[1]) ===
-      fs.realpathSync(new URL(import.meta.url));
+    me = fs.realpathSync(new URL(import.meta.url));
   } catch {
     return false;
   }
+  const started = process.argv[1] ?? "";
+  return ["", ".js", ".mjs"].some((extension) => {
+    try {
+      return fs.realpathSync(started + extension) === me;
+    } catch {
+      return false;
+    }
+  });
 }
 
 // Only as a program: importing this module (`deno test --doc`, a bundler)

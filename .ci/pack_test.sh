@@ -58,9 +58,14 @@ for exe in "$node2212" "$node22"; do
   printf 'by shebang\n' | (cd "$app" && PATH="$(dirname "$exe"):$PATH" ./node_modules/.bin/atomic-write by-shebang.txt)
   [ "$(cat "$app/by-shebang.txt")" = "by shebang" ]
   rm "$app/by-shebang.txt"
-  # A bad option must fail, not pass silently as a program that never ran.
+  # A bad option must fail, not pass silently as a program that never ran;
+  # also when run as `node …/dist/cli`, without the extension.
   if (cd "$app" && PATH="$(dirname "$exe"):$PATH" ./node_modules/.bin/atomic-write --bogus 2>/dev/null); then
     echo "atomic-write --bogus exited 0 on $("$exe" --version)" >&2
+    exit 1
+  fi
+  if (cd "$app" && "$exe" node_modules/@x/atomic/dist/cli --bogus 2>/dev/null); then
+    echo "node dist/cli --bogus exited 0 on $("$exe" --version)" >&2
     exit 1
   fi
 done

@@ -1,5 +1,5 @@
 /** Uniquely named temporary files that remove themselves when their scope ends. */
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { currentContext } from "./_context.ts";
 import { errorCode } from "./_error_code.ts";
 import { runAsync, runSync } from "./_run.ts";
@@ -11,6 +11,7 @@ import {
   toAbsolutePath,
 } from "./_validate.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
+import type { RuntimeAdapter } from "./runtime/types.ts";
 
 /**
  * Where and how {@linkcode makeTempFile} names the file, as in
@@ -152,6 +153,27 @@ function* removeQuietly(path: string, inFlight: Set<string>): Steps<void> {
   inFlight.delete(path);
 }
 
+/**
+ * The system's temporary directory, absolute (`$TMPDIR` may be relative);
+ * one whose name is not UTF-8 fails with `EILSEQ`, as a `dir` does.
+ */
+function temporaryDirectory(adapter: RuntimeAdapter): string {
+  let dir: string;
+  try {
+    dir = adapter.tmpDir();
+  } catch (error) {
+    throw new AtomicWriteError({
+      code: errorCode(error) ?? "EIO",
+      operation: "find the temporary directory",
+      path: "$TMPDIR",
+      target: "$TMPDIR",
+      task: "make a temporary file",
+      cause: error,
+    });
+  }
+  return toAbsolutePath(dir, "dir");
+}
+
 function plan(options: MakeTempOptions | undefined): Steps<string> {
   if (
     options !== undefined && (options === null || typeof options !== "object")
@@ -164,9 +186,8 @@ function plan(options: MakeTempOptions | undefined): Steps<string> {
     rejectUnknownKeys(options, ["dir", "prefix", "suffix"]);
   }
   const context = currentContext();
-  // `$TMPDIR` may be relative: the path handed out is absolute all the same.
   const dir = options?.dir === undefined
-    ? resolve(context.adapter.tmpDir())
+    ? temporaryDirectory(context.adapter)
     : toAbsolutePath(options.dir, "dir");
   return createUnique(
     dir,

@@ -6,7 +6,14 @@ import os from "node:os";
 import path from "node:path";
 import process from "node:process";
 import { AtomicWriteError, makeTempFile, makeTempFileSync } from "../mod.ts";
-import { faultAdapter, using, withTempDir } from "./_fixtures.ts";
+import {
+  faultAdapter,
+  root,
+  scriptCommand,
+  using,
+  withTempDir,
+} from "./_fixtures.ts";
+import { spawnSync } from "node:child_process";
 
 test("makeTempFile() creates an empty private file in the system temp directory", async () => {
   const tmp = await makeTempFile();
@@ -153,3 +160,38 @@ test("makeTempFileSync() returns an absolute path when TMPDIR is relative", asyn
     }
   });
 });
+
+test(
+  "makeTempFile() fails with EILSEQ when $TMPDIR is not UTF-8, making nothing in the directory its U+FFFD spelling names",
+  {
+    skip: process.platform !== "linux" ? "reads /proc/self/environ" : false,
+  },
+  async () => {
+    await withTempDir((dir) => {
+      // "tmp" and the byte 0xFF; Node and Bun decode it as "tmp\uFFFD".
+      const twin = path.join(dir, "tmp\uFFFD");
+      fs.mkdirSync(twin);
+      const script = path.join(dir, "make.ts");
+      fs.writeFileSync(
+        script,
+        `import { makeTempFile } from ${
+          JSON.stringify(path.join(root, "mod.ts"))
+        };
+try {
+  await makeTempFile();
+  console.log("made");
+} catch (error) {
+  console.log(error.code);
+}
+`,
+      );
+      const child = scriptCommand(script).map((word) => `'${word}'`).join(" ");
+      const run = spawnSync("sh", [
+        "-c",
+        `name=$(printf 'tmp\\377') && mkdir "$name" && TMPDIR="$PWD/$name" exec ${child}`,
+      ], { cwd: dir, encoding: "utf8" });
+      assert.equal(run.stdout, "EILSEQ\n", run.stderr);
+      assert.deepEqual(fs.readdirSync(twin), []);
+    });
+  },
+);

@@ -10,14 +10,15 @@
  */
 import fs from "node:fs";
 import os from "node:os";
+import process from "node:process";
 
 const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** `node:fs`'s option for a name as it is, in bytes, for {@linkcode exactName}. */
 export const AS_BYTES = { encoding: "buffer" } as const;
 
-/** Deno's words for a name that is not UTF-8 (its `InvalidData` error). */
-const DENO_NOT_UTF8 = /is not valid UTF-8/;
+/** Deno's words for a name or an environment variable that is not UTF-8 (its `InvalidData` error). */
+const DENO_NOT_UTF8 = /(is|was) not valid (UTF-8|unicode)/;
 
 /** A name read from the kernel that no string can spell. */
 class NotUtf8NameError extends Error {
@@ -79,4 +80,39 @@ export function checkCurrentDirectory(cwd: string): void {
     return;
   }
   exactName(bytes, "getcwd", cwd);
+}
+
+/** The entries of a NUL-separated file of /proc (`cmdline`, `environ`). */
+export function nulSeparated(bytes: Uint8Array): Uint8Array[] {
+  const entries: Uint8Array[] = [];
+  for (let start = 0; start < bytes.length;) {
+    const end = bytes.indexOf(0, start);
+    entries.push(bytes.subarray(start, end === -1 ? undefined : end));
+    start = end === -1 ? bytes.length : end + 1;
+  }
+  return entries;
+}
+
+/**
+ * `dir`, the temporary directory as `os.tmpdir()` gave it (from `TMPDIR`,
+ * `TMP` or `TEMP`); throws an `EILSEQ` error if it holds U+FFFD where the
+ * variable's bytes are not UTF-8 (Linux, from `/proc/self/environ`), as Node
+ * and Bun decode them: it would name another directory.
+ */
+export function checkTemporaryDirectory(dir: string): string {
+  if (!dir.includes("\uFFFD")) return dir;
+  const name = ["TMPDIR", "TMP", "TEMP"].find((name) => process.env[name]);
+  let environ: Uint8Array;
+  try {
+    environ = fs.readFileSync("/proc/self/environ");
+  } catch {
+    return dir; // nothing can tell
+  }
+  const prefix = new TextEncoder().encode(`${name}=`);
+  for (const entry of nulSeparated(environ)) {
+    if (prefix.every((byte, i) => entry[i] === byte)) {
+      exactName(entry.subarray(prefix.length), "getenv", name);
+    }
+  }
+  return dir;
 }

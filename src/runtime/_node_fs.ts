@@ -24,7 +24,7 @@ import {
 import { watchFile } from "./_watch.ts";
 import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
 import { descriptorRows } from "./_fd_rows.ts";
-import { AS_BYTES, exactName } from "./_exact_name.ts";
+import { AS_BYTES, checkTemporaryDirectory, exactName } from "./_exact_name.ts";
 import {
   fromCallbacks,
   missingAsNull,
@@ -221,7 +221,7 @@ export function createNodeFsAdapter(
         : { uid: process.geteuid(), gid: process.getegid() },
     protections: () => protectionsFromProc(readText),
     checkWrite,
-    tmpDir: () => os.tmpdir(),
+    tmpDir: () => checkTemporaryDirectory(os.tmpdir()),
     ...writers,
     isProcessAlive,
     identity: processIdentity,

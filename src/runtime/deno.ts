@@ -13,7 +13,7 @@
  */
 import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
-import { posixCode } from "./_errno.ts";
+import { isWithheldPermission, posixCode } from "./_errno.ts";
 import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
 import {
   fromPromises,
@@ -188,11 +188,14 @@ export const denoAdapter: RuntimeAdapter<number> = {
     }
   },
   tmpDir: () => {
+    const fallback = isWindows ? "C:\\Windows\\Temp" : "/tmp";
     try {
-      return Deno.env.get(isWindows ? "TEMP" : "TMPDIR") ??
-        (isWindows ? "C:\\Windows\\Temp" : "/tmp");
-    } catch {
-      return isWindows ? "C:\\Windows\\Temp" : "/tmp";
+      return Deno.env.get(isWindows ? "TEMP" : "TMPDIR") ?? fallback;
+    } catch (error) {
+      // Not UTF-8 (InvalidData) is refused as on Node and Bun; without
+      // --allow-env the variable cannot be read, and the default stands.
+      if (!isWithheldPermission(error)) throw error;
+      return fallback;
     }
   },
   // Deno.kill takes no signal 0; the Node compatibility layer maps it to kill(pid, 0).
