@@ -39,6 +39,7 @@ import { AtomicWriteError, lockFile, openAtomic } from "./mod.ts";
 import type { AtomicFile, AtomicOptions, FileLock } from "./mod.ts";
 import { errorCode } from "./src/_error_code.ts";
 import { isWithheldPermission } from "./src/runtime/_errno.ts";
+import { nulSeparated } from "./src/runtime/_exact_name.ts";
 import { toAbsolutePath } from "./src/_validate.ts";
 
 /** The package version; a test checks that it equals `deno.json`'s. */
@@ -114,17 +115,6 @@ function parseMode(text: string | undefined): number {
 
 /** Decodes UTF-8, throwing on bytes that are not; a leading BOM is kept, as `argv` keeps it. */
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-/** The entries of a NUL-separated /proc file (`cmdline`, `environ`). */
-function nulSeparated(bytes: Uint8Array): Uint8Array[] {
-  const entries: Uint8Array[] = [];
-  for (let start = 0; start < bytes.length;) {
-    const end = bytes.indexOf(0, start);
-    entries.push(bytes.subarray(start, end === -1 ? undefined : end));
-    start = end === -1 ? bytes.length : end + 1;
-  }
-  return entries;
-}
 
 /** `bytes` as UTF-8, or `null` if they are not. */
 function utf8OrNull(bytes: Uint8Array): string | null {
