@@ -524,6 +524,42 @@ test(
   },
 );
 
+for (const api of ["async", "sync"]) {
+  test(
+    `update (${api}) of a file that became a FIFO while it waited for the lock fails with ENOTSUP, reading nothing and leaving no lock`,
+    { skip: process.platform === "win32" && "no FIFOs" },
+    async (t) => {
+      await withTempDir(async (dir) => {
+        const target = path.join(dir, "f");
+        fs.writeFileSync(target, "old\n");
+        const holder = startLockChild(runtimeName(), ["hold", target]);
+        await holder.waitFor((l) => l === "held");
+        // Waits on another process's lock, resolved while the file was one.
+        const updater = startLockChild(runtimeName(), ["update", target, api]);
+        // It waits once its own file for the lock is there (its pid names it).
+        const mine = `.${updater.pid}-`;
+        for (let i = 0; i < 500; i++) {
+          if (fs.readdirSync(dir).some((name) => name.includes(mine))) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        fs.rmSync(target);
+        const skip = mkfifo(target);
+        if (skip) {
+          holder.kill("SIGKILL");
+          updater.kill("SIGKILL");
+          return t.skip(skip);
+        }
+        holder.kill("SIGKILL"); // its lock is taken over at once
+        const said = await updater.waitFor(() => true);
+        assert.match(said, /^ENOTSUP read: /);
+        await updater.ended;
+        assert.deepEqual(fs.readdirSync(dir), ["f"]);
+        assert.ok(fs.lstatSync(target).isFIFO());
+      });
+    },
+  );
+}
+
 test(
   "updateFileAtomic() of a holder stalled past its lease does not commit, and the next update wins",
   SLOW,

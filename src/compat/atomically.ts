@@ -469,7 +469,7 @@ export function readFileSync(
   const { encoding, timeout } = readPlan(options, TIMEOUT_SYNC_MS);
   const { sleep } = currentContext().adapter.sync;
   return retryingSync(
-    () => decoded(readWholeSync(filePath as string), encoding),
+    () => decoded(readWholeSync(filePath as string, true), encoding),
     timeout,
     sleep,
   );

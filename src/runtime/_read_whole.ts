@@ -25,6 +25,38 @@ export type ReadWhole = (
   done: (error: Error | null, data: Buffer) => void,
 ) => void;
 
+/**
+ * How every whole-file read opens its file: without blocking, so that a
+ * FIFO put where the file was (while an update waited for its lock) cannot
+ * hold the open for good; its kind is then refused ({@linkcode notRegular}).
+ * A regular file reads as ever.
+ */
+const READ_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
+
+/**
+ * Whether `stat` is of a special file (a FIFO, a socket, a device), which a
+ * whole-file read refuses; a directory's read fails as ever (`EISDIR`).
+ */
+function isSpecial(stat: fs.Stats): boolean {
+  return !stat.isFile() && !stat.isDirectory();
+}
+
+/**
+ * The error for a read of `path`, which is a special file: `ENOTSUP`, as
+ * the write that would follow refuses it.
+ */
+function notRegular(path: string): Error {
+  return Object.assign(
+    new Error(`ENOTSUP: not a regular file, read '${path}'`),
+    {
+      code: "ENOTSUP",
+      errno: -ERRNO_NUMBERS.get("ENOTSUP")!,
+      syscall: "read",
+      path,
+    },
+  );
+}
+
 /** The most one read call asks for, as the library's writes. */
 const MAX_READ_BYTES = 1 << 30;
 
@@ -49,22 +81,12 @@ function readOpenSync(fd: number, size: number): Buffer {
   return buffer.subarray(0, offset);
 }
 
-/** `path`'s whole content, read in bounded calls. */
-function readInCallsSync(path: string): Buffer {
-  const fd = fs.openSync(path, "r");
-  try {
-    return readOpenSync(fd, fs.fstatSync(fd).size);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /** `path`'s whole content, read in bounded calls; `done` gets it or the first error. */
 function readInCalls(
   path: string,
   done: (error: Error | null, data: Buffer) => void,
 ): void {
-  fs.open(path, "r", (error, fd) => {
+  fs.open(path, READ_FLAGS, (error, fd) => {
     if (error) return done(error, EMPTY);
     const finish = (failure: Error | null, data: Buffer = EMPTY): void =>
       fs.close(fd, (closing) => done(failure ?? closing, data));
@@ -119,19 +141,25 @@ function beyondBuffers(path: string, size: number, error: Error): Error {
   );
 }
 
-/** `fs.readFileSync(path)`, for files of any size that fits a buffer. */
-export function readWholeSync(path: string): Buffer {
+/**
+ * `fs.readFileSync(path)`, for files of any size that fits a buffer. A
+ * special file fails with `ENOTSUP`, without blocking, unless `anyKind` (a
+ * compat shim reads a FIFO as `fs` does).
+ */
+export function readWholeSync(path: string, anyKind = false): Buffer {
+  const fd = fs.openSync(path, anyKind ? "r" : READ_FLAGS);
   try {
-    return fs.readFileSync(path);
-  } catch (error) {
-    if (tooLarge(error)) return readInCallsSync(path);
-    let size = 0;
+    const stat = fs.fstatSync(fd);
+    if (!anyKind && isSpecial(stat)) throw notRegular(path);
+    const size = stat.size;
     try {
-      size = fs.statSync(path).size;
-    } catch {
-      // The read's own error says what is wrong.
+      return fs.readFileSync(fd);
+    } catch (error) {
+      if (tooLarge(error)) return readOpenSync(fd, size);
+      throw beyondBuffers(path, size, error as Error);
     }
-    throw beyondBuffers(path, size, error as Error);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -176,7 +204,7 @@ export function readWholeInTwo(
   path: string,
   done: (error: Error | null, data: Buffer) => void,
 ): void {
-  fs.open(path, "r", (error, fd) => {
+  fs.open(path, READ_FLAGS, (error, fd) => {
     if (error) return done(error, EMPTY);
     const first = Buffer.allocUnsafe(FIRST_READ_BYTES);
     let size = 0;
@@ -208,6 +236,8 @@ export function readWholeInTwo(
     };
     fs.fstat(fd, (error, stat) => {
       if (error) failure ??= error;
+      // Before the read's error: a FIFO's read fails too (ESPIPE).
+      else if (isSpecial(stat)) failure = notRegular(path);
       else size = stat.size;
       joined();
     });

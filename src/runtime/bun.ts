@@ -8,11 +8,13 @@
 import type { RuntimeAdapter } from "./types.ts";
 import { createNodeFsAdapter } from "./_node_fs.ts";
 import { loadBunXattrs } from "./_libc_bun.ts";
-import { readWhole } from "./_read_whole.ts";
+import { readWholeInTwo } from "./_read_whole.ts";
 
 /** The adapter used when running on Bun. */
 export const bunAdapter: RuntimeAdapter<number> = createNodeFsAdapter(
   "bun",
   loadBunXattrs,
-  readWhole, // one native job: faster than any read in steps
+  // Not `fs.readFile`, one native job: its file's type must be seen
+  // before it is read (a FIFO swapped in would block or read as empty).
+  readWholeInTwo,
 );

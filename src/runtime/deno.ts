@@ -35,6 +35,7 @@ import { watchFileDeno as watchFile } from "./_watch_deno.ts";
 import { aclRows } from "./_acl.ts";
 import { loadDenoXattrs } from "./_libc_deno.ts";
 import { descriptorRows } from "./_fd_rows.ts";
+import { plainBytes, readWholeInTwo, readWholeSync } from "./_read_whole.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -129,9 +130,17 @@ const table: OpTable<number> = {
     (path) => Array.fromAsync(Deno.readDir(path), name),
   ),
   sleep: { sync: sleepSync, async: sleep },
+  // Through `node:fs`, whose open can be non-blocking (a FIFO swapped in
+  // for the file is refused, not read: see `_read_whole.ts`).
   readFile: row(
-    (path) => Deno.readFileSync(path),
-    (path) => Deno.readFile(path),
+    (path) => plainBytes(readWholeSync(path)),
+    (path) =>
+      new Promise((resolve, reject) =>
+        readWholeInTwo(
+          path,
+          (error, data) => error ? reject(error) : resolve(plainBytes(data)),
+        )
+      ),
     { recover: missingAsNull },
   ),
 };
