@@ -9,7 +9,7 @@ import {
   takeLock,
 } from "./lock_file.ts";
 import { replace, type Replacement } from "./_replace.ts";
-import { runAsync } from "./_run.ts";
+import { runAsync, untilAborted } from "./_run.ts";
 import type { LockPlan } from "./_lock.ts";
 import {
   ATOMIC_OPTION_KEYS,
@@ -107,8 +107,10 @@ export function replacementUnderLock(
  * calls `fn` with it, and, if `fn` returns a string or bytes, replaces the
  * file atomically with the same protocol, guarantees and options as
  * {@linkcode writeFileAtomic}. If `fn` returns `undefined` the file is left
- * as it is; if it throws, nothing changes and the error propagates. The lock
- * is released in every case.
+ * as it is; if it throws, the file is unchanged and the error propagates
+ * (directories that `mkdir` made for the lock stay). If `signal` aborts
+ * while `fn` runs, the update rejects with its reason at once, and `fn`'s
+ * result, when it comes, is dropped. The lock is released in every case.
  *
  * Readers need no lock: they see the old content or the new, never a mix.
  * An update whose lock was lost (this process stalled past the lease and
@@ -147,7 +149,12 @@ export async function updateFileAtomic<T extends UpdateResult>(
   const letGo = () => void (releasing ??= lock.release());
   try {
     const current = await runAsync(readLocked(lock.held), context.async);
-    const result = await fn(current);
+    // The signal cancels the update while fn runs too: fn's result, when it
+    // comes, is dropped, and the lock is released now.
+    const result = await untilAborted(
+      Promise.resolve(fn(current)),
+      plan.write.signal,
+    );
     const bytes = newContent(plan, result);
     if (bytes !== null) {
       const s = replacementUnderLock(context, plan, lock, letGo);

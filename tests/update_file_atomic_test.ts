@@ -452,6 +452,25 @@ test("updateFileAtomic() does not commit when the signal aborts during fn", asyn
   });
 });
 
+test("updateFileAtomic() rejects at once when the signal aborts while fn's promise is pending, and releases the lock", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f.txt");
+    fs.writeFileSync(target, "old");
+    const controller = new AbortController();
+    const update = updateFileAtomic(
+      target,
+      () => new Promise<string>(() => {}), // never settles
+      { signal: controller.signal },
+    );
+    setTimeout(() => controller.abort(new Error("cancelled")), 50);
+    await assert.rejects(update, /cancelled/);
+    const next = await lockFile(target, { timeout: 0 });
+    await next.release();
+    assert.equal(read(target), "old");
+    assert.deepEqual(fs.readdirSync(dir), ["f.txt"]);
+  });
+});
+
 test("updateFileAtomicSync() throws a TypeError when fn returns a promise, leaving the file", async () => {
   await withTempDir((dir) => {
     const target = path.join(dir, "f.txt");
