@@ -96,6 +96,7 @@ export function replacementUnderLock(
     ? AbortSignal.any([write.signal, lock.signal])
     : lock.signal;
   const s = startReplacement(context, plan.lock.target, { ...write, signal });
+  s.task = `update "${plan.lock.target}"`; // as the lock's own errors say
   s.guard = guardOf(lock.held, letGo);
   return s;
 }

@@ -471,6 +471,19 @@ test("updateFileAtomic() rejects at once when the signal aborts while fn's promi
   });
 });
 
+test("updateFileAtomic() names what it could not do in its write's failures too: update the file", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f.txt");
+    fs.writeFileSync(target, "old");
+    const error = await failsWith(
+      updateFileAtomic(target, () => "new", { overwrite: false }),
+      "EEXIST",
+    );
+    assert.match(error.message, /^Cannot update "/);
+    assert.equal(read(target), "old");
+  });
+});
+
 test("updateFileAtomicSync() throws a TypeError when fn returns a promise, leaving the file", async () => {
   await withTempDir((dir) => {
     const target = path.join(dir, "f.txt");
@@ -570,7 +583,7 @@ for (const api of ["async", "sync"]) {
         }
         holder.kill("SIGKILL"); // its lock is taken over at once
         const said = await updater.waitFor(() => true);
-        assert.match(said, /^ENOTSUP read: /);
+        assert.match(said, /^ENOTSUP read: Cannot update /);
         await updater.ended;
         assert.deepEqual(fs.readdirSync(dir), ["f"]);
         assert.ok(fs.lstatSync(target).isFIFO());
