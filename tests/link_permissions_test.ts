@@ -40,23 +40,38 @@ function tree(dir: string): { d: string; o: string } {
   return { d, o };
 }
 
+/** `tests/_child.ts` writing `target` with the `api` API on Deno under the permission `flags`, without prompts. */
+function denoWrites(
+  flags: string[],
+  target: string,
+  api: string,
+): { stdout: string; stderr: string } {
+  return spawnSync(deno, [
+    "run",
+    "--no-prompt",
+    ...flags,
+    child,
+    "write",
+    target,
+    api,
+  ], { encoding: "utf8" });
+}
+
 test(
   "Deno denied writing a link's name: a write through it fails with EACCES naming the flag, the file it leads to unchanged",
   { skip: noDeno },
   async () => {
     await withTempDir((dir) => {
       const { d } = tree(dir);
-      const run = spawnSync(deno, [
-        "run",
-        "--no-prompt",
-        `--allow-read=${dir}`,
-        `--allow-write=${d}`,
-        `--deny-write=${path.join(d, "conf")}`,
-        child,
-        "write",
+      const run = denoWrites(
+        [
+          `--allow-read=${dir}`,
+          `--allow-write=${d}`,
+          `--deny-write=${path.join(d, "conf")}`,
+        ],
         path.join(d, "conf"),
         "async",
-      ], { encoding: "utf8" });
+      );
       assert.equal(run.stdout, "EACCES\n", run.stderr);
       assert.match(run.stderr, /follow symbolic link .*--allow-write/);
       assert.equal(read(path.join(d, "real")), "old");
@@ -76,16 +91,11 @@ test(
   async () => {
     await withTempDir((dir) => {
       const { d, o } = tree(dir);
-      const run = spawnSync(deno, [
-        "run",
-        "--no-prompt",
-        `--allow-read=${dir}`,
-        `--allow-write=${o}`,
-        child,
-        "write",
+      const run = denoWrites(
+        [`--allow-read=${dir}`, `--allow-write=${o}`],
         path.join(d, "out"),
         "sync",
-      ], { encoding: "utf8" });
+      );
       assert.equal(run.stdout, "EACCES\n", run.stderr);
       assert.equal(read(path.join(o, "file")), "old");
       assert.deepEqual(fs.readdirSync(o), ["file"]);
