@@ -39,7 +39,7 @@ import { AtomicWriteError, lockFile, openAtomic } from "./mod.ts";
 import type { AtomicFile, AtomicOptions, FileLock } from "./mod.ts";
 import { errorCode } from "./src/_error_code.ts";
 import { isWithheldPermission } from "./src/runtime/_errno.ts";
-import { nulSeparated } from "./src/runtime/_exact_name.ts";
+import { nulSeparated, rawEnvironment } from "./src/runtime/_exact_name.ts";
 import { toAbsolutePath } from "./src/_validate.ts";
 
 /** The package version; a test checks that it equals `deno.json`'s. */
@@ -163,10 +163,8 @@ function refuseLossyArgs(args: string[]): void {
  * one that Deno dropped goes unseen.
  */
 function refuseLossyEnvironment(): void {
-  let environ: Uint8Array;
-  try {
-    environ = fs.readFileSync("/proc/self/environ");
-  } catch {
+  const environ = rawEnvironment();
+  if (environ === null) {
     let variables: [string, string | undefined][];
     try {
       variables = Object.entries(process.env);
@@ -182,7 +180,7 @@ function refuseLossyEnvironment(): void {
       }": U+FFFD may stand for bytes that are not UTF-8, and /proc/self/environ cannot tell`,
     );
   }
-  for (const entry of nulSeparated(environ)) {
+  for (const entry of environ) {
     if (utf8OrNull(entry) !== null) continue;
     const equals = entry.indexOf(0x3d); // "="
     const name = new TextDecoder().decode(

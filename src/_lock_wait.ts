@@ -129,11 +129,8 @@ function queueFor(target: string): { ahead: Promise<void>; leave: () => void } {
   let line = inThisThread.get(target);
   if (line === undefined) inThisThread.set(target, line = []);
   const mine = line;
-  let start = () => {};
-  const turn: Turn = {
-    comes: new Promise<void>((resolve) => start = resolve),
-    start: () => start(),
-  };
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const turn: Turn = { comes: promise, start: resolve };
   mine.push(turn);
   const alive = mine.length > 1
     ? setInterval(() => {}, MAX_TIMER_MS)

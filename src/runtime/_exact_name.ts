@@ -94,6 +94,18 @@ export function nulSeparated(bytes: Uint8Array): Uint8Array[] {
 }
 
 /**
+ * The process's environment as the kernel holds it, `NAME=value` entries
+ * in bytes (Linux's `/proc/self/environ`); `null` where it cannot be read.
+ */
+export function rawEnvironment(): Uint8Array[] | null {
+  try {
+    return nulSeparated(fs.readFileSync("/proc/self/environ"));
+  } catch {
+    return null;
+  }
+}
+
+/**
  * `dir`, the temporary directory as `os.tmpdir()` gave it (from `TMPDIR`,
  * `TMP` or `TEMP`); throws an `EILSEQ` error if it holds U+FFFD where the
  * variable's bytes are not UTF-8 (Linux, from `/proc/self/environ`), as Node
@@ -102,14 +114,10 @@ export function nulSeparated(bytes: Uint8Array): Uint8Array[] {
 export function checkTemporaryDirectory(dir: string): string {
   if (!dir.includes("\uFFFD")) return dir;
   const name = ["TMPDIR", "TMP", "TEMP"].find((name) => process.env[name]);
-  let environ: Uint8Array;
-  try {
-    environ = fs.readFileSync("/proc/self/environ");
-  } catch {
-    return dir; // nothing can tell
-  }
+  const environ = rawEnvironment();
+  if (environ === null) return dir; // nothing can tell
   const prefix = new TextEncoder().encode(`${name}=`);
-  for (const entry of nulSeparated(environ)) {
+  for (const entry of environ) {
     if (prefix.every((byte, i) => entry[i] === byte)) {
       exactName(entry.subarray(prefix.length), "getenv", name);
     }

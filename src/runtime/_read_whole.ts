@@ -152,6 +152,9 @@ export function readWholeSync(path: string, anyKind = false): Buffer {
     const stat = fs.fstatSync(fd);
     if (!anyKind && isSpecial(stat)) throw notRegular(path);
     const size = stat.size;
+    // The size is known: read it in place, without readFileSync's own fstat.
+    // A size of 0 (a /proc file) or one past any buffer goes to readFileSync.
+    if (size > 0 && size <= constants.MAX_LENGTH) return readOpenSync(fd, size);
     try {
       return fs.readFileSync(fd);
     } catch (error) {
