@@ -5,7 +5,7 @@
 import { basename, dirname } from "node:path";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import { inDirectory, resolution, writerOf } from "./_replacement.ts";
-import { plantedBy } from "./_sticky.ts";
+import { anotherUser, plantedBy } from "./_sticky.ts";
 import {
   type HolderName,
   holderNamed,
@@ -55,7 +55,7 @@ function* checkBeforeReading(
     // tell its own file from another user's: it says so.
     const whose = plan.adapter.ids() === null
       ? `uid ${uid}, not the directory's owner; this process's own uid is unknown (the runtime would not tell),`
-      : `another user (uid ${uid})`;
+      : anotherUser(uid);
     throw lockError(
       plan,
       "EACCES",

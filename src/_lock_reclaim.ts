@@ -23,7 +23,7 @@ import {
   type LockPlan,
 } from "./_lock.ts";
 import { isSameLock, look } from "./_lock_look.ts";
-import { STICKY } from "./_sticky.ts";
+import { anotherUser, STICKY } from "./_sticky.ts";
 
 /**
  * How deep a chain of dead reclaimers is followed. Each link is a process
@@ -140,11 +140,12 @@ function cannotReclaim(
 ): AtomicWriteError {
   const code = errorCode(cause) ?? "EIO";
   const refused = code === "EPERM" || code === "EACCES";
-  // The kernel's rule: the entry's owner, the directory's, or root.
+  // The kernel's rule: the entry's owner, the directory's, or root; and
+  // root only over owners its user namespace maps (-1: one it does not).
   const uid = plan.adapter.ids()?.uid;
   const sticky = dir !== null && (dir.mode & STICKY) !== 0;
-  const theirs = sticky && seen.entry.uid >= 0 && seen.entry.uid !== uid &&
-    dir.uid !== uid && uid !== 0;
+  const theirs = sticky && seen.entry.uid !== uid && dir.uid !== uid &&
+    (uid !== 0 || seen.entry.uid < 0);
   return lockError(
     plan,
     code,
@@ -153,7 +154,9 @@ function cannotReclaim(
     !refused
       ? undefined
       : theirs
-      ? `the stale lock belongs to another user (uid ${seen.entry.uid}) in a sticky directory, where only they, the directory's owner or root may remove it`
+      ? `the stale lock belongs to ${
+        anotherUser(seen.entry.uid)
+      } in a sticky directory, where only they, the directory's owner or root may remove it`
       : code === "EPERM"
       ? "the directory lets no entry be renamed or removed (append-only or immutable: `chattr +a`/`+i`); the lock stays until that is lifted"
       : undefined,

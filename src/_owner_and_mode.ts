@@ -68,11 +68,30 @@ export function keepsOwner(s: Replacement): boolean {
 }
 
 /**
+ * `mode` for a file that could not be given its old owner or group: the
+ * set-user-ID bit goes with the owner and the set-group-ID bit with the
+ * group, as a `chown` clears them, and the group's bits are cut down to the
+ * others' (the old group's members get no more than anyone).
+ */
+function withoutLostBits(
+  mode: number,
+  ownerKept: boolean,
+  groupKept: boolean,
+): number {
+  let bits = mode;
+  if (!ownerKept) bits &= ~SET_USER_ID;
+  if (!groupKept) bits = capGroupToOther(bits) & ~SET_GROUP_ID;
+  return bits;
+}
+
+/**
  * Gives the temporary file the existing file's owner and group where
- * allowed; returns `mode` with the group's bits capped when even the group
- * could not be kept. The temporary file has the writer's uid, and the group
- * the kernel gave it (`_new_file_group.ts`): the writer's, or a set-group-ID
- * directory's; where that cannot be told, the group is set all the same.
+ * allowed; returns `mode` less what must not outlive an owner or a group
+ * that could not be kept (`withoutLostBits`). The temporary file has the
+ * writer's uid, and the group the kernel gave it (`_new_file_group.ts`):
+ * the writer's, or a set-group-ID directory's; where that cannot be told,
+ * the group is set all the same. An owner or group that `stat` could not
+ * name (-1: one this user namespace does not map) cannot be kept.
  */
 function* keepOwner(
   s: Replacement,
@@ -81,17 +100,26 @@ function* keepOwner(
 ): Steps<number | null> {
   const temp = s.temp as string;
   const ids = s.host.ids;
-  if (ids === null || entry.uid < 0) return mode;
+  if (ids === null) return mode;
   const group = yield* groupOfNewFile(s, ids);
-  if (entry.uid === ids.uid && entry.gid === group) return mode;
-  const owner = yield* settle(
-    request("chown", s.file, temp, entry.uid, entry.gid),
-  );
+  const uidKnown = entry.uid >= 0;
+  const gidKnown = entry.gid >= 0;
+  let ownerKept = uidKnown && entry.uid === ids.uid;
+  let groupKept = gidKnown && entry.gid === group;
+  if (ownerKept && groupKept) return mode;
+  if (!ownerKept && uidKnown) {
+    ownerKept = (yield* settle(
+      request("chown", s.file, temp, entry.uid, gidKnown ? entry.gid : -1),
+    )).ok;
+    groupKept ||= ownerKept && gidKnown;
+  }
   // Not allowed to give the file away (not root): keep at least the group.
-  const groupKept = owner.ok || entry.gid === group ||
-    (yield* settle(request("chown", s.file, temp, -1, entry.gid))).ok;
-  return !groupKept && s.options.mode === undefined && mode !== null
-    ? capGroupToOther(mode)
+  if (!groupKept && gidKnown) {
+    groupKept =
+      (yield* settle(request("chown", s.file, temp, -1, entry.gid))).ok;
+  }
+  return s.options.mode === undefined && mode !== null
+    ? withoutLostBits(mode, ownerKept, groupKept)
     : mode;
 }
 
@@ -148,7 +176,9 @@ export function* matchOwnerAndMode(
  * process without `CAP_FSETID` (any but root) writes to, or gives away: a
  * mode with them is set after the chown, and again after the last write.
  */
-const SET_ID_BITS = 0o6000;
+const SET_USER_ID = 0o4000;
+const SET_GROUP_ID = 0o2000;
+const SET_ID_BITS = SET_USER_ID | SET_GROUP_ID;
 
 function hasSetIdBits(mode: number | null): boolean {
   return mode !== null && (mode & SET_ID_BITS) !== 0;

@@ -28,7 +28,15 @@ export function isSharedSticky(
  * directory's owner made the entry.
  */
 function isTrustedOwner(s: Resolution, uid: number, dir: EntryInfo): boolean {
+  if (uid < 0) return false; // an owner this user namespace does not map
   return uid === dir.uid || (s.host.ids !== null && uid === s.host.ids.uid);
+}
+
+/** Who owns an entry that is not the writer's, for a message. */
+export function anotherUser(uid: number): string {
+  return uid < 0
+    ? "a user that this process's user namespace does not map (its uid is unknown here)"
+    : `another user (uid ${uid})`;
 }
 
 /** The directory holding `path`, described (following links). */
@@ -50,7 +58,9 @@ function stickyRefusal(
     "EACCES",
     "replace",
     path,
-    `${what} belongs to another user (uid ${uid}) in a sticky world-writable directory; the kernel refuses this too (${sysctl})${
+    `${what} belongs to ${
+      anotherUser(uid)
+    } in a sticky world-writable directory; the kernel refuses this too (${sysctl})${
       s.host.ids === null
         ? "; this process's own uid is unknown (the runtime would not tell)"
         : ""
@@ -103,7 +113,7 @@ export function* plantedBy(
   path: string,
   file: EntryInfo,
 ): Steps<number | null> {
-  if (file.uid < 0) return null; // no owners on this platform
+  if (s.host.ids === null && file.uid < 0) return null; // no owners here
   if (s.host.ids !== null && file.uid === s.host.ids.uid) return null;
   const dir = yield* parentOf(s, path);
   if (dir === null || isTrustedOwner(s, file.uid, dir)) return null;

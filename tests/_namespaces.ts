@@ -5,6 +5,7 @@
  * namespace of the child's own (`unshare --mount --propagation private`),
  * so it goes when the child ends and nothing outside it ever sees it.
  */
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import process from "node:process";
 
@@ -121,4 +122,46 @@ export function withHidingProc(command: string[]): string[] {
 export function childrenOf(pid: number): number[] {
   return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim()
     .split(/\s+/).filter((s) => s !== "").map(Number);
+}
+
+/**
+ * Runs `command` in a new user namespace whose uid and gid maps are `map`
+ * (lines of "inside outside count"), written from outside by this process
+ * (root), as a rootless container's runtime writes them; resolves to what
+ * the command printed. `"root"` maps only root to itself
+ * (`unshare --map-root-user`). Every owner the map leaves out shows, inside,
+ * as the overflow id 65534.
+ */
+export async function inUserNamespace(
+  map: string,
+  command: string[],
+): Promise<string> {
+  const child = spawn(
+    "unshare",
+    ["--user", "sh", "-c", 'read go && exec "$@"', "sh", ...command],
+    { stdio: ["pipe", "pipe", "inherit"] },
+  );
+  let out = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk) => out += chunk);
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", resolve);
+  });
+  // unshare execs sh in the same process: its maps can be written once it
+  // is in a user namespace of its own.
+  const ours = fs.readlinkSync("/proc/self/ns/user");
+  for (let tries = 0;; tries++) {
+    try {
+      if (fs.readlinkSync(`/proc/${child.pid}/ns/user`) !== ours) break;
+    } catch { /* not started yet */ }
+    if (tries > 500) throw new Error("unshare made no user namespace");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const lines = map === "root" ? "0 0 1\n" : map;
+  fs.writeFileSync(`/proc/${child.pid}/uid_map`, lines);
+  fs.writeFileSync(`/proc/${child.pid}/gid_map`, lines);
+  child.stdin.end("go\n");
+  const code = await exited;
+  if (code !== 0) throw new Error(`${command.join(" ")} exited with ${code}`);
+  return out.trim();
 }

@@ -168,6 +168,43 @@ test(
   },
 );
 
+test(
+  "writeFileAtomic() as a normal user drops the set-user-ID bit of a file it cannot give back to its owner",
+  { skip },
+  async () => {
+    await withDirs((asNobody, dir) => {
+      fs.chownSync(dir, NOBODY, NOBODY);
+      const target = path.join(dir, "their-tool");
+      fs.writeFileSync(target, "old");
+      fs.chownSync(target, 1000, 1000);
+      fs.chmodSync(target, 0o4755);
+      assert.equal(asNobody(target), "ok");
+      const stat = fs.statSync(target);
+      // Now nobody's program: it must not run as nobody for whoever starts it.
+      assert.equal(stat.uid, NOBODY);
+      assert.equal(stat.mode & 0o7777, 0o755);
+    });
+  },
+);
+
+test(
+  "writeFileAtomic() as a normal user drops the set-group-ID bit of a file whose group it cannot keep",
+  { skip },
+  async () => {
+    await withDirs((asNobody, dir) => {
+      fs.chownSync(dir, NOBODY, NOBODY);
+      const target = path.join(dir, "group-tool");
+      fs.writeFileSync(target, "old");
+      fs.chownSync(target, NOBODY, 1000); // a group nobody is not in
+      fs.chmodSync(target, 0o2755);
+      assert.equal(asNobody(target), "ok");
+      const stat = fs.statSync(target);
+      assert.equal(stat.gid, NOBODY);
+      assert.equal(stat.mode & 0o7777, 0o755);
+    });
+  },
+);
+
 for (const api of ["async", "sync", "handle"]) {
   test(
     `writeFileAtomic() as a normal user keeps a file's set-user-ID and set-group-ID bits, which a write clears (${api})`,

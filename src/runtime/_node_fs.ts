@@ -12,7 +12,7 @@ import process from "node:process";
 import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { plainBytes, type ReadWhole, readWholeSync } from "./_read_whole.ts";
-import { protectionsFromProc, type ReadText } from "./_proc.ts";
+import { OwnerIds, protectionsFromProc, type ReadText } from "./_proc.ts";
 import { onProcessExit } from "./_exit_hooks.ts";
 import { procWriters } from "./_writer_identity.ts";
 import {
@@ -50,8 +50,8 @@ function info(stat: fs.Stats): EntryInfo {
       ? "character device"
       : "block device",
     mode: stat.mode & 0o7777,
-    uid: isWindows ? -1 : stat.uid,
-    gid: isWindows ? -1 : stat.gid,
+    uid: isWindows ? -1 : owners.uid(stat.uid),
+    gid: isWindows ? -1 : owners.gid(stat.gid),
     mtimeMs: stat.mtimeMs,
     size: stat.size,
     id: `${stat.dev}:${stat.ino}`,
@@ -166,6 +166,8 @@ const table: Omit<OpTable<number>, "readFile" | "readAcl" | "writeAcl"> = {
 };
 
 const readText: ReadText = (path) => fs.readFileSync(path, "latin1");
+/** Owner ids as `info` gives them (see `OwnerIds`). */
+const owners = new OwnerIds(readText);
 
 const writers = procWriters({
   readText,

@@ -1,8 +1,9 @@
 /**
  * Facts Linux shows under /proc, read as text without side effects: who the
  * process writes as (`/proc/self/status`, a fallback for Deno's `uid()`;
- * Deno reads /proc only with `--allow-all`) and the kernel's
- * sticky-directory protections (`/proc/sys/fs/protected_*`).
+ * Deno reads /proc only with `--allow-all`), the kernel's sticky-directory
+ * protections (`/proc/sys/fs/protected_*`), and which owner ids `stat`
+ * makes up (`/proc/self/uid_map`, `/proc/sys/kernel/overflow*`).
  */
 import type { ProcessIds, StickyProtections } from "./types.ts";
 
@@ -37,4 +38,72 @@ export function protectionsFromProc(readText: ReadText): StickyProtections {
     symlinks: sysctl(readText, "protected_symlinks"),
     regular: sysctl(readText, "protected_regular"),
   };
+}
+
+/**
+ * The id the kernel shows for an owner that a user namespace does not map,
+ * unless `kernel.overflowuid` or `kernel.overflowgid` say otherwise.
+ */
+const OVERFLOW_ID = 65534;
+/** The initial user namespace maps every id to itself: one line, `0 0 4294967295`. */
+const INITIAL_ID_MAP = /^\s*0\s+0\s+4294967295\s*$/;
+
+function overflowId(readText: ReadText, name: string): number {
+  try {
+    const value = Number.parseInt(readText(`/proc/sys/kernel/${name}`), 10);
+    return Number.isNaN(value) ? OVERFLOW_ID : value;
+  } catch {
+    return OVERFLOW_ID;
+  }
+}
+
+/**
+ * Owner ids as the library takes them from `stat`. Inside a user namespace
+ * (a rootless container, `unshare --user`), `stat` shows every owner that
+ * the namespace does not map as one placeholder id, the kernel's overflow
+ * id (65534, "nobody"): a file of uid 65534 there may belong to anyone, and
+ * giving a new file to 65534 would give it to whoever the namespace maps
+ * there. Such an id becomes -1, unknown: its owner is not kept (the
+ * writer's is), and the bits that only that owner or group should have are
+ * not passed on (see `_owner_and_mode.ts`), nor is the entry trusted as the
+ * writer's or a sticky directory's own (`_sticky.ts`).
+ *
+ * Only 65534 is looked at (the overflow ids are configurable, but never
+ * changed in practice), and /proc is read only once an entry shows it, once
+ * per process: the initial namespace (where 65534 is just `nobody`) is told
+ * from `/proc/self/uid_map`. Where that cannot be read (Deno without
+ * `--allow-all`), 65534 counts as the placeholder: a file of `nobody`
+ * written by root then becomes root's, rather than a file of anyone's
+ * becoming `nobody`'s.
+ */
+export class OwnerIds {
+  readonly #readText: ReadText;
+  /** The placeholder uid and gid; `null` in the initial user namespace; `undefined`: not read yet. */
+  #placeholders: { uid: number; gid: number } | null | undefined;
+
+  constructor(readText: ReadText) {
+    this.#readText = readText;
+  }
+
+  /** `uid` as `stat` showed it, or -1 if it stands for an owner this namespace does not map. */
+  uid(uid: number): number {
+    return uid === OVERFLOW_ID && this.#placeholder()?.uid === uid ? -1 : uid;
+  }
+
+  /** `gid` as `stat` showed it, or -1 if it stands for a group this namespace does not map. */
+  gid(gid: number): number {
+    return gid === OVERFLOW_ID && this.#placeholder()?.gid === gid ? -1 : gid;
+  }
+
+  #placeholder(): { uid: number; gid: number } | null {
+    if (this.#placeholders !== undefined) return this.#placeholders;
+    let initial = false;
+    try {
+      initial = INITIAL_ID_MAP.test(this.#readText("/proc/self/uid_map"));
+    } catch { /* cannot tell: as inside a namespace */ }
+    return this.#placeholders = initial ? null : {
+      uid: overflowId(this.#readText, "overflowuid"),
+      gid: overflowId(this.#readText, "overflowgid"),
+    };
+  }
 }

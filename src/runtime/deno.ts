@@ -22,7 +22,12 @@ import {
   split,
   withNormalizedErrors,
 } from "./_op_table.ts";
-import { idsFromProc, protectionsFromProc, type ReadText } from "./_proc.ts";
+import {
+  idsFromProc,
+  OwnerIds,
+  protectionsFromProc,
+  type ReadText,
+} from "./_proc.ts";
 import { onUnload } from "./_exit_hooks.ts";
 import { procWriters } from "./_writer_identity.ts";
 import {
@@ -75,8 +80,8 @@ function info(stat: Deno.FileInfo): EntryInfo {
       ? "character device"
       : "block device",
     mode: (stat.mode ?? 0o666) & 0o7777,
-    uid: stat.uid ?? -1,
-    gid: stat.gid ?? -1,
+    uid: stat.uid === null ? -1 : owners.uid(stat.uid),
+    gid: stat.gid === null ? -1 : owners.gid(stat.gid),
     mtimeMs: stat.mtime?.getTime() ?? 0,
     size: stat.size,
     id: `${stat.dev}:${stat.ino ?? ""}`,
@@ -148,6 +153,8 @@ const table: OpTable<number> = {
 const { sync, async } = split(table);
 
 const readText: ReadText = (path) => Deno.readTextFileSync(path);
+/** Owner ids as `info` gives them (see `OwnerIds`). */
+const owners = new OwnerIds(readText);
 
 /** Without --allow-sys: the ids from /proc, read once (`undefined`: not yet). */
 let idsWithoutSys: ProcessIds | null | undefined;

@@ -82,9 +82,13 @@ export interface EntryInfo {
     | "block device";
   /** Permission bits, including set-user-ID, set-group-ID and sticky. */
   mode: number;
-  /** Owner, or -1 where the platform has none. */
+  /**
+   * Owner, or -1 where the platform has none, or where it is not known: an
+   * owner that this process's user namespace does not map (`stat` shows the
+   * kernel's placeholder for it: see `_proc.ts`).
+   */
   uid: number;
-  /** Group, or -1 where the platform has none. */
+  /** Group, or -1 where the platform has none or it is not known (as `uid`). */
   gid: number;
   /** Last modification, in milliseconds since the epoch. */
   mtimeMs: number;

@@ -1,0 +1,111 @@
+/**
+ * Owners inside a user namespace (a rootless container, `unshare --user`):
+ * `stat` shows every owner that the namespace does not map as one
+ * placeholder, the overflow id 65534, which names no one in particular. A
+ * replaced file keeps an owner or a group only where it is known, and the
+ * set-user-ID and set-group-ID bits go with them.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { read, root, scriptCommand, withTempDir } from "./_fixtures.ts";
+import { cannotUnshare, inUserNamespace } from "./_namespaces.ts";
+
+const skip = cannotUnshare() ?? false;
+if (skip) console.log(`user namespace tests skipped: ${skip}`);
+
+/** A user and groups outside every namespace these tests make. */
+const OTHER = 1000;
+const OTHER_GROUP = 1001;
+
+/** Writes "written by child" to `target` from inside a user namespace with `map`; what the child printed. */
+function writeInside(map: string, target: string): Promise<string> {
+  return inUserNamespace(
+    map,
+    scriptCommand(path.join(root, "tests", "_child.ts"), ["write", target]),
+  );
+}
+
+/** Owner, group and mode of `file`, as "uid:gid mode" (octal). */
+function ownership(file: string): string {
+  const stat = fs.statSync(file);
+  return `${stat.uid}:${stat.gid} ${(stat.mode & 0o7777).toString(8)}`;
+}
+
+/** A file at `dir/name` with "old" in it, `owner` and `mode`. */
+function fileOf(
+  dir: string,
+  name: string,
+  owner: [number, number],
+  mode: number,
+): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, "old");
+  fs.chownSync(file, ...owner);
+  fs.chmodSync(file, mode);
+  return file;
+}
+
+test(
+  "writeFileAtomic() in a user namespace does not make another user's set-user-ID file the writer's (it drops the bit)",
+  { skip },
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = fileOf(dir, "tool", [OTHER, OTHER], 0o4755);
+      assert.equal(await writeInside("root", target), "ok");
+      assert.equal(read(target), "written by child");
+      // Root inside cannot give it back to uid 1000 (not mapped): the file
+      // is root's, without the bit that made uid 1000's program run as 1000.
+      assert.equal(ownership(target), "0:0 755");
+    });
+  },
+);
+
+test(
+  "writeFileAtomic() in a user namespace never gives a file to the id that stands for unmapped owners",
+  { skip },
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = fileOf(dir, "secret", [OTHER, OTHER], 0o600);
+      // A rootless container's map: its nobody (65534) is a real user
+      // outside (200000), and uid 1000's file shows inside as 65534 too.
+      assert.equal(
+        await writeInside("0 0 1\n65534 200000 1\n", target),
+        "ok",
+      );
+      assert.equal(read(target), "written by child");
+      assert.equal(ownership(target), "0:0 600");
+    });
+  },
+);
+
+test(
+  "writeFileAtomic() in a user namespace cuts the group bits of a file whose unmapped group a set-group-ID directory replaces",
+  { skip },
+  async () => {
+    await withTempDir(async (base) => {
+      const dir = path.join(base, "shared");
+      fs.mkdirSync(dir);
+      fs.chownSync(dir, 0, OTHER);
+      fs.chmodSync(dir, 0o2775);
+      const target = fileOf(dir, "notes", [0, OTHER_GROUP], 0o640);
+      // Inside, the directory's group and the file's both show as 65534.
+      assert.equal(await writeInside("root", target), "ok");
+      assert.equal(read(target), "written by child");
+      assert.equal(ownership(target), `0:${OTHER} 600`);
+    });
+  },
+);
+
+test(
+  "writeFileAtomic() in a user namespace keeps the owner, group and bits it knows",
+  { skip },
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = fileOf(dir, "own-tool", [0, 0], 0o6755);
+      assert.equal(await writeInside("root", target), "ok");
+      assert.equal(ownership(target), "0:0 6755");
+    });
+  },
+);
