@@ -36,7 +36,8 @@ const MAX_RECLAIM_DEPTH = 16;
 
 /**
  * Takes over the lock file at `path`, seen as `seen`, if it is still stale
- * once this process holds its reclaim mutex (see the module comment).
+ * once this process holds its reclaim mutex (see the module comment);
+ * returns the paths it removed (the file, its holder's own name for it).
  * `force` skips the staleness check: a holder retiring its own expired lock.
  */
 export function* reclaim(
@@ -46,7 +47,7 @@ export function* reclaim(
   seen: Sighting,
   depth: number,
   force: boolean,
-): Steps<void> {
+): Steps<string[]> {
   const mutex = inDirectory(
     dirname(lock),
     reclaimName(basename(lock), seen.token),
@@ -69,10 +70,11 @@ export function* reclaim(
       staleReason(other, Date.now(), plan.lease, checks(plan.adapter)) !== null
     ) {
       if (depth >= MAX_RECLAIM_DEPTH) throw deadEnd(plan, mutex, depth);
-      yield* reclaim(plan, lock, mutex, other, depth + 1, false);
+      return yield* reclaim(plan, lock, mutex, other, depth + 1, false);
     }
-    return;
+    return [];
   }
+  const removed: string[] = [];
   try {
     const again = yield* look(plan, path);
     if (
@@ -82,7 +84,7 @@ export function* reclaim(
         staleReason(again, Date.now(), plan.lease, checks(plan.adapter)) ===
           null)
     ) {
-      return; // released, replaced, or refreshed since it was judged
+      return removed; // released, replaced, or refreshed since it was judged
     }
     const taken = yield* settle(request("rename", path, mutex));
     if (!taken.ok) {
@@ -108,15 +110,19 @@ export function* reclaim(
       // Not the file judged stale: a live lock. Put it back; link(2) fails
       // rather than replace a lock made since.
       yield* settle(request("link", mutex, path));
-    } else if (seen.holder !== null) {
+      return removed;
+    }
+    removed.push(path); // it goes with the mutex, below
+    if (seen.holder !== null) {
       // The gone holder's own name for the file goes with it, if it still
       // is that file.
       const own = inDirectory(dirname(lock), seen.holder.name);
       const entry = yield* settle(request("lstat", own));
       const same = entry.ok &&
         (yield* isSameLock(plan, own, entry.value, seen.entry.id, seen.token));
-      if (same) yield* settle(request("remove", own));
+      if (same && (yield* settle(request("remove", own))).ok) removed.push(own);
     }
+    return removed;
   } finally {
     yield* settle(request("close", made.file));
     yield* settle(request("remove", mutex));
@@ -187,17 +193,19 @@ function deadEnd(
 /**
  * Removes the lock file (or reclaim mutex) at `path` if its holder is gone
  * and it was last touched at least `olderThan` ms before `now`, through the
- * same race-free reclaim as a waiter; returns whether it went. A file that
- * is not one of ours is left alone.
+ * same race-free reclaim as a waiter; returns the paths removed (`null`:
+ * not a lock's name). A file that is not one of ours is left alone, and so
+ * is one that `mayRemove` refuses (another user's, in a sticky directory).
  */
 export function* sweepLock(
   path: string,
   adapter: RuntimeAdapter,
   now: number,
   olderThan: number,
-): Steps<boolean> {
+  mayRemove: (entry: EntryInfo) => boolean,
+): Steps<string[] | null> {
   const lock = lockOf(basename(path));
-  if (lock === null) return false;
+  if (lock === null) return null;
   const plan: LockPlan = {
     target: path,
     lease: DEFAULT_LEASE_MS,
@@ -210,19 +218,19 @@ export function* sweepLock(
   };
   try {
     const seen = yield* look(plan, path);
-    if (seen === null || isYounger(seen.entry, now, olderThan)) return false;
-    if (staleReason(seen, now, plan.lease, checks(adapter)) === null) {
-      return false;
+    if (
+      seen === null || !mayRemove(seen.entry) ||
+      isYounger(seen.entry, now, olderThan) ||
+      staleReason(seen, now, plan.lease, checks(adapter)) === null
+    ) {
+      return [];
     }
     const lockPath = inDirectory(dirname(path), lock);
-    yield* reclaim(plan, lockPath, path, seen, 0, false);
-    const after = yield* settle(request("lstat", path));
-    return after.ok &&
-      !(yield* isSameLock(plan, path, after.value, seen.entry.id, seen.token));
+    return yield* reclaim(plan, lockPath, path, seen, 0, false);
   } catch {
     // Not a lock file of ours, unreadable, or not removable by this user
     // (another user's, in a sticky directory), or its reclaim mutex's name
     // taken by something not ours: left alone, and the sweep goes on.
-    return false;
+    return [];
   }
 }

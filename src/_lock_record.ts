@@ -238,8 +238,8 @@ function sameNamespaces(r: ProcessIdentity, me: ProcessIdentity): boolean {
 
 /**
  * Why the lock seen in `seen` may be taken over now, or `null` if its holder
- * may still be working. `lease` is the lease assumed for a record not yet
- * written.
+ * may still be working. `lease` is the lease assumed for a record that
+ * cannot be read, where the holder cannot be judged either.
  */
 export function staleReason(
   seen: Sighting,
@@ -252,9 +252,16 @@ export function staleReason(
   const owner = seen.holder?.owner;
   // The thread that made the lock file: checked whether or not the record
   // can be read (it cannot after a power cut; see the module doc).
-  if (owner && isKnownWriter(owner) && checks.writerState(owner) === "gone") {
-    return `holder ${owner.pid} is gone (thread ${owner.thread})`;
+  const writer = owner && isKnownWriter(owner) ? owner : null;
+  const state = writer ? checks.writerState(writer) : "unknown";
+  if (writer && state === "gone") {
+    return `holder ${writer.pid} is gone (thread ${writer.thread})`;
   }
+  // A record that cannot be read (another user's lock, owner-only, in a
+  // sticky directory this user owns; or one still being written) does not
+  // say the holder's lease, so a holder proven alive keeps the lock: its
+  // lease may be longer than the one assumed here.
+  if (r === null && state === "alive") return null;
   const mtime = seen.entry.mtimeMs;
   const beat = mtime < LEASE_ENDED_BEFORE
     ? mtime

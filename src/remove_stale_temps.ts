@@ -138,8 +138,9 @@ function minimumAge(state: WriterState, ages: Ages): number | null {
  * make anything else, and never follow a link), and in a sticky directory
  * (`/tmp`) only one the sweeper owns. The kernel also lets the directory's
  * owner (and root) remove anyone's file there; the sweep does not, even as
- * root: other users' files are theirs to sweep. (An unknown own uid tries,
- * and a refusal is a skip.)
+ * root: other users' files are theirs to sweep. A sweeper whose own uid is
+ * unknown (Deno without `--allow-sys`) cannot tell its files there from
+ * anyone's, and removes none.
  */
 function mayRemove(
   entry: EntryInfo,
@@ -149,7 +150,7 @@ function mayRemove(
   if (entry.kind !== "file") return false;
   // Through a link to the directory, its sticky bit is unknown: assume the strict case.
   const sticky = dir.kind === "symlink" || (dir.mode & STICKY) !== 0;
-  return !sticky || uid === null || entry.uid === uid;
+  return !sticky || (uid !== null && entry.uid === uid);
 }
 
 /**
@@ -171,6 +172,9 @@ function* sweep(
     dirInfo = yield* perform(request("lstat", dir));
     names = yield* perform(request("readDir", dir));
   } catch (error) {
+    // A queue directory is one entry of the sweep: the last waiter out
+    // removes it, another user's may be closed to this one.
+    if (nested && QUEUE_SKIPPED.has(errorCode(error) ?? "")) return [];
     throw sweepError(dir, "read directory", dir, error);
   }
   const removed: string[] = [];
@@ -180,17 +184,26 @@ function* sweep(
   const sorted = [...names].sort((a, b) =>
     locksFirst(a) - locksFirst(b) || (a < b ? -1 : a > b ? 1 : 0)
   );
+  const removable = (entry: EntryInfo) =>
+    dirInfo !== null && mayRemove(entry, dirInfo, judge.uid);
   for (const name of sorted) {
     // Lock files go through the lock protocol's own race-free reclaim.
-    if (yield* sweepLock(join(dir, name), adapter, now, ages.olderThan)) {
-      removed.push(join(dir, name));
+    const locks = yield* sweepLock(
+      join(dir, name),
+      adapter,
+      now,
+      ages.olderThan,
+      removable,
+    );
+    if (locks !== null) {
+      removed.push(...locks);
       continue;
     }
     // A lock's line of waiters (never made in a shared sticky directory,
     // where another user could have made one: it is left alone there).
     if (!nested && isQueueName(name) && mayHaveLine(dirInfo)) {
       removed.push(
-        ...yield* sweepQueue(join(dir, name), ages, now, judge, adapter),
+        ...yield* sweepQueue(dir, dirInfo!, name, ages, now, judge, adapter),
       );
       continue;
     }
@@ -229,20 +242,47 @@ function mayHaveLine(dir: EntryInfo | null): boolean {
 }
 
 /**
- * Sweeps the lock queue directory `queue` (`_lock_queue.ts`): its tickets
- * are temporary files, judged as such (a live waiter's ticket stays); the
- * directory goes once empty (a waiter that lines up meanwhile makes it
- * again). A link or a file by that name is left alone.
+ * Whether nobody but the sweeper (and root) can rename the entry `queue` of
+ * the directory `dir` (both described by `lstat`): the sweeper owns both,
+ * or root owns the directory, and neither its group nor others may write
+ * it. The sweep of a queue goes into it by name, so someone who could swap
+ * it for a link between two steps would lead the sweep's removals into any
+ * directory they like (a sticky one, where the sweeper is root).
+ */
+function onlyTheSweeperRenames(
+  dir: EntryInfo,
+  queue: EntryInfo,
+  uid: number | null,
+): boolean {
+  return uid !== null && queue.uid === uid &&
+    (dir.uid === uid || dir.uid === 0) && (dir.mode & 0o022) === 0;
+}
+
+/**
+ * Sweeps the lock queue directory `name` in `dir` (`_lock_queue.ts`): its
+ * tickets are temporary files, judged as such (a live waiter's ticket
+ * stays); the directory goes once empty (a waiter that lines up meanwhile
+ * makes it again). A link or a file by that name is left alone, and so is
+ * a queue that someone else could swap for a link meanwhile (see
+ * {@linkcode onlyTheSweeperRenames}).
  */
 function* sweepQueue(
-  queue: string,
+  dir: string,
+  dirInfo: EntryInfo,
+  name: string,
   ages: Ages,
   now: number,
   judge: Judge,
   adapter: RuntimeAdapter,
 ): Steps<string[]> {
+  const queue = join(dir, name);
   const entry = yield* settle(request("lstat", queue));
-  if (!entry.ok || entry.value?.kind !== "directory") return [];
+  if (
+    !entry.ok || entry.value?.kind !== "directory" ||
+    !onlyTheSweeperRenames(dirInfo, entry.value, judge.uid)
+  ) {
+    return [];
+  }
   const removed = yield* sweep(queue, ages, now, judge, adapter, true);
   const emptied = yield* settle(request("removeDir", queue));
   return emptied.ok ? [...removed, queue] : removed;
@@ -255,6 +295,8 @@ function* sweepQueue(
  * directory).
  */
 const SKIPPED = new Set(["ENOENT", "EISDIR", "EPERM", "EACCES"]);
+/** Codes of a queue directory's read that skip it: gone meanwhile, or closed to this user. */
+const QUEUE_SKIPPED = new Set(["ENOENT", "ENOTDIR", "EPERM", "EACCES"]);
 
 function plan(dir: unknown, options: unknown): Steps<string[]> {
   const path = toAbsolutePath(dir, "dir");
@@ -292,20 +334,25 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
  * ran out), through the lock's own race-free reclaim; a lock this user may
  * not remove (another user's, in a sticky directory) or whose reclaim
  * mutex's name is taken by something not ours is left alone. So is a file
- * this user may not remove: one entry never stops the sweep.
+ * this user may not remove: one entry never stops the sweep. In a sticky
+ * directory only the caller's own files and locks go, and none where the
+ * runtime will not say who runs it (Deno without `--allow-sys`).
  *
  * So are the tickets that waiters killed while they waited for such a lock
  * left in its queue directory (`.{name}.atomic-queue`), judged as
- * temporary files, and the directory once it is empty; but not in a shared
- * sticky directory such as `/tmp`, where the lock makes no queue directory
- * and one found there may be another user's.
+ * temporary files, and the directory once it is empty; but only where
+ * nobody but the caller (and root) can rename the queue directory (the
+ * caller owns it and the directory around it, or root owns that, and
+ * neither its group nor others may write it): elsewhere it could be swapped
+ * for a link mid-sweep. Never in a shared sticky directory such as `/tmp`,
+ * where the lock makes no queue directory.
  *
  * Other subdirectories are not searched. The sweep installs no listener of
  * any kind.
  *
  * @param dir The directory to sweep (a string or a `file:` URL).
  * @param options Which files are old enough; see {@linkcode RemoveStaleTempsOptions}.
- * @returns The absolute paths of the files (and emptied queue directories) removed, lock files first, then by name (a queue directory after its tickets).
+ * @returns The absolute paths of the files (and emptied queue directories) removed, lock files first (each followed by its dead holder's second name for it), then by name (a queue directory after its tickets).
  * @throws {TypeError} If `dir` is not a non-empty string or `file:` URL, or `options` or an age has the wrong type.
  * @throws {RangeError} If an age is negative or NaN.
  * @throws {AtomicWriteError} With the same `code` on every runtime (`ENOENT`, `ENOTDIR`, `EACCES`, …) if the directory cannot be read, or a stale file cannot be removed for a reason other than its owner (`EIO`, `EROFS`, …).
@@ -341,7 +388,7 @@ export function removeStaleTemps(
  *
  * @param dir The directory to sweep (a string or a `file:` URL).
  * @param options Which files are old enough; see {@linkcode RemoveStaleTempsOptions}.
- * @returns The absolute paths of the files (and emptied queue directories) removed, lock files first, then by name (a queue directory after its tickets).
+ * @returns The absolute paths of the files (and emptied queue directories) removed, lock files first (each followed by its dead holder's second name for it), then by name (a queue directory after its tickets).
  * @throws {TypeError} If `dir` is not a non-empty string or `file:` URL, or `options` or an age has the wrong type.
  * @throws {RangeError} If an age is negative or NaN.
  * @throws {AtomicWriteError} With the same `code` on every runtime if the directory cannot be read or a stale file cannot be removed.

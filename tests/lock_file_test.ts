@@ -963,11 +963,34 @@ test(
   { skip: cannotNameThreads },
   async () => {
     await withTempDir(async (dir) => {
-      const { lock } = writeEmptyLock(path.join(dir, "f"), goneThread);
+      const { lock, holder } = writeEmptyLock(
+        path.join(dir, "f"),
+        goneThread,
+      );
       backdate(lock, 1_000); // within the lease, but older than olderThan: 0
       const removed = await removeStaleTemps(dir, { olderThan: 0 });
-      assert.deepEqual(removed, [lock]);
+      assert.deepEqual(removed, [lock, holder]);
       assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  },
+);
+
+test(
+  "lockFile() and removeStaleTemps() never take over, by an assumed lease, a lock whose record is unreadable while its holder is alive",
+  { skip: cannotNameThreads },
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      // As another user's owner-only lock looks to the directory's owner:
+      // no record to tell its lease; its second name names a live thread.
+      const { lock } = writeEmptyLock(target, detectAdapter().writer());
+      backdate(lock, 60_000);
+      await failsWith(
+        lockFile(target, { timeout: 300, lease: 1_000 }),
+        "ETIMEDOUT",
+      );
+      assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), []);
+      assert.ok(fs.existsSync(lock));
     });
   },
 );

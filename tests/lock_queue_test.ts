@@ -9,6 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import process from "node:process";
 import { lockFile, removeStaleTemps } from "../mod.ts";
 import {
   ahead,
@@ -35,6 +36,7 @@ import {
 import { lockPathOf, startLockChild } from "./_lock_fixtures.ts";
 
 const HOUR = 60 * 60 * 1000;
+const NOBODY = 65534;
 
 /** A writer on "this host" that the adapters below judge: alive unless its pid is DEAD_PID. */
 function writer(pid: number): Writer {
@@ -350,6 +352,62 @@ test("removeStaleTemps() leaves a queue directory in a shared sticky directory a
     assert.deepEqual(removed, []);
     assert.deepEqual(names(queue), [path.basename(ticket)]);
   });
+});
+
+test("removeStaleTemps() does not go into a queue directory in a directory another user owns (they could swap it for a link)", async (t) => {
+  if (process.getuid?.() !== 0) {
+    return t.skip("needs root to give the directory away");
+  }
+  await withTempDir(async (dir) => {
+    const theirs = path.join(dir, "theirs");
+    fs.mkdirSync(theirs);
+    fs.chownSync(theirs, NOBODY, NOBODY);
+    const queue = queuePathFor(path.join(theirs, ".f.atomic-lock"));
+    const ticket = earlyTicket(queue, writer(DEAD_PID));
+    backdate(ticket, 2 * HOUR);
+    const removed = await using(deadIsGone(), () => removeStaleTemps(theirs));
+    assert.deepEqual(removed, []);
+    assert.deepEqual(names(queue), [path.basename(ticket)]);
+  });
+});
+
+test("removeStaleTemps() does not go into another user's queue directory, nor into one in a directory others may write", async (t) => {
+  if (process.getuid?.() !== 0) return t.skip("needs root to give files away");
+  await withTempDir(async (dir) => {
+    const queue = queuePathFor(path.join(dir, ".f.atomic-lock"));
+    const ticket = earlyTicket(queue, writer(DEAD_PID));
+    backdate(ticket, 2 * HOUR);
+    fs.chownSync(queue, NOBODY, NOBODY);
+    assert.deepEqual(
+      await using(deadIsGone(), () => removeStaleTemps(dir)),
+      [],
+    );
+    fs.chownSync(queue, 0, 0);
+    fs.chmodSync(dir, 0o777);
+    assert.deepEqual(
+      await using(deadIsGone(), () => removeStaleTemps(dir)),
+      [],
+    );
+    assert.deepEqual(names(queue), [path.basename(ticket)]);
+  });
+});
+
+test("removeStaleTemps() skips a queue directory it cannot read, or that went meanwhile, and sweeps the rest", async () => {
+  for (const code of ["EACCES", "ENOENT"]) {
+    await withTempDir(async (dir) => {
+      const queue = queuePathFor(path.join(dir, ".a.atomic-lock"));
+      earlyTicket(queue, writer(DEAD_PID));
+      const stale = path.join(dir, tempName("z.json", writer(DEAD_PID)));
+      fs.writeFileSync(stale, "");
+      backdate(stale, 2 * HOUR);
+      const adapter = faultAdapter(
+        [{ op: "readDir", code, where: (args) => args[0] === queue }],
+        { writerState: (w) => w.pid === DEAD_PID ? "gone" : "alive" },
+      );
+      const removed = await using(adapter, () => removeStaleTemps(dir));
+      assert.deepEqual(removed, [stale], code);
+    });
+  }
 });
 
 test("removeStaleTemps() keeps a live waiter's ticket and its queue directory", async () => {

@@ -320,6 +320,41 @@ test("removeStaleTemps() keeps a file of another user in a sticky directory, eve
   });
 });
 
+test("removeStaleTemps() keeps another user's dead lock in a sticky directory, even as root", async (t) => {
+  const reason = canDropPrivileges();
+  if (reason !== null) return t.skip(reason);
+  await withTempDir(async (dir) => {
+    fs.chmodSync(dir, 0o1777);
+    const theirs = writeFakeLock(
+      path.join(dir, "theirs.json"),
+      { pid: DEAD_PID },
+      2 * HOUR,
+    );
+    fs.chownSync(theirs, 65534, 65534);
+    const mine = writeFakeLock(
+      path.join(dir, "mine.json"),
+      { pid: DEAD_PID },
+      2 * HOUR,
+    );
+    const removed = await removeStaleTemps(dir, { olderThan: 0 });
+    assert.deepEqual(removed, [mine]);
+    assert.ok(fs.existsSync(theirs));
+  });
+});
+
+test("removeStaleTemps() removes nothing in a sticky directory when the runtime will not say who runs it", async () => {
+  await withTempDir(async (dir) => {
+    fs.chmodSync(dir, 0o1777);
+    const stale = temp(dir, "a.txt", deadWriter());
+    const removed = await using(
+      faultAdapter([], { ids: () => null }),
+      () => removeStaleTemps(dir, { olderThan: 0, olderThanIfUnknown: 0 }),
+    );
+    assert.deepEqual(removed, []);
+    assert.ok(fs.existsSync(stale));
+  });
+});
+
 test("removeStaleTemps() skips a dead holder's lock whose reclaim mutex's name another user took, and sweeps the rest", async (t) => {
   const reason = canDropPrivileges();
   if (reason !== null) return t.skip(reason);
