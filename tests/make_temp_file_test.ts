@@ -161,6 +161,38 @@ test("makeTempFileSync() returns an absolute path when TMPDIR is relative", asyn
   });
 });
 
+test("makeTempFileSync() without a dir takes TMP, then TEMP, where TMPDIR is unset or empty, as os.tmpdir() does", async () => {
+  await withTempDir((dir) => {
+    const names = ["TMPDIR", "TMP", "TEMP"];
+    const saved = names.map((name) => process.env[name]);
+    const inDir = (made: { path: string; [Symbol.dispose](): void }) => {
+      made[Symbol.dispose]();
+      return path.dirname(made.path);
+    };
+    try {
+      const tmp = path.join(dir, "tmp");
+      const temp = path.join(dir, "temp");
+      fs.mkdirSync(tmp);
+      fs.mkdirSync(temp);
+      delete process.env.TMPDIR;
+      process.env.TMP = tmp;
+      process.env.TEMP = temp;
+      assert.equal(inDir(makeTempFileSync()), tmp);
+      process.env.TMPDIR = "";
+      assert.equal(inDir(makeTempFileSync()), tmp);
+      delete process.env.TMP;
+      assert.equal(inDir(makeTempFileSync()), temp);
+      process.env.TEMP = `${temp}/`;
+      assert.equal(inDir(makeTempFileSync()), temp);
+    } finally {
+      names.forEach((name, i) => {
+        if (saved[i] === undefined) delete process.env[name];
+        else process.env[name] = saved[i];
+      });
+    }
+  });
+});
+
 test(
   "makeTempFile() fails with EILSEQ when $TMPDIR is not UTF-8, making nothing in the directory its U+FFFD spelling names",
   {

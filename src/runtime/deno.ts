@@ -204,15 +204,20 @@ export const denoAdapter: RuntimeAdapter<number> = {
     }
   },
   tmpDir: () => {
-    const fallback = isWindows ? "C:\\Windows\\Temp" : "/tmp";
+    // As Node's os.tmpdir(): the first variable set and not empty, without
+    // a trailing separator.
+    const names = isWindows ? ["TEMP", "TMP"] : ["TMPDIR", "TMP", "TEMP"];
     try {
-      return Deno.env.get(isWindows ? "TEMP" : "TMPDIR") ?? fallback;
+      for (const name of names) {
+        const dir = Deno.env.get(name);
+        if (dir) return dir.length > 1 ? dir.replace(/[\\/]$/, "") : dir;
+      }
     } catch (error) {
       // Not UTF-8 (InvalidData) is refused as on Node and Bun; without
       // --allow-env the variable cannot be read, and the default stands.
       if (!isWithheldPermission(error)) throw error;
-      return fallback;
     }
+    return isWindows ? "C:\\Windows\\Temp" : "/tmp";
   },
   // Deno.kill takes no signal 0; the Node compatibility layer maps it to kill(pid, 0).
   ...writers,
