@@ -29,6 +29,11 @@ function toContent(
   options: ResolvedOptions,
 ): Content {
   if (isWhole(data)) return toBytes(data, "data", options.encoding);
+  // An array is all there already: its chunks are checked before any file
+  // is touched (another iterable's, only as they come).
+  if (Array.isArray(data)) {
+    return data.map((chunk) => toBytes(chunk, "chunk", options.encoding));
+  }
   if (isIterable(data)) return data as Content;
   return toBytes(data); // throws the TypeError naming what was given
 }

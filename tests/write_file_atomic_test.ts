@@ -136,12 +136,31 @@ test("writeFileAtomic() rejects with a TypeError for a bad chunk mid-iterable an
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
     fs.writeFileSync(target, "old");
-    await assert.rejects(
-      writeFileAtomic(target, ["ok", 42 as unknown as string]),
-      TypeError,
-    );
+    function* chunks() {
+      yield "ok";
+      yield 42 as unknown as string;
+    }
+    await assert.rejects(writeFileAtomic(target, chunks()), TypeError);
     assert.equal(read(target), "old");
     assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("writeFileAtomic() checks an array's chunks before it touches any file or directory", async () => {
+  await withTempDir(async (dir) => {
+    const bad = ["ok", 42 as unknown as string];
+    const missing = path.join(dir, "missing");
+    // A TypeError, not the ENOENT of the missing directory...
+    await assert.rejects(
+      writeFileAtomic(path.join(missing, "f"), bad),
+      TypeError,
+    );
+    // ...and no directory made for it.
+    await assert.rejects(
+      writeFileAtomic(path.join(missing, "f"), bad, { mkdir: true }),
+      TypeError,
+    );
+    assert.deepEqual(fs.readdirSync(dir), []);
   });
 });
 
