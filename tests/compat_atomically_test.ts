@@ -334,3 +334,15 @@ test("atomically readFile() and readFileSync() give text with an encoding and a 
     );
   });
 });
+
+test("atomically readFile() of a descriptor that is not open rejects as fs.readFile does, and the process goes on", async () => {
+  const notOpen = 987_654;
+  // EBADF; Node's own fs.readFile fails it with ERR_INVALID_ARG_TYPE.
+  const expected = await new Promise((resolve) =>
+    fs.readFile(notOpen, (error) => resolve(error?.code))
+  );
+  await assert.rejects(
+    readFile(notOpen as unknown as string, { timeout: 0 }),
+    (error: NodeJS.ErrnoException) => error.code === expected,
+  );
+});

@@ -174,10 +174,16 @@ export function readWhole(
   fs.readFile(path, (error, data) => {
     if (error === null) return done(null, data);
     if (tooLarge(error)) return readInCalls(path, done);
-    fs.stat(
-      path,
-      (_, stat) => done(beyondBuffers(path, stat?.size ?? 0, error), data),
-    );
+    try {
+      fs.stat(
+        path,
+        (_, stat) => done(beyondBuffers(path, stat?.size ?? 0, error), data),
+      );
+    } catch {
+      // What `fs.readFile` takes and `fs.stat` refuses (a descriptor, from
+      // a caller of a compat API): a throw here would be uncaught.
+      done(beyondBuffers(path, 0, error), data);
+    }
   });
 }
 
