@@ -288,7 +288,8 @@ export function lockFile(
 
 /**
  * Waits for the cross-process lock of `path` and takes it, blocking the
- * thread while it waits (with `Atomics.wait`: no CPU is burnt). The same
+ * thread while it waits (with `Atomics.wait`, looking at the lock between
+ * sleeps: every 0.5 ms at first, at most every 10 ms in a long wait). The same
  * lock as {@linkcode lockFile}.
  *
  * @param path The file to lock (a string or a `file:` URL).

@@ -1032,3 +1032,22 @@ test("lockFile() and updateFileAtomic() say lock, or update, for a target they r
     }
   });
 });
+
+test("lockFileSync() looks at a lock less often the longer it waits (every 0.5 ms at first, every 10 ms at most)", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    writeFakeLock(target, {}); // this very process: alive, its lease running
+    // The adapter's sleeps return at once and are recorded: the slices asked.
+    const adapter = faultAdapter([]);
+    await using(adapter, () => {
+      assert.throws(
+        () => lockFileSync(target, { timeout: 400 }),
+        (e: AtomicWriteError) => e.code === "ETIMEDOUT",
+      );
+    });
+    const slices = adapter.sleeps.filter((ms) => ms > 0);
+    assert.equal(slices[0], 0.5);
+    const longest = Math.max(...slices);
+    assert.ok(longest >= 9 && longest <= 10, `longest slice ${longest} ms`);
+  });
+});
