@@ -30,7 +30,7 @@ interface State {
   /** For `failed`: the failure every later call rejects with. */
   readonly error?: unknown;
   /** From `committing` on: the promise `commit()` returned. */
-  readonly done?: Promise<void>;
+  readonly done?: Promise<void> | undefined;
 }
 
 function ignore(): void {}

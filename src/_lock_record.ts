@@ -82,9 +82,9 @@ export interface LockRecord extends ProcessIdentity {
   /** How long after the last heartbeat the lock expires, in ms. */
   readonly lease: number;
   /** The lock file's other name, made by its holder (see the module doc); absent where links are not supported. */
-  readonly file?: string;
+  readonly file?: string | undefined;
   /** When the holder made the file, by its clock (ms since the epoch): its first heartbeat (see the module doc). */
-  readonly at?: number;
+  readonly at?: number | undefined;
 }
 
 /** The holder's own name for a lock file, and the writer that name says made it. */

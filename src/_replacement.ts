@@ -75,7 +75,7 @@ export interface Resolution {
    * step (`null`: it failed); the group a new file there gets depends on it
    * (`_new_file_group.ts`).
    */
-  directory?: EntryInfo | null;
+  directory?: EntryInfo | null | undefined;
 }
 
 /** A fresh {@linkcode Resolution} of `target` for `writer`. */

@@ -23,14 +23,14 @@ export interface AtomicOptions {
    *
    * @default {true}
    */
-  fsync?: boolean;
+  fsync?: boolean | undefined;
   /**
    * Permission bits of the result, applied exactly (the umask does not
    * reduce them).
    *
    * @default {the existing target's bits; for a new file 0o666 less the umask}
    */
-  mode?: number;
+  mode?: number | undefined;
   /**
    * Replace an existing file. `false` makes the write an atomic
    * create-if-absent: it fails with code `EEXIST` and leaves an existing
@@ -38,12 +38,12 @@ export interface AtomicOptions {
    *
    * @default {true}
    */
-  overwrite?: boolean;
+  overwrite?: boolean | undefined;
   /**
    * Aborting it at any point before the rename removes the temporary file
    * and rejects with the signal's reason.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * How string data is turned into bytes: one of `"utf8"` (also
    * `"utf-8"`), `"utf16le"` (also `"utf-16le"`, `"ucs2"`, `"ucs-2"`),
@@ -53,11 +53,11 @@ export interface AtomicOptions {
    *
    * @default {"utf8"}
    */
-  encoding?: string;
+  encoding?: string | undefined;
   /**
    * Create missing parent directories.
    *
    * @default {false}
    */
-  mkdir?: boolean;
+  mkdir?: boolean | undefined;
 }

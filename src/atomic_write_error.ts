@@ -19,14 +19,14 @@ export interface AtomicWriteErrorInit {
   /** The runtime's own error, if there was one. */
   cause?: unknown;
   /** What went wrong, when there is more to say than the code. */
-  reason?: string;
+  reason?: string | undefined;
   /**
    * What the caller asked for, as the message's start says it
    * (`remove stale temporary files in "/srv"`).
    *
    * @default {`replace "${target}"`}
    */
-  task?: string;
+  task?: string | undefined;
 }
 
 /**

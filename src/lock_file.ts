@@ -31,9 +31,9 @@ export interface LockOptions {
    *
    * @default {Infinity (wait as long as it takes)}
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /** Aborting it cancels the wait (and an update before its commit) with the signal's reason. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Milliseconds after the last heartbeat at which other processes may take
    * the lock over. A holder on the same machine that dies is detected at
@@ -44,13 +44,13 @@ export interface LockOptions {
    *
    * @default {10_000}
    */
-  lease?: number;
+  lease?: number | undefined;
   /**
    * Create missing parent directories for the lock file.
    *
    * @default {false}
    */
-  mkdir?: boolean;
+  mkdir?: boolean | undefined;
 }
 
 /**

@@ -31,19 +31,19 @@ export interface MakeTempOptions {
    *
    * @default {the system's temporary directory}
    */
-  dir?: string | URL;
+  dir?: string | URL | undefined;
   /**
    * The start of the file name.
    *
    * @default {""}
    */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * The end of the file name.
    *
    * @default {""}
    */
-  suffix?: string;
+  suffix?: string | undefined;
 }
 
 /**

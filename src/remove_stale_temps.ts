@@ -34,7 +34,7 @@ export interface RemoveStaleTempsOptions {
    *
    * @default {3_600_000 (one hour)}
    */
-  olderThan?: number;
+  olderThan?: number | undefined;
   /**
    * The age, in milliseconds, from which a file whose writer cannot be
    * judged is removed anyway (and never before `olderThan`). A writer cannot
@@ -45,7 +45,7 @@ export interface RemoveStaleTempsOptions {
    *
    * @default {86_400_000 (one day)}
    */
-  olderThanIfUnknown?: number;
+  olderThanIfUnknown?: number | undefined;
 }
 
 const DEFAULT_OLDER_THAN_MS = 60 * 60 * 1000;

@@ -57,11 +57,11 @@ export interface SuiteOptions {
   /** Every `--key=value` flag, for the families' own (`--kills=`). */
   flags: Map<string, string>;
   /** Only cases whose name contains this text run (the rest are not listed). */
-  only?: string;
+  only?: string | undefined;
   /** Keep the working directory for inspection. */
   keep?: boolean;
   /** The working directory to use (made if missing) instead of a fresh temp dir. */
-  dir?: string;
+  dir?: string | undefined;
 }
 
 /** One run of the suite: its working directory, mounts, outcomes and counts. */

@@ -25,6 +25,7 @@ import {
   removeStaleTemps,
   type RemoveStaleTempsOptions,
   removeStaleTempsSync,
+  updateFileAtomic,
   writeFileAtomic,
   writeFileAtomicSync,
 } from "../mod.ts";
@@ -421,3 +422,45 @@ for (const api of mkdirApis) {
     },
   );
 }
+
+test("every option may be given as undefined, meaning not given (and typed so, under exactOptionalPropertyTypes)", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const unset: {
+      mode?: number | undefined;
+      timeout?: number | undefined;
+      olderThan?: number | undefined;
+    } = {};
+    await writeFileAtomic(target, "x", {
+      fsync: undefined,
+      mode: unset.mode,
+      overwrite: undefined,
+      signal: undefined,
+      encoding: undefined,
+      mkdir: undefined,
+    });
+    await updateFileAtomic(target, () => "y", {
+      timeout: unset.timeout,
+      lease: undefined,
+      mode: undefined,
+    });
+    const lock = await lockFile(target, {
+      timeout: undefined,
+      mkdir: undefined,
+    });
+    await lock.release();
+    await makeTempFile(async () => {}, {
+      dir: undefined,
+      prefix: undefined,
+      suffix: undefined,
+    });
+    assert.deepEqual(
+      await removeStaleTemps(dir, {
+        olderThan: unset.olderThan,
+        olderThanIfUnknown: undefined,
+      }),
+      [],
+    );
+    assert.equal(fs.readFileSync(target, "utf8"), "y");
+  });
+});

@@ -75,27 +75,27 @@ export interface WriteOptions {
    *
    * @default {the existing file's owner and group}
    */
-  chown?: { uid: number; gid: number } | false | null;
+  chown?: { uid: number; gid: number } | false | null | undefined;
   /**
    * The encoding of string data; an empty one: `"utf8"`, as with the package.
    *
    * @default {"utf8"}
    */
-  encoding?: AtomicallyEncoding | null;
+  encoding?: AtomicallyEncoding | null | undefined;
   /**
    * `false` skips the fsyncs (of the file and of its directory); any other
    * value fsyncs, as with the package.
    *
    * @default {true}
    */
-  fsync?: boolean;
+  fsync?: boolean | undefined;
   /**
    * `false` asks `atomically` not to wait for the fsync; here the fsync is
    * always waited for, so the write resolves only once it is durable.
    *
    * @default {true}
    */
-  fsyncWait?: boolean;
+  fsyncWait?: boolean | undefined;
   /**
    * Permission bits: the number `0o666` and `false` give what a plain
    * create gives (0o666 less the umask); any other value is applied
@@ -105,13 +105,13 @@ export interface WriteOptions {
    *
    * @default {the existing file's bits; for a new file 0o666 less the umask}
    */
-  mode?: number | string | false | null;
+  mode?: number | string | false | null | undefined;
   /**
    * Called with the path before the write starts; the write waits for the
    * promise, and calls the disposer it resolves to when done (asynchronous
    * call only).
    */
-  schedule?: (filePath: string) => Promise<Disposer>;
+  schedule?: ((filePath: string) => Promise<Disposer>) | undefined;
   /**
    * How long to retry an operation of the write (create the temporary file,
    * write, fsync, rename) that fails with `EMFILE`, `ENFILE`, `EAGAIN`,
@@ -120,28 +120,28 @@ export interface WriteOptions {
    *
    * @default {7500 for writeFile, 1000 for writeFileSync}
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /** Not supported: the temporary name must be one `removeStaleTemps()` knows; throws. */
   tmpCreate?: never;
   /** Called with the temporary file's path once it exists, before any data is written. */
-  tmpCreated?: (filePath: string) => unknown;
+  tmpCreated?: ((filePath: string) => unknown) | undefined;
   /** Only `true` is supported: a failed write never leaves its temporary file. */
-  tmpPurge?: true;
+  tmpPurge?: true | undefined;
 }
 
 /** The options `atomically`'s `readFile` and `readFileSync` take. */
 export interface ReadOptions {
   /** Decode the content as text in this encoding; without it: a Buffer. */
-  encoding?: AtomicallyEncoding | null;
+  encoding?: AtomicallyEncoding | null | undefined;
   /** Accepted for compatibility; reading does not use it. */
-  mode?: string | number | false;
+  mode?: string | number | false | undefined;
   /**
    * How long to retry a read that fails with a transient code, in
    * milliseconds; `0` or `-1`: never.
    *
    * @default {7500 for readFile, 1000 for readFileSync}
    */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 /** Content as `atomically` takes it; streams only in `writeFile`. */

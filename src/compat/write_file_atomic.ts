@@ -41,21 +41,21 @@ export interface WriteFileAtomicOptions {
    *
    * @default {the existing file's owner and group}
    */
-  chown?: { uid: number; gid: number } | false | null;
+  chown?: { uid: number; gid: number } | false | null | undefined;
   /**
    * The encoding of string data (see `AtomicOptions.encoding`); an empty
    * one: `"utf8"`, as with the package.
    *
    * @default {"utf8"}
    */
-  encoding?: string | null;
+  encoding?: string | null | undefined;
   /**
    * `false` skips the fsyncs (of the file and of its directory); any other
    * value fsyncs, as with the package.
    *
    * @default {true}
    */
-  fsync?: boolean;
+  fsync?: boolean | undefined;
   /**
    * Permission bits of the result, applied exactly, as `fs.chmod` takes
    * them: an integer up to 2^32 - 1 (a whole `stat.mode` gives its
@@ -64,12 +64,12 @@ export interface WriteFileAtomicOptions {
    *
    * @default {the existing file's bits; for a new file 0o666 less the umask}
    */
-  mode?: number | string | false | null;
+  mode?: number | string | false | null | undefined;
   /**
    * Called with the temporary file's path once it exists, before any data
    * is written; a promise it returns is awaited (asynchronous call only).
    */
-  tmpfileCreated?: (tmpfile: string) => unknown;
+  tmpfileCreated?: ((tmpfile: string) => unknown) | undefined;
 }
 
 /** Content as `write-file-atomic` takes it: text, bytes, or nothing (an empty file). */

@@ -42,9 +42,9 @@ export interface Outcome {
   /** The lock files seen on disk around the call (see {@linkcode LockShapes}). */
   locks?: LockShapes;
   /** Counter values acknowledged by the contending processes. */
-  acks?: number[];
+  acks?: number[] | undefined;
   /** The counter at the end of a contention. */
-  final?: number | null;
+  final?: number | null | undefined;
   /** Names `removeStaleTemps` removed. */
   removed?: string[];
   /** Whether the child's runtime can see ACLs (Node cannot; see the README). */

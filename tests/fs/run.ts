@@ -45,7 +45,7 @@ const OVER = 8 * 1024 * 1024;
 interface Staged {
   dir: string;
   /** Why the case could not be set up here. */
-  setupError?: { code?: string; message: string };
+  setupError?: { code?: string | undefined; message: string };
   before?: Snapshot;
   outcomes?: Outcome[];
   /** Temporary and lock files in the directory once the calls settled. */
@@ -95,7 +95,7 @@ async function stage(
       try {
         b.prepare(dir);
       } catch (error) {
-        const e = error as { code?: string; message: string };
+        const e = error as { code?: string | undefined; message: string };
         entry.setupError = { code: e.code, message: e.message };
       }
       staged.set(`${rt.name}/${b.id}`, entry);
