@@ -21,6 +21,11 @@ export interface Context {
   readonly async: AsyncFsOps;
   /** Temporary files (atomic writes' and `makeTempFile`'s) and lock files of this process that exist now. */
   readonly inFlight: Set<string>;
+  /**
+   * The lock files this thread holds, by identity (device and inode): the
+   * same file is one lock whichever path names it (a link, a bind mount).
+   */
+  readonly heldLocks: Set<string>;
   /** Where this process last found regular files (see `_known_files.ts`). */
   readonly knownFiles: KnownFiles;
 }
@@ -82,7 +87,13 @@ function create(adapter: RuntimeAdapter): Context {
     ...adapter.async,
     syncDir: groupCommit(adapter.async.syncDir),
   };
-  return { adapter, async, inFlight, knownFiles: new KnownFiles() };
+  return {
+    adapter,
+    async,
+    inFlight,
+    heldLocks: new Set(),
+    knownFiles: new KnownFiles(),
+  };
 }
 
 /** The context of the adapter in use. */

@@ -168,6 +168,8 @@ export interface LockPlan {
    * `lock_file.ts`).
    */
   readonly inFlight?: Set<string>;
+  /** The identities of the lock files this thread holds (see `Context`). */
+  readonly held?: ReadonlySet<string>;
 }
 
 /**

@@ -10,6 +10,7 @@
  * (`Atomics.wait`) in slices, and looks at it (one `lstat`) after each:
  * short slices while the wait is young, longer ones as it goes on.
  */
+import type { AtomicWriteError } from "./atomic_write_error.ts";
 import { runAsync, runSync, untilAborted } from "./_run.ts";
 import type { AsyncFsOps, FileWatch, FsOps } from "./runtime/types.ts";
 import type { Wake } from "./runtime/_watch.ts";
@@ -39,19 +40,16 @@ export function acquireSync(plan: LockPlan, ops: FsOps): Held {
   try {
     // This thread holds the lock (a lock or an update not yet settled): a
     // wait here would block the one who must release it, until the lease
-    // ran out and the lock was taken from under it.
-    if (plan.inFlight?.has(waiter.path)) {
-      throw lockError(
-        plan,
-        "EDEADLK",
-        "lock",
-        waiter.path,
-        "this thread holds the lock already, and a synchronous wait would keep it from ever releasing it (locks are not re-entrant)",
-      );
-    }
+    // ran out and the lock was taken from under it. Known by its path as
+    // given, or, once a try has looked at the lock file, by its identity
+    // (the same file named through a link, a bind mount, `/proc/self/root`).
+    if (plan.inFlight?.has(waiter.path)) throw selfDeadlock(plan, waiter.path);
     for (;;) {
       const got = runSync(tryOnce(waiter), ops);
       if (typeof got !== "number") return got;
+      if (waiter.sighted !== null && plan.held?.has(waiter.sighted)) {
+        throw selfDeadlock(plan, waiter.path);
+      }
       waiter.quiet = !napOn(
         ops,
         waiter.awaits,
@@ -63,6 +61,17 @@ export function acquireSync(plan: LockPlan, ops: FsOps): Held {
   } finally {
     runSync(abandon(waiter), ops);
   }
+}
+
+/** The failure of a synchronous wait for a lock that this very thread holds. */
+function selfDeadlock(plan: LockPlan, path: string): AtomicWriteError {
+  return lockError(
+    plan,
+    "EDEADLK",
+    "lock",
+    path,
+    "this thread holds the lock already, and a synchronous wait would keep it from ever releasing it (locks are not re-entrant)",
+  );
 }
 
 /**

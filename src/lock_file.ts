@@ -112,10 +112,12 @@ export class HeldLock implements FileLock {
     // The lock's name before the holder's own and its ticket: removed in
     // that order at exit.
     context.inFlight.add(held.path);
+    context.heldLocks.add(held.id);
     if (held.holder !== null) context.inFlight.add(held.holder);
     if (held.ticket !== null) context.inFlight.add(held.ticket.path);
     held.onLost = () => {
       context.inFlight.delete(held.path);
+      context.heldLocks.delete(held.id);
       this.#stop();
       this.#controller.abort(held.lost);
     };
@@ -134,6 +136,7 @@ export class HeldLock implements FileLock {
     this.#stop();
     const inFlight = this.#context.inFlight;
     inFlight.delete(this.held.path);
+    this.#context.heldLocks.delete(this.held.id);
     if (this.held.holder !== null) inFlight.delete(this.held.holder);
     if (this.held.ticket !== null) inFlight.delete(this.held.ticket.path);
   }
@@ -225,6 +228,7 @@ export function planLock(
     watch,
     read,
     inFlight: context.inFlight,
+    held: context.heldLocks,
   };
 }
 

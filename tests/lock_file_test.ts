@@ -201,6 +201,45 @@ test("lockFile() gives two long names that differ only in case one lock, as a ca
   });
 });
 
+test("lockFileSync() and updateFileAtomicSync() fail with EDEADLK for the held file named another way (a link to its directory, ./, /proc/self/root), and never take it from its holder", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "real", "f");
+    fs.mkdirSync(path.dirname(target));
+    fs.symlinkSync("real", path.join(dir, "alias"));
+    const lock = await lockFile(target, { lease: 1_500 });
+    try {
+      const spellings = [
+        path.join(dir, "alias", "f"),
+        path.join(dir, "real", ".", "f"),
+        ...(fs.existsSync("/proc/self/root")
+          ? [path.join("/proc/self/root", target)]
+          : []),
+      ];
+      for (const spelling of spellings) {
+        const started = performance.now();
+        // Without it, each waited out the holder's lease (its heartbeat
+        // cannot run while the thread waits), then took the lock.
+        assert.throws(
+          () => lockFileSync(spelling, { lease: 1_500 }),
+          (e) => e instanceof AtomicWriteError && e.code === "EDEADLK",
+          spelling,
+        );
+        assert.throws(
+          () =>
+            updateFileAtomicSync(spelling, () => "stolen", { lease: 1_500 }),
+          (e) => e instanceof AtomicWriteError && e.code === "EDEADLK",
+          spelling,
+        );
+        assert.ok(performance.now() - started < 1_000, spelling);
+      }
+      assert.equal(fs.existsSync(target), false);
+      assert.equal(lock.signal.aborted, false);
+    } finally {
+      await lock.release();
+    }
+  });
+});
+
 test("lockFileSync() and updateFileAtomicSync() fail at once with EDEADLK in the thread that holds the lock, which keeps it", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
