@@ -168,8 +168,13 @@ export interface LockPlan {
    * `lock_file.ts`).
    */
   readonly inFlight?: Set<string>;
-  /** The identities of the lock files this thread holds (see `Context`). */
-  readonly held?: ReadonlySet<string>;
+  /**
+   * The identities of the lock files this thread holds (see `Context`):
+   * one goes in as soon as its lock is taken, before the steps that end the
+   * acquisition, so that a synchronous lock of the same file meanwhile
+   * fails with `EDEADLK` rather than wait for it.
+   */
+  readonly held?: Set<string>;
 }
 
 /**

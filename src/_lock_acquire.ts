@@ -151,6 +151,7 @@ function* tryLock(
       read,
     );
     if (made === null) return null;
+    markHeld(plan, path, made.id);
     return held(plan, final, path, null, made, record, beatAt, made.read);
   }
   const holder = state.holder;
@@ -197,6 +198,7 @@ function* tryLock(
   const draft = state.draft;
   if (linked.ok) {
     state.draft = null;
+    markHeld(plan, path, draft.id);
     // Read only now: the file is the lock holder's only once the link is made.
     const initial = read === undefined
       ? null
@@ -222,6 +224,17 @@ function* tryLock(
   }
   state.holder = null;
   return yield* tryLock(plan, final, path, state, undefined);
+}
+
+/**
+ * Marks the lock file `path` (identity `id`) this thread's as soon as it is
+ * taken: removed at exit, and known to a synchronous lock of the same file
+ * in this thread (`EDEADLK`), before the steps that end the acquisition (the
+ * read of the locked file, the waiter's own files).
+ */
+function markHeld(plan: LockPlan, path: string, id: string): void {
+  plan.inFlight?.add(path);
+  plan.held?.add(id);
 }
 
 /** A lock just taken. */

@@ -10,6 +10,7 @@
  * (`Atomics.wait`) in slices, and looks at it (one `lstat`) after each:
  * short slices while the wait is young, longer ones as it goes on.
  */
+import { basename, dirname } from "node:path";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import { runAsync, runSync, untilAborted } from "./_run.ts";
 import type { AsyncFsOps, FileWatch, FsOps } from "./runtime/types.ts";
@@ -47,9 +48,7 @@ export function acquireSync(plan: LockPlan, ops: FsOps): Held {
     for (;;) {
       const got = runSync(tryOnce(waiter), ops);
       if (typeof got !== "number") return got;
-      if (waiter.sighted !== null && plan.held?.has(waiter.sighted)) {
-        throw selfDeadlock(plan, waiter.path);
-      }
+      if (isOwnLock(plan, ops, waiter)) throw selfDeadlock(plan, waiter.path);
       waiter.quiet = !napOn(
         ops,
         waiter.awaits,
@@ -61,6 +60,28 @@ export function acquireSync(plan: LockPlan, ops: FsOps): Held {
   } finally {
     runSync(abandon(waiter), ops);
   }
+}
+
+/**
+ * Whether the lock file the waiter last looked at is this thread's: one it
+ * holds (`plan.held`, by identity), or one its asynchronous acquisition has
+ * just linked, whose end that acquisition cannot reach while this thread
+ * waits: the lock file is then the holder's own file of that acquisition,
+ * in flight under its second name.
+ */
+function isOwnLock(plan: LockPlan, ops: FsOps, waiter: Waiter): boolean {
+  const id = waiter.sighted;
+  if (id === null) return false;
+  if (plan.held?.has(id)) return true;
+  const dir = dirname(waiter.path);
+  const ownNames = `.${basename(waiter.path)}.`;
+  for (const path of plan.inFlight ?? []) {
+    if (dirname(path) !== dir || !basename(path).startsWith(ownNames)) continue;
+    try {
+      if (ops.lstat(path)?.id === id) return true;
+    } catch { /* not ours to judge: the wait goes on */ }
+  }
+  return false;
 }
 
 /** The failure of a synchronous wait for a lock that this very thread holds. */

@@ -240,6 +240,37 @@ test("lockFileSync() and updateFileAtomicSync() fail with EDEADLK for the held f
   });
 });
 
+test("updateFileAtomicSync() fails with EDEADLK while this thread's updateFileAtomic() has just taken the lock and still reads the file", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "0");
+    // The asynchronous update's read of the locked file takes 200 ms.
+    const adapter = faultAdapter([]);
+    const readNow = adapter.async.readFile;
+    adapter.async.readFile = async (file) => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return await readNow(file);
+    };
+    await using(adapter, async () => {
+      const update = updateFileAtomic(target, () => "from async", {
+        lease: 1_500,
+      });
+      const lock = path.join(dir, ".f.atomic-lock");
+      while (!fs.existsSync(lock)) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      const started = performance.now();
+      assert.throws(
+        () => updateFileAtomicSync(target, () => "from sync", { lease: 1_500 }),
+        (e) => e instanceof AtomicWriteError && e.code === "EDEADLK",
+      );
+      assert.ok(performance.now() - started < 1_000);
+      await update;
+    });
+    assert.equal(read(target), "from async");
+  });
+});
+
 test("lockFileSync() and updateFileAtomicSync() fail at once with EDEADLK in the thread that holds the lock, which keeps it", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
