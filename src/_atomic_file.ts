@@ -134,14 +134,14 @@ export class AtomicFileHandle implements AtomicFile {
     }
     const s = this.#s;
     // The handle's place among writes to the path: kept from the call that
-    // began it (writeFileAtomic with a stream), else taken now, at commit.
+    // began it (writeFileAtomic with a stream), which settles in its turn,
+    // else taken now, at commit.
+    const began = s.ticket !== null;
     const ticket = s.ticket ??= takeTicket(s.target);
     this.#flush();
     const steps = this.#then(() => commitInTurn(s, this.#context.async));
-    const done = settleInTurn(
-      ticket,
-      steps.then(() => void this.#enter("committed")),
-    );
+    const committed = steps.then(() => void this.#enter("committed"));
+    const done = began ? committed : settleInTurn(ticket, committed);
     this.#enter("committing", { done });
     return done;
   }

@@ -149,7 +149,10 @@ export function takeTicket(spelled: string): Ticket {
     renamed: () => {
       if (mine.final === undefined) mine.final = null;
       mine.found.resolve();
-      renamed.resolve();
+      // A write that fails (or is aborted) before its turn lets the next
+      // one rename only once the writes before it have: else the last call
+      // could rename before an earlier one, whose data would then stay.
+      renamed.resolve(previous?.renamed);
       pending.delete(mine);
     },
     pass: () => {

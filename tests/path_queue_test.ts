@@ -157,3 +157,49 @@ for (const [one, other] of [["X.json", "x.json"], ["xσ", "xς"], ["xς", "xΣ"]
     });
   });
 }
+
+test("writeFileAtomic() keeps the last call's data when a write between two others fails before its turn", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    async function* slowly(text: string) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      yield text;
+    }
+    async function* failing() {
+      yield "partial";
+      throw new Error("source failed");
+    }
+    for (const middle of ["aborted", "failing"]) {
+      const aborted = new AbortController();
+      const first = writeFileAtomic(target, slowly("first"));
+      const second = middle === "aborted"
+        ? writeFileAtomic(target, "second", { signal: aborted.signal })
+        : writeFileAtomic(target, failing());
+      aborted.abort();
+      const last = writeFileAtomic(target, "last");
+      const outcomes = await Promise.allSettled([first, second, last]);
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        ["fulfilled", "rejected", "fulfilled"],
+      );
+      assert.equal(fs.readFileSync(target, "utf8"), "last", middle);
+    }
+  });
+});
+
+test("writeFileAtomic() settles a streamed write before a later plain one to the same path", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    for (let round = 0; round < 5; round++) {
+      const order: string[] = [];
+      await Promise.all([
+        writeFileAtomic(target, ["first"]).then(() => order.push("first")),
+        writeFileAtomic(target, "second", { fsync: false }).then(() =>
+          order.push("second")
+        ),
+      ]);
+      assert.deepEqual(order, ["first", "second"]);
+      assert.equal(fs.readFileSync(target, "utf8"), "second");
+    }
+  });
+});
