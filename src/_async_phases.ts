@@ -4,6 +4,7 @@
  * steps, so the steps themselves never wait for anything but an operation.
  */
 import type { AsyncFsOps } from "./runtime/types.ts";
+import { basename, dirname, join } from "node:path";
 import { request, settle, type Steps } from "./_steps.ts";
 import {
   discard,
@@ -35,6 +36,30 @@ function* directoryId(dir: string): Steps<string | null> {
   return found.ok && found.value !== null ? found.value.id : null;
 }
 
+/** `name` with every letter's case turned over. */
+function caseTurned(name: string): string {
+  let turned = "";
+  for (const char of name) {
+    const upper = char.toUpperCase();
+    turned += upper === char ? char.toLowerCase() : upper;
+  }
+  return turned;
+}
+
+/**
+ * Whether the directory of the temporary file at `path` takes its name with
+ * the letters' case turned over for it (a case-insensitive file system):
+ * whether that name finds anything, as nothing else bears a temporary
+ * file's random name. (Not by inode: exFAT through FUSE numbers each name
+ * apart.) `true` where that cannot be told.
+ */
+function* ignoresCase(path: string): Steps<boolean> {
+  const turned = join(dirname(path), caseTurned(basename(path)));
+  if (turned === path) return true;
+  const other = yield* settle(request("lstat", turned));
+  return !other.ok || other.value !== null;
+}
+
 /** Makes the temporary file, then awaits the `tempCreated` hook if there is one. */
 export async function prepareAsync(
   s: Replacement,
@@ -57,7 +82,10 @@ export async function commitInTurn(
   const ticket = s.ticket;
   if (ticket !== null) {
     ticket.found(s.final);
-    const turn = ticket.mayRename((dir) => runAsync(directoryId(dir), ops));
+    const turn = ticket.mayRename({
+      directoryId: (dir) => runAsync(directoryId(dir), ops),
+      ignoresCase: () => runAsync(ignoresCase(s.temp as string), ops),
+    });
     if (turn !== null) await orDiscardAsync(s, ops, turn);
   }
   await runAsync(orDiscard(s, publish(s)), ops);

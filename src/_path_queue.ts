@@ -16,17 +16,27 @@
 import { basename, dirname, resolve } from "node:path";
 import { foldCase } from "./_fold_case.ts";
 
-/** Which directory `dir` is (device and inode), or `null` if that cannot be told. */
-export type DirectoryId = (dir: string) => Promise<string | null>;
+/** What a write asks of the file system to tell whether an earlier write replaces its file. */
+export interface Looks {
+  /** Which directory `dir` is (device and inode), or `null` if that cannot be told. */
+  directoryId(dir: string): Promise<string | null>;
+  /**
+   * Whether this write's directory takes names that differ only in case for
+   * one (a case-insensitive file system), told from its own temporary file;
+   * `true` where that cannot be told.
+   */
+  ignoresCase(): Promise<boolean>;
+}
 
 /** One write's place in the queues of its file. */
 export interface Ticket {
   /**
    * Resolves when every earlier write to the same file has renamed (or will
-   * not); `null` if there is none to wait for. `directoryId` tells which
-   * directory a path is in, for writes to the same name by other paths.
+   * not); `null` if there is none to wait for. `looks` tells which directory
+   * a path is in, and whether names differing in case are one file there,
+   * for writes to the same name by other paths.
    */
-  mayRename(directoryId: DirectoryId): Promise<void> | null;
+  mayRename(looks: Looks): Promise<void> | null;
   /** Resolves when every earlier write to the path has settled; `null` if none is pending. */
   readonly maySettle: Promise<void> | null;
   /**
@@ -58,6 +68,8 @@ interface Pending {
   name: string;
   /** Which directory `final` is in, asked for at most once. */
   directory?: Promise<string | null>;
+  /** Whether `final`'s directory ignores case, asked for at most once. */
+  ignoresCase?: Promise<boolean>;
 }
 
 interface Tail {
@@ -72,8 +84,8 @@ const pending = new Set<Pending>();
 
 /**
  * A file's name, folded so that names a case-insensitive file system takes
- * for one file compare equal (`_fold_case.ts`). Folding too much only
- * orders two writes that need not be.
+ * for one file compare equal (`_fold_case.ts`); whether the directory
+ * ignores case is asked only of two such names that differ.
  */
 function folded(file: string): string {
   return foldCase(basename(file));
@@ -91,22 +103,33 @@ function mayCollide(earlier: Pending, mine: Pending): boolean {
 
 /**
  * Waits for `earlier` to rename if it replaces the file `mine` replaces:
- * the same name (folded) in the same directory (by device and inode). A
- * directory that cannot be told counts as the same: a needless wait is
- * harmless, a missing one is not.
+ * the same name (folded) in the same directory (by device and inode), and,
+ * for names that differ until folded, a directory that ignores case. What
+ * cannot be told counts as the same file. A needless wait costs time, and
+ * more where one write's data waits for the other's end (it would never
+ * come: `Log.txt` and `log.txt` are two files on most Linux file systems);
+ * a missing one costs the order.
  */
 async function afterSameFile(
   earlier: Pending,
   mine: Pending,
-  directoryId: DirectoryId,
+  looks: Looks,
 ): Promise<void> {
   await earlier.found.promise;
   if (earlier.final === null || earlier.name !== mine.name) return;
-  if (earlier.final !== mine.final) {
-    earlier.directory ??= directoryId(dirname(earlier.final as string));
-    mine.directory ??= directoryId(dirname(mine.final as string));
+  const theirs = earlier.final as string;
+  const ours = mine.final as string;
+  if (theirs !== ours) {
+    earlier.directory ??= looks.directoryId(dirname(theirs));
+    mine.directory ??= looks.directoryId(dirname(ours));
     const [a, b] = await Promise.all([earlier.directory, mine.directory]);
     if (a !== null && b !== null && a !== b) return;
+    // Names apart only once folded are one file only where the directory
+    // ignores case (and then, as the fold, Unicode forms too: Apple's).
+    if (basename(ours) !== basename(theirs)) {
+      mine.ignoresCase ??= looks.ignoresCase();
+      if (!await mine.ignoresCase) return;
+    }
   }
   await earlier.renamed.promise;
 }
@@ -128,12 +151,12 @@ export function takeTicket(spelled: string): Ticket {
   };
   pending.add(mine);
   const ticket: Ticket = {
-    mayRename: (directoryId) => {
+    mayRename: (looks) => {
       const waits: Promise<void>[] = previous ? [previous.renamed] : [];
       for (const p of pending) {
         if (p === mine) break;
         if (mayCollide(p, mine)) {
-          waits.push(afterSameFile(p, mine, directoryId));
+          waits.push(afterSameFile(p, mine, looks));
         }
       }
       if (waits.length <= 1) return waits[0] ?? null;

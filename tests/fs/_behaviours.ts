@@ -261,6 +261,45 @@ const WRITES: Behaviour[] = [
     },
   },
   {
+    id: "case-order",
+    table: "write",
+    what:
+      "writes to names apart only in case keep call order where they are one file, and do not wait for each other where they are two",
+    prepare: () => {},
+    act: async (dir) => {
+      async function* slowly() {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        yield "first";
+      }
+      const first = call(() =>
+        writeFileAtomic(path.join(dir, "Target.json"), slowly())
+      );
+      const second = call(() =>
+        writeFileAtomic(path.join(dir, "target.json"), "second")
+      );
+      return [await first, await second];
+    },
+    check: (dir, outcomes) => {
+      succeeded(outcomes);
+      const names = fs.readdirSync(dir).filter((name) =>
+        name.toLowerCase() === "target.json"
+      );
+      if (names.length === 1) {
+        // One file (exFAT): the later call's data stays.
+        expect(
+          read(path.join(dir, names[0])) === "second",
+          "the earlier call's data stayed",
+        );
+      } else {
+        expect(
+          read(path.join(dir, "Target.json")) === "first" &&
+            read(path.join(dir, "target.json")) === "second",
+          "two files, not each with its own data",
+        );
+      }
+    },
+  },
+  {
     id: "exclusive-taken",
     table: "write",
     what: "overwrite: false rejects with EEXIST and keeps an existing file",

@@ -69,6 +69,7 @@ const WRITES = [
   "replace-sync",
   "replace-handle",
   "create",
+  "case-order",
   "exclusive-taken",
   "exclusive-race",
   "symlink",
