@@ -67,6 +67,8 @@ export class AtomicWriter {
   readonly path: string;
   #options: ResolvedOptions;
   #running: Promise<void> | null = null;
+  /** The batch being written, if any. */
+  #current: Batch | null = null;
   #pending: Batch | null = null;
   /** The error of the newest write, if it failed: the file lacks the newest data. */
   #failure: { error: unknown } | null = null;
@@ -162,8 +164,9 @@ export class AtomicWriter {
   }
 
   /**
-   * Waits until every write asked for so far has settled, and tells whether
-   * the newest data is in the file.
+   * Waits until the data of every write asked for so far is in the file (or
+   * has failed to get there), and tells whether the newest is. Writes asked
+   * for after the call are not waited for.
    *
    * @returns A promise that resolves when the writer is idle with the newest
    * data in place. An older write that failed, then overtaken by a newer one
@@ -182,12 +185,21 @@ export class AtomicWriter {
    * ```
    */
   async flush(): Promise<void> {
-    while (this.#running) await this.#running;
+    // The write that carries the newest data so far: later writes, which
+    // may keep coming, are not waited for.
+    const newest = this.#pending ?? this.#current;
+    let failure = this.#failure;
+    if (newest !== null) {
+      failure = await newest.done.promise.then(() => null, (error) => ({
+        error,
+      }));
+    }
     if (this.#refused) throw this.#refused.error;
-    if (this.#failure) throw this.#failure.error;
+    if (failure) throw failure.error;
   }
 
   #start(batch: Batch): void {
+    this.#current = batch;
     const { ticket, bytes } = batch;
     const write = writeInTurn(ticket, this.path, bytes, this.#options);
     write.then(batch.done.resolve, batch.done.reject);
@@ -202,6 +214,7 @@ export class AtomicWriter {
     const pending = this.#pending;
     this.#pending = null;
     this.#running = null;
+    this.#current = null;
     if (pending) this.#start(pending);
   }
 }

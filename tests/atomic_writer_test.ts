@@ -215,3 +215,27 @@ test("new AtomicWriter() throws a TypeError for a signal option", () => {
     TypeError,
   );
 });
+
+test("AtomicWriter.flush() resolves once the data written before it is in place, while writes keep coming", async () => {
+  await withTempDir(async (dir) => {
+    const writer = new AtomicWriter(path.join(dir, "state.json"));
+    let n = 0;
+    const busy = setInterval(() => void writer.write(`${++n}`), 1);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const asked = n;
+      const outcome = await Promise.race([
+        writer.flush().then(() => "flushed"),
+        new Promise((resolve) => setTimeout(resolve, 5_000, "still waiting")),
+      ]);
+      assert.equal(outcome, "flushed");
+      const written = Number(
+        fs.readFileSync(path.join(dir, "state.json"), "utf8"),
+      );
+      assert.ok(written >= asked, `${written} is older than ${asked}`);
+    } finally {
+      clearInterval(busy);
+      await writer.flush();
+    }
+  });
+});
