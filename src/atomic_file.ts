@@ -65,7 +65,7 @@ export interface AtomicFile extends AsyncDisposable {
    * called: it renames after every earlier call has.
    *
    * @returns A promise that resolves when the new content is in place (and durable).
-   * @throws {AtomicWriteError} If any step fails; the target is then unchanged and the temporary file removed.
+   * @throws {AtomicWriteError} If any step fails; the target is then unchanged and the temporary file removed, unless only the final directory fsync failed (`committed` is then true).
    *
    * @example Usage
    * ```ts

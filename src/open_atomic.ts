@@ -40,7 +40,7 @@ export function openAtomic(
  * @param options How to write; see {@linkcode AtomicOptions}.
  * @returns What `fn` returned, once the new content is in place.
  * @throws {TypeError} If an argument has the wrong type or `path` is empty or contains a NUL byte.
- * @throws {AtomicWriteError} If a file-system step fails; the target is then unchanged.
+ * @throws {AtomicWriteError} If a file-system step fails; the target is then unchanged, unless only the final directory fsync failed (`committed` is then true).
  * @throws {unknown} If `options.signal` aborts before the commit: its reason,
  * once the temporary file is removed (the target is unchanged).
  *
