@@ -74,14 +74,17 @@ export function parseMountinfo(text: string): MountLine[] {
 }
 
 /**
- * The mounts of the device `entry` is on, as `/proc/self/mountinfo` lists
- * them; `null` where the mounts cannot be read (not Linux, Deno without
- * access to `/proc`).
+ * The mounts of the device `entry` is on, as `table` (`/proc/self/mountinfo`
+ * by default) lists them; `null` where the mounts cannot be read (not
+ * Linux, Deno without access to `/proc`).
  */
-export function* mountsOf(entry: EntryInfo): Steps<Mount[] | null> {
+export function* mountsOf(
+  entry: EntryInfo,
+  table: string = MOUNTINFO,
+): Steps<Mount[] | null> {
   const device = Number(deviceOf(entry));
   if (!Number.isSafeInteger(device)) return null;
-  const read = yield* settle(request("readFile", MOUNTINFO));
+  const read = yield* settle(request("readFile", table));
   if (!read.ok || read.value === null) return null;
   const wanted = majorMinor(device);
   return parseMountinfo(new TextDecoder().decode(read.value)).filter((
@@ -107,11 +110,37 @@ export function* refuseMountPoint(
   }
   if (directory === null || deviceOf(file) === deviceOf(directory)) return;
   const name = basename(s.final);
-  for (const { point } of (yield* mountsOf(file)) ?? []) {
-    if (basename(point) !== name) continue;
-    const parent = yield* settle(request("stat", dirname(point)));
-    if (parent.ok && parent.value?.id === directory.id) {
-      throw problem(s, "EBUSY", "replace", s.final, MOUNT_POINT_REASON);
+  // This process's mounts, and those of the process whose mount namespace
+  // the path enters (`/proc/PID/root/…`): the kernel refuses the rename
+  // only over a mount point of the caller's own namespace, and would
+  // replace the name under another's, which loses that mount.
+  const pid = enteredNamespace(s.target);
+  const tables: [string, string][] = [[MOUNTINFO, ""]];
+  if (pid !== null) {
+    tables.push([`/proc/${pid}/mountinfo`, `/proc/${pid}/root`]);
+  }
+  for (const [table, root] of tables) {
+    for (const { point } of (yield* mountsOf(file, table)) ?? []) {
+      if (basename(point) !== name) continue;
+      const parent = yield* settle(request("stat", root + dirname(point)));
+      if (parent.ok && parent.value?.id === directory.id) {
+        const reason = root === ""
+          ? MOUNT_POINT_REASON
+          : MOUNT_POINT_REASON.replace(
+            "a mount point",
+            `a mount point in the mount namespace of process ${pid}`,
+          );
+        throw problem(s, "EBUSY", "replace", s.final, reason);
+      }
     }
   }
+}
+
+/**
+ * The process whose root or current directory the path `path` goes through
+ * (`/proc/PID/root/…`, `/proc/PID/cwd/…`: a container's files, seen from
+ * the host), whose mounts may not be this process's; `null` for any other.
+ */
+function enteredNamespace(path: string): string | null {
+  return /^\/proc\/(\d+)\/(?:root|cwd)(?:\/|$)/.exec(path)?.[1] ?? null;
 }

@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
@@ -389,6 +389,55 @@ for (const mode of ["async", "sync"]) {
         assert.equal(read(path.join(dir, "host.txt")), "host");
         assert.equal(read(path.join(dir, "mounted.txt")), "old");
         assert.deepEqual(tempsIn(dir), []);
+      });
+    },
+  );
+
+  test(
+    `${api} rejects a file mounted in another process's mount namespace, reached through /proc/PID/root, with EBUSY, keeping that mount`,
+    needsMounts,
+    async () => {
+      await withTempDir(async (dir) => {
+        fs.mkdirSync(path.join(dir, "host"));
+        fs.writeFileSync(path.join(dir, "mounted"), "image");
+        // A container's single-file volume; the writer is on the host.
+        const container = spawn("unshare", [
+          "--mount",
+          "--propagation",
+          "private",
+          "sh",
+          "-c",
+          'mount -t tmpfs host "$1/host" && echo volume > "$1/host/f" && mount --bind "$1/host/f" "$1/mounted" && echo ready && exec sleep 60',
+          "sh",
+          dir,
+        ], { stdio: ["ignore", "pipe", "inherit"] });
+        try {
+          await new Promise<void>((resolve, reject) => {
+            container.stdout.on("data", () => resolve());
+            container.on("exit", () => reject(new Error("no container")));
+          });
+          const inside = `/proc/${container.pid}/root${dir}/mounted`;
+          const run = spawnSync(
+            childWrite(inside, mode)[0],
+            childWrite(inside, mode).slice(1),
+            {
+              encoding: "utf8",
+            },
+          );
+          assert.equal(run.stdout.trim(), "EBUSY", run.stderr);
+          assert.match(
+            run.stderr,
+            /mount point in the mount namespace of process/,
+          );
+          assert.equal(read(inside), "volume\n");
+          assert.match(
+            fs.readFileSync(`/proc/${container.pid}/mountinfo`, "utf8"),
+            / \/.*\/mounted /,
+          );
+          assert.deepEqual(tempsIn(dir), []);
+        } finally {
+          container.kill("SIGKILL");
+        }
       });
     },
   );
