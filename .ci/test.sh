@@ -41,7 +41,7 @@ run() { # name pass-regex fail-regex skip-regex command...
 run deno '[0-9]+ passed' '[0-9]+ failed' '[0-9]+ ignored' \
   "$bin/deno" test -A --no-check "${files[@]}"
 run bun '^ *[0-9]+ pass' '^ *[0-9]+ fail' '^ *[0-9]+ skip' \
-  "$bin/bun" test "${files[@]/#/./}"
+  "$bin/bun" test --timeout=120000 "${files[@]/#/./}"
 run node24 'pass [0-9]+' 'fail [0-9]+' 'skipped [0-9]+' \
   node_modules/node/bin/node --test "${files[@]}"
 run node22 'pass [0-9]+' 'fail [0-9]+' 'skipped [0-9]+' \
