@@ -12,6 +12,7 @@
  */
 import { basename, dirname } from "node:path";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
+import { isTempNameFor } from "./_temp_name.ts";
 import { runAsync, runSync, untilAborted } from "./_run.ts";
 import type { AsyncFsOps, FileWatch, FsOps } from "./runtime/types.ts";
 import type { Wake } from "./runtime/_watch.ts";
@@ -74,9 +75,9 @@ function isOwnLock(plan: LockPlan, ops: FsOps, waiter: Waiter): boolean {
   if (id === null) return false;
   if (plan.held?.has(id)) return true;
   const dir = dirname(waiter.path);
-  const ownNames = `.${basename(waiter.path)}.`;
+  const lock = basename(waiter.path);
   for (const path of plan.inFlight ?? []) {
-    if (dirname(path) !== dir || !basename(path).startsWith(ownNames)) continue;
+    if (dirname(path) !== dir || !isTempNameFor(basename(path), lock)) continue;
     try {
       if (ops.lstat(path)?.id === id) return true;
     } catch { /* not ours to judge: the wait goes on */ }
