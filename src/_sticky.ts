@@ -5,7 +5,7 @@
  */
 import { dirname } from "node:path";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
-import type { EntryInfo } from "./runtime/types.ts";
+import { type EntryInfo, NO_OWNER } from "./runtime/types.ts";
 import { request, type Steps } from "./_steps.ts";
 import { act, problem, type Resolution } from "./_replacement.ts";
 
@@ -28,7 +28,7 @@ export function isSharedSticky(
  * directory's owner made the entry.
  */
 function isTrustedOwner(s: Resolution, uid: number, dir: EntryInfo): boolean {
-  if (uid < 0) return false; // an owner this user namespace does not map
+  if (uid < 0) return false; // unknown: one this user namespace does not map
   return uid === dir.uid || (s.host.ids !== null && uid === s.host.ids.uid);
 }
 
@@ -113,7 +113,7 @@ export function* plantedBy(
   path: string,
   file: EntryInfo,
 ): Steps<number | null> {
-  if (s.host.ids === null && file.uid < 0) return null; // no owners here
+  if (file.uid === NO_OWNER) return null; // no owners on this platform
   if (s.host.ids !== null && file.uid === s.host.ids.uid) return null;
   const dir = yield* parentOf(s, path);
   if (dir === null || isTrustedOwner(s, file.uid, dir)) return null;

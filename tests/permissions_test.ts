@@ -20,6 +20,7 @@ import {
 import { type Stage, stageForNobody } from "./_stage.ts";
 
 const NOBODY = 65534;
+const DENO = path.join(root, "node_modules", ".bin", "deno");
 const skip = canDropPrivileges() ?? false;
 
 /**
@@ -201,6 +202,53 @@ test(
       const stat = fs.statSync(target);
       assert.equal(stat.gid, NOBODY);
       assert.equal(stat.mode & 0o7777, 0o755);
+    });
+  },
+);
+
+test(
+  "writeFileAtomic() as nobody on Deno with the README's permissions (no /proc) rewrites its own file in a sticky directory, keeping its bits",
+  {
+    skip: skip || (fs.existsSync(DENO) ? false : "Deno is not installed here"),
+  },
+  async () => {
+    await withTempDir((base) => {
+      fs.chmodSync(base, 0o755);
+      const home = path.join(base, "home");
+      const dir = path.join(base, "shared");
+      fs.mkdirSync(home);
+      fs.mkdirSync(dir);
+      fs.chownSync(home, NOBODY, NOBODY);
+      fs.chmodSync(dir, 0o1777);
+      const stage = stageForNobody(path.join(base, "stage"), [DENO]);
+      const target = path.join(dir, "own.json");
+      const write = () =>
+        execFileSync("setpriv", [
+          "--reuid=nobody",
+          "--regid=nogroup",
+          "--clear-groups",
+          stage.path(DENO),
+          "run",
+          `--allow-read=${base}`,
+          `--allow-write=${dir}`,
+          "--allow-sys=uid,gid",
+          stage.path(path.join(root, "tests", "_child.ts")),
+          "write",
+          target,
+        ], {
+          encoding: "utf8",
+          env: {
+            ...process.env,
+            HOME: home,
+            DENO_DIR: path.join(home, "deno"),
+          },
+        }).trim();
+      assert.equal(write(), "ok");
+      fs.chmodSync(target, 0o660);
+      // Its own uid and gid are 65534, the id that stands for unmapped
+      // owners in a user namespace; Deno cannot read /proc to tell which.
+      assert.equal(write(), "ok");
+      assert.equal(fs.statSync(target).mode & 0o777, 0o660);
     });
   },
 );

@@ -166,8 +166,15 @@ const table: Omit<OpTable<number>, "readFile" | "readAcl" | "writeAcl"> = {
 };
 
 const readText: ReadText = (path) => fs.readFileSync(path, "latin1");
+/** Who the process writes as, where the platform has owners. */
+function ids(): ProcessIds | null {
+  return isWindows || !process.geteuid || !process.getegid
+    ? null
+    : { uid: process.geteuid(), gid: process.getegid() };
+}
+
 /** Owner ids as `info` gives them (see `OwnerIds`). */
-const owners = new OwnerIds(readText);
+const owners = new OwnerIds(readText, ids);
 
 const writers = procWriters({
   readText,
@@ -217,10 +224,7 @@ export function createNodeFsAdapter(
     async,
     pid: process.pid,
     renameRetryCodes: RENAME_RETRY_CODES,
-    ids: (): ProcessIds | null =>
-      isWindows || !process.geteuid || !process.getegid
-        ? null
-        : { uid: process.geteuid(), gid: process.getegid() },
+    ids,
     protections: () => protectionsFromProc(readText),
     checkWrite,
     tmpDir: () => checkTemporaryDirectory(os.tmpdir()),

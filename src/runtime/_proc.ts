@@ -5,7 +5,11 @@
  * protections (`/proc/sys/fs/protected_*`), and which owner ids `stat`
  * makes up (`/proc/self/uid_map`, `/proc/sys/kernel/overflow*`).
  */
-import type { ProcessIds, StickyProtections } from "./types.ts";
+import {
+  type ProcessIds,
+  type StickyProtections,
+  UNKNOWN_OWNER,
+} from "./types.ts";
 
 /** Reads a whole text file; throws if it cannot. */
 export type ReadText = (path: string) => string;
@@ -63,7 +67,7 @@ function overflowId(readText: ReadText, name: string): number {
  * the namespace does not map as one placeholder id, the kernel's overflow
  * id (65534, "nobody"): a file of uid 65534 there may belong to anyone, and
  * giving a new file to 65534 would give it to whoever the namespace maps
- * there. Such an id becomes -1, unknown: its owner is not kept (the
+ * there. Such an id becomes `UNKNOWN_OWNER`: its owner is not kept (the
  * writer's is), and the bits that only that owner or group should have are
  * not passed on (see `_owner_and_mode.ts`), nor is the entry trusted as the
  * writer's or a sticky directory's own (`_sticky.ts`).
@@ -74,25 +78,35 @@ function overflowId(readText: ReadText, name: string): number {
  * from `/proc/self/uid_map`. Where that cannot be read (Deno without
  * `--allow-all`), 65534 counts as the placeholder: a file of `nobody`
  * written by root then becomes root's, rather than a file of anyone's
- * becoming `nobody`'s.
+ * becoming `nobody`'s. The process's own ids are never placeholders (a
+ * namespace maps whoever runs in it): `nobody`'s files are its own.
  */
 export class OwnerIds {
   readonly #readText: ReadText;
+  readonly #own: () => ProcessIds | null;
   /** The placeholder uid and gid; `null` in the initial user namespace; `undefined`: not read yet. */
   #placeholders: { uid: number; gid: number } | null | undefined;
 
-  constructor(readText: ReadText) {
+  /** `own`: who the process writes as, if known; its own ids are never placeholders. */
+  constructor(readText: ReadText, own: () => ProcessIds | null) {
     this.#readText = readText;
+    this.#own = own;
   }
 
-  /** `uid` as `stat` showed it, or -1 if it stands for an owner this namespace does not map. */
+  /** `uid` as `stat` showed it, or `UNKNOWN_OWNER` if it stands for an owner this namespace does not map. */
   uid(uid: number): number {
-    return uid === OVERFLOW_ID && this.#placeholder()?.uid === uid ? -1 : uid;
+    return uid === OVERFLOW_ID && this.#own()?.uid !== uid &&
+        this.#placeholder()?.uid === uid
+      ? UNKNOWN_OWNER
+      : uid;
   }
 
-  /** `gid` as `stat` showed it, or -1 if it stands for a group this namespace does not map. */
+  /** `gid` as `stat` showed it, or `UNKNOWN_OWNER` if it stands for a group this namespace does not map. */
   gid(gid: number): number {
-    return gid === OVERFLOW_ID && this.#placeholder()?.gid === gid ? -1 : gid;
+    return gid === OVERFLOW_ID && this.#own()?.gid !== gid &&
+        this.#placeholder()?.gid === gid
+      ? UNKNOWN_OWNER
+      : gid;
   }
 
   #placeholder(): { uid: number; gid: number } | null {

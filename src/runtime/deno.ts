@@ -153,8 +153,6 @@ const table: OpTable<number> = {
 const { sync, async } = split(table);
 
 const readText: ReadText = (path) => Deno.readTextFileSync(path);
-/** Owner ids as `info` gives them (see `OwnerIds`). */
-const owners = new OwnerIds(readText);
 
 /** Without --allow-sys: the ids from /proc, read once (`undefined`: not yet). */
 let idsWithoutSys: ProcessIds | null | undefined;
@@ -176,6 +174,9 @@ function ids(): ProcessIds | null {
   }
   return idsWithoutSys;
 }
+
+/** Owner ids as `info` gives them (see `OwnerIds`). */
+const owners = new OwnerIds(readText, ids);
 
 // Deno reads /proc only with --allow-all; without it every writer is "unknown".
 const writers = procWriters({

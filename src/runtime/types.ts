@@ -69,6 +69,11 @@ export interface AdapterError extends Error {
   code: string;
 }
 
+/** `EntryInfo.uid`/`gid` where the platform has no owners (Windows). */
+export const NO_OWNER = -1;
+/** `EntryInfo.uid`/`gid` for an owner or group that `stat` could not name (see `_proc.ts`). */
+export const UNKNOWN_OWNER = -2;
+
 /** What the algorithm needs to know about an existing directory entry. */
 export interface EntryInfo {
   /** The entry's type (for `lstat`, not following a final symbolic link). */
@@ -83,12 +88,13 @@ export interface EntryInfo {
   /** Permission bits, including set-user-ID, set-group-ID and sticky. */
   mode: number;
   /**
-   * Owner, or -1 where the platform has none, or where it is not known: an
-   * owner that this process's user namespace does not map (`stat` shows the
-   * kernel's placeholder for it: see `_proc.ts`).
+   * Owner: {@linkcode NO_OWNER} where the platform has none,
+   * {@linkcode UNKNOWN_OWNER} for an owner that this process's user
+   * namespace does not map (`stat` shows the kernel's placeholder for it:
+   * see `_proc.ts`).
    */
   uid: number;
-  /** Group, or -1 where the platform has none or it is not known (as `uid`). */
+  /** Group, as `uid`. */
   gid: number;
   /** Last modification, in milliseconds since the epoch. */
   mtimeMs: number;
