@@ -329,16 +329,25 @@ export function* createRecord(
   const file = created.value;
   const bytes = encodeRecord(record);
   // The identity can be read at once: nobody else removes a fresh lock. An
-  // update's read of the locked file goes alongside.
-  const [written, entry, other] = (yield* all([
+  // update's read of the locked file goes alongside, and so does the mode,
+  // set whatever the umask (077 would make every record unreadable to the
+  // other users' waiters, who could then never judge a stalled holder).
+  // (A file system that keeps no modes may refuse the chmod: no matter.)
+  const [written, entry, , other] = (yield* all([
     request("write", file, bytes),
     request("lstat", path),
+    request("chmod", file, path, mode),
     ...(read !== undefined
       ? [request("readFile", read)]
       : link !== undefined
       ? [request("link", path, link)]
       : []),
-  ])) as [Settled<number>, Settled<EntryInfo | null>, Settled<unknown>?];
+  ])) as [
+    Settled<number>,
+    Settled<EntryInfo | null>,
+    Settled<void>,
+    Settled<unknown>?,
+  ];
   if (written.ok && written.value === bytes.length && entry.ok && entry.value) {
     return {
       file,

@@ -1121,3 +1121,24 @@ test("lockFileSync() looks at a lock less often the longer it waits (every 0.5 m
     assert.ok(longest >= 9 && longest <= 10, `longest slice ${longest} ms`);
   });
 });
+
+test("lockFile() makes its lock file readable by everyone whatever the umask, so that other users' waiters can judge a stalled holder", async (t) => {
+  let before: number;
+  try {
+    before = process.umask(0o077);
+  } catch {
+    return t.skip("this runtime cannot set the umask");
+  }
+  try {
+    await withTempDir(async (dir) => {
+      const lock = await lockFile(path.join(dir, "f"));
+      try {
+        assert.equal(fs.statSync(lock.lockPath).mode & 0o777, 0o644);
+      } finally {
+        await lock.release();
+      }
+    });
+  } finally {
+    process.umask(before);
+  }
+});
