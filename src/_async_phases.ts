@@ -36,14 +36,17 @@ function* directoryId(dir: string): Steps<string | null> {
   return found.ok && found.value !== null ? found.value.id : null;
 }
 
-/** `name` with every letter's case turned over. */
+/**
+ * `name` with its ASCII letters' case turned over: every case-insensitive
+ * file system folds those, one for one (`ß` would become `SS`, which exFAT
+ * does not match, and `ⱥ` the shorter `Ⱥ`), and a temporary file's name
+ * always has some (`atomic-tmp`).
+ */
 function caseTurned(name: string): string {
-  let turned = "";
-  for (const char of name) {
-    const upper = char.toUpperCase();
-    turned += upper === char ? char.toLowerCase() : upper;
-  }
-  return turned;
+  return name.replace(
+    /[A-Za-z]/g,
+    (c) => c < "a" ? c.toLowerCase() : c.toUpperCase(),
+  );
 }
 
 /**

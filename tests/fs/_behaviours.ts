@@ -271,18 +271,20 @@ const WRITES: Behaviour[] = [
         await new Promise((resolve) => setTimeout(resolve, 300));
         yield "first";
       }
+      // ß has no one-letter upper case: exFAT keeps it, and JavaScript's
+      // toUpperCase() makes it SS.
       const first = call(() =>
-        writeFileAtomic(path.join(dir, "Target.json"), slowly())
+        writeFileAtomic(path.join(dir, "straße.json"), slowly())
       );
       const second = call(() =>
-        writeFileAtomic(path.join(dir, "target.json"), "second")
+        writeFileAtomic(path.join(dir, "STRAßE.json"), "second")
       );
       return [await first, await second];
     },
     check: (dir, outcomes) => {
       succeeded(outcomes);
       const names = fs.readdirSync(dir).filter((name) =>
-        name.toLowerCase() === "target.json"
+        name.toLowerCase() === "straße.json"
       );
       if (names.length === 1) {
         // One file (exFAT): the later call's data stays.
@@ -292,8 +294,8 @@ const WRITES: Behaviour[] = [
         );
       } else {
         expect(
-          read(path.join(dir, "Target.json")) === "first" &&
-            read(path.join(dir, "target.json")) === "second",
+          read(path.join(dir, "straße.json")) === "first" &&
+            read(path.join(dir, "STRAßE.json")) === "second",
           "two files, not each with its own data",
         );
       }
