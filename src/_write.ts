@@ -30,9 +30,10 @@ function toContent(
 ): Content {
   if (isWhole(data)) return toBytes(data, "data", options.encoding);
   // An array is all there already: its chunks are checked before any file
-  // is touched (another iterable's, only as they come).
+  // is touched (another iterable's, only as they come), each converted only
+  // as it is written.
   if (Array.isArray(data)) {
-    return data.map((chunk) => toBytes(chunk, "chunk", options.encoding));
+    for (const chunk of data) if (!isWhole(chunk)) toBytes(chunk, "chunk");
   }
   if (isIterable(data)) return data as Content;
   return toBytes(data); // throws the TypeError naming what was given

@@ -188,13 +188,14 @@ export class AtomicWriter {
     // The write that carries the newest data so far: later writes, which
     // may keep coming, are not waited for.
     const newest = this.#pending ?? this.#current;
+    const refused = this.#refused;
     let failure = this.#failure;
     if (newest !== null) {
       failure = await newest.done.promise.then(() => null, (error) => ({
         error,
       }));
     }
-    if (this.#refused) throw this.#refused.error;
+    if (refused) throw refused.error;
     if (failure) throw failure.error;
   }
 

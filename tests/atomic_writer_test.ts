@@ -239,3 +239,14 @@ test("AtomicWriter.flush() resolves once the data written before it is in place,
     }
   });
 });
+
+test("AtomicWriter.flush() reports the data written before it, not a refused write() called after it", async () => {
+  await withTempDir(async (dir) => {
+    const writer = new AtomicWriter(path.join(dir, "state.json"));
+    void writer.write("good");
+    const flushed = writer.flush();
+    writer.write(12345 as unknown as string).catch(() => {});
+    await flushed;
+    assert.equal(fs.readFileSync(path.join(dir, "state.json"), "utf8"), "good");
+  });
+});
