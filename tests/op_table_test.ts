@@ -179,3 +179,23 @@ test("the adapter's two forms give the same answer or code for each operation", 
     }
   });
 });
+
+test("removeDir removes only a directory, never a file or a link found at its name, on every runtime", async () => {
+  await withTempDir(async (dir) => {
+    const { sync, async } = detectAdapter();
+    const file = path.join(dir, "file");
+    const link = path.join(dir, "link");
+    fs.writeFileSync(file, "precious");
+    fs.symlinkSync("file", link);
+    for (const removeDir of [sync.removeDir, async.removeDir]) {
+      for (const notDir of [file, link]) {
+        await assert.rejects(
+          async () => await removeDir(notDir),
+          (e: NodeJS.ErrnoException) => e.code === "ENOTDIR",
+        );
+      }
+    }
+    assert.equal(fs.readFileSync(file, "utf8"), "precious");
+    assert.equal(fs.readlinkSync(link), "file");
+  });
+});

@@ -36,6 +36,23 @@ const openDir = fromCallbacks(
   (path) => (done) => fs.open(path, OPEN_DIR, done),
 );
 
+/**
+ * The removals through `node:fs`, on every runtime: `rmdir(2)` itself, where
+ * Deno's own `remove` takes a file or an empty directory alike, and would
+ * unlink a file or a link found where a queue directory was expected.
+ * (Deno's `node:fs` `unlink` takes an empty directory too.)
+ */
+export const removalRows: Pick<OpTable<number>, "remove" | "removeDir"> = {
+  remove: fromCallbacks(
+    (path: string) => fs.unlinkSync(path),
+    (path) => (done) => fs.unlink(path, done),
+  ),
+  removeDir: fromCallbacks(
+    (path: string) => fs.rmdirSync(path),
+    (path) => (done) => fs.rmdir(path, done),
+  ),
+};
+
 /** The rows of the operations on an open file, its creation, and a directory's fsync. */
 export type DescriptorRows = Pick<
   OpTable<number>,

@@ -23,7 +23,7 @@ import {
 } from "./_writer_identity.ts";
 import { watchFile } from "./_watch.ts";
 import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
-import { descriptorRows } from "./_fd_rows.ts";
+import { descriptorRows, removalRows } from "./_fd_rows.ts";
 import { AS_BYTES, checkTemporaryDirectory, exactName } from "./_exact_name.ts";
 import {
   fromCallbacks,
@@ -150,14 +150,7 @@ const table: Omit<OpTable<number>, "readFile" | "readAcl" | "writeAcl"> = {
     (from, to) => fs.linkSync(from, to),
     (from, to) => (done) => fs.link(from, to, done),
   ),
-  remove: fromCallbacks(
-    (path) => fs.unlinkSync(path),
-    (path) => (done) => fs.unlink(path, done),
-  ),
-  removeDir: fromCallbacks(
-    (path) => fs.rmdirSync(path),
-    (path) => (done) => fs.rmdir(path, done),
-  ),
+  ...removalRows,
   readDir: fromCallbacks(
     (path) => fs.readdirSync(path),
     (path) => (done) => fs.readdir(path, done),

@@ -39,7 +39,7 @@ import {
 import { watchFileDeno as watchFile } from "./_watch_deno.ts";
 import { aclRows } from "./_acl.ts";
 import { loadDenoXattrs } from "./_libc_deno.ts";
-import { descriptorRows } from "./_fd_rows.ts";
+import { descriptorRows, removalRows } from "./_fd_rows.ts";
 import { plainBytes, readWholeInTwo, readWholeSync } from "./_read_whole.ts";
 
 const codesByName: Record<string, string> = {
@@ -128,8 +128,7 @@ const table: OpTable<number> = {
     (from, to) => Deno.linkSync(from, to),
     (from, to) => Deno.link(from, to),
   ),
-  remove: row((path) => Deno.removeSync(path), (path) => Deno.remove(path)),
-  removeDir: row((path) => Deno.removeSync(path), (path) => Deno.remove(path)),
+  ...withNormalizedErrors(removalRows, withCode),
   readDir: row(
     (path) => Array.from(Deno.readDirSync(path), name),
     (path) => Array.fromAsync(Deno.readDir(path), name),
