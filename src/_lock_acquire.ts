@@ -443,8 +443,11 @@ function* lineUp(w: Waiter): Steps<void> {
   }
   w.quiet = false;
   if (found === "lost") {
-    w.plan.inFlight?.delete(w.ticket!.path);
+    // Removed by another (the one behind, judging it abandoned): closed.
+    const lost = w.ticket!;
+    w.plan.inFlight?.delete(lost.path);
     w.ticket = null;
+    yield* settle(request("close", lost.file));
   }
   w.awaits = found === "lost" || found === null ? w.path : found.path;
   w.place = found === "lost" || found === null ? 0 : found.place;

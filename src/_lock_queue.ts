@@ -153,10 +153,10 @@ export interface Ahead {
 
 /**
  * What the holder of `ticket` waits on: the ticket just ahead of it, or
- * `null` if it is first in line (it then waits on the lock file), or
- * `"lost"` if its own ticket is gone. With `judge`, the tickets ahead whose
- * writer is proven gone are removed on the way (the waiter behind a dead one
- * would otherwise only have its timer).
+ * `null` if it is first in line, or the line cannot be read now (it then
+ * waits on the lock file), or `"lost"` if its own ticket is gone. With
+ * `judge`, the tickets ahead whose writer is proven gone are removed on the
+ * way (the waiter behind a dead one would otherwise only have its timer).
  */
 export function* ahead(
   adapter: RuntimeAdapter,
@@ -164,7 +164,8 @@ export function* ahead(
   judge: boolean,
 ): Steps<Ahead | null | "lost"> {
   const listed = yield* settle(request("readDir", ticket.queue));
-  if (!listed.ok || !listed.value.includes(ticket.name)) return "lost";
+  if (!listed.ok) return null; // the ticket stays, for the next look
+  if (!listed.value.includes(ticket.name)) return "lost";
   return yield* pick(adapter, ticket, listed.value, judge);
 }
 

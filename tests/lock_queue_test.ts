@@ -157,6 +157,18 @@ test('ahead() says "lost" once the waiter\'s own ticket is gone', async () => {
   });
 });
 
+test("ahead() keeps the waiter's ticket when the line cannot be read now, and has it wait on the lock file", async () => {
+  await withTempDir((dir) => {
+    const real = detectAdapter();
+    const ticket = lineUp(real, path.join(dir, ".f.atomic-lock"));
+    const adapter = faultAdapter([{ op: "readDir", code: "EMFILE" }]);
+    assert.equal(runSync(ahead(adapter, ticket, false), adapter.sync), null);
+    assert.ok(fs.existsSync(ticket.path));
+    assert.notEqual(runSync(ahead(real, ticket, false), real.sync), "lost");
+    closeTickets();
+  });
+});
+
 test("ahead(), judging, removes the tickets ahead whose writer is gone and names the live one before them", async () => {
   await withTempDir((dir) => {
     const adapter = deadIsGone();
