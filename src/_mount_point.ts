@@ -108,14 +108,17 @@ export function* refuseMountPoint(
     const dir = yield* settle(request("stat", dirname(s.final)));
     directory = dir.ok ? dir.value : null;
   }
-  if (directory === null || deviceOf(file) === deviceOf(directory)) return;
+  if (directory === null) return;
   const name = basename(s.final);
-  // This process's mounts, and those of the process whose mount namespace
-  // the path enters (`/proc/PID/root/…`): the kernel refuses the rename
-  // only over a mount point of the caller's own namespace, and would
-  // replace the name under another's, which loses that mount.
-  const pid = enteredNamespace(s.target);
-  const tables: [string, string][] = [[MOUNTINFO, ""]];
+  // This process's mounts where the devices differ (the rename tells of a
+  // mount from the same file system), and, always, those of the process
+  // whose mount namespace the path enters (`/proc/PID/root/…`): the kernel
+  // refuses the rename only over a mount point of the caller's own
+  // namespace, and would replace the name under another's, which loses that
+  // mount whatever file system it comes from.
+  const pid = enteredNamespace(s.target) ?? enteredNamespace(s.final);
+  const tables: [string, string][] = [];
+  if (deviceOf(file) !== deviceOf(directory)) tables.push([MOUNTINFO, ""]);
   if (pid !== null) {
     tables.push([`/proc/${pid}/mountinfo`, `/proc/${pid}/root`]);
   }
@@ -138,9 +141,12 @@ export function* refuseMountPoint(
 
 /**
  * The process whose root or current directory the path `path` goes through
- * (`/proc/PID/root/…`, `/proc/PID/cwd/…`: a container's files, seen from
- * the host), whose mounts may not be this process's; `null` for any other.
+ * (`/proc/PID/root/…`, `/proc/PID/cwd/…`, `/proc/PID/task/TID/root/…`: a
+ * container's files, seen from the host), whose mounts may not be this
+ * process's; `null` for any other (a link to such a path, or a relative path
+ * from a current directory inside one, is not recognised).
  */
 function enteredNamespace(path: string): string | null {
-  return /^\/proc\/(\d+)\/(?:root|cwd)(?:\/|$)/.exec(path)?.[1] ?? null;
+  return /^\/proc\/(\d+)\/(?:task\/\d+\/)?(?:root|cwd)(?:\/|$)/.exec(path)
+    ?.[1] ?? null;
 }

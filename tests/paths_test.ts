@@ -393,54 +393,64 @@ for (const mode of ["async", "sync"]) {
     },
   );
 
-  test(
-    `${api} rejects a file mounted in another process's mount namespace, reached through /proc/PID/root, with EBUSY, keeping that mount`,
-    needsMounts,
-    async () => {
-      await withTempDir(async (dir) => {
-        fs.mkdirSync(path.join(dir, "host"));
-        fs.writeFileSync(path.join(dir, "mounted"), "image");
-        // A container's single-file volume; the writer is on the host.
-        const container = spawn("unshare", [
-          "--mount",
-          "--propagation",
-          "private",
-          "sh",
-          "-c",
-          'mount -t tmpfs host "$1/host" && echo volume > "$1/host/f" && mount --bind "$1/host/f" "$1/mounted" && echo ready && exec sleep 60',
-          "sh",
-          dir,
-        ], { stdio: ["ignore", "pipe", "inherit"] });
-        try {
-          await new Promise<void>((resolve, reject) => {
-            container.stdout.on("data", () => resolve());
-            container.on("exit", () => reject(new Error("no container")));
-          });
-          const inside = `/proc/${container.pid}/root${dir}/mounted`;
-          const run = spawnSync(
-            childWrite(inside, mode)[0],
-            childWrite(inside, mode).slice(1),
-            {
-              encoding: "utf8",
-            },
-          );
-          assert.equal(run.stdout.trim(), "EBUSY", run.stderr);
-          assert.match(
-            run.stderr,
-            /mount point in the mount namespace of process/,
-          );
-          assert.equal(read(inside), "volume\n");
-          assert.match(
-            fs.readFileSync(`/proc/${container.pid}/mountinfo`, "utf8"),
-            / \/.*\/mounted /,
-          );
-          assert.deepEqual(tempsIn(dir), []);
-        } finally {
-          container.kill("SIGKILL");
-        }
-      });
-    },
-  );
+  for (
+    const [how, volume, spelled] of [
+      [
+        "from another file system, through /proc/PID/root",
+        'mount -t tmpfs host "$1/host" && echo volume > "$1/host/f"',
+        (pid: number) => `/proc/${pid}/root`,
+      ],
+      [
+        "from the same file system, through /proc/PID/task/TID/root",
+        'echo volume > "$1/host/f"',
+        (pid: number) => `/proc/${pid}/task/${pid}/root`,
+      ],
+    ] as const
+  ) {
+    test(
+      `${api} rejects a file mounted in another process's mount namespace ${how}, with EBUSY, keeping that mount`,
+      needsMounts,
+      async () => {
+        await withTempDir(async (dir) => {
+          fs.mkdirSync(path.join(dir, "host"));
+          fs.writeFileSync(path.join(dir, "mounted"), "image");
+          // A container's single-file volume; the writer is on the host.
+          const container = spawn("unshare", [
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            `${volume} && mount --bind "$1/host/f" "$1/mounted" && echo ready && exec sleep 60`,
+            "sh",
+            dir,
+          ], { stdio: ["ignore", "pipe", "inherit"] });
+          try {
+            await new Promise<void>((resolve, reject) => {
+              container.stdout.on("data", () => resolve());
+              container.on("exit", () => reject(new Error("no container")));
+            });
+            const inside = `${spelled(container.pid!)}${dir}/mounted`;
+            const [exe, ...args] = childWrite(inside, mode);
+            const run = spawnSync(exe, args, { encoding: "utf8" });
+            assert.equal(run.stdout.trim(), "EBUSY", run.stderr);
+            assert.match(
+              run.stderr,
+              /mount point in the mount namespace of process/,
+            );
+            assert.equal(read(inside), "volume\n");
+            assert.match(
+              fs.readFileSync(`/proc/${container.pid}/mountinfo`, "utf8"),
+              / \/.*\/mounted /,
+            );
+            assert.deepEqual(tempsIn(dir), []);
+          } finally {
+            container.kill("SIGKILL");
+          }
+        });
+      },
+    );
+  }
 
   test(
     `${api} rejects a file mounted from another device with EBUSY before writing anything`,
