@@ -35,7 +35,7 @@ function isTrustedOwner(s: Resolution, uid: number, dir: EntryInfo): boolean {
 /** Who owns an entry that is not the writer's, for a message. */
 export function anotherUser(uid: number): string {
   return uid < 0
-    ? "a user that this process's user namespace does not map (its uid is unknown here)"
+    ? "a user whose uid this process cannot tell (shown as 65534: in a user namespace, any user it does not map)"
     : `another user (uid ${uid})`;
 }
 

@@ -109,3 +109,18 @@ test(
     });
   },
 );
+
+test(
+  "writeFileAtomic() in a user namespace where the writer itself is 65534 does not take unmapped owners' files for its own",
+  { skip },
+  async () => {
+    await withTempDir(async (dir) => {
+      // The writer (root outside) is the namespace's 65534; uid 1000 is not
+      // mapped, so its file shows as 65534 too.
+      const target = fileOf(dir, "their-tool", [OTHER, OTHER], 0o6755);
+      assert.equal(await writeInside("65534 0 1\n", target), "ok");
+      assert.equal(read(target), "written by child");
+      assert.equal(ownership(target), "0:0 755");
+    });
+  },
+);

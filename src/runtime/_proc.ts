@@ -78,46 +78,63 @@ function overflowId(readText: ReadText, name: string): number {
  * from `/proc/self/uid_map`. Where that cannot be read (Deno without
  * `--allow-all`), 65534 counts as the placeholder: a file of `nobody`
  * written by root then becomes root's, rather than a file of anyone's
- * becoming `nobody`'s. The process's own ids are never placeholders (a
- * namespace maps whoever runs in it): `nobody`'s files are its own.
+ * becoming `nobody`'s; the writer's own id, there, counts as its own.
  */
 export class OwnerIds {
   readonly #readText: ReadText;
   readonly #own: () => ProcessIds | null;
-  /** The placeholder uid and gid; `null` in the initial user namespace; `undefined`: not read yet. */
-  #placeholders: { uid: number; gid: number } | null | undefined;
+  /**
+   * The placeholder uid and gid, and whether a user namespace is proven
+   * (`/proc/self/uid_map` read) or only assumed (it could not be read);
+   * `null` in the initial user namespace; `undefined`: not read yet.
+   */
+  #placeholders:
+    | { uid: number; gid: number; proven: boolean }
+    | null
+    | undefined;
 
-  /** `own`: who the process writes as, if known; its own ids are never placeholders. */
+  /** `own`: who the process writes as, if known (see {@linkcode OwnerIds.uid}). */
   constructor(readText: ReadText, own: () => ProcessIds | null) {
     this.#readText = readText;
     this.#own = own;
   }
 
-  /** `uid` as `stat` showed it, or `UNKNOWN_OWNER` if it stands for an owner this namespace does not map. */
+  /**
+   * `uid` as `stat` showed it, or `UNKNOWN_OWNER` if it stands for an owner
+   * this namespace does not map. In a proven namespace, 65534 is unknown
+   * even where the writer runs as 65534 (its own files cannot be told from
+   * the unmapped owners' there: taking them for its own would let it
+   * replace another user's file in a sticky directory); where the namespace
+   * is only assumed, the writer's own id is its own.
+   */
   uid(uid: number): number {
-    return uid === OVERFLOW_ID && this.#own()?.uid !== uid &&
-        this.#placeholder()?.uid === uid
-      ? UNKNOWN_OWNER
-      : uid;
+    return this.#isPlaceholder(uid, "uid") ? UNKNOWN_OWNER : uid;
   }
 
-  /** `gid` as `stat` showed it, or `UNKNOWN_OWNER` if it stands for a group this namespace does not map. */
+  /** `gid` as `stat` showed it, or `UNKNOWN_OWNER` (as {@linkcode OwnerIds.uid}). */
   gid(gid: number): number {
-    return gid === OVERFLOW_ID && this.#own()?.gid !== gid &&
-        this.#placeholder()?.gid === gid
-      ? UNKNOWN_OWNER
-      : gid;
+    return this.#isPlaceholder(gid, "gid") ? UNKNOWN_OWNER : gid;
   }
 
-  #placeholder(): { uid: number; gid: number } | null {
+  #isPlaceholder(id: number, kind: "uid" | "gid"): boolean {
+    if (id !== OVERFLOW_ID) return false;
+    const placeholder = this.#placeholder();
+    if (placeholder === null || placeholder[kind] !== id) return false;
+    return placeholder.proven || this.#own()?.[kind] !== id;
+  }
+
+  #placeholder(): { uid: number; gid: number; proven: boolean } | null {
     if (this.#placeholders !== undefined) return this.#placeholders;
-    let initial = false;
+    let map: string | null = null;
     try {
-      initial = INITIAL_ID_MAP.test(this.#readText("/proc/self/uid_map"));
+      map = this.#readText("/proc/self/uid_map");
     } catch { /* cannot tell: as inside a namespace */ }
-    return this.#placeholders = initial ? null : {
-      uid: overflowId(this.#readText, "overflowuid"),
-      gid: overflowId(this.#readText, "overflowgid"),
-    };
+    return this.#placeholders = map !== null && INITIAL_ID_MAP.test(map)
+      ? null
+      : {
+        uid: overflowId(this.#readText, "overflowuid"),
+        gid: overflowId(this.#readText, "overflowgid"),
+        proven: map !== null,
+      };
   }
 }
