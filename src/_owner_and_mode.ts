@@ -91,7 +91,8 @@ function withoutLostBits(
  * writer's uid, and the group the kernel gave it (`_new_file_group.ts`):
  * the writer's, or a set-group-ID directory's; where that cannot be told,
  * the group is set all the same. An owner or group that `stat` could not
- * name (-1: one this user namespace does not map) cannot be kept.
+ * name (`UNKNOWN_OWNER`: one this user namespace does not map) cannot be
+ * kept.
  */
 function* keepOwner(
   s: Replacement,
