@@ -107,7 +107,7 @@ function selfDeadlock(plan: LockPlan, path: string): AtomicWriteError {
 const NEXT_LOOK_MS = 0.5;
 const LATER_LOOK_MS = 2;
 /**
- * A look costs a waking thread some 20-70 µs of CPU (Node, Deno, Bun), so a
+ * A look costs a waking thread some 25-250 µs of CPU (Node; Deno twice), so a
  * waiter that looked every 0.5 ms for as long as it waited took 5-15 % of
  * a core. Slices grow with the wait instead, up to this long: the release
  * is seen at most a twentieth of the wait so far late (the hand-overs of a
