@@ -25,18 +25,21 @@ const skip = canDropPrivileges() ?? false;
 
 /**
  * Runs tests/_child.ts as nobody, from a world-readable copy (the checkout
- * may be private); returns what it printed.
+ * may be private), on this runtime, or on Deno with `denoFlags`; returns
+ * what it printed.
  */
 function writeAsNobody(
   target: string,
   home: string,
   stage: Stage,
   args: string[] = [],
+  denoFlags?: string[],
 ): string {
-  const [exe, ...rest] = scriptCommand(
-    stage.path(path.join(root, "tests", "_child.ts")),
-    ["write", target, ...args],
-  );
+  const child = stage.path(path.join(root, "tests", "_child.ts"));
+  const childArgs = ["write", target, ...args];
+  const [exe, ...rest] = denoFlags
+    ? [DENO, "run", ...denoFlags, child, ...childArgs]
+    : scriptCommand(child, childArgs);
   const command = [stage.path(exe), ...rest];
   return execFileSync(
     "setpriv",
@@ -48,12 +51,17 @@ function writeAsNobody(
   ).trim();
 }
 
-/** A directory for the test's files, and a writer that runs as nobody. */
+/**
+ * A directory for the test's files, and a writer that runs as nobody: on
+ * this runtime, or on Deno with the flags `denoFlags` gives for the test's
+ * directory.
+ */
 async function withDirs(
   fn: (
     write: (target: string, ...args: string[]) => string,
     dir: string,
   ) => void | Promise<void>,
+  denoFlags?: (base: string, dir: string) => string[],
 ): Promise<void> {
   await withTempDir(async (base) => {
     fs.chmodSync(base, 0o755);
@@ -62,9 +70,13 @@ async function withDirs(
     fs.mkdirSync(home);
     fs.mkdirSync(dir);
     fs.chownSync(home, NOBODY, NOBODY);
-    const stage = stageForNobody(path.join(base, "stage"), [process.execPath]);
+    const stage = stageForNobody(
+      path.join(base, "stage"),
+      [denoFlags ? DENO : process.execPath],
+    );
+    const flags = denoFlags?.(base, dir);
     await fn(
-      (target, ...args) => writeAsNobody(target, home, stage, args),
+      (target, ...args) => writeAsNobody(target, home, stage, args, flags),
       dir,
     );
   });
@@ -212,44 +224,20 @@ test(
     skip: skip || (fs.existsSync(DENO) ? false : "Deno is not installed here"),
   },
   async () => {
-    await withTempDir((base) => {
-      fs.chmodSync(base, 0o755);
-      const home = path.join(base, "home");
-      const dir = path.join(base, "shared");
-      fs.mkdirSync(home);
-      fs.mkdirSync(dir);
-      fs.chownSync(home, NOBODY, NOBODY);
+    await withDirs((asNobody, dir) => {
       fs.chmodSync(dir, 0o1777);
-      const stage = stageForNobody(path.join(base, "stage"), [DENO]);
       const target = path.join(dir, "own.json");
-      const write = () =>
-        execFileSync("setpriv", [
-          "--reuid=nobody",
-          "--regid=nogroup",
-          "--clear-groups",
-          stage.path(DENO),
-          "run",
-          `--allow-read=${base}`,
-          `--allow-write=${dir}`,
-          "--allow-sys=uid,gid",
-          stage.path(path.join(root, "tests", "_child.ts")),
-          "write",
-          target,
-        ], {
-          encoding: "utf8",
-          env: {
-            ...process.env,
-            HOME: home,
-            DENO_DIR: path.join(home, "deno"),
-          },
-        }).trim();
-      assert.equal(write(), "ok");
+      assert.equal(asNobody(target), "ok");
       fs.chmodSync(target, 0o660);
       // Its own uid and gid are 65534, the id that stands for unmapped
       // owners in a user namespace; Deno cannot read /proc to tell which.
-      assert.equal(write(), "ok");
+      assert.equal(asNobody(target), "ok");
       assert.equal(fs.statSync(target).mode & 0o777, 0o660);
-    });
+    }, (base, dir) => [
+      `--allow-read=${base}`,
+      `--allow-write=${dir}`,
+      "--allow-sys=uid,gid",
+    ]);
   },
 );
 
