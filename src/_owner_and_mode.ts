@@ -3,7 +3,12 @@
  * ACL and permission bits, or the `mode` option, set explicitly; the bit
  * rules have names.
  */
-import type { EntryInfo, ProcessIds } from "./runtime/types.ts";
+import {
+  type EntryInfo,
+  NO_OWNER,
+  type ProcessIds,
+  UNKNOWN_OWNER,
+} from "./runtime/types.ts";
 import { type Request, request, settle, type Steps } from "./_steps.ts";
 import { act, codeOf, failure, type Replacement } from "./_replacement.ts";
 import { groupOfNewFile } from "./_new_file_group.ts";
@@ -59,12 +64,35 @@ function* chownAsAsked(
 }
 
 /**
- * Whether a replaced file's owner and group are kept (the default, where the
- * runtime tells who runs it): the directory's `stat` is then made alongside
- * the temporary file's creation, for `keepOwner`.
+ * Whether keeping a replaced file's owner and group (the default) needs the
+ * directory's `stat`, made alongside the temporary file's creation: where
+ * the runtime tells who runs it, for the group a new file gets there
+ * (`ownerOfNewFile`).
  */
 export function keepsOwner(s: Replacement): boolean {
   return s.options.owner === "target" && s.host.ids !== null;
+}
+
+/**
+ * The owner and group the temporary file was created with: the writer's
+ * uid and the group `groupOfNewFile` tells (`null`: cannot tell), or, where
+ * the runtime will not say who runs it (Deno without `--allow-sys`), what
+ * the temporary file's own `lstat` says: one call more, so that the bits
+ * that must not outlive an owner or a group are still known to be lost.
+ */
+function* ownerOfNewFile(
+  s: Replacement,
+): Steps<{ uid: number; gid: number | null }> {
+  const ids = s.host.ids;
+  if (ids !== null) return { uid: ids.uid, gid: yield* groupOfNewFile(s, ids) };
+  const temp = s.temp as string;
+  const made = yield* act(s, "lstat", temp, request("lstat", temp));
+  return { uid: made?.uid ?? UNKNOWN_OWNER, gid: made?.gid ?? null };
+}
+
+/** Whether `id`, an owner or group, is a known one and the same as `other`. */
+function sameKnownId(id: number, other: number | null): boolean {
+  return id >= 0 && id === other;
 }
 
 /**
@@ -90,7 +118,8 @@ function withoutLostBits(
  * that could not be kept (`withoutLostBits`). The temporary file has the
  * writer's uid, and the group the kernel gave it (`_new_file_group.ts`):
  * the writer's, or a set-group-ID directory's; where that cannot be told,
- * the group is set all the same. An owner or group that `stat` could not
+ * the group is set all the same; where the runtime will not say who runs
+ * it, the temporary file's `lstat` tells. An owner or group that `stat` could not
  * name (`UNKNOWN_OWNER`: one this user namespace does not map) cannot be
  * kept.
  */
@@ -99,14 +128,13 @@ function* keepOwner(
   entry: EntryInfo,
   mode: number | null,
 ): Steps<number | null> {
+  if (entry.uid === NO_OWNER) return mode; // no owners here (Windows)
   const temp = s.temp as string;
-  const ids = s.host.ids;
-  if (ids === null) return mode;
-  const group = yield* groupOfNewFile(s, ids);
+  const made = yield* ownerOfNewFile(s);
   const uidKnown = entry.uid >= 0;
   const gidKnown = entry.gid >= 0;
-  let ownerKept = uidKnown && entry.uid === ids.uid;
-  let groupKept = gidKnown && entry.gid === group;
+  let ownerKept = sameKnownId(entry.uid, made.uid);
+  let groupKept = sameKnownId(entry.gid, made.gid);
   if (ownerKept && groupKept) return mode;
   if (!ownerKept && uidKnown) {
     ownerKept = (yield* settle(

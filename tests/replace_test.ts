@@ -708,6 +708,57 @@ for (const api of apis) {
     });
   });
 
+  test(
+    `${name} keeps the owner of a file it replaces when the runtime will not tell who it runs as`,
+    {
+      skip: typeof process.getuid !== "function" || process.getuid() !== 0
+        ? "only root may give a file to another user"
+        : false,
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        const file = path.join(dir, "tool");
+        fs.writeFileSync(file, "old");
+        fs.chownSync(file, 1000, 1000);
+        fs.chmodSync(file, 0o6750);
+        const adapter = faultAdapter([], { ids: () => null });
+        await using(adapter, () => api.write(file, "new"));
+        const stat = fs.statSync(file);
+        assert.equal(`${stat.uid}:${stat.gid}`, "1000:1000");
+        assert.equal(stat.mode & 0o7777, 0o6750);
+      });
+    },
+  );
+
+  test(`${name} drops the set-ID bits and narrows the group of a file it cannot give back, when the runtime will not tell who it runs as`, async () => {
+    await withTempDir(async (dir) => {
+      // Another user's set-ID program, rewritten by a writer whose chown is
+      // refused: it becomes the writer's, and must not run as the writer.
+      const file = path.join(dir, "tool");
+      fs.writeFileSync(file, "old");
+      fs.chmodSync(file, 0o6775);
+      const adapter = faultAdapter([{ op: "chown", code: "EPERM" }], {
+        ids: () => null,
+      });
+      const theirs = fs.statSync(file);
+      const other = { uid: theirs.uid + 1, gid: theirs.gid + 1 };
+      const lstat = adapter.sync.lstat;
+      // The existing file looks like another user's, in another group.
+      adapter.sync.lstat = (name) => {
+        const entry = lstat(name);
+        return name === file && entry ? { ...entry, ...other } : entry;
+      };
+      const lstatAsync = adapter.async.lstat;
+      adapter.async.lstat = async (name) => {
+        const entry = await lstatAsync(name);
+        return name === file && entry ? { ...entry, ...other } : entry;
+      };
+      await using(adapter, () => api.write(file, "new"));
+      assert.equal(read(file), "new");
+      assert.equal(modeOf(file), 0o755);
+    });
+  });
+
   for (
     const [where, groupsFromDirectory] of [
       ["with the set-group-ID bit", setGroupIdDirectory],
