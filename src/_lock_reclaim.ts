@@ -7,6 +7,7 @@ import { basename, dirname } from "node:path";
 import { inDirectory } from "./_replacement.ts";
 import { isYounger } from "./_age.ts";
 import { errorCode } from "./_error_code.ts";
+import { isWithheldPermission } from "./runtime/_errno.ts";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import { lockOf, reclaimName } from "./_lock_name.ts";
 import { newRecord, type Sighting, staleReason } from "./_lock_record.ts";
@@ -227,10 +228,12 @@ export function* sweepLock(
     }
     const lockPath = inDirectory(dirname(path), lock);
     return yield* reclaim(plan, lockPath, path, seen, 0, false);
-  } catch {
+  } catch (error) {
     // Not a lock file of ours, unreadable, or not removable by this user
     // (another user's, in a sticky directory), or its reclaim mutex's name
-    // taken by something not ours: left alone, and the sweep goes on.
+    // taken by something not ours: left alone, and the sweep goes on. But a
+    // permission the runtime withholds is the caller's to grant.
+    if (isWithheldPermission((error as Error).cause ?? error)) throw error;
     return [];
   }
 }

@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { currentContext } from "./_context.ts";
 import { errorCode } from "./_error_code.ts";
+import { isWithheldPermission } from "./runtime/_errno.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, settle, type Steps } from "./_steps.ts";
 import { ownerState, tempNameOwner, type TempOwner } from "./_temp_name.ts";
@@ -174,7 +175,7 @@ function* sweep(
   } catch (error) {
     // A queue directory is one entry of the sweep: the last waiter out
     // removes it, another user's may be closed to this one.
-    if (nested && QUEUE_SKIPPED.has(errorCode(error) ?? "")) return [];
+    if (nested && skips(error, QUEUE_SKIPPED)) return [];
     throw sweepError(dir, "read directory", dir, error);
   }
   const removed: string[] = [];
@@ -214,7 +215,7 @@ function* sweep(
     if (age === null) continue;
     const stat = yield* settle(request("lstat", path));
     if (!stat.ok) {
-      if (SKIPPED.has(errorCode(stat.error) ?? "")) continue;
+      if (skips(stat.error, SKIPPED)) continue;
       throw sweepError(dir, "stat", path, stat.error);
     }
     const entry = stat.value;
@@ -225,7 +226,7 @@ function* sweep(
     const gone = yield* settle(request("remove", path));
     if (gone.ok) {
       removed.push(path);
-    } else if (!SKIPPED.has(errorCode(gone.error) ?? "")) {
+    } else if (!skips(gone.error, SKIPPED)) {
       throw sweepError(dir, "remove", path, gone.error);
     }
   }
@@ -298,6 +299,17 @@ const SKIPPED = new Set(["ENOENT", "EISDIR", "EPERM", "EACCES"]);
 /** Codes of a queue directory's read that skip it: gone meanwhile, or closed to this user. */
 const QUEUE_SKIPPED = new Set(["ENOENT", "ENOTDIR", "EPERM", "EACCES"]);
 
+/**
+ * Whether the sweep skips the entry that failed with `error`: one of
+ * `codes`, but never a permission the runtime withholds (Deno's
+ * `--allow-write`, Node's `--allow-fs-write`), which is the caller's to
+ * grant: that fails the sweep, naming the flag, rather than leave every
+ * stale file in place while saying that none was stale.
+ */
+function skips(error: unknown, codes: ReadonlySet<string>): boolean {
+  return codes.has(errorCode(error) ?? "") && !isWithheldPermission(error);
+}
+
 function plan(dir: unknown, options: unknown): Steps<string[]> {
   const path = toAbsolutePath(dir, "dir");
   const ages = checkAges(options);
@@ -355,7 +367,7 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
  * @returns The absolute paths of the files (and emptied queue directories) removed, lock files first (each followed by its dead holder's second name for it), then by name (a queue directory after its tickets).
  * @throws {TypeError} If `dir` is not a non-empty string or `file:` URL, or `options` or an age has the wrong type.
  * @throws {RangeError} If an age is negative or NaN.
- * @throws {AtomicWriteError} With the same `code` on every runtime (`ENOENT`, `ENOTDIR`, `EACCES`, …) if the directory cannot be read, or a stale file cannot be removed for a reason other than its owner (`EIO`, `EROFS`, …).
+ * @throws {AtomicWriteError} With the same `code` on every runtime (`ENOENT`, `ENOTDIR`, `EACCES`, …) if the directory cannot be read, or a stale file cannot be removed for a reason other than its owner (`EIO`, `EROFS`, …), or the runtime withholds the permission to remove it (`EACCES`, naming Deno's `--allow-write` or Node's `--allow-fs-write`).
  *
  * @example Usage
  * ```ts

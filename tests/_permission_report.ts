@@ -9,7 +9,11 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
-import { root } from "./_fixtures.ts";
+import { backdate, DEAD_PID, root } from "./_fixtures.ts";
+import { writeFakeLock } from "./_lock_fixtures.ts";
+import { tempName } from "../src/_temp_name.ts";
+
+const DAY = 24 * 60 * 60 * 1000;
 
 /** The child that runs every core behaviour in the directory it is given. */
 export const permissionsChild: string = path.join(
@@ -18,10 +22,15 @@ export const permissionsChild: string = path.join(
   "_permissions_child.ts",
 );
 
+/** A dead writer's temporary file, two days old: stale by age alone, whoever sweeps. */
+export const STALE_TEMP: string = tempName("gone.txt", { pid: DEAD_PID });
+/** A directory holding only a dead holder's lock file, two days old: its lease ran out long ago. */
+const STALE_LOCK = path.join("locks", ".gone.json.atomic-lock");
+
 /**
- * Puts the files the behaviours expect in `dir` (a 0640 file holding "old"
- * and a link to it), runs `command` followed by `dir`, and parses what the
- * child printed.
+ * Puts the files the behaviours expect in `dir` (a 0640 file holding "old",
+ * a link to it, `STALE_TEMP`, and a stale lock in `locks/`), runs `command` followed by `dir`, and
+ * parses what the child printed.
  */
 export function permissionReport(
   dir: string,
@@ -30,6 +39,14 @@ export function permissionReport(
   fs.writeFileSync(path.join(dir, "0640"), "old", { mode: 0o640 });
   fs.chmodSync(path.join(dir, "0640"), 0o640);
   fs.symlinkSync("0640", path.join(dir, "link"));
+  fs.writeFileSync(path.join(dir, STALE_TEMP), "partial");
+  backdate(path.join(dir, STALE_TEMP), 2 * DAY);
+  fs.mkdirSync(path.join(dir, "locks"));
+  writeFakeLock(
+    path.join(dir, "locks", "gone.json"),
+    { pid: DEAD_PID },
+    2 * DAY,
+  );
   const [program, ...args] = command;
   const run = spawnSync(program, [...args, dir], {
     encoding: "utf8",
@@ -39,8 +56,13 @@ export function permissionReport(
   return JSON.parse(run.stdout);
 }
 
-/** Asserts that the files `permissionReport` made are as they were, and nothing else is in `dir`. */
-export function leftAsItWas(dir: string): void {
+/**
+ * Asserts that the files `permissionReport` made are as they were (but the
+ * stale temporary file, where it was `swept`), and nothing else is in `dir`.
+ */
+export function leftAsItWas(dir: string, swept = false): void {
   assert.equal(fs.readFileSync(path.join(dir, "0640"), "utf8"), "old");
-  assert.deepEqual(fs.readdirSync(dir).sort(), ["0640", "link"]);
+  const made = ["0640", "link", "locks", ...(swept ? [] : [STALE_TEMP])];
+  assert.deepEqual(fs.readdirSync(dir).sort(), made.sort());
+  assert.equal(fs.existsSync(path.join(dir, STALE_LOCK)), !swept);
 }

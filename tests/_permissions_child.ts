@@ -14,6 +14,7 @@ import {
   lockFile,
   makeTempFile,
   openAtomic,
+  removeStaleTemps,
   updateFileAtomic,
   updateFileAtomicSync,
   writeFileAtomic,
@@ -25,10 +26,11 @@ const file = (name: string) => path.join(dir, name);
 const increment = (current: Uint8Array | null): string =>
   String(Number(current === null ? 0 : new TextDecoder().decode(current)) + 1);
 
-/** Throws unless `dir` holds no lock file and no temporary file. */
+/** Throws unless `dir` holds no lock file and no temporary file (but the stale one the sweep is for). */
 function nothingLeft(): void {
   const left = fs.readdirSync(dir).filter((name) =>
-    name.endsWith(".atomic-lock") || name.endsWith(".atomic-tmp")
+    (name.endsWith(".atomic-lock") || name.endsWith(".atomic-tmp")) &&
+    !name.startsWith(".gone.txt.")
   );
   if (left.length > 0) throw new Error(`left behind: ${left.join(", ")}`);
 }
@@ -101,6 +103,18 @@ const behaviours: Record<string, () => Promise<void> | void> = {
     if (lock.signal.aborted) throw new Error("the lock's signal aborted");
     await lock.release();
     nothingLeft();
+  },
+  "removeStaleTemps() removes a dead writer's old temporary file": async () => {
+    const removed = await removeStaleTemps(dir);
+    if (removed.length !== 1 || fs.existsSync(removed[0])) {
+      throw new Error(`removed ${JSON.stringify(removed)}`);
+    }
+  },
+  "removeStaleTemps() removes a dead holder's lock": async () => {
+    const removed = await removeStaleTemps(file("locks"));
+    if (removed.length !== 1 || fs.existsSync(removed[0])) {
+      throw new Error(`removed ${JSON.stringify(removed)}`);
+    }
   },
   "makeTempFile() makes and removes a file": async () => {
     const tmp = await makeTempFile({ dir });
