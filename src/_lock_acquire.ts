@@ -305,6 +305,21 @@ export interface Waiter {
 }
 
 /**
+ * Refuses, before any file is made for it, a lock file that its holder
+ * could not look at, which the runtime's permissions can forbid alone
+ * (Deno's `--deny-read` on it, or `--allow-read` for the target only; Node's
+ * `--allow-fs-read` likewise): the holder looks at its lock before each
+ * commit and heartbeat, and would find it lost and leave it behind.
+ */
+function checkLookable(plan: LockPlan, path: string): void {
+  try {
+    plan.adapter.checkAccess(path, "read");
+  } catch (error) {
+    throw lockError(plan, "EACCES", "look at lock", path, undefined, error);
+  }
+}
+
+/**
  * The first step of taking the lock of `plan.target`: finds the file a
  * write would replace, refusing what it refuses. It makes the holder's own
  * file beside the target as named meanwhile: one round trip instead of two
@@ -318,6 +333,7 @@ export function* approach(
   plan: LockPlan,
   started: number = performance.now(),
 ): Steps<Waiter> {
+  checkLookable(plan, lockPathFor(plan.target));
   const named = holderPathFor(plan, lockPathFor(plan.target));
   plan.inFlight?.add(named); // before it exists: no exit falls in between
   const [stat, first, parent] = (yield* all([
@@ -345,6 +361,7 @@ export function* approach(
     if (!used || !first.ok) plan.inFlight?.delete(named);
   }
   const path = lockPathFor(final);
+  if (final !== plan.target) checkLookable(plan, path);
   const used = final === plan.target && mode === LOCK_MODE;
   return {
     plan,

@@ -32,7 +32,7 @@ export interface Writer {
   ids: ProcessIds | null;
   /** The kernel's sticky-directory protections, read when needed. */
   protections(): StickyProtections;
-  /** Throws the runtime's refusal if its permissions forbid writing `path` (`RuntimeAdapter.checkWrite`). */
+  /** Throws the runtime's refusal if its permissions forbid writing `path` (`RuntimeAdapter.checkAccess`). */
   checkWrite(path: string): void;
 }
 
@@ -41,7 +41,7 @@ export function writerOf(adapter: RuntimeAdapter): Writer {
   return {
     ids: adapter.ids(),
     protections: () => adapter.protections(),
-    checkWrite: (path) => adapter.checkWrite(path),
+    checkWrite: (path) => adapter.checkAccess(path, "write"),
   };
 }
 

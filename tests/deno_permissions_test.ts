@@ -120,3 +120,25 @@ for (const [missing, flags, status] of missingForUpdate) {
     },
   );
 }
+
+test(
+  "atomic-write --update on Deno with read permission for FILE alone fails with EACCES naming --allow-read, and leaves nothing",
+  { skip: noDeno },
+  async () => {
+    await withTempDir((dir) => {
+      fs.writeFileSync(path.join(dir, "f"), "old");
+      const flags = [
+        "--no-prompt",
+        `--allow-read=${path.join(dir, "f")}`,
+        `--allow-write=${dir}`,
+        "--allow-run",
+        "--allow-env",
+      ];
+      const run = cliUnder(dir, flags, ["--update", "f", "--", "cat"]);
+      assert.equal(run.status, 1, run.stderr);
+      assert.match(run.stderr, /look at lock .*--allow-read flag/);
+      assert.deepEqual(fs.readdirSync(dir), ["f"]);
+      assert.equal(fs.readFileSync(path.join(dir, "f"), "utf8"), "old");
+    });
+  },
+);

@@ -147,6 +147,50 @@ test("lockFile() makes the lock file under its own name where link fails with EI
   });
 });
 
+// What the runtime's permissions can forbid alone: Deno with --deny-read on
+// the lock file, or --allow-read for the target only (Node's
+// --allow-fs-read likewise). The holder could not see that its lock is its
+// own, and would leave it behind as lost.
+for (
+  const [name, take] of [
+    ["lockFile()", (file: string) => lockFile(file)],
+    ["lockFileSync()", async (file: string) => lockFileSync(file)],
+    [
+      "updateFileAtomic()",
+      (file: string) => updateFileAtomic(file, () => "new"),
+    ],
+    [
+      "updateFileAtomicSync()",
+      async (file: string) => updateFileAtomicSync(file, () => "new"),
+    ],
+  ] as const
+) {
+  test(`${name} rejects with EACCES naming the flag, and makes no file, where the runtime's permissions forbid reading its lock file`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "data.json");
+      fs.writeFileSync(target, "old");
+      const adapter = faultAdapter([], {
+        checkAccess: (where, access) => {
+          if (access === "read" && where.endsWith(".atomic-lock")) {
+            throw Object.assign(
+              new Error("run again with the --allow-read flag"),
+              {
+                name: "NotCapable",
+              },
+            );
+          }
+        },
+      });
+      await using(adapter, async () => {
+        const error = await failsWith(take(target), "EACCES");
+        assert.match(error.message, /look at lock.*--allow-read/);
+      });
+      assert.equal(read(target), "old");
+      assert.deepEqual(fs.readdirSync(dir), ["data.json"]);
+    });
+  });
+}
+
 test("lockFile() that times out leaves no file of its own behind", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");

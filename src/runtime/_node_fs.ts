@@ -179,16 +179,16 @@ const permission = (process as {
   permission?: { has(scope: string, reference?: string): boolean };
 }).permission;
 
-/** `RuntimeAdapter.checkWrite`: Node's refusal, in Node's words, naming the flag. */
-function checkWrite(path: string): void {
-  if (permission === undefined || permission.has("fs.write", path)) return;
+/** `RuntimeAdapter.checkAccess`: Node's refusal, in Node's words, naming the flag. */
+function checkAccess(path: string, access: "read" | "write"): void {
+  if (permission === undefined || permission.has(`fs.${access}`, path)) return;
   throw Object.assign(
     new Error(
-      `Access to this API has been restricted. Use --allow-fs-write to manage permissions.`,
+      `Access to this API has been restricted. Use --allow-fs-${access} to manage permissions.`,
     ),
     {
       code: "ERR_ACCESS_DENIED",
-      permission: "FileSystemWrite",
+      permission: access === "read" ? "FileSystemRead" : "FileSystemWrite",
       resource: path,
     },
   );
@@ -219,7 +219,7 @@ export function createNodeFsAdapter(
     renameRetryCodes: RENAME_RETRY_CODES,
     ids,
     protections: () => protectionsFromProc(readText),
-    checkWrite,
+    checkAccess,
     tmpDir: () => checkTemporaryDirectory(os.tmpdir()),
     ...writers,
     isProcessAlive,

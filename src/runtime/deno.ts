@@ -194,12 +194,12 @@ export const denoAdapter: RuntimeAdapter<number> = {
   renameRetryCodes: RENAME_RETRY_CODES,
   ids,
   protections: () => protectionsFromProc(readText),
-  checkWrite: (path) => {
+  checkAccess: (path, access) => {
     if (
-      Deno.permissions.requestSync({ name: "write", path }).state !== "granted"
+      Deno.permissions.requestSync({ name: access, path }).state !== "granted"
     ) {
       throw new Deno.errors.NotCapable(
-        `Requires write access to "${path}", run again with the --allow-write flag`,
+        `Requires ${access} access to "${path}", run again with the --allow-${access} flag`,
       );
     }
   },

@@ -221,15 +221,17 @@ export interface RuntimeAdapter<F = OpenFile> {
   protections(): StickyProtections;
   /**
    * Throws the runtime's own refusal (see the module doc: it counts as
-   * `EACCES`) if its permissions forbid writing `path` by name: Deno's
-   * `--allow-write` (asked as a write to it would ask, prompting where
-   * Deno prompts), Node's `--allow-fs-write` under `--permission`. A link
-   * the library follows itself is checked so, as the runtime checks the
-   * name a plain write is given; the kernel, which follows it for the
-   * runtime, knows nothing of these permissions. Nothing where the runtime
-   * has no permission model (Bun, Node without `--permission`).
+   * `EACCES`) if its permissions forbid reading or writing (`access`)
+   * `path` by name: Deno's `--allow-read`/`--allow-write` (asked as an
+   * operation on it would ask, prompting where Deno prompts), Node's
+   * `--allow-fs-read`/`--allow-fs-write` under `--permission`. A link the
+   * library follows itself is checked so, as the runtime checks the name a
+   * plain write is given; the kernel, which follows it for the runtime,
+   * knows nothing of these permissions. So is a lock file before it is
+   * made, which its holder must be able to look at. Nothing where the
+   * runtime has no permission model (Bun, Node without `--permission`).
    */
-  checkWrite(path: string): void;
+  checkAccess(path: string, access: "read" | "write"): void;
   /** The directory for temporary files (`$TMPDIR`, `/tmp`, …). */
   tmpDir(): string;
   /** Whether a process with this id is alive on this machine (lock holders; temporary files use `writerState`). */
