@@ -5,7 +5,7 @@
 import { basename, dirname } from "node:path";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import { inDirectory, resolution, writerOf } from "./_replacement.ts";
-import { anotherUser, plantedBy } from "./_sticky.ts";
+import { plantedBy, untrustedOwner } from "./_sticky.ts";
 import {
   type HolderName,
   holderNamed,
@@ -53,15 +53,14 @@ function* checkBeforeReading(
   if (uid !== null) {
     // Without its own uid (Deno without --allow-sys), the process cannot
     // tell its own file from another user's: it says so.
-    const whose = plan.adapter.ids() === null
-      ? `uid ${uid}, not the directory's owner; this process's own uid is unknown (the runtime would not tell),`
-      : anotherUser(uid);
     throw lockError(
       plan,
       "EACCES",
       "lock",
       path,
-      `the lock file belongs to ${whose} in a sticky world-writable directory, and is not read (the rule of fs.protected_regular)`,
+      `the lock file belongs to ${
+        untrustedOwner(uid, plan.adapter.ids())
+      } in a sticky world-writable directory, and is not read (the rule of fs.protected_regular)`,
     );
   }
 }

@@ -5,7 +5,7 @@
  */
 import { dirname } from "node:path";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
-import { type EntryInfo, NO_OWNER } from "./runtime/types.ts";
+import { type EntryInfo, NO_OWNER, type ProcessIds } from "./runtime/types.ts";
 import { request, type Steps } from "./_steps.ts";
 import { act, problem, type Resolution } from "./_replacement.ts";
 
@@ -45,26 +45,40 @@ function* parentOf(s: Resolution, path: string): Steps<EntryInfo | null> {
   return yield* act(s, "stat", dir, request("stat", dir));
 }
 
-/** The refusal the kernel gives in a shared sticky directory. */
+/**
+ * Who owns an entry the writer may not trust, for a message: another user,
+ * or, where the runtime will not say who runs it (`ids` is `null`), a user
+ * who may be the writer itself.
+ */
+export function untrustedOwner(uid: number, ids: ProcessIds | null): string {
+  return ids === null && uid >= 0
+    ? `uid ${uid}, not the directory's owner; this process's own uid is unknown (the runtime would not tell: Deno tells it with --allow-sys=uid,gid),`
+    : anotherUser(uid);
+}
+
+/**
+ * The refusal the kernel gives in a shared sticky directory, under the
+ * sysctl `sysctl` at `level` (`null`: it cannot be read, and counts as on).
+ */
 function stickyRefusal(
   s: Resolution,
   path: string,
   what: string,
   uid: number,
   sysctl: string,
+  level: number | null,
 ): AtomicWriteError {
+  const kernel = level === null
+    ? `as the kernel does where ${sysctl} is on (it cannot be read here, and counts as on)`
+    : `the kernel refuses this too (${sysctl})`;
   return problem(
     s,
     "EACCES",
     "replace",
     path,
     `${what} belongs to ${
-      anotherUser(uid)
-    } in a sticky world-writable directory; the kernel refuses this too (${sysctl})${
-      s.host.ids === null
-        ? "; this process's own uid is unknown (the runtime would not tell)"
-        : ""
-    }`,
+      untrustedOwner(uid, s.host.ids)
+    } in a sticky world-writable directory; ${kernel}`,
   );
 }
 
@@ -78,13 +92,15 @@ export function* checkStickyLink(s: Resolution, link: EntryInfo): Steps<void> {
   const dir = yield* parentOf(s, s.final);
   if (dir === null || !isSharedSticky(dir, false)) return;
   if (isTrustedOwner(s, link.uid, dir)) return;
-  if ((s.host.protections().symlinks ?? 1) === 0) return;
+  const level = s.host.protections().symlinks;
+  if (level === 0) return;
   throw stickyRefusal(
     s,
     s.final,
     "the symbolic link",
     link.uid,
     "fs.protected_symlinks",
+    level,
   );
 }
 
@@ -99,7 +115,15 @@ export function* checkStickyOwner(
 ): Steps<void> {
   const uid = yield* plantedBy(s, s.final, file);
   if (uid === null) return;
-  throw stickyRefusal(s, s.final, "the file", uid, "fs.protected_regular");
+  const level = s.host.protections().regular;
+  throw stickyRefusal(
+    s,
+    s.final,
+    "the file",
+    uid,
+    "fs.protected_regular",
+    level,
+  );
 }
 
 /**

@@ -143,6 +143,35 @@ for (const api of apis) {
   );
 
   test(
+    `${name} says, refusing a file in a sticky directory, when it cannot tell its own uid or the sysctl`,
+    { skip: notRoot },
+    async () => {
+      await withTempDir(async (dir) => {
+        const file = plantFile(stickyDir(dir), "file");
+        const adapter = faultAdapter([], {
+          ids: () => null,
+          protections: () => ({ symlinks: null, regular: null }),
+        });
+        await using(adapter, async () => {
+          const error = await failsWith(api.write(file, "x"), "EACCES");
+          // It may be the writer's own file: the message does not say
+          // "another user", nor that the kernel refuses it.
+          assert.match(
+            error.message,
+            /uid 65534, not the directory's owner; this process's own uid is unknown .*--allow-sys=uid,gid/,
+          );
+          assert.match(
+            error.message,
+            /fs.protected_regular is on \(it cannot be read here/,
+          );
+          assert.doesNotMatch(error.message, /another user|kernel refuses/);
+        });
+        assert.equal(read(file), "planted");
+      });
+    },
+  );
+
+  test(
     `${name} follows and replaces as the kernel does when the sysctls are 0`,
     {
       skip: notRoot,
