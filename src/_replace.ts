@@ -351,6 +351,7 @@ function mountPointFailure(s: Replacement, error: unknown): AtomicWriteError {
     target: s.target,
     cause: error,
     reason: MOUNT_POINT_REASON,
+    task: s.task,
   });
 }
 

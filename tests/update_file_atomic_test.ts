@@ -639,3 +639,24 @@ test("updateFileAtomic() run by another user rejects with EPERM a dead holder's 
     assert.ok(!fs.existsSync(target));
   });
 });
+
+for (
+  const op of ["createExclusive", "write", "chmod", "sync", "rename"] as const
+) {
+  test(`updateFileAtomic() says "Cannot update" when its ${op} fails, as with every failure`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "data.json");
+      fs.writeFileSync(file, "old");
+      // EBUSY: at the rename, the one for a file mounted onto the target.
+      const adapter = faultAdapter([{ op, code: "EBUSY" }]);
+      await using(adapter, async () => {
+        const error = await failsWith(
+          updateFileAtomic(file, () => "new"),
+          "EBUSY",
+        );
+        assert.match(error.message, /^Cannot update "/);
+      });
+      assert.equal(read(file), "old");
+    });
+  });
+}
