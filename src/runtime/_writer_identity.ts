@@ -103,6 +103,19 @@ function timeNamespace(reader: ProcReader): string {
   }
 }
 
+/**
+ * Codes of a failed read of /proc that may succeed the next time: out of
+ * descriptors or memory, interrupted. What this process is, read then, is
+ * not kept, and is read again on the next call; every other failure (no
+ * /proc, no permission) is for good.
+ */
+const TRANSIENT = new Set(["EMFILE", "ENFILE", "ENOMEM", "EAGAIN", "EINTR"]);
+
+/** Whether `error` is a {@linkcode TRANSIENT} failure. */
+function isTransient(error: unknown): boolean {
+  return TRANSIENT.has(errorCode(error) ?? "");
+}
+
 /** The machine's own time namespace (`PROC_TIME_INIT_INO`): its clocks are not shifted. */
 const INITIAL_TIME_NAMESPACE = "time:[4026531834]";
 
@@ -114,7 +127,8 @@ const INITIAL_TIME_NAMESPACE = "time:[4026531834]";
 function procIsOurs(reader: ProcReader, pid: number): boolean {
   try {
     return reader.readLink("/proc/self") === String(pid);
-  } catch {
+  } catch (error) {
+    if (isTransient(error)) throw error;
     return false;
   }
 }
@@ -135,7 +149,11 @@ function procHidesOthers(reader: ProcReader): boolean {
     proc.options.some((option) => HIDING.test(option));
 }
 
-/** The calling thread as a writer, or `null` if /proc cannot tell (no /proc, no permission, a /proc of another namespace). */
+/**
+ * The calling thread as a writer, or `null` if /proc cannot tell (no /proc,
+ * no permission, a /proc of another namespace); throws a
+ * {@linkcode TRANSIENT} failure.
+ */
 export function writerOf(reader: ProcReader, pid: number): Writer | null {
   try {
     const [procPid, , thread] = reader.readLink("/proc/thread-self").split("/");
@@ -149,7 +167,8 @@ export function writerOf(reader: ProcReader, pid: number): Writer | null {
       "hex",
     ).slice(0, 12);
     return { pid, thread: Number(thread), start: stat.start, host };
-  } catch {
+  } catch (error) {
+    if (isTransient(error)) throw error;
     return null;
   }
 }
@@ -187,9 +206,19 @@ export function procWriters(reader: ProcReader, pid: () => number): {
   writer(): Writer | { pid: number };
   writerState(writer: Writer): WriterState;
 } {
-  // Read once per thread: a thread's identity never changes.
+  // Read once per thread: a thread's identity never changes. A transient
+  // failure (out of descriptors) is not kept: one would leave every later
+  // temporary file of this thread with a bare process id, which no sweeper
+  // can judge.
   let me: Writer | null | undefined;
-  const self = () => me === undefined ? me = writerOf(reader, pid()) : me;
+  const self = () => {
+    if (me !== undefined) return me;
+    try {
+      return me = writerOf(reader, pid());
+    } catch {
+      return null;
+    }
+  };
   return {
     writer: () => self() ?? { pid: pid() },
     writerState: (writer) => writerState(reader, self(), writer),
@@ -232,27 +261,38 @@ const nodeFsReader: ProcReader = {
   readLink: (path) => fs.readlinkSync(path),
 };
 
-/** `read()`, or `""` where it throws (no /proc, no permission). */
+/**
+ * `read()`, or `""` where it throws (no /proc, no permission); throws a
+ * {@linkcode TRANSIENT} failure.
+ */
 function orEmpty(read: () => string): string {
   try {
     return read().trim();
-  } catch {
+  } catch (error) {
+    if (isTransient(error)) throw error;
     return "";
   }
 }
 
 /**
  * The start time and state of process `pid`; `null` if there is no such
- * process, no /proc, or a /proc of another PID namespace.
+ * process, no /proc, a /proc of another PID namespace, or it cannot be read
+ * now.
  */
 export function processStart(pid: number): ProcessStart | null {
-  if (!procIsOurs(nodeFsReader, process.pid)) return null;
-  let stat;
   try {
-    stat = parseStat(nodeFsReader.readText(`/proc/${pid}/stat`));
+    return startOf(pid);
   } catch {
     return null;
   }
+}
+
+/** {@linkcode processStart}, throwing a {@linkcode TRANSIENT} failure. */
+function startOf(pid: number): ProcessStart | null {
+  if (!procIsOurs(nodeFsReader, process.pid)) return null;
+  const stat = parseStat(
+    orEmpty(() => nodeFsReader.readText(`/proc/${pid}/stat`)),
+  );
   return stat && { start: String(stat.start), zombie: hasEnded(stat.state) };
 }
 
@@ -261,10 +301,24 @@ let identity: ProcessIdentity | undefined;
 /**
  * This process's identity, read once. Where /proc shows another PID
  * namespace, start time and namespaces stay empty: then no waiter compares
- * them, and the lease decides.
+ * them, and the lease decides. So they do where a transient failure (out
+ * of descriptors) kept /proc from telling: that identity is not kept, and
+ * the next lock reads it again.
  */
 export function processIdentity(): ProcessIdentity {
-  return identity ??= readIdentity();
+  if (identity !== undefined) return identity;
+  try {
+    return identity = readIdentity();
+  } catch {
+    return {
+      host: "",
+      boot: "",
+      pid: process.pid,
+      start: "",
+      pidns: "",
+      timens: "",
+    };
+  }
 }
 
 function readIdentity(): ProcessIdentity {
@@ -274,7 +328,7 @@ function readIdentity(): ProcessIdentity {
     host: orEmpty(() => os.hostname()),
     boot: orEmpty(() => bootId(nodeFsReader)),
     pid: process.pid,
-    start: processStart(process.pid)?.start ?? "",
+    start: startOf(process.pid)?.start ?? "",
     pidns: read(() => pidNamespace(nodeFsReader)),
     timens: read(() => timeNamespace(nodeFsReader)),
   };
@@ -296,7 +350,8 @@ export function bootTime(): number | null {
     booted = ns !== "" && ns !== INITIAL_TIME_NAMESPACE || btime === null
       ? null
       : Number(btime[1]) * 1000;
-  } catch {
+  } catch (error) {
+    if (isTransient(error)) return null; // not kept: read again next time
     booted = null;
   }
   return booted;
