@@ -333,7 +333,7 @@ export function* createRecord(
   // set whatever the umask (077 would make every record unreadable to the
   // other users' waiters, who could then never judge a stalled holder).
   // (A file system that keeps no modes may refuse the chmod: no matter.)
-  const [written, entry, , other] = (yield* all([
+  const [first, entry, , other] = (yield* all([
     request("write", file, bytes),
     request("lstat", path),
     request("chmod", file, path, mode),
@@ -348,7 +348,16 @@ export function* createRecord(
     Settled<void>,
     Settled<unknown>?,
   ];
-  if (written.ok && written.value === bytes.length && entry.ok && entry.value) {
+  // A short write (a file-size limit, a full disk) is resumed, as the
+  // content's is: the next write's failure is the error.
+  let written = first;
+  let done = written.ok ? written.value : 0;
+  while (written.ok && written.value > 0 && done < bytes.length) {
+    written = yield* settle(request("write", file, bytes.subarray(done)));
+    if (written.ok) done += written.value;
+  }
+  const whole = written.ok && done === bytes.length;
+  if (whole && entry.ok && entry.value) {
     return {
       file,
       id: entry.value.id,
@@ -362,13 +371,17 @@ export function* createRecord(
     yield* settle(request("remove", link));
   }
   yield* both(request("close", file), request("remove", path));
-  const cause = !written.ok ? written.error : !entry.ok ? entry.error : null;
+  const cause = !written.ok
+    ? written.error
+    : whole && !entry.ok
+    ? entry.error
+    : null;
   // Gone as soon as made: removed, or its directory with it.
-  const gone = cause === null && entry.ok && entry.value === null;
+  const gone = whole && cause === null && entry.ok && entry.value === null;
   throw lockError(
     plan,
     errorCode(cause) ?? (gone ? "ENOENT" : "EIO"),
-    written.ok ? "stat lock" : "write lock",
+    whole ? "stat lock" : "write lock",
     path,
     cause !== null
       ? undefined

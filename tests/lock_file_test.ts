@@ -191,6 +191,40 @@ for (
   });
 }
 
+test("lockFile() resumes a short write of its record", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "data.json");
+    // 10 bytes, then the rest: as a signal or a nearly full disk cuts a write.
+    const adapter = faultAdapter([
+      { op: "write", code: "EIO", shortWrite: 10, times: 1 },
+    ]);
+    await using(adapter, async () => {
+      const lock = await lockFile(target);
+      assert.equal(
+        parseRecord(fs.readFileSync(lock.lockPath))?.pid,
+        process.pid,
+      );
+      await lock.release();
+    });
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("lockFile() rejects with the code of the write that failed after a short write of its record, and leaves nothing", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "data.json");
+    // RLIMIT_FSIZE: the write that reaches the limit is short, the next EFBIG.
+    const adapter = faultAdapter([
+      { op: "write", code: "EFBIG", shortWrite: 10 },
+    ]);
+    await using(adapter, async () => {
+      const error = await failsWith(lockFile(target), "EFBIG");
+      assert.equal(error.operation, "write lock");
+    });
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 test("lockFile() that times out leaves no file of its own behind", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
