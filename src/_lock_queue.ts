@@ -128,6 +128,7 @@ export function* join(
   const name = tempName(lineUpKey(), adapter.writer());
   const path = inDirectory(queue, name);
   inFlight?.add(path);
+  let madeQueue = false;
   for (let tries = 0; tries < JOIN_TRIES; tries++) {
     const [made, listed] = yield* both(
       request("createExclusive", path, TICKET_MODE),
@@ -139,9 +140,13 @@ export function* join(
       return { ticket, ahead: yield* pick(adapter, ticket, line, false) };
     }
     if (errorCode(made.error) !== "ENOENT") break;
-    if (!(yield* settle(request("mkdir", queue))).ok) break;
+    madeQueue = (yield* settle(request("mkdir", queue))).ok;
+    if (!madeQueue) break;
   }
   inFlight?.delete(path);
+  // No ticket (a full disk): the directory made for it goes, as the last
+  // waiter out removes it (it stays if another waiter's ticket is in it).
+  if (madeQueue) yield* settle(request("removeDir", queue));
   return null;
 }
 

@@ -93,12 +93,12 @@ function names(dir: string): string[] {
   return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
 }
 
-/** Resolves once `done()` holds; fails after 20 s. */
 /** The lock file of a file `f` in `dir`. */
 function lockIn(dir: string): string {
   return path.join(dir, ".f.atomic-lock");
 }
 
+/** Resolves once `done()` holds; fails after 20 s. */
 async function until(what: string, done: () => boolean): Promise<void> {
   const deadline = performance.now() + 20_000;
   while (!done()) {
@@ -117,6 +117,21 @@ test("join() makes a ticket in the lock's queue directory, named to sort after t
     assert.deepEqual(names(first.queue), [first.name, second.name]);
     assert.ok(first.name < second.name);
     closeTickets();
+  });
+});
+
+test("join() that cannot make its ticket (a full disk) removes the queue directory it made for it", async () => {
+  await withTempDir((dir) => {
+    const lock = lockIn(dir);
+    const queue = queuePathFor(lock);
+    // The first try finds no directory; the second, in the directory made
+    // for it, finds the disk full.
+    const adapter = faultAdapter([
+      { op: "createExclusive", code: "ENOSPC", from: 2 },
+    ]);
+    assert.equal(runSync(join(adapter, lock), adapter.sync), null);
+    assert.ok(adapter.calls.includes(`mkdir:${path.basename(queue)}`));
+    assert.deepEqual(fs.readdirSync(dir), []);
   });
 });
 
