@@ -294,20 +294,31 @@ export interface Made {
   linked: Settled<void> | null;
 }
 
+/** What else {@linkcode createRecord} does, and how its failures are named. */
+export interface RecordWork {
+  /** The file's creation, if already made (speculatively). */
+  attempt?: Settled<OpenFile> | undefined;
+  /** A file to read alongside the write (the lock is the record's file). */
+  read?: string | undefined;
+  /** A name to link the record's file to alongside the write (the lock). */
+  link?: string | undefined;
+  /** The operation its failures name, for each step; by default "create lock", "write lock", "stat lock". */
+  operation?: string | undefined;
+}
+
 /**
  * Creates `path` with O_EXCL and `mode` and writes `record` into it; `null`
- * if it exists. Alongside the write, it can read the file `read` (the lock
- * is `path`) or link `path` to `link` (the lock is `link`).
+ * if it exists. Alongside the write, it can read a file or link `path` to
+ * the lock's name (`work`).
  */
 export function* createRecord(
   plan: LockPlan,
   path: string,
   record: LockRecord,
   mode: number,
-  attempt?: Settled<OpenFile>,
-  read?: string,
-  link?: string,
+  work: RecordWork = {},
 ): Steps<Made | null> {
+  const { attempt, read, link, operation } = work;
   let created = attempt ??
     (yield* settle(request("createExclusive", path, mode)));
   if (!created.ok && errorCode(created.error) === "ENOENT" && plan.mkdir) {
@@ -320,7 +331,7 @@ export function* createRecord(
     throw lockError(
       plan,
       errorCode(created.error) ?? "EIO",
-      "create lock",
+      operation ?? "create lock",
       path,
       undefined,
       created.error,
@@ -381,7 +392,7 @@ export function* createRecord(
   throw lockError(
     plan,
     errorCode(cause) ?? (gone ? "ENOENT" : "EIO"),
-    whole ? "stat lock" : "write lock",
+    operation ?? (whole ? "stat lock" : "write lock"),
     path,
     cause !== null
       ? undefined

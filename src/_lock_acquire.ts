@@ -142,14 +142,10 @@ function* tryLock(
   if (state.holder === null) {
     const record = newRecord(me, plan.lease);
     const beatAt = record.at;
-    const made = yield* createRecord(
-      plan,
-      path,
-      record,
-      state.mode,
+    const made = yield* createRecord(plan, path, record, state.mode, {
       attempt,
       read,
-    );
+    });
     if (made === null) return null;
     markHeld(plan, path, made.id);
     return held(plan, final, path, null, made, record, beatAt, made.read);
@@ -163,15 +159,10 @@ function* tryLock(
     plan.inFlight?.add(holder);
     let made: Made | null = null;
     try {
-      made = yield* createRecord(
-        plan,
-        holder,
-        record,
-        state.mode,
+      made = yield* createRecord(plan, holder, record, state.mode, {
         attempt,
-        undefined,
-        path,
-      );
+        link: path,
+      });
     } finally {
       if (made === null) plan.inFlight?.delete(holder);
     }

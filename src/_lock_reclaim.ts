@@ -61,7 +61,9 @@ export function* reclaim(
   );
   const dir = yield* settle(request("stat", dirname(lock)));
   const mode = lockModeIn(dir.ok ? dir.value : null);
-  const made = yield* createRecord(plan, mutex, mine, mode);
+  const made = yield* createRecord(plan, mutex, mine, mode, {
+    operation: "reclaim lock",
+  });
   if (made === null) {
     // Another process is reclaiming this very lock. If it died doing so,
     // its mutex is stale in turn, and is reclaimed the same way.

@@ -15,6 +15,7 @@ import {
 } from "../mod.ts";
 import {
   backdate,
+  DEAD_PID,
   deadWriter,
   failsWith,
   faultAdapter,
@@ -222,6 +223,23 @@ test("lockFile() rejects with the code of the write that failed after a short wr
       assert.equal(error.operation, "write lock");
     });
     assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("lockFile() names the reclaim when taking over a dead holder's lock fails (a full disk)", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "data.json");
+    const lock = writeFakeLock(target, { pid: DEAD_PID }, 60_000);
+    const adapter = faultAdapter([{
+      op: "createExclusive",
+      code: "ENOSPC",
+      where: (args) => String(args[0]).endsWith(".atomic-reclaim"),
+    }]);
+    await using(adapter, async () => {
+      const error = await failsWith(lockFile(target), "ENOSPC");
+      assert.equal(error.operation, "reclaim lock");
+    });
+    assert.deepEqual(fs.readdirSync(dir), [path.basename(lock)]);
   });
 });
 
