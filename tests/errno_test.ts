@@ -155,3 +155,36 @@ for (const [errno, number] of Object.entries(injected)) {
     },
   );
 }
+
+const deno = path.join(root, "node_modules", ".bin", "deno");
+
+test(
+  "a write on Deno with the descriptor table full fails with EMFILE, as on Node and Bun, not EBUSY",
+  {
+    skip: !onLinux
+      ? "prlimit is Linux's"
+      : fs.existsSync(deno)
+      ? false
+      : "Deno is not installed here",
+  },
+  async () => {
+    await withTempDir((dir) => {
+      const child = path.join(root, "tests", "_full_table_child.ts");
+      const run = spawnSync(
+        "prlimit",
+        ["--nofile=128", deno, "run", "-A", child, dir],
+        { encoding: "utf8" },
+      );
+      assert.equal(run.status, 0, run.stderr);
+      const outcomes: string[] = JSON.parse(run.stdout);
+      assert.equal(outcomes.length, 30);
+      for (const outcome of outcomes) {
+        assert.ok(outcome === "ok" || outcome === "EMFILE", run.stdout);
+      }
+      assert.deepEqual(
+        fs.readdirSync(dir).filter((name) => name.endsWith(".atomic-tmp")),
+        [],
+      );
+    });
+  },
+);

@@ -57,6 +57,20 @@ const codesByName: Record<string, string> = {
   Interrupted: "EINTR",
 };
 
+/**
+ * `withCode` for the calls on a descriptor, where Deno's `Busy` means a full
+ * descriptor table: its `node:fs` duplicates the descriptor for each call
+ * (`fcntl(F_DUPFD_CLOEXEC)`), and where that fails with `EMFILE`, two calls
+ * at once on one descriptor (a write beside a chmod) find it busy. A file's
+ * write or chmod is never busy otherwise.
+ */
+function withDescriptorCode(error: unknown): unknown {
+  if (error instanceof Error && error.name === "Busy" && !("code" in error)) {
+    return Object.assign(error, { code: "EMFILE" });
+  }
+  return withCode(error);
+}
+
 function withCode(error: unknown): unknown {
   if (!(error instanceof Error) || "code" in error) return error;
   const code = posixCode(error) ?? codesByName[error.name];
@@ -99,7 +113,7 @@ const entryOrNull = { result: info, recover: missingAsNull };
 const table: OpTable<number> = {
   // The files the library creates and writes: real descriptors, through
   // Deno's `node:fs` (`_fd_rows.ts`), as on Node and Bun.
-  ...withNormalizedErrors(descriptorRows, withCode),
+  ...withNormalizedErrors(descriptorRows, withDescriptorCode),
   // Through the C library, with --allow-ffi only (`_libc_deno.ts`).
   ...aclRows(loadDenoXattrs),
   lstat: row(

@@ -1,0 +1,35 @@
+/**
+ * Run by `errno_test.ts` on Deno: `_full_table_child.ts DIR` replaces a
+ * file with `openAtomic` thirty times, each time with one descriptor left free (the
+ * temporary file takes it, so the write and the chmod beside it find the
+ * table full), and prints the outcomes: `"ok"` or the error's code.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import process from "node:process";
+import { openAtomic } from "../mod.ts";
+
+const dir = process.argv[2];
+const outcomes: string[] = [];
+for (let round = 0; round < 30; round++) {
+  // An existing file: its bits are set beside the first write.
+  const target = path.join(dir, `f${round}`);
+  fs.writeFileSync(target, "old");
+  const held: number[] = [];
+  for (;;) {
+    try {
+      held.push(fs.openSync("/dev/null", "r"));
+    } catch {
+      break;
+    }
+  }
+  fs.closeSync(held.pop()!);
+  try {
+    await openAtomic(target, (file) => file.write("new"));
+    outcomes.push("ok");
+  } catch (error) {
+    outcomes.push((error as { code?: string }).code ?? String(error));
+  }
+  for (const fd of held) fs.closeSync(fd);
+}
+console.log(JSON.stringify(outcomes));
