@@ -362,8 +362,11 @@ class CommandFailed extends Error {
 
 /**
  * The shell script that runs CMD (its arguments) and reports on fd 3 first
- * CMD's pid (the inner shell's, which then becomes CMD by `exec`), then
- * CMD's exit status as a shell sees it: 128 + n when signal n ended it.
+ * CMD's pid (`pid N`: the inner shell's, which then becomes CMD by `exec`),
+ * then CMD's exit status as a shell sees it (`status N`: 128 + n when
+ * signal n ended it). Each line says what it is: a status must never be
+ * taken for a pid and signalled, as it was when the inner shell died before
+ * it could tell its pid. Both shells are `/bin/sh`, whatever `PATH` holds.
  * Node and Bun report a child ended by a signal they cannot name (the
  * real-time signals 34 to 64) as exited 0, and Deno throws: the status the
  * shell writes reads alike on every runtime. The shell's own stderr goes to
@@ -372,8 +375,17 @@ class CommandFailed extends Error {
  * executable 126, as in any shell.
  */
 const REPORTER = `exec 4>&2 2>/dev/null
-sh -c 'echo $$ >&3; exec "$@" 2>&4 3>&- 4>&-' atomic-write "$@"
-echo "$?" >&3`;
+/bin/sh -c 'echo "pid $$" >&3; exec "$@" 2>&4 3>&- 4>&-' atomic-write "$@"
+echo "status $?" >&3`;
+
+/** The number a `REPORTER` line `what N` in `reported` gives, if it has come. */
+function reportedNumber(
+  reported: string,
+  what: "pid" | "status",
+): number | null {
+  const line = new RegExp(`^${what} ([0-9]+)$`, "m").exec(reported);
+  return line === null ? null : Number(line[1]);
+}
 
 /** A command run for --update: `kill` passes a signal on to CMD itself. */
 interface Running {
@@ -452,8 +464,8 @@ function runCommand(
     // Once its status has come, CMD's pid may already belong to another process.
     const signalCmd = (signal: NodeJS.Signals) => {
       try {
-        const done = ended || /\n.*\n/.test(reported);
-        if (!done && pid !== null) process.kill(pid, signal);
+        const done = ended || reportedNumber(reported, "status") !== null;
+        if (!done && pid !== null && pid > 1) process.kill(pid, signal);
       } catch { /* CMD has just ended */ }
     };
     started({
@@ -468,9 +480,9 @@ function runCommand(
     report.setEncoding("latin1");
     report.on("data", (text: string) => {
       reported += text;
-      if (pid === null && reported.includes("\n")) {
-        pid = Number(reported.slice(0, reported.indexOf("\n")));
-        if (pending !== null) signalCmd(pending);
+      if (pid === null) {
+        pid = reportedNumber(reported, "pid");
+        if (pid !== null && pending !== null) signalCmd(pending);
       }
     });
     stdin.on("error", () => {}); // CMD need not read all of its input
@@ -497,12 +509,8 @@ function runCommand(
     void Promise.all([exited, outcome, drained(report)]).then(
       ([code, [total]]) => {
         ended = true;
-        const [, line] = reported.split("\n");
-        const status = /^[0-9]+$/.test(line ?? "")
-          ? Number(line)
-          : process.platform === "win32"
-          ? code
-          : null;
+        const status = reportedNumber(reported, "status") ??
+          (process.platform === "win32" ? code : null);
         // Writing failed (no space, lost lock): that, not CMD's SIGPIPE, is told.
         if (total.status === "rejected") return reject(total.reason);
         if (status === 0) return resolveTotal(total.value);

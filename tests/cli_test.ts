@@ -908,6 +908,31 @@ test("atomic-write --update exits 127 when CMD cannot be started", async () => {
 });
 
 test(
+  "atomic-write --update runs CMD named by its path when PATH has no shell",
+  POSIX_ONLY,
+  async () => {
+    await withTempDir(async (dir) => {
+      // The runtime is named by its path: only the shells that run CMD
+      // would be looked up, and they are /bin/sh.
+      const file = path.join(dir, "config.json");
+      fs.writeFileSync(file, "old\n");
+      const result = await inShell(
+        `PATH=/nonexistent atomic_write --update ${quote(file)} -- /bin/cat`,
+      );
+      assert.equal(result.code, 0, result.stderr);
+      aloneWith(file, "old\n");
+      const failed = await inShell(
+        `PATH=/nonexistent atomic_write --update ${
+          quote(file)
+        } -- /bin/sh -c "exit 9"`,
+      );
+      assert.equal(failed.code, 9, failed.stderr);
+      assert.match(failed.stderr, /exited with 9/);
+    });
+  },
+);
+
+test(
   "atomic-write --update exits 126 when CMD is not executable",
   POSIX_ONLY,
   async () => {
