@@ -1,18 +1,22 @@
 /**
  * The asynchronous commit: seal, wait for the write's turn (every earlier
- * write to the file has renamed), publish. The wait sits between two runs of
+ * write to the file has renamed), publish (with the close, and a look at
+ * what the earlier writes left, after the wait where there was one). The wait sits between two runs of
  * steps, so the steps themselves never wait for anything but an operation.
  */
 import type { AsyncFsOps } from "./runtime/types.ts";
 import { basename, dirname, join } from "node:path";
 import { request, settle, type Steps } from "./_steps.ts";
 import {
+  closeTemp,
   discard,
+  matchAgain,
   orDiscard,
   prepare,
   publish,
   type Replacement,
   seal,
+  syncTemp,
 } from "./_replace.ts";
 import { runAsync, untilAborted } from "./_run.ts";
 
@@ -76,20 +80,28 @@ export async function prepareAsync(
   s.options.signal?.throwIfAborted();
 }
 
-/** Seals the temporary file, waits for the write's turn, then puts the file in place. */
+/**
+ * Seals the temporary file, waits for the write's turn, then puts the file
+ * in place. Where earlier writes to the file come first, it is closed only
+ * after they have renamed, and matched again to the file they left
+ * (`matchAgain`): the file stays open meanwhile.
+ */
 export async function commitInTurn(
   s: Replacement,
   ops: AsyncFsOps,
 ): Promise<void> {
-  await runAsync(orDiscard(s, seal(s)), ops);
   const ticket = s.ticket;
-  if (ticket !== null) {
-    ticket.found(s.final);
-    const turn = ticket.mayRename({
-      directoryId: (dir) => runAsync(directoryId(dir), ops),
-      ignoresCase: () => runAsync(ignoresCase(s.temp as string), ops),
-    });
-    if (turn !== null) await orDiscardAsync(s, ops, turn);
+  ticket?.found(s.final);
+  const turn = ticket?.mayRename({
+    directoryId: (dir) => runAsync(directoryId(dir), ops),
+    ignoresCase: () => runAsync(ignoresCase(s.temp as string), ops),
+  }) ?? null;
+  if (turn === null) await runAsync(orDiscard(s, seal(s)), ops);
+  else {
+    await runAsync(orDiscard(s, syncTemp(s)), ops);
+    await orDiscardAsync(s, ops, turn);
+    await runAsync(orDiscard(s, matchAgain(s)), ops);
+    await runAsync(orDiscard(s, closeTemp(s)), ops);
   }
   await runAsync(orDiscard(s, publish(s)), ops);
 }

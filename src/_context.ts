@@ -136,6 +136,8 @@ export function startReplacement(
     file: null,
     createdMode: 0,
     pendingMode: null,
+    matched: null,
+    rematching: false,
     committed: false,
     options,
     host,

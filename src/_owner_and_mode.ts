@@ -74,17 +74,20 @@ export function keepsOwner(s: Replacement): boolean {
 }
 
 /**
- * The owner and group the temporary file was created with: the writer's
- * uid and the group `groupOfNewFile` tells (`null`: cannot tell), or, where
- * the runtime will not say who runs it (Deno without `--allow-sys`), what
- * the temporary file's own `lstat` says: one call more, so that the bits
+ * The owner and group the temporary file has: as created, the writer's
+ * uid and the group `groupOfNewFile` tells (`null`: cannot tell); where the
+ * runtime will not say who runs it (Deno without `--allow-sys`), or once it
+ * was given an owner already (matched again after earlier writes:
+ * `matchAgain`), what its own `lstat` says: one call more, so that the bits
  * that must not outlive an owner or a group are still known to be lost.
  */
 function* ownerOfNewFile(
   s: Replacement,
 ): Steps<{ uid: number; gid: number | null }> {
   const ids = s.host.ids;
-  if (ids !== null) return { uid: ids.uid, gid: yield* groupOfNewFile(s, ids) };
+  if (ids !== null && !s.rematching) {
+    return { uid: ids.uid, gid: yield* groupOfNewFile(s, ids) };
+  }
   const temp = s.temp as string;
   const made = yield* act(s, "lstat", temp, request("lstat", temp));
   return { uid: made?.uid ?? UNKNOWN_OWNER, gid: made?.gid ?? null };

@@ -159,6 +159,7 @@ function* finishTemp(
   entry: EntryInfo | null,
   wanted: number | null,
 ): Steps<void> {
+  s.matched = entry;
   yield* matchOwnerAndMode(s, entry, wanted);
   // An abort during the steps above fired its event before anyone listened.
   s.options.signal?.throwIfAborted();
@@ -202,12 +203,23 @@ function* writeChunk(s: Replacement, chunk: Uint8Array): Steps<number> {
 
 /** Makes the new content durable and the file ready to rename: fsync, close. */
 export function* seal(s: Replacement): Steps<void> {
+  yield* syncTemp(s);
+  yield* closeTemp(s);
+}
+
+/** The first half of `seal`: the bits still pending, then the fsync. */
+export function* syncTemp(s: Replacement): Steps<void> {
   const temp = s.temp as string;
   s.options.signal?.throwIfAborted();
   // What no write took: the content is empty, or the bits would not survive it.
   const chmod = takePendingMode(s);
   if (chmod !== null) yield* act(s, "chmod", temp, chmod);
   if (s.options.fsync) yield* syncLooking(s, temp);
+}
+
+/** The second half of `seal`: the close (located first, if it took long). */
+export function* closeTemp(s: Replacement): Steps<void> {
+  const temp = s.temp as string;
   if (Date.now() - s.tempSince >= LOCATE_AFTER_MS) {
     const found = yield* settle(request("locate", s.file));
     s.located = found.ok ? found.value : null;
@@ -215,6 +227,30 @@ export function* seal(s: Replacement): Steps<void> {
   const file = s.file;
   s.file = null;
   yield* act(s, "close", temp, request("close", file));
+}
+
+/**
+ * For a write that waited for earlier writes of this process to the same
+ * file, once they have renamed (its file still open): what it keeps of the
+ * file (owner, group, bits, ACL) is what they left, not what was there when
+ * it was called. Where that differs from what was matched, it is matched
+ * again, and made durable again; a file that is no longer a regular file
+ * (another process's doing) is left for the rename to meet.
+ */
+export function* matchAgain(s: Replacement): Steps<void> {
+  const entry = yield* act(s, "lstat", s.final, request("lstat", s.final));
+  if (entry !== null && entry.kind !== "file") return;
+  if (sameOwnerAndBits(entry, s.matched)) return;
+  s.matched = entry;
+  s.rematching = true;
+  yield* matchOwnerAndMode(s, entry, wantedMode(s, entry));
+  yield* syncTemp(s);
+}
+
+/** Whether `a` and `b` (either may be missing) have the same owner, group and bits. */
+function sameOwnerAndBits(a: EntryInfo | null, b: EntryInfo | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.uid === b.uid && a.gid === b.gid && a.mode === b.mode;
 }
 
 /**

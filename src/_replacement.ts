@@ -104,6 +104,14 @@ export interface Replacement extends Resolution {
    * allows, or sets again the set-ID bits that a write clears.
    */
   pendingMode: number | null;
+  /**
+   * The target as found when the temporary file's owner and bits were
+   * matched to it (`null`: there was none); looked at again after earlier
+   * writes of this process to the file renamed (`matchAgain`).
+   */
+  matched: EntryInfo | null;
+  /** Whether the owner and bits are being matched again (the temporary file's owner is then no longer its creator's). */
+  rematching: boolean;
   /** Whether the new content is in place. */
   committed: boolean;
   readonly options: ResolvedOptions;

@@ -220,3 +220,30 @@ test("writeFileAtomic() settles a streamed write before a later plain one to the
     }
   });
 });
+
+// What a write keeps of the file is what the writes called before it left:
+// a secret's mode is not undone by the next save that gives none.
+for (
+  const [what, initial] of [
+    ["an existing file", "public"],
+    ["a new file", null],
+  ] as const
+) {
+  test(`writeFileAtomic() without a mode keeps the bits that an earlier overlapping write gave ${what}`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "secret");
+      if (initial !== null) {
+        fs.writeFileSync(file, initial);
+        fs.chmodSync(file, 0o644);
+      }
+      await Promise.all([
+        writeFileAtomic(file, "secret-1", { mode: 0o600 }),
+        writeFileAtomic(file, "secret-2"),
+        openAtomic(file, (handle) => handle.write("secret-3")),
+      ]);
+      assert.equal(read(file), "secret-3");
+      assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+}
