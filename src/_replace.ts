@@ -273,7 +273,11 @@ function* syncLooking(s: Replacement, temp: string): Steps<void> {
 export function* publish(s: Replacement): Steps<void> {
   const temp = s.temp as string;
   s.options.signal?.throwIfAborted();
-  if (s.guard) yield* s.guard.check(s.looked);
+  if (s.guard) {
+    yield* s.guard.check(s.looked);
+    // The check's looks take time: an abort meanwhile still comes first.
+    s.options.signal?.throwIfAborted();
+  }
   s.looked = null;
   yield* renameOrLink(s, temp);
   s.committed = true;

@@ -660,3 +660,37 @@ for (
     });
   });
 }
+
+test("updateFileAtomic() aborted while it checks its lock before the rename rejects with the reason and changes nothing", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "data.json");
+    fs.writeFileSync(file, "old");
+    const controller = new AbortController();
+    const adapter = faultAdapter([]);
+    const lstat = adapter.async.lstat;
+    let renamed = false;
+    const rename = adapter.async.rename;
+    adapter.async.rename = (from, to) => {
+      renamed = true;
+      return rename(from, to);
+    };
+    // The look at the lock just before the rename (no fsync: no look beside it).
+    adapter.async.lstat = (name) => {
+      if (name.endsWith(".atomic-lock") && !renamed) {
+        controller.abort(new Error("cancelled"));
+      }
+      return lstat(name);
+    };
+    await using(adapter, async () => {
+      await assert.rejects(
+        updateFileAtomic(file, () => "new", {
+          fsync: false,
+          signal: controller.signal,
+        }),
+        /cancelled/,
+      );
+    });
+    assert.equal(read(file), "old");
+    assert.deepEqual(fs.readdirSync(dir), ["data.json"]);
+  });
+});
