@@ -114,9 +114,7 @@ export class AtomicFileHandle implements AtomicFile {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (this.#state.status !== "open") {
-      return Promise.reject(this.#unusable());
-    }
+    if (this.#state.status !== "open") return this.#refused();
     if (bytes.length >= BUFFER_BYTES) {
       this.#flush();
       return this.#run(() => writeAll(this.#s, bytes));
@@ -129,9 +127,7 @@ export class AtomicFileHandle implements AtomicFile {
 
   commit(): Promise<void> {
     if (this.#state.done) return this.#state.done;
-    if (this.#state.status !== "open") {
-      return Promise.reject(this.#unusable());
-    }
+    if (this.#state.status !== "open") return this.#refused();
     const s = this.#s;
     // The handle's place among writes to the path: kept from the call that
     // began it (writeFileAtomic with a stream), which settles in its turn,
@@ -194,11 +190,32 @@ export class AtomicFileHandle implements AtomicFile {
     return this.#run(() => writeAll(this.#s, bytes));
   }
 
-  /** Queues `steps` after everything queued before; a failure discards the file and fails the handle. */
+  /**
+   * Queues `steps` after everything queued before; a failure discards the
+   * file and fails the handle. Steps that were running when the handle was
+   * aborted (a long write) reject as it, once the file is gone.
+   */
   #run(steps: () => Steps<void>): Promise<void> {
-    return this.#then(() =>
-      runAsync(orDiscard(this.#s, steps()), this.#context.async)
+    const result = this.#then(async () => {
+      await runAsync(orDiscard(this.#s, steps()), this.#context.async);
+      if (this.#state.status === "aborted") throw this.#unusable();
+    });
+    // Settled once what was queued meanwhile (the removal) has run. A flush
+    // nobody awaits (at commit) fails the handle: its own outcome is told
+    // there, not as an unhandled rejection.
+    const settled = result.catch((error) =>
+      this.#queue.then(() => Promise.reject(error))
     );
+    settled.catch(ignore);
+    return settled;
+  }
+
+  /**
+   * Rejects as an unusable handle, once everything queued before has
+   * settled: an aborted handle's temporary file is then gone.
+   */
+  #refused(): Promise<never> {
+    return this.#queue.then(() => Promise.reject(this.#unusable()));
   }
 
   /** Queues `work` (which discards the file if it fails) after everything queued before. */

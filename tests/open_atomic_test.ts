@@ -345,6 +345,48 @@ test("openAtomic() removes the temporary file when the signal aborts while it is
   });
 });
 
+test("AtomicFile.commit() and write() after the signal aborted reject only once the temporary file is gone", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    for (const call of ["commit", "write"] as const) {
+      const controller = new AbortController();
+      const file = await openAtomic(target, { signal: controller.signal });
+      await file.write("half");
+      const reason = new Error("cancelled by user");
+      controller.abort(reason);
+      const settled = call === "commit" ? file.commit() : file.write("x");
+      await assert.rejects(settled, (e) => e === reason);
+      assert.deepEqual(tempsIn(dir), [], call);
+    }
+    assert.equal(read(target), "old");
+  });
+});
+
+test("AtomicFile.write() in flight when the signal aborts rejects with the reason, once the temporary file is gone", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const controller = new AbortController();
+    const reason = new Error("cancelled by user");
+    const adapter = faultAdapter([]);
+    const write = adapter.async.write;
+    adapter.async.write = async (file, bytes) => {
+      controller.abort(reason); // while the bytes are being written
+      return await write(file, bytes);
+    };
+    await using(adapter, async () => {
+      const file = await openAtomic(target, { signal: controller.signal });
+      await assert.rejects(
+        file.write(new Uint8Array(1 << 20)),
+        (e) => e === reason,
+      );
+      assert.deepEqual(tempsIn(dir), []);
+    });
+    assert.equal(read(target), "old");
+  });
+});
+
 test("openAtomic() rejects with the signal's reason when it aborts while the temporary file is made", async () => {
   await withTempDir(async (dir) => {
     const controller = new AbortController();
