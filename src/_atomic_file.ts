@@ -137,7 +137,9 @@ export class AtomicFileHandle implements AtomicFile {
     this.#flush();
     const steps = this.#then(() => commitInTurn(s, this.#context.async));
     const committed = steps.then(() => void this.#enter("committed"));
-    const done = began ? committed : settleInTurn(ticket, committed);
+    const done = began
+      ? committed
+      : settleInTurn(ticket, committed, s.options.signal);
     this.#enter("committing", { done });
     return done;
   }

@@ -190,16 +190,32 @@ export function takeTicket(spelled: string): Ticket {
   return ticket;
 }
 
-/** Settles `work` in `ticket`'s turn: after every earlier write to the path has settled. */
+/**
+ * Settles `work` in `ticket`'s turn: after every earlier write to the path
+ * has settled; at once where it failed because `signal` aborted.
+ */
 export async function settleInTurn<T>(
   ticket: Ticket,
   work: Promise<T>,
+  signal?: AbortSignal,
 ): Promise<T> {
+  let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   try {
-    return await work;
-  } finally {
-    ticket.renamed();
-    if (ticket.maySettle) await ticket.maySettle;
-    ticket.settled();
+    outcome = { ok: true, value: await work };
+  } catch (error) {
+    outcome = { ok: false, error };
   }
+  ticket.renamed();
+  const earlier = ticket.maySettle;
+  if (earlier !== null && !outcome.ok && signal?.aborted) {
+    // Aborted: it rejects now, not after an earlier write that may wait for
+    // a stream that never ends; the writes after it still settle after the
+    // writes before it.
+    void earlier.then(() => ticket.settled());
+    throw outcome.error;
+  }
+  if (earlier !== null) await earlier;
+  ticket.settled();
+  if (outcome.ok) return outcome.value;
+  throw outcome.error;
 }

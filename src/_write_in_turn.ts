@@ -139,5 +139,6 @@ export function writeInTurn(
   return settleInTurn(
     ticket,
     write(ticket, target, content, options, context),
+    options.signal,
   );
 }

@@ -247,3 +247,29 @@ for (
     });
   });
 }
+
+test("writeFileAtomic() aborted while an earlier write to the path stalls rejects at its abort, not after the stalled one", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    fs.writeFileSync(file, "old");
+    const first = new AbortController();
+    const stalled = writeFileAtomic(
+      file,
+      new ReadableStream({ start: (c) => c.enqueue(new Uint8Array([97])) }),
+      { signal: first.signal },
+    );
+    const second = new AbortController();
+    const reason = new Error("cancelled");
+    const later = writeFileAtomic(file, "b", { signal: second.signal });
+    setTimeout(() => second.abort(reason), 50);
+    const outcome = await Promise.race([
+      later.then(() => "resolved", (error) => error),
+      new Promise((resolve) => setTimeout(() => resolve("pending"), 5000)),
+    ]);
+    assert.equal(outcome, reason);
+    first.abort(new Error("done"));
+    await assert.rejects(stalled, /done/);
+    assert.equal(read(file), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
