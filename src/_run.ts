@@ -111,10 +111,18 @@ function settleAsync(
   );
 }
 
+/** The longest timer every runtime takes: it only has to exist. */
+const KEEP_ALIVE_MS = 2 ** 31 - 1;
+
 /**
  * `promise`, or the signal's reason as soon as it aborts (and `stops()`
  * says the abort ends the wait: by default it does). A rejection of
- * `promise` after that is handled, and dropped.
+ * `promise` after that is handled, and dropped. Meanwhile a timer keeps the
+ * event loop alive, as a lock's wait does: what is awaited may be the
+ * caller's (a stream, an `openAtomic` callback) with nothing of its own to
+ * keep the process running, and Node's and Bun's `AbortSignal.timeout`
+ * keeps nothing alive: without it Node would exit before the abort, where
+ * Deno and Bun reject with its reason.
  */
 export function untilAborted<T>(
   promise: Promise<T>,
@@ -127,13 +135,17 @@ export function untilAborted<T>(
     return Promise.reject(signal.reason);
   }
   return new Promise((resolve, reject) => {
+    const alive = setInterval(() => {}, KEEP_ALIVE_MS);
     const onAbort = () => {
-      if (stops()) reject(signal.reason);
+      if (!stops()) return;
+      clearInterval(alive);
+      reject(signal.reason);
     };
     signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() =>
-      signal.removeEventListener("abort", onAbort)
-    );
+    promise.then(resolve, reject).finally(() => {
+      clearInterval(alive);
+      signal.removeEventListener("abort", onAbort);
+    });
   });
 }
 

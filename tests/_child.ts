@@ -13,6 +13,10 @@
  * - `flush`: AtomicWriter's documented pattern (a write not awaited, then
  *   `flush()`; API `bad-data`: of data of the wrong type); print how
  *   flush() ended, wait a moment, print "alive".
+ * - `stall`: write to TARGET from a source that never ends (API `stream`:
+ *   a `ReadableStream`; `callback`: an `openAtomic` callback that never
+ *   returns), with `AbortSignal.timeout(100)`, which keeps nothing alive on
+ *   Node and Bun; print how the write ended.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -112,6 +116,23 @@ async function main(): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
     console.log("alive");
+    return;
+  }
+  if (mode === "stall") {
+    const signal = AbortSignal.timeout(100);
+    try {
+      if (api === "callback") {
+        await openAtomic(target, () => new Promise<void>(() => {}), { signal });
+      } else {
+        const never = new ReadableStream<Uint8Array>({
+          start: (c) => c.enqueue(new Uint8Array([97])),
+        });
+        await writeFileAtomic(target, never, { signal });
+      }
+      console.log("resolved");
+    } catch (error) {
+      console.log(`rejected ${(error as Error).name}`);
+    }
     return;
   }
   throw new Error(`unknown mode ${mode}`);

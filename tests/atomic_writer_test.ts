@@ -250,3 +250,23 @@ test("AtomicWriter.flush() reports the data written before it, not a refused wri
     assert.equal(fs.readFileSync(path.join(dir, "state.json"), "utf8"), "good");
   });
 });
+
+for (const api of ["stream", "callback"]) {
+  test(`a write from a ${api} that never ends rejects at AbortSignal.timeout() on every runtime, rather than the process exiting first`, async () => {
+    await withTempDir((dir) => {
+      // A child process: with nothing else to do, Node would end the
+      // process (its AbortSignal.timeout() keeps nothing alive).
+      const [exe, ...args] = scriptCommand(
+        path.join(root, "tests", "_child.ts"),
+        ["stall", path.join(dir, "f"), api],
+      );
+      const child = spawnSync(exe, args, {
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      assert.equal(child.stdout, "rejected TimeoutError\n", child.stderr);
+      assert.equal(child.status, 0, child.stderr);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+}
