@@ -150,6 +150,8 @@ export async function updateFileAtomic<T extends UpdateResult>(
   const letGo = () => void (releasing ??= lock.release());
   try {
     const current = await runAsync(readLocked(lock.held), context.async);
+    // Aborted during the read: fn is not called.
+    plan.write.signal?.throwIfAborted();
     // The signal cancels the update while fn runs too: fn's result, when it
     // comes, is dropped, and the lock is released now.
     const result = await untilAborted(

@@ -48,6 +48,7 @@ export function updateFileAtomicSync<T extends UpdateResult>(
   const lock = takeLockSync(plan.lock, context);
   try {
     const current = runSync(readLocked(lock.held), context.adapter.sync);
+    plan.write.signal?.throwIfAborted();
     const result = fn(current);
     if (result instanceof Promise) {
       // Its own failure is reported by this TypeError, not as an unhandled
@@ -57,6 +58,8 @@ export function updateFileAtomicSync<T extends UpdateResult>(
         `Cannot update "${plan.lock.target}": fn returned a promise; use updateFileAtomic()`,
       );
     }
+    // Aborted by fn itself: as the asynchronous form, it rejects.
+    plan.write.signal?.throwIfAborted();
     const bytes = newContent(plan, result);
     if (bytes !== null) {
       const s = replacementUnderLock(

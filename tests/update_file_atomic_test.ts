@@ -76,6 +76,55 @@ const updates = [
 ];
 
 for (const { name, fails, update } of updates) {
+  test(`${name} ${fails} with the signal's reason when fn aborts it, even returning undefined`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "data.json");
+      fs.writeFileSync(target, "old");
+      const reason = new Error("cancelled in fn");
+      for (const returned of ["new", undefined]) {
+        const controller = new AbortController();
+        await assert.rejects(
+          update(target, () => {
+            controller.abort(reason);
+            return returned;
+          }, { signal: controller.signal }),
+          (error) => error === reason,
+        );
+      }
+      assert.equal(read(target), "old");
+      assert.deepEqual(fs.readdirSync(dir), ["data.json"]);
+    });
+  });
+
+  test(`${name} does not call fn once the signal has aborted during the read`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "data.json");
+      fs.writeFileSync(target, "old");
+      const controller = new AbortController();
+      const reason = new Error("cancelled");
+      const adapter = faultAdapter([]);
+      for (const ops of [adapter.sync, adapter.async] as const) {
+        const readFile = ops.readFile as (p: string) => unknown;
+        (ops as { readFile: (p: string) => unknown }).readFile = (p) => {
+          controller.abort(reason);
+          return readFile(p);
+        };
+      }
+      let called = false;
+      await using(adapter, async () => {
+        await assert.rejects(
+          update(target, () => {
+            called = true;
+            return "new";
+          }, { signal: controller.signal }),
+          (error) => error === reason,
+        );
+      });
+      assert.equal(called, false);
+      assert.equal(read(target), "old");
+    });
+  });
+
   test(`${name} creates a missing file, passing null to fn`, async () => {
     await withTempDir(async (dir) => {
       const target = path.join(dir, "new.txt");
