@@ -32,7 +32,13 @@ export interface LockOptions {
    * @default {Infinity (wait as long as it takes)}
    */
   timeout?: number | undefined;
-  /** Aborting it cancels the wait (and an update before its commit) with the signal's reason. */
+  /**
+   * Aborting it cancels the wait (and an update before its commit) with the
+   * signal's reason. A synchronous wait (`lockFileSync`,
+   * `updateFileAtomicSync`) blocks the thread, so no timer or event can
+   * abort it meanwhile: only a signal aborted before the call (or by `fn`)
+   * counts there; bound the wait with `timeout`.
+   */
   signal?: AbortSignal | undefined;
   /**
    * Milliseconds after the last heartbeat at which other processes may take
