@@ -85,6 +85,27 @@ test("steno Writer.write() leaves the data of the latest call, whatever the type
   });
 });
 
+test("steno Writer.write() leaves the data of the latest call when two Writers of one file overlap, whatever the type of the earlier one", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const older = new Writer(file);
+    const newer = new Writer(file);
+    async function* slow() {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      yield "OLDER";
+    }
+    await Promise.all([older.write(slow()), newer.write("NEWER")]);
+    assert.equal(read(file), "NEWER");
+    await Promise.all([
+      older.write("A"),
+      older.write(slow()),
+      newer.write("B"),
+    ]);
+    assert.equal(read(file), "B");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
 test("steno Writer.write() resolves a relative path against the current directory of each call", async () => {
   await withTempDir(async (dir) => {
     const [a, b] = [path.join(dir, "a"), path.join(dir, "b")];

@@ -23,7 +23,8 @@
  * @module
  */
 import { AtomicWriter } from "../atomic_writer.ts";
-import { concatBytes, isWhole, toAbsolutePath, toBytes } from "../_validate.ts";
+import { writeFileAtomic } from "../write_file_atomic.ts";
+import { isWhole, toAbsolutePath } from "../_validate.ts";
 
 /** A path as `steno` takes it; bytes must be UTF-8 (they are decoded as such). */
 export type PathLike = string | URL | Uint8Array;
@@ -48,22 +49,16 @@ function toPath(filename: PathLike): string | URL {
   }
 }
 
-/** Iterables (a lowdb adapter may pass one) are collected into one buffer. */
-async function collect(data: Data): Promise<string | ArrayBufferView> {
-  if (isWhole(data)) return data;
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of data) chunks.push(toBytes(chunk, "chunk").slice());
-  return concatBytes(chunks);
-}
-
 function ignore(): void {}
 
 /**
  * Writes one file often and safely, like `steno`'s `Writer`: calls made while
  * a write runs are folded into one next write carrying the data of the
- * latest call, whatever its type (iterables are collected in call order). A
- * relative path is resolved at each call, against the current directory
- * then, as steno does.
+ * latest call. An iterable (a lowdb adapter may pass one) is written as it
+ * comes, in its place among the writes to the file made before and after
+ * it, by this `Writer` or any other: the latest call wins, whatever the
+ * type of its data. A relative path is resolved at each call, against the
+ * current directory then, as steno does.
  *
  * @example Usage
  * ```ts
@@ -78,11 +73,6 @@ export class Writer {
   #filename: string | URL;
   /** The writer for the file the name meant at the latest call. */
   #writer: AtomicWriter;
-  /**
-   * Settles once every call so far has handed its data to a writer; `null`
-   * when none is still collecting an iterable.
-   */
-  #handing: Promise<void> | null = null;
 
   /**
    * Makes a writer for `filename`; nothing is written until `write()`.
@@ -112,19 +102,12 @@ export class Writer {
    */
   write(data: Data): Promise<void> {
     const writer = this.#writerNow();
-    if (this.#handing === null && isWhole(data)) return writer.write(data);
-    // After the calls before it, even if its data is ready first.
-    const handed = (this.#handing ?? Promise.resolve())
-      .then(() => collect(data))
-      .then((content) => ({ done: writer.write(content) }));
-    const handing = handed.then(ignore, ignore);
-    this.#handing = handing;
-    void handing.then(() => {
-      if (this.#handing === handing) this.#handing = null;
-    });
-    const settled = handed.then(({ done }) => done);
-    settled.catch(ignore); // as the writer's own: safe to leave unawaited
-    return settled;
+    if (isWhole(data)) return writer.write(data);
+    // Its place among the writes to the file is taken now, as a whole
+    // write's is by its writer: renamed in call order, whichever Writer.
+    const written = writeFileAtomic(this.#filename, data);
+    written.catch(ignore); // as the writer's own: safe to leave unawaited
+    return written;
   }
 
   /** The writer for the file `filename` names now. */
