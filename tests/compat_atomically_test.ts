@@ -131,6 +131,21 @@ for (const form of forms) {
     });
   });
 
+  test(`${form.name} retries the look at its target while its directory cannot be searched for a moment`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      // EACCES from the lstat: a directory without search permission.
+      const adapter = faultAdapter([
+        { op: "lstat", code: "EACCES", times: 2, where: ([p]) => p === file },
+      ]);
+      await using(adapter, () => form.write(file, "x"));
+      assert.equal(read(file), "x");
+      assert.ok(adapter.sleeps.length >= 2, JSON.stringify(adapter.sleeps));
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
   test(`${form.name} with timeout: 0 ${form.fails} at the first transient failure`, async () => {
     await withTempDir(async (dir) => {
       const file = path.join(dir, "f");

@@ -64,13 +64,22 @@ export function retryingSync<T>(
 }
 
 /**
- * The operations retried: those atomically retries, but `close`. A failed
- * close(2) has released the descriptor already, and closing its number
- * again could close a file opened since. A failed write wrote nothing (a
- * short write succeeds, and the algorithm resumes it), so a retried write
- * cannot repeat bytes.
+ * The operations retried: those atomically retries, but `close`, and the
+ * looks at the target and its directory that come first (a directory that
+ * cannot be searched for a moment fails them with `EACCES`, where
+ * atomically's own first call waits). A failed close(2) has released the
+ * descriptor already, and closing its number again could close a file
+ * opened since. A failed write wrote nothing (a short write succeeds, and
+ * the algorithm resumes it), so a retried write cannot repeat bytes.
  */
-const RETRIED = ["createExclusive", "write", "sync", "rename"] as const;
+const RETRIED = [
+  "lstat",
+  "stat",
+  "createExclusive",
+  "write",
+  "sync",
+  "rename",
+] as const;
 
 /** `ops` with each {@linkcode RETRIED} operation run through `again`. */
 function withRetries<Ops extends FsOps | AsyncFsOps>(

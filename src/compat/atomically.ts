@@ -113,8 +113,9 @@ export interface WriteOptions {
    */
   schedule?: ((filePath: string) => Promise<Disposer>) | undefined;
   /**
-   * How long to retry an operation of the write (create the temporary file,
-   * write, fsync, rename) that fails with `EMFILE`, `ENFILE`, `EAGAIN`,
+   * How long to retry an operation of the write (look at the target and its
+   * directory, create the temporary file, write, fsync, rename) that fails
+   * with `EMFILE`, `ENFILE`, `EAGAIN`,
    * `EBUSY`, `EACCES` or `EPERM`, in milliseconds, from its first try; `0`
    * or `-1`: never. The write goes on with the same temporary file.
    *
