@@ -10,6 +10,7 @@
  *   with the `mode` option if a 4th argument gives it (octal); print the
  *   error code on failure.
  * - `errno`: as `write`, but print the error's code and errno on failure.
+ * - `syscall`: as `write`, but print the error's code and syscall on failure.
  * - `flush`: AtomicWriter's documented pattern (a write not awaited, then
  *   `flush()`; API `bad-data`: of data of the wrong type); print how
  *   flush() ended, wait a moment, print "alive".
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
     setInterval(() => {}, 1000);
     return;
   }
-  if (mode === "write" || mode === "errno") {
+  if (mode === "write" || mode === "errno" || mode === "syscall") {
     const options = {
       ...(bits === undefined ? {} : { mode: parseInt(bits, 8) }),
       ...(api === "mkdir" ? { mkdir: true } : {}),
@@ -97,8 +98,18 @@ async function main(): Promise<void> {
       } else await writeFileAtomic(target, "written by child", options);
       console.log("ok");
     } catch (error) {
-      const { code, errno } = error as { code?: string; errno?: number };
-      console.log(mode === "errno" ? `${code} ${errno}` : code);
+      const { code, errno, syscall } = error as {
+        code?: string;
+        errno?: number;
+        syscall?: string;
+      };
+      console.log(
+        mode === "errno"
+          ? `${code} ${errno}`
+          : mode === "syscall"
+          ? `${code} ${syscall}`
+          : code,
+      );
       console.error((error as Error).message);
     }
     return;

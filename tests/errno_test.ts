@@ -39,9 +39,14 @@ function straceMissing(): string | false {
  * call of `calls` failing with `errno`; what the child said: the error's
  * code and errno, or "ok".
  */
-function childWriteUnder(calls: string, errno: string, args: string[]): string {
+function childWriteUnder(
+  calls: string,
+  errno: string,
+  args: string[],
+  mode = "errno",
+): string {
   const command = scriptCommand(path.join(root, "tests", "_child.ts"), [
-    "errno",
+    mode,
     ...args,
   ]);
   const run = spawnSync("strace", [
@@ -150,6 +155,28 @@ for (const [errno, number] of Object.entries(injected)) {
         const said = childWriteUnder("chmod,fchmod,fchmodat", errno, [target]);
         assert.equal(said, `${errno} -${number}`);
         assert.equal(fs.readFileSync(target, "utf8"), "old");
+        assert.deepEqual(fs.readdirSync(dir), ["existing.txt"]);
+      });
+    },
+  );
+}
+
+// Deno's node:fs names no system call but open's: the adapter names it.
+for (
+  const [calls, syscall] of [
+    ["fsync,fdatasync", "fsync"],
+    ["chmod,fchmod,fchmodat", "fchmod"],
+  ] as const
+) {
+  test(
+    `writeFileAtomic() names the system call ${syscall} in a failure of it on every runtime`,
+    { skip: straceMissing() },
+    async () => {
+      await withTempDir((dir) => {
+        const target = path.join(dir, "existing.txt");
+        fs.writeFileSync(target, "old"); // an existing file: its mode is set
+        const said = childWriteUnder(calls, "EIO", [target], "syscall");
+        assert.equal(said, `EIO ${syscall}`);
         assert.deepEqual(fs.readdirSync(dir), ["existing.txt"]);
       });
     },

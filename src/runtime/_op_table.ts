@@ -185,14 +185,14 @@ export function withNormalizedErrors<
   T extends Record<string, Twin<never, unknown>>,
 >(
   rows: T,
-  normalize: (error: unknown) => unknown,
+  normalize: (error: unknown, op: string) => unknown,
 ): T {
-  const fail = (error: unknown): never => {
-    throw normalize(error);
-  };
   const wrapped: Record<string, Pair> = {};
   for (const [name, twin] of Object.entries(rows)) {
     const { sync, async } = twin as unknown as Pair;
+    const fail = (error: unknown): never => {
+      throw normalize(error, name);
+    };
     wrapped[name] = {
       sync: (a, b, c, d) => {
         try {
@@ -205,7 +205,7 @@ export function withNormalizedErrors<
         try {
           return async(a, b, c, d).catch(fail);
         } catch (error) {
-          return Promise.reject(normalize(error));
+          return Promise.reject(normalize(error, name));
         }
       },
     };

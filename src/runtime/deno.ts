@@ -58,15 +58,36 @@ const codesByName: Record<string, string> = {
 };
 
 /**
- * `withCode` for the calls on a descriptor, where Deno's `Busy` means a full
- * descriptor table: its `node:fs` duplicates the descriptor for each call
- * (`fcntl(F_DUPFD_CLOEXEC)`), and where that fails with `EMFILE`, two calls
- * at once on one descriptor (a write beside a chmod) find it busy. A file's
- * write or chmod is never busy otherwise.
+ * The system call each operation on a descriptor makes, named as Node and
+ * Bun name it: Deno's `node:fs` names it only for `open`.
  */
-function withDescriptorCode(error: unknown): unknown {
+const SYSCALLS: Record<string, string> = {
+  createExclusive: "open",
+  write: "write",
+  sync: "fsync",
+  chmod: "fchmod",
+  chown: "fchown",
+  close: "close",
+  locate: "readlink",
+  syncDir: "fsync",
+  touch: "futime",
+};
+
+/**
+ * `withCode` for the calls on a descriptor (`op`), with the system call
+ * named; where Deno's `Busy` means a full descriptor table: its `node:fs`
+ * duplicates the descriptor for each call (`fcntl(F_DUPFD_CLOEXEC)`), and
+ * where that fails with `EMFILE`, two calls at once on one descriptor (a
+ * write beside a chmod) find it busy. A file's write or chmod is never busy
+ * otherwise.
+ */
+function withDescriptorCode(error: unknown, op: string): unknown {
   if (error instanceof Error && error.name === "Busy" && !("code" in error)) {
-    return Object.assign(error, { code: "EMFILE" });
+    Object.assign(error, { code: "EMFILE" });
+  }
+  const named = (error as { syscall?: unknown } | null)?.syscall;
+  if (error instanceof Error && named === undefined && SYSCALLS[op]) {
+    Object.assign(error, { syscall: SYSCALLS[op] });
   }
   return withCode(error);
 }
