@@ -799,6 +799,16 @@ function print(text: string): Promise<unknown> {
   });
 }
 
+/**
+ * A file-size limit (`ulimit -f`) fails the write that reaches it with
+ * `EFBIG` (exit 1, FILE unchanged, nothing left), rather than ending the
+ * command by `SIGXFSZ`, which Node and Bun ignore and Deno does not: the
+ * command, being the program, may listen to it.
+ */
+function fileSizeLimitFailsWrites(): void {
+  if (process.platform !== "win32") process.on("SIGXFSZ", () => {});
+}
+
 async function main(args: string[]): Promise<void> {
   let command: Command | string;
   try {
@@ -816,6 +826,7 @@ async function main(args: string[]): Promise<void> {
     }
     process.exit(0);
   }
+  fileSizeLimitFailsWrites();
   try {
     await run(command);
   } catch (error) {

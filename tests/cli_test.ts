@@ -933,6 +933,27 @@ test(
 );
 
 test(
+  "atomic-write fails with EFBIG past a file-size limit, FILE unchanged and nothing left, instead of dying of SIGXFSZ",
+  POSIX_ONLY,
+  async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "config.json");
+      const big = path.join(dir, "big");
+      fs.writeFileSync(file, "old\n");
+      fs.writeFileSync(big, new Uint8Array(300_000));
+      // 100 blocks (of 512 or 1024 bytes): less than the input.
+      const result = await inShell(
+        `ulimit -f 100 && atomic_write ${quote(file)} < ${quote(big)}`,
+      );
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /\(EFBIG\)/);
+      assert.equal(read(file), "old\n");
+      assert.deepEqual(fs.readdirSync(dir).sort(), ["big", "config.json"]);
+    });
+  },
+);
+
+test(
   "atomic-write --update exits 126 when CMD is not executable",
   POSIX_ONLY,
   async () => {
