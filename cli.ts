@@ -707,12 +707,16 @@ async function run(command: Command): Promise<void> {
     if (guard.signalled) return await dying();
     guard.adopt(null); // a signal from here waits for the file
   }
+  // Cancels the write on a signal, up to its rename (see `writeAndCommit`).
+  const cancel = new AbortController();
   let file: AtomicFile;
   try {
-    file = await openAtomic(
-      command.file,
-      lock ? { ...options, signal: lock.signal } : options,
-    );
+    file = await openAtomic(command.file, {
+      ...options,
+      signal: lock
+        ? AbortSignal.any([lock.signal, cancel.signal])
+        : cancel.signal,
+    });
   } catch (error) {
     const held = lock;
     guard.adopt(() => held?.release() ?? Promise.resolve());
@@ -721,6 +725,7 @@ async function run(command: Command): Promise<void> {
     throw error;
   }
   guard.adopt(async () => {
+    cancel.abort();
     await file.abort();
     await lock?.release();
   });
@@ -757,12 +762,19 @@ async function writeAndCommit(
     await file.abort();
     throw error;
   }
-  // Ctrl-C in a pipeline also ends the input: give a signal that came with
-  // the end of input one turn of the event loop to be handled first.
-  await new Promise((resolve) => setTimeout(resolve, 0));
+  // Ctrl-C in a pipeline also ends the input, and a signal sent just before
+  // the end may be handled after it: the handlers stay until the commit is
+  // done, and one that runs before the rename cancels it (the file's
+  // signal). Removing them sooner dropped such a signal on Node and Deno:
+  // FILE then took the input cut short, with status 0.
+  try {
+    await file.commit();
+  } catch (error) {
+    if (guard.signalled) return await dying();
+    throw error;
+  }
   if (guard.signalled) return await dying();
   guard.stop();
-  await file.commit();
 }
 
 /** `file` made absolute as the library makes it (never normalized), for a message. */
