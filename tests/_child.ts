@@ -14,6 +14,9 @@
  * - `flush`: AtomicWriter's documented pattern (a write not awaited, then
  *   `flush()`; API `bad-data`: of data of the wrong type); print how
  *   flush() ended, wait a moment, print "alive".
+ * - `queue`: write to TARGET from a source that stalls for a second, then
+ *   100 writes of "data<n>" 2 ms apart, which wait for it; print how many
+ *   failed and what TARGET then holds.
  * - `stall`: write to TARGET from a source that never ends (API `stream`:
  *   a `ReadableStream`; `callback`: an `openAtomic` callback that never
  *   returns), with `AbortSignal.timeout(100)`, which keeps nothing alive on
@@ -127,6 +130,21 @@ async function main(): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
     console.log("alive");
+    return;
+  }
+  if (mode === "queue") {
+    async function* slow() {
+      yield "first";
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    const writes = [writeFileAtomic(target, slow())];
+    for (let n = 0; n < 100; n++) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      writes.push(writeFileAtomic(target, `data${n}`));
+    }
+    const outcomes = await Promise.allSettled(writes);
+    const failed = outcomes.filter((o) => o.status === "rejected").length;
+    console.log(`${failed} failed, ${fs.readFileSync(target, "utf8")}`);
     return;
   }
   if (mode === "stall") {

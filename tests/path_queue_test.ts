@@ -5,13 +5,17 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import process from "node:process";
 import { AtomicWriter, openAtomic, writeFileAtomic } from "../mod.ts";
 import {
   type FaultAdapter,
   faultAdapter,
   read,
+  root,
+  scriptCommand,
   tempsIn,
   using,
   withTempDir,
@@ -273,3 +277,24 @@ test("writeFileAtomic() aborted while an earlier write to the path stalls reject
     assert.deepEqual(tempsIn(dir), []);
   });
 });
+
+test(
+  "writeFileAtomic() calls queued behind a slow write to the file keep few descriptors open while they wait (64 allowed: none fails)",
+  {
+    skip: process.platform === "linux" ? false : "prlimit is Linux's",
+  },
+  async () => {
+    await withTempDir((dir) => {
+      const [exe, ...args] = scriptCommand(
+        path.join(root, "tests", "_child.ts"),
+        ["queue", path.join(dir, "f")],
+      );
+      const child = spawnSync("prlimit", ["--nofile=64", exe, ...args], {
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      assert.equal(child.stdout, "0 failed, data99\n", child.stderr);
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  },
+);
