@@ -93,9 +93,19 @@ function* ownerOfNewFile(
   return { uid: made?.uid ?? UNKNOWN_OWNER, gid: made?.gid ?? null };
 }
 
-/** Whether `id`, an owner or group, is a known one and the same as `other`. */
-function sameKnownId(id: number, other: number | null): boolean {
-  return id >= 0 && id === other;
+/**
+ * Whether `id`, an owner or group of the existing file, is `made`'s, the
+ * temporary file's: a known id and the same. Where the runtime will not
+ * say who runs it and /proc cannot be read (Deno without `--allow-sys` and
+ * `--allow-all`), a writer whose own file shows the placeholder 65534
+ * (`UNKNOWN_OWNER`) runs as 65534, and takes 65534's files for its own, as
+ * the README's "User namespaces" says.
+ */
+function isMadeId(s: Replacement, id: number, made: number | null): boolean {
+  if (id === UNKNOWN_OWNER && made === UNKNOWN_OWNER) {
+    return s.host.ids === null;
+  }
+  return id >= 0 && id === made;
 }
 
 /**
@@ -136,8 +146,8 @@ function* keepOwner(
   const made = yield* ownerOfNewFile(s);
   const uidKnown = entry.uid >= 0;
   const gidKnown = entry.gid >= 0;
-  let ownerKept = sameKnownId(entry.uid, made.uid);
-  let groupKept = sameKnownId(entry.gid, made.gid);
+  let ownerKept = isMadeId(s, entry.uid, made.uid);
+  let groupKept = isMadeId(s, entry.gid, made.gid);
   if (ownerKept && groupKept) return mode;
   if (!ownerKept && uidKnown) {
     ownerKept = (yield* settle(

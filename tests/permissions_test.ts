@@ -256,6 +256,28 @@ test(
   },
 );
 
+test(
+  "writeFileAtomic() as nobody on Deno without --allow-sys keeps the group and set-ID bits of its own file",
+  {
+    skip: skip || (fs.existsSync(DENO) ? false : "Deno is not installed here"),
+  },
+  async () => {
+    await withDirs((asNobody, dir) => {
+      fs.chownSync(dir, NOBODY, NOBODY);
+      const target = path.join(dir, "own");
+      fs.writeFileSync(target, "old");
+      fs.chownSync(target, NOBODY, NOBODY);
+      fs.chmodSync(target, 0o2750);
+      // It cannot tell its uid, nor read /proc: its temporary file shows
+      // 65534, the placeholder, which it then takes for its own.
+      assert.equal(asNobody(target), "ok");
+      const stat = fs.statSync(target);
+      assert.equal(`${stat.uid}:${stat.gid}`, `${NOBODY}:${NOBODY}`);
+      assert.equal(stat.mode & 0o7777, 0o2750);
+    }, denoWithoutSys);
+  },
+);
+
 for (const api of ["async", "sync", "handle"]) {
   test(
     `writeFileAtomic() as a normal user keeps a file's set-user-ID and set-group-ID bits, which a write clears (${api})`,
