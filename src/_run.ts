@@ -115,6 +115,17 @@ function settleAsync(
 const KEEP_ALIVE_MS = 2 ** 31 - 1;
 
 /**
+ * Keeps the event loop alive until the returned function is called (see
+ * {@linkcode untilAborted}). A stream's chunks share one for the whole
+ * stream: a timer made per chunk made a streamed write 1.5 to 3 times
+ * slower on Deno.
+ */
+export function keepingAlive(): () => void {
+  const alive = setInterval(() => {}, KEEP_ALIVE_MS);
+  return () => clearInterval(alive);
+}
+
+/**
  * `promise`, or the signal's reason as soon as it aborts (and `stops()`
  * says the abort ends the wait: by default it does). A rejection of
  * `promise` after that is handled, and dropped. Meanwhile a timer keeps the
@@ -128,6 +139,7 @@ export function untilAborted<T>(
   promise: Promise<T>,
   signal: AbortSignal | undefined,
   stops: () => boolean = () => true,
+  keepAlive = true,
 ): Promise<T> {
   if (signal === undefined) return promise;
   if (signal.aborted && stops()) {
@@ -135,15 +147,15 @@ export function untilAborted<T>(
     return Promise.reject(signal.reason);
   }
   return new Promise((resolve, reject) => {
-    const alive = setInterval(() => {}, KEEP_ALIVE_MS);
+    const stop = keepAlive ? keepingAlive() : () => {};
     const onAbort = () => {
       if (!stops()) return;
-      clearInterval(alive);
+      stop();
       reject(signal.reason);
     };
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => {
-      clearInterval(alive);
+      stop();
       signal.removeEventListener("abort", onAbort);
     });
   });

@@ -4,7 +4,7 @@ import { type Context, currentContext, startReplacement } from "./_context.ts";
 import { settleInTurn, type Ticket } from "./_path_queue.ts";
 import { orDiscard, type Replacement, writeAll } from "./_replace.ts";
 import { commitInTurn, prepareAsync } from "./_async_phases.ts";
-import { runAsync, untilAborted } from "./_run.ts";
+import { keepingAlive, runAsync, untilAborted } from "./_run.ts";
 import type { ResolvedOptions } from "./_validate.ts";
 
 /** What a whole-file write takes: bytes, or chunks pulled one by one. */
@@ -25,9 +25,23 @@ async function* pulled(
   signal: AbortSignal | undefined,
 ): AsyncGenerator<unknown, void, undefined> {
   if (signal === undefined) return yield* source;
-  if (source instanceof ReadableStream) {
-    return yield* pulledFrom(source, signal);
+  // One timer keeps the process alive for the whole stream (see
+  // `untilAborted`), not one per chunk.
+  const stop = keepingAlive();
+  try {
+    return yield* source instanceof ReadableStream
+      ? pulledFrom(source, signal)
+      : pulledFromIterable(source, signal);
+  } finally {
+    stop();
   }
+}
+
+/** The chunks of `source`, as {@linkcode pulled}: the iterator asked to return at an abort. */
+async function* pulledFromIterable(
+  source: Iterable<unknown> | AsyncIterable<unknown>,
+  signal: AbortSignal,
+): AsyncGenerator<unknown, void, undefined> {
   const iterator = Symbol.asyncIterator in source
     ? source[Symbol.asyncIterator]()
     : source[Symbol.iterator]();
@@ -35,10 +49,10 @@ async function* pulled(
   try {
     for (;;) {
       signal.throwIfAborted();
-      const next = await untilAborted(Promise.resolve(iterator.next()), signal);
+      const next = await chunkOf(Promise.resolve(iterator.next()), signal);
       if (next.done) return void (done = true);
       // A synchronous source's chunks may be promises, as `for await` takes them.
-      yield await untilAborted(Promise.resolve(next.value), signal);
+      yield await chunkOf(Promise.resolve(next.value), signal);
     }
   } finally {
     if (!done) {
@@ -52,6 +66,11 @@ async function* pulled(
   }
 }
 
+/** A chunk, awaited until `signal` aborts (the stream keeps the process alive). */
+function chunkOf<T>(chunk: Promise<T>, signal: AbortSignal): Promise<T> {
+  return untilAborted(chunk, signal, undefined, false);
+}
+
 /** The chunks of `stream`, as {@linkcode pulled}: cancelled at an abort. */
 async function* pulledFrom(
   stream: ReadableStream<unknown>,
@@ -62,7 +81,7 @@ async function* pulledFrom(
   try {
     for (;;) {
       signal.throwIfAborted();
-      const next = await untilAborted(reader.read(), signal);
+      const next = await chunkOf(reader.read(), signal);
       if (next.done) return void (done = true);
       yield next.value;
     }
