@@ -735,6 +735,32 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   );
 }
 
+test(
+  "atomic-write leaves FILE untouched when SIGINT comes just before the end of its input",
+  { skip: isWindows ? "no POSIX signals" : false },
+  async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "state.json");
+      // The signal, then the end of input at once: Ctrl-C in a pipeline.
+      // Its handler may run after the end is read; it must still win.
+      for (let round = 0; round < 20; round++) {
+        fs.writeFileSync(file, "old\n");
+        const child = start([file]);
+        const outcome = finished(child);
+        child.stdin?.on("error", () => {});
+        child.stdin?.write("half of the new content");
+        await tempAppears(dir, child);
+        process.kill(child.pid as number, "SIGINT");
+        child.stdin?.end();
+        const result = await outcome;
+        assert.equal(result.signal, "SIGINT", `round ${round}: ${result.code}`);
+        assert.equal(read(file), "old\n", `round ${round}`);
+        assert.deepEqual(tempsIn(dir), []);
+      }
+    });
+  },
+);
+
 test("atomic-write's npm bin is built by npm ci (the prepare script), as the README's npx line needs", () => {
   const pkg = JSON.parse(
     fs.readFileSync(path.join(root, "package.json"), "utf8"),
