@@ -33,6 +33,12 @@ import {
   writeFileAtomicSync,
 } from "../mod.ts";
 
+/** "first", then a second's pause before the end. */
+async function* slowFirst(): AsyncGenerator<string> {
+  yield "first";
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+}
+
 /** A payload of about `size` bytes that says how long it is and what it is made of. */
 export function payload(n: number, size: number): string {
   const fill = String.fromCharCode(97 + n % 26);
@@ -133,11 +139,7 @@ async function main(): Promise<void> {
     return;
   }
   if (mode === "queue") {
-    async function* slow() {
-      yield "first";
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-    const writes = [writeFileAtomic(target, slow())];
+    const writes = [writeFileAtomic(target, slowFirst())];
     for (let n = 0; n < 100; n++) {
       await new Promise((resolve) => setTimeout(resolve, 2));
       writes.push(writeFileAtomic(target, `data${n}`));

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { openAtomic } from "../mod.ts";
+import { fillDescriptors, freeDescriptors } from "./_descriptors.ts";
 
 const dir = process.argv[2];
 const outcomes: string[] = [];
@@ -15,21 +16,13 @@ for (let round = 0; round < 30; round++) {
   // An existing file: its bits are set beside the first write.
   const target = path.join(dir, `f${round}`);
   fs.writeFileSync(target, "old");
-  const held: number[] = [];
-  for (;;) {
-    try {
-      held.push(fs.openSync("/dev/null", "r"));
-    } catch {
-      break;
-    }
-  }
-  fs.closeSync(held.pop()!);
+  const held = fillDescriptors(1);
   try {
     await openAtomic(target, (file) => file.write("new"));
     outcomes.push("ok");
   } catch (error) {
     outcomes.push((error as { code?: string }).code ?? String(error));
   }
-  for (const fd of held) fs.closeSync(fd);
+  freeDescriptors(held);
 }
 console.log(JSON.stringify(outcomes));

@@ -10,21 +10,15 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { lockFile, openAtomic, writeFileAtomic } from "../mod.ts";
+import { fillDescriptors, freeDescriptors } from "./_descriptors.ts";
 
 const dir = process.argv[2];
-const held: number[] = [];
-for (;;) {
-  try {
-    held.push(fs.openSync("/dev/null", "r"));
-  } catch {
-    break;
-  }
-}
+const held = fillDescriptors();
 const failures = await Promise.allSettled([
   writeFileAtomic(path.join(dir, "first"), "x"),
   lockFile(path.join(dir, "first")),
 ]);
-for (const fd of held) fs.closeSync(fd);
+freeDescriptors(held);
 if (failures.some((failure) => failure.status === "fulfilled")) {
   throw new Error("a call did not fail with the descriptor table full");
 }

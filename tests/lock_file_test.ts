@@ -155,14 +155,20 @@ test("lockFile() makes the lock file under its own name where link fails with EI
 for (
   const [name, take] of [
     ["lockFile()", (file: string) => lockFile(file)],
-    ["lockFileSync()", async (file: string) => lockFileSync(file)],
+    [
+      "lockFileSync()",
+      (file: string) => new Promise((resolve) => resolve(lockFileSync(file))),
+    ],
     [
       "updateFileAtomic()",
       (file: string) => updateFileAtomic(file, () => "new"),
     ],
     [
       "updateFileAtomicSync()",
-      async (file: string) => updateFileAtomicSync(file, () => "new"),
+      (file: string) =>
+        new Promise((resolve) =>
+          resolve(updateFileAtomicSync(file, () => "new"))
+        ),
     ],
   ] as const
 ) {
