@@ -109,13 +109,16 @@ export async function commitInTurn(
     directoryId: (dir) => runAsync(directoryId(dir), ops),
     ignoresCase: () => runAsync(ignoresCase(s.temp as string), ops),
   }) ?? null;
-  if (turn === null || openWhileWaiting >= OPEN_WHILE_WAITING) {
+  // Counted from here, before any await: writes called in one tick all
+  // get here before any of them has synced.
+  const keepOpen = turn !== null && openWhileWaiting < OPEN_WHILE_WAITING;
+  if (!keepOpen) {
     await runAsync(orDiscard(s, seal(s)), ops);
     if (turn !== null) await orDiscardAsync(s, ops, turn);
   } else {
-    await runAsync(orDiscard(s, syncTemp(s)), ops);
     openWhileWaiting++;
     try {
+      await runAsync(orDiscard(s, syncTemp(s)), ops);
       await orDiscardAsync(s, ops, turn);
       await runAsync(orDiscard(s, matchAgain(s)), ops);
       await runAsync(orDiscard(s, closeTemp(s)), ops);

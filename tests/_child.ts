@@ -15,8 +15,9 @@
  *   `flush()`; API `bad-data`: of data of the wrong type); print how
  *   flush() ended, wait a moment, print "alive".
  * - `queue`: write to TARGET from a source that stalls for a second, then
- *   100 writes of "data<n>" 2 ms apart, which wait for it; print how many
- *   failed and what TARGET then holds.
+ *   100 writes of "data<n>" 2 ms apart (API `tick`: 40, all at once), which
+ *   wait for it; print how many failed and what TARGET then holds, and
+ *   (`tick`) how many more descriptors were open while they waited.
  * - `stall`: write to TARGET from a source that never ends (API `stream`:
  *   a `ReadableStream`; `callback`: an `openAtomic` callback that never
  *   returns), with `AbortSignal.timeout(100)`, which keeps nothing alive on
@@ -139,14 +140,22 @@ async function main(): Promise<void> {
     return;
   }
   if (mode === "queue") {
+    const open = () => fs.readdirSync("/proc/self/fd").length;
+    const before = open();
     const writes = [writeFileAtomic(target, slowFirst())];
-    for (let n = 0; n < 100; n++) {
-      await new Promise((resolve) => setTimeout(resolve, 2));
+    const [count, gap] = api === "tick" ? [40, 0] : [100, 2];
+    for (let n = 0; n < count; n++) {
+      if (gap > 0) await new Promise((resolve) => setTimeout(resolve, gap));
       writes.push(writeFileAtomic(target, `data${n}`));
     }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const extra = open() - before;
     const outcomes = await Promise.allSettled(writes);
     const failed = outcomes.filter((o) => o.status === "rejected").length;
-    console.log(`${failed} failed, ${fs.readFileSync(target, "utf8")}`);
+    const last = api === "tick" ? "data39" : "data99";
+    const holds = fs.readFileSync(target, "utf8");
+    console.log(`${failed} failed, ${holds === last ? "the last" : holds}`);
+    if (api === "tick") console.log(extra <= 12 ? "few open" : `${extra} open`);
     return;
   }
   if (mode === "stall") {
