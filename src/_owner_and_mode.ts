@@ -95,16 +95,14 @@ function* ownerOfNewFile(
 
 /**
  * Whether `id`, an owner or group of the existing file, is `made`'s, the
- * temporary file's: a known id and the same. Where the runtime will not
- * say who runs it and /proc cannot be read (Deno without `--allow-sys` and
- * `--allow-all`), a writer whose own file shows the placeholder 65534
- * (`UNKNOWN_OWNER`) runs as 65534, and takes 65534's files for its own, as
- * the README's "User namespaces" says.
+ * temporary file's: a known id and the same. One that shows only as the
+ * placeholder 65534 (`UNKNOWN_OWNER`) is never the writer's: where the
+ * runtime will not say who runs it and /proc cannot be read (Deno without
+ * `--allow-sys` and `--allow-all`), a writer whose own files show 65534
+ * cannot tell them from those of the users a user namespace does not map,
+ * whose bits it must not keep.
  */
-function isMadeId(s: Replacement, id: number, made: number | null): boolean {
-  if (id === UNKNOWN_OWNER && made === UNKNOWN_OWNER) {
-    return s.host.ids === null;
-  }
+function isMadeId(id: number, made: number | null): boolean {
   return id >= 0 && id === made;
 }
 
@@ -146,8 +144,8 @@ function* keepOwner(
   const made = yield* ownerOfNewFile(s);
   const uidKnown = entry.uid >= 0;
   const gidKnown = entry.gid >= 0;
-  let ownerKept = isMadeId(s, entry.uid, made.uid);
-  let groupKept = isMadeId(s, entry.gid, made.gid);
+  let ownerKept = isMadeId(entry.uid, made.uid);
+  let groupKept = isMadeId(entry.gid, made.gid);
   if (ownerKept && groupKept) return mode;
   if (!ownerKept && uidKnown) {
     ownerKept = (yield* settle(
