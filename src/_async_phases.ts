@@ -1,8 +1,9 @@
 /**
  * The asynchronous commit: seal, wait for the write's turn (every earlier
  * write to the file has renamed), publish (with the close, and a look at
- * what the earlier writes left, after the wait where there was one). The wait sits between two runs of
- * steps, so the steps themselves never wait for anything but an operation.
+ * what the earlier writes left, after the wait where there was one). The
+ * wait sits between two runs of steps, so the steps themselves never wait
+ * for anything but an operation.
  */
 import type { AsyncFsOps } from "./runtime/types.ts";
 import { basename, dirname, join } from "node:path";
