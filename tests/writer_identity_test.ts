@@ -31,31 +31,26 @@ function readerFailing(code: string, failing: () => boolean) {
   };
 }
 
-test("the writer identity is read again after /proc failed with EMFILE", {
-  skip: procTells,
-}, () => {
-  let failing = true;
-  const writers = procWriters(
-    readerFailing("EMFILE", () => failing),
-    () => process.pid,
-  );
-  assert.deepEqual(writers.writer(), { pid: process.pid });
-  failing = false;
-  assert.ok(isKnownWriter(writers.writer()));
-});
-
-test("the writer identity is not read again after /proc refused with EACCES", {
-  skip: procTells,
-}, () => {
-  let failing = true;
-  const writers = procWriters(
-    readerFailing("EACCES", () => failing),
-    () => process.pid,
-  );
-  assert.deepEqual(writers.writer(), { pid: process.pid });
-  failing = false;
-  assert.deepEqual(writers.writer(), { pid: process.pid });
-});
+// A transient failure is read again; a lasting one (no permission) is kept.
+for (
+  const [code, outcome, readAgain] of [
+    ["EMFILE", "is read again", true],
+    ["EACCES", "is not read again", false],
+  ] as const
+) {
+  test(`the writer identity ${outcome} after /proc failed with ${code}`, {
+    skip: procTells,
+  }, () => {
+    let failing = true;
+    const writers = procWriters(
+      readerFailing(code, () => failing),
+      () => process.pid,
+    );
+    assert.deepEqual(writers.writer(), { pid: process.pid });
+    failing = false;
+    assert.equal(isKnownWriter(writers.writer()), readAgain);
+  });
+}
 
 const noPrlimit =
   ["/usr/bin/prlimit", "/bin/prlimit"].some((exe) => fs.existsSync(exe))
