@@ -91,6 +91,11 @@ export function* guard(
   // alongside the fsync decided; a lock is never declared lost on it alone.)
   const found = yield* settle(request("lstat", held.path));
   if (!(yield* isHeld(held, found))) throw markLost(held, whyNotHeld(found));
+  // The look may have taken its time (a record read short is looked at
+  // again, up to 150 ms): the margin must still be there.
+  if (!inLease(held, Date.now())) {
+    throw markLost(held, `the lease ran out before ${before}`);
+  }
 }
 
 /** Why a look at the lock's name (`found`) did not find the lock file held. */

@@ -109,6 +109,41 @@ test("updateFileAtomic() and updateFileAtomicSync() commit where a file's names 
   });
 });
 
+test("updateFileAtomic() does not commit when the looks again at a record read short outlast its lease's margin", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "counter");
+    fs.writeFileSync(target, "1");
+    const adapter = numberingNames();
+    let reads = 0;
+    const readFileAsync = adapter.async.readFile;
+    adapter.async.readFile = async (p) =>
+      p.endsWith(".atomic-lock") && ++reads <= 2
+        ? new Uint8Array(0)
+        : await readFileAsync(p);
+    // Each pause before a new look takes half the lease, on this clock.
+    let skew = 0;
+    const now = Date.now;
+    Date.now = () => now() + skew;
+    const sleep = adapter.async.sleep;
+    adapter.async.sleep = async (ms) => {
+      skew += 500;
+      return await sleep(ms);
+    };
+    try {
+      await using(adapter, async () => {
+        const error = await failsWith(
+          updateFileAtomic(target, increment, { fsync: false, lease: 1000 }),
+          "ELOCKLOST",
+        );
+        assert.match(error.message, /lease ran out/);
+      });
+    } finally {
+      Date.now = now;
+    }
+    assert.equal(read(target), "1");
+  });
+});
+
 test("lockFile() keeps its lock past heartbeats where a file's names are numbered apart (sshfs)", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "state");
