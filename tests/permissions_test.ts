@@ -181,6 +181,24 @@ test(
   },
 );
 
+/**
+ * `dir/name` holding "old", owned by `owner` (uid and gid) with `mode`, in
+ * `dir` given to nobody: the file a test's writer rewrites.
+ */
+function fileInNobodysDir(
+  dir: string,
+  name: string,
+  owner: readonly [number, number],
+  mode: number,
+): string {
+  fs.chownSync(dir, NOBODY, NOBODY);
+  const target = path.join(dir, name);
+  fs.writeFileSync(target, "old");
+  fs.chownSync(target, owner[0], owner[1]);
+  fs.chmodSync(target, mode);
+  return target;
+}
+
 /** Deno with the directory alone: the runtime will not say who runs it. */
 const denoWithoutSys = (base: string, dir: string): string[] => [
   `--allow-read=${base}`,
@@ -217,11 +235,7 @@ for (
     },
     async () => {
       await withDirs((asNobody, dir) => {
-        fs.chownSync(dir, NOBODY, NOBODY);
-        const target = path.join(dir, "tool");
-        fs.writeFileSync(target, "old");
-        fs.chownSync(target, owner[0], owner[1]);
-        fs.chmodSync(target, mode);
+        const target = fileInNobodysDir(dir, "tool", owner, mode);
         assert.equal(asNobody(target), "ok");
         const stat = fs.statSync(target);
         // Now nobody's: it must not run as another user, or group, for
@@ -263,11 +277,7 @@ test(
   },
   async () => {
     await withDirs((asNobody, dir) => {
-      fs.chownSync(dir, NOBODY, NOBODY);
-      const target = path.join(dir, "own");
-      fs.writeFileSync(target, "old");
-      fs.chownSync(target, NOBODY, NOBODY);
-      fs.chmodSync(target, 0o2770);
+      const target = fileInNobodysDir(dir, "own", [NOBODY, NOBODY], 0o2770);
       // It cannot tell its uid, nor read /proc: its own 65534 looks like the
       // placeholder of a user namespace's unmapped owners. Narrower, never
       // wider (README, "User namespaces").
@@ -285,11 +295,7 @@ for (const api of ["async", "sync", "handle"]) {
     { skip },
     async () => {
       await withDirs((asNobody, dir) => {
-        fs.chownSync(dir, NOBODY, NOBODY);
-        const target = path.join(dir, "tool");
-        fs.writeFileSync(target, "old");
-        fs.chownSync(target, NOBODY, NOBODY);
-        fs.chmodSync(target, 0o6755);
+        const target = fileInNobodysDir(dir, "tool", [NOBODY, NOBODY], 0o6755);
         assert.equal(asNobody(target, api), "ok");
         assert.equal(read(target), "written by child");
         assert.equal(fs.statSync(target).mode & 0o7777, 0o6755);
