@@ -16,6 +16,7 @@ import {
   prepare,
   publish,
   type Replacement,
+  release,
   seal,
   syncTemp,
 } from "./_replace.ts";
@@ -115,7 +116,12 @@ export async function commitInTurn(
   const keepOpen = turn !== null && openWhileWaiting < OPEN_WHILE_WAITING;
   if (!keepOpen) {
     await runAsync(orDiscard(s, seal(s)), ops);
-    if (turn !== null) await orDiscardAsync(s, ops, turn);
+    if (turn !== null) {
+      // Past the cap, nothing of it stays open while it waits, its
+      // directory neither: from here its files are named by path.
+      await runAsync(release(s), ops);
+      await orDiscardAsync(s, ops, turn);
+    }
   } else {
     openWhileWaiting++;
     try {

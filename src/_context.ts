@@ -134,6 +134,7 @@ export function startReplacement(
     tempSince: 0,
     located: null,
     file: null,
+    held: null,
     createdMode: 0,
     pendingMode: null,
     matched: null,

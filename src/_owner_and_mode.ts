@@ -10,7 +10,13 @@ import {
   UNKNOWN_OWNER,
 } from "./runtime/types.ts";
 import { type Request, request, settle, type Steps } from "./_steps.ts";
-import { act, codeOf, failure, type Replacement } from "./_replacement.ts";
+import {
+  act,
+  codeOf,
+  failure,
+  named,
+  type Replacement,
+} from "./_replacement.ts";
 import { groupOfNewFile } from "./_new_file_group.ts";
 
 /**
@@ -89,7 +95,7 @@ function* ownerOfNewFile(
     return { uid: ids.uid, gid: yield* groupOfNewFile(s, ids) };
   }
   const temp = s.temp as string;
-  const made = yield* act(s, "lstat", temp, request("lstat", temp));
+  const made = yield* act(s, "lstat", temp, request("lstat", named(s, temp)));
   return { uid: made?.uid ?? UNKNOWN_OWNER, gid: made?.gid ?? null };
 }
 
@@ -173,9 +179,19 @@ function* keepOwner(
  */
 function* keepAcl(s: Replacement, entry: EntryInfo): Steps<void> {
   const temp = s.temp as string;
-  const acl = yield* act(s, "read ACL", s.final, request("readAcl", s.final));
+  const acl = yield* act(
+    s,
+    "read ACL",
+    s.final,
+    request("readAcl", named(s, s.final)),
+  );
   if (acl === undefined) return;
-  yield* act(s, "set ACL", temp, request("writeAcl", s.file, temp, acl));
+  yield* act(
+    s,
+    "set ACL",
+    temp,
+    request("writeAcl", s.file, named(s, temp), acl),
+  );
   // The ACL set the bits: the owner's, the mask (as the group's), the others'.
   if (acl !== null) s.createdMode = entry.mode & 0o777;
 }

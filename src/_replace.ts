@@ -38,11 +38,15 @@ import {
   discard,
   failure,
   inDirectory,
+  named,
   orDiscard,
   problem,
+  release,
+  removeTemp,
   type Replacement,
   RETRY_DELAYS_MS,
 } from "./_replacement.ts";
+import { isDirUnreadable } from "./runtime/_posix.ts";
 import { resolveTarget } from "./_resolve_target.ts";
 import { MOUNT_POINT_REASON } from "./_mount_point.ts";
 import { checkStickyOwner } from "./_sticky.ts";
@@ -54,9 +58,16 @@ import {
 } from "./_owner_and_mode.ts";
 
 export type { Host, Replacement } from "./_replacement.ts";
-export { discard, orDiscard } from "./_replacement.ts";
+export { discard, orDiscard, release } from "./_replacement.ts";
 
 const MAX_NAME_ATTEMPTS = 16;
+
+/**
+ * How many times the target is looked up again when the directory held
+ * open shows another file than the lookup by path found: only a rename or
+ * a link swapped in meanwhile does that.
+ */
+const MAX_LOOKUPS = 3;
 
 /** The create mode of a file whose bits will be set: nobody but the writer, until its owner and bits are matched. */
 const OWNER_ONLY = 0o600;
@@ -85,9 +96,45 @@ const LOCATE_AFTER_MS = 1000;
  */
 export function* prepare(s: Replacement): Steps<void> {
   s.options.signal?.throwIfAborted();
-  const entry = (yield* createWhileLooking(s)) ?? (yield* resolveAndCreate(s));
+  const entry = yield* orDiscard(s, findAndCreate(s));
   s.knownFiles.note(s.target, entry?.kind === "file" && s.final === s.target);
   yield* orDiscard(s, finishTemp(s, entry, wantedMode(s, entry)));
+}
+
+/** The target's entry, and the temporary file created beside it: the fast path if it holds, else the ordered steps. */
+function* findAndCreate(s: Replacement): Steps<EntryInfo | null> {
+  return (yield* createWhileLooking(s)) ?? (yield* resolveAndCreate(s));
+}
+
+/**
+ * Holds the target's directory open (`s.held`), where the runtime can name
+ * files through it; a directory this user may write but not read (a drop
+ * box, mode 0733) cannot be opened, and its files are named by path. A
+ * missing one is made first with the `mkdir` option.
+ */
+function* hold(s: Replacement): Steps<void> {
+  const dir = dirname(s.final);
+  let opened = yield* settle(request("openDirectory", dir));
+  if (!opened.ok && codeOf(opened.error) === "ENOENT" && s.options.mkdir) {
+    yield* act(s, "create directory", dir, request("mkdir", dir));
+    opened = yield* settle(request("openDirectory", dir));
+  }
+  if (opened.ok) s.held = opened.value;
+  else if (!isDirUnreadable(opened.error)) {
+    // The first step of making the temporary file, and reported as such.
+    throw failure(s, "create temporary file", dir, opened.error);
+  }
+}
+
+/** The path of the target's directory, through the directory held open if any. */
+function directoryPath(s: Replacement): string {
+  return s.held?.path ?? dirname(s.final);
+}
+
+/** Whether `a` and `b` (either may be missing) are the same entry: both missing, or the same file of the same kind. */
+function sameEntry(a: EntryInfo | null, b: EntryInfo | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.id === b.id && a.kind === b.kind;
 }
 
 /**
@@ -97,21 +144,44 @@ export function* prepare(s: Replacement): Steps<void> {
  * its chown gives it the old file's, so bits for the group before then
  * would let the wrong group open it and read the new content as it comes.
  */
-function* resolveAndCreate(s: Replacement): Steps<EntryInfo | null> {
+function* resolveAndCreate(
+  s: Replacement,
+  lookup = 1,
+): Steps<EntryInfo | null> {
   s.directory = undefined; // a failed guess's, of the path as named
+  s.final = s.target;
   const entry = yield* resolveTarget(
     s,
     undefined,
     s.options.overwrite ? "replace" : "create",
   );
+  yield* hold(s);
+  // Through the directory held open, the directory's stat and the target's
+  // lstat are made again beside the create: what the rest acts on.
   const lookAtDirectory = entry !== null && keepsOwner(s) &&
-    s.directory === undefined;
-  yield* createTemp(
+    (s.directory === undefined || s.held !== null);
+  const looked = yield* createTemp(
     s,
     wantedMode(s, entry) === null ? 0o666 : OWNER_ONLY,
     lookAtDirectory,
+    s.held !== null,
   );
-  return entry;
+  if (looked === undefined) return entry;
+  if (!looked.ok) throw failure(s, "stat", s.final, looked.error);
+  if (sameEntry(entry, looked.value)) return entry;
+  // Another file than the lookup found: something was renamed or swapped
+  // in on the way meanwhile. The lookup starts again, in full.
+  yield* discard(s);
+  if (lookup >= MAX_LOOKUPS) {
+    throw problem(
+      s,
+      "EAGAIN",
+      "replace",
+      s.final,
+      "the path kept leading to another file while it was looked up (a link or a directory swapped in on the way?)",
+    );
+  }
+  return yield* resolveAndCreate(s, lookup + 1);
 }
 
 /**
@@ -129,15 +199,21 @@ function* resolveAndCreate(s: Replacement): Steps<EntryInfo | null> {
 function* createWhileLooking(s: Replacement): Steps<EntryInfo | undefined> {
   const keepsBits = s.options.mode !== undefined || s.options.keepMode;
   if (!keepsBits || !s.knownFiles.has(s.target)) return undefined;
+  try {
+    yield* hold(s);
+  } catch {
+    return undefined; // the ordered steps meet it again, and report it
+  }
   const path = nextTempPath(s);
   const [looked, made, directory] = (yield* all([
-    request("lstat", s.target),
-    request("createExclusive", path, OWNER_ONLY),
-    ...(keepsOwner(s) ? [request("stat", dirname(s.target))] : []),
+    request("lstat", named(s, s.target)),
+    request("createExclusive", named(s, path), OWNER_ONLY),
+    ...(keepsOwner(s) ? [request("stat", directoryPath(s))] : []),
   ])) as [Settled<EntryInfo | null>, Settled<OpenFile>, Settled<EntryInfo>?];
   if (directory) s.directory = directory.ok ? directory.value : null;
   if (!made.ok) {
     forgetTemp(s, path);
+    yield* release(s);
     return undefined;
   }
   s.file = made.value;
@@ -220,7 +296,7 @@ export function* syncTemp(s: Replacement): Steps<void> {
 /** The second half of `seal`: the close (located first, if it took long). */
 export function* closeTemp(s: Replacement): Steps<void> {
   const temp = s.temp as string;
-  if (Date.now() - s.tempSince >= LOCATE_AFTER_MS) {
+  if (s.held === null && Date.now() - s.tempSince >= LOCATE_AFTER_MS) {
     const found = yield* settle(request("locate", s.file));
     s.located = found.ok ? found.value : null;
   }
@@ -238,7 +314,12 @@ export function* closeTemp(s: Replacement): Steps<void> {
  * (another process's doing) is left for the rename to meet.
  */
 export function* matchAgain(s: Replacement): Steps<void> {
-  const entry = yield* act(s, "lstat", s.final, request("lstat", s.final));
+  const entry = yield* act(
+    s,
+    "lstat",
+    s.final,
+    request("lstat", named(s, s.final)),
+  );
   if (entry !== null && entry.kind !== "file") return;
   if (sameOwnerAndBits(entry, s.matched)) return;
   s.matched = entry;
@@ -291,12 +372,13 @@ export function* publish(s: Replacement): Steps<void> {
   } else {
     // The link made the target; the temporary name goes (best effort: it is
     // now just a second name of the target).
-    yield* discard(s);
+    yield* removeTemp(s);
   }
   const dir = dirname(s.final);
   if (s.options.fsync) {
-    yield* act(s, "fsync directory", dir, request("syncDir", dir));
+    yield* act(s, "fsync directory", dir, request("syncDir", directoryPath(s)));
   }
+  yield* release(s);
 }
 
 /** After `prepare`, for the synchronous API: hook, write, seal, publish. */
@@ -347,24 +429,29 @@ function* createTemp(
   s: Replacement,
   mode: number,
   lookAtDirectory = false,
-): Steps<void> {
+  lookAtTarget = false,
+): Steps<Settled<EntryInfo | null> | undefined> {
   let madeDirectory = false;
+  let looked: Settled<EntryInfo | null> | undefined;
   for (let attempt = 1;; attempt++) {
     const path = nextTempPath(s);
-    const create = request("createExclusive", path, mode);
+    const create = request("createExclusive", named(s, path), mode);
     let result: Settled<OpenFile>;
-    if (attempt === 1 && lookAtDirectory) {
-      let directory: Settled<EntryInfo | null>;
-      [result, directory] = yield* both(
+    if (attempt === 1 && (lookAtDirectory || lookAtTarget)) {
+      const [made, target, directory] = (yield* all([
         create,
-        request("stat", dirname(s.final)),
-      );
-      s.directory = directory.ok ? directory.value : null;
+        ...(lookAtTarget ? [request("lstat", named(s, s.final))] : []),
+        ...(lookAtDirectory ? [request("stat", directoryPath(s))] : []),
+      ])) as [Settled<OpenFile>, ...Settled<EntryInfo | null>[]];
+      result = made;
+      looked = lookAtTarget ? target : undefined;
+      const stat = lookAtTarget ? directory : target;
+      if (lookAtDirectory) s.directory = stat.ok ? stat.value : null;
     } else result = yield* settle(create);
     if (result.ok) {
       s.file = result.value;
       s.createdMode = mode;
-      return;
+      return looked;
     }
     forgetTemp(s, path);
     const code = codeOf(result.error);
@@ -400,7 +487,7 @@ function* renameOrLink(s: Replacement, temp: string): Steps<void> {
   const op = s.options.overwrite ? "rename" : "link";
   for (let attempt = 0;; attempt++) {
     try {
-      yield* perform(request(op, temp, s.final));
+      yield* perform(request(op, named(s, temp), named(s, s.final)));
       return;
     } catch (error) {
       const delay = RETRY_DELAYS_MS[attempt];

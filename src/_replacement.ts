@@ -3,7 +3,7 @@
  * shares: how a failure becomes an {@linkcode AtomicWriteError}, running a
  * request under that rule, and removing the temporary file.
  */
-import { sep } from "node:path";
+import { basename, sep } from "node:path";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import { errorCode } from "./_error_code.ts";
 import type { ResolvedOptions } from "./_validate.ts";
@@ -11,6 +11,7 @@ import type { TempOwner } from "./_temp_name.ts";
 import type { Ticket } from "./_path_queue.ts";
 import type { KnownFiles } from "./_known_files.ts";
 import type {
+  DirectoryHandle,
   EntryInfo,
   OpenFile,
   ProcessIds,
@@ -96,6 +97,12 @@ export interface Replacement extends Resolution {
   located: string | null;
   /** The temporary file, while it is open. */
   file: OpenFile | null;
+  /**
+   * The target's directory, held open from before the target is looked at
+   * in it until the rename is made durable, where the runtime can name
+   * files through it (see {@linkcode named}); `null`: by path.
+   */
+  held: DirectoryHandle | null;
   /** The mode the temporary file was created with (before the umask). */
   createdMode: number;
   /**
@@ -205,24 +212,71 @@ export function* act<T>(
   return yield* performOr(req, (error) => failure(s, operation, path, error));
 }
 
-/** Closes and removes the temporary file, if any; never throws. */
 /** Backoff for transient failures (Windows scanners) of a rename, or of a failed write's removal: about 1.3 s in all. */
 export const RETRY_DELAYS_MS = [5, 10, 20, 40, 80, 160, 320, 640] as const;
 
+/**
+ * How a request names `path`, the target or the temporary file: through
+ * the directory held open (`s.held`), so that every step acts in the
+ * directory the target was looked at in, even if a link to another
+ * directory was swapped in for one above it meanwhile (the kernel follows
+ * the held directory's path to the directory itself, never by name); by
+ * its own path where none is held.
+ */
+export function named(s: Replacement, path: string): string {
+  return s.held === null ? path : inDirectory(s.held.path, basename(path));
+}
+
+/** Closes the directory held open, if any; never throws. */
+export function* release(s: Replacement): Steps<void> {
+  const held = s.held;
+  if (held === null) return;
+  s.held = null;
+  yield* settle(request("close", held.file));
+}
+
+/**
+ * Closes and removes the temporary file, if any, and closes the directory
+ * held open; never throws.
+ */
 export function* discard(s: Replacement): Steps<void> {
+  yield* removeTemp(s);
+  yield* release(s);
+}
+
+/**
+ * Where the temporary file is to be removed: in the directory held open,
+ * or by path, where the descriptor says it is now if a directory above it
+ * was renamed; but never under another name than its own, which only
+ * someone who may write in its directory gave it (and a later swap of a
+ * directory above could make that name lead anywhere).
+ */
+function whereToRemove(
+  s: Replacement,
+  temp: string,
+  found: string | null,
+): string {
+  if (s.held !== null) return named(s, temp);
+  return found !== null && basename(found) === basename(temp) ? found : temp;
+}
+
+/** Closes and removes the temporary file, if any; never throws. */
+export function* removeTemp(s: Replacement): Steps<void> {
   const { file, temp } = s;
   s.file = null;
   s.temp = null;
-  let where = s.located;
+  let found = s.located;
   s.located = null;
   if (file !== null) {
-    // The descriptor knows where the file is, even if a directory was renamed.
-    const found = yield* settle(request("locate", file));
-    if (found.ok && found.value !== null) where = found.value;
+    if (s.held === null) {
+      // The descriptor knows where the file is, even if a directory was renamed.
+      const located = yield* settle(request("locate", file));
+      if (located.ok && located.value !== null) found = located.value;
+    }
     yield* settle(request("close", file));
   }
   if (temp !== null) {
-    const path = where ?? temp;
+    const path = whereToRemove(s, temp, found);
     let removed = yield* settle(request("remove", path));
     // The scanner that made a rename fail (Windows) may hold the file a
     // while longer: its removal is retried as the rename was.

@@ -14,13 +14,15 @@ import fs from "node:fs";
 import { pathInFdLink } from "./_proc_fd.ts";
 import { AS_BYTES, exactName } from "./_exact_name.ts";
 import { dirSync, fromCallbacks, type OpTable } from "./_op_table.ts";
+import { isWindows } from "./_posix.ts";
+import type { DirectoryHandle } from "./types.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
 const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
 
 const CREATE_EXCLUSIVE = O_WRONLY | O_CREAT | O_EXCL;
 const OPEN_DIR = O_RDONLY | O_DIRECTORY;
-const fdLink = (fd: number): string => `/proc/self/fd/${fd}`;
+const fdLink = (fd: number): string => `${FD_DIR}/${fd}`;
 const seconds = (ms: number): number => ms / 1000;
 
 const fsync = fromCallbacks(
@@ -35,6 +37,41 @@ const openDir = fromCallbacks(
   (path: string) => fs.openSync(path, OPEN_DIR),
   (path) => (done) => fs.open(path, OPEN_DIR, done),
 );
+
+/** Whether names can be reached through /proc/self/fd here (`undefined`: not yet known). */
+let throughProc: boolean | undefined;
+
+/**
+ * Whether this process can name files through /proc/self/fd, asked once:
+ * Linux with /proc mounted, and a runtime that lets it (Deno only with
+ * `--allow-all`; Node's permission model only where it grants /proc both
+ * ways). Nothing here prompts: Deno refuses such paths without asking.
+ */
+function canNameThroughProc(): boolean {
+  if (throughProc === undefined) {
+    throughProc = false;
+    if (!isWindows) {
+      try {
+        const permission = (process as {
+          permission?: { has(scope: string, path: string): boolean };
+        }).permission;
+        throughProc = fs.statSync(FD_DIR).isDirectory() &&
+          (permission === undefined ||
+            permission.has("fs.read", FD_DIR) &&
+              permission.has("fs.write", FD_DIR));
+      } catch { /* no /proc, or the runtime will not let it be named */ }
+    }
+  }
+  return throughProc;
+}
+
+const FD_DIR = "/proc/self/fd";
+
+/** `fd`, a directory, as a handle whose path leads to it. */
+const handle = (fd: number): DirectoryHandle<number> => ({
+  file: fd,
+  path: fdLink(fd),
+});
 
 /**
  * The removals through `node:fs`, on every runtime: `rmdir(2)` itself, where
@@ -64,6 +101,7 @@ export type DescriptorRows = Pick<
   | "close"
   | "locate"
   | "syncDir"
+  | "openDirectory"
   | "touch"
 >;
 
@@ -98,6 +136,14 @@ export const descriptorRows: DescriptorRows = {
     },
   ),
   syncDir: dirSync(openDir, fsync, close),
+  openDirectory: fromCallbacks(
+    (path: string) =>
+      canNameThroughProc() ? handle(fs.openSync(path, OPEN_DIR)) : null,
+    (path) => (done) =>
+      canNameThroughProc()
+        ? fs.open(path, OPEN_DIR, (error, fd) => done(error, handle(fd)))
+        : done(null, null),
+  ),
   touch: fromCallbacks(
     (fd, mtimeMs) => fs.futimesSync(fd, seconds(mtimeMs), seconds(mtimeMs)),
     (fd, mtimeMs) => (done) =>

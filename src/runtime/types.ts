@@ -74,6 +74,20 @@ export const NO_OWNER = -1;
 /** `EntryInfo.uid`/`gid` for an owner or group that `stat` could not name (see `_proc.ts`). */
 export const UNKNOWN_OWNER = -2;
 
+/**
+ * A directory held open, and the path through which the names in it are
+ * reached whatever happens to the directory's own path meanwhile (Linux's
+ * `/proc/self/fd/N`, which the kernel follows to the open directory
+ * itself): what `openat(2)` and `renameat(2)` give C, for runtimes whose
+ * calls take only paths.
+ */
+export interface DirectoryHandle<F = OpenFile> {
+  /** The open directory, closed with `close`. */
+  readonly file: F;
+  /** The path that leads to the open directory itself. */
+  readonly path: string;
+}
+
 /** What the algorithm needs to know about an existing directory entry. */
 export interface EntryInfo {
   /** The entry's type (for `lstat`, not following a final symbolic link). */
@@ -161,6 +175,14 @@ export interface FsOps<F = OpenFile> {
    * or the file has no name left.
    */
   locate(file: F): string | null;
+  /**
+   * Opens the directory at `path` as a {@linkcode DirectoryHandle}; `null`,
+   * opening nothing, where names cannot be reached through an open
+   * directory (no /proc: not Linux, or not mounted; Windows; Deno without
+   * `--allow-all`, which alone lets it name /proc/self/fd; Node's permission
+   * model, unless it grants /proc).
+   */
+  openDirectory(path: string): DirectoryHandle<F> | null;
   /** Flushes the directory at `path` so that renames in it survive a power cut. */
   syncDir(path: string): void;
   /** The names in the directory at `path`. */

@@ -1,0 +1,188 @@
+/**
+ * Another user who owns a directory on the target's path (root writing
+ * `/home/user/sub/config`) can swap `sub` for a link to a directory of
+ * root's between the library's steps. The library looks at the target, then
+ * creates, fills and renames the temporary file: each step must act in the
+ * directory where the target was looked at, or the looked-at file's owner
+ * and bits go to a file elsewhere (as `fs.writeFile` never does), and a
+ * failed write removes a file elsewhere. Here the "attacker" is the adapter
+ * seam, which swaps the directory at an exact step.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { apis } from "./_apis.ts";
+import { faultAdapter, using, withTempDir } from "./_fixtures.ts";
+import type { FaultAdapter } from "./_fixtures.ts";
+import type { OpName } from "../src/runtime/types.ts";
+import { openAtomic } from "../mod.ts";
+
+/**
+ * The world of the attack, in `dir`: `home/sub/config`, a wide-open file
+ * of the attacker's (0666) that the victim writes, and `etc/config`, the
+ * victim's own file (0644) that a link can make `home/sub` lead to.
+ */
+function world(dir: string) {
+  const home = path.join(dir, "home");
+  const sub = path.join(home, "sub");
+  const etc = path.join(dir, "etc");
+  fs.mkdirSync(sub, { recursive: true });
+  fs.mkdirSync(etc);
+  const target = path.join(sub, "config");
+  fs.writeFileSync(target, "attacker's");
+  fs.chmodSync(target, 0o666);
+  const victim = path.join(etc, "config");
+  fs.writeFileSync(victim, "root's");
+  fs.chmodSync(victim, 0o644);
+  return {
+    target,
+    victim,
+    etc,
+    /** Where `home/sub` is once swapped away. */
+    moved: path.join(home, "moved"),
+    /** Swaps `home/sub` for a link to `etc`. */
+    swap: () => {
+      fs.renameSync(sub, path.join(home, "moved"));
+      fs.symlinkSync(etc, sub);
+    },
+  };
+}
+
+/** The bits and content of `file`. */
+function described(file: string): [number, string] {
+  return [fs.statSync(file).mode & 0o777, fs.readFileSync(file, "utf8")];
+}
+
+/**
+ * The real adapter, where `act` runs once: just before (or just after) the
+ * first call of `op` on an entry named `name`.
+ */
+function actingAt(
+  op: OpName,
+  name: string,
+  when: "before" | "after",
+  act: () => void,
+  adapter: FaultAdapter = faultAdapter([]),
+): FaultAdapter {
+  let done = false;
+  const once = (args: unknown[]) => {
+    if (done || typeof args[0] !== "string") return;
+    if (!path.basename(args[0]).startsWith(name)) return;
+    done = true;
+    act();
+  };
+  const realSync = adapter.sync[op] as (...a: unknown[]) => unknown;
+  const realAsync = adapter.async[op] as (...a: unknown[]) => Promise<unknown>;
+  Object.assign(adapter.sync, {
+    [op]: (...args: unknown[]) => {
+      if (when === "before") once(args);
+      const result = realSync(...args);
+      if (when === "after") once(args);
+      return result;
+    },
+  });
+  Object.assign(adapter.async, {
+    [op]: async (...args: unknown[]) => {
+      if (when === "before") once(args);
+      const result = await realAsync(...args);
+      if (when === "after") once(args);
+      return result;
+    },
+  });
+  return adapter;
+}
+
+/** A fault adapter that can name nothing through an open directory (as Deno without `--allow-all`). */
+function withoutHeldDirectories(): FaultAdapter {
+  const adapter = faultAdapter([]);
+  adapter.sync.openDirectory = () => null;
+  adapter.async.openDirectory = () => Promise.resolve(null);
+  return adapter;
+}
+
+const temporary = ".config.";
+
+for (const api of apis) {
+  for (const again of [false, true]) {
+    const which = again ? "a file it replaced before" : "a file";
+    test(`${api.name} renames ${which} in the directory it looked in when a link is swapped in for it before the temporary file is created`, async () => {
+      await withTempDir(async (dir) => {
+        const w = world(dir);
+        // A file it replaced before takes the fast path (see `prepare`).
+        if (again) await api.write(w.target, "attacker's");
+        await using(
+          actingAt("createExclusive", temporary, "before", w.swap),
+          () => api.write(w.target, "new"),
+        );
+        assert.deepEqual(described(w.victim), [0o644, "root's"]);
+        assert.deepEqual(described(path.join(w.moved, "config")), [
+          0o666,
+          "new",
+        ]);
+        assert.deepEqual(fs.readdirSync(w.etc), ["config"]);
+      });
+    });
+  }
+
+  test(`${api.name} keeps the bits of the file the path leads to when a link is swapped in for its directory after the lookup`, async () => {
+    await withTempDir(async (dir) => {
+      const w = world(dir);
+      await using(
+        actingAt("lstat", "config", "after", w.swap),
+        () => api.write(w.target, "new").catch(() => {}),
+      );
+      // Written where the path leads once swapped, as `fs.writeFile` would,
+      // but never with the bits of the attacker's file it first found.
+      assert.equal(described(w.victim)[0], 0o644);
+      assert.deepEqual(fs.readdirSync(w.etc), ["config"]);
+    });
+  });
+}
+
+/** Aborts an `openAtomic` write after `meddle` renamed its temporary file in `dir` to `name`. */
+async function abortAfterRename(dir: string, name: string): Promise<void> {
+  const controller = new AbortController();
+  await assert.rejects(
+    openAtomic(path.join(dir, "target"), async (file) => {
+      await file.write("partial");
+      const temp = fs.readdirSync(dir).find((n) => n.startsWith(".target."));
+      fs.renameSync(path.join(dir, temp as string), path.join(dir, name));
+      controller.abort();
+    }, { signal: controller.signal }),
+  );
+}
+
+test("an aborted write never removes the file another user renamed its temporary file to", async () => {
+  await withTempDir(async (dir) => {
+    await abortAfterRename(dir, "chosen");
+    assert.deepEqual(fs.readdirSync(dir).sort(), ["chosen"]);
+  });
+});
+
+test("an aborted write that names its files by path never removes the file another user renamed its temporary file to", async () => {
+  await withTempDir(async (dir) => {
+    await using(
+      withoutHeldDirectories(),
+      () => abortAfterRename(dir, "chosen"),
+    );
+    assert.deepEqual(fs.readdirSync(dir).sort(), ["chosen"]);
+  });
+});
+
+test("a write that names its files by path still removes its temporary file from a directory renamed meanwhile", async () => {
+  await withTempDir(async (dir) => {
+    const sub = path.join(dir, "sub");
+    fs.mkdirSync(sub);
+    const controller = new AbortController();
+    await using(withoutHeldDirectories(), () =>
+      assert.rejects(
+        openAtomic(path.join(sub, "target"), async (file) => {
+          await file.write("partial");
+          fs.renameSync(sub, path.join(dir, "moved"));
+          controller.abort();
+        }, { signal: controller.signal }),
+      ));
+    assert.deepEqual(fs.readdirSync(path.join(dir, "moved")), []);
+  });
+});
