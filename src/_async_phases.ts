@@ -15,8 +15,8 @@ import {
   orDiscard,
   prepare,
   publish,
-  type Replacement,
   release,
+  type Replacement,
   seal,
   syncTemp,
 } from "./_replace.ts";
