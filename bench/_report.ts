@@ -37,7 +37,13 @@ export interface MemoryResult {
 interface Run {
   runtime: string;
   floorApi: string;
+  /** When the run ended. */
   date: string;
+  /** The code measured: `git rev-parse --short HEAD`, `+dirty` if changed. */
+  commit?: string;
+  /** One-minute load average before and after the run. */
+  loadBefore?: string;
+  loadAfter?: string;
   seconds: number;
   quick: boolean;
   results: CaseResult[];
@@ -152,6 +158,16 @@ const TARGETS: Target[] = [
   },
 ];
 
+/** What a run measured, and when: its commit, end and load average. */
+function measured(run: Run): string {
+  const load = run.loadBefore === undefined
+    ? "load average not recorded"
+    : `load average ${run.loadBefore} before the run, ${run.loadAfter} after it`;
+  return `Code: ${
+    run.commit ?? "commit not recorded"
+  }; ended ${run.date}; ${load}.`;
+}
+
 /** Writes `out` from the runs saved in `workDir` and prints it. */
 export function report(workDir: string, out: string): void {
   const runs = new Map<string, Run>();
@@ -179,7 +195,11 @@ export function report(workDir: string, out: string): void {
     "interleaved, order rotating). Above 1: ours is faster. Absolute writes/s",
     "are for context only: on a shared machine they swing between runs.",
     "",
-    `- Date: ${new Date().toISOString().slice(0, 10)}`,
+    `- Date: ${new Date().toISOString().slice(0, 10)} (this report)`,
+    `- Commit: ${
+      [...new Set(names.map((n) => runs.get(n)?.commit ?? "not recorded"))]
+        .join(", ")
+    }`,
     `- CPU: ${cpuModel()}`,
     `- Kernel: ${os.type()} ${os.release()}`,
     `- File system of the bench directory: ${fileSystemOf(workDir)}`,
@@ -203,7 +223,7 @@ export function report(workDir: string, out: string): void {
     lines.push(
       `## ${run.runtime}${run.quick ? " (quick run: not a measurement)" : ""}`,
       "",
-      `Floor on ${run.floorApi}; ${run.seconds.toFixed(0)} s.`,
+      `Floor on ${run.floorApi}; ${run.seconds.toFixed(0)} s. ${measured(run)}`,
       "",
       ...table(run),
       "",

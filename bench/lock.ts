@@ -38,6 +38,7 @@ import {
 } from "../mod.ts";
 import { measure, median, pairedRatio } from "./_measure.ts";
 import { runtimeName, runtimeVersion } from "./_floor.ts";
+import { commitOf, loadAverage } from "./_provenance.ts";
 import { commandFor } from "../tests/_lock_fixtures.ts";
 
 const here = fileURLToPath(import.meta.url);
@@ -446,7 +447,8 @@ async function orchestrate(): Promise<void> {
   const rows: string[] = [];
   const handRows: string[] = [];
   let reference = "";
-  const loadBefore = os.loadavg()[0];
+  const commit = commitOf(path.dirname(here));
+  const loadBefore = loadAverage();
   for (const runtime of runtimes) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "atomic-lock-bench-"));
     let u;
@@ -526,9 +528,8 @@ async function orchestrate(): Promise<void> {
     }\` on ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "unknown"}), ${
       new Date().toISOString()
     };`,
-    `load average ${loadBefore.toFixed(1)} before the run, ${
-      os.loadavg()[0].toFixed(1)
-    } after it (on a busy machine the ratios are noisy).`,
+    `code: ${commit}; load average ${loadBefore} before the run, ${loadAverage()} after it`,
+    "(on a busy machine the ratios are noisy).",
     "",
     "Uncontended: one 1 KiB update against a plain read plus a durable",
     "`writeFileAtomic` of the same file (interleaved, paired; the ratio is the",
