@@ -73,14 +73,16 @@ function waitForFile(file: string): void {
 // ---------------------------------------------------------------- workers
 
 /**
- * The system calls the lock protocol makes around an uncontended update,
- * made directly with `node:fs` and nothing else (no record built, no
- * judgement, no exit hook): the holder's own file created with O_EXCL, its
- * record written, its `lstat` and its link to the lock's name; then, once
- * the caller's work is done, the look at the lock before the commit and the
- * removal of both names. Returns the second half. Around a read and a
- * durable `writeFileAtomicSync`, it is what the kernel alone charges for
- * the lock: the floor for `updateFileAtomicSync`'s ratio on this machine.
+ * The lock protocol's core system calls around an uncontended update, made
+ * directly with `node:fs` and nothing else (no record built, no judgement,
+ * no exit hook): the holder's own file created with O_EXCL, its record
+ * written, its `lstat` and its link to the lock's name; then, once the
+ * caller's work is done, the look at the lock before the commit and the
+ * removal of both names. Returns the second half. The real lock also makes
+ * an `lstat` of the target, a `stat` of its directory, reads the user and
+ * group ids and `fchmod`s the holder's file, which this leaves out: around a
+ * read and a durable `writeFileAtomicSync`, it is a floor below what the
+ * kernel charges for the lock as built, for `updateFileAtomicSync`'s ratio.
  */
 function protocolCalls(target: string): () => void {
   const dir = path.dirname(target);
@@ -534,9 +536,11 @@ async function orchestrate(): Promise<void> {
     "Uncontended: one 1 KiB update against a plain read plus a durable",
     "`writeFileAtomic` of the same file (interleaved, paired; the ratio is the",
     "median of the per-round ratios, lower is better, the goal is ≤ 1.25×).",
-    "The sync column's floor is the lock protocol's own system calls (create,",
-    "write, link; look, unlink twice), made directly around the same read and",
-    "write: what the kernel alone charges for the lock, measured alongside.",
+    "The sync column's floor is the lock's core system calls (create, write,",
+    "lstat, link; look, unlink twice, close), made directly around the same",
+    "read and write and measured alongside; the real lock also makes an lstat",
+    "of the target, a stat of its directory, reads the user and group ids and",
+    "fchmods its file, so the floor is below what the lock as built costs.",
     "Contended: the update rate of one process alone, then of 6 processes",
     "doing the same number of updates in all, with the same API (higher is",
     "better, the goal is ≥ 0.8×), and the CPU time all processes spent per",
