@@ -1,14 +1,19 @@
 /**
- * The references the benchmark measures against, written by hand with each
- * runtime's fastest primitives: the atomic-replace protocol at its floor
- * (open a fresh temporary file with `O_CREAT|O_EXCL`, write, [fsync], close,
- * rename, [open the directory, fsync it, close it]) and a plain, non-atomic
- * `writeFile`. On Deno they use Deno's own file API, on Node and Bun the
+ * The references the benchmark measures against, written by hand on each
+ * runtime's own file API: the atomic-replace protocol at its floor (open a
+ * fresh temporary file with `O_CREAT|O_EXCL`, write, [fsync], close, rename,
+ * [open the directory, fsync it, close it]) and a plain, non-atomic
+ * `writeFile`. On Deno they use Deno's own file API (`floorFor("node")` gives
+ * the `node:fs` one there too, which is often the faster), on Node and Bun the
  * `node:fs` callback API chained by hand (one promise per write, no promise
  * per system call) and its synchronous twin.
  *
- * The floor does exactly the system calls a correct atomic write needs and no
- * more: no `stat` of the target, no `chmod`, no `realpath`, no `O_TRUNC`.
+ * The floor makes the system calls of the bare protocol and no more: no
+ * `stat` of the target, no `chmod`, no `realpath`, no `O_TRUNC`; so it keeps
+ * no mode, owner or ACL of the target, which a correct replace must. Durable,
+ * it fsyncs the file and the directory on every write, even among writes that
+ * run at once (the library shares the directory's fsync between writes that
+ * finish together, so it can pass this floor there).
  */
 import fs from "node:fs";
 import { basename, dirname, join } from "node:path";

@@ -37,7 +37,13 @@ export interface MemoryResult {
 interface Run {
   runtime: string;
   floorApi: string;
+  /** When the run ended. */
   date: string;
+  /** The code measured: `git rev-parse --short HEAD`, `+dirty` if changed. */
+  commit?: string;
+  /** One-minute load average before and after the run. */
+  loadBefore?: string;
+  loadAfter?: string;
   seconds: number;
   quick: boolean;
   results: CaseResult[];
@@ -152,6 +158,16 @@ const TARGETS: Target[] = [
   },
 ];
 
+/** What a run measured, and when: its commit, end and load average. */
+function measured(run: Run): string {
+  const load = run.loadBefore === undefined
+    ? "load average not recorded"
+    : `load average ${run.loadBefore} before the run, ${run.loadAfter} after it`;
+  return `Code: ${
+    run.commit ?? "commit not recorded"
+  }; ended ${run.date}; ${load}.`;
+}
+
 /** Writes `out` from the runs saved in `workDir` and prints it. */
 export function report(workDir: string, out: string): void {
   const runs = new Map<string, Run>();
@@ -179,17 +195,23 @@ export function report(workDir: string, out: string): void {
     "interleaved, order rotating). Above 1: ours is faster. Absolute writes/s",
     "are for context only: on a shared machine they swing between runs.",
     "",
-    `- Date: ${new Date().toISOString().slice(0, 10)}`,
+    `- Date: ${new Date().toISOString().slice(0, 10)} (this report)`,
+    `- Commit: ${
+      [...new Set(names.map((n) => runs.get(n)?.commit ?? "not recorded"))]
+        .join(", ")
+    }`,
     `- CPU: ${cpuModel()}`,
     `- Kernel: ${os.type()} ${os.release()}`,
     `- File system of the bench directory: ${fileSystemOf(workDir)}`,
     `- Runtimes: ${names.map((n) => runs.get(n)?.runtime).join(", ")}`,
     "",
-    "References: **floor** = the protocol by hand with the runtime's fastest",
-    "primitives (open temp `O_CREAT|O_EXCL`, write, [fsync], close, rename,",
-    "[open dir, fsync dir, close]); **floor node:fs** = the same on `node:fs`",
-    "(Deno only); **writeFile** = plain non-atomic write. Durable rows: ours",
-    "and the floor fsync the file and the directory; `write-file-atomic` and",
+    "References: **floor** = the bare protocol by hand on the runtime's own",
+    "file API (open temp `O_CREAT|O_EXCL`, write, [fsync], close, rename,",
+    "[open dir, fsync dir, close]; no look at the target, no chmod);",
+    "**floor node:fs** = the same on `node:fs` (Deno only); **writeFile** =",
+    "plain non-atomic write. Durable rows: ours and the floor fsync each file",
+    "and the directory (the floor the directory once per write, ours once per",
+    "group of writes that finish together); `write-file-atomic` and",
     "`atomically` fsync the file only; `steno` and `writeFile` never fsync and",
     "appear in the non-durable rows only. `steno` coalesces concurrent writes",
     "to one path (it writes only the latest), so its `same path ×100` ratio",
@@ -203,7 +225,7 @@ export function report(workDir: string, out: string): void {
     lines.push(
       `## ${run.runtime}${run.quick ? " (quick run: not a measurement)" : ""}`,
       "",
-      `Floor on ${run.floorApi}; ${run.seconds.toFixed(0)} s.`,
+      `Floor on ${run.floorApi}; ${run.seconds.toFixed(0)} s. ${measured(run)}`,
       "",
       ...table(run),
       "",

@@ -39,6 +39,7 @@ import {
   type Plan,
   type Samples,
 } from "./_measure.ts";
+import { commitOf, loadAverage } from "./_provenance.ts";
 import { type CaseResult, type MemoryResult, report } from "./_report.ts";
 
 const KIB = 1024;
@@ -267,6 +268,8 @@ function summarize(c: Case, samples: Samples): CaseResult {
 async function runCases(): Promise<void> {
   const runDir = join(workDir, `${runtime}-${process.pid}`);
   const results: CaseResult[] = [];
+  const commit = commitOf(benchDir);
+  const loadBefore = loadAverage();
   const started = performance.now();
   console.log(
     `# ${runtimeVersion()}: ours / reference (median of paired ratios; above 1 = ours faster)`,
@@ -298,6 +301,9 @@ async function runCases(): Promise<void> {
         runtime: runtimeVersion(),
         floorApi: floorFor().api,
         date: new Date().toISOString(),
+        commit,
+        loadBefore,
+        loadAfter: loadAverage(),
         seconds: (performance.now() - started) / 1000,
         quick,
         results,

@@ -12,8 +12,9 @@
  *   waiting did);
  * - hand-over: with 6 processes taking the lock in turn (`lockFile`, then a
  *   durable 1 KiB read-modify-write, then `release`), the time from one
- *   holder starting its release to the next holder having the lock; median
- *   and p99.
+ *   holder starting its release to the next holder, another process, having
+ *   the lock; median and p99. A process that takes its own lock again next
+ *   hands nothing over: those re-takes are counted apart, not timed.
  *
  * Run with Node 24: `node bench/lock.ts [--quick] [--runtimes=deno,bun,node]`
  * or `npm run bench:lock`; writes `bench/LOCK_RESULTS.md`. Workers are this
@@ -37,6 +38,7 @@ import {
 } from "../mod.ts";
 import { measure, median, pairedRatio } from "./_measure.ts";
 import { runtimeName, runtimeVersion } from "./_floor.ts";
+import { commitOf, loadAverage } from "./_provenance.ts";
 import { commandFor } from "../tests/_lock_fixtures.ts";
 
 const here = fileURLToPath(import.meta.url);
@@ -71,14 +73,16 @@ function waitForFile(file: string): void {
 // ---------------------------------------------------------------- workers
 
 /**
- * The system calls the lock protocol makes around an uncontended update,
- * made directly with `node:fs` and nothing else (no record built, no
- * judgement, no exit hook): the holder's own file created with O_EXCL, its
- * record written, its `lstat` and its link to the lock's name; then, once
- * the caller's work is done, the look at the lock before the commit and the
- * removal of both names. Returns the second half. Around a read and a
- * durable `writeFileAtomicSync`, it is what the kernel alone charges for
- * the lock: the floor for `updateFileAtomicSync`'s ratio on this machine.
+ * The lock protocol's core system calls around an uncontended update, made
+ * directly with `node:fs` and nothing else (no record built, no judgement,
+ * no exit hook): the holder's own file created with O_EXCL, its record
+ * written, its `lstat` and its link to the lock's name; then, once the
+ * caller's work is done, the look at the lock before the commit and the
+ * removal of both names. Returns the second half. The real lock also makes
+ * an `lstat` of the target, a `stat` of its directory, reads the user and
+ * group ids and `fchmod`s the holder's file, which this leaves out: around a
+ * read and a durable `writeFileAtomicSync`, it is a floor below what the
+ * kernel charges for the lock as built, for `updateFileAtomicSync`'s ratio.
  */
 function protocolCalls(target: string): () => void {
   const dir = path.dirname(target);
@@ -379,14 +383,32 @@ function cpuPerUpdate(outs: WorkerOut[], updates: number): number {
   return outs.reduce((sum, o) => sum + o.cpuMs, 0) / updates;
 }
 
-/** Gaps between one holder's release starting and the next holder having the lock. */
-function handovers(outs: WorkerOut[]): number[] {
-  const holds = outs.flatMap((o) => o.holds).sort((a, b) => a[0] - b[0]);
+/** One hold of the lock, tagged with the worker that held it. */
+interface Hold {
+  worker: number;
+  acquired: number;
+  released: number;
+}
+
+/**
+ * The hand-overs of a run: the gaps between one holder's release starting
+ * and the next holder having the lock, where the next holder is another
+ * process; and the number of holds that were the same process taking its
+ * own lock again (no hand-over: they are not timed).
+ */
+function handovers(outs: WorkerOut[]): { gaps: number[]; retakes: number } {
+  const holds: Hold[] = outs
+    .flatMap((o, worker) =>
+      o.holds.map(([acquired, released]) => ({ worker, acquired, released }))
+    )
+    .sort((a, b) => a.acquired - b.acquired);
   const gaps: number[] = [];
+  let retakes = 0;
   for (let i = 1; i < holds.length; i++) {
-    gaps.push(holds[i][0] - holds[i - 1][1]);
+    if (holds[i].worker === holds[i - 1].worker) retakes++;
+    else gaps.push(holds[i].acquired - holds[i - 1].released);
   }
-  return gaps;
+  return { gaps, retakes };
 }
 
 /** One round of the contended comparison: rates and CPU per update. */
@@ -427,7 +449,8 @@ async function orchestrate(): Promise<void> {
   const rows: string[] = [];
   const handRows: string[] = [];
   let reference = "";
-  const loadBefore = os.loadavg()[0];
+  const commit = commitOf(path.dirname(here));
+  const loadBefore = loadAverage();
   for (const runtime of runtimes) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "atomic-lock-bench-"));
     let u;
@@ -468,7 +491,9 @@ async function orchestrate(): Promise<void> {
       }
       contended.push(describeRounds(rounds));
     }
-    const gaps = handovers(await group(runtime, "handover", six, n));
+    const { gaps, retakes } = handovers(
+      await group(runtime, "handover", six, n),
+    );
     const row = `| ${u.runtime} | ${u.async.oursMs.toFixed(2)} ms vs ${
       u.async.baseMs.toFixed(2)
     } ms: **${u.async.ratio.toFixed(2)}×** | ${
@@ -478,7 +503,7 @@ async function orchestrate(): Promise<void> {
     }×** (floor ${u.sync.floor.toFixed(2)}×) | ${contended[0]} | ${
       contended[1]
     } |`;
-    const hand = `| ${u.runtime} | ${gaps.length} | ${
+    const hand = `| ${u.runtime} | ${gaps.length} | ${retakes} | ${
       (median(gaps) * 1000).toFixed(0)
     } µs | ${(percentile(gaps, 0.99) * 1000).toFixed(0)} µs |`;
     if (contended[2]) {
@@ -505,16 +530,17 @@ async function orchestrate(): Promise<void> {
     }\` on ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "unknown"}), ${
       new Date().toISOString()
     };`,
-    `load average ${loadBefore.toFixed(1)} before the run, ${
-      os.loadavg()[0].toFixed(1)
-    } after it (on a busy machine the ratios are noisy).`,
+    `code: ${commit}; load average ${loadBefore} before the run, ${loadAverage()} after it`,
+    "(on a busy machine the ratios are noisy).",
     "",
     "Uncontended: one 1 KiB update against a plain read plus a durable",
     "`writeFileAtomic` of the same file (interleaved, paired; the ratio is the",
     "median of the per-round ratios, lower is better, the goal is ≤ 1.25×).",
-    "The sync column's floor is the lock protocol's own system calls (create,",
-    "write, link; look, unlink twice), made directly around the same read and",
-    "write: what the kernel alone charges for the lock, measured alongside.",
+    "The sync column's floor is the lock's core system calls (create, write,",
+    "lstat, link; look, unlink twice, close), made directly around the same",
+    "read and write and measured alongside; the real lock also makes an lstat",
+    "of the target, a stat of its directory, reads the user and group ids and",
+    "fchmods its file, so the floor is below what the lock as built costs.",
     "Contended: the update rate of one process alone, then of 6 processes",
     "doing the same number of updates in all, with the same API (higher is",
     "better, the goal is ≥ 0.8×), and the CPU time all processes spent per",
@@ -528,10 +554,13 @@ async function orchestrate(): Promise<void> {
     ...(reference ? ["", reference] : []),
     "",
     "Hand-over: from one holder starting `release()` to the next holder's",
-    "`lockFile()` resolving, 6 processes (3 async, 3 sync) in turn.",
+    "`lockFile()` resolving, 6 processes (3 async, 3 sync) in turn, where",
+    "the next holder is another process (median and p99 over those gaps).",
+    "A process that took its own lock again next handed nothing over: those",
+    "re-takes are counted, not timed.",
     "",
-    "| runtime | hand-overs | median | p99 |",
-    "|---|---:|---:|---:|",
+    "| runtime | hand-overs (to another process) | re-takes (same process) | median | p99 |",
+    "|---|---:|---:|---:|---:|",
     ...handRows,
     "",
   ].join("\n");
