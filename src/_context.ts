@@ -11,6 +11,7 @@ import type { Host, Replacement } from "./_replace.ts";
 import type { ResolvedOptions } from "./_validate.ts";
 import { writerOf } from "./_replacement.ts";
 import { KnownFiles } from "./_known_files.ts";
+import { HeldDirectories, sharedOpens } from "./_held_directories.ts";
 import { isQueueName, isTicketName } from "./_lock_name.ts";
 import { basename, dirname } from "node:path";
 
@@ -28,6 +29,8 @@ export interface Context {
   readonly heldLocks: Set<string>;
   /** Where this process last found regular files (see `_known_files.ts`). */
   readonly knownFiles: KnownFiles;
+  /** The directories this thread's writes hold open (`_held_directories.ts`). */
+  readonly heldDirectories: HeldDirectories;
 }
 
 const contexts = new WeakMap<RuntimeAdapter, Context>();
@@ -86,6 +89,7 @@ function create(adapter: RuntimeAdapter): Context {
   const async = {
     ...adapter.async,
     syncDir: groupCommit(adapter.async.syncDir),
+    openDirectory: sharedOpens(adapter.async.openDirectory),
   };
   return {
     adapter,
@@ -93,6 +97,7 @@ function create(adapter: RuntimeAdapter): Context {
     inFlight,
     heldLocks: new Set(),
     knownFiles: new KnownFiles(),
+    heldDirectories: new HeldDirectories(),
   };
 }
 
@@ -135,6 +140,8 @@ export function startReplacement(
     located: null,
     file: null,
     held: null,
+    shared: false,
+    directories: context.heldDirectories,
     createdMode: 0,
     pendingMode: null,
     matched: null,

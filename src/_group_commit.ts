@@ -6,39 +6,53 @@
  * which every caller arriving meanwhile shares.
  */
 
-interface Slot {
+interface Slot<F> {
   next: PromiseWithResolvers<void> | null;
+  /**
+   * The directory as the next flush's first caller holds it open, if it
+   * does: that caller keeps it open until the flush it waits for is done.
+   */
+  nextHeld: F | undefined;
 }
 
-/** Wraps `flush(dir)` so that overlapping calls for one directory share flushes. */
-export function groupCommit(
-  flush: (dir: string) => Promise<void>,
-): (dir: string) => Promise<void> {
-  const slots = new Map<string, Slot>();
+/**
+ * Wraps `flush(dir, held)` so that overlapping calls for one directory share
+ * flushes; `held` is the directory already open, if the caller holds it
+ * (a flush then makes no open of its own).
+ */
+export function groupCommit<F>(
+  flush: (dir: string, held?: F) => Promise<void>,
+): (dir: string, held?: F) => Promise<void> {
+  const slots = new Map<string, Slot<F>>();
 
-  function start(dir: string, slot: Slot): Promise<void> {
-    const running = flush(dir);
+  function start(dir: string, slot: Slot<F>, held?: F): Promise<void> {
+    const running = flush(dir, held);
     const after = () => {
       const waiting = slot.next;
       if (waiting === null) {
         slots.delete(dir);
         return;
       }
+      const nextHeld = slot.nextHeld;
       slot.next = null;
-      start(dir, slot).then(waiting.resolve, waiting.reject);
+      slot.nextHeld = undefined;
+      start(dir, slot, nextHeld).then(waiting.resolve, waiting.reject);
     };
     running.then(after, after);
     return running;
   }
 
-  return (dir) => {
+  return (dir, held) => {
     const slot = slots.get(dir);
     if (slot === undefined) {
-      const fresh: Slot = { next: null };
+      const fresh: Slot<F> = { next: null, nextHeld: undefined };
       slots.set(dir, fresh);
-      return start(dir, fresh);
+      return start(dir, fresh, held);
     }
-    slot.next ??= Promise.withResolvers<void>();
+    if (slot.next === null) {
+      slot.next = Promise.withResolvers<void>();
+      slot.nextHeld = held;
+    }
     return slot.next.promise;
   };
 }

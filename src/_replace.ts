@@ -26,6 +26,7 @@ import {
   all,
   both,
   perform,
+  type Request,
   request,
   settle,
   type Settled,
@@ -114,13 +115,21 @@ function* findAndCreate(s: Replacement): Steps<EntryInfo | null> {
  */
 function* hold(s: Replacement): Steps<void> {
   const dir = dirname(s.final);
+  const shared = s.directories.share(dir);
+  s.shared = shared !== undefined;
+  if (shared !== undefined) {
+    s.held = shared;
+    return;
+  }
   let opened = yield* settle(request("openDirectory", dir));
   if (!opened.ok && codeOf(opened.error) === "ENOENT" && s.options.mkdir) {
     yield* act(s, "create directory", dir, request("mkdir", dir));
     opened = yield* settle(request("openDirectory", dir));
   }
-  if (opened.ok) s.held = opened.value;
-  else if (!isDirUnreadable(opened.error)) {
+  if (opened.ok) {
+    s.held = opened.value;
+    if (s.held !== null) s.directories.opened(dir, s.held);
+  } else if (!isDirUnreadable(opened.error)) {
     // The first step of making the temporary file, and reported as such.
     throw failure(s, "create temporary file", dir, opened.error);
   }
@@ -160,15 +169,18 @@ function* resolveAndCreate(
   // lstat are made again beside the create: what the rest acts on.
   const lookAtDirectory = entry !== null && keepsOwner(s) &&
     (s.directory === undefined || s.held !== null);
-  const looked = yield* createTemp(
+  const { target, stillHeld } = yield* createTemp(
     s,
     wantedMode(s, entry) === null ? 0o666 : OWNER_ONLY,
     lookAtDirectory,
     s.held !== null,
   );
-  if (looked === undefined) return entry;
-  if (!looked.ok) throw failure(s, "stat", s.final, looked.error);
-  if (sameEntry(entry, looked.value)) return entry;
+  if (target !== undefined && !target.ok) {
+    throw failure(s, "stat", s.final, target.error);
+  }
+  if (stillHeld && (target === undefined || sameEntry(entry, target.value))) {
+    return entry;
+  }
   // Another file than the lookup found: something was renamed or swapped
   // in on the way meanwhile. The lookup starts again, in full.
   yield* discard(s);
@@ -205,12 +217,12 @@ function* createWhileLooking(s: Replacement): Steps<EntryInfo | undefined> {
     return undefined; // the ordered steps meet it again, and report it
   }
   const path = nextTempPath(s);
-  const [looked, made, directory] = (yield* all([
-    request("lstat", named(s, s.target)),
+  const { made, target, stillHeld } = yield* createLooking(
+    s,
     request("createExclusive", named(s, path), OWNER_ONLY),
-    ...(keepsOwner(s) ? [request("stat", directoryPath(s))] : []),
-  ])) as [Settled<EntryInfo | null>, Settled<OpenFile>, Settled<EntryInfo>?];
-  if (directory) s.directory = directory.ok ? directory.value : null;
+    true,
+    keepsOwner(s),
+  );
   if (!made.ok) {
     forgetTemp(s, path);
     yield* release(s);
@@ -218,7 +230,8 @@ function* createWhileLooking(s: Replacement): Steps<EntryInfo | undefined> {
   }
   s.file = made.value;
   s.createdMode = OWNER_ONLY;
-  if (looked.ok && looked.value?.kind === "file") {
+  const looked = target as Settled<EntryInfo | null>;
+  if (stillHeld && looked.ok && looked.value?.kind === "file") {
     // A create-only-if-absent replaces nothing: its link says EEXIST.
     if (s.options.overwrite) {
       yield* orDiscard(s, checkStickyOwner(s, looked.value));
@@ -376,7 +389,12 @@ export function* publish(s: Replacement): Steps<void> {
   }
   const dir = dirname(s.final);
   if (s.options.fsync) {
-    yield* act(s, "fsync directory", dir, request("syncDir", directoryPath(s)));
+    yield* act(
+      s,
+      "fsync directory",
+      dir,
+      request("syncDir", dir, s.held?.file),
+    );
   }
   yield* release(s);
 }
@@ -430,28 +448,27 @@ function* createTemp(
   mode: number,
   lookAtDirectory = false,
   lookAtTarget = false,
-): Steps<Settled<EntryInfo | null> | undefined> {
+): Steps<Omit<Looks, "made">> {
   let madeDirectory = false;
-  let looked: Settled<EntryInfo | null> | undefined;
+  let looks: Omit<Looks, "made"> = { stillHeld: true };
   for (let attempt = 1;; attempt++) {
     const path = nextTempPath(s);
     const create = request("createExclusive", named(s, path), mode);
     let result: Settled<OpenFile>;
-    if (attempt === 1 && (lookAtDirectory || lookAtTarget)) {
-      const [made, target, directory] = (yield* all([
+    if (attempt === 1 && (lookAtDirectory || lookAtTarget || s.shared)) {
+      const { made, ...rest } = yield* createLooking(
+        s,
         create,
-        ...(lookAtTarget ? [request("lstat", named(s, s.final))] : []),
-        ...(lookAtDirectory ? [request("stat", directoryPath(s))] : []),
-      ])) as [Settled<OpenFile>, ...Settled<EntryInfo | null>[]];
+        lookAtTarget,
+        lookAtDirectory,
+      );
       result = made;
-      looked = lookAtTarget ? target : undefined;
-      const stat = lookAtTarget ? directory : target;
-      if (lookAtDirectory) s.directory = stat.ok ? stat.value : null;
+      looks = rest;
     } else result = yield* settle(create);
     if (result.ok) {
       s.file = result.value;
       s.createdMode = mode;
-      return looked;
+      return looks;
     }
     forgetTemp(s, path);
     const code = codeOf(result.error);
@@ -463,6 +480,65 @@ function* createTemp(
       throw failure(s, "create temporary file", path, result.error);
     }
   }
+}
+
+/** What {@linkcode createLooking} found. */
+interface Looks {
+  /** The temporary file's creation. */
+  made: Settled<OpenFile>;
+  /** The target's `lstat` through the directory held, if asked for. */
+  target?: Settled<EntryInfo | null> | undefined;
+  /**
+   * Whether the directory held is still the one its path leads to: always,
+   * unless it was shared with writes in flight (`s.shared`), opened by them
+   * before the path may have been given another directory.
+   */
+  stillHeld: boolean;
+}
+
+/**
+ * Creates the temporary file (`create`) and, alongside it, the target's
+ * `lstat` (`lookAtTarget`) and the directory's `stat` (`lookAtDirectory`,
+ * for the group a new file there gets: `_new_file_group.ts`) through the
+ * directory held; for a directory shared with writes in flight, also its
+ * `stat` by path, which must find the same directory.
+ */
+function* createLooking(
+  s: Replacement,
+  create: Request<OpenFile>,
+  lookAtTarget: boolean,
+  lookAtDirectory: boolean,
+): Steps<Looks> {
+  const statHeld = lookAtDirectory || s.shared;
+  const results = yield* all([
+    ...(lookAtTarget ? [request("lstat", named(s, s.final))] : []),
+    create,
+    ...(statHeld ? [request("stat", directoryPath(s))] : []),
+    ...(s.shared ? [request("stat", dirname(s.final))] : []),
+  ]);
+  const target = lookAtTarget
+    ? results.shift() as Settled<EntryInfo | null>
+    : undefined;
+  const [made, ...looks] = results as [
+    Settled<OpenFile>,
+    ...Settled<EntryInfo | null>[],
+  ];
+  const directory = statHeld ? looks.shift() : undefined;
+  if (lookAtDirectory && directory) {
+    s.directory = directory.ok ? directory.value : null;
+  }
+  const stillHeld = !s.shared || sameDirectory(directory, looks.shift());
+  if (!stillHeld && s.held !== null) s.directories.forget(s.held);
+  return { made, target, stillHeld };
+}
+
+/** Whether two `stat`s found the same directory. */
+function sameDirectory(
+  a: Settled<EntryInfo | null> | undefined,
+  b: Settled<EntryInfo | null> | undefined,
+): boolean {
+  return a?.ok === true && b?.ok === true && a.value !== null &&
+    b.value !== null && a.value.id === b.value.id;
 }
 
 /**

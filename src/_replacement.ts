@@ -10,6 +10,7 @@ import type { ResolvedOptions } from "./_validate.ts";
 import type { TempOwner } from "./_temp_name.ts";
 import type { Ticket } from "./_path_queue.ts";
 import type { KnownFiles } from "./_known_files.ts";
+import type { HeldDirectories } from "./_held_directories.ts";
 import type {
   DirectoryHandle,
   EntryInfo,
@@ -103,6 +104,10 @@ export interface Replacement extends Resolution {
    * files through it (see {@linkcode named}); `null`: by path.
    */
   held: DirectoryHandle | null;
+  /** Whether `held` was opened by writes in flight before this one, and shared. */
+  shared: boolean;
+  /** The directories this thread's writes hold open, shared by the writes to one directory. */
+  readonly directories: HeldDirectories;
   /** The mode the temporary file was created with (before the umask). */
   createdMode: number;
   /**
@@ -227,12 +232,12 @@ export function named(s: Replacement, path: string): string {
   return s.held === null ? path : inDirectory(s.held.path, basename(path));
 }
 
-/** Closes the directory held open, if any; never throws. */
+/** Lets go of the directory held open, if any, closed if no other write holds it; never throws. */
 export function* release(s: Replacement): Steps<void> {
   const held = s.held;
   if (held === null) return;
   s.held = null;
-  yield* settle(request("close", held.file));
+  if (s.directories.release(held)) yield* settle(request("close", held.file));
 }
 
 /**

@@ -188,6 +188,18 @@ export function faultAdapter(
   };
 }
 
+/**
+ * A fault adapter that can name nothing through an open directory, as where
+ * no /proc is mounted or Deno runs without `--allow-all`: every step names
+ * its file by path.
+ */
+export function withoutHeldDirectories(): FaultAdapter {
+  const adapter = faultAdapter([]);
+  adapter.sync.openDirectory = () => null;
+  adapter.async.openDirectory = () => Promise.resolve(null);
+  return adapter;
+}
+
 /** A fault adapter whose first asynchronous fsync takes `ms` milliseconds longer. */
 export function slowFirstFsync(ms = 50): FaultAdapter {
   const adapter = faultAdapter([]);

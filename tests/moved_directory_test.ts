@@ -1,6 +1,9 @@
 /**
- * A directory renamed while a write into it is in flight: the write fails,
- * and its temporary file is removed where the directory went (the open
+ * A directory renamed while a write into it is in flight. Where the write
+ * holds the directory open (see "Directories other users may write to"), it
+ * acts in the directory it found, wherever that went, as a plain write's
+ * open file does. Where it names its files by path, the write fails, and
+ * its temporary file is removed where the directory went (the open
  * descriptor knows, through /proc/self/fd), not left under a live writer.
  */
 import { test } from "node:test";
@@ -8,7 +11,12 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { AtomicWriteError, openAtomic } from "../mod.ts";
-import { tempsIn, withTempDir } from "./_fixtures.ts";
+import {
+  tempsIn,
+  using,
+  withoutHeldDirectories,
+  withTempDir,
+} from "./_fixtures.ts";
 
 /** Opens a write of `dir/sub/f.txt` with 1 MiB written, then renames `sub` to `moved`. */
 async function writeThenMove(dir: string) {
@@ -19,19 +27,33 @@ async function writeThenMove(dir: string) {
   return { file, moved: path.join(dir, "moved") };
 }
 
-test("AtomicFile.commit() rejects and removes the temp file of a long write whose directory was renamed", async () => {
+test("AtomicFile.commit() of a write whose directory was renamed replaces the file in the directory where it went", async () => {
   await withTempDir(async (dir) => {
     const { file, moved } = await writeThenMove(dir);
-    assert.equal(tempsIn(moved).length, 1);
-    // A long write: commit() asks the descriptor where the file is only then.
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    await assert.rejects(
-      file.commit(),
-      (e) => e instanceof AtomicWriteError && e.code === "ENOENT",
-    );
-    assert.deepEqual(fs.readdirSync(moved), []);
+    await file.commit();
+    assert.deepEqual(fs.readdirSync(moved), ["f.txt"]);
+    assert.equal(fs.statSync(path.join(moved, "f.txt")).size, 1 << 20);
   });
 });
+
+test("AtomicFile.commit() that names its files by path rejects and removes the temp file of a long write whose directory was renamed", async () => {
+  await withTempDir(async (dir) => {
+    await using(withoutHeldDirectories(), () => moveAndFailCommit(dir));
+  });
+});
+
+/** `writeThenMove`, then a commit after more than a second, which fails with `ENOENT`, its temporary file removed. */
+async function moveAndFailCommit(dir: string): Promise<void> {
+  const { file, moved } = await writeThenMove(dir);
+  assert.equal(tempsIn(moved).length, 1);
+  // A long write: commit() asks the descriptor where the file is only then.
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await assert.rejects(
+    file.commit(),
+    (e) => e instanceof AtomicWriteError && e.code === "ENOENT",
+  );
+  assert.deepEqual(fs.readdirSync(moved), []);
+}
 
 test("AtomicFile.abort() removes the temp file where its renamed directory went", async () => {
   await withTempDir(async (dir) => {

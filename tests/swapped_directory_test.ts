@@ -13,7 +13,12 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { apis } from "./_apis.ts";
-import { faultAdapter, using, withTempDir } from "./_fixtures.ts";
+import {
+  faultAdapter,
+  using,
+  withoutHeldDirectories,
+  withTempDir,
+} from "./_fixtures.ts";
 import type { FaultAdapter } from "./_fixtures.ts";
 import type { OpName } from "../src/runtime/types.ts";
 import { openAtomic } from "../mod.ts";
@@ -90,14 +95,6 @@ function actingAt(
       return result;
     },
   });
-  return adapter;
-}
-
-/** A fault adapter that can name nothing through an open directory (as Deno without `--allow-all`). */
-function withoutHeldDirectories(): FaultAdapter {
-  const adapter = faultAdapter([]);
-  adapter.sync.openDirectory = () => null;
-  adapter.async.openDirectory = () => Promise.resolve(null);
   return adapter;
 }
 

@@ -251,7 +251,8 @@ export function fromPromises(
 
 /**
  * `syncDir` from three rows of an adapter (open the directory, fsync it,
- * close it), the same for every adapter: a file system that cannot fsync a
+ * close it; only the fsync where the caller holds it open already), the
+ * same for every adapter: a file system that cannot fsync a
  * directory (`isDirSyncUnsupported`) is no failure, nor is a directory this
  * user may write but not read (`isDirUnreadable`), and Windows has no
  * directory fsync at all. The one operation written in both forms here, as
@@ -261,13 +262,13 @@ export function dirSync<F>(
   open: Twin<[string], F>,
   fsync: Twin<[F], void>,
   close: Twin<[F], void>,
-): Twin<[string], void> {
+): Twin<[string, F?], void> {
   return {
-    sync: (path) => {
+    sync: (path, held) => {
       if (isWindows) return;
       let dir: F;
       try {
-        dir = open.sync(path);
+        dir = held ?? open.sync(path);
       } catch (error) {
         if (isDirUnreadable(error)) return;
         throw error;
@@ -277,14 +278,14 @@ export function dirSync<F>(
       } catch (error) {
         if (!isDirSyncUnsupported(error)) throw error;
       } finally {
-        close.sync(dir);
+        if (held === undefined) close.sync(dir);
       }
     },
-    async: async (path) => {
+    async: async (path, held) => {
       if (isWindows) return;
       let dir: F;
       try {
-        dir = await open.async(path);
+        dir = held ?? await open.async(path);
       } catch (error) {
         if (isDirUnreadable(error)) return;
         throw error;
@@ -294,7 +295,7 @@ export function dirSync<F>(
       } catch (error) {
         if (!isDirSyncUnsupported(error)) throw error;
       } finally {
-        await close.async(dir);
+        if (held === undefined) await close.async(dir);
       }
     },
   };

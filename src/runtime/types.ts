@@ -183,8 +183,12 @@ export interface FsOps<F = OpenFile> {
    * model, unless it grants /proc).
    */
   openDirectory(path: string): DirectoryHandle<F> | null;
-  /** Flushes the directory at `path` so that renames in it survive a power cut. */
-  syncDir(path: string): void;
+  /**
+   * Flushes the directory at `path` so that renames in it survive a power
+   * cut; through `held`, that directory already open (`openDirectory`), if
+   * given, which stays open.
+   */
+  syncDir(path: string, held?: F): void;
   /** The names in the directory at `path`. */
   readDir(path: string): string[];
   /** Waits `ms` milliseconds. */
