@@ -197,11 +197,21 @@ test(
   async () => {
     await withTempDir((dir) => {
       const child = path.join(root, "tests", "_full_table_child.ts");
-      const run = spawnSync(
-        "prlimit",
-        ["--nofile=128", deno, "run", "-A", child, dir],
-        { encoding: "utf8" },
-      );
+      // Deno itself may panic where its own set-up meets the full table
+      // (its `ext/signals` unwraps an EMFILE): that run says nothing of
+      // the library, and is made again, five times at most.
+      let run;
+      for (let attempt = 1;; attempt++) {
+        run = spawnSync(
+          "prlimit",
+          ["--nofile=128", deno, "run", "-A", child, dir],
+          { encoding: "utf8" },
+        );
+        if (!run.stderr.includes("Deno has panicked") || attempt === 5) break;
+        for (const name of fs.readdirSync(dir)) {
+          fs.rmSync(path.join(dir, name), { force: true });
+        }
+      }
       assert.equal(run.status, 0, run.stderr);
       const outcomes: string[] = JSON.parse(run.stdout);
       assert.equal(outcomes.length, 30);
