@@ -32,7 +32,9 @@
  *   only within one).
  *
  * A lock of another boot of this host is taken over at once only if it was
- * also last touched before this machine booted: host names are not unique
+ * also last touched before this machine booted (when it booted is asked at
+ * each such judgement: it moves with the wall clock; see `bootTime()` in
+ * `runtime/_writer_identity.ts`): host names are not unique
  * (cloned images, containers named alike on several machines), and a live
  * holder on another machine of the same name, sharing the file system, has
  * another boot id too, but heartbeats its lock (every `lease / 5`). A power
@@ -116,8 +118,12 @@ export interface Checks {
   processStart(pid: number): ProcessStart | null;
   /** Whether the thread a temporary name names still runs (see `runtime/_writer_identity.ts`). */
   writerState(writer: Writer): WriterState;
-  /** When this machine booted (ms since the epoch), or `null` if unknown. */
-  readonly bootTime: number | null;
+  /**
+   * When this machine booted (ms since the epoch), or `null` if unknown:
+   * asked at each judgement of a lock of another boot only (it moves with
+   * the wall clock, and costs a read of /proc).
+   */
+  bootTime(): number | null;
 }
 
 const encoder = new TextEncoder();
@@ -300,7 +306,7 @@ export function staleReason(
   if (r !== null && r.host === me.host && me.host !== "") {
     if (
       r.boot !== me.boot && r.boot !== "" && me.boot !== "" &&
-      touchedBeforeBoot(beat, checks.bootTime)
+      touchedBeforeBoot(beat, checks.bootTime())
     ) {
       return "taken before the last boot";
     }
