@@ -266,7 +266,7 @@ export function checks(adapter: RuntimeAdapter): Checks {
     me: adapter.identity(),
     isAlive: (pid) => adapter.isProcessAlive(pid),
     processStart: (pid) => adapter.processStart(pid),
-    bootTime: adapter.bootTime(),
+    bootTime: () => adapter.bootTime(),
     writerState: (writer) => adapter.writerState(writer),
   };
 }

@@ -39,6 +39,20 @@ function inLease(held: Held, now: number): boolean {
 }
 
 /**
+ * Why `held` stopped trusting its lock at `now`, found just before
+ * `before`: less than the margin of its lease was left (the lease itself
+ * may not have run out yet; see {@linkcode inLease}).
+ */
+function marginGone(held: Held, now: number, before: string): string {
+  const ms = (n: number) => `${Math.round(n)} ms`;
+  const lease = ms(held.plan.lease);
+  const margin = ms(marginOf(held.plan.lease));
+  const since = ms(now - held.beatAt);
+  return `the lease, last renewed ${since} ago, had less than its margin ` +
+    `(${margin} of ${lease}) left before ${before}`;
+}
+
+/**
  * Whether the lock's name is still `held`'s lock file; its entry if so.
  * `found`: an `lstat` of the lock's name just made, if any.
  */
@@ -79,9 +93,8 @@ export function* guard(
   before = "the update could commit",
 ): Steps<void> {
   if (held.lost) throw held.lost;
-  if (!inLease(held, Date.now())) {
-    throw markLost(held, `the lease ran out before ${before}`);
-  }
+  const now = Date.now();
+  if (!inLease(held, now)) throw markLost(held, marginGone(held, now, before));
   const fresh = looked !== null &&
     performance.now() - looked.since < FRESH_LOOK_MS;
   if (fresh && (yield* isHeld(held, looked.entry))) return;
@@ -93,8 +106,9 @@ export function* guard(
   if (!(yield* isHeld(held, found))) throw markLost(held, whyNotHeld(found));
   // The look may have taken its time (a record read short is looked at
   // again, up to 150 ms): the margin must still be there.
-  if (!inLease(held, Date.now())) {
-    throw markLost(held, `the lease ran out before ${before}`);
+  const later = Date.now();
+  if (!inLease(held, later)) {
+    throw markLost(held, marginGone(held, later, before));
   }
 }
 

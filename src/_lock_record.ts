@@ -19,7 +19,10 @@
  * more than a lease. So the record also says when the holder made the file
  * (`at`, by the holder's clock, as every heartbeat is), and the later of the
  * two counts: no lock is born stale, and no extra call is made for it (a
- * time before 2000 still ends the lease: see `release()`).
+ * time before 2000 still ends the lease: see `release()`). An `at` more than
+ * a lease ahead of the waiter's clock does not count (see
+ * {@linkcode lastHeartbeat}): it was made by a clock that ran ahead, and
+ * would keep a dead holder's lock until that time plus the lease.
  *
  * A holder on this host, in this boot and these PID and time namespaces is
  * checked directly, so a lock whose holder died is taken over at once:
@@ -29,7 +32,9 @@
  *   only within one).
  *
  * A lock of another boot of this host is taken over at once only if it was
- * also last touched before this machine booted: host names are not unique
+ * also last touched before this machine booted (when it booted is asked at
+ * each such judgement: it moves with the wall clock; see `bootTime()` in
+ * `runtime/_writer_identity.ts`): host names are not unique
  * (cloned images, containers named alike on several machines), and a live
  * holder on another machine of the same name, sharing the file system, has
  * another boot id too, but heartbeats its lock (every `lease / 5`). A power
@@ -83,7 +88,7 @@ export interface LockRecord extends ProcessIdentity {
   readonly lease: number;
   /** The lock file's other name, made by its holder (see the module doc); absent where links are not supported. */
   readonly file?: string | undefined;
-  /** When the holder made the file, by its clock (ms since the epoch): its first heartbeat (see the module doc). */
+  /** When the holder made the file, by its clock (ms since the epoch): its first heartbeat, unless more than a lease ahead (see the module doc). */
   readonly at?: number | undefined;
 }
 
@@ -113,8 +118,12 @@ export interface Checks {
   processStart(pid: number): ProcessStart | null;
   /** Whether the thread a temporary name names still runs (see `runtime/_writer_identity.ts`). */
   writerState(writer: Writer): WriterState;
-  /** When this machine booted (ms since the epoch), or `null` if unknown. */
-  readonly bootTime: number | null;
+  /**
+   * When this machine booted (ms since the epoch), or `null` if unknown:
+   * asked at each judgement of a lock of another boot only (it moves with
+   * the wall clock, and costs a read of /proc).
+   */
+  bootTime(): number | null;
 }
 
 const encoder = new TextEncoder();
@@ -231,6 +240,37 @@ function touchedBeforeBoot(mtimeMs: number, bootTime: number | null): boolean {
  */
 const LEASE_ENDED_BEFORE = Date.UTC(2000, 0, 1);
 
+/**
+ * The holder's last heartbeat as the waiter at `now` may trust it: the lock
+ * file's modification time `mtime`, or the record's `at` if that is later
+ * (a new lock that the file system stamped by a clock behind the holder's:
+ * see the module doc).
+ *
+ * `at` is needed only until the lock's first heartbeat, `lease / 5` after
+ * it, or a stalled holder's lease runs out by `at` as well. But only the
+ * holder's clock can tell when its first heartbeat came, and that clock may
+ * have been stepped back since it wrote `at` (NTP correcting a clock that
+ * ran ahead): then every heartbeat is earlier than `at`, and `at` would keep
+ * the lock, its holder dead, until that clock's `at` plus the lease (an hour
+ * of skew, an hour of waiting; and a lock of the last boot, stamped after
+ * this machine booted, would not be taken over at once). So an `at` more
+ * than the lease ahead of `now` does not count, and the file's time decides.
+ * A lease, not the margin of clock agreement (`lease / 5`, the README's
+ * Limits): a live holder whose clock runs up to a lease ahead of this one
+ * keeps its new lock (taking a live lock is worse than waiting), and a dead
+ * holder's `at` keeps its lock at most a lease longer than `mtime` does.
+ */
+function lastHeartbeat(
+  mtime: number,
+  r: LockRecord | null,
+  now: number,
+): number {
+  if (mtime < LEASE_ENDED_BEFORE || r?.at === undefined || r.at <= mtime) {
+    return mtime;
+  }
+  return r.at - now > r.lease ? mtime : r.at;
+}
+
 /** Whether `r` and `me` read pids and start times alike: the same, known, PID and time namespaces. */
 function sameNamespaces(r: ProcessIdentity, me: ProcessIdentity): boolean {
   return r.pidns === me.pidns && r.pidns !== "" && r.timens === me.timens;
@@ -262,14 +302,11 @@ export function staleReason(
   // say the holder's lease, so a holder proven alive keeps the lock: its
   // lease may be longer than the one assumed here.
   if (r === null && state === "alive") return null;
-  const mtime = seen.entry.mtimeMs;
-  const beat = mtime < LEASE_ENDED_BEFORE
-    ? mtime
-    : Math.max(mtime, r?.at ?? -Infinity);
+  const beat = lastHeartbeat(seen.entry.mtimeMs, r, now);
   if (r !== null && r.host === me.host && me.host !== "") {
     if (
       r.boot !== me.boot && r.boot !== "" && me.boot !== "" &&
-      touchedBeforeBoot(beat, checks.bootTime)
+      touchedBeforeBoot(beat, checks.bootTime())
     ) {
       return "taken before the last boot";
     }

@@ -46,7 +46,11 @@ export interface LockOptions {
    * once whatever the lease; the lease decides for holders on other machines
    * (a network file system) and for live holders whose event loop stalls.
    * The heartbeat runs every `lease / 5`, and a holder stops trusting its
-   * lock when less than `lease / 5` is left.
+   * lock when less than `lease / 5` (its margin) is left. So a critical
+   * section that keeps the event loop from running (the synchronous API,
+   * or a synchronous `fn`) must end within the lease less its margin
+   * (`lease - lease / 5`: 8 s by default), not the whole lease, or its
+   * update fails with `ELOCKLOST` and does not commit.
    *
    * @default {10_000}
    */

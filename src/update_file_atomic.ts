@@ -115,8 +115,11 @@ export function replacementUnderLock(
  *
  * Readers need no lock: they see the old content or the new, never a mix.
  * An update whose lock was lost (this process stalled past the lease and
- * another took the lock over) does not commit and rejects with code
- * `ELOCKLOST`.
+ * another took the lock over), or that has less than the lease's margin
+ * (`lease / 5`) of it left when it is about to commit, does not commit and
+ * rejects with code `ELOCKLOST`: an `fn` that blocks the event loop must
+ * return within the lease less its margin (`lease - lease / 5`, 8 s by
+ * default), since no heartbeat renews the lease meanwhile.
  *
  * @typeParam T What `fn` returns.
  * @param path The file to update (a string or a `file:` URL); it need not exist.

@@ -16,7 +16,10 @@ import {
  * Updates `path` under a cross-process lock, blocking the thread: the same
  * steps and guarantees as {@linkcode updateFileAtomic}, with a synchronous
  * `fn`. While it waits for the lock the thread sleeps (`Atomics.wait`), it
- * does not spin.
+ * does not spin. No heartbeat renews the lease while the thread is blocked,
+ * so reading the file, `fn` and writing the new content must end within
+ * the lease less its margin (`lease - lease / 5`, 8 s by default): a longer
+ * update fails with `ELOCKLOST` and does not commit (raise `lease`).
  *
  * @typeParam T What `fn` returns.
  * @param path The file to update (a string or a `file:` URL); it need not exist.

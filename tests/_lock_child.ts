@@ -18,6 +18,9 @@
  * - `try TARGET API`: takes and releases TARGET's lock with `lockFile`
  *   (API `async`) or `lockFileSync` (`sync`), waiting 1 s at most; prints
  *   `ok` or the error code.
+ * - `try-twice FIRST SECOND GO`: tries FIRST's lock once (`timeout: 0`),
+ *   prints `"ok"` (taken, and released) or the error code, as a JSON
+ *   string; waits for the file GO; then does the same with SECOND's lock.
  * - `race TARGET MARKER GO`: waits for the file GO, takes TARGET's lock,
  *   creates MARKER with O_EXCL for a moment (printing `overlap` if it
  *   exists: another holder is inside), releases; prints `done`.
@@ -107,6 +110,21 @@ async function main(): Promise<void> {
     } catch (error) {
       say((error as { code?: string }).code ?? String(error));
     }
+    return;
+  }
+  if (mode === "try-twice") {
+    const [second, go] = args;
+    const tryOnce = async (file: string) => {
+      try {
+        await (await lockFile(file, { timeout: 0 })).release();
+        return "ok";
+      } catch (error) {
+        return (error as { code?: string }).code ?? String(error);
+      }
+    };
+    say(JSON.stringify(await tryOnce(target)));
+    while (!fs.existsSync(go)) Atomics.wait(cell, 0, 0, 5);
+    say(JSON.stringify(await tryOnce(second)));
     return;
   }
   if (mode === "update") {

@@ -107,6 +107,15 @@ export function withBootId(bootId: string, command: string[]): string[] {
 }
 
 /**
+ * `command` where /proc/stat reads as the file `stat` (bound over it), read
+ * anew at every read: rewriting the file in place moves `btime`, as a step
+ * of the wall clock moves it.
+ */
+export function withProcStat(stat: string, command: string[]): string[] {
+  return afterMounting('mount --bind "$0" /proc/stat', [stat], command);
+}
+
+/**
  * `command` with a fresh /proc mounted over the one in use, hiding other
  * users' processes (`hidepid=2`, as systemd's `ProtectProc=invisible`).
  */

@@ -731,6 +731,50 @@ test("lockFile() counts when the holder made its lock, by the holder's clock, as
   });
 });
 
+test("lockFile() does not count a record's time more than a lease ahead of its clock: a dead holder whose clock was set back since loses its lock a lease after its last heartbeat", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const lease = 10_000;
+    // Made by a clock half a lease ahead of this one: still the lock's first
+    // heartbeat, as far as this process can tell.
+    const kept = writeFakeLock(
+      target,
+      { host: "elsewhere", lease, at: Date.now() + lease / 2 },
+      2 * lease,
+    );
+    await failsWith(lockFile(target, { timeout: 100 }), "ETIMEDOUT");
+    assert.ok(fs.existsSync(kept));
+    // Made by a clock an hour ahead, set back since (its heartbeats, the
+    // file's time, are right): the last heartbeat was two leases ago.
+    writeFakeLock(
+      target,
+      { host: "elsewhere", lease, at: Date.now() + 3_600_000 },
+      2 * lease,
+    );
+    const taken = await lockFile(target, { timeout: 5_000 });
+    await taken.release();
+  });
+});
+
+test("lockFile() takes over a lock touched before the last boot whose record's time is more than a lease ahead (the last boot's clock ran ahead)", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const lease = 600_000;
+    // Last touched two minutes ago, a minute before this machine booted,
+    // by a clock right by then; made by it while it ran an hour ahead.
+    writeFakeLock(target, {
+      boot: "00000000-0000-0000-0000-000000000000",
+      lease,
+      at: Date.now() + 3_600_000,
+    }, 120_000);
+    const booted = Date.now() - 60_000;
+    await using(faultAdapter([], { bootTime: () => booted }), async () => {
+      const taken = await lockFile(target, { timeout: 5_000 });
+      await taken.release();
+    });
+  });
+});
+
 test("lockFile() records when it made its lock, so another process does not take over a live lock whose file time lags", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");

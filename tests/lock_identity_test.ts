@@ -43,6 +43,7 @@ import {
   joiningPidNamespace,
   withBootId,
   withHidingProc,
+  withProcStat,
 } from "./_namespaces.ts";
 import { type NobodyChild, withNobody } from "./_as_nobody.ts";
 
@@ -135,7 +136,7 @@ test("updateFileAtomic() does not commit when the looks again at a record read s
           updateFileAtomic(target, increment, { fsync: false, lease: 1000 }),
           "ELOCKLOST",
         );
-        assert.match(error.message, /lease ran out/);
+        assert.match(error.message, /less than its margin/);
       });
     } finally {
       Date.now = now;
@@ -183,6 +184,34 @@ test("removeStaleTemps() keeps a lock of another boot touched since this machine
     }, 1000);
     assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), []);
     assert.ok(fs.existsSync(lock));
+  });
+});
+
+test("lockFile() asks when this machine booted at each judgement of a lock of another boot, and never for a lock of this boot", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    let booted = Date.now() - 3_600_000;
+    let asked = 0;
+    const adapter = faultAdapter([], {
+      bootTime: () => (asked++, booted),
+    });
+    await using(adapter, async () => {
+      // A live holder of this boot (this process, another token).
+      const own = writeFakeLock(target, { lease: LONG_LEASE });
+      await failsWith(lockFile(target, { timeout: 0 }), "ETIMEDOUT");
+      assert.equal(asked, 0);
+      fs.rmSync(own);
+      // A lock of another boot, last touched two minutes ago: after the boot...
+      writeFakeLock(target, {
+        boot: "00000000-0000-0000-0000-000000000000",
+        lease: 10 * LONG_LEASE,
+      }, 120_000);
+      await failsWith(lockFile(target, { timeout: 0 }), "ETIMEDOUT");
+      assert.ok(asked > 0);
+      // ...until a step of the wall clock moves the boot after it.
+      booted = Date.now() - 60_000;
+      await (await lockFile(target, { timeout: 0 })).release();
+    });
   });
 });
 
@@ -298,6 +327,51 @@ test(
         assert.ok(fs.existsSync(lockPathOf(target)));
       })
     );
+  },
+);
+
+test(
+  "lockFile() reads when this machine booted at each judgement: a boot time read while the clock ran ahead does not take a live lock of another boot after the clock is set back",
+  IN_NAMESPACES,
+  async () => {
+    await withTempDir(async (dir) => {
+      const [first, second] = [path.join(dir, "a"), path.join(dir, "b")];
+      // Locks that live holders on another machine of this host name
+      // heartbeat (a lease of an hour): one just now, one ten minutes ago.
+      const other = {
+        boot: "00000000-0000-0000-0000-000000000000",
+        lease: 3_600_000,
+      };
+      writeFakeLock(first, other);
+      const kept = writeFakeLock(second, other, 600_000);
+      const stat = path.join(dir, "stat");
+      const bootedAt = (ms: number) =>
+        fs.writeFileSync(
+          stat,
+          fs.readFileSync("/proc/stat", "latin1").replace(
+            /^btime \d+$/m,
+            `btime ${Math.floor(ms / 1000)}`,
+          ),
+        );
+      // While the wall clock runs ahead, the kernel says this machine
+      // booted five minutes ago: the first lock was touched since.
+      bootedAt(Date.now() - 300_000);
+      const go = path.join(dir, "go");
+      const child = start(
+        withProcStat(
+          stat,
+          childCommand("_lock_child.ts", ["try-twice", first, second, go]),
+        ),
+      );
+      assert.equal(await child.line(0), "ETIMEDOUT");
+      // NTP sets the clock back: the boot was an hour ago, before the
+      // second lock's last heartbeat too.
+      bootedAt(Date.now() - 3_600_000);
+      fs.writeFileSync(go, "");
+      assert.equal(await child.line(1), "ETIMEDOUT", child.stderr());
+      await child.ended;
+      assert.ok(fs.existsSync(kept));
+    });
   },
 );
 

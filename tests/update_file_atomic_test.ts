@@ -343,6 +343,27 @@ for (const { name, fails, update } of updates) {
     });
   });
 
+  test(`${name} ${fails} with ELOCKLOST, saying less than its lease's margin was left, when fn blocks past the lease less its margin though within the lease`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f.txt");
+      fs.writeFileSync(target, "old");
+      // 900 ms of a 1000 ms lease: past 800 ms, the lease less its margin.
+      const error = await failsWith(
+        update(target, () => {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 900);
+          return "late";
+        }, { lease: 1000 }),
+        "ELOCKLOST",
+      );
+      assert.match(
+        error.message,
+        /had less than its margin \(200 ms of 1000 ms\) left before/,
+      );
+      assert.equal(read(target), "old");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
   test(`${name} lets its lock go once renamed, before its directory's fsync ends`, async () => {
     await withTempDir(async (dir) => {
       const target = path.join(dir, "f.txt");

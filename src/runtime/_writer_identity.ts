@@ -334,27 +334,26 @@ function readIdentity(): ProcessIdentity {
   };
 }
 
-let booted: number | null | undefined;
-
 /**
  * When this machine booted, in ms since the epoch, rounded down to the
- * second (`btime` in /proc/stat), read once; `null` where /proc cannot tell,
- * or shows the shifted clocks of a time namespace.
+ * second (`btime` in /proc/stat); `null` where /proc cannot tell, or shows
+ * the shifted clocks of a time namespace. Read anew at every call, never
+ * kept: the kernel derives `btime` from the wall clock (the time now less
+ * the time since boot), so a step of the clock moves it. A value read while
+ * the clock ran ahead, kept after NTP set it back, would judge a live lock
+ * of another machine of the same name, heartbeated since, to be from before
+ * this boot, and take it from its holder. Only a lock of another boot of
+ * this host name asks (see `_lock_record.ts`): a rare path.
  */
 export function bootTime(): number | null {
-  if (booted !== undefined) return booted;
   try {
     const ns = timeNamespace(nodeFsReader);
-    const stat = nodeFsReader.readText("/proc/stat");
-    const btime = /^btime (\d+)$/m.exec(stat);
-    booted = ns !== "" && ns !== INITIAL_TIME_NAMESPACE || btime === null
-      ? null
-      : Number(btime[1]) * 1000;
-  } catch (error) {
-    if (isTransient(error)) return null; // not kept: read again next time
-    booted = null;
+    if (ns !== "" && ns !== INITIAL_TIME_NAMESPACE) return null;
+    const btime = /^btime (\d+)$/m.exec(nodeFsReader.readText("/proc/stat"));
+    return btime === null ? null : Number(btime[1]) * 1000;
+  } catch {
+    return null;
   }
-  return booted;
 }
 
 /** Whether a process with this id is alive on this machine (EPERM: alive, not ours). */

@@ -266,7 +266,11 @@ export interface RuntimeAdapter<F = OpenFile> {
   identity(): ProcessIdentity;
   /** The start time (as in {@linkcode ProcessIdentity.start}) and state of process `pid`; `null` if unknown. */
   processStart(pid: number): ProcessStart | null;
-  /** When this machine booted (ms since the epoch, rounded down to the second), or `null` if unknown. */
+  /**
+   * When this machine booted (ms since the epoch, rounded down to the
+   * second), or `null` if unknown. Read anew at every call: it moves when
+   * the wall clock is stepped.
+   */
   bootTime(): number | null;
   /**
    * Calls `tick` every `ms` milliseconds without keeping the process alive;
