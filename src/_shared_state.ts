@@ -16,16 +16,26 @@
  * up, so that a copy never reads an object it does not understand; copies
  * of different versions then keep apart, as before this registry.
  */
+import type { KnownFiles } from "./_known_files.ts";
 import type { Pending, Tail } from "./_path_queue.ts";
+import type { Turn } from "./_lock_wait.ts";
 
 const KEY = Symbol.for("@x/atomic/state@1");
 
 /** What the copies of one state version share, each field made when first asked for. */
 export interface SharedState {
+  /** The temporary files and lock files in flight, and their exit hook (`_context.ts`). */
+  inFlight?: Set<string>;
+  /** The lock files this thread holds, by identity (`_context.ts`). */
+  heldLocks?: Set<string>;
+  /** Where regular files were last found (`_known_files.ts`). */
+  knownFiles?: KnownFiles;
   /** The last write of each path as spelled (`_path_queue.ts`). */
   tails?: Map<string, Tail>;
   /** Every write not renamed yet, in call order (`_path_queue.ts`). */
   pending?: Set<Pending>;
+  /** The asynchronous lock acquisitions of each file, in call order (`_lock_wait.ts`). */
+  lockLines?: Map<string, Turn[]>;
 }
 
 /** The thread's `field`, made with `make` if no copy has made it yet. */
