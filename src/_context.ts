@@ -2,7 +2,10 @@
  * The runtime adapter in use, and what the library keeps per adapter: the
  * asynchronous operations with group-committed directory fsyncs, and the set
  * of temporary files in flight (removed when the thread exits: see
- * `runtime/_exit_hooks.ts`).
+ * `runtime/_exit_hooks.ts`). For the runtime's own adapter, the files in
+ * flight, the locks held and the known files are the thread's, shared by
+ * every copy of the library loaded in it (`_shared_state.ts`): one exit hook
+ * removes them all, once.
  */
 import type { AsyncFsOps, RuntimeAdapter } from "./runtime/types.ts";
 import { detectAdapter } from "./runtime/detect.ts";
@@ -13,6 +16,7 @@ import { writerOf } from "./_replacement.ts";
 import { KnownFiles } from "./_known_files.ts";
 import { HeldDirectories, sharedOpens } from "./_held_directories.ts";
 import { isQueueName, isTicketName } from "./_lock_name.ts";
+import { shared } from "./_shared_state.ts";
 import { basename, dirname } from "node:path";
 
 /** An adapter with the state the library keeps for it. */
@@ -84,29 +88,49 @@ class InFlight extends Set<string> {
   }
 }
 
-function create(adapter: RuntimeAdapter): Context {
-  const inFlight = new InFlight(adapter);
+/** What a context keeps of the thread's state. */
+type ThreadState = Pick<Context, "inFlight" | "heldLocks" | "knownFiles">;
+
+/** Fresh state, for an adapter a test injects. */
+function ownState(adapter: RuntimeAdapter): ThreadState {
+  return {
+    inFlight: new InFlight(adapter),
+    heldLocks: new Set(),
+    knownFiles: new KnownFiles(),
+  };
+}
+
+/**
+ * The thread's state, made by the first copy of the library that asks for
+ * it, with its adapter for the exit hook (the same runtime's).
+ */
+function sharedState(adapter: RuntimeAdapter): ThreadState {
+  return {
+    inFlight: shared("inFlight", () => new InFlight(adapter)),
+    heldLocks: shared("heldLocks", () => new Set()),
+    knownFiles: shared("knownFiles", () => new KnownFiles()),
+  };
+}
+
+function create(adapter: RuntimeAdapter, state: ThreadState): Context {
   const async = {
     ...adapter.async,
     syncDir: groupCommit(adapter.async.syncDir),
     openDirectory: sharedOpens(adapter.async.openDirectory),
   };
-  return {
-    adapter,
-    async,
-    inFlight,
-    heldLocks: new Set(),
-    knownFiles: new KnownFiles(),
-    heldDirectories: new HeldDirectories(),
-  };
+  return { adapter, async, ...state, heldDirectories: new HeldDirectories() };
 }
 
 /** The context of the adapter in use. */
 export function currentContext(): Context {
-  const adapter = chosen ??= detectAdapter();
+  const detected = detectAdapter();
+  const adapter = chosen ?? detected;
   let context = contexts.get(adapter);
   if (context === undefined) {
-    context = create(adapter);
+    const state = adapter === detected
+      ? sharedState(adapter)
+      : ownState(adapter);
+    context = create(adapter, state);
     contexts.set(adapter, context);
   }
   return context;

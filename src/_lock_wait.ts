@@ -14,6 +14,7 @@ import { basename, dirname } from "node:path";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import { isTempNameFor } from "./_temp_name.ts";
 import { runAsync, runSync, untilAborted } from "./_run.ts";
+import { shared } from "./_shared_state.ts";
 import type { AsyncFsOps, FileWatch, FsOps } from "./runtime/types.ts";
 import type { Wake } from "./runtime/_watch.ts";
 import {
@@ -150,7 +151,7 @@ function napOn(
 }
 
 /** One asynchronous acquisition in its thread's line for a file. */
-interface Turn {
+export interface Turn {
   /** Resolves once this acquisition is first in line. */
   readonly comes: Promise<void>;
   /** Makes it first. */
@@ -164,9 +165,10 @@ interface Turn {
  * system; the others wait their turn here, and wake nobody else. One that
  * gives up (its timeout, its signal) leaves the line at once, keeping
  * nothing behind. (Two paths that lead to one file through a symbolic link
- * queue apart; the lock file still excludes them.)
+ * queue apart; the lock file still excludes them.) Every copy of the
+ * library in the thread lines up in these (`_shared_state.ts`).
  */
-const inThisThread = new Map<string, Turn[]>();
+const inThisThread = shared("lockLines", () => new Map<string, Turn[]>());
 
 /** How many asynchronous acquisitions of `target` this thread has in line (the holder's included). */
 export function inLine(target: string): number {

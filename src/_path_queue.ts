@@ -15,6 +15,7 @@
  */
 import { basename, dirname, resolve } from "node:path";
 import { foldCase } from "./_fold_case.ts";
+import { shared } from "./_shared_state.ts";
 
 /** What a write asks of the file system to tell whether an earlier write replaces its file. */
 export interface Looks {
@@ -57,7 +58,7 @@ export interface Ticket {
 }
 
 /** A write that has not renamed yet, as later writes on other paths see it. */
-interface Pending {
+export interface Pending {
   /** The path as called, made absolute. */
   readonly path: string;
   /** The file it replaces, once found; `null` if it will not rename. */
@@ -72,15 +73,19 @@ interface Pending {
   ignoresCase?: Promise<boolean>;
 }
 
-interface Tail {
+/** The last write of a path as spelled, as the next write to it sees it. */
+export interface Tail {
   renamed: Promise<void>;
   settled: Promise<void>;
 }
 
-/** The last ticket of each path as spelled. */
-const tails = new Map<string, Tail>();
-/** Every write not yet renamed, in call order (a `Set` keeps insertion order). */
-const pending = new Set<Pending>();
+/**
+ * The last ticket of each path as spelled, and every write not yet renamed,
+ * in call order (a `Set` keeps insertion order): the thread's, whichever copy
+ * of the library took them (`_shared_state.ts`).
+ */
+const tails = shared("tails", () => new Map<string, Tail>());
+const pending = shared("pending", () => new Set<Pending>());
 
 /**
  * A file's name, folded so that names a case-insensitive file system takes
