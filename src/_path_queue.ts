@@ -67,6 +67,10 @@ export interface Pending {
   readonly renamed: PromiseWithResolvers<void>;
   /** `final`'s name, folded. */
   name: string;
+  /** Its place in call order among the thread's writes. */
+  readonly order: number;
+  /** Resolves once every write called before this one has found its file. */
+  readonly earlierFound: Promise<void>;
   /** Which directory `final` is in, asked for at most once. */
   directory?: Promise<string | null>;
   /** Whether `final`'s directory ignores case, asked for at most once. */
@@ -79,13 +83,30 @@ export interface Tail {
   settled: Promise<void>;
 }
 
+/** The writes not renamed yet, as later writes to other paths look them up. */
+export interface Writes {
+  /** How many writes were called so far: the next one's `order`. */
+  called: number;
+  /** Those that have not found their file yet, in call order (a `Set` keeps insertion order). */
+  readonly unfound: Set<Pending>;
+  /** Those that found their file, by its folded name. */
+  readonly byName: Map<string, Set<Pending>>;
+  /** Resolves once every write called so far has found its file. */
+  allFound: Promise<void>;
+}
+
 /**
- * The last ticket of each path as spelled, and every write not yet renamed,
- * in call order (a `Set` keeps insertion order): the thread's, whichever copy
- * of the library took them (`_shared_state.ts`).
+ * The last ticket of each path as spelled, and the writes not renamed yet:
+ * the thread's, whichever copy of the library took them
+ * (`_shared_state.ts`).
  */
 const tails = shared("tails", () => new Map<string, Tail>());
-const pending = shared("pending", () => new Set<Pending>());
+const writes = shared("writes", (): Writes => ({
+  called: 0,
+  unfound: new Set(),
+  byName: new Map(),
+  allFound: Promise.resolve(),
+}));
 
 /**
  * A file's name, folded so that names a case-insensitive file system takes
@@ -97,13 +118,27 @@ function folded(file: string): string {
 }
 
 /**
- * Whether `earlier`, called before `mine` and not renamed yet, may replace
- * the same file by another path. Decided here when it already can be (the
- * names differ), so that many writes to different files cost no promise.
+ * The writes called before `mine`, not renamed yet, that may replace the
+ * same file by another path: those that found a file of the same name
+ * (folded). Only those cost a promise: many writes to different files cost
+ * none, and a write never looks at the writes to other names.
  */
-function mayCollide(earlier: Pending, mine: Pending): boolean {
-  if (earlier.path === mine.path || earlier.final === null) return false;
-  return earlier.final === undefined || earlier.name === mine.name;
+function sameNamed(mine: Pending): Pending[] {
+  const named = writes.byName.get(mine.name);
+  if (named === undefined) return [];
+  return [...named].filter((p) => p.order < mine.order && p.path !== mine.path);
+}
+
+/** Whether a write called before `mine` has not found its file yet. */
+function earlierUnfound(mine: Pending): boolean {
+  const oldest = writes.unfound.values().next();
+  return !oldest.done && oldest.value.order < mine.order;
+}
+
+/** Waits for every earlier write that replaces `mine`'s file (see {@linkcode afterSameFile}). */
+async function afterSameFiles(mine: Pending, looks: Looks): Promise<void> {
+  await mine.earlierFound;
+  await Promise.all(sameNamed(mine).map((p) => afterSameFile(p, mine, looks)));
 }
 
 /**
@@ -147,20 +182,27 @@ export function takeTicket(spelled: string): Ticket {
   const settled = Promise.withResolvers<void>();
   const tail: Tail = { renamed: renamed.promise, settled: settled.promise };
   tails.set(path, tail);
+  const found = Promise.withResolvers<void>();
   const mine: Pending = {
     path,
     final: undefined,
     name: "",
-    found: Promise.withResolvers(),
+    order: writes.called++,
+    earlierFound: writes.allFound,
+    found,
     renamed,
   };
-  pending.add(mine);
+  // One promise per write, whatever the number of writes in flight.
+  writes.allFound = writes.allFound.then(() => found.promise);
+  writes.unfound.add(mine);
   const ticket: Ticket = {
     mayRename: (looks) => {
       const waits: Promise<void>[] = previous ? [previous.renamed] : [];
-      for (const p of pending) {
-        if (p === mine) break;
-        if (mayCollide(p, mine)) {
+      if (mine.final !== null && earlierUnfound(mine)) {
+        // Which file an earlier write replaces is not known yet.
+        waits.push(afterSameFiles(mine, looks));
+      } else if (mine.final !== null) {
+        for (const p of sameNamed(mine)) {
           waits.push(afterSameFile(p, mine, looks));
         }
       }
@@ -171,7 +213,13 @@ export function takeTicket(spelled: string): Ticket {
     found: (final) => {
       if (mine.final !== undefined) return;
       mine.final = final;
-      if (final !== null) mine.name = folded(final);
+      writes.unfound.delete(mine);
+      if (final !== null) {
+        mine.name = folded(final);
+        const named = writes.byName.get(mine.name);
+        if (named === undefined) writes.byName.set(mine.name, new Set([mine]));
+        else named.add(mine);
+      }
       mine.found.resolve();
     },
     renamed: () => {
@@ -181,7 +229,10 @@ export function takeTicket(spelled: string): Ticket {
       // one rename only once the writes before it have: else the last call
       // could rename before an earlier one, whose data would then stay.
       renamed.resolve(previous?.renamed);
-      pending.delete(mine);
+      writes.unfound.delete(mine);
+      const named = writes.byName.get(mine.name);
+      named?.delete(mine);
+      if (named?.size === 0) writes.byName.delete(mine.name);
     },
     pass: () => {
       ticket.found(null);

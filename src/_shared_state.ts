@@ -17,7 +17,7 @@
  * of different versions then keep apart, as before this registry.
  */
 import type { KnownFiles } from "./_known_files.ts";
-import type { Pending, Tail } from "./_path_queue.ts";
+import type { Tail, Writes } from "./_path_queue.ts";
 import type { Turn } from "./_lock_wait.ts";
 
 const KEY = Symbol.for("@x/atomic/state@1");
@@ -32,8 +32,8 @@ export interface SharedState {
   knownFiles?: KnownFiles;
   /** The last write of each path as spelled (`_path_queue.ts`). */
   tails?: Map<string, Tail>;
-  /** Every write not renamed yet, in call order (`_path_queue.ts`). */
-  pending?: Set<Pending>;
+  /** The writes not renamed yet (`_path_queue.ts`). */
+  writes?: Writes;
   /** The asynchronous lock acquisitions of each file, in call order (`_lock_wait.ts`). */
   lockLines?: Map<string, Turn[]>;
 }
