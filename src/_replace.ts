@@ -98,7 +98,13 @@ const LOCATE_AFTER_MS = 1000;
 export function* prepare(s: Replacement): Steps<void> {
   s.options.signal?.throwIfAborted();
   const entry = yield* orDiscard(s, findAndCreate(s));
-  s.knownFiles.note(s.target, entry?.kind === "file" && s.final === s.target);
+  // The fast path takes no other user's file for a writer that holds the
+  // directory only for such files (see `mustHold`): it would look twice.
+  s.knownFiles.note(
+    s.target,
+    entry?.kind === "file" && s.final === s.target &&
+      (s.held === null || holdsFirst(s)),
+  );
   yield* orDiscard(s, finishTemp(s, entry, wantedMode(s, entry)));
 }
 
@@ -135,6 +141,25 @@ function* hold(s: Replacement): Steps<void> {
   }
 }
 
+/**
+ * Whether the target's directory is held open for this write (see
+ * {@linkcode named}): where its steps give the new file what they found on
+ * another user's file (owner, group, bits, ACL), which a directory above
+ * the target swapped for a link would carry to a file elsewhere; and always
+ * for root, who may write where that user cannot, or an unknown writer. A
+ * writer that creates a file, or replaces one of its own, names its files
+ * by path, as a plain write does: nothing of another user's goes anywhere.
+ */
+function mustHold(s: Replacement, entry: EntryInfo | null): boolean {
+  return entry !== null && (holdsFirst(s) || entry.uid !== s.host.ids?.uid);
+}
+
+/** Whether the writer holds the directory of every file it replaces (root, or unknown), so before it looks. */
+function holdsFirst(s: Replacement): boolean {
+  const ids = s.host.ids;
+  return ids === null || ids.uid === 0;
+}
+
 /** The path of the target's directory, through the directory held open if any. */
 function directoryPath(s: Replacement): string {
   return s.held?.path ?? dirname(s.final);
@@ -164,7 +189,7 @@ function* resolveAndCreate(
     undefined,
     s.options.overwrite ? "replace" : "create",
   );
-  yield* hold(s);
+  if (mustHold(s, entry)) yield* hold(s);
   // Through the directory held open, the directory's stat and the target's
   // lstat are made again beside the create: what the rest acts on.
   const lookAtDirectory = entry !== null && keepsOwner(s) &&
@@ -211,10 +236,13 @@ function* resolveAndCreate(
 function* createWhileLooking(s: Replacement): Steps<EntryInfo | undefined> {
   const keepsBits = s.options.mode !== undefined || s.options.keepMode;
   if (!keepsBits || !s.knownFiles.has(s.target)) return undefined;
-  try {
-    yield* hold(s);
-  } catch {
-    return undefined; // the ordered steps meet it again, and report it
+  const first = holdsFirst(s);
+  if (first) {
+    try {
+      yield* hold(s);
+    } catch {
+      return undefined; // the ordered steps meet it again, and report it
+    }
   }
   const path = nextTempPath(s);
   const { made, target, stillHeld } = yield* createLooking(
@@ -231,7 +259,9 @@ function* createWhileLooking(s: Replacement): Steps<EntryInfo | undefined> {
   s.file = made.value;
   s.createdMode = OWNER_ONLY;
   const looked = target as Settled<EntryInfo | null>;
-  if (stillHeld && looked.ok && looked.value?.kind === "file") {
+  // Another user's file, found by path: the ordered steps hold the directory.
+  const heldAsNeeded = first || (looked.ok && !mustHold(s, looked.value));
+  if (stillHeld && heldAsNeeded && looked.ok && looked.value?.kind === "file") {
     // A create-only-if-absent replaces nothing: its link says EEXIST.
     if (s.options.overwrite) {
       yield* orDiscard(s, checkStickyOwner(s, looked.value));

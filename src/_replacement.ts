@@ -237,6 +237,7 @@ export function* release(s: Replacement): Steps<void> {
   const held = s.held;
   if (held === null) return;
   s.held = null;
+  s.shared = false;
   if (s.directories.release(held)) yield* settle(request("close", held.file));
 }
 
