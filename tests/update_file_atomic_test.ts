@@ -343,6 +343,27 @@ for (const { name, fails, update } of updates) {
     });
   });
 
+  test(`${name} ${fails} with ELOCKLOST and does not commit when fn leaves less than the margin of its lease`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f.txt");
+      fs.writeFileSync(target, "old");
+      // Lease 1000 ms, margin 200 ms: fn blocks the event loop (no heartbeat
+      // runs) until 900 ms are gone, inside the lease but past its margin.
+      const lease = 1000;
+      await assert.rejects(
+        update(target, () => {
+          const until = Date.now() + 900;
+          while (Date.now() < until) { /* blocks */ }
+          return "late update";
+        }, { lease }),
+        (e) => e instanceof AtomicWriteError && e.code === "ELOCKLOST",
+      );
+      assert.equal(read(target), "old");
+      assert.deepEqual(tempsIn(dir), []);
+      assert.deepEqual(locksUnder(dir), []);
+    });
+  });
+
   test(`${name} lets its lock go once renamed, before its directory's fsync ends`, async () => {
     await withTempDir(async (dir) => {
       const target = path.join(dir, "f.txt");
