@@ -87,6 +87,27 @@ for (const api of apis) {
     });
   });
 
+  // 0o666 less the umask, under umasks other than the usual 0o022 and 0o077.
+  for (
+    const { umask, mode } of [
+      { umask: "002", mode: "664" },
+      { umask: "000", mode: "666" },
+    ]
+  ) {
+    test(`${name} gives a new file 0o${mode} under umask 0o${umask}`, async () => {
+      await withTempDir(async (dir) => {
+        const file = path.join(dir, "f.txt");
+        const previous = process.umask(parseInt(umask, 8));
+        try {
+          await api.write(file, "x");
+        } finally {
+          process.umask(previous);
+        }
+        assert.equal(modeOf(file), parseInt(mode, 8));
+      });
+    });
+  }
+
   test(`${name} keeps the permission bits of the file it replaces`, async () => {
     await withTempDir(async (dir) => {
       for (const mode of [0o600, 0o640, 0o755, 0o444, 0o666]) {
