@@ -16,12 +16,14 @@ import { reclaimName } from "../src/_lock_name.ts";
 import { writeFakeLock } from "./_lock_fixtures.ts";
 import { mkfifo } from "./_path_fixtures.ts";
 import { withNobody } from "./_as_nobody.ts";
+import { CHILD_TEST, childCommand, start } from "./_running.ts";
 import {
   backdate,
   canDropPrivileges,
   DEAD_PID,
   deadWriter,
   faultAdapter,
+  tempsIn,
   using,
   withTempDir,
 } from "./_fixtures.ts";
@@ -58,6 +60,21 @@ function cannotTell() {
 function me(): Writer | null {
   const owner = detectAdapter().writer();
   return isKnownWriter(owner) ? owner : null;
+}
+
+/** A short wait, for polling another process. */
+function pause(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+/** The command name of process `pid`, as /proc shows it. */
+function comm(pid: number): string {
+  return fs.readFileSync(`/proc/${pid}/comm`, "latin1");
+}
+
+/** The state letter of process `pid` (`Z`: a zombie), as /proc shows it. */
+function stateOf(pid: number): string {
+  return fs.readFileSync(`/proc/${pid}/stat`, "latin1").split(") ")[1][0];
 }
 
 test("removeStaleTemps() removes a dead process's temp file and returns its path", async () => {
@@ -302,6 +319,43 @@ test("removeStaleTemps() removes a file whose pid now belongs to a later process
     assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), [reused]);
   });
 });
+
+test(
+  "removeStaleTemps() removes the temp file of a writer killed but not yet reaped (a zombie)",
+  {
+    ...CHILD_TEST,
+    skip: me() === null ? "this runtime cannot read /proc here" : false,
+  },
+  async () => {
+    await withTempDir(async (dir) => {
+      // The shell starts the writer and prints its pid, then becomes a
+      // `sleep` that never reaps it: killed, the writer stays a zombie, its
+      // /proc entry still there.
+      const shell = start([
+        "sh",
+        "-c",
+        '"$@" >/dev/null & echo $!; exec sleep 60',
+        "sh",
+        ...childCommand("_child.ts", ["hold", path.join(dir, "f.txt")]),
+      ]);
+      const pid = Number(await shell.firstLine);
+      try {
+        while (tempsIn(dir).length === 0) await pause();
+        const temp = path.join(dir, tempsIn(dir)[0]);
+        // Until the shell has become `sleep`, it may still reap its child.
+        while (comm(shell.pid) !== "sleep\n") await pause();
+        process.kill(pid, "SIGKILL");
+        while (stateOf(pid) !== "Z") await pause();
+        assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), [temp]);
+        assert.equal(stateOf(pid), "Z", "judged while still a zombie");
+      } finally {
+        process.kill(pid, "SIGKILL");
+        shell.kill("SIGKILL");
+        await shell.ended;
+      }
+    });
+  },
+);
 
 test("removeStaleTemps() keeps a file of another user in a sticky directory, even as root", async (t) => {
   const reason = canDropPrivileges();
