@@ -27,6 +27,7 @@ import {
   using,
   withTempDir,
 } from "./_fixtures.ts";
+import { skipTest } from "./_skip.ts";
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
@@ -301,7 +302,7 @@ test("removeStaleTemps() judges a name with only a process id by age alone", asy
 
 test("removeStaleTemps() cannot judge a writer of another boot or PID namespace, even with a live pid", async (t) => {
   const self = me();
-  if (self === null) return t.skip("this runtime cannot read /proc here");
+  if (self === null) return skipTest(t, "this runtime cannot read /proc here");
   await withTempDir(async (dir) => {
     // The same pid and thread as this test, but another host hash: a container sharing the directory.
     const other = temp(dir, "a.txt", { ...self, host: "000000000000" });
@@ -312,7 +313,7 @@ test("removeStaleTemps() cannot judge a writer of another boot or PID namespace,
 
 test("removeStaleTemps() removes a file whose pid now belongs to a later process (another start time)", async (t) => {
   const self = me();
-  if (self === null) return t.skip("this runtime cannot read /proc here");
+  if (self === null) return skipTest(t, "this runtime cannot read /proc here");
   await withTempDir(async (dir) => {
     // A container's PID 1 killed and restarted: same pid, alive, started later.
     const reused = temp(dir, "a.txt", { ...self, start: self.start - 1 });
@@ -359,7 +360,7 @@ test(
 
 test("removeStaleTemps() keeps a file of another user in a sticky directory, even as root", async (t) => {
   const reason = canDropPrivileges();
-  if (reason !== null) return t.skip(reason);
+  if (reason !== null) return skipTest(t, reason);
   await withTempDir(async (dir) => {
     fs.chmodSync(dir, 0o1777);
     const theirs = temp(dir, "a.txt", deadWriter());
@@ -376,7 +377,7 @@ test("removeStaleTemps() keeps a file of another user in a sticky directory, eve
 
 test("removeStaleTemps() keeps another user's dead lock in a sticky directory, even as root", async (t) => {
   const reason = canDropPrivileges();
-  if (reason !== null) return t.skip(reason);
+  if (reason !== null) return skipTest(t, reason);
   await withTempDir(async (dir) => {
     fs.chmodSync(dir, 0o1777);
     const theirs = writeFakeLock(
@@ -411,7 +412,7 @@ test("removeStaleTemps() removes nothing in a sticky directory when the runtime 
 
 test("removeStaleTemps() skips a dead holder's lock whose reclaim mutex's name another user took, and sweeps the rest", async (t) => {
   const reason = canDropPrivileges();
-  if (reason !== null) return t.skip(reason);
+  if (reason !== null) return skipTest(t, reason);
   await withTempDir(async (dir) => {
     fs.chmodSync(dir, 0o1777);
     const target = path.join(dir, "state.json");
@@ -421,7 +422,7 @@ test("removeStaleTemps() skips a dead holder's lock whose reclaim mutex's name a
       reclaimName(path.basename(lock), "0123456789abcdef"),
     );
     const skip = mkfifo(mutex); // what another user would plant there
-    if (skip !== null) return t.skip(skip);
+    if (skip !== null) return skipTest(t, skip);
     fs.chownSync(mutex, 65534, 65534);
     const stale = temp(dir, "a.txt", deadWriter());
     const removed = await removeStaleTemps(dir, { olderThan: 0 });
@@ -433,7 +434,7 @@ test("removeStaleTemps() skips a dead holder's lock whose reclaim mutex's name a
 
 test("removeStaleTemps() run by another user in root's sticky directory skips root's stale files and lock, and sweeps its own", async (t) => {
   const reason = canDropPrivileges();
-  if (reason !== null) return t.skip(reason);
+  if (reason !== null) return skipTest(t, reason);
   await withNobody((asNobody, shared) => {
     const roots = temp(shared, "a.txt", deadWriter());
     const lock = writeFakeLock(
