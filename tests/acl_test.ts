@@ -22,6 +22,7 @@ import {
 } from "./_fixtures.ts";
 import { detectAdapter } from "../src/runtime/detect.ts";
 import type { AsyncFsOps, FsOps } from "../src/runtime/types.ts";
+import { skipTest } from "./_skip.ts";
 
 /** Runs `command` (setfacl or getfacl) with `args`: its output, or a reason to skip. */
 function acl(command: string, ...args: string[]): { out: string } | string {
@@ -71,7 +72,7 @@ for (const api of apis) {
       fs.chmodSync(file, 0o644);
       // New files in `shared` get 0600 whatever the umask.
       const skip = acl("setfacl", "-d", "-m", "u::rw-,g::---,o::---", shared);
-      if (typeof skip === "string") return void t.skip(skip);
+      if (typeof skip === "string") return void skipTest(t, skip);
       await api.write(file, "new");
       assert.equal(fs.statSync(file).mode & 0o777, 0o644);
     });
@@ -81,7 +82,7 @@ for (const api of apis) {
     await withTempDir(async (dir) => {
       const file = sharedSecret(dir);
       const skip = noAcls(file, "-m", "u:nobody:rw-", file);
-      if (skip !== null) return void t.skip(skip);
+      if (skip !== null) return void skipTest(t, skip);
       const before = aclOf(file);
       assert.match(before, /^group::---$/m);
 
@@ -98,7 +99,7 @@ for (const api of apis) {
       const link = path.join(dir, "link");
       fs.symlinkSync("secret", link);
       const skip = noAcls(file, "-m", "u:nobody:rw-", file);
-      if (skip !== null) return void t.skip(skip);
+      if (skip !== null) return void skipTest(t, skip);
       const before = aclOf(file);
 
       await api.write(link, "new");
@@ -114,7 +115,7 @@ for (const api of apis) {
       const file = oldFile(dir);
       fs.chmodSync(file, 0o640);
       const skip = noAcls(file, "-d", "-m", "u:nobody:rw-", dir);
-      if (skip !== null) return void t.skip(skip);
+      if (skip !== null) return void skipTest(t, skip);
       const before = aclOf(file);
 
       await api.write(file, "new");
@@ -129,7 +130,7 @@ for (const api of apis) {
     await withTempDir(async (dir) => {
       const file = sharedSecret(dir);
       const skip = noAcls(file, "-m", "u:nobody:rw-", file);
-      if (skip !== null) return void t.skip(skip);
+      if (skip !== null) return void skipTest(t, skip);
       // What chmod 640 makes of the same file and ACL.
       const chmodded = sharedSecret(path.join(dir, "chmodded"));
       const set = acl("setfacl", "-m", "u:nobody:rw-", chmodded);
@@ -152,7 +153,7 @@ for (const api of apis) {
       const file = path.join(dir, "new");
       const plain = path.join(dir, "plain");
       const skip = noAcls(dir, "-d", "-m", "u:nobody:rw-", dir);
-      if (skip !== null) return void t.skip(skip);
+      if (skip !== null) return void skipTest(t, skip);
       fs.writeFileSync(plain, "plain");
 
       await api.write(file, "new");
@@ -318,7 +319,7 @@ test("the adapter reads no ACL (null) for a file without one or a missing file, 
     const file = path.join(dir, "plain");
     fs.writeFileSync(file, "");
     const skip = noAcls(file, "-b", file);
-    if (skip !== null) return void t.skip(skip);
+    if (skip !== null) return void skipTest(t, skip);
     assert.deepEqual(await readAclBoth(file), [null, null]);
     assert.deepEqual(await readAclBoth(path.join(dir, "missing")), [
       null,
@@ -339,7 +340,7 @@ test("the adapter copies an ACL too long for its first read, and removes one", a
     // 40 named users: 4 + 44 × 8 bytes, more than the first read's room.
     const users = Array.from({ length: 40 }, (_, i) => `u:${20000 + i}:r`);
     const skip = noAcls(from, "-m", users.join(","), from);
-    if (skip !== null) return void t.skip(skip);
+    if (skip !== null) return void skipTest(t, skip);
     const { sync, async } = detectAdapter();
     const [acl, sameAcl] = await readAclBoth(from);
     assert.ok(acl instanceof Uint8Array && acl.length === 4 + 44 * 8);
@@ -375,12 +376,12 @@ await writeFileAtomic(${JSON.stringify(file)}, "new");`;
 
 test("Deno keeps a file's ACL with --allow-ffi, and without it still writes the file", async (t) => {
   if (!fs.existsSync(path.join(root, "node_modules", ".bin", "deno"))) {
-    return void t.skip("Deno is not installed here");
+    return void skipTest(t, "Deno is not installed here");
   }
   await withTempDir((dir) => {
     const file = sharedSecret(dir);
     const set = acl("setfacl", "-m", "u:nobody:rw-", file);
-    if (typeof set === "string") return void t.skip(set);
+    if (typeof set === "string") return void skipTest(t, set);
     const before = aclOf(file);
     const readWrite = [`--allow-read=${dir}`, `--allow-write=${dir}`];
 
@@ -398,8 +399,8 @@ test("a write in a worker thread keeps a file's ACL (each thread finds its own e
   await withTempDir(async (dir) => {
     const file = sharedSecret(dir);
     const skip = noAcls(file, "-m", "u:nobody:rw-", file);
-    if (skip !== null) return void t.skip(skip);
-    if (Web === undefined) return void t.skip("no web Worker here");
+    if (skip !== null) return void skipTest(t, skip);
+    if (Web === undefined) return void skipTest(t, "no web Worker here");
     const before = aclOf(file);
     // A file without an ACL: reading its ACL fails with ENODATA, which the
     // worker must read from its own thread's errno.

@@ -12,6 +12,7 @@ import process from "node:process";
 import { ERRNO_NAMES, posixCode } from "../src/runtime/_errno.ts";
 import { AtomicWriteError } from "../mod.ts";
 import { root, scriptCommand, withTempDir } from "./_fixtures.ts";
+import { skipTest } from "./_skip.ts";
 
 const onLinux = process.platform === "linux";
 
@@ -68,7 +69,7 @@ test("the errno table names every errno the Linux headers define", {
   skip: !onLinux && "the Linux table applies on Linux",
 }, (t) => {
   const errnos = headerErrnos();
-  if (errnos === null) return void t.skip("no kernel headers installed");
+  if (errnos === null) return void skipTest(t, "no kernel headers installed");
   assert.ok(errnos.length > 120, `${errnos.length} errnos in the headers`);
   for (const [errno, name] of errnos) {
     const named = ERRNO_NAMES.get(errno);
@@ -102,7 +103,7 @@ test(
   },
   (t) => {
     const errnos = headerErrnos();
-    if (errnos === null) return void t.skip("no kernel headers installed");
+    if (errnos === null) return void skipTest(t, "no kernel headers installed");
     for (const [errno, code] of errnos) {
       // As Deno's errors come: a code, no number.
       const cause = Object.assign(new Error(code), { code });

@@ -13,7 +13,7 @@ import { removeStaleTemps, updateFileAtomic } from "../mod.ts";
 import { read, runtimeName, withTempDir } from "./_fixtures.ts";
 import { lockChildSays, lockPathOf, startLockChild } from "./_lock_fixtures.ts";
 import { mount, mountProblem } from "./_mounts.ts";
-import { Skip } from "./_skip.ts";
+import { Skip, type Skippable, skipTest } from "./_skip.ts";
 
 /**
  * Has a child on this runtime add a line to `target` with the `api` API;
@@ -41,7 +41,7 @@ test("updateFileAtomic() in an append-only directory fails with EPERM every time
     const target = path.join(files, "f");
     fs.writeFileSync(target, "old\n");
     const problem = appendOnly(files);
-    if (problem !== null) return void t.skip(problem);
+    if (problem !== null) return void skipTest(t, problem);
     try {
       // Each failed update leaves its files, and those of the reclaims after
       // it: the next one meets a longer chain of dead reclaimers.
@@ -62,9 +62,9 @@ test("updateFileAtomic() in an append-only directory fails with EPERM every time
 
 /** An overlay at `dir/merged` over `dir/lower`, where `prepare` made files first. */
 function overlay(dir: string, prepare: (lower: string) => Promise<void>) {
-  return async (t: { skip(reason: string): void }) => {
+  return async (t: Skippable) => {
     const problem = mountProblem();
-    if (problem !== null) return void t.skip(problem);
+    if (problem !== null) return void skipTest(t, problem);
     const [lower, upper, work, merged] = ["lower", "upper", "work", "merged"]
       .map((name) => path.join(dir, name));
     for (const made of [lower, upper, work]) fs.mkdirSync(made);
@@ -78,7 +78,7 @@ function overlay(dir: string, prepare: (lower: string) => Promise<void>) {
         "atomic-test-overlay",
       ]);
     } catch (error) {
-      if (error instanceof Skip) return void t.skip(error.message);
+      if (error instanceof Skip) return void skipTest(t, error.message);
       throw error;
     }
   };

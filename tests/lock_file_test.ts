@@ -52,6 +52,7 @@ import {
   plantedSecretLink,
   refusesPlantedLink,
 } from "./_sticky_fixtures.ts";
+import { skipTest } from "./_skip.ts";
 
 /** For tests that start child processes: the machine is shared and noisy. */
 const SLOW = { timeout: 180_000 };
@@ -876,7 +877,7 @@ test("lockFile() rejects with ENOTSUP for a FIFO and makes no lock file", async 
   await withTempDir(async (dir) => {
     const fifo = path.join(dir, "fifo");
     const skip = mkfifo(fifo);
-    if (skip !== null) return void t.skip(skip);
+    if (skip !== null) return void skipTest(t, skip);
     const error = await failsWith(lockFile(fifo), "ENOTSUP");
     assert.match(error.message, /not a regular file/);
     assert.deepEqual(locksUnder(dir), []);
@@ -1273,7 +1274,7 @@ test("lockFile() makes its lock file readable by everyone whatever the umask, so
   try {
     before = process.umask(0o077);
   } catch {
-    return t.skip("this runtime cannot set the umask");
+    return skipTest(t, "this runtime cannot set the umask");
   }
   try {
     await withTempDir(async (dir) => {

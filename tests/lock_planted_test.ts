@@ -27,6 +27,7 @@ import {
   stickyDir,
   withProtections,
 } from "./_sticky_fixtures.ts";
+import { skipTest } from "./_skip.ts";
 
 /**
  * Has a child on this runtime try the lock of `target` with the `api` API
@@ -61,7 +62,7 @@ for (const api of ["async", "sync"]) {
         const target = path.join(dir, "state.json");
         fs.writeFileSync(target, "{}");
         const skip = plant(lockPathOf(target));
-        if (skip !== null) return void t.skip(skip);
+        if (skip !== null) return void skipTest(t, skip);
         assert.equal(tryLockInChild(target, api), "EEXIST");
         assert.deepEqual(fs.readdirSync(dir).sort(), [
           path.basename(lockPathOf(target)),
@@ -110,7 +111,7 @@ test(
   "lockFile() keeps its lock file unreadable to other users in a shared sticky directory (its token names the reclaim mutex)",
   async (t) => {
     const reason = canDropPrivileges();
-    if (reason !== null) return t.skip(reason);
+    if (reason !== null) return skipTest(t, reason);
     await withTempDir(async (dir) => {
       fs.chmodSync(dir, 0o755);
       const shared = stickyDir(dir);
@@ -128,7 +129,7 @@ test(
 
 test("lockFile() still lets other users read its lock file outside a sticky directory", async (t) => {
   const reason = canDropPrivileges();
-  if (reason !== null) return t.skip(reason);
+  if (reason !== null) return skipTest(t, reason);
   await withTempDir(async (dir) => {
     fs.chmodSync(dir, 0o755);
     const lock = await lockFile(path.join(dir, "state.json"));

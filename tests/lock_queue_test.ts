@@ -34,6 +34,7 @@ import {
   withTempDir,
 } from "./_fixtures.ts";
 import { lockPathOf, startLockChild } from "./_lock_fixtures.ts";
+import { skipTest } from "./_skip.ts";
 
 const HOUR = 60 * 60 * 1000;
 const NOBODY = 65534;
@@ -321,7 +322,7 @@ test("a process that exits while it waits in line removes its own file, its tick
 
 test("a waiter removes the ticket of a waiter ahead of it that was killed, and still takes the lock", async (t) => {
   if (!isKnownWriter(detectAdapter().writer())) {
-    t.skip("this runtime cannot prove a writer gone here (no /proc)");
+    skipTest(t, "this runtime cannot prove a writer gone here (no /proc)");
     return;
   }
   await withTempDir(async (dir) => {
@@ -383,7 +384,7 @@ test("removeStaleTemps() leaves a queue directory in a shared sticky directory a
 
 test("removeStaleTemps() does not go into a queue directory in a directory another user owns (they could swap it for a link)", async (t) => {
   if (process.getuid?.() !== 0) {
-    return t.skip("needs root to give the directory away");
+    return skipTest(t, "needs root to give the directory away");
   }
   await withTempDir(async (dir) => {
     const theirs = path.join(dir, "theirs");
@@ -399,7 +400,9 @@ test("removeStaleTemps() does not go into a queue directory in a directory anoth
 });
 
 test("removeStaleTemps() does not go into another user's queue directory, nor into one in a directory others may write", async (t) => {
-  if (process.getuid?.() !== 0) return t.skip("needs root to give files away");
+  if (process.getuid?.() !== 0) {
+    return skipTest(t, "needs root to give files away");
+  }
   await withTempDir(async (dir) => {
     const queue = queuePathFor(path.join(dir, ".f.atomic-lock"));
     const ticket = earlyTicket(queue, writer(DEAD_PID));

@@ -18,6 +18,7 @@ import {
   using,
   withTempDir,
 } from "./_fixtures.ts";
+import { skipTest } from "./_skip.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
@@ -193,7 +194,10 @@ test("openAtomic() works with `await using` where the runtime parses it", async 
     scope = await import("./_await_using.ts");
   } catch (error) {
     if (!(error instanceof SyntaxError)) throw error;
-    t.skip(`${runtimeName()} ${process.version} cannot parse \`await using\``);
+    skipTest(
+      t,
+      `${runtimeName()} ${process.version} cannot parse \`await using\``,
+    );
     return;
   }
   await withTempDir(async (dir) => {

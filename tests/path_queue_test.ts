@@ -21,6 +21,7 @@ import {
   withTempDir,
 } from "./_fixtures.ts";
 import { linkedTree } from "./_path_fixtures.ts";
+import { skipTest } from "./_skip.ts";
 
 /**
  * An adapter whose asynchronous write of the bytes of `text` waits until
@@ -170,7 +171,7 @@ for (
       const fast = path.join(dir, other);
       fs.writeFileSync(path.join(dir, "Case"), "");
       if (fs.existsSync(path.join(dir, "cASE"))) {
-        return t.skip("this file system ignores case");
+        return skipTest(t, "this file system ignores case");
       }
       assert.equal(await whatEndsTheHold(slow, fast, 5_000), "released");
       assert.equal(read(slow), "first");

@@ -11,6 +11,7 @@ import { readWholeInTwo } from "../src/runtime/_read_whole.ts";
 import { detectAdapter } from "../src/runtime/detect.ts";
 import { errorCode } from "../src/_error_code.ts";
 import { withTempDir } from "./_fixtures.ts";
+import { skipTest } from "./_skip.ts";
 
 const KIB = 1024;
 
@@ -62,7 +63,7 @@ test("the read in two round trips gives a buffer of its own, not a slice of a sh
 test("the read in two round trips reads a file whose size the file system does not say", async (t) => {
   // /proc files have size 0 and content.
   if (!fs.existsSync("/proc/self/status")) {
-    return t.skip("no /proc/self/status on this system");
+    return skipTest(t, "no /proc/self/status on this system");
   }
   const text = (await readInTwo("/proc/self/status")).toString("latin1");
   assert.match(text, /^Name:/);
@@ -76,9 +77,9 @@ test("the read in two round trips reads a /proc file longer than one read gives,
   try {
     plain = fs.readFileSync(file);
   } catch {
-    return t.skip(`cannot read ${file} here`);
+    return skipTest(t, `cannot read ${file} here`);
   }
-  if (plain.length <= 64 * KIB) return t.skip(`${file} is short here`);
+  if (plain.length <= 64 * KIB) return skipTest(t, `${file} is short here`);
   assert.equal(fs.statSync(file).size, 0);
   const data = await readInTwo(file);
   assert.equal(data.length, plain.length);
@@ -86,7 +87,9 @@ test("the read in two round trips reads a /proc file longer than one read gives,
 });
 
 test("the read in two round trips closes the file it opened", async (t) => {
-  if (openFiles() === null) return t.skip("no /proc/self/fd on this system");
+  if (openFiles() === null) {
+    return skipTest(t, "no /proc/self/fd on this system");
+  }
   await withTempDir(async (dir) => {
     const file = path.join(dir, "f");
     fs.writeFileSync(file, "x");

@@ -16,15 +16,18 @@ import { reclaimName } from "../src/_lock_name.ts";
 import { writeFakeLock } from "./_lock_fixtures.ts";
 import { mkfifo } from "./_path_fixtures.ts";
 import { withNobody } from "./_as_nobody.ts";
+import { CHILD_TEST, childCommand, start } from "./_running.ts";
 import {
   backdate,
   canDropPrivileges,
   DEAD_PID,
   deadWriter,
   faultAdapter,
+  tempsIn,
   using,
   withTempDir,
 } from "./_fixtures.ts";
+import { skipTest } from "./_skip.ts";
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
@@ -58,6 +61,21 @@ function cannotTell() {
 function me(): Writer | null {
   const owner = detectAdapter().writer();
   return isKnownWriter(owner) ? owner : null;
+}
+
+/** A short wait, for polling another process. */
+function pause(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+/** The command name of process `pid`, as /proc shows it. */
+function comm(pid: number): string {
+  return fs.readFileSync(`/proc/${pid}/comm`, "latin1");
+}
+
+/** The state letter of process `pid` (`Z`: a zombie), as /proc shows it. */
+function stateOf(pid: number): string {
+  return fs.readFileSync(`/proc/${pid}/stat`, "latin1").split(") ")[1][0];
 }
 
 test("removeStaleTemps() removes a dead process's temp file and returns its path", async () => {
@@ -284,7 +302,7 @@ test("removeStaleTemps() judges a name with only a process id by age alone", asy
 
 test("removeStaleTemps() cannot judge a writer of another boot or PID namespace, even with a live pid", async (t) => {
   const self = me();
-  if (self === null) return t.skip("this runtime cannot read /proc here");
+  if (self === null) return skipTest(t, "this runtime cannot read /proc here");
   await withTempDir(async (dir) => {
     // The same pid and thread as this test, but another host hash: a container sharing the directory.
     const other = temp(dir, "a.txt", { ...self, host: "000000000000" });
@@ -295,7 +313,7 @@ test("removeStaleTemps() cannot judge a writer of another boot or PID namespace,
 
 test("removeStaleTemps() removes a file whose pid now belongs to a later process (another start time)", async (t) => {
   const self = me();
-  if (self === null) return t.skip("this runtime cannot read /proc here");
+  if (self === null) return skipTest(t, "this runtime cannot read /proc here");
   await withTempDir(async (dir) => {
     // A container's PID 1 killed and restarted: same pid, alive, started later.
     const reused = temp(dir, "a.txt", { ...self, start: self.start - 1 });
@@ -303,9 +321,46 @@ test("removeStaleTemps() removes a file whose pid now belongs to a later process
   });
 });
 
+test(
+  "removeStaleTemps() removes the temp file of a writer killed but not yet reaped (a zombie)",
+  {
+    ...CHILD_TEST,
+    skip: me() === null ? "this runtime cannot read /proc here" : false,
+  },
+  async () => {
+    await withTempDir(async (dir) => {
+      // The shell starts the writer and prints its pid, then becomes a
+      // `sleep` that never reaps it: killed, the writer stays a zombie, its
+      // /proc entry still there.
+      const shell = start([
+        "sh",
+        "-c",
+        '"$@" >/dev/null & echo $!; exec sleep 60',
+        "sh",
+        ...childCommand("_child.ts", ["hold", path.join(dir, "f.txt")]),
+      ]);
+      const pid = Number(await shell.firstLine);
+      try {
+        while (tempsIn(dir).length === 0) await pause();
+        const temp = path.join(dir, tempsIn(dir)[0]);
+        // Until the shell has become `sleep`, it may still reap its child.
+        while (comm(shell.pid) !== "sleep\n") await pause();
+        process.kill(pid, "SIGKILL");
+        while (stateOf(pid) !== "Z") await pause();
+        assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), [temp]);
+        assert.equal(stateOf(pid), "Z", "judged while still a zombie");
+      } finally {
+        process.kill(pid, "SIGKILL");
+        shell.kill("SIGKILL");
+        await shell.ended;
+      }
+    });
+  },
+);
+
 test("removeStaleTemps() keeps a file of another user in a sticky directory, even as root", async (t) => {
   const reason = canDropPrivileges();
-  if (reason !== null) return t.skip(reason);
+  if (reason !== null) return skipTest(t, reason);
   await withTempDir(async (dir) => {
     fs.chmodSync(dir, 0o1777);
     const theirs = temp(dir, "a.txt", deadWriter());
@@ -322,7 +377,7 @@ test("removeStaleTemps() keeps a file of another user in a sticky directory, eve
 
 test("removeStaleTemps() keeps another user's dead lock in a sticky directory, even as root", async (t) => {
   const reason = canDropPrivileges();
-  if (reason !== null) return t.skip(reason);
+  if (reason !== null) return skipTest(t, reason);
   await withTempDir(async (dir) => {
     fs.chmodSync(dir, 0o1777);
     const theirs = writeFakeLock(
@@ -357,7 +412,7 @@ test("removeStaleTemps() removes nothing in a sticky directory when the runtime 
 
 test("removeStaleTemps() skips a dead holder's lock whose reclaim mutex's name another user took, and sweeps the rest", async (t) => {
   const reason = canDropPrivileges();
-  if (reason !== null) return t.skip(reason);
+  if (reason !== null) return skipTest(t, reason);
   await withTempDir(async (dir) => {
     fs.chmodSync(dir, 0o1777);
     const target = path.join(dir, "state.json");
@@ -367,7 +422,7 @@ test("removeStaleTemps() skips a dead holder's lock whose reclaim mutex's name a
       reclaimName(path.basename(lock), "0123456789abcdef"),
     );
     const skip = mkfifo(mutex); // what another user would plant there
-    if (skip !== null) return t.skip(skip);
+    if (skip !== null) return skipTest(t, skip);
     fs.chownSync(mutex, 65534, 65534);
     const stale = temp(dir, "a.txt", deadWriter());
     const removed = await removeStaleTemps(dir, { olderThan: 0 });
@@ -379,7 +434,7 @@ test("removeStaleTemps() skips a dead holder's lock whose reclaim mutex's name a
 
 test("removeStaleTemps() run by another user in root's sticky directory skips root's stale files and lock, and sweeps its own", async (t) => {
   const reason = canDropPrivileges();
-  if (reason !== null) return t.skip(reason);
+  if (reason !== null) return skipTest(t, reason);
   await withNobody((asNobody, shared) => {
     const roots = temp(shared, "a.txt", deadWriter());
     const lock = writeFakeLock(

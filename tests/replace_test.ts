@@ -11,7 +11,7 @@ import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { apis } from "./_apis.ts";
 import { mountImage } from "./_mounts.ts";
-import { Skip } from "./_skip.ts";
+import { Skip, skipTest } from "./_skip.ts";
 import { writeFileAtomic } from "../mod.ts";
 import type { OpName } from "../src/runtime/types.ts";
 import {
@@ -86,6 +86,27 @@ for (const api of apis) {
       assert.equal(modeOf(file), 0o666 & ~process.umask());
     });
   });
+
+  // 0o666 less the umask, under umasks other than the usual 0o022 and 0o077.
+  for (
+    const { umask, mode } of [
+      { umask: "002", mode: "664" },
+      { umask: "000", mode: "666" },
+    ]
+  ) {
+    test(`${name} gives a new file 0o${mode} under umask 0o${umask}`, async () => {
+      await withTempDir(async (dir) => {
+        const file = path.join(dir, "f.txt");
+        const previous = process.umask(parseInt(umask, 8));
+        try {
+          await api.write(file, "x");
+        } finally {
+          process.umask(previous);
+        }
+        assert.equal(modeOf(file), parseInt(mode, 8));
+      });
+    });
+  }
 
   test(`${name} keeps the permission bits of the file it replaces`, async () => {
     await withTempDir(async (dir) => {
@@ -789,7 +810,7 @@ for (const api of apis) {
           try {
             shared = groupsFromDirectory(dir);
           } catch (error) {
-            if (error instanceof Skip) return t.skip(error.message);
+            if (error instanceof Skip) return skipTest(t, error.message);
             throw error;
           }
           try {

@@ -172,6 +172,40 @@ for (const api of apis) {
   );
 
   test(
+    `${name} ${fails} with EACCES on a file another user made in a sticky directory only its group may write to, when fs.protected_regular is 2`,
+    { skip: notRoot },
+    async () => {
+      await withTempDir(async (dir) => {
+        const shared = stickyDir(dir);
+        fs.chmodSync(shared, 0o1770); // writable by its group, not by others
+        const file = plantFile(shared, "report.txt");
+        await using(reporting({ symlinks: 1, regular: 2 }), async () => {
+          await refused(api.write(file, "root's data"), "fs.protected_regular");
+        });
+        assert.equal(read(file), "planted");
+        assert.deepEqual(tempsIn(shared), []);
+      });
+    },
+  );
+
+  test(
+    `${name} replaces a file another user made in a sticky directory only its group may write to, when fs.protected_regular is 1`,
+    { skip: notRoot },
+    async () => {
+      await withTempDir(async (dir) => {
+        const shared = stickyDir(dir);
+        fs.chmodSync(shared, 0o1770); // writable by its group, not by others
+        const file = plantFile(shared, "report.txt");
+        await using(reporting({ symlinks: 1, regular: 1 }), async () => {
+          await api.write(file, "root's data");
+        });
+        assert.equal(read(file), "root's data");
+        assert.deepEqual(tempsIn(shared), []);
+      });
+    },
+  );
+
+  test(
     `${name} follows and replaces as the kernel does when the sysctls are 0`,
     {
       skip: notRoot,

@@ -12,6 +12,7 @@ import { removeStaleTemps } from "../mod.ts";
 import { backdate, root, tempsIn, withTempDir } from "./_fixtures.ts";
 import { CHILD_TEST, childCommand, start } from "./_running.ts";
 import { cannotUnshare, inContainer } from "./_namespaces.ts";
+import { skipTest } from "./_skip.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -38,7 +39,7 @@ test(
   CHILD_TEST,
   async (t) => {
     const reason = cannotUnshare();
-    if (reason !== null) return t.skip(reason);
+    if (reason !== null) return skipTest(t, reason);
     await withTempDir(async (dir) => {
       const target = path.join(dir, "f.txt");
       const { child, temps } = await holdingWriter(
@@ -61,7 +62,7 @@ test(
   CHILD_TEST,
   async (t) => {
     const reason = cannotUnshare();
-    if (reason !== null) return t.skip(reason);
+    if (reason !== null) return skipTest(t, reason);
     await withTempDir(async (dir) => {
       const target = path.join(dir, "f.txt");
       const { child, temps } = await holdingWriter(

@@ -40,6 +40,7 @@ import {
   writeFakeLock,
 } from "./_lock_fixtures.ts";
 import { withNobody } from "./_as_nobody.ts";
+import { skipTest } from "./_skip.ts";
 
 /** For tests that start child processes: the machine is shared and noisy. */
 const SLOW = { timeout: 60_000 };
@@ -297,7 +298,7 @@ for (const { name, fails, update } of updates) {
     await withTempDir(async (dir) => {
       const fifo = path.join(dir, "fifo");
       const skip = mkfifo(fifo);
-      if (skip !== null) return void t.skip(skip);
+      if (skip !== null) return void skipTest(t, skip);
       let called = false;
       await failsWith(
         update(fifo, () => {
@@ -649,7 +650,7 @@ for (const api of ["async", "sync"]) {
         if (skip) {
           holder.kill("SIGKILL");
           updater.kill("SIGKILL");
-          return t.skip(skip);
+          return skipTest(t, skip);
         }
         holder.kill("SIGKILL"); // its lock is taken over at once
         const said = await updater.waitFor(() => true);
@@ -698,7 +699,7 @@ test(
 
 test("updateFileAtomic() run by another user rejects with EPERM a dead holder's lock it may not remove in a sticky directory, naming its owner", async (t) => {
   const reason = canDropPrivileges();
-  if (reason !== null) return t.skip(reason);
+  if (reason !== null) return skipTest(t, reason);
   await withNobody((asNobody, shared) => {
     const target = path.join(shared, "state.txt");
     const lock = writeFakeLock(target, { pid: DEAD_PID }, 60_000);
