@@ -21,6 +21,7 @@ import {
   syncTemp,
 } from "./_replace.ts";
 import { runAsync, untilAborted } from "./_run.ts";
+import { shared } from "./_shared_state.ts";
 
 /** Runs `wait`; if it fails (or the signal aborts), removes the temporary file and rethrows. */
 async function orDiscardAsync(
@@ -92,7 +93,8 @@ export async function prepareAsync(
  * and bits it found when it was called.
  */
 const OPEN_WHILE_WAITING = 8;
-let openWhileWaiting = 0;
+/** The count, shared by every copy of the library in the thread (`_shared_state.ts`). */
+const waitingOpen = shared("openWhileWaiting", () => ({ count: 0 }));
 
 /**
  * Seals the temporary file, waits for the write's turn, then puts the file
@@ -113,7 +115,7 @@ export async function commitInTurn(
   }) ?? null;
   // Counted from here, before any await: writes called in one tick all
   // get here before any of them has synced.
-  const keepOpen = turn !== null && openWhileWaiting < OPEN_WHILE_WAITING;
+  const keepOpen = turn !== null && waitingOpen.count < OPEN_WHILE_WAITING;
   if (!keepOpen) {
     await runAsync(orDiscard(s, seal(s)), ops);
     if (turn !== null) {
@@ -123,14 +125,14 @@ export async function commitInTurn(
       await orDiscardAsync(s, ops, turn);
     }
   } else {
-    openWhileWaiting++;
+    waitingOpen.count++;
     try {
       await runAsync(orDiscard(s, syncTemp(s)), ops);
       await orDiscardAsync(s, ops, turn);
       await runAsync(orDiscard(s, matchAgain(s)), ops);
       await runAsync(orDiscard(s, closeTemp(s)), ops);
     } finally {
-      openWhileWaiting--;
+      waitingOpen.count--;
     }
   }
   await runAsync(orDiscard(s, publish(s)), ops);

@@ -34,6 +34,8 @@ export interface SharedState {
   tails?: Map<string, Tail>;
   /** The writes not renamed yet (`_path_queue.ts`). */
   writes?: Writes;
+  /** How many writes wait for their turn with their files open (`_async_phases.ts`). */
+  openWhileWaiting?: { count: number };
   /** The asynchronous lock acquisitions of each file, in call order (`_lock_wait.ts`). */
   lockLines?: Map<string, Turn[]>;
 }

@@ -44,6 +44,13 @@ function reporting(protections: StickyProtections) {
   return faultAdapter([], { protections: () => protections });
 }
 
+/** In `dir`, a sticky directory only its group may write to (0o1770), and a file another user made there. */
+function plantedInGroupSticky(dir: string): { shared: string; file: string } {
+  const shared = stickyDir(dir);
+  fs.chmodSync(shared, 0o1770);
+  return { shared, file: plantFile(shared, "report.txt") };
+}
+
 for (const api of apis) {
   const { name, fails } = api;
 
@@ -176,9 +183,7 @@ for (const api of apis) {
     { skip: notRoot },
     async () => {
       await withTempDir(async (dir) => {
-        const shared = stickyDir(dir);
-        fs.chmodSync(shared, 0o1770); // writable by its group, not by others
-        const file = plantFile(shared, "report.txt");
+        const { shared, file } = plantedInGroupSticky(dir);
         await using(reporting({ symlinks: 1, regular: 2 }), async () => {
           await refused(api.write(file, "root's data"), "fs.protected_regular");
         });
@@ -193,9 +198,7 @@ for (const api of apis) {
     { skip: notRoot },
     async () => {
       await withTempDir(async (dir) => {
-        const shared = stickyDir(dir);
-        fs.chmodSync(shared, 0o1770); // writable by its group, not by others
-        const file = plantFile(shared, "report.txt");
+        const { shared, file } = plantedInGroupSticky(dir);
         await using(reporting({ symlinks: 1, regular: 1 }), async () => {
           await api.write(file, "root's data");
         });
