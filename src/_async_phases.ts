@@ -15,7 +15,6 @@ import {
   orDiscard,
   prepare,
   publish,
-  release,
   type Replacement,
   seal,
   syncTemp,
@@ -118,12 +117,10 @@ export async function commitInTurn(
   const keepOpen = turn !== null && waitingOpen.count < OPEN_WHILE_WAITING;
   if (!keepOpen) {
     await runAsync(orDiscard(s, seal(s)), ops);
-    if (turn !== null) {
-      // Past the cap, nothing of it stays open while it waits, its
-      // directory neither: from here its files are named by path.
-      await runAsync(release(s), ops);
-      await orDiscardAsync(s, ops, turn);
-    }
+    // Past the cap, its file is closed while it waits; its directory stays
+    // held (one descriptor for all the writes to it: `_held_directories.ts`),
+    // so that its rename, or its removal, still acts where it was made.
+    if (turn !== null) await orDiscardAsync(s, ops, turn);
   } else {
     waitingOpen.count++;
     try {

@@ -21,7 +21,7 @@ import {
 } from "./_fixtures.ts";
 import type { FaultAdapter } from "./_fixtures.ts";
 import type { OpName } from "../src/runtime/types.ts";
-import { openAtomic } from "../mod.ts";
+import { openAtomic, writeFileAtomic } from "../mod.ts";
 
 /**
  * The world of the attack, in `dir`: `home/sub/config`, a wide-open file
@@ -203,3 +203,38 @@ test("a write that names its files by path still removes its temporary file from
     assert.deepEqual(fs.readdirSync(path.join(dir, "moved")), []);
   });
 });
+
+test(
+  "writes queued past the cap of writes waiting with their files open still rename in the directory they looked in when a link is swapped in for it",
+  {
+    skip: asRoot,
+  },
+  async () => {
+    await withTempDir(async (dir) => {
+      const w = world(dir);
+      let finish = () => {};
+      const slow = new ReadableStream<Uint8Array>({
+        start: (c) => c.enqueue(new TextEncoder().encode("slow")),
+        pull: (c) =>
+          new Promise<void>((resolve) => finish = resolve).then(() =>
+            c.close()
+          ),
+      });
+      const writes = [writeFileAtomic(w.target, slow)];
+      // Past the 8 that wait with their files open (see `_async_phases.ts`).
+      for (let n = 0; n < 16; n++) {
+        writes.push(writeFileAtomic(w.target, `write ${n}`));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      w.swap();
+      finish();
+      await Promise.all(writes);
+      assert.deepEqual(described(w.victim), [0o644, "root's"]);
+      assert.deepEqual(fs.readdirSync(w.etc), ["config"]);
+      assert.deepEqual(described(path.join(w.moved, "config")), [
+        0o666,
+        "write 15",
+      ]);
+    });
+  },
+);
