@@ -4,9 +4,12 @@
  * synchronous API and by `runAsync` for the asynchronous one:
  *
  * 1. {@linkcode prepare}: resolve the target as the kernel would
- *    (`_resolve_target.ts`, with the `/tmp` rules of `_sticky.ts`), create a
- *    fresh temporary file beside it, exclusively, then match the existing
- *    file's owner and permission bits (`_owner_and_mode.ts`);
+ *    (`_resolve_target.ts`, with the `/tmp` rules of `_sticky.ts`), hold
+ *    its directory open where another user's file or root's write needs it
+ *    (`mustHold`: every later step then names its entry through it, see
+ *    `named`), create a fresh temporary file beside it, exclusively, then
+ *    match the existing file's owner and permission bits
+ *    (`_owner_and_mode.ts`);
  * 2. {@linkcode writeAll}: write every byte, at most 1 GiB per call (short
  *    writes are resumed);
  * 3. {@linkcode seal}: fsync, close; then {@linkcode publish}: rename (or
@@ -14,7 +17,8 @@
  *    the asynchronous API waits for earlier writes to the same path
  *    (`_async_phases.ts`);
  * 4. {@linkcode discard} on any failure or abort: close and remove the
- *    temporary file; the target is never touched before the rename.
+ *    temporary file, and let go of the directory held; the target is never
+ *    touched before the rename.
  *
  * The state they share, and how failures become errors, is in
  * `_replacement.ts`.
@@ -59,7 +63,7 @@ import {
 } from "./_owner_and_mode.ts";
 
 export type { Host, Replacement } from "./_replacement.ts";
-export { discard, orDiscard, release } from "./_replacement.ts";
+export { discard, orDiscard } from "./_replacement.ts";
 
 const MAX_NAME_ATTEMPTS = 16;
 
