@@ -14,11 +14,15 @@ import fs from "node:fs";
 import path from "node:path";
 import { apis } from "./_apis.ts";
 import {
+  canDropPrivileges,
   faultAdapter,
   using,
   withoutHeldDirectories,
   withTempDir,
 } from "./_fixtures.ts";
+import { withNobody } from "./_as_nobody.ts";
+import { skipTest } from "./_skip.ts";
+import { NOBODY } from "./_sticky_fixtures.ts";
 import type { FaultAdapter } from "./_fixtures.ts";
 import type { OpName } from "../src/runtime/types.ts";
 import { openAtomic, writeFileAtomic } from "../mod.ts";
@@ -238,3 +242,33 @@ test(
     });
   },
 );
+
+test("writeFileAtomic() run by another user, replacing root's file, renames in the directory it looked in when a link is swapped in for it", async (t) => {
+  const reason = canDropPrivileges();
+  if (reason !== null) return skipTest(t, reason);
+  await withNobody((asNobody, shared) => {
+    const base = path.dirname(shared);
+    // A directory anyone may rename entries in (not sticky), holding a
+    // root file anyone may write; and a private file of the writer's own.
+    const open = path.join(base, "open");
+    const sub = path.join(open, "sub");
+    fs.mkdirSync(sub, { recursive: true });
+    fs.chmodSync(open, 0o777);
+    fs.chmodSync(sub, 0o777);
+    const target = path.join(sub, "config");
+    fs.writeFileSync(target, "root's");
+    fs.chmodSync(target, 0o666);
+    const home = path.join(base, "home");
+    const own = path.join(home, "config");
+    fs.writeFileSync(own, "nobody's");
+    fs.chownSync(own, NOBODY, NOBODY);
+    fs.chmodSync(own, 0o600);
+    assert.equal(asNobody("swap", target, home), "ok");
+    // The root file's bits never reach the writer's private file.
+    assert.deepEqual(described(own), [0o600, "nobody's"]);
+    assert.equal(
+      fs.readFileSync(path.join(`${sub}.moved`, "config"), "utf8"),
+      "new",
+    );
+  });
+});
