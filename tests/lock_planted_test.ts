@@ -109,9 +109,8 @@ function nobodyCanRead(file: string): boolean {
 
 test(
   "lockFile() keeps its lock file unreadable to other users in a shared sticky directory (its token names the reclaim mutex)",
-  async (t) => {
-    const reason = canDropPrivileges();
-    if (reason !== null) return skipTest(t, reason);
+  { skip: canDropPrivileges() ?? false },
+  async () => {
     await withTempDir(async (dir) => {
       fs.chmodSync(dir, 0o755);
       const shared = stickyDir(dir);
@@ -127,19 +126,21 @@ test(
   },
 );
 
-test("lockFile() still lets other users read its lock file outside a sticky directory", async (t) => {
-  const reason = canDropPrivileges();
-  if (reason !== null) return skipTest(t, reason);
-  await withTempDir(async (dir) => {
-    fs.chmodSync(dir, 0o755);
-    const lock = await lockFile(path.join(dir, "state.json"));
-    try {
-      assert.equal(nobodyCanRead(lock.lockPath), true);
-    } finally {
-      await lock.release();
-    }
-  });
-});
+test(
+  "lockFile() still lets other users read its lock file outside a sticky directory",
+  { skip: canDropPrivileges() ?? false },
+  async () => {
+    await withTempDir(async (dir) => {
+      fs.chmodSync(dir, 0o755);
+      const lock = await lockFile(path.join(dir, "state.json"));
+      try {
+        assert.equal(nobodyCanRead(lock.lockPath), true);
+      } finally {
+        await lock.release();
+      }
+    });
+  },
+);
 
 test(
   "lockFile() on Deno without --allow-sys says its own uid is unknown when it refuses a lock file in a sticky directory",

@@ -382,45 +382,51 @@ test("removeStaleTemps() leaves a queue directory in a shared sticky directory a
   });
 });
 
-test("removeStaleTemps() does not go into a queue directory in a directory another user owns (they could swap it for a link)", async (t) => {
-  if (process.getuid?.() !== 0) {
-    return skipTest(t, "needs root to give the directory away");
-  }
-  await withTempDir(async (dir) => {
-    const theirs = path.join(dir, "theirs");
-    fs.mkdirSync(theirs);
-    fs.chownSync(theirs, NOBODY, NOBODY);
-    const queue = queuePathFor(path.join(theirs, ".f.atomic-lock"));
-    const ticket = earlyTicket(queue, writer(DEAD_PID));
-    backdate(ticket, 2 * HOUR);
-    const removed = await using(deadIsGone(), () => removeStaleTemps(theirs));
-    assert.deepEqual(removed, []);
-    assert.deepEqual(names(queue), [path.basename(ticket)]);
-  });
-});
+test(
+  "removeStaleTemps() does not go into a queue directory in a directory another user owns (they could swap it for a link)",
+  {
+    skip: process.getuid?.() !== 0 && "needs root to give the directory away",
+  },
+  async () => {
+    await withTempDir(async (dir) => {
+      const theirs = path.join(dir, "theirs");
+      fs.mkdirSync(theirs);
+      fs.chownSync(theirs, NOBODY, NOBODY);
+      const queue = queuePathFor(path.join(theirs, ".f.atomic-lock"));
+      const ticket = earlyTicket(queue, writer(DEAD_PID));
+      backdate(ticket, 2 * HOUR);
+      const removed = await using(deadIsGone(), () => removeStaleTemps(theirs));
+      assert.deepEqual(removed, []);
+      assert.deepEqual(names(queue), [path.basename(ticket)]);
+    });
+  },
+);
 
-test("removeStaleTemps() does not go into another user's queue directory, nor into one in a directory others may write", async (t) => {
-  if (process.getuid?.() !== 0) {
-    return skipTest(t, "needs root to give files away");
-  }
-  await withTempDir(async (dir) => {
-    const queue = queuePathFor(path.join(dir, ".f.atomic-lock"));
-    const ticket = earlyTicket(queue, writer(DEAD_PID));
-    backdate(ticket, 2 * HOUR);
-    fs.chownSync(queue, NOBODY, NOBODY);
-    assert.deepEqual(
-      await using(deadIsGone(), () => removeStaleTemps(dir)),
-      [],
-    );
-    fs.chownSync(queue, 0, 0);
-    fs.chmodSync(dir, 0o777);
-    assert.deepEqual(
-      await using(deadIsGone(), () => removeStaleTemps(dir)),
-      [],
-    );
-    assert.deepEqual(names(queue), [path.basename(ticket)]);
-  });
-});
+test(
+  "removeStaleTemps() does not go into another user's queue directory, nor into one in a directory others may write",
+  {
+    skip: process.getuid?.() !== 0 && "needs root to give files away",
+  },
+  async () => {
+    await withTempDir(async (dir) => {
+      const queue = queuePathFor(path.join(dir, ".f.atomic-lock"));
+      const ticket = earlyTicket(queue, writer(DEAD_PID));
+      backdate(ticket, 2 * HOUR);
+      fs.chownSync(queue, NOBODY, NOBODY);
+      assert.deepEqual(
+        await using(deadIsGone(), () => removeStaleTemps(dir)),
+        [],
+      );
+      fs.chownSync(queue, 0, 0);
+      fs.chmodSync(dir, 0o777);
+      assert.deepEqual(
+        await using(deadIsGone(), () => removeStaleTemps(dir)),
+        [],
+      );
+      assert.deepEqual(names(queue), [path.basename(ticket)]);
+    });
+  },
+);
 
 test("removeStaleTemps() skips a queue directory it cannot read, or that went meanwhile, and sweeps the rest", async () => {
   for (const code of ["EACCES", "ENOENT"]) {

@@ -358,44 +358,48 @@ test(
   },
 );
 
-test("removeStaleTemps() keeps a file of another user in a sticky directory, even as root", async (t) => {
-  const reason = canDropPrivileges();
-  if (reason !== null) return skipTest(t, reason);
-  await withTempDir(async (dir) => {
-    fs.chmodSync(dir, 0o1777);
-    const theirs = temp(dir, "a.txt", deadWriter());
-    fs.chownSync(theirs, 65534, 65534);
-    const mine = temp(dir, "b.txt", deadWriter());
-    const removed = await removeStaleTemps(dir, {
-      olderThan: 0,
-      olderThanIfUnknown: 0,
+test(
+  "removeStaleTemps() keeps a file of another user in a sticky directory, even as root",
+  { skip: canDropPrivileges() ?? false },
+  async () => {
+    await withTempDir(async (dir) => {
+      fs.chmodSync(dir, 0o1777);
+      const theirs = temp(dir, "a.txt", deadWriter());
+      fs.chownSync(theirs, 65534, 65534);
+      const mine = temp(dir, "b.txt", deadWriter());
+      const removed = await removeStaleTemps(dir, {
+        olderThan: 0,
+        olderThanIfUnknown: 0,
+      });
+      assert.deepEqual(removed, [mine]);
+      assert.ok(fs.existsSync(theirs));
     });
-    assert.deepEqual(removed, [mine]);
-    assert.ok(fs.existsSync(theirs));
-  });
-});
+  },
+);
 
-test("removeStaleTemps() keeps another user's dead lock in a sticky directory, even as root", async (t) => {
-  const reason = canDropPrivileges();
-  if (reason !== null) return skipTest(t, reason);
-  await withTempDir(async (dir) => {
-    fs.chmodSync(dir, 0o1777);
-    const theirs = writeFakeLock(
-      path.join(dir, "theirs.json"),
-      { pid: DEAD_PID },
-      2 * HOUR,
-    );
-    fs.chownSync(theirs, 65534, 65534);
-    const mine = writeFakeLock(
-      path.join(dir, "mine.json"),
-      { pid: DEAD_PID },
-      2 * HOUR,
-    );
-    const removed = await removeStaleTemps(dir, { olderThan: 0 });
-    assert.deepEqual(removed, [mine]);
-    assert.ok(fs.existsSync(theirs));
-  });
-});
+test(
+  "removeStaleTemps() keeps another user's dead lock in a sticky directory, even as root",
+  { skip: canDropPrivileges() ?? false },
+  async () => {
+    await withTempDir(async (dir) => {
+      fs.chmodSync(dir, 0o1777);
+      const theirs = writeFakeLock(
+        path.join(dir, "theirs.json"),
+        { pid: DEAD_PID },
+        2 * HOUR,
+      );
+      fs.chownSync(theirs, 65534, 65534);
+      const mine = writeFakeLock(
+        path.join(dir, "mine.json"),
+        { pid: DEAD_PID },
+        2 * HOUR,
+      );
+      const removed = await removeStaleTemps(dir, { olderThan: 0 });
+      assert.deepEqual(removed, [mine]);
+      assert.ok(fs.existsSync(theirs));
+    });
+  },
+);
 
 test("removeStaleTemps() removes nothing in a sticky directory when the runtime will not say who runs it", async () => {
   await withTempDir(async (dir) => {
@@ -410,42 +414,46 @@ test("removeStaleTemps() removes nothing in a sticky directory when the runtime 
   });
 });
 
-test("removeStaleTemps() skips a dead holder's lock whose reclaim mutex's name another user took, and sweeps the rest", async (t) => {
-  const reason = canDropPrivileges();
-  if (reason !== null) return skipTest(t, reason);
-  await withTempDir(async (dir) => {
-    fs.chmodSync(dir, 0o1777);
-    const target = path.join(dir, "state.json");
-    const lock = writeFakeLock(target, { pid: DEAD_PID }, 2 * HOUR);
-    const mutex = path.join(
-      dir,
-      reclaimName(path.basename(lock), "0123456789abcdef"),
-    );
-    const skip = mkfifo(mutex); // what another user would plant there
-    if (skip !== null) return skipTest(t, skip);
-    fs.chownSync(mutex, 65534, 65534);
-    const stale = temp(dir, "a.txt", deadWriter());
-    const removed = await removeStaleTemps(dir, { olderThan: 0 });
-    assert.deepEqual(removed, [stale]);
-    assert.ok(fs.existsSync(lock));
-    assert.ok(fs.existsSync(mutex));
-  });
-});
+test(
+  "removeStaleTemps() skips a dead holder's lock whose reclaim mutex's name another user took, and sweeps the rest",
+  { skip: canDropPrivileges() ?? false },
+  async (t) => {
+    await withTempDir(async (dir) => {
+      fs.chmodSync(dir, 0o1777);
+      const target = path.join(dir, "state.json");
+      const lock = writeFakeLock(target, { pid: DEAD_PID }, 2 * HOUR);
+      const mutex = path.join(
+        dir,
+        reclaimName(path.basename(lock), "0123456789abcdef"),
+      );
+      const skip = mkfifo(mutex); // what another user would plant there
+      if (skip !== null) return skipTest(t, skip);
+      fs.chownSync(mutex, 65534, 65534);
+      const stale = temp(dir, "a.txt", deadWriter());
+      const removed = await removeStaleTemps(dir, { olderThan: 0 });
+      assert.deepEqual(removed, [stale]);
+      assert.ok(fs.existsSync(lock));
+      assert.ok(fs.existsSync(mutex));
+    });
+  },
+);
 
-test("removeStaleTemps() run by another user in root's sticky directory skips root's stale files and lock, and sweeps its own", async (t) => {
-  const reason = canDropPrivileges();
-  if (reason !== null) return skipTest(t, reason);
-  await withNobody((asNobody, shared) => {
-    const roots = temp(shared, "a.txt", deadWriter());
-    const lock = writeFakeLock(
-      path.join(shared, "b.txt"),
-      { pid: DEAD_PID },
-      2 * HOUR,
-    );
-    const theirs = temp(shared, "c.txt", deadWriter());
-    fs.chownSync(theirs, 65534, 65534);
-    assert.equal(asNobody("sweep", shared), JSON.stringify([theirs]));
-    assert.ok(fs.existsSync(roots));
-    assert.ok(fs.existsSync(lock));
-  });
-});
+test(
+  "removeStaleTemps() run by another user in root's sticky directory skips root's stale files and lock, and sweeps its own",
+  { skip: canDropPrivileges() ?? false },
+  async () => {
+    await withNobody((asNobody, shared) => {
+      const roots = temp(shared, "a.txt", deadWriter());
+      const lock = writeFakeLock(
+        path.join(shared, "b.txt"),
+        { pid: DEAD_PID },
+        2 * HOUR,
+      );
+      const theirs = temp(shared, "c.txt", deadWriter());
+      fs.chownSync(theirs, 65534, 65534);
+      assert.equal(asNobody("sweep", shared), JSON.stringify([theirs]));
+      assert.ok(fs.existsSync(roots));
+      assert.ok(fs.existsSync(lock));
+    });
+  },
+);
