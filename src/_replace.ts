@@ -169,6 +169,16 @@ function directoryPath(s: Replacement): string {
   return s.held?.path ?? dirname(s.final);
 }
 
+/**
+ * Whether `found`, looked at through the directory held, may stand for
+ * `entry`, which the lookup by path found: both missing, or both regular
+ * files (a file created owner-only for one stays so for the other).
+ */
+function sameKind(entry: EntryInfo | null, found: EntryInfo | null): boolean {
+  if (entry === null || found === null) return entry === found;
+  return entry.kind === "file" && found.kind === "file";
+}
+
 /** Whether `a` and `b` (either may be missing) are the same entry: both missing, or the same file of the same kind. */
 function sameEntry(a: EntryInfo | null, b: EntryInfo | null): boolean {
   if (a === null || b === null) return a === b;
@@ -207,11 +217,20 @@ function* resolveAndCreate(
   if (target !== undefined && !target.ok) {
     throw failure(s, "stat", s.final, target.error);
   }
-  if (stillHeld && (target === undefined || sameEntry(entry, target.value))) {
-    return entry;
+  const found = target === undefined ? entry : target.value;
+  if (stillHeld && sameEntry(entry, found)) return entry;
+  if (stillHeld && sameKind(entry, found)) {
+    // Another regular file than the lookup found is another writer's
+    // replacement, renamed meanwhile: what this write replaces, and keeps
+    // the owner and bits of, is the file in the directory held.
+    if (found !== null && s.options.overwrite) {
+      yield* checkStickyOwner(s, found);
+    }
+    return found;
   }
-  // Another file than the lookup found: something was renamed or swapped
-  // in on the way meanwhile. The lookup starts again, in full.
+  // A link or a directory where the lookup found a file (or the reverse),
+  // or a directory held that its path no longer leads to: something was
+  // swapped in on the way meanwhile. The lookup starts again, in full.
   yield* discard(s);
   if (lookup >= MAX_LOOKUPS) {
     throw problem(

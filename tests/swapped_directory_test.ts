@@ -272,3 +272,43 @@ test("writeFileAtomic() run by another user, replacing root's file, renames in t
     );
   });
 });
+
+for (const api of apis) {
+  test(
+    `${api.name} replaces a file that other writers keep replacing between its lookups, rather than fail with EAGAIN`,
+    {
+      skip: asRoot,
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        const target = path.join(dir, "shared.json");
+        fs.writeFileSync(target, "first");
+        fs.chmodSync(target, 0o640);
+        // Another writer's rename lands after every lookup by path.
+        const adapter = faultAdapter([]);
+        let n = 0;
+        const replaced = () => {
+          const other = path.join(dir, `other${++n}`);
+          fs.writeFileSync(other, `theirs ${n}`);
+          fs.chmodSync(other, 0o640);
+          fs.renameSync(other, target);
+        };
+        const lstat = adapter.sync.lstat;
+        adapter.sync.lstat = (name) => {
+          const entry = lstat(name);
+          if (name === target) replaced();
+          return entry;
+        };
+        const lstatAsync = adapter.async.lstat;
+        adapter.async.lstat = async (name) => {
+          const entry = await lstatAsync(name);
+          if (name === target) replaced();
+          return entry;
+        };
+        await using(adapter, () => api.write(target, "mine"));
+        assert.deepEqual(described(target), [0o640, "mine"]);
+        assert.deepEqual(fs.readdirSync(dir), ["shared.json"]);
+      });
+    },
+  );
+}

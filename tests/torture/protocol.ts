@@ -19,6 +19,7 @@ import { makePayload } from "./_payload.ts";
 import type { Family, Suite } from "../_suite.ts";
 import { straceProblem } from "./faults.ts";
 import {
+  type Call,
   LINKS,
   onPath,
   OPENS,
@@ -27,6 +28,24 @@ import {
   SYNCS,
   WRITES,
 } from "./_strace.ts";
+
+/**
+ * `calls` with the names made through `dir` held open (`/proc/self/fd/N/x`,
+ * where N is the descriptor an `openat` of `dir` returned: see "Directories
+ * other users may write to" in the README) spelled as `dir/x`, as the
+ * kernel resolves them.
+ */
+function throughHeldDirectory(calls: Call[], dir: string): Call[] {
+  const held = calls
+    .filter((c) =>
+      OPENS.includes(c.name) && c.text.includes(`"${dir}"`) &&
+      /O_DIRECTORY/.test(c.text) && c.ret >= 0
+    )
+    .map((c) => c.ret);
+  if (held.length === 0) return calls;
+  const through = new RegExp(`/proc/self/fd/(?:${held.join("|")})/`, "g");
+  return calls.map((c) => ({ ...c, text: c.text.replace(through, `${dir}/`) }));
+}
 
 /** One default write under `strace -f -y`: O_EXCL temp, writes, fsync, rename, fsync(dir), in that order. */
 async function protocolCase(
@@ -47,7 +66,10 @@ async function protocolCase(
     ["strace", "-f", "-y", "-q", "-o", trace, "-e", `trace=${set}`, "--"],
   );
   expect(result.ok, `the write failed: ${describeFailure(result)}`);
-  const calls = parseTrace(fs.readFileSync(trace, "utf8"));
+  const calls = throughHeldDirectory(
+    parseTrace(fs.readFileSync(trace, "utf8")),
+    dir,
+  );
 
   const creates = calls.filter((c) =>
     OPENS.includes(c.name) &&
