@@ -20,87 +20,11 @@ import {
   withoutHeldDirectories,
   withTempDir,
 } from "./_fixtures.ts";
+import { actingAt, described, world } from "./_swap_fixtures.ts";
 import { withNobody } from "./_as_nobody.ts";
 import { skipTest } from "./_skip.ts";
 import { NOBODY } from "./_sticky_fixtures.ts";
-import type { FaultAdapter } from "./_fixtures.ts";
-import type { OpName } from "../src/runtime/types.ts";
 import { openAtomic, writeFileAtomic } from "../mod.ts";
-
-/**
- * The world of the attack, in `dir`: `home/sub/config`, a wide-open file
- * of the attacker's (0666) that the victim writes, and `etc/config`, the
- * victim's own file (0644) that a link can make `home/sub` lead to.
- */
-function world(dir: string) {
-  const home = path.join(dir, "home");
-  const sub = path.join(home, "sub");
-  const etc = path.join(dir, "etc");
-  fs.mkdirSync(sub, { recursive: true });
-  fs.mkdirSync(etc);
-  const target = path.join(sub, "config");
-  fs.writeFileSync(target, "attacker's");
-  fs.chmodSync(target, 0o666);
-  const victim = path.join(etc, "config");
-  fs.writeFileSync(victim, "root's");
-  fs.chmodSync(victim, 0o644);
-  return {
-    target,
-    victim,
-    etc,
-    /** Where `home/sub` is once swapped away. */
-    moved: path.join(home, "moved"),
-    /** Swaps `home/sub` for a link to `etc`. */
-    swap: () => {
-      fs.renameSync(sub, path.join(home, "moved"));
-      fs.symlinkSync(etc, sub);
-    },
-  };
-}
-
-/** The bits and content of `file`. */
-function described(file: string): [number, string] {
-  return [fs.statSync(file).mode & 0o777, fs.readFileSync(file, "utf8")];
-}
-
-/**
- * The real adapter, where `act` runs once: just before (or just after) the
- * first call of `op` on an entry named `name`.
- */
-function actingAt(
-  op: OpName,
-  name: string,
-  when: "before" | "after",
-  act: () => void,
-  adapter: FaultAdapter = faultAdapter([]),
-): FaultAdapter {
-  let done = false;
-  const once = (args: unknown[]) => {
-    if (done || typeof args[0] !== "string") return;
-    if (!path.basename(args[0]).startsWith(name)) return;
-    done = true;
-    act();
-  };
-  const realSync = adapter.sync[op] as (...a: unknown[]) => unknown;
-  const realAsync = adapter.async[op] as (...a: unknown[]) => Promise<unknown>;
-  Object.assign(adapter.sync, {
-    [op]: (...args: unknown[]) => {
-      if (when === "before") once(args);
-      const result = realSync(...args);
-      if (when === "after") once(args);
-      return result;
-    },
-  });
-  Object.assign(adapter.async, {
-    [op]: async (...args: unknown[]) => {
-      if (when === "before") once(args);
-      const result = await realAsync(...args);
-      if (when === "after") once(args);
-      return result;
-    },
-  });
-  return adapter;
-}
 
 const temporary = ".config.";
 
