@@ -165,6 +165,7 @@ export function startReplacement(
     file: null,
     held: null,
     shared: false,
+    pinned: null,
     directories: context.heldDirectories,
     createdMode: 0,
     pendingMode: null,

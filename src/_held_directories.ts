@@ -34,6 +34,16 @@ export class HeldDirectories {
     if (!this.#byPath.has(path)) this.#byPath.set(path, held);
   }
 
+  /**
+   * One user more for `held`, opened for something that names its files
+   * through it for longer than a write (a lock, `_lock_directory.ts`) and
+   * is not shared by path: the writes it lends `held` to use it too, and it
+   * is closed when the last of them is done (see {@linkcode release}).
+   */
+  keep(held: DirectoryHandle): void {
+    this.#users.set(held, this.#usersOf(held) + 1);
+  }
+
   /** Shares `held` no more: its path leads elsewhere now. Its writes still use it. */
   forget(held: DirectoryHandle): void {
     const path = this.#paths.get(held);

@@ -85,6 +85,8 @@ import { errorCode } from "./_error_code.ts";
 import { inDirectory } from "./_replacement.ts";
 import { lockName } from "./_lock_name.ts";
 import { isSharedSticky } from "./_sticky.ts";
+import type { HeldDirectories } from "./_held_directories.ts";
+import { type HoldsDirectory, shown } from "./_lock_directory.ts";
 import type { Ticket } from "./_lock_queue.ts";
 import { type Checks, encodeRecord, type LockRecord } from "./_lock_record.ts";
 import { tempName } from "./_temp_name.ts";
@@ -149,7 +151,7 @@ export function lockModeIn(dir: EntryInfo | null): number {
 }
 
 /** What one lock acquisition is about. */
-export interface LockPlan {
+export interface LockPlan extends HoldsDirectory {
   /** The path the caller named. */
   readonly target: string;
   readonly lease: number;
@@ -175,6 +177,8 @@ export interface LockPlan {
    * fails with `EDEADLK` rather than wait for it.
    */
   readonly held?: Set<string>;
+  /** The directories this thread holds open, where a held lock's directory is counted (`_lock_directory.ts`). */
+  readonly directories?: HeldDirectories;
 }
 
 /**
@@ -192,6 +196,7 @@ export interface Held {
   readonly plan: LockPlan;
   /** The file actually locked: the target with symbolic links followed. */
   readonly final: string;
+  /** The lock file, as the lock's steps name it (through its directory held, if it is: `_lock_directory.ts`). */
   readonly path: string;
   /** The holder's own name for the lock file (see the module doc); `null` without hard links. */
   readonly holder: string | null;
@@ -231,7 +236,7 @@ export function lockError(
   return new AtomicWriteError({
     code,
     operation,
-    path,
+    path: shown(plan, path),
     target: plan.target,
     // Nothing is being replaced yet: the message says what was asked.
     task: taskOf(plan),

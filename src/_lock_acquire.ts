@@ -23,7 +23,7 @@ import {
   type Settled,
   type Steps,
 } from "./_steps.ts";
-import type { EntryInfo, OpenFile } from "./runtime/types.ts";
+import type { EntryInfo, OpenFile, ProcessIds } from "./runtime/types.ts";
 import {
   act,
   checks,
@@ -42,6 +42,8 @@ import {
 import { look } from "./_lock_look.ts";
 import { ahead, join, leave, refresh, type Ticket } from "./_lock_queue.ts";
 import { reclaim } from "./_lock_reclaim.ts";
+import { holdsFirst, letGo, mustHold, through } from "./_lock_directory.ts";
+import { isDirUnreadable } from "./runtime/_posix.ts";
 
 /**
  * Waiting: the first pause and its growth; the longest pause of a young
@@ -96,11 +98,48 @@ const NO_HARD_LINKS = new Set([
 function* finalTarget(
   plan: LockPlan,
   named?: EntryInfo | null,
-): Steps<string> {
+): Steps<{ final: string; entry: EntryInfo | null }> {
   const s = resolution(plan.target, writerOf(plan.adapter));
   s.task = taskOf(plan);
-  yield* resolveTarget(s, named);
-  return s.final;
+  const entry = yield* resolveTarget(s, named);
+  return { final: s.final, entry };
+}
+
+/**
+ * Holds the directory `dir` open for the lock's files (see
+ * `_lock_directory.ts`), in place of the one held, if any. A missing one
+ * is made first with the `mkdir` option. Where it cannot be held (the
+ * runtime cannot name files through it, or this user may write in it but
+ * not read it), the lock's files are named by path.
+ */
+function* holdDirectory(plan: LockPlan, dir: string): Steps<void> {
+  yield* letGo(plan);
+  let opened = yield* settle(request("openDirectory", dir));
+  if (!opened.ok && errorCode(opened.error) === "ENOENT" && plan.mkdir) {
+    yield* act(plan, "create directory", dir, request("mkdir", dir));
+    opened = yield* settle(request("openDirectory", dir));
+  }
+  if (!opened.ok) {
+    if (isDirUnreadable(opened.error)) return;
+    // The first step of making the lock, and reported as such.
+    throw lockError(
+      plan,
+      errorCode(opened.error) ?? "EIO",
+      "create lock",
+      dir,
+      undefined,
+      opened.error,
+    );
+  }
+  const handle = opened.value;
+  const directories = plan.directories;
+  if (handle === null) return;
+  if (directories === undefined) {
+    yield* settle(request("close", handle.file));
+    return;
+  }
+  directories.keep(handle);
+  plan.directory = { handle, dir, directories };
 }
 
 /** The lock file in the making: the holder's own name, and what it wrote there. */
@@ -137,7 +176,7 @@ function* tryLock(
   state: LockState,
   attempt: Settled<OpenFile> | undefined,
 ): Steps<Held | null> {
-  const read = plan.read ? final : undefined;
+  const read = plan.read ? through(plan, final) : undefined;
   const me = plan.adapter.identity();
   if (state.holder === null) {
     const record = newRecord(me, plan.lease);
@@ -293,6 +332,8 @@ export interface Waiter {
   place: number;
   /** Whether its last pause ran out with no change to what it waited on. */
   quiet: boolean;
+  /** Whether it took the lock, which then holds its directory (`_lock_directory.ts`). */
+  taken: boolean;
 }
 
 /**
@@ -325,12 +366,29 @@ export function* approach(
   started: number = performance.now(),
 ): Steps<Waiter> {
   checkLookable(plan, lockPathFor(plan.target));
-  const named = holderPathFor(plan, lockPathFor(plan.target));
+  const ids = plan.adapter.ids();
+  try {
+    if (holdsFirst(ids)) yield* holdDirectory(plan, dirname(plan.target));
+    return yield* lookAndMake(plan, ids, started);
+  } catch (error) {
+    yield* letGo(plan);
+    throw error;
+  }
+}
+
+/** {@linkcode approach}, once the target's directory is held, where it is held first. */
+function* lookAndMake(
+  plan: LockPlan,
+  ids: ProcessIds | null,
+  started: number,
+): Steps<Waiter> {
+  const heldFirst = plan.directory ?? null;
+  const named = holderPathFor(plan, lockPathFor(through(plan, plan.target)));
   plan.inFlight?.add(named); // before it exists: no exit falls in between
   const [stat, first, parent] = (yield* all([
-    request("lstat", plan.target),
+    request("lstat", through(plan, plan.target)),
     request("createExclusive", named, LOCK_MODE),
-    request("stat", dirname(plan.target)),
+    request("stat", heldFirst?.handle.path ?? dirname(plan.target)),
   ])) as [
     Settled<EntryInfo | null>,
     Settled<OpenFile>,
@@ -338,22 +396,38 @@ export function* approach(
   ];
   let final: string | null = null;
   let mode = LOCK_MODE;
+  // Whether the lock's files go in another directory than the one held
+  // first (a link's target's), or in one held only now (another user's
+  // file): the speculative file goes first, then the directory is held.
+  let moves = false;
   try {
-    final = yield* finalTarget(plan, stat.ok ? stat.value : undefined);
-    const dir = dirname(final) === dirname(plan.target)
-      ? parent
-      : yield* settle(request("stat", dirname(final)));
-    mode = lockModeIn(dir.ok ? dir.value : null);
+    const found = yield* finalTarget(plan, stat.ok ? stat.value : undefined);
+    final = found.final;
+    const sameDir = dirname(final) === dirname(plan.target);
+    moves = heldFirst !== null ? !sameDir : mustHold(ids, found.entry);
+    if (!moves) {
+      const dir = sameDir
+        ? parent
+        : yield* settle(request("stat", dirname(final)));
+      mode = lockModeIn(dir.ok ? dir.value : null);
+    }
   } finally {
-    const used = final === plan.target && mode === LOCK_MODE;
+    const used = final === plan.target && !moves && mode === LOCK_MODE;
     if (!used && first.ok) {
       yield* both(request("close", first.value), request("remove", named));
     }
     if (!used || !first.ok) plan.inFlight?.delete(named);
   }
-  const path = lockPathFor(final);
-  if (final !== plan.target) checkLookable(plan, path);
-  const used = final === plan.target && mode === LOCK_MODE;
+  if (moves) {
+    yield* holdDirectory(plan, dirname(final));
+    const dir = yield* settle(
+      request("stat", plan.directory?.handle.path ?? dirname(final)),
+    );
+    mode = lockModeIn(dir.ok ? dir.value : null);
+  }
+  const path = lockPathFor(through(plan, final));
+  if (final !== plan.target) checkLookable(plan, lockPathFor(final));
+  const used = final === plan.target && !moves && mode === LOCK_MODE;
   return {
     plan,
     final,
@@ -376,6 +450,7 @@ export function* approach(
     awaits: path,
     place: 0,
     quiet: false,
+    taken: false,
   };
 }
 
@@ -489,6 +564,7 @@ export function* tryOnce(w: Waiter): Steps<Held | number> {
     if (got !== null) {
       got.ticket = w.ticket ?? null; // left as the lock is released
       w.ticket = null;
+      w.taken = true; // and its directory held, if any, with it
       return got;
     }
     if (yield* lookAgain(w)) continue;
@@ -545,4 +621,5 @@ export function* abandon(w: Waiter): Steps<void> {
     );
     w.plan.inFlight?.delete(w.state.holder);
   }
+  if (!w.taken) yield* letGo(w.plan);
 }

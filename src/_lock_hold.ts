@@ -11,6 +11,7 @@ import { type Held, lockError, marginOf } from "./_lock.ts";
 import { reclaim } from "./_lock_reclaim.ts";
 import { isSameLock } from "./_lock_look.ts";
 import { leave } from "./_lock_queue.ts";
+import { letGo, through } from "./_lock_directory.ts";
 import type { EntryInfo } from "./runtime/types.ts";
 
 /**
@@ -205,6 +206,8 @@ export function* release(held: Held): Steps<void> {
   held.ticket = null;
   if (ticket !== null) yield* leave(ticket, last);
   else if (last.length > 0) yield* all(last);
+  // Its files are gone: their directory, held for them, is let go.
+  yield* letGo(held.plan);
   held.onReleased?.();
 }
 
@@ -215,7 +218,8 @@ export function* release(held: Held): Steps<void> {
 export function* readLocked(held: Held): Steps<Uint8Array | null> {
   const initial = held.initial;
   held.initial = null;
-  const result = initial ?? (yield* settle(request("readFile", held.final)));
+  const result = initial ??
+    (yield* settle(request("readFile", through(held.plan, held.final))));
   if (result.ok) return result.value;
   throw lockError(
     held.plan,

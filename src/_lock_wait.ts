@@ -10,7 +10,7 @@
  * (`Atomics.wait`) in slices, and looks at it (one `lstat`) after each:
  * short slices while the wait is young, longer ones as it goes on.
  */
-import { basename, dirname } from "node:path";
+import { basename } from "node:path";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import { isTempNameFor } from "./_temp_name.ts";
 import { runAsync, runSync, untilAborted } from "./_run.ts";
@@ -46,7 +46,9 @@ export function acquireSync(plan: LockPlan, ops: FsOps): Held {
     // ran out and the lock was taken from under it. Known by its path as
     // given, or, once a try has looked at the lock file, by its identity
     // (the same file named through a link, a bind mount, `/proc/self/root`).
-    if (plan.inFlight?.has(waiter.path)) throw selfDeadlock(plan, waiter.path);
+    if (isHeldHere(plan, ops, waiter.path)) {
+      throw selfDeadlock(plan, waiter.path);
+    }
     for (;;) {
       const got = runSync(tryOnce(waiter), ops);
       if (typeof got !== "number") return got;
@@ -65,6 +67,23 @@ export function acquireSync(plan: LockPlan, ops: FsOps): Held {
 }
 
 /**
+ * Whether this thread holds the lock file `path` already, before any try:
+ * by its path, or, since a lock names its files through its directory held
+ * open (one descriptor each, so one path each), by the identity of the
+ * file there, looked at only if this thread holds a lock at all.
+ */
+function isHeldHere(plan: LockPlan, ops: FsOps, path: string): boolean {
+  if (plan.inFlight?.has(path)) return true;
+  if (!plan.held?.size) return false;
+  try {
+    const entry = ops.lstat(path);
+    return entry !== null && plan.held.has(entry.id);
+  } catch {
+    return false; // the tries say what is wrong
+  }
+}
+
+/**
  * Whether the lock file the waiter last looked at is this thread's: one it
  * holds (`plan.held`, by identity), or one its asynchronous acquisition has
  * just linked, whose end that acquisition cannot reach while this thread
@@ -75,10 +94,12 @@ function isOwnLock(plan: LockPlan, ops: FsOps, waiter: Waiter): boolean {
   const id = waiter.sighted;
   if (id === null) return false;
   if (plan.held?.has(id)) return true;
-  const dir = dirname(waiter.path);
+  // In any directory: a lock names its files through its own descriptor of
+  // theirs (`_lock_directory.ts`), so the same directory has many names.
+  // The identity decides.
   const lock = basename(waiter.path);
   for (const path of plan.inFlight ?? []) {
-    if (dirname(path) !== dir || !isTempNameFor(basename(path), lock)) continue;
+    if (!isTempNameFor(basename(path), lock)) continue;
     try {
       if (ops.lstat(path)?.id === id) return true;
     } catch { /* not ours to judge: the wait goes on */ }

@@ -124,6 +124,13 @@ function* findAndCreate(s: Replacement): Steps<EntryInfo | null> {
  * missing one is made first with the `mkdir` option.
  */
 function* hold(s: Replacement): Steps<void> {
+  if (s.pinned !== null) {
+    // An update's: its lock's directory, which it uses until it is done.
+    s.held = s.pinned.handle;
+    s.shared = false;
+    s.directories.keep(s.held);
+    return;
+  }
   const dir = dirname(s.final);
   const shared = s.directories.share(dir);
   s.shared = shared !== undefined;
@@ -155,13 +162,14 @@ function* hold(s: Replacement): Steps<void> {
  * by path, as a plain write does: nothing of another user's goes anywhere.
  */
 function mustHold(s: Replacement, entry: EntryInfo | null): boolean {
+  if (s.pinned !== null) return true;
   return entry !== null && (holdsFirst(s) || entry.uid !== s.host.ids?.uid);
 }
 
-/** Whether the writer holds the directory of every file it replaces (root, or unknown), so before it looks. */
+/** Whether the writer holds the directory of every file it replaces (root, or unknown, or an update's lock), so before it looks. */
 function holdsFirst(s: Replacement): boolean {
   const ids = s.host.ids;
-  return ids === null || ids.uid === 0;
+  return s.pinned !== null || ids === null || ids.uid === 0;
 }
 
 /** The path of the target's directory, through the directory held open if any. */
@@ -203,6 +211,15 @@ function* resolveAndCreate(
     undefined,
     s.options.overwrite ? "replace" : "create",
   );
+  if (s.pinned !== null && s.final !== s.pinned.final) {
+    throw problem(
+      s,
+      "EAGAIN",
+      "replace",
+      s.final,
+      `the path leads to another file than the one locked, "${s.pinned.final}" (a link changed since the lock was taken?)`,
+    );
+  }
   if (mustHold(s, entry)) yield* hold(s);
   // Through the directory held open, the directory's stat and the target's
   // lstat are made again beside the create: what the rest acts on.
@@ -259,6 +276,8 @@ function* resolveAndCreate(
 function* createWhileLooking(s: Replacement): Steps<EntryInfo | undefined> {
   const keepsBits = s.options.mode !== undefined || s.options.keepMode;
   if (!keepsBits || !s.knownFiles.has(s.target)) return undefined;
+  // An update whose lock found another file than its path names (a link).
+  if (s.pinned !== null && s.pinned.final !== s.target) return undefined;
   const first = holdsFirst(s);
   if (first) {
     try {

@@ -106,6 +106,13 @@ export interface Replacement extends Resolution {
   held: DirectoryHandle | null;
   /** Whether `held` was opened by writes in flight before this one, and shared. */
   shared: boolean;
+  /**
+   * An update's write: the directory its lock holds (`_lock_directory.ts`),
+   * where it replaces the file locked, `final`, whatever the path leads to
+   * meanwhile; `null` for other writes, and where the lock names its files
+   * by path.
+   */
+  pinned: Pinned | null;
   /** The directories this thread's writes hold open, shared by the writes to one directory. */
   readonly directories: HeldDirectories;
   /** The mode the temporary file was created with (before the umask). */
@@ -155,6 +162,13 @@ export interface Guard {
    * go, its release running alongside that fsync.
    */
   committed(): void;
+}
+
+/** The directory an update's lock holds, and the file it locked there. */
+export interface Pinned {
+  readonly handle: DirectoryHandle;
+  /** The file locked (its path with symbolic links followed), in that directory. */
+  readonly final: string;
 }
 
 /** A look at the lock file, and when it was asked for (by `performance.now()`). */

@@ -8,6 +8,7 @@ import {
   timerDelay,
 } from "./_lock.ts";
 import { heartbeat, release } from "./_lock_hold.ts";
+import { shown } from "./_lock_directory.ts";
 import { acquireAsync, acquireSync } from "./_lock_wait.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { rejectUnknownKeys, toAbsolutePath } from "./_validate.ts";
@@ -117,7 +118,7 @@ export class HeldLock implements FileLock {
   constructor(held: Held, context: Context) {
     this.held = held;
     this.path = held.final;
-    this.lockPath = held.path;
+    this.lockPath = shown(held.plan, held.path);
     this.#context = context;
     // The lock's name before the holder's own and its ticket: removed in
     // that order at exit.
@@ -239,6 +240,8 @@ export function planLock(
     read,
     inFlight: context.inFlight,
     held: context.heldLocks,
+    directories: context.heldDirectories,
+    directory: null,
   };
 }
 

@@ -98,6 +98,10 @@ export function replacementUnderLock(
   const s = startReplacement(context, plan.lock.target, { ...write, signal });
   s.task = `update "${plan.lock.target}"`; // as the lock's own errors say
   s.guard = guardOf(lock.held, letGo);
+  const directory = lock.held.plan.directory;
+  if (directory) {
+    s.pinned = { handle: directory.handle, final: lock.held.final };
+  }
   return s;
 }
 
