@@ -319,6 +319,32 @@ for (const api of updates) {
     },
   );
 
+  test(
+    `${api.name} fails with EAGAIN, and replaces nothing, when the file it locked is replaced by a link to another file while fn runs`,
+    { skip },
+    async () => {
+      await withTempDir(async (dir) => {
+        const target = path.join(dir, "config");
+        const other = path.join(dir, "other");
+        fs.writeFileSync(target, "locked");
+        fs.writeFileSync(other, "not locked");
+        const error = await failureOf(() =>
+          api.update(target, () => {
+            fs.rmSync(target);
+            fs.symlinkSync("other", target);
+            return "new";
+          })
+        );
+        assert.ok(error instanceof AtomicWriteError, `${error}`);
+        assert.equal(error.code, "EAGAIN");
+        assert.ok(!throughProc(error.message), error.message);
+        assert.equal(fs.readFileSync(other, "utf8"), "not locked");
+        assert.equal(fs.readlinkSync(target), "other");
+        assert.deepEqual(fs.readdirSync(dir).sort(), ["config", "other"]);
+      });
+    },
+  );
+
   for (
     const [op, step] of [
       ["createExclusive", "the lock's own file is made"],
