@@ -359,7 +359,10 @@ function checkLookable(plan: LockPlan, path: string): void {
  * owner-only in a shared sticky one: see `PRIVATE_LOCK_MODE`). A link's (or
  * a refused target's, or a sticky directory's) speculative file is ours
  * (made with O_EXCL under a name of ours, nothing written), locks nothing,
- * and goes at once.
+ * and goes at once. Root (or a process whose ids are unknown) first holds
+ * the target's directory open, and names everything in it through that
+ * (`_lock_directory.ts`); another user holds it once the target turns out
+ * to be another user's file, and makes its own file again there.
  */
 export function* approach(
   plan: LockPlan,

@@ -280,23 +280,38 @@ for (const api of locks) {
   );
 }
 
+/**
+ * An update of the swap world's target to "new", where the seam swaps the
+ * directory just `when` the lock's own file meets `op`: its failure, if
+ * any, and the content `fn` was given.
+ */
+async function updateSwappedAt(
+  api: UpdateApi,
+  w: SwapWorld,
+  op: "createExclusive" | "link",
+  when: "before" | "after",
+): Promise<{ error: unknown; seen: string | null }> {
+  let seen: string | null = null;
+  const error = await using(
+    actingAt(op, HOLDER, when, w.swap),
+    () =>
+      failureOf(() =>
+        api.update(w.target, (current) => {
+          seen = current;
+          return "new";
+        }, SOON)
+      ),
+  );
+  return { error, seen };
+}
+
 for (const api of updates) {
   test(
     `${api.name} reads and replaces the file it locked when a link is swapped in for its directory just after the lock is taken`,
     { skip },
     async () => {
-      let seen: string | null = null;
       await inSwapWorld(async (w) => {
-        const error = await using(
-          actingAt("link", HOLDER, "after", w.swap),
-          () =>
-            failureOf(() =>
-              api.update(w.target, (current) => {
-                seen = current;
-                return "new";
-              }, SOON)
-            ),
-        );
+        const { error, seen } = await updateSwappedAt(api, w, "link", "after");
         assert.equal(seen, "attacker's");
         assert.equal(error, undefined);
       }, [0o666, "new"]);
@@ -355,18 +370,8 @@ for (const api of updates) {
       `${api.name} locks and replaces the file in the directory it first looked in when a link is swapped in for it before ${step}`,
       { skip },
       async () => {
-        let seen: string | null = null;
         await inSwapWorld(async (w) => {
-          const error = await using(
-            actingAt(op, HOLDER, "before", w.swap),
-            () =>
-              failureOf(() =>
-                api.update(w.target, (current) => {
-                  seen = current;
-                  return "new";
-                }, SOON)
-              ),
-          );
+          const { error, seen } = await updateSwappedAt(api, w, op, "before");
           assert.equal(error, undefined);
           assert.equal(seen, "attacker's");
         }, [0o666, "new"]);
