@@ -56,8 +56,8 @@ function* checkBeforeReading(
     throw inTheWay(plan, path);
   }
   const s = resolution(path, writerOf(plan.adapter));
-  const uid = yield* plantedBy(s, path, entry);
-  if (uid !== null) {
+  const planted = yield* plantedBy(s, path, entry);
+  if (planted !== null) {
     // Without its own uid (Deno without --allow-sys), the process cannot
     // tell its own file from another user's: it says so.
     throw lockError(
@@ -66,8 +66,8 @@ function* checkBeforeReading(
       "lock",
       path,
       `the lock file belongs to ${
-        untrustedOwner(uid, plan.adapter.ids())
-      } in a sticky world-writable directory, and is not read (the rule of fs.protected_regular)`,
+        untrustedOwner(planted.uid, plan.adapter.ids())
+      } in ${planted.shared}, and is not read (the rule of fs.protected_regular)`,
     );
   }
 }

@@ -21,6 +21,13 @@ export function isSharedSticky(
   return (dir.mode & 0o002) !== 0 || (groupToo && (dir.mode & 0o020) !== 0);
 }
 
+/** How the shared sticky directory `dir` is shared, for a message. */
+export function sharedAs(dir: EntryInfo): string {
+  return (dir.mode & 0o002) !== 0
+    ? "a sticky world-writable directory"
+    : "a sticky group-writable directory";
+}
+
 /**
  * Whether the kernel's sticky-directory rules let the writer trust an entry
  * owned by `uid` in `dir`: the writer or the directory's owner made it. An
@@ -64,7 +71,7 @@ function stickyRefusal(
   s: Resolution,
   path: string,
   what: string,
-  uid: number,
+  planted: Planted,
   sysctl: string,
   level: number | null,
 ): AtomicWriteError {
@@ -77,8 +84,8 @@ function stickyRefusal(
     "replace",
     path,
     `${what} belongs to ${
-      untrustedOwner(uid, s.host.ids)
-    } in a sticky world-writable directory; ${kernel}`,
+      untrustedOwner(planted.uid, s.host.ids)
+    } in ${planted.shared}; ${kernel}`,
   );
 }
 
@@ -98,7 +105,7 @@ export function* checkStickyLink(s: Resolution, link: EntryInfo): Steps<void> {
     s,
     s.final,
     "the symbolic link",
-    link.uid,
+    { uid: link.uid, shared: sharedAs(dir) },
     "fs.protected_symlinks",
     level,
   );
@@ -113,17 +120,24 @@ export function* checkStickyOwner(
   s: Resolution,
   file: EntryInfo,
 ): Steps<void> {
-  const uid = yield* plantedBy(s, s.final, file);
-  if (uid === null) return;
+  const planted = yield* plantedBy(s, s.final, file);
+  if (planted === null) return;
   const level = s.host.protections().regular;
   throw stickyRefusal(
     s,
     s.final,
     "the file",
-    uid,
+    planted,
     "fs.protected_regular",
     level,
   );
+}
+
+/** Another user's file in a shared sticky directory: who made it, and how the directory is shared. */
+export interface Planted {
+  readonly uid: number;
+  /** The directory, for a message: "a sticky world-writable directory" (or group-writable: `fs.protected_regular=2`). */
+  readonly shared: string;
 }
 
 /**
@@ -136,12 +150,12 @@ export function* plantedBy(
   s: Resolution,
   path: string,
   file: EntryInfo,
-): Steps<number | null> {
+): Steps<Planted | null> {
   if (file.uid === NO_OWNER) return null; // no owners on this platform
   if (s.host.ids !== null && file.uid === s.host.ids.uid) return null;
   const dir = yield* parentOf(s, path);
   if (dir === null || isTrustedOwner(s, file.uid, dir)) return null;
   const level = s.host.protections().regular ?? 1;
   if (level === 0 || !isSharedSticky(dir, level >= 2)) return null;
-  return file.uid;
+  return { uid: file.uid, shared: sharedAs(dir) };
 }

@@ -55,13 +55,15 @@ export function plantLink(shared: string, name: string, to: string): string {
   return link;
 }
 
-/** Asserts that `promise` fails with the kernel's refusal in a sticky directory, by `sysctl`. */
+/** Asserts that `promise` fails with the kernel's refusal in a sticky directory (`shared` as it is), by `sysctl`. */
 export async function refused(
   promise: Promise<unknown>,
   sysctl: string,
+  shared: "world-writable" | "group-writable" = "world-writable",
 ): Promise<void> {
   const error = await failsWith(promise, "EACCES");
   assert.match(error.message, /belongs to another user \(uid 65534\)/);
+  assert.match(error.message, new RegExp(`in a sticky ${shared} directory`));
   assert.match(error.message, new RegExp(sysctl));
 }
 

@@ -185,7 +185,11 @@ for (const api of apis) {
       await withTempDir(async (dir) => {
         const { shared, file } = plantedInGroupSticky(dir);
         await using(reporting({ symlinks: 1, regular: 2 }), async () => {
-          await refused(api.write(file, "root's data"), "fs.protected_regular");
+          await refused(
+            api.write(file, "root's data"),
+            "fs.protected_regular",
+            "group-writable",
+          );
         });
         assert.equal(read(file), "planted");
         assert.deepEqual(tempsIn(shared), []);
