@@ -41,6 +41,7 @@ import { errorCode } from "./src/_error_code.ts";
 import { isWithheldPermission } from "./src/runtime/_errno.ts";
 import { nulSeparated, rawEnvironment } from "./src/runtime/_exact_name.ts";
 import { toAbsolutePath } from "./src/_validate.ts";
+import { lockedEntry, openUnderLock } from "./src/_open_under_lock.ts";
 
 /** The package version; a test checks that it equals `deno.json`'s. */
 const VERSION = "0.1.0";
@@ -263,16 +264,13 @@ function codeOrEio(error: unknown): string {
 }
 
 /** Copies FILE's current content (if it exists) into `file`. */
-async function copyOld(target: string, file: AtomicFile): Promise<void> {
-  let handle: fs.promises.FileHandle;
-  try {
-    handle = await fs.promises.open(target, "r");
-  } catch (error) {
-    if (errorCode(error) === "ENOENT") return;
-    throw new Failure(
-      `Cannot append to "${target}": open failed (${codeOrEio(error)})`,
-    );
-  }
+async function copyOld(
+  lock: FileLock,
+  target: string,
+  file: AtomicFile,
+): Promise<void> {
+  const handle = await openLocked(lock, target, "append to");
+  if (handle === null) return;
   try {
     const buffer = new Uint8Array(64 * 1024);
     for (;;) {
@@ -529,19 +527,33 @@ function runCommand(
   });
 }
 
-/** FILE opened for reading, or `null` if it does not exist. */
-async function openCurrent(
+/**
+ * The file `lock` holds (FILE, `target`) opened for reading, or `null` if
+ * it does not exist; `task` names what reads it, for a message. Opened in
+ * the directory the lock holds, and never through a link: the file locked
+ * was none, and one in its place now leads to a file not locked.
+ */
+async function openLocked(
+  lock: FileLock,
   target: string,
+  task: string,
 ): Promise<fs.promises.FileHandle | null> {
   try {
-    return await fs.promises.open(target, "r");
+    return await fs.promises.open(lockedEntry(lock), LOCKED_READ);
   } catch (error) {
-    if (errorCode(error) === "ENOENT") return null;
+    const code = errorCode(error);
+    if (code === "ENOENT") return null;
     throw new Failure(
-      `Cannot update "${target}": open failed (${codeOrEio(error)})`,
+      code === "ELOOP"
+        ? `Cannot ${task} "${target}": a symbolic link has taken the name of the file locked since the lock was taken (EAGAIN)`
+        : `Cannot ${task} "${target}": open failed (${codeOrEio(error)})`,
     );
   }
 }
+
+/** How FILE is opened for reading under its lock (see {@linkcode openLocked}). */
+const LOCKED_READ = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) |
+  (fs.constants.O_NONBLOCK ?? 0);
 
 /**
  * --update: CMD's output replaces FILE, under FILE's lock, if CMD succeeds.
@@ -564,13 +576,13 @@ async function runUpdate(command: Command, argv: string[]): Promise<void> {
       signal: cancel.signal,
     });
     try {
-      const file = await openAtomic(target, {
+      const file = await openUnderLock(lock, {
         ...options,
         signal: AbortSignal.any([lock.signal, cancel.signal]),
       });
       let current: fs.promises.FileHandle | null = null;
       try {
-        current = await openCurrent(target);
+        current = await openLocked(lock, target, "update");
         const size = current === null ? 0 : (await current.stat()).size;
         const total = await runCommand(
           argv,
@@ -711,12 +723,12 @@ async function run(command: Command): Promise<void> {
   const cancel = new AbortController();
   let file: AtomicFile;
   try {
-    file = await openAtomic(command.file, {
-      ...options,
-      signal: lock
-        ? AbortSignal.any([lock.signal, cancel.signal])
-        : cancel.signal,
-    });
+    file = lock
+      ? await openUnderLock(lock, {
+        ...options,
+        signal: AbortSignal.any([lock.signal, cancel.signal]),
+      })
+      : await openAtomic(command.file, { ...options, signal: cancel.signal });
   } catch (error) {
     const held = lock;
     guard.adopt(() => held?.release() ?? Promise.resolve());
@@ -730,7 +742,7 @@ async function run(command: Command): Promise<void> {
     await lock?.release();
   });
   try {
-    await writeAndCommit(command, file, guard);
+    await writeAndCommit(command, file, guard, lock);
   } finally {
     if (!guard.signalled) await lock?.release();
   }
@@ -741,13 +753,14 @@ async function writeAndCommit(
   command: Command,
   file: AtomicFile,
   guard: SignalGuard,
+  lock: FileLock | null,
 ): Promise<void> {
   const { append, allowEmpty } = command;
   // As spelled, not normalized: the old content is read from the file the
   // kernel finds (`alias/..` goes through the link), the one replaced.
   const target = file.path;
   try {
-    if (append) await copyOld(target, file);
+    if (append && lock) await copyOld(lock, target, file);
     const received = await soak(target, file);
     if (received === 0 && !append && !allowEmpty) {
       const size = currentSize(target);

@@ -23,7 +23,7 @@ import {
   type Settled,
   type Steps,
 } from "./_steps.ts";
-import type { EntryInfo, OpenFile, ProcessIds } from "./runtime/types.ts";
+import type { EntryInfo, OpenFile } from "./runtime/types.ts";
 import {
   act,
   checks,
@@ -42,7 +42,7 @@ import {
 import { look } from "./_lock_look.ts";
 import { ahead, join, leave, refresh, type Ticket } from "./_lock_queue.ts";
 import { reclaim } from "./_lock_reclaim.ts";
-import { holdsFirst, letGo, mustHold, through } from "./_lock_directory.ts";
+import { letGo, through } from "./_lock_directory.ts";
 import { isDirUnreadable } from "./runtime/_posix.ts";
 
 /**
@@ -98,11 +98,11 @@ const NO_HARD_LINKS = new Set([
 function* finalTarget(
   plan: LockPlan,
   named?: EntryInfo | null,
-): Steps<{ final: string; entry: EntryInfo | null }> {
+): Steps<string> {
   const s = resolution(plan.target, writerOf(plan.adapter));
   s.task = taskOf(plan);
-  const entry = yield* resolveTarget(s, named);
-  return { final: s.final, entry };
+  yield* resolveTarget(s, named);
+  return s.final;
 }
 
 /**
@@ -359,32 +359,27 @@ function checkLookable(plan: LockPlan, path: string): void {
  * owner-only in a shared sticky one: see `PRIVATE_LOCK_MODE`). A link's (or
  * a refused target's, or a sticky directory's) speculative file is ours
  * (made with O_EXCL under a name of ours, nothing written), locks nothing,
- * and goes at once. Root (or a process whose ids are unknown) first holds
- * the target's directory open, and names everything in it through that
- * (`_lock_directory.ts`); another user holds it once the target turns out
- * to be another user's file, and makes its own file again there.
+ * and goes at once. It first holds the target's directory open, and names
+ * everything in it through that (`_lock_directory.ts`); a link's target in
+ * another directory has that directory held instead, and its own file made
+ * again there.
  */
 export function* approach(
   plan: LockPlan,
   started: number = performance.now(),
 ): Steps<Waiter> {
   checkLookable(plan, lockPathFor(plan.target));
-  const ids = plan.adapter.ids();
   try {
-    if (holdsFirst(ids)) yield* holdDirectory(plan, dirname(plan.target));
-    return yield* lookAndMake(plan, ids, started);
+    yield* holdDirectory(plan, dirname(plan.target));
+    return yield* lookAndMake(plan, started);
   } catch (error) {
     yield* letGo(plan);
     throw error;
   }
 }
 
-/** {@linkcode approach}, once the target's directory is held, where it is held first. */
-function* lookAndMake(
-  plan: LockPlan,
-  ids: ProcessIds | null,
-  started: number,
-): Steps<Waiter> {
+/** {@linkcode approach}, once the target's directory is held (where it can be). */
+function* lookAndMake(plan: LockPlan, started: number): Steps<Waiter> {
   const heldFirst = plan.directory ?? null;
   const named = holderPathFor(plan, lockPathFor(through(plan, plan.target)));
   plan.inFlight?.add(named); // before it exists: no exit falls in between
@@ -400,14 +395,13 @@ function* lookAndMake(
   let final: string | null = null;
   let mode = LOCK_MODE;
   // Whether the lock's files go in another directory than the one held
-  // first (a link's target's), or in one held only now (another user's
-  // file): the speculative file goes first, then the directory is held.
+  // first (a link's target's): the speculative file goes first, then that
+  // directory is held.
   let moves = false;
   try {
-    const found = yield* finalTarget(plan, stat.ok ? stat.value : undefined);
-    final = found.final;
+    final = yield* finalTarget(plan, stat.ok ? stat.value : undefined);
     const sameDir = dirname(final) === dirname(plan.target);
-    moves = heldFirst !== null ? !sameDir : mustHold(ids, found.entry);
+    moves = heldFirst !== null && !sameDir;
     if (!moves) {
       const dir = sameDir
         ? parent

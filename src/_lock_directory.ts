@@ -5,9 +5,8 @@
  * waited for or held. Named by path, the lock's later steps would then act
  * there: its release would remove `.config.atomic-lock` of root's own
  * directory (another lock, live), and an update would read one file and
- * replace another. So, where the write would hold its directory (see
- * `mustHold` in `_replace.ts`), the lock opens the target's directory once,
- * as it starts, and names every file of its own through it
+ * replace another. So the lock opens the target's directory once, as it
+ * starts, and names every file of its own through it
  * (`/proc/self/fd/N/name`) until it is released: the holder's file, the
  * lock, the reclaim mutexes, the line of waiters; an update reads the
  * locked file and makes its write there too (`pinned` in
@@ -22,11 +21,7 @@ import { basename } from "node:path";
 import type { HeldDirectories } from "./_held_directories.ts";
 import { inDirectory } from "./_replacement.ts";
 import { request, settle, type Steps } from "./_steps.ts";
-import type {
-  DirectoryHandle,
-  EntryInfo,
-  ProcessIds,
-} from "./runtime/types.ts";
+import type { DirectoryHandle } from "./runtime/types.ts";
 
 /** A directory a lock holds open, and the path it was opened by. */
 export interface LockDirectory {
@@ -64,23 +59,6 @@ export function shown(plan: HoldsDirectory, path: string): string {
   return path.startsWith(prefix)
     ? inDirectory(held.dir, path.slice(prefix.length))
     : path;
-}
-
-/**
- * Whether a lock holds its directory before it looks at the target, as a
- * write does: for root, who may write where the directory's owner cannot,
- * and for a process whose ids are unknown.
- */
-export function holdsFirst(ids: ProcessIds | null): boolean {
-  return ids === null || ids.uid === 0;
-}
-
-/** Whether a lock of the file `entry` (missing: `null`) holds its directory, once it is found. */
-export function mustHold(
-  ids: ProcessIds | null,
-  entry: EntryInfo | null,
-): boolean {
-  return holdsFirst(ids) || (entry !== null && entry.uid !== ids?.uid);
 }
 
 /**

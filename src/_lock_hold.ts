@@ -221,12 +221,17 @@ export function* readLocked(held: Held): Steps<Uint8Array | null> {
   const result = initial ??
     (yield* settle(request("readFile", through(held.plan, held.final))));
   if (result.ok) return result.value;
+  const code = errorCode(result.error) ?? "EIO";
+  // Read never through a link (`O_NOFOLLOW`): the file locked was none.
+  const link = code === "ELOOP";
   throw lockError(
     held.plan,
-    errorCode(result.error) ?? "EIO",
+    link ? "EAGAIN" : code,
     "read",
     held.final,
-    undefined,
+    link
+      ? "a symbolic link has taken the name of the file locked since the lock was taken, and is not followed"
+      : undefined,
     result.error,
   );
 }

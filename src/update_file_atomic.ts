@@ -10,7 +10,7 @@ import {
 } from "./lock_file.ts";
 import { replace, type Replacement } from "./_replace.ts";
 import { runAsync, untilAborted } from "./_run.ts";
-import type { LockPlan } from "./_lock.ts";
+import type { Held, LockPlan } from "./_lock.ts";
 import {
   ATOMIC_OPTION_KEYS,
   type ResolvedOptions,
@@ -97,11 +97,22 @@ export function replacementUnderLock(
     : lock.signal;
   const s = startReplacement(context, plan.lock.target, { ...write, signal });
   s.task = `update "${plan.lock.target}"`; // as the lock's own errors say
-  s.guard = guardOf(lock.held, letGo);
-  const directory = lock.held.plan.directory;
-  if (directory) {
-    s.pinned = { handle: directory.handle, final: lock.held.final };
-  }
+  return underLock(s, lock.held, letGo);
+}
+
+/**
+ * Makes `s` a write under the lock `held`: it checks the lock just before
+ * its rename (`letGo` starts the release once it has renamed), and makes
+ * its files in the directory the lock holds, if it does.
+ */
+export function underLock(
+  s: Replacement,
+  held: Held,
+  letGo: () => void,
+): Replacement {
+  s.guard = guardOf(held, letGo);
+  const directory = held.plan.directory;
+  if (directory) s.pinned = { handle: directory.handle, final: held.final };
   return s;
 }
 

@@ -11,7 +11,7 @@ import os from "node:os";
 import process from "node:process";
 import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
-import { plainBytes, type ReadWhole, readWholeSync } from "./_read_whole.ts";
+import { plainBytes, readEntrySync, type ReadWhole } from "./_read_whole.ts";
 import { OwnerIds, protectionsFromProc, type ReadText } from "./_proc.ts";
 import { onProcessExit } from "./_exit_hooks.ts";
 import { procWriters } from "./_writer_identity.ts";
@@ -205,7 +205,7 @@ export function createNodeFsAdapter(
   read: ReadWhole,
 ): RuntimeAdapter<number> {
   const readFile = fromCallbacks(
-    (path: string) => plainBytes(readWholeSync(path)),
+    (path: string) => plainBytes(readEntrySync(path)),
     (path) => (done) =>
       read(path, (error, data) => done(error, error ? data : plainBytes(data))),
     { recover: missingAsNull },

@@ -40,7 +40,7 @@ import { watchFileDeno as watchFile } from "./_watch_deno.ts";
 import { aclRows } from "./_acl.ts";
 import { loadDenoXattrs } from "./_libc_deno.ts";
 import { descriptorRows, removalRows } from "./_fd_rows.ts";
-import { plainBytes, readWholeInTwo, readWholeSync } from "./_read_whole.ts";
+import { plainBytes, readEntrySync, readWholeInTwo } from "./_read_whole.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -172,7 +172,7 @@ const table: OpTable<number> = {
   // Through `node:fs`, whose open can be non-blocking (a FIFO swapped in
   // for the file is refused, not read: see `_read_whole.ts`).
   readFile: row(
-    (path) => plainBytes(readWholeSync(path)),
+    (path) => plainBytes(readEntrySync(path)),
     (path) =>
       new Promise((resolve, reject) =>
         readWholeInTwo(

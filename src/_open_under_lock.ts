@@ -1,0 +1,44 @@
+/**
+ * What the CLI's `--update` and `--append` need to stream under a lock of
+ * theirs, as an update does with bytes (`update_file_atomic.ts`): the file
+ * the lock holds, read and replaced in the directory the lock holds
+ * (`_lock_directory.ts`), whatever the path leads to meanwhile, and the
+ * lock checked just before the rename.
+ */
+import type { AtomicFile } from "./atomic_file.ts";
+import type { AtomicOptions } from "./atomic_options.ts";
+import { AtomicFileHandle } from "./_atomic_file.ts";
+import { currentContext, startReplacement } from "./_context.ts";
+import { through } from "./_lock_directory.ts";
+import { underLock } from "./update_file_atomic.ts";
+import { resolveOptions } from "./_validate.ts";
+import type { FileLock, HeldLock } from "./lock_file.ts";
+
+/**
+ * The path to read the file `lock` holds by: through the directory it
+ * holds, if it does. To be opened with `O_NOFOLLOW`: the file locked was
+ * no link, and one there now leads to a file not locked.
+ */
+export function lockedEntry(lock: FileLock): string {
+  const held = (lock as HeldLock).held;
+  return through(held.plan, held.final);
+}
+
+/**
+ * An {@linkcode AtomicFile} that replaces the file `lock` holds, in the
+ * directory it holds, and fails with `ELOCKLOST` instead of renaming if the
+ * lock was lost meanwhile; `options` as `openAtomic`'s.
+ */
+export function openUnderLock(
+  lock: FileLock,
+  options: AtomicOptions,
+): Promise<AtomicFile> {
+  const held = (lock as HeldLock).held;
+  const context = currentContext();
+  const resolved = resolveOptions(options);
+  resolved.signal?.throwIfAborted();
+  const s = startReplacement(context, held.plan.target, resolved);
+  // The caller releases the lock itself, after the commit.
+  underLock(s, held, () => {});
+  return AtomicFileHandle.open(s, context);
+}
