@@ -47,6 +47,7 @@ import {
   world,
 } from "./_swap_fixtures.ts";
 import { detectAdapter } from "../src/runtime/detect.ts";
+import { lockedEntry, openUnderLock } from "../src/_open_under_lock.ts";
 
 /**
  * Why no directory is held open here, if so: root holds the directory of
@@ -360,6 +361,41 @@ for (const api of updates) {
     },
   );
 
+  test(
+    `${api.name} fails with EAGAIN, and reads nothing, when a link to another file takes the name of the file it locked just as the lock is taken`,
+    { skip },
+    async () => {
+      await withTempDir(async (dir) => {
+        const target = path.join(dir, "config");
+        const secret = path.join(dir, "secret");
+        fs.writeFileSync(target, "locked");
+        fs.writeFileSync(secret, "root's secret");
+        fs.chmodSync(secret, 0o600);
+        let seen: string | null | undefined;
+        const error = await using(
+          actingAt("link", HOLDER, "after", () => {
+            fs.rmSync(target);
+            fs.symlinkSync("secret", target);
+          }),
+          () =>
+            failureOf(() =>
+              api.update(target, (current) => {
+                seen = current;
+                return current ?? "";
+              })
+            ),
+        );
+        assert.ok(error instanceof AtomicWriteError, `${error}`);
+        assert.equal(error.code, "EAGAIN");
+        assert.equal(error.operation, "read");
+        assert.equal(seen, undefined, "fn is not called");
+        assert.equal(fs.readlinkSync(target), "secret");
+        assert.equal(fs.readFileSync(secret, "utf8"), "root's secret");
+        assert.deepEqual(fs.readdirSync(dir).sort(), ["config", "secret"]);
+      });
+    },
+  );
+
   for (
     const [op, step] of [
       ["createExclusive", "the lock's own file is made"],
@@ -479,3 +515,23 @@ for (const api of locks) {
     });
   });
 }
+
+test(
+  "the CLI's streaming update reads and replaces the file its lock holds when a link is swapped in for the directory after the lock is taken",
+  { skip },
+  async () => {
+    await inSwapWorld(async (w) => {
+      const lock = await lockFile(w.target, SOON);
+      try {
+        w.swap();
+        const read = await fs.promises.readFile(lockedEntry(lock), "utf8");
+        assert.equal(read, "attacker's");
+        const file = await openUnderLock(lock, {});
+        await file.write("new");
+        await file.commit();
+      } finally {
+        await lock.release();
+      }
+    }, [0o666, "new"]);
+  },
+);
