@@ -69,7 +69,7 @@ export type Start<T> = (done: (error: Error | null, value: T) => void) => void;
  * (`chown` takes the most), a fixed number so that no call allocates a rest
  * array. The typed overloads of each builder give the rows their types.
  */
-type Call<T = unknown> = (
+export type Call<T = unknown> = (
   a?: unknown,
   b?: unknown,
   c?: unknown,
@@ -77,7 +77,7 @@ type Call<T = unknown> = (
 ) => T;
 
 /** The two forms, inside. */
-interface Pair {
+export interface Pair {
   sync: Call;
   async: Call<Promise<unknown>>;
 }

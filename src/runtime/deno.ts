@@ -40,6 +40,7 @@ import { watchFileDeno as watchFile } from "./_watch_deno.ts";
 import { aclRows } from "./_acl.ts";
 import { loadDenoXattrs } from "./_libc_deno.ts";
 import { descriptorRows, removalRows } from "./_fd_rows.ts";
+import { lending, onThisThread, waitingForLent } from "./_deno_duplicates.ts";
 import { plainBytes, readEntrySync, readWholeInTwo } from "./_read_whole.ts";
 
 const codesByName: Record<string, string> = {
@@ -76,10 +77,11 @@ const SYSCALLS: Record<string, string> = {
 /**
  * `withCode` for the calls on a descriptor (`op`), with the system call
  * named; where Deno's `Busy` means a full descriptor table: its `node:fs`
- * duplicates the descriptor for each call (`fcntl(F_DUPFD_CLOEXEC)`), and
- * where that fails with `EMFILE`, two calls at once on one descriptor (a
- * write beside a chmod) find it busy. A file's write or chmod is never busy
- * otherwise.
+ * makes an asynchronous call on a duplicate of the descriptor, and where
+ * that fails with `EMFILE`, on the descriptor itself, which a call on this
+ * thread meanwhile finds busy (`_deno_duplicates.ts`). Only an fsync is made
+ * so here, and nothing is asked of its file on this thread until it is done
+ * (two at once, on a directory several writes hold, wait for each other).
  */
 function withDescriptorCode(error: unknown, op: string): unknown {
   if (error instanceof Error && error.name === "Busy" && !("code" in error)) {
@@ -130,11 +132,23 @@ const row = fromPromises(withCode);
 
 const entryOrNull = { result: info, recover: missingAsNull };
 
+const descriptors = withNormalizedErrors(descriptorRows, withDescriptorCode);
+
 /** Each operation once: the synchronous call, the asynchronous call, what both do with the outcome. */
 const table: OpTable<number> = {
   // The files the library creates and writes: real descriptors, through
   // Deno's `node:fs` (`_fd_rows.ts`), as on Node and Bun.
-  ...withNormalizedErrors(descriptorRows, withDescriptorCode),
+  // Each call Deno would make on a duplicate of the descriptor is made on
+  // this thread instead, but an fsync, whose duplicate an open that finds
+  // the table full waits for (`_deno_duplicates.ts`).
+  ...descriptors,
+  createExclusive: waitingForLent(descriptors.createExclusive),
+  openDirectory: waitingForLent(descriptors.openDirectory),
+  sync: lending(descriptors.sync),
+  syncDir: lending(descriptors.syncDir),
+  chmod: onThisThread(descriptors.chmod),
+  chown: onThisThread(descriptors.chown),
+  touch: onThisThread(descriptors.touch),
   // Through the C library, with --allow-ffi only (`_libc_deno.ts`).
   ...aclRows(loadDenoXattrs),
   lstat: row(
