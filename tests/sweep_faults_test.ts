@@ -1,0 +1,152 @@
+/**
+ * removeStaleTemps() and the lock's reclaim under faults of single calls:
+ * an `unlink` a signal interrupted (`EINTR`), a reclaim mutex its reclaimer
+ * left behind holding the lock it moved there, a real I/O error on a dead
+ * holder's lock. Faults are injected at the adapter seam
+ * (`faultAdapter`), so every runtime sees the same ones.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import {
+  lockFile,
+  lockFileSync,
+  removeStaleTemps,
+  removeStaleTempsSync,
+} from "../mod.ts";
+import { tempName } from "../src/_temp_name.ts";
+import {
+  backdate,
+  deadWriter,
+  faultAdapter,
+  systemError,
+  using,
+  withTempDir,
+} from "./_fixtures.ts";
+
+const HOUR = 60 * 60 * 1000;
+
+/** A temporary file of a gone writer in `dir`, an hour old. */
+function staleTemp(dir: string): string {
+  const file = path.join(dir, tempName("a.txt", deadWriter()));
+  fs.writeFileSync(file, "partial");
+  backdate(file, HOUR);
+  return file;
+}
+
+/** Every writer is gone: the sweep removes what it may. */
+const allGone = { writerState: () => "gone" as const };
+
+test("removeStaleTemps() removes a stale temp file whose unlink a signal interrupted (EINTR), as on every runtime", async () => {
+  await withTempDir(async (dir) => {
+    const file = staleTemp(dir);
+    const adapter = faultAdapter(
+      [{ op: "remove", code: "EINTR", times: 2 }],
+      allGone,
+    );
+    const removed = await using(
+      adapter,
+      () => removeStaleTemps(dir, { olderThan: 0 }),
+    );
+    assert.deepEqual(removed, [file]);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("removeStaleTempsSync() removes a stale temp file whose unlink a signal interrupted (EINTR), as on every runtime", async () => {
+  await withTempDir(async (dir) => {
+    const file = staleTemp(dir);
+    const adapter = faultAdapter(
+      [{ op: "remove", code: "EINTR", times: 2 }],
+      allGone,
+    );
+    const removed = await using(
+      adapter,
+      () => removeStaleTempsSync(dir, { olderThan: 0 }),
+    );
+    assert.deepEqual(removed, [file]);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+/** A fault adapter whose first unlink removes the file, then says EINTR (as a file server may). */
+function unlinkDoneButInterrupted() {
+  const adapter = faultAdapter([], allGone);
+  let interrupted = false;
+  const interrupt = () => {
+    if (interrupted) return;
+    interrupted = true;
+    throw systemError("EINTR", "unlink");
+  };
+  const { sync, async } = adapter;
+  const removeSync = sync.remove;
+  const removeAsync = async.remove;
+  sync.remove = (file) => {
+    removeSync(file);
+    interrupt();
+  };
+  async.remove = async (file) => {
+    await removeAsync(file);
+    interrupt();
+  };
+  return adapter;
+}
+
+for (
+  const [name, sweep] of [
+    ["removeStaleTemps()", removeStaleTemps],
+    ["removeStaleTempsSync()", removeStaleTempsSync],
+  ] as const
+) {
+  test(`${name} counts a temp file as removed when its interrupted unlink removed it and the retry finds it gone`, async () => {
+    await withTempDir(async (dir) => {
+      const file = staleTemp(dir);
+      const removed = await using(
+        unlinkDoneButInterrupted(),
+        () => sweep(dir, { olderThan: 0 }),
+      );
+      assert.deepEqual(removed, [file]);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+}
+
+test("removeStaleTemps() reads the directory again when a signal interrupted it (EINTR)", async () => {
+  await withTempDir(async (dir) => {
+    const file = staleTemp(dir);
+    const adapter = faultAdapter(
+      [{ op: "readDir", code: "EINTR", times: 1 }],
+      allGone,
+    );
+    const removed = await using(
+      adapter,
+      () => removeStaleTemps(dir, { olderThan: 0 }),
+    );
+    assert.deepEqual(removed, [file]);
+  });
+});
+
+test("lockFile() release removes the lock file when a signal interrupted its unlink (EINTR)", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const adapter = faultAdapter([{ op: "remove", code: "EINTR", times: 1 }]);
+    await using(adapter, async () => {
+      const lock = await lockFile(target);
+      await lock.release();
+    });
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("lockFileSync() releaseSync removes the lock file when a signal interrupted its unlink (EINTR)", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const adapter = faultAdapter([{ op: "remove", code: "EINTR", times: 1 }]);
+    await using(adapter, () => {
+      const lock = lockFileSync(target);
+      lock.releaseSync();
+    });
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
