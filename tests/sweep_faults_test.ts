@@ -16,8 +16,11 @@ import {
   removeStaleTempsSync,
 } from "../mod.ts";
 import { tempName } from "../src/_temp_name.ts";
+import { lockName, reclaimName } from "../src/_lock_name.ts";
+import { writeFakeLock } from "./_lock_fixtures.ts";
 import {
   backdate,
+  DEAD_PID,
   deadWriter,
   faultAdapter,
   systemError,
@@ -147,6 +150,84 @@ test("lockFileSync() releaseSync removes the lock file when a signal interrupted
       const lock = lockFileSync(target);
       lock.releaseSync();
     });
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+/** The token of the fake locks below. */
+const TOKEN = "0123456789abcdef";
+
+/**
+ * A dead holder's lock on `dir/f` as its reclaimer leaves it when it dies
+ * (or fails to remove it) after it moved the lock onto its reclaim mutex:
+ * at the mutex's name, which carries the lock's own token.
+ */
+function movedLock(dir: string): string {
+  const lock = writeFakeLock(path.join(dir, "f"), { pid: DEAD_PID }, 1_000);
+  const mutex = path.join(dir, reclaimName(lockName("f"), TOKEN));
+  fs.renameSync(lock, mutex);
+  return mutex;
+}
+
+for (
+  const [name, sweep] of [
+    ["removeStaleTemps()", removeStaleTemps],
+    ["removeStaleTempsSync()", removeStaleTempsSync],
+  ] as const
+) {
+  test(`${name} removes a dead holder's lock that its reclaimer left at the reclaim mutex's name`, async () => {
+    await withTempDir(async (dir) => {
+      const mutex = movedLock(dir);
+      assert.deepEqual(await sweep(dir, { olderThan: 0 }), [mutex]);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+}
+
+test("removeStaleTemps() removes a dead holder's lock and the mutex its reclaimer left when it died before moving the lock", async () => {
+  await withTempDir(async (dir) => {
+    const lock = writeFakeLock(path.join(dir, "f"), { pid: DEAD_PID }, 1_000);
+    // The mutex holds its reclaimer's record, with a token of its own.
+    const record = writeFakeLock(
+      path.join(dir, "g"),
+      { pid: DEAD_PID, token: "fedcba9876543210" },
+      1_000,
+    );
+    const mutex = path.join(dir, reclaimName(lockName("f"), TOKEN));
+    fs.renameSync(record, mutex);
+    const removed = await removeStaleTemps(dir, { olderThan: 0 });
+    assert.deepEqual(removed.sort(), [mutex, lock].sort());
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("lockFile() takes the lock when the stale lock it judged was moved onto its reclaim mutex by another reclaimer meanwhile", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    writeFakeLock(target, { pid: DEAD_PID }, 1_000);
+    // Another reclaimer makes the mutex first and moves the lock onto it
+    // (step 3), just before this waiter tries to make the mutex.
+    let moved = false;
+    const adapter = faultAdapter([{
+      op: "createExclusive",
+      code: "EEXIST",
+      times: 1,
+      where: ([file]) => {
+        const name = path.basename(file as string);
+        if (moved || name !== reclaimName(lockName("f"), TOKEN)) return false;
+        fs.renameSync(
+          path.join(path.dirname(file as string), lockName("f")),
+          file as string,
+        );
+        return moved = true;
+      },
+    }]);
+    await using(adapter, async () => {
+      const lock = await lockFile(target, { timeout: 5_000 });
+      await lock.release();
+    });
+    // What that reclaimer would have removed, had it lived, the sweep does.
+    await removeStaleTemps(dir, { olderThan: 0 });
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 });
