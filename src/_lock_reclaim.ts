@@ -283,11 +283,28 @@ export function* sweepLock(
         : seen.token,
     );
   } catch (error) {
-    // Not a lock file of ours, unreadable, or not removable by this user
-    // (another user's, in a sticky directory), or its reclaim mutex's name
-    // taken by something not ours: left alone, and the sweep goes on. But a
-    // permission the runtime withholds is the caller's to grant.
+    // A permission the runtime withholds is the caller's to grant, and a
+    // real failure (EIO, ENOSPC, EROFS, …) fails the sweep, as a temporary
+    // file's removal does; what concerns this one entry leaves it alone,
+    // and the sweep goes on.
     if (isWithheldPermission((error as Error).cause ?? error)) throw error;
-    return [];
+    if (LEFT_ALONE.has(errorCode(error) ?? "")) return [];
+    throw error;
   }
 }
+
+/**
+ * The codes of a lock's sweep that leave it alone: not a lock file of ours,
+ * or its reclaim mutex's name taken by something not ours (`EEXIST`); not
+ * this user's to read or remove (`EACCES`, `EPERM`: another user's, in a
+ * sticky directory); gone meanwhile, with its directory maybe (`ENOENT`);
+ * a chain of reclaimers that died in the way (`EDEADLK`), each of whose
+ * mutexes the sweep judges as an entry of its own.
+ */
+const LEFT_ALONE: ReadonlySet<string> = new Set([
+  "EEXIST",
+  "EACCES",
+  "EPERM",
+  "ENOENT",
+  "EDEADLK",
+]);

@@ -22,6 +22,8 @@ import {
   backdate,
   DEAD_PID,
   deadWriter,
+  failsWith,
+  type Fault,
   faultAdapter,
   systemError,
   using,
@@ -231,3 +233,73 @@ test("lockFile() takes the lock when the stale lock it judged was moved onto its
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 });
+
+/** An argument's name, whatever directory it is named through. */
+function named(arg: unknown): string {
+  return typeof arg === "string" ? path.basename(arg) : "";
+}
+
+const LOCK = lockName("f");
+const MUTEX = reclaimName(LOCK, TOKEN);
+
+for (
+  const { fault, what, operation, at } of [
+    {
+      what: "the lock cannot be looked at",
+      fault: { op: "lstat", code: "EIO", where: ([p]) => named(p) === LOCK },
+      operation: "stat lock",
+      at: LOCK,
+    },
+    {
+      what: "the lock cannot be read",
+      fault: { op: "readFile", code: "EIO", where: ([p]) => named(p) === LOCK },
+      operation: "read lock",
+      at: LOCK,
+    },
+    {
+      what: "its reclaim mutex cannot be made",
+      fault: {
+        op: "createExclusive",
+        code: "EDQUOT",
+        where: ([p]) => named(p) === MUTEX,
+      },
+      operation: "reclaim lock",
+      at: MUTEX,
+    },
+    {
+      what: "its reclaim mutex's record cannot be written",
+      fault: { op: "write", code: "ENOSPC" },
+      operation: "reclaim lock",
+      at: MUTEX,
+    },
+    {
+      what: "the lock cannot be moved onto its mutex",
+      fault: {
+        op: "rename",
+        code: "EIO",
+        where: ([, to]) => named(to) === MUTEX,
+      },
+      operation: "reclaim lock",
+      at: LOCK,
+    },
+  ] satisfies { what: string; fault: Fault; operation: string; at: string }[]
+) {
+  test(`removeStaleTemps() rejects with the code when a dead holder's lock is left because ${what} (${fault.code})`, async () => {
+    await withTempDir(async (dir) => {
+      const lock = writeFakeLock(path.join(dir, "f"), { pid: DEAD_PID }, 1_000);
+      await using(faultAdapter([fault]), async () => {
+        const error = await failsWith(
+          removeStaleTemps(dir, { olderThan: 0 }),
+          fault.code,
+        );
+        assert.equal(error.operation, operation);
+        assert.equal(path.basename(error.path), at);
+        assert.match(
+          error.message,
+          /^Cannot remove stale temporary files in "/,
+        );
+      });
+      assert.ok(fs.existsSync(lock));
+    });
+  });
+}
