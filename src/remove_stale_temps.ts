@@ -87,14 +87,15 @@ function sweepError(
 }
 
 /**
- * A lock's failure in the sweep of `dir`, told as the sweep's (its code,
- * operation and path kept); a permission the runtime withholds as it is.
+ * A lock's failure of the file system in the sweep of `dir`, told as the
+ * sweep's (its code, operation and path kept); `null` for anything else (a
+ * permission the runtime withholds).
  */
-function lockSweepError(dir: string, error: unknown): unknown {
+function lockSweepError(dir: string, error: unknown): AtomicWriteError | null {
   if (
     !(error instanceof AtomicWriteError) || isWithheldPermission(error.cause)
   ) {
-    return error;
+    return null;
   }
   return sweepError(
     dir,
@@ -207,6 +208,10 @@ function* sweep(
   );
   const removable = (entry: EntryInfo) =>
     dirInfo !== null && mayRemove(entry, dirInfo, judge.uid);
+  // A lock that the file system fails (EIO, a full disk) fails the sweep,
+  // but only once the rest is swept: removing the temporary files may be
+  // what frees the disk.
+  let failedLock: AtomicWriteError | null = null;
   for (const name of sorted) {
     // Lock files go through the lock protocol's own race-free reclaim.
     let locks: string[] | null;
@@ -219,7 +224,10 @@ function* sweep(
         removable,
       );
     } catch (error) {
-      throw lockSweepError(dir, error);
+      const failure = lockSweepError(dir, error);
+      if (failure === null) throw error;
+      failedLock ??= failure;
+      continue;
     }
     if (locks !== null) {
       removed.push(...locks);
@@ -255,6 +263,7 @@ function* sweep(
       throw sweepError(dir, "remove", path, gone.error);
     }
   }
+  if (failedLock !== null) throw failedLock;
   return removed;
 }
 
@@ -372,10 +381,11 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
  * not remove (another user's, in a sticky directory) or whose reclaim
  * mutex's name is taken by something not ours is left alone. So is a file
  * this user may not remove: one entry never stops the sweep. A failure of
- * the file system itself (`EIO`, `ENOSPC`, `EROFS`, …), on a temporary file
- * or on a lock, does: the sweep rejects, naming it. In a sticky
- * directory only the caller's own files and locks go, and none where the
- * runtime will not say who runs it (Deno without `--allow-sys`).
+ * the file system itself (`EIO`, `ENOSPC`, `EROFS`, …) fails it, naming the
+ * operation and the path: at once on a temporary file, and on a lock once
+ * the rest is swept (removing the temporary files may free a full disk). In
+ * a sticky directory only the caller's own files and locks go, and none
+ * where the runtime will not say who runs it (Deno without `--allow-sys`).
  *
  * So are the tickets that waiters killed while they waited for such a lock
  * left in its queue directory (`.{name}.atomic-queue`), judged as

@@ -303,3 +303,17 @@ for (
     });
   });
 }
+
+test("removeStaleTemps() removes the stale temp files before it rejects for a dead holder's lock that a full disk leaves", async () => {
+  await withTempDir(async (dir) => {
+    const lock = writeFakeLock(path.join(dir, "f"), { pid: DEAD_PID }, 1_000);
+    const file = staleTemp(dir);
+    const adapter = faultAdapter([{ op: "write", code: "ENOSPC" }], allGone);
+    await using(
+      adapter,
+      () => failsWith(removeStaleTemps(dir, { olderThan: 0 }), "ENOSPC"),
+    );
+    assert.ok(fs.existsSync(lock));
+    assert.ok(!fs.existsSync(file));
+  });
+});
