@@ -284,9 +284,9 @@ export function* sweepLock(
     );
   } catch (error) {
     // A permission the runtime withholds is the caller's to grant, and a
-    // real failure (EIO, ENOSPC, EROFS, …) fails the sweep, as a temporary
-    // file's removal does; what concerns this one entry leaves it alone,
-    // and the sweep goes on.
+    // failure of the file system (EIO, ENOSPC, EROFS, …) fails the sweep
+    // (once the rest is swept: `remove_stale_temps.ts`); what concerns this
+    // one entry leaves it alone, and the sweep goes on.
     if (isWithheldPermission((error as Error).cause ?? error)) throw error;
     if (LEFT_ALONE.has(errorCode(error) ?? "")) return [];
     throw error;
