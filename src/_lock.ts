@@ -39,8 +39,11 @@
  * 4. then, like everybody, it competes for the lock with O_EXCL.
  *
  * A waiter that comes late with an old judgement wins the mutex, but step 2
- * finds a different lock and stops. A mutex whose holder died is itself
- * reclaimed the same way (its record names it); the depth is bounded. The
+ * finds a different lock and stops; one that finds at the mutex's name the
+ * lock itself, moved there (step 3), stops too. A mutex whose holder died
+ * is itself reclaimed the same way (its record names it); the depth is
+ * bounded. A lock whose reclaimer died between steps 3 and 4 stays at the
+ * mutex's name, for the sweep (`sweepLock`, `_lock_reclaim.ts`). The
  * record names the reclaiming thread too (`file`: a temporary name of its,
  * never made), so a worker thread terminated while it held the mutex is
  * judged gone at once, as a lock's holder is, and not after the lease.

@@ -3,13 +3,14 @@
  * module doc of `_lock.ts`), for a waiter, a holder retiring its own expired
  * lock, and the sweep of `removeStaleTemps`.
  */
+import { createHash } from "node:crypto";
 import { basename, dirname } from "node:path";
 import { inDirectory } from "./_replacement.ts";
 import { isYounger } from "./_age.ts";
 import { errorCode } from "./_error_code.ts";
 import { isWithheldPermission } from "./runtime/_errno.ts";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
-import { lockOf, reclaimName } from "./_lock_name.ts";
+import { lockOf, reclaimName, TOKEN_CHARS } from "./_lock_name.ts";
 import { newRecord, type Sighting, staleReason } from "./_lock_record.ts";
 import { request, settle, type Steps } from "./_steps.ts";
 import type { EntryInfo, RuntimeAdapter } from "./runtime/types.ts";
@@ -40,6 +41,8 @@ const MAX_RECLAIM_DEPTH = 16;
  * once this process holds its reclaim mutex (see the module comment);
  * returns the paths it removed (the file, its holder's own name for it).
  * `force` skips the staleness check: a holder retiring its own expired lock.
+ * The mutex is named after `mutexToken`, the file's token unless it already
+ * sits at the mutex of its token (see {@linkcode sweepLock}).
  */
 export function* reclaim(
   plan: LockPlan,
@@ -48,10 +51,11 @@ export function* reclaim(
   seen: Sighting,
   depth: number,
   force: boolean,
+  mutexToken: string = seen.token,
 ): Steps<string[]> {
   const mutex = inDirectory(
     dirname(lock),
-    reclaimName(basename(lock), seen.token),
+    reclaimName(basename(lock), mutexToken),
   );
   // Names this thread as a holder's second name would (the mutex has none).
   const mine = newRecord(
@@ -66,8 +70,13 @@ export function* reclaim(
   });
   if (made === null) {
     // Another process is reclaiming this very lock. If it died doing so,
-    // its mutex is stale in turn, and is reclaimed the same way.
+    // its mutex is stale in turn, and is reclaimed the same way. But a file
+    // there with the token the mutex is named after is no mutex: it is the
+    // lock itself, which that process has moved there (step 3), and whose
+    // mutex would be this very name. The lock judged has left the lock's
+    // name; what stays at the mutex is the sweep's (see `sweepLock`).
     const other = yield* look(plan, mutex);
+    if (other !== null && other.token === mutexToken) return [];
     if (
       other !== null &&
       staleReason(other, Date.now(), plan.lease, checks(plan.adapter)) !== null
@@ -194,11 +203,44 @@ function deadEnd(
 }
 
 /**
+ * The token that names the mutex for reclaiming a lock of token `token`
+ * that sits at its own mutex's name, where a reclaimer moved it (step 3 of
+ * the module comment of `_lock.ts`) and then died, or failed to remove it
+ * (`EIO`). Its own token names that very file, so another is needed; every
+ * sweeper derives the same one from it, so only one of them reclaims it.
+ */
+function movedLockToken(token: string): string {
+  return createHash("sha256").update(`moved ${token}`).digest("hex").slice(
+    0,
+    TOKEN_CHARS,
+  );
+}
+
+/**
  * Removes the lock file (or reclaim mutex) at `path` if its holder is gone
  * and it was last touched at least `olderThan` ms before `now`, through the
  * same race-free reclaim as a waiter; returns the paths removed (`null`:
  * not a lock's name). A file that is not one of ours is left alone, and so
  * is one that `mayRemove` refuses (another user's, in a sticky directory).
+ *
+ * A file at a mutex's name whose token is the one that name carries is no
+ * mutex: it is the lock itself, moved there by a reclaimer (step 3 of the
+ * module comment of `_lock.ts`) that then died, or failed to remove it
+ * (`EIO`). Nobody else would ever remove it: a waiter that finds it knows
+ * that the lock it judged has left the lock's name, and competes again. It
+ * is reclaimed like any stale lock (looked at again, the same file and
+ * still stale; moved onto a mutex of this sweeper's; checked; removed),
+ * through a mutex named by {@linkcode movedLockToken}, since its own token
+ * names the very name it sits at. That is safe even if its reclaimer is
+ * still alive, between its rename and its removal: a reclaimer that finds
+ * what it moved gone takes it as removed, which it is, then removes the
+ * holder's own name if still that file, and its mutex's name, if there. One
+ * interleaving costs time, never a second holder: while the name is free, a
+ * latecomer that judged the lock before it was moved may make its own mutex
+ * there; a live reclaimer that looks at what it moved only then takes that
+ * mutex for a live lock moved by mistake and links it back to the lock's
+ * name (if free: `link(2)` never replaces a lock), where it is judged as a
+ * lock of that latecomer's, and taken over once its lease is out.
  */
 export function* sweepLock(
   path: string,
@@ -229,13 +271,40 @@ export function* sweepLock(
       return [];
     }
     const lockPath = inDirectory(dirname(path), lock);
-    return yield* reclaim(plan, lockPath, path, seen, 0, false);
+    return yield* reclaim(
+      plan,
+      lockPath,
+      path,
+      seen,
+      0,
+      false,
+      basename(path) === reclaimName(lock, seen.token)
+        ? movedLockToken(seen.token)
+        : seen.token,
+    );
   } catch (error) {
-    // Not a lock file of ours, unreadable, or not removable by this user
-    // (another user's, in a sticky directory), or its reclaim mutex's name
-    // taken by something not ours: left alone, and the sweep goes on. But a
-    // permission the runtime withholds is the caller's to grant.
+    // A permission the runtime withholds is the caller's to grant, and a
+    // failure of the file system (EIO, ENOSPC, EROFS, …) fails the sweep
+    // (once the rest is swept: `remove_stale_temps.ts`); what concerns this
+    // one entry leaves it alone, and the sweep goes on.
     if (isWithheldPermission((error as Error).cause ?? error)) throw error;
-    return [];
+    if (LEFT_ALONE.has(errorCode(error) ?? "")) return [];
+    throw error;
   }
 }
+
+/**
+ * The codes of a lock's sweep that leave it alone: not a lock file of ours,
+ * or its reclaim mutex's name taken by something not ours (`EEXIST`); not
+ * this user's to read or remove (`EACCES`, `EPERM`: another user's, in a
+ * sticky directory); gone meanwhile, with its directory maybe (`ENOENT`);
+ * a chain of reclaimers that died in the way (`EDEADLK`), each of whose
+ * mutexes the sweep judges as an entry of its own.
+ */
+const LEFT_ALONE: ReadonlySet<string> = new Set([
+  "EEXIST",
+  "EACCES",
+  "EPERM",
+  "ENOENT",
+  "EDEADLK",
+]);

@@ -6,12 +6,13 @@ import { errorCode } from "./_error_code.ts";
 type Op = (...args: readonly unknown[]) => unknown;
 
 /**
- * The calls made again when a signal interrupted them (`EINTR`: nothing was
- * done), as libuv does for some of them on Node: Bun did not for `fsync`,
- * Deno not for `rename`, so one interrupted call failed a write on one
- * runtime only (FUSE, network file systems). Never `close` (the descriptor
- * is gone whatever it says) nor `createExclusive` (a name of ours made
- * after all would then say `EEXIST`).
+ * The calls made again when a signal interrupted them (`EINTR`), as libuv
+ * does on Node for every call but `close` and `read`: Bun did not for
+ * `fsync`, Deno not for `rename` or `unlink`, so one interrupted call failed
+ * a write, a release or a sweep on one runtime only (FUSE, network file
+ * systems). Never `close` (the descriptor is gone whatever it says) nor
+ * `createExclusive` (a name of ours made after all would then say
+ * `EEXIST`).
  */
 const RETRIED_ON_EINTR: ReadonlySet<OpName> = new Set<OpName>([
   "lstat",
@@ -24,8 +25,20 @@ const RETRIED_ON_EINTR: ReadonlySet<OpName> = new Set<OpName>([
   "chown",
   "rename",
   "link",
+  "remove",
+  "removeDir",
+  "readDir",
   "readFile",
   "touch",
+]);
+/**
+ * The calls whose retry, after an interruption, may find their work done: a
+ * file server can carry out an `unlink` or `rmdir` whose caller a signal
+ * interrupted. Their retry's `ENOENT` means the name is gone, as asked.
+ */
+const DONE_IF_GONE_ON_RETRY: ReadonlySet<OpName> = new Set<OpName>([
+  "remove",
+  "removeDir",
 ]);
 /** How often one call is made again: a storm of signals still ends. */
 const MAX_EINTR_RETRIES = 16;
@@ -40,11 +53,22 @@ function interrupted(
     errorCode(error) === "EINTR";
 }
 
+/** Whether the retry `tries` of `req` failed with `error` only because an interrupted try did its work. */
+function doneBefore(
+  req: Request<unknown>,
+  error: unknown,
+  tries: number,
+): boolean {
+  return tries > 0 && DONE_IF_GONE_ON_RETRY.has(req.name) &&
+    errorCode(error) === "ENOENT";
+}
+
 function call(ops: FsOps, req: Request<unknown>): unknown {
   for (let tries = 0;; tries++) {
     try {
       return (ops[req.name] as Op)(...req.args);
     } catch (error) {
+      if (doneBefore(req, error, tries)) return undefined;
       if (!interrupted(req, error, tries)) throw error;
     }
   }
@@ -56,7 +80,9 @@ function callAsync(
   tries = 0,
 ): Promise<unknown> {
   const again = (error: unknown): Promise<unknown> =>
-    interrupted(req, error, tries)
+    doneBefore(req, error, tries)
+      ? Promise.resolve(undefined)
+      : interrupted(req, error, tries)
       ? callAsync(ops, req, tries + 1)
       : Promise.reject(error);
   let made: Promise<unknown>;

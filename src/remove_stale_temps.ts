@@ -74,15 +74,36 @@ function sweepError(
   operation: string,
   path: string,
   cause: unknown,
+  code: string = errorCode(cause) ?? "EIO",
 ): AtomicWriteError {
   return new AtomicWriteError({
-    code: errorCode(cause) ?? "EIO",
+    code,
     operation,
     path,
     target: dir,
     cause,
     task: `remove stale temporary files in "${dir}"`,
   });
+}
+
+/**
+ * A lock's failure of the file system in the sweep of `dir`, told as the
+ * sweep's (its code, operation and path kept); `null` for anything else (a
+ * permission the runtime withholds).
+ */
+function lockSweepError(dir: string, error: unknown): AtomicWriteError | null {
+  if (
+    !(error instanceof AtomicWriteError) || isWithheldPermission(error.cause)
+  ) {
+    return null;
+  }
+  return sweepError(
+    dir,
+    error.operation,
+    error.path,
+    error.cause ?? error,
+    error.code,
+  );
 }
 
 function checkAge(
@@ -187,15 +208,27 @@ function* sweep(
   );
   const removable = (entry: EntryInfo) =>
     dirInfo !== null && mayRemove(entry, dirInfo, judge.uid);
+  // A lock that the file system fails (EIO, a full disk) fails the sweep,
+  // but only once the rest is swept: removing the temporary files may be
+  // what frees the disk.
+  let failedLock: AtomicWriteError | null = null;
   for (const name of sorted) {
     // Lock files go through the lock protocol's own race-free reclaim.
-    const locks = yield* sweepLock(
-      join(dir, name),
-      adapter,
-      now,
-      ages.olderThan,
-      removable,
-    );
+    let locks: string[] | null;
+    try {
+      locks = yield* sweepLock(
+        join(dir, name),
+        adapter,
+        now,
+        ages.olderThan,
+        removable,
+      );
+    } catch (error) {
+      const failure = lockSweepError(dir, error);
+      if (failure === null) throw error;
+      failedLock ??= failure;
+      continue;
+    }
     if (locks !== null) {
       removed.push(...locks);
       continue;
@@ -230,6 +263,7 @@ function* sweep(
       throw sweepError(dir, "remove", path, gone.error);
     }
   }
+  if (failedLock !== null) throw failedLock;
   return removed;
 }
 
@@ -346,9 +380,12 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
  * ran out), through the lock's own race-free reclaim; a lock this user may
  * not remove (another user's, in a sticky directory) or whose reclaim
  * mutex's name is taken by something not ours is left alone. So is a file
- * this user may not remove: one entry never stops the sweep. In a sticky
- * directory only the caller's own files and locks go, and none where the
- * runtime will not say who runs it (Deno without `--allow-sys`).
+ * this user may not remove: one entry never stops the sweep. A failure of
+ * the file system itself (`EIO`, `ENOSPC`, `EROFS`, …) fails it, naming the
+ * operation and the path: at once on a temporary file, and on a lock once
+ * the rest is swept (removing the temporary files may free a full disk). In
+ * a sticky directory only the caller's own files and locks go, and none
+ * where the runtime will not say who runs it (Deno without `--allow-sys`).
  *
  * So are the tickets that waiters killed while they waited for such a lock
  * left in its queue directory (`.{name}.atomic-queue`), judged as
@@ -367,7 +404,7 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
  * @returns The absolute paths of the files (and emptied queue directories) removed, lock files first (each followed by its dead holder's second name for it), then by name (a queue directory after its tickets).
  * @throws {TypeError} If `dir` is not a non-empty string or `file:` URL, or `options` or an age has the wrong type.
  * @throws {RangeError} If an age is negative or NaN.
- * @throws {AtomicWriteError} With the same `code` on every runtime (`ENOENT`, `ENOTDIR`, `EACCES`, …) if the directory cannot be read, or a stale file cannot be removed for a reason other than its owner (`EIO`, `EROFS`, …), or the runtime withholds the permission to remove it (`EACCES`, naming Deno's `--allow-write` or Node's `--allow-fs-write`).
+ * @throws {AtomicWriteError} With the same `code` on every runtime (`ENOENT`, `ENOTDIR`, `EACCES`, …) if the directory cannot be read, or a stale file cannot be removed (or a dead holder's lock read or reclaimed) for a reason other than its owner (`EIO`, `ENOSPC`, `EROFS`, …), or the runtime withholds the permission to remove it (`EACCES`, naming Deno's `--allow-write` or Node's `--allow-fs-write`).
  *
  * @example Usage
  * ```ts
@@ -403,7 +440,7 @@ export function removeStaleTemps(
  * @returns The absolute paths of the files (and emptied queue directories) removed, lock files first (each followed by its dead holder's second name for it), then by name (a queue directory after its tickets).
  * @throws {TypeError} If `dir` is not a non-empty string or `file:` URL, or `options` or an age has the wrong type.
  * @throws {RangeError} If an age is negative or NaN.
- * @throws {AtomicWriteError} With the same `code` on every runtime if the directory cannot be read or a stale file cannot be removed.
+ * @throws {AtomicWriteError} With the same `code` on every runtime if the directory cannot be read, or a stale file cannot be removed (or a dead holder's lock read or reclaimed) for a reason other than its owner.
  *
  * @example Usage
  * ```ts

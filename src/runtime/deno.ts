@@ -178,6 +178,8 @@ const table: OpTable<number> = {
     (from, to) => Deno.link(from, to),
   ),
   ...withNormalizedErrors(removalRows, withCode),
+  // Deno panics if closing the directory fails (README, "Runtime
+  // differences"); node:fs's readdir and opendir on Deno do too.
   readDir: row(
     (path) => Array.from(Deno.readDirSync(path), name),
     (path) => Array.fromAsync(Deno.readDir(path), name),
