@@ -43,37 +43,28 @@ function staleTemp(dir: string): string {
 /** Every writer is gone: the sweep removes what it may. */
 const allGone = { writerState: () => "gone" as const };
 
-test("removeStaleTemps() removes a stale temp file whose unlink a signal interrupted (EINTR), as on every runtime", async () => {
-  await withTempDir(async (dir) => {
-    const file = staleTemp(dir);
-    const adapter = faultAdapter(
-      [{ op: "remove", code: "EINTR", times: 2 }],
-      allGone,
-    );
-    const removed = await using(
-      adapter,
-      () => removeStaleTemps(dir, { olderThan: 0 }),
-    );
-    assert.deepEqual(removed, [file]);
-    assert.deepEqual(fs.readdirSync(dir), []);
+for (
+  const [name, sweep] of [
+    ["removeStaleTemps()", removeStaleTemps],
+    ["removeStaleTempsSync()", removeStaleTempsSync],
+  ] as const
+) {
+  test(`${name} removes a stale temp file whose unlink a signal interrupted (EINTR), as on every runtime`, async () => {
+    await withTempDir(async (dir) => {
+      const file = staleTemp(dir);
+      const adapter = faultAdapter(
+        [{ op: "remove", code: "EINTR", times: 2 }],
+        allGone,
+      );
+      const removed = await using(
+        adapter,
+        () => sweep(dir, { olderThan: 0 }),
+      );
+      assert.deepEqual(removed, [file]);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
   });
-});
-
-test("removeStaleTempsSync() removes a stale temp file whose unlink a signal interrupted (EINTR), as on every runtime", async () => {
-  await withTempDir(async (dir) => {
-    const file = staleTemp(dir);
-    const adapter = faultAdapter(
-      [{ op: "remove", code: "EINTR", times: 2 }],
-      allGone,
-    );
-    const removed = await using(
-      adapter,
-      () => removeStaleTempsSync(dir, { olderThan: 0 }),
-    );
-    assert.deepEqual(removed, [file]);
-    assert.deepEqual(fs.readdirSync(dir), []);
-  });
-});
+}
 
 /** A fault adapter whose first unlink removes the file, then says EINTR (as a file server may). */
 function unlinkDoneButInterrupted() {
