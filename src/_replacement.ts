@@ -78,6 +78,12 @@ export interface Resolution {
    * (`_new_file_group.ts`).
    */
   directory?: EntryInfo | null | undefined;
+  /**
+   * A write under a lock: the file locked (its path with links followed),
+   * whose name a link must not hold now (`EAGAIN`: it would lead to a file
+   * not locked).
+   */
+  locked?: string | undefined;
 }
 
 /** A fresh {@linkcode Resolution} of `target` for `writer`. */

@@ -197,6 +197,15 @@ export function* resolveTarget(
       refuseStrayProcLink(s, procLink, opened, entry);
     }
     if (entry === null) return null;
+    if (entry.kind === "symlink" && s.final === s.locked) {
+      throw problem(
+        s,
+        "EAGAIN",
+        "replace",
+        s.final,
+        "a symbolic link has taken the name of the file locked since the lock was taken, and is not followed",
+      );
+    }
     if (intent === "create" && entry.kind === "symlink") {
       throw problem(
         s,

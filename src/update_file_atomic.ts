@@ -111,6 +111,7 @@ export function underLock(
   letGo: () => void,
 ): Replacement {
   s.guard = guardOf(held, letGo);
+  s.locked = held.final;
   const directory = held.plan.directory;
   if (directory) s.pinned = { handle: directory.handle, final: held.final };
   return s;

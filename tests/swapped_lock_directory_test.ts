@@ -535,3 +535,27 @@ test(
     }, [0o666, "new"]);
   },
 );
+
+test(
+  "the CLI's streaming update fails with EAGAIN, not EISDIR, when a link to a directory takes the name of the file its lock holds",
+  { skip },
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "config");
+      fs.writeFileSync(target, "locked");
+      fs.mkdirSync(path.join(dir, "etc"));
+      const lock = await lockFile(target);
+      try {
+        fs.rmSync(target);
+        fs.symlinkSync("etc", target);
+        const error = await failureOf(() => openUnderLock(lock, {}));
+        assert.ok(error instanceof AtomicWriteError, `${error}`);
+        assert.equal(error.code, "EAGAIN");
+      } finally {
+        await lock.release();
+      }
+      assert.deepEqual(fs.readdirSync(dir).sort(), ["config", "etc"]);
+      assert.deepEqual(fs.readdirSync(path.join(dir, "etc")), []);
+    });
+  },
+);
