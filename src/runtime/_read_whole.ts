@@ -263,7 +263,9 @@ export function readWholeInTwo(
       };
       // Not whole: read again in full, from the file already open, never
       // by its name again (a swap may have sent that elsewhere by now).
-      if (failure === null && !whole) return readOpenAgain(fd, path, done);
+      if (failure === null && !whole) {
+        return readOpenAgain(fd, path, size, done);
+      }
       if (isWindows || failure !== null) {
         return fs.close(fd, (closing) => {
           failure ??= closing;
@@ -290,22 +292,25 @@ export function readWholeInTwo(
 
 /**
  * The whole content of `path`, open as `fd` (nothing read from its
- * position yet), read to its end by `fs.readFile` (a file of unknown size
- * too), or in bounded calls where it is larger than one buffer; closes it.
+ * position yet), of `size` bytes as its `fstat` said: read in bounded
+ * calls (a file of more than 2 GiB too, which `fs.readFile` refuses), or,
+ * where the file system gives no size (0: a /proc file), to its end by
+ * `fs.readFile`; closes it.
  */
 function readOpenAgain(
   fd: number,
   path: string,
+  size: number,
   done: (error: Error | null, data: Buffer) => void,
 ): void {
+  if (size > 0) {
+    if (size > constants.MAX_LENGTH) {
+      const error = new Error(`file of ${size} bytes`);
+      return fs.close(fd, () => done(beyondBuffers(path, size, error), EMPTY));
+    }
+    return readOpenInCalls(fd, done);
+  }
   fs.readFile(fd, (error, data) => {
-    if (error !== null && tooLarge(error)) return readOpenInCalls(fd, done);
-    fs.close(fd, (closing) => {
-      if (error === null) return done(closing, data);
-      fs.stat(
-        path,
-        (_, stat) => done(beyondBuffers(path, stat?.size ?? 0, error), EMPTY),
-      );
-    });
+    fs.close(fd, (closing) => done(error ?? closing, error ? EMPTY : data));
   });
 }
