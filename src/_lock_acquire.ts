@@ -43,7 +43,7 @@ import { look } from "./_lock_look.ts";
 import { ahead, join, leave, refresh, type Ticket } from "./_lock_queue.ts";
 import { reclaim } from "./_lock_reclaim.ts";
 import { letGo, through } from "./_lock_directory.ts";
-import { isDirUnreadable } from "./runtime/_posix.ts";
+import { openToHold } from "./_open_directory.ts";
 
 /**
  * Waiting: the first pause and its growth; the longest pause of a young
@@ -114,24 +114,22 @@ function* finalTarget(
  */
 function* holdDirectory(plan: LockPlan, dir: string): Steps<void> {
   yield* letGo(plan);
-  let opened = yield* settle(request("openDirectory", dir));
-  if (!opened.ok && errorCode(opened.error) === "ENOENT" && plan.mkdir) {
-    yield* act(plan, "create directory", dir, request("mkdir", dir));
-    opened = yield* settle(request("openDirectory", dir));
-  }
-  if (!opened.ok) {
-    if (isDirUnreadable(opened.error)) return;
+  const handle = yield* openToHold(
+    dir,
+    plan.mkdir
+      ? () => act(plan, "create directory", dir, request("mkdir", dir))
+      : undefined,
     // The first step of making the lock, and reported as such.
-    throw lockError(
-      plan,
-      errorCode(opened.error) ?? "EIO",
-      "create lock",
-      dir,
-      undefined,
-      opened.error,
-    );
-  }
-  const handle = opened.value;
+    (error) =>
+      lockError(
+        plan,
+        errorCode(error) ?? "EIO",
+        "create lock",
+        dir,
+        undefined,
+        error,
+      ),
+  );
   const directories = plan.directories;
   if (handle === null) return;
   if (directories === undefined) {

@@ -51,7 +51,7 @@ import {
   type Replacement,
   RETRY_DELAYS_MS,
 } from "./_replacement.ts";
-import { isDirUnreadable } from "./runtime/_posix.ts";
+import { openToHold } from "./_open_directory.ts";
 import { resolveTarget } from "./_resolve_target.ts";
 import { MOUNT_POINT_REASON } from "./_mount_point.ts";
 import { checkStickyOwner } from "./_sticky.ts";
@@ -138,18 +138,15 @@ function* hold(s: Replacement): Steps<void> {
     s.held = shared;
     return;
   }
-  let opened = yield* settle(request("openDirectory", dir));
-  if (!opened.ok && codeOf(opened.error) === "ENOENT" && s.options.mkdir) {
-    yield* act(s, "create directory", dir, request("mkdir", dir));
-    opened = yield* settle(request("openDirectory", dir));
-  }
-  if (opened.ok) {
-    s.held = opened.value;
-    if (s.held !== null) s.directories.opened(dir, s.held);
-  } else if (!isDirUnreadable(opened.error)) {
+  s.held = yield* openToHold(
+    dir,
+    s.options.mkdir
+      ? () => act(s, "create directory", dir, request("mkdir", dir))
+      : undefined,
     // The first step of making the temporary file, and reported as such.
-    throw failure(s, "create temporary file", dir, opened.error);
-  }
+    (error) => failure(s, "create temporary file", dir, error),
+  );
+  if (s.held !== null) s.directories.opened(dir, s.held);
 }
 
 /**
