@@ -126,7 +126,7 @@ function* findAndCreate(s: Replacement): Steps<EntryInfo | null> {
 function* hold(s: Replacement): Steps<void> {
   if (s.pinned !== null) {
     // An update's: its lock's directory, which it uses until it is done.
-    s.held = s.pinned.handle;
+    s.held = s.pinned;
     s.shared = false;
     s.directories.keep(s.held);
     return;
@@ -208,13 +208,13 @@ function* resolveAndCreate(
     undefined,
     s.options.overwrite ? "replace" : "create",
   );
-  if (s.pinned !== null && s.final !== s.pinned.final) {
+  if (s.locked !== undefined && s.final !== s.locked) {
     throw problem(
       s,
       "EAGAIN",
       "replace",
       s.final,
-      `the path leads to another file than the one locked, "${s.pinned.final}" (a link changed since the lock was taken?)`,
+      `the path leads to another file than the one locked, "${s.locked}" (a link changed since the lock was taken?)`,
     );
   }
   if (mustHold(s, entry)) yield* hold(s);
@@ -274,7 +274,7 @@ function* createWhileLooking(s: Replacement): Steps<EntryInfo | undefined> {
   const keepsBits = s.options.mode !== undefined || s.options.keepMode;
   if (!keepsBits || !s.knownFiles.has(s.target)) return undefined;
   // An update whose lock found another file than its path names (a link).
-  if (s.pinned !== null && s.pinned.final !== s.target) return undefined;
+  if (s.locked !== undefined && s.locked !== s.target) return undefined;
   const first = holdsFirst(s);
   if (first) {
     try {

@@ -79,9 +79,10 @@ export interface Resolution {
    */
   directory?: EntryInfo | null | undefined;
   /**
-   * A write under a lock: the file locked (its path with links followed),
-   * whose name a link must not hold now (`EAGAIN`: it would lead to a file
-   * not locked).
+   * A write under a lock: the file locked (its path with links followed).
+   * The write replaces that file or none: a link at its name now, or a path
+   * that leads elsewhere now, fails with `EAGAIN` (the file it would lead
+   * to is not locked).
    */
   locked?: string | undefined;
 }
@@ -113,12 +114,12 @@ export interface Replacement extends Resolution {
   /** Whether `held` was opened by writes in flight before this one, and shared. */
   shared: boolean;
   /**
-   * An update's write: the directory its lock holds (`_lock_directory.ts`),
-   * where it replaces the file locked, `final`, whatever the path leads to
-   * meanwhile; `null` for other writes, and where the lock names its files
-   * by path.
+   * A write under a lock (`locked`): the directory its lock holds
+   * (`_lock_directory.ts`), where it replaces the file locked, whatever the
+   * path leads to meanwhile; `null` for other writes, and where the lock
+   * names its files by path.
    */
-  pinned: Pinned | null;
+  pinned: DirectoryHandle | null;
   /** The directories this thread's writes hold open, shared by the writes to one directory. */
   readonly directories: HeldDirectories;
   /** The mode the temporary file was created with (before the umask). */
@@ -168,13 +169,6 @@ export interface Guard {
    * go, its release running alongside that fsync.
    */
   committed(): void;
-}
-
-/** The directory an update's lock holds, and the file it locked there. */
-export interface Pinned {
-  readonly handle: DirectoryHandle;
-  /** The file locked (its path with symbolic links followed), in that directory. */
-  readonly final: string;
 }
 
 /** A look at the lock file, and when it was asked for (by `performance.now()`). */

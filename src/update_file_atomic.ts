@@ -112,8 +112,7 @@ export function underLock(
 ): Replacement {
   s.guard = guardOf(held, letGo);
   s.locked = held.final;
-  const directory = held.plan.directory;
-  if (directory) s.pinned = { handle: directory.handle, final: held.final };
+  s.pinned = held.plan.directory?.handle ?? null;
   return s;
 }
 

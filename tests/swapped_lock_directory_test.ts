@@ -499,6 +499,33 @@ for (const api of updates) {
       assert.deepEqual(fs.readdirSync(dir), ["config"]);
     });
   });
+
+  test(`${api.name} fails with EAGAIN, and replaces nothing, where no directory can be held open and the link it was given is pointed at another file while fn runs`, async () => {
+    await withTempDir(async (dir) => {
+      const [locked, other, link] = ["locked", "other", "link"].map((name) =>
+        path.join(dir, name)
+      );
+      fs.writeFileSync(locked, "locked");
+      fs.writeFileSync(other, "not locked");
+      fs.symlinkSync("locked", link);
+      const error = await using(
+        withoutHeldDirectories(),
+        () =>
+          failureOf(() =>
+            api.update(link, () => {
+              fs.rmSync(link);
+              fs.symlinkSync("other", link);
+              return "new";
+            })
+          ),
+      );
+      assert.ok(error instanceof AtomicWriteError, `${error}`);
+      assert.equal(error.code, "EAGAIN");
+      assert.equal(fs.readFileSync(locked, "utf8"), "locked");
+      assert.equal(fs.readFileSync(other, "utf8"), "not locked");
+      assert.deepEqual(fs.readdirSync(dir).sort(), ["link", "locked", "other"]);
+    });
+  });
 }
 
 for (const api of locks) {
