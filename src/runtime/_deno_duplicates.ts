@@ -37,18 +37,23 @@ import type { Pair, Twin } from "./_op_table.ts";
 export function onThisThread<A extends unknown[], R>(
   twin: Twin<A, R>,
 ): Twin<A, R> {
-  const { sync } = twin as unknown as Pair;
-  const pair: Pair = {
-    sync,
-    async: (a, b, c, d) => {
-      try {
-        return Promise.resolve(sync(a, b, c, d));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    },
-  };
-  return pair as unknown as Twin<A, R>;
+  return withAsync(twin, ({ sync }) => (a, b, c, d) => {
+    try {
+      return Promise.resolve(sync(a, b, c, d));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  });
+}
+
+/** `twin` with the asynchronous form `make` makes of its two; the synchronous one as it is. */
+function withAsync<A extends unknown[], R>(
+  twin: Twin<A, R>,
+  make: (pair: Pair) => Pair["async"],
+): Twin<A, R> {
+  const pair = twin as unknown as Pair;
+  const made: Pair = { sync: pair.sync, async: make(pair) };
+  return made as unknown as Twin<A, R>;
 }
 
 /** The duplicates out now, how many came back so far, and a promise of the next one back. */
@@ -70,17 +75,12 @@ function returned(): void {
 export function lending<A extends unknown[], R>(
   twin: Twin<A, R>,
 ): Twin<A, R> {
-  const { sync, async: start } = twin as unknown as Pair;
-  const pair: Pair = {
-    sync,
-    async: (a, b, c, d) => {
-      lent.out++;
-      const call = start(a, b, c, d);
-      call.then(returned, returned);
-      return call;
-    },
-  };
-  return pair as unknown as Twin<A, R>;
+  return withAsync(twin, ({ async: start }) => (a, b, c, d) => {
+    lent.out++;
+    const call = start(a, b, c, d);
+    call.then(returned, returned);
+    return call;
+  });
 }
 
 /**
@@ -92,21 +92,16 @@ export function lending<A extends unknown[], R>(
 export function waitingForLent<A extends unknown[], R>(
   twin: Twin<A, R>,
 ): Twin<A, R> {
-  const { sync, async: open } = twin as unknown as Pair;
-  const pair: Pair = {
-    sync,
-    async: async (a, b, c, d) => {
-      for (;;) {
-        const back = lent.back;
-        try {
-          return await open(a, b, c, d);
-        } catch (error) {
-          if (errorCode(error) !== "EMFILE") throw error;
-          if (lent.out > 0 && lent.back === back) await lent.next.promise;
-          else if (lent.back === back) throw error;
-        }
+  return withAsync(twin, ({ async: open }) => async (a, b, c, d) => {
+    for (;;) {
+      const back = lent.back;
+      try {
+        return await open(a, b, c, d);
+      } catch (error) {
+        if (errorCode(error) !== "EMFILE") throw error;
+        if (lent.out > 0 && lent.back === back) await lent.next.promise;
+        else if (lent.back === back) throw error;
       }
-    },
-  };
-  return pair as unknown as Twin<A, R>;
+    }
+  });
 }
