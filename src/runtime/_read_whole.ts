@@ -232,10 +232,11 @@ const ignore = (): void => {};
  * whose reads may each stop at a page) is read again in full from the
  * same open file, never by its name again: one read of the file gives the
  * bytes, never two pieced together. It is opened with `O_NOFOLLOW` (see
- * `ENTRY_FLAGS`): it reads the file a lock locked, and lock files. Measured on Node 24, a 1 KiB file reads in about 60 %
- * of `fs.readFile`'s time (one process, 2,000 reads, 6 rounds); the next
- * holder of a contended lock reads the file as it takes the lock, so this
- * is also hand-over time.
+ * `ENTRY_FLAGS`): it reads the file a lock locked, and lock files.
+ * Measured on Node 24, a 1 KiB file reads in about 60 % of `fs.readFile`'s
+ * time (one process, 2,000 reads, 6 rounds); the next holder of a
+ * contended lock reads the file as it takes the lock, so this is also
+ * hand-over time.
  */
 export function readWholeInTwo(
   path: string,
