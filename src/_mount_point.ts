@@ -74,22 +74,50 @@ export function parseMountinfo(text: string): MountLine[] {
 }
 
 /**
- * The mounts of the device `entry` is on, as `table` (`/proc/self/mountinfo`
- * by default) lists them; `null` where the mounts cannot be read (not
- * Linux, Deno without access to `/proc`).
+ * The mounts `table` (`/proc/self/mountinfo` by default) lists; `null`
+ * where they cannot be read (not Linux, Deno without access to `/proc`).
  */
-export function* mountsOf(
-  entry: EntryInfo,
-  table: string = MOUNTINFO,
-): Steps<Mount[] | null> {
-  const device = Number(deviceOf(entry));
-  if (!Number.isSafeInteger(device)) return null;
+function* mountTable(table: string = MOUNTINFO): Steps<MountLine[] | null> {
   const read = yield* settle(request("readFile", table));
   if (!read.ok || read.value === null) return null;
+  return parseMountinfo(new TextDecoder().decode(read.value));
+}
+
+/**
+ * The mounts of the device `entry` is on, as `/proc/self/mountinfo` lists
+ * them; `null` where the mounts cannot be read. Only for a file system
+ * whose files' `stat` gives the device `mountinfo` names (not btrfs, whose
+ * subvolumes give devices of their own, nor an overlay of layers on several
+ * file systems, whose files do).
+ */
+export function* mountsOf(entry: EntryInfo): Steps<Mount[] | null> {
+  const device = Number(deviceOf(entry));
+  if (!Number.isSafeInteger(device)) return null;
   const wanted = majorMinor(device);
-  return parseMountinfo(new TextDecoder().decode(read.value)).filter((
-    mount,
-  ) => mount.device === wanted);
+  return (yield* mountTable())?.filter((mount) => mount.device === wanted) ??
+    null;
+}
+
+/**
+ * The points in `mounts` (a `mountinfo` table, in its order) that end in
+ * `name`, but for those hidden by a mount made after them on a directory
+ * above them (`/` aside); a later mount at the point itself leaves it a
+ * mount point. Whatever device they are of: a file's `stat` may not give
+ * the device `mountinfo` names (btrfs, an overlay of layers on several file
+ * systems).
+ */
+function pointsNamed(
+  mounts: readonly MountLine[],
+  name: string,
+): string[] {
+  return mounts.flatMap(({ point }, i) =>
+    basename(point) === name &&
+      !mounts.slice(i + 1).some((later) =>
+        later.point !== "/" && point.startsWith(`${later.point}/`)
+      )
+      ? [point]
+      : []
+  );
 }
 
 /**
@@ -123,8 +151,7 @@ export function* refuseMountPoint(
     tables.push([`/proc/${pid}/mountinfo`, `/proc/${pid}/root`]);
   }
   for (const [table, root] of tables) {
-    for (const { point } of (yield* mountsOf(file, table)) ?? []) {
-      if (basename(point) !== name) continue;
+    for (const point of pointsNamed((yield* mountTable(table)) ?? [], name)) {
       const parent = yield* settle(request("stat", root + dirname(point)));
       if (parent.ok && parent.value?.id === directory.id) {
         const reason = root === ""

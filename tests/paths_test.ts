@@ -362,6 +362,19 @@ function inMountNamespace(
   return { stdout: run.stdout.trim(), stderr: run.stderr };
 }
 
+/**
+ * A setup script for {@linkcode inMountNamespace}: `$1/host/f` on an
+ * overlay whose lower layer is one tmpfs and upper layer another, whose
+ * files' `stat` gives a device of the overlay's making, not the one
+ * `mountinfo` names (as btrfs's subvolumes do too).
+ */
+const MIXED_OVERLAY = [
+  'mkdir "$1/lower" "$1/upper"',
+  'mount -t tmpfs lower "$1/lower" && mount -t tmpfs upper "$1/upper"',
+  'mkdir "$1/upper/u" "$1/upper/w" && echo volume > "$1/lower/f"',
+  'mount -t overlay overlay -o "lowerdir=$1/lower,upperdir=$1/upper/u,workdir=$1/upper/w" "$1/host"',
+].join(" && ");
+
 const needsMounts = {
   skip: process.platform !== "linux" || process.getuid?.() !== 0
     ? "needs root on Linux to mount in a private mount namespace"
@@ -405,6 +418,11 @@ for (const mode of ["async", "sync"]) {
         "from the same file system, through /proc/PID/task/TID/root",
         'echo volume > "$1/host/f"',
         (pid: number) => `/proc/${pid}/task/${pid}/root`,
+      ],
+      [
+        "from an overlay of layers on two file systems (whose files' device is not the mount's), through /proc/PID/root",
+        MIXED_OVERLAY,
+        (pid: number) => `/proc/${pid}/root`,
       ],
     ] as const
   ) {
@@ -453,26 +471,80 @@ for (const mode of ["async", "sync"]) {
     );
   }
 
+  for (
+    const [how, volume] of [
+      [
+        "another device",
+        'mount -t tmpfs host "$1/host" && echo host > "$1/host/f"',
+      ],
+      [
+        "an overlay of layers on two file systems (whose files' device is not the mount's)",
+        MIXED_OVERLAY,
+      ],
+    ] as const
+  ) {
+    test(
+      `${api} rejects a file mounted from ${how} with EBUSY before writing anything`,
+      needsMounts,
+      async () => {
+        await withTempDir((dir) => {
+          fs.mkdirSync(path.join(dir, "host"));
+          fs.writeFileSync(path.join(dir, "mounted txt"), "old");
+          // Docker's single-file volume: a file of the host's file system.
+          const run = inMountNamespace(
+            dir,
+            `${volume} && mount --bind "$1/host/f" "$1/mounted txt"`,
+            childWrite(path.join(dir, "mounted txt"), mode),
+          );
+          assert.equal(run.stdout, "EBUSY", run.stderr);
+          assert.match(
+            run.stderr,
+            /: replace failed \(EBUSY: the target is a mount point.*mount its directory instead/,
+          );
+          assert.equal(read(path.join(dir, "mounted txt")), "old");
+          assert.deepEqual(tempsIn(dir), []);
+        });
+      },
+    );
+  }
+
   test(
-    `${api} rejects a file mounted from another device with EBUSY before writing anything`,
+    `${api} replaces a plain file in another process's mount namespace where a directory mounted above hides an earlier mount of that name`,
     needsMounts,
     async () => {
-      await withTempDir((dir) => {
-        fs.mkdirSync(path.join(dir, "host"));
-        fs.writeFileSync(path.join(dir, "mounted txt"), "old");
-        // Docker's single-file volume: a file of the host's file system.
-        const run = inMountNamespace(
+      await withTempDir(async (dir) => {
+        for (const sub of ["host", "d", "cover"]) {
+          fs.mkdirSync(path.join(dir, sub));
+        }
+        fs.writeFileSync(path.join(dir, "host", "f"), "volume");
+        fs.writeFileSync(path.join(dir, "d", "target"), "image");
+        fs.writeFileSync(path.join(dir, "cover", "target"), "plain");
+        const container = spawn("unshare", [
+          "--mount",
+          "--propagation",
+          "private",
+          "sh",
+          "-c",
+          'mount --bind "$1/host/f" "$1/d/target" && mount --bind "$1/cover" "$1/d" && echo ready && exec sleep 60',
+          "sh",
           dir,
-          'mount -t tmpfs host "$1/host" && echo host > "$1/host/f" && mount --bind "$1/host/f" "$1/mounted txt"',
-          childWrite(path.join(dir, "mounted txt"), mode),
-        );
-        assert.equal(run.stdout, "EBUSY", run.stderr);
-        assert.match(
-          run.stderr,
-          /: replace failed \(EBUSY: the target is a mount point.*mount its directory instead/,
-        );
-        assert.equal(read(path.join(dir, "mounted txt")), "old");
-        assert.deepEqual(tempsIn(dir), []);
+        ], { stdio: ["ignore", "pipe", "inherit"] });
+        try {
+          await new Promise<void>((resolve, reject) => {
+            container.stdout.on("data", () => resolve());
+            container.on("exit", () => reject(new Error("no container")));
+          });
+          const inside = `/proc/${container.pid}/root${dir}/d/target`;
+          const [exe, ...args] = childWrite(inside, mode);
+          const run = spawnSync(exe, args, { encoding: "utf8" });
+          assert.equal(run.stdout.trim(), "ok", run.stderr);
+          assert.notEqual(read(inside), "plain");
+          assert.equal(read(path.join(dir, "cover", "target")), read(inside));
+          assert.equal(read(path.join(dir, "host", "f")), "volume");
+          assert.deepEqual(tempsIn(path.join(dir, "cover")), []);
+        } finally {
+          container.kill("SIGKILL");
+        }
       });
     },
   );
