@@ -325,11 +325,11 @@ function* sweepQueue(
 
 /**
  * Codes of a look or removal that concern one entry only, which the sweep
- * skips: another sweeper was first, a directory took the name, or the
- * entry is not this user's to remove (another user's, in a sticky
- * directory).
+ * skips: another sweeper was first, a directory took the name, something
+ * is mounted onto it, or the entry is not this user's to remove (another
+ * user's, in a sticky directory).
  */
-const SKIPPED = new Set(["ENOENT", "EISDIR", "EPERM", "EACCES"]);
+const SKIPPED = new Set(["ENOENT", "EISDIR", "EBUSY", "EPERM", "EACCES"]);
 /** Codes of a queue directory's read that skip it: gone meanwhile, or closed to this user. */
 const QUEUE_SKIPPED = new Set(["ENOENT", "ENOTDIR", "EPERM", "EACCES"]);
 
@@ -380,7 +380,8 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
  * ran out), through the lock's own race-free reclaim; a lock this user may
  * not remove (another user's, in a sticky directory) or whose reclaim
  * mutex's name is taken by something not ours is left alone. So is a file
- * this user may not remove: one entry never stops the sweep. A failure of
+ * this user may not remove, or that has something mounted onto it: one
+ * entry never stops the sweep. A failure of
  * the file system itself (`EIO`, `ENOSPC`, `EROFS`, …) fails it, naming the
  * operation and the path: at once on a temporary file, and on a lock once
  * the rest is swept (removing the temporary files may free a full disk). In

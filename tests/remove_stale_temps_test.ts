@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { spawnSync } from "node:child_process";
 import {
   AtomicWriteError,
   removeStaleTemps,
@@ -23,6 +24,7 @@ import {
   DEAD_PID,
   deadWriter,
   faultAdapter,
+  scriptCommand,
   tempsIn,
   using,
   withTempDir,
@@ -30,6 +32,7 @@ import {
 import { skipTest } from "./_skip.ts";
 
 const HOUR = 60 * 60 * 1000;
+const root = fileURLToPath(new URL("..", import.meta.url));
 const DAY = 24 * HOUR;
 
 /** Creates a temporary file of ours for `target`, made by `owner`, last modified `ageMs` ago. */
@@ -454,6 +457,41 @@ test(
       assert.equal(asNobody("sweep", shared), JSON.stringify([theirs]));
       assert.ok(fs.existsSync(roots));
       assert.ok(fs.existsSync(lock));
+    });
+  },
+);
+
+test(
+  "removeStaleTemps() leaves a stale temporary file that has a file mounted onto it (EBUSY) and sweeps the others",
+  {
+    skip: process.platform !== "linux" || process.getuid?.() !== 0
+      ? "needs root on Linux to mount in a private mount namespace"
+      : false,
+  },
+  async () => {
+    await withTempDir((dir) => {
+      const volume = path.join(dir, "volume");
+      fs.writeFileSync(volume, "volume");
+      const busy = temp(dir, "a.txt", deadWriter());
+      const stale = temp(dir, "b.txt", deadWriter());
+      const sweep = spawnSync("unshare", [
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount --bind "$1" "$2" && shift 2 && exec "$@"',
+        "sh",
+        volume,
+        busy,
+        ...scriptCommand(path.join(root, "tests", "_sweep_child.ts"), [
+          "sweep",
+          dir,
+        ]),
+      ], { encoding: "utf8" });
+      assert.equal(sweep.stdout.trim(), JSON.stringify([stale]), sweep.stderr);
+      assert.ok(fs.existsSync(busy));
+      assert.equal(fs.readFileSync(volume, "utf8"), "volume");
     });
   },
 );
