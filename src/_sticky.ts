@@ -42,7 +42,7 @@ function isTrustedOwner(s: Resolution, uid: number, dir: EntryInfo): boolean {
 /** Who owns an entry that is not the writer's, for a message. */
 export function anotherUser(uid: number): string {
   return uid < 0
-    ? "a user whose uid this process cannot tell (shown as 65534: in a user namespace, any user it does not map)"
+    ? "a user whose uid this process cannot tell (shown as 65534: in a user namespace, any user it does not map; anyone, where /proc/self/uid_map cannot be read, as by Deno without --allow-all)"
     : `another user (uid ${uid})`;
 }
 
@@ -75,7 +75,11 @@ function stickyRefusal(
   sysctl: string,
   level: number | null,
 ): AtomicWriteError {
-  const kernel = level === null
+  const kernel = planted.uid < 0
+    ? `an owner that cannot be told counts as another user, whom the kernel refuses (${sysctl}${
+      level === null ? ", which cannot be read here and counts as on" : ""
+    }); the kernel itself sees the real owner`
+    : level === null
     ? `as the kernel does where ${sysctl} is on (it cannot be read here, and counts as on)`
     : `the kernel refuses this too (${sysctl})`;
   return problem(

@@ -127,6 +127,22 @@ export function withHidingProc(command: string[]): string[] {
   );
 }
 
+/**
+ * A `setup` for {@linkcode inUserNamespace}: a file no one may read covers
+ * the command's `/proc/PID/uid_map`, so that it cannot tell its maps, as
+ * Deno without `--allow-all`, Node's permission model or a missing /proc
+ * leave a process.
+ */
+export const UNREADABLE_MAP =
+  'f=$(mktemp) && chmod 000 "$f" && mount --bind "$f" /proc/$$/uid_map && rm "$f"';
+
+/**
+ * A `setup` for {@linkcode inUserNamespace}: `fs.protected_symlinks` reads
+ * as 1 there (a file saying so covers it), whatever it is on the host.
+ */
+export const PROTECTED_SYMLINKS =
+  'f=$(mktemp) && echo 1 > "$f" && mount --bind "$f" /proc/sys/fs/protected_symlinks && rm "$f"';
+
 /** The host pids of the children of the process `pid` (unshare's child, for one). */
 export function childrenOf(pid: number): number[] {
   return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim()
@@ -139,15 +155,22 @@ export function childrenOf(pid: number): number[] {
  * (root), as a rootless container's runtime writes them; resolves to what
  * the command printed. `"root"` maps only root to itself
  * (`unshare --map-root-user`). Every owner the map leaves out shows, inside,
- * as the overflow id 65534.
+ * as the overflow id 65534. With `setup`, a shell script run as root in a
+ * private mount namespace made first (such as {@linkcode UNREADABLE_MAP}):
+ * the pid stays the command's through every `exec`, `$$` in the script.
  */
 export async function inUserNamespace(
   map: string,
   command: string[],
+  setup?: string,
 ): Promise<string> {
+  const inside = ["--user", "sh", "-c", 'read go && exec "$@"', "sh"];
   const child = spawn(
     "unshare",
-    ["--user", "sh", "-c", 'read go && exec "$@"', "sh", ...command],
+    setup === undefined
+      ? [...inside, ...command]
+      : afterMounting(setup, ["sh"], ["unshare", ...inside, ...command])
+        .slice(1),
     { stdio: ["pipe", "pipe", "inherit"] },
   );
   let out = "";

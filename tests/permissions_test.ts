@@ -247,28 +247,42 @@ for (
   );
 }
 
-test(
-  "writeFileAtomic() as nobody on Deno with the README's permissions (no /proc) rewrites its own file in a sticky directory, keeping its bits",
-  {
-    skip: skip || (fs.existsSync(DENO) ? false : "Deno is not installed here"),
-  },
-  async () => {
-    await withDirs((asNobody, dir) => {
-      fs.chmodSync(dir, 0o1777);
-      const target = path.join(dir, "own.json");
-      assert.equal(asNobody(target), "ok");
-      fs.chmodSync(target, 0o660);
-      // Its own uid and gid are 65534, the id that stands for unmapped
-      // owners in a user namespace; Deno cannot read /proc to tell which.
-      assert.equal(asNobody(target), "ok");
-      assert.equal(fs.statSync(target).mode & 0o777, 0o660);
-    }, (base, dir) => [
-      `--allow-read=${base}`,
-      `--allow-write=${dir}`,
-      "--allow-sys=uid,gid",
-    ]);
-  },
-);
+for (
+  const [flags, outcome] of [
+    ["the README's permissions (no /proc)", "refuses with EACCES"],
+    ["--allow-all", "rewrites, keeping its bits,"],
+  ] as const
+) {
+  test(
+    `writeFileAtomic() as nobody on Deno with ${flags} ${outcome} its own file in a sticky directory`,
+    {
+      skip: skip ||
+        (fs.existsSync(DENO) ? false : "Deno is not installed here"),
+    },
+    async () => {
+      await withDirs((asNobody, dir) => {
+        fs.chmodSync(dir, 0o1777);
+        const target = path.join(dir, "own.json");
+        assert.equal(asNobody(target), "ok");
+        fs.chmodSync(target, 0o660);
+        fs.writeFileSync(target, "its own");
+        // Its own uid and gid are 65534, the id that stands for unmapped
+        // owners in a user namespace (a rootless container's nobody sees
+        // every host user's files so): only /proc/self/uid_map tells which,
+        // and Deno reads it only with --allow-all.
+        const refused = flags !== "--allow-all";
+        assert.equal(asNobody(target), refused ? "EACCES" : "ok");
+        assert.equal(read(target), refused ? "its own" : "written by child");
+        assert.equal(fs.statSync(target).mode & 0o777, 0o660);
+      }, (base, dir) =>
+        flags === "--allow-all" ? ["--allow-all"] : [
+          `--allow-read=${base}`,
+          `--allow-write=${dir}`,
+          "--allow-sys=uid,gid",
+        ]);
+    },
+  );
+}
 
 test(
   "writeFileAtomic() as nobody on Deno without --allow-sys keeps neither the group nor the set-ID bits of its own file, which it cannot tell from an unmapped user's",

@@ -10,7 +10,12 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { read, root, scriptCommand, withTempDir } from "./_fixtures.ts";
-import { cannotUnshare, inUserNamespace } from "./_namespaces.ts";
+import {
+  cannotUnshare,
+  inUserNamespace,
+  PROTECTED_SYMLINKS,
+  UNREADABLE_MAP,
+} from "./_namespaces.ts";
 
 const skip = cannotUnshare() ?? false;
 if (skip) console.log(`user namespace tests skipped: ${skip}`);
@@ -19,11 +24,19 @@ if (skip) console.log(`user namespace tests skipped: ${skip}`);
 const OTHER = 1000;
 const OTHER_GROUP = 1001;
 
-/** Writes "written by child" to `target` from inside a user namespace with `map`; what the child printed. */
-function writeInside(map: string, target: string): Promise<string> {
+/**
+ * Writes "written by child" to `target` from inside a user namespace with
+ * `map`, after `setup` (see `inUserNamespace`); what the child printed.
+ */
+function writeInside(
+  map: string,
+  target: string,
+  setup?: string,
+): Promise<string> {
   return inUserNamespace(
     map,
     scriptCommand(path.join(root, "tests", "_child.ts"), ["write", target]),
+    setup,
   );
 }
 
@@ -121,6 +134,53 @@ test(
       assert.equal(await writeInside("65534 0 1\n", target), "ok");
       assert.equal(read(target), "written by child");
       assert.equal(ownership(target), "0:0 755");
+    });
+  },
+);
+
+test(
+  "writeFileAtomic() in a user namespace where the writer itself is 65534 and its maps cannot be read does not take unmapped owners' files for its own",
+  { skip },
+  async () => {
+    await withTempDir(async (dir) => {
+      // As for Deno without --allow-all: the maps cannot be read, so 65534
+      // may be anyone, the writer's own files as well as uid 1000's.
+      const target = fileOf(dir, "their-tool", [OTHER, OTHER], 0o6775);
+      assert.equal(
+        await writeInside("65534 0 1\n", target, UNREADABLE_MAP),
+        "ok",
+      );
+      assert.equal(read(target), "written by child");
+      assert.equal(ownership(target), "0:0 755");
+    });
+  },
+);
+
+test(
+  "writeFileAtomic() in a user namespace where the writer itself is 65534 and its maps cannot be read does not follow an unmapped user's link in a sticky directory",
+  { skip },
+  async () => {
+    await withTempDir(async (base) => {
+      const shared = path.join(base, "tmp");
+      fs.mkdirSync(shared);
+      fs.chmodSync(shared, 0o1777);
+      const victim = path.join(base, "victim");
+      fs.writeFileSync(victim, "root's");
+      fs.chmodSync(victim, 0o600);
+      const link = path.join(shared, "link");
+      fs.symlinkSync(victim, link);
+      fs.lchownSync(link, OTHER, OTHER);
+      assert.equal(
+        await writeInside(
+          "65534 0 1\n",
+          link,
+          `${UNREADABLE_MAP} && ${PROTECTED_SYMLINKS}`,
+        ),
+        "EACCES",
+      );
+      assert.equal(read(victim), "root's");
+      assert.equal(fs.readlinkSync(link), victim);
+      assert.deepEqual(fs.readdirSync(shared), ["link"]);
     });
   },
 );

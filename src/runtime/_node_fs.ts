@@ -167,7 +167,7 @@ function ids(): ProcessIds | null {
 }
 
 /** Owner ids as `info` gives them (see `OwnerIds`). */
-const owners = new OwnerIds(readText, ids);
+const owners = new OwnerIds(readText);
 
 const writers = procWriters({
   readText,

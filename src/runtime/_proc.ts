@@ -76,36 +76,32 @@ function overflowId(readText: ReadText, name: string): number {
  * changed in practice), and /proc is read only once an entry shows it, once
  * per process: the initial namespace (where 65534 is just `nobody`) is told
  * from `/proc/self/uid_map`. Where that cannot be read (Deno without
- * `--allow-all`), 65534 counts as the placeholder: a file of `nobody`
- * written by root then becomes root's, rather than a file of anyone's
- * becoming `nobody`'s; the writer's own id, there, counts as its own.
+ * `--allow-all`, Node's permission model, no /proc mounted), 65534 counts
+ * as the placeholder, even for a writer that runs as 65534: a file of
+ * `nobody` written by root then becomes root's, rather than a file of
+ * anyone's becoming `nobody`'s, and `nobody`'s own files count as another
+ * user's (a rootless container's `nobody` cannot tell them from the files
+ * of the users its namespace does not map, which show as 65534 too).
  */
 export class OwnerIds {
   readonly #readText: ReadText;
-  readonly #own: () => ProcessIds | null;
   /**
-   * The placeholder uid and gid, and whether a user namespace is proven
-   * (`/proc/self/uid_map` read) or only assumed (it could not be read);
-   * `null` in the initial user namespace; `undefined`: not read yet.
+   * The placeholder uid and gid; `null` in the initial user namespace;
+   * `undefined`: not read yet.
    */
-  #placeholders:
-    | { uid: number; gid: number; proven: boolean }
-    | null
-    | undefined;
+  #placeholders: { uid: number; gid: number } | null | undefined;
 
-  /** `own`: who the process writes as, if known (see {@linkcode OwnerIds.uid}). */
-  constructor(readText: ReadText, own: () => ProcessIds | null) {
+  constructor(readText: ReadText) {
     this.#readText = readText;
-    this.#own = own;
   }
 
   /**
-   * `uid` as `stat` showed it, or `UNKNOWN_OWNER` if it stands for an owner
-   * this namespace does not map. In a proven namespace, 65534 is unknown
-   * even where the writer runs as 65534 (its own files cannot be told from
-   * the unmapped owners' there: taking them for its own would let it
-   * replace another user's file in a sticky directory); where the namespace
-   * is only assumed, the writer's own id is its own.
+   * `uid` as `stat` showed it, or `UNKNOWN_OWNER` if it may stand for an
+   * owner this namespace does not map: 65534 is unknown even where the
+   * writer runs as 65534 (its own files cannot be told from the unmapped
+   * owners' there: taking them for its own would let it follow another
+   * user's link or replace another user's file in a sticky directory, and
+   * keep their set-user-ID bit).
    */
   uid(uid: number): number {
     return this.#isPlaceholder(uid, "uid") ? UNKNOWN_OWNER : uid;
@@ -119,11 +115,10 @@ export class OwnerIds {
   #isPlaceholder(id: number, kind: "uid" | "gid"): boolean {
     if (id !== OVERFLOW_ID) return false;
     const placeholder = this.#placeholder();
-    if (placeholder === null || placeholder[kind] !== id) return false;
-    return placeholder.proven || this.#own()?.[kind] !== id;
+    return placeholder !== null && placeholder[kind] === id;
   }
 
-  #placeholder(): { uid: number; gid: number; proven: boolean } | null {
+  #placeholder(): { uid: number; gid: number } | null {
     if (this.#placeholders !== undefined) return this.#placeholders;
     let map: string | null = null;
     try {
@@ -134,7 +129,6 @@ export class OwnerIds {
       : {
         uid: overflowId(this.#readText, "overflowuid"),
         gid: overflowId(this.#readText, "overflowgid"),
-        proven: map !== null,
       };
   }
 }

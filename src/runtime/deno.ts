@@ -226,7 +226,7 @@ function ids(): ProcessIds | null {
 }
 
 /** Owner ids as `info` gives them (see `OwnerIds`). */
-const owners = new OwnerIds(readText, ids);
+const owners = new OwnerIds(readText);
 
 // Deno reads /proc only with --allow-all; without it every writer is "unknown".
 const writers = procWriters({
