@@ -57,12 +57,26 @@ async function* pulledFromIterable(
   } finally {
     if (!done) {
       try {
+        destroyQuietly(source);
         Promise.resolve(iterator.return?.()).catch(() => {});
       } catch {
         // A `return()` that throws changes nothing: the write has failed
         // (or was aborted) already, and says why.
       }
     }
+  }
+}
+
+/**
+ * Destroys `source` without an error if it is a Node stream that has not
+ * ended: its iterator's `return()` would destroy it with an `AbortError`,
+ * with which Deno's child-process pipes reject a promise no one can catch
+ * (the process dies of it). Node and Bun end it alike either way.
+ */
+function destroyQuietly(source: unknown): void {
+  const stream = source as { destroy?: unknown; destroyed?: unknown };
+  if (typeof stream.destroy === "function" && stream.destroyed === false) {
+    (stream.destroy as () => void)();
   }
 }
 
@@ -110,6 +124,7 @@ async function writeChunks(
   } catch (error) {
     // Ends the source once its pending first chunk comes (a source that
     // never gives one keeps that one read pending: the write has failed).
+    destroyQuietly(chunks);
     source.return(undefined).catch(() => {});
     throw error;
   }
@@ -118,6 +133,7 @@ async function writeChunks(
       await file.write(next.value as Uint8Array);
     }
   } catch (error) {
+    destroyQuietly(chunks);
     source.return(undefined).catch(() => {});
     await file.abort();
     throw error;

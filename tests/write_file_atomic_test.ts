@@ -5,6 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { PassThrough } from "node:stream";
+import { spawn } from "node:child_process";
 import { type AtomicData, AtomicWriteError, writeFileAtomic } from "../mod.ts";
 import {
   faultAdapter,
@@ -210,6 +211,44 @@ test("writeFileAtomic() rejects with a Node stream's error when it fails before 
     assert.deepEqual(tempsIn(dir), []);
   });
 });
+
+for (const signal of [undefined, new AbortController().signal]) {
+  test(
+    `writeFileAtomic() rejects with the write's error when it fails amid a child process's output${
+      signal ? " (with a signal)" : ""
+    }, and the process goes on`,
+    async () => {
+      await withTempDir(async (dir) => {
+        const target = path.join(dir, "f");
+        fs.writeFileSync(target, "old");
+        // The child's stream is left mid-way: destroyed with an AbortError,
+        // it made Deno reject a promise no one could catch, in most rounds.
+        for (let round = 0; round < 8; round++) {
+          const child = spawn("head", ["-c", "400000", "/dev/zero"], {
+            stdio: ["ignore", "pipe", "inherit"],
+          });
+          const closed = new Promise((resolve) => child.once("close", resolve));
+          // The disk fills near the end of the child's 400,000 bytes.
+          let written = 0;
+          const full = faultAdapter([{
+            op: "write",
+            code: "ENOSPC",
+            where: (args) =>
+              (written += (args[1] as Uint8Array).length) > 350_000,
+          }]);
+          await using(full, () =>
+            assert.rejects(
+              writeFileAtomic(target, child.stdout, { signal }),
+              (e) => e instanceof AtomicWriteError && e.code === "ENOSPC",
+            ));
+          await closed;
+          assert.equal(read(target), "old");
+          assert.deepEqual(tempsIn(dir), []);
+        }
+      });
+    },
+  );
+}
 
 test("writeFileAtomic() rejects with the signal's reason when the aborted source's return() throws", async () => {
   await withTempDir(async (dir) => {
