@@ -494,7 +494,15 @@ function runCommand(
       let total = 0;
       for await (const chunk of stdout) {
         total += (chunk as Uint8Array).length;
-        await sink(chunk as Uint8Array);
+        try {
+          await sink(chunk as Uint8Array);
+        } catch (error) {
+          // Destroyed without an error before the loop leaves it: the
+          // iterator's own AbortError made Deno reject a promise no one
+          // could catch, and the command died of it.
+          stdout.destroy();
+          throw error;
+        }
       }
       return total;
     })();
