@@ -5,7 +5,12 @@ import { errorCode } from "./_error_code.ts";
 import { isWithheldPermission } from "./runtime/_errno.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, settle, type Steps } from "./_steps.ts";
-import { ownerState, tempNameOwner, type TempOwner } from "./_temp_name.ts";
+import {
+  isTempNameFor,
+  ownerState,
+  tempNameOwner,
+  type TempOwner,
+} from "./_temp_name.ts";
 import { isSharedSticky, STICKY } from "./_sticky.ts";
 import { sweepLock } from "./_lock_reclaim.ts";
 import { isYounger } from "./_age.ts";
@@ -200,6 +205,7 @@ function* sweep(
     throw sweepError(dir, "read directory", dir, error);
   }
   const removed: string[] = [];
+  const lockNames = names.filter((name) => lockOf(name) === name);
   // Lock files first: a dead holder's lock is found by its holder's own
   // name (a temporary name), which must still be there (see `_lock.ts`).
   const locksFirst = (name: string) => lockOf(name) === null ? 1 : 0;
@@ -256,6 +262,7 @@ function* sweep(
     if (!mayRemove(entry, dirInfo, judge.uid) || isYounger(entry, now, age)) {
       continue;
     }
+    if (yield* isHoldersName(dir, name, entry, lockNames)) continue;
     const gone = yield* settle(request("remove", path));
     if (gone.ok) {
       removed.push(path);
@@ -265,6 +272,28 @@ function* sweep(
   }
   if (failedLock !== null) throw failedLock;
   return removed;
+}
+
+/**
+ * Whether the temporary file `name` in `dir` (described by `entry`) is the
+ * holder's own name for a lock still there (one of `lockNames`), the same
+ * file: the lock was left (its holder lives, or its reclaim failed, on a
+ * full disk), and that name is what lets the next locker take a dead
+ * holder's lock at once, even one a power cut emptied. The lock's reclaim
+ * removes both.
+ */
+function* isHoldersName(
+  dir: string,
+  name: string,
+  entry: EntryInfo,
+  lockNames: readonly string[],
+): Steps<boolean> {
+  for (const lock of lockNames) {
+    if (!isTempNameFor(name, lock)) continue;
+    const found = yield* settle(request("lstat", join(dir, lock)));
+    if (found.ok && found.value?.id === entry.id) return true;
+  }
+  return false;
 }
 
 /**

@@ -1182,6 +1182,29 @@ test(
 );
 
 test(
+  "removeStaleTemps() that cannot reclaim a dead holder's emptied lock (a full disk) keeps the holder's own name for it, and the next lock takes it over at once",
+  { skip: cannotNameThreads },
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      const { lock, holder } = writeEmptyLock(target, goneThread);
+      backdate(lock, 1_000); // within the lease, but older than olderThan: 0
+      const full = faultAdapter([{ op: "createExclusive", code: "ENOSPC" }]);
+      await using(
+        full,
+        () => failsWith(removeStaleTemps(dir, { olderThan: 0 }), "ENOSPC"),
+      );
+      assert.ok(fs.existsSync(lock));
+      assert.ok(fs.existsSync(holder), "the proof its holder is gone stays");
+      const started = performance.now();
+      await updateFileAtomic(target, () => "2", { timeout: 5_000 });
+      assert.ok(performance.now() - started < 5_000);
+      assert.deepEqual(fs.readdirSync(dir), ["f"]);
+    });
+  },
+);
+
+test(
   "removeStaleTemps() sweeps a dead holder's emptied lock and its own name for it",
   { skip: cannotNameThreads },
   async () => {
