@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
@@ -375,6 +375,32 @@ const MIXED_OVERLAY = [
   'mount -t overlay overlay -o "lowerdir=$1/lower,upperdir=$1/upper/u,workdir=$1/upper/w" "$1/host"',
 ].join(" && ");
 
+/**
+ * A process in a private mount namespace of its own, as a container is,
+ * once `setup` (a shell script given `dir` as `$1`) has mounted there; to be
+ * killed by the caller. Its files are `/proc/PID/root/…` from here.
+ */
+async function startContainer(
+  dir: string,
+  setup: string,
+): Promise<ChildProcess> {
+  const container = spawn("unshare", [
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    `${setup} && echo ready && exec sleep 60`,
+    "sh",
+    dir,
+  ], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    container.stdout.on("data", () => resolve());
+    container.on("exit", () => reject(new Error("no container")));
+  });
+  return container;
+}
+
 const needsMounts = {
   skip: process.platform !== "linux" || process.getuid?.() !== 0
     ? "needs root on Linux to mount in a private mount namespace"
@@ -434,21 +460,11 @@ for (const mode of ["async", "sync"]) {
           fs.mkdirSync(path.join(dir, "host"));
           fs.writeFileSync(path.join(dir, "mounted"), "image");
           // A container's single-file volume; the writer is on the host.
-          const container = spawn("unshare", [
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            `${volume} && mount --bind "$1/host/f" "$1/mounted" && echo ready && exec sleep 60`,
-            "sh",
+          const container = await startContainer(
             dir,
-          ], { stdio: ["ignore", "pipe", "inherit"] });
+            `${volume} && mount --bind "$1/host/f" "$1/mounted"`,
+          );
           try {
-            await new Promise<void>((resolve, reject) => {
-              container.stdout.on("data", () => resolve());
-              container.on("exit", () => reject(new Error("no container")));
-            });
             const inside = `${spelled(container.pid!)}${dir}/mounted`;
             const [exe, ...args] = childWrite(inside, mode);
             const run = spawnSync(exe, args, { encoding: "utf8" });
@@ -519,21 +535,11 @@ for (const mode of ["async", "sync"]) {
         fs.writeFileSync(path.join(dir, "host", "f"), "volume");
         fs.writeFileSync(path.join(dir, "d", "target"), "image");
         fs.writeFileSync(path.join(dir, "cover", "target"), "plain");
-        const container = spawn("unshare", [
-          "--mount",
-          "--propagation",
-          "private",
-          "sh",
-          "-c",
-          'mount --bind "$1/host/f" "$1/d/target" && mount --bind "$1/cover" "$1/d" && echo ready && exec sleep 60',
-          "sh",
+        const container = await startContainer(
           dir,
-        ], { stdio: ["ignore", "pipe", "inherit"] });
+          'mount --bind "$1/host/f" "$1/d/target" && mount --bind "$1/cover" "$1/d"',
+        );
         try {
-          await new Promise<void>((resolve, reject) => {
-            container.stdout.on("data", () => resolve());
-            container.on("exit", () => reject(new Error("no container")));
-          });
           const inside = `/proc/${container.pid}/root${dir}/d/target`;
           const [exe, ...args] = childWrite(inside, mode);
           const run = spawnSync(exe, args, { encoding: "utf8" });
