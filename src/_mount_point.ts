@@ -51,12 +51,13 @@ export interface Mount {
 export interface MountLine extends Mount {
   /** The device, as `major:minor`. */
   readonly device: string;
+  /** Its id in the table. */
+  readonly id: string;
+  /** The id of the mount it is made on (its own, or none in the table, for a root). */
+  readonly parent: string;
 }
 
-/**
- * The mounts a `mountinfo` text lists, in its order: of mounts at one
- * point, the last one covers the others (it is the one in use).
- */
+/** The mounts a `mountinfo` text lists, in its order. */
 export function parseMountinfo(text: string): MountLine[] {
   const mounts: MountLine[] = [];
   for (const line of text.split("\n")) {
@@ -65,6 +66,8 @@ export function parseMountinfo(text: string): MountLine[] {
     const rest = fields.indexOf("-", 6);
     if (rest < 0 || fields.length < rest + 4) continue;
     mounts.push({
+      id: fields[0],
+      parent: fields[1],
       device: fields[2],
       point: unescaped(fields[4]),
       options: fields[rest + 3].split(","),
@@ -99,25 +102,55 @@ export function* mountsOf(entry: EntryInfo): Steps<Mount[] | null> {
 }
 
 /**
- * The points in `mounts` (a `mountinfo` table, in its order) that end in
- * `name`, but for those hidden by a mount made after them on a directory
- * above them (`/` aside); a later mount at the point itself leaves it a
- * mount point. Whatever device they are of: a file's `stat` may not give
- * the device `mountinfo` names (btrfs, an overlay of layers on several file
- * systems).
+ * The points in `mounts` (a `mountinfo` table) that end in `name` and that
+ * a path can reach (see {@linkcode isHidden}), whatever device they are of:
+ * a file's `stat` may not give the device `mountinfo` names (btrfs, an
+ * overlay of layers on several file systems).
  */
 function pointsNamed(
   mounts: readonly MountLine[],
   name: string,
 ): string[] {
-  return mounts.flatMap(({ point }, i) =>
-    basename(point) === name &&
-      !mounts.slice(i + 1).some((later) =>
-        later.point !== "/" && point.startsWith(`${later.point}/`)
-      )
-      ? [point]
-      : []
+  const hidden = hiddenIn(mounts);
+  return mounts.flatMap((mount) =>
+    basename(mount.point) === name && !hidden(mount) ? [mount.point] : []
   );
+}
+
+/**
+ * Whether a mount of `mounts` is hidden: a mount made on the same mount at
+ * a directory above its point (made later, or moved or propagated there)
+ * hides it, and so does one that hides the mount it is made on. Told by the
+ * mounts' ids and parents, which say how they are stacked (a mount
+ * propagated from the host is slipped under the one at its point, and is
+ * listed after it). One mounted on top of it at its own point does not hide
+ * its point: that is still a mount point. A mount at `/` is never taken to
+ * hide another (its parent may be outside the table).
+ */
+export function hiddenIn(
+  mounts: readonly MountLine[],
+): (mount: MountLine) => boolean {
+  const byId = new Map(mounts.map((mount) => [mount.id, mount]));
+  const onMount = new Map<string, MountLine[]>();
+  for (const mount of mounts) {
+    const siblings = onMount.get(mount.parent) ?? [];
+    siblings.push(mount);
+    onMount.set(mount.parent, siblings);
+  }
+  const known = new Map<MountLine, boolean>();
+  const hidden = (mount: MountLine, depth: number): boolean => {
+    const answer = known.get(mount);
+    if (answer !== undefined) return answer;
+    const parent = byId.get(mount.parent);
+    const isHidden = parent !== undefined && parent !== mount &&
+      depth < mounts.length &&
+      ((onMount.get(mount.parent) ?? []).some((other) =>
+        other.point !== "/" && mount.point.startsWith(`${other.point}/`)
+      ) || hidden(parent, depth + 1));
+    known.set(mount, isHidden);
+    return isHidden;
+  };
+  return (mount) => hidden(mount, 0);
 }
 
 /**

@@ -524,33 +524,121 @@ for (const mode of ["async", "sync"]) {
     );
   }
 
+  for (
+    const [how, setup] of [
+      [
+        "a directory bound above it",
+        'mount --bind "$1/host/f" "$1/d/target" && mount --bind "$1/cover" "$1/d"',
+      ],
+      [
+        "an older mount moved above it",
+        'mount -t tmpfs cover "$1/cover" && printf plain > "$1/cover/target" && mount --bind "$1/host/f" "$1/d/target" && mount --move "$1/cover" "$1/d"',
+      ],
+    ] as const
+  ) {
+    test(
+      `${api} replaces a plain file in another process's mount namespace where ${how} hides an earlier mount of that name`,
+      needsMounts,
+      async () => {
+        await withTempDir(async (dir) => {
+          for (const sub of ["host", "d", "cover"]) {
+            fs.mkdirSync(path.join(dir, sub));
+          }
+          fs.writeFileSync(path.join(dir, "host", "f"), "volume");
+          fs.writeFileSync(path.join(dir, "d", "target"), "image");
+          fs.writeFileSync(path.join(dir, "cover", "target"), "plain");
+          const container = await startContainer(dir, setup);
+          try {
+            const inside = `/proc/${container.pid}/root${dir}/d/target`;
+            assert.equal(read(inside), "plain");
+            const [exe, ...args] = childWrite(inside, mode);
+            const run = spawnSync(exe, args, { encoding: "utf8" });
+            assert.equal(run.stdout.trim(), "ok", run.stderr);
+            assert.equal(read(inside), "written by child");
+            assert.equal(read(path.join(dir, "host", "f")), "volume");
+            assert.deepEqual(tempsIn(path.dirname(inside)), []);
+          } finally {
+            container.kill("SIGKILL");
+          }
+        });
+      },
+    );
+  }
+
   test(
-    `${api} replaces a plain file in another process's mount namespace where a directory mounted above hides an earlier mount of that name`,
+    `${api} rejects a file mounted in another process's mount namespace and moved under a mount made since, with EBUSY, keeping that mount`,
     needsMounts,
     async () => {
       await withTempDir(async (dir) => {
-        for (const sub of ["host", "d", "cover"]) {
+        for (const sub of ["host", "p", "q"]) {
           fs.mkdirSync(path.join(dir, sub));
         }
         fs.writeFileSync(path.join(dir, "host", "f"), "volume");
-        fs.writeFileSync(path.join(dir, "d", "target"), "image");
-        fs.writeFileSync(path.join(dir, "cover", "target"), "plain");
         const container = await startContainer(
           dir,
-          'mount --bind "$1/host/f" "$1/d/target" && mount --bind "$1/cover" "$1/d"',
+          [
+            'mount -t tmpfs p "$1/p" && echo image > "$1/p/target"',
+            'mount --bind "$1/host/f" "$1/p/target"',
+            'mount -t tmpfs q "$1/q" && mkdir "$1/q/sub"',
+            'mount --move "$1/p" "$1/q/sub"',
+          ].join(" && "),
         );
         try {
-          const inside = `/proc/${container.pid}/root${dir}/d/target`;
+          const inside = `/proc/${container.pid}/root${dir}/q/sub/target`;
           const [exe, ...args] = childWrite(inside, mode);
           const run = spawnSync(exe, args, { encoding: "utf8" });
-          assert.equal(run.stdout.trim(), "ok", run.stderr);
-          assert.notEqual(read(inside), "plain");
-          assert.equal(read(path.join(dir, "cover", "target")), read(inside));
-          assert.equal(read(path.join(dir, "host", "f")), "volume");
-          assert.deepEqual(tempsIn(path.join(dir, "cover")), []);
+          assert.equal(run.stdout.trim(), "EBUSY", run.stderr);
+          assert.equal(read(inside), "volume");
+          assert.deepEqual(tempsIn(path.dirname(inside)), []);
         } finally {
           container.kill("SIGKILL");
         }
+      });
+    },
+  );
+
+  test(
+    `${api} rejects a file mounted in another process's mount namespace under which a mount of the host was propagated, with EBUSY, keeping that mount`,
+    needsMounts,
+    async () => {
+      await withTempDir(async (dir) => {
+        // In a namespace of its own, as the host: a shared mount, a
+        // container that is its slave and mounts a volume file inside it,
+        // then a mount of the host at the same place, which the kernel
+        // slips under the container's (listed after it in mountinfo).
+        const script = [
+          "set -e; B=$1; MODE=$2; shift 2; mount --make-rprivate /",
+          'mkdir "$B/share" "$B/vol"; echo volume > "$B/vol/X"',
+          'mount -t tmpfs share "$B/share"; mount --make-shared "$B/share"',
+          'mkdir "$B/share/sub"',
+          "unshare --mount --propagation unchanged sleep 60 & C=$!",
+          'while [ "$(readlink /proc/$C/ns/mnt)" = "$(readlink /proc/$$/ns/mnt)" ]; do sleep 0.01; done',
+          `nsenter -t $C -m sh -c 'mount --make-slave "$0/share" && mount -t tmpfs c "$0/share/sub" && echo image > "$0/share/sub/X" && mount --bind "$0/vol/X" "$0/share/sub/X"' "$B"`,
+          'mount -t tmpfs host "$B/share/sub"',
+          '"$@" "/proc/$C/root$B/share/sub/X" "$MODE" || true',
+          'echo "container reads $(nsenter -t $C -m cat "$B/share/sub/X")"',
+          "kill $C",
+        ].join("\n");
+        const [exe, ...args] = scriptCommand(
+          path.join(root, "tests", "_child.ts"),
+          ["write"],
+        );
+        const run = spawnSync("unshare", [
+          "--mount",
+          "sh",
+          "-c",
+          script,
+          "sh",
+          dir,
+          mode,
+          exe,
+          ...args,
+        ], { encoding: "utf8" });
+        assert.equal(
+          run.stdout.trim(),
+          "EBUSY\ncontainer reads volume",
+          run.stderr,
+        );
       });
     },
   );

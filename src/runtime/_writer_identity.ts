@@ -44,7 +44,7 @@ import fs from "node:fs";
 import os from "node:os";
 import process from "node:process";
 import { errorCode } from "../_error_code.ts";
-import { parseMountinfo } from "../_mount_point.ts";
+import { hiddenIn, parseMountinfo } from "../_mount_point.ts";
 
 /** A thread that makes temporary files, as {@linkcode writerOf} describes it. */
 export interface Writer {
@@ -138,13 +138,16 @@ const HIDING = /^hidepid=(2|invisible|4|ptraceable)$/;
 
 /**
  * Whether /proc hides other users' processes from us (`hidepid=2`): then
- * "missing" proves nothing. The /proc in use is the last one mounted there
- * (systemd's `ProtectProc=invisible` mounts one over another).
+ * "missing" proves nothing. The /proc in use is the one nothing is mounted
+ * on at /proc (systemd's `ProtectProc=invisible` mounts one over another).
  */
 function procHidesOthers(reader: ProcReader): boolean {
-  const proc = parseMountinfo(reader.readText("/proc/self/mountinfo")).filter((
-    mount,
-  ) => mount.point === "/proc").at(-1);
+  const mounts = parseMountinfo(reader.readText("/proc/self/mountinfo"));
+  const hidden = hiddenIn(mounts);
+  const proc = mounts.find((mount) =>
+    mount.point === "/proc" && !hidden(mount) &&
+    !mounts.some((on) => on.parent === mount.id && on.point === "/proc")
+  );
   return proc === undefined ||
     proc.options.some((option) => HIDING.test(option));
 }
