@@ -68,15 +68,21 @@ async function* pulledFromIterable(
 }
 
 /**
- * Destroys `source` without an error if it is a Node stream that has not
- * ended: its iterator's `return()` would destroy it with an `AbortError`,
+ * Destroys `source` without an error if it is a Node stream (it has
+ * `destroy()` and `destroyed`) not destroyed yet: its iterator's `return()` would destroy it with an `AbortError`,
  * with which Deno's child-process pipes reject a promise no one can catch
  * (the process dies of it). Node and Bun end it alike either way.
  */
 function destroyQuietly(source: unknown): void {
   const stream = source as { destroy?: unknown; destroyed?: unknown };
-  if (typeof stream.destroy === "function" && stream.destroyed === false) {
-    (stream.destroy as () => void)();
+  if (typeof stream.destroy !== "function" || stream.destroyed !== false) {
+    return;
+  }
+  try {
+    (stream.destroy as () => void).call(stream);
+  } catch {
+    // A `destroy()` that throws changes nothing: the write has failed (or
+    // was aborted) already, and says why.
   }
 }
 

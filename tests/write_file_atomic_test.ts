@@ -250,6 +250,27 @@ for (const signal of [undefined, new AbortController().signal]) {
   );
 }
 
+test("writeFileAtomic() rejects with the write's own error when the Node stream it leaves mid-way throws from destroy()", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    // Not ended, and more than the first write takes (64 KiB): left mid-way.
+    const source = new PassThrough();
+    for (let i = 0; i < 8; i++) source.write(new Uint8Array(16_384));
+    source.destroy = () => {
+      throw new Error("destroy() threw");
+    };
+    const full = faultAdapter([{ op: "write", code: "ENOSPC" }]);
+    await using(full, () =>
+      assert.rejects(
+        writeFileAtomic(target, source),
+        (e) => e instanceof AtomicWriteError && e.code === "ENOSPC",
+      ));
+    assert.equal(read(target), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
 test("writeFileAtomic() rejects with the signal's reason when the aborted source's return() throws", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
