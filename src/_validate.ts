@@ -9,7 +9,7 @@ import { Buffer } from "node:buffer";
 import type { AtomicOptions } from "./atomic_options.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import { errorCode } from "./_error_code.ts";
-import { checkCurrentDirectory } from "./runtime/_exact_name.ts";
+import { currentDirectory } from "./runtime/_current_directory.ts";
 
 /** Who should own the result (see `Replacement` in `_replace.ts`). */
 export type OwnerChoice =
@@ -154,9 +154,10 @@ function urlPath(url: URL, what: string): string {
  * `path` made absolute without normalizing it: `..` after a symbolic link
  * means the link's parent to the kernel, not the text's, and a trailing `/`
  * says the path must be a directory. (Windows resolves `..` as text itself.)
- * A relative path when the current directory is gone (deleted, or never
- * reachable) fails with an {@linkcode AtomicWriteError}, `ENOENT` on every
- * runtime (Deno's `NotFound`, Node's and Bun's `uv_cwd` error as its cause);
+ * A relative path is resolved against the current directory's path as the
+ * kernel has it now (`_current_directory.ts`), and when no path leads to it
+ * (deleted, or in another mount namespace) fails with an
+ * {@linkcode AtomicWriteError}, `ENOENT` on every runtime (Deno's `NotFound`, Node's and Bun's `uv_cwd` error as its cause);
  * when the current directory's path is longer than `PATH_MAX`, Node's and
  * Bun's `getcwd` fail with `ERANGE`, which is `ENAMETOOLONG` here, as Deno
  * (which has the path) gets from the first call that uses it; when it is not
@@ -169,8 +170,7 @@ function absolute(path: string, what: string): string {
       return resolve(path) + (/[\\/]$/.test(path) ? sep : "");
     }
     if (isAbsolute(path)) return path;
-    const cwd = resolve();
-    checkCurrentDirectory(cwd);
+    const cwd = currentDirectory();
     return cwd.endsWith(sep) ? cwd + path : cwd + sep + path;
   } catch (error) {
     const given = errorCode(error) ?? "ENOENT";
@@ -183,7 +183,7 @@ function absolute(path: string, what: string): string {
       task: `use ${what} "${path}"`,
       cause: error,
       reason: code === "ENOENT"
-        ? "the current directory no longer exists"
+        ? "no path leads to the current directory any more (it was deleted, or is another mount namespace's)"
         : code === "ENAMETOOLONG"
         ? "the current directory's path is longer than PATH_MAX"
         : code === "EILSEQ"

@@ -296,6 +296,67 @@ for (const api of pathApis) {
   );
 }
 
+/**
+ * Runs `fn` in a current directory `app` that was used, then renamed to
+ * `app.old`, with another `app` made at its path: Node and Bun keep the
+ * path their `process.cwd()` first gave, which now names the new one.
+ */
+async function withMovedCwd(
+  fn: (app: string, old: string) => Promise<void>,
+): Promise<void> {
+  await withTempDir(async (dir) => {
+    const app = path.join(dir, "app");
+    const old = path.join(dir, "app.old");
+    fs.mkdirSync(app);
+    const cwd = process.cwd();
+    process.chdir(app);
+    try {
+      assert.equal(process.cwd(), app); // the path Node and Bun keep
+      fs.renameSync(app, old);
+      fs.mkdirSync(app);
+      await fn(app, old);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+}
+
+for (const api of apis) {
+  test(
+    `${api.name} writes a relative path into the current directory after it was renamed and another made at its old path, as a plain write does`,
+    {
+      skip: process.platform === "win32" &&
+        "Windows cannot rename the current directory",
+    },
+    async () => {
+      await withMovedCwd(async (app, old) => {
+        await api.write("rel", "x");
+        assert.equal(fs.readFileSync(path.join(old, "rel"), "utf8"), "x");
+        assert.deepEqual(fs.readdirSync(app), []);
+      });
+    },
+  );
+}
+
+for (const api of pathApis) {
+  test(
+    `${api.name} fails with an AtomicWriteError ENOENT for a relative path when the current directory was deleted and another made at its path`,
+    {
+      skip: noDeletedCwd,
+    },
+    async () => {
+      await withMovedCwd(async (app) => {
+        fs.rmSync(`${app}.old`, { recursive: true });
+        const error = await failureOf(() => api.use("rel"));
+        assert.ok(error instanceof AtomicWriteError, String(error));
+        assert.equal(error.code, "ENOENT");
+        assert.equal(error.operation, "resolve path");
+        assert.deepEqual(fs.readdirSync(app), []);
+      });
+    },
+  );
+}
+
 const noDeepCwd = process.platform !== "linux" &&
   "needs Linux's PATH_MAX of 4096 and bash";
 
