@@ -118,6 +118,21 @@ function* findAndCreate(s: Replacement): Steps<EntryInfo | null> {
 }
 
 /**
+ * Whether `s.final`, which the path leads to now, is the file `locked`
+ * spelled otherwise (`data/../data/f`, or through a link to its directory):
+ * the same name in the same directory, the one the lock holds if any.
+ */
+function* namesLocked(s: Replacement, locked: string): Steps<boolean> {
+  if (basename(s.final) !== basename(locked)) return false;
+  const [here, there] = yield* both(
+    request("stat", dirname(s.final)),
+    request("stat", s.pinned?.path ?? dirname(locked)),
+  );
+  return here.ok && there.ok && here.value !== null &&
+    here.value.id === there.value?.id;
+}
+
+/**
  * Holds the target's directory open (`s.held`), where the runtime can name
  * files through it; a directory this user may write but not read (a drop
  * box, mode 0733) cannot be opened, and its files are named by path. A
@@ -209,13 +224,16 @@ function* resolveAndCreate(
     s.options.overwrite ? "replace" : "create",
   );
   if (s.locked !== undefined && s.final !== s.locked) {
-    throw problem(
-      s,
-      "EAGAIN",
-      "replace",
-      s.final,
-      `the path leads to another file than the one locked, "${s.locked}" (a link changed since the lock was taken?)`,
-    );
+    if (!(yield* namesLocked(s, s.locked))) {
+      throw problem(
+        s,
+        "EAGAIN",
+        "replace",
+        s.final,
+        `the path leads to another file than the one locked, "${s.locked}" (a link changed since the lock was taken?)`,
+      );
+    }
+    s.final = s.locked; // the same, spelled as the lock has it
   }
   if (mustHold(s, entry)) yield* hold(s);
   // Through the directory held open, the directory's stat and the target's

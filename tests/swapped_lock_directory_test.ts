@@ -500,6 +500,26 @@ for (const api of updates) {
     });
   });
 
+  for (const spelled of ["data/../data/f", "data//f", "alias/f"]) {
+    test(`${api.name} replaces the file it locked when the link it was given is pointed at that file spelled otherwise ("${spelled}") while fn runs`, async () => {
+      await withTempDir(async (dir) => {
+        fs.mkdirSync(path.join(dir, "data"));
+        fs.writeFileSync(path.join(dir, "data", "f"), "1");
+        fs.symlinkSync("data", path.join(dir, "alias"));
+        const link = path.join(dir, "link");
+        fs.symlinkSync("data/f", link);
+        await api.update(link, (current) => {
+          fs.rmSync(link);
+          fs.symlinkSync(spelled, link);
+          return `${Number(current) + 1}`;
+        });
+        assert.equal(fs.readFileSync(path.join(dir, "data", "f"), "utf8"), "2");
+        assert.equal(fs.readlinkSync(link), spelled);
+        assert.deepEqual(fs.readdirSync(path.join(dir, "data")), ["f"]);
+      });
+    });
+  }
+
   test(`${api.name} fails with EAGAIN, and replaces nothing, where no directory can be held open and the link it was given is pointed at another file while fn runs`, async () => {
     await withTempDir(async (dir) => {
       const [locked, other, link] = ["locked", "other", "link"].map((name) =>
