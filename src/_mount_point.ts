@@ -103,7 +103,7 @@ export function* mountsOf(entry: EntryInfo): Steps<Mount[] | null> {
 
 /**
  * The points in `mounts` (a `mountinfo` table) that end in `name` and that
- * a path can reach (see {@linkcode isHidden}), whatever device they are of:
+ * a path can reach (see {@linkcode hiddenIn}), whatever device they are of:
  * a file's `stat` may not give the device `mountinfo` names (btrfs, an
  * overlay of layers on several file systems).
  */
@@ -118,9 +118,10 @@ function pointsNamed(
 }
 
 /**
- * Whether a mount of `mounts` is hidden: a mount made on the same mount at
- * a directory above its point (made later, or moved or propagated there)
- * hides it, and so does one that hides the mount it is made on. Told by the
+ * A test of whether a mount of `mounts` is hidden: a mount made on the same
+ * mount at a directory above its point (made later, or moved or propagated
+ * there) hides it, and so does one that hides the mount it is made on. Told
+ * by the
  * mounts' ids and parents, which say how they are stacked (a mount
  * propagated from the host is slipped under the one at its point, and is
  * listed after it). One mounted on top of it at its own point does not hide
