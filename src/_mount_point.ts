@@ -121,8 +121,7 @@ function pointsNamed(
  * A test of whether a mount of `mounts` is hidden: a mount made on the same
  * mount at a directory above its point (made later, or moved or propagated
  * there) hides it, and so does one that hides the mount it is made on. Told
- * by the
- * mounts' ids and parents, which say how they are stacked (a mount
+ * by the mounts' ids and parents, which say how they are stacked (a mount
  * propagated from the host is slipped under the one at its point, and is
  * listed after it). One mounted on top of it at its own point does not hide
  * its point: that is still a mount point. A mount at `/` is never taken to
