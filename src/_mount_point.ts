@@ -141,12 +141,14 @@ export function hiddenIn(
   const hidden = (mount: MountLine, depth: number): boolean => {
     const answer = known.get(mount);
     if (answer !== undefined) return answer;
+    // The mounts made on the same one hide it whether or not the table
+    // lists that one (a chroot's are made on the host's root, which it
+    // does not).
     const parent = byId.get(mount.parent);
-    const isHidden = parent !== undefined && parent !== mount &&
-      depth < mounts.length &&
+    const isHidden = mount.parent !== mount.id && depth < mounts.length &&
       ((onMount.get(mount.parent) ?? []).some((other) =>
         other.point !== "/" && mount.point.startsWith(`${other.point}/`)
-      ) || hidden(parent, depth + 1));
+      ) || (parent !== undefined && hidden(parent, depth + 1)));
     known.set(mount, isHidden);
     return isHidden;
   };
@@ -177,11 +179,14 @@ export function* refuseMountPoint(
   // refuses the rename only over a mount point of the caller's own
   // namespace, and would replace the name under another's, which loses that
   // mount whatever file system it comes from.
-  const pid = enteredNamespace(s.target) ?? enteredNamespace(s.final);
+  const entered = enteredNamespace(s.target) ?? enteredNamespace(s.final);
+  const pid = entered?.pid;
   const tables: [string, string][] = [];
   if (deviceOf(file) !== deviceOf(directory)) tables.push([MOUNTINFO, ""]);
-  if (pid !== null) {
-    tables.push([`/proc/${pid}/mountinfo`, `/proc/${pid}/root`]);
+  if (entered !== null) {
+    // The thread's own table where the path goes through one's root: it
+    // lists the mounts below that root, which may not be the process's.
+    tables.push([`${entered.task}/mountinfo`, `${entered.task}/root`]);
   }
   for (const [table, root] of tables) {
     for (const point of pointsNamed((yield* mountTable(table)) ?? [], name)) {
@@ -203,10 +208,15 @@ export function* refuseMountPoint(
  * The process whose root or current directory the path `path` goes through
  * (`/proc/PID/root/…`, `/proc/PID/cwd/…`, `/proc/PID/task/TID/root/…`: a
  * container's files, seen from the host), whose mounts may not be this
- * process's; `null` for any other (a link to such a path, or a relative path
- * from a current directory inside one, is not recognised).
+ * process's, and its /proc directory (the thread's, for a thread's root);
+ * `null` for any other (a link to such a path, or a relative path from a
+ * current directory inside one, is not recognised).
  */
-function enteredNamespace(path: string): string | null {
-  return /^\/proc\/(\d+)\/(?:task\/\d+\/)?(?:root|cwd)(?:\/|$)/.exec(path)
-    ?.[1] ?? null;
+function enteredNamespace(
+  path: string,
+): { pid: string; task: string } | null {
+  const match = /^\/proc\/(\d+)\/(task\/\d+\/)?(?:root|cwd)(?:\/|$)/.exec(path);
+  if (match === null) return null;
+  const [, pid, task = ""] = match;
+  return { pid, task: `/proc/${pid}/${task}`.replace(/\/$/, "") };
 }

@@ -377,12 +377,14 @@ const MIXED_OVERLAY = [
 
 /**
  * A process in a private mount namespace of its own, as a container is,
- * once `setup` (a shell script given `dir` as `$1`) has mounted there; to be
- * killed by the caller. Its files are `/proc/PID/root/…` from here.
+ * once `setup` (a shell script given `dir` as `$1`) has mounted there; it
+ * then runs `run` (in its place: the same pid). To be killed by the caller.
+ * Its files are `/proc/PID/root/…` from here.
  */
 async function startContainer(
   dir: string,
   setup: string,
+  run = "sleep 60",
 ): Promise<ChildProcess> {
   const container = spawn("unshare", [
     "--mount",
@@ -390,7 +392,7 @@ async function startContainer(
     "private",
     "sh",
     "-c",
-    `${setup} && echo ready && exec sleep 60`,
+    `${setup} && echo ready && exec ${run}`,
     "sh",
     dir,
   ], { stdio: ["ignore", "pipe", "inherit"] });
@@ -564,6 +566,108 @@ for (const mode of ["async", "sync"]) {
       },
     );
   }
+
+  test(
+    `${api} replaces a plain file in a chroot container where a mount on its directory hides an earlier mount of that name`,
+    needsMounts,
+    async () => {
+      await withTempDir(async (dir) => {
+        const rootfs = path.join(dir, "root");
+        for (const sub of ["root/etc", "root/usr", "vol"]) {
+          fs.mkdirSync(path.join(dir, sub), { recursive: true });
+        }
+        fs.writeFileSync(path.join(dir, "vol", "app.conf"), "volume");
+        fs.writeFileSync(path.join(rootfs, "etc", "app.conf"), "image");
+        for (const top of ["bin", "lib", "lib64", "sbin"]) {
+          const link = `/${top}`;
+          if (fs.lstatSync(link, { throwIfNoEntry: false })?.isSymbolicLink()) {
+            fs.symlinkSync(fs.readlinkSync(link), path.join(rootfs, top));
+          }
+        }
+        // Mounts made before the chroot, on the host's root, which the
+        // container's mountinfo does not list.
+        const container = await startContainer(
+          dir,
+          [
+            'mount --rbind /usr "$1/root/usr"',
+            'mount --bind "$1/vol/app.conf" "$1/root/etc/app.conf"',
+            'mount -t tmpfs etc "$1/root/etc"',
+            'printf plain > "$1/root/etc/app.conf"',
+          ].join(" && "),
+          'chroot "$1/root" /usr/bin/sleep 60',
+        );
+        try {
+          const inside = `/proc/${container.pid}/root/etc/app.conf`;
+          const rootOf = `/proc/${container.pid}/root`;
+          for (let i = 0; i < 200 && fs.readlinkSync(rootOf) !== rootfs; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 10)); // chroot
+          }
+          assert.equal(read(inside), "plain");
+          const [exe, ...args] = childWrite(inside, mode);
+          const run = spawnSync(exe, args, { encoding: "utf8" });
+          assert.equal(run.stdout.trim(), "ok", run.stderr);
+          assert.equal(read(inside), "written by child");
+          assert.equal(read(path.join(dir, "vol", "app.conf")), "volume");
+        } finally {
+          container.kill("SIGKILL");
+        }
+      });
+    },
+  );
+
+  test(
+    `${api} rejects a file mounted where a thread's root reaches and its process's root does not (/proc/PID/task/TID/root), with EBUSY, keeping that mount`,
+    {
+      skip: needsMounts.skip ||
+        (fs.existsSync("/usr/bin/python3") ? false : "needs python3"),
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        for (const sub of ["jail", "outside", "vol"]) {
+          fs.mkdirSync(path.join(dir, sub));
+        }
+        fs.writeFileSync(path.join(dir, "vol", "app.conf"), "volume");
+        fs.writeFileSync(path.join(dir, "outside", "app.conf"), "image");
+        // A thread keeps the root it had (unshare(CLONE_FS)); then the
+        // process chroots into `jail`, below which its mountinfo lists.
+        const python = [
+          "import ctypes, os, sys, threading, time",
+          "libc = ctypes.CDLL(None, use_errno=True)",
+          "kept = threading.Event()",
+          "def keep(): libc.unshare(0x200); kept.set(); time.sleep(60)",
+          "threading.Thread(target=keep, daemon=True).start()",
+          "kept.wait(); os.chroot(sys.argv[1]); time.sleep(60)",
+        ].join("\n");
+        const container = await startContainer(
+          dir,
+          'mount --bind "$1/vol/app.conf" "$1/outside/app.conf"',
+          `python3 -c '${python}' "$1/jail"`,
+        );
+        try {
+          const proc = `/proc/${container.pid}`;
+          const jail = path.join(dir, "jail");
+          for (let i = 0; i < 300; i++) {
+            const root = fs.readlinkSync(`${proc}/root`);
+            if (root === jail && fs.readdirSync(`${proc}/task`).length > 1) {
+              break;
+            }
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+          const thread = fs.readdirSync(`${proc}/task`).find((tid) =>
+            fs.readlinkSync(`${proc}/task/${tid}/root`) === "/"
+          );
+          assert.ok(thread !== undefined, "a thread that kept its root");
+          const inside = `${proc}/task/${thread}/root${dir}/outside/app.conf`;
+          const [exe, ...args] = childWrite(inside, mode);
+          const run = spawnSync(exe, args, { encoding: "utf8" });
+          assert.equal(run.stdout.trim(), "EBUSY", run.stderr);
+          assert.equal(read(inside), "volume");
+        } finally {
+          container.kill("SIGKILL");
+        }
+      });
+    },
+  );
 
   test(
     `${api} rejects a file mounted in another process's mount namespace and moved under a mount made since, with EBUSY, keeping that mount`,
