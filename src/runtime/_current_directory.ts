@@ -11,6 +11,20 @@ import fs from "node:fs";
 import { resolve } from "node:path";
 import { checkCurrentDirectory } from "./_exact_name.ts";
 
+/** What tells a directory from another. */
+interface Identity {
+  readonly dev: number;
+  readonly ino: number | null;
+}
+
+/**
+ * `stat` by the runtime's cheapest call: Deno's own (its `node:fs` one took
+ * three times as long, 11 µs against 3.4), else `node:fs`'s.
+ */
+const statOf: (path: string) => Identity =
+  (globalThis as { Deno?: { statSync(path: string): Identity } }).Deno
+    ?.statSync ?? fs.statSync;
+
 /**
  * The current directory's path: the runtime's, checked against the
  * directory itself (`stat(".")`), else the kernel's (`/proc/self/cwd`),
@@ -24,9 +38,9 @@ import { checkCurrentDirectory } from "./_exact_name.ts";
 export function currentDirectory(): string {
   const cwd = resolve();
   checkCurrentDirectory(cwd);
-  let here: fs.Stats;
+  let here: Identity;
   try {
-    here = fs.statSync(".");
+    here = statOf(".");
   } catch {
     return cwd; // not to be looked at: the runtime's, as a plain write takes
   }
@@ -50,9 +64,9 @@ export function currentDirectory(): string {
  * to use (`ENAMETOOLONG`: Deno has the path of a current directory deeper
  * than `PATH_MAX`) is thrown, as the first call that used it would fail.
  */
-function leadsTo(path: string, here: fs.Stats): boolean {
+function leadsTo(path: string, here: Identity): boolean {
   try {
-    const found = fs.statSync(path);
+    const found = statOf(path);
     return found.ino === here.ino && found.dev === here.dev;
   } catch (error) {
     if ((error as { code?: unknown }).code === "ENAMETOOLONG") throw error;
