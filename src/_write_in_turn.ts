@@ -69,9 +69,10 @@ async function* pulledFromIterable(
 
 /**
  * Destroys `source` without an error if it is a Node stream (it has
- * `destroy()` and `destroyed`) not destroyed yet: its iterator's `return()` would destroy it with an `AbortError`,
- * with which Deno's child-process pipes reject a promise no one can catch
- * (the process dies of it). Node and Bun end it alike either way.
+ * `destroy()` and `destroyed`) not destroyed yet: its iterator's `return()`
+ * would destroy it with an `AbortError`, with which Deno's child-process
+ * pipes reject a promise no one can catch (the process dies of it). Node
+ * and Bun end it alike either way.
  */
 function destroyQuietly(source: unknown): void {
   const stream = source as { destroy?: unknown; destroyed?: unknown };
@@ -128,8 +129,9 @@ async function writeChunks(
   try {
     file = await AtomicFileHandle.open(s, context);
   } catch (error) {
-    // Ends the source once its pending first chunk comes (a source that
-    // never gives one keeps that one read pending: the write has failed).
+    // Ends the source: a Node stream at once, any other once its pending
+    // first chunk comes (a source that never gives one keeps that one read
+    // pending: the write has failed).
     destroyQuietly(chunks);
     source.return(undefined).catch(() => {});
     throw error;
