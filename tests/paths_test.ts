@@ -705,7 +705,7 @@ for (const mode of ["async", "sync"]) {
     `${api} rejects a file mounted in another process's mount namespace under which a mount of the host was propagated, with EBUSY, keeping that mount`,
     needsMounts,
     async () => {
-      await withTempDir(async (dir) => {
+      await withTempDir((dir) => {
         // In a namespace of its own, as the host: a shared mount, a
         // container that is its slave and mounts a volume file inside it,
         // then a mount of the host at the same place, which the kernel
