@@ -30,6 +30,16 @@ function childWrite(target: string, mode: string): string[] {
   ]);
 }
 
+/** Writes `target` from a child (`childWrite`); what it printed ("ok" or the code), trimmed, and its stderr. */
+function writeFrom(
+  target: string,
+  mode: string,
+): { stdout: string; stderr: string } {
+  const [exe, ...args] = childWrite(target, mode);
+  const run = spawnSync(exe, args, { encoding: "utf8" });
+  return { stdout: run.stdout.trim(), stderr: run.stderr };
+}
+
 /** What the kernel gives `fs.writeFileSync` for `file`: "ok" or the code. */
 function plainOutcome(file: string): string {
   try {
@@ -468,9 +478,8 @@ for (const mode of ["async", "sync"]) {
           );
           try {
             const inside = `${spelled(container.pid!)}${dir}/mounted`;
-            const [exe, ...args] = childWrite(inside, mode);
-            const run = spawnSync(exe, args, { encoding: "utf8" });
-            assert.equal(run.stdout.trim(), "EBUSY", run.stderr);
+            const run = writeFrom(inside, mode);
+            assert.equal(run.stdout, "EBUSY", run.stderr);
             assert.match(
               run.stderr,
               /mount point in the mount namespace of process/,
@@ -553,9 +562,8 @@ for (const mode of ["async", "sync"]) {
           try {
             const inside = `/proc/${container.pid}/root${dir}/d/target`;
             assert.equal(read(inside), "plain");
-            const [exe, ...args] = childWrite(inside, mode);
-            const run = spawnSync(exe, args, { encoding: "utf8" });
-            assert.equal(run.stdout.trim(), "ok", run.stderr);
+            const run = writeFrom(inside, mode);
+            assert.equal(run.stdout, "ok", run.stderr);
             assert.equal(read(inside), "written by child");
             assert.equal(read(path.join(dir, "host", "f")), "volume");
             assert.deepEqual(tempsIn(path.dirname(inside)), []);
@@ -603,9 +611,8 @@ for (const mode of ["async", "sync"]) {
             await new Promise((resolve) => setTimeout(resolve, 10)); // chroot
           }
           assert.equal(read(inside), "plain");
-          const [exe, ...args] = childWrite(inside, mode);
-          const run = spawnSync(exe, args, { encoding: "utf8" });
-          assert.equal(run.stdout.trim(), "ok", run.stderr);
+          const run = writeFrom(inside, mode);
+          assert.equal(run.stdout, "ok", run.stderr);
           assert.equal(read(inside), "written by child");
           assert.equal(read(path.join(dir, "vol", "app.conf")), "volume");
         } finally {
@@ -658,9 +665,8 @@ for (const mode of ["async", "sync"]) {
           );
           assert.ok(thread !== undefined, "a thread that kept its root");
           const inside = `${proc}/task/${thread}/root${dir}/outside/app.conf`;
-          const [exe, ...args] = childWrite(inside, mode);
-          const run = spawnSync(exe, args, { encoding: "utf8" });
-          assert.equal(run.stdout.trim(), "EBUSY", run.stderr);
+          const run = writeFrom(inside, mode);
+          assert.equal(run.stdout, "EBUSY", run.stderr);
           assert.equal(read(inside), "volume");
         } finally {
           container.kill("SIGKILL");
@@ -689,9 +695,8 @@ for (const mode of ["async", "sync"]) {
         );
         try {
           const inside = `/proc/${container.pid}/root${dir}/q/sub/target`;
-          const [exe, ...args] = childWrite(inside, mode);
-          const run = spawnSync(exe, args, { encoding: "utf8" });
-          assert.equal(run.stdout.trim(), "EBUSY", run.stderr);
+          const run = writeFrom(inside, mode);
+          assert.equal(run.stdout, "EBUSY", run.stderr);
           assert.equal(read(inside), "volume");
           assert.deepEqual(tempsIn(path.dirname(inside)), []);
         } finally {
