@@ -4,7 +4,9 @@
  * acts in the directory it found, wherever that went, as a plain write's
  * open file does. Where it names its files by path, the write fails, and
  * its temporary file is removed where the directory went (the open
- * descriptor knows, through /proc/self/fd), not left under a live writer.
+ * descriptor knows, through /proc/self/fd), not left under a live writer;
+ * but never where the descriptor's path leads to another file (a file
+ * system unmounted lazily names its files from its own root).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -17,6 +19,8 @@ import {
   withoutHeldDirectories,
   withTempDir,
 } from "./_fixtures.ts";
+import { sh } from "./_commands.ts";
+import { mountProblem, mountTmpfs } from "./_mounts.ts";
 
 /** Opens a write of `dir/sub/f.txt` with 1 MiB written, then renames `sub` to `moved`. */
 async function writeThenMove(dir: string) {
@@ -72,3 +76,35 @@ test("AtomicFile.abort() removes the temp file where its renamed directory went"
     assert.deepEqual(fs.readdirSync(moved), []);
   });
 });
+
+test(
+  "AtomicFile.abort() after the file system of its directory was unmounted lazily leaves the file that the kernel's path of its temporary file leads to here",
+  { skip: mountProblem() ?? false },
+  async () => {
+    await withTempDir(async (dir) => {
+      // Inside the tmpfs, the target's directory is at `dir` again: once the
+      // tmpfs is unmounted lazily, /proc/self/fd names the temporary file
+      // from the tmpfs's own root, `dir/<its name>`, which here is a file of
+      // someone else's.
+      const tmpfs = mountTmpfs("atomic-test-lazy", path.join(dir, "mnt"), "1m");
+      let mounted = true;
+      try {
+        const inside = path.join(tmpfs.dir, dir);
+        fs.mkdirSync(inside, { recursive: true });
+        await using(withoutHeldDirectories(), async () => {
+          const file = await openAtomic(path.join(inside, "f.txt"));
+          await file.write("new");
+          const [temp] = tempsIn(inside);
+          fs.writeFileSync(path.join(dir, temp), "someone else's");
+          sh("umount", "-l", tmpfs.dir);
+          mounted = false;
+          await file.abort();
+          const left = fs.readFileSync(path.join(dir, temp), "utf8");
+          assert.equal(left, "someone else's");
+        });
+      } finally {
+        if (mounted) tmpfs.close();
+      }
+    });
+  },
+);

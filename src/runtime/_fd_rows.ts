@@ -67,6 +67,27 @@ function canNameThroughProc(): boolean {
 
 const FD_DIR = "/proc/self/fd";
 
+const BIG = { bigint: true } as const;
+
+/**
+ * The path in a /proc/self/fd link (`null`: none), which `locate` then
+ * checks: a file on a file system unmounted lazily (`umount -l`) is named
+ * there from that file system's own root, a path that here leads to
+ * another file or to none.
+ */
+function linkedPath(bytes: Uint8Array): string | null {
+  return pathInFdLink(exactName(bytes, "readlink"));
+}
+
+/** Whether `named` (missing: `undefined`) is the file `open` describes. */
+function isSameFile(
+  open: fs.BigIntStats,
+  named: fs.BigIntStats | undefined,
+): boolean {
+  return named !== undefined && named.dev === open.dev &&
+    named.ino === open.ino;
+}
+
 /** `fd`, a directory, as a handle whose path leads to it. */
 const handle = (fd: number): DirectoryHandle<number> => ({
   file: fd,
@@ -127,13 +148,31 @@ export const descriptorRows: DescriptorRows = {
   ),
   close,
   locate: fromCallbacks(
-    (fd) => fs.readlinkSync(fdLink(fd), AS_BYTES),
-    (fd) => (done) => fs.readlink(fdLink(fd), AS_BYTES, done),
-    {
-      // A path that is not UTF-8 cannot be named: unknown, as no path.
-      result: (bytes) => pathInFdLink(exactName(bytes, "readlink")),
-      recover: () => null,
+    (fd: number) => {
+      const path = linkedPath(fs.readlinkSync(fdLink(fd), AS_BYTES));
+      if (path === null) return null;
+      const named = fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
+      return isSameFile(fs.statSync(fdLink(fd), BIG), named) ? path : null;
     },
+    (fd) => (done) =>
+      fs.readlink(fdLink(fd), AS_BYTES, (error, bytes) => {
+        let path: string | null = null;
+        try {
+          if (error) throw error;
+          path = linkedPath(bytes);
+        } catch (failed) {
+          return done(failed as Error, null);
+        }
+        if (path === null) return done(null, null);
+        fs.stat(fdLink(fd), BIG, (error, open) => {
+          if (error) return done(error, null);
+          fs.lstat(path, BIG, (error, named) => {
+            done(null, !error && isSameFile(open, named) ? path : null);
+          });
+        });
+      }),
+    // A path that is not UTF-8 cannot be named: unknown, as no path.
+    { recover: () => null },
   ),
   syncDir: dirSync(openDir, fsync, close),
   openDirectory: fromCallbacks(

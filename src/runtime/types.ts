@@ -171,8 +171,9 @@ export interface FsOps<F = OpenFile> {
   /**
    * Where the open file is now, as the kernel knows it (Linux's
    * /proc/self/fd), even after a directory above it was renamed; `null`
-   * where the platform will not tell (no /proc, Deno without `--allow-all`)
-   * or the file has no name left.
+   * where the platform will not tell (no /proc, Deno without `--allow-all`),
+   * the file has no name left, or the name the kernel gives does not lead
+   * to it (a file system unmounted lazily, named from its own root).
    */
   locate(file: F): string | null;
   /**
