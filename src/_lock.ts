@@ -87,6 +87,7 @@ import { AtomicWriteError } from "./atomic_write_error.ts";
 import { errorCode } from "./_error_code.ts";
 import { inDirectory } from "./_replacement.ts";
 import { lockName } from "./_lock_name.ts";
+import { nameTaken } from "./_name_taken.ts";
 import { isSharedSticky } from "./_sticky.ts";
 import type { HeldDirectories } from "./_held_directories.ts";
 import { type HoldsDirectory, shown } from "./_lock_directory.ts";
@@ -335,7 +336,7 @@ export function* createRecord(
     created = yield* settle(request("createExclusive", path, mode));
   }
   if (!created.ok) {
-    if (errorCode(created.error) === "EEXIST") return null;
+    if (yield* nameTaken(path, created.error)) return null;
     throw lockError(
       plan,
       errorCode(created.error) ?? "EIO",

@@ -44,6 +44,7 @@ import { ahead, join, leave, refresh, type Ticket } from "./_lock_queue.ts";
 import { reclaim } from "./_lock_reclaim.ts";
 import { letGo, through } from "./_lock_directory.ts";
 import { openToHold } from "./_open_directory.ts";
+import { nameTaken } from "./_name_taken.ts";
 
 /**
  * Waiting: the first pause and its growth; the longest pause of a young
@@ -242,8 +243,8 @@ function* tryLock(
       initial,
     );
   }
+  if (yield* nameTaken(path, linked.error)) return null;
   const code = errorCode(linked.error) ?? "EIO";
-  if (code === "EEXIST") return null;
   state.draft = null;
   yield* both(request("close", draft.file), request("remove", holder));
   plan.inFlight?.delete(holder);

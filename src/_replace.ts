@@ -52,6 +52,7 @@ import {
   RETRY_DELAYS_MS,
 } from "./_replacement.ts";
 import { openToHold } from "./_open_directory.ts";
+import { nameTaken } from "./_name_taken.ts";
 import { resolveTarget } from "./_resolve_target.ts";
 import { MOUNT_POINT_REASON } from "./_mount_point.ts";
 import { checkStickyOwner } from "./_sticky.ts";
@@ -645,6 +646,26 @@ function mountPointFailure(s: Replacement, error: unknown): AtomicWriteError {
   });
 }
 
+/**
+ * `overwrite: false`'s `EEXIST`, where the link's failure said something else
+ * with a file at the name (see `_name_taken.ts`): any file there is the
+ * answer, whatever code the file system gave.
+ */
+function nameTakenFailure(s: Replacement, error: unknown): AtomicWriteError {
+  if (codeOf(error) === "EEXIST") {
+    return failure(s, "link", s.final, error) as AtomicWriteError;
+  }
+  return new AtomicWriteError({
+    code: "EEXIST",
+    operation: "link",
+    path: s.final,
+    target: s.target,
+    cause: error,
+    reason: `a file is at the name (the file system said ${codeOf(error)})`,
+    task: s.task,
+  });
+}
+
 /** Renames (or links) the temporary file onto the target, retrying transient failures. */
 function* renameOrLink(s: Replacement, temp: string): Steps<void> {
   const op = s.options.overwrite ? "rename" : "link";
@@ -655,6 +676,9 @@ function* renameOrLink(s: Replacement, temp: string): Steps<void> {
     } catch (error) {
       const delay = RETRY_DELAYS_MS[attempt];
       const code = codeOf(error);
+      if (op === "link" && (yield* nameTaken(named(s, s.final), error))) {
+        throw nameTakenFailure(s, error);
+      }
       if (op === "link" && code === "EISDIR") {
         // libuv's word for Windows' ERROR_INVALID_FUNCTION from
         // CreateHardLinkW on exFAT and FAT: the EPERM of Linux there.

@@ -7,6 +7,7 @@ import path from "node:path";
 import process from "node:process";
 import {
   AtomicWriteError,
+  type FileLock,
   lockFile,
   lockFileSync,
   removeStaleTemps,
@@ -18,6 +19,7 @@ import {
   DEAD_PID,
   deadWriter,
   failsWith,
+  type Fault,
   faultAdapter,
   read,
   runtimeName,
@@ -134,6 +136,46 @@ test("lockFile() makes the lock file under its own name where the file system ha
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 });
+
+// sshfs reports a name another client made just before as EPERM, to link
+// and to an O_EXCL create alike: the kernel did not know it yet, and SFTP
+// has one code for both.
+const TAKEN_AS_EPERM: Fault[] = [
+  {
+    op: "link",
+    code: "EPERM",
+    where: (args) => fs.existsSync(args[1] as string),
+  },
+  {
+    op: "createExclusive",
+    code: "EPERM",
+    where: (args) => fs.existsSync(args[0] as string),
+  },
+];
+
+for (
+  const [name, take] of [
+    ["lockFile()", (file: string) => lockFile(file, { timeout: 300 })],
+    [
+      "lockFileSync()",
+      (file: string) =>
+        new Promise<FileLock>((resolve) =>
+          resolve(lockFileSync(file, { timeout: 300 }))
+        ),
+    ],
+  ] as const
+) {
+  test(`${name} waits for a live holder's lock, and times out, where the file system says EPERM for its taken name (sshfs)`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "data.json");
+      const lock = writeFakeLock(target, {}); // this live process's
+      await using(faultAdapter(TAKEN_AS_EPERM), async () => {
+        await failsWith(take(target), "ETIMEDOUT");
+      });
+      assert.deepEqual(fs.readdirSync(dir), [path.basename(lock)]);
+    });
+  });
+}
 
 test("lockFile() makes the lock file under its own name where link fails with EISDIR, as libuv reports Windows' exFAT", async () => {
   await withTempDir(async (dir) => {

@@ -533,6 +533,21 @@ for (const api of apis) {
     });
   });
 
+  test(`${name} with overwrite: false ${fails} with EEXIST, and keeps the file, where the link's failure says EPERM with a file at the name (sshfs, when another client made it just before)`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "once.txt");
+      const adapter = faultAdapter([{ op: "link", code: "EPERM" }]);
+      await keepsOld(dir, file, async () => {
+        const error = await using(
+          adapter,
+          () =>
+            failsWith(api.write(file, "new", { overwrite: false }), "EEXIST"),
+        );
+        assert.equal((error.cause as { code?: string }).code, "EPERM");
+      });
+    });
+  });
+
   test(`${name} with overwrite: false ${fails} with EPERM where link fails with EISDIR, as libuv reports Windows' exFAT`, async () => {
     await withTempDir(async (dir) => {
       const file = path.join(dir, "f.txt");
