@@ -225,17 +225,24 @@ export function duplicatesIn(values: number[]): number[] {
 /**
  * Runs one worker per entry of `workers` (a runtime and an API, or a peer
  * with `mode` `peer`), each incrementing the counter in `target` `n` times;
- * resolves when all ended.
+ * resolves when all ended. Several targets (the same file through several
+ * mounts) are handed to the workers in turn; the first is read at the end.
  */
 export async function contention(
-  target: string,
+  target: string | readonly string[],
   workers: [ChildRuntime, string][],
   n: number,
   mode = "count",
 ): Promise<ContentionResult> {
   const started = performance.now();
-  const children = workers.map(([runtime, api]) =>
-    startLockChild(runtime, [mode, target, String(n), api])
+  const targets = typeof target === "string" ? [target] : target;
+  const children = workers.map(([runtime, api], i) =>
+    startLockChild(runtime, [
+      mode,
+      targets[i % targets.length],
+      String(n),
+      api,
+    ])
   );
   const ends = await Promise.all(children.map((c) => c.ended));
   ends.forEach((end, i) => {
@@ -252,7 +259,7 @@ export async function contention(
   );
   return {
     acks,
-    final: finalValue(target),
+    final: finalValue(targets[0]),
     duplicates: duplicatesIn(acks),
     errors:
       children.flatMap((c) => c.lines).filter((l) => l.startsWith("error "))

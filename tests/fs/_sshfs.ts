@@ -54,14 +54,16 @@ async function listening(port: number, sshd: ChildProcess, ms = 10_000) {
 
 /**
  * Serves `exported` with a throwaway sshd on 127.0.0.1 and mounts it at
- * `dir` with sshfs (named `name` in the mount table); `home` holds the keys
- * and the configuration, and is deleted on `close()`.
+ * `dir` with sshfs (named `name` in the mount table), with sshfs's `options`
+ * besides its defaults; `home` holds the keys and the configuration, and is
+ * deleted on `close()`.
  */
 export async function mountSshfs(
   name: string,
   home: string,
   exported: string,
   dir: string,
+  options: readonly string[] = [],
 ): Promise<Mount> {
   const problem = sshfsProblem();
   if (problem) throw new Skip(problem);
@@ -121,6 +123,7 @@ export async function mountSshfs(
         "StrictHostKeyChecking=no",
         "UserKnownHostsFile=/dev/null",
         "BatchMode=yes",
+        ...options,
       ].join(","),
     ],
     stop,
