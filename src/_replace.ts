@@ -53,6 +53,7 @@ import {
 } from "./_replacement.ts";
 import { openToHold } from "./_open_directory.ts";
 import { nameTaken } from "./_name_taken.ts";
+import { checkNotDetached } from "./_validate.ts";
 import { resolveTarget } from "./_resolve_target.ts";
 import { MOUNT_POINT_REASON } from "./_mount_point.ts";
 import { checkStickyOwner } from "./_sticky.ts";
@@ -344,12 +345,18 @@ function* finishTemp(
 
 /**
  * Writes all of `bytes` to the temporary file in calls of at most
- * {@linkcode MAX_WRITE_BYTES}, resuming after short writes.
+ * {@linkcode MAX_WRITE_BYTES}, resuming after short writes; a buffer
+ * detached before its last write is a TypeError (the file is discarded).
  */
 export function* writeAll(s: Replacement, bytes: Uint8Array): Steps<void> {
+  // A buffer detached (transferred) since the call reads as empty: it is
+  // refused before each write, its length taken before the first.
+  checkNotDetached(bytes.buffer);
+  const length = bytes.length;
   let offset = 0;
-  while (offset < bytes.length) {
+  while (offset < length) {
     s.options.signal?.throwIfAborted();
+    checkNotDetached(bytes.buffer);
     const rest = offset === 0 && bytes.length <= MAX_WRITE_BYTES
       ? bytes
       : bytes.subarray(offset, offset + MAX_WRITE_BYTES);

@@ -6,6 +6,7 @@
 import { isAbsolute, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Buffer } from "node:buffer";
+import { isArrayBuffer, isDataView } from "node:util/types";
 import type { AtomicOptions } from "./atomic_options.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import { errorCode } from "./_error_code.ts";
@@ -316,9 +317,13 @@ const encoder = new TextEncoder();
 
 /**
  * `chunk` as bytes: strings in `encoding`, any `ArrayBufferView` as a view of
- * the same memory (not copied), an `ArrayBuffer` as all of its bytes. A
- * detached buffer (transferred, as to a worker) is a TypeError, whatever
- * views it: a `Uint8Array` of one reads as empty, and would empty the file.
+ * the same memory (not copied), an `ArrayBuffer` (of any realm) as all of
+ * its bytes. A detached buffer (transferred, as to a worker) is a
+ * TypeError, whatever views it: a `Uint8Array` of one reads as empty, and
+ * would empty the file. So is a view that a resizable buffer, shrunk, left
+ * out of its bounds; a view of a resizable buffer is copied, since it could
+ * shrink before it is written. Any other buffer can only be detached
+ * meanwhile, which {@linkcode checkNotDetached} finds.
  */
 export function toBytes(
   chunk: unknown,
@@ -330,26 +335,72 @@ export function toBytes(
       ? encoder.encode(chunk)
       : Buffer.from(chunk, encoding);
   }
-  const buffer = chunk instanceof ArrayBuffer
+  const buffer = isArrayBuffer(chunk)
     ? chunk
     : ArrayBuffer.isView(chunk)
     ? chunk.buffer
     : undefined;
-  if ((buffer as { detached?: boolean } | undefined)?.detached === true) {
+  if (buffer === undefined) {
+    throw new TypeError(
+      `Cannot write ${what}: expected a string, an ArrayBufferView or an ArrayBuffer, got ${
+        describe(chunk)
+      }`,
+    );
+  }
+  checkNotDetached(buffer, what);
+  if ((buffer as { resizable?: boolean }).resizable === true) {
+    return copyOfResizable(chunk as ArrayBufferView | ArrayBuffer, what);
+  }
+  if (chunk === buffer) return new Uint8Array(buffer);
+  const view = chunk as ArrayBufferView;
+  return view instanceof Uint8Array
+    ? view
+    : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+/**
+ * Throws the TypeError of a detached `buffer` (transferred, as to a worker):
+ * before the bytes of one are written, since a view of it reads as empty.
+ */
+export function checkNotDetached(
+  buffer: ArrayBufferLike,
+  what = "data",
+): void {
+  if ((buffer as { detached?: boolean }).detached === true) {
     throw new TypeError(
       `Cannot write ${what}: its ArrayBuffer is detached (transferred), so it holds no bytes`,
     );
   }
-  if (chunk instanceof Uint8Array) return chunk;
-  if (ArrayBuffer.isView(chunk)) {
-    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+/** `%TypedArray%.prototype.slice`, which refuses a typed array out of its buffer's bounds. */
+const typedArraySlice = Object.getPrototypeOf(Uint8Array.prototype).slice as (
+  this: ArrayBufferView,
+  start: number,
+  end: number,
+) => unknown;
+
+/**
+ * A copy of the bytes of `chunk`, a resizable `ArrayBuffer` or a view of
+ * one, which could shrink before they are written; a view that it has
+ * shrunk out of already (which reads as empty) is a TypeError.
+ */
+function copyOfResizable(
+  chunk: ArrayBufferView | ArrayBuffer,
+  what: string,
+): Uint8Array {
+  if (!ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.slice(0));
+  try {
+    // Each throws a TypeError out of bounds: a DataView's byteLength, a
+    // typed array's slice (its byteLength would read 0).
+    if (!isDataView(chunk)) typedArraySlice.call(chunk, 0, 0);
+    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+      .slice();
+  } catch {
+    throw new TypeError(
+      `Cannot write ${what}: its resizable ArrayBuffer was shrunk out of the view's bounds, so it holds no bytes`,
+    );
   }
-  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
-  throw new TypeError(
-    `Cannot write ${what}: expected a string, an ArrayBufferView or an ArrayBuffer, got ${
-      describe(chunk)
-    }`,
-  );
 }
 
 /** The bytes of `chunks`, one after the other, in one buffer. */

@@ -1,4 +1,5 @@
 /** Read-modify-write of a file across processes, without lost updates. */
+import { isUint8Array } from "node:util/types";
 import type { AtomicOptions } from "./atomic_options.ts";
 import { type Context, currentContext, startReplacement } from "./_context.ts";
 import { guardOf, readLocked } from "./_lock_hold.ts";
@@ -72,7 +73,7 @@ export function newContent(
 ): Uint8Array | null {
   const target = plan.lock.target;
   if (result === undefined) return null;
-  if (typeof result === "string" || result instanceof Uint8Array) {
+  if (typeof result === "string" || isUint8Array(result)) {
     return toBytes(result, "data", plan.write.encoding);
   }
   throw new TypeError(

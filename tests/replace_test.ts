@@ -9,10 +9,11 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
+import { runInNewContext } from "node:vm";
 import { apis } from "./_apis.ts";
 import { mountImage } from "./_mounts.ts";
 import { Skip, skipTest } from "./_skip.ts";
-import { writeFileAtomic } from "../mod.ts";
+import { openAtomic, writeFileAtomic } from "../mod.ts";
 import type { OpName } from "../src/runtime/types.ts";
 import {
   failsWith,
@@ -691,6 +692,16 @@ for (const api of apis) {
       },
     ],
     [
+      // It reads as empty, as a detached one does.
+      "data viewing a resizable ArrayBuffer shrunk out of its bounds",
+      () => {
+        const buffer = new ArrayBuffer(8, { maxByteLength: 16 });
+        const bytes = new Uint8Array(buffer, 0, 8);
+        buffer.resize(4);
+        return api.write("f", bytes);
+      },
+    ],
+    [
       "options that are a string",
       () => api.write("f", "x", "yes" as unknown as { fsync: boolean }),
     ],
@@ -972,6 +983,59 @@ test("writeFileAtomic() sets a kept file's bits while writing the first bytes", 
     const { adapter, events } = timeline(["chmod", "write"]);
     await using(adapter, () => writeFileAtomic(file, "new"));
     assert.deepEqual(events.slice(0, 2), ["chmod", "write"]);
+    assert.equal(read(file), "new");
+  });
+});
+
+// The data is not copied (as with fs.writeFile): a buffer transferred after
+// the call, before it is written, would read as empty.
+test("writeFileAtomic() rejects with a TypeError, and keeps the old file, when the data's ArrayBuffer is transferred after the call", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f.txt");
+    await keepsOld(dir, file, async () => {
+      const bytes = new TextEncoder().encode("new");
+      const written = writeFileAtomic(file, bytes);
+      structuredClone(bytes.buffer, { transfer: [bytes.buffer] });
+      await assert.rejects(written, TypeError);
+    });
+  });
+});
+
+test("openAtomic()'s write() of a chunk it does not copy (64 KiB or more) rejects with a TypeError, and the old file stays, when the chunk's ArrayBuffer is transferred after the call", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f.txt");
+    await keepsOld(dir, file, async () => {
+      await assert.rejects(
+        openAtomic(file, (handle) => {
+          const chunk = new Uint8Array(64 * 1024).fill(65);
+          const written = handle.write(chunk);
+          chunk.buffer.transfer();
+          return written;
+        }),
+        TypeError,
+      );
+    });
+  });
+});
+
+test("writeFileAtomic() writes all the bytes given of a resizable ArrayBuffer shrunk after the call", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f.txt");
+    const buffer = new ArrayBuffer(3, { maxByteLength: 16 });
+    const bytes = new Uint8Array(buffer); // tracks the buffer's length
+    bytes.set(new TextEncoder().encode("new"));
+    const written = writeFileAtomic(file, bytes);
+    buffer.resize(1);
+    await written;
+    assert.equal(read(file), "new");
+  });
+});
+
+test("writeFileAtomic() writes an ArrayBuffer of another realm (node:vm) as its bytes", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f.txt");
+    const buffer = runInNewContext("new Uint8Array([110, 101, 119]).buffer");
+    await writeFileAtomic(file, buffer);
     assert.equal(read(file), "new");
   });
 });

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { constants as bufferConstants } from "node:buffer";
 import fs from "node:fs";
 import path from "node:path";
+import { runInNewContext } from "node:vm";
 import {
   AtomicWriteError,
   lockFile,
@@ -237,6 +238,17 @@ for (const { name, fails, update } of updates) {
       );
       assert.equal(read(target), "old");
       assert.deepEqual(fs.readdirSync(dir), ["f.txt"]);
+    });
+  });
+
+  test(`${name} writes a Uint8Array of another realm (node:vm) that fn returns`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f.txt");
+      await update(
+        target,
+        () => runInNewContext("new Uint8Array([110, 101, 119])") as Uint8Array,
+      );
+      assert.equal(read(target), "new");
     });
   });
 
