@@ -436,6 +436,21 @@ export function sharedCases(form: CompatForm): void {
     });
   });
 
+  test(`${name} ${fails} with a TypeError coded ERR_INVALID_ARG_VALUE for hex text of an odd length, as fs.writeFile does, and keeps the file`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      const error = await form.write(file, "abc", { encoding: "hex" }).then(
+        () => null,
+        (e) => e,
+      );
+      assert.ok(error instanceof TypeError, String(error));
+      assert.equal((error as { code?: string }).code, "ERR_INVALID_ARG_VALUE");
+      assert.equal(read(file), "old");
+      assert.deepEqual(fs.readdirSync(dir), ["f"]);
+    });
+  });
+
   test(`${name} ${fails} with EISDIR when the target is a directory`, async () => {
     await withTempDir(async (dir) => {
       const target = path.join(dir, "d");

@@ -264,6 +264,14 @@ test("atomically writeFile() writes a readable stream", async () => {
   });
 });
 
+test("atomically writeFile() writes a readable stream's strings as UTF-8 whatever the encoding, as the package does", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    await writeFile(file, Readable.from(["€", "ab"]), { encoding: "latin1" });
+    assert.equal(read(file), "€ab");
+  });
+});
+
 test("atomically writeFile() retries a failed rename without reading a stream again", async () => {
   await withTempDir(async (dir) => {
     const file = path.join(dir, "f");

@@ -125,3 +125,26 @@ test("steno Writer.write() resolves a relative path against the current director
     assert.equal(read(path.join(b, "db.json")), "in b");
   });
 });
+
+for (
+  const [what, data] of [
+    ["an ArrayBuffer", new ArrayBuffer(3)],
+    ["null", null],
+    ["a number", 42],
+  ] as const
+) {
+  test(`steno Writer.write() rejects ${what} with a TypeError coded ERR_INVALID_ARG_TYPE, as steno's fs.writeFile does, and keeps the file`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "db.json");
+      fs.writeFileSync(file, "old");
+      const error = await new Writer(file).write(data as never).then(
+        () => null,
+        (e) => e,
+      );
+      assert.ok(error instanceof TypeError, String(error));
+      assert.equal((error as { code?: string }).code, "ERR_INVALID_ARG_TYPE");
+      assert.equal(read(file), "old");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+}

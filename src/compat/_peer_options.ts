@@ -5,10 +5,12 @@
  * process may not make is tolerated as those packages tolerate it.
  */
 import {
+  type Encoding,
   type OwnerChoice,
   rejectUnknownKeys,
   type ResolvedOptions,
   resolveOptions,
+  toBytes,
   toEncoding,
 } from "../_validate.ts";
 
@@ -27,6 +29,24 @@ export function peerOptionsObject(
   }
   rejectUnknownKeys(options, valid, `${peer} options`);
   return options as Record<string, unknown>;
+}
+
+/**
+ * A string's bytes in `encoding`, refused as `fs.writeFile` (which both
+ * peers call) refuses it: hex text of an odd length is a TypeError with
+ * code `ERR_INVALID_ARG_VALUE` (`Buffer.from` would drop the last digit),
+ * before any file is touched.
+ */
+export function peerStringBytes(data: string, encoding: Encoding): Uint8Array {
+  if (encoding === "hex" && data.length % 2 !== 0) {
+    throw Object.assign(
+      new TypeError(
+        `The argument 'encoding' is invalid for data of length ${data.length}. Received 'hex'`,
+      ),
+      { code: "ERR_INVALID_ARG_VALUE" },
+    );
+  }
+  return toBytes(data, "data", encoding);
 }
 
 /** The largest id `fs.chown` takes, and the largest mode `fs.chmod` takes. */

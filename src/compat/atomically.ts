@@ -38,13 +38,13 @@ import { currentContext } from "../_context.ts";
 import {
   type ResolvedOptions,
   toAbsolutePath,
-  toBytes,
   toEncoding,
 } from "../_validate.ts";
 import { writeResolved, writeResolvedSync } from "../_write.ts";
 import {
   peerFunction,
   peerOptionsObject,
+  peerStringBytes,
   reportTo,
   translateShared,
 } from "./_peer_options.ts";
@@ -226,7 +226,12 @@ function translate(options: unknown, sync: boolean): WritePlan {
 
 function toData(data: unknown, resolved: ResolvedOptions): unknown {
   if (data === undefined) return new Uint8Array(0);
-  if (typeof data === "string") return toBytes(data, "data", resolved.encoding);
+  if (typeof data === "string") {
+    return peerStringBytes(data, resolved.encoding);
+  }
+  // A stream's strings are UTF-8 whatever the encoding, as the package
+  // pipes them.
+  if (!ArrayBuffer.isView(data)) resolved.encoding = "utf8";
   return data; // bytes, or a stream (an async iterable of Buffers)
 }
 

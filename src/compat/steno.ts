@@ -52,6 +52,30 @@ function toPath(filename: PathLike): string | URL {
 function ignore(): void {}
 
 /**
+ * Whether `data` is what steno's `fs.writeFile` takes: a string, an
+ * `ArrayBufferView`, or an iterable or async iterable of them (not an
+ * `ArrayBuffer`, which Node's `fs.writeFile` refuses).
+ */
+function isData(data: unknown): boolean {
+  if (typeof data === "string" || ArrayBuffer.isView(data)) return true;
+  return typeof data === "object" && data !== null &&
+    (Symbol.iterator in data || Symbol.asyncIterator in data);
+}
+
+/** The TypeError steno's `fs.writeFile` rejects other data with, code and all. */
+function dataTypeError(data: unknown): TypeError {
+  const received = data === null || data === undefined
+    ? String(data)
+    : `type ${typeof data}`;
+  return Object.assign(
+    new TypeError(
+      `The "data" argument must be of type string or an instance of Buffer, TypedArray, or DataView, or an Iterable or AsyncIterable. Received ${received}`,
+    ),
+    { code: "ERR_INVALID_ARG_TYPE" },
+  );
+}
+
+/**
  * Writes one file often and safely, like `steno`'s `Writer`: calls made while
  * a write runs are folded into one next write carrying the data of the
  * latest call. An iterable (a lowdb adapter may pass one) is written as it
@@ -101,6 +125,7 @@ export class Writer {
    * ```
    */
   write(data: Data): Promise<void> {
+    if (!isData(data)) return Promise.reject(dataTypeError(data));
     const writer = this.#writerNow();
     if (isWhole(data)) return writer.write(data);
     // Its place among the writes to the file is taken now, as a whole

@@ -29,7 +29,11 @@
  */
 import { toAbsolutePath, toBytes } from "../_validate.ts";
 import { writeResolved, writeResolvedSync } from "../_write.ts";
-import { peerFunction, translateShared } from "./_peer_options.ts";
+import {
+  peerFunction,
+  peerStringBytes,
+  translateShared,
+} from "./_peer_options.ts";
 import type { ResolvedOptions } from "../_validate.ts";
 
 /** The options `write-file-atomic` takes. */
@@ -112,7 +116,7 @@ function toData(data: unknown, resolved: ResolvedOptions): Uint8Array {
   if (ArrayBuffer.isView(data) || data instanceof ArrayBuffer) {
     return toBytes(data);
   }
-  return toBytes(String(data), "data", resolved.encoding);
+  return peerStringBytes(String(data), resolved.encoding);
 }
 
 /**
