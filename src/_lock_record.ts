@@ -224,12 +224,29 @@ function coarseness(mtimeMs: number): number {
 }
 
 /**
- * Whether a heartbeat recorded as `mtimeMs` came before `bootTime`, however
- * coarse the file system's times: then no holder has touched the lock since
- * this machine booted.
+ * Whether the latest heartbeat a lock may have had (`latest`, with the file
+ * system's step allowed for) came before `bootTime`: then no holder has
+ * touched the lock since this machine booted.
  */
-function touchedBeforeBoot(mtimeMs: number, bootTime: number | null): boolean {
-  return bootTime !== null && mtimeMs + coarseness(mtimeMs) < bootTime;
+function touchedBeforeBoot(latest: number, bootTime: number | null): boolean {
+  return bootTime !== null && latest < bootTime;
+}
+
+/**
+ * The latest time the holder's last heartbeat may have been: its
+ * {@linkcode lastHeartbeat}, or the file's time with its step as allowance,
+ * whichever is later. The record's `at` is exact, but a heartbeat made in
+ * the same step after it is recorded as the step's start, before `at`: on
+ * exFAT or FAT, a lease shorter than the step would otherwise end while
+ * its holder still beats.
+ */
+function latestHeartbeat(
+  mtime: number,
+  r: LockRecord | null,
+  now: number,
+): number {
+  const beat = lastHeartbeat(mtime, r, now);
+  return Math.max(beat + coarseness(beat), mtime + coarseness(mtime));
 }
 
 /**
@@ -302,7 +319,7 @@ export function staleReason(
   // say the holder's lease, so a holder proven alive keeps the lock: its
   // lease may be longer than the one assumed here.
   if (r === null && state === "alive") return null;
-  const beat = lastHeartbeat(seen.entry.mtimeMs, r, now);
+  const beat = latestHeartbeat(seen.entry.mtimeMs, r, now);
   if (r !== null && r.host === me.host && me.host !== "") {
     if (
       r.boot !== me.boot && r.boot !== "" && me.boot !== "" &&
@@ -322,7 +339,7 @@ export function staleReason(
       // may be stalled), but only the lease.
     }
   }
-  const expiry = beat + coarseness(beat) + (r?.lease ?? lease);
+  const expiry = beat + (r?.lease ?? lease);
   return now > expiry
     ? `lease expired ${Math.round(now - expiry)} ms ago`
     : null;

@@ -858,6 +858,28 @@ test("lockFile() allows for whole-second modification times (exFAT, sshfs): a ho
   });
 });
 
+test("lockFile() allows for whole-second modification times when the record's time is later: a holder whose lease is shorter than the step keeps the lock while it beats", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    // The lock made 300 ms into a second, beaten since in the same second,
+    // which the file system records as the second's start (before the
+    // record's time); now 1.1 to 1.5 s later, past the 800 ms lease counted
+    // from the record's time but not from the heartbeat.
+    while (Date.now() % 1000 < 100 || Date.now() % 1000 >= 500) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const second = (Math.floor(Date.now() / 1000) - 1) * 1000;
+    const lock = writeFakeLock(target, {
+      host: "elsewhere",
+      lease: 800,
+      at: second + 300,
+    });
+    fs.utimesSync(lock, second / 1000, second / 1000);
+    await failsWith(lockFile(target, { timeout: 0 }), "ETIMEDOUT");
+    assert.ok(fs.existsSync(lock));
+  });
+});
+
 test("lockFile() takes over a lock of a dead process", SLOW, async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
