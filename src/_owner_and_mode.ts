@@ -186,14 +186,65 @@ function* keepAcl(s: Replacement, entry: EntryInfo): Steps<void> {
     request("readAcl", named(s, s.final)),
   );
   if (acl === undefined) return;
-  yield* act(
-    s,
-    "set ACL",
-    temp,
+  const set = yield* settle(
     request("writeAcl", s.file, named(s, temp), acl),
   );
+  if (!set.ok && !(yield* hasAclAlready(s, acl))) {
+    throw failure(s, "set ACL", temp, set.error);
+  }
   // The ACL set the bits: the owner's, the mask (as the group's), the others'.
   if (acl !== null) s.createdMode = entry.mode & 0o777;
+}
+
+/**
+ * Whether the temporary file has the access ACL `acl` (`null`: none)
+ * already, after setting it failed: a file system that shows every file
+ * with one owner (exFAT or NTFS through FUSE) refuses to anyone else the
+ * removal of an ACL that no file there has.
+ */
+function* hasAclAlready(
+  s: Replacement,
+  acl: Uint8Array | null,
+): Steps<boolean> {
+  const found = yield* settle(request("readAcl", named(s, s.temp as string)));
+  if (!found.ok || found.value === undefined) return false;
+  const has = found.value;
+  return has === null || acl === null
+    ? has === acl
+    : has.length === acl.length && has.every((byte, i) => byte === acl[i]);
+}
+
+/**
+ * The error to throw for a chmod of the temporary file to `mode` that
+ * failed with `error`, or `null` where the file has those bits already (a
+ * `stat` says, made only then): a file system that keeps no modes (FAT
+ * through fusefat: `ENOSYS`), or that shows every file with one owner and
+ * mode and refuses a chmod to anyone but that owner (exFAT or NTFS through
+ * FUSE: `EPERM`), shows the new file with the old one's bits, as a plain
+ * create and rename would leave them. Bits the file does not have are
+ * never taken as set.
+ */
+export function* chmodFailure(
+  s: Replacement,
+  mode: number,
+  error: unknown,
+): Steps<unknown> {
+  const temp = s.temp as string;
+  const found = yield* settle(request("stat", named(s, temp)));
+  if (found.ok && found.value?.mode === (mode & 0o7777)) return null;
+  return failure(s, "chmod", temp, error);
+}
+
+/** Sets the temporary file's bits to `mode` with `chmod`, which {@linkcode chmodFailure} judges if it fails. */
+export function* chmodTemp(
+  s: Replacement,
+  chmod: Request<void>,
+  mode: number,
+): Steps<void> {
+  const done = yield* settle(chmod);
+  if (done.ok) return;
+  const error = yield* chmodFailure(s, mode, done.error);
+  if (error !== null) throw error;
 }
 
 /**
@@ -221,7 +272,7 @@ export function* matchOwnerAndMode(
   // that only widens may wait for the first write and run alongside it.
   if (onlyWidens(s.createdMode, mode)) s.pendingMode = mode;
   else {
-    yield* act(s, "chmod", temp, request("chmod", s.file, temp, mode));
+    yield* chmodTemp(s, request("chmod", s.file, temp, mode), mode);
     // A write clears those two bits too: they are set again after the content.
     if (hasSetIdBits(mode)) s.pendingMode = mode;
   }

@@ -58,6 +58,8 @@ import { resolveTarget } from "./_resolve_target.ts";
 import { MOUNT_POINT_REASON } from "./_mount_point.ts";
 import { checkStickyOwner } from "./_sticky.ts";
 import {
+  chmodFailure,
+  chmodTemp,
   keepsOwner,
   matchOwnerAndMode,
   takePendingMode,
@@ -377,10 +379,14 @@ export function* writeAll(s: Replacement, bytes: Uint8Array): Steps<void> {
 function* writeChunk(s: Replacement, chunk: Uint8Array): Steps<number> {
   const temp = s.temp as string;
   const write = request("write", s.file, chunk);
+  const mode = s.pendingMode as number;
   const chmod = takePendingMode(s, true);
   if (chmod === null) return yield* act(s, "write", temp, write);
   const [moded, wrote] = yield* both(chmod, write);
-  if (!moded.ok) throw failure(s, "chmod", temp, moded.error);
+  if (!moded.ok) {
+    const error = yield* chmodFailure(s, mode, moded.error);
+    if (error !== null) throw error;
+  }
   if (!wrote.ok) throw failure(s, "write", temp, wrote.error);
   return wrote.value;
 }
@@ -396,8 +402,9 @@ export function* syncTemp(s: Replacement): Steps<void> {
   const temp = s.temp as string;
   s.options.signal?.throwIfAborted();
   // What no write took: the content is empty, or the bits would not survive it.
+  const mode = s.pendingMode as number;
   const chmod = takePendingMode(s);
-  if (chmod !== null) yield* act(s, "chmod", temp, chmod);
+  if (chmod !== null) yield* chmodTemp(s, chmod, mode);
   if (s.options.fsync) yield* syncLooking(s, temp);
 }
 

@@ -14,7 +14,7 @@ import { apis } from "./_apis.ts";
 import { mountImage } from "./_mounts.ts";
 import { Skip, skipTest } from "./_skip.ts";
 import { openAtomic, writeFileAtomic } from "../mod.ts";
-import type { OpName } from "../src/runtime/types.ts";
+import type { EntryInfo, OpName } from "../src/runtime/types.ts";
 import {
   failsWith,
   type Fault,
@@ -31,6 +31,25 @@ function modeOf(file: string): number {
 }
 
 /** Writes "old" to `file`, runs `fn`, asserts the target kept "old" and no temp is left. */
+/**
+ * `adapter`, where every file shows the bits 0o644, as on a file system that
+ * keeps no modes (fusefat shows its mount's one mode for every file).
+ */
+function oneMode(adapter: FaultAdapter): FaultAdapter {
+  for (const ops of [adapter.sync, adapter.async]) {
+    const stat = ops.stat as (path: string) => unknown;
+    (ops as { stat: unknown }).stat = (at: string) => {
+      const shown = (entry: EntryInfo | null) =>
+        entry && { ...entry, mode: 0o644 };
+      const found = stat(at);
+      return found instanceof Promise
+        ? found.then(shown)
+        : shown(found as EntryInfo | null);
+    };
+  }
+  return adapter;
+}
+
 async function keepsOld(
   dir: string,
   file: string,
@@ -545,6 +564,31 @@ for (const api of apis) {
             failsWith(api.write(file, "new", { overwrite: false }), "EEXIST"),
         );
         assert.equal((error.cause as { code?: string }).code, "EPERM");
+      });
+    });
+  });
+
+  test(`${name} replaces a file where chmod fails (ENOSYS) but the new file shows the bits asked already (FAT through fusefat, which shows every file with one mode)`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      fs.writeFileSync(file, "old");
+      fs.chmodSync(file, 0o644);
+      const adapter = oneMode(faultAdapter([{ op: "chmod", code: "ENOSYS" }]));
+      await using(adapter, () => api.write(file, "new"));
+      assert.equal(read(file), "new");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  test(`${name} ${fails} with chmod's error, and keeps the file, where the new file does not show the bits asked`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      await keepsOld(dir, file, async () => {
+        const adapter = faultAdapter([{ op: "chmod", code: "ENOSYS" }]);
+        await using(
+          adapter,
+          () => failsWith(api.write(file, "new", { mode: 0o640 }), "ENOSYS"),
+        );
       });
     });
   });
