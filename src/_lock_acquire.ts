@@ -522,11 +522,13 @@ function* lineUp(w: Waiter): Steps<void> {
   }
   w.quiet = false;
   if (found === "lost") {
-    // Removed by another (the one behind, judging it abandoned): closed.
+    // Removed by another (the one behind, judging it abandoned), or not
+    // listed though it is there (a mount that hides names starting with a
+    // dot: ntfs-3g's hide_dot_files): left, its own name removed either way.
     const lost = w.ticket!;
-    w.plan.inFlight?.delete(lost.path);
     w.ticket = null;
-    yield* settle(request("close", lost.file));
+    yield* leave(lost);
+    w.plan.inFlight?.delete(lost.path);
   }
   w.awaits = found === "lost" || found === null ? w.path : found.path;
   w.place = found === "lost" || found === null ? 0 : found.place;

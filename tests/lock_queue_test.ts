@@ -28,12 +28,13 @@ import type { Writer } from "../src/runtime/_writer_identity.ts";
 import {
   backdate,
   DEAD_PID,
+  failsWith,
   faultAdapter,
   runtimeName,
   using,
   withTempDir,
 } from "./_fixtures.ts";
-import { lockPathOf, startLockChild } from "./_lock_fixtures.ts";
+import { lockPathOf, startLockChild, writeFakeLock } from "./_lock_fixtures.ts";
 import { skipTest } from "./_skip.ts";
 
 const HOUR = 60 * 60 * 1000;
@@ -170,6 +171,29 @@ test('ahead() says "lost" once the waiter\'s own ticket is gone', async () => {
     fs.rmSync(ticket.path);
     assert.equal(runSync(ahead(adapter, ticket, false), adapter.sync), "lost");
     closeTickets();
+  });
+});
+
+test("lockFile() waiting where the line's names are not listed (a mount that hides names starting with a dot, as ntfs-3g's hide_dot_files) times out leaving no ticket and no line behind", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const lock = writeFakeLock(target, {}); // this live process's
+    const adapter = faultAdapter([]);
+    for (const ops of [adapter.sync, adapter.async]) {
+      const readDir = ops.readDir as (at: string) => unknown;
+      (ops as { readDir: unknown }).readDir = (at: string) => {
+        const hidden = (names: string[]) =>
+          names.filter((name) => !name.startsWith("."));
+        const listed = readDir(at);
+        return listed instanceof Promise
+          ? listed.then(hidden)
+          : hidden(listed as string[]);
+      };
+    }
+    await using(adapter, async () => {
+      await failsWith(lockFile(target, { timeout: 1_500 }), "ETIMEDOUT");
+    });
+    assert.deepEqual(fs.readdirSync(dir), [path.basename(lock)]);
   });
 });
 
