@@ -193,13 +193,24 @@ function isRecord(value: unknown): value is LockRecord {
  */
 export function parseRecord(bytes: Uint8Array): LockRecord | null | undefined {
   const text = decoder.decode(bytes);
-  if (!text.startsWith(MARK)) return MARK.startsWith(text) ? null : undefined;
+  if (!text.startsWith(MARK)) {
+    return MARK.startsWith(text) || isUnwritten(bytes) ? null : undefined;
+  }
   try {
     const value: unknown = JSON.parse(text);
     return isRecord(value) ? value : null;
   } catch {
     return text.endsWith("\n") ? undefined : null;
   }
+}
+
+/**
+ * Whether `bytes` are all NUL: a record whose bytes the file system shows
+ * before they are written (FAT through fusefat, to a reader while its
+ * holder writes it), not a user's file.
+ */
+function isUnwritten(bytes: Uint8Array): boolean {
+  return bytes.every((byte) => byte === 0);
 }
 
 /** The token of a sighting whose record is not (yet) readable: a hash of the file's identity. */

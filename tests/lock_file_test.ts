@@ -960,6 +960,15 @@ test("lockFile() rejects with EEXIST and leaves a user's file that has the lock'
   });
 });
 
+test("lockFile() waits for a fresh lock whose record reads as NUL bytes (FAT through fusefat shows them while its holder writes it), as for one not yet written", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(lockPathOf(target), new Uint8Array(64));
+    await failsWith(lockFile(target, { timeout: 300 }), "ETIMEDOUT");
+    assert.deepEqual(locksUnder(dir), [path.basename(lockPathOf(target))]);
+  });
+});
+
 test("lockFile() rejects with a TypeError or RangeError before touching any file", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
