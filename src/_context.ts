@@ -179,5 +179,6 @@ export function startReplacement(
     ticket: null,
     guard: null,
     looked: null,
+    placed: null,
   };
 }

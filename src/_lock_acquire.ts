@@ -78,10 +78,15 @@ const JUDGE_AT_LEAST_EVERY_MS = 4 * LOOK_EVERY_MS;
  * What `link` fails with where the file system has no hard links (FAT and
  * exFAT, some FUSE and network file systems; `EISDIR` is how libuv reports
  * Windows' `ERROR_INVALID_FUNCTION` from `CreateHardLinkW` on exFAT and
- * FAT, where the source is no directory): the lock is then made under its
- * own name, without the holder's second name.
+ * FAT, where the source is no directory; `EACCES`, how sshfs reports a
+ * server's file system without them): the lock is then made under its own
+ * name, without the holder's second name. (The holder's file was just made
+ * in the same directory, so a real refusal to write there fails that
+ * create too, and a runtime's permissions, say `EACCES` for a `link` they
+ * forbid, leave the create under the lock's name to say it.)
  */
 const NO_HARD_LINKS = new Set([
+  "EACCES",
   "EISDIR",
   "EPERM",
   "ENOTSUP",

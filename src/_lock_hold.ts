@@ -6,7 +6,7 @@ import { errorCode } from "./_error_code.ts";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import type { Sighting } from "./_lock_record.ts";
 import { all, request, settle, type Settled, type Steps } from "./_steps.ts";
-import type { Guard, Looked } from "./_replacement.ts";
+import { FRESH_LOOK_MS, type Guard, type Looked } from "./_replacement.ts";
 import { type Held, lockError, marginOf } from "./_lock.ts";
 import { reclaim } from "./_lock_reclaim.ts";
 import { isSameLock } from "./_lock_look.ts";
@@ -72,12 +72,6 @@ function* isHeld(
   );
   return same ? entry : null;
 }
-
-/**
- * How old the look at the lock file made alongside an update's fsync may be
- * at its rename; an older one (a slow fsync) is made again.
- */
-const FRESH_LOOK_MS = 50;
 
 /**
  * Checks that `held` is still this process's lock, with margin to spare;

@@ -25,7 +25,7 @@
  */
 import { basename, dirname } from "node:path";
 import { AtomicWriteError } from "./atomic_write_error.ts";
-import type { EntryInfo, OpenFile } from "./runtime/types.ts";
+import type { DirectoryHandle, EntryInfo, OpenFile } from "./runtime/types.ts";
 import {
   all,
   both,
@@ -42,6 +42,7 @@ import {
   codeOf,
   discard,
   failure,
+  FRESH_LOOK_MS,
   inDirectory,
   named,
   orDiscard,
@@ -455,11 +456,54 @@ function sameOwnerAndBits(a: EntryInfo | null, b: EntryInfo | null): boolean {
  */
 function* syncLooking(s: Replacement, temp: string): Steps<void> {
   const sync = request("sync", s.file);
-  if (s.guard === null) return yield* act(s, "fsync", temp, sync);
+  if (s.guard === null && s.pinned === null) {
+    return yield* act(s, "fsync", temp, sync);
+  }
+  const place = s.pinned === null ? [] : placeLooks(s, s.pinned);
+  const guard = s.guard === null ? [] : [s.guard.look()];
   const since = performance.now();
-  const [synced, entry] = yield* both(sync, s.guard.look());
+  const [synced, ...looks] = (yield* all([sync, ...place, ...guard])) as [
+    Settled<void>,
+    ...Settled<EntryInfo | null>[],
+  ];
   if (!synced.ok) throw failure(s, "fsync", temp, synced.error);
-  s.looked = { entry, since };
+  if (place.length > 0) s.placed = { held: looks[0], path: looks[1], since };
+  if (guard.length > 0) s.looked = { entry: looks[place.length], since };
+}
+
+/** The looks that tell whether an update's path still leads to the directory its lock holds (`pinned`): that directory, and the one the path leads to. */
+function placeLooks(
+  s: Replacement,
+  pinned: DirectoryHandle,
+): [Request<EntryInfo | null>, Request<EntryInfo | null>] {
+  return [request("stat", pinned.path), request("stat", dirname(s.final))];
+}
+
+/**
+ * Throws `EAGAIN` unless an update's path still leads to the directory its
+ * lock holds, just before its rename: a directory on the way renamed, a
+ * link on the way pointed elsewhere, a file system mounted over it, moved
+ * or unmounted (lazily) since the lock was taken. The update would replace
+ * a file its path no longer names, and report a success nobody sees there,
+ * in a directory where other processes now lock another file. By the looks
+ * made alongside the fsync if they are fresh, else by new ones.
+ */
+function* stillLocked(s: Replacement, pinned: DirectoryHandle): Steps<void> {
+  let placed = s.placed;
+  s.placed = null;
+  if (placed === null || performance.now() - placed.since >= FRESH_LOOK_MS) {
+    const since = performance.now();
+    const [held, path] = yield* both(...placeLooks(s, pinned));
+    placed = { held, path, since };
+  }
+  if (sameDirectory(placed.held, placed.path)) return;
+  throw problem(
+    s,
+    "EAGAIN",
+    s.options.overwrite ? "rename" : "link",
+    s.final,
+    "the path no longer leads to the directory of the file locked (a directory on the way renamed, a link on it pointed elsewhere, or a file system mounted over it, moved or unmounted, since the lock was taken)",
+  );
 }
 
 /**
@@ -475,6 +519,7 @@ export function* publish(s: Replacement): Steps<void> {
     s.options.signal?.throwIfAborted();
   }
   s.looked = null;
+  if (s.pinned !== null) yield* stillLocked(s, s.pinned);
   yield* renameOrLink(s, temp);
   s.committed = true;
   s.ticket?.renamed();

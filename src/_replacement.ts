@@ -152,6 +152,22 @@ export interface Replacement extends Resolution {
   guard: Guard | null;
   /** The guard's look made alongside the fsync, if any. */
   looked: Looked | null;
+  /** An update's looks at its lock's directory and at the one its path leads to, made alongside the fsync, if any (see `stillLocked` in `_replace.ts`). */
+  placed: Placed | null;
+}
+
+/**
+ * How old a look made alongside the fsync (at an update's lock, at its
+ * directory) may be at the rename; an older one (a slow fsync, a wait for
+ * earlier writes to the file) is made again.
+ */
+export const FRESH_LOOK_MS = 50;
+
+/** The directory an update's lock holds and the one its path leads to, looked at together, and when (by `performance.now()`). */
+export interface Placed {
+  readonly held: Settled<EntryInfo | null>;
+  readonly path: Settled<EntryInfo | null>;
+  readonly since: number;
 }
 
 /**

@@ -144,7 +144,7 @@ export function underLock(
  * @returns What `fn` returned.
  * @throws {TypeError} If an argument has the wrong type, or `fn` returns something else than a string, bytes or `undefined`.
  * @throws {RangeError} If `timeout`, `lease` or `mode` is out of range.
- * @throws {AtomicWriteError} With code `ETIMEDOUT` if the lock was not had within `timeout`, `ELOCKLOST` if it was lost before the commit, or the code of a failing file-system step; the file is then unchanged.
+ * @throws {AtomicWriteError} With code `ETIMEDOUT` if the lock was not had within `timeout`, `ELOCKLOST` if it was lost before the commit, `EAGAIN` if the path no longer leads to the file locked when it would commit (a link or directory on the way swapped meanwhile), or the code of a failing file-system step; the file is then unchanged.
  *
  * @example Usage
  * ```ts

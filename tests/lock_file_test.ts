@@ -177,6 +177,20 @@ for (
   });
 }
 
+test("lockFile() makes the lock file under its own name where link fails with EACCES, as sshfs reports a server's file system without hard links", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "data.json");
+    const adapter = faultAdapter([{ op: "link", code: "EACCES" }]);
+    await using(adapter, async () => {
+      const lock = await lockFile(target);
+      assert.deepEqual(fs.readdirSync(dir), [".data.json.atomic-lock"]);
+      assert.equal(JSON.parse(read(lock.lockPath)).file, undefined);
+      await lock.release();
+    });
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 test("lockFile() makes the lock file under its own name where link fails with EISDIR, as libuv reports Windows' exFAT", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "data.json");

@@ -25,6 +25,7 @@ import {
   withTempDir,
 } from "./_fixtures.ts";
 import { linkedTree, mkfifo } from "./_path_fixtures.ts";
+import { type Mount, mountProblem, mountTmpfs } from "./_mounts.ts";
 import {
   notRoot,
   plantedSecretLink,
@@ -240,6 +241,36 @@ for (const { name, fails, update } of updates) {
       assert.deepEqual(fs.readdirSync(dir), ["f.txt"]);
     });
   });
+
+  test(
+    `${name} ${fails} with EAGAIN, and replaces neither file, when a file system is mounted over its directory while fn runs`,
+    { skip: mountProblem() ?? false },
+    async () => {
+      await withTempDir(async (dir) => {
+        const sub = path.join(dir, "sub");
+        const target = path.join(sub, "config");
+        fs.mkdirSync(sub);
+        fs.writeFileSync(target, "locked");
+        let over: Mount | null = null;
+        try {
+          await failsWith(
+            update(target, () => {
+              over = mountTmpfs("atomic-test-over", sub, "1m");
+              fs.writeFileSync(target, "mounted over");
+              return "new";
+            }),
+            "EAGAIN",
+          );
+          assert.equal(read(target), "mounted over");
+          assert.deepEqual(fs.readdirSync(sub), ["config"]);
+        } finally {
+          (over as Mount | null)?.close();
+        }
+        assert.equal(read(target), "locked");
+        assert.deepEqual(fs.readdirSync(sub), ["config"]);
+      });
+    },
+  );
 
   test(`${name} writes a Uint8Array of another realm (node:vm) that fn returns`, async () => {
     await withTempDir(async (dir) => {
