@@ -214,15 +214,23 @@ function* hasAclAlready(
     : has.length === acl.length && has.every((byte, i) => byte === acl[i]);
 }
 
+/** What a `chmod` fails with on a file system that keeps no modes (FAT through fusefat: `ENOSYS`). */
+const NO_MODES = new Set(["ENOSYS", "ENOTSUP", "EOPNOTSUPP"]);
+
 /**
  * The error to throw for a chmod of the temporary file to `mode` that
- * failed with `error`, or `null` where the file has those bits already (a
- * `stat` says, made only then): a file system that keeps no modes (FAT
- * through fusefat: `ENOSYS`), or that shows every file with one owner and
- * mode and refuses a chmod to anyone but that owner (exFAT or NTFS through
- * FUSE: `EPERM`), shows the new file with the old one's bits, as a plain
- * create and rename would leave them. Bits the file does not have are
- * never taken as set.
+ * failed with `error`, or `null` where nothing is lost by it. That is the
+ * case of a FUSE file system that shows every file with its mount's one
+ * owner and mode: it keeps no modes (FAT through fusefat: `ENOSYS`), or
+ * refuses a chmod to anyone but that owner (exFAT or NTFS, to a user who is
+ * not: `EPERM`), and shows the new file as the old one, as a plain create
+ * and rename would leave it. A `stat`, made only then, must show the new
+ * file with the bits asked, and with the old file's owner and group (or
+ * those asked); for `EPERM`, as another user's than the writer's, as such
+ * a mount shows its own new file. Anything else is the chmod's failure: a
+ * refused `chown` that cut the bits to the very ones the file was made
+ * with, a mount that refuses root (bindfs `--chmod-deny`), a runtime's
+ * permissions (`EACCES`).
  */
 export function* chmodFailure(
   s: Replacement,
@@ -230,9 +238,36 @@ export function* chmodFailure(
   error: unknown,
 ): Steps<unknown> {
   const temp = s.temp as string;
-  const found = yield* settle(request("stat", named(s, temp)));
-  if (found.ok && found.value?.mode === (mode & 0o7777)) return null;
+  const code = codeOf(error);
+  if (NO_MODES.has(code) || code === "EPERM") {
+    const found = yield* settle(request("stat", named(s, temp)));
+    const shown = found.ok ? found.value : null;
+    if (
+      shown !== null && shown.mode === (mode & 0o7777) &&
+      showsOwnerAsked(s, shown) &&
+      (code !== "EPERM" || showsAnotherOwner(s, shown))
+    ) {
+      return null;
+    }
+  }
   return failure(s, "chmod", temp, error);
+}
+
+/** Whether the new file, as `shown`, has the owner and group it was to get: the old file's (by default), or those asked. */
+function showsOwnerAsked(s: Replacement, shown: EntryInfo): boolean {
+  const owner = s.options.owner;
+  const asked = typeof owner === "object"
+    ? owner
+    : owner === "target"
+    ? s.matched
+    : null;
+  return asked === null || (shown.uid === asked.uid && shown.gid === asked.gid);
+}
+
+/** Whether the new file, as `shown`, shows as another user's than the writer's (who made it). */
+function showsAnotherOwner(s: Replacement, shown: EntryInfo): boolean {
+  const ids = s.host.ids;
+  return ids !== null && shown.uid !== ids.uid;
 }
 
 /** Sets the temporary file's bits to `mode` with `chmod`, which {@linkcode chmodFailure} judges if it fails. */

@@ -580,6 +580,46 @@ for (const api of apis) {
     });
   });
 
+  test(
+    `${name} ${fails} with chmod's EPERM, and keeps the file and its owner, where the chown was refused too, though the new file shows the bits asked (a mount that refuses both: bindfs --chown-deny --chmod-deny)`,
+    {
+      skip: process.getuid?.() === 0
+        ? false
+        : "needs root to give the file to another user",
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        const file = path.join(dir, "f.txt");
+        fs.writeFileSync(file, "old");
+        fs.chmodSync(file, 0o600);
+        fs.chownSync(file, 1234, 1234);
+        const adapter = faultAdapter([
+          { op: "chown", code: "EPERM" },
+          { op: "chmod", code: "EPERM" },
+        ]);
+        await using(
+          adapter,
+          () => failsWith(api.write(file, "new"), "EPERM"),
+        );
+        assert.equal(read(file), "old");
+        assert.equal(fs.statSync(file).uid, 1234);
+        assert.deepEqual(tempsIn(dir), []);
+      });
+    },
+  );
+
+  test(`${name} ${fails} with chmod's EACCES (a runtime's permissions), and keeps the file, though the new file shows the bits asked`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      fs.writeFileSync(file, "old");
+      fs.chmodSync(file, 0o600);
+      const adapter = faultAdapter([{ op: "chmod", code: "EACCES" }]);
+      await using(adapter, () => failsWith(api.write(file, "new"), "EACCES"));
+      assert.equal(read(file), "old");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
   test(`${name} ${fails} with chmod's error, and keeps the file, where the new file does not show the bits asked`, async () => {
     await withTempDir(async (dir) => {
       const file = path.join(dir, "f.txt");
