@@ -855,16 +855,25 @@ test("lockFile() records when it made its lock, so another process does not take
   });
 });
 
+/**
+ * Waits until the clock is `ms` to 500 ms into a second, then resolves to
+ * the start of the second before, in ms: a time as a file system that keeps
+ * whole seconds records a heartbeat made then.
+ */
+async function lastSecondFrom(ms: number): Promise<number> {
+  while (Date.now() % 1000 < ms || Date.now() % 1000 >= 500) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return (Math.floor(Date.now() / 1000) - 1) * 1000;
+}
+
 test("lockFile() allows for whole-second modification times (exFAT, sshfs): a holder on another host that beat within its lease keeps the lock", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
     // A heartbeat made in this second, recorded as the second before (the
     // file system cut it down): 1.05 to 1.5 s ago by the record, with a
     // 1 s lease.
-    while (Date.now() % 1000 < 50 || Date.now() % 1000 >= 500) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    const beat = (Math.floor(Date.now() / 1000) - 1) * 1000;
+    const beat = await lastSecondFrom(50);
     const lock = writeFakeLock(target, { host: "elsewhere", lease: 1000 });
     fs.utimesSync(lock, beat / 1000, beat / 1000);
     await failsWith(lockFile(target, { timeout: 0, lease: 1000 }), "ETIMEDOUT");
@@ -879,10 +888,7 @@ test("lockFile() allows for whole-second modification times when the record's ti
     // which the file system records as the second's start (before the
     // record's time); now 1.1 to 1.5 s later, past the 800 ms lease counted
     // from the record's time but not from the heartbeat.
-    while (Date.now() % 1000 < 100 || Date.now() % 1000 >= 500) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    const second = (Math.floor(Date.now() / 1000) - 1) * 1000;
+    const second = await lastSecondFrom(100);
     const lock = writeFakeLock(target, {
       host: "elsewhere",
       lease: 800,
