@@ -123,19 +123,32 @@ test("lockFile() gives the lock file a second name that names its holder, and re
   });
 });
 
-test("lockFile() makes the lock file under its own name where the file system has no hard links", async () => {
-  await withTempDir(async (dir) => {
-    const target = path.join(dir, "data.json");
-    const adapter = faultAdapter([{ op: "link", code: "EPERM" }]); // as FAT
-    await using(adapter, async () => {
-      const lock = await lockFile(target);
-      assert.deepEqual(fs.readdirSync(dir), [".data.json.atomic-lock"]);
-      assert.equal(JSON.parse(read(lock.lockPath)).file, undefined);
-      await lock.release();
+// How link(2) fails where the file system has no hard links.
+for (
+  const [code, where] of [
+    ["EPERM", "the file system has no hard links (FAT)"],
+    [
+      "EACCES",
+      "link fails with EACCES, as sshfs reports a server's file system without hard links",
+    ],
+    // Windows' ERROR_INVALID_FUNCTION from CreateHardLinkW, as libuv maps it.
+    ["EISDIR", "link fails with EISDIR, as libuv reports Windows' exFAT"],
+  ] as const
+) {
+  test(`lockFile() makes the lock file under its own name where ${where}`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "data.json");
+      const adapter = faultAdapter([{ op: "link", code }]);
+      await using(adapter, async () => {
+        const lock = await lockFile(target);
+        assert.deepEqual(fs.readdirSync(dir), [".data.json.atomic-lock"]);
+        assert.equal(JSON.parse(read(lock.lockPath)).file, undefined);
+        await lock.release();
+      });
+      assert.deepEqual(fs.readdirSync(dir), []);
     });
-    assert.deepEqual(fs.readdirSync(dir), []);
   });
-});
+}
 
 // sshfs reports a name another client made just before as EPERM, to link
 // and to an O_EXCL create alike: the kernel did not know it yet, and SFTP
@@ -176,34 +189,6 @@ for (
     });
   });
 }
-
-test("lockFile() makes the lock file under its own name where link fails with EACCES, as sshfs reports a server's file system without hard links", async () => {
-  await withTempDir(async (dir) => {
-    const target = path.join(dir, "data.json");
-    const adapter = faultAdapter([{ op: "link", code: "EACCES" }]);
-    await using(adapter, async () => {
-      const lock = await lockFile(target);
-      assert.deepEqual(fs.readdirSync(dir), [".data.json.atomic-lock"]);
-      assert.equal(JSON.parse(read(lock.lockPath)).file, undefined);
-      await lock.release();
-    });
-    assert.deepEqual(fs.readdirSync(dir), []);
-  });
-});
-
-test("lockFile() makes the lock file under its own name where link fails with EISDIR, as libuv reports Windows' exFAT", async () => {
-  await withTempDir(async (dir) => {
-    const target = path.join(dir, "data.json");
-    // Windows' ERROR_INVALID_FUNCTION from CreateHardLinkW, as libuv maps it.
-    const adapter = faultAdapter([{ op: "link", code: "EISDIR" }]);
-    await using(adapter, async () => {
-      const lock = await lockFile(target);
-      assert.deepEqual(fs.readdirSync(dir), [".data.json.atomic-lock"]);
-      await lock.release();
-    });
-    assert.deepEqual(fs.readdirSync(dir), []);
-  });
-});
 
 // What the runtime's permissions can forbid alone: Deno with --deny-read on
 // the lock file, or --allow-read for the target only (Node's
