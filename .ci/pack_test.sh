@@ -71,6 +71,8 @@ for exe in "$node2212" "$node22"; do
 done
 
 echo "::: tsc: the consumer's TypeScript against the installed .d.ts"
+# With the lib of the build's own target (ES2022): the declarations must not
+# need a newer one (ES2024's PromiseWithResolvers once leaked into them).
 cat >"$app/tsconfig.json" <<JSON
 {
   "compilerOptions": {
@@ -80,7 +82,7 @@ cat >"$app/tsconfig.json" <<JSON
     "strict": true,
     "noEmit": true,
     "skipLibCheck": false,
-    "lib": ["ES2024", "ESNext.Disposable"],
+    "lib": ["ES2022", "ESNext.Disposable"],
     "typeRoots": ["$repo/node_modules/@types"],
     "types": ["node"]
   },

@@ -5,9 +5,10 @@
  * flush may have started before the caller's rename): it joins the next one,
  * which every caller arriving meanwhile shares.
  */
+import type { Deferred } from "./_deferred.ts";
 
 interface Slot<F> {
-  next: PromiseWithResolvers<void> | null;
+  next: Deferred<void> | null;
   /**
    * The directory as the next flush's first caller holds it open, if it
    * does: that caller keeps it open until the flush it waits for is done.

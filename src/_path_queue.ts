@@ -16,6 +16,7 @@
 import { basename, dirname, resolve } from "node:path";
 import { foldCase } from "./_fold_case.ts";
 import { shared } from "./_shared_state.ts";
+import type { Deferred } from "./_deferred.ts";
 
 /** What a write asks of the file system to tell whether an earlier write replaces its file. */
 export interface Looks {
@@ -63,8 +64,8 @@ export interface Pending {
   readonly path: string;
   /** The file it replaces, once found; `null` if it will not rename. */
   final: string | null | undefined;
-  readonly found: PromiseWithResolvers<void>;
-  readonly renamed: PromiseWithResolvers<void>;
+  readonly found: Deferred<void>;
+  readonly renamed: Deferred<void>;
   /** `final`'s name, folded. */
   name: string;
   /** Its place in call order among the thread's writes. */

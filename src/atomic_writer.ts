@@ -9,6 +9,7 @@ import {
 } from "./_validate.ts";
 import { writeInTurn } from "./_write_in_turn.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
+import type { Deferred } from "./_deferred.ts";
 
 /** Options of an {@linkcode AtomicWriter}: those of every write it makes. */
 export type AtomicWriterOptions = Omit<AtomicOptions, "signal">;
@@ -17,7 +18,7 @@ interface Batch {
   bytes: Uint8Array;
   /** The batch's place among all writes to the path: that of its newest `write()`. */
   ticket: Ticket;
-  done: PromiseWithResolvers<void>;
+  done: Deferred<void>;
 }
 
 function ignore(): void {}
