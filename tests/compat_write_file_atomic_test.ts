@@ -150,3 +150,10 @@ test('write-file-atomic\'s entry point exports the default export as "module.exp
     writeFileAtomic,
   );
 });
+
+test("write-file-atomic's default export carries the named exports, which CommonJS output reads from what require() gives", () => {
+  // TypeScript compiles `import { writeFileSync } from …` to CommonJS as
+  // `require(…).writeFileSync`: the function must have it.
+  assert.equal(writeFileAtomic.writeFileSync, writeFileSync);
+  assert.equal(writeFileAtomic.writeFile, writeFile);
+});

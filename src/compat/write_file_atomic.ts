@@ -289,6 +289,14 @@ export interface WriteFileAtomic {
   ): Promise<unknown>;
   /** The synchronous form. */
   sync: typeof writeFileSync;
+  /**
+   * The named exports, for CommonJS callers: `require()` gives this
+   * function, so `import { writeFileSync } from …` compiled to CommonJS
+   * reads them from it.
+   */
+  writeFile: typeof writeFile;
+  /** The synchronous form, by its exported name. */
+  writeFileSync: typeof writeFileSync;
 }
 
 /** The synchronous form, also reachable as `writeFileAtomic.sync`. */
@@ -308,7 +316,7 @@ export const sync: typeof writeFileSync = writeFileSync;
  */
 const writeFileAtomic: WriteFileAtomic = Object.assign(
   writeFile as WriteFileAtomic,
-  { sync: writeFileSync },
+  { sync: writeFileSync, writeFile, writeFileSync },
 );
 export default writeFileAtomic;
 // What `require()` of this module gives on Node 22 and later (require of an

@@ -12,6 +12,10 @@ const writeFileAtomic = require("@x/atomic/compat/write-file-atomic");
 
 assert.equal(typeof writeFileAtomic, "function");
 assert.equal(typeof writeFileAtomic.sync, "function");
+// The named exports too, as TypeScript's CommonJS output reads them
+// (`import { writeFileSync } from …` becomes `require(…).writeFileSync`).
+assert.equal(writeFileAtomic.writeFileSync, writeFileAtomic.sync);
+assert.equal(writeFileAtomic.writeFile, writeFileAtomic);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "atomic-pack-cjs-"));
 const file = path.join(dir, "message.txt");
