@@ -18,6 +18,7 @@ import {
   type Replacement,
 } from "./_replacement.ts";
 import { groupOfNewFile } from "./_new_file_group.ts";
+import { givesAway, intoCloset } from "./_closet.ts";
 
 /**
  * `mode` with the group's bits cut down to everyone else's: for a file whose
@@ -288,29 +289,70 @@ export function* chmodTemp(
  * access ACL, and the permission bits `wanted`, set explicitly: whatever
  * the umask is now, and whatever a directory's default ACL gave the fresh
  * file. With an ACL, the group's bits set its mask, as `chmod` does.
+ *
+ * A file that gets set-ID bits is given its owner only after its content,
+ * just before those bits (`giveOwnerLate`, from the fsync's step): given
+ * away first, its new owner could open it while it is written (it is theirs,
+ * and owner-only), and write to it through a shared mapping, which keeps
+ * the bits, once they are set; root's replacement of another user's
+ * set-group-ID program would then run that user's code with a group they
+ * are not in. Where it goes to another owner than the writer, it is moved
+ * into a closet first, where its new owner cannot reach it (`_closet.ts`).
  */
 export function* matchOwnerAndMode(
   s: Replacement,
   entry: EntryInfo | null,
   wanted: number | null,
 ): Steps<void> {
-  const temp = s.temp as string;
-  const owner = s.options.owner;
-  let mode = wanted;
-  if (typeof owner === "object") yield* chownAsAsked(s, owner);
-  else if (owner === "target" && entry !== null) {
-    mode = yield* keepOwner(s, entry, mode);
+  if (hasSetIdBits(wanted)) {
+    s.ownerLater = { entry };
+    s.pendingMode = wanted;
+    if (entry !== null) yield* keepAcl(s, entry);
+    return;
   }
+  const mode = yield* giveOwner(s, entry, wanted);
   if (entry !== null && wanted !== null) yield* keepAcl(s, entry);
   if (mode === null) return;
   // After the chown, which clears set-user-ID and set-group-ID. A chmod
   // that only widens may wait for the first write and run alongside it.
   if (onlyWidens(s.createdMode, mode)) s.pendingMode = mode;
-  else {
-    yield* chmodTemp(s, request("chmod", s.file, temp, mode), mode);
-    // A write clears those two bits too: they are set again after the content.
-    if (hasSetIdBits(mode)) s.pendingMode = mode;
+  else {yield* chmodTemp(
+      s,
+      request("chmod", s.file, s.temp as string, mode),
+      mode,
+    );}
+}
+
+/**
+ * Gives the temporary file its owner: the one the compat option `owner`
+ * asks for, or by default the existing file's where allowed. Returns
+ * `wanted` less the bits that must not outlive an owner or a group that
+ * could not be kept.
+ */
+function* giveOwner(
+  s: Replacement,
+  entry: EntryInfo | null,
+  wanted: number | null,
+): Steps<number | null> {
+  const owner = s.options.owner;
+  if (typeof owner === "object") yield* chownAsAsked(s, owner);
+  else if (owner === "target" && entry !== null) {
+    return yield* keepOwner(s, entry, wanted);
   }
+  return wanted;
+}
+
+/**
+ * Gives a file with set-ID bits its owner, which `matchOwnerAndMode` left
+ * for after the content: right before the chmod that sets the bits still
+ * pending (what the owner allows of them), with nothing in between.
+ */
+export function* giveOwnerLate(s: Replacement): Steps<void> {
+  const later = s.ownerLater;
+  if (later === null) return;
+  s.ownerLater = null;
+  if (s.closet === null && givesAway(s, later.entry)) yield* intoCloset(s);
+  s.pendingMode = yield* giveOwner(s, later.entry, s.pendingMode);
 }
 
 /**

@@ -44,6 +44,7 @@ import {
   failure,
   FRESH_LOOK_MS,
   inDirectory,
+  leaveCloset,
   named,
   orDiscard,
   problem,
@@ -61,6 +62,7 @@ import { checkStickyOwner } from "./_sticky.ts";
 import {
   chmodFailure,
   chmodTemp,
+  giveOwnerLate,
   keepsOwner,
   matchOwnerAndMode,
   takePendingMode,
@@ -402,6 +404,7 @@ export function* seal(s: Replacement): Steps<void> {
 export function* syncTemp(s: Replacement): Steps<void> {
   const temp = s.temp as string;
   s.options.signal?.throwIfAborted();
+  yield* giveOwnerLate(s);
   // What no write took: the content is empty, or the bits would not survive it.
   const mode = s.pendingMode as number;
   const chmod = takePendingMode(s);
@@ -529,6 +532,7 @@ export function* publish(s: Replacement): Steps<void> {
   if (s.options.overwrite) {
     s.temp = null;
     s.inFlight.delete(temp);
+    yield* leaveCloset(s);
   } else {
     // The link made the target; the temporary name goes (best effort: it is
     // now just a second name of the target).

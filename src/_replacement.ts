@@ -3,7 +3,7 @@
  * shares: how a failure becomes an {@linkcode AtomicWriteError}, running a
  * request under that rule, and removing the temporary file.
  */
-import { basename, sep } from "node:path";
+import { basename, dirname, sep } from "node:path";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import { errorCode } from "./_error_code.ts";
 import type { ResolvedOptions } from "./_validate.ts";
@@ -136,6 +136,16 @@ export interface Replacement extends Resolution {
    * writes of this process to the file renamed (`matchAgain`).
    */
   matched: EntryInfo | null;
+  /**
+   * The writer's own directory beside the target that the temporary file
+   * is in for its last steps, if any (`_closet.ts`).
+   */
+  closet: string | null;
+  /**
+   * For a file that gets set-ID bits: the target whose owner it is given
+   * only once its content is written (`giveOwnerLate`); `null` otherwise.
+   */
+  ownerLater: { readonly entry: EntryInfo | null } | null;
   /** Whether the owner and bits are being matched again (the temporary file's owner is then no longer its creator's). */
   rematching: boolean;
   /** Whether the new content is in place. */
@@ -259,7 +269,12 @@ export const RETRY_DELAYS_MS = [5, 10, 20, 40, 80, 160, 320, 640] as const;
  * its own path where none is held.
  */
 export function named(s: Replacement, path: string): string {
-  return s.held === null ? path : inDirectory(s.held.path, basename(path));
+  if (s.held === null) return path;
+  const parent = dirname(path);
+  const dir = s.closet !== null && parent === s.closet
+    ? inDirectory(s.held.path, basename(parent)) // the file in its closet
+    : s.held.path;
+  return inDirectory(dir, basename(path));
 }
 
 /** Lets go of the directory held open, if any, closed if no other write holds it; never throws. */
@@ -329,6 +344,16 @@ export function* removeTemp(s: Replacement): Steps<void> {
       s.inFlight.delete(temp);
     }
   }
+  yield* leaveCloset(s);
+}
+
+/** Removes the closet (`_closet.ts`), if any, once the file in it has left; never throws. */
+export function* leaveCloset(s: Replacement): Steps<void> {
+  const closet = s.closet;
+  if (closet === null) return;
+  const path = named(s, closet);
+  s.closet = null;
+  yield* settle(request("removeDir", path));
 }
 
 /** Runs `steps`; on any failure discards the temporary file and rethrows. */

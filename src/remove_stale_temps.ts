@@ -259,9 +259,14 @@ function* sweep(
     }
     const entry = stat.value;
     if (entry === null || dirInfo === null) continue;
-    if (!mayRemove(entry, dirInfo, judge.uid) || isYounger(entry, now, age)) {
+    if (isYounger(entry, now, age)) continue;
+    if (entry.kind === "directory") {
+      if (!nested && closetMaySweep(dirInfo, entry, judge.uid)) {
+        removed.push(...yield* sweepCloset(path, ages, now, judge, adapter));
+      }
       continue;
     }
+    if (!mayRemove(entry, dirInfo, judge.uid)) continue;
     if (yield* isHoldersName(dir, name, entry, lockNames)) continue;
     const gone = yield* settle(request("remove", path));
     if (gone.ok) {
@@ -353,6 +358,41 @@ function* sweepQueue(
 }
 
 /**
+ * Whether the sweep may go into `closet`, a directory named like a
+ * temporary file of a writer judged gone (`_closet.ts`), of the directory
+ * `dir` (both described by `lstat`): the sweeper made it (a closet is its
+ * writer's alone), and nobody else but root can rename it meanwhile, as for
+ * a queue ({@linkcode onlyTheSweeperRenames}), or in a sticky directory
+ * that the sweeper or root owns.
+ */
+function closetMaySweep(
+  dir: EntryInfo,
+  closet: EntryInfo,
+  uid: number | null,
+): boolean {
+  const sticky = (dir.mode & 0o1000) !== 0 &&
+    (dir.uid === uid || dir.uid === 0);
+  return uid !== null && closet.uid === uid &&
+    (sticky || onlyTheSweeperRenames(dir, closet, uid));
+}
+
+/**
+ * Sweeps a closet (see {@linkcode closetMaySweep}) left by a crash: the
+ * temporary file in it, judged as such, then the closet once empty.
+ */
+function* sweepCloset(
+  closet: string,
+  ages: Ages,
+  now: number,
+  judge: Judge,
+  adapter: RuntimeAdapter,
+): Steps<string[]> {
+  const removed = yield* sweep(closet, ages, now, judge, adapter, true);
+  const emptied = yield* settle(request("removeDir", closet));
+  return emptied.ok ? [...removed, closet] : removed;
+}
+
+/**
  * Codes of a look or removal that concern one entry only, which the sweep
  * skips: another sweeper was first, a directory took the name, something
  * is mounted onto it, or the entry is not this user's to remove (another
@@ -426,12 +466,19 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
  * for a link mid-sweep. Never in a shared sticky directory such as `/tmp`,
  * where the lock makes no queue directory.
  *
+ * So is a closet left by a crash (a directory of the writer's alone, named
+ * like a temporary file, where a file with set-ID bits is given to its new
+ * owner: see the README, "Permissions, ownership and the umask"), with the
+ * file in it, judged as a temporary file; only the caller's own, where
+ * nobody but the caller (and root) can rename it, or in a sticky directory
+ * that the caller or root owns.
+ *
  * Other subdirectories are not searched. The sweep installs no listener of
  * any kind.
  *
  * @param dir The directory to sweep (a string or a `file:` URL).
  * @param options Which files are old enough; see {@linkcode RemoveStaleTempsOptions}.
- * @returns The absolute paths of the files (and emptied queue directories) removed, lock files first (each followed by its dead holder's second name for it), then by name (a queue directory after its tickets).
+ * @returns The absolute paths of the files (and emptied queue directories and closets) removed, lock files first (each followed by its dead holder's second name for it), then by name (a queue directory after its tickets, a closet after the file in it).
  * @throws {TypeError} If `dir` is not a non-empty string or `file:` URL, or `options` or an age has the wrong type.
  * @throws {RangeError} If an age is negative or NaN.
  * @throws {AtomicWriteError} With the same `code` on every runtime (`ENOENT`, `ENOTDIR`, `EACCES`, …) if the directory cannot be read, or a stale file cannot be removed (or a dead holder's lock read or reclaimed) for a reason other than its owner (`EIO`, `ENOSPC`, `EROFS`, …), or the runtime withholds the permission to remove it (`EACCES`, naming Deno's `--allow-write` or Node's `--allow-fs-write`).
@@ -467,7 +514,7 @@ export function removeStaleTemps(
  *
  * @param dir The directory to sweep (a string or a `file:` URL).
  * @param options Which files are old enough; see {@linkcode RemoveStaleTempsOptions}.
- * @returns The absolute paths of the files (and emptied queue directories) removed, lock files first (each followed by its dead holder's second name for it), then by name (a queue directory after its tickets).
+ * @returns The absolute paths of the files (and emptied queue directories and closets) removed, lock files first (each followed by its dead holder's second name for it), then by name (a queue directory after its tickets, a closet after the file in it).
  * @throws {TypeError} If `dir` is not a non-empty string or `file:` URL, or `options` or an age has the wrong type.
  * @throws {RangeError} If an age is negative or NaN.
  * @throws {AtomicWriteError} With the same `code` on every runtime if the directory cannot be read, or a stale file cannot be removed (or a dead holder's lock read or reclaimed) for a reason other than its owner.

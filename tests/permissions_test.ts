@@ -4,20 +4,24 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import process from "node:process";
 import {
   canDropPrivileges,
+  faultAdapter,
   read,
   root,
   scriptCommand,
   tempsIn,
+  using,
   withTempDir,
 } from "./_fixtures.ts";
+import { apis } from "./_apis.ts";
 import { type Stage, stageForNobody } from "./_stage.ts";
+import { openAtomic } from "../mod.ts";
 
 const NOBODY = 65534;
 const DENO = path.join(root, "node_modules", ".bin", "deno");
@@ -326,6 +330,114 @@ for (const api of ["async", "sync", "handle"]) {
         const target = path.join(dir, "new-tool");
         assert.equal(asNobody(target, api, "6750"), "ok");
         assert.equal(fs.statSync(target).mode & 0o7777, 0o6750);
+      });
+    },
+  );
+}
+
+/** Whether nobody can open `file` for reading and writing (a shell's `<>`). */
+function nobodyOpensForWriting(file: string): boolean {
+  const shell = spawnSync("setpriv", [
+    "--reuid=nobody",
+    "--regid=nogroup",
+    "--clear-groups",
+    "sh",
+    "-c",
+    'exec 3<>"$1"',
+    "sh",
+    file,
+  ]);
+  return shell.status === 0;
+}
+
+test(
+  "openAtomic() as root gives another user's set-group-ID file its owner only once the content is written: that user cannot open it meanwhile",
+  { skip },
+  async () => {
+    await withTempDir(async (dir) => {
+      fs.chmodSync(dir, 0o755);
+      // nobody's program of a group nobody is not in: once set, the bit
+      // would run nobody's code with that group, were nobody to hold the
+      // new file open for writing (a shared mapping's writes keep the bit).
+      const target = path.join(dir, "helper");
+      fs.writeFileSync(target, "old");
+      fs.chownSync(target, NOBODY, 1000);
+      fs.chmodSync(target, 0o2555);
+      let opened: boolean | undefined;
+      await openAtomic(target, async (file) => {
+        await file.write("root's");
+        const [temp] = tempsIn(dir);
+        opened = nobodyOpensForWriting(path.join(dir, temp));
+      });
+      assert.equal(opened, false);
+      const stat = fs.statSync(target);
+      assert.equal(`${stat.uid}:${stat.gid}`, `${NOBODY}:1000`);
+      assert.equal(stat.mode & 0o7777, 0o2555);
+      assert.equal(read(target), "root's");
+    });
+  },
+);
+
+for (const api of apis) {
+  test(
+    `${api.name} as root gives another user's set-group-ID file to them only where they cannot reach it, and leaves nothing beside it`,
+    { skip },
+    async () => {
+      await withTempDir(async (dir) => {
+        fs.chmodSync(dir, 0o755);
+        const target = path.join(dir, "helper");
+        fs.writeFileSync(target, "old");
+        fs.chownSync(target, NOBODY, 1000);
+        fs.chmodSync(target, 0o2555);
+        // Between the chown and the chmod that sets the bit, the file is
+        // nobody's: could nobody open it for writing then, it could write
+        // to it through a shared mapping once the bit is set.
+        const adapter = faultAdapter([]);
+        const opened: boolean[] = [];
+        for (const ops of [adapter.sync, adapter.async]) {
+          const chown = ops.chown as (...args: unknown[]) => unknown;
+          (ops as { chown: unknown }).chown = (...args: unknown[]) => {
+            const done = chown(...args);
+            const check = () =>
+              opened.push(nobodyOpensForWriting(args[1] as string));
+            if (done instanceof Promise) return done.then(check);
+            check();
+            return done;
+          };
+        }
+        await using(adapter, () => api.write(target, "root's"));
+        assert.deepEqual(opened, [false]);
+        const stat = fs.statSync(target);
+        assert.equal(`${stat.uid}:${stat.gid}`, `${NOBODY}:1000`);
+        assert.equal(stat.mode & 0o7777, 0o2555);
+        assert.equal(read(target), "root's");
+        assert.deepEqual(fs.readdirSync(dir), ["helper"]);
+      });
+    },
+  );
+}
+
+for (const api of apis) {
+  test(
+    `${api.name} as root that fails after moving another user's set-group-ID file out of their reach leaves neither it nor the directory it was moved to`,
+    { skip },
+    async () => {
+      await withTempDir(async (dir) => {
+        const target = path.join(dir, "helper");
+        fs.writeFileSync(target, "old");
+        fs.chownSync(target, NOBODY, 1000);
+        fs.chmodSync(target, 0o2555);
+        const adapter = faultAdapter([{ op: "chmod", code: "EIO" }]);
+        await using(adapter, async () => {
+          const error = await api.write(target, "root's").then(
+            () => null,
+            (error: unknown) => error,
+          );
+          assert.equal((error as { code?: string } | null)?.code, "EIO");
+        });
+        assert.equal(read(target), "old");
+        assert.equal(fs.statSync(target).mode & 0o7777, 0o2555);
+        assert.deepEqual(fs.readdirSync(dir), ["helper"]);
       });
     },
   );

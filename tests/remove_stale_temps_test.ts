@@ -17,6 +17,7 @@ import { reclaimName } from "../src/_lock_name.ts";
 import { writeFakeLock } from "./_lock_fixtures.ts";
 import { mkfifo } from "./_path_fixtures.ts";
 import { withNobody } from "./_as_nobody.ts";
+import { NOBODY } from "./_sticky_fixtures.ts";
 import { CHILD_TEST, childCommand, start } from "./_running.ts";
 import {
   backdate,
@@ -169,15 +170,58 @@ test("removeStaleTemps() keeps files that only look like temp files", async () =
   });
 });
 
-test("removeStaleTemps() keeps a directory or symbolic link with a temp file name", async () => {
+test("removeStaleTemps() keeps a symbolic link with a temp file name, and what it leads to", async () => {
   await withTempDir(async (dir) => {
-    const subdir = path.join(dir, tempName("d", deadWriter()));
-    fs.mkdirSync(subdir);
+    const elsewhere = path.join(dir, "elsewhere");
+    fs.mkdirSync(elsewhere);
+    const inside = temp(elsewhere, "a.txt", deadWriter());
     const link = path.join(dir, tempName("l", deadWriter()));
-    fs.symlinkSync(path.join(dir, "elsewhere"), link);
+    fs.symlinkSync(elsewhere, link);
     assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), []);
-    assert.ok(fs.existsSync(subdir));
     assert.ok(fs.lstatSync(link).isSymbolicLink());
+    assert.ok(fs.existsSync(inside));
+  });
+});
+
+test(
+  "removeStaleTemps() keeps a directory with a temp file name that another user made, and what is in it",
+  { skip: canDropPrivileges() ?? false },
+  async () => {
+    await withTempDir(async (dir) => {
+      const subdir = path.join(dir, tempName("d", deadWriter()));
+      fs.mkdirSync(subdir);
+      const inside = temp(subdir, "a.txt", deadWriter());
+      fs.chownSync(subdir, NOBODY, NOBODY);
+      assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), []);
+      assert.ok(fs.existsSync(inside));
+    });
+  },
+);
+
+test("removeStaleTemps() removes a dead writer's closet (a directory of its own with a temp file name), with the temp file in it", async () => {
+  await withTempDir(async (dir) => {
+    // What a crash leaves of a set-ID file given to another owner
+    // (`_closet.ts`): the writer's directory, the file in it.
+    const closet = path.join(dir, tempName("tool", deadWriter()));
+    fs.mkdirSync(closet, { mode: 0o700 });
+    const inside = temp(closet, "tool", deadWriter());
+    assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), [
+      inside,
+      closet,
+    ]);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("removeStaleTemps() keeps a live writer's closet", async () => {
+  await withTempDir(async (dir) => {
+    const closet = path.join(dir, tempName("tool", writer(4242)));
+    fs.mkdirSync(closet, { mode: 0o700 });
+    temp(closet, "tool", writer(4242));
+    await using(onlyAlive(4242), async () => {
+      assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), []);
+    });
+    assert.equal(fs.readdirSync(closet).length, 1);
   });
 });
 

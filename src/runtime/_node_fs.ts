@@ -141,6 +141,11 @@ const table: Omit<OpTable<number>, "readFile" | "readAcl" | "writeAcl"> = {
         (error) => done(error && kernelsMkdirError(error, path), undefined),
       ),
   ),
+  makeDirectory: fromCallbacks(
+    (path, mode) => void fs.mkdirSync(path, { mode }),
+    (path, mode) => (done) =>
+      fs.mkdir(path, { mode }, (error) => done(error, undefined)),
+  ),
   ...descriptorRows,
   rename: fromCallbacks(
     (from, to) => fs.renameSync(from, to),

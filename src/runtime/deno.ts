@@ -169,6 +169,10 @@ const table: OpTable<number> = {
     (path) => Deno.mkdirSync(path, RECURSIVE),
     (path) => Deno.mkdir(path, RECURSIVE),
   ),
+  makeDirectory: row(
+    (path, mode) => Deno.mkdirSync(path, { mode }),
+    (path, mode) => Deno.mkdir(path, { mode }),
+  ),
   rename: row(
     (from, to) => Deno.renameSync(from, to),
     (from, to) => Deno.rename(from, to),

@@ -128,6 +128,11 @@ export interface FsOps<F = OpenFile> {
   readLink(path: string): string;
   /** Creates `path` and any missing parents. */
   mkdir(path: string): void;
+  /**
+   * Creates the directory `path` alone, with `mode` (less the umask),
+   * failing with `EEXIST` if anything is at that name, even a directory.
+   */
+  makeDirectory(path: string, mode: number): void;
   /** Creates a new file for writing, failing with `EEXIST` if `path` exists (`O_CREAT|O_EXCL`). */
   createExclusive(path: string, mode: number): F;
   /** Writes from the start of `bytes`; returns how many were written (possibly fewer). */
