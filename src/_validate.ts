@@ -322,7 +322,8 @@ const encoder = new TextEncoder();
  * TypeError, whatever views it: a `Uint8Array` of one reads as empty, and
  * would empty the file. So is a view that a resizable buffer, shrunk, left
  * out of its bounds; a view of a resizable buffer is copied, since it could
- * shrink before it is written. Any other buffer can only be detached
+ * shrink before it is written (or of a growable `SharedArrayBuffer`, whose
+ * length-tracking views could grow). Any other buffer can only be detached
  * meanwhile, which {@linkcode checkNotDetached} finds.
  */
 export function toBytes(
@@ -348,7 +349,7 @@ export function toBytes(
     );
   }
   checkNotDetached(buffer, what);
-  if ((buffer as { resizable?: boolean }).resizable === true) {
+  if (canChangeLength(buffer)) {
     return copyOfResizable(chunk as ArrayBufferView | ArrayBuffer, what);
   }
   if (chunk === buffer) return new Uint8Array(buffer);
@@ -381,7 +382,21 @@ const typedArraySlice = Object.getPrototypeOf(Uint8Array.prototype).slice as (
 ) => unknown;
 
 /**
- * A copy of the bytes of `chunk`, a resizable `ArrayBuffer` or a view of
+ * Whether `buffer` can change length after the call: a resizable
+ * `ArrayBuffer` (which can shrink), or a growable `SharedArrayBuffer`,
+ * whose length-tracking views would then write more than was given.
+ */
+function canChangeLength(buffer: ArrayBufferLike): boolean {
+  const { resizable, growable } = buffer as {
+    resizable?: boolean;
+    growable?: boolean;
+  };
+  return resizable === true || growable === true;
+}
+
+/**
+ * A copy of the bytes of `chunk`, a resizable `ArrayBuffer` or a growable
+ * `SharedArrayBuffer`, or a view of
  * one, which could shrink before they are written; a view that it has
  * shrunk out of already (which reads as empty) is a TypeError.
  */

@@ -1115,6 +1115,19 @@ test("writeFileAtomic() writes all the bytes given of a resizable ArrayBuffer sh
   });
 });
 
+test("writeFileAtomic() writes only the bytes given of a growable SharedArrayBuffer grown after the call", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f.txt");
+    const buffer = new SharedArrayBuffer(3, { maxByteLength: 16 });
+    const bytes = new Uint8Array(buffer); // tracks the buffer's length
+    bytes.set(new TextEncoder().encode("new"));
+    const written = writeFileAtomic(file, bytes);
+    buffer.grow(8);
+    await written;
+    assert.equal(read(file), "new");
+  });
+});
+
 test("writeFileAtomic() writes an ArrayBuffer of another realm (node:vm) as its bytes", async () => {
   await withTempDir(async (dir) => {
     const file = path.join(dir, "f.txt");
