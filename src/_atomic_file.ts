@@ -114,7 +114,7 @@ export class AtomicFileHandle implements AtomicFile {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (this.#state.status !== "open") return this.#refused();
+    if (this.#state.status !== "open") return this.#refused("write");
     if (bytes.length >= BUFFER_BYTES) {
       this.#flush();
       return this.#run(() => writeAll(this.#s, bytes));
@@ -127,7 +127,7 @@ export class AtomicFileHandle implements AtomicFile {
 
   commit(): Promise<void> {
     if (this.#state.done) return this.#state.done;
-    if (this.#state.status !== "open") return this.#refused();
+    if (this.#state.status !== "open") return this.#refused("commit");
     const s = this.#s;
     // The handle's place among writes to the path: kept from the call that
     // began it (writeFileAtomic with a stream), which settles in its turn,
@@ -216,8 +216,8 @@ export class AtomicFileHandle implements AtomicFile {
    * Rejects as an unusable handle, once everything queued before has
    * settled: an aborted handle's temporary file is then gone.
    */
-  #refused(): Promise<never> {
-    return this.#queue.then(() => Promise.reject(this.#unusable()));
+  #refused(operation: "write" | "commit"): Promise<never> {
+    return this.#queue.then(() => Promise.reject(this.#unusable(operation)));
   }
 
   /** Queues `work` (which discards the file if it fails) after everything queued before. */
@@ -234,7 +234,8 @@ export class AtomicFileHandle implements AtomicFile {
     return result;
   }
 
-  #unusable(): unknown {
+  /** Why `operation` (a write, by default) cannot go on: the handle's failure, the signal's reason, or its state. */
+  #unusable(operation: "write" | "commit" = "write"): unknown {
     const { status, error } = this.#state;
     if (status === "failed") return error;
     const signal = this.#s.options.signal;
@@ -242,7 +243,7 @@ export class AtomicFileHandle implements AtomicFile {
     const aborted = status === "aborted";
     return new AtomicWriteError({
       code: aborted ? "ECANCELED" : "EBADF",
-      operation: "write",
+      operation,
       path: this.#s.target,
       target: this.#s.target,
       reason: aborted

@@ -27,6 +27,7 @@ export type AtomicData =
  * @param options How to write; see {@linkcode AtomicOptions}.
  * @returns A promise that resolves when the new content is in place.
  * @throws {TypeError} If an argument has the wrong type, an option is unknown, or `path` is empty or contains a NUL byte.
+ * @throws {RangeError} If `mode` is not a permission mask (an integer from 0 to 0o7777).
  * @throws {AtomicWriteError} If a file-system step fails (`ENOSPC`, `EACCES`, `EISDIR`, `EEXIST` with `overwrite: false`, …); the target is then unchanged and no temporary file is left, unless only the final directory fsync failed (then `committed` is true: the new content is in place but may not survive a power cut).
  *
  * @example Usage

@@ -16,6 +16,7 @@ import { resolveOptions, toAbsolutePath } from "./_validate.ts";
  * synchronous iterable of those.
  * @param options How to write; see {@linkcode AtomicOptions}.
  * @throws {TypeError} If an argument has the wrong type, an option is unknown, or `path` is empty or contains a NUL byte.
+ * @throws {RangeError} If `mode` is not a permission mask (an integer from 0 to 0o7777).
  * @throws {AtomicWriteError} If a file-system step fails; the target is then unchanged and no temporary file is left, unless only the final directory fsync failed (`committed` is then true).
  *
  * @example Usage

@@ -148,14 +148,15 @@ test("AtomicFile.write() rejects with EBADF after commit()", async () => {
   });
 });
 
-test("AtomicFile.write() and commit() reject with ECANCELED after abort()", async () => {
+test("AtomicFile.write() and commit() reject with ECANCELED after abort(), each naming itself", async () => {
   await withTempDir(async (dir) => {
     const file = await openAtomic(path.join(dir, "f"));
     await file.abort();
-    const canceled = (error: unknown) =>
-      error instanceof AtomicWriteError && error.code === "ECANCELED";
-    await assert.rejects(file.write("late"), canceled);
-    await assert.rejects(file.commit(), canceled);
+    const canceled = (operation: string) => (error: unknown) =>
+      error instanceof AtomicWriteError && error.code === "ECANCELED" &&
+      error.operation === operation;
+    await assert.rejects(file.write("late"), canceled("write"));
+    await assert.rejects(file.commit(), canceled("commit"));
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 });
