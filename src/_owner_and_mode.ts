@@ -306,8 +306,18 @@ export function* matchOwnerAndMode(
 ): Steps<void> {
   if (hasSetIdBits(wanted)) {
     s.ownerLater = { entry };
-    s.pendingMode = wanted;
     if (entry !== null) yield* keepAcl(s, entry);
+    // The old file's ACL may have made it wider than `mode` asks: narrowed
+    // at once (the set-ID bits come with the owner).
+    const bits = (wanted as number) & 0o777;
+    if (!onlyWidens(s.createdMode, bits)) {
+      yield* chmodTemp(
+        s,
+        request("chmod", s.file, s.temp as string, bits),
+        bits,
+      );
+    }
+    s.pendingMode = wanted;
     return;
   }
   const mode = yield* giveOwner(s, entry, wanted);
