@@ -215,8 +215,12 @@ export interface Held {
   released: boolean;
   /** Called once when the lock is found lost. */
   onLost?: () => void;
-  /** Called once when the lock is released (after its files are gone). */
-  onReleased?: () => void;
+  /**
+   * Ends this thread's turn for the file (`_lock_wait.ts`), so that its next
+   * acquisition of it may go on: once the lock is released (after its files
+   * are gone), or found lost. Calling it again does nothing.
+   */
+  leaveLine?: () => void;
   /** The locked file's content read as the lock was taken, with `plan.read`. */
   initial: Settled<Uint8Array | null> | null;
   /** Its place in the line of waiters, if it waited in it: left after the lock's name (`_lock_queue.ts`). */

@@ -31,6 +31,9 @@ export function markLost(held: Held, reason: string): AtomicWriteError {
   if (held.released) return lost;
   held.lost = lost;
   held.onLost?.();
+  // Whoever holds the lock now, it is not this thread: its next lock or
+  // update of the file need not wait for this one's release.
+  held.leaveLine?.();
   return lost;
 }
 
@@ -202,7 +205,7 @@ export function* release(held: Held): Steps<void> {
   else if (last.length > 0) yield* all(last);
   // Its files are gone: their directory, held for them, is let go.
   yield* letGo(held.plan);
-  held.onReleased?.();
+  held.leaveLine?.();
 }
 
 /**

@@ -285,7 +285,7 @@ export async function acquireAsync(
       ops,
       await runAsync(approach(plan, started), ops),
     );
-    held.onReleased = turn.leave;
+    held.leaveLine = turn.leave;
     return held;
   } catch (error) {
     turn.leave();

@@ -114,6 +114,8 @@ export class HeldLock implements FileLock {
   #context: Context;
   #controller = new AbortController();
   #stop: () => void;
+  #lockForgotten = false;
+  #forgotten = false;
 
   constructor(held: Held, context: Context) {
     this.held = held;
@@ -127,8 +129,7 @@ export class HeldLock implements FileLock {
     if (held.holder !== null) context.inFlight.add(held.holder);
     if (held.ticket !== null) context.inFlight.add(held.ticket.path);
     held.onLost = () => {
-      context.inFlight.delete(held.path);
-      context.heldLocks.delete(held.id);
+      this.#forgetLock();
       this.#stop();
       this.#controller.abort(held.lost);
     };
@@ -143,11 +144,26 @@ export class HeldLock implements FileLock {
     return this.#controller.signal;
   }
 
-  #forget(): void {
-    this.#stop();
-    const inFlight = this.#context.inFlight;
-    inFlight.delete(this.held.path);
+  /**
+   * Stops counting the lock's name and identity as this thread's, once: a
+   * later lock of this thread may have both again (the same descriptor
+   * number for its directory, the same inode for its file), and a second
+   * `release()`, or one after the lock was lost, must not take them from it.
+   */
+  #forgetLock(): void {
+    if (this.#lockForgotten) return;
+    this.#lockForgotten = true;
+    this.#context.inFlight.delete(this.held.path);
     this.#context.heldLocks.delete(this.held.id);
+  }
+
+  /** Stops the heartbeat, and forgets the lock's names as this thread's (once). */
+  #forget(): void {
+    if (this.#forgotten) return;
+    this.#forgotten = true;
+    this.#stop();
+    this.#forgetLock();
+    const inFlight = this.#context.inFlight;
     if (this.held.holder !== null) inFlight.delete(this.held.holder);
     if (this.held.ticket !== null) inFlight.delete(this.held.ticket.path);
   }
@@ -275,7 +291,8 @@ export function takeLockSync(plan: LockPlan, context: Context): HeldLock {
  * @returns The lock, once held.
  * @throws {TypeError} If `path` or an option has the wrong type.
  * @throws {RangeError} If `timeout` or `lease` is out of range.
- * @throws {AtomicWriteError} With code `ETIMEDOUT` if `timeout` passed; `EACCES`, `ENOTSUP` or `EISDIR` for a target a write would refuse (a link another user planted in a sticky directory, a special file, a directory); or the code of a failing file-system step.
+ * @throws {AtomicWriteError} With code `ETIMEDOUT` if `timeout` passed; `EEXIST` if a file that is not a lock file of this library is at the lock's name; `EPERM` if a dead holder's lock cannot be removed (another user's in a sticky directory, or a directory that lets nothing be removed); `EACCES`, `ENOTSUP` or `EISDIR` for a target a write would refuse (a link another user planted in a sticky directory, a special file, a directory); or the code of a failing file-system step.
+ * @throws {unknown} If `options.signal` aborts the wait: its reason.
  *
  * @example Usage
  * ```ts
@@ -314,7 +331,8 @@ export function lockFile(
  * @returns The lock, once held.
  * @throws {TypeError} If `path` or an option has the wrong type.
  * @throws {RangeError} If `timeout` or `lease` is out of range.
- * @throws {AtomicWriteError} With code `ETIMEDOUT` if `timeout` passed; `EDEADLK` if this thread holds the lock already; `EACCES`, `ENOTSUP` or `EISDIR` for a target a write would refuse (a link another user planted in a sticky directory, a special file, a directory); or the code of a failing file-system step.
+ * @throws {AtomicWriteError} With code `ETIMEDOUT` if `timeout` passed; `EDEADLK` if this thread holds the lock already (or 17 reclaims of the lock by processes that died are in the way); `EEXIST` if a file that is not a lock file of this library is at the lock's name; `EPERM` if a dead holder's lock cannot be removed (another user's in a sticky directory, or a directory that lets nothing be removed); `EACCES`, `ENOTSUP` or `EISDIR` for a target a write would refuse (a link another user planted in a sticky directory, a special file, a directory); or the code of a failing file-system step.
+ * @throws {unknown} If `options.signal` is aborted already: its reason.
  *
  * @example Usage
  * ```ts

@@ -6,6 +6,9 @@
  *   both in turn (`mixed`); prints `ack V` for each value it committed.
  * - `hold TARGET [LEASE]`: takes TARGET's lock, prints `held`, waits to be killed.
  * - `exit TARGET`: takes TARGET's lock, then calls `process.exit(0)`.
+ * - `exit-released-twice TARGET`: takes TARGET's lock, releases it, takes
+ *   it again, calls the first lock's `release()` again, then prints whether
+ *   `lockFileSync` now fails with `EDEADLK` and calls `process.exit(0)`.
  * - `exit-waiting TARGET QUEUE`: waits for TARGET's lock (held by someone
  *   else), and calls `process.exit(0)` once the queue directory QUEUE has
  *   an entry (its ticket: it lined up).
@@ -165,6 +168,19 @@ async function main(): Promise<void> {
   }
   if (mode === "exit") {
     await lockFile(target);
+    process.exit(0);
+  }
+  if (mode === "exit-released-twice") {
+    const first = await lockFile(target);
+    await first.release();
+    await lockFile(target);
+    await first.release();
+    try {
+      lockFileSync(target, { timeout: 0 });
+      console.log("taken");
+    } catch (error) {
+      console.log((error as { code?: string }).code);
+    }
     process.exit(0);
   }
   if (mode === "race") {

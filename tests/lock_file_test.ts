@@ -1033,6 +1033,20 @@ test("lockFile() aborts its signal, without throwing, when it stalls past its le
   });
 });
 
+test("lockFile() of a file whose lock this thread lost (not yet released) does not wait for that release", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const lost = await lockFile(target, { lease: 200 });
+    Atomics.wait(cell, 0, 0, 400); // the event loop is blocked: no heartbeat
+    while (!lost.signal.aborted) await new Promise((r) => setTimeout(r, 20));
+    // This thread no longer holds it: its line moves on, as another
+    // thread's or process's lockFileSync() would.
+    const next = await lockFile(target, PROMPTLY);
+    await next.release();
+    await lost.release();
+  });
+});
+
 test(
   "lockFile() names its thread in the reclaim mutex's record, so a worker terminated while it reclaims is judged gone at once",
   { skip: cannotNameThreads },
@@ -1198,6 +1212,30 @@ test("lockFile() locks are released when the process exits", SLOW, async () => {
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 });
+
+test(
+  "FileLock.release() called again leaves the thread's later lock of the file held, and released at exit",
+  SLOW,
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      // The later lock's directory gets the first one's descriptor number,
+      // and its file often the same inode: the first lock's second release
+      // must not make the thread forget the later one.
+      const holder = startLockChild(runtimeName(), [
+        "exit-released-twice",
+        target,
+      ]);
+      assert.equal(
+        (await holder.ended).code,
+        0,
+        holder.stderr(),
+      );
+      assert.deepEqual(holder.lines, ["EDEADLK"]);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  },
+);
 
 test(
   "removeStaleTemps() sweeps the lock file of a dead holder",
