@@ -32,6 +32,19 @@ import {
 import { apis, failureOf, pathApis } from "./_apis.ts";
 import { root, scriptCommand, tempsIn, withTempDir } from "./_fixtures.ts";
 
+test("updateFileAtomic() names each valid option once when it refuses an unknown one", async () => {
+  const error = await updateFileAtomic("unused", () => undefined, {
+    wait: 1,
+  } as never).then(() => null, (e) => e);
+  assert.ok(error instanceof TypeError, String(error));
+  const valid = /\(valid: (.*)\)/.exec(error.message)?.[1].split(", ") ?? [];
+  assert.ok(
+    valid.includes('"signal"') && valid.includes('"timeout"'),
+    error.message,
+  );
+  assert.deepEqual(valid, [...new Set(valid)]);
+});
+
 for (const api of apis) {
   test(`${api.name} ${api.fails} with a TypeError naming an unknown option and the valid ones`, async () => {
     await withTempDir(async (dir) => {
