@@ -11,7 +11,10 @@
  * the closet before the chown, the file has no name that its new owner can
  * reach until it is renamed onto the target, by then with its bits set; and
  * a later chmod by that owner clears the set-group-ID bit (the kernel's
- * rule for a group the owner is not in).
+ * rule for a group the owner is not in). The closet is used through the
+ * directory held open (`intoCloset`), never by its name, where the runtime
+ * can name files so; elsewhere (Deno without `--allow-all`) by path, which
+ * an owner who may write the target's directory could swap.
  *
  * The closet is named like a temporary file of the writer's, so that a
  * closet left by a crash is swept as one (`removeStaleTemps`), and removed
@@ -22,7 +25,13 @@ import { basename, dirname } from "node:path";
 import { type EntryInfo, NO_OWNER } from "./runtime/types.ts";
 import { request, type Steps } from "./_steps.ts";
 import { tempName } from "./_temp_name.ts";
-import { act, inDirectory, named, type Replacement } from "./_replacement.ts";
+import {
+  act,
+  inDirectory,
+  named,
+  problem,
+  type Replacement,
+} from "./_replacement.ts";
 
 /** The closet's bits: the writer's alone, whatever the umask. */
 const CLOSET_MODE = 0o700;
@@ -48,6 +57,12 @@ export function givesAway(s: Replacement, entry: EntryInfo | null): boolean {
 /**
  * Moves the temporary file into a fresh closet beside it, where it stays
  * until it is renamed onto the target (or removed): see the module doc.
+ * The closet is held open, and must be the writer's own and closed to
+ * everyone else: whoever may write the target's directory could put a
+ * directory of theirs in its place, by its name, but never in place of the
+ * one held. Then the file must have no other name than the one in it: a
+ * hard link made to it before (where `fs.protected_hardlinks` is 0) would
+ * let its new owner open it.
  */
 export function* intoCloset(s: Replacement): Steps<void> {
   const temp = s.temp as string;
@@ -61,7 +76,27 @@ export function* intoCloset(s: Replacement): Steps<void> {
     closet,
     request("makeDirectory", named(s, closet), CLOSET_MODE),
   );
-  s.closet = closet;
+  s.closet = { path: closet, held: null, id: null };
+  const held = yield* act(
+    s,
+    "open directory",
+    closet,
+    request("openDirectory", named(s, closet)),
+  );
+  if (held !== null) {
+    s.closet.held = held;
+    const found = yield* act(s, "stat", closet, request("stat", held.path));
+    if (!isWritersOwn(s, found)) {
+      throw problem(
+        s,
+        "EAGAIN",
+        "create directory",
+        closet,
+        "another directory was put in place of the one made for the file's last steps (by someone who may write the directory)",
+      );
+    }
+    s.closet.id = (found as EntryInfo).id;
+  }
   const inside = inDirectory(closet, basename(temp));
   yield* act(
     s,
@@ -72,4 +107,26 @@ export function* intoCloset(s: Replacement): Steps<void> {
   s.inFlight.add(inside);
   s.inFlight.delete(temp);
   s.temp = inside;
+  const moved = yield* act(
+    s,
+    "lstat",
+    inside,
+    request("lstat", named(s, inside)),
+  );
+  if (moved === null || moved.links > 1) {
+    throw problem(
+      s,
+      "EPERM",
+      "chown",
+      inside,
+      "the new file has another name than its own (a hard link someone made to it), through which its new owner could open it",
+    );
+  }
+}
+
+/** Whether `found`, the closet as held, is a directory that only the writer may enter. */
+function isWritersOwn(s: Replacement, found: EntryInfo | null): boolean {
+  const uid = s.host.ids?.uid;
+  return found !== null && found.kind === "directory" &&
+    (found.mode & 0o077) === 0 && (uid === undefined || found.uid === uid);
 }

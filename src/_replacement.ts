@@ -138,9 +138,12 @@ export interface Replacement extends Resolution {
   matched: EntryInfo | null;
   /**
    * The writer's own directory beside the target that the temporary file
-   * is in for its last steps, if any (`_closet.ts`).
+   * is in for its last steps, if any (`_closet.ts`): its path, the
+   * directory held open (`null` where none can be), and its identity.
    */
-  closet: string | null;
+  closet:
+    | { path: string; held: DirectoryHandle | null; id: string | null }
+    | null;
   /**
    * For a file that gets set-ID bits: the target whose owner it is given
    * only once its content is written (`giveOwnerLate`); `null` otherwise.
@@ -269,12 +272,13 @@ export const RETRY_DELAYS_MS = [5, 10, 20, 40, 80, 160, 320, 640] as const;
  * its own path where none is held.
  */
 export function named(s: Replacement, path: string): string {
-  if (s.held === null) return path;
-  const parent = dirname(path);
-  const dir = s.closet !== null && parent === s.closet
-    ? inDirectory(s.held.path, basename(parent)) // the file in its closet
-    : s.held.path;
-  return inDirectory(dir, basename(path));
+  const closet = s.closet;
+  if (closet !== null && dirname(path) === closet.path) {
+    // The file in its closet: through the closet held, if it is.
+    const dir = closet.held?.path ?? named(s, closet.path);
+    return inDirectory(dir, basename(path));
+  }
+  return s.held === null ? path : inDirectory(s.held.path, basename(path));
 }
 
 /** Lets go of the directory held open, if any, closed if no other write holds it; never throws. */
@@ -351,8 +355,14 @@ export function* removeTemp(s: Replacement): Steps<void> {
 export function* leaveCloset(s: Replacement): Steps<void> {
   const closet = s.closet;
   if (closet === null) return;
-  const path = named(s, closet);
   s.closet = null;
+  const path = named(s, closet.path);
+  if (closet.held !== null) {
+    yield* settle(request("close", closet.held.file));
+    // Only the closet made: not a directory someone put at its name.
+    const found = yield* settle(request("lstat", path));
+    if (!found.ok || found.value?.id !== closet.id) return;
+  }
   yield* settle(request("removeDir", path));
 }
 

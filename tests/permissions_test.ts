@@ -442,3 +442,101 @@ for (const api of apis) {
     },
   );
 }
+
+/** A fault adapter that runs `after` once an operation `op` made on a closet (`_closet.ts`) has run. */
+function onCloset(
+  op: "makeDirectory" | "openDirectory",
+  after: (closet: string) => void,
+) {
+  const adapter = faultAdapter([]);
+  for (const ops of [adapter.sync, adapter.async]) {
+    const table = ops as unknown as Record<
+      string,
+      (...a: unknown[]) => unknown
+    >;
+    const real = table[op];
+    table[op] = (...args: unknown[]) => {
+      const done = real(...args);
+      const closet = args[0] as string;
+      if (!path.basename(closet).endsWith(".atomic-tmp")) return done;
+      if (done instanceof Promise) {
+        return done.then((value) => (after(closet), value));
+      }
+      after(closet);
+      return done;
+    };
+  }
+  return adapter;
+}
+
+/** nobody's set-group-ID program of group 1000 (which nobody is not in) in `dir`, which nobody may write. */
+function nobodysProgram(dir: string): string {
+  fs.chmodSync(dir, 0o777);
+  const target = path.join(dir, "helper");
+  fs.writeFileSync(target, "old");
+  fs.chownSync(target, NOBODY, 1000);
+  fs.chmodSync(target, 0o2555);
+  return target;
+}
+
+for (const api of apis) {
+  test(
+    `${api.name} as root gives another user's set-group-ID file to them in its own closet, even when they put a directory of theirs at the closet's name`,
+    { skip },
+    async () => {
+      await withTempDir(async (dir) => {
+        const target = nobodysProgram(dir);
+        const moved = path.join(dir, "moved");
+        // nobody may write the directory: it swaps its own directory in
+        // under the closet's name once the closet is open.
+        const adapter = onCloset("openDirectory", (closet) => {
+          fs.renameSync(closet, moved);
+          fs.mkdirSync(closet, 0o777);
+          fs.chownSync(closet, NOBODY, NOBODY);
+        });
+        await using(adapter, () => api.write(target, "root's"));
+        const stat = fs.statSync(target);
+        assert.equal(`${stat.uid}:${stat.gid}`, `${NOBODY}:1000`);
+        assert.equal(stat.mode & 0o7777, 0o2555);
+        assert.equal(read(target), "root's");
+        // The file never went into nobody's directory, which is left alone.
+        const swapped = fs.readdirSync(dir).find((n) =>
+          n.endsWith(".atomic-tmp")
+        );
+        assert.deepEqual(fs.readdirSync(path.join(dir, swapped!)), []);
+        assert.deepEqual(fs.readdirSync(moved), []);
+      });
+    },
+  );
+
+  test(
+    `${api.name} as root fails with EPERM, before giving it away, a set-group-ID file of another user that has another name (a hard link)`,
+    { skip },
+    async () => {
+      await withTempDir(async (dir) => {
+        const target = nobodysProgram(dir);
+        const elsewhere = path.join(dir, "link");
+        // A hard link made to the temporary file before it goes into its
+        // closet (which fs.protected_hardlinks=0 lets anyone make).
+        const adapter = onCloset("makeDirectory", () => {
+          const [temp] = fs.readdirSync(dir).filter((n) =>
+            n.endsWith(".atomic-tmp") && fs.statSync(path.join(dir, n)).isFile()
+          );
+          fs.linkSync(path.join(dir, temp), elsewhere);
+        });
+        await using(adapter, async () => {
+          const error = await api.write(target, "root's").then(
+            () => null,
+            (error: unknown) => error,
+          );
+          assert.equal((error as { code?: string } | null)?.code, "EPERM");
+        });
+        assert.equal(read(target), "old");
+        // Never given away: still root's, owner-only.
+        const linked = fs.statSync(elsewhere);
+        assert.equal(`${linked.uid}:${linked.mode & 0o7777}`, `0:${0o600}`);
+        assert.deepEqual(fs.readdirSync(dir).sort(), ["helper", "link"]);
+      });
+    },
+  );
+}

@@ -55,6 +55,7 @@ function info(stat: fs.Stats): EntryInfo {
     mtimeMs: stat.mtimeMs,
     size: stat.size,
     id: `${stat.dev}:${stat.ino}`,
+    links: stat.nlink,
   };
 }
 

@@ -122,6 +122,7 @@ function info(stat: Deno.FileInfo): EntryInfo {
     mtimeMs: stat.mtime?.getTime() ?? 0,
     size: stat.size,
     id: `${stat.dev}:${stat.ino ?? ""}`,
+    links: stat.nlink ?? 1,
   };
 }
 

@@ -116,6 +116,8 @@ export interface EntryInfo {
   size: number;
   /** Which file this is (device and inode): equal ids, same file. */
   id: string;
+  /** How many names (hard links) the file has; 1 where the platform will not say. */
+  links: number;
 }
 
 /** The file-system operations, in their synchronous form, on open files of type `F`. */
