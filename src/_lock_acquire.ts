@@ -560,6 +560,10 @@ export function timedOut(
  */
 export function* tryOnce(w: Waiter): Steps<Held | number> {
   const plan = w.plan;
+  // Tries made at once after a look found the lock gone or took it over:
+  // one. A reclaim that gave up (another reclaimer holds its mutex) finds
+  // the lock still there, and must neither spin nor outlast the timeout.
+  let atOnce = 1;
   for (;;) {
     plan.signal?.throwIfAborted();
     const got = yield* tryLock(plan, w.final, w.path, w.state, w.attempt);
@@ -570,7 +574,7 @@ export function* tryOnce(w: Waiter): Steps<Held | number> {
       w.taken = true; // and its directory held, if any, with it
       return got;
     }
-    if (yield* lookAgain(w)) continue;
+    if ((yield* lookAgain(w)) && atOnce-- > 0) continue;
     const now = performance.now();
     if (now >= w.deadline) {
       throw timedOut(

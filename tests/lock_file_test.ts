@@ -38,7 +38,9 @@ import { heartbeat } from "../src/_lock_hold.ts";
 import type { HeldLock } from "../src/lock_file.ts";
 import { runAsync } from "../src/_run.ts";
 import { inLine } from "../src/_lock_wait.ts";
-import { lockName } from "../src/_lock_name.ts";
+import { lockName, reclaimName } from "../src/_lock_name.ts";
+import { encodeRecord } from "../src/_lock_record.ts";
+import { processIdentity } from "../src/runtime/_writer_identity.ts";
 import {
   lockChildSays,
   lockPathOf,
@@ -1210,6 +1212,33 @@ test("lockFile() locks are released when the process exits", SLOW, async () => {
     const holder = startLockChild(runtimeName(), ["exit", target]);
     assert.equal((await holder.ended).code, 0);
     assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("lockFile() fails with ETIMEDOUT in time behind a dead holder's lock that a live process is reclaiming", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const lock = writeFakeLock(target, { pid: DEAD_PID });
+    // A live reclaimer (this process) holds the reclaim mutex of that lock,
+    // for a long lease: the waiter can neither take the lock over nor wait
+    // that lease out past its timeout.
+    const mutex = path.join(
+      dir,
+      reclaimName(path.basename(lock), "0123456789abcdef"),
+    );
+    fs.writeFileSync(
+      mutex,
+      encodeRecord({
+        ...processIdentity(),
+        token: "fedcba9876543210",
+        lease: 600_000,
+      }),
+    );
+    const started = performance.now();
+    await failsWith(lockFile(target, { timeout: 300 }), "ETIMEDOUT");
+    const took = performance.now() - started;
+    assert.ok(took < 5_000, `took ${Math.round(took)} ms`);
+    assert.ok(fs.existsSync(mutex));
   });
 });
 
