@@ -94,6 +94,25 @@ export function isTempNameFor(name: string, base: string): boolean {
   return match !== null && match[1] !== "" && base.startsWith(match[1]);
 }
 
+/**
+ * The file names among `bases` (a set) that `name`, a temporary name, was
+ * made for ({@linkcode isTempNameFor}): the one it names whole, looked up at
+ * once, or, for a name that had to be cut to fit, those that begin with
+ * what it kept. A sweep asks this of every temporary file in a directory,
+ * against every lock file there: a look per pair would be quadratic.
+ */
+export function basesOfTempName(
+  name: string,
+  bases: ReadonlySet<string>,
+): string[] {
+  const match = pattern.exec(name);
+  if (match === null || match[1] === "") return [];
+  const kept = match[1];
+  const cut = encoder.encode(name).length > MAX_NAME_BYTES - 4;
+  if (!cut) return bases.has(kept) ? [kept] : [];
+  return [...bases].filter((base) => base.startsWith(kept));
+}
+
 /** The writer named by a name made by {@linkcode tempName}, or `null` if the name is not one of ours. */
 export function tempNameOwner(name: string): TempOwner | null {
   const match = pattern.exec(name);

@@ -6,7 +6,7 @@ import { isWithheldPermission } from "./runtime/_errno.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, settle, type Steps } from "./_steps.ts";
 import {
-  isTempNameFor,
+  basesOfTempName,
   ownerState,
   tempNameOwner,
   type TempOwner,
@@ -205,7 +205,7 @@ function* sweep(
     throw sweepError(dir, "read directory", dir, error);
   }
   const removed: string[] = [];
-  const lockNames = names.filter((name) => lockOf(name) === name);
+  const lockNames = new Set(names.filter((name) => lockOf(name) === name));
   // Lock files first: a dead holder's lock is found by its holder's own
   // name (a temporary name), which must still be there (see `_lock.ts`).
   const locksFirst = (name: string) => lockOf(name) === null ? 1 : 0;
@@ -291,10 +291,9 @@ function* isHoldersName(
   dir: string,
   name: string,
   entry: EntryInfo,
-  lockNames: readonly string[],
+  lockNames: ReadonlySet<string>,
 ): Steps<boolean> {
-  for (const lock of lockNames) {
-    if (!isTempNameFor(name, lock)) continue;
+  for (const lock of basesOfTempName(name, lockNames)) {
     const found = yield* settle(request("lstat", join(dir, lock)));
     if (found.ok && found.value?.id === entry.id) return true;
   }

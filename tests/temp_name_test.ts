@@ -1,7 +1,12 @@
 /** Temporary file names: hidden, recognisable, unique, never over 255 bytes. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { TEMP_SUFFIX, tempName, tempNameOwner } from "../src/_temp_name.ts";
+import {
+  basesOfTempName,
+  TEMP_SUFFIX,
+  tempName,
+  tempNameOwner,
+} from "../src/_temp_name.ts";
 
 const byteLength = (text: string) => new TextEncoder().encode(text).length;
 
@@ -77,4 +82,20 @@ test("tempNameOwner() returns null for names that are not ours", () => {
   ) {
     assert.equal(tempNameOwner(name), null, name);
   }
+});
+
+test("basesOfTempName() finds the file name a temporary name was made for among many, whole or cut", () => {
+  const owner = { pid: 42 };
+  const long = `${"x".repeat(250)}.atomic-lock`;
+  const bases = new Set([".a.atomic-lock", ".b.atomic-lock", long]);
+  assert.deepEqual(basesOfTempName(tempName(".a.atomic-lock", owner), bases), [
+    ".a.atomic-lock",
+  ]);
+  assert.deepEqual(
+    basesOfTempName(tempName(".c.atomic-lock", owner), bases),
+    [],
+  );
+  // Cut to fit 255 bytes: it keeps the name's beginning only.
+  assert.deepEqual(basesOfTempName(tempName(long, owner), bases), [long]);
+  assert.deepEqual(basesOfTempName("not a temp name", bases), []);
 });
