@@ -350,19 +350,27 @@ function nobodyOpensForWriting(file: string): boolean {
   return shell.status === 0;
 }
 
+/**
+ * nobody's set-group-ID program of group 1000, which nobody is not in, in
+ * `dir`, given the mode `dirMode`: once set, the bit would run nobody's code
+ * with that group, were nobody to hold the new file open for writing (a
+ * shared mapping's writes keep the bit).
+ */
+function nobodysProgram(dir: string, dirMode = 0o755): string {
+  fs.chmodSync(dir, dirMode);
+  const target = path.join(dir, "helper");
+  fs.writeFileSync(target, "old");
+  fs.chownSync(target, NOBODY, 1000);
+  fs.chmodSync(target, 0o2555);
+  return target;
+}
+
 test(
   "openAtomic() as root gives another user's set-group-ID file its owner only once the content is written: that user cannot open it meanwhile",
   { skip },
   async () => {
     await withTempDir(async (dir) => {
-      fs.chmodSync(dir, 0o755);
-      // nobody's program of a group nobody is not in: once set, the bit
-      // would run nobody's code with that group, were nobody to hold the
-      // new file open for writing (a shared mapping's writes keep the bit).
-      const target = path.join(dir, "helper");
-      fs.writeFileSync(target, "old");
-      fs.chownSync(target, NOBODY, 1000);
-      fs.chmodSync(target, 0o2555);
+      const target = nobodysProgram(dir);
       let opened: boolean | undefined;
       await openAtomic(target, async (file) => {
         await file.write("root's");
@@ -384,11 +392,7 @@ for (const api of apis) {
     { skip },
     async () => {
       await withTempDir(async (dir) => {
-        fs.chmodSync(dir, 0o755);
-        const target = path.join(dir, "helper");
-        fs.writeFileSync(target, "old");
-        fs.chownSync(target, NOBODY, 1000);
-        fs.chmodSync(target, 0o2555);
+        const target = nobodysProgram(dir);
         // Between the chown and the chmod that sets the bit, the file is
         // nobody's: could nobody open it for writing then, it could write
         // to it through a shared mapping once the bit is set.
@@ -423,10 +427,7 @@ for (const api of apis) {
     { skip },
     async () => {
       await withTempDir(async (dir) => {
-        const target = path.join(dir, "helper");
-        fs.writeFileSync(target, "old");
-        fs.chownSync(target, NOBODY, 1000);
-        fs.chmodSync(target, 0o2555);
+        const target = nobodysProgram(dir);
         const adapter = faultAdapter([{ op: "chmod", code: "EIO" }]);
         await using(adapter, async () => {
           const error = await api.write(target, "root's").then(
@@ -469,23 +470,13 @@ function onCloset(
   return adapter;
 }
 
-/** nobody's set-group-ID program of group 1000 (which nobody is not in) in `dir`, which nobody may write. */
-function nobodysProgram(dir: string): string {
-  fs.chmodSync(dir, 0o777);
-  const target = path.join(dir, "helper");
-  fs.writeFileSync(target, "old");
-  fs.chownSync(target, NOBODY, 1000);
-  fs.chmodSync(target, 0o2555);
-  return target;
-}
-
 for (const api of apis) {
   test(
     `${api.name} as root gives another user's set-group-ID file to them in its own closet, even when they put a directory of theirs at the closet's name`,
     { skip },
     async () => {
       await withTempDir(async (dir) => {
-        const target = nobodysProgram(dir);
+        const target = nobodysProgram(dir, 0o777);
         const moved = path.join(dir, "moved");
         // nobody may write the directory: it swaps its own directory in
         // under the closet's name once the closet is open.
@@ -514,7 +505,7 @@ for (const api of apis) {
     { skip },
     async () => {
       await withTempDir(async (dir) => {
-        const target = nobodysProgram(dir);
+        const target = nobodysProgram(dir, 0o777);
         const elsewhere = path.join(dir, "link");
         // A hard link made to the temporary file before it goes into its
         // closet (which fs.protected_hardlinks=0 lets anyone make).

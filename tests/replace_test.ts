@@ -1102,31 +1102,40 @@ test("openAtomic()'s write() of a chunk it does not copy (64 KiB or more) reject
   });
 });
 
-test("writeFileAtomic() writes all the bytes given of a resizable ArrayBuffer shrunk after the call", async () => {
-  await withTempDir(async (dir) => {
-    const file = path.join(dir, "f.txt");
-    const buffer = new ArrayBuffer(3, { maxByteLength: 16 });
-    const bytes = new Uint8Array(buffer); // tracks the buffer's length
-    bytes.set(new TextEncoder().encode("new"));
-    const written = writeFileAtomic(file, bytes);
-    buffer.resize(1);
-    await written;
-    assert.equal(read(file), "new");
+// A length-tracking view of a buffer whose length changes after the call.
+for (
+  const [buffer, changed, change] of [
+    [
+      "a resizable ArrayBuffer",
+      "shrunk",
+      () => {
+        const buffer = new ArrayBuffer(3, { maxByteLength: 16 });
+        return { buffer, change: () => buffer.resize(1) };
+      },
+    ],
+    [
+      "a growable SharedArrayBuffer",
+      "grown",
+      () => {
+        const buffer = new SharedArrayBuffer(3, { maxByteLength: 16 });
+        return { buffer, change: () => buffer.grow(8) };
+      },
+    ],
+  ] as const
+) {
+  test(`writeFileAtomic() writes all the bytes given, and only those, of ${buffer} ${changed} after the call`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      const made = change();
+      const bytes = new Uint8Array(made.buffer); // tracks the buffer's length
+      bytes.set(new TextEncoder().encode("new"));
+      const written = writeFileAtomic(file, bytes);
+      made.change();
+      await written;
+      assert.equal(read(file), "new");
+    });
   });
-});
-
-test("writeFileAtomic() writes only the bytes given of a growable SharedArrayBuffer grown after the call", async () => {
-  await withTempDir(async (dir) => {
-    const file = path.join(dir, "f.txt");
-    const buffer = new SharedArrayBuffer(3, { maxByteLength: 16 });
-    const bytes = new Uint8Array(buffer); // tracks the buffer's length
-    bytes.set(new TextEncoder().encode("new"));
-    const written = writeFileAtomic(file, bytes);
-    buffer.grow(8);
-    await written;
-    assert.equal(read(file), "new");
-  });
-});
+}
 
 test("writeFileAtomic() writes an ArrayBuffer of another realm (node:vm) as its bytes", async () => {
   await withTempDir(async (dir) => {
