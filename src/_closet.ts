@@ -16,15 +16,15 @@
  * can name files so; elsewhere (Deno without `--allow-all`) by path, which
  * an owner who may write the target's directory could swap.
  *
- * The closet is named like a temporary file of the writer's, so that a
- * closet left by a crash is swept as one (`removeStaleTemps`), and removed
- * with the file in it at exit. Its removal is `leaveCloset`
+ * The closet is named like a temporary file of the writer's but for its
+ * ending (`.atomic-closet`), so that a closet left by a crash is judged as
+ * one (`removeStaleTemps`), and removed with the file in it at exit. Its removal is `leaveCloset`
  * (`_replacement.ts`), which every removal of the temporary file makes too.
  */
 import { basename, dirname } from "node:path";
 import { type EntryInfo, NO_OWNER } from "./runtime/types.ts";
 import { request, type Steps } from "./_steps.ts";
-import { tempName } from "./_temp_name.ts";
+import { CLOSET_SUFFIX, tempName } from "./_temp_name.ts";
 import {
   act,
   inDirectory,
@@ -68,7 +68,7 @@ export function* intoCloset(s: Replacement): Steps<void> {
   const temp = s.temp as string;
   const closet = inDirectory(
     dirname(s.final),
-    tempName(basename(s.final), s.host.owner),
+    tempName(basename(s.final), s.host.owner, CLOSET_SUFFIX),
   );
   yield* act(
     s,

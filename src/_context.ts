@@ -17,7 +17,7 @@ import { KnownFiles } from "./_known_files.ts";
 import { HeldDirectories, sharedOpens } from "./_held_directories.ts";
 import { isQueueName, isTicketName } from "./_lock_name.ts";
 import { shared } from "./_shared_state.ts";
-import { tempNameOwner } from "./_temp_name.ts";
+import { CLOSET_SUFFIX, tempNameOwner } from "./_temp_name.ts";
 import { basename, dirname } from "node:path";
 
 /** An adapter with the state the library keeps for it. */
@@ -83,9 +83,10 @@ class InFlight extends Set<string> {
         if (isTicketName(basename(path)) && isQueueName(basename(dir))) {
           this.#removeDir(dir);
         }
-        // A temporary file in its closet (`_closet.ts`), named like one: the
-        // closet goes too.
-        if (tempNameOwner(basename(dir)) !== null) this.#removeDir(dir);
+        // A temporary file in its closet (`_closet.ts`): the closet goes too.
+        if (tempNameOwner(basename(dir), CLOSET_SUFFIX) !== null) {
+          this.#removeDir(dir);
+        }
       } catch { /* exiting: nothing more to do */ }
     }
     super.clear();

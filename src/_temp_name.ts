@@ -15,10 +15,17 @@ import type { Writer, WriterState } from "./runtime/_writer_identity.ts";
 /** The fixed ending of every temporary file this library creates. */
 export const TEMP_SUFFIX = ".atomic-tmp";
 
+/**
+ * The fixed ending of a closet's name (`_closet.ts`): a directory named as
+ * a temporary file would be, but for this ending, so that no directory that
+ * merely looks like a temporary file is ever taken for one.
+ */
+export const CLOSET_SUFFIX = ".atomic-closet";
+
 const MAX_NAME_BYTES = 255;
 const RANDOM_BYTES = 6;
 const pattern =
-  /^\.(.*)\.(\d+)(?:-(\d+)-([0-9a-z]+)-([0-9a-f]{12}))?-([0-9a-f]{12})\.atomic-tmp$/s;
+  /^\.(.*)\.(\d+)(?:-(\d+)-([0-9a-z]+)-([0-9a-f]{12}))?-([0-9a-f]{12})(\.atomic-tmp|\.atomic-closet)$/s;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const HEX = Array.from(
@@ -79,9 +86,13 @@ function ownerTag(owner: TempOwner): string {
     : `${owner.pid}`;
 }
 
-/** A fresh temporary file name for the target file name `base`, made by `owner`. */
-export function tempName(base: string, owner: TempOwner): string {
-  const tail = `.${ownerTag(owner)}-${randomHex()}${TEMP_SUFFIX}`;
+/** A fresh temporary file name for the target file name `base`, made by `owner` (with `suffix`, a closet's name). */
+export function tempName(
+  base: string,
+  owner: TempOwner,
+  suffix: typeof TEMP_SUFFIX | typeof CLOSET_SUFFIX = TEMP_SUFFIX,
+): string {
+  const tail = `.${ownerTag(owner)}-${randomHex()}${suffix}`;
   return `.${truncateUtf8(base, MAX_NAME_BYTES - 1 - tail.length)}${tail}`;
 }
 
@@ -90,7 +101,7 @@ export function tempName(base: string, owner: TempOwner): string {
  * name `base` (whose beginning it keeps when `base` had to be cut).
  */
 export function isTempNameFor(name: string, base: string): boolean {
-  const match = pattern.exec(name);
+  const match = parse(name, TEMP_SUFFIX);
   return match !== null && match[1] !== "" && base.startsWith(match[1]);
 }
 
@@ -105,7 +116,7 @@ export function basesOfTempName(
   name: string,
   bases: ReadonlySet<string>,
 ): string[] {
-  const match = pattern.exec(name);
+  const match = parse(name, TEMP_SUFFIX);
   if (match === null || match[1] === "") return [];
   const kept = match[1];
   const cut = encoder.encode(name).length > MAX_NAME_BYTES - 4;
@@ -113,9 +124,18 @@ export function basesOfTempName(
   return [...bases].filter((base) => base.startsWith(kept));
 }
 
-/** The writer named by a name made by {@linkcode tempName}, or `null` if the name is not one of ours. */
-export function tempNameOwner(name: string): TempOwner | null {
+/** `name` parsed as a name {@linkcode tempName} made with `suffix`, or `null`. */
+function parse(name: string, suffix: string): RegExpExecArray | null {
   const match = pattern.exec(name);
+  return match !== null && match[7] === suffix ? match : null;
+}
+
+/** The writer named by a name made by {@linkcode tempName}, or `null` if the name is not one of ours. */
+export function tempNameOwner(
+  name: string,
+  suffix: typeof TEMP_SUFFIX | typeof CLOSET_SUFFIX = TEMP_SUFFIX,
+): TempOwner | null {
+  const match = parse(name, suffix);
   if (!match) return null;
   const pid = Number(match[2]);
   if (match[3] === undefined) return { pid };

@@ -7,6 +7,7 @@ import { runAsync, runSync } from "./_run.ts";
 import { perform, request, settle, type Steps } from "./_steps.ts";
 import {
   basesOfTempName,
+  CLOSET_SUFFIX,
   ownerState,
   tempNameOwner,
   type TempOwner,
@@ -247,7 +248,8 @@ function* sweep(
       );
       continue;
     }
-    const owner = tempNameOwner(name);
+    const closet = tempNameOwner(name, CLOSET_SUFFIX);
+    const owner = closet ?? tempNameOwner(name);
     const path = join(dir, name);
     if (owner === null || judge.mine.has(path)) continue;
     const age = minimumAge(judge.state(owner), ages);
@@ -260,8 +262,11 @@ function* sweep(
     const entry = stat.value;
     if (entry === null || dirInfo === null) continue;
     if (isYounger(entry, now, age)) continue;
-    if (entry.kind === "directory") {
-      if (!nested && closetMaySweep(dirInfo, entry, judge.uid)) {
+    if (closet !== null) {
+      if (
+        entry.kind === "directory" && !nested &&
+        closetMaySweep(dirInfo, entry, judge.uid)
+      ) {
         removed.push(...yield* sweepCloset(path, ages, now, judge, adapter));
       }
       continue;
@@ -357,8 +362,8 @@ function* sweepQueue(
 }
 
 /**
- * Whether the sweep may go into `closet`, a directory named like a
- * temporary file of a writer judged gone (`_closet.ts`), of the directory
+ * Whether the sweep may go into `closet`, a directory named as a closet
+ * (`.atomic-closet`) of a writer judged gone (`_closet.ts`), of the directory
  * `dir` (both described by `lstat`): the sweeper made it (a closet is its
  * writer's alone), and nobody else but root can rename it meanwhile, as for
  * a queue ({@linkcode onlyTheSweeperRenames}), or in a sticky directory
@@ -466,13 +471,15 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
  * where the lock makes no queue directory.
  *
  * So is a closet left by a crash (a directory of the writer's alone, named
- * like a temporary file, where a file with set-ID bits is given to its new
+ * like a temporary file but ending in `.atomic-closet`, where a file with
+ * set-ID bits is given to its new
  * owner: see the README, "Permissions, ownership and the umask"), with the
  * file in it, judged as a temporary file; only the caller's own, where
  * nobody but the caller (and root) can rename it, or in a sticky directory
  * that the caller or root owns.
  *
- * Other subdirectories are not searched. The sweep installs no listener of
+ * Other subdirectories are not searched, nor removed, even one named like
+ * a temporary file. The sweep installs no listener of
  * any kind.
  *
  * @param dir The directory to sweep (a string or a `file:` URL).

@@ -459,7 +459,7 @@ function onCloset(
     table[op] = (...args: unknown[]) => {
       const done = real(...args);
       const closet = args[0] as string;
-      if (!path.basename(closet).endsWith(".atomic-tmp")) return done;
+      if (!path.basename(closet).endsWith(".atomic-closet")) return done;
       if (done instanceof Promise) {
         return done.then((value) => (after(closet), value));
       }
@@ -492,7 +492,7 @@ for (const api of apis) {
         assert.equal(read(target), "root's");
         // The file never went into nobody's directory, which is left alone.
         const swapped = fs.readdirSync(dir).find((n) =>
-          n.endsWith(".atomic-tmp")
+          n.endsWith(".atomic-closet")
         );
         assert.deepEqual(fs.readdirSync(path.join(dir, swapped!)), []);
         assert.deepEqual(fs.readdirSync(moved), []);

@@ -10,7 +10,12 @@ import {
   removeStaleTemps,
   removeStaleTempsSync,
 } from "../mod.ts";
-import { isKnownWriter, tempName, type TempOwner } from "../src/_temp_name.ts";
+import {
+  CLOSET_SUFFIX,
+  isKnownWriter,
+  tempName,
+  type TempOwner,
+} from "../src/_temp_name.ts";
 import type { Writer } from "../src/runtime/_writer_identity.ts";
 import { detectAdapter } from "../src/runtime/detect.ts";
 import { reclaimName } from "../src/_lock_name.ts";
@@ -183,15 +188,28 @@ test("removeStaleTemps() keeps a symbolic link with a temp file name, and what i
   });
 });
 
+test("removeStaleTemps() keeps a directory with a temp file name, and what is in it", async () => {
+  await withTempDir(async (dir) => {
+    const subdir = path.join(dir, tempName("d", deadWriter()));
+    fs.mkdirSync(subdir);
+    const inside = temp(subdir, "a.txt", deadWriter());
+    assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), []);
+    assert.ok(fs.existsSync(inside));
+  });
+});
+
 test(
-  "removeStaleTemps() keeps a directory with a temp file name that another user made, and what is in it",
+  "removeStaleTemps() keeps a closet that another user made, and what is in it",
   { skip: canDropPrivileges() ?? false },
   async () => {
     await withTempDir(async (dir) => {
-      const subdir = path.join(dir, tempName("d", deadWriter()));
-      fs.mkdirSync(subdir);
-      const inside = temp(subdir, "a.txt", deadWriter());
-      fs.chownSync(subdir, NOBODY, NOBODY);
+      const closet = path.join(
+        dir,
+        tempName("d", deadWriter(), CLOSET_SUFFIX),
+      );
+      fs.mkdirSync(closet);
+      const inside = temp(closet, "a.txt", deadWriter());
+      fs.chownSync(closet, NOBODY, NOBODY);
       assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), []);
       assert.ok(fs.existsSync(inside));
     });
@@ -202,7 +220,10 @@ test("removeStaleTemps() removes a dead writer's closet (a directory of its own 
   await withTempDir(async (dir) => {
     // What a crash leaves of a set-ID file given to another owner
     // (`_closet.ts`): the writer's directory, the file in it.
-    const closet = path.join(dir, tempName("tool", deadWriter()));
+    const closet = path.join(
+      dir,
+      tempName("tool", deadWriter(), CLOSET_SUFFIX),
+    );
     fs.mkdirSync(closet, { mode: 0o700 });
     const inside = temp(closet, "tool", deadWriter());
     assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), [
@@ -215,7 +236,10 @@ test("removeStaleTemps() removes a dead writer's closet (a directory of its own 
 
 test("removeStaleTemps() keeps a live writer's closet", async () => {
   await withTempDir(async (dir) => {
-    const closet = path.join(dir, tempName("tool", writer(4242)));
+    const closet = path.join(
+      dir,
+      tempName("tool", writer(4242), CLOSET_SUFFIX),
+    );
     fs.mkdirSync(closet, { mode: 0o700 });
     temp(closet, "tool", writer(4242));
     await using(onlyAlive(4242), async () => {
