@@ -304,33 +304,22 @@ export function* matchOwnerAndMode(
   entry: EntryInfo | null,
   wanted: number | null,
 ): Steps<void> {
-  if (hasSetIdBits(wanted)) {
-    s.ownerLater = { entry };
-    if (entry !== null) yield* keepAcl(s, entry);
-    // The old file's ACL may have made it wider than `mode` asks: narrowed
-    // at once (the set-ID bits come with the owner).
-    const bits = (wanted as number) & 0o777;
-    if (!onlyWidens(s.createdMode, bits)) {
-      yield* chmodTemp(
-        s,
-        request("chmod", s.file, s.temp as string, bits),
-        bits,
-      );
-    }
-    s.pendingMode = wanted;
-    return;
-  }
-  const mode = yield* giveOwner(s, entry, wanted);
+  // A file with set-ID bits gets its owner, and those bits, only after its
+  // content (`giveOwnerLate`); any other, its owner now.
+  const late = hasSetIdBits(wanted);
+  if (late) s.ownerLater = { entry };
+  const mode = late ? wanted : yield* giveOwner(s, entry, wanted);
   if (entry !== null && wanted !== null) yield* keepAcl(s, entry);
   if (mode === null) return;
   // After the chown, which clears set-user-ID and set-group-ID. A chmod
-  // that only widens may wait for the first write and run alongside it.
-  if (onlyWidens(s.createdMode, mode)) s.pendingMode = mode;
-  else {yield* chmodTemp(
-      s,
-      request("chmod", s.file, s.temp as string, mode),
-      mode,
-    );}
+  // that only widens may wait for the first write and run alongside it;
+  // one that narrows (the old file's ACL made the file wider) runs now.
+  const bits = late ? mode & 0o777 : mode;
+  const widens = onlyWidens(s.createdMode, bits);
+  if (!widens) {
+    yield* chmodTemp(s, request("chmod", s.file, s.temp as string, bits), bits);
+  }
+  if (widens || late) s.pendingMode = mode;
 }
 
 /**
