@@ -313,7 +313,7 @@ export interface RecordWork {
   attempt?: Settled<OpenFile> | undefined;
   /** A file to read alongside the write (the lock is the record's file). */
   read?: string | undefined;
-  /** A name to link the record's file to alongside the write (the lock). */
+  /** A name to link the record's file to once the record is written (the lock). */
   link?: string | undefined;
   /** The operation its failures name, for each step; by default "create lock", "write lock", "stat lock". */
   operation?: string | undefined;
@@ -321,8 +321,8 @@ export interface RecordWork {
 
 /**
  * Creates `path` with O_EXCL and `mode` and writes `record` into it; `null`
- * if it exists. Alongside the write, it can read a file or link `path` to
- * the lock's name (`work`).
+ * if it exists. Alongside the write, it can read a file; once the record is
+ * written, it can link `path` to the lock's name (`work`).
  */
 export function* createRecord(
   plan: LockPlan,
@@ -357,15 +357,11 @@ export function* createRecord(
   // set whatever the umask (077 would make every record unreadable to the
   // other users' waiters, who could then never judge a stalled holder).
   // (A file system that keeps no modes may refuse the chmod: no matter.)
-  const [first, entry, , other] = (yield* all([
+  const [first, entry, , readDone] = (yield* all([
     request("write", file, bytes),
     request("lstat", path),
     request("chmod", file, path, mode),
-    ...(read !== undefined
-      ? [request("readFile", read)]
-      : link !== undefined
-      ? [request("link", path, link)]
-      : []),
+    ...(read !== undefined ? [request("readFile", read)] : []),
   ])) as [
     Settled<number>,
     Settled<EntryInfo | null>,
@@ -385,14 +381,16 @@ export function* createRecord(
     return {
       file,
       id: entry.value.id,
-      read: read === undefined ? null : other as Settled<Uint8Array | null>,
-      linked: link === undefined ? null : other as Settled<void>,
+      read: read === undefined ? null : readDone as Settled<Uint8Array | null>,
+      // Only once the record is written: the lock's name is never seen
+      // without it. (On sshfs, whose client caches a name's attributes, a
+      // link made alongside the write could fix the lock's size at 0 for
+      // the cache's 20 s, and its own holder could no longer read its
+      // record: the lock looked taken over.)
+      linked: link === undefined
+        ? null
+        : yield* settle(request("link", path, link)),
     };
-  }
-  // A link made to a file that failed is this process's own: nobody judges
-  // a fresh lock of a live holder stale.
-  if (link !== undefined && other?.ok) {
-    yield* settle(request("remove", link));
   }
   yield* both(request("close", file), request("remove", path));
   const cause = !written.ok

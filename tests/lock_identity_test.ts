@@ -110,6 +110,44 @@ test("updateFileAtomic() and updateFileAtomicSync() commit where a file's names 
   });
 });
 
+test("updateFileAtomic() and updateFileAtomicSync() link the lock's name only once its record is written, so a client that caches the name's size from the link (sshfs) reads the whole record", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "counter");
+    const adapter = numberingNames();
+    const { sync, async } = adapter;
+    // sshfs keeps the attributes a name had when it was linked for 20 s: a
+    // read of the name sees no more bytes than the file had then.
+    const sizeAtLink = new Map<string, number>();
+    const [link, linkAsync] = [sync.link, async.link];
+    sync.link = (from, to) => {
+      link(from, to);
+      sizeAtLink.set(to, fs.lstatSync(from).size);
+    };
+    async.link = async (from, to) => {
+      await linkAsync(from, to);
+      sizeAtLink.set(to, fs.lstatSync(from).size);
+    };
+    const cached = (p: string, bytes: Uint8Array | null) =>
+      bytes?.subarray(0, sizeAtLink.get(p) ?? bytes.length) ?? null;
+    const [readFile, readFileAsync] = [sync.readFile, async.readFile];
+    sync.readFile = (p) => cached(p, readFile(p));
+    async.readFile = async (p) => cached(p, await readFileAsync(p));
+    // A write slower than the link beside it, as sshfs's may be.
+    const writeAsync = async.write;
+    async.write = async (file, bytes) => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return await writeAsync(file, bytes);
+    };
+    await using(adapter, async () => {
+      await updateFileAtomic(target, increment, { fsync: false });
+      updateFileAtomicSync(target, increment, { fsync: false });
+    });
+    assert.equal(read(target), "2");
+    assert.ok(sizeAtLink.size > 0, "no lock was linked");
+    assert.deepEqual(fs.readdirSync(dir), ["counter"]);
+  });
+});
+
 test("updateFileAtomic() does not commit when the looks again at a record read short outlast its lease's margin", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "counter");
