@@ -232,13 +232,14 @@ export function failure(
   );
 }
 
-/** A failure the algorithm itself detects, with no runtime error behind it. */
+/** A failure the algorithm itself detects: no runtime error behind it, or one (`cause`) that it reads otherwise. */
 export function problem(
   s: Resolution,
   code: string,
   operation: string,
   path: string,
   reason: string,
+  cause?: unknown,
 ): AtomicWriteError {
   return new AtomicWriteError({
     code,
@@ -246,6 +247,7 @@ export function problem(
     path,
     target: s.target,
     reason,
+    ...(cause === undefined ? {} : { cause }),
     task: s.task,
   });
 }

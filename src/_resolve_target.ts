@@ -91,21 +91,51 @@ function checkNamedLink(s: Resolution): void {
   }
 }
 
+/** What the kernel's own walk of a chain of links says of its end. */
+interface ChainEnd {
+  /** The file it opens: `null` if none, or if only the walk link by link can tell. */
+  readonly opened: EntryInfo | null;
+  /** Its `ELOOP`, if it follows the chain no further (see {@linkcode refuseUnfollowed}). */
+  readonly loop: unknown;
+}
+
 /**
  * Refuses a chain of links that ends at a directory or a special file,
  * before any temporary file exists: `/dev/stdout` leads to a pipe that has
- * no path to follow at all. Returns the chain's end: `null` if there is none,
- * or if only the walk link by link can tell what `open(2)` says of it.
+ * no path to follow at all. Returns what the kernel says of the chain's end.
  */
-function* refuseSpecialEnd(s: Resolution): Steps<EntryInfo | null> {
+function* refuseSpecialEnd(s: Resolution): Steps<ChainEnd> {
   const end = yield* settle(request("stat", s.final));
   // A link on the way names a path under a file or one that must be a
   // directory (`file/`: ENOTDIR), or loops (`link/` to itself: ELOOP): the
   // walk link by link then says what open(2) would (EISDIR for a `…/`).
-  if (!end.ok && ["ENOTDIR", "ELOOP"].includes(codeOf(end.error))) return null;
+  if (!end.ok && codeOf(end.error) === "ENOTDIR") {
+    return { opened: null, loop: null };
+  }
+  if (!end.ok && codeOf(end.error) === "ELOOP") {
+    return { opened: null, loop: end.error };
+  }
   if (!end.ok) throw failure(s, "stat", s.final, end.error);
   if (end.value !== null) refuseKind(s, end.value, s.final);
-  return end.value;
+  return { opened: end.value, loop: null };
+}
+
+/**
+ * Refuses a chain of links that the walk link by link followed to its end
+ * where the kernel would not (its `stat` said `ELOOP`, as `open(2)` would): a
+ * link on a mount with `nosymfollow`, which exists so that no link of an
+ * untrusted file system is ever followed, or more links than the kernel
+ * follows in one path.
+ */
+function refuseUnfollowed(s: Resolution, loop: unknown): never {
+  throw problem(
+    s,
+    "ELOOP",
+    "follow symbolic link",
+    s.target,
+    "the kernel does not follow this chain of symbolic links (a link on a mount with nosymfollow, or more links than it follows), and neither does the library",
+    loop,
+  );
 }
 
 /**
@@ -185,7 +215,7 @@ export function* resolveTarget(
   if (namesDirectory(s.target)) yield* refuseDirectoryPath(s, s.target);
   let directory: EntryInfo | null | undefined;
   // What the kernel opens through the whole chain, if it has links.
-  let opened: EntryInfo | null = null;
+  let chain: ChainEnd | null = null;
   let procLink: string | null = null;
   for (let hops = 0;; hops++) {
     let entry: EntryInfo | null;
@@ -194,7 +224,10 @@ export function* resolveTarget(
       [entry, directory] = yield* lookWithDirectory(s);
     } else entry = yield* act(s, "stat", s.final, request("lstat", s.final));
     if (procLink !== null && entry?.kind !== "symlink") {
-      refuseStrayProcLink(s, procLink, opened, entry);
+      refuseStrayProcLink(s, procLink, chain?.opened ?? null, entry);
+    }
+    if (chain?.loop && entry?.kind !== "symlink") {
+      refuseUnfollowed(s, chain.loop);
     }
     if (entry === null) return null;
     if (entry.kind === "symlink" && s.final === s.locked) {
@@ -238,7 +271,7 @@ export function* resolveTarget(
     yield* checkStickyLink(s, entry);
     if (hops === 0) {
       checkNamedLink(s);
-      opened = yield* refuseSpecialEnd(s);
+      chain = yield* refuseSpecialEnd(s);
     }
     if (isProcLink(s.final)) procLink = s.final;
     const link = yield* act(

@@ -19,7 +19,8 @@ import {
   withTempDir,
 } from "./_fixtures.ts";
 import { linkedTree, mkfifo } from "./_path_fixtures.ts";
-import { skipTest } from "./_skip.ts";
+import { Skip, skipTest } from "./_skip.ts";
+import { mount } from "./_mounts.ts";
 
 /** The command that has `tests/_child.ts` write `target` once with the `mode` API ("async" or "sync"). */
 function childWrite(target: string, mode: string): string[] {
@@ -328,6 +329,83 @@ for (const api of pathApis.filter(({ name }) => /^(update|lock)/.test(name))) {
       });
     },
   );
+}
+
+/** The APIs that take the file to write or lock (not a directory). */
+const fileApis = pathApis.filter(({ name }) =>
+  !/^(makeTemp|removeStale)/.test(name)
+);
+
+for (const api of fileApis) {
+  test(
+    `${api.name} fails with ELOOP, as the kernel does, for a symbolic link on a mount with nosymfollow, and changes nothing`,
+    {
+      skip: process.getuid?.() !== 0 ? "needs root: a tmpfs mount" : false,
+    },
+    async (t) => {
+      await withTempDir(async (dir) => {
+        let mounted;
+        try {
+          mounted = mount("tmpfs", path.join(dir, "mnt"), [
+            "-t",
+            "tmpfs",
+            "-o",
+            "nosymfollow,size=1m",
+            "none",
+          ]);
+        } catch (error) {
+          if (error instanceof Skip) return skipTest(t, error.message);
+          throw error;
+        }
+        try {
+          const mnt = mounted.dir;
+          fs.writeFileSync(path.join(mnt, "target"), "old");
+          fs.symlinkSync("target", path.join(mnt, "link"));
+          fs.symlinkSync("none", path.join(mnt, "dangling"));
+          // Outside the mount, a link to one on it: the chain passes there.
+          fs.symlinkSync(path.join(mnt, "link"), path.join(dir, "outside"));
+          const names = ["link", "dangling"].map((n) => path.join(mnt, n));
+          for (const file of [...names, path.join(dir, "outside")]) {
+            assert.throws(() => fs.writeFileSync(file, "x"), { code: "ELOOP" });
+            const error = await failureOf(() => api.use(file));
+            assert.equal((error as { code?: unknown })?.code, "ELOOP", file);
+          }
+          assert.equal(read(path.join(mnt, "target")), "old");
+          assert.deepEqual(fs.readdirSync(mnt).sort(), [
+            "dangling",
+            "link",
+            "target",
+          ]);
+          assert.deepEqual(fs.readdirSync(dir).sort(), ["mnt", "outside"]);
+        } finally {
+          mounted.close();
+        }
+      });
+    },
+  );
+}
+
+for (const api of fileApis) {
+  test(`${api.name} fails with ELOOP, as the kernel does, for a chain of links that passes more links than the kernel follows, and changes nothing`, async () => {
+    await withTempDir(async (dir) => {
+      // 25 links, each through the linked directory `d`: 50 for the kernel,
+      // which follows 40 in one path.
+      const real = path.join(dir, "real");
+      fs.mkdirSync(real);
+      fs.symlinkSync("real", path.join(dir, "d"));
+      fs.writeFileSync(path.join(real, "target"), "old");
+      for (let i = 0; i < 25; i++) {
+        fs.symlinkSync(`../d/l${i + 1}`, path.join(real, `l${i}`));
+      }
+      fs.symlinkSync("target", path.join(real, "l25"));
+      const file = path.join(dir, "d", "l0");
+      assert.throws(() => fs.writeFileSync(file, "x"), { code: "ELOOP" });
+      const error = await failureOf(() => api.use(file));
+      assert.equal((error as { code?: unknown })?.code, "ELOOP");
+      assert.equal(read(path.join(real, "target")), "old");
+      assert.equal(fs.readdirSync(real).length, 27);
+    });
+  });
 }
 
 test("atomic-write --append through a linked directory appends to the real file", async () => {
