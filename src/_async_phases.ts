@@ -6,7 +6,7 @@
  * for anything but an operation.
  */
 import type { AsyncFsOps } from "./runtime/types.ts";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname } from "node:path";
 import { request, settle, type Steps } from "./_steps.ts";
 import {
   closeTemp,
@@ -19,6 +19,7 @@ import {
   seal,
   syncTemp,
 } from "./_replace.ts";
+import { inDirectory } from "./_replacement.ts";
 import { runAsync, untilAborted } from "./_run.ts";
 import { shared } from "./_shared_state.ts";
 
@@ -63,7 +64,7 @@ function caseTurned(name: string): string {
  * apart.) `true` where that cannot be told.
  */
 function* ignoresCase(path: string): Steps<boolean> {
-  const turned = join(dirname(path), caseTurned(basename(path)));
+  const turned = inDirectory(dirname(path), caseTurned(basename(path)));
   if (turned === path) return true;
   const other = yield* settle(request("lstat", turned));
   return !other.ok || other.value !== null;

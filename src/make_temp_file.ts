@@ -1,5 +1,4 @@
 /** Uniquely named temporary files that remove themselves when their scope ends. */
-import { join } from "node:path";
 import { currentContext } from "./_context.ts";
 import { errorCode } from "./_error_code.ts";
 import { runAsync, runSync } from "./_run.ts";
@@ -11,6 +10,7 @@ import {
   toAbsolutePath,
 } from "./_validate.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
+import { inDirectory } from "./_replacement.ts";
 import type { RuntimeAdapter } from "./runtime/types.ts";
 
 /**
@@ -125,7 +125,7 @@ function* createUnique(
   inFlight: Set<string>,
 ): Steps<string> {
   for (let attempt = 1;; attempt++) {
-    const path = join(dir, `${prefix}${randomHex()}${suffix}`);
+    const path = inDirectory(dir, `${prefix}${randomHex()}${suffix}`);
     inFlight.add(path);
     try {
       const file = yield* perform(request("createExclusive", path, 0o600));

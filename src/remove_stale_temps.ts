@@ -1,5 +1,4 @@
 /** Sweeping the temporary files that crashed writers left behind. */
-import { join } from "node:path";
 import { currentContext } from "./_context.ts";
 import { errorCode } from "./_error_code.ts";
 import { isWithheldPermission } from "./runtime/_errno.ts";
@@ -19,6 +18,7 @@ import { isQueueName, lockOf } from "./_lock_name.ts";
 import type { RuntimeAdapter } from "./runtime/types.ts";
 import { rejectUnknownKeys, toAbsolutePath } from "./_validate.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
+import { inDirectory } from "./_replacement.ts";
 import type { EntryInfo } from "./runtime/types.ts";
 import type { WriterState } from "./runtime/_writer_identity.ts";
 
@@ -224,7 +224,7 @@ function* sweep(
     let locks: string[] | null;
     try {
       locks = yield* sweepLock(
-        join(dir, name),
+        inDirectory(dir, name),
         adapter,
         now,
         ages.olderThan,
@@ -250,7 +250,7 @@ function* sweep(
     }
     const closet = tempNameOwner(name, CLOSET_SUFFIX);
     const owner = closet ?? tempNameOwner(name);
-    const path = join(dir, name);
+    const path = inDirectory(dir, name);
     if (owner === null || judge.mine.has(path)) continue;
     const age = minimumAge(judge.state(owner), ages);
     if (age === null) continue;
@@ -299,7 +299,7 @@ function* isHoldersName(
   lockNames: ReadonlySet<string>,
 ): Steps<boolean> {
   for (const lock of basesOfTempName(name, lockNames)) {
-    const found = yield* settle(request("lstat", join(dir, lock)));
+    const found = yield* settle(request("lstat", inDirectory(dir, lock)));
     if (found.ok && found.value?.id === entry.id) return true;
   }
   return false;
@@ -348,7 +348,7 @@ function* sweepQueue(
   judge: Judge,
   adapter: RuntimeAdapter,
 ): Steps<string[]> {
-  const queue = join(dir, name);
+  const queue = inDirectory(dir, name);
   const entry = yield* settle(request("lstat", queue));
   if (
     !entry.ok || entry.value?.kind !== "directory" ||

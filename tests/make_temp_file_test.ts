@@ -14,6 +14,7 @@ import {
   withTempDir,
 } from "./_fixtures.ts";
 import { spawnSync } from "node:child_process";
+import { linkedTree } from "./_path_fixtures.ts";
 
 test("makeTempFile() creates an empty private file in the system temp directory", async () => {
   const tmp = await makeTempFile();
@@ -33,6 +34,29 @@ test("makeTempFile() names the file with the prefix and suffix in the given dire
     assert.match(path.basename(tmp.path), /^up-[0-9a-f]{12}\.bin$/);
     assert.equal(path.dirname(tmp.path), dir);
     await tmp.remove();
+  });
+});
+
+test("makeTempFile() and makeTempFileSync() create the file in the directory the kernel finds at dir, through a linked directory and ..", async () => {
+  await withTempDir(async (dir) => {
+    // `alias/..` is `real` to the kernel (`alias` -> `real/sub`), `dir` as text.
+    const { alias } = linkedTree(dir);
+    const made = [
+      await makeTempFile({ dir: `${alias}/..` }),
+      makeTempFileSync({ dir: `${alias}/..` }),
+    ];
+    const real = fs.readdirSync(path.join(dir, "real"));
+    for (const tmp of made) {
+      assert.equal(path.dirname(tmp.path), `${alias}/..`);
+      assert.ok(real.includes(path.basename(tmp.path)), tmp.path);
+    }
+    assert.deepEqual(fs.readdirSync(dir).sort(), ["alias", "real"]);
+    await made[0].remove();
+    made[1][Symbol.dispose]();
+    assert.deepEqual(fs.readdirSync(path.join(dir, "real")).sort(), [
+      "sub",
+      "target.json",
+    ]);
   });
 });
 

@@ -20,7 +20,7 @@ import type { Writer } from "../src/runtime/_writer_identity.ts";
 import { detectAdapter } from "../src/runtime/detect.ts";
 import { reclaimName } from "../src/_lock_name.ts";
 import { writeFakeLock } from "./_lock_fixtures.ts";
-import { mkfifo } from "./_path_fixtures.ts";
+import { linkedTree, mkfifo } from "./_path_fixtures.ts";
 import { withNobody } from "./_as_nobody.ts";
 import { NOBODY } from "./_sticky_fixtures.ts";
 import { CHILD_TEST, childCommand, start } from "./_running.ts";
@@ -104,6 +104,28 @@ test("removeStaleTempsSync() removes a dead process's temp file and returns its 
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 });
+
+for (
+  const [name, sweep] of [
+    ["removeStaleTemps()", removeStaleTemps],
+    ["removeStaleTempsSync()", removeStaleTempsSync],
+  ] as const
+) {
+  test(`${name} sweeps the directory the kernel finds at dir, through a linked directory and .., and no other`, async () => {
+    await withTempDir(async (dir) => {
+      // `alias/..` is `real` to the kernel (`alias` -> `real/sub`), `dir` as
+      // text: a dead temp of the same name lies in both.
+      const { alias } = linkedTree(dir);
+      const stale = temp(path.join(dir, "real"), "state.json", deadWriter());
+      const lookalike = path.join(dir, path.basename(stale));
+      fs.copyFileSync(stale, lookalike);
+      const removed = await sweep(`${alias}/..`, { olderThan: HOUR });
+      assert.deepEqual(removed, [`${alias}/../${path.basename(stale)}`]);
+      assert.equal(fs.existsSync(stale), false);
+      assert.equal(fs.existsSync(lookalike), true);
+    });
+  });
+}
 
 test("removeStaleTemps() keeps a temp file of a live process", async () => {
   await withTempDir(async (dir) => {
