@@ -139,6 +139,21 @@ function refuseUnfollowed(s: Resolution, loop: unknown): never {
 }
 
 /**
+ * Refuses, with the kernel's `ELOOP`, a link whose text names a directory
+ * (`f/`) where the kernel never got as far as that text: `open(2)` says
+ * `EISDIR` for such a text only once it has followed every link before it.
+ * Its `stat` of the chain said `ELOOP`; had it followed this far, it would
+ * have said what the text leads to, unless that is a link again (`link ->
+ * link/`, which loops: `open(2)` says `EISDIR` there, and so does the walk).
+ */
+function* refuseUnfollowedBefore(s: Resolution, loop: unknown): Steps<void> {
+  const end = s.final.replace(/[\\/]+$/, "");
+  const found = yield* settle(request("lstat", end));
+  if (found.ok && found.value?.kind === "symlink") return;
+  refuseUnfollowed(s, loop);
+}
+
+/**
  * Whether the symbolic link at `path` is one of /proc's (`/proc/self/fd/1`,
  * which `/dev/stdout` leads to, `/proc/PID/cwd`, …): the kernel follows it
  * to the open file itself, while its text is only where that file was when
@@ -281,6 +296,9 @@ export function* resolveTarget(
       request("readLink", s.final),
     );
     s.final = followLink(s.final, link);
-    if (namesDirectory(s.final)) yield* refuseDirectoryPath(s, s.final);
+    if (namesDirectory(s.final)) {
+      if (chain?.loop) yield* refuseUnfollowedBefore(s, chain.loop);
+      yield* refuseDirectoryPath(s, s.final);
+    }
   }
 }

@@ -362,9 +362,14 @@ for (const api of fileApis) {
           fs.writeFileSync(path.join(mnt, "target"), "old");
           fs.symlinkSync("target", path.join(mnt, "link"));
           fs.symlinkSync("none", path.join(mnt, "dangling"));
+          // Its text names a directory: open(2) would say EISDIR, had it
+          // followed the link.
+          fs.symlinkSync("target/", path.join(mnt, "slash"));
           // Outside the mount, a link to one on it: the chain passes there.
           fs.symlinkSync(path.join(mnt, "link"), path.join(dir, "outside"));
-          const names = ["link", "dangling"].map((n) => path.join(mnt, n));
+          const names = ["link", "dangling", "slash"].map((n) =>
+            path.join(mnt, n)
+          );
           for (const file of [...names, path.join(dir, "outside")]) {
             assert.throws(() => fs.writeFileSync(file, "x"), { code: "ELOOP" });
             const error = await failureOf(() => api.use(file));
@@ -374,6 +379,7 @@ for (const api of fileApis) {
           assert.deepEqual(fs.readdirSync(mnt).sort(), [
             "dangling",
             "link",
+            "slash",
             "target",
           ]);
           assert.deepEqual(fs.readdirSync(dir).sort(), ["mnt", "outside"]);
@@ -386,26 +392,28 @@ for (const api of fileApis) {
 }
 
 for (const api of fileApis) {
-  test(`${api.name} fails with ELOOP, as the kernel does, for a chain of links that passes more links than the kernel follows, and changes nothing`, async () => {
-    await withTempDir(async (dir) => {
-      // 25 links, each through the linked directory `d`: 50 for the kernel,
-      // which follows 40 in one path.
-      const real = path.join(dir, "real");
-      fs.mkdirSync(real);
-      fs.symlinkSync("real", path.join(dir, "d"));
-      fs.writeFileSync(path.join(real, "target"), "old");
-      for (let i = 0; i < 25; i++) {
-        fs.symlinkSync(`../d/l${i + 1}`, path.join(real, `l${i}`));
-      }
-      fs.symlinkSync("target", path.join(real, "l25"));
-      const file = path.join(dir, "d", "l0");
-      assert.throws(() => fs.writeFileSync(file, "x"), { code: "ELOOP" });
-      const error = await failureOf(() => api.use(file));
-      assert.equal((error as { code?: unknown })?.code, "ELOOP");
-      assert.equal(read(path.join(real, "target")), "old");
-      assert.equal(fs.readdirSync(real).length, 27);
+  for (const end of ["target", "target/"]) {
+    test(`${api.name} fails with ELOOP, as the kernel does, for a chain of links that passes more links than the kernel follows, and changes nothing (the last link's text "${end}")`, async () => {
+      await withTempDir(async (dir) => {
+        // 25 links, each through the linked directory `d`: 50 for the kernel,
+        // which follows 40 in one path.
+        const real = path.join(dir, "real");
+        fs.mkdirSync(real);
+        fs.symlinkSync("real", path.join(dir, "d"));
+        fs.writeFileSync(path.join(real, "target"), "old");
+        for (let i = 0; i < 25; i++) {
+          fs.symlinkSync(`../d/l${i + 1}`, path.join(real, `l${i}`));
+        }
+        fs.symlinkSync(end, path.join(real, "l25"));
+        const file = path.join(dir, "d", "l0");
+        assert.throws(() => fs.writeFileSync(file, "x"), { code: "ELOOP" });
+        const error = await failureOf(() => api.use(file));
+        assert.equal((error as { code?: unknown })?.code, "ELOOP");
+        assert.equal(read(path.join(real, "target")), "old");
+        assert.equal(fs.readdirSync(real).length, 27);
+      });
     });
-  });
+  }
 }
 
 test("atomic-write --append through a linked directory appends to the real file", async () => {
