@@ -15,12 +15,16 @@ import { mountImage } from "./_mounts.ts";
 import { Skip, skipTest } from "./_skip.ts";
 import { openAtomic, writeFileAtomic } from "../mod.ts";
 import type { EntryInfo, OpName } from "../src/runtime/types.ts";
+import { spawnSync } from "node:child_process";
 import {
+  canDropPrivileges,
   failsWith,
   type Fault,
   type FaultAdapter,
   faultAdapter,
   read,
+  root,
+  scriptCommand,
   tempsIn,
   using,
   withTempDir,
@@ -1145,3 +1149,53 @@ test("writeFileAtomic() writes an ArrayBuffer of another realm (node:vm) as its 
     assert.equal(read(file), "new");
   });
 });
+
+// A set-user-ID-root program run by another user: its real ids are that
+// user's, its effective ids (which the kernel checks) root's. The files are
+// that user's own: taken for their writer, they would become root's.
+for (
+  const [name, childApi] of [
+    ["writeFileAtomic()", "async"],
+    ["writeFileAtomicSync()", "sync"],
+    ["openAtomic()", "handle"],
+  ] as const
+) {
+  test(
+    `${name} in a process whose effective ids are root's and real ids another user's keeps the owner of the files it replaces, as root does, when they are its real user's`,
+    {
+      skip: canDropPrivileges() ?? false,
+    },
+    async () => {
+      await withTempDir((dir) => {
+        for (
+          const [base, bits] of [["data", 0o640], ["program", 0o4755]] as const
+        ) {
+          const file = path.join(dir, base);
+          fs.writeFileSync(file, "old");
+          fs.chownSync(file, 1000, 1000);
+          fs.chmodSync(file, bits);
+          const child = spawnSync("setpriv", [
+            "--ruid=1000",
+            "--rgid=1000",
+            "--euid=0",
+            "--egid=0",
+            "--clear-groups",
+            ...scriptCommand(path.join(root, "tests", "_child.ts"), [
+              "write",
+              file,
+              childApi,
+            ]),
+          ], { encoding: "utf8" });
+          assert.equal(child.stdout.trim(), "ok", child.stderr);
+          const stat = fs.statSync(file);
+          assert.equal(
+            `${stat.uid}:${stat.gid} ${(stat.mode & 0o7777).toString(8)}`,
+            `1000:1000 ${bits.toString(8)}`,
+            base,
+          );
+          assert.equal(read(file), "written by child");
+        }
+      });
+    },
+  );
+}

@@ -209,25 +209,37 @@ const { sync, async } = split(table);
 
 const readText: ReadText = (path) => Deno.readTextFileSync(path);
 
-/** Without --allow-sys: the ids from /proc, read once (`undefined`: not yet). */
-let idsWithoutSys: ProcessIds | null | undefined;
+/** The ids /proc gave, once read (`undefined`: not yet, or unreadable); `null`: Deno's permissions withhold /proc. */
+let procIds: ProcessIds | null | undefined;
+
+/** `readText`, which notes in `procIds` that the permissions withhold /proc. */
+const readProc: ReadText = (path) => {
+  try {
+    return readText(path);
+  } catch (error) {
+    if (isWithheldPermission(error)) procIds = null;
+    throw error;
+  }
+};
 
 /**
- * Deno.uid() needs --allow-sys; /proc/self/status, the fallback, needs
- * --allow-all on Deno. Without either the owner is unknown: owners are left
+ * The ids the kernel checks this process's file accesses with: its
+ * file-system ids, from /proc/self/status (which Deno reads only with
+ * --allow-all), read once, as Deno has no call that changes them. Else
+ * `Deno.uid()` and `Deno.gid()` (--allow-sys): the real ids, the same but in
+ * a set-ID process. Without either the owner is unknown: owners are left
  * alone and sticky directories trust only entries their owner made.
  */
 function ids(): ProcessIds | null {
-  if (idsWithoutSys === undefined) {
-    try {
-      const uid = Deno.uid();
-      const gid = Deno.gid();
-      return uid === null || gid === null ? null : { uid, gid };
-    } catch {
-      idsWithoutSys = idsFromProc(readText);
-    }
+  if (procIds === undefined) procIds = idsFromProc(readProc) ?? procIds;
+  if (procIds) return procIds;
+  try {
+    const uid = Deno.uid();
+    const gid = Deno.gid();
+    return uid === null || gid === null ? null : { uid, gid };
+  } catch {
+    return null;
   }
-  return idsWithoutSys;
 }
 
 /** Owner ids as `info` gives them (see `OwnerIds`). */
