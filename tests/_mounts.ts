@@ -99,6 +99,68 @@ export function mountTmpfs(name: string, dir: string, size: string): Mount {
   ]);
 }
 
+/**
+ * Python that mounts `argv[1]` idmapped at `argv[3]` (the new mount API, as
+ * container runtimes do: `open_tree`, `mount_setattr` with
+ * `MOUNT_ATTR_IDMAP`, `move_mount`; the same syscall numbers on every
+ * architecture), with the mapping of a user namespace that maps its ids
+ * `argv[2]`… onto 0…65535: an on-disk owner `argv[2] + n` shows as `n`, and
+ * one below `argv[2]` as the overflow id 65534.
+ */
+const IDMAP_MOUNT_PY = `
+import ctypes, os, subprocess, sys, time
+source, first, target = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def fail(what):
+    sys.exit(what + ": " + os.strerror(ctypes.get_errno()))
+child = subprocess.Popen(["unshare", "--user", "sleep", "60"])
+try:
+    mine = os.readlink("/proc/self/ns/user")
+    while os.readlink(f"/proc/{child.pid}/ns/user") == mine:
+        time.sleep(0.005)
+    for name, text in [("uid_map", f"{first} 0 65536"), ("setgroups", "deny"), ("gid_map", f"{first} 0 65536")]:
+        with open(f"/proc/{child.pid}/{name}", "w") as f:
+            f.write(text)
+    userns = os.open(f"/proc/{child.pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+finally:
+    child.kill()
+    child.wait()
+tree = libc.syscall(428, -100, source.encode(), 1 | 0o2000000)
+if tree < 0:
+    fail("open_tree")
+class MountAttr(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint64) for name in ("set", "clr", "propagation", "userns")]
+attr = MountAttr(0x00100000, 0, 0, userns)
+if libc.syscall(442, tree, b"", 0x1000, ctypes.byref(attr), ctypes.sizeof(attr)) < 0:
+    fail("mount_setattr")
+if libc.syscall(429, tree, b"", -100, target.encode(), 0x4) < 0:
+    fail("move_mount")
+`;
+
+/**
+ * Mounts the directory `source` at `dir` idmapped as a container runtime
+ * does (see `IDMAP_MOUNT_PY`): on-disk owners `first + n` show as `n`,
+ * those below `first` as 65534. Needs root, python3 and util-linux's
+ * `unshare`.
+ */
+export function mountIdmapped(
+  source: string,
+  dir: string,
+  first: number,
+): Mount {
+  for (const command of ["python3", "unshare"]) {
+    if (!hasCommand(command)) throw new Skip(`${command} is not installed`);
+  }
+  return mount(
+    "idmapped",
+    dir,
+    ["-c", IDMAP_MOUNT_PY, source, String(first)],
+    () => {},
+    "python3",
+  );
+}
+
 /** The file systems {@linkcode mountImage} can make, and their smallest size. */
 export const IMAGE_MIB: Record<string, number> = {
   ext4: 16,

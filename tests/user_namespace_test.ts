@@ -9,7 +9,19 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { read, root, scriptCommand, withTempDir } from "./_fixtures.ts";
+import process from "node:process";
+import {
+  faultAdapter,
+  read,
+  root,
+  scriptCommand,
+  using,
+  withTempDir,
+} from "./_fixtures.ts";
+import { apis, failureOf } from "./_apis.ts";
+import { mountIdmapped, mountTmpfs } from "./_mounts.ts";
+import { Skip, skipTest } from "./_skip.ts";
+import type { AtomicWriteError } from "../mod.ts";
 import {
   cannotUnshare,
   inUserNamespace,
@@ -181,6 +193,76 @@ test(
       assert.equal(read(victim), "root's");
       assert.equal(fs.readlinkSync(link), victim);
       assert.deepEqual(fs.readdirSync(shared), ["link"]);
+    });
+  },
+);
+
+// ------------------------------------------------------- idmapped mounts
+
+/** What the view of an idmapped mount adds to an on-disk owner (see `mountIdmapped`). */
+const CONTAINER = 100_000;
+
+test(
+  "writeFileAtomic(), writeFileAtomicSync() and openAtomic() through an idmapped mount never give the temporary file to 65534, the id it shows for an owner it does not map, and change nothing",
+  {
+    skip: process.getuid?.() !== 0
+      ? "needs root: mounts, and an idmapped one"
+      : false,
+  },
+  async (t) => {
+    await withTempDir(async (base) => {
+      let disk;
+      let view;
+      try {
+        disk = mountTmpfs("atomic-idmap", path.join(base, "disk"), "1m");
+        view = mountIdmapped(disk.dir, path.join(base, "view"), CONTAINER);
+      } catch (error) {
+        disk?.close();
+        if (error instanceof Skip) return skipTest(t, error.message);
+        throw error;
+      }
+      try {
+        // A directory of the container's root, holding a file of the
+        // host's root, which the view shows as 65534's.
+        const dir = path.join(disk.dir, "d");
+        fs.mkdirSync(dir);
+        fs.chownSync(dir, CONTAINER, CONTAINER);
+        const secret = fileOf(dir, "secret", [0, 0], 0o600);
+        assert.equal(
+          ownership(path.join(view.dir, "d", "secret")),
+          "65534:65534 600",
+        );
+        const chowns: string[] = [];
+        const adapter = faultAdapter([]);
+        const [chown, chownAsync] = [adapter.sync.chown, adapter.async.chown];
+        adapter.sync.chown = (file, p, uid, gid) => {
+          chowns.push(`${uid}:${gid}`);
+          chown(file, p, uid, gid);
+        };
+        adapter.async.chown = async (file, p, uid, gid) => {
+          chowns.push(`${uid}:${gid}`);
+          await chownAsync(file, p, uid, gid);
+        };
+        const target = path.join(view.dir, "d", "secret");
+        for (const api of apis) {
+          const failed = await failureOf(() =>
+            using(adapter, () => api.write(target, "new"))
+          ) as AtomicWriteError | undefined;
+          // The kernel refuses to remove a file whose owner the mount
+          // does not map (may_delete: EOVERFLOW).
+          assert.equal(failed?.code, "EOVERFLOW", `${api.name}: ${failed}`);
+        }
+        assert.deepEqual(
+          chowns.filter((ids) => ids.includes("65534")),
+          [],
+        );
+        assert.equal(read(secret), "old");
+        assert.equal(ownership(secret), "0:0 600");
+        assert.deepEqual(fs.readdirSync(dir), ["secret"]);
+      } finally {
+        view.close();
+        disk.close();
+      }
     });
   },
 );

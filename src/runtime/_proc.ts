@@ -62,6 +62,28 @@ function overflowId(readText: ReadText, name: string): number {
 }
 
 /**
+ * Whether a mount this process sees is idmapped (`mount_setattr(2)` with
+ * `MOUNT_ATTR_IDMAP`, as container runtimes make them): there, in the
+ * initial user namespace too, `stat` shows an owner the mount does not map
+ * as the overflow id, and a file given to 65534 through it goes to whoever
+ * the mount maps there. Read each time it is asked (a mount can be made at
+ * any time), which is only for an entry of 65534; `true` where the mount
+ * table cannot be read.
+ */
+function hasIdmappedMount(readText: ReadText): boolean {
+  let table: string;
+  try {
+    table = readText("/proc/self/mountinfo");
+  } catch {
+    return true;
+  }
+  // The sixth field: the mount's own options.
+  return table.split("\n").some((line) =>
+    line.split(" ")[5]?.split(",").includes("idmapped")
+  );
+}
+
+/**
  * Owner ids as the library takes them from `stat`. Inside a user namespace
  * (a rootless container, `unshare --user`), `stat` shows every owner that
  * the namespace does not map as one placeholder id, the kernel's overflow
@@ -75,7 +97,8 @@ function overflowId(readText: ReadText, name: string): number {
  * Only 65534 is looked at (the overflow ids are configurable, but never
  * changed in practice), and /proc is read only once an entry shows it, once
  * per process: the initial namespace (where 65534 is just `nobody`) is told
- * from `/proc/self/uid_map`. Where that cannot be read (Deno without
+ * from `/proc/self/uid_map`. There it is still the placeholder while any
+ * idmapped mount is in the mount table (see {@linkcode hasIdmappedMount}). Where that cannot be read (Deno without
  * `--allow-all`, Node's permission model, no /proc mounted), 65534 counts
  * as the placeholder, even for a writer that runs as 65534: a file of
  * `nobody` written by root then becomes root's, rather than a file of
@@ -115,7 +138,8 @@ export class OwnerIds {
   #isPlaceholder(id: number, kind: "uid" | "gid"): boolean {
     if (id !== OVERFLOW_ID) return false;
     const placeholder = this.#placeholder();
-    return placeholder !== null && placeholder[kind] === id;
+    if (placeholder === null) return hasIdmappedMount(this.#readText);
+    return placeholder[kind] === id;
   }
 
   #placeholder(): { uid: number; gid: number } | null {
