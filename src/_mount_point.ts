@@ -23,14 +23,6 @@ export function deviceOf(entry: EntryInfo): string {
   return entry.id.slice(0, entry.id.indexOf(":"));
 }
 
-/** `major:minor` of a device number as Linux encodes it (glibc's `makedev`). */
-function majorMinor(device: number): string {
-  const high = Math.floor(device / 2 ** 32);
-  const major = ((device >>> 8) & 0xfff) | (high & ~0xfff);
-  const minor = (device & 0xff) | ((device >>> 12) & 0xfff00);
-  return `${major >>> 0}:${minor >>> 0}`;
-}
-
 /** A mount point as `mountinfo` spells it: spaces and the like as `\040`. */
 function unescaped(field: string): string {
   return field.replace(
@@ -84,21 +76,6 @@ function* mountTable(table: string = MOUNTINFO): Steps<MountLine[] | null> {
   const read = yield* settle(request("readFile", table));
   if (!read.ok || read.value === null) return null;
   return parseMountinfo(new TextDecoder().decode(read.value));
-}
-
-/**
- * The mounts of the device `entry` is on, as `/proc/self/mountinfo` lists
- * them; `null` where the mounts cannot be read. Only for a file system
- * whose files' `stat` gives the device `mountinfo` names (not btrfs, whose
- * subvolumes give devices of their own, nor an overlay of layers on several
- * file systems, whose files do).
- */
-export function* mountsOf(entry: EntryInfo): Steps<Mount[] | null> {
-  const device = Number(deviceOf(entry));
-  if (!Number.isSafeInteger(device)) return null;
-  const wanted = majorMinor(device);
-  return (yield* mountTable())?.filter((mount) => mount.device === wanted) ??
-    null;
 }
 
 /**

@@ -82,19 +82,19 @@ export function keepsOwner(s: Replacement): boolean {
 
 /**
  * The owner and group the temporary file has: as created, the writer's
- * uid and the group `groupOfNewFile` tells (`null`: cannot tell); where the
- * runtime will not say who runs it (Deno without `--allow-sys`), or once it
- * was given an owner already (matched again after earlier writes:
- * `matchAgain`), what its own `lstat` says: one call more, so that the bits
- * that must not outlive an owner or a group are still known to be lost.
+ * uid and the group `groupOfNewFile` tells; where that cannot be told (the
+ * group depends on the mount), where the runtime will not say who runs it
+ * (Deno without `--allow-sys`), or once it was given an owner already
+ * (matched again after earlier writes: `matchAgain`), what its own `lstat`
+ * says: one call more, so that the bits that must not outlive an owner or a
+ * group are still known to be lost.
  */
 function* ownerOfNewFile(
   s: Replacement,
 ): Steps<{ uid: number; gid: number | null }> {
   const ids = s.host.ids;
-  if (ids !== null && !s.rematching) {
-    return { uid: ids.uid, gid: yield* groupOfNewFile(s, ids) };
-  }
+  const gid = ids !== null && !s.rematching ? groupOfNewFile(s, ids) : null;
+  if (ids !== null && gid !== null) return { uid: ids.uid, gid };
   const temp = s.temp as string;
   const made = yield* act(s, "lstat", temp, request("lstat", named(s, temp)));
   return { uid: made?.uid ?? UNKNOWN_OWNER, gid: made?.gid ?? null };
@@ -135,9 +135,9 @@ function withoutLostBits(
  * allowed; returns `mode` less what must not outlive an owner or a group
  * that could not be kept (`withoutLostBits`). The temporary file has the
  * writer's uid, and the group the kernel gave it (`_new_file_group.ts`):
- * the writer's, or a set-group-ID directory's; where that cannot be told,
- * the group is set all the same; where the runtime will not say who runs
- * it, the temporary file's `lstat` tells. An owner or group that `stat` could not
+ * the writer's, or a set-group-ID directory's; where the directory cannot
+ * tell it, or the runtime will not say who runs it, the temporary file's
+ * `lstat` tells. An owner or group that `stat` could not
  * name (`UNKNOWN_OWNER`: one this user namespace does not map) cannot be
  * kept.
  */

@@ -11,9 +11,10 @@ import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { runInNewContext } from "node:vm";
 import { apis } from "./_apis.ts";
-import { mountImage } from "./_mounts.ts";
+import { mount, mountImage } from "./_mounts.ts";
+import { sh } from "./_commands.ts";
 import { Skip, skipTest } from "./_skip.ts";
-import { openAtomic, writeFileAtomic } from "../mod.ts";
+import { openAtomic, writeFileAtomic, writeFileAtomicSync } from "../mod.ts";
 import type { EntryInfo, OpName } from "../src/runtime/types.ts";
 import { spawnSync } from "node:child_process";
 import {
@@ -907,6 +908,14 @@ for (const api of apis) {
     const [where, groupsFromDirectory] of [
       ["with the set-group-ID bit", setGroupIdDirectory],
       ["on a file system mounted with grpid", grpidDirectory],
+      [
+        "under an overlay whose upper layer is mounted with grpid",
+        grpidOverlay,
+      ],
+      [
+        "on a file system remounted with grpid after a first write there",
+        grpidRemounted,
+      ],
     ] as const
   ) {
     test(
@@ -1006,6 +1015,70 @@ function grpidDirectory(dir: string): { dir: string; close(): void } {
   fs.mkdirSync(shared);
   fs.chownSync(shared, 0, OTHER_GROUP);
   fs.chmodSync(shared, 0o777);
+  return { dir: shared, close: () => mounted.close() };
+}
+
+/**
+ * As {@linkcode grpidDirectory}, under an overlay whose upper layer is that
+ * ext4: the overlay's own options do not say `grpid`, the upper layer's
+ * file system applies it.
+ */
+function grpidOverlay(dir: string): { dir: string; close(): void } {
+  const upper = mountImage(
+    "ext4",
+    path.join(dir, "image"),
+    path.join(dir, "upper"),
+    undefined,
+    ["-o", "grpid"],
+  );
+  const lower = path.join(dir, "lower");
+  fs.mkdirSync(path.join(lower, "shared"), { recursive: true });
+  fs.chownSync(path.join(lower, "shared"), 0, OTHER_GROUP);
+  fs.chmodSync(path.join(lower, "shared"), 0o777);
+  for (const name of ["u", "w"]) fs.mkdirSync(path.join(upper.dir, name));
+  let merged;
+  try {
+    merged = mount("overlay", path.join(dir, "merged"), [
+      "-t",
+      "overlay",
+      "overlay",
+      "-o",
+      `lowerdir=${lower},upperdir=${upper.dir}/u,workdir=${upper.dir}/w`,
+    ]);
+  } catch (error) {
+    upper.close();
+    throw error;
+  }
+  return {
+    dir: path.join(merged.dir, "shared"),
+    close: () => {
+      merged.close();
+      upper.close();
+    },
+  };
+}
+
+/**
+ * As {@linkcode grpidDirectory}, but mounted without `grpid` for a first
+ * write there, then remounted with it: what was learnt of the mount before
+ * no longer holds.
+ */
+function grpidRemounted(dir: string): { dir: string; close(): void } {
+  const mounted = mountImage(
+    "ext4",
+    path.join(dir, "image"),
+    path.join(dir, "mnt"),
+  );
+  const shared = path.join(mounted.dir, "shared");
+  fs.mkdirSync(shared);
+  fs.chownSync(shared, 0, OTHER_GROUP);
+  fs.chmodSync(shared, 0o777);
+  const first = path.join(shared, "first");
+  fs.writeFileSync(first, "old");
+  fs.chownSync(first, 0, 0);
+  writeFileAtomicSync(first, "new");
+  fs.rmSync(first);
+  sh("mount", "-o", "remount,grpid", mounted.dir);
   return { dir: shared, close: () => mounted.close() };
 }
 
