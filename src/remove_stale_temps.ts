@@ -400,9 +400,17 @@ function* sweepCloset(
  * Codes of a look or removal that concern one entry only, which the sweep
  * skips: another sweeper was first, a directory took the name, something
  * is mounted onto it, or the entry is not this user's to remove (another
- * user's, in a sticky directory).
+ * user's, in a sticky directory; or one whose owner an idmapped mount does
+ * not map, which the kernel removes through it for nobody: `EOVERFLOW`).
  */
-const SKIPPED = new Set(["ENOENT", "EISDIR", "EBUSY", "EPERM", "EACCES"]);
+const SKIPPED = new Set([
+  "ENOENT",
+  "EISDIR",
+  "EBUSY",
+  "EPERM",
+  "EACCES",
+  "EOVERFLOW",
+]);
 /** Codes of a queue directory's read that skip it: gone meanwhile, or closed to this user. */
 const QUEUE_SKIPPED = new Set(["ENOENT", "ENOTDIR", "EPERM", "EACCES"]);
 

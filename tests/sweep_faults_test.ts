@@ -66,6 +66,36 @@ for (
   });
 }
 
+for (
+  const [name, sweep] of [
+    ["removeStaleTemps()", removeStaleTemps],
+    ["removeStaleTempsSync()", removeStaleTempsSync],
+  ] as const
+) {
+  test(`${name} skips a stale temp file that the kernel will not remove through an idmapped mount (EOVERFLOW: its owner unmapped) and sweeps the rest`, async () => {
+    await withTempDir(async (dir) => {
+      const unmapped = staleTemp(dir);
+      const other = path.join(dir, tempName("b.txt", deadWriter()));
+      fs.writeFileSync(other, "partial");
+      backdate(other, HOUR);
+      const adapter = faultAdapter(
+        [{
+          op: "remove",
+          code: "EOVERFLOW",
+          where: ([file]) => file === unmapped,
+        }],
+        allGone,
+      );
+      const removed = await using(
+        adapter,
+        () => sweep(dir, { olderThan: 0 }),
+      );
+      assert.deepEqual(removed, [other]);
+      assert.deepEqual(fs.readdirSync(dir), [path.basename(unmapped)]);
+    });
+  });
+}
+
 /** A fault adapter whose first unlink removes the file, then says EINTR (as a file server may). */
 function unlinkDoneButInterrupted() {
   const adapter = faultAdapter([], allGone);
