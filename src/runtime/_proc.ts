@@ -66,11 +66,15 @@ function overflowId(readText: ReadText, name: string): number {
  * `MOUNT_ATTR_IDMAP`, as container runtimes make them): there, in the
  * initial user namespace too, `stat` shows an owner the mount does not map
  * as the overflow id, and a file given to 65534 through it goes to whoever
- * the mount maps there. Read each time it is asked (a mount can be made at
- * any time), which is only for an entry of 65534; `true` where the mount
- * table cannot be read.
+ * the mount maps there. Read when an entry of 65534 is seen, at most once a
+ * second (a mount can be made at any time); `true` where the mount table
+ * cannot be read.
  */
 function hasIdmappedMount(readText: ReadText): boolean {
+  const now = performance.now();
+  if (idmapped.found || now - idmapped.at < IDMAPPED_RECHECK_MS) {
+    return idmapped.found;
+  }
   let table: string;
   try {
     table = readText("/proc/self/mountinfo");
@@ -78,10 +82,23 @@ function hasIdmappedMount(readText: ReadText): boolean {
     return true;
   }
   // The sixth field: the mount's own options.
-  return table.split("\n").some((line) =>
+  idmapped.found = table.split("\n").some((line) =>
     line.split(" ")[5]?.split(",").includes("idmapped")
   );
+  idmapped.at = now;
+  return idmapped.found;
 }
+
+/**
+ * What {@linkcode hasIdmappedMount} last found, and when: once an idmapped
+ * mount is seen, 65534 stays unknown for good (never wider); until then the
+ * table is read again after {@linkcode IDMAPPED_RECHECK_MS}, not for every
+ * entry (with thousands of mounts, its read costs milliseconds).
+ */
+const idmapped = { found: false, at: -Infinity };
+
+/** How long a mount table without an idmapped mount is trusted: 1 s. */
+const IDMAPPED_RECHECK_MS = 1000;
 
 /**
  * Owner ids as the library takes them from `stat`. Inside a user namespace
