@@ -1,7 +1,9 @@
 /**
  * The group the kernel gives a new file, such as the temporary file, where
- * the directory alone tells it: the directory's group where the directory
- * has the set-group-ID bit, or where that group is the writer's own. Keeping
+ * the directory alone tells it: a directory of the writer's own (another
+ * user who owns it could change its group or set-group-ID bit between its
+ * `stat` and the create), whose group is the writer's, or that has the
+ * set-group-ID bit. Keeping
  * a replaced file's group (`_owner_and_mode.ts`) starts from it: a file
  * moved into a shared set-group-ID directory keeps its own group, and a
  * rewrite must not hand it to the directory's.
@@ -21,14 +23,15 @@ const SET_GROUP_ID = 0o2000;
 /**
  * The group a file created now in `s.final`'s directory gets, by the
  * writer `ids`; `null` where the directory alone cannot tell (see above),
- * or its `stat` was not made or failed.
+ * or its `stat` was not made or failed. (The writer's ids are the runtime's
+ * word: Deno's real ids, without `--allow-all`.)
  */
 export function groupOfNewFile(
   s: Resolution,
   ids: ProcessIds,
 ): number | null {
   const directory = s.directory;
-  if (!directory || directory.gid < 0) return null;
+  if (!directory || directory.gid < 0 || directory.uid !== ids.uid) return null;
   return directory.mode & SET_GROUP_ID || directory.gid === ids.gid
     ? directory.gid
     : null;

@@ -54,13 +54,19 @@ function chownRefusalIsFine(code: string, ids: ProcessIds | null): boolean {
   return !root && (code === "EPERM" || code === "EINVAL");
 }
 
-/** Gives the temporary file the owner and group asked for. */
+/**
+ * Gives the temporary file the owner and group asked for, unless it has
+ * them already (the group a set-group-ID directory gave it is not the
+ * writer's).
+ */
 function* chownAsAsked(
   s: Replacement,
   owner: { uid: number; gid: number },
+  mode: number | null,
 ): Steps<void> {
   const ids = s.host.ids;
-  if (ids !== null && owner.uid === ids.uid && owner.gid === ids.gid) return;
+  const made = yield* ownerOfNewFile(s, mode);
+  if (owner.uid === made.uid && owner.gid === made.gid) return;
   const temp = s.temp as string;
   const result = yield* settle(
     request("chown", s.file, temp, owner.uid, owner.gid),
@@ -91,9 +97,14 @@ export function keepsOwner(s: Replacement): boolean {
  */
 function* ownerOfNewFile(
   s: Replacement,
+  mode: number | null,
 ): Steps<{ uid: number; gid: number | null }> {
   const ids = s.host.ids;
-  const gid = ids !== null && !s.rematching ? groupOfNewFile(s, ids) : null;
+  // A file that gets set-ID bits is looked at in any case: which owner and
+  // group it has decides which of those bits it may keep.
+  const gid = ids !== null && !s.rematching && !hasSetIdBits(mode)
+    ? groupOfNewFile(s, ids)
+    : null;
   if (ids !== null && gid !== null) return { uid: ids.uid, gid };
   const temp = s.temp as string;
   const made = yield* act(s, "lstat", temp, request("lstat", named(s, temp)));
@@ -148,7 +159,7 @@ function* keepOwner(
 ): Steps<number | null> {
   if (entry.uid === NO_OWNER) return mode; // no owners here (Windows)
   const temp = s.temp as string;
-  const made = yield* ownerOfNewFile(s);
+  const made = yield* ownerOfNewFile(s, mode);
   const uidKnown = entry.uid >= 0;
   const gidKnown = entry.gid >= 0;
   let ownerKept = isMadeId(entry.uid, made.uid);
@@ -334,7 +345,7 @@ function* giveOwner(
   wanted: number | null,
 ): Steps<number | null> {
   const owner = s.options.owner;
-  if (typeof owner === "object") yield* chownAsAsked(s, owner);
+  if (typeof owner === "object") yield* chownAsAsked(s, owner, wanted);
   else if (owner === "target" && entry !== null) {
     return yield* keepOwner(s, entry, wanted);
   }

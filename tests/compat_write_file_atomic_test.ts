@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import process from "node:process";
 import * as entryPoint from "../src/compat/write_file_atomic.ts";
 import writeFileAtomic, {
   sync,
@@ -55,6 +56,33 @@ for (const form of forms) {
       assert.deepEqual(fs.readdirSync(dir), []);
     });
   });
+
+  test(
+    `${form.name} gives the file the chown asked for even where it is the writer's own ids and a set-group-ID directory gave the temporary file another group`,
+    {
+      skip: process.getuid?.() !== 0
+        ? "needs root: a directory of another group"
+        : false,
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        const shared = path.join(dir, "shared");
+        fs.mkdirSync(shared);
+        fs.chownSync(shared, 0, 1000);
+        fs.chmodSync(shared, 0o2777);
+        const file = path.join(shared, "f");
+        await form.write(file, "root-only", {
+          chown: { uid: 0, gid: 0 },
+          mode: 0o640,
+        });
+        const stat = fs.statSync(file);
+        assert.equal(
+          `${stat.uid}:${stat.gid} ${(stat.mode & 0o777).toString(8)}`,
+          "0:0 640",
+        );
+      });
+    },
+  );
 
   test(`${form.name} writes other values as their String()`, async () => {
     await withTempDir(async (dir) => {

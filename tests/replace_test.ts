@@ -1272,3 +1272,45 @@ for (
     },
   );
 }
+
+for (const api of apis) {
+  test(
+    `${api.name} as root keeps its program's group in a directory of another user who takes its set-group-ID bit away as the program is rewritten`,
+    {
+      skip: process.getuid?.() !== 0
+        ? "needs root: a directory and a file of other users"
+        : false,
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        const shared = path.join(dir, "shared");
+        fs.mkdirSync(shared);
+        fs.chownSync(shared, 1000, 1000);
+        fs.chmodSync(shared, 0o777);
+        const program = path.join(shared, "program");
+        fs.writeFileSync(program, "old");
+        fs.chownSync(program, 0, 1000);
+        fs.chmodSync(program, 0o2755);
+        // The directory's stat still shows the bit its owner has just taken
+        // away: the temporary file gets root's group, not the directory's.
+        const adapter = faultAdapter([]);
+        const [stat, statAsync] = [adapter.sync.stat, adapter.async.stat];
+        // (It is looked at through the directory held open, by another name.)
+        const { dev, ino } = fs.statSync(shared);
+        const withBit = (entry: EntryInfo | null) =>
+          entry?.id === `${dev}:${ino}`
+            ? { ...entry, mode: entry.mode | 0o2000 }
+            : entry;
+        adapter.sync.stat = (p) => withBit(stat(p));
+        adapter.async.stat = async (p) => withBit(await statAsync(p));
+        await using(adapter, () => api.write(program, "new"));
+        const after = fs.statSync(program);
+        assert.equal(
+          `${after.uid}:${after.gid} ${(after.mode & 0o7777).toString(8)}`,
+          "0:1000 2755",
+        );
+        assert.equal(read(program), "new");
+      });
+    },
+  );
+}
