@@ -22,6 +22,8 @@ import { apis, failureOf } from "./_apis.ts";
 import { mountIdmapped, mountTmpfs } from "./_mounts.ts";
 import { Skip, skipTest } from "./_skip.ts";
 import type { AtomicWriteError } from "../mod.ts";
+import { OwnerIds } from "../src/runtime/_proc.ts";
+import { UNKNOWN_OWNER } from "../src/runtime/types.ts";
 import {
   cannotUnshare,
   inUserNamespace,
@@ -266,3 +268,26 @@ test(
     });
   },
 );
+
+test("65534 counts as unknown in the initial user namespace only while the mount table lists an idmapped mount, which is read at most every 50 ms", async () => {
+  const mount = (options: string) =>
+    `42 26 0:38 / /srv/view ${options} - tmpfs tmpfs rw\n`;
+  let table = mount("rw,relatime,idmapped");
+  let reads = 0;
+  const owners = new OwnerIds((file) => {
+    if (file === "/proc/self/uid_map") {
+      return "         0          0 4294967295\n";
+    }
+    if (file === "/proc/self/mountinfo") return reads++, table;
+    throw new Error(`no ${file} here`);
+  });
+  assert.equal(owners.uid(65534), UNKNOWN_OWNER);
+  assert.equal(owners.gid(65534), UNKNOWN_OWNER);
+  assert.equal(owners.uid(1000), 1000);
+  assert.equal(reads, 1);
+  table = mount("rw,relatime");
+  await new Promise((resolve) => setTimeout(resolve, 80));
+  assert.equal(owners.uid(65534), 65534);
+  assert.equal(owners.gid(65534), 65534);
+  assert.equal(reads, 2);
+});

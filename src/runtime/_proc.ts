@@ -62,43 +62,21 @@ function overflowId(readText: ReadText, name: string): number {
 }
 
 /**
- * Whether a mount this process sees is idmapped (`mount_setattr(2)` with
- * `MOUNT_ATTR_IDMAP`, as container runtimes make them): there, in the
- * initial user namespace too, `stat` shows an owner the mount does not map
- * as the overflow id, and a file given to 65534 through it goes to whoever
- * the mount maps there. Read when an entry of 65534 is seen, at most once a
- * second (a mount can be made at any time); `true` where the mount table
- * cannot be read.
+ * Whether a mount of `table` (`/proc/self/mountinfo`) is idmapped
+ * (`mount_setattr(2)` with `MOUNT_ATTR_IDMAP`, as container runtimes make
+ * them): there, in the initial user namespace too, `stat` shows an owner
+ * the mount does not map as the overflow id, and a file given to 65534
+ * through it goes to whoever the mount maps there.
  */
-function hasIdmappedMount(readText: ReadText): boolean {
-  const now = performance.now();
-  if (idmapped.found || now - idmapped.at < IDMAPPED_RECHECK_MS) {
-    return idmapped.found;
-  }
-  let table: string;
-  try {
-    table = readText("/proc/self/mountinfo");
-  } catch {
-    return true;
-  }
+function listsIdmappedMount(table: string): boolean {
   // The sixth field: the mount's own options.
-  idmapped.found = table.split("\n").some((line) =>
+  return table.split("\n").some((line) =>
     line.split(" ")[5]?.split(",").includes("idmapped")
   );
-  idmapped.at = now;
-  return idmapped.found;
 }
 
-/**
- * What {@linkcode hasIdmappedMount} last found, and when: once an idmapped
- * mount is seen, 65534 stays unknown for good (never wider); until then the
- * table is read again after {@linkcode IDMAPPED_RECHECK_MS}, not for every
- * entry (with thousands of mounts, its read costs milliseconds).
- */
-const idmapped = { found: false, at: -Infinity };
-
-/** How long a mount table without an idmapped mount is trusted: 1 s. */
-const IDMAPPED_RECHECK_MS = 1000;
+/** How long what the mount table said of idmapped mounts is trusted: 50 ms. */
+const IDMAPPED_RECHECK_MS = 50;
 
 /**
  * Owner ids as the library takes them from `stat`. Inside a user namespace
@@ -115,8 +93,9 @@ const IDMAPPED_RECHECK_MS = 1000;
  * changed in practice), and /proc is read only once an entry shows it, once
  * per process: the initial namespace (where 65534 is just `nobody`) is told
  * from `/proc/self/uid_map`. There it is still the placeholder while any
- * idmapped mount is in the mount table (see {@linkcode hasIdmappedMount}). Where that cannot be read (Deno without
- * `--allow-all`, Node's permission model, no /proc mounted), 65534 counts
+ * idmapped mount is in the mount table (see {@linkcode listsIdmappedMount}).
+ * Where `uid_map` cannot be read (Deno without `--allow-all`, Node's
+ * permission model, no /proc mounted), 65534 counts
  * as the placeholder, even for a writer that runs as 65534: a file of
  * `nobody` written by root then becomes root's, rather than a file of
  * anyone's becoming `nobody`'s, and `nobody`'s own files count as another
@@ -130,6 +109,13 @@ export class OwnerIds {
    * `undefined`: not read yet.
    */
   #placeholders: { uid: number; gid: number } | null | undefined;
+  /**
+   * Whether the mount table lists an idmapped mount, and when it was read:
+   * trusted for {@linkcode IDMAPPED_RECHECK_MS}, so that the owner and the
+   * group of one entry, and the entries of a burst of writes, cost one read
+   * (with thousands of mounts, a read costs milliseconds).
+   */
+  #idmapped = { found: false, at: -Infinity };
 
   constructor(readText: ReadText) {
     this.#readText = readText;
@@ -155,8 +141,28 @@ export class OwnerIds {
   #isPlaceholder(id: number, kind: "uid" | "gid"): boolean {
     if (id !== OVERFLOW_ID) return false;
     const placeholder = this.#placeholder();
-    if (placeholder === null) return hasIdmappedMount(this.#readText);
+    if (placeholder === null) return this.#hasIdmappedMount();
     return placeholder[kind] === id;
+  }
+
+  /**
+   * Whether the mount table lists an idmapped mount (see
+   * {@linkcode listsIdmappedMount}): read when an entry of 65534 is seen,
+   * at most every 50 ms (a mount can be made at any time); `true` where it
+   * cannot be read.
+   */
+  #hasIdmappedMount(): boolean {
+    const now = performance.now();
+    const known = this.#idmapped;
+    if (now - known.at < IDMAPPED_RECHECK_MS) return known.found;
+    let table: string;
+    try {
+      table = this.#readText("/proc/self/mountinfo");
+    } catch {
+      return true;
+    }
+    this.#idmapped = { found: listsIdmappedMount(table), at: now };
+    return this.#idmapped.found;
   }
 
   #placeholder(): { uid: number; gid: number } | null {
