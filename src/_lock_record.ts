@@ -338,7 +338,11 @@ export function staleReason(
     ) {
       return "taken before the last boot";
     }
-    if (sameNamespaces(r, me) && r.boot === me.boot) {
+    // The same boot id, read: without one (/proc/sys hidden, as with
+    // systemd's ProcSubset=pid), the namespaces alone do not tell this
+    // machine from another of the same name, whose initial namespaces bear
+    // the same numbers.
+    if (sameNamespaces(r, me) && r.boot === me.boot && me.boot !== "") {
       if (!checks.isAlive(r.pid)) return `holder ${r.pid} is dead`;
       const now = checks.processStart(r.pid);
       // A killed holder is a zombie until its parent reaps it: dead already.

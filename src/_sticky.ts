@@ -159,7 +159,8 @@ export function* plantedBy(
   if (s.host.ids !== null && file.uid === s.host.ids.uid) return null;
   const dir = yield* parentOf(s, path);
   if (dir === null || isTrustedOwner(s, file.uid, dir)) return null;
-  const level = s.host.protections().regular ?? 1;
+  // Unreadable, it counts as on at its strictest: group-writable too.
+  const level = s.host.protections().regular ?? 2;
   if (level === 0 || !isSharedSticky(dir, level >= 2)) return null;
   return { uid: file.uid, shared: sharedAs(dir) };
 }

@@ -24,6 +24,7 @@ import {
 import type { EntryInfo } from "../src/runtime/types.ts";
 import {
   canDropPrivileges,
+  DEAD_PID,
   failsWith,
   type FaultAdapter,
   faultAdapter,
@@ -200,6 +201,27 @@ test("lockFile() keeps its lock past heartbeats where a file's names are numbere
 // ------------------------------------------------ judging a holder gone
 
 const LONG_LEASE = 60_000;
+
+test("lockFile() and removeStaleTemps() leave a fresh lock of a dead pid to its lease where neither its record nor this process knows the boot id (/proc/sys hidden: another machine of the same name)", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const lock = writeFakeLock(target, {
+      boot: "",
+      pid: DEAD_PID,
+      lease: LONG_LEASE,
+    });
+    const real = faultAdapter([]);
+    const identity = real.identity.bind(real);
+    const adapter = faultAdapter([], {
+      identity: () => ({ ...identity(), boot: "" }),
+    });
+    await using(adapter, async () => {
+      await failsWith(lockFile(target, { timeout: 100 }), "ETIMEDOUT");
+      assert.deepEqual(await removeStaleTemps(dir, { olderThan: 0 }), []);
+    });
+    assert.ok(fs.existsSync(lock));
+  });
+});
 
 test("lockFile() waits for a lock of another boot touched since this machine booted (another machine of the same name)", async () => {
   await withTempDir(async (dir) => {

@@ -178,24 +178,29 @@ for (const api of apis) {
     },
   );
 
-  test(
-    `${name} ${fails} with EACCES on a file another user made in a sticky directory only its group may write to, when fs.protected_regular is 2`,
-    { skip: notRoot },
-    async () => {
-      await withTempDir(async (dir) => {
-        const { shared, file } = plantedInGroupSticky(dir);
-        await using(reporting({ symlinks: 1, regular: 2 }), async () => {
-          await refused(
-            api.write(file, "root's data"),
-            "fs.protected_regular",
-            "group-writable",
+  for (const [regular, said] of [[2, "is 2"], [null, "cannot be read"]]) {
+    test(
+      `${name} ${fails} with EACCES on a file another user made in a sticky directory only its group may write to, when fs.protected_regular ${said}`,
+      { skip: notRoot },
+      async () => {
+        await withTempDir(async (dir) => {
+          const { shared, file } = plantedInGroupSticky(dir);
+          await using(
+            reporting({ symlinks: 1, regular: regular as 2 | null }),
+            async () => {
+              await refused(
+                api.write(file, "root's data"),
+                "fs.protected_regular",
+                "group-writable",
+              );
+            },
           );
+          assert.equal(read(file), "planted");
+          assert.deepEqual(tempsIn(shared), []);
         });
-        assert.equal(read(file), "planted");
-        assert.deepEqual(tempsIn(shared), []);
-      });
-    },
-  );
+      },
+    );
+  }
 
   test(
     `${name} replaces a file another user made in a sticky directory only its group may write to, when fs.protected_regular is 1`,
