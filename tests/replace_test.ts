@@ -11,7 +11,7 @@ import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { runInNewContext } from "node:vm";
 import { apis } from "./_apis.ts";
-import { mount, mountImage } from "./_mounts.ts";
+import { type Mount, mount, mountImage } from "./_mounts.ts";
 import { sh } from "./_commands.ts";
 import { Skip, skipTest } from "./_skip.ts";
 import { openAtomic, writeFileAtomic, writeFileAtomicSync } from "../mod.ts";
@@ -1004,18 +1004,28 @@ function setGroupIdDirectory(dir: string): { dir: string; close(): void } {
  * group, as BSD does), in `dir`.
  */
 function grpidDirectory(dir: string): { dir: string; close(): void } {
-  const mounted = mountImage(
+  const mounted = grpidExt4(dir, "mnt");
+  return { dir: sharedIn(mounted.dir), close: () => mounted.close() };
+}
+
+/** An ext4 image in `dir` mounted with `grpid` at `dir/name`. */
+function grpidExt4(dir: string, name: string): Mount {
+  return mountImage(
     "ext4",
     path.join(dir, "image"),
-    path.join(dir, "mnt"),
+    path.join(dir, name),
     undefined,
     ["-o", "grpid"],
   );
-  const shared = path.join(mounted.dir, "shared");
+}
+
+/** `dir/shared`, made: a directory of {@linkcode OTHER_GROUP} anyone may write to, without the set-group-ID bit. */
+function sharedIn(dir: string): string {
+  const shared = path.join(dir, "shared");
   fs.mkdirSync(shared);
   fs.chownSync(shared, 0, OTHER_GROUP);
   fs.chmodSync(shared, 0o777);
-  return { dir: shared, close: () => mounted.close() };
+  return shared;
 }
 
 /**
@@ -1024,17 +1034,10 @@ function grpidDirectory(dir: string): { dir: string; close(): void } {
  * file system applies it.
  */
 function grpidOverlay(dir: string): { dir: string; close(): void } {
-  const upper = mountImage(
-    "ext4",
-    path.join(dir, "image"),
-    path.join(dir, "upper"),
-    undefined,
-    ["-o", "grpid"],
-  );
+  const upper = grpidExt4(dir, "upper");
   const lower = path.join(dir, "lower");
-  fs.mkdirSync(path.join(lower, "shared"), { recursive: true });
-  fs.chownSync(path.join(lower, "shared"), 0, OTHER_GROUP);
-  fs.chmodSync(path.join(lower, "shared"), 0o777);
+  fs.mkdirSync(lower);
+  sharedIn(lower);
   for (const name of ["u", "w"]) fs.mkdirSync(path.join(upper.dir, name));
   let merged;
   try {
@@ -1069,10 +1072,7 @@ function grpidRemounted(dir: string): { dir: string; close(): void } {
     path.join(dir, "image"),
     path.join(dir, "mnt"),
   );
-  const shared = path.join(mounted.dir, "shared");
-  fs.mkdirSync(shared);
-  fs.chownSync(shared, 0, OTHER_GROUP);
-  fs.chmodSync(shared, 0o777);
+  const shared = sharedIn(mounted.dir);
   const first = path.join(shared, "first");
   fs.writeFileSync(first, "old");
   fs.chownSync(first, 0, 0);
