@@ -1,12 +1,12 @@
 /**
  * The group the kernel gives a new file, such as the temporary file, where
- * the directory alone tells it: a directory of the writer's own (another
- * user who owns it could change its group or set-group-ID bit between its
- * `stat` and the create), whose group is the writer's, or that has the
- * set-group-ID bit. Keeping
- * a replaced file's group (`_owner_and_mode.ts`) starts from it: a file
- * moved into a shared set-group-ID directory keeps its own group, and a
- * rewrite must not hand it to the directory's.
+ * the directory alone tells it: a directory of the writer's own or root's
+ * (another user who owns it could change its group or set-group-ID bit
+ * between its `stat` and the create), whose group is the writer's, or that
+ * has the set-group-ID bit. Keeping a replaced file's group
+ * (`_owner_and_mode.ts`) starts from it: a file moved into a shared
+ * set-group-ID directory keeps its own group, and a rewrite must not hand
+ * it to the directory's.
  *
  * Told from the directory's `stat`, made alongside an earlier step (no round
  * trip of its own). Anywhere else the group depends on the mount: the
@@ -31,7 +31,8 @@ export function groupOfNewFile(
   ids: ProcessIds,
 ): number | null {
   const directory = s.directory;
-  if (!directory || directory.gid < 0 || directory.uid !== ids.uid) return null;
+  if (!directory || directory.gid < 0) return null;
+  if (directory.uid !== ids.uid && directory.uid !== 0) return null;
   return directory.mode & SET_GROUP_ID || directory.gid === ids.gid
     ? directory.gid
     : null;
