@@ -231,6 +231,26 @@ export function runtimeName(): "deno" | "bun" | "node" {
   return global.Deno ? "deno" : global.Bun ? "bun" : "node";
 }
 
+/** Makes the directory `dir/name` with `owner` (uid, gid) and `mode` (whatever the umask); returns its path. */
+export function ownedDirectory(
+  dir: string,
+  name: string,
+  owner: [number, number],
+  mode: number,
+): string {
+  const made = path.join(dir, name);
+  fs.mkdirSync(made);
+  fs.chownSync(made, ...owner);
+  fs.chmodSync(made, mode);
+  return made;
+}
+
+/** Owner, group and special and permission bits of `file`, as "uid:gid mode" (octal). */
+export function ownership(file: string): string {
+  const stat = fs.statSync(file);
+  return `${stat.uid}:${stat.gid} ${(stat.mode & 0o7777).toString(8)}`;
+}
+
 /** The command line that runs the TypeScript file `script` on this runtime. */
 export function scriptCommand(script: string, args: string[] = []): string[] {
   const exe = process.execPath;

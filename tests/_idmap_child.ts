@@ -12,7 +12,7 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { apis, failureOf } from "./_apis.ts";
-import { faultAdapter, using } from "./_fixtures.ts";
+import { faultAdapter, ownership, using } from "./_fixtures.ts";
 import { mountIdmapped, mountTmpfs } from "./_mounts.ts";
 import { Skip } from "./_skip.ts";
 
@@ -58,12 +58,11 @@ try {
     );
     codes[api.name] = (failed as { code?: unknown } | undefined)?.code ?? null;
   }
-  const after = fs.statSync(secret);
   console.log(JSON.stringify({
     shown: `${shown.uid}:${shown.gid}`,
     codes,
     chowns,
-    after: `${after.uid}:${after.gid} ${(after.mode & 0o7777).toString(8)}`,
+    after: ownership(secret),
     content: fs.readFileSync(secret, "utf8"),
     names: fs.readdirSync(dir),
   }));

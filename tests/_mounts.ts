@@ -87,14 +87,20 @@ export function bindFile(source: string, target: string): Mount {
 
 /**
  * A tmpfs of `size` (as `mount -o size=` takes it: "256k") at `dir`, named
- * `name` in the mount table.
+ * `name` in the mount table, with the mount options `options` too
+ * (`nosymfollow`, …).
  */
-export function mountTmpfs(name: string, dir: string, size: string): Mount {
+export function mountTmpfs(
+  name: string,
+  dir: string,
+  size: string,
+  options: readonly string[] = [],
+): Mount {
   return mount("tmpfs", dir, [
     "-t",
     "tmpfs",
     "-o",
-    `size=${size},mode=0755`,
+    [`size=${size}`, "mode=0755", ...options].join(","),
     name,
   ]);
 }

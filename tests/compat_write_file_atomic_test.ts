@@ -10,7 +10,13 @@ import writeFileAtomic, {
   writeFile,
   writeFileSync,
 } from "../src/compat/write_file_atomic.ts";
-import { read, tempsIn, withTempDir } from "./_fixtures.ts";
+import {
+  ownedDirectory,
+  ownership,
+  read,
+  tempsIn,
+  withTempDir,
+} from "./_fixtures.ts";
 import { callbackCases, formsOf, orderCase, sharedCases } from "./_compat.ts";
 
 const forms = formsOf("write-file-atomic", writeFile, writeFileSync);
@@ -66,20 +72,13 @@ for (const form of forms) {
     },
     async () => {
       await withTempDir(async (dir) => {
-        const shared = path.join(dir, "shared");
-        fs.mkdirSync(shared);
-        fs.chownSync(shared, 0, 1000);
-        fs.chmodSync(shared, 0o2777);
+        const shared = ownedDirectory(dir, "shared", [0, 1000], 0o2777);
         const file = path.join(shared, "f");
         await form.write(file, "root-only", {
           chown: { uid: 0, gid: 0 },
           mode: 0o640,
         });
-        const stat = fs.statSync(file);
-        assert.equal(
-          `${stat.uid}:${stat.gid} ${(stat.mode & 0o777).toString(8)}`,
-          "0:0 640",
-        );
+        assert.equal(ownership(file), "0:0 640");
       });
     },
   );

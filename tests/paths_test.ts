@@ -20,7 +20,7 @@ import {
 } from "./_fixtures.ts";
 import { linkedTree, mkfifo } from "./_path_fixtures.ts";
 import { Skip, skipTest } from "./_skip.ts";
-import { mount } from "./_mounts.ts";
+import { mountTmpfs } from "./_mounts.ts";
 
 /** The command that has `tests/_child.ts` write `target` once with the `mode` API ("async" or "sync"). */
 function childWrite(target: string, mode: string): string[] {
@@ -346,13 +346,14 @@ for (const api of fileApis) {
       await withTempDir(async (dir) => {
         let mounted;
         try {
-          mounted = mount("tmpfs", path.join(dir, "mnt"), [
-            "-t",
-            "tmpfs",
-            "-o",
-            "nosymfollow,size=1m",
-            "none",
-          ]);
+          mounted = mountTmpfs(
+            "atomic-nosymfollow",
+            path.join(dir, "mnt"),
+            "1m",
+            [
+              "nosymfollow",
+            ],
+          );
         } catch (error) {
           if (error instanceof Skip) return skipTest(t, error.message);
           throw error;

@@ -23,6 +23,8 @@ import {
   type Fault,
   type FaultAdapter,
   faultAdapter,
+  ownedDirectory,
+  ownership,
   read,
   root,
   scriptCommand,
@@ -991,10 +993,7 @@ const OTHER_GROUP = 100;
 
 /** A set-group-ID directory of {@linkcode OTHER_GROUP} in `dir`. */
 function setGroupIdDirectory(dir: string): { dir: string; close(): void } {
-  const shared = path.join(dir, "shared");
-  fs.mkdirSync(shared);
-  fs.chownSync(shared, 0, OTHER_GROUP);
-  fs.chmodSync(shared, 0o2777);
+  const shared = ownedDirectory(dir, "shared", [0, OTHER_GROUP], 0o2777);
   return { dir: shared, close: () => {} };
 }
 
@@ -1021,11 +1020,7 @@ function grpidExt4(dir: string, name: string): Mount {
 
 /** `dir/shared`, made: a directory of {@linkcode OTHER_GROUP} anyone may write to, without the set-group-ID bit. */
 function sharedIn(dir: string): string {
-  const shared = path.join(dir, "shared");
-  fs.mkdirSync(shared);
-  fs.chownSync(shared, 0, OTHER_GROUP);
-  fs.chmodSync(shared, 0o777);
-  return shared;
+  return ownedDirectory(dir, "shared", [0, OTHER_GROUP], 0o777);
 }
 
 /**
@@ -1260,9 +1255,8 @@ for (
             ]),
           ], { encoding: "utf8" });
           assert.equal(child.stdout.trim(), "ok", child.stderr);
-          const stat = fs.statSync(file);
           assert.equal(
-            `${stat.uid}:${stat.gid} ${(stat.mode & 0o7777).toString(8)}`,
+            ownership(file),
             `1000:1000 ${bits.toString(8)}`,
             base,
           );
@@ -1283,10 +1277,7 @@ for (const api of apis) {
     },
     async () => {
       await withTempDir(async (dir) => {
-        const shared = path.join(dir, "shared");
-        fs.mkdirSync(shared);
-        fs.chownSync(shared, 1000, 1000);
-        fs.chmodSync(shared, 0o777);
+        const shared = ownedDirectory(dir, "shared", [1000, 1000], 0o777);
         const program = path.join(shared, "program");
         fs.writeFileSync(program, "old");
         fs.chownSync(program, 0, 1000);
@@ -1304,11 +1295,7 @@ for (const api of apis) {
         adapter.sync.stat = (p) => withBit(stat(p));
         adapter.async.stat = async (p) => withBit(await statAsync(p));
         await using(adapter, () => api.write(program, "new"));
-        const after = fs.statSync(program);
-        assert.equal(
-          `${after.uid}:${after.gid} ${(after.mode & 0o7777).toString(8)}`,
-          "0:1000 2755",
-        );
+        assert.equal(ownership(program), "0:1000 2755");
         assert.equal(read(program), "new");
       });
     },

@@ -10,7 +10,13 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
-import { read, root, scriptCommand, withTempDir } from "./_fixtures.ts";
+import {
+  ownership,
+  read,
+  root,
+  scriptCommand,
+  withTempDir,
+} from "./_fixtures.ts";
 import { spawnSync } from "node:child_process";
 import { apis } from "./_apis.ts";
 import { hasCommand } from "./_commands.ts";
@@ -45,12 +51,6 @@ function writeInside(
     scriptCommand(path.join(root, "tests", "_child.ts"), ["write", target]),
     setup,
   );
-}
-
-/** Owner, group and mode of `file`, as "uid:gid mode" (octal). */
-function ownership(file: string): string {
-  const stat = fs.statSync(file);
-  return `${stat.uid}:${stat.gid} ${(stat.mode & 0o7777).toString(8)}`;
 }
 
 /** A file at `dir/name` with "old" in it, `owner` and `mode`. */
