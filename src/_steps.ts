@@ -22,9 +22,10 @@
  * {@linkcode all} (and its pair form {@linkcode both}) runs several requests
  * at once under the asynchronous runner, one after another under the
  * synchronous one; either way each outcome comes back settled. The replace
- * algorithm uses it twice, where the benchmark shows a round trip saved
- * (`_replace.ts`: the fast path's lookup and create, the first write and
- * its chmod); the lock uses it for its first attempt and its record.
+ * algorithm and the lock use it wherever requests that do not depend on
+ * each other would otherwise cost a round trip each (the fast path's lookup
+ * and create, the first write and its chmod, the lock's first attempt and
+ * its record, closes beside removals).
  * Steps never wait for anything but an operation: where a caller must wait
  * for something else (the write's turn, a released lock), it runs the steps
  * before and after the wait as two runs (`_async_phases.ts`,

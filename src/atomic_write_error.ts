@@ -108,8 +108,10 @@ export class AtomicWriteError extends Error {
    */
   readonly errno?: number;
   /**
-   * The system call that failed (`"open"`, `"rename"`, …) where the runtime
-   * names it (Node and Bun; Deno does not).
+   * The system call that failed (`"open"`, `"rename"`, …) where it is known:
+   * on every runtime for a file's creation and the calls on an open file, and
+   * on Node and Bun for the calls on a path too (Deno does not name its
+   * `rename`, `link`, `unlink` or `lstat`).
    */
   readonly syscall?: string;
 

@@ -174,6 +174,8 @@ export class AtomicWriter {
    * that succeeded, is reported only to its own `write()` callers.
    * @throws {AtomicWriteError} If the newest write failed: the file then holds
    * older data (or nothing).
+   * @throws {TypeError} If the newest `write()` was given data of the wrong
+   * type.
    *
    * @example Usage
    * ```ts

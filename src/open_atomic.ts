@@ -13,7 +13,7 @@ import { untilAborted } from "./_run.ts";
  * @param path The file to replace (a string or a `file:` URL).
  * @param options How to write; see {@linkcode AtomicOptions}.
  * @returns The open {@linkcode AtomicFile}; its temporary file exists already.
- * @throws {TypeError} If an argument has the wrong type or `path` is empty or contains a NUL byte.
+ * @throws {TypeError} If an argument has the wrong type, an option is unknown, or `path` is empty or contains a NUL byte.
  * @throws {RangeError} If `mode` is not a permission mask (an integer from 0 to 0o7777).
  * @throws {AtomicWriteError} If the temporary file cannot be created (`ENOENT`, `EACCES`, `EISDIR`, …).
  *
@@ -40,7 +40,7 @@ export function openAtomic(
  * @param fn Writes the new content.
  * @param options How to write; see {@linkcode AtomicOptions}.
  * @returns What `fn` returned, once the new content is in place.
- * @throws {TypeError} If an argument has the wrong type or `path` is empty or contains a NUL byte.
+ * @throws {TypeError} If an argument has the wrong type, an option is unknown, or `path` is empty or contains a NUL byte.
  * @throws {RangeError} If `mode` is not a permission mask (an integer from 0 to 0o7777).
  * @throws {AtomicWriteError} If a file-system step fails; the target is then unchanged, unless only the final directory fsync failed (`committed` is then true).
  * @throws {unknown} If `options.signal` aborts before the commit: its reason,

@@ -143,7 +143,7 @@ export function underLock(
  * @returns What `fn` returned.
  * @throws {TypeError} If an argument has the wrong type, or `fn` returns something else than a string, bytes or `undefined`.
  * @throws {RangeError} If `timeout`, `lease` or `mode` is out of range.
- * @throws {AtomicWriteError} With code `ETIMEDOUT` if the lock was not had within `timeout`, `ELOCKLOST` if it was lost before the commit, `EAGAIN` if the path no longer leads to the file locked when it would commit (a link or directory on the way swapped meanwhile), `EEXIST` if a file that is not a lock file of this library is at the lock's name; `EPERM` if a dead holder's lock cannot be removed (another user's in a sticky directory, or a directory that lets nothing be removed), or the code of a failing file-system step; the file is then unchanged.
+ * @throws {AtomicWriteError} With code `ETIMEDOUT` if the lock was not had within `timeout`, `ELOCKLOST` if it was lost before the commit, `EAGAIN` if the path no longer leads to the file locked when it would commit (a link or directory on the way swapped meanwhile), `EDEADLK` if 17 reclaims of the lock by processes that died are in the way, `EEXIST` if a file that is not a lock file of this library is at the lock's name; `EPERM` if a dead holder's lock cannot be removed (another user's in a sticky directory, or a directory that lets nothing be removed), or the code of a failing file-system step; the file is then unchanged.
  * @throws {unknown} If `options.signal` aborts before the commit: its reason; the file is then unchanged.
  *
  * @example Usage

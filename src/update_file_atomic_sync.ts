@@ -28,7 +28,7 @@ import {
  * @returns What `fn` returned.
  * @throws {TypeError} If an argument has the wrong type, or `fn` returns a promise or something else than a string, bytes or `undefined`.
  * @throws {RangeError} If `timeout`, `lease` or `mode` is out of range.
- * @throws {AtomicWriteError} With code `ETIMEDOUT`, `ELOCKLOST`, `EAGAIN` (the path no longer leads to the file locked), `EDEADLK` (this thread holds the file's lock already), `EEXIST` (a file that is not a lock file of this library at the lock's name), `EPERM` (a dead holder's lock that cannot be removed) or the code of a failing file-system step; the file is then unchanged.
+ * @throws {AtomicWriteError} With code `ETIMEDOUT`, `ELOCKLOST`, `EAGAIN` (the path no longer leads to the file locked), `EDEADLK` (this thread holds the file's lock already, or 17 reclaims of the lock by processes that died are in the way), `EEXIST` (a file that is not a lock file of this library at the lock's name), `EPERM` (a dead holder's lock that cannot be removed) or the code of a failing file-system step; the file is then unchanged.
  * @throws {unknown} If `options.signal` is aborted before the commit (already, or by `fn`): its reason; the file is then unchanged.
  *
  * @example Usage

@@ -1,5 +1,5 @@
 /**
- * Reading a whole file on Node and Bun, whatever its size: `fs.readFile`
+ * Reading a whole file, on every runtime, whatever its size: `fs.readFile`
  * refuses a file of 2 GiB or more on Node (`ERR_FS_FILE_TOO_LARGE`, which is
  * no system error) where Deno and Bun read it. Such a file is read again in
  * calls of at most 1 GiB into one buffer, so every runtime gives the same
@@ -11,8 +11,8 @@
  * spare).
  *
  * Node's `fs.readFile` also takes four thread-pool round trips, one after
- * the other (open, fstat, read, close), where Bun's takes one:
- * {@linkcode readWholeInTwo} is Node's asynchronous read.
+ * the other (open, fstat, read, close): {@linkcode readWholeInTwo} takes
+ * two, and is every adapter's asynchronous read.
  */
 import fs from "node:fs";
 import { constants } from "node:buffer";
