@@ -37,7 +37,7 @@ import type { Readable, Writable } from "node:stream";
 import os from "node:os";
 import { AtomicWriteError, lockFile, openAtomic } from "./mod.ts";
 import type { AtomicFile, AtomicOptions, FileLock } from "./mod.ts";
-import { errorCode } from "./src/_error_code.ts";
+import { codeOf, errorCode } from "./src/_error_code.ts";
 import { isWithheldPermission } from "./src/runtime/_errno.ts";
 import { nulSeparated, rawEnvironment } from "./src/runtime/_exact_name.ts";
 import { toAbsolutePath } from "./src/_validate.ts";
@@ -258,11 +258,6 @@ function parseArgs(args: string[]): Command | string {
   return { file: files[0], options, append, allowEmpty, update };
 }
 
-/** The system code of `error` (a permission the runtime withholds is `EACCES`), or `EIO` for a failure that carries none. */
-function codeOrEio(error: unknown): string {
-  return errorCode(error) ?? "EIO";
-}
-
 /** Copies FILE's current content (if it exists) into `file`. */
 async function copyOld(
   lock: FileLock,
@@ -279,7 +274,7 @@ async function copyOld(
         ({ bytesRead: read } = await handle.read(buffer, 0, buffer.length));
       } catch (error) {
         throw new Failure(
-          `Cannot append to "${target}": read failed (${codeOrEio(error)})`,
+          `Cannot append to "${target}": read failed (${codeOf(error)})`,
         );
       }
       if (read === 0) return;
@@ -332,7 +327,7 @@ async function soak(target: string, file: AtomicFile): Promise<number> {
     if (error instanceof AtomicWriteError) throw error;
     throw new Failure(
       `Cannot replace "${target}": reading standard input failed (${
-        codeOrEio(error)
+        codeOf(error)
       })`,
     );
   }
@@ -441,7 +436,7 @@ function runCommand(
       new CommandFailed(
         `Cannot run "${argv[0]}": ${
           error instanceof Error ? error.message : String(error)
-        } (${codeOrEio(error)})`,
+        } (${codeOf(error)})`,
         127,
       );
     let child: ReturnType<typeof spawn>;
@@ -554,7 +549,7 @@ async function openLocked(
     throw new Failure(
       code === "ELOOP"
         ? `Cannot ${task} "${target}": a symbolic link has taken the name of the file locked since the lock was taken (EAGAIN)`
-        : `Cannot ${task} "${target}": open failed (${codeOrEio(error)})`,
+        : `Cannot ${task} "${target}": open failed (${codeOf(error)})`,
     );
   }
 }
@@ -855,7 +850,7 @@ async function main(args: string[]): Promise<void> {
   if (typeof command === "string") {
     const error = await print(command);
     if (error) {
-      fail(`Cannot write to standard output (${codeOrEio(error)})`, 1);
+      fail(`Cannot write to standard output (${codeOf(error)})`, 1);
     }
     process.exit(0);
   }

@@ -7,3 +7,11 @@ import { posixCode } from "./runtime/_errno.ts";
 export function errorCode(error: unknown): string | undefined {
   return posixCode(error);
 }
+
+/**
+ * {@linkcode errorCode}, or `EIO` for an error without one: what a failed
+ * step reports when the runtime gave no system code.
+ */
+export function codeOf(error: unknown): string {
+  return posixCode(error) ?? "EIO";
+}

@@ -36,7 +36,8 @@
  *    name while it might be someone else's), checks that what it moved is
  *    the file it judged (if not, it links it back: link(2) never replaces),
  *    and removes it;
- * 4. then, like everybody, it competes for the lock with O_EXCL.
+ * 4. then, like everybody, it competes for the lock (a `link`, or an O_EXCL
+ *    create where there are no hard links).
  *
  * A waiter that comes late with an old judgement wins the mutex, but step 2
  * finds a different lock and stops; one that finds at the mutex's name the
@@ -84,7 +85,8 @@
  */
 import { basename, dirname } from "node:path";
 import { AtomicWriteError } from "./atomic_write_error.ts";
-import { errorCode } from "./_error_code.ts";
+import { codeOf, errorCode } from "./_error_code.ts";
+import { MAX_TIMER_MS } from "./_run.ts";
 import { inDirectory } from "./_replacement.ts";
 import { lockName } from "./_lock_name.ts";
 import { nameTaken } from "./_name_taken.ts";
@@ -121,11 +123,6 @@ export const DEFAULT_LEASE_MS = 10_000;
 export const HEARTBEATS_PER_LEASE = 5;
 /** The fencing margin is `lease / MARGIN_PER_LEASE` ms (2 s by default). */
 const MARGIN_PER_LEASE = 5;
-/**
- * The longest delay a timer takes (2^31 - 1 ms, about 24.8 days): a longer
- * one fires after 1 ms on every runtime (Node warns `TimeoutOverflowWarning`).
- */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The lock's timers never ask for more than {@linkcode MAX_TIMER_MS}. */
 export function timerDelay(ms: number): number {
@@ -265,7 +262,7 @@ export function act<T>(
     (error) =>
       error instanceof AtomicWriteError ? error : lockError(
         plan,
-        errorCode(error) ?? "EIO",
+        codeOf(error),
         operation,
         path,
         undefined,
@@ -343,7 +340,7 @@ export function* createRecord(
     if (yield* nameTaken(path, created.error)) return null;
     throw lockError(
       plan,
-      errorCode(created.error) ?? "EIO",
+      codeOf(created.error),
       operation ?? "create lock",
       path,
       undefined,

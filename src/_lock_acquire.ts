@@ -5,7 +5,7 @@
  */
 import { basename, dirname } from "node:path";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
-import { errorCode } from "./_error_code.ts";
+import { codeOf } from "./_error_code.ts";
 import { resolution, writerOf } from "./_replacement.ts";
 import { resolveTarget } from "./_resolve_target.ts";
 import {
@@ -129,7 +129,7 @@ function* holdDirectory(plan: LockPlan, dir: string): Steps<void> {
     (error) =>
       lockError(
         plan,
-        errorCode(error) ?? "EIO",
+        codeOf(error),
         "create lock",
         dir,
         undefined,
@@ -249,7 +249,7 @@ function* tryLock(
     );
   }
   if (yield* nameTaken(path, linked.error)) return null;
-  const code = errorCode(linked.error) ?? "EIO";
+  const code = codeOf(linked.error);
   state.draft = null;
   yield* both(request("close", draft.file), request("remove", holder));
   plan.inFlight?.delete(holder);
@@ -402,6 +402,8 @@ function* lookAndMake(plan: LockPlan, started: number): Steps<Waiter> {
   // first (a link's target's): the speculative file goes first, then that
   // directory is held.
   let moves = false;
+  // Whether the speculative file is the holder's own file of this lock.
+  let used = false;
   try {
     final = yield* finalTarget(plan, stat.ok ? stat.value : undefined);
     const sameDir = dirname(final) === dirname(plan.target);
@@ -413,7 +415,7 @@ function* lookAndMake(plan: LockPlan, started: number): Steps<Waiter> {
       mode = lockModeIn(dir.ok ? dir.value : null);
     }
   } finally {
-    const used = final === plan.target && !moves && mode === LOCK_MODE;
+    used = final === plan.target && !moves && mode === LOCK_MODE;
     if (!used && first.ok) {
       yield* both(request("close", first.value), request("remove", named));
     }
@@ -428,7 +430,6 @@ function* lookAndMake(plan: LockPlan, started: number): Steps<Waiter> {
   }
   const path = lockPathFor(through(plan, final));
   if (final !== plan.target) checkLookable(plan, lockPathFor(final));
-  const used = final === plan.target && !moves && mode === LOCK_MODE;
   return {
     plan,
     final,

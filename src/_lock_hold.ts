@@ -2,7 +2,7 @@
  * Holding a lock: the heartbeat that renews its lease, the guard an update
  * runs just before its rename, losing it, and giving it up.
  */
-import { errorCode } from "./_error_code.ts";
+import { codeOf, errorCode } from "./_error_code.ts";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import type { Sighting } from "./_lock_record.ts";
 import { all, request, settle, type Settled, type Steps } from "./_steps.ts";
@@ -114,7 +114,7 @@ export function* guard(
 function whyNotHeld(found: Settled<EntryInfo | null>): string {
   if (!found.ok) {
     return `the lock file could not be looked at (${
-      errorCode(found.error) ?? "EIO"
+      codeOf(found.error)
     }), so it may have been taken over`;
   }
   return found.value === null
@@ -148,7 +148,7 @@ export function* heartbeat(held: Held): Steps<void> {
   if (touched.ok) held.beatAt = now;
   else {markLost(
       held,
-      `the heartbeat failed (${errorCode(touched.error) ?? "EIO"})`,
+      `the heartbeat failed (${codeOf(touched.error)})`,
     );}
 }
 
@@ -218,7 +218,7 @@ export function* readLocked(held: Held): Steps<Uint8Array | null> {
   const result = initial ??
     (yield* settle(request("readFile", through(held.plan, held.final))));
   if (result.ok) return result.value;
-  const code = errorCode(result.error) ?? "EIO";
+  const code = codeOf(result.error);
   // Read never through a link (`O_NOFOLLOW`): the file locked was none.
   const link = code === "ELOOP";
   throw lockError(

@@ -24,7 +24,7 @@ import {
 } from "./_steps.ts";
 import type { EntryInfo } from "./runtime/types.ts";
 import { act, lockError, type LockPlan } from "./_lock.ts";
-import { errorCode } from "./_error_code.ts";
+import { codeOf, errorCode } from "./_error_code.ts";
 
 /** The most a lock file may hold: a record takes a few hundred bytes. */
 const MAX_LOCK_BYTES = 64 * 1024;
@@ -84,7 +84,7 @@ function* readLock(plan: LockPlan, path: string): Steps<Uint8Array | null> {
   if (errorCode(read.error) === "EACCES") return new Uint8Array(0);
   throw lockError(
     plan,
-    errorCode(read.error) ?? "EIO",
+    codeOf(read.error),
     "read lock",
     path,
     undefined,

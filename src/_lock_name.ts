@@ -18,7 +18,7 @@
  */
 import { createHash } from "node:crypto";
 import { foldCase } from "./_fold_case.ts";
-import { tempNameOwner } from "./_temp_name.ts";
+import { tempNameOwner, truncateUtf8 } from "./_temp_name.ts";
 
 /** The fixed ending of every lock file. */
 const LOCK_SUFFIX = ".atomic-lock";
@@ -30,11 +30,16 @@ const QUEUE_SUFFIX = ".atomic-queue";
 const MAX_NAME_BYTES = 255;
 /** Length of the tokens that name records (`_lock_record.ts`). */
 export const TOKEN_CHARS = 16;
+
+/** A token derived from `text`: its SHA-256, cut to {@linkcode TOKEN_CHARS} hex digits. */
+export function tokenHash(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, TOKEN_CHARS);
+}
+
 /** The longest stem that leaves room for `.{stem}.{token}.atomic-reclaim`. */
 const MAX_STEM_BYTES = MAX_NAME_BYTES - 2 - TOKEN_CHARS - RECLAIM_SUFFIX.length;
 const HASH_CHARS = 16;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 const lockPattern = /^\.(.+)\.atomic-lock$/s;
 const reclaimPattern = /^\.(.+)\.([0-9a-f]{16})\.atomic-reclaim$/s;
@@ -62,11 +67,8 @@ function widestSpelling(folded: string): number {
 function stem(base: string): string {
   const folded = foldCase(base);
   if (widestSpelling(folded) <= MAX_STEM_BYTES) return base;
-  const bytes = encoder.encode(folded);
-  const hash = createHash("sha256").update(bytes).digest("hex");
-  let end = MAX_STEM_BYTES - 1 - HASH_CHARS;
-  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--; // whole characters only
-  return `${decoder.decode(bytes.subarray(0, end))}~${
+  const hash = createHash("sha256").update(folded).digest("hex");
+  return `${truncateUtf8(folded, MAX_STEM_BYTES - 1 - HASH_CHARS)}~${
     hash.slice(0, HASH_CHARS)
   }`;
 }

@@ -3,14 +3,13 @@
  * module doc of `_lock.ts`), for a waiter, a holder retiring its own expired
  * lock, and the sweep of `removeStaleTemps`.
  */
-import { createHash } from "node:crypto";
 import { basename, dirname } from "node:path";
 import { inDirectory } from "./_replacement.ts";
 import { isYounger } from "./_age.ts";
-import { errorCode } from "./_error_code.ts";
+import { codeOf, errorCode } from "./_error_code.ts";
 import { isWithheldPermission } from "./runtime/_errno.ts";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
-import { lockOf, reclaimName, TOKEN_CHARS } from "./_lock_name.ts";
+import { lockOf, reclaimName, tokenHash } from "./_lock_name.ts";
 import { newRecord, type Sighting, staleReason } from "./_lock_record.ts";
 import { request, settle, type Steps } from "./_steps.ts";
 import type { EntryInfo, RuntimeAdapter } from "./runtime/types.ts";
@@ -156,7 +155,7 @@ function cannotReclaim(
   dir: EntryInfo | null,
   cause: unknown,
 ): AtomicWriteError {
-  const code = errorCode(cause) ?? "EIO";
+  const code = codeOf(cause);
   const refused = code === "EPERM" || code === "EACCES";
   // The kernel's rule: the entry's owner, the directory's, or root; and
   // root only over owners its user namespace maps (-1: one it does not).
@@ -210,10 +209,7 @@ function deadEnd(
  * sweeper derives the same one from it, so only one of them reclaims it.
  */
 function movedLockToken(token: string): string {
-  return createHash("sha256").update(`moved ${token}`).digest("hex").slice(
-    0,
-    TOKEN_CHARS,
-  );
+  return tokenHash(`moved ${token}`);
 }
 
 /**

@@ -67,7 +67,7 @@
  * removes a dead holder's lock removes its second name too.
  */
 import { randomHex } from "./_temp_name.ts";
-import { TOKEN_CHARS } from "./_lock_name.ts";
+import { TOKEN_CHARS, tokenHash } from "./_lock_name.ts";
 import { isKnownWriter, tempNameOwner, type TempOwner } from "./_temp_name.ts";
 import type {
   EntryInfo,
@@ -75,7 +75,6 @@ import type {
   ProcessStart,
 } from "./runtime/types.ts";
 import type { Writer, WriterState } from "./runtime/_writer_identity.ts";
-import { createHash } from "node:crypto";
 
 /** The first bytes of every record: how a lock file of ours is recognised. */
 const MARK = '{"lock":"@x/atomic"';
@@ -215,9 +214,7 @@ function isUnwritten(bytes: Uint8Array): boolean {
 
 /** The token of a sighting whose record is not (yet) readable: a hash of the file's identity. */
 export function identityToken(entry: EntryInfo): string {
-  return createHash("sha256").update(`${entry.id}@${entry.mtimeMs}`).digest(
-    "hex",
-  ).slice(0, TOKEN_CHARS);
+  return tokenHash(`${entry.id}@${entry.mtimeMs}`);
 }
 
 /**

@@ -13,7 +13,13 @@
 import { basename } from "node:path";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import { isTempNameFor } from "./_temp_name.ts";
-import { runAsync, runSync, untilAborted } from "./_run.ts";
+import {
+  keepingAlive,
+  MAX_TIMER_MS,
+  runAsync,
+  runSync,
+  untilAborted,
+} from "./_run.ts";
 import { shared } from "./_shared_state.ts";
 import type { AsyncFsOps, FileWatch, FsOps } from "./runtime/types.ts";
 import type { Wake } from "./runtime/_watch.ts";
@@ -22,7 +28,6 @@ import {
   lockError,
   lockPathFor,
   type LockPlan,
-  MAX_TIMER_MS,
   timerDelay,
 } from "./_lock.ts";
 import {
@@ -201,7 +206,7 @@ export function inLine(target: string): number {
  * when its turn comes and the function that ends it (leaving the line, or
  * handing the turn on). While it waits its turn, a timer keeps the event
  * loop alive, as a wait on another process's lock does with its polls: the
- * wait ends (its turn, its timeout, its signal: Node's and Bun's
+ * wait ends (its turn, its timeout, its signal: Node's
  * `AbortSignal.timeout` keeps nothing alive) rather than the process
  * exiting with the caller's work silently undone.
  */
@@ -212,11 +217,8 @@ function queueFor(target: string): { ahead: Promise<void>; leave: () => void } {
   const { promise, resolve } = Promise.withResolvers<void>();
   const turn: Turn = { comes: promise, start: resolve };
   mine.push(turn);
-  const alive = mine.length > 1
-    ? setInterval(() => {}, MAX_TIMER_MS)
-    : undefined;
-  const stop = () => clearInterval(alive);
-  if (alive === undefined) turn.start();
+  const stop = mine.length > 1 ? keepingAlive() : () => {};
+  if (mine.length === 1) turn.start();
   else turn.comes.then(stop);
   const leave = () => {
     stop();

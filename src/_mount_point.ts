@@ -19,7 +19,7 @@ export const MOUNT_POINT_REASON =
   "the target is a mount point (a file mounted onto it, as Docker does for single files); mount its directory instead";
 
 /** The device part of an entry's id (`device:inode`). */
-export function deviceOf(entry: EntryInfo): string {
+function deviceOf(entry: EntryInfo): string {
   return entry.id.slice(0, entry.id.indexOf(":"));
 }
 

@@ -10,15 +10,10 @@ import {
   UNKNOWN_OWNER,
 } from "./runtime/types.ts";
 import { type Request, request, settle, type Steps } from "./_steps.ts";
-import {
-  act,
-  codeOf,
-  failure,
-  named,
-  type Replacement,
-} from "./_replacement.ts";
+import { act, failure, named, type Replacement } from "./_replacement.ts";
 import { groupOfNewFile } from "./_new_file_group.ts";
 import { givesAway, intoCloset } from "./_closet.ts";
+import { codeOf } from "./_error_code.ts";
 
 /**
  * `mode` with the group's bits cut down to everyone else's: for a file whose

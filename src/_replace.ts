@@ -39,7 +39,6 @@ import {
 import { tempName } from "./_temp_name.ts";
 import {
   act,
-  codeOf,
   discard,
   failure,
   FRESH_LOOK_MS,
@@ -68,6 +67,7 @@ import {
   takePendingMode,
   wantedMode,
 } from "./_owner_and_mode.ts";
+import { codeOf } from "./_error_code.ts";
 
 export type { Host, Replacement } from "./_replacement.ts";
 export { discard, orDiscard } from "./_replacement.ts";
@@ -75,9 +75,9 @@ export { discard, orDiscard } from "./_replacement.ts";
 const MAX_NAME_ATTEMPTS = 16;
 
 /**
- * How many times the target is looked up again when the directory held
- * open shows another file than the lookup by path found: only a rename or
- * a link swapped in meanwhile does that.
+ * How many times in all the target is looked up, when the directory held
+ * open shows another file than the lookup by path found (only a rename or
+ * a link swapped in meanwhile does that): the first lookup and two more.
  */
 const MAX_LOOKUPS = 3;
 
@@ -716,7 +716,7 @@ function mountPointFailure(s: Replacement, error: unknown): AtomicWriteError {
  */
 function nameTakenFailure(s: Replacement, error: unknown): AtomicWriteError {
   if (codeOf(error) === "EEXIST") {
-    return failure(s, "link", s.final, error) as AtomicWriteError;
+    return failure(s, "link", s.final, error);
   }
   return new AtomicWriteError({
     code: "EEXIST",

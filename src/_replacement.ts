@@ -5,7 +5,7 @@
  */
 import { basename, dirname, sep } from "node:path";
 import { AtomicWriteError } from "./atomic_write_error.ts";
-import { errorCode } from "./_error_code.ts";
+import { codeOf } from "./_error_code.ts";
 import type { ResolvedOptions } from "./_validate.ts";
 import type { TempOwner } from "./_temp_name.ts";
 import type { Ticket } from "./_path_queue.ts";
@@ -206,18 +206,13 @@ export interface Looked {
   readonly since: number;
 }
 
-/** The error's system code; an error without one is reported as `EIO`. */
-export function codeOf(error: unknown): string {
-  return errorCode(error) ?? "EIO";
-}
-
 /** The {@linkcode AtomicWriteError} for a runtime error `cause` of `operation` on `path`. */
 export function failure(
   s: Resolution,
   operation: string,
   path: string,
   cause: unknown,
-): unknown {
+): AtomicWriteError {
   if (cause instanceof AtomicWriteError) return cause;
   return new AtomicWriteError(
     {

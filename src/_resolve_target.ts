@@ -10,13 +10,13 @@ import { both, request, settle, type Steps } from "./_steps.ts";
 import { refuseMountPoint } from "./_mount_point.ts";
 import {
   act,
-  codeOf,
   failure,
   inDirectory,
   problem,
   type Resolution,
 } from "./_replacement.ts";
 import { checkStickyLink, checkStickyOwner } from "./_sticky.ts";
+import { codeOf } from "./_error_code.ts";
 
 const MAX_LINK_HOPS = 40;
 

@@ -137,8 +137,11 @@ function settleAsync(
   );
 }
 
-/** The longest timer every runtime takes: it only has to exist. */
-const KEEP_ALIVE_MS = 2 ** 31 - 1;
+/**
+ * The longest delay a timer takes (2^31 - 1 ms, about 24.8 days): a longer
+ * one fires after 1 ms on every runtime (Node warns `TimeoutOverflowWarning`).
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Keeps the event loop alive until the returned function is called (see
@@ -147,7 +150,7 @@ const KEEP_ALIVE_MS = 2 ** 31 - 1;
  * slower on Deno.
  */
 export function keepingAlive(): () => void {
-  const alive = setInterval(() => {}, KEEP_ALIVE_MS);
+  const alive = setInterval(() => {}, MAX_TIMER_MS);
   return () => clearInterval(alive);
 }
 
@@ -157,9 +160,9 @@ export function keepingAlive(): () => void {
  * `promise` after that is handled, and dropped. Meanwhile a timer keeps the
  * event loop alive, as a lock's wait does: what is awaited may be the
  * caller's (a stream, an `openAtomic` callback) with nothing of its own to
- * keep the process running, and Node's and Bun's `AbortSignal.timeout`
- * keeps nothing alive: without it Node would exit before the abort, where
- * Deno and Bun reject with its reason.
+ * keep the process running, and Node's `AbortSignal.timeout` keeps nothing
+ * alive: without the timer Node would exit before the abort, where Deno and
+ * Bun reject with its reason.
  */
 export function untilAborted<T>(
   promise: Promise<T>,

@@ -22,7 +22,7 @@ export function isSharedSticky(
 }
 
 /** How the shared sticky directory `dir` is shared, for a message. */
-export function sharedAs(dir: EntryInfo): string {
+function sharedAs(dir: EntryInfo): string {
   return (dir.mode & 0o002) !== 0
     ? "a sticky world-writable directory"
     : "a sticky group-writable directory";

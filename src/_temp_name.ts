@@ -50,7 +50,7 @@ export function randomHex(bytes: number = RANDOM_BYTES): string {
 }
 
 /** Cuts `text` to at most `limit` UTF-8 bytes without splitting a character. */
-function truncateUtf8(text: string, limit: number): string {
+export function truncateUtf8(text: string, limit: number): string {
   if (text.length * 3 <= limit) return text; // a UTF-16 unit is at most 3 bytes
   const bytes = encoder.encode(text);
   if (bytes.length <= limit) return text;

@@ -10,7 +10,7 @@ import { isArrayBuffer, isDataView } from "node:util/types";
 import type { AtomicOptions } from "./atomic_options.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import { errorCode } from "./_error_code.ts";
-import { currentDirectory } from "./runtime/_current_directory.ts";
+import { currentContext } from "./_context.ts";
 
 /** Who should own the result (see `Replacement` in `_replace.ts`). */
 export type OwnerChoice =
@@ -171,7 +171,7 @@ function absolute(path: string, what: string): string {
       return resolve(path) + (/[\\/]$/.test(path) ? sep : "");
     }
     if (isAbsolute(path)) return path;
-    const cwd = currentDirectory();
+    const cwd = currentContext().adapter.currentDirectory();
     return cwd.endsWith(sep) ? cwd + path : cwd + sep + path;
   } catch (error) {
     const given = errorCode(error) ?? "ENOENT";
@@ -192,6 +192,36 @@ function absolute(path: string, what: string): string {
         : undefined,
     });
   }
+}
+
+/**
+ * The option `key`'s number of milliseconds, `fallback` if not given.
+ * Throws a `TypeError` for another type, a `RangeError` for a negative
+ * number or NaN (and, where `positive`, for 0 and infinity).
+ */
+export function toMilliseconds(
+  value: unknown,
+  key: string,
+  fallback: number,
+  positive = false,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot use option "${key}": expected a number, got ${typeof value}`,
+    );
+  }
+  if (
+    Number.isNaN(value) || value < 0 ||
+    (positive && (value === 0 || !Number.isFinite(value)))
+  ) {
+    throw new RangeError(
+      `Cannot use option "${key}": ${value} is not a ${
+        positive ? "positive finite" : "non-negative"
+      } number of milliseconds`,
+    );
+  }
+  return value;
 }
 
 function optionalBoolean(options: AtomicOptions, key: keyof AtomicOptions) {
@@ -245,7 +275,7 @@ export function toEncoding(value: unknown, what = "option"): Encoding {
 }
 
 /** Checks a `mode` option: a permission mask from 0 to 0o7777. */
-export function toMode(mode: unknown): number {
+function toMode(mode: unknown): number {
   if (typeof mode !== "number") {
     throw new TypeError(
       `Cannot use option "mode": expected a number, got ${describe(mode)}`,

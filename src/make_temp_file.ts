@@ -1,6 +1,6 @@
 /** Uniquely named temporary files that remove themselves when their scope ends. */
 import { currentContext } from "./_context.ts";
-import { errorCode } from "./_error_code.ts";
+import { codeOf, errorCode } from "./_error_code.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, type Steps } from "./_steps.ts";
 import { randomHex } from "./_temp_name.ts";
@@ -109,7 +109,7 @@ function tempFileError(
   task: string,
   cause: unknown,
 ): AtomicWriteError {
-  const code = errorCode(cause) ?? "EIO";
+  const code = codeOf(cause);
   return new AtomicWriteError({ code, operation, path, target, cause, task });
 }
 
@@ -163,7 +163,7 @@ function temporaryDirectory(adapter: RuntimeAdapter): string {
     dir = adapter.tmpDir();
   } catch (error) {
     throw new AtomicWriteError({
-      code: errorCode(error) ?? "EIO",
+      code: codeOf(error),
       operation: "find the temporary directory",
       path: "$TMPDIR",
       target: "$TMPDIR",

@@ -1,6 +1,6 @@
 /** Sweeping the temporary files that crashed writers left behind. */
 import { currentContext } from "./_context.ts";
-import { errorCode } from "./_error_code.ts";
+import { codeOf, errorCode } from "./_error_code.ts";
 import { isWithheldPermission } from "./runtime/_errno.ts";
 import { runAsync, runSync } from "./_run.ts";
 import { perform, request, settle, type Steps } from "./_steps.ts";
@@ -16,7 +16,11 @@ import { sweepLock } from "./_lock_reclaim.ts";
 import { isYounger } from "./_age.ts";
 import { isQueueName, lockOf } from "./_lock_name.ts";
 import type { RuntimeAdapter } from "./runtime/types.ts";
-import { rejectUnknownKeys, toAbsolutePath } from "./_validate.ts";
+import {
+  rejectUnknownKeys,
+  toAbsolutePath,
+  toMilliseconds,
+} from "./_validate.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import { inDirectory } from "./_replacement.ts";
 import type { EntryInfo } from "./runtime/types.ts";
@@ -80,7 +84,7 @@ function sweepError(
   operation: string,
   path: string,
   cause: unknown,
-  code: string = errorCode(cause) ?? "EIO",
+  code: string = codeOf(cause),
 ): AtomicWriteError {
   return new AtomicWriteError({
     code,
@@ -112,26 +116,6 @@ function lockSweepError(dir: string, error: unknown): AtomicWriteError | null {
   );
 }
 
-function checkAge(
-  options: RemoveStaleTempsOptions,
-  name: keyof RemoveStaleTempsOptions,
-  fallback: number,
-): number {
-  const value = options[name];
-  if (value === undefined) return fallback;
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `Cannot use option "${name}": expected a number, got ${typeof value}`,
-    );
-  }
-  if (Number.isNaN(value) || value < 0) {
-    throw new RangeError(
-      `Cannot use option "${name}": ${value} is not a number of milliseconds from 0 up`,
-    );
-  }
-  return value;
-}
-
 function checkAges(options: unknown): Ages {
   if (
     options !== undefined && (options === null || typeof options !== "object")
@@ -145,9 +129,13 @@ function checkAges(options: unknown): Ages {
   }
   const given = (options ?? {}) as RemoveStaleTempsOptions;
   return {
-    olderThan: checkAge(given, "olderThan", DEFAULT_OLDER_THAN_MS),
-    olderThanIfUnknown: checkAge(
-      given,
+    olderThan: toMilliseconds(
+      given.olderThan,
+      "olderThan",
+      DEFAULT_OLDER_THAN_MS,
+    ),
+    olderThanIfUnknown: toMilliseconds(
+      given.olderThanIfUnknown,
       "olderThanIfUnknown",
       DEFAULT_OLDER_THAN_IF_UNKNOWN_MS,
     ),

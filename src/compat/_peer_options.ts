@@ -67,7 +67,7 @@ function permissionBits(mode: number): number {
  * gives". `plain` sees the value as given, as the peer compares it: for
  * atomically the number 0o666 is a plain create, the string "666" is not.
  */
-export function peerMode(
+function peerMode(
   value: unknown,
   plain: (mode: number) => boolean,
 ): number | null {
@@ -112,7 +112,7 @@ function peerId(value: unknown, key: "uid" | "gid"): number {
 }
 
 /** A `chown` option: `undefined` copies the target's, `false` none. */
-export function peerOwner(value: unknown): OwnerChoice {
+function peerOwner(value: unknown): OwnerChoice {
   if (value === undefined || value === null) return "target";
   if (value === false) return "process";
   if (typeof value !== "object") {
@@ -129,7 +129,7 @@ export function peerOwner(value: unknown): OwnerChoice {
  * (both test `options.fsync !== false`): so does the shim, which only ever
  * errs towards the fsync.
  */
-export function peerFlag(value: unknown): boolean {
+function peerFlag(value: unknown): boolean {
   return value !== false;
 }
 

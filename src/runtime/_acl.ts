@@ -43,7 +43,7 @@ export function openLibc<L>(open: (name: string) => L): L | null {
 const encoder = new TextEncoder();
 
 /** `text` as a C string: UTF-8, then NUL. */
-export function cString(text: string): Uint8Array {
+function cString(text: string): Uint8Array {
   return encoder.encode(`${text}\0`);
 }
 

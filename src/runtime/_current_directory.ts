@@ -12,18 +12,13 @@ import { resolve } from "node:path";
 import { checkCurrentDirectory } from "./_exact_name.ts";
 
 /** What tells a directory from another. */
-interface Identity {
+export interface Identity {
   readonly dev: number;
   readonly ino: number | null;
 }
 
-/**
- * `stat` by the runtime's cheapest call: Deno's own (its `node:fs` one took
- * three times as long, 11 µs against 3.4), else `node:fs`'s.
- */
-const statOf: (path: string) => Identity =
-  (globalThis as { Deno?: { statSync(path: string): Identity } }).Deno
-    ?.statSync ?? fs.statSync;
+/** A runtime's cheapest `stat` (Deno's own: its `node:fs` one took three times as long, 11 µs against 3.4). */
+export type StatOf = (path: string) => Identity;
 
 /**
  * The current directory's path: the runtime's, checked against the
@@ -34,8 +29,9 @@ const statOf: (path: string) => Identity =
  * (see `checkCurrentDirectory`), or `ENAMETOOLONG` where its path is too
  * long to use. Where the directory cannot be looked at
  * (Deno without the permission to read it), the runtime's path stands.
+ * `statOf` is the runtime's `stat`.
  */
-export function currentDirectory(): string {
+export function currentDirectory(statOf: StatOf): string {
   const cwd = resolve();
   checkCurrentDirectory(cwd);
   let here: Identity;
@@ -44,12 +40,12 @@ export function currentDirectory(): string {
   } catch {
     return cwd; // not to be looked at: the runtime's, as a plain write takes
   }
-  if (leadsTo(cwd, here)) return cwd;
+  if (leadsTo(statOf, cwd, here)) return cwd;
   let kernels: string | null = null;
   try {
     kernels = fs.readlinkSync("/proc/self/cwd");
   } catch { /* no /proc: nothing else can tell */ }
-  if (kernels !== null && leadsTo(kernels, here)) {
+  if (kernels !== null && leadsTo(statOf, kernels, here)) {
     checkCurrentDirectory(kernels);
     return kernels;
   }
@@ -64,7 +60,7 @@ export function currentDirectory(): string {
  * to use (`ENAMETOOLONG`: Deno has the path of a current directory deeper
  * than `PATH_MAX`) is thrown, as the first call that used it would fail.
  */
-function leadsTo(path: string, here: Identity): boolean {
+function leadsTo(statOf: StatOf, path: string, here: Identity): boolean {
   try {
     const found = statOf(path);
     return found.ino === here.ino && found.dev === here.dev;

@@ -12,6 +12,7 @@ import process from "node:process";
 import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { plainBytes, readEntrySync, type ReadWhole } from "./_read_whole.ts";
+import { currentDirectory } from "./_current_directory.ts";
 import { OwnerIds, protectionsFromProc, type ReadText } from "./_proc.ts";
 import { onProcessExit } from "./_exit_hooks.ts";
 import { procWriters } from "./_writer_identity.ts";
@@ -227,6 +228,7 @@ export function createNodeFsAdapter(
     protections: () => protectionsFromProc(readText),
     checkAccess,
     tmpDir: () => checkTemporaryDirectory(os.tmpdir()),
+    currentDirectory: () => currentDirectory(fs.statSync),
     ...writers,
     isProcessAlive,
     identity: processIdentity,

@@ -42,6 +42,7 @@ import { loadDenoXattrs } from "./_libc_deno.ts";
 import { descriptorRows, removalRows } from "./_fd_rows.ts";
 import { lending, onThisThread, waitingForLent } from "./_deno_duplicates.ts";
 import { plainBytes, readEntrySync, readWholeInTwo } from "./_read_whole.ts";
+import { currentDirectory } from "./_current_directory.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -271,6 +272,7 @@ export const denoAdapter: RuntimeAdapter<number> = {
       );
     }
   },
+  currentDirectory: () => currentDirectory(Deno.statSync),
   tmpDir: () => {
     // As Node's os.tmpdir(): the first variable set and not empty, without
     // a trailing separator.

@@ -12,7 +12,7 @@
  * Every operation that fails throws (or rejects with) an error carrying a
  * POSIX-style string `code` (`ENOENT`, `EEXIST`, `ENOSPC`, …), whatever the
  * runtime reports natively (see {@linkcode AdapterError}). The facts every
- * adapter shares (signals, retry codes, errno names, which directory-fsync
+ * adapter shares (retry codes, errno names, which directory-fsync
  * failures mean "not supported") live in `_posix.ts` and `_errno.ts`, and
  * `syncDir` is built once for all of them (`dirSync` in `_op_table.ts`).
  *
@@ -29,8 +29,6 @@
  * - `lstat` returns `null` when the entry does not exist; Node's and Bun's
  *   synchronous form also when a parent is not a directory (`ENOTDIR`),
  *   which the create that follows then reports.
- * - `close` is synchronous in Deno, and so is `locate` there (it scans
- *   /proc/self/fd, a failure path only); their asynchronous forms run them.
  * - `remove` on Deno also removes an empty directory (`Deno.remove`); Node
  *   and Bun fail with `EISDIR` (`unlink`). The algorithm removes only
  *   regular files (its temporary and lock files, stale ones after `lstat`),
@@ -268,6 +266,11 @@ export interface RuntimeAdapter<F = OpenFile> {
   checkAccess(path: string, access: "read" | "write"): void;
   /** The directory for temporary files (`$TMPDIR`, `/tmp`, …). */
   tmpDir(): string;
+  /**
+   * The current directory's path, as the kernel has it now (see
+   * `_current_directory.ts`); throws where no path leads to it.
+   */
+  currentDirectory(): string;
   /** Whether a process with this id is alive on this machine (lock holders; temporary files use `writerState`). */
   isProcessAlive(pid: number): boolean;
   /** Who this process is, for lock files: host, boot id, pid, start time, pid namespace. */
