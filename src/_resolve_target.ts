@@ -15,7 +15,11 @@ import {
   problem,
   type Resolution,
 } from "./_replacement.ts";
-import { checkStickyLink, checkStickyOwner } from "./_sticky.ts";
+import {
+  checkStickyLink,
+  checkStickyOwner,
+  checkStickyReplace,
+} from "./_sticky.ts";
 import { codeOf } from "./_error_code.ts";
 
 const MAX_LINK_HOPS = 40;
@@ -42,13 +46,21 @@ function namesDirectory(path: string): boolean {
 
 /**
  * Refuses `path` (the target, or where a link leads), which names a
- * directory, the way `open(2)` with `O_CREAT` does: its directory's error
- * (`ENOENT`, `ENOTDIR`) if that cannot be reached or is no directory,
- * `EISDIR` otherwise.
+ * directory, the way `open(2)` with `O_CREAT` does: what looking into its
+ * directory says (`ENOENT`, `ENOTDIR`, `EACCES` where it may not be
+ * searched, `ELOOP`), else `EISDIR`; with `O_EXCL` (`overwrite: false`),
+ * `EEXIST` for a `dir/.` or `dir/..` that exists. The kernel never looks at
+ * the last name of a `name/` (`open(2)` says `EISDIR` for any), so neither
+ * does the probe: `dir/.` for it, which also makes a link at `dir` one on
+ * the way, not the last name (`fs.protected_symlinks` checks only that).
  */
-function* refuseDirectoryPath(s: Resolution, path: string): Steps<never> {
+function* refuseDirectoryPath(
+  s: Resolution,
+  path: string,
+  creating: boolean,
+): Steps<never> {
   const trailing = path.endsWith(sep) || path.endsWith("/");
-  const probe = trailing ? dirname(path) : path;
+  const probe = trailing ? inDirectory(dirname(path), ".") : path;
   const found = yield* settle(request("stat", probe));
   if (!found.ok) throw failure(s, "stat", probe, found.error);
   if (found.value === null) {
@@ -56,6 +68,9 @@ function* refuseDirectoryPath(s: Resolution, path: string): Steps<never> {
   }
   if (found.value.kind !== "directory") {
     throw problem(s, "ENOTDIR", "stat", probe, "not a directory");
+  }
+  if (creating && !trailing) {
+    throw problem(s, "EEXIST", "link", path, "a directory has the name");
   }
   throw problem(s, "EISDIR", "replace", path, "the path names a directory");
 }
@@ -227,7 +242,10 @@ export function* resolveTarget(
   intent: "replace" | "create" | "lock" = "lock",
 ): Steps<EntryInfo | null> {
   const replacing = intent === "replace";
-  if (namesDirectory(s.target)) yield* refuseDirectoryPath(s, s.target);
+  const creating = intent === "create";
+  if (namesDirectory(s.target)) {
+    yield* refuseDirectoryPath(s, s.target, creating);
+  }
   let directory: EntryInfo | null | undefined;
   // What the kernel opens through the whole chain, if it has links.
   let chain: ChainEnd | null = null;
@@ -254,24 +272,26 @@ export function* resolveTarget(
         "a symbolic link has taken the name of the file locked since the lock was taken, and is not followed",
       );
     }
-    if (intent === "create" && entry.kind === "symlink") {
+    if (creating && entry.kind !== "file") {
       throw problem(
         s,
         "EEXIST",
         "link",
         s.final,
-        "a symbolic link has the name, and overwrite: false never follows one",
+        entry.kind === "symlink"
+          ? "a symbolic link has the name, and overwrite: false never follows one"
+          : `a ${entry.kind} has the name`,
       );
     }
     refuseKind(s, entry, s.final);
     if (entry.kind === "file") {
       if (hops === 0 && directory !== undefined) s.directory = directory;
       // Not replaced: the link that would create it fails with EEXIST.
-      if (intent === "create") return entry;
-      yield* checkStickyOwner(s, entry);
+      if (creating) return entry;
       if (replacing) {
+        yield* checkStickyReplace(s, entry);
         yield* refuseMountPoint(s, entry, hops === 0 ? directory : undefined);
-      }
+      } else yield* checkStickyOwner(s, entry);
       return entry;
     }
     if (hops >= MAX_LINK_HOPS) {
@@ -298,7 +318,7 @@ export function* resolveTarget(
     s.final = followLink(s.final, link);
     if (namesDirectory(s.final)) {
       if (chain?.loop) yield* refuseUnfollowedBefore(s, chain.loop);
-      yield* refuseDirectoryPath(s, s.final);
+      yield* refuseDirectoryPath(s, s.final, creating);
     }
   }
 }

@@ -11,6 +11,7 @@
  *   error code on failure.
  * - `errno`: as `write`, but print the error's code and errno on failure.
  * - `syscall`: as `write`, but print the error's code and syscall on failure.
+ * - `operation`: as `write`, but print the error's code and operation on failure.
  * - `flush`: AtomicWriter's documented pattern (a write not awaited, then
  *   `flush()`; API `bad-data`: of data of the wrong type); print how
  *   flush() ended, wait a moment, print "alive".
@@ -92,7 +93,10 @@ async function main(): Promise<void> {
     setInterval(() => {}, 1000);
     return;
   }
-  if (mode === "write" || mode === "errno" || mode === "syscall") {
+  if (
+    mode === "write" || mode === "errno" || mode === "syscall" ||
+    mode === "operation"
+  ) {
     const options = {
       ...(bits === undefined ? {} : { mode: parseInt(bits, 8) }),
       ...(api === "mkdir" ? { mkdir: true } : {}),
@@ -108,16 +112,19 @@ async function main(): Promise<void> {
       } else await writeFileAtomic(target, "written by child", options);
       console.log("ok");
     } catch (error) {
-      const { code, errno, syscall } = error as {
+      const { code, errno, syscall, operation } = error as {
         code?: string;
         errno?: number;
         syscall?: string;
+        operation?: string;
       };
       console.log(
         mode === "errno"
           ? `${code} ${errno}`
           : mode === "syscall"
           ? `${code} ${syscall}`
+          : mode === "operation"
+          ? `${code} ${operation}`
           : code,
       );
       console.error((error as Error).message);

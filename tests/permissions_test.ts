@@ -30,7 +30,8 @@ const skip = canDropPrivileges() ?? false;
 /**
  * Runs tests/_child.ts as nobody, from a world-readable copy (the checkout
  * may be private), on this runtime, or on Deno with `denoFlags`; returns
- * what it printed.
+ * what it printed. `mode` is the child's (`write`, or `operation` to print
+ * a failure's operation too).
  */
 function writeAsNobody(
   target: string,
@@ -38,9 +39,10 @@ function writeAsNobody(
   stage: Stage,
   args: string[] = [],
   denoFlags?: string[],
+  mode = "write",
 ): string {
   const child = stage.path(path.join(root, "tests", "_child.ts"));
-  const childArgs = ["write", target, ...args];
+  const childArgs = [mode, target, ...args];
   const [exe, ...rest] = denoFlags
     ? [DENO, "run", ...denoFlags, child, ...childArgs]
     : scriptCommand(child, childArgs);
@@ -64,6 +66,7 @@ async function withDirs(
   fn: (
     write: (target: string, ...args: string[]) => string,
     dir: string,
+    failedAt: (target: string) => string,
   ) => void | Promise<void>,
   denoFlags?: (base: string, dir: string) => string[],
 ): Promise<void> {
@@ -82,6 +85,7 @@ async function withDirs(
     await fn(
       (target, ...args) => writeAsNobody(target, home, stage, args, flags),
       dir,
+      (target) => writeAsNobody(target, home, stage, [], flags, "operation"),
     );
   });
 }
@@ -117,6 +121,44 @@ test(
       assert.equal(asNobody(target), "EACCES");
       assert.equal(read(target), "old");
       assert.deepEqual(tempsIn(dir), []);
+    });
+  },
+);
+
+test(
+  "writeFileAtomic() as a normal user fails with EPERM before writing anything for the sticky directory owner's file, which the kernel lets no one else rename over, however writable",
+  {
+    skip,
+  },
+  async () => {
+    await withDirs((_, dir, failedAt) => {
+      fs.chmodSync(dir, 0o1777); // root's, like /tmp
+      const target = path.join(dir, "roots.txt");
+      fs.writeFileSync(target, "old");
+      fs.chmodSync(target, 0o666);
+      assert.equal(failedAt(target), "EPERM replace");
+      assert.equal(read(target), "old");
+      assert.equal(fs.statSync(target).uid, 0);
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  },
+);
+
+test(
+  "writeFileAtomic() as a normal user fails with EACCES, as open(2) does, for a name/ in a directory it may not search",
+  {
+    skip,
+  },
+  async () => {
+    await withDirs((asNobody, dir) => {
+      fs.chmodSync(dir, 0o777);
+      const closed = path.join(dir, "closed");
+      fs.mkdirSync(path.join(closed, "sub"), { recursive: true });
+      fs.chmodSync(closed, 0o700);
+      for (const name of ["sub", "missing"]) {
+        assert.equal(asNobody(path.join(closed, name) + path.sep), "EACCES");
+      }
+      assert.deepEqual(fs.readdirSync(closed), ["sub"]);
     });
   },
 );

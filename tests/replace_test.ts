@@ -17,6 +17,7 @@ import { Skip, skipTest } from "./_skip.ts";
 import { openAtomic, writeFileAtomic, writeFileAtomicSync } from "../mod.ts";
 import type { EntryInfo, OpName } from "../src/runtime/types.ts";
 import { spawnSync } from "node:child_process";
+import { mkfifo } from "./_path_fixtures.ts";
 import {
   canDropPrivileges,
   failsWith,
@@ -420,6 +421,38 @@ for (const api of apis) {
       await failsWith(api.write(file, "x", { overwrite: false }), "EEXIST");
       assert.equal(fs.existsSync(planted), false);
       assert.deepEqual(fs.readdirSync(dir).sort(), ["elsewhere", "out.txt"]);
+    });
+  });
+
+  test(
+    `${name} with overwrite: false ${fails} with EEXIST, as O_EXCL does, at a directory, a FIFO and a dir/. that exists, and leaves them`,
+    {
+      skip: process.platform === "win32" ? "no FIFOs on Windows" : false,
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        const sub = path.join(dir, "sub");
+        fs.mkdirSync(sub);
+        const fifo = path.join(dir, "fifo");
+        const skip = mkfifo(fifo);
+        for (
+          const name of [sub, `${sub}${path.sep}.`, ...(skip ? [] : [fifo])]
+        ) {
+          await failsWith(api.write(name, "x", { overwrite: false }), "EEXIST");
+        }
+        assert.equal(fs.statSync(sub).isDirectory(), true);
+        assert.deepEqual(fs.readdirSync(sub), []);
+        if (!skip) assert.equal(fs.lstatSync(fifo).isFIFO(), true);
+        assert.deepEqual(tempsIn(dir), []);
+      });
+    },
+  );
+
+  test(`${name} with overwrite: false ${fails} with EISDIR for a name/ that does not exist, as O_EXCL does`, async () => {
+    await withTempDir(async (dir) => {
+      const name = path.join(dir, "missing") + path.sep;
+      await failsWith(api.write(name, "x", { overwrite: false }), "EISDIR");
+      assert.deepEqual(fs.readdirSync(dir), []);
     });
   });
 

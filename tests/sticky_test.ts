@@ -72,6 +72,23 @@ for (const api of apis) {
   );
 
   test(
+    `${name} ${fails} with ENOTDIR, as open(2) does, for a name/ below another user's link to a file in a sticky directory: the kernel checks only a link that is the last name`,
+    { skip: notRoot },
+    async () => {
+      await withTempDir(async (dir) => {
+        const shared = stickyDir(dir);
+        fs.writeFileSync(path.join(shared, "a"), "a file");
+        const link = plantLink(shared, "b", "a");
+        await withProtections(() =>
+          failsWith(api.write(path.join(link, "x") + path.sep, "x"), "ENOTDIR")
+        );
+        assert.equal(read(link), "a file");
+        assert.deepEqual(fs.readdirSync(shared).sort(), ["a", "b"]);
+      });
+    },
+  );
+
+  test(
     `${name} ${fails} with EACCES on a file another user made in a sticky directory`,
     {
       skip: notRoot,
