@@ -615,15 +615,14 @@ async function runUpdate(command: Command, argv: string[]): Promise<void> {
   guard.adopt((signal) => {
     cancel.abort();
     (running as Running | null)?.kill(signal);
-    return update;
+    return outcomeOf(update);
   });
   try {
     await update;
   } catch (error) {
-    if (guard.signalled) return await dying();
+    if (guard.signalled && !isCommitted(error)) return await dying();
     throw error;
   }
-  if (guard.signalled) return await dying();
   guard.stop();
 }
 
@@ -632,8 +631,30 @@ const ENDING_SIGNALS: NodeJS.Signals[] = process.platform === "win32"
   ? ["SIGINT"]
   : ["SIGINT", "SIGTERM", "SIGHUP"];
 
-/** What to undo on an ending signal before dying of it: resolves once undone. */
+/**
+ * What to undo on an ending signal before dying of it: resolves once undone,
+ * or to {@linkcode COMMITTED} where FILE was already replaced, which no
+ * signal undoes: the command then finishes, and exits as it would have.
+ */
 type Undo = (signal: NodeJS.Signals) => Promise<unknown>;
+
+/** What an {@linkcode Undo} resolves to where there was nothing left to undo: FILE is replaced. */
+const COMMITTED = Symbol("committed");
+
+/** Whether `error` still means that FILE was replaced (only making it durable failed). */
+function isCommitted(error: unknown): boolean {
+  return error instanceof AtomicWriteError && error.committed;
+}
+
+/** {@linkcode COMMITTED} once `work` has replaced FILE, else `undefined` once it failed. */
+function outcomeOf(
+  work: Promise<unknown>,
+): Promise<typeof COMMITTED | undefined> {
+  return work.then(
+    () => COMMITTED,
+    (error) => isCommitted(error) ? COMMITTED : undefined,
+  );
+}
 
 /** How the command reacts to ending signals while it works. */
 interface SignalGuard {
@@ -661,8 +682,10 @@ function discardOnSignals(): SignalGuard {
   let received: NodeJS.Signals | null = null;
   let adopted: { undo: Undo | null } | null = null;
   const die = (undo: Undo | null, signal: NodeJS.Signals) =>
-    void (undo?.(signal) ?? Promise.resolve()).catch(() => {}).finally(() =>
-      process.kill(process.pid, signal)
+    void (undo?.(signal) ?? Promise.resolve()).catch(() => {}).then(
+      (outcome) => {
+        if (outcome !== COMMITTED) process.kill(process.pid, signal);
+      },
     );
   const guard: SignalGuard = {
     get signalled() {
@@ -739,24 +762,34 @@ async function run(command: Command): Promise<void> {
     await held?.release();
     throw error;
   }
+  let committing: Promise<void> | null = null;
+  const commit = () => committing ??= file.commit();
+  let releasing: Promise<void> | undefined;
+  const release = () => releasing ??= lock?.release() ?? Promise.resolve();
   guard.adopt(async () => {
     cancel.abort();
-    await file.abort();
-    await lock?.release();
+    const outcome = committing === null
+      ? await file.abort()
+      : await outcomeOf(committing);
+    await release();
+    return outcome;
   });
   try {
-    await writeAndCommit(command, file, guard, lock);
+    await writeAndCommit(command, file, guard, lock, commit);
   } finally {
-    if (!guard.signalled) await lock?.release();
+    // Not reached once a signal undid the write: its undo releases.
+    await release();
   }
+  guard.stop();
 }
 
-/** Plain mode's body, once FILE's temporary file is open: fill it, then commit. */
+/** Plain mode's body, once FILE's temporary file is open: fill it, then `commit()` it. */
 async function writeAndCommit(
   command: Command,
   file: AtomicFile,
   guard: SignalGuard,
   lock: FileLock | null,
+  commit: () => Promise<void>,
 ): Promise<void> {
   const { append, allowEmpty } = command;
   // As spelled, not normalized: the old content is read from the file the
@@ -779,18 +812,17 @@ async function writeAndCommit(
     throw error;
   }
   // Ctrl-C in a pipeline also ends the input, and a signal sent just before
-  // the end may be handled after it: the handlers stay until the commit is
-  // done, and one that runs before the rename cancels it (the file's
+  // the end may be handled after it: the handlers stay until the lock is
+  // released, and one that runs before the rename cancels it (the file's
   // signal). Removing them sooner dropped such a signal on Node and Deno:
-  // FILE then took the input cut short, with status 0.
+  // FILE then took the input cut short, with status 0. One that runs after
+  // the rename undoes nothing: the command finishes (see `Undo`).
   try {
-    await file.commit();
+    await commit();
   } catch (error) {
-    if (guard.signalled) return await dying();
+    if (guard.signalled && !isCommitted(error)) return await dying();
     throw error;
   }
-  if (guard.signalled) return await dying();
-  guard.stop();
 }
 
 /** `file` made absolute as the library makes it (never normalized), for a message. */

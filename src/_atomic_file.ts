@@ -66,6 +66,8 @@ export class AtomicFileHandle implements AtomicFile {
   #chunks: Uint8Array[] = [];
   #buffered = 0;
   #writable: WritableStream<Uint8Array> | null = null;
+  /** The controller of {@linkcode writable}, once made: errored by an abort from outside the stream. */
+  #controller: WritableStreamDefaultController | null = null;
   #onAbort: (() => void) | null = null;
 
   /** Creates the temporary file and returns the handle for it. */
@@ -83,7 +85,7 @@ export class AtomicFileHandle implements AtomicFile {
     this.#context = context;
     const signal = s.options.signal;
     if (signal) {
-      this.#onAbort = () => this.#abort();
+      this.#onAbort = () => this.#abortFromOutside();
       signal.addEventListener("abort", this.#onAbort, { once: true });
     }
   }
@@ -95,15 +97,20 @@ export class AtomicFileHandle implements AtomicFile {
 
   get writable(): WritableStream<Uint8Array> {
     return this.#writable ??= new WritableStream<Uint8Array>({
+      start: (controller) => void (this.#controller = controller),
       // A write that fails errors the stream, which never calls `abort`:
       // the file is discarded here, so no later commit() publishes a part.
       write: (chunk) =>
         this.write(chunk).catch(async (error) => {
-          await this.abort();
+          this.#abort();
+          await this.#discarded();
           throw error;
         }),
       close: () => this.commit(),
-      abort: () => this.abort(),
+      abort: () => {
+        this.#abort();
+        return this.#discarded();
+      },
     });
   }
 
@@ -145,8 +152,22 @@ export class AtomicFileHandle implements AtomicFile {
   }
 
   abort(): Promise<void> {
-    this.#abort();
+    this.#abortFromOutside();
+    return this.#discarded();
+  }
+
+  /** Settles once the steps queued so far (the removal of an aborted file) have run. */
+  #discarded(): Promise<void> {
     return (this.#state.done ?? this.#queue).then(ignore, ignore);
+  }
+
+  /**
+   * Aborts on `abort()` or the signal: {@linkcode writable}, if made, is
+   * errored too, so that a `pipeTo` into it from a source that has gone
+   * quiet rejects (with the signal's reason) instead of waiting for good.
+   */
+  #abortFromOutside(): void {
+    if (this.#abort()) this.#controller?.error(this.#unusable());
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -176,12 +197,16 @@ export class AtomicFileHandle implements AtomicFile {
     return true;
   }
 
-  /** Aborts an open handle: the temporary file goes after the steps queued before. */
-  #abort(): void {
-    if (!this.#enter("aborted")) return;
+  /**
+   * Aborts an open handle: the temporary file goes after the steps queued
+   * before. Returns whether it was open.
+   */
+  #abort(): boolean {
+    if (!this.#enter("aborted")) return false;
     this.#queue = this.#queue.then(() =>
       runAsync(discard(this.#s), this.#context.async)
     );
+    return true;
   }
 
   #flush(): Promise<void> {

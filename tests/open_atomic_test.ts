@@ -273,6 +273,46 @@ test("AtomicFile.writable.abort() discards the file", async () => {
   });
 });
 
+for (const how of ["the signal", "abort()"] as const) {
+  test(`AtomicFile.writable fails a pipe from a source gone quiet when ${how} aborts the file, which it discards`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      fs.writeFileSync(target, "old");
+      const controller = new AbortController();
+      const file = await openAtomic(target, { signal: controller.signal });
+      let cancelled = false;
+      const source = new ReadableStream<Uint8Array>({
+        start(stream) {
+          stream.enqueue(bytes("partial")); // then nothing, ever
+        },
+        cancel() {
+          cancelled = true;
+        },
+      });
+      const piped = source.pipeTo(file.writable);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const reason = new Error("stop");
+      if (how === "the signal") controller.abort(reason);
+      else void file.abort();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const never = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("never settled")), 5000);
+      });
+      await assert.rejects(
+        Promise.race([piped, never]).finally(() => clearTimeout(timer)),
+        (e) =>
+          how === "the signal"
+            ? e === reason
+            : e instanceof AtomicWriteError && e.code === "ECANCELED",
+      );
+      assert.equal(cancelled, true);
+      await file.abort();
+      assert.equal(read(target), "old");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+}
+
 test("AtomicFile keeps the order of writes that are not awaited", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
