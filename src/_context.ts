@@ -12,12 +12,12 @@ import { detectAdapter } from "./runtime/detect.ts";
 import { groupCommit } from "./_group_commit.ts";
 import type { Host, Replacement } from "./_replace.ts";
 import type { ResolvedOptions } from "./_validate.ts";
-import { writerOf } from "./_replacement.ts";
+import { inDirectory, writerOf } from "./_replacement.ts";
 import { KnownFiles } from "./_known_files.ts";
 import { HeldDirectories, sharedOpens } from "./_held_directories.ts";
-import { isQueueName, isTicketName } from "./_lock_name.ts";
+import { isQueueName, isTicketName, lockOf } from "./_lock_name.ts";
 import { shared } from "./_shared_state.ts";
-import { CLOSET_SUFFIX, tempNameOwner } from "./_temp_name.ts";
+import { baseOfTempName, CLOSET_SUFFIX, tempNameOwner } from "./_temp_name.ts";
 import { basename, dirname } from "node:path";
 
 /** An adapter with the state the library keeps for it. */
@@ -51,11 +51,13 @@ class InFlight extends Set<string> {
   readonly #onExit: RuntimeAdapter["onExit"];
   readonly #remove: (path: string) => void;
   readonly #removeDir: (path: string) => void;
+  readonly #lstat: RuntimeAdapter["sync"]["lstat"];
 
   constructor(adapter: RuntimeAdapter) {
     super();
     this.#onExit = adapter.onExit;
     this.#remove = adapter.sync.remove;
+    this.#lstat = adapter.sync.lstat;
     this.#removeDir = adapter.sync.removeDir;
   }
 
@@ -74,9 +76,30 @@ class InFlight extends Set<string> {
     return deleted;
   }
 
+  /**
+   * Removes the lock that `path`, a lock holder's own file, was linked to by
+   * a `link` this thread had not seen end (still in the runtime's thread
+   * pool as the process exits): the lock's name is removed if it is that
+   * very file, which only this thread links. Not for a holder's name that
+   * had to be cut (a target name near 255 bytes): its lock is not known.
+   */
+  #removeLinkedLock(path: string): void {
+    const name = baseOfTempName(basename(path));
+    if (name === null || lockOf(name) !== name) return;
+    const lock = inDirectory(dirname(path), name);
+    if (this.has(lock)) return; // held: removed by its path
+    const [holder, found] = [this.#lstat(path), this.#lstat(lock)];
+    if (holder !== null && found !== null && holder.id === found.id) {
+      this.#remove(lock);
+    }
+  }
+
   #removeAll(): void {
     for (const path of this) {
       try {
+        try {
+          this.#removeLinkedLock(path);
+        } catch { /* the lock stays: its holder is gone, it is taken over */ }
         this.#remove(path);
         // A lock waiter's ticket: its line goes too if it was the last one.
         const dir = dirname(path);

@@ -119,9 +119,24 @@ export function basesOfTempName(
   const match = parse(name, TEMP_SUFFIX);
   if (match === null || match[1] === "") return [];
   const kept = match[1];
-  const cut = encoder.encode(name).length > MAX_NAME_BYTES - 4;
-  if (!cut) return bases.has(kept) ? [kept] : [];
+  if (!isCut(name)) return bases.has(kept) ? [kept] : [];
   return [...bases].filter((base) => base.startsWith(kept));
+}
+
+/**
+ * The file name that `name`, a temporary name, was made for, where it
+ * keeps that name whole; `null` where it had to be cut to fit, or is no
+ * temporary name of ours.
+ */
+export function baseOfTempName(name: string): string | null {
+  const match = parse(name, TEMP_SUFFIX);
+  if (match === null || match[1] === "" || isCut(name)) return null;
+  return match[1];
+}
+
+/** Whether the temporary name `name` is long enough that its base may have been cut. */
+function isCut(name: string): boolean {
+  return encoder.encode(name).length > MAX_NAME_BYTES - 4;
 }
 
 /** `name` parsed as a name {@linkcode tempName} made with `suffix`, or `null`. */

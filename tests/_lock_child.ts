@@ -6,6 +6,9 @@
  *   both in turn (`mixed`); prints `ack V` for each value it committed.
  * - `hold TARGET [LEASE]`: takes TARGET's lock, prints `held`, waits to be killed.
  * - `exit TARGET`: takes TARGET's lock, then calls `process.exit(0)`.
+ * - `exit-linking TARGET`: starts taking TARGET's lock with a runtime whose
+ *   `link` is made at once but never reported (as one still in the thread
+ *   pool when the process ends), then calls `process.exit(0)`.
  * - `exit-released-twice TARGET`: takes TARGET's lock, releases it, takes
  *   it again, calls the first lock's `release()` again, then prints whether
  *   `lockFileSync` now fails with `EDEADLK` and calls `process.exit(0)`.
@@ -46,6 +49,8 @@ import {
   updateFileAtomic,
   updateFileAtomicSync,
 } from "../mod.ts";
+import { detectAdapter } from "../src/runtime/detect.ts";
+import { useAdapter } from "../src/_context.ts";
 
 const decoder = new TextDecoder();
 const cell = new Int32Array(new SharedArrayBuffer(4));
@@ -169,6 +174,17 @@ async function main(): Promise<void> {
   if (mode === "exit") {
     await lockFile(target);
     process.exit(0);
+  }
+  if (mode === "exit-linking") {
+    const real = detectAdapter();
+    const link = (from: string, to: string) => {
+      real.sync.link(from, to);
+      return new Promise<void>(() => {});
+    };
+    useAdapter({ ...real, async: { ...real.async, link } });
+    void lockFile(target);
+    setTimeout(() => process.exit(0), 200);
+    return;
   }
   if (mode === "exit-released-twice") {
     const first = await lockFile(target);

@@ -1215,6 +1215,19 @@ test("lockFile() locks are released when the process exits", SLOW, async () => {
   });
 });
 
+test(
+  "lockFile() leaves no lock when the process exits while its link is still under way, made but not yet seen",
+  SLOW,
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      const holder = startLockChild(runtimeName(), ["exit-linking", target]);
+      assert.equal((await holder.ended).code, 0);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  },
+);
+
 test("lockFile() fails with ETIMEDOUT in time behind a dead holder's lock that a live process is reclaiming", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
