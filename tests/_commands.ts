@@ -25,3 +25,28 @@ export function hasCommand(command: string): boolean {
     }
   });
 }
+
+/**
+ * strace's arguments (before the command) that make each of `calls` (comma
+ * separated) in the command and its children fail or wait as `fault` says
+ * (`error=EIO`, `delay_enter=400000` µs), on the path `only` alone if given
+ * (`-P`: also a descriptor open on it); strace's own output is dropped.
+ */
+export function injecting(
+  calls: string,
+  fault: string,
+  only?: string,
+): string[] {
+  return [
+    "-f",
+    "-qq",
+    "-o",
+    "/dev/null",
+    "-e",
+    `trace=${calls}`,
+    "-e",
+    `inject=${calls}:${fault}`,
+    ...(only === undefined ? [] : ["-P", only]),
+    "--",
+  ];
+}

@@ -17,6 +17,7 @@ import {
   withTempDir,
 } from "./_fixtures.ts";
 import { linkedTree } from "./_path_fixtures.ts";
+import { injecting } from "./_commands.ts";
 import { lockFile, writeFileAtomic } from "../mod.ts";
 
 const cli = path.join(root, "cli.ts");
@@ -470,17 +471,7 @@ test(
       fs.writeFileSync(file, "old");
       // strace fails every fsync of the directory itself (-P), not the file's.
       const result = spawnSync("strace", [
-        "-f",
-        "-qq",
-        "-o",
-        "/dev/null",
-        "-e",
-        "trace=fsync",
-        "-e",
-        "inject=fsync:error=EIO",
-        "-P",
-        dir,
-        "--",
+        ...injecting("fsync", "error=EIO", dir),
         ...scriptCommand(cli, [file]),
       ], { input: "new", encoding: "utf8" });
       assert.equal(result.status, 3, result.stderr);
@@ -506,16 +497,7 @@ async function signalledOnceReplaced(
   only?: string,
 ): Promise<Outcome> {
   const child = spawn("strace", [
-    "-f",
-    "-qq",
-    "-o",
-    "/dev/null",
-    "-e",
-    `trace=${calls}`,
-    "-e",
-    `inject=${calls}:delay_enter=400000`,
-    ...(only === undefined ? [] : ["-P", only]),
-    "--",
+    ...injecting(calls, "delay_enter=400000", only),
     ...scriptCommand(cli, args),
   ], { stdio: ["pipe", "pipe", "pipe"] });
   const outcome = finished(child);

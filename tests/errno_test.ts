@@ -13,6 +13,7 @@ import { ERRNO_NAMES, posixCode } from "../src/runtime/_errno.ts";
 import { AtomicWriteError } from "../mod.ts";
 import { root, scriptCommand, withTempDir } from "./_fixtures.ts";
 import { skipTest } from "./_skip.ts";
+import { injecting } from "./_commands.ts";
 
 const onLinux = process.platform === "linux";
 
@@ -51,14 +52,7 @@ function childWriteUnder(
     ...args,
   ]);
   const run = spawnSync("strace", [
-    "-f",
-    "-qq",
-    "-o",
-    "/dev/null",
-    "-e",
-    `trace=${calls}`,
-    "-e",
-    `inject=${calls}:error=${errno}`,
+    ...injecting(calls, `error=${errno}`),
     ...command,
   ], { encoding: "utf8" });
   assert.equal(run.status, 0, run.stderr);
