@@ -166,6 +166,11 @@ export interface LockPlan extends HoldsDirectory {
   /** Read the locked file as soon as the lock is taken (an update will need it). */
   readonly read: boolean;
   /**
+   * The update's write only creates (`overwrite: false`): whatever is at the
+   * name fails as that write would, with `EEXIST`, before the lock is made.
+   */
+  readonly creating?: boolean;
+  /**
    * The files this process removes at exit, where a waiter's own file and
    * its ticket go while it waits (a held lock's files go there too, in
    * `lock_file.ts`).

@@ -98,8 +98,10 @@ const NO_HARD_LINKS = new Set([
 /**
  * The file an update of `plan.target` would replace, found by the write's
  * own code (`_resolve_target.ts`), so the lock locks that very file and
- * refuses what the write refuses (a link planted in `/tmp`, a FIFO) before
- * any lock file exists there. `named` is the target's `lstat`, if made.
+ * refuses what the write refuses (a link planted in `/tmp`, a FIFO; with
+ * `overwrite: false`, anything at the name but a regular file, whose
+ * write's link then says `EEXIST`) before any lock file exists there.
+ * `named` is the target's `lstat`, if made.
  */
 function* finalTarget(
   plan: LockPlan,
@@ -107,7 +109,7 @@ function* finalTarget(
 ): Steps<string> {
   const s = resolution(plan.target, writerOf(plan.adapter));
   s.task = taskOf(plan);
-  yield* resolveTarget(s, named);
+  yield* resolveTarget(s, named, plan.creating ? "create" : "lock");
   return s.final;
 }
 

@@ -57,7 +57,7 @@ import { nameTaken } from "./_name_taken.ts";
 import { checkNotDetached } from "./_validate.ts";
 import { resolveTarget } from "./_resolve_target.ts";
 import { MOUNT_POINT_REASON } from "./_mount_point.ts";
-import { checkStickyReplace } from "./_sticky.ts";
+import { checkStickyOwner } from "./_sticky.ts";
 import {
   chmodFailure,
   chmodTemp,
@@ -263,7 +263,7 @@ function* resolveAndCreate(
     // replacement, renamed meanwhile: what this write replaces, and keeps
     // the owner and bits of, is the file in the directory held.
     if (found !== null && s.options.overwrite) {
-      yield* checkStickyReplace(s, found);
+      yield* checkStickyOwner(s, found);
     }
     return found;
   }
@@ -328,7 +328,7 @@ function* createWhileLooking(s: Replacement): Steps<EntryInfo | undefined> {
   if (stillHeld && heldAsNeeded && looked.ok && looked.value?.kind === "file") {
     // A create-only-if-absent replaces nothing: its link says EEXIST.
     if (s.options.overwrite) {
-      yield* orDiscard(s, checkStickyReplace(s, looked.value));
+      yield* orDiscard(s, checkStickyOwner(s, looked.value));
     }
     return looked.value;
   }

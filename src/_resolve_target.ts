@@ -15,11 +15,7 @@ import {
   problem,
   type Resolution,
 } from "./_replacement.ts";
-import {
-  checkStickyLink,
-  checkStickyOwner,
-  checkStickyReplace,
-} from "./_sticky.ts";
+import { checkStickyLink, checkStickyOwner } from "./_sticky.ts";
 import { codeOf } from "./_error_code.ts";
 
 const MAX_LINK_HOPS = 40;
@@ -288,10 +284,10 @@ export function* resolveTarget(
       if (hops === 0 && directory !== undefined) s.directory = directory;
       // Not replaced: the link that would create it fails with EEXIST.
       if (creating) return entry;
+      yield* checkStickyOwner(s, entry);
       if (replacing) {
-        yield* checkStickyReplace(s, entry);
         yield* refuseMountPoint(s, entry, hops === 0 ? directory : undefined);
-      } else yield* checkStickyOwner(s, entry);
+      }
       return entry;
     }
     if (hops >= MAX_LINK_HOPS) {

@@ -137,35 +137,6 @@ export function* checkStickyOwner(
   );
 }
 
-/**
- * The kernel's rule for `rename` onto a file in a sticky directory (any,
- * shared or not): only the file's owner, the directory's owner, or a
- * process with `CAP_FOWNER` may replace it, else `EPERM`. Refused here,
- * before any temporary file is written, where the writer is none of these
- * (root is taken to have `CAP_FOWNER`, and no one else: capabilities are
- * not read). A plain write in place would need write permission on the
- * file instead: atomic replacement cannot do that.
- */
-function* checkStickyRename(
-  s: Resolution,
-  file: EntryInfo,
-): Steps<void> {
-  const ids = s.host.ids;
-  if (ids === null || ids.uid === 0 || file.uid === NO_OWNER) return;
-  if (file.uid === ids.uid) return;
-  const dir = yield* parentOf(s, s.final);
-  if (dir === null || (dir.mode & STICKY) === 0 || dir.uid === ids.uid) return;
-  throw problem(
-    s,
-    "EPERM",
-    "replace",
-    s.final,
-    `the file belongs to ${
-      anotherUser(file.uid)
-    } in a sticky directory that is not this user's: the kernel lets only the file's owner or the directory's owner replace it (a rename), however the file's own bits read`,
-  );
-}
-
 /** Another user's file in a shared sticky directory: who made it, and how the directory is shared. */
 export interface Planted {
   readonly uid: number;
@@ -192,17 +163,4 @@ export function* plantedBy(
   const level = s.host.protections().regular ?? 2;
   if (level === 0 || !isSharedSticky(dir, level >= 2)) return null;
   return { uid: file.uid, shared: sharedAs(dir) };
-}
-
-/**
- * What the sticky-directory rules ask of a file about to be replaced (not
- * only locked): {@linkcode checkStickyOwner}, then the kernel's own rule
- * for the rename.
- */
-export function* checkStickyReplace(
-  s: Resolution,
-  file: EntryInfo,
-): Steps<void> {
-  yield* checkStickyOwner(s, file);
-  yield* checkStickyRename(s, file);
 }

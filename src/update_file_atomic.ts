@@ -62,7 +62,8 @@ export function planUpdate(
       `Cannot update "${lock.target}": expected fn to be a function, got ${typeof fn}`,
     );
   }
-  return { lock, write: resolveOptions(options, UPDATE_OPTION_KEYS) };
+  const write = resolveOptions(options, UPDATE_OPTION_KEYS);
+  return { lock: { ...lock, creating: !write.overwrite }, write };
 }
 
 /** The new content `result` as bytes (strings in `plan`'s encoding); `null` to leave the file as it is. */

@@ -126,7 +126,7 @@ test(
 );
 
 test(
-  "writeFileAtomic() as a normal user fails with EPERM before writing anything for the sticky directory owner's file, which the kernel lets no one else rename over, however writable",
+  "writeFileAtomic() as a normal user fails with EPERM from rename for the sticky directory owner's file, which the kernel lets no one else rename over, however writable, and leaves it",
   {
     skip,
   },
@@ -136,7 +136,7 @@ test(
       const target = path.join(dir, "roots.txt");
       fs.writeFileSync(target, "old");
       fs.chmodSync(target, 0o666);
-      assert.equal(failedAt(target), "EPERM replace");
+      assert.equal(failedAt(target), "EPERM rename");
       assert.equal(read(target), "old");
       assert.equal(fs.statSync(target).uid, 0);
       assert.deepEqual(tempsIn(dir), []);

@@ -598,6 +598,32 @@ test("updateFileAtomic() names what it could not do in its write's failures too:
   });
 });
 
+for (const { name, fails, update } of updates) {
+  test(`${name} with overwrite: false ${fails} with EEXIST, as its write would, at a directory, a FIFO, a link and a dir/. at the name, without calling fn or leaving a lock`, async () => {
+    await withTempDir(async (dir) => {
+      const sub = path.join(dir, "sub");
+      fs.mkdirSync(sub);
+      fs.symlinkSync(sub, path.join(dir, "link"));
+      const fifo = path.join(dir, "fifo");
+      const noFifo = mkfifo(fifo);
+      const names = [sub, path.join(dir, "link"), `${sub}${path.sep}.`];
+      let called = 0;
+      for (const target of noFifo ? names : [...names, fifo]) {
+        await failsWith(
+          update(target, () => void called++, { overwrite: false }),
+          "EEXIST",
+        );
+      }
+      assert.equal(called, 0);
+      assert.deepEqual(fs.readdirSync(sub), []);
+      assert.deepEqual(
+        fs.readdirSync(dir).sort(),
+        noFifo ? ["link", "sub"] : ["fifo", "link", "sub"],
+      );
+    });
+  });
+}
+
 test("updateFileAtomicSync() throws a TypeError when fn returns a promise, leaving the file", async () => {
   await withTempDir((dir) => {
     const target = path.join(dir, "f.txt");
