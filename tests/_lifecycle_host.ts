@@ -10,6 +10,9 @@
  *   write at all (the control: the same program without the library).
  * - `throw` / `reject`: start a write, then die of an uncaught exception /
  *   unhandled rejection.
+ * - `survive`: handle unhandled rejections the Node way
+ *   (`process.on("unhandledRejection")`), start a write, let a rejection go
+ *   unhandled, then commit the write and print how it ended.
  * - `worker HOW`: a worker starts a write; then the main thread `exit`s
  *   (code 5), `throw`s, waits for a `signal`, or `terminate`s the worker and
  *   prints `{"terminated":true}`, then waits.
@@ -88,6 +91,20 @@ async function main(): Promise<void> {
       }, 0);}
     wait();
     return;
+  }
+  if (mode === "survive") {
+    process.on("unhandledRejection", () => say({ unhandled: true }));
+    const file = await startWrite(target);
+    say({ temps: tempsBeside(target) });
+    void Promise.reject(new Error("unhandled"));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    try {
+      await file.commit();
+      say({ committed: true });
+    } catch (error) {
+      say({ committed: String(error) });
+    }
+    process.exit(0);
   }
   if (mode === "worker") {
     const worker = startWorker(target);

@@ -68,18 +68,27 @@ export const onProcessExit: OnExit = (cleanup) => {
   return () => void process.removeListener("exit", listener);
 };
 
-/** Deno: `unload`, and the uncaught `error` and `unhandledrejection` events that end the program. */
+/**
+ * Deno: `unload`, and the uncaught `error` and `unhandledrejection` events
+ * that end the program: not those a listener prevented, nor a rejection
+ * that a Node-style `process.on("unhandledRejection")` handler takes, which
+ * keeps the program alive too but runs after this listener, without
+ * marking the event prevented.
+ */
 export const onUnload: OnExit = (cleanup) => {
   const onEnd = () => cleanup();
   const onUncaught = (event: Event) => {
     if (!event.defaultPrevented) cleanup();
   };
+  const onRejection = (event: Event) => {
+    if (process.listenerCount("unhandledRejection") === 0) onUncaught(event);
+  };
   globalThis.addEventListener("unload", onEnd);
   globalThis.addEventListener("error", onUncaught);
-  globalThis.addEventListener("unhandledrejection", onUncaught);
+  globalThis.addEventListener("unhandledrejection", onRejection);
   return () => {
     globalThis.removeEventListener("unload", onEnd);
     globalThis.removeEventListener("error", onUncaught);
-    globalThis.removeEventListener("unhandledrejection", onUncaught);
+    globalThis.removeEventListener("unhandledrejection", onRejection);
   };
 };
