@@ -358,6 +358,36 @@ test("atomically readFile() and readFileSync() give text with an encoding and a 
   });
 });
 
+test("atomically readFile() and readFileSync() give a Buffer for an empty encoding, as fs.readFile does", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    writeFileSync(file, "é");
+    assert.deepEqual(await readFile(file, ""), Buffer.from("é"));
+    assert.deepEqual(readFileSync(file, { encoding: "" }), Buffer.from("é"));
+  });
+});
+
+for (const form of forms) {
+  test(`${form.name} ${form.fails} as fs.writeFile does (ERR_INVALID_ARG_TYPE) for an array, a Set, a generator, an ArrayBuffer and a boolean, and writes nothing`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      function* lines() {
+        yield "a";
+      }
+      const data = [["a"], new Set(["a"]), lines(), new ArrayBuffer(1), true];
+      for (const value of data) {
+        await assert.rejects(
+          form.write(file, value as never),
+          (e) =>
+            e instanceof TypeError && "code" in e &&
+            e.code === "ERR_INVALID_ARG_TYPE",
+        );
+      }
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+}
+
 test("atomically readFile() of a descriptor that is not open rejects as fs.readFile does, and the process goes on", async () => {
   const notOpen = 987_654;
   // EBADF; Node's own fs.readFile fails it with ERR_INVALID_ARG_TYPE.

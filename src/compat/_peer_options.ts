@@ -200,3 +200,20 @@ export function reportTo(
   if (callback === undefined) return;
   promise.then(() => callback(undefined), (error) => callback(error));
 }
+
+/**
+ * The TypeError Node's `fs.writeFile` refuses data of another kind with
+ * (code `ERR_INVALID_ARG_TYPE`), for data that is neither a string nor an
+ * instance of `accepted`.
+ */
+export function peerDataTypeError(data: unknown, accepted: string): TypeError {
+  const received = data === null || data === undefined
+    ? String(data)
+    : `type ${typeof data}`;
+  return Object.assign(
+    new TypeError(
+      `The "data" argument must be of type string or an instance of ${accepted}. Received ${received}`,
+    ),
+    { code: "ERR_INVALID_ARG_TYPE" },
+  );
+}

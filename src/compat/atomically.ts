@@ -42,6 +42,7 @@ import {
 } from "../_validate.ts";
 import { writeResolved, writeResolvedSync } from "../_write.ts";
 import {
+  peerDataTypeError,
   peerFunction,
   peerOptionsObject,
   peerStringBytes,
@@ -224,15 +225,32 @@ function translate(options: unknown, sync: boolean): WritePlan {
   };
 }
 
-function toData(data: unknown, resolved: ResolvedOptions): unknown {
+/**
+ * What the package writes: a string, bytes, `undefined` (nothing), and in
+ * `writeFile` a stream (an async iterable, which it pipes); other data
+ * (an array, a `Set`, a generator, an `ArrayBuffer`) fails as Node's
+ * `fs.writeFile` fails it, with code `ERR_INVALID_ARG_TYPE`.
+ */
+function toData(
+  data: unknown,
+  resolved: ResolvedOptions,
+  sync: boolean,
+): unknown {
   if (data === undefined) return new Uint8Array(0);
   if (typeof data === "string") {
     return peerStringBytes(data, resolved.encoding);
   }
-  // A stream's strings are UTF-8 whatever the encoding, as the package
-  // pipes them.
-  if (!ArrayBuffer.isView(data)) resolved.encoding = "utf8";
-  return data; // bytes, or a stream (an async iterable of Buffers)
+  if (ArrayBuffer.isView(data)) return data;
+  if (
+    !sync && typeof data === "object" && data !== null &&
+    Symbol.asyncIterator in data
+  ) {
+    // A stream's strings are UTF-8 whatever the encoding, as the package
+    // pipes them.
+    resolved.encoding = "utf8";
+    return data;
+  }
+  throw peerDataTypeError(data, "Buffer, TypedArray, or DataView");
 }
 
 async function write(
@@ -242,7 +260,7 @@ async function write(
 ): Promise<void> {
   const target = toAbsolutePath(filePath, "filePath");
   const { resolved, timeout, schedule } = translate(options, false);
-  const content = toData(data, resolved);
+  const content = toData(data, resolved, false);
   const dispose = schedule ? await schedule(String(filePath)) : undefined;
   try {
     const context = retryingContext(currentContext(), timeout);
@@ -344,7 +362,7 @@ export function writeFileSync(
 ): void {
   const target = toAbsolutePath(filePath, "filePath");
   const { resolved, timeout } = translate(options, true);
-  const content = toData(data, resolved);
+  const content = toData(data, resolved, true);
   const context = retryingContext(currentContext(), timeout);
   writeResolvedSync(target, content, resolved, context);
 }
@@ -358,9 +376,8 @@ function decoded(data: Buffer, encoding: string | undefined): string | Buffer {
 
 function readPlan(options: unknown, fallback: number) {
   const given = peerOptionsObject(options, "atomically", READ_KEYS);
-  const encoding = given.encoding === undefined || given.encoding === null
-    ? undefined
-    : toEncoding(given.encoding);
+  // A falsy encoding (`""`, `null`) reads bytes, as `fs.readFile` does.
+  const encoding = given.encoding ? toEncoding(given.encoding) : undefined;
   return { encoding, timeout: timeoutOf(given, fallback) };
 }
 

@@ -25,6 +25,7 @@
 import { AtomicWriter } from "../atomic_writer.ts";
 import { writeFileAtomic } from "../write_file_atomic.ts";
 import { isWhole, toAbsolutePath } from "../_validate.ts";
+import { peerDataTypeError } from "./_peer_options.ts";
 
 /** A path as `steno` takes it; bytes must be UTF-8 (they are decoded as such). */
 export type PathLike = string | URL | Uint8Array;
@@ -64,14 +65,9 @@ function isData(data: unknown): boolean {
 
 /** The TypeError steno's `fs.writeFile` rejects other data with, code and all. */
 function dataTypeError(data: unknown): TypeError {
-  const received = data === null || data === undefined
-    ? String(data)
-    : `type ${typeof data}`;
-  return Object.assign(
-    new TypeError(
-      `The "data" argument must be of type string or an instance of Buffer, TypedArray, or DataView, or an Iterable or AsyncIterable. Received ${received}`,
-    ),
-    { code: "ERR_INVALID_ARG_TYPE" },
+  return peerDataTypeError(
+    data,
+    "Buffer, TypedArray, or DataView, or an Iterable or AsyncIterable",
   );
 }
 
