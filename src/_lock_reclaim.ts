@@ -98,6 +98,9 @@ export function* reclaim(
       return removed; // released, replaced, or refreshed since it was judged
     }
     const taken = yield* settle(request("rename", path, mutex));
+    // Gone since the look (its holder's release came late, or a sweep
+    // reclaimed it): nothing to reclaim, and the lock is free.
+    if (!taken.ok && codeOf(taken.error) === "ENOENT") return removed;
     if (!taken.ok) {
       throw cannotReclaim(
         plan,

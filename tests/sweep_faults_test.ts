@@ -255,6 +255,35 @@ test("lockFile() takes the lock when the stale lock it judged was moved onto its
   });
 });
 
+test("lockFile() takes the lock when the stale lock it judged went between its last look and its rename onto the mutex (ENOENT)", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    writeFakeLock(target, { pid: DEAD_PID }, 1_000);
+    // The lock goes (another's reclaim, a sweep) just as this waiter, holding
+    // the mutex, moves it: its rename finds nothing there.
+    let gone = false;
+    const adapter = faultAdapter([{
+      op: "rename",
+      code: "ENOENT",
+      times: 1,
+      where: ([from]) => {
+        if (gone || path.basename(from as string) !== lockName("f")) {
+          return false;
+        }
+        fs.unlinkSync(from as string);
+        return gone = true;
+      },
+    }]);
+    await using(adapter, async () => {
+      const lock = await lockFile(target, { timeout: 5_000 });
+      await lock.release();
+    });
+    assert.equal(gone, true);
+    await removeStaleTemps(dir, { olderThan: 0 });
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 /** An argument's name, whatever directory it is named through. */
 function named(arg: unknown): string {
   return typeof arg === "string" ? path.basename(arg) : "";
