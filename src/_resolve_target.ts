@@ -15,7 +15,7 @@ import {
   problem,
   type Resolution,
 } from "./_replacement.ts";
-import { checkStickyLink, checkStickyOwner } from "./_sticky.ts";
+import { checkStickyLink, checkStickyOwner, plantedBy } from "./_sticky.ts";
 import { codeOf } from "./_error_code.ts";
 
 const MAX_LINK_HOPS = 40;
@@ -283,7 +283,20 @@ export function* resolveTarget(
     if (entry.kind === "file") {
       if (hops === 0 && directory !== undefined) s.directory = directory;
       // Not replaced: the link that would create it fails with EEXIST.
-      if (creating) return entry;
+      if (creating) {
+        // O_EXCL's answer at once for a file another user planted in a
+        // shared sticky directory: an update is not to read it into `fn`.
+        if ((yield* plantedBy(s, s.final, entry)) !== null) {
+          throw problem(
+            s,
+            "EEXIST",
+            "link",
+            s.final,
+            "another user's file has the name in a shared sticky directory",
+          );
+        }
+        return entry;
+      }
       yield* checkStickyOwner(s, entry);
       if (replacing) {
         yield* refuseMountPoint(s, entry, hops === 0 ? directory : undefined);

@@ -10,6 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { StickyProtections } from "../src/runtime/types.ts";
 import { apis } from "./_apis.ts";
+import { updateFileAtomic, updateFileAtomicSync } from "../mod.ts";
 import {
   NOBODY,
   notRoot,
@@ -124,6 +125,29 @@ for (const api of apis) {
         assert.equal(read(secret), "secret");
         assert.deepEqual(tempsIn(path.dirname(file)), []);
         assert.deepEqual(tempsIn(path.dirname(link)), []);
+      });
+    },
+  );
+
+  test(
+    `${name} with overwrite: false ${fails} with EEXIST at once, making no temporary file, on a file another user made in a sticky directory`,
+    { skip: notRoot },
+    async () => {
+      await withTempDir(async (dir) => {
+        const file = plantFile(stickyDir(dir), "planted.txt");
+        const adapter = faultAdapter([]);
+        await withProtections(() =>
+          using(adapter, () =>
+            failsWith(
+              api.write(file, "root's data", { overwrite: false }),
+              "EEXIST",
+            ))
+        );
+        assert.equal(
+          adapter.calls.some((c) => c.startsWith("createExclusive")),
+          false,
+        );
+        assert.equal(read(file), "planted");
       });
     },
   );
@@ -280,6 +304,40 @@ for (const api of apis) {
         });
         assert.equal(read(target), "two");
         assert.equal(read(file), "three");
+      });
+    },
+  );
+}
+
+for (
+  const [name, update] of [
+    ["updateFileAtomic()", updateFileAtomic],
+    [
+      "updateFileAtomicSync()",
+      (...args: Parameters<typeof updateFileAtomicSync>) =>
+        Promise.resolve().then(() => updateFileAtomicSync(...args)),
+    ],
+  ] as const
+) {
+  test(
+    `${name} with overwrite: false fails with EEXIST on a file another user made in a sticky directory, without reading it into fn`,
+    { skip: notRoot },
+    async () => {
+      await withTempDir(async (dir) => {
+        const shared = stickyDir(dir);
+        const file = plantFile(shared, "planted.txt");
+        const seen: unknown[] = [];
+        await withProtections(() =>
+          failsWith(
+            update(file, (current) => void seen.push(current), {
+              overwrite: false,
+            }),
+            "EEXIST",
+          )
+        );
+        assert.deepEqual(seen, []);
+        assert.equal(read(file), "planted");
+        assert.deepEqual(fs.readdirSync(shared), ["planted.txt"]);
       });
     },
   );
