@@ -20,13 +20,29 @@ import { shared } from "./_shared_state.ts";
 import { baseOfTempName, CLOSET_SUFFIX, tempNameOwner } from "./_temp_name.ts";
 import { basename, dirname } from "node:path";
 
+/**
+ * The files of this thread that exist now (temporary files, atomic writes'
+ * and `makeTempFile`'s, and lock files), removed by name when the thread
+ * exits, but for the names of held locks, which are released then.
+ */
+export interface InFlightFiles extends Set<string> {
+  /**
+   * Adds `names`, the names of a lock this thread holds: at exit, `release`
+   * runs once in place of their removal by name. The lock's own name may be
+   * another process's lock by then (this holder stalled past its lease, and
+   * was taken over): only `release` can tell. Removing one of `names` from
+   * the set takes it from `release` too.
+   */
+  releaseAtExit(names: readonly string[], release: () => void): void;
+}
+
 /** An adapter with the state the library keeps for it. */
 export interface Context {
   readonly adapter: RuntimeAdapter;
   /** The adapter's asynchronous operations, with directory fsyncs shared. */
   readonly async: AsyncFsOps;
-  /** Temporary files (atomic writes' and `makeTempFile`'s) and lock files of this process that exist now. */
-  readonly inFlight: Set<string>;
+  /** Temporary files and lock files of this thread that exist now. */
+  readonly inFlight: InFlightFiles;
   /**
    * The lock files this thread holds, by identity (device and inode): the
    * same file is one lock whichever path names it (a link, a bind mount).
@@ -46,8 +62,10 @@ let chosen: RuntimeAdapter | null = null;
  * an exit hook removes them: a program that never has a temporary file in
  * flight (one that only sweeps, say) never gets a listener.
  */
-class InFlight extends Set<string> {
+class InFlight extends Set<string> implements InFlightFiles {
   #unhook: (() => void) | null = null;
+  /** What releases each held lock's name at exit (see `releaseAtExit`). */
+  readonly #releases = new Map<string, () => void>();
   readonly #onExit: RuntimeAdapter["onExit"];
   readonly #remove: (path: string) => void;
   readonly #removeDir: (path: string) => void;
@@ -67,7 +85,15 @@ class InFlight extends Set<string> {
     return this;
   }
 
+  releaseAtExit(names: readonly string[], release: () => void): void {
+    for (const name of names) {
+      this.add(name);
+      this.#releases.set(name, release);
+    }
+  }
+
   override delete(path: string): boolean {
+    this.#releases.delete(path);
     const deleted = super.delete(path);
     if (this.size === 0 && this.#unhook !== null) {
       this.#unhook();
@@ -80,23 +106,41 @@ class InFlight extends Set<string> {
    * Removes the lock that `path`, a lock holder's own file, was linked to by
    * a `link` this thread had not seen end (still in the runtime's thread
    * pool as the process exits): the lock's name is removed if it is that
-   * very file, which only this thread links. Not for a holder's name that
-   * had to be cut (a target name near 255 bytes): its lock is not known.
+   * very file, which only this thread links. By name, as `release()` does
+   * within the lease: the file's time was set anew before the link if a
+   * fifth of the lease had passed, so nobody may take the lock over yet.
+   * Not for a holder's name that had to be cut (a target name near 255
+   * bytes): its lock is not known.
    */
   #removeLinkedLock(path: string): void {
     const name = baseOfTempName(basename(path));
     if (name === null || lockOf(name) !== name) return;
     const lock = inDirectory(dirname(path), name);
-    if (this.has(lock)) return; // held: removed by its path
+    if (this.has(lock)) return; // held: released
     const [holder, found] = [this.#lstat(path), this.#lstat(lock)];
     if (holder !== null && found !== null && holder.id === found.id) {
       this.#remove(lock);
     }
   }
 
+  /** Runs `release` once, for every name it releases: they leave the set first. */
+  #release(release: () => void): void {
+    for (const [name, of] of this.#releases) {
+      if (of !== release) continue;
+      this.#releases.delete(name);
+      super.delete(name);
+    }
+    release();
+  }
+
   #removeAll(): void {
     for (const path of this) {
       try {
+        const release = this.#releases.get(path);
+        if (release !== undefined) {
+          this.#release(release);
+          continue;
+        }
         try {
           this.#removeLinkedLock(path);
         } catch { /* the lock stays: its holder is gone, it is taken over */ }
@@ -113,6 +157,7 @@ class InFlight extends Set<string> {
       } catch { /* exiting: nothing more to do */ }
     }
     super.clear();
+    this.#releases.clear();
   }
 }
 

@@ -92,6 +92,7 @@ import { lockName } from "./_lock_name.ts";
 import { nameTaken } from "./_name_taken.ts";
 import { isSharedSticky } from "./_sticky.ts";
 import type { HeldDirectories } from "./_held_directories.ts";
+import type { InFlightFiles } from "./_context.ts";
 import { type HoldsDirectory, shown } from "./_lock_directory.ts";
 import type { Ticket } from "./_lock_queue.ts";
 import { type Checks, encodeRecord, type LockRecord } from "./_lock_record.ts";
@@ -172,10 +173,10 @@ export interface LockPlan extends HoldsDirectory {
   readonly creating?: boolean;
   /**
    * The files this process removes at exit, where a waiter's own file and
-   * its ticket go while it waits (a held lock's files go there too, in
-   * `lock_file.ts`).
+   * its ticket go while it waits; a held lock's names go there as it is
+   * taken, released at exit (`_lock_acquire.ts`).
    */
-  readonly inFlight?: Set<string>;
+  readonly inFlight?: InFlightFiles;
   /**
    * The identities of the lock files this thread holds (see `Context`):
    * one goes in as soon as its lock is taken, before the steps that end the

@@ -45,6 +45,8 @@ import { reclaim } from "./_lock_reclaim.ts";
 import { letGo, through } from "./_lock_directory.ts";
 import { openToHold } from "./_open_directory.ts";
 import { nameTaken } from "./_name_taken.ts";
+import { release } from "./_lock_hold.ts";
+import { runSync } from "./_run.ts";
 
 /**
  * Waiting: the first pause and its growth; the longest pause of a young
@@ -181,6 +183,7 @@ function* tryLock(
   path: string,
   state: LockState,
   attempt: Settled<OpenFile> | undefined,
+  ticket: Ticket | null,
 ): Steps<Held | null> {
   const read = plan.read ? through(plan, final) : undefined;
   const me = plan.adapter.identity();
@@ -192,8 +195,10 @@ function* tryLock(
       read,
     });
     if (made === null) return null;
-    markHeld(plan, path, made.id);
-    return held(plan, final, path, null, made, record, beatAt, made.read);
+    const taken = held(plan, final, path, null, made, record, beatAt, ticket);
+    taken.initial = made.read;
+    markHeld(taken);
+    return taken;
   }
   const holder = state.holder;
   let linked: Settled<void>;
@@ -234,12 +239,7 @@ function* tryLock(
   const draft = state.draft;
   if (linked.ok) {
     state.draft = null;
-    markHeld(plan, path, draft.id);
-    // Read only now: the file is the lock holder's only once the link is made.
-    const initial = read === undefined
-      ? null
-      : yield* settle(request("readFile", read));
-    return held(
+    const taken = held(
       plan,
       final,
       path,
@@ -247,8 +247,14 @@ function* tryLock(
       draft,
       draft.record,
       draft.beatAt,
-      initial,
+      ticket,
     );
+    markHeld(taken);
+    // Read only now: the file is the lock holder's only once the link is made.
+    if (read !== undefined) {
+      taken.initial = yield* settle(request("readFile", read));
+    }
+    return taken;
   }
   if (yield* nameTaken(path, linked.error)) return null;
   const code = codeOf(linked.error);
@@ -259,18 +265,27 @@ function* tryLock(
     throw lockError(plan, code, "link lock", path, undefined, linked.error);
   }
   state.holder = null;
-  return yield* tryLock(plan, final, path, state, undefined);
+  return yield* tryLock(plan, final, path, state, undefined, ticket);
 }
 
 /**
- * Marks the lock file `path` (identity `id`) this thread's as soon as it is
- * taken: removed at exit, and known to a synchronous lock of the same file
- * in this thread (`EDEADLK`), before the steps that end the acquisition (the
- * read of the locked file, the waiter's own files).
+ * Marks the lock `held` this thread's as soon as it is taken, before the
+ * steps that end the acquisition (the read of the locked file, the waiter's
+ * own files): known to a synchronous lock of the same file in this thread
+ * (`EDEADLK`), and released at exit by the very steps of `release()`, not
+ * removed by name: a holder whose event loop stalled past its lease may
+ * find at exit that its lock's name is another process's lock by then.
  */
-function markHeld(plan: LockPlan, path: string, id: string): void {
-  plan.inFlight?.add(path);
-  plan.held?.add(id);
+function markHeld(held: Held): void {
+  const plan = held.plan;
+  plan.held?.add(held.id);
+  const names = [held.path];
+  if (held.holder !== null) names.push(held.holder);
+  if (held.ticket !== null) names.push(held.ticket.path);
+  plan.inFlight?.releaseAtExit(
+    names,
+    () => runSync(release(held), plan.adapter.sync),
+  );
 }
 
 /** A lock just taken. */
@@ -282,7 +297,7 @@ function held(
   made: { file: OpenFile; id: string },
   record: LockRecord,
   beatAt: number,
-  initial: Settled<Uint8Array | null> | null,
+  ticket: Ticket | null,
 ): Held {
   return {
     plan,
@@ -295,8 +310,8 @@ function held(
     beatAt,
     lost: null,
     released: false,
-    initial,
-    ticket: null,
+    initial: null,
+    ticket,
   };
 }
 
@@ -569,10 +584,16 @@ export function* tryOnce(w: Waiter): Steps<Held | number> {
   let atOnce = 1;
   for (;;) {
     plan.signal?.throwIfAborted();
-    const got = yield* tryLock(plan, w.final, w.path, w.state, w.attempt);
+    const got = yield* tryLock(
+      plan,
+      w.final,
+      w.path,
+      w.state,
+      w.attempt,
+      w.ticket ?? null, // left as the lock is released
+    );
     w.attempt = undefined;
     if (got !== null) {
-      got.ticket = w.ticket ?? null; // left as the lock is released
       w.ticket = null;
       w.taken = true; // and its directory held, if any, with it
       return got;

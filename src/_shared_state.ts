@@ -16,16 +16,17 @@
  * up, so that a copy never reads an object it does not understand; copies
  * of different versions then keep apart, as before this registry.
  */
+import type { InFlightFiles } from "./_context.ts";
 import type { KnownFiles } from "./_known_files.ts";
 import type { Tail, Writes } from "./_path_queue.ts";
 import type { Turn } from "./_lock_wait.ts";
 
-const KEY = Symbol.for("@x/atomic/state@1");
+const KEY = Symbol.for("@x/atomic/state@2");
 
 /** What the copies of one state version share, each field made when first asked for. */
 export interface SharedState {
   /** The temporary files and lock files in flight, and their exit hook (`_context.ts`). */
-  inFlight?: Set<string>;
+  inFlight?: InFlightFiles;
   /** The lock files this thread holds, by identity (`_context.ts`). */
   heldLocks?: Set<string>;
   /** Where regular files were last found (`_known_files.ts`). */

@@ -126,12 +126,8 @@ export class HeldLock implements FileLock {
     this.path = held.final;
     this.lockPath = shown(held.plan, held.path);
     this.#context = context;
-    // The lock's name before the holder's own and its ticket: removed in
-    // that order at exit.
-    context.inFlight.add(held.path);
-    context.heldLocks.add(held.id);
-    if (held.holder !== null) context.inFlight.add(held.holder);
-    if (held.ticket !== null) context.inFlight.add(held.ticket.path);
+    // Its names are in `inFlight` since it was taken, released at exit, and
+    // its identity in `heldLocks` (`_lock_acquire.ts`).
     held.onLost = () => {
       this.#forgetLock();
       this.#stop();

@@ -9,6 +9,11 @@
  * - `exit-linking TARGET`: starts taking TARGET's lock with a runtime whose
  *   `link` is made at once but never reported (as one still in the thread
  *   pool when the process ends), then calls `process.exit(0)`.
+ * - `stall-exit TARGET LEASE BLOCK HOW`: takes TARGET's lock with lease
+ *   LEASE (`lockFile`, or `lockFileSync` where HOW is `end`), prints
+ *   `held`, blocks the thread for BLOCK ms, then leaves the lock unreleased
+ *   and ends: by `process.exit(0)` (HOW `exit`), an uncaught exception
+ *   (`throw`), or by reaching the program's end (`end`).
  * - `exit-released-twice TARGET`: takes TARGET's lock, releases it, takes
  *   it again, calls the first lock's `release()` again, then prints whether
  *   `lockFileSync` now fails with `EDEADLK` and calls `process.exit(0)`.
@@ -174,6 +179,16 @@ async function main(): Promise<void> {
   if (mode === "exit") {
     await lockFile(target);
     process.exit(0);
+  }
+  if (mode === "stall-exit") {
+    const [lease, block, how] = [Number(args[0]), Number(args[1]), args[2]];
+    if (how === "end") lockFileSync(target, { lease });
+    else await lockFile(target, { lease });
+    say("held");
+    Atomics.wait(cell, 0, 0, block);
+    if (how === "exit") process.exit(0);
+    if (how === "throw") throw new Error("the program failed");
+    return;
   }
   if (mode === "exit-linking") {
     const real = detectAdapter();

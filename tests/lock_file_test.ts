@@ -1228,6 +1228,62 @@ test(
   },
 );
 
+for (const how of ["exit", "throw", "end"]) {
+  const ending = {
+    exit: "calls process.exit()",
+    throw: "dies of an uncaught exception",
+    end: "reaches its end with lockFileSync()'s lock",
+  }[how];
+  test(
+    `a holder that stalled past its lease and then ${ending} leaves the lock of the process that took it over`,
+    SLOW,
+    async () => {
+      await withTempDir(async (dir) => {
+        const target = path.join(dir, "f");
+        const stalled = startLockChild(runtimeName(), [
+          "stall-exit",
+          target,
+          "1000",
+          "3000",
+          how,
+        ]);
+        await stalled.waitFor((line) => line === "held");
+        // Taken over once the stalled holder's lease is out, while it is
+        // still stalled.
+        const lock = await lockFile(target, { timeout: 2_500 });
+        try {
+          await stalled.ended;
+          assert.ok(fs.existsSync(lock.lockPath), "the lock was removed");
+          assert.equal(lock.signal.aborted, false);
+          await failsWith(lockFile(target, { timeout: 0 }), "ETIMEDOUT");
+        } finally {
+          await lock.release();
+        }
+        assert.deepEqual(fs.readdirSync(dir), []);
+      });
+    },
+  );
+}
+
+test(
+  "a holder that stalled past its lease and then exits releases its lock if nobody took it over",
+  SLOW,
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      const stalled = startLockChild(runtimeName(), [
+        "stall-exit",
+        target,
+        "300",
+        "1000",
+        "exit",
+      ]);
+      assert.equal((await stalled.ended).code, 0, stalled.stderr());
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  },
+);
+
 test("lockFile() fails with ETIMEDOUT in time behind a dead holder's lock that a live process is reclaiming", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
