@@ -167,8 +167,10 @@ export interface LockPlan extends HoldsDirectory {
   /** Read the locked file as soon as the lock is taken (an update will need it). */
   readonly read: boolean;
   /**
-   * The update's write only creates (`overwrite: false`): whatever is at the
-   * name fails as that write would, with `EEXIST`, before the lock is made.
+   * The update's write only creates (`overwrite: false`): anything at the
+   * name but a regular file fails as that write would, with `EEXIST`, before
+   * the lock is made. A regular file there is read for `fn` as usual (which
+   * may leave it, returning `undefined`); only a write fails on it.
    */
   readonly creating?: boolean;
   /**

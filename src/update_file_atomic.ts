@@ -1,5 +1,5 @@
 /** Read-modify-write of a file across processes, without lost updates. */
-import { isUint8Array } from "node:util/types";
+import { isArrayBuffer } from "node:util/types";
 import type { AtomicOptions } from "./atomic_options.ts";
 import { type Context, currentContext, startReplacement } from "./_context.ts";
 import { guardOf, readLocked } from "./_lock_hold.ts";
@@ -39,8 +39,12 @@ const UPDATE_OPTION_KEYS: readonly string[] = [
  */
 export interface UpdateOptions extends AtomicOptions, LockOptions {}
 
-/** What `fn` may return: new content, or `undefined` to leave the file as it is. */
-export type UpdateResult = string | Uint8Array | undefined;
+/**
+ * What `fn` may return: new content (a string, or bytes: any
+ * `ArrayBufferView` or an `ArrayBuffer`, as `writeFileAtomic` takes), or
+ * `undefined` to leave the file as it is.
+ */
+export type UpdateResult = string | ArrayBufferView | ArrayBuffer | undefined;
 
 /** The checked arguments of an update. */
 export interface UpdatePlan {
@@ -73,11 +77,14 @@ export function newContent(
 ): Uint8Array | null {
   const target = plan.lock.target;
   if (result === undefined) return null;
-  if (typeof result === "string" || isUint8Array(result)) {
+  if (
+    typeof result === "string" || ArrayBuffer.isView(result) ||
+    isArrayBuffer(result)
+  ) {
     return toBytes(result, "data", plan.write.encoding);
   }
   throw new TypeError(
-    `Cannot update "${target}": fn must return a string, a Uint8Array or undefined`,
+    `Cannot update "${target}": fn must return a string, bytes (an ArrayBufferView or an ArrayBuffer) or undefined`,
   );
 }
 

@@ -283,6 +283,25 @@ for (const { name, fails, update } of updates) {
     });
   });
 
+  test(`${name} writes the bytes of any view or ArrayBuffer that fn returns, as writeFileAtomic does`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f.txt");
+      const bytes = new Uint8Array([0, 110, 101, 119, 0]); // "\0new\0"
+      const results: [string, UpdateResult][] = [
+        ["a DataView", new DataView(bytes.buffer, 1, 3)],
+        ["a Uint16Array", new Uint16Array(bytes.buffer.slice(1, 5))],
+        ["an ArrayBuffer", bytes.buffer.slice(1, 4)],
+      ];
+      for (const [kind, result] of results) {
+        fs.writeFileSync(target, "old");
+        assert.equal(await update(target, () => result), result, kind);
+        const expected = kind === "a Uint16Array" ? "new\0" : "new";
+        assert.equal(read(target), expected, kind);
+      }
+      assert.deepEqual(fs.readdirSync(dir), ["f.txt"]);
+    });
+  });
+
   test(`${name} locks and replaces the file a symbolic link points to`, async () => {
     await withTempDir(async (dir) => {
       fs.mkdirSync(path.join(dir, "real"));
