@@ -211,9 +211,9 @@ function parseArgs(args: string[]): Command | string {
       } else files.push(...args.slice(i + 1));
       break;
     }
-    if (arg === "--update") {
-      const file = args[++i];
-      if (file === undefined || file === "--") {
+    if (arg === "--update" || arg.startsWith("--update=")) {
+      const file = arg === "--update" ? args[++i] : arg.slice(9);
+      if (file === undefined || file === "" || file === "--") {
         throw new UsageError('"--update" needs a FILE');
       }
       files.push(file);

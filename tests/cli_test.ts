@@ -1151,6 +1151,25 @@ test(
   },
 );
 
+test(
+  "atomic-write --update=FILE is the same as --update FILE",
+  POSIX_ONLY,
+  async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "config.json");
+      fs.writeFileSync(file, '{"port":1}\n');
+      const result = await atomicWrite([
+        `--update=${file}`,
+        "--",
+        "sed",
+        "s/1/8080/",
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      aloneWith(file, '{"port":8080}\n');
+    });
+  },
+);
+
 test("atomic-write --update exits 2 without -- CMD, or combined with --append", async () => {
   await withTempDir(async (dir) => {
     const file = path.join(dir, "f");
@@ -1159,6 +1178,7 @@ test("atomic-write --update exits 2 without -- CMD, or combined with --append", 
         ["--update", file],
         ["--update", file, "--"],
         ["--update"],
+        ["--update=", "--", "cat"],
         ["--append", "--update", file, "--", "cat"],
       ]
     ) {
