@@ -623,7 +623,7 @@ async function runUpdate(command: Command, argv: string[]): Promise<void> {
     if (guard.signalled && !isCommitted(error)) return await dying();
     throw error;
   }
-  guard.stop();
+  guard.finish();
 }
 
 /** The signals that end the command while it soaks (Windows has only SIGINT). */
@@ -665,26 +665,44 @@ interface SignalGuard {
    * waits for the next `adopt` (something is being made).
    */
   adopt(undo: Undo | null): void;
-  /** Gives the signals back their default action. */
-  stop(): void;
+  /**
+   * FILE is replaced, and the command only exits (0) from here: an ending
+   * signal is taken and ignored until then. Giving the signals back their
+   * default action instead let one that came in the last milliseconds end
+   * the command by it, FILE written.
+   */
+  finish(): void;
 }
 
 /**
- * Until `stop()`, a signal in {@linkcode ENDING_SIGNALS} runs the adopted
+ * Until `finish()`, a signal in {@linkcode ENDING_SIGNALS} runs the adopted
  * undo (discard the file, release the lock, cancel the update) and then
- * ends the process by that same signal (its default action, once the
- * handlers are gone). The library never listens to signals; the command
- * may, being the program. Installed before anything is made, so that no
- * signal finds a temporary file or a lock unguarded.
+ * ends the process by that same signal (its default action: the handlers
+ * go as the first signal comes, so that a second one ends the command at
+ * once); where the undo finds FILE replaced, the command finishes instead.
+ * The library never listens to signals; the command may, being the
+ * program. Installed before anything is made, so that no signal finds a
+ * temporary file or a lock unguarded.
  */
 function discardOnSignals(): SignalGuard {
   const handlers = new Map<NodeJS.Signals, () => void>();
   let received: NodeJS.Signals | null = null;
   let adopted: { undo: Undo | null } | null = null;
+  let finished = false;
+  let listening = false;
+  const listen = (on: boolean) => {
+    if (listening === on) return;
+    listening = on;
+    for (const [signal, handler] of handlers) {
+      if (on) process.on(signal, handler);
+      else process.removeListener(signal, handler);
+    }
+  };
   const die = (undo: Undo | null, signal: NodeJS.Signals) =>
     void (undo?.(signal) ?? Promise.resolve()).catch(() => {}).then(
       (outcome) => {
-        if (outcome !== COMMITTED) process.kill(process.pid, signal);
+        if (outcome === COMMITTED) guard.finish();
+        else process.kill(process.pid, signal);
       },
     );
   const guard: SignalGuard = {
@@ -696,21 +714,20 @@ function discardOnSignals(): SignalGuard {
       adopted = { undo };
       if (received !== null) die(undo, received);
     },
-    stop: () => {
-      for (const [signal, handler] of handlers) {
-        process.removeListener(signal, handler);
-      }
+    finish: () => {
+      finished = true;
+      listen(true);
     },
   };
   for (const signal of ENDING_SIGNALS) {
-    const handler = () => {
+    handlers.set(signal, () => {
+      if (finished) return;
       received = signal;
-      guard.stop();
+      listen(false);
       if (adopted !== null) die(adopted.undo, signal);
-    };
-    handlers.set(signal, handler);
-    process.on(signal, handler);
+    });
   }
+  listen(true);
   return guard;
 }
 
@@ -780,7 +797,7 @@ async function run(command: Command): Promise<void> {
     // Not reached once a signal undid the write: its undo releases.
     await release();
   }
-  guard.stop();
+  guard.finish();
 }
 
 /** Plain mode's body, once FILE's temporary file is open: fill it, then `commit()` it. */

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
+import { pathToFileURL } from "node:url";
 import {
   read,
   root,
@@ -538,6 +539,54 @@ for (
           inDir ? dir : undefined,
         );
         assert.equal(result.code, 0, result.stderr);
+        assert.equal(read(file), expected);
+        assert.deepEqual(fs.readdirSync(dir), ["f"]);
+      });
+    },
+  );
+}
+
+/** Starts the command with `args`, its `process.exit()` slowed by `_slow_exit.ts`. */
+function startExitingSlowly(args: string[]): ChildProcess {
+  const [exe, ...rest] = scriptCommand(cli, args);
+  const preload = path.join(root, "tests", "_slow_exit.ts");
+  const flags = runtimeName() === "deno"
+    ? [rest.shift()!, "--preload", preload] // after `run`
+    : runtimeName() === "bun"
+    ? ["--preload", preload]
+    : ["--import", pathToFileURL(preload).href];
+  return spawn(exe, [...flags, ...rest], { stdio: ["pipe", "pipe", "pipe"] });
+}
+
+for (
+  const [mode, args, old, expected] of [
+    ["plain", [], "old", "new"],
+    ["--append", ["--append"], "old|", "old|new"],
+    ["--update", ["--update"], "old", "OLD"],
+  ] as const
+) {
+  test(
+    `atomic-write (${mode}) exits 0 when a signal comes as it exits, its work done`,
+    { skip: isWindows ? "no SIGTERM" : false },
+    async () => {
+      await withTempDir(async (dir) => {
+        const file = path.join(dir, "f");
+        fs.writeFileSync(file, old);
+        const command = mode === "--update" ? ["--", "tr", "a-z", "A-Z"] : [];
+        const child = startExitingSlowly([...args, file, ...command]);
+        const outcome = finished(child);
+        child.stdin?.end("new");
+        let exiting = false;
+        child.stderr?.on("data", (text) => {
+          if (exiting || !String(text).includes("exiting")) return;
+          exiting = true;
+          // Not child.kill(): Deno's child then reports the signal as its
+          // end whatever the real one was.
+          process.kill(child.pid!, "SIGTERM");
+        });
+        const result = await outcome;
+        assert.ok(exiting, result.stderr);
+        assert.deepEqual([result.code, result.signal], [0, null]);
         assert.equal(read(file), expected);
         assert.deepEqual(fs.readdirSync(dir), ["f"]);
       });
