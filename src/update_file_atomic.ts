@@ -134,7 +134,9 @@ export function underLock(
  * as it is; if it throws, the file is unchanged and the error propagates
  * (directories that `mkdir` made for the lock stay). If `signal` aborts
  * while `fn` runs, the update rejects with its reason at once, and `fn`'s
- * result, when it comes, is dropped. The lock is released in every case.
+ * result, when it comes, is dropped; the lock is held until then, so that
+ * what `fn` does stays under it. The lock is released in every case, once
+ * `fn` has settled.
  *
  * Readers need no lock: they see the old content or the new, never a mix.
  * An update whose lock was lost (this process stalled past the lease and
@@ -175,16 +177,20 @@ export async function updateFileAtomic<T extends UpdateResult>(
   const lock = await takeLock(plan.lock, context);
   let releasing: Promise<void> | undefined;
   const letGo = () => void (releasing ??= lock.release());
+  // fn, while it runs: the lock is not released before it settles.
+  let running: Promise<unknown> | null = null;
   try {
     const current = await runAsync(readLocked(lock.held), context.async);
     // Aborted during the read: fn is not called.
     plan.write.signal?.throwIfAborted();
-    // The signal cancels the update while fn runs too: fn's result, when it
-    // comes, is dropped, and the lock is released now.
-    const result = await untilAborted(
-      Promise.resolve(fn(current)),
-      plan.write.signal,
-    );
+    // The signal cancels the update while fn runs too: the update rejects at
+    // once, and fn's result, when it comes, is dropped; but the lock stays
+    // until then, so that what fn does meanwhile is still under it.
+    const pending = Promise.resolve(fn(current));
+    running = pending;
+    const done = () => void (running = null);
+    pending.then(done, done);
+    const result = await untilAborted(pending, plan.write.signal);
     const bytes = newContent(plan, result);
     if (bytes !== null) {
       const s = replacementUnderLock(context, plan, lock, letGo);
@@ -192,7 +198,11 @@ export async function updateFileAtomic<T extends UpdateResult>(
     }
     return result;
   } finally {
-    letGo();
-    await releasing;
+    // Read once: `running` is cleared as fn settles.
+    const stillRunning = running as Promise<unknown> | null;
+    if (stillRunning === null) {
+      letGo();
+      await releasing;
+    } else stillRunning.then(letGo, letGo);
   }
 }

@@ -585,19 +585,27 @@ test("updateFileAtomic() does not commit when the signal aborts during fn", asyn
   });
 });
 
-test("updateFileAtomic() rejects at once when the signal aborts while fn's promise is pending, and releases the lock", async () => {
+test("updateFileAtomic() rejects at once when the signal aborts while fn's promise is pending, and holds the lock until fn settles", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f.txt");
     fs.writeFileSync(target, "old");
     const controller = new AbortController();
+    let inside = true;
     const update = updateFileAtomic(
       target,
-      () => new Promise<string>(() => {}), // never settles
+      async () => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        inside = false; // what fn did, under the lock, ends here
+        return "new";
+      },
       { signal: controller.signal },
     );
     setTimeout(() => controller.abort(new Error("cancelled")), 50);
     await assert.rejects(update, /cancelled/);
-    const next = await lockFile(target, { timeout: 0 });
+    assert.equal(inside, true, "the update waited for fn");
+    await failsWith(lockFile(target, { timeout: 0 }), "ETIMEDOUT");
+    const next = await lockFile(target, { timeout: 5_000 });
+    assert.equal(inside, false, "the lock was taken while fn ran");
     await next.release();
     assert.equal(read(target), "old");
     assert.deepEqual(fs.readdirSync(dir), ["f.txt"]);
