@@ -218,6 +218,8 @@ export interface Held {
   /** Why the lock was lost, once it was. */
   lost: AtomicWriteError | null;
   released: boolean;
+  /** Whether its release has removed its files (its directory is let go last). */
+  removed?: boolean;
   /** Called once when the lock is found lost. */
   onLost?: () => void;
   /**

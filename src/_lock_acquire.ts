@@ -45,7 +45,7 @@ import { reclaim } from "./_lock_reclaim.ts";
 import { letGo, through } from "./_lock_directory.ts";
 import { openToHold } from "./_open_directory.ts";
 import { nameTaken } from "./_name_taken.ts";
-import { release } from "./_lock_hold.ts";
+import { releaseAtExit } from "./_lock_hold.ts";
 import { runSync } from "./_run.ts";
 
 /**
@@ -284,7 +284,7 @@ function markHeld(held: Held): void {
   if (held.ticket !== null) names.push(held.ticket.path);
   plan.inFlight?.releaseAtExit(
     names,
-    () => runSync(release(held), plan.adapter.sync),
+    () => runSync(releaseAtExit(held, names), plan.adapter.sync),
   );
 }
 

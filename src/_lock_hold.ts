@@ -2,6 +2,7 @@
  * Holding a lock: the heartbeat that renews its lease, the guard an update
  * runs just before its rename, losing it, and giving it up.
  */
+import { basename, dirname } from "node:path";
 import { codeOf, errorCode } from "./_error_code.ts";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import type { Sighting } from "./_lock_record.ts";
@@ -12,6 +13,7 @@ import { reclaim } from "./_lock_reclaim.ts";
 import { isSameLock } from "./_lock_look.ts";
 import { leave } from "./_lock_queue.ts";
 import { letGo, through } from "./_lock_directory.ts";
+import { isQueueName } from "./_lock_name.ts";
 import type { EntryInfo } from "./runtime/types.ts";
 
 /**
@@ -180,18 +182,7 @@ export function* release(held: Held): Steps<void> {
       yield* settle(request("touch", file, 0));
     }
   } else {
-    const entry = yield* isHeld(held);
-    if (entry !== null) {
-      const seen: Sighting = {
-        entry,
-        record: held.record,
-        token: held.record.token,
-        holder: null, // removed below in any case
-      };
-      try {
-        yield* reclaim(held.plan, held.path, held.path, seen, 0, true);
-      } catch { /* then it stays until it is judged stale */ }
-    }
+    yield* reclaimOwn(held);
   }
   const last = [
     ...(held.holder === null ? [] : [request("remove", held.holder)]),
@@ -204,8 +195,55 @@ export function* release(held: Held): Steps<void> {
   if (ticket !== null) yield* leave(ticket, last);
   else if (last.length > 0) yield* all(last);
   // Its files are gone: their directory, held for them, is let go.
+  held.removed = true;
   yield* letGo(held.plan);
   held.leaveLine?.();
+}
+
+/**
+ * Removes the lock file through the reclaim mutex if it is still `held`'s
+ * own (see `reclaim`): never by name, since another process may have it by
+ * then. Never throws: a lock that cannot be reclaimed stays until it is
+ * judged stale.
+ */
+function* reclaimOwn(held: Held): Steps<void> {
+  const entry = yield* isHeld(held);
+  if (entry === null) return;
+  const seen: Sighting = {
+    entry,
+    record: held.record,
+    token: held.record.token,
+    holder: null, // removed by the caller in any case
+  };
+  try {
+    yield* reclaim(held.plan, held.path, held.path, seen, 0, true);
+  } catch { /* then it stays until it is judged stale */ }
+}
+
+/**
+ * The release of `held` as the thread exits, in place of removing its
+ * names (`names`: the lock's, the holder's own, its ticket) by name:
+ * {@linkcode release}, or, where a release is under way (its calls may not
+ * all be made, or still be in the runtime's thread pool), what it may have
+ * left: the lock, through the reclaim mutex if it is still this holder's
+ * (never by name: that release may have removed it, and another process
+ * taken the name since), then the holder's own name and its ticket (with
+ * the line, if it was the last), which only this thread makes, by name.
+ */
+export function* releaseAtExit(
+  held: Held,
+  names: readonly string[],
+): Steps<void> {
+  if (!held.released) return yield* release(held);
+  if (held.removed) return; // all gone: only its directory was left to close
+  yield* reclaimOwn(held);
+  for (const name of names) {
+    if (name === held.path) continue;
+    yield* settle(request("remove", name));
+    if (isQueueName(basename(dirname(name)))) {
+      yield* settle(request("removeDir", dirname(name)));
+    }
+  }
 }
 
 /**

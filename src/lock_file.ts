@@ -120,6 +120,8 @@ export class HeldLock implements FileLock {
   #stop: () => void;
   #lockForgotten = false;
   #forgotten = false;
+  /** The names the release removes besides the lock's, as it was taken. */
+  readonly #ownNames: { holder: string | null; ticket: string | null };
 
   constructor(held: Held, context: Context) {
     this.held = held;
@@ -128,6 +130,10 @@ export class HeldLock implements FileLock {
     this.#context = context;
     // Its names are in `inFlight` since it was taken, released at exit, and
     // its identity in `heldLocks` (`_lock_acquire.ts`).
+    this.#ownNames = {
+      holder: held.holder,
+      ticket: held.ticket === null ? null : held.ticket.path,
+    };
     held.onLost = () => {
       this.#forgetLock();
       this.#stop();
@@ -157,25 +163,42 @@ export class HeldLock implements FileLock {
     this.#context.heldLocks.delete(this.held.id);
   }
 
-  /** Stops the heartbeat, and forgets the lock's names as this thread's (once). */
-  #forget(): void {
-    if (this.#forgotten) return;
+  /**
+   * Stops the heartbeat and forgets the lock's name and identity as this
+   * thread's, as its release starts; whether this is the first release.
+   */
+  #forget(): boolean {
+    if (this.#forgotten) return false;
     this.#forgotten = true;
     this.#stop();
     this.#forgetLock();
+    return true;
+  }
+
+  /**
+   * Forgets the holder's own name and its ticket, once the first release
+   * has removed them: until then the exit hook finishes that release
+   * (`releaseAtExit` of `_lock_hold.ts`).
+   */
+  #forgetNames(): void {
     const inFlight = this.#context.inFlight;
-    if (this.held.holder !== null) inFlight.delete(this.held.holder);
-    if (this.held.ticket !== null) inFlight.delete(this.held.ticket.path);
+    if (this.#ownNames.holder !== null) inFlight.delete(this.#ownNames.holder);
+    if (this.#ownNames.ticket !== null) inFlight.delete(this.#ownNames.ticket);
   }
 
   release(): Promise<void> {
-    this.#forget();
-    return runAsync(release(this.held), this.#context.async);
+    const first = this.#forget();
+    const releasing = runAsync(release(this.held), this.#context.async);
+    return first ? releasing.finally(() => this.#forgetNames()) : releasing;
   }
 
   releaseSync(): void {
-    this.#forget();
-    runSync(release(this.held), this.#context.adapter.sync);
+    const first = this.#forget();
+    try {
+      runSync(release(this.held), this.#context.adapter.sync);
+    } finally {
+      if (first) this.#forgetNames();
+    }
   }
 
   [Symbol.dispose](): void {

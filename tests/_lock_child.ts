@@ -14,6 +14,8 @@
  *   `held`, blocks the thread for BLOCK ms, then leaves the lock unreleased
  *   and ends: by `process.exit(0)` (HOW `exit`), an uncaught exception
  *   (`throw`), or by reaching the program's end (`end`).
+ * - `exit-releasing TARGET`: takes TARGET's lock, starts its `release()`
+ *   and calls `process.exit(0)` at once, the release under way.
  * - `exit-released-twice TARGET`: takes TARGET's lock, releases it, takes
  *   it again, calls the first lock's `release()` again, then prints whether
  *   `lockFileSync` now fails with `EDEADLK` and calls `process.exit(0)`.
@@ -189,6 +191,11 @@ async function main(): Promise<void> {
     if (how === "exit") process.exit(0);
     if (how === "throw") throw new Error("the program failed");
     return;
+  }
+  if (mode === "exit-releasing") {
+    const lock = await lockFile(target);
+    void lock.release();
+    process.exit(0);
   }
   if (mode === "exit-linking") {
     const real = detectAdapter();

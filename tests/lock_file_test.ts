@@ -1216,6 +1216,24 @@ test("lockFile() locks are released when the process exits", SLOW, async () => {
 });
 
 test(
+  "lockFile() leaves nothing when the process exits while the lock's release is under way",
+  SLOW,
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      for (let run = 0; run < 3; run++) {
+        const holder = startLockChild(runtimeName(), [
+          "exit-releasing",
+          target,
+        ]);
+        assert.equal((await holder.ended).code, 0, holder.stderr());
+        assert.deepEqual(fs.readdirSync(dir), [], `run ${run}`);
+      }
+    });
+  },
+);
+
+test(
   "lockFile() leaves no lock when the process exits while its link is still under way, made but not yet seen",
   SLOW,
   async () => {
