@@ -13,6 +13,10 @@
  * - `survive`: handle unhandled rejections the Node way
  *   (`process.on("unhandledRejection")`), start a write, let a rejection go
  *   unhandled, then commit the write and print how it ended.
+ * - `survive-throw`: start a write, then handle uncaught exceptions the Node
+ *   way (`process.on("uncaughtException")`, added while the write is in
+ *   flight), let an exception go uncaught, then commit the write and print
+ *   how it ended.
  * - `worker HOW`: a worker starts a write; then the main thread `exit`s
  *   (code 5), `throw`s, waits for a `signal`, or `terminate`s the worker and
  *   prints `{"terminated":true}`, then waits.
@@ -97,6 +101,22 @@ async function main(): Promise<void> {
     const file = await startWrite(target);
     say({ temps: tempsBeside(target) });
     void Promise.reject(new Error("unhandled"));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    try {
+      await file.commit();
+      say({ committed: true });
+    } catch (error) {
+      say({ committed: String(error) });
+    }
+    process.exit(0);
+  }
+  if (mode === "survive-throw") {
+    const file = await startWrite(target);
+    say({ temps: tempsBeside(target) });
+    process.on("uncaughtException", () => say({ uncaught: true }));
+    setTimeout(() => {
+      throw new Error("uncaught");
+    }, 0);
     await new Promise((resolve) => setTimeout(resolve, 100));
     try {
       await file.commit();

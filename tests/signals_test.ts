@@ -153,6 +153,24 @@ test(
 );
 
 test(
+  'an uncaught exception that a process.on("uncaughtException") handler added during the write survives leaves the write in flight to commit',
+  CHILD_TEST,
+  async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f.txt");
+      fs.writeFileSync(target, "old");
+      const child = host("survive-throw", target);
+      assert.equal((await child.line(0) as Ready).temps.length, 1);
+      assert.deepEqual(await child.line(1), { uncaught: true });
+      assert.deepEqual(await child.line(2), { committed: true });
+      assert.deepEqual(await child.ended, { code: 0, signal: null });
+      assert.notEqual(read(target), "old");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  },
+);
+
+test(
   "makeTempFileSync()'s file is removed when the process exits",
   CHILD_TEST,
   async () => {

@@ -110,3 +110,25 @@ test(
     });
   },
 );
+
+test(
+  "a node:worker_threads worker that reaches the end of its program leaves neither its makeTempFile() file nor its lock",
+  CHILD_TEST,
+  async () => {
+    await withTempDir(async (dir) => {
+      const { Worker } = await import("node:worker_threads");
+      const worker = new Worker(
+        new URL("./_ending_worker.ts", import.meta.url),
+        { workerData: dir },
+      );
+      const messages: unknown[] = [];
+      worker.on("message", (message) => messages.push(message));
+      await new Promise((resolve, reject) => {
+        worker.on("exit", resolve);
+        worker.on("error", reject);
+      });
+      assert.deepEqual(messages, ["ready"]);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  },
+);

@@ -37,9 +37,11 @@
  * - Node and Bun: `process.on("exit")`. It runs on `process.exit()`, on the
  *   event loop running dry, on an uncaught exception and on an unhandled
  *   rejection. In a worker it is the worker's own `process`.
- * - Deno: `unload` (`Deno.exit()`, the end of the program), plus `error` and
- *   `unhandledrejection`, which Deno dispatches before dying of an uncaught
- *   exception or rejection without firing `unload`. Those two clean up only
+ * - Deno: `unload` (`Deno.exit()`, the end of the program), and in a
+ *   worker `process.on("exit")` (a `node:worker_threads` worker that
+ *   reaches its end fires only that), plus `error` and `unhandledrejection`, which Deno
+ *   dispatches before dying of an uncaught exception or rejection without
+ *   firing `unload`. Those two clean up only
  *   if no listener before them called `preventDefault()` (the process will
  *   then die). The listeners are re-added whenever the first temporary file
  *   appears, so that host listeners added earlier run first; a host
@@ -57,6 +59,7 @@
  * @module
  */
 import process from "node:process";
+import { isMainThread } from "node:worker_threads";
 
 /** Registers `cleanup` for the ways out of this thread that run JavaScript; returns the unregister function. */
 export type OnExit = (cleanup: () => void) => () => void;
@@ -70,24 +73,30 @@ export const onProcessExit: OnExit = (cleanup) => {
 
 /**
  * Deno: `unload`, and the uncaught `error` and `unhandledrejection` events
- * that end the program: not those a listener prevented, nor a rejection
- * that a Node-style `process.on("unhandledRejection")` handler takes, which
- * keeps the program alive too but runs after this listener, without
- * marking the event prevented.
+ * that end the program: not those a listener prevented, nor those that a
+ * Node-style handler takes (`process.on("uncaughtException")`,
+ * `process.on("unhandledRejection")`), which keeps the program alive too
+ * but runs after this listener, without marking the event prevented.
  */
 export const onUnload: OnExit = (cleanup) => {
   const onEnd = () => cleanup();
-  const onUncaught = (event: Event) => {
-    if (!event.defaultPrevented) cleanup();
+  const onUncaughtBy = (handler: string) => (event: Event) => {
+    if (!event.defaultPrevented && process.listenerCount(handler) === 0) {
+      cleanup();
+    }
   };
-  const onRejection = (event: Event) => {
-    if (process.listenerCount("unhandledRejection") === 0) onUncaught(event);
-  };
+  const onUncaught = onUncaughtBy("uncaughtException");
+  const onRejection = onUncaughtBy("unhandledRejection");
   globalThis.addEventListener("unload", onEnd);
+  // A `node:worker_threads` worker that reaches the end of its program
+  // fires no `unload`, only this (where it comes with `unload`, the
+  // cleanup's second run finds nothing left).
+  if (!isMainThread) process.on("exit", onEnd);
   globalThis.addEventListener("error", onUncaught);
   globalThis.addEventListener("unhandledrejection", onRejection);
   return () => {
     globalThis.removeEventListener("unload", onEnd);
+    if (!isMainThread) process.removeListener("exit", onEnd);
     globalThis.removeEventListener("error", onUncaught);
     globalThis.removeEventListener("unhandledrejection", onRejection);
   };
