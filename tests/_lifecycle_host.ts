@@ -83,6 +83,18 @@ function startWorker(target: string): {
   return nodeWorker(url, target);
 }
 
+/** Commits `file` 100 ms from now (the program went on), prints how that ended, and exits 0. */
+async function commitLater(file: AtomicFile): Promise<never> {
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  try {
+    await file.commit();
+    say({ committed: true });
+  } catch (error) {
+    say({ committed: String(error) });
+  }
+  process.exit(0);
+}
+
 async function main(): Promise<void> {
   const [mode, target, arg = ""] = process.argv.slice(2);
   if (mode === "hold") return await hold(target, arg);
@@ -101,14 +113,7 @@ async function main(): Promise<void> {
     const file = await startWrite(target);
     say({ temps: tempsBeside(target) });
     void Promise.reject(new Error("unhandled"));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    try {
-      await file.commit();
-      say({ committed: true });
-    } catch (error) {
-      say({ committed: String(error) });
-    }
-    process.exit(0);
+    return await commitLater(file);
   }
   if (mode === "survive-throw") {
     const file = await startWrite(target);
@@ -117,14 +122,7 @@ async function main(): Promise<void> {
     setTimeout(() => {
       throw new Error("uncaught");
     }, 0);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    try {
-      await file.commit();
-      say({ committed: true });
-    } catch (error) {
-      say({ committed: String(error) });
-    }
-    process.exit(0);
+    return await commitLater(file);
   }
   if (mode === "worker") {
     const worker = startWorker(target);

@@ -1206,30 +1206,35 @@ for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
   );
 }
 
+/**
+ * Runs `_lock_child.ts MODE TARGET ARGS…` for the file `f` in `dir` on this
+ * runtime, `runs` times; each run exits 0 and leaves `dir` empty.
+ */
+async function exitsLeavingNothing(
+  dir: string,
+  [mode, ...args]: string[],
+  runs = 1,
+): Promise<void> {
+  for (let run = 0; run < runs; run++) {
+    const child = startLockChild(runtimeName(), [
+      mode,
+      path.join(dir, "f"),
+      ...args,
+    ]);
+    assert.equal((await child.ended).code, 0, child.stderr());
+    assert.deepEqual(fs.readdirSync(dir), [], `run ${run}`);
+  }
+}
+
 test("lockFile() locks are released when the process exits", SLOW, async () => {
-  await withTempDir(async (dir) => {
-    const target = path.join(dir, "f");
-    const holder = startLockChild(runtimeName(), ["exit", target]);
-    assert.equal((await holder.ended).code, 0);
-    assert.deepEqual(fs.readdirSync(dir), []);
-  });
+  await withTempDir((dir) => exitsLeavingNothing(dir, ["exit"]));
 });
 
 test(
   "lockFile() leaves nothing when the process exits while the lock's release is under way",
   SLOW,
   async () => {
-    await withTempDir(async (dir) => {
-      const target = path.join(dir, "f");
-      for (let run = 0; run < 3; run++) {
-        const holder = startLockChild(runtimeName(), [
-          "exit-releasing",
-          target,
-        ]);
-        assert.equal((await holder.ended).code, 0, holder.stderr());
-        assert.deepEqual(fs.readdirSync(dir), [], `run ${run}`);
-      }
-    });
+    await withTempDir((dir) => exitsLeavingNothing(dir, ["exit-releasing"], 3));
   },
 );
 
@@ -1237,12 +1242,7 @@ test(
   "lockFile() leaves no lock when the process exits while its link is still under way, made but not yet seen",
   SLOW,
   async () => {
-    await withTempDir(async (dir) => {
-      const target = path.join(dir, "f");
-      const holder = startLockChild(runtimeName(), ["exit-linking", target]);
-      assert.equal((await holder.ended).code, 0);
-      assert.deepEqual(fs.readdirSync(dir), []);
-    });
+    await withTempDir((dir) => exitsLeavingNothing(dir, ["exit-linking"]));
   },
 );
 
@@ -1287,18 +1287,9 @@ test(
   "a holder that stalled past its lease and then exits releases its lock if nobody took it over",
   SLOW,
   async () => {
-    await withTempDir(async (dir) => {
-      const target = path.join(dir, "f");
-      const stalled = startLockChild(runtimeName(), [
-        "stall-exit",
-        target,
-        "300",
-        "1000",
-        "exit",
-      ]);
-      assert.equal((await stalled.ended).code, 0, stalled.stderr());
-      assert.deepEqual(fs.readdirSync(dir), []);
-    });
+    await withTempDir((dir) =>
+      exitsLeavingNothing(dir, ["stall-exit", "300", "1000", "exit"])
+    );
   },
 );
 

@@ -134,41 +134,33 @@ test(
   },
 );
 
-test(
-  'an unhandled rejection that a process.on("unhandledRejection") handler survives leaves the write in flight to commit',
-  CHILD_TEST,
-  async () => {
-    await withTempDir(async (dir) => {
-      const target = path.join(dir, "f.txt");
-      fs.writeFileSync(target, "old");
-      const child = host("survive", target);
-      assert.equal((await child.line(0) as Ready).temps.length, 1);
-      assert.deepEqual(await child.line(1), { unhandled: true });
-      assert.deepEqual(await child.line(2), { committed: true });
-      assert.deepEqual(await child.ended, { code: 0, signal: null });
-      assert.notEqual(read(target), "old");
-      assert.deepEqual(tempsIn(dir), []);
-    });
-  },
-);
-
-test(
-  'an uncaught exception that a process.on("uncaughtException") handler added during the write survives leaves the write in flight to commit',
-  CHILD_TEST,
-  async () => {
-    await withTempDir(async (dir) => {
-      const target = path.join(dir, "f.txt");
-      fs.writeFileSync(target, "old");
-      const child = host("survive-throw", target);
-      assert.equal((await child.line(0) as Ready).temps.length, 1);
-      assert.deepEqual(await child.line(1), { uncaught: true });
-      assert.deepEqual(await child.line(2), { committed: true });
-      assert.deepEqual(await child.ended, { code: 0, signal: null });
-      assert.notEqual(read(target), "old");
-      assert.deepEqual(tempsIn(dir), []);
-    });
-  },
-);
+for (
+  const [mode, survived, handled] of [
+    ["survive", "an unhandled rejection", { unhandled: true }],
+    ["survive-throw", "an uncaught exception", { uncaught: true }],
+  ] as const
+) {
+  const handler = mode === "survive"
+    ? 'a process.on("unhandledRejection") handler'
+    : 'a process.on("uncaughtException") handler added during the write';
+  test(
+    `${survived} that ${handler} survives leaves the write in flight to commit`,
+    CHILD_TEST,
+    async () => {
+      await withTempDir(async (dir) => {
+        const target = path.join(dir, "f.txt");
+        fs.writeFileSync(target, "old");
+        const child = host(mode, target);
+        assert.equal((await child.line(0) as Ready).temps.length, 1);
+        assert.deepEqual(await child.line(1), handled);
+        assert.deepEqual(await child.line(2), { committed: true });
+        assert.deepEqual(await child.ended, { code: 0, signal: null });
+        assert.notEqual(read(target), "old");
+        assert.deepEqual(tempsIn(dir), []);
+      });
+    },
+  );
+}
 
 test(
   "makeTempFileSync()'s file is removed when the process exits",
