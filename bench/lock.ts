@@ -6,10 +6,13 @@
  * - contended: the update rate of 6 processes on one file against one
  *   process doing the same number of updates alone, with the async API and
  *   with the sync API, in alternating rounds (the ratio is the median of
- *   the rounds'); every worker first makes updates of a file of its own, so
- *   that rates compare processes in their steady state, not their start-up
- *   (compiling the library's code cost a 50-update worker more than its
- *   waiting did);
+ *   the rounds'); every worker first makes updates of a warm-up file shared
+ *   by its group, all the group's workers at once, so that rates compare
+ *   processes in their steady state, not their start-up: compiling the
+ *   library's code cost a 50-update worker more than its waiting did, and
+ *   a warm-up alone left the code of waiting to be compiled while measured
+ *   (6 Node workers spent 7.8 ms of CPU per update on their first 50
+ *   contended updates, 5.5 ms on the next 50);
  * - hand-over: with 6 processes taking the lock in turn (`lockFile`, then a
  *   durable 1 KiB read-modify-write, then `release`), the time from one
  *   holder starting its release to the next holder, another process, having
@@ -249,21 +252,21 @@ async function worker(
     const v = c === null ? 0 : Number(new TextDecoder().decode(c).slice(0, 12));
     return String(v + 1).padEnd(1024, " ");
   };
-  // Warm-up, on a file of its own: the code paths of updating, waiting
-  // aside (those of a failed try and of a wait are warmed by the first
-  // contended updates).
-  const own = `${target}.${process.pid}`;
+  // Warm-up, with the group's other workers on a file of the group's own,
+  // started together: the code paths the measured updates take, waiting
+  // included where they wait.
+  const warm = `${target}.warm`;
   const flock = api.startsWith("flock");
-  const kernel = flock ? await kernelLock(own) : null;
+  console.log("loaded");
+  waitForFile(`${go}.warm`);
+  const kernel = flock ? await kernelLock(warm) : null;
   for (let i = 0; i < WARM_UP; i++) {
-    if (kernel && api === "flock-sync") kernel.updateSync(own, next);
-    else if (kernel) await kernel.update(own, next);
-    else if (api === "sync") updateFileAtomicSync(own, next);
-    else await updateFileAtomic(own, next);
+    if (kernel && api === "flock-sync") kernel.updateSync(warm, next);
+    else if (kernel) await kernel.update(warm, next);
+    else if (api === "sync") updateFileAtomicSync(warm, next);
+    else await updateFileAtomic(warm, next);
   }
   kernel?.close();
-  fs.rmSync(own, { force: true });
-  fs.rmSync(`${own}.flock`, { force: true });
   const shared = flock ? await kernelLock(target) : null;
   console.log("ready");
   waitForFile(go);
@@ -310,19 +313,30 @@ interface WorkerOut {
   cpuMs: number;
 }
 
+/** A worker process: `said(line)` resolves once it has printed `line`; `out` is all it printed. */
 function run(cmd: string[]): {
-  ready: Promise<void>;
+  said: (line: string) => Promise<void>;
   out: Promise<string>;
 } {
   const child = spawn(cmd[0], cmd.slice(1), {
     stdio: ["ignore", "pipe", "inherit"],
   });
   let text = "";
-  let markReady = () => {};
-  const ready = new Promise<void>((r) => markReady = r);
+  const waits: { line: string; resolve: () => void }[] = [];
+  const settleWaits = () => {
+    for (const w of waits.splice(0)) {
+      if (text.includes(`${w.line}\n`)) w.resolve();
+      else waits.push(w);
+    }
+  };
+  const said = (line: string) =>
+    new Promise<void>((resolve) => {
+      waits.push({ line, resolve });
+      settleWaits();
+    });
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
     text += chunk;
-    if (text.includes("ready\n")) markReady();
+    settleWaits();
   });
   const out = new Promise<string>((resolve, reject) =>
     child.on("close", (code) => {
@@ -330,7 +344,7 @@ function run(cmd: string[]): {
       else reject(new Error(`${cmd.join(" ")} exited with ${code}`));
     })
   );
-  return { ready, out };
+  return { said, out };
 }
 
 function lastJson<T>(text: string): T {
@@ -359,7 +373,9 @@ async function group(
         go,
       ]))
     );
-    await Promise.all(workers.map((w) => w.ready));
+    await Promise.all(workers.map((w) => w.said("loaded")));
+    fs.writeFileSync(`${go}.warm`, "");
+    await Promise.all(workers.map((w) => w.said("ready")));
     fs.writeFileSync(go, "");
     const outs = await Promise.all(workers.map((w) => w.out));
     const final = Number(fs.readFileSync(target, "utf8").trim());
@@ -545,8 +561,10 @@ async function orchestrate(): Promise<void> {
     "doing the same number of updates in all, with the same API (higher is",
     "better, the goal is ≥ 0.8×), and the CPU time all processes spent per",
     "update (waiting costs CPU: on 2 cores it is taken from the holder).",
-    `Each worker first makes ${WARM_UP} updates of a file of its own; ${ROUNDS} alternating`,
-    "round(s) of one process then 6; the median round is shown.",
+    `Each worker first makes ${WARM_UP} updates of a warm-up file, with the same`,
+    "contention as the measured ones (alone, or all 6 at once), so that rates",
+    `compare steady states; ${ROUNDS} alternating round(s) of one process then 6;`,
+    "the median round is shown.",
     "",
     "| runtime | updateFileAtomic vs read + writeFileAtomic | updateFileAtomicSync vs readFileSync + writeFileAtomicSync | async: 1 process → 6 | sync: 1 process → 6 |",
     "|---|---|---|---|---|",
