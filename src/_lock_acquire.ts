@@ -175,7 +175,8 @@ function draftIsOld(plan: LockPlan, draft: Draft, now: number): boolean {
  * without hard links (`holder` is `null`), creates it. Resolves to the lock,
  * or to `null` if another process holds it; `state.draft` keeps the file
  * made for the next try, and `state.holder` becomes `null` once the file
- * system turns out to have no hard links.
+ * system turns out to have no hard links. The try owns `attempt`: if it
+ * fails, it has closed and removed that file.
  */
 function* tryLock(
   plan: LockPlan,
@@ -584,15 +585,19 @@ export function* tryOnce(w: Waiter): Steps<Held | number> {
   let atOnce = 1;
   for (;;) {
     plan.signal?.throwIfAborted();
+    // The speculative file is the try's from here, whatever happens: a try
+    // that fails closes and removes it, and nothing else may (its
+    // descriptor's number may be another file's by then).
+    const attempt = w.attempt;
+    w.attempt = undefined;
     const got = yield* tryLock(
       plan,
       w.final,
       w.path,
       w.state,
-      w.attempt,
+      attempt,
       w.ticket ?? null, // left as the lock is released
     );
-    w.attempt = undefined;
     if (got !== null) {
       w.ticket = null;
       w.taken = true; // and its directory held, if any, with it

@@ -20,6 +20,7 @@ import {
   deadWriter,
   failsWith,
   type Fault,
+  type FaultAdapter,
   faultAdapter,
   read,
   runtimeName,
@@ -275,6 +276,59 @@ test("lockFile() rejects with the code of the write that failed after a short wr
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 });
+
+/**
+ * Counts the closes the adapter is asked to make of each open file; the
+ * returned function says how many files were closed more than once (a
+ * second close of a descriptor's number may close another file by then).
+ */
+function countCloses(adapter: FaultAdapter): () => number {
+  const closes = new Map<unknown, number>();
+  const count = (file: unknown) =>
+    closes.set(file, (closes.get(file) ?? 0) + 1);
+  const { sync, async } = adapter;
+  const [closeSync, closeAsync] = [sync.close, async.close];
+  sync.close = (file) => (count(file), closeSync(file));
+  async.close = (file) => (count(file), closeAsync(file));
+  return () => [...closes.values()].filter((n) => n > 1).length;
+}
+
+for (
+  const [name, take] of [
+    ["lockFile()", (file: string) => lockFile(file)],
+    [
+      "lockFileSync()",
+      (file: string) => new Promise((resolve) => resolve(lockFileSync(file))),
+    ],
+    [
+      "updateFileAtomic()",
+      (file: string) => updateFileAtomic(file, () => "new"),
+    ],
+  ] as const
+) {
+  for (
+    const [fault, why] of [
+      [
+        { op: "write", code: "ENOSPC" },
+        "its record cannot be written (a full disk)",
+      ],
+      [{ op: "link", code: "EIO" }, "its link fails (an I/O error)"],
+    ] as const
+  ) {
+    test(`${name} closes its own file once when ${why}`, async () => {
+      await withTempDir(async (dir) => {
+        const target = path.join(dir, "data.json");
+        const adapter = faultAdapter([fault]);
+        const twice = countCloses(adapter);
+        await using(adapter, async () => {
+          await failsWith(take(target), fault.code);
+        });
+        assert.equal(twice(), 0);
+        assert.deepEqual(fs.readdirSync(dir), []);
+      });
+    });
+  }
+}
 
 test("lockFile() names the reclaim when taking over a dead holder's lock fails (a full disk)", async () => {
   await withTempDir(async (dir) => {
