@@ -232,14 +232,19 @@ function queueFor(target: string): { ahead: Promise<void>; leave: () => void } {
   return { ahead: turn.comes, leave };
 }
 
-/** Waits for `ahead` until `deadline` (by `performance.now()`) at most, then rejects with `ETIMEDOUT`. */
+/**
+ * Waits for `ahead` until `deadline` (by `performance.now()`) at most, then
+ * rejects with `ETIMEDOUT`; or with the reason of `plan.signal` as soon as
+ * it aborts. Either way its timer goes: left armed, it would keep the
+ * process alive until the deadline.
+ */
 async function awaitTurn(
   plan: LockPlan,
   deadline: number,
   ahead: Promise<void>,
 ): Promise<void> {
   const left = deadline - performance.now();
-  if (left === Infinity) return await ahead;
+  if (left === Infinity) return await untilAborted(ahead, plan.signal);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
     // A timeout longer than a timer can take (30 days) is waited in legs.
@@ -264,7 +269,7 @@ async function awaitTurn(
     wait();
   });
   try {
-    await Promise.race([ahead, late]);
+    await untilAborted(Promise.race([ahead, late]), plan.signal);
   } finally {
     clearTimeout(timer);
   }
@@ -278,10 +283,7 @@ export async function acquireAsync(
   const started = performance.now();
   const turn = queueFor(plan.target);
   try {
-    await untilAborted(
-      awaitTurn(plan, started + plan.timeout, turn.ahead),
-      plan.signal,
-    );
+    await awaitTurn(plan, started + plan.timeout, turn.ahead);
     const held = await waitForLock(
       plan,
       ops,

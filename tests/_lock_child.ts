@@ -40,9 +40,10 @@
  * - `stall TARGET LEASE BLOCK`: an update with lease LEASE whose function
  *   prints `in` then blocks the event loop for BLOCK ms; prints `committed`
  *   or the error code.
- * - `behind-self TARGET`: takes TARGET's lock, then waits for it again with
- *   `signal: AbortSignal.timeout(50)`, in a function nobody awaits (as a
- *   request handler's): prints the wait's error name, then `released`.
+ * - `behind-self TARGET [TIMEOUT]`: takes TARGET's lock, then waits for it
+ *   again with `signal: AbortSignal.timeout(50)` (and `timeout: TIMEOUT`
+ *   ms, if given), in a function nobody awaits (as a request handler's):
+ *   prints the wait's error name, then `released`.
  * - `peer TARGET N PEER`: increments the counter N times the way users of
  *   the npm peers do today: read the file, then write it back with PEER
  *   (`write-file-atomic`, `atomically` or `steno`); prints `ack V`, or
@@ -256,7 +257,8 @@ async function main(): Promise<void> {
     void (async () => {
       const held = await lockFile(target);
       try {
-        await lockFile(target, { signal: AbortSignal.timeout(50) });
+        const timeout = args[0] === undefined ? {} : { timeout: +args[0] };
+        await lockFile(target, { signal: AbortSignal.timeout(50), ...timeout });
         say("got it");
       } catch (error) {
         say((error as Error).name);

@@ -780,6 +780,19 @@ test("lockFile() behind a lock of this thread keeps the process alive until its 
   });
 });
 
+test("lockFile() behind a lock of this thread that its signal aborts keeps nothing alive until its timeout", async () => {
+  await withTempDir((dir) => {
+    // A timeout past the 30 s the child may take: kept alive until then,
+    // it would be late.
+    const says = lockChildSays(
+      ["behind-self", path.join(dir, "f"), "60000"],
+      "late",
+    );
+    assert.equal(says, "TimeoutError\nreleased");
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 test("lockFile() waits for a live holder within its lease", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
