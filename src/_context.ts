@@ -34,6 +34,12 @@ export interface InFlightFiles extends Set<string> {
    * the set takes it from `release` too.
    */
   releaseAtExit(names: readonly string[], release: () => void): void;
+  /**
+   * Whether `name` is one of a lock's names given to `releaseAtExit`: the
+   * names of a lock this thread has seen itself take, held or being
+   * released.
+   */
+  releasedAtExit(name: string): boolean;
 }
 
 /** An adapter with the state the library keeps for it. */
@@ -90,6 +96,10 @@ class InFlight extends Set<string> implements InFlightFiles {
       this.add(name);
       this.#releases.set(name, release);
     }
+  }
+
+  releasedAtExit(name: string): boolean {
+    return this.#releases.has(name);
   }
 
   override delete(path: string): boolean {

@@ -93,18 +93,25 @@ function isHeldHere(plan: LockPlan, ops: FsOps, path: string): boolean {
  * holds (`plan.held`, by identity), or one its asynchronous acquisition has
  * just linked, whose end that acquisition cannot reach while this thread
  * waits: the lock file is then the holder's own file of that acquisition,
- * in flight under its second name.
+ * in flight under its second name. Not a lock whose release has begun
+ * (which is no longer held, but whose holder's name stays in flight until
+ * the release ends): its removal is under way without this thread (the
+ * runtime's thread pool makes it), or, near the end of its lease, it
+ * goes, or is taken over, once the lease is over.
  */
 function isOwnLock(plan: LockPlan, ops: FsOps, waiter: Waiter): boolean {
   const id = waiter.sighted;
   if (id === null) return false;
   if (plan.held?.has(id)) return true;
+  const inFlight = plan.inFlight;
+  if (inFlight === undefined) return false;
   // In any directory: a lock names its files through its own descriptor of
   // theirs (`_lock_directory.ts`), so the same directory has many names.
   // The identity decides.
   const lock = basename(waiter.path);
-  for (const path of plan.inFlight ?? []) {
+  for (const path of inFlight) {
     if (!isTempNameFor(basename(path), lock)) continue;
+    if (inFlight.releasedAtExit(path)) continue; // held, or being released
     try {
       if (ops.lstat(path)?.id === id) return true;
     } catch { /* not ours to judge: the wait goes on */ }

@@ -21,7 +21,7 @@ import type { KnownFiles } from "./_known_files.ts";
 import type { Tail, Writes } from "./_path_queue.ts";
 import type { Turn } from "./_lock_wait.ts";
 
-const KEY = Symbol.for("@x/atomic/state@2");
+const KEY = Symbol.for("@x/atomic/state@3");
 
 /** What the copies of one state version share, each field made when first asked for. */
 export interface SharedState {

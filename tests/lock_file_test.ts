@@ -505,6 +505,59 @@ test("lockFileSync() and updateFileAtomicSync() fail at once with EDEADLK in the
   });
 });
 
+test("lockFileSync() fails with EDEADLK while this thread's lockFile() has linked its lock but not yet seen the link end", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    // The link is made at once, and reported 200 ms later: as one whose end
+    // waits in the event loop, which the synchronous wait would block.
+    const adapter = faultAdapter([]);
+    const linkNow = adapter.sync.link;
+    adapter.async.link = (from, to) => {
+      linkNow(from, to);
+      return new Promise((resolve) => setTimeout(resolve, 200));
+    };
+    await using(adapter, async () => {
+      const taking = lockFile(target);
+      const lockPath = path.join(dir, ".f.atomic-lock");
+      while (!fs.existsSync(lockPath)) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      assert.throws(
+        () => lockFileSync(target, { timeout: 2_000 }),
+        (e) => e instanceof AtomicWriteError && e.code === "EDEADLK",
+      );
+      await (await taking).release();
+    });
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("lockFileSync() waits for this thread's release() under way, not failing with EDEADLK", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    // The release's removal of the lock's name is made by another process,
+    // a few ms late: as the runtime's thread pool makes it, without this
+    // thread, which the synchronous wait blocks meanwhile.
+    const adapter = faultAdapter([]);
+    const removeNow = adapter.async.remove;
+    adapter.async.remove = (file) => {
+      if (!file.endsWith(".f.atomic-lock")) return removeNow(file);
+      // Named through the directory held open: /proc/self/fd/N/… here.
+      const named = file.replace(/^\/proc\/self\//, `/proc/${process.pid}/`);
+      const rm = spawn("rm", [named], { stdio: "ignore" });
+      return new Promise((resolve) => rm.on("close", () => resolve()));
+    };
+    await using(adapter, async () => {
+      const lock = await lockFile(target);
+      const releasing = lock.release(); // not awaited yet
+      const sync = lockFileSync(target, { timeout: 5_000 });
+      sync.releaseSync();
+      await releasing;
+    });
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 test("lockFile() with an aborted signal rejects with its reason and leaves no file behind", async () => {
   await withTempDir(async (dir) => {
     const reason = new Error("not now");
