@@ -102,11 +102,16 @@ export interface FileLock extends Disposable, AsyncDisposable {
   /**
    * Releases the lock; resolves when the lock file is gone, or, where it
    * cannot be removed (an I/O error), its lease ended, so that the next
-   * taker takes it over at once. Never rejects. Calling it again does
-   * nothing.
+   * taker takes it over at once. Never rejects. Calling it again returns
+   * the same promise (`await using` after a `release()` not awaited waits
+   * for that release); after `releaseSync()` it resolves at once.
    */
   release(): Promise<void>;
-  /** Releases the lock synchronously. Calling it again does nothing. */
+  /**
+   * Releases the lock synchronously. Calling it again does nothing, and so
+   * does calling it while a `release()` is under way: that release removes
+   * the lock's files, and a synchronous call cannot wait for it.
+   */
   releaseSync(): void;
 }
 
@@ -120,6 +125,8 @@ export class HeldLock implements FileLock {
   #stop: () => void;
   #lockForgotten = false;
   #forgotten = false;
+  /** The first `release()`, which a later call returns. */
+  #releasing: Promise<void> | null = null;
   /** The names the release removes besides the lock's, as it was taken. */
   readonly #ownNames: { holder: string | null; ticket: string | null };
 
@@ -187,9 +194,12 @@ export class HeldLock implements FileLock {
   }
 
   release(): Promise<void> {
+    if (this.#releasing !== null) return this.#releasing;
     const first = this.#forget();
     const releasing = runAsync(release(this.held), this.#context.async);
-    return first ? releasing.finally(() => this.#forgetNames()) : releasing;
+    return this.#releasing = first
+      ? releasing.finally(() => this.#forgetNames())
+      : releasing;
   }
 
   releaseSync(): void {

@@ -106,6 +106,17 @@ test("lockFile() creates the lock file beside the target and release() removes i
   });
 });
 
+test("FileLock.release() called again while the first is under way resolves once the lock's files are gone", async () => {
+  await withTempDir(async (dir) => {
+    const lock = await lockFile(path.join(dir, "data.json"));
+    const first = lock.release();
+    const second = lock.release();
+    assert.equal(second, first);
+    await second;
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 test("lockFile() gives the lock file a second name that names its holder, and release() removes both", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "data.json");
