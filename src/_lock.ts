@@ -212,6 +212,11 @@ export interface Held {
   readonly record: LockRecord;
   /** The lock file's identity (device and inode). */
   readonly id: string;
+  /**
+   * The lock file, kept open only without hard links (`holder` is `null`):
+   * its heartbeat's way to the file, which its name is not once another
+   * process may have taken it over. A holder's own name is its way instead.
+   */
   file: OpenFile | null;
   /** When the last heartbeat (or the creation) was made, by `Date.now()`. */
   beatAt: number;

@@ -240,20 +240,28 @@ function* tryLock(
   const draft = state.draft;
   if (linked.ok) {
     state.draft = null;
+    // Its descriptor goes: the heartbeat sets the lock's time through the
+    // holder's own name (`_lock_hold.ts`), so that a held lock keeps no
+    // descriptor open (a thousand updates of as many files at once would
+    // otherwise hold a thousand, and their writes find none left).
     const taken = held(
       plan,
       final,
       path,
       holder,
-      draft,
+      { file: null, id: draft.id },
       draft.record,
       draft.beatAt,
       ticket,
     );
     markHeld(taken);
     // Read only now: the file is the lock holder's only once the link is made.
+    const [, initial] = yield* all([
+      request("close", draft.file),
+      ...(read === undefined ? [] : [request("readFile", read)]),
+    ]);
     if (read !== undefined) {
-      taken.initial = yield* settle(request("readFile", read));
+      taken.initial = initial as Settled<Uint8Array | null>;
     }
     return taken;
   }
@@ -295,7 +303,7 @@ function held(
   final: string,
   path: string,
   holder: string | null,
-  made: { file: OpenFile; id: string },
+  made: { file: OpenFile | null; id: string },
   record: LockRecord,
   beatAt: number,
   ticket: Ticket | null,

@@ -6,7 +6,14 @@ import { basename, dirname } from "node:path";
 import { codeOf, errorCode } from "./_error_code.ts";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import type { Sighting } from "./_lock_record.ts";
-import { all, request, settle, type Settled, type Steps } from "./_steps.ts";
+import {
+  all,
+  type Request,
+  request,
+  settle,
+  type Settled,
+  type Steps,
+} from "./_steps.ts";
 import { FRESH_LOOK_MS, type Guard, type Looked } from "./_replacement.ts";
 import { type Held, lockError, marginOf } from "./_lock.ts";
 import { reclaim } from "./_lock_reclaim.ts";
@@ -136,6 +143,20 @@ export function guardOf(held: Held, letGo: () => void): Guard {
   };
 }
 
+/**
+ * Sets the modification time of `held`'s lock file to `ms`: through the
+ * file kept open (a file system without hard links), else through the
+ * holder's own name, which nobody else makes, and which only a process
+ * that took the lock over removes (the touch then fails, and the lock is
+ * lost: it was). Never through the lock's name, which may be another
+ * holder's by then. `null` once neither is left (released).
+ */
+function touchLock(held: Held, ms: number): Request<void> | null {
+  if (held.file !== null) return request("touch", held.file, ms);
+  if (held.holder !== null) return request("touchName", held.holder, ms);
+  return null;
+}
+
 /** One heartbeat: checks the lock, then renews its lease. Marks it lost instead of throwing. */
 export function* heartbeat(held: Held): Steps<void> {
   if (held.released || held.lost) return;
@@ -145,8 +166,9 @@ export function* heartbeat(held: Held): Steps<void> {
   } catch {
     return; // guard marked it lost
   }
-  if (held.released || held.file === null) return;
-  const touched = yield* settle(request("touch", held.file, now));
+  const touch = touchLock(held, now);
+  if (held.released || touch === null) return;
+  const touched = yield* settle(touch);
   if (touched.ok) held.beatAt = now;
   else {markLost(
       held,
@@ -165,6 +187,7 @@ export function* heartbeat(held: Held): Steps<void> {
 export function* release(held: Held): Steps<void> {
   if (held.released) return;
   held.released = true;
+  const expire = touchLock(held, 0);
   const file = held.file;
   held.file = null;
   if (held.lost === null && inLease(held, Date.now())) {
@@ -173,13 +196,14 @@ export function* release(held: Held): Steps<void> {
     // `removeStaleTemps` sweeps), never a lock without it.
     const removed = yield* settle(request("remove", held.path));
     if (
-      !removed.ok && errorCode(removed.error) !== "ENOENT" && file !== null
+      !removed.ok && errorCode(removed.error) !== "ENOENT" && expire !== null
     ) {
       // It stays (an I/O error, a directory that lets nothing be removed):
-      // its heartbeat is set to the epoch through the file still open, so
-      // its lease is over and the next taker takes it over at once, as a
-      // gone holder's, instead of after the lease.
-      yield* settle(request("touch", file, 0));
+      // its heartbeat is set to the epoch, through the file still open or
+      // the holder's own name, so its lease is over and the next taker
+      // takes it over at once, as a gone holder's, instead of after the
+      // lease.
+      yield* settle(expire);
     }
   } else {
     yield* reclaimOwn(held);

@@ -117,6 +117,35 @@ test("FileLock.release() called again while the first is under way resolves once
   });
 });
 
+test("lockFile() keeps no descriptor of its own file while held, and its heartbeat renews the lock through the holder's own name", async (t) => {
+  if (!fs.existsSync("/proc/self/fd")) {
+    return skipTest(t, "no /proc/self/fd to list the open files");
+  }
+  await withTempDir(async (dir) => {
+    // Taken at once, as a bulk update takes them: they share one
+    // descriptor, their directory's, and hold none of their own files.
+    const locks = await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) => lockFile(path.join(dir, `f${i}`), { lease: 1_000 }),
+      ),
+    );
+    const open = fs.readdirSync("/proc/self/fd").map((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return ""; // the listing's own descriptor, closed by now
+      }
+    });
+    assert.deepEqual(open.filter((file) => file.startsWith(`${dir}/`)), []);
+    const made = fs.statSync(locks[0].lockPath).mtimeMs;
+    await new Promise((resolve) => setTimeout(resolve, 600)); // 3 beats
+    assert.ok(fs.statSync(locks[0].lockPath).mtimeMs > made);
+    await Promise.all(locks.map((lock) => lock.release()));
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
 test("lockFile() gives the lock file a second name that names its holder, and release() removes both", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "data.json");

@@ -95,12 +95,17 @@ const handle = (fd: number): DirectoryHandle<number> => ({
 });
 
 /**
- * The removals through `node:fs`, on every runtime: `rmdir(2)` itself, where
- * Deno's own `remove` takes a file or an empty directory alike, and would
- * unlink a file or a link found where a queue directory was expected.
- * (Deno's `node:fs` `unlink` takes an empty directory too.)
+ * The calls on a name through `node:fs`, on every runtime: the removals,
+ * `rmdir(2)` itself, where Deno's own `remove` takes a file or an empty
+ * directory alike, and would unlink a file or a link found where a queue
+ * directory was expected (Deno's `node:fs` `unlink` takes an empty
+ * directory too); and `lutimes`, which Deno's own API lacks (its `utime`
+ * follows a link).
  */
-export const removalRows: Pick<OpTable<number>, "remove" | "removeDir"> = {
+export const nameRows: Pick<
+  OpTable<number>,
+  "remove" | "removeDir" | "touchName"
+> = {
   remove: fromCallbacks(
     (path: string) => fs.unlinkSync(path),
     (path) => (done) => fs.unlink(path, done),
@@ -108,6 +113,12 @@ export const removalRows: Pick<OpTable<number>, "remove" | "removeDir"> = {
   removeDir: fromCallbacks(
     (path: string) => fs.rmdirSync(path),
     (path) => (done) => fs.rmdir(path, done),
+  ),
+  touchName: fromCallbacks(
+    (path: string, mtimeMs: number) =>
+      fs.lutimesSync(path, seconds(mtimeMs), seconds(mtimeMs)),
+    (path, mtimeMs) => (done) =>
+      fs.lutimes(path, seconds(mtimeMs), seconds(mtimeMs), done),
   ),
 };
 

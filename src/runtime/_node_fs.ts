@@ -24,7 +24,7 @@ import {
 } from "./_writer_identity.ts";
 import { watchFile } from "./_watch.ts";
 import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
-import { descriptorRows, removalRows } from "./_fd_rows.ts";
+import { descriptorRows, nameRows } from "./_fd_rows.ts";
 import { AS_BYTES, checkTemporaryDirectory, exactName } from "./_exact_name.ts";
 import {
   fromCallbacks,
@@ -157,7 +157,7 @@ const table: Omit<OpTable<number>, "readFile" | "readAcl" | "writeAcl"> = {
     (from, to) => fs.linkSync(from, to),
     (from, to) => (done) => fs.link(from, to, done),
   ),
-  ...removalRows,
+  ...nameRows,
   readDir: fromCallbacks(
     (path) => fs.readdirSync(path),
     (path) => (done) => fs.readdir(path, done),

@@ -39,7 +39,7 @@ import {
 import { watchFileDeno as watchFile } from "./_watch_deno.ts";
 import { aclRows } from "./_acl.ts";
 import { loadDenoXattrs } from "./_libc_deno.ts";
-import { descriptorRows, removalRows } from "./_fd_rows.ts";
+import { descriptorRows, nameRows } from "./_fd_rows.ts";
 import { lending, onThisThread, waitingForLent } from "./_deno_duplicates.ts";
 import { plainBytes, readEntrySync, readWholeInTwo } from "./_read_whole.ts";
 import { currentDirectory } from "./_current_directory.ts";
@@ -183,7 +183,7 @@ const table: OpTable<number> = {
     (from, to) => Deno.linkSync(from, to),
     (from, to) => Deno.link(from, to),
   ),
-  ...withNormalizedErrors(removalRows, withCode),
+  ...withNormalizedErrors(nameRows, withCode),
   // Deno panics if closing the directory fails (README, "Runtime
   // differences"); node:fs's readdir and opendir on Deno do too.
   readDir: row(

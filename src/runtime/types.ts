@@ -203,6 +203,11 @@ export interface FsOps<F = OpenFile> {
   readFile(path: string): Uint8Array | null;
   /** Sets the modification time of the open file (a lock's heartbeat). */
   touch(file: F, mtimeMs: number): void;
+  /**
+   * Sets the modification time of the file at `path`, a final link not
+   * followed (`lutimes`): a lock's heartbeat through the holder's own name.
+   */
+  touchName(path: string, mtimeMs: number): void;
 }
 
 /** The file-system operations, in their asynchronous form. */
