@@ -1,5 +1,5 @@
 /** The two runners that drive the algorithm's steps (see `_steps.ts`): one synchronous, one asynchronous. */
-import type { AsyncFsOps, FsOps, OpName } from "./runtime/types.ts";
+import type { AsyncFsOps, EntryInfo, FsOps, OpName } from "./runtime/types.ts";
 import type { Instruction, Request, Settled, Steps } from "./_steps.ts";
 import { errorCode } from "./_error_code.ts";
 
@@ -30,6 +30,7 @@ const RETRIED_ON_EINTR: ReadonlySet<OpName> = new Set<OpName>([
   "readDir",
   "readFile",
   "touch",
+  "touchName",
 ]);
 /**
  * The calls whose retry, after an interruption, may find their work done: a
@@ -40,6 +41,28 @@ const DONE_IF_GONE_ON_RETRY: ReadonlySet<OpName> = new Set<OpName>([
   "remove",
   "removeDir",
 ]);
+/**
+ * Whether the retry `tries` of `req`, a `link`, failed with `error` only
+ * because an interrupted try did its work: a file server can carry out a
+ * link whose caller a signal interrupted (NFS, FUSE), and the retry then
+ * finds the new name taken, by that very file. Only where both names are one
+ * file (looked at with `lstat`, which gives the entries' identities) is its
+ * `EEXIST` success; a name another process took meanwhile is another file.
+ */
+function linkedBefore(
+  req: Request<unknown>,
+  error: unknown,
+  tries: number,
+): boolean {
+  return tries > 0 && req.name === "link" && errorCode(error) === "EEXIST";
+}
+
+/** Whether the entries `a` and `b` (`lstat`s) are one file. */
+function sameFile(a: unknown, b: unknown): boolean {
+  const [x, y] = [a as EntryInfo | null, b as EntryInfo | null];
+  return x !== null && y !== null && x.id === y.id;
+}
+
 /** How often one call is made again: a storm of signals still ends. */
 const MAX_EINTR_RETRIES = 16;
 
@@ -69,8 +92,22 @@ function call(ops: FsOps, req: Request<unknown>): unknown {
       return (ops[req.name] as Op)(...req.args);
     } catch (error) {
       if (doneBefore(req, error, tries)) return undefined;
+      if (linkedBefore(req, error, tries)) {
+        const [from, to] = req.args as [string, string];
+        if (isLinked(() => sameFile(ops.lstat(from), ops.lstat(to)))) return;
+        throw error;
+      }
       if (!interrupted(req, error, tries)) throw error;
     }
+  }
+}
+
+/** `same()`, or `false` if a look fails (the link's own error then stands). */
+function isLinked(same: () => boolean): boolean {
+  try {
+    return same();
+  } catch {
+    return false;
   }
 }
 
@@ -82,6 +119,10 @@ function callAsync(
   const again = (error: unknown): Promise<unknown> =>
     doneBefore(req, error, tries)
       ? Promise.resolve(undefined)
+      : linkedBefore(req, error, tries)
+      ? linkedAsync(ops, req).then((linked) => {
+        if (!linked) throw error;
+      })
       : interrupted(req, error, tries)
       ? callAsync(ops, req, tries + 1)
       : Promise.reject(error);
@@ -92,6 +133,20 @@ function callAsync(
     return again(error);
   }
   return RETRIED_ON_EINTR.has(req.name) ? made.catch(again) : made;
+}
+
+/** As `isLinked`, asynchronously: whether the link `req` made both its names one file. */
+async function linkedAsync(
+  ops: AsyncFsOps,
+  req: Request<unknown>,
+): Promise<boolean> {
+  const [from, to] = req.args as [string, string];
+  try {
+    const [a, b] = await Promise.all([ops.lstat(from), ops.lstat(to)]);
+    return sameFile(a, b);
+  } catch {
+    return false;
+  }
 }
 
 function settleSync(ops: FsOps, req: Request<unknown>): Settled<unknown> {

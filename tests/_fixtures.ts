@@ -200,6 +200,38 @@ export function withoutHeldDirectories(): FaultAdapter {
   return adapter;
 }
 
+/**
+ * A fault adapter whose first `op` (an `unlink` or a `link`) is made, then
+ * says `EINTR`, as a file server may carry out a call whose caller a signal
+ * interrupted (NFS, FUSE): its retry finds the work done.
+ */
+export function doneButInterrupted(
+  op: "remove" | "link",
+  extra: Partial<RuntimeAdapter> = {},
+): FaultAdapter {
+  const adapter = faultAdapter([], extra);
+  let interrupted = false;
+  const interrupt = () => {
+    if (interrupted) return;
+    interrupted = true;
+    throw systemError("EINTR", op === "remove" ? "unlink" : "link");
+  };
+  const { sync, async } = adapter;
+  const [realSync, realAsync] = [
+    sync[op] as (...args: string[]) => void,
+    async[op] as (...args: string[]) => Promise<void>,
+  ];
+  (sync[op] as (...args: string[]) => void) = (...args) => {
+    realSync(...args);
+    interrupt();
+  };
+  (async[op] as (...args: string[]) => Promise<void>) = async (...args) => {
+    await realAsync(...args);
+    interrupt();
+  };
+  return adapter;
+}
+
 /** A fault adapter whose first asynchronous fsync takes `ms` milliseconds longer. */
 export function slowFirstFsync(ms = 50): FaultAdapter {
   const adapter = faultAdapter([]);

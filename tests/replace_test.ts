@@ -20,6 +20,7 @@ import { spawnSync } from "node:child_process";
 import { mkfifo } from "./_path_fixtures.ts";
 import {
   canDropPrivileges,
+  doneButInterrupted,
   failsWith,
   type Fault,
   type FaultAdapter,
@@ -770,6 +771,18 @@ for (const api of apis) {
       });
     });
   }
+
+  test(`${name} with overwrite: false succeeds when its interrupted link made the file and the retry finds it there`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      await using(
+        doneButInterrupted("link"),
+        () => api.write(file, "new", { overwrite: false }),
+      );
+      assert.equal(read(file), "new");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
 
   test(`${name} does not retry a failed rename on POSIX`, async () => {
     await withTempDir(async (dir) => {

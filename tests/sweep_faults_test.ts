@@ -22,10 +22,10 @@ import {
   backdate,
   DEAD_PID,
   deadWriter,
+  doneButInterrupted,
   failsWith,
   type Fault,
   faultAdapter,
-  systemError,
   using,
   withTempDir,
 } from "./_fixtures.ts";
@@ -96,29 +96,6 @@ for (
   });
 }
 
-/** A fault adapter whose first unlink removes the file, then says EINTR (as a file server may). */
-function unlinkDoneButInterrupted() {
-  const adapter = faultAdapter([], allGone);
-  let interrupted = false;
-  const interrupt = () => {
-    if (interrupted) return;
-    interrupted = true;
-    throw systemError("EINTR", "unlink");
-  };
-  const { sync, async } = adapter;
-  const removeSync = sync.remove;
-  const removeAsync = async.remove;
-  sync.remove = (file) => {
-    removeSync(file);
-    interrupt();
-  };
-  async.remove = async (file) => {
-    await removeAsync(file);
-    interrupt();
-  };
-  return adapter;
-}
-
 for (
   const [name, sweep] of [
     ["removeStaleTemps()", removeStaleTemps],
@@ -129,7 +106,7 @@ for (
     await withTempDir(async (dir) => {
       const file = staleTemp(dir);
       const removed = await using(
-        unlinkDoneButInterrupted(),
+        doneButInterrupted("remove", allGone),
         () => sweep(dir, { olderThan: 0 }),
       );
       assert.deepEqual(removed, [file]);
@@ -176,6 +153,30 @@ test("lockFileSync() releaseSync removes the lock file when a signal interrupted
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 });
+
+for (
+  const [name, take] of [
+    ["lockFile()", (file: string) => lockFile(file, { timeout: 2_000 })],
+    [
+      "lockFileSync()",
+      (file: string) =>
+        Promise.resolve().then(() => lockFileSync(file, { timeout: 2_000 })),
+    ],
+  ] as const
+) {
+  test(`${name} takes the lock when its interrupted link made it and the retry finds the name taken by that very file`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      await using(doneButInterrupted("link"), async () => {
+        // Without the look, it waited for its own lock: out of its timeout.
+        const lock = await take(target);
+        assert.equal(lock.signal.aborted, false);
+        await lock.release();
+      });
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+}
 
 /** The token of the fake locks below. */
 const TOKEN = "0123456789abcdef";
