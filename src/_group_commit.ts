@@ -19,36 +19,47 @@ interface Slot<F> {
 /**
  * Wraps `flush(dir, held)` so that overlapping calls for one directory share
  * flushes; `held` is the directory already open, if the caller holds it
- * (a flush then makes no open of its own).
+ * (a flush then makes no open of its own). Calls share by the directory
+ * they hold, else by its path: two directories that one path led to in
+ * turn (the first renamed away, a new one made by its name) are two
+ * directories, and each is fsynced, through its own descriptor.
  */
 export function groupCommit<F>(
   flush: (dir: string, held?: F) => Promise<void>,
 ): (dir: string, held?: F) => Promise<void> {
-  const slots = new Map<string, Slot<F>>();
+  const slots = new Map<string | F, Slot<F>>();
 
-  function start(dir: string, slot: Slot<F>, held?: F): Promise<void> {
+  function start(
+    key: string | F,
+    dir: string,
+    slot: Slot<F>,
+    held?: F,
+  ): Promise<void> {
     const running = flush(dir, held);
     const after = () => {
       const waiting = slot.next;
       if (waiting === null) {
-        slots.delete(dir);
+        slots.delete(key);
         return;
       }
       const nextHeld = slot.nextHeld;
       slot.next = null;
       slot.nextHeld = undefined;
-      start(dir, slot, nextHeld).then(waiting.resolve, waiting.reject);
+      start(key, dir, slot, nextHeld).then(waiting.resolve, waiting.reject);
     };
     running.then(after, after);
     return running;
   }
 
   return (dir, held) => {
-    const slot = slots.get(dir);
+    // A descriptor is one directory while it is open, and it is: its
+    // holder keeps it open until the flush it waits for is done.
+    const key = held ?? dir;
+    const slot = slots.get(key);
     if (slot === undefined) {
       const fresh: Slot<F> = { next: null, nextHeld: undefined };
-      slots.set(dir, fresh);
-      return start(dir, fresh, held);
+      slots.set(key, fresh);
+      return start(key, dir, fresh, held);
     }
     if (slot.next === null) {
       slot.next = Promise.withResolvers<void>();

@@ -5,10 +5,14 @@ import { groupCommit } from "../src/_group_commit.ts";
 
 /** A flush whose runs are started and finished by hand. */
 function manualFlush() {
-  const runs: { dir: string; done: PromiseWithResolvers<void> }[] = [];
-  const flush = (dir: string) => {
+  const runs: {
+    dir: string;
+    held: number | undefined;
+    done: PromiseWithResolvers<void>;
+  }[] = [];
+  const flush = (dir: string, held?: number) => {
     const done = Promise.withResolvers<void>();
-    runs.push({ dir, done });
+    runs.push({ dir, held, done });
     return done.promise;
   };
   return { runs, flush };
@@ -50,6 +54,23 @@ test("groupCommit() makes callers that arrive during a flush share the next one"
   runs[1].done.resolve();
   await Promise.all(later);
   assert.equal(settled, 4);
+});
+
+test("groupCommit() keeps apart two directories one path led to in turn, each fsynced through its own descriptor", async () => {
+  const { runs, flush } = manualFlush();
+  const sync = groupCommit<number>(flush);
+  const first = sync("/d", 21); // the directory /d was
+  const second = sync("/d", 21); // waits for the next flush of that one
+  // /d renamed away, a new /d made, opened, and a file renamed into it.
+  const third = sync("/d", 22);
+  assert.deepEqual(runs.map((r) => r.held), [21, 22]);
+  runs[0].done.resolve();
+  runs[1].done.resolve();
+  await Promise.all([first, third]);
+  await tick();
+  assert.deepEqual(runs.map((r) => r.held), [21, 22, 21]);
+  runs[2].done.resolve();
+  await second;
 });
 
 test("groupCommit() keeps directories apart", () => {
