@@ -118,7 +118,20 @@ async function writeChunks(
   context: Context,
   chunks: Iterable<unknown> | AsyncIterable<unknown>,
 ): Promise<void> {
-  const source = pulled(chunks, s.options.signal);
+  // Ends a wait for a chunk when the write fails, as an abort does: a
+  // source that never gives its first chunk would otherwise keep the
+  // process alive (the signal's timer) and a stream uncancelled.
+  const failed = new AbortController();
+  const signal = s.options.signal;
+  const source = pulled(
+    chunks,
+    signal && AbortSignal.any([signal, failed.signal]),
+  );
+  const stop = (error: unknown) => {
+    failed.abort(error);
+    destroyQuietly(chunks);
+    source.return(undefined).catch(() => {});
+  };
   // The first chunk is asked for while the temporary file is made, so the
   // source is listened to from the call on: a Node stream that fails before
   // its first read (a file that is missing) rejects the write, instead of
@@ -129,11 +142,11 @@ async function writeChunks(
   try {
     file = await AtomicFileHandle.open(s, context);
   } catch (error) {
-    // Ends the source: a Node stream at once, any other once its pending
-    // first chunk comes (a source that never gives one keeps that one read
-    // pending: the write has failed).
-    destroyQuietly(chunks);
-    source.return(undefined).catch(() => {});
+    // Ends the source: a Node stream at once, a stream read with a signal
+    // too (cancelled), any other once its pending first chunk comes (a
+    // source that never gives one, read without a signal, keeps that one
+    // read pending, and nothing else: the write has failed).
+    stop(error);
     throw error;
   }
   try {
@@ -141,8 +154,7 @@ async function writeChunks(
       await file.write(next.value as Uint8Array);
     }
   } catch (error) {
-    destroyQuietly(chunks);
-    source.return(undefined).catch(() => {});
+    stop(error);
     await file.abort();
     throw error;
   }

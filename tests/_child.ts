@@ -19,6 +19,10 @@
  *   100 writes of "data<n>" 2 ms apart (API `tick`: 40, all at once), which
  *   wait for it; print how many failed and what TARGET then holds, and
  *   (`tick`) how many more descriptors were open while they waited.
+ * - `fail-stalled`: write to TARGET/missing/f, with a signal never aborted,
+ *   from a source that never gives a chunk (API `stream`: a
+ *   `ReadableStream`, which prints `cancelled` when cancelled; otherwise a
+ *   generator); print how the write ended. The process must end by itself.
  * - `stall`: write to TARGET from a source that never ends (API `stream`:
  *   a `ReadableStream`; `callback`: an `openAtomic` callback that never
  *   returns), with `AbortSignal.timeout(100)`, which keeps nothing alive on
@@ -179,6 +183,29 @@ async function main(): Promise<void> {
       console.log("resolved");
     } catch (error) {
       console.log(`rejected ${(error as Error).name}`);
+    }
+    return;
+  }
+  if (mode === "fail-stalled") {
+    // A signal nobody aborts, and a source that never gives a chunk (API
+    // `stream`: a ReadableStream, which says when it is cancelled; else a
+    // generator), to a file whose directory is missing.
+    const signal = new AbortController().signal;
+    const never = api === "stream"
+      ? new ReadableStream<Uint8Array>({
+        cancel: () => console.log("cancelled"),
+      })
+      : (async function* () {
+        await new Promise(() => {});
+        yield "x";
+      })();
+    try {
+      await writeFileAtomic(path.join(target, "missing", "f"), never, {
+        signal,
+      });
+      console.log("resolved");
+    } catch (error) {
+      console.log(`rejected ${(error as { code?: string }).code}`);
     }
     return;
   }

@@ -251,6 +251,33 @@ test("AtomicWriter.flush() reports the data written before it, not a refused wri
   });
 });
 
+for (
+  const [api, says] of [
+    ["stream", "cancelled\nrejected ENOENT\n"],
+    ["generator", "rejected ENOENT\n"],
+  ]
+) {
+  test(
+    `a write with a signal that fails before its ${api} gives a chunk keeps nothing alive${
+      api === "stream" ? ", and cancels the stream" : ""
+    }`,
+    async () => {
+      await withTempDir((dir) => {
+        const [exe, ...args] = scriptCommand(
+          path.join(root, "tests", "_child.ts"),
+          ["fail-stalled", dir, api],
+        );
+        const child = spawnSync(exe, args, {
+          encoding: "utf8",
+          timeout: 30_000,
+        });
+        assert.equal(child.status, 0, "ended by itself");
+        assert.equal(child.stdout, says, child.stderr);
+      });
+    },
+  );
+}
+
 for (const api of ["stream", "callback"]) {
   test(`a write from a ${api} that never ends rejects at AbortSignal.timeout() on every runtime, rather than the process exiting first`, async () => {
     await withTempDir((dir) => {
