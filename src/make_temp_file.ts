@@ -2,7 +2,7 @@
 import { currentContext } from "./_context.ts";
 import { codeOf, errorCode } from "./_error_code.ts";
 import { runAsync, runSync } from "./_run.ts";
-import { perform, request, type Steps } from "./_steps.ts";
+import { perform, request, settle, type Steps } from "./_steps.ts";
 import { randomHex } from "./_temp_name.ts";
 import {
   refuseLoneSurrogates,
@@ -127,17 +127,22 @@ function* createUnique(
   for (let attempt = 1;; attempt++) {
     const path = inDirectory(dir, `${prefix}${randomHex()}${suffix}`);
     inFlight.add(path);
-    try {
-      const file = yield* perform(request("createExclusive", path, 0o600));
-      yield* perform(request("close", file));
-      return path;
-    } catch (error) {
+    const task = `make a temporary file in "${dir}"`;
+    const made = yield* settle(request("createExclusive", path, 0o600));
+    if (!made.ok) {
       inFlight.delete(path);
-      if (errorCode(error) !== "EEXIST" || attempt >= MAX_ATTEMPTS) {
-        const task = `make a temporary file in "${dir}"`;
-        throw tempFileError("create", path, dir, task, error);
+      if (errorCode(made.error) !== "EEXIST" || attempt >= MAX_ATTEMPTS) {
+        throw tempFileError("create", path, dir, task, made.error);
       }
+      continue;
     }
+    const closed = yield* settle(request("close", made.value));
+    if (closed.ok) return path;
+    // Made, but its close failed (a file server's late write error): it
+    // goes, as a failed call leaves nothing.
+    yield* settle(request("remove", path));
+    inFlight.delete(path);
+    throw tempFileError("close", path, dir, task, closed.error);
   }
 }
 

@@ -251,3 +251,28 @@ try {
     });
   },
 );
+
+for (
+  const [name, make] of [
+    ["makeTempFile()", (dir: string) => makeTempFile({ dir })],
+    [
+      "makeTempFileSync()",
+      (dir: string) => Promise.resolve().then(() => makeTempFileSync({ dir })),
+    ],
+  ] as const
+) {
+  test(`${name} leaves nothing and names the close when closing the file it made fails (a file server's late write error)`, async () => {
+    await withTempDir(async (dir) => {
+      const adapter = faultAdapter([{ op: "close", code: "EIO", times: 1 }]);
+      await using(adapter, async () => {
+        await assert.rejects(
+          make(dir),
+          (e) =>
+            e instanceof AtomicWriteError && e.code === "EIO" &&
+            e.operation === "close",
+        );
+      });
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+}
