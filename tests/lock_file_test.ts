@@ -233,21 +233,23 @@ for (
   });
 }
 
+/** Each way to take a file's lock, as a promise that settles as the call does. */
+const TAKES = [
+  ["lockFile()", (file: string) => lockFile(file)],
+  [
+    "lockFileSync()",
+    (file: string) => Promise.resolve().then(() => lockFileSync(file)),
+  ],
+  ["updateFileAtomic()", (file: string) => updateFileAtomic(file, () => "new")],
+] as const;
+
 // What the runtime's permissions can forbid alone: Deno with --deny-read on
 // the lock file, or --allow-read for the target only (Node's
 // --allow-fs-read likewise). The holder could not see that its lock is its
 // own, and would leave it behind as lost.
 for (
   const [name, take] of [
-    ["lockFile()", (file: string) => lockFile(file)],
-    [
-      "lockFileSync()",
-      (file: string) => new Promise((resolve) => resolve(lockFileSync(file))),
-    ],
-    [
-      "updateFileAtomic()",
-      (file: string) => updateFileAtomic(file, () => "new"),
-    ],
+    ...TAKES,
     [
       "updateFileAtomicSync()",
       (file: string) =>
@@ -333,19 +335,7 @@ function countCloses(adapter: FaultAdapter): () => number {
   return () => [...closes.values()].filter((n) => n > 1).length;
 }
 
-for (
-  const [name, take] of [
-    ["lockFile()", (file: string) => lockFile(file)],
-    [
-      "lockFileSync()",
-      (file: string) => new Promise((resolve) => resolve(lockFileSync(file))),
-    ],
-    [
-      "updateFileAtomic()",
-      (file: string) => updateFileAtomic(file, () => "new"),
-    ],
-  ] as const
-) {
+for (const [name, take] of TAKES) {
   for (
     const [fault, why] of [
       [
