@@ -500,6 +500,10 @@ function* stillLocked(s: Replacement, pinned: DirectoryHandle): Steps<void> {
     placed = { held, path, since };
   }
   if (sameDirectory(placed.held, placed.path)) return;
+  // A look that failed says why (an I/O error), not that the path moved.
+  for (const look of [placed.held, placed.path]) {
+    if (!look.ok) throw failure(s, "stat", dirname(s.final), look.error);
+  }
   throw problem(
     s,
     "EAGAIN",

@@ -473,6 +473,34 @@ for (const { name, fails, update } of updates) {
     });
   });
 
+  test(`${name} ${fails} with the look's own error, not EAGAIN, when it cannot look at its directory before the rename (an I/O error)`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f.txt");
+      fs.writeFileSync(target, "old");
+      // Every stat of the directory by its path fails once fn has run: the
+      // look that tells whether the path still leads to the directory held.
+      let ran = false;
+      const adapter = faultAdapter([
+        { op: "stat", code: "EIO", where: (args) => ran && args[0] === dir },
+      ]);
+      const error = await using(
+        adapter,
+        () =>
+          failsWith(
+            update(target, () => {
+              ran = true;
+              return "new";
+            }),
+            "EIO",
+          ),
+      );
+      assert.equal(error.operation, "stat");
+      assert.equal(read(target), "old");
+      assert.deepEqual(locksUnder(dir), []);
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
   test(`${name} ${fails} with ETIMEDOUT when the lock stays held past the timeout`, async () => {
     await withTempDir(async (dir) => {
       const target = path.join(dir, "f.txt");
