@@ -42,12 +42,13 @@ const DONE_IF_GONE_ON_RETRY: ReadonlySet<OpName> = new Set<OpName>([
   "removeDir",
 ]);
 /**
- * Whether the retry `tries` of `req`, a `link`, failed with `error` only
- * because an interrupted try did its work: a file server can carry out a
- * link whose caller a signal interrupted (NFS, FUSE), and the retry then
- * finds the new name taken, by that very file. Only where both names are one
- * file (looked at with `lstat`, which gives the entries' identities) is its
- * `EEXIST` success; a name another process took meanwhile is another file.
+ * Whether the retry `tries` of `req`, a `link`, may have failed with
+ * `error` only because an interrupted try did its work: a file server can
+ * carry out a link whose caller a signal interrupted (NFS, FUSE), and the
+ * retry then finds the new name taken, by that very file. Only where both
+ * names are one file (looked at with `lstat`, which gives the entries'
+ * identities: see `isLinked`) is its `EEXIST` success; a name another
+ * process took meanwhile is another file.
  */
 function linkedBefore(
   req: Request<unknown>,

@@ -139,9 +139,8 @@ function* createUnique(
     const closed = yield* settle(request("close", made.value));
     if (closed.ok) return path;
     // Made, but its close failed (a file server's late write error): it
-    // goes, as a failed call leaves nothing.
-    yield* settle(request("remove", path));
-    inFlight.delete(path);
+    // goes, as a failed call leaves nothing (or at exit, if it cannot now).
+    if ((yield* settle(request("remove", path))).ok) inFlight.delete(path);
     throw tempFileError("close", path, dir, task, closed.error);
   }
 }
