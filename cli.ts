@@ -587,6 +587,8 @@ async function runUpdate(command: Command, argv: string[]): Promise<void> {
       try {
         current = await openLocked(lock, target, "update");
         const size = current === null ? 0 : (await current.stat()).size;
+        // A signal that came while FILE was being opened: CMD never starts.
+        cancel.signal.throwIfAborted();
         const total = await runCommand(
           argv,
           current,

@@ -546,10 +546,10 @@ for (
   );
 }
 
-/** Starts the command with `args`, its `process.exit()` slowed by `_slow_exit.ts`. */
-function startExitingSlowly(args: string[]): ChildProcess {
+/** Starts the command with `args`, and `module` (`_slow_exit.ts`, `_slow_open.ts`) preloaded. */
+function startSlowed(module: string, args: string[]): ChildProcess {
   const [exe, ...rest] = scriptCommand(cli, args);
-  const preload = path.join(root, "tests", "_slow_exit.ts");
+  const preload = path.join(root, "tests", module);
   const flags = runtimeName() === "deno"
     ? [rest.shift()!, "--preload", preload] // after `run`
     : runtimeName() === "bun"
@@ -573,7 +573,7 @@ for (
         const file = path.join(dir, "f");
         fs.writeFileSync(file, old);
         const command = mode === "--update" ? ["--", "tr", "a-z", "A-Z"] : [];
-        const child = startExitingSlowly([...args, file, ...command]);
+        const child = startSlowed("_slow_exit.ts", [...args, file, ...command]);
         const outcome = finished(child);
         child.stdin?.end("new");
         let exiting = false;
@@ -593,6 +593,39 @@ for (
     },
   );
 }
+
+test(
+  "atomic-write --update ends by a signal that comes once it holds FILE's lock, before CMD starts, and never starts CMD",
+  { skip: isWindows ? "no SIGTERM" : false },
+  async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      const ran = path.join(dir, "ran");
+      const child = startSlowed("_slow_open.ts", [
+        "--update",
+        file,
+        "--",
+        "sh",
+        "-c",
+        `touch ${quote(ran)}; cat`,
+      ]);
+      const outcome = finished(child);
+      let opening = false;
+      child.stderr?.on("data", (text) => {
+        if (opening || !String(text).includes("opening")) return;
+        opening = true;
+        process.kill(child.pid!, "SIGTERM"); // not child.kill(): see above
+      });
+      const result = await outcome;
+      assert.ok(opening, result.stderr);
+      assert.deepEqual([result.code, result.signal], [null, "SIGTERM"]);
+      assert.equal(fs.existsSync(ran), false, "CMD was started");
+      assert.equal(read(file), "old");
+      assert.deepEqual(fs.readdirSync(dir), ["f"]);
+    });
+  },
+);
 
 test("atomic-write exits 1 and keeps a non-empty file when the input is empty", async () => {
   await withTempDir(async (dir) => {
