@@ -1,7 +1,9 @@
 /** The two runners that drive the algorithm's steps (see `_steps.ts`): one synchronous, one asynchronous. */
 import type { AsyncFsOps, EntryInfo, FsOps, OpName } from "./runtime/types.ts";
 import type { Instruction, Request, Settled, Steps } from "./_steps.ts";
+import { basename } from "node:path";
 import { errorCode } from "./_error_code.ts";
+import { tempNameOwner } from "./_temp_name.ts";
 
 type Op = (...args: readonly unknown[]) => unknown;
 
@@ -47,7 +49,7 @@ const DONE_IF_GONE_ON_RETRY: ReadonlySet<OpName> = new Set<OpName>([
  * carry out a link whose caller a signal interrupted (NFS, FUSE), and the
  * retry then finds the new name taken, by that very file. Only where both
  * names are one file (looked at with `lstat`, which gives the entries'
- * identities: see `isLinked`) is its `EEXIST` success; a name another
+ * identities: see `wasMade`) is its `EEXIST` success; a name another
  * process took meanwhile is another file.
  */
 function linkedBefore(
@@ -56,6 +58,29 @@ function linkedBefore(
   tries: number,
 ): boolean {
   return tries > 0 && req.name === "link" && errorCode(error) === "EEXIST";
+}
+
+/**
+ * Whether the retry `tries` of `req`, a `rename` of a temporary file, may
+ * have failed with `error` only because an interrupted try did its work:
+ * the retry then finds the temporary name gone (`ENOENT`). It did if that
+ * name is gone and the new one is there (see `wasMade`): a temporary name
+ * is its writer's alone, which nobody else renames or removes while the
+ * writer lives. (Not another name: a reclaimer's rename of a lock whose
+ * retry finds it gone may have lost it to another reclaimer.)
+ */
+function renamedBefore(
+  req: Request<unknown>,
+  error: unknown,
+  tries: number,
+): boolean {
+  return tries > 0 && req.name === "rename" && errorCode(error) === "ENOENT" &&
+    tempNameOwner(basename(req.args[0] as string)) !== null;
+}
+
+/** Whether the old name is gone and the new one there (`lstat`s): a rename made. */
+function moved(from: unknown, to: unknown): boolean {
+  return from === null && to !== null;
 }
 
 /** Whether the entries `a` and `b` (`lstat`s) are one file. */
@@ -93,9 +118,10 @@ function call(ops: FsOps, req: Request<unknown>): unknown {
       return (ops[req.name] as Op)(...req.args);
     } catch (error) {
       if (doneBefore(req, error, tries)) return undefined;
-      if (linkedBefore(req, error, tries)) {
+      if (linkedBefore(req, error, tries) || renamedBefore(req, error, tries)) {
         const [from, to] = req.args as [string, string];
-        if (isLinked(() => sameFile(ops.lstat(from), ops.lstat(to)))) return;
+        const made = req.name === "link" ? sameFile : moved;
+        if (wasMade(() => made(ops.lstat(from), ops.lstat(to)))) return;
         throw error;
       }
       if (!interrupted(req, error, tries)) throw error;
@@ -103,10 +129,10 @@ function call(ops: FsOps, req: Request<unknown>): unknown {
   }
 }
 
-/** `same()`, or `false` if a look fails (the link's own error then stands). */
-function isLinked(same: () => boolean): boolean {
+/** `made()`, or `false` if a look fails (the call's own error then stands). */
+function wasMade(made: () => boolean): boolean {
   try {
-    return same();
+    return made();
   } catch {
     return false;
   }
@@ -120,9 +146,9 @@ function callAsync(
   const again = (error: unknown): Promise<unknown> =>
     doneBefore(req, error, tries)
       ? Promise.resolve(undefined)
-      : linkedBefore(req, error, tries)
-      ? linkedAsync(ops, req).then((linked) => {
-        if (!linked) throw error;
+      : linkedBefore(req, error, tries) || renamedBefore(req, error, tries)
+      ? wasMadeAsync(ops, req).then((made) => {
+        if (!made) throw error;
       })
       : interrupted(req, error, tries)
       ? callAsync(ops, req, tries + 1)
@@ -136,15 +162,16 @@ function callAsync(
   return RETRIED_ON_EINTR.has(req.name) ? made.catch(again) : made;
 }
 
-/** As `isLinked`, asynchronously: whether the link `req` made both its names one file. */
-async function linkedAsync(
+/** As `wasMade`, asynchronously: whether the link or rename `req` was made. */
+async function wasMadeAsync(
   ops: AsyncFsOps,
   req: Request<unknown>,
 ): Promise<boolean> {
   const [from, to] = req.args as [string, string];
+  const made = req.name === "link" ? sameFile : moved;
   try {
     const [a, b] = await Promise.all([ops.lstat(from), ops.lstat(to)]);
-    return sameFile(a, b);
+    return made(a, b);
   } catch {
     return false;
   }

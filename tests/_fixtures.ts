@@ -201,12 +201,12 @@ export function withoutHeldDirectories(): FaultAdapter {
 }
 
 /**
- * A fault adapter whose first `op` (an `unlink` or a `link`) is made, then
- * says `EINTR`, as a file server may carry out a call whose caller a signal
- * interrupted (NFS, FUSE): its retry finds the work done.
+ * A fault adapter whose first `op` (an `unlink`, a `link` or a `rename`) is
+ * made, then says `EINTR`, as a file server may carry out a call whose
+ * caller a signal interrupted (NFS, FUSE): its retry finds the work done.
  */
 export function doneButInterrupted(
-  op: "remove" | "link",
+  op: "remove" | "link" | "rename",
   extra: Partial<RuntimeAdapter> = {},
 ): FaultAdapter {
   const adapter = faultAdapter([], extra);

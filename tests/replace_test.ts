@@ -784,6 +784,16 @@ for (const api of apis) {
     });
   });
 
+  test(`${name} succeeds when its interrupted rename was made and the retry finds its temporary file gone`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f.txt");
+      fs.writeFileSync(file, "old");
+      await using(doneButInterrupted("rename"), () => api.write(file, "new"));
+      assert.equal(read(file), "new");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
   test(`${name} does not retry a failed rename on POSIX`, async () => {
     await withTempDir(async (dir) => {
       const file = path.join(dir, "f.txt");
