@@ -276,3 +276,18 @@ for (
     });
   });
 }
+
+test("TempFile.remove() fails with EISDIR, as unlink(2) does, on every runtime where a directory has taken the file's name", async () => {
+  await withTempDir(async (dir) => {
+    const file = await makeTempFile({ dir });
+    fs.rmSync(file.path);
+    fs.mkdirSync(file.path);
+    fs.writeFileSync(path.join(file.path, "inner"), "x");
+    await assert.rejects(
+      file.remove(),
+      (e) => e instanceof AtomicWriteError && e.code === "EISDIR",
+    );
+    assert.deepEqual(fs.readdirSync(file.path), ["inner"]);
+    fs.rmSync(file.path, { recursive: true });
+  });
+});

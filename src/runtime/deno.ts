@@ -14,6 +14,7 @@
 import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { isWithheldPermission, posixCode } from "./_errno.ts";
+import { errorCode } from "../_error_code.ts";
 import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
 import {
   fromPromises,
@@ -93,6 +94,20 @@ function withDescriptorCode(error: unknown, op: string): unknown {
     Object.assign(error, { syscall: SYSCALLS[op] });
   }
   return withCode(error);
+}
+
+/**
+ * `withCode` for the calls on a name (`op`): Deno's `node:fs` `unlink` of a
+ * directory removes it if empty (which no other runtime does, and which
+ * cannot be refused without a look that races), and fails with
+ * `ENOTEMPTY` if not, where `unlink(2)` says `EISDIR`, as Node and Bun do.
+ */
+function withNameCode(error: unknown, op: string): unknown {
+  const coded = withCode(error);
+  if (op === "remove" && errorCode(coded) === "ENOTEMPTY") {
+    Object.assign(coded as Error, { code: "EISDIR" });
+  }
+  return coded;
 }
 
 function withCode(error: unknown): unknown {
@@ -183,7 +198,7 @@ const table: OpTable<number> = {
     (from, to) => Deno.linkSync(from, to),
     (from, to) => Deno.link(from, to),
   ),
-  ...withNormalizedErrors(nameRows, withCode),
+  ...withNormalizedErrors(nameRows, withNameCode),
   // Deno panics if closing the directory fails (README, "Runtime
   // differences"); node:fs's readdir and opendir on Deno do too.
   readDir: row(
