@@ -212,9 +212,14 @@ function isUnwritten(bytes: Uint8Array): boolean {
   return bytes.every((byte) => byte === 0);
 }
 
-/** The token of a sighting whose record is not (yet) readable: a hash of the file's identity. */
+/**
+ * The token of a sighting whose record is not (yet) readable: a hash of the
+ * file's identity and its time in whole milliseconds, which every runtime
+ * reads alike (Node and Bun give fractions of one, Deno none), so that
+ * waiters of every runtime name the same reclaim mutex after it.
+ */
 export function identityToken(entry: EntryInfo): string {
-  return tokenHash(`${entry.id}@${entry.mtimeMs}`);
+  return tokenHash(`${entry.id}@${Math.floor(entry.mtimeMs)}`);
 }
 
 /**

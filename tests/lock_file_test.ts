@@ -33,7 +33,7 @@ import {
   tempNameOwner,
   type TempOwner,
 } from "../src/_temp_name.ts";
-import { parseRecord } from "../src/_lock_record.ts";
+import { identityToken, parseRecord } from "../src/_lock_record.ts";
 import { detectAdapter } from "../src/runtime/detect.ts";
 import { heartbeat } from "../src/_lock_hold.ts";
 import type { HeldLock } from "../src/lock_file.ts";
@@ -1690,4 +1690,20 @@ test("lockFile() makes its lock file readable by everyone whatever the umask, so
   } finally {
     process.umask(before);
   }
+});
+
+test("a lock whose record cannot be read gets the same token from its identity on every runtime (Node's and Bun's times have fractions of a millisecond, Deno's none)", () => {
+  const seen = {
+    kind: "file" as const,
+    mode: 0o600,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    id: "2049:131",
+    links: 1,
+  };
+  assert.equal(
+    identityToken({ ...seen, mtimeMs: 1795934182072.2534 }), // Node, Bun
+    identityToken({ ...seen, mtimeMs: 1795934182072 }), // Deno
+  );
 });
