@@ -285,7 +285,9 @@ test("TempFile.remove() fails with EISDIR, as unlink(2) does, on every runtime w
     fs.writeFileSync(path.join(file.path, "inner"), "x");
     await assert.rejects(
       file.remove(),
-      (e) => e instanceof AtomicWriteError && e.code === "EISDIR",
+      (e) =>
+        e instanceof AtomicWriteError && e.code === "EISDIR" &&
+        e.errno === -os.constants.errno.EISDIR,
     );
     assert.deepEqual(fs.readdirSync(file.path), ["inner"]);
     fs.rmSync(file.path, { recursive: true });

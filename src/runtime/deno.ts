@@ -13,7 +13,7 @@
  */
 import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
-import { isWithheldPermission, posixCode } from "./_errno.ts";
+import { ERRNO_NUMBERS, isWithheldPermission, posixCode } from "./_errno.ts";
 import { errorCode } from "../_error_code.ts";
 import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
 import {
@@ -105,7 +105,10 @@ function withDescriptorCode(error: unknown, op: string): unknown {
 function withNameCode(error: unknown, op: string): unknown {
   const coded = withCode(error);
   if (op === "remove" && errorCode(coded) === "ENOTEMPTY") {
-    Object.assign(coded as Error, { code: "EISDIR" });
+    Object.assign(coded as Error, {
+      code: "EISDIR",
+      errno: -(ERRNO_NUMBERS.get("EISDIR") ?? 21),
+    });
   }
   return coded;
 }
