@@ -107,7 +107,12 @@ import {
   type Settled,
   type Steps,
 } from "./_steps.ts";
-import type { EntryInfo, OpenFile, RuntimeAdapter } from "./runtime/types.ts";
+import type {
+  EntryInfo,
+  FileContent,
+  OpenFile,
+  RuntimeAdapter,
+} from "./runtime/types.ts";
 
 /**
  * The default lease, in ms. A holder on this host that dies is detected at
@@ -234,7 +239,7 @@ export interface Held {
    */
   leaveLine?: () => void;
   /** The locked file's content read as the lock was taken, with `plan.read`. */
-  initial: Settled<Uint8Array | null> | null;
+  initial: Settled<FileContent | null> | null;
   /** Its place in the line of waiters, if it waited in it: left after the lock's name (`_lock_queue.ts`). */
   ticket: Ticket | null;
 }
@@ -314,7 +319,7 @@ export interface Made {
   file: OpenFile;
   id: string;
   /** The read of `read`, if asked for. */
-  read: Settled<Uint8Array | null> | null;
+  read: Settled<FileContent | null> | null;
   /** The link to `link`, if asked for. */
   linked: Settled<void> | null;
 }
@@ -393,7 +398,7 @@ export function* createRecord(
     return {
       file,
       id: entry.value.id,
-      read: read === undefined ? null : readDone as Settled<Uint8Array | null>,
+      read: read === undefined ? null : readDone as Settled<FileContent | null>,
       // Only once the record is written: the lock's name is never seen
       // without it. (On sshfs, whose client caches a name's attributes, a
       // link made alongside the write could fix the lock's size at 0 for

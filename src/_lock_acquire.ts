@@ -23,7 +23,7 @@ import {
   type Settled,
   type Steps,
 } from "./_steps.ts";
-import type { EntryInfo, OpenFile } from "./runtime/types.ts";
+import type { EntryInfo, FileContent, OpenFile } from "./runtime/types.ts";
 import {
   act,
   checks,
@@ -261,7 +261,7 @@ function* tryLock(
       ...(read === undefined ? [] : [request("readFile", read)]),
     ]);
     if (read !== undefined) {
-      taken.initial = initial as Settled<Uint8Array | null>;
+      taken.initial = initial as Settled<FileContent | null>;
     }
     return taken;
   }

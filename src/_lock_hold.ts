@@ -14,8 +14,15 @@ import {
   type Settled,
   type Steps,
 } from "./_steps.ts";
-import { FRESH_LOOK_MS, type Guard, type Looked } from "./_replacement.ts";
-import { type Held, lockError, marginOf } from "./_lock.ts";
+import {
+  FRESH_LOOK_MS,
+  type Guard,
+  type Looked,
+  resolution,
+  writerOf,
+} from "./_replacement.ts";
+import { type Held, lockError, marginOf, taskOf } from "./_lock.ts";
+import { checkStickyOwner } from "./_sticky.ts";
 import { reclaim } from "./_lock_reclaim.ts";
 import { isSameLock } from "./_lock_look.ts";
 import { leave } from "./_lock_queue.ts";
@@ -272,14 +279,23 @@ export function* releaseAtExit(
 
 /**
  * The locked file's current content, or `null` if it does not exist: read
- * as the lock was taken (`plan.read`), or now.
+ * as the lock was taken (`plan.read`), or now. A file another user made in
+ * a shared sticky directory since the lock looked at the name (`/tmp`) is
+ * refused as the lock refuses it (`checkStickyOwner`), by the owner of the
+ * very file read, before `fn` sees a byte of it.
  */
 export function* readLocked(held: Held): Steps<Uint8Array | null> {
   const initial = held.initial;
   held.initial = null;
   const result = initial ??
     (yield* settle(request("readFile", through(held.plan, held.final))));
-  if (result.ok) return result.value;
+  if (result.ok) {
+    if (result.value === null) return null;
+    const s = resolution(held.final, writerOf(held.plan.adapter));
+    s.task = taskOf(held.plan);
+    yield* checkStickyOwner(s, result.value);
+    return result.value.bytes;
+  }
   const code = codeOf(result.error);
   // Read never through a link (`O_NOFOLLOW`): the file locked was none.
   const link = code === "ELOOP";

@@ -5,7 +5,7 @@
 import { basename, dirname } from "node:path";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import { inDirectory, resolution, writerOf } from "./_replacement.ts";
-import { plantedBy, untrustedOwner } from "./_sticky.ts";
+import { type Owned, plantedBy, untrustedOwner } from "./_sticky.ts";
 import {
   type HolderName,
   holderNamed,
@@ -55,8 +55,21 @@ function* checkBeforeReading(
   if (entry.kind !== "file" || entry.size > MAX_LOCK_BYTES) {
     throw inTheWay(plan, path);
   }
+  yield* checkLockOwner(plan, path, entry);
+}
+
+/**
+ * Refuses the lock file at `path`, made by `file`'s owner, if another user
+ * made it in a shared sticky directory: by its `lstat` before it is read,
+ * and by the file read (another could have been renamed in between).
+ */
+function* checkLockOwner(
+  plan: LockPlan,
+  path: string,
+  file: Owned,
+): Steps<void> {
   const s = resolution(path, writerOf(plan.adapter));
-  const planted = yield* plantedBy(s, path, entry);
+  const planted = yield* plantedBy(s, path, file);
   if (planted !== null) {
     // Without its own uid (Deno without --allow-sys), the process cannot
     // tell its own file from another user's: it says so.
@@ -76,12 +89,20 @@ function* checkBeforeReading(
  * The bytes of the lock file at `path`, or `null` if it is gone. Another
  * user's lock in a shared sticky directory is owner-only
  * (`PRIVATE_LOCK_MODE`): its record is unreadable, as one still being
- * written (no bytes), and the holder is judged without it.
+ * written (no bytes), and the holder is judged without it. A symbolic link
+ * renamed to the name since its `lstat` (which the read does not follow)
+ * is in the way, as one seen there.
  */
 function* readLock(plan: LockPlan, path: string): Steps<Uint8Array | null> {
   const read = yield* settle(request("readFile", path));
-  if (read.ok) return read.value;
-  if (errorCode(read.error) === "EACCES") return new Uint8Array(0);
+  if (read.ok) {
+    if (read.value === null) return null;
+    yield* checkLockOwner(plan, path, read.value);
+    return read.value.bytes;
+  }
+  const code = errorCode(read.error);
+  if (code === "EACCES") return new Uint8Array(0);
+  if (code === "ELOOP") throw inTheWay(plan, path);
   throw lockError(
     plan,
     codeOf(read.error),

@@ -75,7 +75,7 @@ export function parseMountinfo(text: string): MountLine[] {
 function* mountTable(table: string = MOUNTINFO): Steps<MountLine[] | null> {
   const read = yield* settle(request("readFile", table));
   if (!read.ok || read.value === null) return null;
-  return parseMountinfo(new TextDecoder().decode(read.value));
+  return parseMountinfo(new TextDecoder().decode(read.value.bytes));
 }
 
 /**

@@ -430,7 +430,9 @@ export function* closeTemp(s: Replacement): Steps<void> {
  * file (owner, group, bits, ACL) is what they left, not what was there when
  * it was called. Where that differs from what was matched, it is matched
  * again, and made durable again; a file that is no longer a regular file
- * (another process's doing) is left for the rename to meet.
+ * (another process's doing) is left for the rename to meet, and one that
+ * another user made in a shared sticky directory is refused, as the
+ * lookup refuses it (`checkStickyOwner`).
  */
 export function* matchAgain(s: Replacement): Steps<void> {
   const entry = yield* act(
@@ -441,6 +443,11 @@ export function* matchAgain(s: Replacement): Steps<void> {
   );
   if (entry !== null && entry.kind !== "file") return;
   if (sameOwnerAndBits(entry, s.matched)) return;
+  // A file put at the name meanwhile (an earlier write failed) by another
+  // user in `/tmp` must not give this write's file its owner and bits.
+  if (entry !== null && s.options.overwrite) {
+    yield* checkStickyOwner(s, entry);
+  }
   s.matched = entry;
   s.rematching = true;
   yield* matchOwnerAndMode(s, entry, wantedMode(s, entry));

@@ -122,7 +122,7 @@ export function* checkStickyLink(s: Resolution, link: EntryInfo): Steps<void> {
  */
 export function* checkStickyOwner(
   s: Resolution,
-  file: EntryInfo,
+  file: Owned,
 ): Steps<void> {
   const planted = yield* plantedBy(s, s.final, file);
   if (planted === null) return;
@@ -136,6 +136,9 @@ export function* checkStickyOwner(
     level,
   );
 }
+
+/** What tells who made a file: its `lstat`, or what a read of it saw (`FileContent`). */
+export type Owned = Pick<EntryInfo, "uid">;
 
 /** Another user's file in a shared sticky directory: who made it, and how the directory is shared. */
 export interface Planted {
@@ -153,7 +156,7 @@ export interface Planted {
 export function* plantedBy(
   s: Resolution,
   path: string,
-  file: EntryInfo,
+  file: Owned,
 ): Steps<Planted | null> {
   if (file.uid === NO_OWNER) return null; // no owners on this platform
   if (s.host.ids !== null && file.uid === s.host.ids.uid) return null;

@@ -6,7 +6,14 @@ import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { root, runtimeName, scriptCommand } from "./_fixtures.ts";
+import {
+  type FaultAdapter,
+  faultAdapter,
+  root,
+  runtimeName,
+  scriptCommand,
+} from "./_fixtures.ts";
+import type { FileContent } from "../src/runtime/types.ts";
 import { counterValue } from "./_lock_child.ts";
 import { lockName } from "../src/_lock_name.ts";
 import { encodeRecord, type LockRecord } from "../src/_lock_record.ts";
@@ -290,3 +297,31 @@ export const MIXED_WORKERS: [ChildRuntime, "async" | "mixed"][] = [
   ["deno", "async"],
   ["deno", "mixed"],
 ];
+
+/**
+ * An adapter whose first read of the lock file `lock` meets a symbolic link
+ * renamed to its name since its `lstat`, as another user writing in the
+ * directory can do.
+ */
+export function swappingInLink(lock: string): FaultAdapter {
+  const adapter = faultAdapter([]);
+  let swapped = false;
+  const swap = (file: string): void => {
+    if (swapped || !file.endsWith(path.basename(lock))) return;
+    swapped = true;
+    const link = `${lock}.link`;
+    fs.symlinkSync("/etc/hostname", link);
+    fs.renameSync(link, lock);
+  };
+  const { sync, async } = adapter;
+  const [read, readAsync] = [sync.readFile, async.readFile];
+  sync.readFile = (file): FileContent | null => {
+    swap(file);
+    return read(file);
+  };
+  async.readFile = (file): Promise<FileContent | null> => {
+    swap(file);
+    return readAsync(file);
+  };
+  return adapter;
+}

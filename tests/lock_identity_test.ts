@@ -21,7 +21,7 @@ import {
   updateFileAtomic,
   updateFileAtomicSync,
 } from "../mod.ts";
-import type { EntryInfo } from "../src/runtime/types.ts";
+import type { EntryInfo, FileContent } from "../src/runtime/types.ts";
 import {
   canDropPrivileges,
   DEAD_PID,
@@ -98,9 +98,11 @@ test("updateFileAtomic() and updateFileAtomicSync() commit where a file's names 
       adapter.sync.readFile,
       adapter.async.readFile,
     ];
-    adapter.sync.readFile = (p) => empty(p) ? new Uint8Array(0) : readFile(p);
+    const none = (found: FileContent | null) =>
+      found && { ...found, bytes: new Uint8Array(0) };
+    adapter.sync.readFile = (p) => empty(p) ? none(readFile(p)) : readFile(p);
     adapter.async.readFile = async (p) =>
-      empty(p) ? new Uint8Array(0) : await readFileAsync(p);
+      empty(p) ? none(await readFileAsync(p)) : await readFileAsync(p);
     await using(adapter, async () => {
       await updateFileAtomic(target, increment, { fsync: false });
       updateFileAtomicSync(target, increment, { fsync: false });
@@ -128,8 +130,11 @@ test("updateFileAtomic() and updateFileAtomicSync() link the lock's name only on
       await linkAsync(from, to);
       sizeAtLink.set(to, fs.lstatSync(from).size);
     };
-    const cached = (p: string, bytes: Uint8Array | null) =>
-      bytes?.subarray(0, sizeAtLink.get(p) ?? bytes.length) ?? null;
+    const cached = (p: string, found: FileContent | null) =>
+      found && {
+        ...found,
+        bytes: found.bytes.subarray(0, sizeAtLink.get(p) ?? found.bytes.length),
+      };
     const [readFile, readFileAsync] = [sync.readFile, async.readFile];
     sync.readFile = (p) => cached(p, readFile(p));
     async.readFile = async (p) => cached(p, await readFileAsync(p));
@@ -156,10 +161,12 @@ test("updateFileAtomic() does not commit when the looks again at a record read s
     const adapter = numberingNames();
     let reads = 0;
     const readFileAsync = adapter.async.readFile;
-    adapter.async.readFile = async (p) =>
-      p.endsWith(".atomic-lock") && ++reads <= 2
-        ? new Uint8Array(0)
-        : await readFileAsync(p);
+    adapter.async.readFile = async (p) => {
+      const found = await readFileAsync(p);
+      return p.endsWith(".atomic-lock") && ++reads <= 2
+        ? found && { ...found, bytes: new Uint8Array(0) }
+        : found;
+    };
     // Each pause before a new look takes half the lease, on this clock.
     let skew = 0;
     const now = Date.now;

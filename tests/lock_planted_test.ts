@@ -9,14 +9,20 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { lockFile } from "../mod.ts";
+import { lockFile, lockFileSync } from "../mod.ts";
 import {
   canDropPrivileges,
   failsWith,
   root,
+  using,
   withTempDir,
 } from "./_fixtures.ts";
-import { lockChildSays, lockPathOf, writeFakeLock } from "./_lock_fixtures.ts";
+import {
+  lockChildSays,
+  lockPathOf,
+  swappingInLink,
+  writeFakeLock,
+} from "./_lock_fixtures.ts";
 import { mkfifo } from "./_path_fixtures.ts";
 
 /** The Deno executable the tests' children run on. */
@@ -171,3 +177,26 @@ test(
     });
   },
 );
+
+for (
+  const [name, take] of [
+    ["lockFile()", (target: string) => lockFile(target, { timeout: 0 })],
+    [
+      "lockFileSync()",
+      (target: string) =>
+        Promise.resolve().then(() => lockFileSync(target, { timeout: 0 })),
+    ],
+  ] as const
+) {
+  test(`${name} refuses with EEXIST a link renamed to the lock's name after its look, as one seen there`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "state.json");
+      const lock = writeFakeLock(target, {});
+      await using(
+        swappingInLink(lock),
+        () => failsWith(take(target), "EEXIST"),
+      );
+      assert.equal(fs.readlinkSync(lock), "/etc/hostname");
+    });
+  });
+}

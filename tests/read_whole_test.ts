@@ -126,10 +126,15 @@ test("the adapter's asynchronous read gives what its synchronous read gives, on 
     for (const size of [0, 3 * KIB, 64 * KIB, 200 * KIB]) {
       const file = path.join(dir, `f${size}`);
       fs.writeFileSync(file, pattern(size));
+      const [read, readSync] = [
+        await async.readFile(file),
+        sync.readFile(file),
+      ];
       assert.deepEqual(
-        new Uint8Array((await async.readFile(file))!),
-        new Uint8Array(sync.readFile(file)!),
+        new Uint8Array(read!.bytes),
+        new Uint8Array(pattern(size)),
       );
+      assert.deepEqual(read, readSync);
     }
     assert.equal(await async.readFile(path.join(dir, "missing")), null);
   });

@@ -19,7 +19,7 @@ import {
 import type { Writer } from "../src/runtime/_writer_identity.ts";
 import { detectAdapter } from "../src/runtime/detect.ts";
 import { reclaimName } from "../src/_lock_name.ts";
-import { writeFakeLock } from "./_lock_fixtures.ts";
+import { swappingInLink, writeFakeLock } from "./_lock_fixtures.ts";
 import { linkedTree, mkfifo } from "./_path_fixtures.ts";
 import { withNobody } from "./_as_nobody.ts";
 import { NOBODY } from "./_sticky_fixtures.ts";
@@ -585,3 +585,29 @@ test(
     });
   },
 );
+
+for (
+  const [name, sweep] of [
+    ["removeStaleTemps()", removeStaleTemps],
+    [
+      "removeStaleTempsSync()",
+      (...args: Parameters<typeof removeStaleTempsSync>) =>
+        Promise.resolve().then(() => removeStaleTempsSync(...args)),
+    ],
+  ] as const
+) {
+  test(`${name} leaves alone a link renamed to a lock's name after its look, and sweeps on`, async () => {
+    await withTempDir(async (dir) => {
+      const lock = writeFakeLock(path.join(dir, "state.json"), {});
+      const stale = temp(dir, "other.json", deadWriter());
+      assert.deepEqual(
+        await using(
+          swappingInLink(lock),
+          () => sweep(dir, { olderThan: HOUR }),
+        ),
+        [stale],
+      );
+      assert.equal(fs.readlinkSync(lock), "/etc/hostname");
+    });
+  });
+}

@@ -10,7 +10,12 @@ import fs from "node:fs";
 import path from "node:path";
 import type { StickyProtections } from "../src/runtime/types.ts";
 import { apis } from "./_apis.ts";
-import { updateFileAtomic, updateFileAtomicSync } from "../mod.ts";
+import {
+  updateFileAtomic,
+  updateFileAtomicSync,
+  writeFileAtomic,
+} from "../mod.ts";
+import type { FileContent } from "../src/runtime/types.ts";
 import {
   NOBODY,
   notRoot,
@@ -38,6 +43,28 @@ function plantFile(shared: string, name: string): string {
   fs.chownSync(file, NOBODY, NOBODY);
   fs.chmodSync(file, 0o666);
   return file;
+}
+
+/** An adapter whose first read of `shared/name` finds `nobody`'s file planted there just before. */
+function plantingOnRead(shared: string, name: string) {
+  const adapter = faultAdapter([]);
+  let planted = false;
+  const plant = (file: string): void => {
+    if (planted || path.basename(file) !== name) return;
+    planted = true;
+    plantFile(shared, name);
+  };
+  const { sync, async } = adapter;
+  const [readFile, readFileAsync] = [sync.readFile, async.readFile];
+  sync.readFile = (file): FileContent | null => {
+    plant(file);
+    return readFile(file);
+  };
+  async.readFile = (file): Promise<FileContent | null> => {
+    plant(file);
+    return readFileAsync(file);
+  };
+  return adapter;
 }
 
 /** An adapter that reports the sysctls as `protections`, whatever they are. */
@@ -341,4 +368,71 @@ for (
       });
     },
   );
+
+  test(
+    `${name} fails with EACCES, without reading it into fn, on a file another user made in a sticky directory after the lock looked at the name`,
+    { skip: notRoot },
+    async () => {
+      await withTempDir(async (dir) => {
+        const shared = stickyDir(dir);
+        const report = path.join(shared, "report.txt");
+        // Nobody's file appears between the lock's look and its read.
+        const adapter = plantingOnRead(shared, "report.txt");
+        const seen: unknown[] = [];
+        await withProtections(() =>
+          using(adapter, () =>
+            refused(
+              update(report, (current) => {
+                seen.push(current);
+                return "root's data";
+              }),
+              "fs.protected_regular",
+            ))
+        );
+        assert.deepEqual(seen, []);
+        assert.equal(read(report), "planted");
+        assert.equal(fs.statSync(report).uid, NOBODY);
+        assert.deepEqual(fs.readdirSync(shared), ["report.txt"]);
+      });
+    },
+  );
 }
+
+test(
+  "writeFileAtomic() fails with EACCES, keeping neither its owner nor its bits, on a file another user made in a sticky directory while it waited for an earlier write that failed",
+  { skip: notRoot },
+  async () => {
+    await withTempDir(async (dir) => {
+      const shared = stickyDir(dir);
+      const report = path.join(shared, "report.txt");
+      let fail!: () => void;
+      const failed = new Promise<void>((resolve) => fail = resolve);
+      const earlier = writeFileAtomic(
+        report,
+        (async function* () {
+          yield "partial";
+          await failed;
+          throw new Error("the source failed");
+        })(),
+      );
+      const later = writeFileAtomic(report, "root's secret");
+      // The later write has its file written, and waits for its turn.
+      while (
+        !tempsIn(shared).some((t) =>
+          read(path.join(shared, t)) === "root's secret"
+        )
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      plantFile(shared, "report.txt");
+      await withProtections(async () => {
+        fail();
+        await assert.rejects(earlier, /the source failed/);
+        await refused(later, "fs.protected_regular");
+      });
+      assert.equal(read(report), "planted");
+      assert.equal(fs.statSync(report).uid, NOBODY);
+      assert.deepEqual(fs.readdirSync(shared), ["report.txt"]);
+    });
+  },
+);

@@ -9,7 +9,13 @@ import fs from "node:fs";
 import { dirname } from "node:path";
 import os from "node:os";
 import process from "node:process";
-import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
+import {
+  type EntryInfo,
+  type FileContent,
+  NO_OWNER,
+  type ProcessIds,
+  type RuntimeAdapter,
+} from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { plainBytes, readEntrySync, type ReadWhole } from "./_read_whole.ts";
 import { currentDirectory } from "./_current_directory.ts";
@@ -57,6 +63,14 @@ function info(stat: fs.Stats): EntryInfo {
     size: stat.size,
     id: `${stat.dev}:${stat.ino}`,
     links: stat.nlink,
+  };
+}
+
+/** What `readFile` gives: the bytes as `plainBytes`, and the owner as `info`'s. */
+function content(data: Uint8Array, uid: number): FileContent {
+  return {
+    bytes: plainBytes(data),
+    uid: isWindows ? NO_OWNER : owners.uid(uid),
   };
 }
 
@@ -212,9 +226,16 @@ export function createNodeFsAdapter(
   read: ReadWhole,
 ): RuntimeAdapter<number> {
   const readFile = fromCallbacks(
-    (path: string) => plainBytes(readEntrySync(path)),
+    (path: string) => {
+      const { data, uid } = readEntrySync(path);
+      return content(data, uid);
+    },
     (path) => (done) =>
-      read(path, (error, data) => done(error, error ? data : plainBytes(data))),
+      read(
+        path,
+        (error, data, uid) =>
+          error ? done(error, null) : done(null, content(data, uid)),
+      ),
     { recover: missingAsNull },
   );
   const { sync, async } = split({ ...table, readFile, ...aclRows(xattrs) });

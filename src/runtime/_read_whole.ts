@@ -19,10 +19,13 @@ import { constants } from "node:buffer";
 import { isWindows } from "./_posix.ts";
 import { ERRNO_NUMBERS } from "./_errno.ts";
 
-/** An asynchronous whole-file read: `done` gets the bytes or the first error. */
+/**
+ * An asynchronous whole-file read: `done` gets the bytes and the owner of
+ * the file they were read from (its `fstat`'s uid), or the first error.
+ */
 export type ReadWhole = (
   path: string,
-  done: (error: Error | null, data: Buffer) => void,
+  done: (error: Error | null, data: Buffer, uid: number) => void,
 ) => void;
 
 /**
@@ -168,15 +171,41 @@ export function readWholeSync(path: string, anyKind = false): Buffer {
   );
 }
 
-/** {@linkcode readWholeSync} of an entry that must not be a symbolic link (`ELOOP`): see `ENTRY_FLAGS`. */
-export function readEntrySync(path: string): Buffer {
-  return readOpenedSync(path, fs.openSync(path, ENTRY_FLAGS), false);
+/** What {@linkcode readEntrySync} read: the bytes, and the owner of the file they came from. */
+export interface EntryRead {
+  readonly data: Buffer;
+  readonly uid: number;
 }
 
-/** The whole content of `path`, just opened as `fd`, which it closes. */
-function readOpenedSync(path: string, fd: number, anyKind: boolean): Buffer {
+/**
+ * {@linkcode readWholeSync} of an entry that must not be a symbolic link
+ * (`ELOOP`: see `ENTRY_FLAGS`), with its owner, as the open file's `fstat`
+ * says (a name's `lstat` before or after may have seen another file).
+ */
+export function readEntrySync(path: string): EntryRead {
+  let uid = 0;
+  const data = readOpenedSync(
+    path,
+    fs.openSync(path, ENTRY_FLAGS),
+    false,
+    (stat) => uid = stat.uid,
+  );
+  return { data, uid };
+}
+
+/**
+ * The whole content of `path`, just opened as `fd`, which it closes;
+ * `seen` gets the open file's `fstat`.
+ */
+function readOpenedSync(
+  path: string,
+  fd: number,
+  anyKind: boolean,
+  seen?: (stat: fs.Stats) => void,
+): Buffer {
   try {
     const stat = fs.fstatSync(fd);
+    seen?.(stat);
     if (!anyKind && isSpecial(stat)) throw notRegular(path);
     const size = stat.size;
     // The size is known: read it in place, without readFileSync's own fstat.
@@ -238,12 +267,13 @@ const ignore = (): void => {};
  * contended lock reads the file as it takes the lock, so this is also
  * hand-over time.
  */
-export function readWholeInTwo(
-  path: string,
-  done: (error: Error | null, data: Buffer) => void,
-): void {
+export const readWholeInTwo: ReadWhole = (path, done) => {
+  // The owner, from the open file's `fstat`, goes with the bytes.
+  let uid = 0;
+  const finish = (error: Error | null, data: Buffer): void =>
+    done(error, data, uid);
   fs.open(path, ENTRY_FLAGS, (error, fd) => {
-    if (error) return done(error, EMPTY);
+    if (error) return finish(error, EMPTY);
     const first = Buffer.allocUnsafe(FIRST_READ_BYTES);
     let size = 0;
     let got = 0;
@@ -256,16 +286,16 @@ export function readWholeInTwo(
       // /proc/self/mountinfo at a time), so only a read to its end tells.
       const whole = failure === null && got >= size && (size > 0 || got === 0);
       const answer = (): void => {
-        if (failure !== null) return done(failure, EMPTY);
+        if (failure !== null) return finish(failure, EMPTY);
         // Not pooled: the caller may hold on to it, and to its buffer.
         const data = Buffer.allocUnsafeSlow(got);
         first.copy(data, 0, 0, got);
-        done(null, data);
+        finish(null, data);
       };
       // Not whole: read again in full, from the file already open, never
       // by its name again (a swap may have sent that elsewhere by now).
       if (failure === null && !whole) {
-        return readOpenAgain(fd, path, size, done);
+        return readOpenAgain(fd, path, size, finish);
       }
       if (isWindows || failure !== null) {
         return fs.close(fd, (closing) => {
@@ -280,7 +310,10 @@ export function readWholeInTwo(
       if (error) failure ??= error;
       // Before the read's error: a FIFO's read fails too (ESPIPE).
       else if (isSpecial(stat)) failure = notRegular(path);
-      else size = stat.size;
+      else {
+        size = stat.size;
+        uid = stat.uid;
+      }
       joined();
     });
     fs.read(fd, first, 0, FIRST_READ_BYTES, 0, (error, read) => {
@@ -289,7 +322,7 @@ export function readWholeInTwo(
       joined();
     });
   });
-}
+};
 
 /**
  * The whole content of `path`, open as `fd` (nothing read from its

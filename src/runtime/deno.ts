@@ -11,7 +11,13 @@
  * system call) get one here, so the algorithm sees the same codes as on
  * Node and Bun.
  */
-import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
+import {
+  type EntryInfo,
+  type FileContent,
+  NO_OWNER,
+  type ProcessIds,
+  type RuntimeAdapter,
+} from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { ERRNO_NUMBERS, isWithheldPermission, posixCode } from "./_errno.ts";
 import { errorCode } from "../_error_code.ts";
@@ -145,6 +151,14 @@ function info(stat: Deno.FileInfo): EntryInfo {
   };
 }
 
+/** What `readFile` gives (read through `node:fs`): the bytes as `plainBytes`, and the owner as `info`'s. */
+function content(data: Uint8Array, uid: number): FileContent {
+  return {
+    bytes: plainBytes(data),
+    uid: isWindows ? NO_OWNER : owners.uid(uid),
+  };
+}
+
 const RECURSIVE: Deno.MkdirOptions = { recursive: true };
 const name = (entry: Deno.DirEntry): string => entry.name;
 
@@ -212,12 +226,16 @@ const table: OpTable<number> = {
   // Through `node:fs`, whose open can be non-blocking (a FIFO swapped in
   // for the file is refused, not read: see `_read_whole.ts`).
   readFile: row(
-    (path) => plainBytes(readEntrySync(path)),
+    (path) => {
+      const { data, uid } = readEntrySync(path);
+      return content(data, uid);
+    },
     (path) =>
       new Promise((resolve, reject) =>
         readWholeInTwo(
           path,
-          (error, data) => error ? reject(error) : resolve(plainBytes(data)),
+          (error, data, uid) =>
+            error ? reject(error) : resolve(content(data, uid)),
         )
       ),
     { recover: missingAsNull },

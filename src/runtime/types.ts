@@ -118,6 +118,13 @@ export interface EntryInfo {
   links: number;
 }
 
+/** A whole file's bytes, and who owns the file they were read from. */
+export interface FileContent {
+  readonly bytes: Uint8Array;
+  /** Its owner, as {@linkcode EntryInfo.uid}. */
+  readonly uid: number;
+}
+
 /** The file-system operations, in their synchronous form, on open files of type `F`. */
 export interface FsOps<F = OpenFile> {
   /** Describes `path` without following a final link; `null` if it does not exist (see the module doc for `ENOTDIR`). */
@@ -199,8 +206,11 @@ export interface FsOps<F = OpenFile> {
   readDir(path: string): string[];
   /** Waits `ms` milliseconds. */
   sleep(ms: number): void;
-  /** The whole content of the file at `path`; `null` if it does not exist. */
-  readFile(path: string): Uint8Array | null;
+  /**
+   * The whole content of the file at `path`, and its owner, as one open of
+   * it saw them; `null` if it does not exist.
+   */
+  readFile(path: string): FileContent | null;
   /** Sets the modification time of the open file (a lock's heartbeat). */
   touch(file: F, mtimeMs: number): void;
   /**
