@@ -41,7 +41,11 @@ import { codeOf, errorCode } from "./src/_error_code.ts";
 import { isWithheldPermission } from "./src/runtime/_errno.ts";
 import { nulSeparated, rawEnvironment } from "./src/runtime/_exact_name.ts";
 import { toAbsolutePath } from "./src/_validate.ts";
-import { lockedEntry, openUnderLock } from "./src/_open_under_lock.ts";
+import {
+  checkLockedOpen,
+  lockedEntry,
+  openUnderLock,
+} from "./src/_open_under_lock.ts";
 
 /** The package version; a test checks that it equals `deno.json`'s. */
 const VERSION = "0.1.0";
@@ -534,15 +538,18 @@ function runCommand(
  * The file `lock` holds (FILE, `target`) opened for reading, or `null` if
  * it does not exist; `task` names what reads it, for a message. Opened in
  * the directory the lock holds, and never through a link: the file locked
- * was none, and one in its place now leads to a file not locked.
+ * was none, and one in its place now leads to a file not locked. Refused as
+ * an update refuses what it reads (`checkLockedOpen`): another user's file
+ * put at the name in a shared sticky directory since the lock looked.
  */
 async function openLocked(
   lock: FileLock,
   target: string,
   task: string,
 ): Promise<fs.promises.FileHandle | null> {
+  let handle: fs.promises.FileHandle;
   try {
-    return await fs.promises.open(lockedEntry(lock), LOCKED_READ);
+    handle = await fs.promises.open(lockedEntry(lock), LOCKED_READ);
   } catch (error) {
     const code = errorCode(error);
     if (code === "ENOENT") return null;
@@ -551,6 +558,13 @@ async function openLocked(
         ? `Cannot ${task} "${target}": a symbolic link has taken the name of the file locked since the lock was taken (EAGAIN)`
         : `Cannot ${task} "${target}": open failed (${codeOf(error)})`,
     );
+  }
+  try {
+    await checkLockedOpen(lock, await handle.stat());
+    return handle;
+  } catch (error) {
+    await handle.close();
+    throw error;
   }
 }
 

@@ -22,7 +22,7 @@ import {
   writerOf,
 } from "./_replacement.ts";
 import { type Held, lockError, marginOf, taskOf } from "./_lock.ts";
-import { checkStickyOwner } from "./_sticky.ts";
+import { checkStickyOwner, type Owned } from "./_sticky.ts";
 import { reclaim } from "./_lock_reclaim.ts";
 import { isSameLock } from "./_lock_look.ts";
 import { leave } from "./_lock_queue.ts";
@@ -278,6 +278,48 @@ export function* releaseAtExit(
 }
 
 /**
+ * Refuses the locked file, made by `file`'s owner, if another user made it
+ * in a shared sticky directory (`checkStickyOwner`): one put at the name
+ * since the lock looked at it, found by its read.
+ */
+function* refusePlanted(held: Held, file: Owned): Steps<void> {
+  const s = resolution(held.final, writerOf(held.plan.adapter));
+  s.task = taskOf(held.plan);
+  yield* checkStickyOwner(s, file);
+}
+
+/**
+ * For a reader of the locked file other than {@linkcode readLocked} (the
+ * CLI's, which streams it): refuses the file it just opened, known by its
+ * identity `id` (device and inode, from its `fstat`), as `readLocked`
+ * refuses what it read; `EAGAIN` if the name no longer leads to it.
+ */
+export function* checkOpened(held: Held, id: string): Steps<void> {
+  const path = through(held.plan, held.final);
+  const found = yield* settle(request("lstat", path));
+  if (!found.ok) {
+    throw lockError(
+      held.plan,
+      codeOf(found.error),
+      "stat",
+      held.final,
+      undefined,
+      found.error,
+    );
+  }
+  if (found.value === null || found.value.id !== id) {
+    throw lockError(
+      held.plan,
+      "EAGAIN",
+      "read",
+      held.final,
+      "the file locked was replaced or removed as it was opened",
+    );
+  }
+  yield* refusePlanted(held, found.value);
+}
+
+/**
  * The locked file's current content, or `null` if it does not exist: read
  * as the lock was taken (`plan.read`), or now. A file another user made in
  * a shared sticky directory since the lock looked at the name (`/tmp`) is
@@ -291,9 +333,7 @@ export function* readLocked(held: Held): Steps<Uint8Array | null> {
     (yield* settle(request("readFile", through(held.plan, held.final))));
   if (result.ok) {
     if (result.value === null) return null;
-    const s = resolution(held.final, writerOf(held.plan.adapter));
-    s.task = taskOf(held.plan);
-    yield* checkStickyOwner(s, result.value);
+    yield* refusePlanted(held, result.value);
     return result.value.bytes;
   }
   const code = codeOf(result.error);

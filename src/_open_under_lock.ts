@@ -10,6 +10,8 @@ import type { AtomicOptions } from "./atomic_options.ts";
 import { AtomicFileHandle } from "./_atomic_file.ts";
 import { currentContext, startReplacement } from "./_context.ts";
 import { through } from "./_lock_directory.ts";
+import { checkOpened } from "./_lock_hold.ts";
+import { runAsync } from "./_run.ts";
 import { underLock } from "./update_file_atomic.ts";
 import { resolveOptions } from "./_validate.ts";
 import type { FileLock, HeldLock } from "./lock_file.ts";
@@ -22,6 +24,22 @@ import type { FileLock, HeldLock } from "./lock_file.ts";
 export function lockedEntry(lock: FileLock): string {
   const held = (lock as HeldLock).held;
   return through(held.plan, held.final);
+}
+
+/**
+ * Refuses the file just opened at {@linkcode lockedEntry} (`opened`, its
+ * `fstat`), as an update refuses what it reads: one another user made in a
+ * shared sticky directory since the lock looked at the name (`EACCES`), or
+ * one the name no longer leads to (`EAGAIN`).
+ */
+export function checkLockedOpen(
+  lock: FileLock,
+  opened: { readonly dev: number; readonly ino: number },
+): Promise<void> {
+  return runAsync(
+    checkOpened((lock as HeldLock).held, `${opened.dev}:${opened.ino}`),
+    currentContext().async,
+  );
 }
 
 /**

@@ -18,6 +18,12 @@ import {
   withTempDir,
 } from "./_fixtures.ts";
 import { linkedTree } from "./_path_fixtures.ts";
+import {
+  NOBODY,
+  notRoot,
+  stickyDir,
+  withProtections,
+} from "./_sticky_fixtures.ts";
 import { injecting } from "./_commands.ts";
 import { lockFile, writeFileAtomic } from "../mod.ts";
 
@@ -589,6 +595,41 @@ for (
         assert.deepEqual([result.code, result.signal], [0, null]);
         assert.equal(read(file), expected);
         assert.deepEqual(fs.readdirSync(dir), ["f"]);
+      });
+    },
+  );
+}
+
+for (
+  const mode of [
+    "--append",
+    "--update",
+  ] as const
+) {
+  test(
+    `atomic-write ${mode} fails with EACCES, reading nothing, on a file another user made in a sticky directory after the lock looked at the name`,
+    { skip: notRoot },
+    async () => {
+      await withTempDir(async (dir) => {
+        const shared = stickyDir(dir);
+        const file = path.join(shared, "f");
+        const result = await withProtections(() => {
+          const child = startSlowed(
+            "_plant_on_open.ts",
+            mode === "--append"
+              ? ["--append", file]
+              : ["--update", file, "--", "cat"],
+          );
+          const outcome = finished(child);
+          child.stdin?.end("root's data");
+          return outcome;
+        });
+        assert.equal(result.code, 1, result.stderr);
+        assert.match(result.stderr, /belongs to another user \(uid 65534\)/);
+        assert.match(result.stderr, /fs\.protected_regular/);
+        assert.equal(read(file), "planted");
+        assert.equal(fs.statSync(file).uid, NOBODY);
+        assert.deepEqual(fs.readdirSync(shared), ["f"]);
       });
     },
   );
