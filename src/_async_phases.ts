@@ -12,6 +12,7 @@ import {
   closeTemp,
   discard,
   matchAgain,
+  matchAgainClosed,
   orDiscard,
   prepare,
   publish,
@@ -89,8 +90,8 @@ export async function prepareAsync(
  * left (`matchAgain`). Each holds a descriptor while it waits: a burst of
  * writes queued behind a slow one (a stream) must not exhaust the table
  * (a limit of 64 failed 109 of 150 saves with `EMFILE` without a cap).
- * Beyond it, a write closes its file before it waits, and keeps the owner
- * and bits it found when it was called.
+ * Beyond it, a write closes its file before it waits, and opens it again
+ * after only if what the earlier writes left differs from what it matched.
  */
 const OPEN_WHILE_WAITING = 8;
 /** The count, shared by every copy of the library in the thread (`_shared_state.ts`). */
@@ -120,8 +121,12 @@ export async function commitInTurn(
     await runAsync(orDiscard(s, seal(s)), ops);
     // Past the cap, its file is closed while it waits; its directory stays
     // held (one descriptor for all the writes to it: `_held_directories.ts`),
-    // so that its rename, or its removal, still acts where it was made.
-    if (turn !== null) await orDiscardAsync(s, ops, turn);
+    // so that its rename, or its removal, still acts where it was made. It
+    // is opened again if what the earlier writes left must be matched.
+    if (turn !== null) {
+      await orDiscardAsync(s, ops, turn);
+      await runAsync(orDiscard(s, matchAgainClosed(s)), ops);
+    }
   } else {
     waitingOpen.count++;
     try {

@@ -435,19 +435,51 @@ export function* closeTemp(s: Replacement): Steps<void> {
  * lookup refuses it (`checkStickyOwner`).
  */
 export function* matchAgain(s: Replacement): Steps<void> {
+  const entry = yield* changedSinceMatched(s);
+  if (entry !== undefined) yield* rematch(s, entry);
+}
+
+/**
+ * {@linkcode matchAgain}, for a write whose temporary file was closed while
+ * it waited (beyond the writes that may wait with theirs open: see
+ * `_async_phases.ts`): the file is opened again (never through a link) only
+ * where there is something to match, then closed again.
+ */
+export function* matchAgainClosed(s: Replacement): Steps<void> {
+  const entry = yield* changedSinceMatched(s);
+  if (entry === undefined) return;
+  const temp = s.temp as string;
+  s.file = yield* act(s, "open", temp, request("reopen", named(s, temp)));
+  yield* rematch(s, entry);
+  yield* closeTemp(s);
+}
+
+/**
+ * The file at the target's name now, if its owner, group or bits are not
+ * what the write matched (`undefined` if they are, or if it is no longer a
+ * regular file: that one is left for the rename to meet).
+ */
+function* changedSinceMatched(
+  s: Replacement,
+): Steps<EntryInfo | null | undefined> {
   const entry = yield* act(
     s,
     "lstat",
     s.final,
     request("lstat", named(s, s.final)),
   );
-  if (entry !== null && entry.kind !== "file") return;
-  if (sameOwnerAndBits(entry, s.matched)) return;
+  if (entry !== null && entry.kind !== "file") return undefined;
+  if (sameOwnerAndBits(entry, s.matched)) return undefined;
   // A file put at the name meanwhile (an earlier write failed) by another
   // user in `/tmp` must not give this write's file its owner and bits.
   if (entry !== null && s.options.overwrite) {
     yield* checkStickyOwner(s, entry);
   }
+  return entry;
+}
+
+/** Matches the open temporary file to `entry` (or to a new file's), and makes that durable. */
+function* rematch(s: Replacement, entry: EntryInfo | null): Steps<void> {
   s.matched = entry;
   s.rematching = true;
   yield* matchOwnerAndMode(s, entry, wantedMode(s, entry));

@@ -20,6 +20,7 @@ const RETRIED_ON_EINTR: ReadonlySet<OpName> = new Set<OpName>([
   "lstat",
   "stat",
   "readLink",
+  "reopen",
   "write",
   "sync",
   "syncDir",

@@ -253,6 +253,35 @@ for (
   });
 }
 
+// Beyond the 8 writes of a thread that may wait for their turn with their
+// files open, a write closes its file while it waits: it is opened again
+// to match what the earlier writes left.
+for (
+  const [what, others] of [
+    ["behind 11 other writes to the file", 0],
+    ["while 9 writes to another file wait", 9],
+  ] as const
+) {
+  test(`writeFileAtomic() without a mode keeps the bits that an earlier overlapping write gave a new file, ${what}`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "secret");
+      const cache = path.join(dir, "cache");
+      const busy = Array.from(
+        { length: others },
+        (_, i) => writeFileAtomic(cache, `cache-${i}`),
+      );
+      const saves = [writeFileAtomic(file, "secret-0", { mode: 0o600 })];
+      for (let i = 1; i < (others === 0 ? 12 : 2); i++) {
+        saves.push(writeFileAtomic(file, `secret-${i}`));
+      }
+      await Promise.all([...busy, ...saves]);
+      assert.equal(read(file), `secret-${saves.length - 1}`);
+      assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+}
+
 test("writeFileAtomic() aborted while an earlier write to the path stalls rejects at its abort, not after the stalled one", async () => {
   await withTempDir(async (dir) => {
     const file = path.join(dir, "f");

@@ -21,6 +21,8 @@ const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
 const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
 
 const CREATE_EXCLUSIVE = O_WRONLY | O_CREAT | O_EXCL;
+const REOPEN = O_WRONLY | (fs.constants.O_NOFOLLOW ?? 0) |
+  (fs.constants.O_NONBLOCK ?? 0);
 const OPEN_DIR = O_RDONLY | O_DIRECTORY;
 const fdLink = (fd: number): string => `${FD_DIR}/${fd}`;
 const seconds = (ms: number): number => ms / 1000;
@@ -126,6 +128,7 @@ export const nameRows: Pick<
 export type DescriptorRows = Pick<
   OpTable<number>,
   | "createExclusive"
+  | "reopen"
   | "write"
   | "sync"
   | "chmod"
@@ -142,6 +145,10 @@ export const descriptorRows: DescriptorRows = {
   createExclusive: fromCallbacks(
     (path, mode) => fs.openSync(path, CREATE_EXCLUSIVE, mode),
     (path, mode) => (done) => fs.open(path, CREATE_EXCLUSIVE, mode, done),
+  ),
+  reopen: fromCallbacks(
+    (path: string) => fs.openSync(path, REOPEN),
+    (path) => (done) => fs.open(path, REOPEN, done),
   ),
   write: fromCallbacks(
     (fd, bytes) => fs.writeSync(fd, bytes, 0, bytes.byteLength),

@@ -72,6 +72,7 @@ const codesByName: Record<string, string> = {
  */
 const SYSCALLS: Record<string, string> = {
   createExclusive: "open",
+  reopen: "open",
   write: "write",
   sync: "fsync",
   chmod: "fchmod",
@@ -177,6 +178,7 @@ const table: OpTable<number> = {
   // the table full waits for (`_deno_duplicates.ts`).
   ...descriptors,
   createExclusive: waitingForLent(descriptors.createExclusive),
+  reopen: waitingForLent(descriptors.reopen),
   openDirectory: waitingForLent(descriptors.openDirectory),
   sync: lending(descriptors.sync),
   syncDir: lending(descriptors.syncDir),

@@ -142,6 +142,12 @@ export interface FsOps<F = OpenFile> {
   makeDirectory(path: string, mode: number): void;
   /** Creates a new file for writing, failing with `EEXIST` if `path` exists (`O_CREAT|O_EXCL`). */
   createExclusive(path: string, mode: number): F;
+  /**
+   * Opens the existing regular file at `path` for writing, never through a
+   * final link (`O_NOFOLLOW`) nor blocking: a temporary file of the
+   * library's own, closed while its write waited for its turn.
+   */
+  reopen(path: string): F;
   /** Writes from the start of `bytes`; returns how many were written (possibly fewer). */
   write(file: F, bytes: Uint8Array): number;
   /** Flushes the file's data and metadata to the device (`fsync`). */
