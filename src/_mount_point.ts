@@ -182,6 +182,16 @@ export function* refuseMountPoint(
 }
 
 /**
+ * Whether `path` goes into another process's mount namespace
+ * (`/proc/PID/root/…`), where only {@linkcode refuseMountPoint}, before the
+ * rename, keeps a file mounted there since from being replaced: the kernel
+ * refuses the rename only over a mount point of the caller's namespace.
+ */
+export function entersNamespace(path: string): boolean {
+  return enteredNamespace(path) !== null;
+}
+
+/**
  * The process whose root or current directory the path `path` goes through
  * (`/proc/PID/root/…`, `/proc/PID/cwd/…`, `/proc/PID/task/TID/root/…`: a
  * container's files, seen from the host), whose mounts may not be this

@@ -56,7 +56,7 @@ import { openToHold } from "./_open_directory.ts";
 import { nameTaken } from "./_name_taken.ts";
 import { checkNotDetached } from "./_validate.ts";
 import { resolveTarget } from "./_resolve_target.ts";
-import { MOUNT_POINT_REASON } from "./_mount_point.ts";
+import { entersNamespace, MOUNT_POINT_REASON } from "./_mount_point.ts";
 import { checkStickyOwner } from "./_sticky.ts";
 import {
   chmodFailure,
@@ -298,6 +298,9 @@ function* resolveAndCreate(
 function* createWhileLooking(s: Replacement): Steps<EntryInfo | undefined> {
   const keepsBits = s.options.mode !== undefined || s.options.keepMode;
   if (!keepsBits || !s.knownFiles.has(s.target)) return undefined;
+  // A file mounted there since it was known would go unseen: the ordered
+  // steps look for mount points (`refuseMountPoint`).
+  if (entersNamespace(s.target)) return undefined;
   // An update whose lock found another file than its path names (a link).
   if (s.locked !== undefined && s.locked !== s.target) return undefined;
   const first = holdsFirst(s);

@@ -10,6 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { apis, failureOf, pathApis } from "./_apis.ts";
+import { writeFileAtomic, writeFileAtomicSync } from "../mod.ts";
 import {
   failsWith,
   read,
@@ -584,6 +585,50 @@ for (const mode of ["async", "sync"]) {
       },
     );
   }
+
+  test(
+    `${api} rejects with EBUSY, keeping that mount, a file it replaced before that has since been mounted in another process's mount namespace`,
+    needsMounts,
+    async () => {
+      await withTempDir(async (dir) => {
+        fs.mkdirSync(path.join(dir, "host"));
+        fs.writeFileSync(path.join(dir, "host", "f"), "volume\n");
+        fs.writeFileSync(path.join(dir, "mounted"), "image");
+        const container = await startContainer(dir, "true");
+        try {
+          const inside = `/proc/${container.pid}/root${dir}/mounted`;
+          const write = mode === "sync"
+            ? (data: string) =>
+              Promise.resolve().then(() => writeFileAtomicSync(inside, data))
+            : (data: string) => writeFileAtomic(inside, data);
+          await write("first"); // now a file this process knows
+          const mounted = spawnSync("nsenter", [
+            "-t",
+            String(container.pid),
+            "-m",
+            "mount",
+            "--bind",
+            path.join(dir, "host", "f"),
+            path.join(dir, "mounted"),
+          ], { encoding: "utf8" });
+          assert.equal(mounted.status, 0, mounted.stderr);
+          const error = await failsWith(write("second"), "EBUSY");
+          assert.match(
+            error.message,
+            /mount point in the mount namespace of process/,
+          );
+          assert.equal(read(inside), "volume\n");
+          assert.match(
+            fs.readFileSync(`/proc/${container.pid}/mountinfo`, "utf8"),
+            / \/.*\/mounted /,
+          );
+          assert.deepEqual(tempsIn(dir), []);
+        } finally {
+          container.kill("SIGKILL");
+        }
+      });
+    },
+  );
 
   for (
     const [how, volume] of [
