@@ -253,3 +253,23 @@ test("65534 counts as unknown in the initial user namespace only while the mount
   assert.equal(owners.gid(65534), 65534);
   assert.equal(reads, 2);
 });
+
+test("65534 counts as unknown only for the call whose read of /proc/self/uid_map ran out of descriptors, then as nobody outside a user namespace", () => {
+  let full = true;
+  const owners = new OwnerIds((file) => {
+    if (file === "/proc/self/uid_map") {
+      if (full) {
+        throw Object.assign(new Error("EMFILE: too many open files"), {
+          code: "EMFILE",
+        });
+      }
+      return "         0          0 4294967295\n";
+    }
+    if (file === "/proc/self/mountinfo") return "";
+    throw new Error(`no ${file} here`);
+  });
+  assert.equal(owners.uid(65534), UNKNOWN_OWNER);
+  full = false;
+  assert.equal(owners.uid(65534), 65534);
+  assert.equal(owners.gid(65534), 65534);
+});

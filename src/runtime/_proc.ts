@@ -10,9 +10,23 @@ import {
   type StickyProtections,
   UNKNOWN_OWNER,
 } from "./types.ts";
+import { errorCode } from "../_error_code.ts";
 
 /** Reads a whole text file; throws if it cannot. */
 export type ReadText = (path: string) => string;
+
+/**
+ * Codes of a failed read of /proc that may succeed the next time: out of
+ * descriptors or memory, interrupted. What was read then is not kept, and
+ * is read again on the next call; every other failure (no /proc, no
+ * permission) is for good.
+ */
+const TRANSIENT = new Set(["EMFILE", "ENFILE", "ENOMEM", "EAGAIN", "EINTR"]);
+
+/** Whether `error` is a {@linkcode TRANSIENT} failure. */
+export function isTransient(error: unknown): boolean {
+  return TRANSIENT.has(errorCode(error) ?? "");
+}
 
 const FS_IDS =
   /^Uid:\s+\d+\s+\d+\s+\d+\s+(\d+)$[\s\S]*^Gid:\s+\d+\s+\d+\s+\d+\s+(\d+)$/m;
@@ -168,14 +182,19 @@ export class OwnerIds {
   #placeholder(): { uid: number; gid: number } | null {
     if (this.#placeholders !== undefined) return this.#placeholders;
     let map: string | null = null;
+    // Cannot tell: as inside a namespace, and for good, but for a failure
+    // that may pass (out of descriptors): then only for this call.
+    let lasting = true;
     try {
       map = this.#readText("/proc/self/uid_map");
-    } catch { /* cannot tell: as inside a namespace */ }
-    return this.#placeholders = map !== null && INITIAL_ID_MAP.test(map)
-      ? null
-      : {
-        uid: overflowId(this.#readText, "overflowuid"),
-        gid: overflowId(this.#readText, "overflowgid"),
-      };
+    } catch (error) {
+      lasting = !isTransient(error);
+    }
+    const placeholders = map !== null && INITIAL_ID_MAP.test(map) ? null : {
+      uid: overflowId(this.#readText, "overflowuid"),
+      gid: overflowId(this.#readText, "overflowgid"),
+    };
+    if (lasting) this.#placeholders = placeholders;
+    return placeholders;
   }
 }

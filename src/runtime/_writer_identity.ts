@@ -45,6 +45,7 @@ import os from "node:os";
 import process from "node:process";
 import { errorCode } from "../_error_code.ts";
 import { hiddenIn, parseMountinfo } from "../_mount_point.ts";
+import { isTransient } from "./_proc.ts";
 
 /** A thread that makes temporary files, as {@linkcode writerOf} describes it. */
 export interface Writer {
@@ -103,18 +104,6 @@ function timeNamespace(reader: ProcReader): string {
   }
 }
 
-/**
- * Codes of a failed read of /proc that may succeed the next time: out of
- * descriptors or memory, interrupted. What this process is, read then, is
- * not kept, and is read again on the next call; every other failure (no
- * /proc, no permission) is for good.
- */
-const TRANSIENT = new Set(["EMFILE", "ENFILE", "ENOMEM", "EAGAIN", "EINTR"]);
-
-/** Whether `error` is a {@linkcode TRANSIENT} failure. */
-function isTransient(error: unknown): boolean {
-  return TRANSIENT.has(errorCode(error) ?? "");
-}
 
 /** The machine's own time namespace (`PROC_TIME_INIT_INO`): its clocks are not shifted. */
 const INITIAL_TIME_NAMESPACE = "time:[4026531834]";
@@ -155,7 +144,7 @@ function procHidesOthers(reader: ProcReader): boolean {
 /**
  * The calling thread as a writer, or `null` if /proc cannot tell (no /proc,
  * no permission, a /proc of another namespace); throws a
- * {@linkcode TRANSIENT} failure.
+ * transient failure (`isTransient`).
  */
 export function writerOf(reader: ProcReader, pid: number): Writer | null {
   try {
@@ -266,7 +255,7 @@ const nodeFsReader: ProcReader = {
 
 /**
  * `read()`, or `""` where it throws (no /proc, no permission); throws a
- * {@linkcode TRANSIENT} failure.
+ * transient failure (`isTransient`).
  */
 function orEmpty(read: () => string): string {
   try {
@@ -290,7 +279,7 @@ export function processStart(pid: number): ProcessStart | null {
   }
 }
 
-/** {@linkcode processStart}, throwing a {@linkcode TRANSIENT} failure. */
+/** {@linkcode processStart}, throwing a transient failure (`isTransient`). */
 function startOf(pid: number): ProcessStart | null {
   if (!procIsOurs(nodeFsReader, process.pid)) return null;
   const stat = parseStat(
