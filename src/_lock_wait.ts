@@ -82,10 +82,28 @@ function isHeldHere(plan: LockPlan, ops: FsOps, path: string): boolean {
   if (!plan.held?.size) return false;
   try {
     const entry = ops.lstat(path);
-    return entry !== null && plan.held.has(entry.id);
+    return entry !== null && holdsHere(plan, ops, entry.id);
   } catch {
     return false; // the tries say what is wrong
   }
+}
+
+/**
+ * Whether the lock file known by its identity `id` is one this thread
+ * holds: one of `plan.held` that a name of this thread's still leads to
+ * (the holder's own, or the lock's as it took it). A lock taken over while
+ * the thread did not run a heartbeat (a synchronous stretch) keeps its
+ * identity in `plan.held` until one finds it lost, and by then the file
+ * system may have given that identity (its inode) to another lock.
+ */
+function holdsHere(plan: LockPlan, ops: FsOps, id: string): boolean {
+  if (!plan.held?.has(id)) return false;
+  for (const path of plan.inFlight ?? []) {
+    try {
+      if (ops.lstat(path)?.id === id) return true;
+    } catch { /* not this one */ }
+  }
+  return false;
 }
 
 /**
@@ -102,7 +120,7 @@ function isHeldHere(plan: LockPlan, ops: FsOps, path: string): boolean {
 function isOwnLock(plan: LockPlan, ops: FsOps, waiter: Waiter): boolean {
   const id = waiter.sighted;
   if (id === null) return false;
-  if (plan.held?.has(id)) return true;
+  if (holdsHere(plan, ops, id)) return true;
   const inFlight = plan.inFlight;
   if (inFlight === undefined) return false;
   // In any directory: a lock names its files through its own descriptor of

@@ -535,6 +535,36 @@ test("lockFileSync() and updateFileAtomicSync() fail at once with EDEADLK in the
   });
 });
 
+test("lockFileSync() waits, not EDEADLK, for another's lock that has the identity (inode) of a lock this thread lost without a heartbeat seeing it", async () => {
+  await withTempDir(async (dir) => {
+    const adapter = faultAdapter([]);
+    await using(adapter, async () => {
+      const lost = lockFileSync(path.join(dir, "a"), { lease: 60_000 });
+      try {
+        const id = adapter.sync.lstat(lost.lockPath)!.id;
+        // Taken over and its names removed while this thread ran no
+        // heartbeat; the file system gives its inode to another's lock.
+        for (const name of fs.readdirSync(dir)) fs.rmSync(path.join(dir, name));
+        const other = path.join(dir, "b");
+        const otherLock = writeFakeLock(other, {});
+        const lstat = adapter.sync.lstat;
+        adapter.sync.lstat = (p) => {
+          const entry = lstat(p);
+          return entry && path.basename(p) === path.basename(otherLock)
+            ? { ...entry, id }
+            : entry;
+        };
+        assert.throws(
+          () => lockFileSync(other, { timeout: 300 }),
+          (e) => e instanceof AtomicWriteError && e.code === "ETIMEDOUT",
+        );
+      } finally {
+        await lost.release().catch(() => {});
+      }
+    });
+  });
+});
+
 test("lockFileSync() fails with EDEADLK while this thread's lockFile() has linked its lock but not yet seen the link end", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
