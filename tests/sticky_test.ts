@@ -31,10 +31,13 @@ import {
   failsWith,
   faultAdapter,
   read,
+  root,
+  scriptCommand,
   tempsIn,
   using,
   withTempDir,
 } from "./_fixtures.ts";
+import { spawnSync } from "node:child_process";
 
 /** `nobody`'s world-writable file at `shared/name`. */
 function plantFile(shared: string, name: string): string {
@@ -433,6 +436,27 @@ test(
       assert.equal(read(report), "planted");
       assert.equal(fs.statSync(report).uid, NOBODY);
       assert.deepEqual(fs.readdirSync(shared), ["report.txt"]);
+    });
+  },
+);
+
+test(
+  "writeFileAtomic() after process.setuid() trusts the files it makes in a sticky directory as its own",
+  { skip: notRoot },
+  async () => {
+    await withTempDir(async (dir) => {
+      fs.chmodSync(dir, 0o755);
+      const shared = stickyDir(dir);
+      const [exe, ...args] = scriptCommand(
+        path.join(root, "tests", "_setuid_child.ts"),
+        [shared],
+      );
+      const run = await withProtections(() =>
+        Promise.resolve(spawnSync(exe, args, { encoding: "utf8" }))
+      );
+      assert.equal(run.stdout.trim(), "ok", run.stderr);
+      assert.equal(read(path.join(shared, "own")), "v2");
+      assert.equal(fs.statSync(path.join(shared, "own")).uid, NOBODY);
     });
   },
 );

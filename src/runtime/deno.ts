@@ -11,6 +11,7 @@
  * system call) get one here, so the algorithm sees the same codes as on
  * Node and Bun.
  */
+import process from "node:process";
 import {
   type EntryInfo,
   type FileContent,
@@ -261,16 +262,37 @@ const readProc: ReadText = (path) => {
   }
 };
 
+/** The effective ids when /proc gave `procIds` (`undefined`: not told). */
+let readAs: string | undefined;
+
+/**
+ * The effective uid and gid, which `node:process`'s `setuid()` and kin
+ * change on Deno too; asked only where /proc could be read (--allow-all,
+ * which allows this too, so that it never prompts).
+ */
+function effectiveIds(): string | undefined {
+  try {
+    return `${process.geteuid?.()}:${process.getegid?.()}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The ids the kernel checks this process's file accesses with: its
  * file-system ids, from /proc/self/status (which Deno reads only with
- * --allow-all), read once, as Deno has no call that changes them. Else
- * `Deno.uid()` and `Deno.gid()` (--allow-sys): the real ids, the same but in
- * a set-ID process. Without either the owner is unknown: owners are left
- * alone and sticky directories trust only entries their owner made.
+ * --allow-all), read again only when the effective ids have changed since
+ * (`process.setuid()`: the file-system ids follow them). Else `Deno.uid()`
+ * and `Deno.gid()` (--allow-sys): the real ids, the same but in a set-ID
+ * process. Without either the owner is unknown: owners are left alone and
+ * sticky directories trust only entries their owner made.
  */
 function ids(): ProcessIds | null {
-  if (procIds === undefined) procIds = idsFromProc(readProc) ?? procIds;
+  if (procIds === undefined || (procIds && effectiveIds() !== readAs)) {
+    procIds = undefined;
+    procIds = idsFromProc(readProc) ?? procIds;
+    if (procIds) readAs = effectiveIds();
+  }
   if (procIds) return procIds;
   try {
     const uid = Deno.uid();
