@@ -104,7 +104,6 @@ function timeNamespace(reader: ProcReader): string {
   }
 }
 
-
 /** The machine's own time namespace (`PROC_TIME_INIT_INO`): its clocks are not shifted. */
 const INITIAL_TIME_NAMESPACE = "time:[4026531834]";
 

@@ -324,6 +324,13 @@ export const denoAdapter: RuntimeAdapter<number> = {
   ids,
   protections: () => protectionsFromProc(readText),
   checkAccess: (path, access) => {
+    // Deno keeps every answer it gives for a path, for good: asked per
+    // path, a process that locks ever new files would grow without end.
+    // Where `access` is granted everywhere (no list of paths), only a
+    // `--deny-*` list could refuse the path, and the calls on it say so.
+    if (Deno.permissions.querySync({ name: access }).state === "granted") {
+      return;
+    }
     if (
       Deno.permissions.requestSync({ name: access, path }).state !== "granted"
     ) {
