@@ -21,6 +21,7 @@ import {
   untilAborted,
 } from "./_run.ts";
 import { shared } from "./_shared_state.ts";
+import { type Lines, lineUp } from "./_line.ts";
 import type { AsyncFsOps, FileWatch, FsOps } from "./runtime/types.ts";
 import type { Wake } from "./runtime/_watch.ts";
 import {
@@ -201,14 +202,6 @@ function napOn(
   return false;
 }
 
-/** One asynchronous acquisition in its thread's line for a file. */
-export interface Turn {
-  /** Resolves once this acquisition is first in line. */
-  readonly comes: Promise<void>;
-  /** Makes it first. */
-  readonly start: () => void;
-}
-
 /**
  * The asynchronous acquisitions of each file in this thread, by the path
  * given, in call order. In-process fairness: of several asynchronous updates
@@ -219,7 +212,7 @@ export interface Turn {
  * queue apart; the lock file still excludes them.) Every copy of the
  * library in the thread lines up in these (`_shared_state.ts`).
  */
-const inThisThread = shared("lockLines", () => new Map<string, Turn[]>());
+const inThisThread = shared("lockLines", (): Lines => new Map());
 
 /** How many asynchronous acquisitions of `target` this thread has in line (the holder's included). */
 export function inLine(target: string): number {
@@ -236,25 +229,16 @@ export function inLine(target: string): number {
  * exiting with the caller's work silently undone.
  */
 function queueFor(target: string): { ahead: Promise<void>; leave: () => void } {
-  let line = inThisThread.get(target);
-  if (line === undefined) inThisThread.set(target, line = []);
-  const mine = line;
-  const { promise, resolve } = Promise.withResolvers<void>();
-  const turn: Turn = { comes: promise, start: resolve };
-  mine.push(turn);
-  const stop = mine.length > 1 ? keepingAlive() : () => {};
-  if (mine.length === 1) turn.start();
-  else turn.comes.then(stop);
-  const leave = () => {
-    stop();
-    const at = mine.indexOf(turn);
-    if (at === -1) return;
-    mine.splice(at, 1);
-    if (mine.length === 0) {
-      if (inThisThread.get(target) === mine) inThisThread.delete(target);
-    } else if (at === 0) mine[0].start();
+  const place = lineUp(inThisThread, target);
+  const stop = place.waits ? keepingAlive() : () => {};
+  if (place.waits) place.ahead.then(stop);
+  return {
+    ahead: place.ahead,
+    leave: () => {
+      stop();
+      place.leave();
+    },
   };
-  return { ahead: turn.comes, leave };
 }
 
 /**

@@ -19,7 +19,7 @@
 import type { InFlightFiles } from "./_context.ts";
 import type { KnownFiles } from "./_known_files.ts";
 import type { Tail, Writes } from "./_path_queue.ts";
-import type { Turn } from "./_lock_wait.ts";
+import type { Lines } from "./_line.ts";
 
 const KEY = Symbol.for("@x/atomic/state@3");
 
@@ -38,7 +38,7 @@ export interface SharedState {
   /** How many writes wait for their turn with their files open (`_async_phases.ts`). */
   openWhileWaiting?: { count: number };
   /** The asynchronous lock acquisitions of each file, in call order (`_lock_wait.ts`). */
-  lockLines?: Map<string, Turn[]>;
+  lockLines?: Lines;
 }
 
 /** The thread's `field`, made with `make` if no copy has made it yet. */
