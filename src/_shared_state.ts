@@ -39,6 +39,11 @@ export interface SharedState {
   openWhileWaiting?: { count: number };
   /** The asynchronous lock acquisitions of each file, in call order (`_lock_wait.ts`). */
   lockLines?: Lines;
+  /**
+   * The asynchronous writes of the compat entry points to each file, in
+   * call order (`compat/_one_at_a_time.ts`).
+   */
+  compatLines?: Lines;
 }
 
 /** The thread's `field`, made with `make` if no copy has made it yet. */

@@ -540,6 +540,153 @@ export function orderCase(form: CompatForm): void {
   });
 }
 
+/** The lines of the compat entry points' asynchronous writes, by path (`compat/_one_at_a_time.ts`). */
+function compatLines(): Map<string, unknown[]> | undefined {
+  const state =
+    (globalThis as Record<symbol, { compatLines?: Map<string, unknown[]> }>)[
+      Symbol.for("@x/atomic/state@3")
+    ];
+  return state?.compatLines;
+}
+
+/**
+ * The writes of a burst to one file, each recording how many of our
+ * temporary files its directory holds once its own exists: the
+ * package runs them one at a time, so that is always one. `created` names
+ * the option called with the temporary file.
+ */
+function burst(
+  form: CompatForm,
+  created: string,
+  files: string[],
+  options: (i: number) => Record<string, unknown> = () => ({}),
+): { writes: Promise<void>[]; temps: number[] } {
+  const temps: number[] = [];
+  const writes = files.map((file, i) =>
+    form.write(file, `write ${i}`, {
+      ...options(i),
+      [created]: () => void temps.push(tempsIn(path.dirname(file)).length),
+    })
+  );
+  return { writes, temps };
+}
+
+/**
+ * What the packages' asynchronous writes to one file do in a burst: each
+ * starts once the one before it has settled (`created` names the option
+ * called with the temporary file).
+ */
+export function oneAtATimeCases(
+  form: CompatForm,
+  created: string,
+  writeSync: (file: string, data: string) => void,
+): void {
+  if (form.sync) return;
+  test(`${form.name} starts a write to a file only once the write before it has settled`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const { writes, temps } = burst(form, created, Array(12).fill(file));
+      await Promise.all(writes);
+      assert.deepEqual(temps, Array(12).fill(1));
+      assert.equal(read(file), "write 11");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  test(`${form.name} lines up writes to one file spelled two ways (a/./f and a/f), as the package keys them`, async () => {
+    await withTempDir(async (dir) => {
+      const spelled = [path.join(dir, "f"), `${dir}${path.sep}.${path.sep}f`];
+      const files = Array.from({ length: 6 }, (_, i) => spelled[i % 2]);
+      const { writes, temps } = burst(form, created, files);
+      await Promise.all(writes);
+      assert.deepEqual(temps, Array(6).fill(1));
+      assert.equal(read(spelled[0]), "write 5");
+    });
+  });
+
+  test(`${form.name} gives a write without a mode the bits the write before it left`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old", { mode: 0o644 });
+      fs.chmodSync(file, 0o644);
+      const { writes } = burst(
+        form,
+        created,
+        Array(12).fill(file),
+        (i) => i === 0 ? { mode: 0o600 } : {},
+      );
+      await Promise.all(writes);
+      assert.equal(modeOf(file), 0o600);
+      assert.equal(read(file), "write 11");
+    });
+  });
+
+  test(`${form.name} starts the next write to a file after one that failed`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const failure = new Error("refused");
+      const started: number[] = [];
+      const temps: number[] = [];
+      const writes = [0, 1, 2].map((i) =>
+        form.write(file, `write ${i}`, {
+          [created]: () => {
+            started.push(i);
+            temps.push(tempsIn(dir).length);
+            if (i === 1) throw failure;
+          },
+        })
+      );
+      const outcomes = await Promise.allSettled(writes);
+      assert.deepEqual(outcomes.map((o) => o.status), [
+        "fulfilled",
+        "rejected",
+        "fulfilled",
+      ]);
+      assert.deepEqual(started, [0, 1, 2]);
+      assert.deepEqual(temps, [1, 1, 1]);
+      assert.equal(read(file), "write 2");
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  });
+
+  test(`${form.name} lets a synchronous write made meanwhile go ahead at once, as the package does`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const seen: string[] = [];
+      const writes = [0, 1, 2].map((i) =>
+        form.write(file, `write ${i}`, {
+          [created]: () => {
+            if (i !== 0) return;
+            writeSync(file, "sync");
+            seen.push(read(file));
+          },
+        })
+      );
+      await Promise.all(writes);
+      assert.deepEqual(seen, ["sync"]);
+      assert.equal(read(file), "write 2");
+    });
+  });
+
+  test(`${form.name} leaves no line behind once the writes to a file have settled, failed ones too`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const writes = [0, 1, 2].map((i) =>
+        form.write(file, `write ${i}`, {
+          [created]: () => {
+            if (i !== 0) throw new Error("refused");
+          },
+        })
+      );
+      await Promise.allSettled(writes);
+      const left = [...compatLines()?.keys() ?? []].filter((key) =>
+        key.startsWith(dir)
+      );
+      assert.deepEqual(left, []);
+    });
+  });
+}
+
 /** A peer's `writeFile` taking options and a callback. */
 type WriteWithCallback = (
   file: string,

@@ -26,6 +26,7 @@ import {
   callbackCases,
   formsOf,
   modeOf,
+  oneAtATimeCases,
   orderCase,
   plainMode,
   sharedCases,
@@ -36,6 +37,7 @@ callbackCases("atomically", writeFile as never, "tmpCreated");
 for (const form of forms) {
   sharedCases(form);
   orderCase(form);
+  oneAtATimeCases(form, "tmpCreated", writeFileSync);
 
   test(`${form.name} with mode 0o666 gives what a plain create gives, even over a 0600 file`, async () => {
     await withTempDir(async (dir) => {

@@ -17,13 +17,20 @@ import {
   tempsIn,
   withTempDir,
 } from "./_fixtures.ts";
-import { callbackCases, formsOf, orderCase, sharedCases } from "./_compat.ts";
+import {
+  callbackCases,
+  formsOf,
+  oneAtATimeCases,
+  orderCase,
+  sharedCases,
+} from "./_compat.ts";
 
 const forms = formsOf("write-file-atomic", writeFile, writeFileSync);
 callbackCases("write-file-atomic", writeFile as never, "tmpfileCreated");
 for (const form of forms) {
   sharedCases(form);
   orderCase(form);
+  oneAtATimeCases(form, "tmpfileCreated", writeFileSync);
 
   test(`${form.name} calls tmpfileCreated with the temporary file, beside the target, before the rename`, async () => {
     await withTempDir(async (dir) => {

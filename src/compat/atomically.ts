@@ -50,6 +50,7 @@ import {
   translateShared,
 } from "./_peer_options.ts";
 import { retrying, retryingContext, retryingSync } from "./_retry.ts";
+import { oneAtATime } from "./_one_at_a_time.ts";
 
 /** The encodings `atomically` names. */
 export type AtomicallyEncoding =
@@ -264,7 +265,10 @@ async function write(
   const dispose = schedule ? await schedule(String(filePath)) : undefined;
   try {
     const context = retryingContext(currentContext(), timeout);
-    await writeResolved(target, content, resolved, context);
+    await oneAtATime(
+      target,
+      () => writeResolved(target, content, resolved, context),
+    );
   } finally {
     if (typeof dispose === "function") dispose();
   }

@@ -29,6 +29,7 @@
  */
 import { toAbsolutePath, toBytes } from "../_validate.ts";
 import { writeResolved, writeResolvedSync } from "../_write.ts";
+import { oneAtATime } from "./_one_at_a_time.ts";
 import {
   peerFunction,
   peerStringBytes,
@@ -212,11 +213,9 @@ export function writeFile(
   );
   const work = (async () => {
     const resolved = translate(options, false);
-    await writeResolved(
-      toAbsolutePath(filename, "filename"),
-      toData(data, resolved),
-      resolved,
-    );
+    const target = toAbsolutePath(filename, "filename");
+    const bytes = toData(data, resolved);
+    await oneAtATime(target, () => writeResolved(target, bytes, resolved));
   })();
   return report ? settleThrough(work, report) : work;
 }
