@@ -24,7 +24,7 @@ function isIterable(data: unknown): boolean {
 }
 
 /** `data` as one buffer, or the iterable to stream it from (each chunk is encoded when written). */
-function toContent(
+export function toContent(
   data: unknown,
   options: ResolvedOptions,
 ): Content {

@@ -7,7 +7,8 @@ import {
   toAbsolutePath,
   toBytes,
 } from "./_validate.ts";
-import { writeInTurn } from "./_write_in_turn.ts";
+import { type Content, writeInTurn } from "./_write_in_turn.ts";
+import { provideContentWrite } from "./_writer_content.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import type { Deferred } from "./_deferred.ts";
 
@@ -15,7 +16,8 @@ import type { Deferred } from "./_deferred.ts";
 export type AtomicWriterOptions = Omit<AtomicOptions, "signal">;
 
 interface Batch {
-  bytes: Uint8Array;
+  /** Bytes; chunks only from steno's `Writer` (`_writer_content.ts`). */
+  content: Content;
   /** The batch's place among all writes to the path: that of its newest `write()`. */
   ticket: Ticket;
   done: Deferred<void>;
@@ -143,6 +145,11 @@ export class AtomicWriter {
       refused.catch(ignore); // a caller may leave it unawaited
       return refused;
     }
+    return this.#enqueue(bytes);
+  }
+
+  /** Puts `content` in line: the newest data, replacing any still waiting. */
+  #enqueue(content: Content): Promise<void> {
     this.#refused = null;
     if (this.#unresolved) {
       this.#failure = { error: this.#unresolved };
@@ -153,11 +160,11 @@ export class AtomicWriter {
     const ticket = takeTicket(this.path);
     if (this.#pending) {
       this.#pending.ticket.pass();
-      this.#pending.bytes = bytes;
+      this.#pending.content = content;
       this.#pending.ticket = ticket;
       return this.#pending.done.promise;
     }
-    const batch: Batch = { bytes, ticket, done: Promise.withResolvers() };
+    const batch: Batch = { content, ticket, done: Promise.withResolvers() };
     batch.done.promise.catch(ignore); // a caller may leave it unawaited
     if (this.#running) this.#pending = batch;
     else this.#start(batch);
@@ -202,10 +209,14 @@ export class AtomicWriter {
     if (failure) throw failure.error;
   }
 
+  static {
+    provideContentWrite((writer, content) => writer.#enqueue(content));
+  }
+
   #start(batch: Batch): void {
     this.#current = batch;
-    const { ticket, bytes } = batch;
-    const write = writeInTurn(ticket, this.path, bytes, this.#options);
+    const { ticket, content } = batch;
+    const write = writeInTurn(ticket, this.path, content, this.#options);
     write.then(batch.done.resolve, batch.done.reject);
     this.#running = write.then(
       () => this.#next(null),

@@ -22,6 +22,54 @@ test("steno Writer.write() settles 1000 racing writes, and the file holds the la
   });
 });
 
+/** Iterables of one chunk each that record which of them were pulled. */
+function recordingChunks(): {
+  chunks: (i: number) => Iterable<string>;
+  pulled: number[];
+} {
+  const pulled: number[] = [];
+  return {
+    pulled,
+    chunks: (i) => ({
+      *[Symbol.iterator]() {
+        pulled.push(i);
+        yield `v${i}`;
+      },
+    }),
+  };
+}
+
+test("steno Writer.write() folds a burst of iterables as it folds text: only the first and the latest are written", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "db.json");
+    const writer = new Writer(file);
+    const { chunks, pulled } = recordingChunks();
+    const writes = [];
+    for (let i = 0; i < 100; i++) writes.push(writer.write(chunks(i)));
+    await Promise.all(writes);
+    assert.deepEqual(pulled, [0, 99]);
+    assert.equal(read(file), "v99");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("steno Writer.write() never pulls an iterable that newer data of another type replaced", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "db.json");
+    const writer = new Writer(file);
+    const { chunks, pulled } = recordingChunks();
+    await Promise.all([
+      writer.write("first"),
+      writer.write(chunks(1)),
+      writer.write(new TextEncoder().encode("bytes")),
+      writer.write(chunks(3)),
+      writer.write("last"),
+    ]);
+    assert.deepEqual(pulled, []);
+    assert.equal(read(file), "last");
+  });
+});
+
 test("steno new Writer() takes a URL and a Buffer path", async () => {
   await withTempDir(async (dir) => {
     await new Writer(pathToFileURL(path.join(dir, "a"))).write("url");

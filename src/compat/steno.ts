@@ -23,8 +23,10 @@
  * @module
  */
 import { AtomicWriter } from "../atomic_writer.ts";
-import { writeFileAtomic } from "../write_file_atomic.ts";
-import { isWhole, toAbsolutePath } from "../_validate.ts";
+import { isWhole, resolveOptions, toAbsolutePath } from "../_validate.ts";
+import { toContent } from "../_write.ts";
+import type { Content } from "../_write_in_turn.ts";
+import { writeContent } from "../_writer_content.ts";
 import { peerDataTypeError } from "./_peer_options.ts";
 
 /** A path as `steno` takes it; bytes must be UTF-8 (they are decoded as such). */
@@ -50,8 +52,6 @@ function toPath(filename: PathLike): string | URL {
   }
 }
 
-function ignore(): void {}
-
 /**
  * Whether `data` is what steno's `fs.writeFile` takes: a string, an
  * `ArrayBufferView`, or an iterable or async iterable of them (not an
@@ -74,11 +74,12 @@ function dataTypeError(data: unknown): TypeError {
 /**
  * Writes one file often and safely, like `steno`'s `Writer`: calls made while
  * a write runs are folded into one next write carrying the data of the
- * latest call. An iterable (a lowdb adapter may pass one) is written as it
- * comes, in its place among the writes to the file made before and after
- * it, by this `Writer` or any other: the latest call wins, whatever the
- * type of its data. A relative path is resolved at each call, against the
- * current directory then, as steno does.
+ * latest call, whatever its type: an iterable (a lowdb adapter may pass
+ * one) is folded like text, and pulled only if it is still the latest when
+ * its write starts (as steno, which never hands a replaced one to
+ * `fs.writeFile`). Writes to the file by this `Writer` or any other land in
+ * call order: the latest call wins. A relative path is resolved at each
+ * call, against the current directory then, as steno does.
  *
  * @example Usage
  * ```ts
@@ -124,11 +125,15 @@ export class Writer {
     if (!isData(data)) return Promise.reject(dataTypeError(data));
     const writer = this.#writerNow();
     if (isWhole(data)) return writer.write(data);
-    // Its place among the writes to the file is taken now, as a whole
-    // write's is by its writer: renamed in call order, whichever Writer.
-    const written = writeFileAtomic(this.#filename, data);
-    written.catch(ignore); // as the writer's own: safe to leave unawaited
-    return written;
+    let content: Content;
+    try {
+      content = toContent(data, resolveOptions(undefined));
+    } catch (error) {
+      return Promise.reject(error); // an array holding what is not data
+    }
+    // Coalesced with the writer's other writes, whatever their data: while
+    // one runs, the latest waits and is pulled only once its turn comes.
+    return writeContent(writer, content);
   }
 
   /** The writer for the file `filename` names now. */
