@@ -405,3 +405,17 @@ test("atomically readFile() of a descriptor that is not open rejects as fs.readF
     (error: NodeJS.ErrnoException) => error.code === expected,
   );
 });
+
+test("atomically writeFile() passes its callback an error whose code and message type-check without a cast", async () => {
+  await withTempDir(async (dir) => {
+    const seen: string[] = [];
+    // A directory cannot be replaced by a file. The promise rejects too.
+    await new Promise<void>((resolve) => {
+      writeFile(dir, "x", (error) => {
+        if (error) seen.push(`${error.code} ${typeof error.message}`);
+        resolve();
+      }).catch(() => {});
+    });
+    assert.deepEqual(seen, ["EISDIR string"]);
+  });
+});

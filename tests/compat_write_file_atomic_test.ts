@@ -191,3 +191,14 @@ test("write-file-atomic's default export carries the named exports, which Common
   assert.equal(writeFileAtomic.writeFileSync, writeFileSync);
   assert.equal(writeFileAtomic.writeFile, writeFile);
 });
+
+test("write-file-atomic writeFile() passes its callback an error whose code and message type-check without a cast", async () => {
+  await withTempDir(async (dir) => {
+    const seen: string[] = [];
+    // A directory cannot be replaced by a file.
+    await writeFile(dir, "x", (error) => {
+      if (error) seen.push(`${error.code} ${typeof error.message}`);
+    });
+    assert.deepEqual(seen, ["EISDIR string"]);
+  });
+});

@@ -13,6 +13,7 @@ import {
   toBytes,
   toEncoding,
 } from "../_validate.ts";
+import type { Exception } from "./_exception.ts";
 
 /** An options argument as both peers take it: an object, or an encoding name. */
 export function peerOptionsObject(
@@ -195,10 +196,13 @@ export function peerFunction<F>(value: unknown, what: string): F | undefined {
  */
 export function reportTo(
   promise: Promise<void>,
-  callback: ((error?: unknown) => unknown) | undefined,
+  callback: ((error?: Exception) => unknown) | undefined,
 ): void {
   if (callback === undefined) return;
-  promise.then(() => callback(undefined), (error) => callback(error));
+  promise.then(
+    () => callback(undefined),
+    (error) => callback(error as Exception),
+  );
 }
 
 /**

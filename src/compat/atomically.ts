@@ -51,6 +51,9 @@ import {
 } from "./_peer_options.ts";
 import { retrying, retryingContext, retryingSync } from "./_retry.ts";
 import { oneAtATime } from "./_one_at_a_time.ts";
+import type { Exception } from "./_exception.ts";
+
+export type { Exception };
 
 /** The encodings `atomically` names. */
 export type AtomicallyEncoding =
@@ -150,8 +153,8 @@ export interface ReadOptions {
 /** Content as `atomically` takes it; streams only in `writeFile`. */
 export type Data = string | ArrayBufferView | ArrayBuffer | undefined;
 
-/** The callback of `writeFile`: an error, or nothing on success. */
-export type Callback = (error?: unknown) => unknown;
+/** The callback of `writeFile`: the error ({@linkcode Exception}), or nothing on success. */
+export type Callback = (error?: Exception) => unknown;
 
 const WRITE_KEYS = [
   "chown",

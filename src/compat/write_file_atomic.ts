@@ -36,6 +36,9 @@ import {
   translateShared,
 } from "./_peer_options.ts";
 import type { ResolvedOptions } from "../_validate.ts";
+import type { Exception } from "./_exception.ts";
+
+export type { Exception };
 
 /** The options `write-file-atomic` takes. */
 export interface WriteFileAtomicOptions {
@@ -86,10 +89,12 @@ export type WriteFileAtomicData =
   | undefined;
 
 /**
- * The callback of the asynchronous call: an error, or nothing on success.
- * What it returns (a promise: once settled) or throws settles the call.
+ * The callback of the asynchronous call: the error ({@linkcode Exception}),
+ * or nothing on success. What it returns (a promise: once settled) or
+ * throws settles the call; what it throws on success it is called again
+ * with, as with the package.
  */
-export type WriteFileAtomicCallback = (error?: unknown) => unknown;
+export type WriteFileAtomicCallback = (error?: Exception) => unknown;
 
 const KEYS = ["chown", "encoding", "fsync", "mode", "tmpfileCreated"];
 
@@ -233,7 +238,7 @@ async function settleThrough(
     await work;
     return callback(undefined);
   } catch (error) {
-    return callback(error);
+    return callback(error as Exception);
   }
 }
 
