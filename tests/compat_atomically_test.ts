@@ -148,6 +148,18 @@ for (const form of forms) {
     });
   });
 
+  test(`${form.name} with timeout: null retries a transient failure, as with the default timeout`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const adapter = faultAdapter([
+        { op: "createExclusive", code: "EBUSY", times: 2 },
+      ]);
+      await using(adapter, () => form.write(file, "x", { timeout: null }));
+      assert.equal(read(file), "x");
+      assert.ok(adapter.sleeps.length >= 1, JSON.stringify(adapter.sleeps));
+    });
+  });
+
   test(`${form.name} with timeout: 0 ${form.fails} at the first transient failure`, async () => {
     await withTempDir(async (dir) => {
       const file = path.join(dir, "f");
@@ -353,10 +365,41 @@ test("atomically readFile() and readFileSync() give text with an encoding and a 
     assert.equal(readFileSync(file, { encoding: "latin1" }), "Ã©");
     assert.deepEqual(await readFile(file), Buffer.from("é"));
     assert.deepEqual(readFileSync(file, { timeout: 0 }), Buffer.from("é"));
-    assert.throws(
-      () => readFileSync(file, { flag: "r" } as never),
-      /unknown option "flag"/,
+    assert.deepEqual(readFileSync(file, { timeout: null }), Buffer.from("é"));
+    assert.equal(
+      await readFile(file, { encoding: "utf8", timeout: null }),
+      "é",
     );
+    assert.throws(
+      () => readFileSync(file, { flags: "r" } as never),
+      /unknown option "flags"/,
+    );
+  });
+});
+
+test("atomically readFile() and readFileSync() open the file with the flag given, as fs.readFile does", async () => {
+  await withTempDir(async (dir) => {
+    const [a, b] = [path.join(dir, "a"), path.join(dir, "b")];
+    // "a+" creates a missing file, where "r" fails with ENOENT.
+    assert.equal(await readFile(a, { encoding: "utf8", flag: "a+" }), "");
+    assert.equal(readFileSync(b, { encoding: "utf8", flag: "a+" }), "");
+    assert.deepEqual(fs.readdirSync(dir).sort(), ["a", "b"]);
+    writeFileSync(a, "é");
+    assert.equal(await readFile(a, { encoding: "utf8", flag: "r" }), "é");
+  });
+});
+
+test("atomically readFile() rejects with an AbortError for an aborted signal, as fs.readFile does, and readFileSync() ignores it", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    writeFileSync(file, "é");
+    const signal = AbortSignal.abort();
+    const error = await readFile(file, { encoding: "utf8", signal }).then(
+      () => null,
+      (e) => e,
+    );
+    assert.equal((error as Error | null)?.name, "AbortError");
+    assert.equal(readFileSync(file, { encoding: "utf8", signal }), "é");
   });
 });
 

@@ -32,7 +32,11 @@
  */
 // Reads return Node's Buffer, as atomically's do: node:fs gives exactly that,
 // and Deno and Bun provide it too (writes go through the runtime adapter).
-import { readWhole, readWholeSync } from "../runtime/_read_whole.ts";
+import {
+  readWhole,
+  type ReadWholeOptions,
+  readWholeSync,
+} from "../runtime/_read_whole.ts";
 import type { Buffer } from "node:buffer";
 import { currentContext } from "../_context.ts";
 import {
@@ -122,11 +126,12 @@ export interface WriteOptions {
    * directory, create the temporary file, write, fsync, rename) that fails
    * with `EMFILE`, `ENFILE`, `EAGAIN`,
    * `EBUSY`, `EACCES` or `EPERM`, in milliseconds, from its first try; `0`
-   * or `-1`: never. The write goes on with the same temporary file.
+   * or `-1`: never; `null`: the default. The write goes on with the same
+   * temporary file.
    *
    * @default {7500 for writeFile, 1000 for writeFileSync}
    */
-  timeout?: number | undefined;
+  timeout?: number | null | undefined;
   /** Not supported: the temporary name must be one `removeStaleTemps()` knows; throws. */
   tmpCreate?: never;
   /** Called with the temporary file's path once it exists, before any data is written. */
@@ -135,19 +140,35 @@ export interface WriteOptions {
   tmpPurge?: true | undefined;
 }
 
-/** The options `atomically`'s `readFile` and `readFileSync` take. */
+/**
+ * The options `atomically`'s `readFile` and `readFileSync` take, and those
+ * of `fs.readFile` it passes on.
+ */
 export interface ReadOptions {
   /** Decode the content as text in this encoding; without it: a Buffer. */
   encoding?: AtomicallyEncoding | null | undefined;
+  /**
+   * How to open the file, as `fs.readFile` takes it (`"a+"` creates a
+   * missing file, for one).
+   *
+   * @default {"r"}
+   */
+  flag?: string | number | undefined;
+  /**
+   * Ends `readFile` with an `AbortError` once it aborts, as with
+   * `fs.readFile`; `readFileSync` takes it and ignores it, as
+   * `fs.readFileSync` does.
+   */
+  signal?: AbortSignal | undefined;
   /** Accepted for compatibility; reading does not use it. */
   mode?: string | number | false | undefined;
   /**
    * How long to retry a read that fails with a transient code, in
-   * milliseconds; `0` or `-1`: never.
+   * milliseconds; `0` or `-1`: never; `null`: the default.
    *
    * @default {7500 for readFile, 1000 for readFileSync}
    */
-  timeout?: number | undefined;
+  timeout?: number | null | undefined;
 }
 
 /** Content as `atomically` takes it; streams only in `writeFile`. */
@@ -168,14 +189,15 @@ const WRITE_KEYS = [
   "tmpCreated",
   "tmpPurge",
 ];
-const READ_KEYS = ["encoding", "mode", "timeout"];
+const READ_KEYS = ["encoding", "flag", "mode", "signal", "timeout"];
 
 const TIMEOUT_ASYNC_MS = 7500;
 const TIMEOUT_SYNC_MS = 1000;
 
 function timeoutOf(given: Record<string, unknown>, fallback: number): number {
   const timeout = given.timeout;
-  if (timeout === undefined) return fallback;
+  // The package reads `options.timeout ?? default`.
+  if (timeout === undefined || timeout === null) return fallback;
   if (typeof timeout !== "number" || Number.isNaN(timeout)) {
     throw new TypeError('Cannot use option "timeout": expected a number');
   }
@@ -385,7 +407,12 @@ function readPlan(options: unknown, fallback: number) {
   const given = peerOptionsObject(options, "atomically", READ_KEYS);
   // A falsy encoding (`""`, `null`) reads bytes, as `fs.readFile` does.
   const encoding = given.encoding ? toEncoding(given.encoding) : undefined;
-  return { encoding, timeout: timeoutOf(given, fallback) };
+  // Passed on as the package passes them to `fs.readFile`, which checks them.
+  const passed: ReadWholeOptions = {
+    flag: given.flag as ReadWholeOptions["flag"],
+    signal: given.signal as ReadWholeOptions["signal"],
+  };
+  return { encoding, passed, timeout: timeoutOf(given, fallback) };
 }
 
 /**
@@ -434,7 +461,7 @@ export async function readFile(
   filePath: string | URL,
   options?: AtomicallyEncoding | ReadOptions,
 ): Promise<string | Buffer> {
-  const { encoding, timeout } = readPlan(options, TIMEOUT_ASYNC_MS);
+  const { encoding, passed, timeout } = readPlan(options, TIMEOUT_ASYNC_MS);
   const { sleep } = currentContext().adapter.async;
   return await retrying(
     () =>
@@ -443,7 +470,7 @@ export async function readFile(
         readWhole(filePath as string, (error, data) => {
           if (error) reject(error);
           else resolve(decoded(data, encoding));
-        })
+        }, passed)
       ),
     timeout,
     sleep,
@@ -496,10 +523,11 @@ export function readFileSync(
   filePath: string | URL,
   options?: AtomicallyEncoding | ReadOptions,
 ): string | Buffer {
-  const { encoding, timeout } = readPlan(options, TIMEOUT_SYNC_MS);
+  const { encoding, passed, timeout } = readPlan(options, TIMEOUT_SYNC_MS);
   const { sleep } = currentContext().adapter.sync;
   return retryingSync(
-    () => decoded(readWholeSync(filePath as string, true), encoding),
+    () =>
+      decoded(readWholeSync(filePath as string, true, passed.flag), encoding),
     timeout,
     sleep,
   );

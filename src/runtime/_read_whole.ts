@@ -90,14 +90,34 @@ function readOpenSync(fd: number, size: number): Buffer {
   return buffer.subarray(0, offset);
 }
 
+/**
+ * What `fs.readFile` takes besides the path and the encoding, which a compat
+ * shim passes through: how to open the file, and a signal to stop reading.
+ */
+export interface ReadWholeOptions {
+  /** The open flags (`"r"`, `"a+"`, …), as `fs.open` takes them. */
+  flag?: string | number | undefined;
+  /** Ends the read with an `AbortError` once it aborts. */
+  signal?: AbortSignal | undefined;
+}
+
+/** The error `fs.readFile` rejects with when its signal aborts. */
+function aborted(signal: AbortSignal): Error {
+  return Object.assign(
+    new Error("The operation was aborted", { cause: signal.reason }),
+    { name: "AbortError", code: "ABORT_ERR" },
+  );
+}
+
 /** `path`'s whole content, read in bounded calls; `done` gets it or the first error. */
 function readInCalls(
   path: string,
   done: (error: Error | null, data: Buffer) => void,
+  options: ReadWholeOptions,
 ): void {
-  fs.open(path, READ_FLAGS, (error, fd) => {
+  fs.open(path, options.flag ?? READ_FLAGS, (error, fd) => {
     if (error) return done(error, EMPTY);
-    readOpenInCalls(fd, done);
+    readOpenInCalls(fd, done, options.signal);
   });
 }
 
@@ -105,6 +125,7 @@ function readInCalls(
 function readOpenInCalls(
   fd: number,
   done: (error: Error | null, data: Buffer) => void,
+  signal?: AbortSignal,
 ): void {
   const finish = (failure: Error | null, data: Buffer = EMPTY): void =>
     fs.close(fd, (closing) => done(failure ?? closing, data));
@@ -114,6 +135,7 @@ function readOpenInCalls(
     const next = (offset: number): void => {
       const length = Math.min(MAX_READ_BYTES, stat.size - offset);
       if (length === 0) return finish(null, buffer);
+      if (signal?.aborted) return finish(aborted(signal));
       fs.read(fd, buffer, offset, length, offset, (error, read) => {
         if (error) return finish(error);
         if (read === 0) return finish(null, buffer.subarray(0, offset));
@@ -161,12 +183,16 @@ function beyondBuffers(path: string, size: number, error: Error): Error {
 /**
  * `fs.readFileSync(path)`, for files of any size that fits a buffer. A
  * special file fails with `ENOTSUP`, without blocking, unless `anyKind` (a
- * compat shim reads a FIFO as `fs` does).
+ * compat shim reads a FIFO as `fs` does, and may give the open `flag`).
  */
-export function readWholeSync(path: string, anyKind = false): Buffer {
+export function readWholeSync(
+  path: string,
+  anyKind = false,
+  flag?: string | number,
+): Buffer {
   return readOpenedSync(
     path,
-    fs.openSync(path, anyKind ? "r" : READ_FLAGS),
+    fs.openSync(path, flag ?? (anyKind ? "r" : READ_FLAGS)),
     anyKind,
   );
 }
@@ -222,14 +248,15 @@ function readOpenedSync(
   }
 }
 
-/** `fs.readFile(path, done)`, for files of any size that fits a buffer. */
+/** `fs.readFile(path, options, done)`, for files of any size that fits a buffer. */
 export function readWhole(
   path: string,
   done: (error: Error | null, data: Buffer) => void,
+  options: ReadWholeOptions = {},
 ): void {
-  fs.readFile(path, (error, data) => {
+  fs.readFile(path, options, (error, data) => {
     if (error === null) return done(null, data);
-    if (tooLarge(error)) return readInCalls(path, done);
+    if (tooLarge(error)) return readInCalls(path, done, options);
     try {
       fs.stat(
         path,
