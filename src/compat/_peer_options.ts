@@ -143,6 +143,19 @@ export interface PeerChoices {
 }
 
 /**
+ * Whether the peers' writes go on as without options for `options`: a
+ * number or a boolean, whose fields all read `undefined` (atomically's
+ * always; write-file-atomic's `sync` always, its asynchronous form for a
+ * new file: over an existing one it copies the file's mode into the
+ * options, which fails with a `TypeError` on a primitive in strict mode,
+ * an accident not copied here). Their reads hand options to
+ * `fs.readFile`, which refuses a number or a boolean: so do ours.
+ */
+function ignoresPrimitive(options: unknown): boolean {
+  return typeof options === "number" || typeof options === "boolean";
+}
+
+/**
  * Translates the options both peers share (`encoding`, `fsync`, `mode`,
  * `chown`); `plain` says which `mode` values mean a plain create.
  */
@@ -152,7 +165,11 @@ export function translateShared(
   valid: readonly string[],
   plain: (mode: number) => boolean,
 ): PeerChoices {
-  const given = peerOptionsObject(options, peer, valid);
+  const given = peerOptionsObject(
+    ignoresPrimitive(options) ? undefined : options,
+    peer,
+    valid,
+  );
   const mode = given.mode === undefined || given.mode === null
     ? undefined
     : peerMode(given.mode, plain);
