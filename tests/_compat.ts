@@ -107,6 +107,19 @@ export const needsRoot: string | false = process.platform === "win32"
 
 /** The cases both peers share, through `form`. */
 export function sharedCases(form: CompatForm): void {
+  test(`${form.name} takes a number or a boolean in the options' place as no options, as the package does (write-file-atomic's writeFile: for a new file)`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      fs.chmodSync(file, 0o640);
+      for (const options of [false, 0, true, 5]) {
+        await form.write(file, `options ${options}`, options as never);
+        assert.equal(read(file), `options ${options}`);
+        assert.equal(modeOf(file), 0o640);
+      }
+    });
+  });
+
   const { name, fails } = form;
 
   test(`${name} writes a string`, async () => {

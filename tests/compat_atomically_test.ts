@@ -148,19 +148,6 @@ for (const form of forms) {
     });
   });
 
-  test(`${form.name} takes a number or a boolean in the options' place as no options, as the package does`, async () => {
-    await withTempDir(async (dir) => {
-      const file = path.join(dir, "f");
-      fs.writeFileSync(file, "old");
-      fs.chmodSync(file, 0o640);
-      for (const options of [false, 0, true, 5]) {
-        await form.write(file, `options ${options}`, options as never);
-        assert.equal(read(file), `options ${options}`);
-        assert.equal(fs.statSync(file).mode & 0o777, 0o640);
-      }
-    });
-  });
-
   test(`${form.name} with timeout: null retries a transient failure, as with the default timeout`, async () => {
     await withTempDir(async (dir) => {
       const file = path.join(dir, "f");
