@@ -110,6 +110,35 @@ function label(name: string, args: unknown[]): string {
 }
 
 /**
+ * The real adapter, but that `before` runs just before its first read
+ * (`readFile`, either form) of a file named `name`: another process's doing
+ * between a look at the name and the read.
+ */
+export function beforeFirstRead(
+  name: string,
+  before: () => void,
+): FaultAdapter {
+  const adapter = faultAdapter([]);
+  let done = false;
+  const first = (file: string): void => {
+    if (done || path.basename(file) !== name) return;
+    done = true;
+    before();
+  };
+  const { sync, async } = adapter;
+  const [read, readAsync] = [sync.readFile, async.readFile];
+  sync.readFile = (file) => {
+    first(file);
+    return read(file);
+  };
+  async.readFile = (file) => {
+    first(file);
+    return readAsync(file);
+  };
+  return adapter;
+}
+
+/**
  * Wraps the runtime's real adapter so that the listed faults happen. Extra
  * fields replace the adapter's (`renameRetryCodes` to act as Windows, …).
  */

@@ -7,13 +7,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
+  beforeFirstRead,
   type FaultAdapter,
-  faultAdapter,
   root,
   runtimeName,
   scriptCommand,
 } from "./_fixtures.ts";
-import type { FileContent } from "../src/runtime/types.ts";
 import { counterValue } from "./_lock_child.ts";
 import { lockName } from "../src/_lock_name.ts";
 import { encodeRecord, type LockRecord } from "../src/_lock_record.ts";
@@ -304,24 +303,9 @@ export const MIXED_WORKERS: [ChildRuntime, "async" | "mixed"][] = [
  * directory can do.
  */
 export function swappingInLink(lock: string): FaultAdapter {
-  const adapter = faultAdapter([]);
-  let swapped = false;
-  const swap = (file: string): void => {
-    if (swapped || !file.endsWith(path.basename(lock))) return;
-    swapped = true;
+  return beforeFirstRead(path.basename(lock), () => {
     const link = `${lock}.link`;
     fs.symlinkSync("/etc/hostname", link);
     fs.renameSync(link, lock);
-  };
-  const { sync, async } = adapter;
-  const [read, readAsync] = [sync.readFile, async.readFile];
-  sync.readFile = (file): FileContent | null => {
-    swap(file);
-    return read(file);
-  };
-  async.readFile = (file): Promise<FileContent | null> => {
-    swap(file);
-    return readAsync(file);
-  };
-  return adapter;
+  });
 }

@@ -501,6 +501,26 @@ async function startContainer(
   return container;
 }
 
+/**
+ * Asserts that a write refused, saying `said`, the file mounted at `dir`'s
+ * `mounted` in `container`'s mount namespace (named `inside` from here),
+ * which keeps that mount, and left no temporary file.
+ */
+function assertMountKept(
+  dir: string,
+  container: ChildProcess,
+  inside: string,
+  said: string,
+): void {
+  assert.match(said, /mount point in the mount namespace of process/);
+  assert.equal(read(inside), "volume\n");
+  assert.match(
+    fs.readFileSync(`/proc/${container.pid}/mountinfo`, "utf8"),
+    / \/.*\/mounted /,
+  );
+  assert.deepEqual(tempsIn(dir), []);
+}
+
 const needsMounts = {
   skip: process.platform !== "linux" || process.getuid?.() !== 0
     ? "needs root on Linux to mount in a private mount namespace"
@@ -568,16 +588,7 @@ for (const mode of ["async", "sync"]) {
             const inside = `${spelled(container.pid!)}${dir}/mounted`;
             const run = writeFrom(inside, mode);
             assert.equal(run.stdout, "EBUSY", run.stderr);
-            assert.match(
-              run.stderr,
-              /mount point in the mount namespace of process/,
-            );
-            assert.equal(read(inside), "volume\n");
-            assert.match(
-              fs.readFileSync(`/proc/${container.pid}/mountinfo`, "utf8"),
-              / \/.*\/mounted /,
-            );
-            assert.deepEqual(tempsIn(dir), []);
+            assertMountKept(dir, container, inside, run.stderr);
           } finally {
             container.kill("SIGKILL");
           }
@@ -613,16 +624,7 @@ for (const mode of ["async", "sync"]) {
           ], { encoding: "utf8" });
           assert.equal(mounted.status, 0, mounted.stderr);
           const error = await failsWith(write("second"), "EBUSY");
-          assert.match(
-            error.message,
-            /mount point in the mount namespace of process/,
-          );
-          assert.equal(read(inside), "volume\n");
-          assert.match(
-            fs.readFileSync(`/proc/${container.pid}/mountinfo`, "utf8"),
-            / \/.*\/mounted /,
-          );
-          assert.deepEqual(tempsIn(dir), []);
+          assertMountKept(dir, container, inside, error.message);
         } finally {
           container.kill("SIGKILL");
         }

@@ -15,7 +15,6 @@ import {
   updateFileAtomicSync,
   writeFileAtomic,
 } from "../mod.ts";
-import type { FileContent } from "../src/runtime/types.ts";
 import {
   NOBODY,
   notRoot,
@@ -28,6 +27,7 @@ import {
   withProtections,
 } from "./_sticky_fixtures.ts";
 import {
+  beforeFirstRead,
   failsWith,
   faultAdapter,
   read,
@@ -50,24 +50,7 @@ function plantFile(shared: string, name: string): string {
 
 /** An adapter whose first read of `shared/name` finds `nobody`'s file planted there just before. */
 function plantingOnRead(shared: string, name: string) {
-  const adapter = faultAdapter([]);
-  let planted = false;
-  const plant = (file: string): void => {
-    if (planted || path.basename(file) !== name) return;
-    planted = true;
-    plantFile(shared, name);
-  };
-  const { sync, async } = adapter;
-  const [readFile, readFileAsync] = [sync.readFile, async.readFile];
-  sync.readFile = (file): FileContent | null => {
-    plant(file);
-    return readFile(file);
-  };
-  async.readFile = (file): Promise<FileContent | null> => {
-    plant(file);
-    return readFileAsync(file);
-  };
-  return adapter;
+  return beforeFirstRead(name, () => plantFile(shared, name));
 }
 
 /** An adapter that reports the sysctls as `protections`, whatever they are. */

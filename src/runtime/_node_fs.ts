@@ -9,15 +9,9 @@ import fs from "node:fs";
 import { dirname } from "node:path";
 import os from "node:os";
 import process from "node:process";
-import {
-  type EntryInfo,
-  type FileContent,
-  NO_OWNER,
-  type ProcessIds,
-  type RuntimeAdapter,
-} from "./types.ts";
+import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
-import { plainBytes, readEntrySync, type ReadWhole } from "./_read_whole.ts";
+import { fileContent, readEntrySync, type ReadWhole } from "./_read_whole.ts";
 import { currentDirectory } from "./_current_directory.ts";
 import { OwnerIds, protectionsFromProc, type ReadText } from "./_proc.ts";
 import { onProcessExit } from "./_exit_hooks.ts";
@@ -63,14 +57,6 @@ function info(stat: fs.Stats): EntryInfo {
     size: stat.size,
     id: `${stat.dev}:${stat.ino}`,
     links: stat.nlink,
-  };
-}
-
-/** What `readFile` gives: the bytes as `plainBytes`, and the owner as `info`'s. */
-function content(data: Uint8Array, uid: number): FileContent {
-  return {
-    bytes: plainBytes(data),
-    uid: isWindows ? NO_OWNER : owners.uid(uid),
   };
 }
 
@@ -228,13 +214,15 @@ export function createNodeFsAdapter(
   const readFile = fromCallbacks(
     (path: string) => {
       const { data, uid } = readEntrySync(path);
-      return content(data, uid);
+      return fileContent(data, uid, owners);
     },
     (path) => (done) =>
       read(
         path,
         (error, data, uid) =>
-          error ? done(error, null) : done(null, content(data, uid)),
+          error
+            ? done(error, null)
+            : done(null, fileContent(data, uid, owners)),
       ),
     { recover: missingAsNull },
   );

@@ -17,6 +17,8 @@
 import fs from "node:fs";
 import { constants } from "node:buffer";
 import { isWindows } from "./_posix.ts";
+import type { OwnerIds } from "./_proc.ts";
+import { type FileContent, NO_OWNER } from "./types.ts";
 import { ERRNO_NUMBERS } from "./_errno.ts";
 
 /**
@@ -144,6 +146,22 @@ function readOpenInCalls(
     };
     next(0);
   });
+}
+
+/**
+ * What an adapter's `readFile` gives for `data`, read from a file of `uid`:
+ * the bytes as {@linkcode plainBytes}, the owner as its `lstat` gives it
+ * (`owners`' mapping; none on Windows).
+ */
+export function fileContent(
+  data: Uint8Array,
+  uid: number,
+  owners: OwnerIds,
+): FileContent {
+  return {
+    bytes: plainBytes(data),
+    uid: isWindows ? NO_OWNER : owners.uid(uid),
+  };
 }
 
 /**

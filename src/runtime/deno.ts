@@ -12,13 +12,7 @@
  * Node and Bun.
  */
 import process from "node:process";
-import {
-  type EntryInfo,
-  type FileContent,
-  NO_OWNER,
-  type ProcessIds,
-  type RuntimeAdapter,
-} from "./types.ts";
+import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { ERRNO_NUMBERS, isWithheldPermission, posixCode } from "./_errno.ts";
 import { errorCode } from "../_error_code.ts";
@@ -49,7 +43,7 @@ import { aclRows } from "./_acl.ts";
 import { loadDenoXattrs } from "./_libc_deno.ts";
 import { descriptorRows, nameRows } from "./_fd_rows.ts";
 import { lending, onThisThread, waitingForLent } from "./_deno_duplicates.ts";
-import { plainBytes, readEntrySync, readWholeInTwo } from "./_read_whole.ts";
+import { fileContent, readEntrySync, readWholeInTwo } from "./_read_whole.ts";
 import { currentDirectory } from "./_current_directory.ts";
 
 const codesByName: Record<string, string> = {
@@ -153,14 +147,6 @@ function info(stat: Deno.FileInfo): EntryInfo {
   };
 }
 
-/** What `readFile` gives (read through `node:fs`): the bytes as `plainBytes`, and the owner as `info`'s. */
-function content(data: Uint8Array, uid: number): FileContent {
-  return {
-    bytes: plainBytes(data),
-    uid: isWindows ? NO_OWNER : owners.uid(uid),
-  };
-}
-
 const RECURSIVE: Deno.MkdirOptions = { recursive: true };
 const name = (entry: Deno.DirEntry): string => entry.name;
 
@@ -231,14 +217,14 @@ const table: OpTable<number> = {
   readFile: row(
     (path) => {
       const { data, uid } = readEntrySync(path);
-      return content(data, uid);
+      return fileContent(data, uid, owners);
     },
     (path) =>
       new Promise((resolve, reject) =>
         readWholeInTwo(
           path,
           (error, data, uid) =>
-            error ? reject(error) : resolve(content(data, uid)),
+            error ? reject(error) : resolve(fileContent(data, uid, owners)),
         )
       ),
     { recover: missingAsNull },
