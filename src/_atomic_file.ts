@@ -52,7 +52,9 @@ function ignore(): void {}
  *
  * `committed`, `aborted` and `failed` are final: entering one stops listening
  * to the signal, and entering `aborted` queues the removal of the temporary
- * file (a failed step has removed it already). Every file step runs in the
+ * file (a failed step has removed it already). Entering `aborted` or
+ * `failed` errors {@linkcode writable} once the file is gone; one made
+ * later starts errored. Every file step runs in the
  * order it was asked for on one queue; `commit()`'s outcome is kept in the
  * state, so a second call returns the same promise.
  */
@@ -69,6 +71,7 @@ export class AtomicFileHandle implements AtomicFile {
   /** The controller of {@linkcode writable}, once made: errored by an abort from outside the stream. */
   #controller: WritableStreamDefaultController | null = null;
   #onAbort: (() => void) | null = null;
+  #ended = Promise.withResolvers<void>();
 
   /** Creates the temporary file and returns the handle for it. */
   static async open(
@@ -76,7 +79,15 @@ export class AtomicFileHandle implements AtomicFile {
     context: Context,
   ): Promise<AtomicFileHandle> {
     await prepareAsync(s, context.async);
-    return new AtomicFileHandle(s, context);
+    const file = new AtomicFileHandle(s, context);
+    // The signal may have aborted since the last step looked at it (its
+    // event fired before the handle listened): the file goes, and the
+    // call rejects with the reason, as during the steps.
+    if (file.aborted) {
+      await file.abort();
+      throw s.options.signal?.reason;
+    }
+    return file;
   }
 
   private constructor(s: Replacement, context: Context) {
@@ -84,8 +95,9 @@ export class AtomicFileHandle implements AtomicFile {
     this.#s = s;
     this.#context = context;
     const signal = s.options.signal;
-    if (signal) {
-      this.#onAbort = () => this.#abortFromOutside();
+    if (signal?.aborted) this.#abort();
+    else if (signal) {
+      this.#onAbort = () => this.#abort();
       signal.addEventListener("abort", this.#onAbort, { once: true });
     }
   }
@@ -95,13 +107,36 @@ export class AtomicFileHandle implements AtomicFile {
     return this.#state.status === "aborted";
   }
 
+  /**
+   * Whether the handle ended with the target left as it was: aborted, or
+   * failed before its rename.
+   */
+  get discarded(): boolean {
+    const { status, error } = this.#state;
+    return status === "aborted" ||
+      (status === "failed" &&
+        !(error instanceof AtomicWriteError && error.committed));
+  }
+
+  /** Resolves once the handle is in a final state: committed, aborted or failed. */
+  get ended(): Promise<void> {
+    return this.#ended.promise;
+  }
+
   get writable(): WritableStream<Uint8Array> {
     return this.#writable ??= new WritableStream<Uint8Array>({
-      start: (controller) => void (this.#controller = controller),
+      start: (controller) => {
+        this.#controller = controller;
+        // Made after the end: it starts errored, as one made before is.
+        if (this.#state.status !== "open") this.#errorWritable();
+      },
       // A write that fails errors the stream, which never calls `abort`:
       // the file is discarded here, so no later commit() publishes a part.
-      write: (chunk) =>
+      // The stream keeps the write's error (not the abort's), and fails
+      // its pipe once the write has settled, with the file gone.
+      write: (chunk, controller) =>
         this.write(chunk).catch(async (error) => {
+          controller.error(error);
           this.#abort();
           await this.#discarded();
           throw error;
@@ -122,6 +157,8 @@ export class AtomicFileHandle implements AtomicFile {
       return Promise.reject(error);
     }
     if (this.#state.status !== "open") return this.#refused("write");
+    // Nothing to write, nor to keep: a million empty chunks cost no memory.
+    if (bytes.length === 0) return Promise.resolve();
     if (bytes.length >= BUFFER_BYTES) {
       this.#flush();
       return this.#run(() => writeAll(this.#s, bytes));
@@ -152,7 +189,7 @@ export class AtomicFileHandle implements AtomicFile {
   }
 
   abort(): Promise<void> {
-    this.#abortFromOutside();
+    this.#abort();
     return this.#discarded();
   }
 
@@ -162,12 +199,16 @@ export class AtomicFileHandle implements AtomicFile {
   }
 
   /**
-   * Aborts on `abort()` or the signal: {@linkcode writable}, if made, is
-   * errored too, so that a `pipeTo` into it from a source that has gone
-   * quiet rejects (with the signal's reason) instead of waiting for good.
+   * Errors {@linkcode writable}, if made, with why the handle cannot be
+   * written (the signal's reason, the failure, `ECANCELED` or `EBADF`), once
+   * the temporary file is gone: a `pipeTo` into it from a source that has
+   * gone quiet then rejects instead of waiting for good, and only when the
+   * file is gone.
    */
-  #abortFromOutside(): void {
-    if (this.#abort()) this.#controller?.error(this.#unusable());
+  #errorWritable(): void {
+    const controller = this.#controller;
+    if (controller === null) return;
+    void this.#discarded().then(() => controller.error(this.#unusable()));
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -193,6 +234,8 @@ export class AtomicFileHandle implements AtomicFile {
         this.#s.options.signal?.removeEventListener("abort", this.#onAbort);
         this.#onAbort = null;
       }
+      if (status !== "committed") this.#errorWritable();
+      this.#ended.resolve();
     }
     return true;
   }

@@ -7,6 +7,33 @@ import { resolveOptions, toAbsolutePath } from "./_validate.ts";
 import { untilAborted } from "./_run.ts";
 
 /**
+ * `work` (the callback's promise), or the signal's reason once the signal
+ * has aborted and `file` has ended without replacing the target, whichever
+ * comes first, in either order: a callback stalled on something that never
+ * comes (a stream that never ends) does not hold the call past that. The
+ * abort may find the file committing, waiting for its turn behind an
+ * earlier write (a stream not ended yet): the call then rejects when the
+ * commit fails by it. One that committed is waited for.
+ */
+function untilStopped<T>(
+  work: Promise<T>,
+  file: AtomicFileHandle,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (signal === undefined) return work;
+  const endedByAbort = file.ended.then(() =>
+    signal.aborted && file.discarded
+      ? Promise.reject(signal.reason)
+      : new Promise<never>(() => {})
+  );
+  return untilAborted(
+    Promise.race([work, endedByAbort]),
+    signal,
+    () => file.discarded,
+  );
+}
+
+/**
  * Opens `path` for an atomic replacement and returns the handle: nothing is
  * visible at `path` until `commit()`; leaving scope without it discards.
  *
@@ -83,17 +110,16 @@ export async function openAtomic<T>(
   if (fn === undefined) return file;
   let result: T;
   try {
-    // A callback stalled on something that never comes (a stream that
-    // never ends) does not hold the call past an abort of the open file;
-    // one that committed (or is committing) is waited for.
-    result = await untilAborted(
+    result = await untilStopped(
       (async () => await fn(file))(),
+      file,
       resolved.signal,
-      () => file.aborted,
     );
-    // A callback may commit or abort by itself: an abort it chose stands, an
-    // abort by the signal fails (commit() rejects with the signal's reason).
-    if (!file.aborted || resolved.signal?.aborted) await file.commit();
+    // A callback may commit or abort by itself: an abort it chose stands
+    // (and is waited for, awaited or not), an abort by the signal fails
+    // (commit() rejects with the signal's reason).
+    if (file.aborted && !resolved.signal?.aborted) await file.abort();
+    else await file.commit();
   } catch (error) {
     await file.abort(); // settles once the temporary file is gone
     throw error;

@@ -585,3 +585,165 @@ test("openAtomic(path, fn, { signal }) resolves with fn's result when the signal
     assert.equal(read(target), "new");
   });
 });
+
+/** `promise`, or a rejection saying it never settled (a hang, on the code before). */
+function settled<T>(promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const never = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("never settled")), 5000);
+  });
+  return Promise.race([promise, never]).finally(() => clearTimeout(timer));
+}
+
+/** A stream that gives one chunk, then nothing, ever. */
+function quietStream(): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(stream) {
+      stream.enqueue(bytes("partial"));
+    },
+  });
+}
+
+for (const how of ["the signal", "abort()", "a failed write"] as const) {
+  test(`AtomicFile.writable first read after ${how} ended the file is errored, so a pipe into it rejects`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      const controller = new AbortController();
+      const reason = new Error("stop");
+      const adapter = faultAdapter([{ op: "write", code: "ENOSPC" }]);
+      await using(adapter, async () => {
+        const file = await openAtomic(target, { signal: controller.signal });
+        if (how === "the signal") controller.abort(reason);
+        else if (how === "abort()") await file.abort();
+        else await file.write(new Uint8Array(1 << 20)).catch(() => {});
+        const silent = new ReadableStream<Uint8Array>(); // never gives a chunk
+        await assert.rejects(
+          settled(silent.pipeTo(file.writable)),
+          (e) =>
+            how === "the signal"
+              ? e === reason
+              : how === "abort()"
+              ? e instanceof AtomicWriteError && e.code === "ECANCELED"
+              : e instanceof AtomicWriteError && e.code === "ENOSPC",
+        );
+      });
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+}
+
+test("AtomicFile.writable fails a pipe only once the temporary file is gone when the signal aborts", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const controller = new AbortController();
+    const reason = new Error("stop");
+    const adapter = faultAdapter([]);
+    const realRemove = adapter.async.remove;
+    adapter.async.remove = async (file) => {
+      await new Promise((r) => setTimeout(r, 20)); // a slow removal must still finish first
+      return await realRemove(file);
+    };
+    await using(adapter, async () => {
+      const file = await openAtomic(target, { signal: controller.signal });
+      const piped = quietStream().pipeTo(file.writable);
+      controller.abort(reason);
+      await assert.rejects(settled(piped), (e) => e === reason);
+      assert.deepEqual(tempsIn(dir), [], "the temp is gone when it rejects");
+    });
+  });
+});
+
+test("openAtomic(path, fn, { signal }) rejects with the signal's reason when it aborts while the commit waits for its turn behind a stream", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const controller = new AbortController();
+    const reason = new Error("gave up");
+    const adapter = faultAdapter([]);
+    const realSync = adapter.async.sync;
+    adapter.async.sync = async (file) => {
+      controller.abort(reason); // while the commit seals, before its turn
+      return await realSync(file);
+    };
+    const earlierController = new AbortController();
+    await using(adapter, async () => {
+      // An earlier write to the file, from a stream that has not ended.
+      const earlier = writeFileAtomic(target, quietStream(), {
+        signal: earlierController.signal,
+      });
+      const stalled = openAtomic(target, async (file) => {
+        await file.write("new");
+        file.commit().catch(() => {}); // waits for the earlier write
+        await new Promise(() => {}); // waits for something that never comes
+      }, { signal: controller.signal });
+      try {
+        await assert.rejects(settled(stalled), (e) => e === reason);
+        assert.equal(tempsIn(dir).length, 1, "only the earlier write's temp");
+      } finally {
+        earlierController.abort(new Error("done"));
+        await earlier.catch(() => {});
+      }
+    });
+    assert.equal(read(target), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("openAtomic() rejects with the signal's reason when it aborts just after the temporary file is made, before the handle listens", async () => {
+  await withTempDir(async (dir) => {
+    const controller = new AbortController();
+    const reason = new Error("changed my mind");
+    const { signal } = controller;
+    const check = signal.throwIfAborted.bind(signal);
+    // Each look at the signal passes; the first one once the temp exists
+    // (the last before the handle is made) is followed by the abort.
+    signal.throwIfAborted = () => {
+      check();
+      if (tempsIn(dir).length > 0) controller.abort(reason);
+    };
+    await assert.rejects(
+      openAtomic(path.join(dir, "f"), { signal }),
+      (e) => e === reason,
+    );
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("AtomicFile.write() keeps no copy of an empty chunk", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const file = await openAtomic(target);
+    let copies = 0;
+    const empty = new Uint8Array(0);
+    empty.slice = () => {
+      copies++;
+      return new Uint8Array(0);
+    };
+    for (let i = 0; i < 1000; i++) await file.write(empty);
+    await file.write("text");
+    await file.commit();
+    assert.equal(copies, 0);
+    assert.equal(read(target), "text");
+  });
+});
+
+test("openAtomic() with a callback that aborts the file without awaiting it resolves once the temporary file is gone", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const adapter = faultAdapter([]);
+    const realRemove = adapter.async.remove;
+    adapter.async.remove = async (file) => {
+      await new Promise((r) => setTimeout(r, 20)); // a slow removal must still finish first
+      return await realRemove(file);
+    };
+    await using(adapter, async () => {
+      const result = await openAtomic(target, (file) => {
+        void file.write("draft");
+        void file.abort();
+        return "done";
+      });
+      assert.equal(result, "done");
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+});
