@@ -99,7 +99,10 @@ export class AtomicWriter {
       this.path = error.path;
       this.#unresolved = error;
     }
-    if (options !== undefined && "signal" in (options as object)) {
+    // Anything but an object is refused by `resolveOptions`, as elsewhere.
+    if (
+      typeof options === "object" && options !== null && "signal" in options
+    ) {
       throw new TypeError(
         'Cannot use option "signal" with an AtomicWriter: it outlives any one write',
       );

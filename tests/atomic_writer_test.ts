@@ -216,6 +216,15 @@ test("new AtomicWriter() throws a TypeError for a signal option", () => {
   );
 });
 
+test("new AtomicWriter() throws the library's TypeError for null options", () => {
+  assert.throws(
+    () => new AtomicWriter("f", null as never),
+    (e) =>
+      e instanceof TypeError &&
+      e.message === "Cannot use options: expected an object, got null",
+  );
+});
+
 test("AtomicWriter.flush() resolves once the data written before it is in place, while writes keep coming", async () => {
   await withTempDir(async (dir) => {
     const writer = new AtomicWriter(path.join(dir, "state.json"));
