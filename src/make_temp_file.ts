@@ -240,7 +240,12 @@ export function makeTempFile(options?: MakeTempOptions): Promise<TempFile>;
  * @param options Where to create it and how to name it.
  * @returns What `fn` returned.
  * @throws {TypeError} If an option has the wrong type or the prefix or suffix holds a path separator.
- * @throws {AtomicWriteError} With the same `code` on every runtime if the file cannot be created.
+ * @throws {AtomicWriteError} With the same `code` on every runtime if the file cannot be created, or if `fn` resolved but the file cannot be removed.
+ * @throws {unknown} If `fn` throws: its error, once the file is removed. If
+ * the removal fails too, `fn`'s error is still the one thrown, with the
+ * removal's `AtomicWriteError` as its `suppressed` property (not
+ * enumerable; only on an extensible object without one), and the file is
+ * removed at exit.
  *
  * @example Usage
  * ```ts
@@ -269,11 +274,35 @@ export async function makeTempFile<T>(
   const steps = plan(fn ? options : fnOrOptions as MakeTempOptions);
   const file = tempFile(await runAsync(steps, currentContext().adapter.async));
   if (fn === undefined) return file;
+  let result: T;
   try {
-    return await fn(file);
-  } finally {
-    await file.remove();
+    result = await fn(file);
+  } catch (error) {
+    await file.remove().catch((removal) => attachSuppressed(error, removal));
+    throw error;
   }
+  await file.remove();
+  return result;
+}
+
+/**
+ * Attaches `removal`, the failure to remove the file after the callback
+ * threw `error`, to `error` as its `suppressed` property (the name
+ * `SuppressedError` gives it; not enumerable), where `error` is an
+ * extensible object that has none of its own: the callback's error stays
+ * the one thrown. The file is still removed at exit.
+ */
+function attachSuppressed(error: unknown, removal: unknown): void {
+  if (
+    (typeof error !== "object" && typeof error !== "function") ||
+    error === null || !Object.isExtensible(error) ||
+    Object.hasOwn(error, "suppressed")
+  ) return;
+  Object.defineProperty(error, "suppressed", {
+    value: removal,
+    configurable: true,
+    writable: true,
+  });
 }
 
 /**

@@ -98,6 +98,27 @@ test("makeTempFile() with a callback removes the file when the callback throws",
   assert.equal(fs.existsSync(seen), false);
 });
 
+test("makeTempFile() with a callback rethrows its error when the removal afterwards fails too, with the removal's failure as its suppressed", async () => {
+  await withTempDir(async (dir) => {
+    const boom = new Error("callback failed");
+    let seen = "";
+    await using(faultAdapter([{ op: "remove", code: "EACCES" }]), async () => {
+      await assert.rejects(
+        makeTempFile((tmp) => {
+          seen = tmp.path;
+          throw boom;
+        }, { dir }),
+        (e) => e === boom,
+      );
+    });
+    const suppressed = (boom as { suppressed?: unknown }).suppressed;
+    assert.ok(suppressed instanceof AtomicWriteError, String(suppressed));
+    assert.equal(suppressed.code, "EACCES");
+    assert.equal(suppressed.path, seen);
+    assert.equal(Object.keys(boom).includes("suppressed"), false);
+  });
+});
+
 test("makeTempFileSync() creates a file that removes itself when disposed", () => {
   const tmp = makeTempFileSync({ suffix: ".json" });
   assert.ok(tmp.path.endsWith(".json"));
