@@ -18,7 +18,7 @@ type Status = "open" | "committing" | "committed" | "aborted" | "failed";
 /** The states each state may change to: the table in `AtomicFileHandle`'s comment. */
 const NEXT: Readonly<Record<Status, readonly Status[]>> = {
   open: ["committing", "aborted", "failed"],
-  committing: ["committed", "failed"],
+  committing: ["committed", "aborted", "failed"],
   committed: [],
   aborted: [],
   failed: [],
@@ -42,21 +42,23 @@ function ignore(): void {}
  * allows; any other change is refused, which is how a late signal or a second
  * `abort()` does nothing:
  *
- * | from         | event                                      | to           |
- * | ------------ | ------------------------------------------ | ------------ |
- * | `open`       | `commit()`                                 | `committing` |
- * | `open`       | `abort()`, or the signal aborts            | `aborted`    |
- * | `open`       | a write fails                              | `failed`     |
- * | `committing` | the commit steps succeed                   | `committed`  |
- * | `committing` | a commit step fails (the signal included)  | `failed`     |
+ * | from         | event                                       | to           |
+ * | ------------ | ------------------------------------------- | ------------ |
+ * | `open`       | `commit()`                                  | `committing` |
+ * | `open`       | `abort()`, or the signal aborts             | `aborted`    |
+ * | `open`       | a write fails                               | `failed`     |
+ * | `committing` | the commit steps succeed                    | `committed`  |
+ * | `committing` | `abort()` stops the steps before the rename | `aborted`    |
+ * | `committing` | a commit step fails (the signal included)   | `failed`     |
  *
- * `committed`, `aborted` and `failed` are final: entering one stops listening
- * to the signal, and entering `aborted` queues the removal of the temporary
- * file (a failed step has removed it already). Entering `aborted` or
- * `failed` errors {@linkcode writable} once the file is gone; one made
- * later starts errored. Every file step runs in the
- * order it was asked for on one queue; `commit()`'s outcome is kept in the
- * state, so a second call returns the same promise.
+ * `committed`, `aborted` and `failed` are final: entering one stops
+ * listening to the signal, and entering `aborted` from `open` queues the
+ * removal of the temporary file (a failed step has removed it already, and
+ * so has a commit that `abort()` stopped). Entering `aborted` or `failed`
+ * errors {@linkcode writable} once the file is gone; one made later starts
+ * errored. Every file step runs in the order it was asked for on one
+ * queue; `commit()`'s outcome is kept in the state, so a second call
+ * returns the same promise.
  */
 export class AtomicFileHandle implements AtomicFile {
   readonly path: string;
@@ -71,6 +73,10 @@ export class AtomicFileHandle implements AtomicFile {
   /** The controller of {@linkcode writable}, once made: errored by an abort from outside the stream. */
   #controller: WritableStreamDefaultController | null = null;
   #onAbort: (() => void) | null = null;
+  /** The caller's signal (the commit's steps look at one that `abort()` aborts too). */
+  #signal: AbortSignal | undefined;
+  /** From `commit()` on: aborted by `abort()`, which then stops the commit before its rename. */
+  #cancel: AbortController | null = null;
   #ended = Promise.withResolvers<void>();
 
   /** Creates the temporary file and returns the handle for it. */
@@ -94,7 +100,7 @@ export class AtomicFileHandle implements AtomicFile {
     this.path = s.target;
     this.#s = s;
     this.#context = context;
-    const signal = s.options.signal;
+    const signal = this.#signal = s.options.signal;
     if (signal?.aborted) this.#abort();
     else if (signal) {
       this.#onAbort = () => this.#abort();
@@ -179,7 +185,20 @@ export class AtomicFileHandle implements AtomicFile {
     const began = s.ticket !== null;
     const ticket = s.ticket ??= takeTicket(s.target);
     this.#flush();
-    const steps = this.#then(() => commitInTurn(s, this.#context.async));
+    // The commit's steps stop, as at the caller's signal, at an abort()
+    // that comes before the rename (their last look at the signal is just
+    // before it is asked for); one that comes later waits for the commit.
+    const cancel = this.#cancel = new AbortController();
+    s.options = {
+      ...s.options,
+      signal: this.#signal
+        ? AbortSignal.any([this.#signal, cancel.signal])
+        : cancel.signal,
+    };
+    const steps = this.#then(
+      () => commitInTurn(s, this.#context.async),
+      "commit",
+    );
     const committed = steps.then(() => void this.#enter("committed"));
     const done = began
       ? committed
@@ -189,7 +208,11 @@ export class AtomicFileHandle implements AtomicFile {
   }
 
   abort(): Promise<void> {
-    this.#abort();
+    if (this.#state.status === "committing") {
+      // Stops the commit before its rename, as the signal does; it rejects
+      // with ECANCELED. Once the rename is asked for, the commit goes on.
+      this.#cancel?.abort(this.#unusable("commit", "aborted"));
+    } else this.#abort();
     return this.#discarded();
   }
 
@@ -231,7 +254,7 @@ export class AtomicFileHandle implements AtomicFile {
       this.#chunks = [];
       this.#buffered = 0;
       if (this.#onAbort) {
-        this.#s.options.signal?.removeEventListener("abort", this.#onAbort);
+        this.#signal?.removeEventListener("abort", this.#onAbort);
         this.#onAbort = null;
       }
       if (status !== "committed") this.#errorWritable();
@@ -288,25 +311,42 @@ export class AtomicFileHandle implements AtomicFile {
     return this.#queue.then(() => Promise.reject(this.#unusable(operation)));
   }
 
-  /** Queues `work` (which discards the file if it fails) after everything queued before. */
-  #then(work: () => Promise<void>): Promise<void> {
+  /** Queues `work` (which discards the file if it fails) after everything queued before; `operation` names it in the error of a handle that ended meanwhile. */
+  #then(
+    work: () => Promise<void>,
+    operation: "write" | "commit" = "write",
+  ): Promise<void> {
     const result = this.#queue.then(() => {
       const { status } = this.#state;
-      if (status === "aborted" || status === "failed") throw this.#unusable();
+      if (status === "aborted" || status === "failed") {
+        throw this.#unusable(operation);
+      }
       return work();
     });
     this.#queue = result.then(
       ignore,
-      (error) => void this.#enter("failed", { error }),
+      (error) =>
+        void this.#enter(
+          this.#cancel?.signal.aborted && error === this.#cancel.signal.reason
+            ? "aborted"
+            : "failed",
+          { error },
+        ),
     );
     return result;
   }
 
-  /** Why `operation` (a write, by default) cannot go on: the handle's failure, the signal's reason, or its state. */
-  #unusable(operation: "write" | "commit" = "write"): unknown {
-    const { status, error } = this.#state;
-    if (status === "failed") return error;
-    const signal = this.#s.options.signal;
+  /**
+   * Why `operation` (a write, by default) cannot go on in `status` (the
+   * handle's, by default): the handle's failure, the signal's reason, or its
+   * state.
+   */
+  #unusable(
+    operation: "write" | "commit" = "write",
+    status: Status = this.#state.status,
+  ): unknown {
+    if (status === "failed") return this.#state.error;
+    const signal = this.#signal;
     if (status === "aborted" && signal?.aborted) return signal.reason;
     const aborted = status === "aborted";
     return new AtomicWriteError({

@@ -153,7 +153,8 @@ export interface Replacement extends Resolution {
   rematching: boolean;
   /** Whether the new content is in place. */
   committed: boolean;
-  readonly options: ResolvedOptions;
+  /** How to write; an `AtomicFile`'s commit puts in a signal that its `abort()` aborts too. */
+  options: ResolvedOptions;
   readonly host: Host;
   /** Temporary files of this process that exist now, removed at exit. */
   readonly inFlight: Set<string>;

@@ -65,7 +65,7 @@ export interface AtomicFile extends AsyncDisposable {
    * called: it renames after every earlier call has.
    *
    * @returns A promise that resolves when the new content is in place (and durable).
-   * @throws {AtomicWriteError} If any step fails; the target is then unchanged and the temporary file removed, unless only the final directory fsync failed (`committed` is then true).
+   * @throws {AtomicWriteError} If any step fails; the target is then unchanged and the temporary file removed, unless only the final directory fsync failed (`committed` is then true). With `ECANCELED` if {@linkcode AtomicFile.abort} stopped it before the rename.
    *
    * @example Usage
    * ```ts
@@ -80,9 +80,14 @@ export interface AtomicFile extends AsyncDisposable {
   commit(): Promise<void>;
   /**
    * Discards the file: removes the temporary file and leaves the target as
-   * it was. Does nothing once committed; safe to call more than once.
+   * it was. Called after {@linkcode AtomicFile.commit}, it still discards if
+   * the rename has not been asked for yet (the commit waits for its turn
+   * behind an earlier write to the path, or fsyncs): `commit()` then rejects
+   * with `ECANCELED`. Once the rename is asked for, it changes nothing and
+   * waits for the commit. Safe to call more than once.
    *
-   * @returns A promise that resolves when the temporary file is gone.
+   * @returns A promise that resolves when the temporary file is gone, or
+   * the commit has settled.
    *
    * @example Usage
    * ```ts

@@ -11,6 +11,7 @@ import {
   writeFileAtomic,
 } from "../mod.ts";
 import {
+  failsWith,
   faultAdapter,
   read,
   runtimeName,
@@ -745,5 +746,57 @@ test("openAtomic() with a callback that aborts the file without awaiting it reso
       assert.equal(result, "done");
       assert.deepEqual(fs.readdirSync(dir), []);
     });
+  });
+});
+
+test("AtomicFile.abort() after commit() stops a commit waiting for its turn: the commit rejects with ECANCELED, the target is unchanged", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const earlierController = new AbortController();
+    // An earlier write to the file, from a stream that has not ended.
+    const earlier = writeFileAtomic(target, quietStream(), {
+      signal: earlierController.signal,
+    });
+    try {
+      const file = await openAtomic(target);
+      await file.write("new");
+      const committing = file.commit();
+      await settled(file.abort());
+      assert.equal(file.aborted, true);
+      const error = await failsWith(committing, "ECANCELED");
+      assert.equal(error.operation, "commit");
+      assert.equal(tempsIn(dir).length, 1, "only the earlier write's temp");
+      await failsWith(file.write("x"), "ECANCELED");
+    } finally {
+      earlierController.abort(new Error("done"));
+      await earlier.catch(() => {});
+    }
+    assert.equal(read(target), "old");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
+test("AtomicFile.abort() once the commit has renamed waits for the commit and changes nothing", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const adapter = faultAdapter([]);
+    const realRename = adapter.async.rename;
+    let aborted: Promise<void> | undefined;
+    let file: AtomicFile | undefined;
+    adapter.async.rename = async (from, to) => {
+      aborted = file?.abort(); // the rename is asked for already
+      return await realRename(from, to);
+    };
+    await using(adapter, async () => {
+      file = await openAtomic(target);
+      await file.write("new");
+      await file.commit();
+      await aborted;
+      assert.equal(file.aborted, false);
+    });
+    assert.equal(read(target), "new");
+    assert.deepEqual(tempsIn(dir), []);
   });
 });
