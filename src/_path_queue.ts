@@ -56,6 +56,12 @@ export interface Ticket {
   pass(): void;
   /** Tells later writes that this one has settled. Idempotent. */
   settled(): void;
+  /**
+   * Whether no write of the thread took a ticket after this one: a new
+   * ticket for the path would take the same place (a batched write's newer
+   * data keeps it, at no cost).
+   */
+  readonly newest: boolean;
 }
 
 /** A write that has not renamed yet, as later writes on other paths see it. */
@@ -242,6 +248,9 @@ export function takeTicket(spelled: string): Ticket {
     settled: () => {
       settled.resolve();
       if (tails.get(path) === tail) tails.delete(path);
+    },
+    get newest() {
+      return mine.order === writes.called - 1;
     },
   };
   return ticket;

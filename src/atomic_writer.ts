@@ -160,13 +160,19 @@ export class AtomicWriter {
       failed.catch(ignore); // a caller may leave it unawaited
       return failed;
     }
-    const ticket = takeTicket(this.path);
-    if (this.#pending) {
-      this.#pending.ticket.pass();
-      this.#pending.content = content;
-      this.#pending.ticket = ticket;
-      return this.#pending.done.promise;
+    const pending = this.#pending;
+    if (pending) {
+      pending.content = content;
+      // Newer data moves to the back, behind every write called since; in
+      // a burst of writes with none called between, its place is the back
+      // already, and a replaced write costs nothing.
+      if (!pending.ticket.newest) {
+        pending.ticket.pass();
+        pending.ticket = takeTicket(this.path);
+      }
+      return pending.done.promise;
     }
+    const ticket = takeTicket(this.path);
     const batch: Batch = { content, ticket, done: Promise.withResolvers() };
     batch.done.promise.catch(ignore); // a caller may leave it unawaited
     if (this.#running) this.#pending = batch;

@@ -14,6 +14,7 @@ import {
   using,
   withTempDir,
 } from "./_fixtures.ts";
+import { shared } from "../src/_shared_state.ts";
 
 test("AtomicWriter.write() turns a burst of 100 writes into at most two, and the last data wins", async () => {
   await withTempDir(async (dir) => {
@@ -214,6 +215,35 @@ test("new AtomicWriter() throws a TypeError for a signal option", () => {
     () => new AtomicWriter("f", { signal: AbortSignal.abort() } as never),
     TypeError,
   );
+});
+
+test("AtomicWriter.write() in a burst with no other write between takes no new place per call", async () => {
+  await withTempDir(async (dir) => {
+    const writer = new AtomicWriter(path.join(dir, "state.json"));
+    const writes = shared("writes", () => {
+      throw new Error("no write has taken a place yet");
+    });
+    void writer.write("0"); // in flight; the next ones wait in the writer
+    const before = writes.called;
+    const saves = [];
+    for (let i = 1; i <= 1000; i++) saves.push(writer.write(`${i}`));
+    assert.equal(writes.called - before, 1, "one place for the whole burst");
+    await Promise.all(saves);
+    assert.equal(read(path.join(dir, "state.json")), "1000");
+  });
+});
+
+test("AtomicWriter.write() data waiting in the writer still moves behind a write called since", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "state.json");
+    const writer = new AtomicWriter(target);
+    void writer.write("0"); // in flight
+    void writer.write("1"); // waits in the writer
+    const other = writeFileAtomic(target, "other");
+    const last = writer.write("2"); // moves behind the other write
+    await Promise.all([other, last]);
+    assert.equal(read(target), "2");
+  });
 });
 
 test("new AtomicWriter() throws the library's TypeError for null options", () => {
