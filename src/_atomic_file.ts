@@ -70,7 +70,7 @@ export class AtomicFileHandle implements AtomicFile {
   #chunks: Uint8Array[] = [];
   #buffered = 0;
   #writable: WritableStream<Uint8Array> | null = null;
-  /** The controller of {@linkcode writable}, once made: errored by an abort from outside the stream. */
+  /** The controller of {@linkcode writable}, once made: errored as the handle is aborted or fails. */
   #controller: WritableStreamDefaultController | null = null;
   #onAbort: (() => void) | null = null;
   /** The caller's signal (the commit's steps look at one that `abort()` aborts too). */
@@ -188,13 +188,17 @@ export class AtomicFileHandle implements AtomicFile {
     // The commit's steps stop, as at the caller's signal, at an abort()
     // that comes before the rename (their last look at the signal is just
     // before it is asked for); one that comes later waits for the commit.
-    const cancel = this.#cancel = new AbortController();
-    s.options = {
-      ...s.options,
-      signal: this.#signal
-        ? AbortSignal.any([this.#signal, cancel.signal])
-        : cancel.signal,
-    };
+    // (A handle of writeFileAtomic's, which began with its ticket, is
+    // nobody else's to abort.)
+    if (!began) {
+      const cancel = this.#cancel = new AbortController();
+      s.options = {
+        ...s.options,
+        signal: this.#signal
+          ? AbortSignal.any([this.#signal, cancel.signal])
+          : cancel.signal,
+      };
+    }
     const steps = this.#then(
       () => commitInTurn(s, this.#context.async),
       "commit",
@@ -268,7 +272,10 @@ export class AtomicFileHandle implements AtomicFile {
    * before. Returns whether it was open.
    */
   #abort(): boolean {
-    if (!this.#enter("aborted")) return false;
+    // A committing handle is aborted only by its commit's failure at
+    // `abort()` (see `#then`): the signal stops the commit's steps itself,
+    // and one that aborts after the rename was asked for changes nothing.
+    if (this.#state.status !== "open" || !this.#enter("aborted")) return false;
     this.#queue = this.#queue.then(() =>
       runAsync(discard(this.#s), this.#context.async)
     );
@@ -311,7 +318,12 @@ export class AtomicFileHandle implements AtomicFile {
     return this.#queue.then(() => Promise.reject(this.#unusable(operation)));
   }
 
-  /** Queues `work` (which discards the file if it fails) after everything queued before; `operation` names it in the error of a handle that ended meanwhile. */
+  /**
+   * Queues `work` (which discards the file if it fails) after everything
+   * queued before; `operation` names it in the error of a handle that ended
+   * meanwhile. A failure fails the handle, or aborts it if `abort()` caused
+   * it (during the commit).
+   */
   #then(
     work: () => Promise<void>,
     operation: "write" | "commit" = "write",

@@ -799,3 +799,27 @@ test("AtomicFile.abort() once the commit has renamed waits for the commit and ch
     assert.deepEqual(tempsIn(dir), []);
   });
 });
+
+test("openAtomic(path, fn, { signal }) resolves with fn's result when the signal aborts once the commit has asked for the rename", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const controller = new AbortController();
+    const adapter = faultAdapter([]);
+    const realRename = adapter.async.rename;
+    adapter.async.rename = async (from, to) => {
+      controller.abort(new Error("too late")); // the rename is asked for already
+      return await realRename(from, to);
+    };
+    await using(adapter, async () => {
+      const result = await openAtomic(target, async (file) => {
+        await file.write("new");
+        await file.commit();
+        return "done";
+      }, { signal: controller.signal });
+      assert.equal(result, "done");
+    });
+    assert.equal(read(target), "new");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
