@@ -597,6 +597,27 @@ function settled<T>(promise: Promise<T>): Promise<T> {
 }
 
 /** A stream that gives one chunk, then nothing, ever. */
+/**
+ * Runs `fn` while an earlier write to `target`, from a stream that has not
+ * ended, holds back the renames of the writes called after it; ends that
+ * write (aborted, its file removed) however `fn` ends.
+ */
+async function behindStalledWrite(
+  target: string,
+  fn: () => Promise<void>,
+): Promise<void> {
+  const controller = new AbortController();
+  const earlier = writeFileAtomic(target, quietStream(), {
+    signal: controller.signal,
+  });
+  try {
+    await fn();
+  } finally {
+    controller.abort(new Error("done"));
+    await earlier.catch(() => {});
+  }
+}
+
 function quietStream(): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     start(stream) {
@@ -666,25 +687,16 @@ test("openAtomic(path, fn, { signal }) rejects with the signal's reason when it 
       controller.abort(reason); // while the commit seals, before its turn
       return await realSync(file);
     };
-    const earlierController = new AbortController();
-    await using(adapter, async () => {
-      // An earlier write to the file, from a stream that has not ended.
-      const earlier = writeFileAtomic(target, quietStream(), {
-        signal: earlierController.signal,
-      });
-      const stalled = openAtomic(target, async (file) => {
-        await file.write("new");
-        file.commit().catch(() => {}); // waits for the earlier write
-        await new Promise(() => {}); // waits for something that never comes
-      }, { signal: controller.signal });
-      try {
+    await using(adapter, () =>
+      behindStalledWrite(target, async () => {
+        const stalled = openAtomic(target, async (file) => {
+          await file.write("new");
+          file.commit().catch(() => {}); // waits for the earlier write
+          await new Promise(() => {}); // waits for something that never comes
+        }, { signal: controller.signal });
         await assert.rejects(settled(stalled), (e) => e === reason);
         assert.equal(tempsIn(dir).length, 1, "only the earlier write's temp");
-      } finally {
-        earlierController.abort(new Error("done"));
-        await earlier.catch(() => {});
-      }
-    });
+      }));
     assert.equal(read(target), "old");
     assert.deepEqual(tempsIn(dir), []);
   });
@@ -753,12 +765,7 @@ test("AtomicFile.abort() after commit() stops a commit waiting for its turn: the
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
     fs.writeFileSync(target, "old");
-    const earlierController = new AbortController();
-    // An earlier write to the file, from a stream that has not ended.
-    const earlier = writeFileAtomic(target, quietStream(), {
-      signal: earlierController.signal,
-    });
-    try {
+    await behindStalledWrite(target, async () => {
       const file = await openAtomic(target);
       await file.write("new");
       const committing = file.commit();
@@ -767,10 +774,7 @@ test("AtomicFile.abort() after commit() stops a commit waiting for its turn: the
       assert.equal(error.operation, "commit");
       assert.equal(tempsIn(dir).length, 1, "only the earlier write's temp");
       await failsWith(file.write("x"), "ECANCELED");
-    } finally {
-      earlierController.abort(new Error("done"));
-      await earlier.catch(() => {});
-    }
+    });
     assert.equal(read(target), "old");
     assert.deepEqual(tempsIn(dir), []);
   });
