@@ -239,6 +239,9 @@ export class AtomicFileHandle implements AtomicFile {
   }
 
   [Symbol.asyncDispose](): Promise<void> {
+    // Leaving the scope discards a file never committed; a commit asked for
+    // goes on, and is waited for (only `abort()` stops one).
+    if (this.#state.status === "committing") return this.#discarded();
     return this.abort();
   }
 

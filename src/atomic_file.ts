@@ -4,7 +4,8 @@ import type { AtomicChunk } from "./write_file_atomic.ts";
 /**
  * A file being written atomically. Nothing written is visible at
  * {@linkcode AtomicFile.path} until {@linkcode AtomicFile.commit} resolves;
- * leaving its scope without committing discards it. The temporary file exists
+ * leaving its scope without committing discards it (a commit asked for is
+ * waited for, not stopped: only `abort()` stops one). The temporary file exists
  * (in the target's directory) from the moment `openAtomic()` resolves.
  *
  * Writes are buffered (up to 64 KiB) and written in order; a write that fails

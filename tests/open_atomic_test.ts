@@ -190,6 +190,25 @@ test("AtomicFile[Symbol.asyncDispose]() keeps a committed file", async () => {
   });
 });
 
+test("AtomicFile[Symbol.asyncDispose]() waits for a commit under way, which it does not stop", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    let committing: Promise<void> | undefined;
+    let disposing: PromiseLike<void> | undefined;
+    await behindStalledWrite(target, async () => {
+      const file = await openAtomic(target);
+      await file.write("new");
+      committing = file.commit(); // waits for its turn
+      disposing = file[Symbol.asyncDispose]();
+    });
+    await disposing;
+    await committing;
+    assert.equal(read(target), "new");
+    assert.deepEqual(tempsIn(dir), []);
+  });
+});
+
 test("openAtomic() works with `await using` where the runtime parses it", async (t) => {
   let scope: { disposeWithoutCommit(p: string): Promise<string[]> };
   try {
@@ -611,6 +630,10 @@ async function behindStalledWrite(
     signal: controller.signal,
   });
   try {
+    // Its temporary file made: the one fn's assertions may count.
+    while (tempsIn(path.dirname(target)).length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
     await fn();
   } finally {
     controller.abort(new Error("done"));
