@@ -19,8 +19,8 @@
  * import { writeFile } from "@x/atomic/compat/atomically";
  *
  * const dir = await Deno.makeTempDir();
- * // A directory cannot be replaced by a file: EISDIR.
- * await writeFile(dir, "data", (error) => {
+ * await writeFile(`${dir}/settings.json`, "{}", (error) => {
+ *   // For example ENOSPC, or EISDIR where a directory has the name.
  *   if (error) console.error(error.code, error.message);
  * });
  * ```
