@@ -425,12 +425,18 @@ test("atomic-write --no-fsync still replaces the file", async () => {
   });
 });
 
-/** The fsync-family system calls the command makes, counted with strace. */
+/**
+ * The fsync-family system calls the command makes on files under `dir`,
+ * counted with strace (`-y` names each descriptor's file, so the runtime's
+ * own fsyncs elsewhere, as of Deno's code cache on a first run, are not
+ * counted).
+ */
 function fsyncCalls(args: string[], dir: string): number {
   const log = path.join(dir, "strace.log");
   const result = spawnSync("strace", [
     "-f",
     "-qq",
+    "-y",
     "-e",
     "trace=fsync,fdatasync,sync_file_range",
     "-o",
@@ -440,10 +446,11 @@ function fsyncCalls(args: string[], dir: string): number {
   assert.equal(result.status, 0, result.stderr);
   const lines = fs.readFileSync(log, "utf8").split("\n");
   fs.rmSync(log);
+  const real = fs.realpathSync(dir);
   return lines.filter((line) =>
-    /\b(fsync|fdatasync|sync_file_range)\(/.test(line)
-  )
-    .length;
+    /\b(fsync|fdatasync|sync_file_range)\(/.test(line) &&
+    (line.includes(`<${real}/`) || line.includes(`<${real}>`))
+  ).length;
 }
 
 const noStrace = process.platform !== "linux" ||
