@@ -7,7 +7,7 @@
  * shared.
  */
 import { type Context, currentContext, startReplacement } from "./_context.ts";
-import { takeTicket } from "./_path_queue.ts";
+import { takeTicket, type Ticket } from "./_path_queue.ts";
 import { replace } from "./_replace.ts";
 import { runSync } from "./_run.ts";
 import { type Content, writeInTurn } from "./_write_in_turn.ts";
@@ -53,16 +53,36 @@ function concatSync(
   );
 }
 
-/** Replaces `target` (absolute) with `data`; calls for one path settle in call order. */
+/**
+ * Replaces `target` (absolute) with `data`; calls for one path settle in
+ * call order. The write takes its place in that order now, or in `ticket`'s
+ * if given: one a compat entry point took for `target` when it was called,
+ * before it waited for the compat write ahead of it. A given ticket is
+ * passed on if the write stops before its turn (data refused, signal
+ * aborted), so that the writes after it do not wait for it forever.
+ */
 export async function writeResolved(
   target: string,
   data: unknown,
   options: ResolvedOptions,
   context: Context = currentContext(),
+  ticket?: Ticket,
 ): Promise<void> {
-  const content = toContent(data, options);
-  options.signal?.throwIfAborted();
-  await writeInTurn(takeTicket(target), target, content, options, context);
+  let content: Content;
+  try {
+    content = toContent(data, options);
+    options.signal?.throwIfAborted();
+  } catch (error) {
+    ticket?.pass();
+    throw error;
+  }
+  await writeInTurn(
+    ticket ?? takeTicket(target),
+    target,
+    content,
+    options,
+    context,
+  );
 }
 
 /** Replaces `target` (absolute) with `data`, blocking; iterables must be synchronous. */

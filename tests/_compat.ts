@@ -10,7 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import { Buffer } from "node:buffer";
-import { AtomicWriteError } from "../mod.ts";
+import { AtomicWriteError, writeFileAtomic } from "../mod.ts";
 import {
   faultAdapter,
   read,
@@ -678,6 +678,48 @@ export function oneAtATimeCases(
       await Promise.all(writes);
       assert.deepEqual(seen, ["sync"]);
       assert.equal(read(file), "write 2");
+    });
+  });
+
+  // Each takes its place in call order when called, before it waits for
+  // its turn: writes that do not wait in its line rename after it.
+  test(`${form.name} renames before a core write to the file called after it`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      await Promise.all([
+        form.write(file, "compat, called first"),
+        writeFileAtomic(file, "core, called last"),
+      ]);
+      assert.equal(read(file), "core, called last");
+    });
+  });
+
+  test(`${form.name} renames before a core write called after it while it waits for the write ahead of it`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      await Promise.all([
+        form.write(file, "compat 0"),
+        form.write(file, "compat 1"),
+        writeFileAtomic(file, "core, called last"),
+      ]);
+      assert.equal(read(file), "core, called last");
+    });
+  });
+
+  test(`${form.name} lands writes through a link and through the file it leads to in call order`, async () => {
+    await withTempDir(async (dir) => {
+      const real = path.join(dir, "real");
+      const link = path.join(dir, "link");
+      fs.writeFileSync(real, "old");
+      fs.symlinkSync("real", link);
+      await Promise.all([
+        form.write(link, "0 via the link"),
+        form.write(link, "1 via the link"),
+        form.write(real, "2 via the file, called last"),
+      ]);
+      assert.equal(read(real), "2 via the file, called last");
+      assert.ok(fs.lstatSync(link).isSymbolicLink());
+      assert.deepEqual(tempsIn(dir), []);
     });
   });
 

@@ -286,6 +286,28 @@ export async function using<T>(
   }
 }
 
+/**
+ * Whether `promise` settles (its rejection is thrown) within `ms`
+ * milliseconds: a write left waiting for good then fails its test instead
+ * of hanging it.
+ */
+export async function settlesWithin(
+  promise: Promise<unknown>,
+  ms: number,
+): Promise<"settled" | "pending"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise.then(() => "settled" as const),
+      new Promise<"pending">((resolve) => {
+        timer = setTimeout(resolve, ms, "pending");
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Which runtime runs the tests, for spawning children of the same kind. */
 export function runtimeName(): "deno" | "bun" | "node" {
   const global = globalThis as { Deno?: unknown; Bun?: unknown };

@@ -11,11 +11,12 @@ import {
   writeFile,
   writeFileSync,
 } from "../src/compat/atomically.ts";
-import { AtomicWriteError } from "../mod.ts";
+import { AtomicWriteError, writeFileAtomic } from "../mod.ts";
 import {
   failsWith,
   faultAdapter,
   read,
+  settlesWithin,
   tempsIn,
   using,
   withTempDir,
@@ -254,6 +255,35 @@ test("atomically writeFile() runs the schedule function first and its disposer l
       },
     });
     assert.deepEqual(events, ["schedule f", "dispose, file holds x"]);
+  });
+});
+
+test("atomically writeFile() with a schedule takes its place in call order once the schedule resolves", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    const go = Promise.withResolvers<() => void>();
+    const scheduled = writeFile(file, "scheduled, called first", {
+      schedule: () => go.promise,
+    });
+    await writeFileAtomic(file, "core, called before it resolves");
+    go.resolve(() => {});
+    await scheduled;
+    assert.equal(read(file), "scheduled, called first");
+  });
+});
+
+test("atomically writeFile() with a schedule that never resolves holds no other write back", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    void writeFile(file, "never", { schedule: () => new Promise(() => {}) });
+    const later = Promise.all([
+      writeFileAtomic(file, "core"),
+      writeFile(file, "compat"),
+      writeFileAtomic(path.join(dir, "other"), "other"),
+    ]);
+    const outcome = await settlesWithin(later, 5000);
+    assert.equal(outcome, "settled");
+    assert.equal(read(file), "compat");
   });
 });
 

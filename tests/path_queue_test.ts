@@ -16,11 +16,15 @@ import {
   read,
   root,
   scriptCommand,
+  settlesWithin,
   tempsIn,
   using,
   withTempDir,
 } from "./_fixtures.ts";
 import { linkedTree } from "./_path_fixtures.ts";
+import { takeTicket } from "../src/_path_queue.ts";
+import { resolveOptions } from "../src/_validate.ts";
+import { writeResolved } from "../src/_write.ts";
 import { skipTest } from "./_skip.ts";
 
 /**
@@ -208,6 +212,36 @@ test("writeFileAtomic() keeps the last call's data when a write between two othe
     }
   });
 });
+
+// A compat entry point takes the ticket when called and hands it to the
+// write once its turn in the compat line comes: a write that stops before
+// using it must not leave the writes after it waiting for its rename.
+for (
+  const [what, data, signal] of [
+    ["refuses the data", 42, undefined],
+    ["finds its signal aborted", "x", AbortSignal.abort()],
+  ] as const
+) {
+  test(`writeResolved() given a ticket passes it on when it ${what}`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const ticket = takeTicket(file);
+      const later = writeFileAtomic(file, "later");
+      await assert.rejects(
+        writeResolved(
+          file,
+          data,
+          resolveOptions({ signal }),
+          undefined,
+          ticket,
+        ),
+      );
+      const outcome = await settlesWithin(later, 5000);
+      assert.equal(outcome, "settled");
+      assert.equal(read(file), "later");
+    });
+  });
+}
 
 test("writeFileAtomic() settles a streamed write before a later plain one to the same path", async () => {
   await withTempDir(async (dir) => {

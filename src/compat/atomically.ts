@@ -118,7 +118,8 @@ export interface WriteOptions {
   /**
    * Called with the path before the write starts; the write waits for the
    * promise, and calls the disposer it resolves to when done (asynchronous
-   * call only).
+   * call only). The write takes its place in call order among the writes
+   * to the file once the promise resolves, not when called.
    */
   schedule?: ((filePath: string) => Promise<Disposer>) | undefined;
   /**
@@ -287,12 +288,17 @@ async function write(
   const target = toAbsolutePath(filePath, "filePath");
   const { resolved, timeout, schedule } = translate(options, false);
   const content = toData(data, resolved, false);
+  // The write takes its place in call order once its schedule resolves,
+  // not at the call: a schedule may wait for anything (a write called
+  // later, or nothing ever), and a place taken meanwhile would hold back
+  // every later write of the thread (`_one_at_a_time.ts`). Without one,
+  // nothing is awaited before the place is taken.
   const dispose = schedule ? await schedule(String(filePath)) : undefined;
   try {
     const context = retryingContext(currentContext(), timeout);
     await oneAtATime(
       target,
-      () => writeResolved(target, content, resolved, context),
+      (ticket) => writeResolved(target, content, resolved, context, ticket),
     );
   } finally {
     if (typeof dispose === "function") dispose();

@@ -27,6 +27,7 @@
  *
  * @module
  */
+import { currentContext } from "../_context.ts";
 import { toAbsolutePath, toBytes } from "../_validate.ts";
 import { writeResolved, writeResolvedSync } from "../_write.ts";
 import { oneAtATime } from "./_one_at_a_time.ts";
@@ -220,7 +221,11 @@ export function writeFile(
     const resolved = translate(options, false);
     const target = toAbsolutePath(filename, "filename");
     const bytes = toData(data, resolved);
-    await oneAtATime(target, () => writeResolved(target, bytes, resolved));
+    await oneAtATime(
+      target,
+      (ticket) =>
+        writeResolved(target, bytes, resolved, currentContext(), ticket),
+    );
   })();
   return report ? settleThrough(work, report) : work;
 }
