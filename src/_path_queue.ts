@@ -46,6 +46,8 @@ export interface Ticket {
    * `null` if it will not replace any. The first call counts.
    */
   found(final: string | null): void;
+  /** Resolves with what {@linkcode found} was told, once it has been. */
+  readonly finds: Promise<string | null>;
   /** Tells later writes that this one has renamed or will not. Idempotent. */
   renamed(): void;
   /**
@@ -248,6 +250,9 @@ export function takeTicket(spelled: string): Ticket {
     settled: () => {
       settled.resolve();
       if (tails.get(path) === tail) tails.delete(path);
+    },
+    get finds() {
+      return mine.found.promise.then(() => mine.final ?? null);
     },
     get newest() {
       return mine.order === writes.called - 1;

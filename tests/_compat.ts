@@ -14,6 +14,7 @@ import { AtomicWriteError, writeFileAtomic } from "../mod.ts";
 import {
   faultAdapter,
   read,
+  settlesWithin,
   tempsIn,
   using,
   withTempDir,
@@ -703,6 +704,31 @@ export function oneAtATimeCases(
         writeFileAtomic(file, "core, called last"),
       ]);
       assert.equal(read(file), "core, called last");
+    });
+  });
+
+  test(`${form.name} waiting for the write ahead of it to its path holds back no write to another file`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      const { promise: gate, resolve: open } = Promise.withResolvers<void>();
+      const { promise: inHook, resolve: hooked } = Promise
+        .withResolvers<void>();
+      const first = form.write(file, "compat 0", {
+        [created]: () => {
+          hooked();
+          return gate;
+        },
+      });
+      await inHook;
+      const second = form.write(file, "compat 1");
+      const other = writeFileAtomic(path.join(dir, "other"), "other");
+      try {
+        assert.equal(await settlesWithin(other, 5_000), "settled");
+      } finally {
+        open();
+      }
+      await Promise.all([first, second, other]);
+      assert.equal(read(file), "compat 1");
     });
   });
 

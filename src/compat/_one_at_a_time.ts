@@ -16,12 +16,14 @@
  * a write takes its place once the schedule resolves). Places here are taken
  * in the same step as tickets, so a write waits here only for writes with
  * earlier tickets, as every wait of the core goes: the library's waits form
- * no cycle. A write waiting here has not looked for its file yet, so, as an
- * `AtomicWriter`'s data waiting behind its running write, it holds back the
- * renames of the writes called after it in the thread, to any file, until it
- * starts; a hook or stream of the write ahead of it that waits for one of
- * those closes a cycle, and they all wait for good (README, "Call order per
- * file").
+ * no cycle. A write waiting here takes for its own the file that the write
+ * ahead of it in its line found (links followed): the writes called after
+ * it, to other files, see at once that it is not theirs, instead of waiting
+ * for it to start and look. Where the write ahead found none (it failed
+ * first), it holds back their renames until it starts, as an
+ * `AtomicWriter`'s data waiting behind its running write does (README,
+ * "Call order per file"); and where a link on its path changes while it
+ * waits, its rename is ordered as if it had not.
  *
  * The line is keyed by the absolute path, `.` and `..` resolved as spelled
  * (write-file-atomic's key, `path.resolve()`; atomically keys by the path as
@@ -38,6 +40,9 @@ import { shared } from "../_shared_state.ts";
 
 /** The lines of every copy of the library in the thread (`_shared_state.ts`). */
 const lines = shared("compatLines", () => new Map());
+
+/** The ticket of the last write lined up for each path, while any is in its line. */
+const lastTickets = shared("compatTickets", () => new Map<string, Ticket>());
 
 /**
  * Takes `target`'s (absolute) next ticket at once, then runs `write` with it
@@ -57,12 +62,26 @@ export async function oneAtATime<T>(
   target: string,
   write: (ticket: Ticket) => Promise<T>,
 ): Promise<T> {
-  const place = lineUp(lines, resolve(target));
+  const key = resolve(target);
+  const place = lineUp(lines, key);
   const ticket = takeTicket(target);
+  const ahead = lastTickets.get(key);
+  lastTickets.set(key, ticket);
+  // The write ahead in the line replaces the file this one will (one path,
+  // unless a link on it changes meanwhile): found, it is this one's too, so
+  // that the writes called after this one, to other files, need not wait
+  // for it to start to know it is not theirs. One that will replace none
+  // (it failed first) tells nothing: this one finds its file itself.
+  if (place.waits && ahead !== undefined) {
+    void ahead.finds.then((final) => {
+      if (final !== null) ticket.found(final);
+    });
+  }
   try {
     await place.ahead;
     return await write(ticket);
   } finally {
     place.leave();
+    if (lastTickets.get(key) === ticket) lastTickets.delete(key);
   }
 }
