@@ -9,6 +9,7 @@ import type { AsyncFsOps } from "./runtime/types.ts";
 import { basename, dirname } from "node:path";
 import { request, settle, type Steps } from "./_steps.ts";
 import {
+  canReopen,
   closeTemp,
   discard,
   matchAgain,
@@ -116,7 +117,9 @@ export async function commitInTurn(
   }) ?? null;
   // Counted from here, before any await: writes called in one tick all
   // get here before any of them has synced.
-  const keepOpen = turn !== null && waitingOpen.count < OPEN_WHILE_WAITING;
+  // A file its owner could not open again stays open past the cap.
+  const keepOpen = turn !== null &&
+    (waitingOpen.count < OPEN_WHILE_WAITING || !canReopen(s));
   if (!keepOpen) {
     await runAsync(orDiscard(s, seal(s)), ops);
     // Past the cap, its file is closed while it waits; its directory stays

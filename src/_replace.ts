@@ -446,15 +446,44 @@ export function* matchAgain(s: Replacement): Steps<void> {
  * {@linkcode matchAgain}, for a write whose temporary file was closed while
  * it waited (beyond the writes that may wait with theirs open: see
  * `_async_phases.ts`): the file is opened again (never through a link) only
- * where there is something to match, then closed again.
+ * where there is something to match, then closed again. It is opened for
+ * writing only if its bits let its owner write it: a writer other than root
+ * may not open a read-only file of its own for writing, and needs only read
+ * access for what is done to it (see `reopen`).
  */
 export function* matchAgainClosed(s: Replacement): Steps<void> {
   const entry = yield* changedSinceMatched(s);
   if (entry === undefined) return;
   const temp = s.temp as string;
-  s.file = yield* act(s, "open", temp, request("reopen", named(s, temp)));
+  const own = yield* act(s, "lstat", temp, request("lstat", named(s, temp)));
+  const write = own === null || (own.mode & OWNER_WRITES) !== 0;
+  s.file = yield* act(
+    s,
+    "open",
+    temp,
+    request("reopen", named(s, temp), write),
+  );
   yield* rematch(s, entry);
   yield* closeTemp(s);
+}
+
+/** The permission bit that lets a file's owner write it. */
+const OWNER_WRITES = 0o200;
+
+/**
+ * Whether a write's temporary file, once closed, can be opened again by its
+ * owner, whoever that is ({@linkcode matchAgainClosed}): its bits let the
+ * owner read or write it. A mode that lets the owner do neither (0o000,
+ * 0o044) keeps it open while it waits.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const keepOpen = waiting < OPEN_WHILE_WAITING || !canReopen(s);
+ * ```
+ */
+export function canReopen(s: Replacement): boolean {
+  const bits = wantedMode(s, s.matched);
+  return bits === null || (bits & 0o600) !== 0;
 }
 
 /**

@@ -39,10 +39,15 @@ import {
   writeFileAtomicSync,
 } from "../mod.ts";
 
-/** "first", then a second's pause before the end. */
-async function* slowFirst(): AsyncGenerator<string> {
+/** "first", then a pause of `ms` (a second) before the end. */
+async function* slowFirst(ms = 1000): AsyncGenerator<string> {
   yield "first";
-  await new Promise((resolve) => setTimeout(resolve, 1000));
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The code an error carries, for a line of outcomes. */
+function codeOf(error: unknown): string {
+  return String((error as { code?: unknown }).code);
 }
 
 /** A payload of about `size` bytes that says how long it is and what it is made of. */
@@ -148,6 +153,26 @@ async function main(): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
     console.log("alive");
+    return;
+  }
+  if (mode === "burst") {
+    // A write that gives the file the bits `api` while it streams, then 9
+    // more, past the writes that may wait with their files open.
+    const first = writeFileAtomic(target, slowFirst(300), {
+      mode: parseInt(api, 8),
+    });
+    const rest = Array.from(
+      { length: 9 },
+      (_, n) => writeFileAtomic(target, `v${n}`).then(() => "ok", codeOf),
+    );
+    const outcomes = [
+      await first.then(() => "ok", codeOf),
+      ...await Promise.all(rest),
+    ];
+    const mode = (fs.statSync(target).mode & 0o7777).toString(8);
+    console.log(
+      `${outcomes.join(" ")}, ${fs.readFileSync(target, "utf8")}, ${mode}`,
+    );
     return;
   }
   if (mode === "queue") {

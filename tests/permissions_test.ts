@@ -67,6 +67,7 @@ async function withDirs(
     write: (target: string, ...args: string[]) => string,
     dir: string,
     failedAt: (target: string) => string,
+    child: (mode: string, target: string, ...args: string[]) => string,
   ) => void | Promise<void>,
   denoFlags?: (base: string, dir: string) => string[],
 ): Promise<void> {
@@ -86,6 +87,8 @@ async function withDirs(
       (target, ...args) => writeAsNobody(target, home, stage, args, flags),
       dir,
       (target) => writeAsNobody(target, home, stage, [], flags, "operation"),
+      (mode, target, ...args) =>
+        writeAsNobody(target, home, stage, args, flags, mode),
     );
   });
 }
@@ -107,6 +110,38 @@ test(
     });
   },
 );
+
+// Past the writes that may wait for their turn with their files open, a
+// write closes its file and opens it again to match what the earlier
+// writes left: its owner, if not root, may open it only as its bits allow.
+for (
+  const [what, bits, ends] of [
+    ["a read-only (0444)", 0o444, "v8, 600"],
+    ["a write-only (0200)", 0o200, "v8, 600"],
+    ["an inaccessible (0000)", 0o000, "v8, 600"],
+  ] as const
+) {
+  test(
+    `writeFileAtomic() as a normal user replaces ${what} file of its own in a burst of writes whose first changes its bits`,
+    {
+      skip,
+    },
+    async () => {
+      await withDirs((_write, dir, _failedAt, child) => {
+        fs.chmodSync(dir, 0o777);
+        const target = path.join(dir, "own");
+        fs.writeFileSync(target, "old");
+        fs.chownSync(target, NOBODY, NOBODY);
+        fs.chmodSync(target, bits);
+        assert.equal(
+          child("burst", target, "600"),
+          `${Array(10).fill("ok").join(" ")}, ${ends}`,
+        );
+        assert.deepEqual(tempsIn(dir), []);
+      });
+    },
+  );
+}
 
 test(
   "writeFileAtomic() as a normal user rejects with EACCES in a read-only directory and leaves nothing",

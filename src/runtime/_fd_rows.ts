@@ -21,8 +21,7 @@ const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
 const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
 
 const CREATE_EXCLUSIVE = O_WRONLY | O_CREAT | O_EXCL;
-const REOPEN = O_WRONLY | (fs.constants.O_NOFOLLOW ?? 0) |
-  (fs.constants.O_NONBLOCK ?? 0);
+const REOPEN = (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0);
 const OPEN_DIR = O_RDONLY | O_DIRECTORY;
 const fdLink = (fd: number): string => `${FD_DIR}/${fd}`;
 const seconds = (ms: number): number => ms / 1000;
@@ -147,8 +146,10 @@ export const descriptorRows: DescriptorRows = {
     (path, mode) => (done) => fs.open(path, CREATE_EXCLUSIVE, mode, done),
   ),
   reopen: fromCallbacks(
-    (path: string) => fs.openSync(path, REOPEN),
-    (path) => (done) => fs.open(path, REOPEN, done),
+    (path: string, write: boolean) =>
+      fs.openSync(path, REOPEN | (write ? O_WRONLY : O_RDONLY)),
+    (path, write) => (done) =>
+      fs.open(path, REOPEN | (write ? O_WRONLY : O_RDONLY), done),
   ),
   write: fromCallbacks(
     (fd, bytes) => fs.writeSync(fd, bytes, 0, bytes.byteLength),

@@ -143,11 +143,15 @@ export interface FsOps<F = OpenFile> {
   /** Creates a new file for writing, failing with `EEXIST` if `path` exists (`O_CREAT|O_EXCL`). */
   createExclusive(path: string, mode: number): F;
   /**
-   * Opens the existing regular file at `path` for writing, never through a
-   * final link (`O_NOFOLLOW`) nor blocking: a temporary file of the
-   * library's own, closed while its write waited for its turn.
+   * Opens the existing regular file at `path` for writing if `write`, else
+   * for reading, never through a final link (`O_NOFOLLOW`) nor blocking: a
+   * temporary file of the library's own, closed while its write waited for
+   * its turn, whose bits may not let its owner write it. Read access is
+   * enough for what is done to it then (`chmod`, `chown`, `writeAcl`,
+   * `sync`) on Linux and macOS; Windows flushes only a file open for
+   * writing, and opens one for writing unless it is read-only.
    */
-  reopen(path: string): F;
+  reopen(path: string, write: boolean): F;
   /** Writes from the start of `bytes`; returns how many were written (possibly fewer). */
   write(file: F, bytes: Uint8Array): number;
   /** Flushes the file's data and metadata to the device (`fsync`). */
