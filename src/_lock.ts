@@ -223,7 +223,7 @@ export interface Held {
    * process may have taken it over. A holder's own name is its way instead.
    */
   file: OpenFile | null;
-  /** When the last heartbeat (or the creation) was made, by `Date.now()`. */
+  /** When the last heartbeat (or the creation) was made, by `wallClock()`. */
   beatAt: number;
   /** Why the lock was lost, once it was. */
   lost: AtomicWriteError | null;

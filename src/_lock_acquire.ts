@@ -47,6 +47,7 @@ import { openToHold } from "./_open_directory.ts";
 import { nameTaken } from "./_name_taken.ts";
 import { releaseAtExit } from "./_lock_hold.ts";
 import { runSync } from "./_run.ts";
+import { monotonic, wallClock } from "./_clock.ts";
 
 /**
  * Waiting: the first pause and its growth; the longest pause of a young
@@ -230,7 +231,7 @@ function* tryLock(
     linked = made.linked!;
   } else {
     const draft = state.draft;
-    const now = Date.now();
+    const now = wallClock();
     if (draftIsOld(plan, draft, now)) {
       yield* act(plan, "touch lock", holder, request("touch", draft.file, now));
       draft.beatAt = now;
@@ -345,12 +346,12 @@ export interface Waiter {
   readonly deadline: number;
   /** The next pause, before jitter. */
   wait: number;
-  /** When the holder was last judged, by `performance.now()`. */
+  /** When the holder was last judged, by `monotonic()`. */
   lookedAt: number;
   seen: Sighting | null;
   /** The identity of the lock file seen by the last `lstat`, if any. */
   sighted: string | null;
-  /** When the holder was last judged (its record read), by `performance.now()`. */
+  /** When the holder was last judged (its record read), by `monotonic()`. */
   judgedAt: number;
   /** Whether the lock file can be watched (an asynchronous waiter, until a watch fails). */
   watching: boolean;
@@ -396,7 +397,7 @@ function checkLookable(plan: LockPlan, path: string): void {
  */
 export function* approach(
   plan: LockPlan,
-  started: number = performance.now(),
+  started: number = monotonic(),
 ): Steps<Waiter> {
   checkLookable(plan, lockPathFor(plan.target));
   try {
@@ -499,9 +500,9 @@ function* lookAndMake(plan: LockPlan, started: number): Steps<Waiter> {
  */
 function* lookAgain(w: Waiter): Steps<boolean> {
   const plan = w.plan;
-  const due = performance.now() >= w.deadline;
-  if (!due && performance.now() - w.lookedAt < LOOK_EVERY_MS) return false;
-  w.lookedAt = performance.now();
+  const due = monotonic() >= w.deadline;
+  if (!due && monotonic() - w.lookedAt < LOOK_EVERY_MS) return false;
+  w.lookedAt = monotonic();
   let sighted: EntryInfo | undefined;
   if (!due) {
     const entry = yield* act(
@@ -524,7 +525,7 @@ function* lookAgain(w: Waiter): Steps<boolean> {
   w.seen = yield* look(plan, w.path, sighted);
   if (w.seen === null) return true;
   if (
-    staleReason(w.seen, Date.now(), plan.lease, checks(plan.adapter)) === null
+    staleReason(w.seen, wallClock(), plan.lease, checks(plan.adapter)) === null
   ) {
     return false;
   }
@@ -612,7 +613,7 @@ export function* tryOnce(w: Waiter): Steps<Held | number> {
       return got;
     }
     if ((yield* lookAgain(w)) && atOnce-- > 0) continue;
-    const now = performance.now();
+    const now = monotonic();
     if (now >= w.deadline) {
       throw timedOut(
         plan,

@@ -29,6 +29,7 @@ import { leave } from "./_lock_queue.ts";
 import { letGo, through } from "./_lock_directory.ts";
 import { isQueueName } from "./_lock_name.ts";
 import type { EntryInfo } from "./runtime/types.ts";
+import { monotonic, wallClock } from "./_clock.ts";
 
 /**
  * Marks `held` lost (once) and returns the reason. A lock already given up
@@ -107,10 +108,10 @@ export function* guard(
   before = "the update could commit",
 ): Steps<void> {
   if (held.lost) throw held.lost;
-  const now = Date.now();
+  const now = wallClock();
   if (!inLease(held, now)) throw markLost(held, marginGone(held, now, before));
   const fresh = looked !== null &&
-    performance.now() - looked.since < FRESH_LOOK_MS;
+    monotonic() - looked.since < FRESH_LOOK_MS;
   if (fresh && (yield* isHeld(held, looked.entry))) return;
   // No look, an old one, or one that did not find the lock: look now, as
   // before looks were made alongside the fsync. (Once, on sshfs under load,
@@ -120,7 +121,7 @@ export function* guard(
   if (!(yield* isHeld(held, found))) throw markLost(held, whyNotHeld(found));
   // The look may have taken its time (a record read short is looked at
   // again, up to 150 ms): the margin must still be there.
-  const later = Date.now();
+  const later = wallClock();
   if (!inLease(held, later)) {
     throw markLost(held, marginGone(held, later, before));
   }
@@ -167,7 +168,7 @@ function touchLock(held: Held, ms: number): Request<void> | null {
 /** One heartbeat: checks the lock, then renews its lease. Marks it lost instead of throwing. */
 export function* heartbeat(held: Held): Steps<void> {
   if (held.released || held.lost) return;
-  const now = Date.now();
+  const now = wallClock();
   try {
     yield* guard(held, null, "its heartbeat could renew it");
   } catch {
@@ -197,7 +198,7 @@ export function* release(held: Held): Steps<void> {
   const expire = touchLock(held, 0);
   const file = held.file;
   held.file = null;
-  if (held.lost === null && inLease(held, Date.now())) {
+  if (held.lost === null && inLease(held, wallClock())) {
     // The lock's name goes first: a power cut between the two removals
     // leaves at most the holder's own name (a temporary file that
     // `removeStaleTemps` sweeps), never a lock without it.

@@ -52,6 +52,7 @@ import {
   type Steps,
 } from "./_steps.ts";
 import type { OpenFile, RuntimeAdapter } from "./runtime/types.ts";
+import { monotonic, timeOrigin, wallClock } from "./_clock.ts";
 
 /** A waiter's place in the line of one lock. */
 export interface Ticket {
@@ -63,7 +64,7 @@ export interface Ticket {
   readonly path: string;
   /** The ticket, still open: closed as it is removed, one round trip fewer in line. */
   readonly file: OpenFile;
-  /** When its modification time was last set, by `Date.now()` (see {@linkcode refresh}). */
+  /** When its modification time was last set, by `wallClock()` (see {@linkcode refresh}). */
   touchedAt: number;
 }
 
@@ -101,7 +102,7 @@ export function queuePathFor(lock: string): string {
 /** The first part of a ticket's name: when its waiter lined up, so names sort in that order. */
 function lineUpKey(): string {
   const micros = Math.floor(
-    (performance.timeOrigin + performance.now()) * 1000,
+    (timeOrigin + monotonic()) * 1000,
   );
   return micros.toString(16).padStart(KEY_DIGITS, "0");
 }
@@ -124,7 +125,7 @@ export function* join(
     return null;
   }
   const queue = queuePathFor(lock);
-  const now = Date.now();
+  const now = wallClock();
   const name = tempName(lineUpKey(), adapter.writer());
   const path = inDirectory(queue, name);
   inFlight?.add(path);
@@ -209,12 +210,12 @@ function* isAbandoned(
   if (state !== "unknown") return state === "gone";
   const entry = yield* settle(request("lstat", path));
   return entry.ok && entry.value !== null &&
-    Date.now() - entry.value.mtimeMs > TICKET_ABANDONED_MS;
+    wallClock() - entry.value.mtimeMs > TICKET_ABANDONED_MS;
 }
 
 /** Sets the ticket's modification time if it was last set {@linkcode TICKET_BEAT_MS} ago or more: its waiter still waits. */
 export function* refresh(ticket: Ticket): Steps<void> {
-  const now = Date.now();
+  const now = wallClock();
   if (now - ticket.touchedAt < TICKET_BEAT_MS) return;
   ticket.touchedAt = now;
   yield* settle(request("touch", ticket.file, now));

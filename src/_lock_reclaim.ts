@@ -25,6 +25,7 @@ import {
 } from "./_lock.ts";
 import { isSameLock, look } from "./_lock_look.ts";
 import { anotherUser, STICKY } from "./_sticky.ts";
+import { wallClock } from "./_clock.ts";
 
 /**
  * How deep a chain of dead reclaimers is followed. Each link is a process
@@ -78,7 +79,7 @@ export function* reclaim(
     if (other !== null && other.token === mutexToken) return [];
     if (
       other !== null &&
-      staleReason(other, Date.now(), plan.lease, checks(plan.adapter)) !== null
+      staleReason(other, wallClock(), plan.lease, checks(plan.adapter)) !== null
     ) {
       if (depth >= MAX_RECLAIM_DEPTH) throw deadEnd(plan, mutex, depth);
       return yield* reclaim(plan, lock, mutex, other, depth + 1, false);
@@ -92,7 +93,7 @@ export function* reclaim(
       again === null || again.entry.id !== seen.entry.id ||
       again.token !== seen.token ||
       (!force &&
-        staleReason(again, Date.now(), plan.lease, checks(plan.adapter)) ===
+        staleReason(again, wallClock(), plan.lease, checks(plan.adapter)) ===
           null)
     ) {
       return removed; // released, replaced, or refreshed since it was judged

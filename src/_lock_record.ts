@@ -75,6 +75,7 @@ import type {
   ProcessStart,
 } from "./runtime/types.ts";
 import type { Writer, WriterState } from "./runtime/_writer_identity.ts";
+import { wallClock } from "./_clock.ts";
 
 /** The first bytes of every record: how a lock file of ours is recognised. */
 const MARK = '{"lock":"@x/atomic"';
@@ -139,7 +140,7 @@ export function newRecord(
     token: randomHex(TOKEN_CHARS / 2),
     lease,
     file,
-    at: Date.now(),
+    at: wallClock(),
   };
 }
 

@@ -38,6 +38,7 @@ import {
   tryOnce,
   type Waiter,
 } from "./_lock_acquire.ts";
+import { clearTimer, monotonic, setTimer, type Timer } from "./_clock.ts";
 
 /**
  * Waits for the lock of `plan.target` and takes it, blocking the thread
@@ -64,7 +65,7 @@ export function acquireSync(plan: LockPlan, ops: FsOps): Held {
         waiter.awaits,
         got,
         waiter.place,
-        performance.now() - waiter.started,
+        monotonic() - waiter.started,
       );
     }
   } finally {
@@ -186,18 +187,18 @@ function napOn(
     place <= 1 ? NEXT_LOOK_MS : LATER_LOOK_MS,
     Math.min(LONGEST_LOOK_MS, waited / LOOK_SHARE_OF_WAIT),
   );
-  const end = performance.now() + ms;
+  const end = monotonic() + ms;
   try {
     const seen = ops.lstat(path);
     if (seen === null) return true;
-    for (let left = ms; left > 0; left = end - performance.now()) {
+    for (let left = ms; left > 0; left = end - monotonic()) {
       ops.sleep(Math.min(slice, left));
       const now = ops.lstat(path);
       if (now === null || now.id !== seen.id) return true;
     }
   } catch {
     // What cannot be looked at is slept on; the next try says what is wrong.
-    ops.sleep(end - performance.now());
+    ops.sleep(end - monotonic());
   }
   return false;
 }
@@ -242,7 +243,7 @@ function queueFor(target: string): { ahead: Promise<void>; leave: () => void } {
 }
 
 /**
- * Waits for `ahead` until `deadline` (by `performance.now()`) at most, then
+ * Waits for `ahead` until `deadline` (by `monotonic()`) at most, then
  * rejects with `ETIMEDOUT`; or with the reason of `plan.signal` as soon as
  * it aborts. Either way its timer goes: left armed, it would keep the
  * process alive until the deadline.
@@ -252,18 +253,18 @@ async function awaitTurn(
   deadline: number,
   ahead: Promise<void>,
 ): Promise<void> {
-  const left = deadline - performance.now();
+  const left = deadline - monotonic();
   if (left === Infinity) return await untilAborted(ahead, plan.signal);
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: Timer | undefined;
   const late = new Promise<never>((_, reject) => {
     // A timeout longer than a timer can take (30 days) is waited in legs.
     const wait = () => {
-      const left = deadline - performance.now();
+      const left = deadline - monotonic();
       if (left > MAX_TIMER_MS) {
-        timer = setTimeout(wait, MAX_TIMER_MS);
+        timer = setTimer(wait, MAX_TIMER_MS);
         return;
       }
-      timer = setTimeout(
+      timer = setTimer(
         () =>
           reject(
             timedOut(
@@ -280,7 +281,7 @@ async function awaitTurn(
   try {
     await untilAborted(Promise.race([ahead, late]), plan.signal);
   } finally {
-    clearTimeout(timer);
+    clearTimer(timer);
   }
 }
 
@@ -289,7 +290,7 @@ export async function acquireAsync(
   plan: LockPlan,
   ops: AsyncFsOps,
 ): Promise<Held> {
-  const started = performance.now();
+  const started = monotonic();
   const turn = queueFor(plan.target);
   try {
     await awaitTurn(plan, started + plan.timeout, turn.ahead);

@@ -68,6 +68,7 @@ import {
   wantedMode,
 } from "./_owner_and_mode.ts";
 import { codeOf } from "./_error_code.ts";
+import { monotonic, wallClock } from "./_clock.ts";
 
 export type { Host, Replacement } from "./_replacement.ts";
 export { discard, orDiscard } from "./_replacement.ts";
@@ -418,7 +419,7 @@ export function* syncTemp(s: Replacement): Steps<void> {
 /** The second half of `seal`: the close (located first, if it took long). */
 export function* closeTemp(s: Replacement): Steps<void> {
   const temp = s.temp as string;
-  if (s.held === null && Date.now() - s.tempSince >= LOCATE_AFTER_MS) {
+  if (s.held === null && wallClock() - s.tempSince >= LOCATE_AFTER_MS) {
     const found = yield* settle(request("locate", s.file));
     s.located = found.ok ? found.value : null;
   }
@@ -535,7 +536,7 @@ function* syncLooking(s: Replacement, temp: string): Steps<void> {
   }
   const place = s.pinned === null ? [] : placeLooks(s, s.pinned);
   const guard = s.guard === null ? [] : [s.guard.look()];
-  const since = performance.now();
+  const since = monotonic();
   const [synced, ...looks] = (yield* all([sync, ...place, ...guard])) as [
     Settled<void>,
     ...Settled<EntryInfo | null>[],
@@ -565,8 +566,8 @@ function placeLooks(
 function* stillLocked(s: Replacement, pinned: DirectoryHandle): Steps<void> {
   let placed = s.placed;
   s.placed = null;
-  if (placed === null || performance.now() - placed.since >= FRESH_LOOK_MS) {
-    const since = performance.now();
+  if (placed === null || monotonic() - placed.since >= FRESH_LOOK_MS) {
+    const since = monotonic();
     const [held, path] = yield* both(...placeLooks(s, pinned));
     placed = { held, path, since };
   }
@@ -651,7 +652,7 @@ function nextTempPath(s: Replacement): string {
     tempName(basename(s.final), s.host.owner),
   );
   s.temp = path;
-  s.tempSince = Date.now();
+  s.tempSince = wallClock();
   s.inFlight.add(path);
   return path;
 }

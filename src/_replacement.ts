@@ -96,7 +96,7 @@ export function resolution(target: string, writer: Writer): Resolution {
 export interface Replacement extends Resolution {
   /** The temporary file, while it exists. */
   temp: string | null;
-  /** When `temp` was named (`Date.now()`): a long write is located before its close (see `seal`). */
+  /** When `temp` was named (`wallClock()`): a long write is located before its close (see `seal`). */
   tempSince: number;
   /**
    * Where the descriptor said the temporary file was, if asked: a directory
@@ -177,7 +177,7 @@ export interface Replacement extends Resolution {
  */
 export const FRESH_LOOK_MS = 50;
 
-/** The directory an update's lock holds and the one its path leads to, looked at together, and when (by `performance.now()`). */
+/** The directory an update's lock holds and the one its path leads to, looked at together, and when (by `monotonic()`). */
 export interface Placed {
   readonly held: Settled<EntryInfo | null>;
   readonly path: Settled<EntryInfo | null>;
@@ -201,7 +201,7 @@ export interface Guard {
   committed(): void;
 }
 
-/** A look at the lock file, and when it was asked for (by `performance.now()`). */
+/** A look at the lock file, and when it was asked for (by `monotonic()`). */
 export interface Looked {
   readonly entry: Settled<EntryInfo | null>;
   readonly since: number;

@@ -4,6 +4,7 @@ import type { Instruction, Request, Settled, Steps } from "./_steps.ts";
 import { basename } from "node:path";
 import { errorCode } from "./_error_code.ts";
 import { tempNameOwner } from "./_temp_name.ts";
+import { clearRepeat, setRepeat } from "./_clock.ts";
 
 type Op = (...args: readonly unknown[]) => unknown;
 
@@ -234,8 +235,8 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
  * slower on Deno.
  */
 export function keepingAlive(): () => void {
-  const alive = setInterval(() => {}, MAX_TIMER_MS);
-  return () => clearInterval(alive);
+  const alive = setRepeat(() => {}, MAX_TIMER_MS);
+  return () => clearRepeat(alive);
 }
 
 /**

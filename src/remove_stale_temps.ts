@@ -25,6 +25,7 @@ import { AtomicWriteError } from "./atomic_write_error.ts";
 import { inDirectory } from "./_replacement.ts";
 import type { EntryInfo } from "./runtime/types.ts";
 import type { WriterState } from "./runtime/_writer_identity.ts";
+import { wallClock } from "./_clock.ts";
 
 /**
  * Which temporary files {@linkcode removeStaleTemps} may remove.
@@ -422,7 +423,7 @@ function plan(dir: unknown, options: unknown): Steps<string[]> {
     mine: inFlight,
     uid: adapter.ids()?.uid ?? null,
   };
-  return sweep(path, ages, Date.now(), judge, adapter);
+  return sweep(path, ages, wallClock(), judge, adapter);
 }
 
 /**

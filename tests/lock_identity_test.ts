@@ -47,6 +47,7 @@ import {
   withProcStat,
 } from "./_namespaces.ts";
 import { type NobodyChild, withNobody } from "./_as_nobody.ts";
+import { clocks } from "../src/_clock.ts";
 
 /** `entry` as sshfs would describe the lock's own name: a number of its own. */
 function numbered(path: string, entry: EntryInfo | null): EntryInfo | null {
@@ -167,10 +168,11 @@ test("updateFileAtomic() does not commit when the looks again at a record read s
         ? found && { ...found, bytes: new Uint8Array(0) }
         : found;
     };
-    // Each pause before a new look takes half the lease, on this clock.
+    // Each pause before a new look takes half the lease, on the library's
+    // wall clock (no heartbeat runs meanwhile: a stalled event loop's).
     let skew = 0;
-    const now = Date.now;
-    Date.now = () => now() + skew;
+    const wall = clocks.wall;
+    clocks.wall = () => wall() + skew;
     const sleep = adapter.async.sleep;
     adapter.async.sleep = async (ms) => {
       skew += 500;
@@ -185,7 +187,7 @@ test("updateFileAtomic() does not commit when the looks again at a record read s
         assert.match(error.message, /less than its margin/);
       });
     } finally {
-      Date.now = now;
+      clocks.wall = wall;
     }
     assert.equal(read(target), "1");
   });

@@ -34,6 +34,7 @@ import {
 } from "./_op_table.ts";
 import { aclRows, type Xattrs } from "./_acl.ts";
 import { errorCode } from "../_error_code.ts";
+import { clearRepeat, setRepeat } from "../_clock.ts";
 
 function info(stat: fs.Stats): EntryInfo {
   return {
@@ -245,9 +246,9 @@ export function createNodeFsAdapter(
     bootTime,
     watchFile,
     repeat: (tick, ms) => {
-      const timer = setInterval(tick, ms);
+      const timer = setRepeat(tick, ms);
       timer.unref();
-      return () => clearInterval(timer);
+      return () => clearRepeat(timer);
     },
     onExit: onProcessExit,
   };

@@ -11,6 +11,7 @@ import {
   UNKNOWN_OWNER,
 } from "./types.ts";
 import { errorCode } from "../_error_code.ts";
+import { monotonic } from "../_clock.ts";
 
 /** Reads a whole text file; throws if it cannot. */
 export type ReadText = (path: string) => string;
@@ -166,7 +167,7 @@ export class OwnerIds {
    * cannot be read.
    */
   #hasIdmappedMount(): boolean {
-    const now = performance.now();
+    const now = monotonic();
     const known = this.#idmapped;
     if (now - known.at < IDMAPPED_RECHECK_MS) return known.found;
     let table: string;

@@ -22,6 +22,7 @@
  * timer still ends the wait.
  */
 import fs from "node:fs";
+import { clearTimer, setTimer } from "../_clock.ts";
 
 /** How a wait on a lock file ended. */
 export type Wake =
@@ -66,7 +67,7 @@ export function waitWith(
   const done = new Promise<Wake>((resolve) => end = resolve);
   let stop: (() => void) | null = null;
   let unwatched = false;
-  const timer = setTimeout(
+  const timer = setTimer(
     () => finish(unwatched ? "unwatched" : "timeout"),
     ms,
   );
@@ -76,7 +77,7 @@ export function waitWith(
     s?.();
   }
   function finish(wake: Wake): void {
-    clearTimeout(timer);
+    clearTimer(timer);
     unwatch();
     end(wake);
   }

@@ -45,6 +45,7 @@ import { descriptorRows, nameRows } from "./_fd_rows.ts";
 import { lending, onThisThread, waitingForLent } from "./_deno_duplicates.ts";
 import { fileContent, readEntrySync, readWholeInTwo } from "./_read_whole.ts";
 import { currentDirectory } from "./_current_directory.ts";
+import { clearRepeat, setRepeat } from "../_clock.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -350,9 +351,9 @@ export const denoAdapter: RuntimeAdapter<number> = {
   bootTime,
   watchFile,
   repeat: (tick, ms) => {
-    const timer = setInterval(tick, ms);
+    const timer = setRepeat(tick, ms);
     Deno.unrefTimer(timer);
-    return () => clearInterval(timer);
+    return () => clearRepeat(timer);
   },
   onExit: onUnload,
 };
