@@ -46,6 +46,9 @@ import { clearTimer, monotonic, setTimer, type Timer } from "./_clock.ts";
  * flight (removed at exit) and starts the heartbeat.
  */
 export function acquireSync(plan: LockPlan, ops: FsOps): Held {
+  // As the asynchronous wait: a signal aborted already gives its reason,
+  // before the target is looked at (a missing directory, a lock held here).
+  plan.signal?.throwIfAborted();
   const waiter = runSync(approach(plan), ops);
   try {
     // This thread holds the lock (a lock or an update not yet settled): a

@@ -629,6 +629,50 @@ test("lockFile() with an aborted signal rejects with its reason and leaves no fi
   });
 });
 
+// An aborted signal is its reason, whatever else is wrong: the
+// synchronous forms too, as their asynchronous ones and every write.
+for (
+  const [what, call] of [
+    [
+      "lockFileSync()",
+      (p: string, signal: AbortSignal) => lockFileSync(p, { signal }),
+    ],
+    [
+      "updateFileAtomicSync()",
+      (p: string, signal: AbortSignal) =>
+        updateFileAtomicSync(p, () => "x", { signal }),
+    ],
+  ] as const
+) {
+  test(`${what} with an aborted signal throws its reason for a file in a missing directory`, async () => {
+    await withTempDir((dir) => {
+      const reason = new Error("not now");
+      const target = path.join(dir, "missing", "f");
+      assert.throws(
+        () => call(target, AbortSignal.abort(reason)),
+        (e) => e === reason,
+      );
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${what} with an aborted signal throws its reason for a file whose lock this thread holds`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      const held = await lockFile(target);
+      try {
+        const reason = new Error("not now");
+        assert.throws(
+          () => call(target, AbortSignal.abort(reason)),
+          (e) => e === reason,
+        );
+      } finally {
+        await held.release();
+      }
+    });
+  });
+}
+
 test("lockFile() that waited longer than its heartbeat takes the lock with a fresh heartbeat", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
