@@ -120,14 +120,20 @@ class InFlight extends Set<string> implements InFlightFiles {
    * within the lease: the file's time was set anew before the link if a
    * fifth of the lease had passed, so nobody may take the lock over yet.
    * Not for a holder's name that had to be cut (a target name near 255
-   * bytes): its lock is not known.
+   * bytes): its lock is not known. The lock's name is looked at first: the
+   * holder's own name, still that file after, kept its inode alive all
+   * along, so no other file had its number (see `isSameLock`). Where names
+   * are numbered apart (sshfs) they never match, and the lock stays: its
+   * holder, this exiting thread, is gone, so the next locker takes it over
+   * at once.
    */
   #removeLinkedLock(path: string): void {
     const name = baseOfTempName(basename(path));
     if (name === null || lockOf(name) !== name) return;
     const lock = inDirectory(dirname(path), name);
     if (this.has(lock)) return; // held: released
-    const [holder, found] = [this.#lstat(path), this.#lstat(lock)];
+    const found = this.#lstat(lock);
+    const holder = found === null ? null : this.#lstat(path);
     if (holder !== null && found !== null && holder.id === found.id) {
       this.#remove(lock);
     }

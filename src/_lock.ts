@@ -58,7 +58,9 @@
  * own: a waiter may be between steps 2 and 3. An update checks the lock
  * just before its rename (`guard`, `_lock_hold.ts`): at least `margin` ms of
  * lease left, and still its own file (looked at alongside the fsync of its
- * data, and again if that was more than 50 ms before or did not find it). The remaining window
+ * data, and again if that was more than 50 ms before or did not find it:
+ * by its identity while the holder's own name pins it, else by its token;
+ * see `isSameLock`). The remaining window
  * is that check and the rename itself: a holder that stalls for more than `margin` between the
  * two can still commit after its lock was taken over. Across hosts, clocks
  * must also agree within `margin`.

@@ -513,6 +513,7 @@ function* lookAgain(w: Waiter): Steps<boolean> {
     );
     if (entry === null) return true; // released in between
     sighted = entry;
+    // Only when to judge: the identity never says whose the lock is here.
     const first = entry.id !== w.sighted;
     w.sighted = entry.id;
     // A file system whose inode numbers are not stable (each lookup

@@ -74,21 +74,44 @@ function marginGone(held: Held, now: number, before: string): string {
 }
 
 /**
+ * The looks that tell whether the lock's name is still `held`'s lock file
+ * (see {@linkcode isHeld}): the `lstat` of that name and, where the lock has
+ * one, of the holder's own name, in one round trip.
+ */
+function looksAt(held: Held): Request<EntryInfo | null>[] {
+  const lock = request("lstat", held.path);
+  return held.holder === null ? [lock] : [lock, request("lstat", held.holder)];
+}
+
+/**
  * Whether the lock's name is still `held`'s lock file; its entry if so.
- * `found`: an `lstat` of the lock's name just made, if any.
+ * `looks`: those of {@linkcode looksAt}, if just made.
+ *
+ * Its identity there proves it only while something of this holder's keeps
+ * its inode alive, so that no other file can have the number (see
+ * `isSameLock`): the file kept open (a file system without hard links), or
+ * the holder's own name still that file, which no one else ever makes,
+ * found in the same round trip. The two looks are of one moment: a swap of
+ * both names within it is the window the check already leaves until the
+ * rename (README, Limits). Otherwise (that name removed, or numbered apart
+ * from the lock's, as on sshfs) the record's token decides.
  */
 function* isHeld(
   held: Held,
-  found?: Settled<EntryInfo | null>,
+  looks?: readonly Settled<EntryInfo | null>[],
 ): Steps<EntryInfo | null> {
-  found ??= yield* settle(request("lstat", held.path));
+  const [found, own] = looks ??
+    (yield* all(looksAt(held))) as Settled<EntryInfo | null>[];
   const entry = found.ok ? found.value : null;
+  const pinned = held.file !== null ||
+    (own?.ok === true && own.value?.id === held.id);
   const same = yield* isSameLock(
     held.plan,
     held.path,
     entry,
     held.id,
     held.record.token,
+    pinned,
   );
   return same ? entry : null;
 }
@@ -112,13 +135,13 @@ export function* guard(
   if (!inLease(held, now)) throw markLost(held, marginGone(held, now, before));
   const fresh = looked !== null &&
     monotonic() - looked.since < FRESH_LOOK_MS;
-  if (fresh && (yield* isHeld(held, looked.entry))) return;
+  if (fresh && (yield* isHeld(held, looked.entries))) return;
   // No look, an old one, or one that did not find the lock: look now, as
   // before looks were made alongside the fsync. (Once, on sshfs under load,
   // an update failed with ELOCKLOST at this check when only the look made
   // alongside the fsync decided; a lock is never declared lost on it alone.)
-  const found = yield* settle(request("lstat", held.path));
-  if (!(yield* isHeld(held, found))) throw markLost(held, whyNotHeld(found));
+  const looks = (yield* all(looksAt(held))) as Settled<EntryInfo | null>[];
+  if (!(yield* isHeld(held, looks))) throw markLost(held, whyNotHeld(looks[0]));
   // The look may have taken its time (a record read short is looked at
   // again, up to 150 ms): the margin must still be there.
   const later = wallClock();
@@ -145,7 +168,7 @@ function whyNotHeld(found: Settled<EntryInfo | null>): string {
  */
 export function guardOf(held: Held, letGo: () => void): Guard {
   return {
-    look: () => request("lstat", held.path),
+    looks: () => looksAt(held),
     check: (looked) => guard(held, looked),
     committed: letGo,
   };
@@ -308,6 +331,8 @@ export function* checkOpened(held: Held, id: string): Steps<void> {
       found.error,
     );
   }
+  // The identity alone: the descriptor just opened keeps that file (and its
+  // number) alive, so no other file can have it.
   if (found.value === null || found.value.id !== id) {
     throw lockError(
       held.plan,

@@ -148,11 +148,18 @@ export function* look(
 
 /**
  * Whether `entry`, found at `path`, is the lock file known by its identity
- * `id` and its record's `token`. The identity (device and inode) says so on
- * most file systems. Where each name of a file has a number of its own
- * (sshfs numbers every name it looks up, since SFTP passes no inode
- * numbers), the lock's name and the holder's own name never match, and the
- * record's token decides: a random 64-bit value, written once per lock.
+ * `id` and its record's `token`. The identity (device and inode) says so
+ * only while the file `id` is `pinned`: kept alive by a name or a
+ * descriptor of the caller's, looked at in the same round trip as `entry`.
+ * A number names one file only while that file lives: once nothing links
+ * it any more (its names removed by hand, or by a reclaim), ext4 and xfs
+ * give its inode number at once to the next file made, the next locker's,
+ * and an identity alone would take that lock for this one. Where each name
+ * of a file has a number of its own (sshfs numbers every name it looks up,
+ * since SFTP passes no inode numbers), the lock's name and the holder's own
+ * name never match either. Then the record's token decides: a random 64-bit
+ * value, written once per lock (a lock without a record is known by the
+ * hash of its identity and time, `identityToken`).
  */
 export function* isSameLock(
   plan: LockPlan,
@@ -160,9 +167,10 @@ export function* isSameLock(
   entry: EntryInfo | null,
   id: string,
   token: string,
+  pinned: boolean,
 ): Steps<boolean> {
   if (entry === null) return false;
-  if (entry.id === id) return true;
+  if (entry.id === id && pinned) return true;
   try {
     let seen = yield* look(plan, path, entry);
     // A record that cannot be read yet is a new holder's being written, or
@@ -173,7 +181,7 @@ export function* isSameLock(
       yield* perform(request("sleep", ms));
       seen = yield* look(plan, path);
     }
-    return seen?.record?.token === token;
+    return seen?.token === token;
   } catch {
     return false; // not a lock of ours: certainly not this one
   }
@@ -208,6 +216,8 @@ function* findHolder(
   const entries = (yield* all(
     names.map((name) => request("lstat", inDirectory(dir, name))),
   )) as Settled<EntryInfo | null>[];
+  // Identities alone: a number reused since `entry` only misnames whom a
+  // lock is judged by, and a name of a live holder's pins its file's number.
   const i = entries.findIndex((e) => e.ok && e.value?.id === entry.id);
   return i < 0 ? null : holderNamed(names[i]);
 }

@@ -112,14 +112,24 @@ export function* reclaim(
       );
     }
     const moved = yield* act(plan, "stat lock", mutex, request("lstat", mutex));
-    // Known by its token where the rename gave it a new inode number (an
+    // The gone holder's own name, looked at after what moved: still the
+    // file judged, it kept that file's inode alive all along, so what moved
+    // with its number is that file. Else (no such name, or a file system
+    // that reuses a freed number at once, or numbers names apart) the token
+    // decides, as where the rename gave the file a new number (an
     // overlay's lower layer: the rename copies the file up).
+    const own = seen.holder === null
+      ? null
+      : inDirectory(dirname(lock), seen.holder.name);
+    const kept = own === null ? null : yield* settle(request("lstat", own));
+    const pinned = kept?.ok === true && kept.value?.id === seen.entry.id;
     const same = yield* isSameLock(
       plan,
       mutex,
       moved,
       seen.entry.id,
       seen.token,
+      pinned,
     );
     if (moved !== null && !same) {
       // Not the file judged stale: a live lock. Put it back; link(2) fails
@@ -128,13 +138,18 @@ export function* reclaim(
       return removed;
     }
     removed.push(path); // it goes with the mutex, below
-    if (seen.holder !== null) {
+    if (own !== null && kept?.ok) {
       // The gone holder's own name for the file goes with it, if it still
-      // is that file.
-      const own = inDirectory(dirname(lock), seen.holder.name);
-      const entry = yield* settle(request("lstat", own));
-      const same = entry.ok &&
-        (yield* isSameLock(plan, own, entry.value, seen.entry.id, seen.token));
+      // is that file: a name its holder alone ever made, so its identity
+      // needs nothing to pin it.
+      const same = yield* isSameLock(
+        plan,
+        own,
+        kept.value,
+        seen.entry.id,
+        seen.token,
+        true,
+      );
       if (same && (yield* settle(request("remove", own))).ok) removed.push(own);
     }
     return removed;

@@ -99,7 +99,9 @@ function isHeldHere(plan: LockPlan, ops: FsOps, path: string): boolean {
  * (the holder's own, or the lock's as it took it). A lock taken over while
  * the thread did not run a heartbeat (a synchronous stretch) keeps its
  * identity in `plan.held` until one finds it lost, and by then the file
- * system may have given that identity (its inode) to another lock.
+ * system may have given that identity (its inode) to another lock. `id` was
+ * seen at the lock's name before these looks: a name of this thread's that
+ * still leads to it kept that file, and its number, alive in between.
  */
 function holdsHere(plan: LockPlan, ops: FsOps, id: string): boolean {
   if (!plan.held?.has(id)) return false;
@@ -196,6 +198,7 @@ function napOn(
     if (seen === null) return true;
     for (let left = ms; left > 0; left = end - monotonic()) {
       ops.sleep(Math.min(slice, left));
+      // A new identity only wakes the waiter to try: it judges nothing.
       const now = ops.lstat(path);
       if (now === null || now.id !== seen.id) return true;
     }

@@ -535,7 +535,7 @@ function* syncLooking(s: Replacement, temp: string): Steps<void> {
     return yield* act(s, "fsync", temp, sync);
   }
   const place = s.pinned === null ? [] : placeLooks(s, s.pinned);
-  const guard = s.guard === null ? [] : [s.guard.look()];
+  const guard = s.guard === null ? [] : s.guard.looks();
   const since = monotonic();
   const [synced, ...looks] = (yield* all([sync, ...place, ...guard])) as [
     Settled<void>,
@@ -543,7 +543,9 @@ function* syncLooking(s: Replacement, temp: string): Steps<void> {
   ];
   if (!synced.ok) throw failure(s, "fsync", temp, synced.error);
   if (place.length > 0) s.placed = { held: looks[0], path: looks[1], since };
-  if (guard.length > 0) s.looked = { entry: looks[place.length], since };
+  if (guard.length > 0) {
+    s.looked = { entries: looks.slice(place.length), since };
+  }
 }
 
 /** The looks that tell whether an update's path still leads to the directory its lock holds (`pinned`): that directory, and the one the path leads to. */

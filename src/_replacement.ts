@@ -190,8 +190,8 @@ export interface Placed {
  * the check made just before the rename; and what it says once renamed.
  */
 export interface Guard {
-  /** The look at the lock file. */
-  look(): Request<EntryInfo | null>;
+  /** The looks at the lock file (its name, and the holder's own). */
+  looks(): Request<EntryInfo | null>[];
   /** Throws if the lock is no longer held; `looked` is the look made alongside the fsync, if any. */
   check(looked: Looked | null): Steps<void>;
   /**
@@ -201,9 +201,9 @@ export interface Guard {
   committed(): void;
 }
 
-/** A look at the lock file, and when it was asked for (by `monotonic()`). */
+/** The looks at the lock file, and when they were asked for (by `monotonic()`). */
 export interface Looked {
-  readonly entry: Settled<EntryInfo | null>;
+  readonly entries: Settled<EntryInfo | null>[];
   readonly since: number;
 }
 

@@ -287,6 +287,8 @@ function* isHoldersName(
   entry: EntryInfo,
   lockNames: ReadonlySet<string>,
 ): Steps<boolean> {
+  // Identities alone: a number reused only keeps a temporary file for a
+  // later sweep, never removes one.
   for (const lock of basesOfTempName(name, lockNames)) {
     const found = yield* settle(request("lstat", inDirectory(dir, lock)));
     if (found.ok && found.value?.id === entry.id) return true;

@@ -1,7 +1,11 @@
 /**
  * A lock is known by its record where the names of one file have numbers of
  * their own (sshfs numbers every name it looks up: the lock's name and the
- * holder's own name for it never share an inode number there).
+ * holder's own name for it never share an inode number there), and where a
+ * file system gives a freed inode number to the next file made (ext4, xfs:
+ * a lock whose names were all removed may see the next lock made with its
+ * number). The real cases mount ext4 (root only; skipped with the reason
+ * otherwise).
  *
  * A holder, and a writer of a temporary file, is judged gone only on proof:
  * never from a boot id that only differs (another machine may bear the same
@@ -48,18 +52,18 @@ import {
 } from "./_namespaces.ts";
 import { type NobodyChild, withNobody } from "./_as_nobody.ts";
 import { clocks } from "../src/_clock.ts";
+import { type Mount, mountImage } from "./_mounts.ts";
+import { Skip, type Skippable, skipTest } from "./_skip.ts";
 
-/** `entry` as sshfs would describe the lock's own name: a number of its own. */
-function numbered(path: string, entry: EntryInfo | null): EntryInfo | null {
-  return entry !== null && path.endsWith(".atomic-lock")
-    ? { ...entry, id: `${entry.id}:name` }
-    : entry;
-}
+/** What a lock's name shows of the file at `path`, seen as `entry`. */
+type Numbering = (path: string, entry: EntryInfo) => EntryInfo;
 
-/** The real adapter, with the lock's name numbered apart from the file's other names. */
-function numberingNames(): FaultAdapter {
+/** The real adapter, with the identity of what a lock's name leads to given by `number`. */
+function numberingLocks(number: Numbering): FaultAdapter {
   const adapter = faultAdapter([]);
   const { sync, async } = adapter;
+  const numbered = (p: string, entry: EntryInfo | null) =>
+    entry !== null && p.endsWith(".atomic-lock") ? number(p, entry) : entry;
   const [lstat, stat] = [sync.lstat, sync.stat];
   sync.lstat = (p) => numbered(p, lstat(p));
   sync.stat = (p) => numbered(p, stat(p));
@@ -67,6 +71,11 @@ function numberingNames(): FaultAdapter {
   async.lstat = async (p) => numbered(p, await lstatAsync(p));
   async.stat = async (p) => numbered(p, await statAsync(p));
   return adapter;
+}
+
+/** The real adapter, with the lock's name numbered apart from the file's other names (sshfs). */
+function numberingNames(): FaultAdapter {
+  return numberingLocks((_, entry) => ({ ...entry, id: `${entry.id}:name` }));
 }
 
 const increment = (current: Uint8Array | null): string =>
@@ -204,6 +213,116 @@ test("lockFile() keeps its lock past heartbeats where a file's names are numbere
       await lock.release();
     });
     assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+// ------------------------------------------------ inode numbers reused
+
+/** The token of the lock {@linkcode replaceLock} makes: another holder's. */
+const OTHER_TOKEN = "fedcba9876543210";
+
+/**
+ * Removes both names of the lock of `target` this thread holds (by hand, or
+ * a reclaim), then makes another live holder's lock there, as the next
+ * locker would; returns the identity the held lock had, as `lstat` says.
+ */
+function replaceLock(target: string): string {
+  const lock = lockPathOf(target);
+  const { dev, ino } = fs.lstatSync(lock);
+  const dir = path.dirname(target);
+  for (const name of fs.readdirSync(dir)) {
+    if (name.includes(".atomic-lock")) fs.rmSync(path.join(dir, name));
+  }
+  writeFakeLock(target, { token: OTHER_TOKEN, pid: process.pid });
+  return `${dev}:${ino}`;
+}
+
+/** The token of the lock of `target`, read from its record. */
+function lockToken(target: string): string {
+  return JSON.parse(fs.readFileSync(lockPathOf(target), "utf8")).token;
+}
+
+/**
+ * The real adapter, where the lock's name shows `reused.id` once set: a
+ * file system that gave the held lock's freed inode number to the next
+ * file made there.
+ */
+function reusingNumbers(reused: { id: string | null }): FaultAdapter {
+  return numberingLocks((_, entry) =>
+    reused.id === null ? entry : { ...entry, id: reused.id }
+  );
+}
+
+test("updateFileAtomic() rejects with ELOCKLOST and does not commit when both names of its lock are gone and the next lock has its identity (a reused inode number)", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    const reused: { id: string | null } = { id: null };
+    const adapter = reusingNumbers(reused);
+    await using(adapter, async () => {
+      await failsWith(
+        updateFileAtomic(target, () => {
+          const held = adapter.sync.lstat(lockPathOf(target))!.id;
+          replaceLock(target);
+          reused.id = held;
+          return "new";
+        }),
+        "ELOCKLOST",
+      );
+    });
+    assert.equal(read(target), "old");
+    assert.equal(lockToken(target), OTHER_TOKEN);
+  });
+});
+
+/**
+ * Calls `fn` with a directory on a fresh ext4 loop mount, which gives a
+ * freed inode number to the next file made; skips `t` with the reason where
+ * it cannot mount one (not root, no loop devices).
+ */
+async function onExt4(
+  t: Skippable,
+  fn: (dir: string) => Promise<void>,
+): Promise<void> {
+  await withTempDir(async (dir) => {
+    let ext4: Mount;
+    try {
+      ext4 = mountImage(
+        "ext4",
+        path.join(dir, "ext4.img"),
+        path.join(dir, "mnt"),
+      );
+    } catch (error) {
+      if (error instanceof Skip) return skipTest(t, error.message);
+      throw error;
+    }
+    try {
+      await fn(ext4.dir);
+    } finally {
+      ext4.close();
+    }
+  });
+}
+
+/** Asserts that the lock of `target` is the number `held` had: the file system reused it. */
+function assertReused(target: string, held: string): void {
+  const { dev, ino } = fs.lstatSync(lockPathOf(target));
+  assert.equal(`${dev}:${ino}`, held, "ext4 gave the next lock another inode");
+}
+
+test("updateFileAtomic() on ext4 rejects with ELOCKLOST and does not commit when both names of its lock are gone and the next lock got its inode number", async (t) => {
+  await onExt4(t, async (dir) => {
+    const target = path.join(dir, "f");
+    fs.writeFileSync(target, "old");
+    await failsWith(
+      updateFileAtomic(target, () => {
+        assertReused(target, replaceLock(target));
+        return "new";
+      }),
+      "ELOCKLOST",
+    );
+    assert.equal(read(target), "old");
+    assert.equal(lockToken(target), OTHER_TOKEN);
   });
 });
 
