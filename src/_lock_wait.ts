@@ -10,9 +10,11 @@
  * (`Atomics.wait`) in slices, and looks at it (one `lstat`) after each:
  * short slices while the wait is young, longer ones as it goes on.
  */
-import { basename } from "node:path";
+import { basename, dirname } from "node:path";
 import type { AtomicWriteError } from "./atomic_write_error.ts";
 import { isTempNameFor } from "./_temp_name.ts";
+import { inDirectory } from "./_replacement.ts";
+import { look } from "./_lock_look.ts";
 import {
   keepingAlive,
   MAX_TIMER_MS,
@@ -22,7 +24,12 @@ import {
 } from "./_run.ts";
 import { shared } from "./_shared_state.ts";
 import { type Lines, lineUp } from "./_line.ts";
-import type { AsyncFsOps, FileWatch, FsOps } from "./runtime/types.ts";
+import type {
+  AsyncFsOps,
+  EntryInfo,
+  FileWatch,
+  FsOps,
+} from "./runtime/types.ts";
 import type { Wake } from "./runtime/_watch.ts";
 import {
   type Held,
@@ -55,8 +62,9 @@ export function acquireSync(plan: LockPlan, ops: FsOps): Held {
     // wait here would block the one who must release it, until the lease
     // ran out and the lock was taken from under it. Known by its path as
     // given, or, once a try has looked at the lock file, by its identity
-    // (the same file named through a link, a bind mount, `/proc/self/root`).
-    if (isHeldHere(plan, ops, waiter.path)) {
+    // (the same file named through a link, a bind mount, `/proc/self/root`),
+    // or by its record where names are numbered apart (sshfs).
+    if (isHeldHere(plan, ops, waiter)) {
       throw selfDeadlock(plan, waiter.path);
     }
     for (;;) {
@@ -77,20 +85,53 @@ export function acquireSync(plan: LockPlan, ops: FsOps): Held {
 }
 
 /**
- * Whether this thread holds the lock file `path` already, before any try:
- * by its path, or, since a lock names its files through its directory held
- * open (one descriptor each, so one path each), by the identity of the
- * file there, looked at only if this thread holds a lock at all.
+ * Whether this thread holds the lock file `waiter.path` already, before any
+ * try: by its path, or, since a lock names its files through its directory
+ * held open (one descriptor each, so one path each), by the identity of the
+ * file there, looked at only if this thread holds a lock at all, or else by
+ * its record (see {@linkcode namesOwnHolder}).
  */
-function isHeldHere(plan: LockPlan, ops: FsOps, path: string): boolean {
+function isHeldHere(plan: LockPlan, ops: FsOps, waiter: Waiter): boolean {
+  const path = waiter.path;
   if (plan.inFlight?.has(path)) return true;
   if (!plan.held?.size) return false;
   try {
     const entry = ops.lstat(path);
-    return entry !== null && holdsHere(plan, ops, entry.id);
+    return entry !== null &&
+      (holdsHere(plan, ops, entry.id) || namesOwnHolder(waiter, ops, entry));
   } catch {
     return false; // the tries say what is wrong
   }
+}
+
+/**
+ * Whether the record of the lock file at `waiter.path` (seen as `entry`, if
+ * just looked at) names, as its holder's own name, one of this thread's
+ * other than the waiter's: a lock this thread holds (its lock's name still
+ * in flight beside it: not being released, not found lost), or one an
+ * asynchronous acquisition of this thread has just linked. Where each name
+ * of a file has a number of its own (sshfs), the lock's name never has the
+ * identity of the holder's own name, so the identity cannot say so; the
+ * record, read now, names the holder of the file at the lock's name now.
+ * Read only if this thread has such a name for this lock at all.
+ */
+function namesOwnHolder(
+  waiter: Waiter,
+  ops: FsOps,
+  entry?: EntryInfo,
+): boolean {
+  const { plan, path } = waiter;
+  const inFlight = plan.inFlight;
+  if (inFlight === undefined) return false;
+  const lock = basename(path);
+  const ours = [...inFlight].filter((name) =>
+    name !== waiter.state.holder && isTempNameFor(basename(name), lock) &&
+    (!inFlight.releasedAtExit(name) ||
+      inFlight.has(inDirectory(dirname(name), lock)))
+  );
+  if (ours.length === 0) return false;
+  const file = runSync(look(plan, path, entry), ops)?.record?.file;
+  return ours.some((name) => basename(name) === file);
 }
 
 /**
@@ -141,7 +182,11 @@ function isOwnLock(plan: LockPlan, ops: FsOps, waiter: Waiter): boolean {
       if (ops.lstat(path)?.id === id) return true;
     } catch { /* not ours to judge: the wait goes on */ }
   }
-  return false;
+  try {
+    return namesOwnHolder(waiter, ops);
+  } catch {
+    return false; // not ours to judge: the wait goes on
+  }
 }
 
 /** The failure of a synchronous wait for a lock that this very thread holds. */

@@ -20,7 +20,9 @@ import fs from "node:fs";
 import path from "node:path";
 import process from "node:process";
 import {
+  AtomicWriteError,
   lockFile,
+  lockFileSync,
   removeStaleTemps,
   updateFileAtomic,
   updateFileAtomicSync,
@@ -211,6 +213,32 @@ test("lockFile() keeps its lock past heartbeats where a file's names are numbere
       await new Promise((resolve) => setTimeout(resolve, 900));
       assert.equal(lock.signal.aborted, false);
       await lock.release();
+    });
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+test("lockFileSync() and updateFileAtomicSync() fail with EDEADLK at once where a file's names are numbered apart (sshfs) and this thread holds its lock", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    await using(numberingNames(), async () => {
+      const lock = await lockFile(target, { lease: 1_500 });
+      try {
+        const started = performance.now();
+        // Without the record, each waited out the holder's lease (its
+        // heartbeat cannot run while the thread waits), then took the lock.
+        const deadlock = (e: unknown) =>
+          e instanceof AtomicWriteError && e.code === "EDEADLK";
+        assert.throws(() => lockFileSync(target, { lease: 1_500 }), deadlock);
+        assert.throws(
+          () => updateFileAtomicSync(target, () => "stolen", { lease: 1_500 }),
+          deadlock,
+        );
+        assert.ok(performance.now() - started < 1_000);
+        assert.equal(lock.signal.aborted, false);
+      } finally {
+        await lock.release();
+      }
     });
     assert.deepEqual(fs.readdirSync(dir), []);
   });
