@@ -18,10 +18,14 @@
  */
 import type { InFlightFiles } from "./_context.ts";
 import type { KnownFiles } from "./_known_files.ts";
-import type { Tail, Writes } from "./_path_queue.ts";
+import type { Tail, Ticket, Writes } from "./_path_queue.ts";
 import type { Lines } from "./_line.ts";
 
-const KEY = Symbol.for("@x/atomic/state@3");
+/**
+ * The registry's key on `globalThis`: version 4 added the compat entry
+ * points' lines and tickets.
+ */
+export const STATE_KEY: symbol = Symbol.for("@x/atomic/state@4");
 
 /** What the copies of one state version share, each field made when first asked for. */
 export interface SharedState {
@@ -44,6 +48,11 @@ export interface SharedState {
    * call order (`compat/_one_at_a_time.ts`).
    */
   compatLines?: Lines;
+  /**
+   * The ticket of the last write lined up in each of those lines
+   * (`compat/_one_at_a_time.ts`).
+   */
+  compatTickets?: Map<string, Ticket>;
 }
 
 /** The thread's `field`, made with `make` if no copy has made it yet. */
@@ -51,10 +60,10 @@ export function shared<K extends keyof SharedState>(
   field: K,
   make: () => NonNullable<SharedState[K]>,
 ): NonNullable<SharedState[K]> {
-  const global = globalThis as { [KEY]?: SharedState };
-  if (global[KEY] === undefined) {
-    Object.defineProperty(globalThis, KEY, { value: {} });
+  const global = globalThis as Record<symbol, SharedState | undefined>;
+  if (global[STATE_KEY] === undefined) {
+    Object.defineProperty(globalThis, STATE_KEY, { value: {} });
   }
-  const state = global[KEY] as SharedState;
+  const state = global[STATE_KEY] as SharedState;
   return (state[field] ??= make()) as NonNullable<SharedState[K]>;
 }

@@ -11,6 +11,7 @@ import path from "node:path";
 import process from "node:process";
 import { Buffer } from "node:buffer";
 import { AtomicWriteError, writeFileAtomic } from "../mod.ts";
+import { STATE_KEY } from "../src/_shared_state.ts";
 import {
   faultAdapter,
   read,
@@ -558,7 +559,7 @@ export function orderCase(form: CompatForm): void {
 function compatLines(): Map<string, unknown[]> | undefined {
   const state =
     (globalThis as Record<symbol, { compatLines?: Map<string, unknown[]> }>)[
-      Symbol.for("@x/atomic/state@3")
+      STATE_KEY
     ];
   return state?.compatLines;
 }
