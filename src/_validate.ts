@@ -346,8 +346,8 @@ export function resolveOptions(
 const encoder = new TextEncoder();
 
 /**
- * `chunk` as bytes: strings in `encoding`, any `ArrayBufferView` as a view of
- * the same memory (not copied), an `ArrayBuffer` (of any realm) as all of
+ * `chunk` as bytes, a `Uint8Array` of this realm: strings in `encoding`, any
+ * `ArrayBufferView` (of any realm) as a view of the same memory (not copied), an `ArrayBuffer` (of any realm) as all of
  * its bytes. A detached buffer (transferred, as to a worker) is a
  * TypeError, whatever views it: a `Uint8Array` of one reads as empty, and
  * would empty the file. So is a view that a resizable buffer, shrunk, left
@@ -362,7 +362,9 @@ export function toBytes(
   encoding: Encoding = "utf8",
 ): Uint8Array {
   if (typeof chunk === "string") {
-    return encoding === "utf8" || encoding === "utf-8"
+    // Then taken as any bytes: an encoder of another realm (a `node:vm`
+    // context given the host's) gives that realm's `Uint8Array`.
+    chunk = encoding === "utf8" || encoding === "utf-8"
       ? encoder.encode(chunk)
       : Buffer.from(chunk, encoding);
   }

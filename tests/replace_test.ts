@@ -1274,6 +1274,23 @@ test("writeFileAtomic() writes an ArrayBuffer of another realm (node:vm) as its 
   });
 });
 
+test("writeFileAtomicSync() writes a string that an encoder of another realm (a node:vm context given the host's) encodes", async () => {
+  await withTempDir((dir) => {
+    const file = path.join(dir, "f.txt");
+    const Foreign = runInNewContext("Uint8Array") as Uint8ArrayConstructor;
+    const encode = TextEncoder.prototype.encode;
+    TextEncoder.prototype.encode = function (text?: string) {
+      return new Foreign(encode.call(this, text));
+    };
+    try {
+      writeFileAtomicSync(file, "new");
+    } finally {
+      TextEncoder.prototype.encode = encode;
+    }
+    assert.equal(read(file), "new");
+  });
+});
+
 // A set-user-ID-root program run by another user: its real ids are that
 // user's, its effective ids (which the kernel checks) root's. The files are
 // that user's own: taken for their writer, they would become root's.
