@@ -472,10 +472,11 @@ export function* matchAgainClosed(s: Replacement): Steps<void> {
 const OWNER_WRITES = 0o200;
 
 /**
- * Whether a write's temporary file, once closed, can be opened again by its
- * owner, whoever that is ({@linkcode matchAgainClosed}): its bits let the
- * owner read or write it. A mode that lets the owner do neither (0o000,
- * 0o044) keeps it open while it waits.
+ * Whether a write's temporary file, once closed, can be opened again
+ * ({@linkcode matchAgainClosed}): by root, always; by another writer, its
+ * owner, if its bits let the owner read or write it. A mode that lets the
+ * owner do neither (0o000, 0o044) keeps it open while it waits, for a writer
+ * other than root: a descriptor per write of such a burst.
  *
  * @example Usage
  * ```ts ignore
@@ -484,7 +485,7 @@ const OWNER_WRITES = 0o200;
  */
 export function canReopen(s: Replacement): boolean {
   const bits = wantedMode(s, s.matched);
-  return bits === null || (bits & 0o600) !== 0;
+  return bits === null || (bits & 0o600) !== 0 || s.host.ids?.uid === 0;
 }
 
 /**

@@ -344,21 +344,31 @@ test("writeFileAtomic() aborted while an earlier write to the path stalls reject
 
 // A file that exists has its bits set on each temporary file, beside its
 // first write: on Deno that call must not need a descriptor more.
+// Root opens a file again whatever its bits: one whose bits let its owner
+// neither read nor write it (/etc/shadow's 0000) is closed as any other.
 for (
   const [api, how, existing] of [
-    ["spaced", "2 ms apart", false],
-    ["tick", "in one tick", false],
-    ["tick", "in one tick, to a file that exists", true],
+    ["spaced", "2 ms apart", null],
+    ["tick", "in one tick", null],
+    ["tick", "in one tick, to a file that exists", 0o644],
+    ["tick", "in one tick, to a file of mode 0000, as root", 0o000],
   ] as const
 ) {
   test(
     `writeFileAtomic() calls queued behind a slow write to the file, ${how}, keep few descriptors open while they wait (64 allowed: none fails)`,
     {
-      skip: process.platform === "linux" ? false : "prlimit is Linux's",
+      skip: process.platform !== "linux"
+        ? "prlimit is Linux's"
+        : existing === 0o000 && process.getuid?.() !== 0
+        ? "needs root"
+        : false,
     },
     async () => {
       await withTempDir((dir) => {
-        if (existing) fs.writeFileSync(path.join(dir, "f"), "old");
+        if (existing !== null) {
+          fs.writeFileSync(path.join(dir, "f"), "old");
+          fs.chmodSync(path.join(dir, "f"), existing);
+        }
         const [exe, ...args] = scriptCommand(
           path.join(root, "tests", "_child.ts"),
           ["queue", path.join(dir, "f"), api],

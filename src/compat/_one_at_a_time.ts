@@ -80,6 +80,11 @@ export async function oneAtATime<T>(
   try {
     await place.ahead;
     return await write(ticket);
+  } catch (error) {
+    // Whatever failed before the write took its ticket, the writes after
+    // it must not wait for it (for one that did, this changes nothing).
+    ticket.pass();
+    throw error;
   } finally {
     place.leave();
     if (lastTickets.get(key) === ticket) lastTickets.delete(key);
