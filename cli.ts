@@ -560,7 +560,7 @@ async function openLocked(
     );
   }
   try {
-    await checkLockedOpen(lock, await handle.stat());
+    await checkLockedOpen(lock, await handle.stat({ bigint: true }));
     return handle;
   } catch (error) {
     await handle.close();

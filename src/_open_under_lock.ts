@@ -15,6 +15,7 @@ import { runAsync } from "./_run.ts";
 import { underLock } from "./update_file_atomic.ts";
 import { resolveOptions } from "./_validate.ts";
 import type { FileLock, HeldLock } from "./lock_file.ts";
+import { idOfBigints } from "./runtime/_file_id.ts";
 
 /**
  * The path to read the file `lock` holds by: through the directory it
@@ -30,14 +31,16 @@ export function lockedEntry(lock: FileLock): string {
  * Refuses the file just opened at {@linkcode lockedEntry} (`opened`, its
  * `fstat`), as an update refuses what it reads: one another user made in a
  * shared sticky directory since the lock looked at the name (`EACCES`), or
- * one the name no longer leads to (`EAGAIN`).
+ * one the name no longer leads to (`EAGAIN`). `opened` is a `bigint`
+ * `fstat`: one whose numbers may have been rounded (Deno's, above 2^53:
+ * `_file_id.ts`) cannot tell the file, which is refused too.
  */
 export function checkLockedOpen(
   lock: FileLock,
-  opened: { readonly dev: number; readonly ino: number },
+  opened: { readonly dev: bigint; readonly ino: bigint },
 ): Promise<void> {
   return runAsync(
-    checkOpened((lock as HeldLock).held, `${opened.dev}:${opened.ino}`),
+    checkOpened((lock as HeldLock).held, idOfBigints(opened.dev, opened.ino)),
     currentContext().async,
   );
 }

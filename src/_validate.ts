@@ -163,7 +163,8 @@ function urlPath(url: URL, what: string): string {
  * Bun's `getcwd` fail with `ERANGE`, which is `ENAMETOOLONG` here, as Deno
  * (which has the path) gets from the first call that uses it; when it is not
  * UTF-8, `EILSEQ` (Node and Bun would name another directory, spelled with
- * U+FFFD; Deno refuses it).
+ * U+FFFD; Deno refuses it); when its inode number is above 2^53 and the
+ * runtime cannot give it exactly (Deno without `--allow-ffi`), `EOVERFLOW`.
  */
 function absolute(path: string, what: string): string {
   try {
@@ -189,6 +190,8 @@ function absolute(path: string, what: string): string {
         ? "the current directory's path is longer than PATH_MAX"
         : code === "EILSEQ"
         ? "the current directory's path is not valid UTF-8, and as a string would name another directory"
+        : code === "EOVERFLOW"
+        ? "the current directory cannot be told from others: its inode number is above 2^53, which Deno gives rounded without --allow-ffi"
         : undefined,
     });
   }

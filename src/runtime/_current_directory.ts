@@ -10,15 +10,15 @@
 import fs from "node:fs";
 import { resolve } from "node:path";
 import { checkCurrentDirectory } from "./_exact_name.ts";
+import { isUnknownId } from "./_file_id.ts";
 
-/** What tells a directory from another. */
-export interface Identity {
-  readonly dev: number;
-  readonly ino: number | null;
-}
-
-/** A runtime's cheapest `stat` (Deno's own: its `node:fs` one took three times as long, 11 µs against 3.4). */
-export type StatOf = (path: string) => Identity;
+/**
+ * The id (`EntryInfo.id`, see `_file_id.ts`) of what `path` leads to, by
+ * a runtime's cheapest `stat` that tells it exactly (Deno's own: its
+ * `node:fs` one took three times as long, 11 µs against 3.4, and rounds
+ * inode numbers as Deno's does).
+ */
+export type StatOf = (path: string) => string;
 
 /**
  * The current directory's path: the runtime's, checked against the
@@ -27,18 +27,28 @@ export type StatOf = (path: string) => Identity;
  * deleted, or it is in another mount namespace: a path into a container's
  * files spelled from the host), or `EILSEQ` where its path is not UTF-8
  * (see `checkCurrentDirectory`), or `ENAMETOOLONG` where its path is too
- * long to use. Where the directory cannot be looked at
+ * long to use, or `EOVERFLOW` where the runtime cannot tell the directory
+ * from others (its inode number rounded: Deno without `--allow-ffi`, see
+ * `_file_id.ts`), as no path can then be checked. Where the directory cannot be looked at
  * (Deno without the permission to read it), the runtime's path stands.
  * `statOf` is the runtime's `stat`.
  */
 export function currentDirectory(statOf: StatOf): string {
   const cwd = resolve();
   checkCurrentDirectory(cwd);
-  let here: Identity;
+  let here: string;
   try {
     here = statOf(".");
   } catch {
     return cwd; // not to be looked at: the runtime's, as a plain write takes
+  }
+  if (isUnknownId(here)) {
+    throw Object.assign(
+      new Error(
+        `cannot tell the current directory ("${cwd}") from others: its inode number is above 2^53, which this runtime gives rounded`,
+      ),
+      { code: "EOVERFLOW", syscall: "stat", path: cwd },
+    );
   }
   if (leadsTo(statOf, cwd, here)) return cwd;
   let kernels: string | null = null;
@@ -56,14 +66,14 @@ export function currentDirectory(statOf: StatOf): string {
 }
 
 /**
- * Whether `path` leads to the directory `here` describes; a path too long
+ * Whether `path` leads to the directory whose id is `here` (an id that
+ * cannot be told equals none: no path is trusted); a path too long
  * to use (`ENAMETOOLONG`: Deno has the path of a current directory deeper
  * than `PATH_MAX`) is thrown, as the first call that used it would fail.
  */
-function leadsTo(statOf: StatOf, path: string, here: Identity): boolean {
+function leadsTo(statOf: StatOf, path: string, here: string): boolean {
   try {
-    const found = statOf(path);
-    return found.ino === here.ino && found.dev === here.dev;
+    return statOf(path) === here;
   } catch (error) {
     if ((error as { code?: unknown }).code === "ENAMETOOLONG") throw error;
     return false;

@@ -16,6 +16,7 @@ import { AS_BYTES, exactName } from "./_exact_name.ts";
 import { dirSync, fromCallbacks, type OpTable } from "./_op_table.ts";
 import { isWindows } from "./_posix.ts";
 import type { DirectoryHandle } from "./types.ts";
+import { idOfBigints } from "./_file_id.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
 const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
@@ -80,13 +81,17 @@ function linkedPath(bytes: Uint8Array): string | null {
   return pathInFdLink(exactName(bytes, "readlink"));
 }
 
-/** Whether `named` (missing: `undefined`) is the file `open` describes. */
+/**
+ * Whether `named` (missing: `undefined`) is the file `open` describes;
+ * not where the ids cannot be told (Deno's `bigint` stats are rounded
+ * numbers, see `_file_id.ts`).
+ */
 function isSameFile(
   open: fs.BigIntStats,
   named: fs.BigIntStats | undefined,
 ): boolean {
-  return named !== undefined && named.dev === open.dev &&
-    named.ino === open.ino;
+  return named !== undefined &&
+    idOfBigints(named.dev, named.ino) === idOfBigints(open.dev, open.ino);
 }
 
 /** `fd`, a directory, as a handle whose path leads to it. */

@@ -35,8 +35,19 @@ import {
 import { aclRows, type Xattrs } from "./_acl.ts";
 import { errorCode } from "../_error_code.ts";
 import { clearRepeat, setRepeat } from "../_clock.ts";
+import { exactId } from "./_file_id.ts";
 
-function info(stat: fs.Stats): EntryInfo {
+/** Nanoseconds in a millisecond. */
+const MS_IN_NS = 1_000_000n;
+
+/**
+ * A `bigint` stat as the contract's entry: with `{ bigint: true }`, so
+ * that its `id` is exact (see `_file_id.ts`), in one call, as a second one
+ * to learn the exact numbers could meet another file at the name. Its time
+ * keeps the part of a millisecond that the number form keeps
+ * (`coarseness` in `_lock_record.ts` tells whole seconds by it).
+ */
+function info(stat: fs.BigIntStats): EntryInfo {
   return {
     kind: stat.isFile()
       ? "file"
@@ -51,18 +62,29 @@ function info(stat: fs.Stats): EntryInfo {
       : stat.isCharacterDevice()
       ? "character device"
       : "block device",
-    mode: stat.mode & 0o7777,
-    uid: isWindows ? -1 : owners.uid(stat.uid),
-    gid: isWindows ? -1 : owners.gid(stat.gid),
-    mtimeMs: stat.mtimeMs,
-    size: stat.size,
-    id: `${stat.dev}:${stat.ino}`,
-    links: stat.nlink,
+    mode: Number(stat.mode) & 0o7777,
+    uid: isWindows ? -1 : owners.uid(Number(stat.uid)),
+    gid: isWindows ? -1 : owners.gid(Number(stat.gid)),
+    mtimeMs: Number(stat.mtimeMs) + Number(stat.mtimeNs % MS_IN_NS) / 1e6,
+    size: Number(stat.size),
+    id: exactId(stat.dev, stat.ino),
+    links: Number(stat.nlink),
   };
+}
+
+/** The id of what `path` leads to, for `currentDirectory`. */
+function idOf(path: string): string {
+  const { dev, ino } = fs.statSync(path, BIG);
+  return exactId(dev, ino);
 }
 
 const RECURSIVE = { recursive: true } as const;
 const NO_THROW_IF_NO_ENTRY = { throwIfNoEntry: false } as const;
+const BIG = { bigint: true } as const;
+const BIG_NO_THROW_IF_NO_ENTRY = {
+  bigint: true,
+  throwIfNoEntry: false,
+} as const;
 
 /**
  * What `mkdir -p` (and Deno) say where a recursive `mkdir` of `path`
@@ -112,14 +134,14 @@ const table: Omit<OpTable<number>, "readFile" | "readAcl" | "writeAcl"> = {
   // the path of every new file; its `undefined` also covers ENOTDIR (see
   // the module doc of `types.ts`).
   lstat: fromCallbacks(
-    (path) => fs.lstatSync(path, NO_THROW_IF_NO_ENTRY),
-    (path) => (done) => fs.lstat(path, done),
+    (path) => fs.lstatSync(path, BIG_NO_THROW_IF_NO_ENTRY),
+    (path) => (done) => fs.lstat(path, BIG, done),
     { result: (stat) => stat ? info(stat) : null, recover: missingAsNull },
   ),
   // Not `throwIfNoEntry: false` here, which would hide ENOTDIR too.
   stat: fromCallbacks(
-    (path) => fs.statSync(path),
-    (path) => (done) => fs.stat(path, done),
+    (path) => fs.statSync(path, BIG),
+    (path) => (done) => fs.stat(path, BIG, done),
     { result: info, recover: missingAsNull },
   ),
   // As bytes: the string forms decode a name that is not UTF-8 to U+FFFD,
@@ -238,7 +260,7 @@ export function createNodeFsAdapter(
     protections: () => protectionsFromProc(readText),
     checkAccess,
     tmpDir: () => checkTemporaryDirectory(os.tmpdir()),
-    currentDirectory: () => currentDirectory(fs.statSync),
+    currentDirectory: () => currentDirectory(idOf),
     ...writers,
     isProcessAlive,
     identity: processIdentity,

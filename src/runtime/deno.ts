@@ -46,6 +46,7 @@ import { lending, onThisThread, waitingForLent } from "./_deno_duplicates.ts";
 import { fileContent, readEntrySync, readWholeInTwo } from "./_read_whole.ts";
 import { currentDirectory } from "./_current_directory.ts";
 import { clearRepeat, setRepeat } from "../_clock.ts";
+import { idOfNumbers } from "./_file_id.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -143,7 +144,8 @@ function info(stat: Deno.FileInfo): EntryInfo {
     gid: stat.gid === null ? -1 : owners.gid(stat.gid),
     mtimeMs: stat.mtime?.getTime() ?? 0,
     size: stat.size,
-    id: `${stat.dev}:${stat.ino ?? ""}`,
+    // Windows may know no inode: the device alone.
+    id: stat.ino === null ? `${stat.dev}:` : idOfNumbers(stat.dev, stat.ino),
     links: stat.nlink ?? 1,
   };
 }
@@ -326,7 +328,8 @@ export const denoAdapter: RuntimeAdapter<number> = {
       );
     }
   },
-  currentDirectory: () => currentDirectory(Deno.statSync),
+  currentDirectory: () =>
+    currentDirectory((path) => info(Deno.statSync(path)).id),
   tmpDir: () => {
     // As Node's os.tmpdir(): the first variable set and not empty, without
     // a trailing separator.
