@@ -6,10 +6,10 @@
  * `xino=on`, whose lower layer's files get 2^63 + their own number; NFS's
  * 64-bit file ids; FUSE file systems that hash paths) round to one number
  * for many files, so that two files would pass for one. So ids are built
- * from exact numbers only (`bigint` stats on Node and Bun), and a number
- * that may have been rounded (Deno's `stat` gives numbers) makes an id
- * that equals no other ({@linkcode unknownId}): every check of "the same
- * file" then fails closed.
+ * from exact numbers only (`bigint` stats on Node and Bun; on Deno, whose
+ * `stat` gives numbers, see `_statx_deno.ts`), and a number that may have
+ * been rounded makes an id that equals no other ({@linkcode unknownId}):
+ * every check of "the same file" then fails closed.
  *
  * @module
  */

@@ -22,7 +22,7 @@ const SYMBOLS = {
 } as const;
 
 /** Whether `--allow-ffi` was given (asked without a prompt). */
-function ffiAllowed(): boolean {
+export function ffiAllowed(): boolean {
   try {
     return Deno.permissions.querySync({ name: "ffi" }).state === "granted";
   } catch {

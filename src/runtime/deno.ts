@@ -47,6 +47,8 @@ import { fileContent, readEntrySync, readWholeInTwo } from "./_read_whole.ts";
 import { currentDirectory } from "./_current_directory.ts";
 import { clearRepeat, setRepeat } from "../_clock.ts";
 import { idOfNumbers } from "./_file_id.ts";
+import { exactId, idOfNumbers, isExact } from "./_file_id.ts";
+import { exactStat, type Statx } from "./_statx_deno.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
@@ -150,12 +152,69 @@ function info(stat: Deno.FileInfo): EntryInfo {
   };
 }
 
+/** `st_mode`'s file types (`S_IFMT`), as `EntryInfo.kind`s. */
+const KINDS: ReadonlyMap<number, EntryInfo["kind"]> = new Map([
+  [0o100000, "file"],
+  [0o040000, "directory"],
+  [0o120000, "symlink"],
+  [0o010000, "fifo"],
+  [0o140000, "socket"],
+  [0o020000, "character device"],
+  [0o060000, "block device"],
+]);
+
+/** The C library's `statx` as an entry, as `info` makes Deno's. */
+function infoOfStatx(stat: Statx): EntryInfo {
+  return {
+    kind: KINDS.get(stat.mode & 0o170000) ?? "block device",
+    mode: stat.mode & 0o7777,
+    uid: owners.uid(stat.uid),
+    gid: owners.gid(stat.gid),
+    mtimeMs: stat.mtimeMs,
+    size: stat.size,
+    id: exactId(stat.dev, stat.ino),
+    links: stat.nlink,
+  };
+}
+
+/** Whether Deno's numbers for the file `stat` describes can be trusted to tell it (see `_file_id.ts`). */
+const isTold = (stat: Deno.FileInfo): boolean =>
+  isExact(stat.dev) && (stat.ino === null || isExact(stat.ino));
+
+/**
+ * The entry of `path` (a final link followed if `follow`), which Deno
+ * described as `stat`; where Deno rounded its numbers, the C library's
+ * `statx` of it instead, all of the entry from that one call (a mix of two
+ * calls could describe two files), with `--allow-ffi` (`_statx_deno.ts`);
+ * without it, an entry whose id equals none.
+ */
+function entrySync(
+  stat: Deno.FileInfo,
+  path: string,
+  follow: boolean,
+): EntryInfo {
+  const exact = isTold(stat) ? null : exactStat();
+  return exact === null ? info(stat) : infoOfStatx(exact.sync(path, follow));
+}
+
+/** `entrySync`, with the asynchronous `statx`. */
+async function entryAsync(
+  stat: Deno.FileInfo,
+  path: string,
+  follow: boolean,
+): Promise<EntryInfo> {
+  const exact = isTold(stat) ? null : exactStat();
+  return exact === null
+    ? info(stat)
+    : infoOfStatx(await exact.async(path, follow));
+}
+
 const RECURSIVE: Deno.MkdirOptions = { recursive: true };
 const name = (entry: Deno.DirEntry): string => entry.name;
 
 const row = fromPromises(withCode);
 
-const entryOrNull = { result: info, recover: missingAsNull };
+const orNull = { recover: missingAsNull };
 
 const descriptors = withNormalizedErrors(descriptorRows, withDescriptorCode);
 
@@ -178,14 +237,14 @@ const table: OpTable<number> = {
   // Through the C library, with --allow-ffi only (`_libc_deno.ts`).
   ...aclRows(loadDenoXattrs),
   lstat: row(
-    (path) => Deno.lstatSync(path),
-    (path) => Deno.lstat(path),
-    entryOrNull,
+    (path) => entrySync(Deno.lstatSync(path), path, false),
+    async (path) => await entryAsync(await Deno.lstat(path), path, false),
+    orNull,
   ),
   stat: row(
-    (path) => Deno.statSync(path),
-    (path) => Deno.stat(path),
-    entryOrNull,
+    (path) => entrySync(Deno.statSync(path), path, true),
+    async (path) => await entryAsync(await Deno.stat(path), path, true),
+    orNull,
   ),
   readLink: row(
     (path) => Deno.readLinkSync(path),
@@ -329,7 +388,7 @@ export const denoAdapter: RuntimeAdapter<number> = {
     }
   },
   currentDirectory: () =>
-    currentDirectory((path) => info(Deno.statSync(path)).id),
+    currentDirectory((path) => entrySync(Deno.statSync(path), path, true).id),
   tmpDir: () => {
     // As Node's os.tmpdir(): the first variable set and not empty, without
     // a trailing separator.

@@ -35,6 +35,10 @@
  *   so this shows only if a directory takes such a name in between.
  * - Deno's `lstat`/`stat` on Windows may know no mode, time or inode:
  *   `EntryInfo` then says `0o666`, `0` and an `id` of the device alone.
+ * - Deno's `lstat`/`stat` give device and inode numbers as JavaScript
+ *   numbers, rounded above 2^53: such an entry is described by the C
+ *   library's `statx` instead, with `--allow-ffi` (`_statx_deno.ts`);
+ *   without it its `id` equals no other (`_file_id.ts`).
  * - `ids()` on Deno needs `--allow-sys` (or `--allow-all`, for `/proc/self/status`).
  * - On Windows there are no owners (`uid`/`gid` -1), `syncDir` does nothing,
  *   and `rename` failures from scanners are retried (`RENAME_RETRY_CODES`).
@@ -112,7 +116,11 @@ export interface EntryInfo {
   mtimeMs: number;
   /** Size in bytes (of the link itself for a symbolic link). */
   size: number;
-  /** Which file this is (device and inode): equal ids, same file. */
+  /**
+   * Which file this is, `dev:ino` in decimal from the exact 64-bit numbers:
+   * equal ids, same file. One that cannot be told equals no other (see
+   * `_file_id.ts`).
+   */
   id: string;
   /** How many names (hard links) the file has; 1 where the platform will not say. */
   links: number;
