@@ -25,6 +25,7 @@ import {
 import { watchFile } from "./_watch.ts";
 import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
 import { descriptorRows, nameRows } from "./_fd_rows.ts";
+import { exactId } from "./_file_id.ts";
 import { AS_BYTES, checkTemporaryDirectory, exactName } from "./_exact_name.ts";
 import {
   fromCallbacks,

@@ -41,6 +41,8 @@ import {
 import { watchFileDeno as watchFile } from "./_watch_deno.ts";
 import { aclRows } from "./_acl.ts";
 import { loadDenoXattrs } from "./_libc_deno.ts";
+import { exactStat, type Statx } from "./_statx_deno.ts";
+import { exactId, idOfNumbers, isExact } from "./_file_id.ts";
 import { descriptorRows, nameRows } from "./_fd_rows.ts";
 import { lending, onThisThread, waitingForLent } from "./_deno_duplicates.ts";
 import { fileContent, readEntrySync, readWholeInTwo } from "./_read_whole.ts";
