@@ -37,7 +37,7 @@ async function withXinoOverlay(
   t: Skippable,
   dir: string,
   prepare: (lower: string) => void,
-  fn: (merged: string) => Promise<void>,
+  fn: (merged: string) => Promise<void> | void,
 ): Promise<void> {
   const mounts: Mount[] = [];
   try {
@@ -162,6 +162,7 @@ test(
 
 const deno = path.join(root, "node_modules", ".bin", "deno");
 const noDeno = fs.existsSync(deno) ? false : "Deno is not installed here";
+const childScript = path.join(root, "tests", "_big_inode_child.ts");
 
 /**
  * What Deno without `--allow-ffi`, whose inode numbers above 2^53 come
@@ -192,7 +193,7 @@ for (const [name, which, outcome] of withoutFfi) {
     skip: noDeno,
   }, async (t) => {
     await withTempDir(async (dir) => {
-      await withXinoOverlay(t, dir, directories("K", "L1"), async (root) => {
+      await withXinoOverlay(t, dir, directories("K", "L1"), (root) => {
         const merged = path.join(root, "d");
         if (!collide(t, merged, ["K", "L1"])) return;
         const run = spawnSync(deno, [
@@ -213,8 +214,6 @@ for (const [name, which, outcome] of withoutFfi) {
     });
   });
 }
-
-const childScript = path.join(root, "tests", "_big_inode_child.ts");
 
 test("exactId() tells apart inode numbers above 2^53 that a number rounds to one", () => {
   const [a, b] = [TWO_TO_63 + 5n, TWO_TO_63 + 17n];
