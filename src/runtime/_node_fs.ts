@@ -36,7 +36,6 @@ import {
 import { aclRows, type Xattrs } from "./_acl.ts";
 import { errorCode } from "../_error_code.ts";
 import { clearRepeat, setRepeat } from "../_clock.ts";
-import { exactId } from "./_file_id.ts";
 
 /** Nanoseconds in a millisecond. */
 const MS_IN_NS = 1_000_000n;

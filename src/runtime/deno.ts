@@ -48,9 +48,6 @@ import { lending, onThisThread, waitingForLent } from "./_deno_duplicates.ts";
 import { fileContent, readEntrySync, readWholeInTwo } from "./_read_whole.ts";
 import { currentDirectory } from "./_current_directory.ts";
 import { clearRepeat, setRepeat } from "../_clock.ts";
-import { idOfNumbers } from "./_file_id.ts";
-import { exactId, idOfNumbers, isExact } from "./_file_id.ts";
-import { exactStat, type Statx } from "./_statx_deno.ts";
 
 const codesByName: Record<string, string> = {
   NotFound: "ENOENT",
