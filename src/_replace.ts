@@ -68,7 +68,7 @@ import {
   wantedMode,
 } from "./_owner_and_mode.ts";
 import { codeOf } from "./_error_code.ts";
-import { monotonic, wallClock } from "./_clock.ts";
+import { monotonic } from "./_clock.ts";
 
 export type { Host, Replacement } from "./_replacement.ts";
 export { discard, orDiscard } from "./_replacement.ts";
@@ -419,7 +419,7 @@ export function* syncTemp(s: Replacement): Steps<void> {
 /** The second half of `seal`: the close (located first, if it took long). */
 export function* closeTemp(s: Replacement): Steps<void> {
   const temp = s.temp as string;
-  if (s.held === null && wallClock() - s.tempSince >= LOCATE_AFTER_MS) {
+  if (s.held === null && monotonic() - s.tempSince >= LOCATE_AFTER_MS) {
     const found = yield* settle(request("locate", s.file));
     s.located = found.ok ? found.value : null;
   }
@@ -655,7 +655,7 @@ function nextTempPath(s: Replacement): string {
     tempName(basename(s.final), s.host.owner),
   );
   s.temp = path;
-  s.tempSince = wallClock();
+  s.tempSince = monotonic();
   s.inFlight.add(path);
   return path;
 }

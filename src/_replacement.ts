@@ -96,7 +96,7 @@ export function resolution(target: string, writer: Writer): Resolution {
 export interface Replacement extends Resolution {
   /** The temporary file, while it exists. */
   temp: string | null;
-  /** When `temp` was named (`wallClock()`): a long write is located before its close (see `seal`). */
+  /** When `temp` was named (`monotonic()`): a long write is located before its close (see `seal`). */
   tempSince: number;
   /**
    * Where the descriptor said the temporary file was, if asked: a directory

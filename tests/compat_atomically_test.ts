@@ -23,6 +23,7 @@ import {
 } from "./_fixtures.ts";
 import { hasCommand, sh } from "./_commands.ts";
 import { bindFile, mountProblem } from "./_mounts.ts";
+import { clocks } from "../src/_clock.ts";
 import {
   callbackCases,
   formsOf,
@@ -231,6 +232,35 @@ for (const form of forms) {
       });
     },
   );
+
+  test(`${form.name} gives up after timeout ms on the monotonic clock, whatever the wall clock says`, async () => {
+    await withTempDir(async (dir) => {
+      const file = path.join(dir, "f");
+      fs.writeFileSync(file, "old");
+      // The wall clock stands still (an NTP step back); the monotonic one
+      // moves on 100 ms per reading. 50 failures are more than the 300 ms
+      // allow, and fewer than a deadline on the wall clock would.
+      const adapter = faultAdapter([{
+        op: "rename",
+        code: "EBUSY",
+        times: 50,
+      }]);
+      const { wall, monotonic } = clocks;
+      let now = monotonic();
+      clocks.wall = () => 0;
+      clocks.monotonic = () => (now += 100);
+      try {
+        await failsWith(
+          using(adapter, () => form.write(file, "new", { timeout: 300 })),
+          "EBUSY",
+        );
+      } finally {
+        Object.assign(clocks, { wall, monotonic });
+      }
+      assert.ok(adapter.sleeps.length <= 5, JSON.stringify(adapter.sleeps));
+      assert.equal(read(file), "old");
+    });
+  });
 
   test(`${form.name} does not retry a failure that is not transient`, async () => {
     await withTempDir(async (dir) => {

@@ -10,7 +10,7 @@
 import type { Context } from "../_context.ts";
 import { errorCode } from "../_error_code.ts";
 import type { AsyncFsOps, FsOps } from "../runtime/types.ts";
-import { wallClock } from "../_clock.ts";
+import { monotonic } from "../_clock.ts";
 
 /** The failure codes atomically retries. */
 const TRANSIENT = new Set([
@@ -27,7 +27,7 @@ const INTERVAL_MS = 200;
 const INTERVAL_SYNC_MS = 20;
 
 function mayRetry(error: unknown, deadline: number): boolean {
-  return TRANSIENT.has(errorCode(error) ?? "") && wallClock() < deadline;
+  return TRANSIENT.has(errorCode(error) ?? "") && monotonic() < deadline;
 }
 
 /** Calls `attempt` until it succeeds, fails for good, or `timeout` ms have passed. */
@@ -36,7 +36,7 @@ export async function retrying<T>(
   timeout: number,
   sleep: (ms: number) => Promise<void>,
 ): Promise<T> {
-  const deadline = wallClock() + timeout;
+  const deadline = monotonic() + timeout;
   for (;;) {
     try {
       return await attempt();
@@ -53,7 +53,7 @@ export function retryingSync<T>(
   timeout: number,
   sleep: (ms: number) => void,
 ): T {
-  const deadline = wallClock() + timeout;
+  const deadline = monotonic() + timeout;
   for (;;) {
     try {
       return attempt();
