@@ -22,6 +22,7 @@ import { exactId, idOfBigints, idOfNumbers } from "../src/runtime/_file_id.ts";
 import { read, root, withTempDir } from "./_fixtures.ts";
 import { type Mount, mount, mountImage } from "./_mounts.ts";
 import { Skip, type Skippable, skipTest } from "./_skip.ts";
+import { hasCommand, injecting } from "./_commands.ts";
 
 const TWO_TO_63 = 2n ** 63n;
 
@@ -188,31 +189,55 @@ const withoutFfi: [string, string, RegExp][] = [
   ],
 ];
 
-for (const [name, which, outcome] of withoutFfi) {
-  test(`Deno without --allow-ffi on an xino overlay: ${name}`, {
+/**
+ * Deno's ways of running without exact numbers: without `--allow-ffi`, and
+ * with it where a seccomp policy refuses `statx` (strace makes every
+ * `statx` fail with `EPERM`, as Docker's default profile did before 2019;
+ * Deno's own `stat` falls back to `fstatat` there).
+ */
+const inexact = [
+  {
+    how: "without --allow-ffi",
+    command: [deno, "run", "--allow-read", "--allow-write", "--allow-env"],
     skip: noDeno,
-  }, async (t) => {
-    await withTempDir(async (dir) => {
-      await withXinoOverlay(t, dir, directories("K", "L1"), (root) => {
-        const merged = path.join(root, "d");
-        if (!collide(t, merged, ["K", "L1"])) return;
-        const run = spawnSync(deno, [
-          "run",
-          "--allow-read",
-          "--allow-write",
-          "--allow-env",
-          childScript,
-          which,
-          merged,
-        ], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
-        assert.equal(run.status, 0, run.stderr);
-        assert.match(run.stdout.trim(), outcome);
-        const changed = which === "write" ? "new" : "K";
-        assert.equal(read(path.join(merged, "K", "f")), changed);
-        assert.equal(read(path.join(merged, "L1", "f")), "L1");
+  },
+  {
+    how: "with --allow-ffi where statx fails with EPERM",
+    command: [
+      "strace",
+      ...injecting("statx", "error=EPERM"),
+      deno,
+      "run",
+      "-A",
+    ],
+    skip: noDeno || (hasCommand("strace") ? false : "strace is not installed"),
+  },
+];
+
+for (const { how, command: [command, ...args], skip } of inexact) {
+  for (const [name, which, outcome] of withoutFfi) {
+    test(`Deno ${how} on an xino overlay: ${name}`, { skip }, async (t) => {
+      await withTempDir(async (dir) => {
+        await withXinoOverlay(t, dir, directories("K", "L1"), (root) => {
+          const merged = path.join(root, "d");
+          if (!collide(t, merged, ["K", "L1"])) return;
+          const run = spawnSync(
+            command,
+            [...args, childScript, which, merged],
+            {
+              encoding: "utf8",
+              env: { ...process.env, NO_COLOR: "1" },
+            },
+          );
+          assert.equal(run.status, 0, run.stderr);
+          assert.match(run.stdout.trim(), outcome);
+          const changed = which === "write" ? "new" : "K";
+          assert.equal(read(path.join(merged, "K", "f")), changed);
+          assert.equal(read(path.join(merged, "L1", "f")), "L1");
+        });
       });
     });
-  });
+  }
 }
 
 test("exactId() tells apart inode numbers above 2^53 that a number rounds to one", () => {

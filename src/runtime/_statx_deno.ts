@@ -47,11 +47,25 @@ export interface Statx {
   readonly mtimeMs: number;
 }
 
-/** `statx` of a path, a final link followed or not (`lstat`); throws with the errno's `code`. */
+/**
+ * `statx` of a path, a final link followed or not (`lstat`); throws with the
+ * errno's `code`, or gives `null` where the call itself is refused (see
+ * {@linkcode REFUSED}).
+ */
 export interface ExactStat {
-  sync(path: string, follow: boolean): Statx;
-  async(path: string, follow: boolean): Promise<Statx>;
+  sync(path: string, follow: boolean): Statx | null;
+  async(path: string, follow: boolean): Promise<Statx | null>;
 }
+
+/**
+ * The errnos of a `statx` refused as a call, not failed for its path: a
+ * seccomp policy that does not allow it (Docker's default profile before
+ * 2019 answered `EPERM`), or a kernel without it. Deno's own `stat`, made
+ * first, fell back to `fstatat` there (Rust's standard library does): the
+ * thread asks no more, and its files are described as without
+ * `--allow-ffi`, where their numbers may be rounded.
+ */
+const REFUSED = new Set([1, 38]); // EPERM, ENOSYS
 
 /** glibc's `makedev`, in the 64-bit layout Deno's `dev` comes in. */
 function makedev(major: number, minor: number): bigint {
@@ -108,11 +122,14 @@ function load(): ExactStat | null {
       BASIC_STATS,
       new Uint8Array(STATX_BYTES),
     ] as const;
-  const sync = (path: string, follow: boolean): Statx => {
+  const sync = (path: string, follow: boolean): Statx | null => {
     const call = args(path, follow);
+    if (c.statx(...call) === 0) return fields(call[4]);
     // errno read at once: nothing runs between the call and this read.
-    if (c.statx(...call) !== 0) throw failure(errno.getInt32(), path);
-    return fields(call[4]);
+    const code = errno.getInt32();
+    if (!REFUSED.has(code)) throw failure(code, path);
+    loaded = null;
+    return null;
   };
   return {
     sync,

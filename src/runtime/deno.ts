@@ -185,15 +185,15 @@ const isTold = (stat: Deno.FileInfo): boolean =>
  * described as `stat`; where Deno rounded its numbers, the C library's
  * `statx` of it instead, all of the entry from that one call (a mix of two
  * calls could describe two files), with `--allow-ffi` (`_statx_deno.ts`);
- * without it, an entry whose id equals none.
+ * without it, or where `statx` is refused, an entry whose id equals none.
  */
 function entrySync(
   stat: Deno.FileInfo,
   path: string,
   follow: boolean,
 ): EntryInfo {
-  const exact = isTold(stat) ? null : exactStat();
-  return exact === null ? info(stat) : infoOfStatx(exact.sync(path, follow));
+  const exact = isTold(stat) ? null : exactStat()?.sync(path, follow);
+  return exact ? infoOfStatx(exact) : info(stat);
 }
 
 /** `entrySync`, with the asynchronous `statx`. */
@@ -202,10 +202,8 @@ async function entryAsync(
   path: string,
   follow: boolean,
 ): Promise<EntryInfo> {
-  const exact = isTold(stat) ? null : exactStat();
-  return exact === null
-    ? info(stat)
-    : infoOfStatx(await exact.async(path, follow));
+  const exact = isTold(stat) ? null : await exactStat()?.async(path, follow);
+  return exact ? infoOfStatx(exact) : info(stat);
 }
 
 const RECURSIVE: Deno.MkdirOptions = { recursive: true };
