@@ -112,8 +112,9 @@ function isHeldHere(plan: LockPlan, ops: FsOps, waiter: Waiter): boolean {
  * asynchronous acquisition of this thread has just linked. Where each name
  * of a file has a number of its own (sshfs), the lock's name never has the
  * identity of the holder's own name, so the identity cannot say so; the
- * record, read now, names the holder of the file at the lock's name now.
- * Read only if this thread has such a name for this lock at all.
+ * record, read now, names the holder of the file at the lock's name now,
+ * in the lock's own directory. Read only if this thread has such a name for
+ * this lock at all.
  */
 function namesOwnHolder(
   waiter: Waiter,
@@ -131,7 +132,16 @@ function namesOwnHolder(
   );
   if (ours.length === 0) return false;
   const file = runSync(look(plan, path, entry), ops)?.record?.file;
-  return ours.some((name) => basename(name) === file);
+  const named = ours.filter((name) => basename(name) === file);
+  // A copy of the directory made while this thread held its lock (`cp -a`,
+  // a snapshot) has a record naming the same holder: only a name in the
+  // lock's own directory is this thread's. Each lock names its files
+  // through a descriptor of its own, so the directories are told by their
+  // identity, which is a directory's own on sshfs too.
+  if (named.length === 0) return false;
+  const here = ops.stat(dirname(path))?.id;
+  return here !== undefined &&
+    named.some((name) => ops.stat(dirname(name))?.id === here);
 }
 
 /**

@@ -471,6 +471,38 @@ test("lockFileSync() and updateFileAtomicSync() fail with EDEADLK for the held f
   });
 });
 
+test("lockFileSync() and updateFileAtomicSync() take the lock of a copy of a directory made while this thread held the lock of the original, not EDEADLK", async () => {
+  await withTempDir(async (dir) => {
+    const [original, copy] = ["d1", "d2"].map((name) => path.join(dir, name));
+    fs.mkdirSync(original);
+    fs.writeFileSync(path.join(original, "f"), "x");
+    const held = await lockFile(path.join(original, "f"), { lease: 1_500 });
+    try {
+      // As `cp -a` copies it: the lock and its record, which names the
+      // holder's own name in the original, live.
+      fs.cpSync(original, copy, { recursive: true });
+      const record = fs.readdirSync(copy).find((n) => n.endsWith("lock"));
+      assert.ok(record, JSON.stringify(fs.readdirSync(copy)));
+      const started = performance.now();
+      const lock = lockFileSync(path.join(copy, "f"), { timeout: 5_000 });
+      lock.release();
+      assert.equal(
+        updateFileAtomicSync(path.join(copy, "f"), () => "y", {
+          timeout: 5_000,
+        }),
+        "y",
+      );
+      assert.equal(read(path.join(copy, "f")), "y");
+      assert.equal(read(path.join(original, "f")), "x");
+      assert.equal(held.signal.aborted, false);
+      // The copied lock's lease (1.5 s, never renewed) had to run out.
+      assert.ok(performance.now() - started >= 1_000);
+    } finally {
+      await held.release();
+    }
+  });
+});
+
 test("updateFileAtomicSync() fails with EDEADLK while this thread's updateFileAtomic() has just taken the lock and still reads the file", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
