@@ -69,7 +69,7 @@ export class AtomicFileHandle implements AtomicFile {
   #queue: Promise<void> = Promise.resolve();
   #chunks: Uint8Array[] = [];
   #buffered = 0;
-  #writable: WritableStream<Uint8Array> | null = null;
+  #writable: WritableStream<AtomicChunk> | null = null;
   /** The controller of {@linkcode writable}, once made: errored as the handle is aborted or fails. */
   #controller: WritableStreamDefaultController | null = null;
   #onAbort: (() => void) | null = null;
@@ -129,8 +129,8 @@ export class AtomicFileHandle implements AtomicFile {
     return this.#ended.promise;
   }
 
-  get writable(): WritableStream<Uint8Array> {
-    return this.#writable ??= new WritableStream<Uint8Array>({
+  get writable(): WritableStream<AtomicChunk> {
+    return this.#writable ??= new WritableStream<AtomicChunk>({
       start: (controller) => {
         this.#controller = controller;
         // Made after the end: it starts errored, as one made before is.

@@ -27,7 +27,9 @@ export interface AtomicFile extends AsyncDisposable {
   /** The absolute path of the file this replaces (as given, before following links). */
   readonly path: string;
   /**
-   * A stream into the file: closing it commits, aborting it discards.
+   * A stream into the file: closing it commits, aborting it discards. It
+   * takes what {@linkcode AtomicFile.write} takes (strings in the
+   * `encoding` option), so a stream of strings can be piped to it too.
    *
    * @example Usage
    * ```ts
@@ -38,7 +40,7 @@ export interface AtomicFile extends AsyncDisposable {
    * await ReadableStream.from([new TextEncoder().encode("streamed")]).pipeTo(file.writable);
    * ```
    */
-  readonly writable: WritableStream<Uint8Array>;
+  readonly writable: WritableStream<AtomicChunk>;
   /**
    * Appends `chunk` (strings in the `encoding` option, UTF-8 by default).
    *

@@ -60,7 +60,7 @@ import type { Exception } from "./_exception.ts";
 export type { Exception };
 
 /** The encodings `atomically` names. */
-export type AtomicallyEncoding =
+export type Encoding =
   | "ascii"
   | "base64"
   | "binary"
@@ -90,7 +90,7 @@ export interface WriteOptions {
    *
    * @default {"utf8"}
    */
-  encoding?: AtomicallyEncoding | null | undefined;
+  encoding?: Encoding | null | undefined;
   /**
    * `false` skips the fsyncs (of the file and of its directory); any other
    * value fsyncs, as with the package.
@@ -147,7 +147,7 @@ export interface WriteOptions {
  */
 export interface ReadOptions {
   /** Decode the content as text in this encoding; without it: a Buffer. */
-  encoding?: AtomicallyEncoding | null | undefined;
+  encoding?: Encoding | null | undefined;
   /**
    * How to open the file, as `fs.readFile` takes it (`"a+"` creates a
    * missing file, for one).
@@ -173,7 +173,7 @@ export interface ReadOptions {
 }
 
 /** Content as `atomically` takes it; streams only in `writeFile`. */
-export type Data = string | ArrayBufferView | ArrayBuffer | undefined;
+export type Data = string | ArrayBufferView | undefined;
 
 /** The callback of `writeFile`: the error ({@linkcode Exception}), or nothing on success. */
 export type Callback = (error?: Exception) => unknown;
@@ -329,7 +329,7 @@ async function write(
 export function writeFile(
   filePath: string | URL,
   data: Data | AsyncIterable<Uint8Array>,
-  options?: AtomicallyEncoding | WriteOptions,
+  options?: Encoding | WriteOptions,
   callback?: Callback | null,
 ): Promise<void>;
 /**
@@ -358,7 +358,7 @@ export function writeFile(
 export function writeFile(
   filePath: string | URL,
   data: Data | AsyncIterable<Uint8Array>,
-  options?: AtomicallyEncoding | WriteOptions | Callback,
+  options?: Encoding | WriteOptions | Callback,
   callback?: Callback | null,
 ): Promise<void> {
   if (typeof options === "function") {
@@ -393,7 +393,7 @@ export function writeFile(
 export function writeFileSync(
   filePath: string | URL,
   data: Data,
-  options?: AtomicallyEncoding | WriteOptions,
+  options?: Encoding | WriteOptions,
 ): void {
   const target = toAbsolutePath(filePath, "filePath");
   const { resolved, timeout } = translate(options, true);
@@ -441,7 +441,7 @@ function readPlan(options: unknown, fallback: number) {
  */
 export function readFile(
   filePath: string | URL,
-  options: AtomicallyEncoding | ReadOptions & { encoding: string },
+  options: Encoding | ReadOptions & { encoding: string },
 ): Promise<string>;
 /**
  * Reads `filePath` as bytes, retrying transient failures.
@@ -465,7 +465,7 @@ export function readFile(
 ): Promise<Buffer>;
 export async function readFile(
   filePath: string | URL,
-  options?: AtomicallyEncoding | ReadOptions,
+  options?: Encoding | ReadOptions,
 ): Promise<string | Buffer> {
   const { encoding, passed, timeout } = readPlan(options, TIMEOUT_ASYNC_MS);
   const { sleep } = currentContext().adapter.async;
@@ -503,7 +503,7 @@ export async function readFile(
  */
 export function readFileSync(
   filePath: string | URL,
-  options: AtomicallyEncoding | ReadOptions & { encoding: string },
+  options: Encoding | ReadOptions & { encoding: string },
 ): string;
 /**
  * Reads `filePath` as bytes, blocking, retrying transient failures.
@@ -527,7 +527,7 @@ export function readFileSync(
 ): Buffer;
 export function readFileSync(
   filePath: string | URL,
-  options?: AtomicallyEncoding | ReadOptions,
+  options?: Encoding | ReadOptions,
 ): string | Buffer {
   const { encoding, passed, timeout } = readPlan(options, TIMEOUT_SYNC_MS);
   const { sleep } = currentContext().adapter.sync;

@@ -1,10 +1,15 @@
 // Type-checked by .ci/pack_test.sh against the installed .d.ts files (not
 // run): the published types resolve and describe the API.
-import { type AtomicOptions, writeFileAtomic } from "@x/atomic";
+import { type AtomicOptions, openAtomic, writeFileAtomic } from "@x/atomic";
 import writeFileAtomicCompat, {
   type WriteFileAtomicOptions,
 } from "@x/atomic/compat/write-file-atomic";
-import { readFileSync, type WriteOptions } from "@x/atomic/compat/atomically";
+import {
+  type Encoding,
+  readFileSync,
+  writeFileSync,
+  type WriteOptions,
+} from "@x/atomic/compat/atomically";
 import { Writer } from "@x/atomic/compat/steno";
 
 const options: AtomicOptions = { mode: 0o600, encoding: "utf8" };
@@ -15,7 +20,13 @@ export async function use(file: string): Promise<string> {
   await writeFileAtomicCompat(file, "x", wfa);
   writeFileAtomicCompat.sync(file, "x", "utf8");
   await new Writer(file).write("x");
-  const text: string = readFileSync(file, "utf8");
+  const encoding: Encoding = "utf8";
+  const text: string = readFileSync(file, encoding);
+  // atomically takes no ArrayBuffer, and neither does its entry point here.
+  // @ts-expect-error: an ArrayBuffer is not Data.
+  writeFileSync(file, new ArrayBuffer(1));
+  // What `write()` takes, the writable takes: strings too.
+  await openAtomic(file, (f) => ReadableStream.from(["a"]).pipeTo(f.writable));
   void conf;
   return text;
 }
