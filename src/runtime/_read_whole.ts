@@ -272,7 +272,10 @@ export function readWhole(
   done: (error: Error | null, data: Buffer) => void,
   options: ReadWholeOptions = {},
 ): void {
-  fs.readFile(path, options, (error, data) => {
+  // Node takes a number as the flag too; the Node types Deno bundles (used
+  // where no `@types/node` is installed) say only a string.
+  const given = options as { flag?: string; signal?: AbortSignal };
+  fs.readFile(path, given, (error, data) => {
     if (error === null) return done(null, data);
     if (tooLarge(error)) return readInCalls(path, done, options);
     try {
