@@ -137,6 +137,39 @@ function withoutLostBits(
 }
 
 /**
+ * The codes of a `chown` that the process is not allowed to make, or that
+ * the file system cannot: `EPERM` (not root, or root without `CAP_CHOWN`),
+ * `EINVAL` (an id this user namespace does not map), `ENOSYS`, `ENOTSUP`,
+ * `EOPNOTSUPP` (no owners there). Any other failure (`EIO`, `EDQUOT`: the
+ * old owner's quota is full) fails the write, as a failed `chmod` does:
+ * the file would otherwise go from its owner to the writer, with its
+ * group's bits cut, while the write reports success.
+ */
+const NOT_ALLOWED = new Set([
+  "EPERM",
+  "EINVAL",
+  "ENOSYS",
+  "ENOTSUP",
+  "EOPNOTSUPP",
+]);
+
+/**
+ * Gives the temporary file `uid` and `gid` (`-1`: unchanged); whether it
+ * has them, `false` where that is not allowed ({@linkcode NOT_ALLOWED}).
+ */
+function* chownWhereAllowed(
+  s: Replacement,
+  uid: number,
+  gid: number,
+): Steps<boolean> {
+  const temp = s.temp as string;
+  const done = yield* settle(request("chown", s.file, temp, uid, gid));
+  if (done.ok) return true;
+  if (NOT_ALLOWED.has(codeOf(done.error))) return false;
+  throw failure(s, "chown", temp, done.error);
+}
+
+/**
  * Gives the temporary file the existing file's owner and group where
  * allowed; returns `mode` less what must not outlive an owner or a group
  * that could not be kept (`withoutLostBits`). The temporary file has the
@@ -161,15 +194,16 @@ function* keepOwner(
   let groupKept = isMadeId(entry.gid, made.gid);
   if (ownerKept && groupKept) return mode;
   if (!ownerKept && uidKnown) {
-    ownerKept = (yield* settle(
-      request("chown", s.file, temp, entry.uid, gidKnown ? entry.gid : -1),
-    )).ok;
+    ownerKept = yield* chownWhereAllowed(
+      s,
+      entry.uid,
+      gidKnown ? entry.gid : -1,
+    );
     groupKept ||= ownerKept && gidKnown;
   }
   // Not allowed to give the file away (not root): keep at least the group.
   if (!groupKept && gidKnown) {
-    groupKept =
-      (yield* settle(request("chown", s.file, temp, -1, entry.gid))).ok;
+    groupKept = yield* chownWhereAllowed(s, -1, entry.gid);
   }
   return s.options.mode === undefined && mode !== null
     ? withoutLostBits(mode, ownerKept, groupKept)

@@ -649,6 +649,37 @@ for (const api of apis) {
     },
   );
 
+  for (const code of ["EIO", "EDQUOT"]) {
+    test(
+      `${name} ${fails} with chown's ${code}, and keeps another user's file, its owner and its bits (a failure, not a refusal)`,
+      {
+        skip: process.getuid?.() === 0
+          ? false
+          : "needs root to give the file to another user",
+      },
+      async () => {
+        await withTempDir(async (dir) => {
+          const file = path.join(dir, "f.txt");
+          fs.writeFileSync(file, "old");
+          fs.chmodSync(file, 0o640);
+          fs.chownSync(file, 1234, 1234);
+          // Before, the write went on as if root were not allowed to give
+          // files away: the file became root's, 0600, and "new".
+          const adapter = faultAdapter([{ op: "chown", code }]);
+          await using(adapter, () => failsWith(api.write(file, "new"), code));
+          assert.equal(read(file), "old");
+          const kept = fs.statSync(file);
+          assert.deepEqual([kept.uid, kept.gid, kept.mode & 0o777], [
+            1234,
+            1234,
+            0o640,
+          ]);
+          assert.deepEqual(tempsIn(dir), []);
+        });
+      },
+    );
+  }
+
   test(`${name} ${fails} with chmod's EACCES (a runtime's permissions), and keeps the file, though the new file shows the bits asked`, async () => {
     await withTempDir(async (dir) => {
       const file = path.join(dir, "f.txt");
