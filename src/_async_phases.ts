@@ -19,6 +19,7 @@ import {
   publish,
   type Replacement,
   seal,
+  sealToWait,
   syncTemp,
 } from "./_replace.ts";
 import { inDirectory } from "./_replacement.ts";
@@ -121,7 +122,7 @@ export async function commitInTurn(
   const keepOpen = turn !== null &&
     (waitingOpen.count < OPEN_WHILE_WAITING || !canReopen(s));
   if (!keepOpen) {
-    await runAsync(orDiscard(s, seal(s)), ops);
+    await runAsync(orDiscard(s, turn === null ? seal(s) : sealToWait(s)), ops);
     // Past the cap, its file is closed while it waits; its directory stays
     // held (one descriptor for all the writes to it: `_held_directories.ts`),
     // so that its rename, or its removal, still acts where it was made. It

@@ -252,6 +252,7 @@ export function startReplacement(
     tempSince: 0,
     located: null,
     file: null,
+    tempId: null,
     held: null,
     shared: false,
     pinned: null,

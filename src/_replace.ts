@@ -429,6 +429,19 @@ export function* closeTemp(s: Replacement): Steps<void> {
 }
 
 /**
+ * {@linkcode seal}, for a write that waits for its turn with its file
+ * closed (see `_async_phases.ts`): notes first which file it is (its
+ * `fstat`), so that {@linkcode matchAgainClosed} acts on that file or on
+ * none. One call more, made while the earlier writes are still on their way.
+ */
+export function* sealToWait(s: Replacement): Steps<void> {
+  yield* syncTemp(s);
+  const temp = s.temp as string;
+  s.tempId = yield* act(s, "stat", temp, request("identify", s.file));
+  yield* closeTemp(s);
+}
+
+/**
  * For a write that waited for earlier writes of this process to the same
  * file, once they have renamed (its file still open): what it keeps of the
  * file (owner, group, bits, ACL) is what they left, not what was there when
@@ -450,7 +463,8 @@ export function* matchAgain(s: Replacement): Steps<void> {
  * where there is something to match, then closed again. It is opened for
  * writing only if its bits let its owner write it: a writer other than root
  * may not open a read-only file of its own for writing, and needs only read
- * access for what is done to it (see `reopen`).
+ * access for what is done to it (see `reopen`). It must be the file the
+ * write made (see {@linkcode reopenOwn}).
  */
 export function* matchAgainClosed(s: Replacement): Steps<void> {
   const entry = yield* changedSinceMatched(s);
@@ -458,14 +472,47 @@ export function* matchAgainClosed(s: Replacement): Steps<void> {
   const temp = s.temp as string;
   const own = yield* act(s, "lstat", temp, request("lstat", named(s, temp)));
   const write = own === null || (own.mode & OWNER_WRITES) !== 0;
-  s.file = yield* act(
+  yield* reopenOwn(s, write);
+  yield* rematch(s, entry);
+  yield* closeTemp(s);
+}
+
+/**
+ * Opens the temporary file again by its name, and checks that the file
+ * opened is the one the write made (`tempId`): someone who may write the
+ * directory can rename that file away and put another at its name while
+ * it is closed (a hard link of root's `0600` file, or that file itself),
+ * which the chown and chmod that follow would give the target's owner and
+ * bits, and the rename would put in the target's place. Such a file is
+ * closed and left as it is, under that name, never removed nor renamed
+ * (nor removed at exit): the write fails with `EAGAIN`, the target as the
+ * earlier writes left it. Its own file, moved away, has a name the write
+ * does not know, and is left there too.
+ */
+function* reopenOwn(s: Replacement, write: boolean): Steps<void> {
+  const temp = s.temp as string;
+  const file = yield* act(
     s,
     "open",
     temp,
     request("reopen", named(s, temp), write),
   );
-  yield* rematch(s, entry);
-  yield* closeTemp(s);
+  const opened = yield* settle(request("identify", file));
+  if (opened.ok && opened.value === s.tempId) {
+    s.file = file;
+    return;
+  }
+  yield* settle(request("close", file));
+  s.temp = null;
+  s.inFlight.delete(temp);
+  if (!opened.ok) throw failure(s, "stat", temp, opened.error);
+  throw problem(
+    s,
+    "EAGAIN",
+    "open",
+    temp,
+    "another file was put at the temporary file's name while it was closed (by someone who may write the directory); that file is left as it was",
+  );
 }
 
 /** The permission bit that lets a file's owner write it. */

@@ -106,6 +106,12 @@ export interface Replacement extends Resolution {
   /** The temporary file, while it is open. */
   file: OpenFile | null;
   /**
+   * Which file the temporary file is (`EntryInfo.id`), noted before it is
+   * closed to wait for its turn (`sealToWait`): opened again by name, it
+   * must be that file.
+   */
+  tempId: string | null;
+  /**
    * The target's directory, held open from before the target is looked at
    * in it until the rename is made durable, where the runtime can name
    * files through it (see {@linkcode named}); `null`: by path.

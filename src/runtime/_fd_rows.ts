@@ -94,6 +94,21 @@ function isSameFile(
     idOfBigints(named.dev, named.ino) === idOfBigints(open.dev, open.ino);
 }
 
+/**
+ * The row of `identify`: the open file's `fstat`, as an id by `idOf`
+ * (`idOfBigints`, which trusts no number that may have been rounded, as
+ * Deno's may; Node and Bun give exact ones: `exactId`).
+ */
+export function identifying(
+  idOf: (dev: bigint, ino: bigint) => string,
+): OpTable<number>["identify"] {
+  return fromCallbacks(
+    (fd: number) => fs.fstatSync(fd, BIG),
+    (fd) => (done) => fs.fstat(fd, BIG, done),
+    { result: (stat) => idOf(stat.dev, stat.ino) },
+  );
+}
+
 /** `fd`, a directory, as a handle whose path leads to it. */
 const handle = (fd: number): DirectoryHandle<number> => ({
   file: fd,
@@ -133,6 +148,7 @@ export type DescriptorRows = Pick<
   OpTable<number>,
   | "createExclusive"
   | "reopen"
+  | "identify"
   | "write"
   | "sync"
   | "chmod"
@@ -156,6 +172,7 @@ export const descriptorRows: DescriptorRows = {
     (path, write) => (done) =>
       fs.open(path, REOPEN | (write ? O_WRONLY : O_RDONLY), done),
   ),
+  identify: identifying(idOfBigints),
   write: fromCallbacks(
     (fd, bytes) => fs.writeSync(fd, bytes, 0, bytes.byteLength),
     (fd, bytes) => (done) =>

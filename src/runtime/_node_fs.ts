@@ -24,7 +24,7 @@ import {
 } from "./_writer_identity.ts";
 import { watchFile } from "./_watch.ts";
 import { isWindows, RENAME_RETRY_CODES } from "./_posix.ts";
-import { descriptorRows, nameRows } from "./_fd_rows.ts";
+import { descriptorRows, identifying, nameRows } from "./_fd_rows.ts";
 import { exactId } from "./_file_id.ts";
 import { AS_BYTES, checkTemporaryDirectory, exactName } from "./_exact_name.ts";
 import {
@@ -172,6 +172,8 @@ const table: Omit<OpTable<number>, "readFile" | "readAcl" | "writeAcl"> = {
       fs.mkdir(path, { mode }, (error) => done(error, undefined)),
   ),
   ...descriptorRows,
+  // `node:fs`'s `bigint` stats are exact here (not Deno's).
+  identify: identifying(exactId),
   rename: fromCallbacks(
     (from, to) => fs.renameSync(from, to),
     (from, to) => (done) => fs.rename(from, to, done),

@@ -11,6 +11,7 @@
  * system call) get one here, so the algorithm sees the same codes as on
  * Node and Bun.
  */
+import fs from "node:fs";
 import process from "node:process";
 import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
@@ -42,7 +43,13 @@ import { watchFileDeno as watchFile } from "./_watch_deno.ts";
 import { aclRows } from "./_acl.ts";
 import { loadDenoXattrs } from "./_libc_deno.ts";
 import { exactStat, type Statx } from "./_statx_deno.ts";
-import { exactId, idOfNumbers, isExact } from "./_file_id.ts";
+import {
+  exactId,
+  idOfBigints,
+  idOfNumbers,
+  isExact,
+  isUnknownId,
+} from "./_file_id.ts";
 import { descriptorRows, nameRows } from "./_fd_rows.ts";
 import { lending, onThisThread, waitingForLent } from "./_deno_duplicates.ts";
 import { fileContent, readEntrySync, readWholeInTwo } from "./_read_whole.ts";
@@ -71,6 +78,7 @@ const codesByName: Record<string, string> = {
 const SYSCALLS: Record<string, string> = {
   createExclusive: "open",
   reopen: "open",
+  identify: "fstat",
   write: "write",
   sync: "fsync",
   chmod: "fchmod",
@@ -213,7 +221,29 @@ const row = fromPromises(withCode);
 
 const orNull = { recover: missingAsNull };
 
-const descriptors = withNormalizedErrors(descriptorRows, withDescriptorCode);
+/**
+ * `identify` on Deno, whose `node:fs` `fstat` gives numbers, rounded above
+ * 2^53 (`_file_id.ts`): where they may have been, the C library's `statx`
+ * of the open file itself (`/proc/self/fd/N`, which the kernel follows to
+ * it), with `--allow-ffi`, as `entrySync` describes a path; without it, an
+ * id that equals none.
+ */
+function identifyExactly(fd: number): string {
+  const { dev, ino } = fs.fstatSync(fd, { bigint: true });
+  const id = idOfBigints(dev, ino);
+  if (!isUnknownId(id)) return id;
+  const exact = exactStat()?.sync(`/proc/self/fd/${fd}`, true);
+  return exact ? exactId(exact.dev, exact.ino) : id;
+}
+
+const descriptors = withNormalizedErrors(
+  // `identify` runs on this thread (see `table`): its synchronous form only.
+  {
+    ...descriptorRows,
+    identify: { ...descriptorRows.identify, sync: identifyExactly },
+  },
+  withDescriptorCode,
+);
 
 /** Each operation once: the synchronous call, the asynchronous call, what both do with the outcome. */
 const table: OpTable<number> = {
@@ -231,6 +261,8 @@ const table: OpTable<number> = {
   chmod: onThisThread(descriptors.chmod),
   chown: onThisThread(descriptors.chown),
   touch: onThisThread(descriptors.touch),
+  // As quick, and a burst's waiting writes each make one: no duplicate.
+  identify: onThisThread(descriptors.identify),
   // Through the C library, with --allow-ffi only (`_libc_deno.ts`).
   ...aclRows(loadDenoXattrs),
   lstat: row(

@@ -160,6 +160,13 @@ export interface FsOps<F = OpenFile> {
    * writing, and opens one for writing unless it is read-only.
    */
   reopen(path: string, write: boolean): F;
+  /**
+   * Which file the open file is, as {@linkcode EntryInfo.id} (its `fstat`):
+   * a file reopened by name is checked against it (another file may have
+   * been put at the name meanwhile). One that cannot be told (Deno's
+   * rounded numbers, without `--allow-ffi`) equals no other.
+   */
+  identify(file: F): string;
   /** Writes from the start of `bytes`; returns how many were written (possibly fewer). */
   write(file: F, bytes: Uint8Array): number;
   /** Flushes the file's data and metadata to the device (`fsync`). */
