@@ -118,7 +118,7 @@ export async function commitInTurn(
   }) ?? null;
   // Counted from here, before any await: writes called in one tick all
   // get here before any of them has synced.
-  // A file its owner could not open again stays open past the cap.
+  // A file the writer could not open again stays open past the cap.
   const keepOpen = turn !== null &&
     (waitingOpen.count < OPEN_WHILE_WAITING || !canReopen(s));
   if (!keepOpen) {

@@ -243,6 +243,7 @@ export function startReplacement(
   const host: Host = {
     ...writerOf(adapter),
     owner: adapter.writer(),
+    overridesPermissions: () => adapter.overridesPermissions(),
     renameRetryCodes: adapter.renameRetryCodes,
   };
   return {

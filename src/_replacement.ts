@@ -51,6 +51,8 @@ export function writerOf(adapter: RuntimeAdapter): Writer {
 export interface Host extends Writer {
   /** Who makes the temporary files, as their names say. */
   owner: TempOwner;
+  /** Whether the process may open any file whatever its bits (`RuntimeAdapter.overridesPermissions`), read when asked. */
+  overridesPermissions(): boolean;
   renameRetryCodes: ReadonlySet<string>;
 }
 

@@ -386,3 +386,70 @@ for (
     },
   );
 }
+
+/** setpriv's arguments that take `CAP_DAC_OVERRIDE` (and `CAP_DAC_READ_SEARCH`) from root, for good: out of the bounding set, so out of the effective set of every program it runs. */
+const WITHOUT_DAC_OVERRIDE = [
+  "--bounding-set=-dac_override,-dac_read_search",
+  "--",
+];
+
+/** Whether the capabilities of a `CapEff:` line of /proc/self/status have `CAP_DAC_OVERRIDE` (bit 1). */
+function hasDacOverride(line: string): boolean {
+  const hex = /^CapEff:\s+([0-9a-f]+)$/.exec(line.trim())?.[1];
+  return hex === undefined || (BigInt(`0x${hex}`) & 2n) !== 0n;
+}
+
+// Root opens a file again whatever its bits only with CAP_DAC_OVERRIDE,
+// which a container (`--cap-drop`) or a systemd unit may take away: without
+// it, past the writes that wait with their files open, a file whose bits
+// let its owner neither read nor write it (0000, as /etc/shadow) stays open
+// while it waits, as for any other user, rather than fail to open again.
+test(
+  "writeFileAtomic() as root without CAP_DAC_OVERRIDE replaces a file of mode 0000 in a burst of writes whose first changes its bits",
+  {
+    skip: process.platform !== "linux"
+      ? "capabilities are Linux's"
+      : process.getuid?.() !== 0
+      ? "needs root"
+      : false,
+  },
+  async (t) => {
+    await withTempDir((dir) => {
+      const target = path.join(dir, "shadow");
+      fs.writeFileSync(target, "old");
+      fs.chmodSync(target, 0o000);
+      const [exe, ...args] = scriptCommand(
+        path.join(root, "tests", "_child.ts"),
+        ["burst", target, "400"],
+      );
+      // The shell says what the program it becomes (exec) has.
+      const child = spawnSync(
+        "setpriv",
+        [
+          ...WITHOUT_DAC_OVERRIDE,
+          "sh",
+          "-c",
+          'grep "^CapEff:" /proc/self/status && exec "$@"',
+          "sh",
+          exe,
+          ...args,
+        ],
+        { encoding: "utf8", timeout: 60_000 },
+      );
+      const [caps = "", outcome] = child.stdout.trim().split("\n");
+      if (child.error !== undefined || !caps.startsWith("CapEff:")) {
+        const why = child.error ?? child.stderr.trim();
+        return skipTest(t, `setpriv cannot drop the capability: ${why}`);
+      }
+      if (hasDacOverride(caps)) {
+        return skipTest(t, `CAP_DAC_OVERRIDE stays effective (${caps.trim()})`);
+      }
+      assert.equal(
+        outcome,
+        `${Array(10).fill("ok").join(" ")}, v8, 400`,
+        child.stderr,
+      );
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  },
+);

@@ -13,7 +13,12 @@ import type { EntryInfo, ProcessIds, RuntimeAdapter } from "./types.ts";
 import { sleep, sleepSync } from "./_sleep.ts";
 import { fileContent, readEntrySync, type ReadWhole } from "./_read_whole.ts";
 import { currentDirectory } from "./_current_directory.ts";
-import { OwnerIds, protectionsFromProc, type ReadText } from "./_proc.ts";
+import {
+  OwnerIds,
+  PermissionOverride,
+  protectionsFromProc,
+  type ReadText,
+} from "./_proc.ts";
 import { onProcessExit } from "./_exit_hooks.ts";
 import { procWriters } from "./_writer_identity.ts";
 import {
@@ -201,6 +206,9 @@ function ids(): ProcessIds | null {
 /** Owner ids as `info` gives them (see `OwnerIds`). */
 const owners = new OwnerIds(readText);
 
+/** `CAP_DAC_OVERRIDE`, as /proc tells (see `PermissionOverride`). */
+const override = new PermissionOverride(readText);
+
 const writers = procWriters({
   readText,
   readLink: (path) => fs.readlinkSync(path),
@@ -259,6 +267,7 @@ export function createNodeFsAdapter(
     pid: process.pid,
     renameRetryCodes: RENAME_RETRY_CODES,
     ids,
+    overridesPermissions: () => override.has(() => ids()?.uid === 0),
     protections: () => protectionsFromProc(readText),
     checkAccess,
     tmpDir: () => checkTemporaryDirectory(os.tmpdir()),

@@ -1,7 +1,8 @@
 /**
  * Facts Linux shows under /proc, read as text without side effects: who the
  * process writes as (`/proc/self/status`, a fallback for Deno's `uid()`;
- * Deno reads /proc only with `--allow-all`), the kernel's sticky-directory
+ * Deno reads /proc only with `--allow-all`) and whether it may open any
+ * file (its capabilities, there too), the kernel's sticky-directory
  * protections (`/proc/sys/fs/protected_*`), and which owner ids `stat`
  * makes up (`/proc/self/uid_map`, `/proc/sys/kernel/overflow*`).
  */
@@ -39,6 +40,46 @@ export function idsFromProc(readText: ReadText): ProcessIds | null {
     return match ? { uid: Number(match[1]), gid: Number(match[2]) } : null;
   } catch {
     return null;
+  }
+}
+
+/** The effective capabilities, in hexadecimal (`CapEff:\t000001ffffffffff`). */
+const EFFECTIVE_CAPABILITIES = /^CapEff:\s+([0-9a-f]+)$/m;
+
+/** `CAP_DAC_OVERRIDE`'s bit (`linux/capability.h`): read and write any file, whatever its bits. */
+const CAP_DAC_OVERRIDE = 1n << 1n;
+
+/**
+ * Whether `CAP_DAC_OVERRIDE` is in this process's effective set, read from
+ * /proc/self/status afresh at each call (a process may drop it while it
+ * runs); `false` where that cannot be read or does not say. A read that
+ * fails only for a moment (`isTransient`) answers as the last read did:
+ * it is asked for in bursts of writes, which may just then have filled the
+ * descriptor table (40 writes at once under a limit of 64 on Deno, whose
+ * asynchronous calls each hold a duplicate); before any read, as root's
+ * default (`isRoot`): root has it unless it was dropped.
+ */
+export class PermissionOverride {
+  readonly #readText: ReadText;
+  #last: boolean | undefined;
+
+  constructor(readText: ReadText) {
+    this.#readText = readText;
+  }
+
+  /** Whether it is in effect; `isRoot` tells whether the process runs as root. */
+  has(isRoot: () => boolean): boolean {
+    let status: string;
+    try {
+      status = this.#readText("/proc/self/status");
+    } catch (error) {
+      if (!isTransient(error)) return false;
+      return this.#last ?? isRoot();
+    }
+    const match = EFFECTIVE_CAPABILITIES.exec(status);
+    this.#last = match !== null &&
+      (BigInt(`0x${match[1]}`) & CAP_DAC_OVERRIDE) !== 0n;
+    return this.#last;
   }
 }
 

@@ -28,6 +28,7 @@ import {
 import {
   idsFromProc,
   OwnerIds,
+  PermissionOverride,
   protectionsFromProc,
   type ReadText,
 } from "./_proc.ts";
@@ -383,6 +384,9 @@ function ids(): ProcessIds | null {
 /** Owner ids as `info` gives them (see `OwnerIds`). */
 const owners = new OwnerIds(readText);
 
+/** `CAP_DAC_OVERRIDE`, as /proc tells (see `PermissionOverride`). */
+const override = new PermissionOverride(readText);
+
 // Deno reads /proc only with --allow-all; without it every writer is "unknown".
 const writers = procWriters({
   readText: (path) => Deno.readTextFileSync(path),
@@ -399,6 +403,7 @@ export const denoAdapter: RuntimeAdapter<number> = {
   },
   renameRetryCodes: RENAME_RETRY_CODES,
   ids,
+  overridesPermissions: () => override.has(() => ids()?.uid === 0),
   protections: () => protectionsFromProc(readText),
   checkAccess: (path, access) => {
     // Deno keeps every answer it gives for a path, for good: asked per

@@ -289,6 +289,18 @@ export interface RuntimeAdapter<F = OpenFile> {
    * platform has no owners or the runtime will not tell.
    */
   ids(): ProcessIds | null;
+  /**
+   * Whether the kernel lets this process open any file whatever its bits:
+   * Linux's `CAP_DAC_OVERRIDE` in its effective set (`CapEff` in
+   * /proc/self/status), which root has unless it was dropped (a container's
+   * `--cap-drop`, a systemd unit's `CapabilityBoundingSet`). Read afresh on
+   * each call (a process may drop it while it runs); `false` where it
+   * cannot be read (not Linux, Deno without `--allow-all`, Node's
+   * permission model without /proc granted). A read that fails for want of
+   * descriptors answers as the last one did (see `PermissionOverride` in
+   * `_proc.ts`).
+   */
+  overridesPermissions(): boolean;
   /** The kernel's sticky-directory protections, read afresh on each call. */
   protections(): StickyProtections;
   /**
