@@ -66,9 +66,19 @@ function* chownAsAsked(
   const result = yield* settle(
     request("chown", s.file, temp, owner.uid, owner.gid),
   );
-  if (!result.ok && !chownRefusalIsFine(codeOf(result.error), ids)) {
+  if (result.ok) noteOwner(s, owner.uid);
+  else if (!chownRefusalIsFine(codeOf(result.error), ids)) {
     throw failure(s, "chown", temp, result.error);
   }
+}
+
+/**
+ * Notes whether the temporary file, just given the owner `uid` (`-1`:
+ * unchanged), is another user's than the writer's now (`givenAway`).
+ */
+function noteOwner(s: Replacement, uid: number): void {
+  const ids = s.host.ids;
+  if (uid !== -1) s.givenAway = ids === null || uid !== ids.uid;
 }
 
 /**
@@ -140,7 +150,8 @@ function withoutLostBits(
  * The codes of a `chown` that the process is not allowed to make, or that
  * the file system cannot: `EPERM` (not root, or root without `CAP_CHOWN`),
  * `EINVAL` (an id this user namespace does not map), `ENOSYS`, `ENOTSUP`,
- * `EOPNOTSUPP` (no owners there). Any other failure (`EIO`, `EDQUOT`: the
+ * `EOPNOTSUPP` (no owners there), `EACCES` (sshfs's word for the server's
+ * refusal, to a user other than root there). Any other failure (`EIO`, `EDQUOT`: the
  * old owner's quota is full) fails the write, as a failed `chmod` does:
  * the file would otherwise go from its owner to the writer, with its
  * group's bits cut, while the write reports success.
@@ -151,6 +162,7 @@ const NOT_ALLOWED = new Set([
   "ENOSYS",
   "ENOTSUP",
   "EOPNOTSUPP",
+  "EACCES",
 ]);
 
 /**
@@ -164,6 +176,7 @@ function* chownWhereAllowed(
 ): Steps<boolean> {
   const temp = s.temp as string;
   const done = yield* settle(request("chown", s.file, temp, uid, gid));
+  if (done.ok) noteOwner(s, uid);
   if (done.ok) return true;
   if (NOT_ALLOWED.has(codeOf(done.error))) return false;
   throw failure(s, "chown", temp, done.error);

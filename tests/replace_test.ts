@@ -649,6 +649,29 @@ for (const api of apis) {
     },
   );
 
+  test(
+    `${name} goes on where chown fails with EACCES (sshfs's word for the server's refusal), as where it is refused: the file becomes the writer's, without the group's bits`,
+    {
+      skip: process.getuid?.() === 0
+        ? false
+        : "needs root to give the file to another user",
+    },
+    async () => {
+      await withTempDir(async (dir) => {
+        const file = path.join(dir, "f.txt");
+        fs.writeFileSync(file, "old");
+        fs.chmodSync(file, 0o640);
+        fs.chownSync(file, 1234, 1234);
+        const adapter = faultAdapter([{ op: "chown", code: "EACCES" }]);
+        await using(adapter, () => api.write(file, "new"));
+        assert.equal(read(file), "new");
+        const made = fs.statSync(file);
+        assert.deepEqual([made.uid, made.mode & 0o777], [0, 0o600]);
+        assert.deepEqual(tempsIn(dir), []);
+      });
+    },
+  );
+
   for (const code of ["EIO", "EDQUOT"]) {
     test(
       `${name} ${fails} with chown's ${code}, and keeps another user's file, its owner and its bits (a failure, not a refusal)`,
