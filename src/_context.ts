@@ -254,6 +254,7 @@ export function startReplacement(
     located: null,
     file: null,
     tempId: null,
+    givenAway: false,
     held: null,
     shared: false,
     pinned: null,

@@ -523,7 +523,8 @@ const OWNER_WRITES = 0o200;
  * Whether a write's temporary file, once closed, can be opened again
  * ({@linkcode matchAgainClosed}): by its owner, if its bits let the owner
  * read or write it and the writer is still its owner (root gives its file
- * away to keep another user's owner: `givesAway`); else only by a process
+ * away to keep another user's owner, where its `chown` is allowed); else
+ * only by a process
  * that may open any file (`CAP_DAC_OVERRIDE`: root, unless it was dropped,
  * as a container or a systemd unit may). A file the writer could not open
  * again stays open while it waits: a descriptor per write of such a burst.
@@ -539,7 +540,11 @@ const OWNER_WRITES = 0o200;
 export function canReopen(s: Replacement): boolean {
   const bits = wantedMode(s, s.matched);
   const ownerMayOpen = bits === null || (bits & 0o600) !== 0;
-  const stillOwn = s.host.ids?.uid !== 0 || !givesAway(s, s.matched);
+  // Given away already, or to be once its content is in (set-ID bits:
+  // `giveOwnerLate`, in the fsync's step, after this question).
+  const later = s.ownerLater;
+  const stillOwn = !s.givenAway &&
+    !(later !== null && givesAway(s, later.entry));
   return (ownerMayOpen && stillOwn) || s.host.overridesPermissions();
 }
 

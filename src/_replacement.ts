@@ -114,6 +114,11 @@ export interface Replacement extends Resolution {
    */
   tempId: string | null;
   /**
+   * Whether the temporary file was given to another owner than the writer
+   * (a `chown` that succeeded): a file it may not open again by its bits.
+   */
+  givenAway: boolean;
+  /**
    * The target's directory, held open from before the target is looked at
    * in it until the rename is made durable, where the runtime can name
    * files through it (see {@linkcode named}); `null`: by path.

@@ -26,6 +26,7 @@ import { takeTicket } from "../src/_path_queue.ts";
 import { resolveOptions } from "../src/_validate.ts";
 import { writeResolved } from "../src/_write.ts";
 import { skipTest } from "./_skip.ts";
+import { PermissionOverride } from "../src/runtime/_proc.ts";
 
 /**
  * An adapter whose asynchronous write of the bytes of `text` waits until
@@ -386,6 +387,81 @@ for (
     },
   );
 }
+
+// Root that may not give files away (no CAP_CHOWN: `--cap-drop ALL`)
+// keeps the files it makes, and opens them again by their bits, as their
+// owner: its waiting files close as any other writer's, though the file
+// it replaces is another user's and it cannot open any file whatever its
+// bits either (no CAP_DAC_OVERRIDE).
+test(
+  "writeFileAtomic() calls queued behind a slow write to another user's file, by root without any capability, keep few descriptors open while they wait (64 allowed: none fails)",
+  {
+    skip: process.platform !== "linux"
+      ? "capabilities are Linux's"
+      : process.getuid?.() !== 0
+      ? "needs root"
+      : false,
+  },
+  async (t) => {
+    await withTempDir((dir) => {
+      const target = path.join(dir, "f");
+      fs.writeFileSync(target, "old");
+      fs.chownSync(target, 1000, 1000);
+      fs.chmodSync(target, 0o644);
+      const [exe, ...args] = scriptCommand(
+        path.join(root, "tests", "_child.ts"),
+        ["queue", target, "tick"],
+      );
+      const child = spawnSync(
+        "setpriv",
+        [
+          "--bounding-set=-all",
+          "--",
+          "sh",
+          "-c",
+          'grep "^CapEff:" /proc/self/status && exec "$@"',
+          "sh",
+          "prlimit",
+          "--nofile=64",
+          exe,
+          ...args,
+        ],
+        { encoding: "utf8", timeout: 60_000 },
+      );
+      const [caps = "", ...outcome] = child.stdout.split("\n");
+      if (child.error !== undefined || !caps.startsWith("CapEff:")) {
+        const why = child.error ?? child.stderr.trim();
+        return skipTest(t, `setpriv cannot drop the capabilities: ${why}`);
+      }
+      if (!/^CapEff:\s+0+$/.test(caps)) {
+        return skipTest(t, `capabilities stay effective (${caps.trim()})`);
+      }
+      assert.equal(
+        outcome.join("\n"),
+        "0 failed, the last\nfew open\n",
+        child.stderr,
+      );
+      assert.equal(fs.statSync(target).uid, 0); // the chown was refused
+      assert.deepEqual(tempsIn(dir), []);
+    });
+  },
+);
+
+test("CAP_DAC_OVERRIDE is root's default where /proc cannot be read, and the last answer where a read fails", () => {
+  let status: string | Error = new Error("NotCapable: requires --allow-all");
+  const override = new PermissionOverride(() => {
+    if (status instanceof Error) throw status;
+    return status;
+  });
+  assert.equal(override.has(() => true), true);
+  assert.equal(override.has(() => false), false);
+  status = "Name:\tx\nCapEff:\t0000000000000000\n";
+  assert.equal(override.has(() => true), false);
+  status = Object.assign(new Error("EMFILE"), { code: "EMFILE" });
+  assert.equal(override.has(() => true), false);
+  status = "Name:\tx\nCapEff:\t000001ffffffffff\n";
+  assert.equal(override.has(() => false), true);
+});
 
 /** setpriv's arguments that take `CAP_DAC_OVERRIDE` (and `CAP_DAC_READ_SEARCH`) from root, for good: out of the bounding set, so out of the effective set of every program it runs. */
 const WITHOUT_DAC_OVERRIDE = [

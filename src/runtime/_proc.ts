@@ -52,12 +52,13 @@ const CAP_DAC_OVERRIDE = 1n << 1n;
 /**
  * Whether `CAP_DAC_OVERRIDE` is in this process's effective set, read from
  * /proc/self/status afresh at each call (a process may drop it while it
- * runs); `false` where that cannot be read or does not say. A read that
- * fails only for a moment (`isTransient`) answers as the last read did:
- * it is asked for in bursts of writes, which may just then have filled the
- * descriptor table (40 writes at once under a limit of 64 on Deno, whose
- * asynchronous calls each hold a duplicate); before any read, as root's
- * default (`isRoot`): root has it unless it was dropped.
+ * runs). A read that fails answers as the last read did: it is asked for
+ * in bursts of writes, which may just then have filled the descriptor
+ * table (40 writes at once under a limit of 64 on Deno, whose asynchronous
+ * calls each hold a duplicate); where none could be made (no /proc, Deno
+ * without `--allow-all`), as root's default (`isRoot`): root has it unless
+ * it was dropped. Answering "no" there would keep every waiting file of
+ * root's bursts to other users' files open, and exhaust the descriptors.
  */
 export class PermissionOverride {
   readonly #readText: ReadText;
@@ -72,13 +73,12 @@ export class PermissionOverride {
     let status: string;
     try {
       status = this.#readText("/proc/self/status");
-    } catch (error) {
-      if (!isTransient(error)) return false;
+    } catch {
       return this.#last ?? isRoot();
     }
     const match = EFFECTIVE_CAPABILITIES.exec(status);
-    this.#last = match !== null &&
-      (BigInt(`0x${match[1]}`) & CAP_DAC_OVERRIDE) !== 0n;
+    if (match === null) return this.#last ?? isRoot();
+    this.#last = (BigInt(`0x${match[1]}`) & CAP_DAC_OVERRIDE) !== 0n;
     return this.#last;
   }
 }
