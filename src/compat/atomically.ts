@@ -72,6 +72,13 @@ export type Encoding =
   | "ucs2"
   | "ucs-2";
 
+/**
+ * The former name of {@linkcode Encoding}, kept for code that names it.
+ *
+ * @deprecated Use {@linkcode Encoding}, atomically's own name for it.
+ */
+export type AtomicallyEncoding = Encoding;
+
 /** Ends what a `schedule` function started. */
 export type Disposer = () => void;
 
