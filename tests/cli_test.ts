@@ -958,7 +958,7 @@ test("atomic-write's npm bin is built by npm ci (the prepare script), as the REA
   );
   assert.equal(pkg.bin["atomic-write"], "dist/cli.js");
   assert.match(pkg.scripts.prepare, /^npm run build$/);
-  assert.match(pkg.scripts.build, /tsc -p tsconfig\.build\.json$/);
+  assert.match(pkg.scripts.build, /\btsc -p tsconfig\.build\.json\b/);
   const build = JSON.parse(
     fs.readFileSync(path.join(root, "tsconfig.build.json"), "utf8"),
   );
