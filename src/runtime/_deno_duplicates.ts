@@ -18,16 +18,17 @@
  *   (`fchmod`, `fchown`, `futimes`) are made on this thread, as the write
  *   is: they take too little time to be worth a round trip, and no
  *   duplicate, so they are never busy.
- * - An fsync takes its time, and stays in the pool. {@linkcode lending}
- *   counts its duplicate while it is out, and {@linkcode waitingForLent}
- *   makes an open that found the table full while one was out try again
- *   once it is back: EMFILE stands only where none was out. (Without it,
- *   2 or 3 in 100 such bursts, to a file new or existing, lost a creation
- *   to an fsync's duplicate.)
+ * - An fsync takes its time, and stays in the pool: its duplicate passes
+ *   through the table (`lending` in `_full_table.ts`), and an open that
+ *   found the table full while one was out tries again once one is back;
+ *   `EMFILE` stands only where nothing of the library's was passing.
+ *   (Without it, 2 or 3 in 100 such bursts, to a file new or existing, lost
+ *   a creation to an fsync's duplicate.) So does the read under a lock:
+ *   its `fstat` and first `read`, made at once, hold two duplicates besides
+ *   its file (`_read_whole.ts`).
  *
  * @module
  */
-import { errorCode } from "../_error_code.ts";
 import type { Pair, Twin } from "./_op_table.ts";
 
 /**
@@ -54,54 +55,4 @@ function withAsync<A extends unknown[], R>(
   const pair = twin as unknown as Pair;
   const made: Pair = { sync: pair.sync, async: make(pair) };
   return made as unknown as Twin<A, R>;
-}
-
-/** The duplicates out now, how many came back so far, and a promise of the next one back. */
-const lent = {
-  out: 0,
-  back: 0,
-  next: Promise.withResolvers<void>(),
-};
-
-function returned(): void {
-  lent.out--;
-  lent.back++;
-  const { resolve } = lent.next;
-  lent.next = Promise.withResolvers();
-  resolve();
-}
-
-/** `twin` with its asynchronous calls counted, as calls Deno makes on a duplicate. */
-export function lending<A extends unknown[], R>(
-  twin: Twin<A, R>,
-): Twin<A, R> {
-  return withAsync(twin, ({ async: start }) => (a, b, c, d) => {
-    lent.out++;
-    const call = start(a, b, c, d);
-    call.then(returned, returned);
-    return call;
-  });
-}
-
-/**
- * `twin`, an open, whose asynchronous form tries again where it failed with
- * `EMFILE` while a duplicate was out (see {@linkcode lending}): once one is
- * back (at once if one came back meanwhile). Where none was out, the table
- * is full without them, and the failure stands.
- */
-export function waitingForLent<A extends unknown[], R>(
-  twin: Twin<A, R>,
-): Twin<A, R> {
-  return withAsync(twin, ({ async: open }) => async (a, b, c, d) => {
-    for (;;) {
-      const back = lent.back;
-      try {
-        return await open(a, b, c, d);
-      } catch (error) {
-        if (errorCode(error) !== "EMFILE") throw error;
-        if (lent.out > 0 && lent.back === back) await lent.next.promise;
-        else if (lent.back === back) throw error;
-      }
-    }
-  });
 }

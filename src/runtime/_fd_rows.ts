@@ -17,6 +17,7 @@ import { dirSync, fromCallbacks, type OpTable } from "./_op_table.ts";
 import { isWindows } from "./_posix.ts";
 import type { DirectoryHandle } from "./types.ts";
 import { idOfBigints } from "./_file_id.ts";
+import { closing, withRoom } from "./_full_table.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_RDONLY } = fs.constants;
 const O_DIRECTORY = fs.constants.O_DIRECTORY ?? 0;
@@ -31,9 +32,11 @@ const fsync = fromCallbacks(
   (fd: number) => fs.fsyncSync(fd),
   (fd) => (done) => fs.fsync(fd, done),
 );
+// Passing from the call until it is done: an open that finds the table
+// full meanwhile waits for it (`_full_table.ts`).
 const close = fromCallbacks(
   (fd: number) => fs.closeSync(fd),
-  (fd) => (done) => fs.close(fd, done),
+  (fd) => (done) => closing(fd, done),
 );
 const openDir = fromCallbacks(
   (path: string) => fs.openSync(path, OPEN_DIR),
@@ -160,17 +163,27 @@ export type DescriptorRows = Pick<
   | "touch"
 >;
 
-/** Each operation once, on descriptors: the synchronous call and the callback call. */
+/**
+ * Each operation once, on descriptors: the synchronous call and the
+ * callback call. An asynchronous open that finds the table full while a
+ * descriptor of the library is on its way out waits for it, and tries
+ * again (`_full_table.ts`).
+ */
 export const descriptorRows: DescriptorRows = {
   createExclusive: fromCallbacks(
     (path, mode) => fs.openSync(path, CREATE_EXCLUSIVE, mode),
-    (path, mode) => (done) => fs.open(path, CREATE_EXCLUSIVE, mode, done),
+    (path, mode) => (done) =>
+      withRoom((opened) => fs.open(path, CREATE_EXCLUSIVE, mode, opened), done),
   ),
   reopen: fromCallbacks(
     (path: string, write: boolean) =>
       fs.openSync(path, REOPEN | (write ? O_WRONLY : O_RDONLY)),
     (path, write) => (done) =>
-      fs.open(path, REOPEN | (write ? O_WRONLY : O_RDONLY), done),
+      withRoom(
+        (opened) =>
+          fs.open(path, REOPEN | (write ? O_WRONLY : O_RDONLY), opened),
+        done,
+      ),
   ),
   identify: identifying(idOfBigints),
   write: fromCallbacks(
@@ -221,7 +234,10 @@ export const descriptorRows: DescriptorRows = {
       canNameThroughProc() ? handle(fs.openSync(path, OPEN_DIR)) : null,
     (path) => (done) =>
       canNameThroughProc()
-        ? fs.open(path, OPEN_DIR, (error, fd) => done(error, handle(fd)))
+        ? withRoom<number>(
+          (opened) => fs.open(path, OPEN_DIR, opened),
+          (error, fd) => done(error, handle(fd)),
+        )
         : done(null, null),
   ),
   touch: fromCallbacks(

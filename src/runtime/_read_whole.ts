@@ -20,6 +20,7 @@ import { isWindows } from "./_posix.ts";
 import type { OwnerIds } from "./_proc.ts";
 import { type FileContent, NO_OWNER } from "./types.ts";
 import { ERRNO_NUMBERS } from "./_errno.ts";
+import { closePassing, openPassing } from "./_full_table.ts";
 
 /**
  * An asynchronous whole-file read: `done` gets the bytes and the owner of
@@ -123,14 +124,18 @@ function readInCalls(
   });
 }
 
-/** The whole content of the open file `fd`, read in bounded calls; closes it. */
+/** Closes a descriptor: `fs.close`, or {@linkcode closePassing} for one opened passing. */
+type Close = (fd: number, done: (error: Error | null) => void) => void;
+
+/** The whole content of the open file `fd`, read in bounded calls; closes it with `close`. */
 function readOpenInCalls(
   fd: number,
   done: (error: Error | null, data: Buffer) => void,
   signal?: AbortSignal,
+  close: Close = fs.close,
 ): void {
   const finish = (failure: Error | null, data: Buffer = EMPTY): void =>
-    fs.close(fd, (closing) => done(failure ?? closing, data));
+    close(fd, (closing) => done(failure ?? closing, data));
   fs.fstat(fd, (error, stat) => {
     if (error) return finish(error);
     const buffer = Buffer.allocUnsafe(stat.size);
@@ -309,7 +314,10 @@ const ignore = (): void => {};
  * whose reads may each stop at a page) is read again in full from the
  * same open file, never by its name again: one read of the file gives the
  * bytes, never two pieced together. It is opened with `O_NOFOLLOW` (see
- * `ENTRY_FLAGS`): it reads the file a lock locked, and lock files.
+ * `ENTRY_FLAGS`): it reads the file a lock locked, and lock files. Its
+ * file is passing (`_full_table.ts`): it goes by itself, and an open that
+ * finds the table full meanwhile waits for it; its own open, where it finds
+ * the table full, waits for another.
  * Measured on Node 24, a 1 KiB file reads in about 60 % of `fs.readFile`'s
  * time (one process, 2,000 reads, 6 rounds); the next holder of a
  * contended lock reads the file as it takes the lock, so this is also
@@ -320,7 +328,7 @@ export const readWholeInTwo: ReadWhole = (path, done) => {
   let uid = 0;
   const finish = (error: Error | null, data: Buffer): void =>
     done(error, data, uid);
-  fs.open(path, ENTRY_FLAGS, (error, fd) => {
+  openPassing(path, ENTRY_FLAGS, (error, fd) => {
     if (error) return finish(error, EMPTY);
     const first = Buffer.allocUnsafe(FIRST_READ_BYTES);
     let size = 0;
@@ -346,12 +354,12 @@ export const readWholeInTwo: ReadWhole = (path, done) => {
         return readOpenAgain(fd, path, size, finish);
       }
       if (isWindows || failure !== null) {
-        return fs.close(fd, (closing) => {
+        return closePassing(fd, (closing) => {
           failure ??= closing;
           answer();
         });
       }
-      fs.close(fd, ignore);
+      closePassing(fd, ignore);
       answer();
     };
     fs.fstat(fd, (error, stat) => {
@@ -377,7 +385,7 @@ export const readWholeInTwo: ReadWhole = (path, done) => {
  * position yet), of `size` bytes as its `fstat` said: read in bounded
  * calls (a file of more than 2 GiB too, which `fs.readFile` refuses), or,
  * where the file system gives no size (0: a /proc file), to its end by
- * `fs.readFile`; closes it.
+ * `fs.readFile`; closes it (it was opened passing).
  */
 function readOpenAgain(
   fd: number,
@@ -388,11 +396,17 @@ function readOpenAgain(
   if (size > 0) {
     if (size > constants.MAX_LENGTH) {
       const error = new Error(`file of ${size} bytes`);
-      return fs.close(fd, () => done(beyondBuffers(path, size, error), EMPTY));
+      return closePassing(
+        fd,
+        () => done(beyondBuffers(path, size, error), EMPTY),
+      );
     }
-    return readOpenInCalls(fd, done);
+    return readOpenInCalls(fd, done, undefined, closePassing);
   }
   fs.readFile(fd, (error, data) => {
-    fs.close(fd, (closing) => done(error ?? closing, error ? EMPTY : data));
+    closePassing(
+      fd,
+      (closing) => done(error ?? closing, error ? EMPTY : data),
+    );
   });
 }

@@ -52,7 +52,8 @@ import {
   isUnknownId,
 } from "./_file_id.ts";
 import { descriptorRows, nameRows } from "./_fd_rows.ts";
-import { lending, onThisThread, waitingForLent } from "./_deno_duplicates.ts";
+import { onThisThread } from "./_deno_duplicates.ts";
+import { lending } from "./_full_table.ts";
 import { fileContent, readEntrySync, readWholeInTwo } from "./_read_whole.ts";
 import { currentDirectory } from "./_current_directory.ts";
 import { clearRepeat, setRepeat } from "../_clock.ts";
@@ -251,12 +252,10 @@ const table: OpTable<number> = {
   // The files the library creates and writes: real descriptors, through
   // Deno's `node:fs` (`_fd_rows.ts`), as on Node and Bun.
   // Each call Deno would make on a duplicate of the descriptor is made on
-  // this thread instead, but an fsync, whose duplicate an open that finds
-  // the table full waits for (`_deno_duplicates.ts`).
+  // this thread instead, but an fsync, whose duplicate passes through the
+  // table: an open that finds it full waits for it (`_deno_duplicates.ts`,
+  // `_full_table.ts`).
   ...descriptors,
-  createExclusive: waitingForLent(descriptors.createExclusive),
-  reopen: waitingForLent(descriptors.reopen),
-  openDirectory: waitingForLent(descriptors.openDirectory),
   sync: lending(descriptors.sync),
   syncDir: lending(descriptors.syncDir),
   chmod: onThisThread(descriptors.chmod),
