@@ -7,7 +7,6 @@ import { isAbsolute, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Buffer } from "node:buffer";
 import { isArrayBuffer, isDataView } from "node:util/types";
-import type { AtomicOptions } from "./atomic_options.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import { errorCode } from "./_error_code.ts";
 import { currentContext } from "./_context.ts";
@@ -227,32 +226,85 @@ export function toMilliseconds(
   return value;
 }
 
-function optionalBoolean(options: AtomicOptions, key: keyof AtomicOptions) {
-  const value = options[key];
+/** A boolean option's value; `undefined` if not given. */
+export function optionalBoolean(
+  value: unknown,
+  key: string,
+): boolean | undefined {
   if (value !== undefined && typeof value !== "boolean") {
     throw new TypeError(
       `Cannot use option "${key}": expected a boolean, got ${describe(value)}`,
     );
   }
+  return value;
 }
 
 /**
- * Throws a TypeError naming every key of `options` that is not in `valid`,
- * and the valid ones: a misspelt or foreign option must not be ignored.
+ * Options as {@linkcode takeOptions} took them: the caller's own values of
+ * the valid keys it has, each read once, on an object with no prototype (so
+ * a key not given reads `undefined`, whatever `Object.prototype` holds).
  */
-export function rejectUnknownKeys(
-  options: object,
+export type OptionValues = { readonly [key: string]: unknown };
+
+/**
+ * Takes an options argument once, for an entry point that then uses only
+ * what this returns: `undefined` is no options; anything but an object is a
+ * TypeError (`notObject` says it, given what was got); so is any own string
+ * key, enumerable or not, that is not in `valid` (a misspelt or foreign
+ * option must not be ignored), naming them and the valid ones. The rest is
+ * each valid key the object has as its own, read exactly once: later checks
+ * and uses see one value, never a getter's second answer, and inherited
+ * keys (a class's getters, or a polluted `Object.prototype`) are not options.
+ */
+export function takeOptions(
+  options: unknown,
   valid: readonly string[],
   what = "options",
-): void {
-  const unknown = Object.keys(options).filter((key) => !valid.includes(key));
-  if (unknown.length === 0) return;
-  const names = (keys: readonly string[]) =>
-    keys.map((key) => `"${key}"`).join(", ");
+  notObject = (got: string) =>
+    `Cannot use ${what}: expected an object, got ${got}`,
+): OptionValues {
+  const taken: Record<string, unknown> = Object.create(null);
+  if (options === undefined) return taken;
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(notObject(describe(options)));
+  }
+  const keys = Reflect.ownKeys(options).filter((key) =>
+    typeof key === "string"
+  ) as string[];
+  const unknown = keys.filter((key) => !valid.includes(key));
+  if (unknown.length > 0) {
+    const names = (keys: readonly string[]) =>
+      keys.map((key) => `"${key}"`).join(", ");
+    throw new TypeError(
+      `Cannot use ${what}: unknown ${
+        unknown.length === 1 ? "option" : "options"
+      } ${names(unknown)} (valid: ${names(valid)})`,
+    );
+  }
+  for (const key of keys) taken[key] = (options as OptionValues)[key];
+  return taken;
+}
+
+/**
+ * The `signal` option: `undefined`, or an `AbortSignal` the runtime made.
+ * An object made from `AbortSignal.prototype` passes `instanceof` and then
+ * throws from the runtime's own getters, with another error on each
+ * runtime: reading `aborted` here finds it, and refuses it with the same
+ * TypeError everywhere.
+ */
+export function toSignal(value: unknown): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  if (value instanceof AbortSignal) {
+    try {
+      if (typeof value.aborted === "boolean") return value;
+    } catch {
+      // Not a signal the runtime made: refused below.
+    }
+  }
   throw new TypeError(
-    `Cannot use ${what}: unknown ${
-      unknown.length === 1 ? "option" : "options"
-    } ${names(unknown)} (valid: ${names(valid)})`,
+    `Cannot use option "signal": expected an AbortSignal, got ${
+      describe(value)
+    }`,
   );
 }
 
@@ -316,32 +368,21 @@ export function resolveOptions(
   options: unknown,
   valid: readonly string[] = ATOMIC_OPTION_KEYS,
 ): ResolvedOptions {
-  if (options === undefined) return defaults();
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(
-      `Cannot use options: expected an object, got ${describe(options)}`,
-    );
-  }
-  rejectUnknownKeys(options, valid);
-  const given = options as AtomicOptions;
-  optionalBoolean(given, "fsync");
-  optionalBoolean(given, "overwrite");
-  optionalBoolean(given, "mkdir");
-  const { signal } = given;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(
-      `Cannot use option "signal": expected an AbortSignal, got ${
-        describe(signal)
-      }`,
-    );
-  }
+  return resolveTaken(takeOptions(options, valid));
+}
+
+/**
+ * Checks the write's options in `given`, as {@linkcode takeOptions} took
+ * them, and fills in the defaults.
+ */
+export function resolveTaken(given: OptionValues): ResolvedOptions {
   return {
     ...defaults(),
-    fsync: given.fsync ?? true,
+    fsync: optionalBoolean(given.fsync, "fsync") ?? true,
+    overwrite: optionalBoolean(given.overwrite, "overwrite") ?? true,
+    mkdir: optionalBoolean(given.mkdir, "mkdir") ?? false,
+    signal: toSignal(given.signal),
     mode: given.mode === undefined ? undefined : toMode(given.mode),
-    overwrite: given.overwrite ?? true,
-    mkdir: given.mkdir ?? false,
-    signal,
     encoding: toEncoding(given.encoding),
   };
 }

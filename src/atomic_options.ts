@@ -1,7 +1,9 @@
 /** Options shared by {@linkcode openAtomic}, {@linkcode writeFileAtomic} and {@linkcode writeFileAtomicSync}. */
 
 /**
- * How an atomic write behaves.
+ * How an atomic write behaves. Only the object's own properties count,
+ * each read once: inherited ones (a polluted `Object.prototype`'s too) are
+ * ignored, and any other own key throws a `TypeError`.
  *
  * @example Usage
  * ```ts

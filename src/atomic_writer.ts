@@ -2,8 +2,10 @@
 import type { AtomicOptions } from "./atomic_options.ts";
 import { takeTicket, type Ticket } from "./_path_queue.ts";
 import {
+  ATOMIC_OPTION_KEYS,
   type ResolvedOptions,
-  resolveOptions,
+  resolveTaken,
+  takeOptions,
   toAbsolutePath,
   toBytes,
 } from "./_validate.ts";
@@ -99,15 +101,13 @@ export class AtomicWriter {
       this.path = error.path;
       this.#unresolved = error;
     }
-    // Anything but an object is refused by `resolveOptions`, as elsewhere.
-    if (
-      typeof options === "object" && options !== null && "signal" in options
-    ) {
+    const given = takeOptions(options, ATOMIC_OPTION_KEYS);
+    if ("signal" in given) {
       throw new TypeError(
         'Cannot use option "signal" with an AtomicWriter: it outlives any one write',
       );
     }
-    this.#options = resolveOptions(options);
+    this.#options = resolveTaken(given);
   }
 
   /**

@@ -12,13 +12,18 @@ import { shown } from "./_lock_directory.ts";
 import { acquireAsync, acquireSync } from "./_lock_wait.ts";
 import { runAsync, runSync } from "./_run.ts";
 import {
-  rejectUnknownKeys,
+  optionalBoolean,
+  type OptionValues,
+  takeOptions,
   toAbsolutePath,
   toMilliseconds,
+  toSignal,
 } from "./_validate.ts";
 
 /**
  * How to wait for a lock, and how long to hold it without a heartbeat.
+ * Only the object's own properties count, each read once: inherited ones
+ * (a polluted `Object.prototype`'s too) are ignored.
  *
  * @example Usage
  * ```ts
@@ -228,30 +233,19 @@ export const LOCK_OPTION_KEYS: readonly string[] = [
   "mkdir",
 ];
 
-/** Checks the lock options for `path`; throws before any file is touched. */
+/**
+ * Checks the lock options in `given` (as `takeOptions` took them) for
+ * `target`; throws before any file is touched.
+ */
 export function planLock(
-  path: unknown,
-  options: unknown,
+  target: string,
+  given: OptionValues,
   context: Context,
   watch: boolean,
   read = false,
 ): LockPlan {
-  const target = toAbsolutePath(path);
-  if (
-    options !== undefined && (options === null || typeof options !== "object")
-  ) {
-    throw new TypeError("Cannot use options: expected an object");
-  }
-  const given = (options ?? {}) as LockOptions;
-  // An update checks the keys itself: it takes the write's options too.
-  if (!read) rejectUnknownKeys(given, LOCK_OPTION_KEYS);
-  const { signal, mkdir } = given;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError('Cannot use option "signal": expected an AbortSignal');
-  }
-  if (mkdir !== undefined && typeof mkdir !== "boolean") {
-    throw new TypeError('Cannot use option "mkdir": expected a boolean');
-  }
+  const signal = toSignal(given.signal);
+  const mkdir = optionalBoolean(given.mkdir, "mkdir");
   return {
     target,
     timeout: toMilliseconds(given.timeout, "timeout", Infinity),
@@ -266,6 +260,22 @@ export function planLock(
     directories: context.heldDirectories,
     directory: null,
   };
+}
+
+/** The lock plan of `lockFile(path, options)` and its synchronous twin. */
+function lockPlanOf(
+  path: unknown,
+  options: unknown,
+  context: Context,
+  watch: boolean,
+): LockPlan {
+  const target = toAbsolutePath(path);
+  return planLock(
+    target,
+    takeOptions(options, LOCK_OPTION_KEYS),
+    context,
+    watch,
+  );
 }
 
 /** Takes the lock of `plan`, asynchronously. */
@@ -321,7 +331,7 @@ export function lockFile(
 ): Promise<FileLock> {
   try {
     const context = currentContext();
-    return takeLock(planLock(path, options, context, true), context);
+    return takeLock(lockPlanOf(path, options, context, true), context);
   } catch (error) {
     return Promise.reject(error);
   }
@@ -358,5 +368,5 @@ export function lockFileSync(
   options?: LockOptions,
 ): FileLock {
   const context = currentContext();
-  return takeLockSync(planLock(path, options, context, false), context);
+  return takeLockSync(lockPlanOf(path, options, context, false), context);
 }

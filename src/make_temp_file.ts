@@ -6,7 +6,7 @@ import { perform, request, settle, type Steps } from "./_steps.ts";
 import { randomHex } from "./_temp_name.ts";
 import {
   refuseLoneSurrogates,
-  rejectUnknownKeys,
+  takeOptions,
   toAbsolutePath,
 } from "./_validate.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
@@ -15,7 +15,8 @@ import type { RuntimeAdapter } from "./runtime/types.ts";
 
 /**
  * Where and how {@linkcode makeTempFile} names the file, as in
- * `Deno.makeTempFile`: `{dir}/{prefix}{random}{suffix}`.
+ * `Deno.makeTempFile`: `{dir}/{prefix}{random}{suffix}`. Only the object's
+ * own properties count, each read once: inherited ones are ignored.
  *
  * @example Usage
  * ```ts
@@ -179,24 +180,20 @@ function temporaryDirectory(adapter: RuntimeAdapter): string {
 }
 
 function plan(options: MakeTempOptions | undefined): Steps<string> {
-  if (
-    options !== undefined && (options === null || typeof options !== "object")
-  ) {
-    throw new TypeError(
-      "Cannot make a temporary file: options must be an object",
-    );
-  }
-  if (options !== undefined) {
-    rejectUnknownKeys(options, ["dir", "prefix", "suffix"]);
-  }
+  const given = takeOptions(
+    options,
+    ["dir", "prefix", "suffix"],
+    "options",
+    () => "Cannot make a temporary file: options must be an object",
+  );
   const context = currentContext();
-  const dir = options?.dir === undefined
+  const dir = given.dir === undefined
     ? temporaryDirectory(context.adapter)
-    : toAbsolutePath(options.dir, "dir");
+    : toAbsolutePath(given.dir, "dir");
   return createUnique(
     dir,
-    checkName(options?.prefix, "prefix"),
-    checkName(options?.suffix, "suffix"),
+    checkName(given.prefix, "prefix"),
+    checkName(given.suffix, "suffix"),
     context.inFlight,
   );
 }

@@ -16,11 +16,7 @@ import { sweepLock } from "./_lock_reclaim.ts";
 import { isYounger } from "./_age.ts";
 import { isQueueName, lockOf } from "./_lock_name.ts";
 import type { RuntimeAdapter } from "./runtime/types.ts";
-import {
-  rejectUnknownKeys,
-  toAbsolutePath,
-  toMilliseconds,
-} from "./_validate.ts";
+import { takeOptions, toAbsolutePath, toMilliseconds } from "./_validate.ts";
 import { AtomicWriteError } from "./atomic_write_error.ts";
 import { inDirectory } from "./_replacement.ts";
 import type { EntryInfo } from "./runtime/types.ts";
@@ -28,7 +24,8 @@ import type { WriterState } from "./runtime/_writer_identity.ts";
 import { wallClock } from "./_clock.ts";
 
 /**
- * Which temporary files {@linkcode removeStaleTemps} may remove.
+ * Which temporary files {@linkcode removeStaleTemps} may remove. Only the
+ * object's own properties count, each read once: inherited ones are ignored.
  *
  * @example Usage
  * ```ts
@@ -118,17 +115,12 @@ function lockSweepError(dir: string, error: unknown): AtomicWriteError | null {
 }
 
 function checkAges(options: unknown): Ages {
-  if (
-    options !== undefined && (options === null || typeof options !== "object")
-  ) {
-    throw new TypeError(
-      "Cannot remove stale temporary files: options must be an object",
-    );
-  }
-  if (options !== undefined) {
-    rejectUnknownKeys(options, ["olderThan", "olderThanIfUnknown"]);
-  }
-  const given = (options ?? {}) as RemoveStaleTempsOptions;
+  const given = takeOptions(
+    options,
+    ["olderThan", "olderThanIfUnknown"],
+    "options",
+    () => "Cannot remove stale temporary files: options must be an object",
+  );
   return {
     olderThan: toMilliseconds(
       given.olderThan,

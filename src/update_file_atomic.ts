@@ -15,7 +15,9 @@ import type { Held, LockPlan } from "./_lock.ts";
 import {
   ATOMIC_OPTION_KEYS,
   type ResolvedOptions,
-  resolveOptions,
+  resolveTaken,
+  takeOptions,
+  toAbsolutePath,
   toBytes,
 } from "./_validate.ts";
 import { LOCK_OPTION_KEYS } from "./lock_file.ts";
@@ -27,7 +29,9 @@ const UPDATE_OPTION_KEYS: readonly string[] = [
 
 /**
  * Options of {@linkcode updateFileAtomic} and {@linkcode updateFileAtomicSync}:
- * how to wait for the lock, and how to write.
+ * how to wait for the lock, and how to write. Only the object's own
+ * properties count, each read once, by the lock and the write alike:
+ * inherited ones (a polluted `Object.prototype`'s too) are ignored.
  *
  * @example Usage
  * ```ts
@@ -60,13 +64,16 @@ export function planUpdate(
   context: Context,
   watch: boolean,
 ): UpdatePlan {
-  const lock = planLock(path, options, context, watch, true);
+  const target = toAbsolutePath(path);
+  const given = takeOptions(options, UPDATE_OPTION_KEYS);
+  const lock = planLock(target, given, context, watch, true);
   if (typeof fn !== "function") {
     throw new TypeError(
       `Cannot update "${lock.target}": expected fn to be a function, got ${typeof fn}`,
     );
   }
-  const write = resolveOptions(options, UPDATE_OPTION_KEYS);
+  // The lock and the write share the options taken once: one signal, one mkdir.
+  const write = resolveTaken(given);
   return { lock: { ...lock, creating: !write.overwrite }, write };
 }
 

@@ -20,6 +20,11 @@ import {
   using,
   withTempDir,
 } from "./_fixtures.ts";
+import {
+  countingOptions,
+  onceEach,
+  withPollutedPrototype,
+} from "./_options.ts";
 
 /** The options both peers take (each adds its own). */
 export type PeerOptions = Record<string, unknown> | string;
@@ -533,6 +538,47 @@ export function sharedCases(form: CompatForm): void {
       assert.ok(error instanceof TypeError);
       assert.match(error.message, /unknown option "flag" \(valid: "chown"/);
       assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${name} ${fails} with a TypeError naming a non-enumerable own unknown option`, async () => {
+    await withTempDir(async (dir) => {
+      const options = Object.defineProperty({}, "fsycn", { value: false });
+      const error = await form.write(path.join(dir, "f"), "x", options)
+        .then(() => null, (e) => e);
+      assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, /unknown option "fsycn"/);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${name} ignores options set on a polluted Object.prototype, with and without options`, async () => {
+    await withTempDir(async (dir) => {
+      const plain = plainMode(dir);
+      for (const options of [undefined, {}]) {
+        const file = path.join(dir, `f${options ? 1 : 0}`);
+        const adapter = faultAdapter([]);
+        await withPollutedPrototype(
+          { fsync: false, mode: 0o777, encoding: "hex" },
+          () => using(adapter, () => form.write(file, "é", options)),
+        );
+        assert.ok(adapter.calls.some((c) => c.split(":")[0] === "sync"));
+        assert.equal(modeOf(file), plain);
+        assert.equal(read(file), "é");
+      }
+    });
+  });
+
+  test(`${name} reads each option once`, async () => {
+    await withTempDir(async (dir) => {
+      const { options, reads } = countingOptions({
+        chown: false,
+        encoding: "utf8",
+        fsync: false,
+        mode: 0o600,
+      });
+      await form.write(path.join(dir, "f"), "x", options);
+      assert.deepEqual(reads, onceEach(reads));
     });
   });
 }

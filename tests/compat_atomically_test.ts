@@ -22,6 +22,7 @@ import {
   withTempDir,
 } from "./_fixtures.ts";
 import { hasCommand, sh } from "./_commands.ts";
+import { FAKE_SIGNAL, fakeSignal } from "./_options.ts";
 import { bindFile, mountProblem } from "./_mounts.ts";
 import { clocks } from "../src/_clock.ts";
 import {
@@ -460,6 +461,19 @@ test("atomically readFile() rejects with an AbortError for an aborted signal, as
     );
     assert.equal((error as Error | null)?.name, "AbortError");
     assert.equal(readFileSync(file, { encoding: "utf8", signal }), "é");
+  });
+});
+
+test("atomically readFile() rejects with its own TypeError for a signal the runtime did not make", async () => {
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "f");
+    writeFileSync(file, "é");
+    const error = await readFile(file, { signal: fakeSignal() }).then(
+      () => null,
+      (e) => e,
+    );
+    assert.ok(error instanceof TypeError, String(error));
+    assert.match(error.message, FAKE_SIGNAL);
   });
 });
 

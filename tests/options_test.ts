@@ -26,11 +26,28 @@ import {
   type RemoveStaleTempsOptions,
   removeStaleTempsSync,
   updateFileAtomic,
+  updateFileAtomicSync,
+  type UpdateOptions,
   writeFileAtomic,
   writeFileAtomicSync,
 } from "../mod.ts";
 import { apis, failureOf, pathApis } from "./_apis.ts";
-import { root, scriptCommand, tempsIn, withTempDir } from "./_fixtures.ts";
+import {
+  faultAdapter,
+  root,
+  scriptCommand,
+  tempsIn,
+  using,
+  withTempDir,
+} from "./_fixtures.ts";
+import { plainMode } from "./_compat.ts";
+import {
+  countingOptions,
+  FAKE_SIGNAL,
+  fakeSignal,
+  onceEach,
+  withPollutedPrototype,
+} from "./_options.ts";
 
 test("updateFileAtomic() names each valid option once when it refuses an unknown one", async () => {
   const error = await updateFileAtomic("unused", () => undefined, {
@@ -536,5 +553,303 @@ test("every option may be given as undefined, meaning not given (and typed so, u
       [],
     );
     assert.equal(fs.readFileSync(target, "utf8"), "y");
+  });
+});
+
+// Options are taken once, own keys only: inherited keys (a polluted
+// `Object.prototype` too) are not options, every own key is checked, each
+// option is read exactly once, and a signal or lease that cannot work is
+// refused with the same error on every runtime.
+
+/** Every option of a write, each with a value that works. */
+const WRITE_VALUES = {
+  fsync: false,
+  mode: 0o600,
+  overwrite: true,
+  mkdir: true,
+  signal: new AbortController().signal,
+  encoding: "utf8",
+};
+
+/** Every option of a lock, each with a value that works. */
+const LOCK_VALUES = {
+  timeout: 5_000,
+  signal: new AbortController().signal,
+  lease: 10_000,
+  mkdir: true,
+};
+
+for (const api of apis) {
+  test(`${api.name} ignores options its options object inherits`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      const adapter = faultAdapter([]);
+      const inherited = Object.create({ fsync: false, mode: 0o777 });
+      await using(adapter, () => api.write(target, "x", inherited));
+      assert.ok(adapter.calls.some((c) => c.split(":")[0] === "sync"));
+      assert.equal(fs.statSync(target).mode & 0o777, plainMode(dir));
+    });
+  });
+
+  test(`${api.name} ignores options set on a polluted Object.prototype, with and without options`, async () => {
+    await withTempDir(async (dir) => {
+      const plain = plainMode(dir);
+      for (const options of [undefined, {}]) {
+        const target = path.join(dir, `f${options ? 1 : 0}`);
+        const adapter = faultAdapter([]);
+        await withPollutedPrototype(
+          { fsync: false, mode: 0o777 },
+          () => using(adapter, () => api.write(target, "x", options)),
+        );
+        assert.ok(adapter.calls.some((c) => c.split(":")[0] === "sync"));
+        assert.equal(fs.statSync(target).mode & 0o777, plain);
+      }
+    });
+  });
+
+  test(`${api.name} ${api.fails} with a TypeError naming a non-enumerable own unknown option`, async () => {
+    await withTempDir(async (dir) => {
+      const options = Object.defineProperty({}, "fsycn", { value: false });
+      const error = await failureOf(() =>
+        api.write(path.join(dir, "f"), "x", options)
+      );
+      assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, /unknown option "fsycn"/);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${api.name} reads each option once`, async () => {
+    await withTempDir(async (dir) => {
+      const { options, reads } = countingOptions(WRITE_VALUES);
+      await api.write(path.join(dir, "f"), "x", options);
+      assert.deepEqual(reads, onceEach(reads));
+    });
+  });
+
+  test(`${api.name} uses the mkdir it checked, from a getter that answers false and then 1`, async () => {
+    await withTempDir(async (dir) => {
+      let reads = 0;
+      const options = {
+        get mkdir() {
+          return reads++ === 0 ? false : 1;
+        },
+      };
+      const error = await failureOf(() =>
+        api.write(path.join(dir, "missing", "f"), "x", options as never)
+      );
+      assert.ok(error instanceof AtomicWriteError, String(error));
+      assert.equal(error.code, "ENOENT");
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${api.name} uses the overwrite it checked, from a getter that answers false and then undefined`, async () => {
+    await withTempDir(async (dir) => {
+      const target = path.join(dir, "f");
+      fs.writeFileSync(target, "old");
+      let reads = 0;
+      const options = {
+        get overwrite() {
+          return reads++ === 0 ? false : undefined;
+        },
+      };
+      const error = await failureOf(() => api.write(target, "new", options));
+      assert.ok(error instanceof AtomicWriteError, String(error));
+      assert.equal(error.code, "EEXIST");
+      assert.equal(fs.readFileSync(target, "utf8"), "old");
+    });
+  });
+
+  test(`${api.name} ${api.fails} with its own TypeError for a signal the runtime did not make`, async () => {
+    await withTempDir(async (dir) => {
+      const error = await failureOf(() =>
+        api.write(path.join(dir, "f"), "x", { signal: fakeSignal() })
+      );
+      assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, FAKE_SIGNAL);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+}
+
+test("new AtomicWriter() ignores options set on a polluted Object.prototype", async () => {
+  await withTempDir(async (dir) => {
+    const target = path.join(dir, "f");
+    const writer = await withPollutedPrototype(
+      { signal: AbortSignal.abort(), mode: 0o777 },
+      () => new AtomicWriter(target, {}),
+    );
+    await writer.write("x");
+    assert.equal(fs.statSync(target).mode & 0o777, plainMode(dir));
+  });
+});
+
+test("new AtomicWriter() throws a TypeError naming a non-enumerable own unknown option", () => {
+  const options = Object.defineProperty({}, "mkdirs", { value: true });
+  assert.throws(
+    () => new AtomicWriter("f", options),
+    /unknown option "mkdirs"/,
+  );
+});
+
+test("new AtomicWriter() reads each option once", async () => {
+  await withTempDir(async (dir) => {
+    const { signal: _, ...values } = WRITE_VALUES;
+    const { options, reads } = countingOptions(values);
+    await new AtomicWriter(path.join(dir, "f"), options).write("x");
+    assert.deepEqual(reads, onceEach(reads));
+  });
+});
+
+/** The APIs that take a lock's options, each as a promise of its least use. */
+const lockingApis: {
+  name: string;
+  use(path: string, options?: UpdateOptions): Promise<unknown>;
+}[] = [
+  {
+    name: "updateFileAtomic()",
+    use: (path, options) => updateFileAtomic(path, () => "x", options),
+  },
+  {
+    name: "updateFileAtomicSync()",
+    use: (path, options) =>
+      Promise.resolve().then(() =>
+        updateFileAtomicSync(path, () => "x", options)
+      ),
+  },
+  {
+    name: "lockFile()",
+    use: async (path, options) =>
+      await (await lockFile(path, options)).release(),
+  },
+  {
+    name: "lockFileSync()",
+    use: (path, options) =>
+      Promise.resolve().then(() => lockFileSync(path, options).releaseSync()),
+  },
+];
+
+for (const { name, use } of lockingApis) {
+  test(`${name} rejects with its own TypeError for a signal the runtime did not make`, async () => {
+    await withTempDir(async (dir) => {
+      const error = await failureOf(() =>
+        use(path.join(dir, "f"), { signal: fakeSignal() })
+      );
+      assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, FAKE_SIGNAL);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+}
+
+for (const name of ["updateFileAtomic()", "updateFileAtomicSync()"]) {
+  const update = name === "updateFileAtomic()"
+    ? updateFileAtomic
+    : (...args: Parameters<typeof updateFileAtomicSync>) =>
+      Promise.resolve().then(() => updateFileAtomicSync(...args));
+
+  test(`${name} ignores options set on a polluted Object.prototype, with and without options`, async () => {
+    await withTempDir(async (dir) => {
+      const plain = plainMode(dir);
+      for (const options of [undefined, {}]) {
+        const target = path.join(dir, `f${options ? 1 : 0}`);
+        await withPollutedPrototype(
+          { mode: 0o777, lease: 1 },
+          () => update(target, () => "x", options),
+        );
+        assert.equal(fs.statSync(target).mode & 0o777, plain);
+      }
+    });
+  });
+
+  test(`${name} reads each option once`, async () => {
+    await withTempDir(async (dir) => {
+      const { options, reads } = countingOptions({
+        ...WRITE_VALUES,
+        ...LOCK_VALUES,
+      });
+      await update(path.join(dir, "f"), () => "x", options);
+      assert.deepEqual(reads, onceEach(reads));
+    });
+  });
+}
+
+for (const name of ["lockFile()", "lockFileSync()"]) {
+  const lock = name === "lockFile()"
+    ? lockFile
+    : (...args: Parameters<typeof lockFileSync>) =>
+      Promise.resolve().then(() => lockFileSync(...args));
+
+  test(`${name} ignores a lease set on a polluted Object.prototype, with and without options`, async () => {
+    await withTempDir(async (dir) => {
+      for (const options of [undefined, {}]) {
+        const held = await withPollutedPrototype(
+          { lease: 1 },
+          () => lock(path.join(dir, "f"), options),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        assert.equal(held.signal.aborted, false);
+        await held.release();
+      }
+    });
+  });
+
+  test(`${name} rejects with a TypeError naming a non-enumerable own unknown option`, async () => {
+    await withTempDir(async (dir) => {
+      const options = Object.defineProperty({}, "leese", { value: 1 });
+      const error = await failureOf(() => lock(path.join(dir, "f"), options));
+      assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, /unknown option "leese"/);
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
+
+  test(`${name} reads each option once`, async () => {
+    await withTempDir(async (dir) => {
+      const { options, reads } = countingOptions(LOCK_VALUES);
+      await (await lock(path.join(dir, "f"), options)).release();
+      assert.deepEqual(reads, onceEach(reads));
+    });
+  });
+}
+
+test("makeTempFile() and makeTempFileSync() ignore options set on a polluted Object.prototype", async () => {
+  await withTempDir(async (dir) => {
+    await withPollutedPrototype({ prefix: "polluted-" }, async () => {
+      await makeTempFile((file) => {
+        assert.ok(!path.basename(file.path).startsWith("polluted-"), file.path);
+      }, { dir });
+      const sync = makeTempFileSync({ dir });
+      assert.ok(!path.basename(sync.path).startsWith("polluted-"), sync.path);
+      sync[Symbol.dispose]();
+    });
+  });
+});
+
+test("makeTempFile() and makeTempFileSync() read each option once", async () => {
+  await withTempDir(async (dir) => {
+    for (const make of [makeTempFile, makeTempFileSync]) {
+      const { options, reads } = countingOptions({
+        dir,
+        prefix: "a-",
+        suffix: ".b",
+      });
+      await (await make(options as MakeTempOptions)).remove();
+      assert.deepEqual(reads, onceEach(reads));
+    }
+  });
+});
+
+test("removeStaleTemps() and removeStaleTempsSync() read each option once", async () => {
+  await withTempDir(async (dir) => {
+    for (const remove of [removeStaleTemps, removeStaleTempsSync]) {
+      const { options, reads } = countingOptions({
+        olderThan: 60_000,
+        olderThanIfUnknown: 60_000,
+      });
+      await remove(dir, options as RemoveStaleTempsOptions);
+      assert.deepEqual(reads, onceEach(reads));
+    }
   });
 });

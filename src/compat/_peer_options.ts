@@ -6,30 +6,36 @@
  */
 import {
   type Encoding,
+  type OptionValues,
   type OwnerChoice,
-  rejectUnknownKeys,
   type ResolvedOptions,
   resolveOptions,
+  takeOptions,
   toBytes,
   toEncoding,
 } from "../_validate.ts";
 import type { Exception } from "./_exception.ts";
 
-/** An options argument as both peers take it: an object, or an encoding name. */
+/**
+ * An options argument as both peers take it: an object, or an encoding
+ * name; taken once, as `takeOptions` takes it (own keys only, each read once).
+ */
 export function peerOptionsObject(
   options: unknown,
   peer: string,
   valid: readonly string[],
-): Record<string, unknown> {
-  if (options === undefined || options === null) return {};
-  if (typeof options === "string") return { encoding: options };
-  if (typeof options !== "object") {
-    throw new TypeError(
-      `Cannot use ${peer} options: expected an object or an encoding name, got ${typeof options}`,
-    );
+): OptionValues {
+  if (options === null) return takeOptions(undefined, valid);
+  if (typeof options === "string") {
+    return takeOptions({ encoding: options }, valid);
   }
-  rejectUnknownKeys(options, valid, `${peer} options`);
-  return options as Record<string, unknown>;
+  return takeOptions(
+    options,
+    valid,
+    `${peer} options`,
+    () =>
+      `Cannot use ${peer} options: expected an object or an encoding name, got ${typeof options}`,
+  );
 }
 
 /**
@@ -136,8 +142,8 @@ function peerFlag(value: unknown): boolean {
 
 /** What the peers' shared options come to in our terms. */
 export interface PeerChoices {
-  /** The options in the peer's object, checked. */
-  given: Record<string, unknown>;
+  /** The options in the peer's object, checked and taken once. */
+  given: OptionValues;
   /** Our options for the write. */
   resolved: ResolvedOptions;
 }

@@ -40,9 +40,11 @@ import {
 import type { Buffer } from "node:buffer";
 import { currentContext } from "../_context.ts";
 import {
+  type OptionValues,
   type ResolvedOptions,
   toAbsolutePath,
   toEncoding,
+  toSignal,
 } from "../_validate.ts";
 import { writeResolved, writeResolvedSync } from "../_write.ts";
 import {
@@ -82,7 +84,11 @@ export type AtomicallyEncoding = Encoding;
 /** Ends what a `schedule` function started. */
 export type Disposer = () => void;
 
-/** The options `atomically`'s `writeFile` and `writeFileSync` take. */
+/**
+ * The options `atomically`'s `writeFile` and `writeFileSync` take. Only the
+ * object's own properties count, each read once: inherited ones (a polluted
+ * `Object.prototype`'s too) are ignored.
+ */
 export interface WriteOptions {
   /**
    * Owner and group of the result, set on the temporary file before the
@@ -150,7 +156,8 @@ export interface WriteOptions {
 
 /**
  * The options `atomically`'s `readFile` and `readFileSync` take, and those
- * of `fs.readFile` it passes on.
+ * of `fs.readFile` it passes on. Only the object's own properties count,
+ * each read once: inherited ones are ignored.
  */
 export interface ReadOptions {
   /** Decode the content as text in this encoding; without it: a Buffer. */
@@ -202,7 +209,7 @@ const READ_KEYS = ["encoding", "flag", "mode", "signal", "timeout"];
 const TIMEOUT_ASYNC_MS = 7500;
 const TIMEOUT_SYNC_MS = 1000;
 
-function timeoutOf(given: Record<string, unknown>, fallback: number): number {
+function timeoutOf(given: OptionValues, fallback: number): number {
   const timeout = given.timeout;
   // The package reads `options.timeout ?? default`.
   if (timeout === undefined || timeout === null) return fallback;
@@ -416,15 +423,17 @@ function decoded(data: Buffer, encoding: string | undefined): string | Buffer {
     : data.toString(encoding as BufferEncoding);
 }
 
-function readPlan(options: unknown, fallback: number) {
+function readPlan(options: unknown, sync: boolean) {
   const given = peerOptionsObject(options, "atomically", READ_KEYS);
   // A falsy encoding (`""`, `null`) reads bytes, as `fs.readFile` does.
   const encoding = given.encoding ? toEncoding(given.encoding) : undefined;
-  // Passed on as the package passes them to `fs.readFile`, which checks them.
+  // Passed on as the package passes them to `fs.readFile`, which checks
+  // them; `fs.readFileSync` ignores the signal.
   const passed: ReadWholeOptions = {
     flag: given.flag as ReadWholeOptions["flag"],
-    signal: given.signal as ReadWholeOptions["signal"],
+    signal: sync ? undefined : toSignal(given.signal),
   };
+  const fallback = sync ? TIMEOUT_SYNC_MS : TIMEOUT_ASYNC_MS;
   return { encoding, passed, timeout: timeoutOf(given, fallback) };
 }
 
@@ -474,7 +483,7 @@ export async function readFile(
   filePath: string | URL,
   options?: Encoding | ReadOptions,
 ): Promise<string | Buffer> {
-  const { encoding, passed, timeout } = readPlan(options, TIMEOUT_ASYNC_MS);
+  const { encoding, passed, timeout } = readPlan(options, false);
   const { sleep } = currentContext().adapter.async;
   return await retrying(
     () =>
@@ -536,7 +545,7 @@ export function readFileSync(
   filePath: string | URL,
   options?: Encoding | ReadOptions,
 ): string | Buffer {
-  const { encoding, passed, timeout } = readPlan(options, TIMEOUT_SYNC_MS);
+  const { encoding, passed, timeout } = readPlan(options, true);
   const { sleep } = currentContext().adapter.sync;
   return retryingSync(
     () =>

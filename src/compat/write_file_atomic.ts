@@ -41,7 +41,11 @@ import type { Exception } from "./_exception.ts";
 
 export type { Exception };
 
-/** The options `write-file-atomic` takes. */
+/**
+ * The options `write-file-atomic` takes. Only the object's own properties
+ * count, each read once: inherited ones (a polluted `Object.prototype`'s
+ * too) are ignored.
+ */
 export interface WriteFileAtomicOptions {
   /**
    * Owner and group of the result, set on the temporary file before the
