@@ -131,6 +131,20 @@ export const DEFAULT_LEASE_MS = 10_000;
 export const HEARTBEATS_PER_LEASE = 5;
 /** The fencing margin is `lease / MARGIN_PER_LEASE` ms (2 s by default). */
 const MARGIN_PER_LEASE = 5;
+/**
+ * The shortest lease a holder can keep, in ms. Its lease starts before the
+ * lock file is made, and after each heartbeat (every `lease / 5`) the holder
+ * stops trusting its lock once less than the margin (`lease / 5`) is left:
+ * the next heartbeat must come, look at the lock and renew it within the
+ * `3 * lease / 5` between, through a timer that may fire late and
+ * file-system calls that wait for the runtime's thread pool, on a machine
+ * that may be busy or collecting garbage. On a busy two-core machine, with
+ * no other holder, one lock in ten of a 100 ms lease and about half of
+ * those of 5 to 50 ms were lost within milliseconds, on every runtime; 1 s
+ * leaves 600 ms for that, and keeps a 200 ms margin for the check before an
+ * update's rename.
+ */
+export const MIN_LEASE_MS = 1_000;
 
 /** The lock's timers never ask for more than {@linkcode MAX_TIMER_MS}. */
 export function timerDelay(ms: number): number {

@@ -5,6 +5,7 @@ import {
   HEARTBEATS_PER_LEASE,
   type Held,
   type LockPlan,
+  MIN_LEASE_MS,
   timerDelay,
 } from "./_lock.ts";
 import { heartbeat, release } from "./_lock_hold.ts";
@@ -60,7 +61,9 @@ export interface LockOptions {
    * section that keeps the event loop from running (the synchronous API,
    * or a synchronous `fn`) must end within the lease less its margin
    * (`lease - lease / 5`: 8 s by default), not the whole lease, or its
-   * update fails with `ELOCKLOST` and does not commit.
+   * update fails with `ELOCKLOST` and does not commit. At least 1000 ms
+   * (a `RangeError` otherwise): a shorter lease leaves the heartbeat too
+   * little time to renew it, and its lock is lost within milliseconds.
    *
    * @default {10_000}
    */
@@ -249,7 +252,7 @@ export function planLock(
   return {
     target,
     timeout: toMilliseconds(given.timeout, "timeout", Infinity),
-    lease: toMilliseconds(given.lease, "lease", DEFAULT_LEASE_MS, true),
+    lease: toLease(given.lease),
     signal,
     mkdir: mkdir ?? false,
     adapter: context.adapter,
@@ -260,6 +263,17 @@ export function planLock(
     directories: context.heldDirectories,
     directory: null,
   };
+}
+
+/** The `lease` option: see {@linkcode MIN_LEASE_MS} for its floor. */
+function toLease(value: unknown): number {
+  const lease = toMilliseconds(value, "lease", DEFAULT_LEASE_MS, true);
+  if (lease < MIN_LEASE_MS) {
+    throw new RangeError(
+      `Cannot use option "lease": ${lease} is less than the minimum of ${MIN_LEASE_MS} ms`,
+    );
+  }
+  return lease;
 }
 
 /** The lock plan of `lockFile(path, options)` and its synchronous twin. */

@@ -1279,8 +1279,8 @@ test("lockFile() creates missing parent directories with mkdir", async () => {
 test("lockFile() aborts its signal, without throwing, when it stalls past its lease", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
-    const lock = await lockFile(target, { lease: 200 });
-    Atomics.wait(cell, 0, 0, 400); // the event loop is blocked: no heartbeat
+    const lock = await lockFile(target, { lease: 1_000 }); // the minimum
+    Atomics.wait(cell, 0, 0, 2_000); // the event loop is blocked: no heartbeat
     // The next heartbeat (an unref'd timer) finds the lease ran out.
     while (!lock.signal.aborted) await new Promise((r) => setTimeout(r, 20));
     const reason = lock.signal.reason;
@@ -1299,8 +1299,8 @@ test("lockFile() aborts its signal, without throwing, when it stalls past its le
 test("lockFile() of a file whose lock this thread lost (not yet released) does not wait for that release", async () => {
   await withTempDir(async (dir) => {
     const target = path.join(dir, "f");
-    const lost = await lockFile(target, { lease: 200 });
-    Atomics.wait(cell, 0, 0, 400); // the event loop is blocked: no heartbeat
+    const lost = await lockFile(target, { lease: 1_000 }); // the minimum
+    Atomics.wait(cell, 0, 0, 2_000); // the event loop is blocked: no heartbeat
     while (!lost.signal.aborted) await new Promise((r) => setTimeout(r, 20));
     // This thread no longer holds it: its line moves on, as another
     // thread's or process's lockFileSync() would.
@@ -1549,7 +1549,7 @@ test(
   SLOW,
   async () => {
     await withTempDir((dir) =>
-      exitsLeavingNothing(dir, ["stall-exit", "300", "1000", "exit"])
+      exitsLeavingNothing(dir, ["stall-exit", "1000", "1500", "exit"])
     );
   },
 );

@@ -741,6 +741,19 @@ for (const { name, use } of lockingApis) {
       assert.deepEqual(fs.readdirSync(dir), []);
     });
   });
+
+  test(`${name} rejects with a RangeError naming the minimum for a lease too short to keep`, async () => {
+    await withTempDir(async (dir) => {
+      for (const lease of [1e-300, 0.001, 5, 999]) {
+        const error = await failureOf(() =>
+          use(path.join(dir, "f"), { lease })
+        );
+        assert.ok(error instanceof RangeError, String(error));
+        assert.match(error.message, /"lease": .* minimum of 1000 ms/);
+      }
+      assert.deepEqual(fs.readdirSync(dir), []);
+    });
+  });
 }
 
 for (const name of ["updateFileAtomic()", "updateFileAtomicSync()"]) {
@@ -813,6 +826,16 @@ for (const name of ["lockFile()", "lockFileSync()"]) {
     });
   });
 }
+
+test("lockFile() keeps a lock of the minimum lease, with no other holder", async () => {
+  await withTempDir(async (dir) => {
+    const held = await lockFile(path.join(dir, "f"), { lease: 1_000 });
+    // Several heartbeats (every 200 ms), each with 600 ms to come.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    assert.equal(held.signal.aborted, false);
+    await held.release();
+  });
+});
 
 test("makeTempFile() and makeTempFileSync() ignore options set on a polluted Object.prototype", async () => {
   await withTempDir(async (dir) => {

@@ -794,7 +794,7 @@ test(
     await withTempDir(async (dir) => {
       const target = path.join(dir, "counter.json");
       fs.writeFileSync(target, increment(null)); // n = 1
-      const lease = 400;
+      const lease = 1_000; // the minimum
       const stalled = startLockChild(runtimeName(), [
         "stall",
         target,

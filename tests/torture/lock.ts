@@ -222,7 +222,7 @@ async function caseStall(): Promise<void> {
     await inTempDir(async (dir) => {
       const target = path.join(dir, "n.json");
       fs.writeFileSync(target, JSON.stringify({ n: 1 }));
-      const lease = 500;
+      const lease = 1_000; // the minimum
       const stalled = startLockChild(runtime, [
         "stall",
         target,
