@@ -199,7 +199,9 @@ function refuseLossyEnvironment(): void {
 
 /** Reads the arguments; a string: the help or the version, to print. */
 function parseArgs(args: string[]): Command | string {
-  const options: AtomicOptions = {};
+  // No prototype: an option not given reads undefined, whatever
+  // `Object.prototype` holds.
+  const options: AtomicOptions = Object.create(null);
   let append = false;
   let allowEmpty = false;
   let update: string[] | null = null;
