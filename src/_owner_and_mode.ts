@@ -10,7 +10,13 @@ import {
   UNKNOWN_OWNER,
 } from "./runtime/types.ts";
 import { type Request, request, settle, type Steps } from "./_steps.ts";
-import { act, failure, named, type Replacement } from "./_replacement.ts";
+import {
+  act,
+  failure,
+  named,
+  problem,
+  type Replacement,
+} from "./_replacement.ts";
 import { groupOfNewFile } from "./_new_file_group.ts";
 import { givesAway, intoCloset } from "./_closet.ts";
 import { codeOf } from "./_error_code.ts";
@@ -66,19 +72,75 @@ function* chownAsAsked(
   const result = yield* settle(
     request("chown", s.file, temp, owner.uid, owner.gid),
   );
-  if (result.ok) noteOwner(s, owner.uid);
+  if (result.ok) noteGivenAway(s, made.uid, owner.uid);
   else if (!chownRefusalIsFine(codeOf(result.error), ids)) {
     throw failure(s, "chown", temp, result.error);
   }
 }
 
 /**
- * Notes whether the temporary file, just given the owner `uid` (`-1`:
- * unchanged), is another user's than the writer's now (`givenAway`).
+ * Notes that the temporary file, made by `made` (the writer, unless this
+ * write gave it away before: `matchAgain`), is now `uid`'s, for
+ * {@linkcode takeBack}.
  */
-function noteOwner(s: Replacement, uid: number): void {
-  const ids = s.host.ids;
-  if (uid !== -1) s.givenAway = ids === null || uid !== ids.uid;
+function noteGivenAway(s: Replacement, made: number, uid: number): void {
+  const from = s.givenAway?.from ?? made;
+  s.givenAway = from < 0 || uid === from
+    ? null
+    : { from, uid, takenBack: false };
+}
+
+/**
+ * Takes back the temporary file that this write gave away, after a chmod or
+ * an ACL write of it failed with `error`, where that is `EPERM`: a writer
+ * with `CAP_CHOWN` but not `CAP_FOWNER` (root in a container started with
+ * `--cap-drop FOWNER`, or whose capabilities are `drop: [ALL]` and `add:
+ * [CHOWN]`; a service given `CAP_CHOWN` alone) may give a file away, but may
+ * not change the bits or the ACL of a file that is not its own. The file
+ * keeps the group it was given (the target's, or the one asked), so no one
+ * gets more access than the target gives while the writer owns it; its ACL
+ * and bits are then set as its owner, and {@linkcode giveAwayAgain} gives it
+ * away again before the fsync (that chown clears only set-ID bits, which no
+ * file taken back has: see {@linkcode chmodFailure}). Only that failure
+ * costs the calls: a chown back, the call again, a chown away. Returns
+ * whether the file was taken back.
+ */
+function* takeBack(s: Replacement, error: unknown): Steps<boolean> {
+  const given = s.givenAway;
+  if (given === null || given.takenBack || codeOf(error) !== "EPERM") {
+    return false;
+  }
+  const temp = s.temp as string;
+  const back = yield* settle(request("chown", s.file, temp, given.from, -1));
+  given.takenBack = back.ok;
+  return back.ok;
+}
+
+/** Runs `req`, a chmod or an ACL write that failed with `error`, again once the file is taken back ({@linkcode takeBack}); whether that was done. */
+function* againAsOwner(
+  s: Replacement,
+  error: unknown,
+  req: Request<void>,
+): Steps<boolean> {
+  if (!(yield* takeBack(s, error))) return false;
+  return (yield* settle(req)).ok;
+}
+
+/**
+ * Gives the temporary file that {@linkcode takeBack} took back to the owner
+ * it was given, once its ACL and bits are set: last before the fsync.
+ */
+export function* giveAwayAgain(s: Replacement): Steps<void> {
+  const given = s.givenAway;
+  if (given === null || !given.takenBack) return;
+  const temp = s.temp as string;
+  yield* act(
+    s,
+    "chown",
+    temp,
+    request("chown", s.file, temp, given.uid, -1),
+  );
+  given.takenBack = false;
 }
 
 /**
@@ -176,7 +238,6 @@ function* chownWhereAllowed(
 ): Steps<boolean> {
   const temp = s.temp as string;
   const done = yield* settle(request("chown", s.file, temp, uid, gid));
-  if (done.ok) noteOwner(s, uid);
   if (done.ok) return true;
   if (NOT_ALLOWED.has(codeOf(done.error))) return false;
   throw failure(s, "chown", temp, done.error);
@@ -212,6 +273,7 @@ function* keepOwner(
       entry.uid,
       gidKnown ? entry.gid : -1,
     );
+    if (ownerKept) noteGivenAway(s, made.uid, entry.uid);
     groupKept ||= ownerKept && gidKnown;
   }
   // Not allowed to give the file away (not root): keep at least the group.
@@ -240,10 +302,12 @@ function* keepAcl(s: Replacement, entry: EntryInfo): Steps<void> {
     request("readAcl", named(s, s.final)),
   );
   if (acl === undefined) return;
-  const set = yield* settle(
-    request("writeAcl", s.file, named(s, temp), acl),
-  );
-  if (!set.ok && !(yield* hasAclAlready(s, acl))) {
+  const write = request("writeAcl", s.file, named(s, temp), acl);
+  const set = yield* settle(write);
+  if (
+    !set.ok && !(yield* hasAclAlready(s, acl)) &&
+    !(yield* againAsOwner(s, set.error, write))
+  ) {
     throw failure(s, "set ACL", temp, set.error);
   }
   // The ACL set the bits: the owner's, the mask (as the group's), the others'.
@@ -273,18 +337,26 @@ const NO_MODES = new Set(["ENOSYS", "ENOTSUP", "EOPNOTSUPP"]);
 
 /**
  * The error to throw for a chmod of the temporary file to `mode` that
- * failed with `error`, or `null` where nothing is lost by it. That is the
- * case of a FUSE file system that shows every file with its mount's one
- * owner and mode: it keeps no modes (FAT through fusefat: `ENOSYS`), or
- * refuses a chmod to anyone but that owner (exFAT or NTFS, to a user who is
- * not: `EPERM`), and shows the new file as the old one, as a plain create
- * and rename would leave it. A `stat`, made only then, must show the new
- * file with the bits asked, and with the old file's owner and group (or
- * those asked); for `EPERM`, as another user's than the writer's, as such
- * a mount shows its own new file. Anything else is the chmod's failure: a
- * refused `chown` that cut the bits to the very ones the file was made
- * with, a mount that refuses root (bindfs `--chmod-deny`), a runtime's
- * permissions (`EACCES`).
+ * failed with `error`, or `null` where nothing is lost by it, or it was done
+ * after all.
+ *
+ * Nothing is lost in the case of a FUSE file system that shows every file
+ * with its mount's one owner and mode: it keeps no modes (FAT through
+ * fusefat: `ENOSYS`), or refuses a chmod to anyone but that owner (exFAT or
+ * NTFS, to a user who is not: `EPERM`), and shows the new file as the old
+ * one, as a plain create and rename would leave it. A `stat`, made only
+ * then, must show the new file with the bits asked, and with the old file's
+ * owner and group (or those asked); for `EPERM`, as another user's than the
+ * writer's, as such a mount shows its own new file.
+ *
+ * It is done after all where this write gave the file away and may not
+ * chmod another's file (`EPERM`, without `CAP_FOWNER`): as its owner again
+ * ({@linkcode takeBack}). Not with set-ID bits, which the chown that gives
+ * it away again would clear: the write fails with `EPERM`, saying why.
+ *
+ * Anything else is the chmod's failure: a refused `chown` that cut the bits
+ * to the very ones the file was made with, a mount that refuses root
+ * (bindfs `--chmod-deny`), a runtime's permissions (`EACCES`).
  */
 export function* chmodFailure(
   s: Replacement,
@@ -304,8 +376,19 @@ export function* chmodFailure(
       return null;
     }
   }
+  if (code === "EPERM" && s.givenAway?.takenBack === false) {
+    if (hasSetIdBits(mode)) {
+      return problem(s, code, "chmod", temp, SET_ID_GIVEN_AWAY, error);
+    }
+    const chmod = request("chmod", s.file, temp, mode);
+    if (yield* againAsOwner(s, error, chmod)) return null;
+  }
   return failure(s, "chmod", temp, error);
 }
+
+/** Why a file with set-ID bits cannot be given away by a writer without `CAP_FOWNER`. */
+const SET_ID_GIVEN_AWAY =
+  "a file given to another user can get set-user-ID and set-group-ID bits only from a writer with CAP_FOWNER, which this one lacks; a chown after them would clear them";
 
 /** Whether the new file, as `shown`, has the owner and group it was to get: the old file's (by default), or those asked. */
 function showsOwnerAsked(s: Replacement, shown: EntryInfo): boolean {
@@ -351,6 +434,11 @@ export function* chmodTemp(
  * set-group-ID program would then run that user's code with a group they
  * are not in. Where it goes to another owner than the writer, it is moved
  * into a closet first, where its new owner cannot reach it (`_closet.ts`).
+ *
+ * A writer that may give files away but not change another's (`CAP_CHOWN`
+ * without `CAP_FOWNER`) takes the file back for its ACL and bits where
+ * their setting fails so, and gives it away again before the fsync
+ * (`takeBack`); the usual steps stay as they are.
  */
 export function* matchOwnerAndMode(
   s: Replacement,

@@ -61,6 +61,7 @@ import { checkStickyOwner } from "./_sticky.ts";
 import {
   chmodFailure,
   chmodTemp,
+  giveAwayAgain,
   giveOwnerLate,
   keepsOwner,
   matchOwnerAndMode,
@@ -405,7 +406,7 @@ export function* seal(s: Replacement): Steps<void> {
   yield* closeTemp(s);
 }
 
-/** The first half of `seal`: the bits still pending, then the fsync. */
+/** The first half of `seal`: the bits still pending, the owner given again if taken back for them, then the fsync. */
 export function* syncTemp(s: Replacement): Steps<void> {
   const temp = s.temp as string;
   s.options.signal?.throwIfAborted();
@@ -414,6 +415,7 @@ export function* syncTemp(s: Replacement): Steps<void> {
   const mode = s.pendingMode as number;
   const chmod = takePendingMode(s);
   if (chmod !== null) yield* chmodTemp(s, chmod, mode);
+  yield* giveAwayAgain(s);
   if (s.options.fsync) yield* syncLooking(s, temp);
 }
 
@@ -543,7 +545,7 @@ export function canReopen(s: Replacement): boolean {
   // Given away already, or to be once its content is in (set-ID bits:
   // `giveOwnerLate`, in the fsync's step, after this question).
   const later = s.ownerLater;
-  const stillOwn = !s.givenAway &&
+  const stillOwn = s.givenAway === null &&
     !(later !== null && givesAway(s, later.entry));
   return (ownerMayOpen && stillOwn) || s.host.overridesPermissions();
 }

@@ -114,11 +114,6 @@ export interface Replacement extends Resolution {
    */
   tempId: string | null;
   /**
-   * Whether the temporary file was given to another owner than the writer
-   * (a `chown` that succeeded): a file it may not open again by its bits.
-   */
-  givenAway: boolean;
-  /**
    * The target's directory, held open from before the target is looked at
    * in it until the rename is made durable, where the runtime can name
    * files through it (see {@linkcode named}); `null`: by path.
@@ -162,6 +157,14 @@ export interface Replacement extends Resolution {
    * only once its content is written (`giveOwnerLate`); `null` otherwise.
    */
   ownerLater: { readonly entry: EntryInfo | null } | null;
+  /**
+   * The owner this write gave the temporary file (`uid`), and the writer's
+   * own uid (`from`): a writer with `CAP_CHOWN` but not `CAP_FOWNER` may not
+   * set the ACL and bits of a file that is another's, and takes it back for
+   * them (`takenBack`), to give it away again before the fsync (`takeBack`
+   * in `_owner_and_mode.ts`); `null` while the file is the writer's own.
+   */
+  givenAway: { readonly from: number; uid: number; takenBack: boolean } | null;
   /** Whether the owner and bits are being matched again (the temporary file's owner is then no longer its creator's). */
   rematching: boolean;
   /** Whether the new content is in place. */
