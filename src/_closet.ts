@@ -98,9 +98,11 @@ export function* intoCloset(s: Replacement): Steps<void> {
     s.closet.id = (found as EntryInfo).id;
   }
   const inside = inDirectory(closet, basename(temp));
+  // Its own name in a failure: this rename is not the final one (a Landlock
+  // sandbox without LANDLOCK_ACCESS_FS_REFER refuses it with EXDEV).
   yield* act(
     s,
-    "rename",
+    "move into closet",
     temp,
     request("rename", named(s, temp), named(s, inside)),
   );

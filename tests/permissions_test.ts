@@ -524,6 +524,40 @@ for (const api of apis) {
   );
 }
 
+for (const api of apis) {
+  test(
+    `${api.name} as root names the move of another user's set-group-ID file into its closet as such when it fails (EXDEV: Landlock without REFER)`,
+    { skip },
+    async () => {
+      await withTempDir(async (dir) => {
+        const target = nobodysProgram(dir);
+        // A Landlock ruleset that does not grant LANDLOCK_ACCESS_FS_REFER
+        // refuses a rename into another directory with EXDEV: here the one
+        // that keeps the temporary file's name (the final one does not).
+        const adapter = faultAdapter([{
+          op: "rename",
+          code: "EXDEV",
+          where: (args) => String(args[1]).endsWith(".atomic-tmp"),
+        }]);
+        await using(adapter, async () => {
+          const error = await api.write(target, "root's").then(
+            () => null,
+            (error: unknown) => error,
+          );
+          const { code, operation } = error as {
+            code?: string;
+            operation?: string;
+          };
+          assert.equal(`${code} ${operation}`, "EXDEV move into closet");
+        });
+        assert.equal(read(target), "old");
+        assert.equal(fs.statSync(target).mode & 0o7777, 0o2555);
+        assert.deepEqual(fs.readdirSync(dir), ["helper"]);
+      });
+    },
+  );
+}
+
 /** A fault adapter that runs `after` once an operation `op` made on a closet (`_closet.ts`) has run. */
 function onCloset(
   op: "makeDirectory" | "openDirectory",
