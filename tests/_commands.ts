@@ -50,3 +50,54 @@ export function injecting(
     "--",
   ];
 }
+
+/** How a child run by {@linkcode withCapabilities} ended. */
+export interface CapabilityOutcome {
+  /** Its effective capabilities, as it started (`-1n`: it never said). */
+  caps: bigint;
+  /** What it printed after them. */
+  stdout: string;
+  status: number | null;
+  stderr: string;
+}
+
+/**
+ * Runs `command` under `setpriv` with `setprivArgs` (capabilities dropped,
+ * another user), `input` on its standard input and `env` added to its
+ * environment; a shell between them prints the effective set the command
+ * starts with (`exec` keeps it), so that a test can tell whether the drop
+ * took, and skip otherwise.
+ */
+export function withCapabilities(
+  setprivArgs: readonly string[],
+  command: readonly string[],
+  input = "",
+  env: Record<string, string> = {},
+): CapabilityOutcome {
+  const run = spawnSync("setpriv", [
+    ...setprivArgs,
+    "sh",
+    "-c",
+    'grep "^CapEff:" /proc/self/status && exec "$@"',
+    "sh",
+    ...command,
+  ], {
+    encoding: "utf8",
+    input,
+    env: { ...process.env, ...env },
+    timeout: 60_000,
+  });
+  const [first = "", ...rest] = (run.stdout ?? "").split("\n");
+  const hex = /^CapEff:\s*([0-9a-f]+)$/.exec(first)?.[1];
+  return {
+    caps: hex === undefined ? -1n : BigInt(`0x${hex}`),
+    stdout: rest.join("\n"),
+    status: run.status,
+    stderr: run.stderr ?? run.error?.message ?? "",
+  };
+}
+
+/** Whether the effective set `caps` (from {@linkcode withCapabilities}) has the capability numbered `cap`. */
+export function hasCapability(caps: bigint, cap: bigint): boolean {
+  return caps >= 0n && ((caps >> cap) & 1n) === 1n;
+}

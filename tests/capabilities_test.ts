@@ -24,7 +24,12 @@ import {
   scriptCommand,
   withTempDir,
 } from "./_fixtures.ts";
-import { hasCommand } from "./_commands.ts";
+import {
+  type CapabilityOutcome,
+  hasCapability,
+  hasCommand,
+  withCapabilities,
+} from "./_commands.ts";
 import { stageForNobody } from "./_stage.ts";
 import { detectAdapter } from "../src/runtime/detect.ts";
 
@@ -63,13 +68,8 @@ const USER: Who = {
   nobody: true,
 };
 
-/** How a child ended: its effective capabilities, the rest of what it printed, its exit status and its stderr. */
-interface Outcome {
-  caps: bigint;
-  stdout: string;
-  status: number | null;
-  stderr: string;
-}
+/** How a child ended (see {@linkcode withCapabilities}). */
+type Outcome = CapabilityOutcome;
 
 /**
  * Runs `command` as `who`, `input` on its standard input (and `env` in its
@@ -81,28 +81,11 @@ function runAs(
   input = "",
   env: Record<string, string> = {},
 ): Outcome {
-  const run = spawnSync("setpriv", [
-    ...who.setpriv,
-    "sh",
-    "-c",
-    'grep "^CapEff:" /proc/self/status && exec "$@"',
-    "sh",
-    ...command,
-  ], { encoding: "utf8", input, env: { ...process.env, ...env } });
-  const [first = "", ...rest] = (run.stdout ?? "").split("\n");
-  const hex = /^CapEff:\s*([0-9a-f]+)$/.exec(first)?.[1];
-  return {
-    caps: hex === undefined ? -1n : BigInt(`0x${hex}`),
-    stdout: rest.join("\n").trim(),
-    status: run.status,
-    stderr: run.stderr ?? run.error?.message ?? "",
-  };
+  const outcome = withCapabilities(who.setpriv, command, input, env);
+  return { ...outcome, stdout: outcome.stdout.trim() };
 }
 
-/** Whether the effective set `caps` has the capability numbered `cap`. */
-function has(caps: bigint, cap: bigint): boolean {
-  return caps >= 0n && ((caps >> cap) & 1n) === 1n;
-}
+const has = hasCapability;
 
 /** Whether `outcome`'s child had `CAP_CHOWN` and not `CAP_FOWNER`. */
 function chownsAlone(outcome: Outcome): boolean {

@@ -26,6 +26,7 @@ import { takeTicket } from "../src/_path_queue.ts";
 import { resolveOptions } from "../src/_validate.ts";
 import { writeResolved } from "../src/_write.ts";
 import { skipTest } from "./_skip.ts";
+import { hasCapability, withCapabilities } from "./_commands.ts";
 import { PermissionOverride } from "../src/runtime/_proc.ts";
 
 /**
@@ -388,6 +389,15 @@ for (
   );
 }
 
+/** The tests that take capabilities from root: Linux's, as root. */
+const ROOT_ON_LINUX = {
+  skip: process.platform !== "linux"
+    ? "capabilities are Linux's"
+    : process.getuid?.() !== 0
+    ? "needs root"
+    : false,
+};
+
 // Root that may not give files away (no CAP_CHOWN: `--cap-drop ALL`)
 // keeps the files it makes, and opens them again by their bits, as their
 // owner: its waiting files close as any other writer's, though the file
@@ -395,13 +405,7 @@ for (
 // bits either (no CAP_DAC_OVERRIDE).
 test(
   "writeFileAtomic() calls queued behind a slow write to another user's file, by root without any capability, keep few descriptors open while they wait (64 allowed: none fails)",
-  {
-    skip: process.platform !== "linux"
-      ? "capabilities are Linux's"
-      : process.getuid?.() !== 0
-      ? "needs root"
-      : false,
-  },
+  ROOT_ON_LINUX,
   async (t) => {
     await withTempDir((dir) => {
       const target = path.join(dir, "f");
@@ -412,32 +416,24 @@ test(
         path.join(root, "tests", "_child.ts"),
         ["queue", target, "tick"],
       );
-      const child = spawnSync(
-        "setpriv",
-        [
-          "--bounding-set=-all",
-          "--",
-          "sh",
-          "-c",
-          'grep "^CapEff:" /proc/self/status && exec "$@"',
-          "sh",
-          "prlimit",
-          "--nofile=64",
-          exe,
-          ...args,
-        ],
-        { encoding: "utf8", timeout: 60_000 },
+      const child = withCapabilities(
+        ["--bounding-set=-all", "--"],
+        ["prlimit", "--nofile=64", exe, ...args],
       );
-      const [caps = "", ...outcome] = child.stdout.split("\n");
-      if (child.error !== undefined || !caps.startsWith("CapEff:")) {
-        const why = child.error ?? child.stderr.trim();
-        return skipTest(t, `setpriv cannot drop the capabilities: ${why}`);
+      if (child.caps < 0n) {
+        return skipTest(
+          t,
+          `setpriv cannot drop the capabilities: ${child.stderr.trim()}`,
+        );
       }
-      if (!/^CapEff:\s+0+$/.test(caps)) {
-        return skipTest(t, `capabilities stay effective (${caps.trim()})`);
+      if (child.caps !== 0n) {
+        return skipTest(
+          t,
+          `capabilities stay effective (${child.caps.toString(16)})`,
+        );
       }
       assert.equal(
-        outcome.join("\n"),
+        child.stdout,
         "0 failed, the last\nfew open\n",
         child.stderr,
       );
@@ -469,11 +465,8 @@ const WITHOUT_DAC_OVERRIDE = [
   "--",
 ];
 
-/** Whether the capabilities of a `CapEff:` line of /proc/self/status have `CAP_DAC_OVERRIDE` (bit 1). */
-function hasDacOverride(line: string): boolean {
-  const hex = /^CapEff:\s+([0-9a-f]+)$/.exec(line.trim())?.[1];
-  return hex === undefined || (BigInt(`0x${hex}`) & 2n) !== 0n;
-}
+/** `CAP_DAC_OVERRIDE`'s number (`linux/capability.h`). */
+const CAP_DAC_OVERRIDE = 1n;
 
 // Root opens a file again whatever its bits only with CAP_DAC_OVERRIDE,
 // which a container (`--cap-drop`) or a systemd unit may take away: without
@@ -482,13 +475,7 @@ function hasDacOverride(line: string): boolean {
 // while it waits, as for any other user, rather than fail to open again.
 test(
   "writeFileAtomic() as root without CAP_DAC_OVERRIDE replaces a file of mode 0000 in a burst of writes whose first changes its bits",
-  {
-    skip: process.platform !== "linux"
-      ? "capabilities are Linux's"
-      : process.getuid?.() !== 0
-      ? "needs root"
-      : false,
-  },
+  ROOT_ON_LINUX,
   async (t) => {
     await withTempDir((dir) => {
       const target = path.join(dir, "shadow");
@@ -498,30 +485,21 @@ test(
         path.join(root, "tests", "_child.ts"),
         ["burst", target, "400"],
       );
-      // The shell says what the program it becomes (exec) has.
-      const child = spawnSync(
-        "setpriv",
-        [
-          ...WITHOUT_DAC_OVERRIDE,
-          "sh",
-          "-c",
-          'grep "^CapEff:" /proc/self/status && exec "$@"',
-          "sh",
-          exe,
-          ...args,
-        ],
-        { encoding: "utf8", timeout: 60_000 },
-      );
-      const [caps = "", outcome] = child.stdout.trim().split("\n");
-      if (child.error !== undefined || !caps.startsWith("CapEff:")) {
-        const why = child.error ?? child.stderr.trim();
-        return skipTest(t, `setpriv cannot drop the capability: ${why}`);
+      const child = withCapabilities(WITHOUT_DAC_OVERRIDE, [exe, ...args]);
+      if (child.caps < 0n) {
+        return skipTest(
+          t,
+          `setpriv cannot drop the capability: ${child.stderr.trim()}`,
+        );
       }
-      if (hasDacOverride(caps)) {
-        return skipTest(t, `CAP_DAC_OVERRIDE stays effective (${caps.trim()})`);
+      if (hasCapability(child.caps, CAP_DAC_OVERRIDE)) {
+        return skipTest(
+          t,
+          `CAP_DAC_OVERRIDE stays effective (${child.caps.toString(16)})`,
+        );
       }
       assert.equal(
-        outcome,
+        child.stdout.trim(),
         `${Array(10).fill("ok").join(" ")}, v8, 400`,
         child.stderr,
       );
