@@ -260,7 +260,6 @@ function* keepOwner(
   mode: number | null,
 ): Steps<number | null> {
   if (entry.uid === NO_OWNER) return mode; // no owners here (Windows)
-  const temp = s.temp as string;
   const made = yield* ownerOfNewFile(s, mode);
   const uidKnown = entry.uid >= 0;
   const gidKnown = entry.gid >= 0;
