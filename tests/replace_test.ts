@@ -70,6 +70,22 @@ async function keepsOld(
   assert.deepEqual(tempsIn(dir), []);
 }
 
+/** Why a test that gives the file to another user skips: it needs root. */
+const AS_ROOT = {
+  skip: process.getuid?.() === 0
+    ? false
+    : "needs root to give the file to another user",
+};
+
+/** `dir/f.txt`, holding "old", with bits `mode`, as user and group 1234's. */
+function anotherUsersFile(dir: string, mode: number): string {
+  const file = path.join(dir, "f.txt");
+  fs.writeFileSync(file, "old");
+  fs.chmodSync(file, mode);
+  fs.chownSync(file, 1234, 1234);
+  return file;
+}
+
 for (const api of apis) {
   const { name, fails } = api;
 
@@ -623,17 +639,10 @@ for (const api of apis) {
 
   test(
     `${name} ${fails} with chmod's EPERM, and keeps the file and its owner, where the chown was refused too, though the new file shows the bits asked (a mount that refuses both: bindfs --chown-deny --chmod-deny)`,
-    {
-      skip: process.getuid?.() === 0
-        ? false
-        : "needs root to give the file to another user",
-    },
+    AS_ROOT,
     async () => {
       await withTempDir(async (dir) => {
-        const file = path.join(dir, "f.txt");
-        fs.writeFileSync(file, "old");
-        fs.chmodSync(file, 0o600);
-        fs.chownSync(file, 1234, 1234);
+        const file = anotherUsersFile(dir, 0o600);
         const adapter = faultAdapter([
           { op: "chown", code: "EPERM" },
           { op: "chmod", code: "EPERM" },
@@ -651,17 +660,10 @@ for (const api of apis) {
 
   test(
     `${name} goes on where chown fails with EACCES (sshfs's word for the server's refusal), as where it is refused: the file becomes the writer's, without the group's bits`,
-    {
-      skip: process.getuid?.() === 0
-        ? false
-        : "needs root to give the file to another user",
-    },
+    AS_ROOT,
     async () => {
       await withTempDir(async (dir) => {
-        const file = path.join(dir, "f.txt");
-        fs.writeFileSync(file, "old");
-        fs.chmodSync(file, 0o640);
-        fs.chownSync(file, 1234, 1234);
+        const file = anotherUsersFile(dir, 0o640);
         const adapter = faultAdapter([{ op: "chown", code: "EACCES" }]);
         await using(adapter, () => api.write(file, "new"));
         assert.equal(read(file), "new");
@@ -675,17 +677,10 @@ for (const api of apis) {
   for (const code of ["EIO", "EDQUOT"]) {
     test(
       `${name} ${fails} with chown's ${code}, and keeps another user's file, its owner and its bits (a failure, not a refusal)`,
-      {
-        skip: process.getuid?.() === 0
-          ? false
-          : "needs root to give the file to another user",
-      },
+      AS_ROOT,
       async () => {
         await withTempDir(async (dir) => {
-          const file = path.join(dir, "f.txt");
-          fs.writeFileSync(file, "old");
-          fs.chmodSync(file, 0o640);
-          fs.chownSync(file, 1234, 1234);
+          const file = anotherUsersFile(dir, 0o640);
           // Before, the write went on as if root were not allowed to give
           // files away: the file became root's, 0600, and "new".
           const adapter = faultAdapter([{ op: "chown", code }]);

@@ -69,6 +69,16 @@ function described(file: string): [number, number, number, string] {
   ];
 }
 
+/** In `dir`, a root-only file holding "secret" (the victim), and a target holding "old". */
+function victimAndTarget(dir: string): { victim: string; target: string } {
+  const victim = path.join(dir, "victim");
+  fs.writeFileSync(victim, "secret");
+  fs.chmodSync(victim, 0o600);
+  const target = path.join(dir, "target.txt");
+  fs.writeFileSync(target, "old");
+  return { victim, target };
+}
+
 /**
  * In a fresh directory, a root-only file (the victim) and a `target` made
  * by `prepare`; writes the target while the adapter swaps the temporary
@@ -82,11 +92,7 @@ async function writeWithSwap(
   prepare: (target: string) => void,
 ): Promise<void> {
   await withTempDir(async (dir) => {
-    const victim = path.join(dir, "victim");
-    fs.writeFileSync(victim, "secret");
-    fs.chmodSync(victim, 0o600);
-    const target = path.join(dir, "target.txt");
-    fs.writeFileSync(target, "old");
+    const { victim, target } = victimAndTarget(dir);
     prepare(target);
     const before = described(victim);
     await using(
@@ -145,11 +151,7 @@ const puts: Record<string, (victim: string, name: string) => void> = {
 for (const [what, put] of Object.entries(puts)) {
   test(`writeFileAtomic() past the writes that wait with their files open rejects with EAGAIN, and never chmods, chowns, renames nor removes ${what} put at its closed temporary file's name`, async () => {
     await withTempDir(async (dir) => {
-      const victim = path.join(dir, "victim");
-      fs.writeFileSync(victim, "secret");
-      fs.chmodSync(victim, 0o600);
-      const target = path.join(dir, "target.txt");
-      fs.writeFileSync(target, "old");
+      const { victim, target } = victimAndTarget(dir);
       if (isRoot) fs.chownSync(target, NOBODY, NOBODY);
       fs.chmodSync(target, 0o644);
       const before = described(victim);
