@@ -1523,13 +1523,14 @@ for (const how of ["exit", "throw", "end"]) {
           "stall-exit",
           target,
           "1000",
-          "3000",
+          "5000",
           how,
         ]);
         await stalled.waitFor((line) => line === "held");
-        // Taken over once the stalled holder's lease is out, while it is
-        // still stalled.
-        const lock = await lockFile(target, { timeout: 2_500 });
+        // Taken over once the stalled holder's lease (1 s) is out, while it
+        // is still stalled (5 s): a takeover 2.5 s after "held" was once too
+        // late for a loaded CI run on Node 22.
+        const lock = await lockFile(target, { timeout: 4_500 });
         try {
           await stalled.ended;
           assert.ok(fs.existsSync(lock.lockPath), "the lock was removed");
